@@ -1,0 +1,43 @@
+# Torii: every entry point. See README.md.
+GO        ?= go
+BIN       ?= bin/torii
+FUZZTIME  ?= 60s
+TESTFLAGS ?=
+
+.PHONY: run build test test-race check fuzz bench bench-compare deps-test clean
+
+run: build
+	./$(BIN) serve
+
+build:
+	$(GO) build -o $(BIN) ./cmd/torii
+
+# deps-test installs what the tests need on a Debian machine (see tools/deps.sh).
+deps-test:
+	@bash tools/deps.sh
+
+test: deps-test
+	$(GO) test -shuffle=on -count=1 -timeout 14m $(TESTFLAGS) ./...
+
+test-race: deps-test
+	$(GO) test -race -shuffle=on -count=1 -timeout 20m $(TESTFLAGS) ./...
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+# fuzz runs every Fuzz target of every package for FUZZTIME each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$t ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+clean:
+	rm -rf bin
