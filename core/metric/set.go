@@ -1,0 +1,251 @@
+package metric
+
+import (
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// Set is the process's metric registry: pre-registered route metrics, plain
+// counters and gauges (backed by a VictoriaMetrics metrics.Set), gauge
+// families computed by callbacks, and the Go runtime and process metrics.
+// Create one per process with NewSet. All methods are safe for concurrent use.
+type Set struct {
+	vm      *metrics.Set
+	shards  int
+	process atomic.Bool
+
+	mu     sync.Mutex
+	routes map[string]*RouteMetrics // every route ever created, by id
+	active atomic.Pointer[[]*RouteMetrics]
+	vecs   []gaugeVec
+}
+
+// gaugeVec is a gauge family whose members are produced by a callback at write time.
+type gaugeVec struct {
+	name, help string
+	labels     []string
+	collect    func(emit func(value float64, labelValues ...string))
+}
+
+// NewSet returns a Set whose route metrics are sharded for loops event loops
+// (at least 1). Go runtime and process metrics are written by default.
+func NewSet(loops int) *Set {
+	if loops < 1 {
+		loops = 1
+	}
+	s := &Set{vm: metrics.NewSet(), shards: loops, routes: make(map[string]*RouteMetrics)}
+	s.process.Store(true)
+	empty := []*RouteMetrics{}
+	s.active.Store(&empty)
+	return s
+}
+
+// ExposeProcessMetrics turns the go_* and process_* families on or off.
+func (s *Set) ExposeProcessMetrics(on bool) { s.process.Store(on) }
+
+// Route returns the metrics of route id, creating them on first use. The
+// same id always gets the same *RouteMetrics, so counters survive reloads;
+// a route pruned earlier is exported again. Call it off the loop, when a
+// snapshot is compiled, and keep the pointer in the compiled route.
+func (s *Set) Route(id string) *RouteMetrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.routes[id]
+	if m == nil {
+		m = newRouteMetrics(id, s.shards)
+		s.routes[id] = m
+	}
+	cur := *s.active.Load()
+	i, found := slices.BinarySearchFunc(cur, id, func(r *RouteMetrics, id string) int { return strings.Compare(r.id, id) })
+	if !found {
+		next := slices.Insert(slices.Clone(cur), i, m)
+		s.active.Store(&next)
+	}
+	return m
+}
+
+// PruneRoutes stops exporting the routes for which keep returns false. Their
+// counters are kept, so a route that comes back resumes its totals.
+func (s *Set) PruneRoutes(keep func(id string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := *s.active.Load()
+	next := make([]*RouteMetrics, 0, len(cur))
+	for _, m := range cur {
+		if keep(m.id) {
+			next = append(next, m)
+		}
+	}
+	s.active.Store(&next)
+}
+
+// Routes returns the exported routes sorted by id. The slice must not be modified.
+func (s *Set) Routes() []*RouteMetrics { return *s.active.Load() }
+
+// NewCounter registers a counter with a full Prometheus name, labels
+// included (for example `torii_events_dropped_total{stage="ring"}`).
+// Counter.Inc is one atomic add. It panics on an invalid or duplicate name,
+// which is a programming error.
+func (s *Set) NewCounter(name string) *metrics.Counter { return s.vm.NewCounter(name) }
+
+// CounterFunc registers a counter whose value f returns at write time.
+// f runs on the goroutine writing the metrics and must not block.
+func (s *Set) CounterFunc(name string, f func() uint64) {
+	s.vm.NewGauge(name, func() float64 { return float64(f()) })
+}
+
+// GaugeFunc registers a gauge whose value f returns at write time (active
+// client connections, for example). f must not block.
+func (s *Set) GaugeFunc(name string, f func() float64) { s.vm.NewGauge(name, f) }
+
+// GaugeVecFunc registers a gauge family whose members collect emits at write
+// time, one call per member with one value per label name (upstream pool
+// size and idle connections per target, circuit-breaker state per target...).
+// collect must not block; it may emit nothing.
+func (s *Set) GaugeVecFunc(name, help string, labelNames []string, collect func(emit func(value float64, labelValues ...string))) {
+	s.mu.Lock()
+	s.vecs = append(s.vecs, gaugeVec{name: name, help: help, labels: slices.Clone(labelNames), collect: collect})
+	s.mu.Unlock()
+}
+
+// WritePrometheus writes every metric of s in the Prometheus text format:
+// route families, registered counters and gauges, gauge families, then the
+// Go runtime and process metrics unless turned off.
+func (s *Set) WritePrometheus(w io.Writer) {
+	buf := make([]byte, 0, 512)
+	buf = s.writeRoutes(w, buf)
+	s.vm.WritePrometheus(w)
+	s.mu.Lock()
+	vecs := slices.Clone(s.vecs)
+	s.mu.Unlock()
+	for _, v := range vecs {
+		buf = v.write(w, buf)
+	}
+	if s.process.Load() {
+		metrics.WriteProcessMetrics(w)
+	}
+}
+
+func (v *gaugeVec) write(w io.Writer, buf []byte) []byte {
+	buf = appendHeader(buf[:0], v.name, v.help, "gauge")
+	v.collect(func(value float64, labelValues ...string) {
+		buf = append(buf, v.name...)
+		if len(v.labels) > 0 {
+			buf = append(buf, '{')
+			for i, l := range v.labels {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = append(buf, l...)
+				buf = append(buf, '=')
+				lv := ""
+				if i < len(labelValues) {
+					lv = labelValues[i]
+				}
+				buf = appendLabelValue(buf, lv)
+			}
+			buf = append(buf, '}')
+		}
+		buf = append(buf, ' ')
+		buf = strconv.AppendFloat(buf, value, 'g', -1, 64)
+		buf = append(buf, '\n')
+	})
+	_, _ = w.Write(buf)
+	return buf
+}
+
+func appendHeader(buf []byte, name, help, typ string) []byte {
+	buf = append(buf, "# HELP "...)
+	buf = append(buf, name...)
+	buf = append(buf, ' ')
+	buf = append(buf, help...)
+	buf = append(buf, "\n# TYPE "...)
+	buf = append(buf, name...)
+	buf = append(buf, ' ')
+	buf = append(buf, typ...)
+	return append(buf, '\n')
+}
+
+// Route metric families.
+const (
+	famRequests = "torii_http_requests_total"
+	famInFlight = "torii_http_requests_in_flight"
+	famDataIn   = "torii_http_request_bytes_total"
+	famDataOut  = "torii_http_response_bytes_total"
+	famQuota    = "torii_quota_rejections_total"
+	famTotal    = "torii_http_request_duration_seconds"
+	famBackend  = "torii_http_backend_duration_seconds"
+	famOverhead = "torii_http_overhead_duration_seconds"
+)
+
+// writeRoutes writes the route families, each family's members contiguous.
+func (s *Set) writeRoutes(w io.Writer, buf []byte) []byte {
+	routes := s.Routes()
+	if len(routes) == 0 {
+		return buf
+	}
+	snaps := make([]routeSnapshot, len(routes))
+	labels := make([]string, len(routes))
+	for i, m := range routes {
+		snaps[i] = m.snapshot()
+		labels[i] = "route=" + string(appendLabelValue(nil, m.id))
+	}
+	counter := func(name, help, typ string, value func(*routeSnapshot) string) {
+		buf = appendHeader(buf[:0], name, help, typ)
+		for i := range snaps {
+			buf = appendSample(buf, name, labels[i])
+			buf = append(buf, value(&snaps[i])...)
+			buf = append(buf, '\n')
+		}
+		_, _ = w.Write(buf)
+	}
+	buf = appendHeader(buf[:0], famRequests, "Requests answered, by route and status class.", "counter")
+	for i := range snaps {
+		for c, n := range snaps[i].class {
+			buf = appendSample(buf, famRequests, labels[i]+`,class="`+classNames[c]+`"`)
+			buf = strconv.AppendUint(buf, n, 10)
+			buf = append(buf, '\n')
+		}
+	}
+	_, _ = w.Write(buf)
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	counter(famInFlight, "Requests in flight, by route.", "gauge", func(s *routeSnapshot) string { return strconv.FormatInt(s.inFlight, 10) })
+	counter(famDataIn, "Bytes read from clients, by route.", "counter", func(s *routeSnapshot) string { return u(s.dataIn) })
+	counter(famDataOut, "Bytes written to clients, by route.", "counter", func(s *routeSnapshot) string { return u(s.dataOut) })
+	counter(famQuota, "Requests refused by an API key quota, by route.", "counter", func(s *routeSnapshot) string { return u(s.quotaRejected) })
+	hist := func(name, help string, h func(*routeSnapshot) *histSnapshot) {
+		buf = appendHeader(buf[:0], name, help, "histogram")
+		_, _ = w.Write(buf)
+		for i := range snaps {
+			buf = h(&snaps[i]).writeProm(w, buf, name, labels[i])
+		}
+	}
+	hist(famTotal, "Time from the first request byte to the last response byte, by route.", func(s *routeSnapshot) *histSnapshot { return &s.total })
+	hist(famBackend, "Time spent waiting for and reading from the backend, by route.", func(s *routeSnapshot) *histSnapshot { return &s.backend })
+	hist(famOverhead, "Time spent in the gateway itself (total minus backend), by route.", func(s *routeSnapshot) *histSnapshot { return &s.overhead })
+	return buf
+}
+
+// allRoutes returns every route ever created, exported or pruned, in no order.
+func (s *Set) allRoutes() []*RouteMetrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*RouteMetrics, 0, len(s.routes))
+	for _, m := range s.routes {
+		out = append(out, m)
+	}
+	return out
+}
+
+// lookup returns the metrics of route id, or nil.
+func (s *Set) lookup(id string) *RouteMetrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.routes[id]
+}
