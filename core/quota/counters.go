@@ -1,0 +1,267 @@
+package quota
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// Unlimited is Otoroshi's "no limit" quota value. A limit at or above it is
+// not enforced; calls are still counted.
+const Unlimited = 10_000_000
+
+// ThrottleWindow is the length of the throttling window: throttlingQuota is
+// the number of calls allowed per window (Otoroshi's current semantics).
+const ThrottleWindow = 10 * time.Second
+
+// DefaultShards is the shard count used when Options.Shards is zero. It is a
+// power of two well above the number of event loops, so two loops rarely
+// touch the same shard unless they serve the same key.
+const DefaultShards = 64
+
+// cacheLine is the size shards and entries are padded to, so that counters
+// written by different cores never share a cache line.
+const cacheLine = 64
+
+// Limits are the three quotas of one key, in calls per window.
+type Limits struct {
+	Throttle, Daily, Monthly int64
+}
+
+// Remaining is what a key may still do in each window after the current call.
+// The values are never negative.
+type Remaining struct {
+	Throttle, Daily, Monthly int64
+}
+
+// Usage is the quota state of one key, with exactly the JSON fields of
+// Otoroshi's GET /api/apikeys/:id/quotas.
+type Usage struct {
+	AuthorizedCallsPerWindow int64 `json:"authorizedCallsPerWindow"`
+	ThrottlingCallsPerWindow int64 `json:"throttlingCallsPerWindow"`
+	RemainingCallsPerWindow  int64 `json:"remainingCallsPerWindow"`
+	AuthorizedCallsPerDay    int64 `json:"authorizedCallsPerDay"`
+	CurrentCallsPerDay       int64 `json:"currentCallsPerDay"`
+	RemainingCallsPerDay     int64 `json:"remainingCallsPerDay"`
+	AuthorizedCallsPerMonth  int64 `json:"authorizedCallsPerMonth"`
+	CurrentCallsPerMonth     int64 `json:"currentCallsPerMonth"`
+	RemainingCallsPerMonth   int64 `json:"remainingCallsPerMonth"`
+}
+
+// Options configure New. The zero value is valid.
+type Options struct {
+	// Shards is rounded up to a power of two; 0 means DefaultShards.
+	Shards int
+	// Location defines calendar days and months; nil means UTC.
+	Location *time.Location
+}
+
+// entry holds the counts of one key. It is only read or written with its
+// shard's lock held. Window ids: win is the throttling window number since
+// the epoch; day and month are the Unix seconds at which the calendar day and
+// month started.
+type entry struct {
+	win, winCalls     int64
+	day, dayCalls     int64
+	month, monthCalls int64
+	dirty             bool // daily or monthly counts changed since the last flush
+	_                 [cacheLine - 6*8 - 1]byte
+}
+
+type shard struct {
+	mu sync.Mutex
+	m  map[string]*entry
+	_  [cacheLine - 16]byte
+}
+
+// calendar caches the current day and month bounds (Unix nanoseconds) so that
+// Take computes calendar windows with two comparisons instead of time.Date.
+type calendar struct {
+	dayStart, dayEnd     int64
+	monthStart, monthEnd int64
+}
+
+// Counters is the sharded table of per-key counts. Create it with New.
+type Counters struct {
+	shards []shard
+	mask   uint64
+	loc    *time.Location
+	cal    atomic.Pointer[calendar]
+}
+
+// New returns empty counters.
+func New(opts Options) *Counters {
+	n := opts.Shards
+	if n <= 0 {
+		n = DefaultShards
+	}
+	size := 1
+	for size < n {
+		size <<= 1
+	}
+	c := &Counters{shards: make([]shard, size), mask: uint64(size - 1), loc: opts.Location}
+	if c.loc == nil {
+		c.loc = time.UTC
+	}
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]*entry)
+	}
+	return c
+}
+
+// Location returns the time zone of calendar windows.
+func (c *Counters) Location() *time.Location { return c.loc }
+
+func (c *Counters) shardFor(clientID string) *shard {
+	return &c.shards[xxhash.Sum64String(clientID)&c.mask]
+}
+
+// calendarFor returns the day and month bounds containing now. It allocates
+// only when now leaves the cached day.
+func (c *Counters) calendarFor(ns int64, now time.Time) *calendar {
+	if cal := c.cal.Load(); cal != nil && ns >= cal.dayStart && ns < cal.dayEnd {
+		return cal
+	}
+	t := now.In(c.loc)
+	y, m, d := t.Date()
+	cal := &calendar{
+		dayStart:   time.Date(y, m, d, 0, 0, 0, 0, c.loc).UnixNano(),
+		dayEnd:     time.Date(y, m, d+1, 0, 0, 0, 0, c.loc).UnixNano(),
+		monthStart: time.Date(y, m, 1, 0, 0, 0, 0, c.loc).UnixNano(),
+		monthEnd:   time.Date(y, m+1, 1, 0, 0, 0, 0, c.loc).UnixNano(),
+	}
+	c.cal.Store(cal)
+	return cal
+}
+
+// roll resets the counts whose window is not the current one.
+func (e *entry) roll(win int64, cal *calendar) {
+	if e.win != win {
+		e.win, e.winCalls = win, 0
+	}
+	if day := cal.dayStart / int64(time.Second); e.day != day {
+		e.day, e.dayCalls = day, 0
+		e.dirty = true
+	}
+	if month := cal.monthStart / int64(time.Second); e.month != month {
+		e.month, e.monthCalls = month, 0
+		e.dirty = true
+	}
+}
+
+func within(n, limit int64) bool { return limit >= Unlimited || n <= limit }
+
+func remaining(limit, n int64) int64 {
+	if n >= limit {
+		return 0
+	}
+	return limit - n
+}
+
+// Take counts one call of clientID if, after counting it, every count is
+// within lim; otherwise it counts nothing. It returns whether the call is
+// allowed, what remains in each window, and, for a refused call, how long
+// until the last exhausted window ends (the earliest moment a retry can
+// succeed).
+//
+// clientID is copied the first time it is seen, so it may alias a reusable
+// buffer. Take is safe for concurrent use, performs no I/O and allocates only
+// on the first call for a client id and once per calendar day.
+func (c *Counters) Take(clientID string, lim Limits, now time.Time) (ok bool, rem Remaining, retryAfter time.Duration) {
+	ns := now.UnixNano()
+	cal := c.calendarFor(ns, now)
+	win := floorDiv(ns, int64(ThrottleWindow))
+
+	sh := c.shardFor(clientID)
+	sh.mu.Lock()
+	e := sh.m[clientID]
+	if e == nil {
+		e = &entry{}
+		sh.m[strings.Clone(clientID)] = e
+	}
+	e.roll(win, cal)
+	wc, dc, mc := e.winCalls+1, e.dayCalls+1, e.monthCalls+1
+	okW, okD, okM := within(wc, lim.Throttle), within(dc, lim.Daily), within(mc, lim.Monthly)
+	ok = okW && okD && okM
+	if ok {
+		e.winCalls, e.dayCalls, e.monthCalls = wc, dc, mc
+		e.dirty = true
+	} else {
+		wc, dc, mc = e.winCalls, e.dayCalls, e.monthCalls
+	}
+	sh.mu.Unlock()
+
+	rem = Remaining{
+		Throttle: remaining(lim.Throttle, wc),
+		Daily:    remaining(lim.Daily, dc),
+		Monthly:  remaining(lim.Monthly, mc),
+	}
+	if !ok {
+		var end int64
+		if !okW {
+			end = (win + 1) * int64(ThrottleWindow)
+		}
+		if !okD {
+			end = max(end, cal.dayEnd)
+		}
+		if !okM {
+			end = max(end, cal.monthEnd)
+		}
+		retryAfter = time.Duration(end - ns)
+	}
+	return ok, rem, retryAfter
+}
+
+// Usage reports the counts of clientID in the windows containing now, in
+// Otoroshi's format. It does not count a call. Safe for concurrent use.
+func (c *Counters) Usage(clientID string, lim Limits, now time.Time) Usage {
+	ns := now.UnixNano()
+	cal := c.calendarFor(ns, now)
+	win := floorDiv(ns, int64(ThrottleWindow))
+
+	var e entry
+	sh := c.shardFor(clientID)
+	sh.mu.Lock()
+	if p := sh.m[clientID]; p != nil {
+		e = *p
+	}
+	sh.mu.Unlock()
+	e.roll(win, cal) // on the copy: reading never changes state
+
+	return Usage{
+		AuthorizedCallsPerWindow: lim.Throttle,
+		ThrottlingCallsPerWindow: e.winCalls,
+		RemainingCallsPerWindow:  remaining(lim.Throttle, e.winCalls),
+		AuthorizedCallsPerDay:    lim.Daily,
+		CurrentCallsPerDay:       e.dayCalls,
+		RemainingCallsPerDay:     remaining(lim.Daily, e.dayCalls),
+		AuthorizedCallsPerMonth:  lim.Monthly,
+		CurrentCallsPerMonth:     e.monthCalls,
+		RemainingCallsPerMonth:   remaining(lim.Monthly, e.monthCalls),
+	}
+}
+
+// Reset sets every count of clientID to zero, as Otoroshi's
+// DELETE /api/apikeys/:id/quotas does. The reset is persisted by the next
+// flush. Safe for concurrent use.
+func (c *Counters) Reset(clientID string) {
+	sh := c.shardFor(clientID)
+	sh.mu.Lock()
+	if e := sh.m[clientID]; e != nil {
+		e.winCalls, e.dayCalls, e.monthCalls = 0, 0, 0
+		e.dirty = true
+	}
+	sh.mu.Unlock()
+}
+
+// floorDiv is a/b rounded towards negative infinity, for b > 0.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}

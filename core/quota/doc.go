@@ -1,0 +1,38 @@
+// Package quota counts API key calls against Otoroshi's three quotas
+// (throttling per 10-second window, per calendar day, per calendar month) and
+// persists the daily and monthly counts to bbolt.
+//
+// Counters is a sharded in-memory table keyed by client id: xxhash of the id
+// selects a shard, each shard is a short mutex and a map, padded to its own
+// cache line. Take checks and counts one call in a single critical section,
+// so the number of calls accepted in a window never exceeds the quota on one
+// node, whatever the number of event loops calling it. A refused call is not
+// counted.
+//
+// Windows: the throttling window is 10 s aligned on the Unix epoch; the day
+// and month windows are calendar days and months in the configured time zone
+// (UTC by default), computed with time.Date, so a DST day lasts 23 or 25
+// hours. A limit of Unlimited (10000000, Otoroshi's value) or more is never
+// enforced, but calls are still counted for the usage report.
+//
+// Persister writes the daily and monthly counts of the keys that changed to a
+// bbolt bucket from its own goroutine, at least once a second and once more
+// on shutdown, and restores them when it is created.
+//
+// # Caveats
+//
+// Counters is safe for concurrent use by any number of goroutines; Take holds
+// a shard lock for a few tens of nanoseconds and never performs I/O, so it
+// may run on an event loop. The first Take for a client id allocates its
+// entry (once per key, for the life of the process). Entries are never
+// removed, only reset: runtime state survives configuration reloads because
+// it is keyed by client id, outside any snapshot.
+//
+// Persistence is periodic, not synchronous: after a crash (not a graceful
+// shutdown, which flushes) up to one flush interval (1 s by default) of daily
+// and monthly increments is lost, so a key may be granted that many extra
+// calls in the current day or month after the restart. The 10-second
+// throttling counts are not persisted at all; a restart starts a fresh
+// throttling window. Counts are per node: several Torii nodes do not share
+// them.
+package quota

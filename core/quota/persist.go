@@ -1,0 +1,198 @@
+package quota
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// DefaultFlushEvery is the flush period used when NewPersister gets 0. It
+// bounds what a crash can lose (see the package Caveats).
+const DefaultFlushEvery = time.Second
+
+// recordVersion is the first byte of every persisted record, so the layout
+// can change without misreading old files.
+const recordVersion = 1
+
+// recordLen is version, then day start, day count, month start, month count
+// as big-endian int64s.
+const recordLen = 1 + 4*8
+
+// record is the persisted part of an entry.
+type record struct {
+	id                string
+	day, dayCalls     int64
+	month, monthCalls int64
+}
+
+func (r *record) encode(dst []byte) []byte {
+	dst = append(dst, recordVersion)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(r.day))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(r.dayCalls))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(r.month))
+	return binary.BigEndian.AppendUint64(dst, uint64(r.monthCalls))
+}
+
+func decodeRecord(id, v []byte) (record, error) {
+	if len(v) != recordLen || v[0] != recordVersion {
+		return record{}, fmt.Errorf("cannot decode counters of %q: %w", id, ErrBadRecord)
+	}
+	u := func(i int) int64 { return int64(binary.BigEndian.Uint64(v[1+8*i:])) }
+	return record{id: string(id), day: u(0), dayCalls: u(1), month: u(2), monthCalls: u(3)}, nil
+}
+
+// Persister saves the daily and monthly counts of a Counters to a bbolt
+// bucket and restores them at creation. Run flushes periodically from its own
+// goroutine; Flush may also be called directly (it is serialized).
+type Persister struct {
+	db     *bbolt.DB
+	bucket []byte
+	c      *Counters
+	every  time.Duration
+
+	mu    sync.Mutex // serializes flushes; guards batch and buf
+	batch []record
+	buf   []byte
+}
+
+// NewPersister creates bucket in db if needed, loads the counts it holds into
+// c (adding to counts of the same windows c may already have), and returns a
+// Persister that flushes every `every` (DefaultFlushEvery when 0). Records of
+// a past day or month are loaded too and simply roll over at the next call.
+func NewPersister(db *bbolt.DB, bucket string, c *Counters, every time.Duration) (*Persister, error) {
+	if bucket == "" {
+		return nil, ErrNoBucket
+	}
+	if every <= 0 {
+		every = DefaultFlushEvery
+	}
+	p := &Persister{db: db, bucket: []byte(bucket), c: c, every: every}
+	var recs []record
+	err := db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(p.bucket)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			r, err := decodeRecord(k, v)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, r)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot restore quota counters from bucket %q: %w", bucket, err)
+	}
+	for i := range recs {
+		c.restore(&recs[i])
+	}
+	return p, nil
+}
+
+// restore merges a persisted record into the counters.
+func (c *Counters) restore(r *record) {
+	sh := c.shardFor(r.id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.m[r.id]
+	if e == nil {
+		sh.m[r.id] = &entry{day: r.day, dayCalls: r.dayCalls, month: r.month, monthCalls: r.monthCalls}
+		return
+	}
+	if e.day == r.day {
+		e.dayCalls += r.dayCalls
+	}
+	if e.month == r.month {
+		e.monthCalls += r.monthCalls
+	}
+	e.dirty = true
+}
+
+// collect appends the records of dirty entries to dst and clears their dirty
+// flags. Each shard lock is held only while copying.
+func (c *Counters) collect(dst []record) []record {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for id, e := range sh.m {
+			if e.dirty {
+				dst = append(dst, record{id: id, day: e.day, dayCalls: e.dayCalls, month: e.month, monthCalls: e.monthCalls})
+				e.dirty = false
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return dst
+}
+
+// markDirty flags ids for the next flush again, after a failed write.
+func (c *Counters) markDirty(recs []record) {
+	for i := range recs {
+		sh := c.shardFor(recs[i].id)
+		sh.mu.Lock()
+		if e := sh.m[recs[i].id]; e != nil {
+			e.dirty = true
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// Flush writes the counts that changed since the last flush in one bbolt
+// transaction. On failure the changes stay pending for the next flush. Safe
+// for concurrent use; it performs disk I/O, so never call it on an event loop.
+func (p *Persister) Flush() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.batch = p.c.collect(p.batch[:0])
+	if len(p.batch) == 0 {
+		return nil
+	}
+	err := p.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(p.bucket)
+		if b == nil {
+			var err error
+			if b, err = tx.CreateBucket(p.bucket); err != nil {
+				return err
+			}
+		}
+		for i := range p.batch {
+			p.buf = p.batch[i].encode(p.buf[:0])
+			// bbolt keeps key and value until the transaction commits:
+			// give it copies, not the reused buffer.
+			if err := b.Put([]byte(p.batch[i].id), append([]byte(nil), p.buf...)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		p.c.markDirty(p.batch)
+		return fmt.Errorf("cannot flush %d quota counters to bucket %q: %w", len(p.batch), p.bucket, err)
+	}
+	return nil
+}
+
+// Run flushes every period until ctx is done, then flushes once more and
+// returns the error of that final flush. Failed periodic flushes are logged
+// with slog and retried at the next tick.
+func (p *Persister) Run(ctx context.Context) error {
+	t := time.NewTicker(p.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return p.Flush()
+		case <-t.C:
+			if err := p.Flush(); err != nil {
+				slog.Warn("quota flush failed", "err", err)
+			}
+		}
+	}
+}
