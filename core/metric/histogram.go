@@ -13,10 +13,10 @@ import (
 // the largest bound (+Inf). Powers of two make the index one bits.Len64.
 const (
 	bucketBase   = 50 * time.Microsecond
-	boundBuckets = 20                 // 50µs … 50µs·2^19 ≈ 26.2s
-	numBuckets   = boundBuckets + 1   // plus +Inf
-	histWords    = numBuckets + 1     // buckets and the sum in nanoseconds
-	histSumIndex = numBuckets         // index of the nanosecond sum
+	boundBuckets = 20               // 50µs … 50µs·2^19 ≈ 26.2s
+	numBuckets   = boundBuckets + 1 // plus +Inf
+	histWords    = numBuckets + 1   // buckets and the sum in nanoseconds
+	histSumIndex = numBuckets       // index of the nanosecond sum
 	maxBoundNs   = int64(bucketBase) << (boundBuckets - 1)
 )
 

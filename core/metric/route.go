@@ -108,14 +108,6 @@ type routeSnapshot struct {
 	overhead      histSnapshot
 }
 
-func (s *routeSnapshot) calls() uint64 {
-	var n uint64
-	for _, c := range s.class {
-		n += c
-	}
-	return n
-}
-
 // add sums the shards of m into s.
 func (s *routeSnapshot) add(m *RouteMetrics) {
 	for i := range m.shards {
@@ -130,22 +122,6 @@ func (s *routeSnapshot) add(m *RouteMetrics) {
 		s.total.add(&sh.total)
 		s.backend.add(&sh.backend)
 		s.overhead.add(&sh.overhead)
-	}
-}
-
-// addSnapshot sums another snapshot into s.
-func (s *routeSnapshot) addSnapshot(o *routeSnapshot) {
-	for c := range s.class {
-		s.class[c] += o.class[c]
-	}
-	s.dataIn += o.dataIn
-	s.dataOut += o.dataOut
-	s.quotaRejected += o.quotaRejected
-	s.inFlight += o.inFlight
-	for i := range s.total {
-		s.total[i] += o.total[i]
-		s.backend[i] += o.backend[i]
-		s.overhead[i] += o.overhead[i]
 	}
 }
 
