@@ -1,0 +1,320 @@
+package route
+
+import (
+	"github.com/cespare/xxhash/v2"
+	"github.com/torii-gateway/torii/httpparse"
+)
+
+// maxHostLen bounds the Host value Match lower-cases on the stack: a DNS name has at most
+// 253 characters, so a longer Host cannot name any exact or wildcard domain.
+const maxHostLen = 255
+
+// Match returns the route for the request, or nil when none takes it (the engine answers
+// 404). Hosts are compared case-insensitively without port or trailing dot: exact hosts
+// first, then wildcard hosts from the longest suffix to the shortest, then the domain "*".
+// Within a host the longest matching path prefix whose headers, query and methods matchers
+// also hold wins; when no path of a host matches, the next, less specific host is tried.
+// req and buf are only read during the call. Safe from any goroutine; 0 allocs.
+func (t *Table) Match(req *httpparse.Request, buf []byte) *Compiled {
+	if t == nil || req == nil {
+		return nil
+	}
+	host := hostOnly(req.Host.Bytes(buf))
+	path := req.Path.Bytes(buf)
+	if len(path) == 0 {
+		path = slash
+	}
+	if len(host) <= maxHostLen {
+		var arr [maxHostLen]byte
+		h := arr[:len(host)]
+		for i, c := range host {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			h[i] = c
+		}
+		if len(t.exact) != 0 {
+			if c := lookupHost(t.exact, h).find(path, req, buf); c != nil {
+				return c
+			}
+		}
+		if len(t.wild) != 0 {
+			for i := 1; i < len(h); i++ {
+				if h[i] != '.' {
+					continue
+				}
+				n := len(h) - i
+				if n >= 256 || t.wildLens[n>>6]&(1<<(n&63)) == 0 {
+					continue
+				}
+				if c := lookupHost(t.wild, h[i:]).find(path, req, buf); c != nil {
+					return c
+				}
+			}
+		}
+	}
+	return t.any.find(path, req, buf)
+}
+
+var slash = []byte("/")
+
+// hostOnly strips the port and one trailing dot from a Host value.
+func hostOnly(h []byte) []byte {
+	if len(h) > 0 && h[0] == '[' {
+		for i, c := range h {
+			if c == ']' {
+				return h[:i+1]
+			}
+		}
+		return h
+	}
+	for i, c := range h {
+		if c == ':' {
+			h = h[:i]
+			break
+		}
+	}
+	if len(h) > 1 && h[len(h)-1] == '.' {
+		h = h[:len(h)-1]
+	}
+	return h
+}
+
+func lookupHost(m map[uint64]*hostNode, h []byte) *hostNode {
+	for n := m[xxhash.Sum64(h)]; n != nil; n = n.next {
+		if n.host == string(h) {
+			return n
+		}
+	}
+	return nil
+}
+
+func (n *hostNode) find(path []byte, req *httpparse.Request, buf []byte) *Compiled {
+	if n == nil {
+		return nil
+	}
+	return n.paths.find(path, req, buf)
+}
+
+// pathSet indexes the routes of one host by path. Prefixes are raw byte prefixes, as in
+// Otoroshi: "/api" takes "/api", "/api/x" and also "/apikeys".
+type pathSet struct {
+	exact    map[string][]*Compiled // frontend.exact routes, by whole path
+	prefixes []prefixGroup          // by prefix length, longest first
+	byLen    []lenBucket            // the same, indexed, when there are many prefixes
+}
+
+// prefixGroup is the routes sharing one path prefix, most specific matchers first.
+type prefixGroup struct {
+	prefix string
+	cands  []*Compiled
+}
+
+// lenBucket holds the prefixes of one length.
+type lenBucket struct {
+	n int
+	m map[string][]*Compiled
+}
+
+// linearPrefixes is the prefix count up to which a linear scan beats the per-length maps.
+const linearPrefixes = 8
+
+func (s *pathSet) find(path []byte, req *httpparse.Request, buf []byte) *Compiled {
+	if s.exact != nil {
+		if c := firstMatching(s.exact[string(path)], req, buf); c != nil {
+			return c
+		}
+	}
+	if s.byLen == nil {
+		for i := range s.prefixes {
+			g := &s.prefixes[i]
+			if len(g.prefix) <= len(path) && string(path[:len(g.prefix)]) == g.prefix {
+				if c := firstMatching(g.cands, req, buf); c != nil {
+					return c
+				}
+			}
+		}
+		return nil
+	}
+	for i := range s.byLen {
+		b := &s.byLen[i]
+		if b.n > len(path) {
+			continue
+		}
+		if cands, ok := b.m[string(path[:b.n])]; ok {
+			if c := firstMatching(cands, req, buf); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+func firstMatching(cands []*Compiled, req *httpparse.Request, buf []byte) *Compiled {
+	for _, c := range cands {
+		if c.match.ok(req, buf) {
+			return c
+		}
+	}
+	return nil
+}
+
+// matchers are the frontend filters besides domain and path.
+type matchers struct {
+	headers []nameValue // lower-case name, exact value
+	query   []nameValue // raw name and value as sent (no percent-decoding)
+	methods uint16      // bit per httpparse.Method (MethodOther excluded)
+	other   []string    // methods outside the enum, upper-case as sent
+	any     bool        // some matcher is set
+}
+
+type nameValue struct{ name, value string }
+
+func (m *matchers) ok(req *httpparse.Request, buf []byte) bool {
+	if !m.any {
+		return true
+	}
+	if m.methods != 0 || m.other != nil {
+		if !m.methodOK(req, buf) {
+			return false
+		}
+	}
+	for _, h := range m.headers {
+		if v, found := headerValue(req, buf, h.name); !found || string(v) != h.value {
+			return false
+		}
+	}
+	if len(m.query) != 0 {
+		q := req.Query.Bytes(buf)
+		for _, kv := range m.query {
+			if v, found := queryValue(q, kv.name); !found || string(v) != kv.value {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (m *matchers) methodOK(req *httpparse.Request, buf []byte) bool {
+	if req.MethodKind != httpparse.MethodOther {
+		return m.methods&(1<<req.MethodKind) != 0
+	}
+	method := req.Method.Bytes(buf)
+	for _, o := range m.other {
+		if string(method) == o {
+			return true
+		}
+	}
+	return false
+}
+
+// headerValue returns the value of the first field named name (lower-case).
+func headerValue(req *httpparse.Request, buf []byte, name string) ([]byte, bool) {
+	for i := range req.Headers {
+		h := &req.Headers[i]
+		if equalFold(h.Name.Bytes(buf), name) {
+			return h.Value.Bytes(buf), true
+		}
+	}
+	return nil, false
+}
+
+// cookieValue returns the value of the first cookie named name in the Cookie fields.
+func cookieValue(req *httpparse.Request, buf []byte, name string) ([]byte, bool) {
+	for i := range req.Headers {
+		h := &req.Headers[i]
+		if !equalFold(h.Name.Bytes(buf), "cookie") {
+			continue
+		}
+		v := h.Value.Bytes(buf)
+		for len(v) > 0 {
+			var pair []byte
+			pair, v = cut(v, ';')
+			pair = trimSpace(pair)
+			k, val := cut(pair, '=')
+			if string(k) == name {
+				return val, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// queryValue returns the raw value of the first parameter named name in a query string.
+func queryValue(q []byte, name string) ([]byte, bool) {
+	for len(q) > 0 {
+		var pair []byte
+		pair, q = cut(q, '&')
+		k, v := cut(pair, '=')
+		if string(k) == name {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// cut splits b around the first sep; after is empty when sep is absent.
+func cut(b []byte, sep byte) (before, after []byte) {
+	for i, c := range b {
+		if c == sep {
+			return b[:i], b[i+1:]
+		}
+	}
+	return b, nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// equalFold reports whether b equals the lower-case ASCII string s, ignoring ASCII case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(s) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// RewritePath appends to dst the path to send upstream for path (the request path without
+// query): with strip_path the matched prefix is removed, then backend.root is prepended,
+// joined with exactly one '/'. The query string is not included; the engine appends it.
+// 0 allocs when dst has the capacity. Safe from any goroutine.
+func (c *Compiled) RewritePath(dst, path []byte) []byte {
+	rest := path
+	if c.stripPath {
+		if len(c.Prefix) <= len(rest) && string(rest[:len(c.Prefix)]) == c.Prefix {
+			rest = rest[len(c.Prefix):]
+		}
+	}
+	root := c.root
+	switch {
+	case len(rest) == 0:
+		dst = append(dst, root...)
+	case root[len(root)-1] == '/' && rest[0] == '/':
+		dst = append(dst, root...)
+		dst = append(dst, rest[1:]...)
+	case root[len(root)-1] != '/' && rest[0] != '/':
+		dst = append(dst, root...)
+		dst = append(dst, '/')
+		dst = append(dst, rest...)
+	default:
+		dst = append(dst, root...)
+		dst = append(dst, rest...)
+	}
+	return dst
+}

@@ -1,0 +1,66 @@
+package route
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// pluginPrefix is the prefix of Otoroshi's built-in plugin ids.
+const pluginPrefix = "cp:otoroshi.next.plugins."
+
+// knownPlugins are the Otoroshi plugins Torii knows (OTOROSHI.md). A route may list any
+// other plugin: it is kept and round-tripped, compiled into a Step with Supported false,
+// and reported in Table.Warnings.
+var knownPlugins = map[string]bool{
+	"OverrideHost":            true,
+	"ApikeyCalls":             true,
+	"ApikeyQuotas":            true,
+	"PublicPrivatePaths":      true,
+	"AdditionalHeadersIn":     true,
+	"AdditionalHeadersOut":    true,
+	"MissingHeadersIn":        true,
+	"MissingHeadersOut":       true,
+	"RemoveHeadersIn":         true,
+	"RemoveHeadersOut":        true,
+	"HeadersValidation":       true,
+	"OtoroshiHeadersIn":       true,
+	"SendOtoroshiHeadersBack": true,
+	"XForwardedHeaders":       true,
+	"ForceHttpsTraffic":       true,
+	"MaintenanceMode":         true,
+	"BuildMode":               true,
+	"Redirection":             true,
+	"DisableHttp10":           true,
+	"ReadOnlyCalls":           true,
+	"IpAddressAllowedList":    true,
+	"IpAddressBlockList":      true,
+	"Cors":                    true,
+	"GzipResponseCompressor":  true,
+	"OtoroshiChallenge":       true,
+	"OtoroshiInfos":           true,
+	"JwtVerification":         true,
+	"CanaryMode":              true,
+}
+
+// Step is one enabled plugin of a compiled route, in the order the route lists them.
+type Step struct {
+	Index     int    // position in Route.Plugins
+	ID        string // full plugin id, e.g. "cp:otoroshi.next.plugins.ApikeyCalls"
+	Name      string // short name for a built-in plugin ("ApikeyCalls"); the full id otherwise
+	Supported bool   // Name is one of the plugins Torii knows
+	Include   []string
+	Exclude   []string
+	Config    json.RawMessage // the plugin's `config` object, untouched
+}
+
+// pluginName returns the short name of a built-in plugin id and whether Torii knows it.
+func pluginName(id string) (string, bool) {
+	name, ok := strings.CutPrefix(id, pluginPrefix)
+	if !ok {
+		name, ok = strings.CutPrefix(id, "otoroshi.next.plugins.")
+	}
+	if !ok {
+		return id, false
+	}
+	return name, knownPlugins[name]
+}

@@ -1,0 +1,155 @@
+package route
+
+import (
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"time"
+)
+
+// Table is an immutable routing snapshot built by Compile. It is safe for any number of
+// concurrent readers; a new configuration is a new Table, published by the engine behind
+// its one atomic.Pointer.
+type Table struct {
+	exact    map[uint64]*hostNode // lower-case host → paths
+	wild     map[uint64]*hostNode // "*.x.com" stored as ".x.com"
+	wildLens [4]uint64            // bit n set: some wildcard suffix has length n
+	any      *hostNode            // domain "*"
+
+	routes    []*Compiled // one per enabled route (its first domain), in input order
+	byID      map[string]*Compiled
+	upstreams map[string]*Upstream // by Upstream.Key
+	addrs     map[netip.AddrPort]bool
+	warnings  []Warning
+	source    []Route
+}
+
+// hostNode holds the paths of one host (or wildcard suffix). Hosts whose xxhash collide
+// are chained through next.
+type hostNode struct {
+	host  string
+	next  *hostNode
+	paths pathSet
+}
+
+// Warning is a non-fatal finding of Compile: an unsupported plugin, an unknown
+// load-balancing type, a setting Torii ignores.
+type Warning struct {
+	RouteID, Field, Message string
+}
+
+// String formats the warning for logs.
+func (w Warning) String() string {
+	return fmt.Sprintf("route %q: %s: %s", w.RouteID, w.Field, w.Message)
+}
+
+// Warnings returns what Compile reported without failing. The slice must not be modified.
+func (t *Table) Warnings() []Warning { return t.warnings }
+
+// Routes returns one Compiled per enabled route, in input order. The slice must not be
+// modified.
+func (t *Table) Routes() []*Compiled { return t.routes }
+
+// Route returns the compiled route with that id (enabled routes only), or nil.
+func (t *Table) Route(id string) *Compiled { return t.byID[id] }
+
+// Source returns the routes the table was compiled from (a private copy, disabled routes
+// included). The slice must not be modified.
+func (t *Table) Source() []Route { return t.source }
+
+// HasTarget reports whether the table has an upstream with that Upstream.Key. The engine
+// uses it (or HasAddr) to drain and close pools of targets a new table removed.
+func (t *Table) HasTarget(key string) bool {
+	return t != nil && t.upstreams[key] != nil
+}
+
+// HasAddr reports whether some upstream of the table has that address.
+func (t *Table) HasAddr(a netip.AddrPort) bool {
+	return t != nil && t.addrs[a]
+}
+
+// Addrs returns the distinct upstream addresses of the table, in no particular order.
+func (t *Table) Addrs() []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, len(t.addrs))
+	for a := range t.addrs {
+		out = append(out, a)
+	}
+	return out
+}
+
+// Compiled is one enabled route as matched through one of its domains. The Compiled values
+// of the domains of a route share their targets and load-balancing state. Immutable, safe
+// for concurrent use; valid for as long as the engine holds the Table (or longer: it does
+// not refer back to the Table).
+type Compiled struct {
+	ID, Name string
+	Route    *Route       // source entity (a private copy owned by the Table)
+	Client   ClientConfig // backend.client, validated
+	Domain   string       // the domain entry this value was compiled from, lower-cased
+	Prefix   string       // path prefix of Domain ("/" when the domain has no path)
+	Exact    bool         // frontend.exact: the path must equal Prefix
+	Steps    []Step       // enabled plugins in order; see Step.Supported
+
+	stripPath bool
+	root      string
+	match     matchers
+	pool      *pool
+}
+
+// Upstreams returns the route's targets in declaration order (index = bit in
+// PickInput.Tried). The slice must not be modified.
+func (c *Compiled) Upstreams() []Upstream { return c.pool.ups }
+
+// HealthCheck returns the route's active health check, or nil when it has none or it is
+// disabled.
+func (c *Compiled) HealthCheck() *HealthCheck { return c.pool.hc }
+
+// Balancing returns the load-balancing algorithm actually used (unknown types are
+// RoundRobin).
+func (c *Compiled) Balancing() Balancing { return c.pool.lb }
+
+// Upstream is one compiled target. Its runtime state (health, circuit breaker, latency
+// EWMA, in-flight count) lives in the Registry under Key and survives reloads.
+type Upstream struct {
+	ID       string         // target id from the route
+	Key      string         // registry key: "<route id>/<target id>@<addr>"
+	Addr     netip.AddrPort // resolved at compile time
+	HostPort string         // "hostname:port", for the Host header when it is rewritten
+	Weight   int
+	Backup   bool
+	Target   *Target // source entity
+
+	state *TargetState
+}
+
+// State returns the runtime state of the upstream.
+func (u *Upstream) State() *TargetState { return u.state }
+
+// Acquire counts one more request in flight to u (LeastConnections, PowerOfTwoRandomChoices).
+// Call Release exactly once when the exchange ends. Safe from any goroutine; 0 allocs.
+func (u *Upstream) Acquire() { u.state.inflight.Add(1) }
+
+// Release ends a request counted by Acquire.
+func (u *Upstream) Release() { u.state.inflight.Add(-1) }
+
+// Report records the outcome of one call to u, which Pick returned from c: ok=false feeds
+// the circuit breaker (connect failure, timeout, broken response), ok=true closes a
+// half-open circuit and feeds the latency EWMA. Safe from any goroutine; 0 allocs.
+func (c *Compiled) Report(u *Upstream, ok bool, latency time.Duration) {
+	if u == nil {
+		return
+	}
+	if ok {
+		u.state.observe(latency)
+		u.state.success()
+		return
+	}
+	u.state.failure(c.Client.MaxErrors, c.pool.interval)
+}
+
+// paddedUint64 is an atomic counter alone on its cache line.
+type paddedUint64 struct {
+	_ [cacheLine]byte
+	atomic.Uint64
+	_ [cacheLine - 8]byte
+}
