@@ -120,4 +120,8 @@ type Response struct {
 	Chunked       bool
 	KeepAlive     bool
 	HeadLen       int
+
+	// teNotChunked is set when Transfer-Encoding is present but does not end
+	// in chunked: the body then runs until the connection closes.
+	teNotChunked bool
 }
