@@ -1,0 +1,51 @@
+package admin
+
+import (
+	"net/http"
+)
+
+// endpoints is the whole API. The OpenAPI document (openapi.json) must list exactly these; a test
+// checks it.
+func (s *Server) endpoints() []endpoint {
+	var eps []endpoint
+	add := func(method, pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		eps = append(eps, endpoint{method: method, pattern: pattern, h: h})
+	}
+	for _, k := range kinds {
+		base := "/api/" + k.path
+		idp := "id"
+		add(http.MethodGet, base, s.handleList(k, -1))
+		add(http.MethodPost, base, s.handleCreate(k, -1))
+		add(http.MethodGet, base+"/_template", s.handleTemplate(k))
+		add(http.MethodGet, base+"/{id}", s.handleGet(k, idp, -1))
+		add(http.MethodPut, base+"/{id}", s.handleUpdate(k, idp, -1, false))
+		add(http.MethodPatch, base+"/{id}", s.handleUpdate(k, idp, -1, true))
+		add(http.MethodDelete, base+"/{id}", s.handleDelete(k, idp, -1))
+	}
+	keys := kinds[kKeys]
+	for _, parent := range []kindID{kGroups, kRoutes} {
+		base := "/api/" + kinds[parent].path + "/{id}/apikeys"
+		add(http.MethodGet, base, s.handleList(keys, parent))
+		add(http.MethodPost, base, s.handleCreate(keys, parent))
+		add(http.MethodGet, base+"/{clientId}", s.handleGet(keys, "clientId", parent))
+		add(http.MethodPut, base+"/{clientId}", s.handleUpdate(keys, "clientId", parent, false))
+		add(http.MethodPatch, base+"/{clientId}", s.handleUpdate(keys, "clientId", parent, true))
+		add(http.MethodDelete, base+"/{clientId}", s.handleDelete(keys, "clientId", parent))
+	}
+	add(http.MethodGet, "/api/apikeys/{id}/quotas", s.handleQuotasGet)
+	add(http.MethodDelete, "/api/apikeys/{id}/quotas", s.handleQuotasReset)
+	add(http.MethodGet, "/api/globalconfig", s.handleGlobalGet)
+	add(http.MethodPut, "/api/globalconfig", s.handleGlobalUpdate(false))
+	add(http.MethodPatch, "/api/globalconfig", s.handleGlobalUpdate(true))
+	add(http.MethodGet, "/api/otoroshi.json", s.handleExport)
+	add(http.MethodPost, "/api/otoroshi.json", s.handleImport)
+	add(http.MethodGet, "/api/audit/events", s.handleAudit)
+	add(http.MethodGet, "/api/openapi.json", s.handleOpenAPI)
+	add(http.MethodGet, "/ready", s.handleReady)
+	add(http.MethodGet, "/metrics", s.handleMetrics)
+	eps = append(eps,
+		endpoint{method: http.MethodGet, pattern: "/health", public: true, h: s.handleHealth},
+		endpoint{method: http.MethodGet, pattern: "/live", public: true, h: s.handleLive},
+	)
+	return eps
+}

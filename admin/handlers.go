@@ -1,0 +1,387 @@
+package admin
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// scope restricts API keys to the ones authorized on one group or one route, for
+// /api/groups/{id}/apikeys and /api/routes/{id}/apikeys.
+type scope struct {
+	entity string // "group_<id>" or "route_<id>", as in authorizedEntities
+	group  string // for a group scope: the group id, which also matches bare and legacy entries
+}
+
+func (sc *scope) matches(doc map[string]any) bool {
+	if sc == nil {
+		return true
+	}
+	if sc.group != "" {
+		if g, _ := doc["authorizedGroup"].(string); g == sc.group {
+			return true
+		}
+	}
+	ents, _ := doc["authorizedEntities"].([]any)
+	for _, v := range ents {
+		s, _ := v.(string)
+		if s == sc.entity || (sc.group != "" && s == sc.group && !hasEntityPrefix(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasEntityPrefix reports whether an authorizedEntities entry names its kind; one that does not is
+// a group id.
+func hasEntityPrefix(s string) bool {
+	return strings.HasPrefix(s, "group_") || strings.HasPrefix(s, "route_") || strings.HasPrefix(s, "service_")
+}
+
+// scopeOf resolves the scope of a scoped request (parent < 0: none); 404 when the parent is unknown.
+func scopeOf(st *state, r *http.Request, parent kindID) (*scope, error) {
+	if parent < 0 {
+		return nil, nil
+	}
+	id := r.PathValue("id")
+	if _, ok := st.ents[parent][id]; !ok {
+		return nil, errNotFound(kinds[parent].label + " " + strconv.Quote(id))
+	}
+	if parent == kGroups {
+		return &scope{entity: "group_" + id, group: id}, nil
+	}
+	return &scope{entity: "route_" + id}, nil
+}
+
+// prepare fills defaults (and, on create, generated ids and secrets) and validates doc.
+func prepare(k *kind, doc map[string]any, create bool) error {
+	if create {
+		k.generate(doc)
+	}
+	fillDefaults(doc, k.defaults)
+	c := &checker{}
+	k.check(c, doc)
+	if len(c.errs) > 0 {
+		return errValidation(c.errs)
+	}
+	return nil
+}
+
+func (s *Server) handleTemplate(k *kind) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, _ *http.Request) error {
+		return s.writeValue(w, http.StatusOK, k.template())
+	}
+}
+
+func (s *Server) handleList(k *kind, parent kindID) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		st := s.cur.Load()
+		sc, err := scopeOf(st, r, parent)
+		if err != nil {
+			return err
+		}
+		q := r.URL.Query()
+		page, err := positiveParam(q, "page", 1)
+		if err != nil {
+			return err
+		}
+		pageSize, err := positiveParam(q, "pageSize", 1<<31-1)
+		if err != nil {
+			return err
+		}
+		var picked []*entity
+		for _, e := range st.sorted(k.id) {
+			if sc.matches(e.doc) && matchFilters(e.doc, q) {
+				picked = append(picked, e)
+			}
+		}
+		total := len(picked)
+		start := min(int64(page-1)*int64(pageSize), int64(total))
+		end := min(start+int64(pageSize), int64(total))
+		var buf bytes.Buffer
+		buf.WriteByte('[')
+		for i, e := range picked[start:end] {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			buf.Write(e.raw)
+		}
+		buf.WriteByte(']')
+		w.Header().Set("X-Count", strconv.Itoa(total))
+		w.Header().Set("X-Page", strconv.Itoa(page))
+		w.Header().Set("X-Page-Size", strconv.Itoa(pageSize))
+		writeJSON(w, http.StatusOK, buf.Bytes())
+		return nil
+	}
+}
+
+func positiveParam(q url.Values, name string, def int) (int, error) {
+	v := q.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, errBadRequest("bad query parameter", FieldError{Field: name, Message: "must be a positive integer"})
+	}
+	return n, nil
+}
+
+// matchFilters applies filter.<field>=<value> on top-level fields: a scalar field matches when its
+// text equals the value, an array field when one of its scalar elements does.
+func matchFilters(doc map[string]any, q url.Values) bool {
+	for key, vals := range q {
+		field, ok := strings.CutPrefix(key, "filter.")
+		if !ok {
+			continue
+		}
+		for _, want := range vals {
+			if !fieldMatches(doc[field], want) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func fieldMatches(v any, want string) bool {
+	if a, ok := v.([]any); ok {
+		for _, e := range a {
+			if s, ok := scalarString(e); ok && s == want {
+				return true
+			}
+		}
+		return false
+	}
+	s, ok := scalarString(v)
+	return ok && s == want
+}
+
+// lookup finds the entity of a request in st, honouring the scope.
+func lookup(st *state, r *http.Request, k *kind, idParam string, parent kindID) (*entity, error) {
+	sc, err := scopeOf(st, r, parent)
+	if err != nil {
+		return nil, err
+	}
+	id := r.PathValue(idParam)
+	e, ok := st.ents[k.id][id]
+	if !ok || !sc.matches(e.doc) {
+		return nil, errNotFound(k.label + " " + strconv.Quote(id))
+	}
+	return e, nil
+}
+
+func (s *Server) handleGet(k *kind, idParam string, parent kindID) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		e, err := lookup(s.cur.Load(), r, k, idParam, parent)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("ETag", e.etag)
+		writeJSON(w, http.StatusOK, e.raw)
+		return nil
+	}
+}
+
+func (s *Server) handleCreate(k *kind, parent kindID) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		body, err := s.readBody(w, r, s.opts.MaxBodyBytes, false)
+		if err != nil {
+			return err
+		}
+		doc, err := decodeObject(body)
+		if err != nil {
+			return errBadRequest(err.Error())
+		}
+		if err := prepare(k, doc, true); err != nil {
+			return err
+		}
+		var created *entity
+		err = s.write(func(st *state, ws *writeSet) error {
+			sc, err := scopeOf(st, r, parent)
+			if err != nil {
+				return err
+			}
+			if sc != nil && !sc.matches(doc) {
+				ents, _ := doc["authorizedEntities"].([]any)
+				doc["authorizedEntities"] = append(ents, sc.entity)
+			}
+			id := doc[k.idField].(string)
+			if _, dup := st.ents[k.id][id]; dup {
+				return errConflict(k.label + " " + strconv.Quote(id))
+			}
+			if created, err = newEntity(id, doc); err != nil {
+				return err
+			}
+			ws.put(st, k, created)
+			s.audit(ws, r, "CREATE_"+k.audit, id, nil, doc, "created "+k.label+" "+id)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		h := w.Header()
+		h.Set("ETag", created.etag)
+		h.Set("Location", "/api/"+k.path+"/"+url.PathEscape(created.id))
+		writeJSON(w, http.StatusCreated, created.raw)
+		return nil
+	}
+}
+
+// handleUpdate serves PUT (replace) and PATCH (RFC 7396 merge patch).
+func (s *Server) handleUpdate(k *kind, idParam string, parent kindID, patch bool) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		body, err := s.readBody(w, r, s.opts.MaxBodyBytes, patch)
+		if err != nil {
+			return err
+		}
+		var in any
+		if patch {
+			in, err = decodeStrict(body)
+		} else {
+			in, err = decodeObject(body)
+		}
+		if err != nil {
+			return errBadRequest(err.Error())
+		}
+		var updated *entity
+		err = s.write(func(st *state, ws *writeSet) error {
+			cur, err := lookup(st, r, k, idParam, parent)
+			if err != nil {
+				return err
+			}
+			if !ifMatch(r.Header.Get("If-Match"), cur.etag, true) {
+				return errPrecondition()
+			}
+			var doc map[string]any
+			if patch {
+				m, ok := mergePatch(cur.doc, in).(map[string]any)
+				if !ok {
+					return errBadRequest("a merge patch must produce a JSON object")
+				}
+				doc = m
+			} else {
+				doc = in.(map[string]any)
+				if _, ok := doc[k.idField]; !ok {
+					doc[k.idField] = cur.id
+				}
+			}
+			if id, _ := doc[k.idField].(string); id != cur.id {
+				return errValidation([]FieldError{{Field: k.idField, Message: "must equal the id in the path (" + strconv.Quote(cur.id) + ")"}})
+			}
+			if err := prepare(k, doc, false); err != nil {
+				return err
+			}
+			if updated, err = newEntity(cur.id, doc); err != nil {
+				return err
+			}
+			ws.put(st, k, updated)
+			s.audit(ws, r, "UPDATE_"+k.audit, cur.id, cur.doc, doc, "updated "+k.label+" "+cur.id)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		w.Header().Set("ETag", updated.etag)
+		writeJSON(w, http.StatusOK, updated.raw)
+		return nil
+	}
+}
+
+func (s *Server) handleDelete(k *kind, idParam string, parent kindID) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var id string
+		err := s.write(func(st *state, ws *writeSet) error {
+			cur, err := lookup(st, r, k, idParam, parent)
+			if err != nil {
+				return err
+			}
+			if !ifMatch(r.Header.Get("If-Match"), cur.etag, true) {
+				return errPrecondition()
+			}
+			id = cur.id
+			ws.del(st, k, id)
+			s.audit(ws, r, "DELETE_"+k.audit, id, cur.doc, nil, "deleted "+k.label+" "+id)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if k.id == kKeys && s.opts.Quotas != nil {
+			s.opts.Quotas.Reset(id)
+		}
+		return s.writeValue(w, http.StatusOK, map[string]any{"deleted": true})
+	}
+}
+
+func (s *Server) handleGlobalGet(w http.ResponseWriter, _ *http.Request) error {
+	st := s.cur.Load()
+	if st.global != nil {
+		w.Header().Set("ETag", st.global.etag)
+		writeJSON(w, http.StatusOK, st.global.raw)
+		return nil
+	}
+	e, err := newEntity(globalKey, globalTemplate())
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", e.etag)
+	writeJSON(w, http.StatusOK, e.raw)
+	return nil
+}
+
+func (s *Server) handleGlobalUpdate(patch bool) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		body, err := s.readBody(w, r, s.opts.MaxBodyBytes, patch)
+		if err != nil {
+			return err
+		}
+		var in any
+		if patch {
+			in, err = decodeStrict(body)
+		} else {
+			in, err = decodeObject(body)
+		}
+		if err != nil {
+			return errBadRequest(err.Error())
+		}
+		var updated *entity
+		err = s.write(func(st *state, ws *writeSet) error {
+			curDoc := st.globalDoc()
+			curEnt, err := newEntity(globalKey, curDoc)
+			if err != nil {
+				return err
+			}
+			if !ifMatch(r.Header.Get("If-Match"), curEnt.etag, true) {
+				return errPrecondition()
+			}
+			doc, ok := in.(map[string]any)
+			if patch {
+				doc, ok = mergePatch(curDoc, in).(map[string]any)
+			}
+			if !ok {
+				return errBadRequest("a merge patch must produce a JSON object")
+			}
+			fillDefaults(doc, globalDefaults)
+			c := &checker{}
+			checkGlobal(c, doc)
+			if len(c.errs) > 0 {
+				return errValidation(c.errs)
+			}
+			if updated, err = newEntity(globalKey, doc); err != nil {
+				return err
+			}
+			ws.setGlobal(st, updated)
+			s.audit(ws, r, "UPDATE_GLOBAL_CONFIG", globalKey, curDoc, doc, "updated the global config")
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		w.Header().Set("ETag", updated.etag)
+		writeJSON(w, http.StatusOK, updated.raw)
+		return nil
+	}
+}

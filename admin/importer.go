@@ -1,0 +1,247 @@
+package admin
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Top-level fields Torii imports, per entity kind (everything else with a value that configures
+// something is listed in the report as unsupported, and still kept in the stored document).
+var (
+	routeFields = fieldSet("id", "name", "description", "tags", "metadata", "_loc", "enabled", "groups",
+		"frontend", "backend", "plugins")
+	groupFields = fieldSet("id", "name", "description", "tags", "metadata", "_loc")
+	keyFields   = fieldSet("clientId", "clientSecret", "clientName", "description", "authorizedEntities",
+		"authorizedGroup", "enabled", "readOnly", "allowClientIdOnly", "throttlingQuota", "dailyQuota",
+		"monthlyQuota", "validUntil", "rotation", "tags", "metadata", "_loc")
+	configFields = fieldSet("maintenanceMode", "throttlingQuota", "perIpThrottlingQuota", "ipFiltering",
+		"trustXForwarded", "limitConcurrentRequests", "maxConcurrentRequests", "tags", "metadata",
+		// Identity and cosmetics that configure no behaviour.
+		"otoroshiId", "lines", "templates", "enableEmbeddedMetrics", "streamEntityOnly", "autoLinkToDefaultGroup",
+		"maxLogsSize", "middleFingers", "apiReadOnly")
+	// exportHeader are the export's own fields, not entities.
+	exportHeader = fieldSet("label", "dateRaw", "date", "stats", "appConfig")
+)
+
+func fieldSet(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// ImportReport says what an import stored and what it could not carry over.
+type ImportReport struct {
+	Done bool `json:"done"`
+	// Imported counts the entities stored, by export array ("serviceDescriptors" counts the
+	// descriptors converted into routes; "config" is 1 when a global config was imported).
+	Imported map[string]int `json:"imported"`
+	// Unsupported lists each field that has a value Torii does not implement, by entity.
+	Unsupported []UnsupportedField `json:"unsupported"`
+	// Ignored counts the entities of kinds Torii does not manage, which were not imported.
+	Ignored map[string]int `json:"ignored"`
+}
+
+// UnsupportedField is one field of one imported entity that Torii does not implement. The value is
+// kept in the stored document but has no effect.
+type UnsupportedField struct {
+	Entity string `json:"entity"` // "<export array>/<id>", or "config"
+	Field  string `json:"field"`
+}
+
+// buildImport turns an Otoroshi export into a complete state and its report. It is all or
+// nothing: any invalid entity makes it fail with the fields named by array index.
+func buildImport(doc map[string]any) (*state, *ImportReport, error) {
+	st := newState()
+	rep := &ImportReport{Done: true, Imported: map[string]int{}, Ignored: map[string]int{}, Unsupported: []UnsupportedField{}}
+	c := &checker{}
+	unsupported := func(entity string, doc map[string]any, known map[string]bool) {
+		for k, v := range doc {
+			if !known[k] && !isInert(v) {
+				rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: entity, Field: k})
+			}
+		}
+	}
+	add := func(array string, k *kind, i int, v any, known map[string]bool) {
+		path := array + "[" + strconv.Itoa(i) + "]"
+		d, ok := v.(map[string]any)
+		if !ok {
+			c.add(path, "must be an object")
+			return
+		}
+		fillDefaults(d, k.defaults)
+		sub := &checker{}
+		k.check(sub, d)
+		for _, fe := range sub.errs {
+			c.add(path+"."+fe.Field, "%s", fe.Message)
+		}
+		if len(sub.errs) > 0 {
+			return
+		}
+		id := d[k.idField].(string)
+		if _, dup := st.ents[k.id][id]; dup {
+			c.add(path+"."+k.idField, "duplicate id %q", id)
+			return
+		}
+		e, err := newEntity(id, d)
+		if err != nil {
+			c.add(path, "%s", err.Error())
+			return
+		}
+		st.ents[k.id][id] = e
+		rep.Imported[array]++
+		if known != nil {
+			unsupported(array+"/"+id, d, known)
+		}
+	}
+	for name, v := range doc {
+		list, isList := v.([]any)
+		switch name {
+		case "routes":
+			for i, e := range asList(c, name, v) {
+				add(name, kinds[kRoutes], i, e, routeFields)
+			}
+		case "serviceGroups":
+			for i, e := range asList(c, name, v) {
+				add(name, kinds[kGroups], i, e, groupFields)
+			}
+		case "apiKeys":
+			for i, e := range asList(c, name, v) {
+				add(name, kinds[kKeys], i, e, keyFields)
+			}
+		case "config":
+			cfg, ok := v.(map[string]any)
+			if v == nil {
+				continue
+			}
+			if !ok {
+				c.add("config", "must be an object")
+				continue
+			}
+			fillDefaults(cfg, globalDefaults)
+			sub := &checker{}
+			checkGlobal(sub, cfg)
+			for _, fe := range sub.errs {
+				c.add("config."+fe.Field, "%s", fe.Message)
+			}
+			e, err := newEntity(globalKey, cfg)
+			if err != nil {
+				c.add("config", "%s", err.Error())
+				continue
+			}
+			st.global = e
+			rep.Imported["config"] = 1
+			unsupported("config", cfg, configFields)
+		case "serviceDescriptors":
+			// Converted after the routes, so that a route with the same id is a reported conflict.
+		default:
+			switch {
+			case exportHeader[name]:
+			case isList:
+				if len(list) > 0 {
+					rep.Ignored[name] = len(list)
+				}
+			case !isInert(v):
+				rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: "export", Field: name})
+			}
+		}
+	}
+	if v, ok := doc["serviceDescriptors"]; ok {
+		for i, e := range asList(c, "serviceDescriptors", v) {
+			sd, ok := e.(map[string]any)
+			if !ok {
+				c.add("serviceDescriptors["+strconv.Itoa(i)+"]", "must be an object")
+				continue
+			}
+			id, _ := sd["id"].(string)
+			if id == "" {
+				c.add("serviceDescriptors["+strconv.Itoa(i)+"].id", "is required")
+				continue
+			}
+			route, missing := descriptorToRoute(sd)
+			before := len(c.errs)
+			add("serviceDescriptors", kinds[kRoutes], i, route, nil)
+			if len(c.errs) > before {
+				continue
+			}
+			for _, f := range missing {
+				rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: "serviceDescriptors/" + id, Field: f})
+			}
+		}
+	}
+	if len(c.errs) > 0 {
+		sort.Slice(c.errs, func(i, j int) bool { return c.errs[i].Field < c.errs[j].Field })
+		return nil, nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.import",
+			Message: "the export is not valid; nothing was imported", Fields: c.errs}
+	}
+	sort.Slice(rep.Unsupported, func(i, j int) bool {
+		a, b := rep.Unsupported[i], rep.Unsupported[j]
+		if a.Entity != b.Entity {
+			return a.Entity < b.Entity
+		}
+		return a.Field < b.Field
+	})
+	return st, rep, nil
+}
+
+func asList(c *checker, name string, v any) []any {
+	if v == nil {
+		return nil
+	}
+	l, ok := v.([]any)
+	if !ok {
+		c.add(name, "must be an array")
+	}
+	return l
+}
+
+// handleImport replaces the whole configuration with an Otoroshi export, all or nothing.
+func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
+	body, err := s.readBody(w, r, s.opts.MaxBodyBytes*importBodyFactor, false)
+	if err != nil {
+		return err
+	}
+	doc, err := decodeObject(body)
+	if err != nil {
+		return errBadRequest(err.Error())
+	}
+	imported, rep, err := buildImport(doc)
+	if err != nil {
+		return err
+	}
+	err = s.write(func(st *state, ws *writeSet) error {
+		if !ifMatch(r.Header.Get("If-Match"), stateETag(st), true) {
+			return errPrecondition()
+		}
+		ws.reset = []string{bucketRoutes, bucketGroups, bucketKeys, bucketGlobal}
+		st.ents = imported.ents
+		st.global = imported.global
+		for _, k := range kinds {
+			for _, e := range imported.sorted(k.id) {
+				ws.changes = append(ws.changes, change{bucket: k.bucket, key: e.id, value: e.raw})
+			}
+		}
+		if imported.global != nil {
+			ws.changes = append(ws.changes, change{bucket: bucketGlobal, key: globalKey, value: imported.global.raw})
+		}
+		s.audit(ws, r, "FULL_OTOROSHI_IMPORT", "", nil, map[string]any{"imported": rep.Imported},
+			"imported a whole configuration")
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.writeValue(w, http.StatusOK, rep)
+}
+
+// stateETag identifies the whole configuration: the export without its dates.
+func stateETag(st *state) string {
+	raw, err := encodeJSON(exportDoc(st, time.Time{}))
+	if err != nil {
+		panic("BUG: state does not encode: " + err.Error())
+	}
+	return etagOf(raw)
+}

@@ -1,0 +1,334 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/torii-gateway/torii/core/quota"
+	"go.etcd.io/bbolt"
+)
+
+// Defaults for Options.
+const (
+	DefaultListen  = "127.0.0.1:9000"
+	DefaultDataDir = "./data"
+	DefaultDBName  = "torii.db"
+	// DefaultMaxBody caps an entity body: far above any real entity, small enough that a client
+	// cannot make the server buffer gigabytes.
+	DefaultMaxBody = 1 << 20
+	// importBodyFactor multiplies the cap for POST /api/otoroshi.json, a whole export.
+	importBodyFactor = 32
+)
+
+// Options configures a Server.
+type Options struct {
+	// Listen is the admin address (DefaultListen when empty). It should stay on loopback unless
+	// AllowedHosts names the public host.
+	Listen string
+	// DataDir holds torii.db (DefaultDataDir when empty); DBPath, when set, overrides the file.
+	DataDir string
+	DBPath  string
+	// Publisher receives every new snapshot; nil publishes nowhere (the API still works).
+	Publisher Publisher
+	// Quotas serves /api/apikeys/{id}/quotas; nil answers 501 there.
+	Quotas *quota.Counters
+	// Logger gets structured logs without secrets; nil uses slog.Default().
+	Logger *slog.Logger
+	// AllowedHosts are host names (without port) accepted in Host and Origin besides loopback.
+	AllowedHosts []string
+	// BootstrapClientID and BootstrapClientSecret, when set, are used as the admin key created at
+	// first start instead of random ones. Ignored when a key is already stored.
+	BootstrapClientID, BootstrapClientSecret string
+	// KeyOut receives the generated admin key once, at first start (os.Stderr when nil).
+	KeyOut io.Writer
+	// MaxBodyBytes caps request bodies (DefaultMaxBody when zero).
+	MaxBodyBytes int64
+}
+
+// Server is the admin API. Create it with New, serve with Run or Handler, release with Close.
+type Server struct {
+	opts         Options
+	log          *slog.Logger
+	db           *bbolt.DB
+	key          *adminKey
+	allowedHosts []string
+	handler      http.Handler
+	routes       []endpoint
+
+	mu      sync.Mutex // serializes writers: build, compile, commit, publish
+	version uint64     // snapshot version, guarded by mu
+	cur     atomic.Pointer[state]
+	ready   atomic.Bool
+	lastErr atomic.Pointer[string] // why the last compile failed, for /ready and logs
+
+	compiler compiler
+}
+
+// New opens the database (creating and migrating it), creates the admin key on first start,
+// compiles and publishes the stored state, and prepares the HTTP handler. It does not listen.
+func New(opts Options) (*Server, error) {
+	if opts.Listen == "" {
+		opts.Listen = DefaultListen
+	}
+	if opts.DBPath == "" {
+		dir := opts.DataDir
+		if dir == "" {
+			dir = DefaultDataDir
+		}
+		opts.DBPath = filepath.Join(dir, DefaultDBName)
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBody
+	}
+	if opts.KeyOut == nil {
+		opts.KeyOut = os.Stderr
+	}
+	if (opts.BootstrapClientID == "") != (opts.BootstrapClientSecret == "") {
+		return nil, fmt.Errorf("%w: set both BootstrapClientID and BootstrapClientSecret, or neither", ErrBadOptions)
+	}
+	s := &Server{opts: opts, log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	for _, h := range opts.AllowedHosts {
+		s.allowedHosts = append(s.allowedHosts, strings.ToLower(strings.TrimSpace(h)))
+	}
+	if h, _, err := net.SplitHostPort(opts.Listen); err == nil && h != "" {
+		s.allowedHosts = append(s.allowedHosts, strings.ToLower(strings.Trim(h, "[]")))
+	}
+	db, err := openDB(opts.DBPath)
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	key, secret, err := loadOrCreateAdminKey(db, opts.BootstrapClientID, opts.BootstrapClientSecret)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.key = key
+	if secret != "" && opts.BootstrapClientSecret == "" {
+		// Printed once, to the operator's terminal, never to the logs.
+		fmt.Fprintf(opts.KeyOut, "torii: created the admin API key (shown only once)\n  clientId:     %s\n  clientSecret: %s\n", key.ClientID, secret)
+	}
+	st, err := loadState(db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.compiler = newCompiler()
+	publish, err := s.compiler.compile(st, 1)
+	if err != nil {
+		// The stored state no longer compiles (for example a target host that no longer
+		// resolves): serve the admin API so it can be fixed, publish nothing, say why.
+		msg := err.Error()
+		s.lastErr.Store(&msg)
+		s.log.Error("stored configuration does not compile; nothing published", "err", err)
+	} else {
+		s.version = 1
+		s.publish(publish)
+	}
+	s.cur.Store(st)
+	s.routes = s.endpoints()
+	s.handler = s.buildHandler()
+	return s, nil
+}
+
+// DB returns the bbolt database, shared with the quota persister (bucket BucketQuotas). It stays
+// valid until Close.
+func (s *Server) DB() *bbolt.DB { return s.db }
+
+// Handler returns the admin API handler, for tests or to mount it elsewhere.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close closes the database. Call it after Run returned.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("cannot close database: %w", err)
+	}
+	return nil
+}
+
+// Run listens on Options.Listen and serves until ctx is done, then shuts down gracefully (5 s).
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", s.opts.Listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is done.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.log.Info("admin API listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("cannot serve admin API: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("cannot shut down admin API: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("cannot serve admin API: %w", err)
+	}
+	return nil
+}
+
+// Run is the whole admin lifecycle for cmd/torii: New, Run until ctx is done, Close.
+func Run(ctx context.Context, opts Options) error {
+	s, err := New(opts)
+	if err != nil {
+		return err
+	}
+	err = s.Run(ctx)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// endpoint is one documented operation. The OpenAPI document lists exactly these.
+type endpoint struct {
+	method  string
+	pattern string // net/http pattern syntax, which is also OpenAPI's path syntax
+	public  bool   // no admin key needed
+	h       func(w http.ResponseWriter, r *http.Request) error
+}
+
+// buildHandler registers each path once and dispatches on the method inside, so that a wrong
+// method gets a JSON 405 with Allow, and every error goes through writeError.
+func (s *Server) buildHandler() http.Handler {
+	mux := http.NewServeMux()
+	byPath := map[string][]endpoint{}
+	var paths []string
+	for _, e := range s.routes {
+		if _, ok := byPath[e.pattern]; !ok {
+			paths = append(paths, e.pattern)
+		}
+		byPath[e.pattern] = append(byPath[e.pattern], e)
+	}
+	for _, p := range paths {
+		eps := byPath[p]
+		mux.Handle(p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			method := r.Method
+			if method == http.MethodHead {
+				method = http.MethodGet
+			}
+			var allow []string
+			for _, e := range eps {
+				if e.method == method {
+					s.serve(w, r, e)
+					return
+				}
+				allow = append(allow, e.method)
+			}
+			sort.Strings(allow)
+			s.serve(w, r, endpoint{public: eps[0].public, h: func(w http.ResponseWriter, r *http.Request) error {
+				w.Header().Set("Allow", strings.Join(allow, ", "))
+				return &APIError{Status: http.StatusMethodNotAllowed, Code: "errors.method.not.allowed", Message: r.Method + " is not allowed here"}
+			}})
+		}))
+	}
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.serve(w, r, endpoint{h: func(http.ResponseWriter, *http.Request) error { return errNotFound("path " + r.URL.Path) }})
+	}))
+	return mux
+}
+
+// serve runs the host, origin and auth checks, then the endpoint, rendering any error.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, e endpoint) {
+	r, err := s.authorize(r, e.public)
+	if err == nil {
+		err = e.h(w, r)
+	}
+	if err != nil {
+		var ae *APIError
+		if !errors.As(err, &ae) {
+			s.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		writeError(w, err)
+	}
+}
+
+// authorize checks Host/Origin and, unless public, the admin key. The returned request's context
+// carries the client id (see who).
+func (s *Server) authorize(r *http.Request, public bool) (*http.Request, error) {
+	if public {
+		return r, nil
+	}
+	if err := s.checkOrigin(r); err != nil {
+		return r, err
+	}
+	id, secret, ok := credentials(r)
+	if !ok || !s.key.verify(id, secret) {
+		return r, errUnauthorized()
+	}
+	return withWho(r, id), nil
+}
+
+// readBody enforces a JSON content type and the body cap, and returns the body.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64, mergePatch bool) ([]byte, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || !(mt == "application/json" || (mergePatch && mt == "application/merge-patch+json")) {
+		return nil, errUnsupportedMedia(ct)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &APIError{Status: http.StatusRequestEntityTooLarge, Code: "errors.entity.too.large", Message: fmt.Sprintf("body larger than %d bytes", limit)}
+		}
+		return nil, errBadRequest("cannot read body: " + err.Error())
+	}
+	return body, nil
+}
+
+// writeJSON writes a 2xx JSON body with an ETag.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if h.Get("ETag") == "" {
+		h.Set("ETag", etagOf(body))
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func (s *Server) writeValue(w http.ResponseWriter, status int, v any) error {
+	body, err := encodeJSON(v)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, body)
+	return nil
+}

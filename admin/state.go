@@ -1,0 +1,67 @@
+package admin
+
+import (
+	"slices"
+	"strings"
+)
+
+// entity is one stored document with its canonical encoding and ETag. It is immutable once built.
+type entity struct {
+	id   string
+	doc  map[string]any
+	raw  []byte
+	etag string
+}
+
+func newEntity(id string, doc map[string]any) (*entity, error) {
+	raw, err := encodeJSON(doc)
+	if err != nil {
+		return nil, err
+	}
+	return &entity{id: id, doc: doc, raw: raw, etag: etagOf(raw)}, nil
+}
+
+// state is the whole configuration: every entity of every kind plus the global config. A published
+// state is never modified; writers clone it.
+type state struct {
+	ents   [nKinds]map[string]*entity
+	global *entity // nil: defaults
+}
+
+func newState() *state {
+	st := &state{}
+	for i := range st.ents {
+		st.ents[i] = make(map[string]*entity)
+	}
+	return st
+}
+
+// clone copies the maps; entities are shared since they are immutable.
+func (st *state) clone() *state {
+	c := &state{global: st.global}
+	for i, m := range st.ents {
+		c.ents[i] = make(map[string]*entity, len(m))
+		for k, v := range m {
+			c.ents[i][k] = v
+		}
+	}
+	return c
+}
+
+// sorted returns the entities of kind k ordered by id.
+func (st *state) sorted(k kindID) []*entity {
+	out := make([]*entity, 0, len(st.ents[k]))
+	for _, e := range st.ents[k] {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b *entity) int { return strings.Compare(a.id, b.id) })
+	return out
+}
+
+// globalDoc returns the stored global config or the defaults.
+func (st *state) globalDoc() map[string]any {
+	if st.global != nil {
+		return st.global.doc
+	}
+	return globalTemplate()
+}

@@ -1,0 +1,86 @@
+package admin
+
+import (
+	"net"
+	"net/http"
+	"time"
+)
+
+// writeSet is what one write stores: bucket changes, buckets emptied first, and audit events.
+type writeSet struct {
+	reset   []string
+	changes []change
+	audits  [][]byte
+}
+
+func (ws *writeSet) put(st *state, k *kind, e *entity) {
+	st.ents[k.id][e.id] = e
+	ws.changes = append(ws.changes, change{bucket: k.bucket, key: e.id, value: e.raw})
+}
+
+func (ws *writeSet) del(st *state, k *kind, id string) {
+	delete(st.ents[k.id], id)
+	ws.changes = append(ws.changes, change{bucket: k.bucket, key: id})
+}
+
+func (ws *writeSet) setGlobal(st *state, e *entity) {
+	st.global = e
+	ws.changes = append(ws.changes, change{bucket: bucketGlobal, key: globalKey, value: e.raw})
+}
+
+// write is the one path of every change: under the writer mutex, fn edits a clone of the current
+// state and says what to store; the clone is compiled (a failure is a 400 and nothing is stored),
+// committed in one bbolt transaction, made current, then published.
+func (s *Server) write(fn func(st *state, ws *writeSet) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.cur.Load().clone()
+	ws := &writeSet{}
+	if err := fn(next, ws); err != nil {
+		return err
+	}
+	publish, err := s.compiler.compile(next, s.version+1)
+	if err != nil {
+		return compileError(err)
+	}
+	if err := commit(s.db, ws.reset, ws.changes, ws.audits); err != nil {
+		return err
+	}
+	metricWrites.Inc()
+	s.version++
+	s.cur.Store(next)
+	s.publish(publish)
+	return nil
+}
+
+// audit appends an Otoroshi-style AdminApiEvent to ws; before and after are redacted.
+func (s *Server) audit(ws *writeSet, r *http.Request, action, entityID string, before, after any, msg string) {
+	from := r.RemoteAddr
+	if h, _, err := net.SplitHostPort(from); err == nil {
+		from = h
+	}
+	now := time.Now().UnixMilli()
+	ev := map[string]any{
+		"@type":      "AuditEvent",
+		"@id":        newUUID(),
+		"@timestamp": now,
+		"@product":   "torii",
+		"audit":      "AdminApiEvent",
+		"action":     action,
+		"who":        who(r),
+		"apiKey":     map[string]any{"clientId": who(r)},
+		"from":       from,
+		"ua":         r.UserAgent(),
+		"message":    msg,
+		"entityId":   entityID,
+		"before":     redact(before),
+		"after":      redact(after),
+		"metadata":   map[string]any{"method": r.Method, "path": r.URL.Path},
+	}
+	raw, err := encodeJSON(ev)
+	if err != nil {
+		panic("BUG: audit event does not encode: " + err.Error())
+	}
+	ws.audits = append(ws.audits, raw)
+	s.log.Info("admin write", "action", action, "entity", entityID, "who", who(r), "from", from)
+}
