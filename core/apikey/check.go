@@ -1,0 +1,310 @@
+package apikey
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/base64"
+	"strconv"
+	"time"
+
+	"github.com/torii-gateway/torii/core/quota"
+	"github.com/torii-gateway/torii/httpparse"
+)
+
+// MaxDrop is the largest number of header fields one credential spans
+// (Otoroshi-Client-Id and Otoroshi-Client-Secret).
+const MaxDrop = 2
+
+// Result is the outcome of a successful Check.
+type Result struct {
+	// Key is the authenticated key, or nil when the path is public (or the
+	// policy not mandatory) and the request presented no credentials.
+	Key    *Key
+	Method Method
+	// Counted is true when the call was counted against the key's quotas;
+	// Rem then holds what remains, for the Otoroshi-*-Calls-Remaining headers.
+	Counted bool
+	Rem     quota.Remaining
+	// RetryAfter is the Retry-After value in seconds when Check returns
+	// ErrTooManyRequests: until the last exhausted window ends.
+	RetryAfter int
+	// Drop holds the indexes in req.Headers of the NDrop fields that carry
+	// the credentials, to remove before calling the backend.
+	Drop  [MaxDrop]int
+	NDrop int
+}
+
+// Dropped returns the indexes of the header fields to remove. The slice
+// aliases r.
+func (r *Result) Dropped() []int { return r.Drop[:r.NDrop] }
+
+func (r *Result) drop(i int) {
+	if i >= 0 && r.NDrop < MaxDrop {
+		r.Drop[r.NDrop] = i
+		r.NDrop++
+	}
+}
+
+// Check authenticates the request req (parsed from buf) for the route
+// routeID, member of routeGroups, and counts the call against the key's
+// quotas in q (nil: no counting). It follows Otoroshi's extraction order;
+// the first method whose credentials are present decides, and bad
+// credentials are refused rather than skipped. Then it checks, when
+// p.Validate, that the key is enabled, not past validUntil, authorized on the
+// route, and, for a read-only key, that the method is GET, HEAD or OPTIONS.
+//
+// On a public path (see Public), or when the policy is not mandatory, a
+// request without credentials passes with a nil Result.Key; credentials that
+// are present are still checked and counted.
+//
+// It returns a sentinel *Rejection on refusal. It does not allocate (beyond
+// quota.Counters.Take's first call for a key and the growth of sc), never
+// blocks, and is safe for concurrent use with distinct Scratch values. buf
+// must hold the request head req was parsed from; nothing derived from it is
+// retained. Secrets never leave this function.
+func (p *Policy) Check(s *Set, q *quota.Counters, sc *Scratch, req *httpparse.Request, buf []byte, routeID string, routeGroups []string, now time.Time) (Result, *Rejection) {
+	var res Result
+	required := p.Mandatory && !p.Public(sc, req.Path.Bytes(buf))
+
+	var idx [numSlots]int
+	p.scan(req, buf, &idx)
+	k, rej := p.extract(sc, s, req, buf, &idx, now, &res)
+	if rej != nil {
+		return Result{}, rej
+	}
+	if k == nil {
+		if required {
+			return Result{}, ErrNoKey
+		}
+		return Result{}, nil
+	}
+	if p.Validate {
+		if !k.Usable(now) || !k.AuthorizedOn(routeID, routeGroups) {
+			return Result{}, ErrNotAuthorized
+		}
+		if k.ReadOnly && !readMethod(req.MethodKind) {
+			return Result{}, ErrReadOnly
+		}
+	}
+	res.Key = k
+	if !p.Wipe {
+		res.NDrop = 0
+	}
+	if q != nil && p.UpdateQuotas {
+		ok, rem, retry := q.Take(k.ClientID, k.Limits, now)
+		res.Counted, res.Rem = true, rem
+		if !ok {
+			res.RetryAfter = int((retry + time.Second - 1) / time.Second)
+			return res, ErrTooManyRequests
+		}
+	}
+	return res, nil
+}
+
+func readMethod(m httpparse.Method) bool {
+	return m == httpparse.MethodGet || m == httpparse.MethodHead || m == httpparse.MethodOptions
+}
+
+// scan records in idx the index of the first header field of each slot, or -1.
+func (p *Policy) scan(req *httpparse.Request, buf []byte, idx *[numSlots]int) {
+	for s := range idx {
+		idx[s] = -1
+	}
+	for i := range req.Headers {
+		name := req.Headers[i].Name.Bytes(buf)
+		for s := range idx {
+			if idx[s] < 0 && len(name) == len(p.names[s]) && equalFold(name, p.names[s]) {
+				idx[s] = i
+			}
+		}
+	}
+}
+
+// extract finds the credentials of the first method that applies, verifies
+// them and returns the key, or nil when the request carries none.
+func (p *Policy) extract(sc *Scratch, s *Set, req *httpparse.Request, buf []byte, idx *[numSlots]int, now time.Time, res *Result) (*Key, *Rejection) {
+	value := func(slot int) []byte {
+		if idx[slot] < 0 {
+			return nil
+		}
+		return req.Headers[idx[slot]].Value.Bytes(buf)
+	}
+	authz := value(slotAuthorization)
+	authBearer, authIsBearer := cutScheme(authz, "bearer")
+
+	// 1. Otoroshi bearer, in its header or Authorization: Bearer.
+	if p.enabled[MethodBearer] {
+		if tok := optionalScheme(value(slotBearer), "bearer"); bytes.HasPrefix(tok, []byte(bearerPrefix)) {
+			res.Method = MethodBearer
+			res.drop(idx[slotBearer])
+			return verifyBearer(s, tok)
+		}
+		if authIsBearer && bytes.HasPrefix(authBearer, []byte(bearerPrefix)) {
+			res.Method = MethodBearer
+			res.drop(idx[slotAuthorization])
+			return verifyBearer(s, authBearer)
+		}
+	}
+	// 2. Client id alone.
+	if p.enabled[MethodClientID] {
+		if id := value(slotClientID); len(id) > 0 {
+			res.Method = MethodClientID
+			res.drop(idx[slotClientID])
+			k := lookup(s, id)
+			if k == nil || !k.AllowClientIDOnly {
+				return nil, ErrBadKey
+			}
+			return k, nil
+		}
+	}
+	// 3. Client id and secret headers.
+	if p.enabled[MethodCustomHeaders] && (idx[slotID] >= 0 || idx[slotSecret] >= 0) {
+		res.Method = MethodCustomHeaders
+		res.drop(idx[slotID])
+		res.drop(idx[slotSecret])
+		id, secret := value(slotID), value(slotSecret)
+		if len(id) == 0 || len(secret) == 0 {
+			return nil, ErrInvalidTuple
+		}
+		return verifySecret(s, id, secret)
+	}
+	// 4. JWT, in its header or Authorization: Bearer.
+	if p.enabled[MethodJWT] {
+		if tok := optionalScheme(value(slotJWT), "bearer"); isJWT(tok) {
+			res.Method = MethodJWT
+			res.drop(idx[slotJWT])
+			return verifyJWT(sc, s, tok, now)
+		}
+		if authIsBearer && isJWT(authBearer) {
+			res.Method = MethodJWT
+			res.drop(idx[slotAuthorization])
+			return verifyJWT(sc, s, authBearer, now)
+		}
+	}
+	// 5. Basic, in its header or Authorization: Basic.
+	if p.enabled[MethodBasic] {
+		cred, at := optionalScheme(value(slotBasic), "basic"), idx[slotBasic]
+		if at < 0 {
+			var ok bool
+			if cred, ok = cutScheme(authz, "basic"); !ok {
+				return nil, nil
+			}
+			at = idx[slotAuthorization]
+		}
+		res.Method = MethodBasic
+		res.drop(at)
+		return verifyBasic(sc, s, cred)
+	}
+	return nil, nil
+}
+
+func lookup(s *Set, id []byte) *Key {
+	if s == nil {
+		return nil
+	}
+	return s.Lookup(id)
+}
+
+// verifyBearer checks otoapk_<clientId>_<hex hmac> against the tokens of the
+// key it names, in constant time.
+func verifyBearer(s *Set, tok []byte) (*Key, *Rejection) {
+	last := bytes.LastIndexByte(tok, '_')
+	if last <= len(bearerPrefix) || last == len(tok)-1 {
+		return nil, ErrInvalidTuple
+	}
+	k := lookup(s, tok[len(bearerPrefix):last])
+	if k == nil {
+		return nil, ErrBadKey
+	}
+	match := 0
+	for i := range k.nsecrets {
+		match |= subtle.ConstantTimeCompare(k.bearerBytes[i], tok)
+	}
+	if match == 0 {
+		return nil, ErrBadKey
+	}
+	return k, nil
+}
+
+// verifySecret checks a client id and secret pair, comparing the secret in
+// constant time with the current and, during rotation, the next secret.
+func verifySecret(s *Set, id, secret []byte) (*Key, *Rejection) {
+	k := lookup(s, id)
+	if k == nil {
+		return nil, ErrBadKey
+	}
+	match := 0
+	for i := range k.nsecrets {
+		match |= subtle.ConstantTimeCompare(k.secretBytes[i], secret)
+	}
+	if match == 0 {
+		return nil, ErrBadKey
+	}
+	return k, nil
+}
+
+// verifyBasic decodes base64(clientId:clientSecret) into the scratch buffer.
+func verifyBasic(sc *Scratch, s *Set, cred []byte) (*Key, *Rejection) {
+	enc := base64.StdEncoding
+	if len(cred)%4 != 0 {
+		enc = base64.RawStdEncoding
+	}
+	dst := sc.grow(enc.DecodedLen(len(cred)))
+	n, err := enc.Decode(dst, cred)
+	if err != nil {
+		return nil, ErrInvalidTuple
+	}
+	id, secret, ok := bytes.Cut(dst[:n], []byte{':'})
+	id, secret = bytes.TrimSpace(id), bytes.TrimSpace(secret)
+	if !ok || len(id) == 0 || len(secret) == 0 {
+		return nil, ErrInvalidTuple
+	}
+	return verifySecret(s, id, secret)
+}
+
+// cutScheme returns the credentials after an auth-scheme (RFC 9110 §11.4:
+// credentials = auth-scheme [ 1*SP token68 ]), matched case-insensitively.
+func cutScheme(v []byte, scheme string) ([]byte, bool) {
+	if len(v) <= len(scheme) || v[len(scheme)] != ' ' || !equalFold(v[:len(scheme)], scheme) {
+		return nil, false
+	}
+	return bytes.TrimLeft(v[len(scheme):], " "), true
+}
+
+// optionalScheme strips scheme from v if present: Otoroshi's own headers
+// carry credentials with or without it.
+func optionalScheme(v []byte, scheme string) []byte {
+	if c, ok := cutScheme(v, scheme); ok {
+		return c
+	}
+	return v
+}
+
+// equalFold reports whether b equals the lower-case ASCII string s, ignoring
+// ASCII case in b.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// AppendQuotaHeaders appends the Otoroshi-Daily-Calls-Remaining and
+// Otoroshi-Monthly-Calls-Remaining response header lines (with CRLF) for rem
+// to dst. It does not allocate when dst has room.
+func AppendQuotaHeaders(dst []byte, rem quota.Remaining) []byte {
+	dst = append(dst, "Otoroshi-Daily-Calls-Remaining: "...)
+	dst = strconv.AppendInt(dst, rem.Daily, 10)
+	dst = append(dst, "\r\nOtoroshi-Monthly-Calls-Remaining: "...)
+	dst = strconv.AppendInt(dst, rem.Monthly, 10)
+	return append(dst, "\r\n"...)
+}
