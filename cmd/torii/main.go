@@ -1,12 +1,199 @@
 // Command torii is the Torii gateway binary.
+//
+//	torii proxy --listen 127.0.0.1:8080 --to http://127.0.0.1:3000 [--to ...]
+//	torii serve [--config routes.json] [--listen :8080]
+//
+// proxy is the zero-config quick mode: one catch-all route, round-robin over
+// the --to targets. serve runs the gateway from a routes file (Otoroshi Route
+// entities, a JSON array or {"routes": [...]}), or with no --config from the
+// embedded defaults: a demo route for Host demo.torii.local pointing at a
+// built-in echo backend.
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/route"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "torii: the gateway is not wired yet")
-	os.Exit(2)
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "torii:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  torii proxy --listen 127.0.0.1:8080 --to http://127.0.0.1:3000 [--to ...]
+  torii serve [--config routes.json] [--listen :8080]
+run "torii <command> -h" for the flags of a command`
+
+func run(args []string, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return errors.New("missing command")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	switch args[0] {
+	case "proxy":
+		return runProxy(ctx, args[1:], stderr)
+	case "serve":
+		return runServe(ctx, args[1:], stderr)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stderr, usage)
+		return nil
+	}
+	fmt.Fprintln(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// engineFlags are the flags both commands share.
+type engineFlags struct {
+	listen        string
+	loops         int
+	reusePort     bool
+	trustForward  bool
+	allowConnect  bool
+	grace         time.Duration
+	headerTimeout time.Duration
+	idleTimeout   time.Duration
+	maxConns      int
+	logLevel      string
+}
+
+func (f *engineFlags) register(fs *flag.FlagSet, listen string) {
+	fs.StringVar(&f.listen, "listen", listen, "proxy listen address host:port")
+	fs.IntVar(&f.loops, "loops", 0, "event loops (0: GOMAXPROCS)")
+	fs.BoolVar(&f.reusePort, "reuseport", false, "one SO_REUSEPORT listener per event loop")
+	fs.BoolVar(&f.trustForward, "trust-forwarded", false, "keep client-supplied X-Forwarded-* headers and append to them")
+	fs.BoolVar(&f.allowConnect, "allow-connect", false, "let CONNECT requests through to the routed target")
+	fs.DurationVar(&f.grace, "shutdown-grace", core.DefaultShutdownGrace, "time given to in-flight requests on SIGTERM")
+	fs.DurationVar(&f.headerTimeout, "header-timeout", core.DefaultHeaderTimeout, "time allowed to send a request head")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", core.DefaultIdleTimeout, "keep-alive idle timeout of client connections")
+	fs.IntVar(&f.maxConns, "max-conns", 0, "client connections before answering 503 (0: no limit)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func (f *engineFlags) config(log *slog.Logger) core.Config {
+	return core.Config{
+		Listen:         f.listen,
+		Loops:          f.loops,
+		ReusePort:      f.reusePort,
+		Logger:         log,
+		TrustForwarded: f.trustForward,
+		AllowConnect:   f.allowConnect,
+		ShutdownGrace:  f.grace,
+		HeaderTimeout:  f.headerTimeout,
+		IdleTimeout:    f.idleTimeout,
+		MaxConns:       f.maxConns,
+	}
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return fmt.Sprint(*s) }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// runProxy is quick mode: one catch-all route to the --to targets.
+func runProxy(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var ef engineFlags
+	var to stringList
+	ef.register(fs, "127.0.0.1:8080")
+	fs.Var(&to, "to", "backend URL http://host:port (repeat for round-robin)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(stderr, ef.logLevel)
+	r, err := core.QuickRoute(to)
+	if err != nil {
+		return err
+	}
+	table, err := route.Compile([]route.Route{r}, route.CompileOptions{})
+	if err != nil {
+		return fmt.Errorf("cannot compile quick route: %w", err)
+	}
+	return serveTable(ctx, ef.config(log), table)
+}
+
+// runServe runs the gateway from a routes file or the embedded defaults.
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var ef engineFlags
+	var configPath, echoAddr string
+	ef.register(fs, ":8080")
+	fs.StringVar(&configPath, "config", "", "routes file (JSON); empty: embedded defaults with the demo route")
+	fs.StringVar(&echoAddr, "echo", "127.0.0.1:0", "address of the built-in echo backend used by the demo route")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(stderr, ef.logLevel)
+
+	var data []byte
+	if configPath != "" {
+		b, err := os.ReadFile(configPath)
+		if err != nil {
+			return fmt.Errorf("cannot read routes file: %w", err)
+		}
+		data = b
+	} else {
+		data = defaultRoutes
+	}
+	routes, err := route.DecodeRoutes(data)
+	if err != nil {
+		return fmt.Errorf("cannot decode routes: %w", err)
+	}
+	if usesEcho(routes) {
+		addr, closeEcho, err := startEcho(echoAddr)
+		if err != nil {
+			return err
+		}
+		defer closeEcho()
+		pointEcho(routes, addr)
+		log.Info("built-in echo backend listening", "addr", addr.String())
+	}
+	table, err := route.Compile(routes, route.CompileOptions{})
+	if err != nil {
+		return fmt.Errorf("cannot compile routes: %w", err)
+	}
+	for _, w := range table.Warnings() {
+		log.Warn("route warning", "warning", w.String())
+	}
+	return serveTable(ctx, ef.config(log), table)
+}
+
+// serveTable runs a proxy engine over table until ctx is done.
+func serveTable(ctx context.Context, cfg core.Config, table *route.Table) error {
+	srv, err := core.NewServer(cfg)
+	if err != nil {
+		return err
+	}
+	srv.Publish(&core.Snapshot{Routes: table, Version: 1})
+	err = srv.Run(ctx)
+	if errors.Is(err, core.ErrServerClosed) {
+		return nil
+	}
+	return err
 }

@@ -1,0 +1,624 @@
+package core
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/httpparse"
+)
+
+// maxHeaders is the number of header fields a request or response may carry;
+// more is answered 431 (requests) or 502 (responses). It sizes the fixed
+// header arrays of the connection structs, so parsing never allocates.
+const maxHeaders = 128
+
+// cstate is where a client connection is in its exchange cycle.
+type cstate uint8
+
+const (
+	csHead       cstate = iota // waiting for or reading a request head
+	csConnecting               // exchange started, the upstream connection is being dialed
+	csBody                     // forwarding the request body
+	csWait                     // request forwarded, response still streaming
+	csClosing                  // closes once its outbound buffer is flushed
+	csTunnel                   // relaying an upgraded connection
+	csPumped                   // handed over to a pump goroutine
+	csClosed
+)
+
+// timerKind says what a connection's single timer currently measures.
+type timerKind uint8
+
+const (
+	tkNone        timerKind = iota
+	tkIdle                  // keep-alive idle between requests
+	tkHeader                // a request head being read (slowloris)
+	tkConnect               // backend connect
+	tkUpload                // a client silent in the middle of its request body
+	tkResponse              // waiting for the response head
+	tkBackendIdle           // a backend silent in the middle of its response body
+	tkPoolIdle              // an idle pooled upstream connection
+	tkPump                  // an exchange waiting to move to a pump
+)
+
+// clientConn is the state of one client connection and of its current
+// exchange (at most one: pipelined requests wait in gnet's inbound buffer
+// until the previous response is complete). Structs are recycled through the
+// loop's free list; a struct is only touched on its loop.
+type clientConn struct {
+	c            gnet.Conn
+	lp           *loop
+	t            timer
+	tk           timerKind
+	state        cstate
+	prev, next   *clientConn // the loop's list of client connections
+	flushWatched bool
+	remote       netip.Addr
+	carry        []byte   // inbound bytes taken back from a pump, consumed before gnet's buffer
+	pumpCarry    []byte   // set by a pump for the loop to take as carry
+	pump         *pumpJob // the pump this exchange is moving to, while it waits
+
+	req httpparse.Request
+	hdr [maxHeaders]httpparse.Header
+
+	// The current exchange.
+	method     httpparse.Method
+	http10     bool
+	keepAlive  bool // the client connection stays open after this exchange
+	wantsHTML  bool
+	upgrade    bool
+	reqFraming httpparse.Framing
+	reqLeft    int64
+	reqDec     httpparse.ChunkedDecoder
+	reqDone    bool
+	bodySent   bool   // a request body byte went to the upstream
+	head       []byte // the rewritten request head, kept for one retry
+	rt         *route.Compiled
+	target     *route.Upstream
+	pick       route.PickInput
+	up         *upstreamConn
+	respHead   bool  // the response head was written to the client
+	began      int64 // ms, start of the exchange
+	deadline   int64 // ms, end of the whole exchange (call timeout)
+	retried    bool
+	timeouts   exchangeTimeouts
+}
+
+// exchangeTimeouts are one exchange's backend timeouts in ms, from the
+// route's client config or the server defaults.
+type exchangeTimeouts struct {
+	connect, response, idle, call int64
+}
+
+func (cc *clientConn) expire(lp *loop, now int64) { lp.clientTimeout(cc, now) }
+
+func (lp *loop) openClient(c gnet.Conn) {
+	var cc *clientConn
+	if n := len(lp.freeClients); n > 0 {
+		cc = lp.freeClients[n-1]
+		lp.freeClients[n-1] = nil
+		lp.freeClients = lp.freeClients[:n-1]
+	} else {
+		cc = &clientConn{lp: lp, head: make([]byte, 0, 1024)}
+		cc.t.owner = cc
+	}
+	cc.c = c
+	cc.state = csHead
+	cc.remote = netip.Addr{}
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		cc.remote = ta.AddrPort().Addr().Unmap()
+	}
+	c.SetContext(cc)
+	lp.linkClient(cc)
+	lp.armClient(cc, tkHeader, lp.s.now()+lp.s.cfg.HeaderTimeout.Milliseconds())
+}
+
+func (lp *loop) linkClient(cc *clientConn) {
+	if lp.clients == nil {
+		lp.clients = &clientConn{}
+		lp.clients.prev, lp.clients.next = lp.clients, lp.clients
+	}
+	h := lp.clients
+	cc.prev, cc.next = h.prev, h
+	h.prev.next = cc
+	h.prev = cc
+}
+
+func (lp *loop) unlinkClient(cc *clientConn) {
+	if cc.next == nil {
+		return
+	}
+	cc.prev.next = cc.next
+	cc.next.prev = cc.prev
+	cc.prev, cc.next = nil, nil
+}
+
+// idleClients returns the client connections waiting for a new request with
+// nothing buffered. The slice is reused by the next call.
+func (lp *loop) idleClients() []*clientConn {
+	lp.idleScratch = lp.idleScratch[:0]
+	if lp.clients == nil {
+		return nil
+	}
+	for cc := lp.clients.next; cc != lp.clients; cc = cc.next {
+		if cc.state == csHead && cc.c.InboundBuffered() == 0 {
+			lp.idleScratch = append(lp.idleScratch, cc)
+		}
+	}
+	return lp.idleScratch
+}
+
+func (lp *loop) armClient(cc *clientConn, k timerKind, deadline int64) {
+	cc.tk = k
+	lp.wheel.arm(&cc.t, deadline)
+}
+
+// armExchange arms cc's timer for phase k, bounded by the call deadline.
+func (lp *loop) armExchange(cc *clientConn, k timerKind, phaseMs int64) {
+	d := lp.s.now() + phaseMs
+	if d > cc.deadline {
+		d = cc.deadline
+	}
+	lp.armClient(cc, k, d)
+}
+
+func (lp *loop) trafficClient(cc *clientConn) gnet.Action {
+	lp.enter(cc.c)
+	return lp.leave(lp.processClient(cc))
+}
+
+// processClient consumes what cc's inbound buffer holds, as far as its state
+// allows: request heads, then request body bytes. It runs on the loop, in
+// cc's OnTraffic or after an exchange completes (pipelining). Peeked bytes are
+// used and discarded before it returns.
+func (lp *loop) processClient(cc *clientConn) gnet.Action {
+	for {
+		switch cc.state {
+		case csHead:
+			if !lp.readHead(cc) {
+				return gnet.None
+			}
+		case csBody:
+			if !lp.forwardBody(cc) {
+				return gnet.None
+			}
+		case csTunnel:
+			lp.relayTunnel(cc, cc.up, true)
+			return gnet.None
+		default:
+			return gnet.None
+		}
+	}
+}
+
+// readHead parses one request head and starts its exchange. It reports
+// whether processing may continue with the new state.
+func (lp *loop) readHead(cc *clientConn) bool {
+	buf := lp.inbound(cc)
+	if len(buf) == 0 {
+		return false
+	}
+	cc.req.Headers = cc.hdr[:0]
+	n, err := httpparse.ParseRequest(buf, &cc.req, &lp.s.cfg.Limits)
+	if err == httpparse.ErrNeedMore {
+		if cc.tk != tkHeader {
+			lp.armClient(cc, tkHeader, lp.s.now()+lp.s.cfg.HeaderTimeout.Milliseconds())
+		}
+		return false
+	}
+	if err != nil {
+		cc.wantsHTML = false
+		lp.replyError(cc, errKindOfStatus(httpparse.StatusOf(err)), true)
+		return false
+	}
+	lp.startExchange(cc, buf, n)
+	return true
+}
+
+// startExchange routes the parsed request in buf, picks a target, writes the
+// rewritten head to an upstream connection and discards the head. buf is the
+// peeked inbound buffer and dies with the Discard.
+func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
+	s := lp.s
+	req := &cc.req
+	cc.method = req.MethodKind
+	cc.http10 = req.Version == httpparse.HTTP10
+	cc.keepAlive = req.KeepAlive && !s.draining.Load()
+	cc.upgrade = req.Upgrade
+	cc.reqFraming = req.Framing
+	cc.reqLeft = 0
+	if req.Framing == httpparse.FramingLength {
+		cc.reqLeft = req.ContentLength
+	}
+	cc.reqDec.Reset()
+	cc.reqDone = req.Framing == httpparse.FramingNone ||
+		(req.Framing == httpparse.FramingLength && req.ContentLength == 0)
+	cc.bodySent = false
+	cc.respHead = false
+	cc.retried = false
+	cc.wantsHTML = false
+	if v, ok := req.Lookup(buf, "accept"); ok {
+		cc.wantsHTML = containsFold(v.Bytes(buf), "text/html")
+	}
+	hasBody := !cc.reqDone
+
+	if req.MethodKind == httpparse.MethodConnect && !s.cfg.AllowConnect {
+		lp.consume(cc, headLen)
+		lp.replyError(cc, errConnectRefused, hasBody || !cc.keepAlive)
+		return
+	}
+	snap := s.snap.Load()
+	var rt *route.Compiled
+	if snap != nil && snap.Routes != nil {
+		rt = snap.Routes.Match(req, buf)
+	}
+	if rt == nil {
+		lp.consume(cc, headLen)
+		lp.replyError(cc, errNotFound, hasBody || !cc.keepAlive)
+		return
+	}
+	// Policy steps (API keys, quotas, plugins) run here, before any byte
+	// goes to a backend; a refusal is answered like any other error.
+	if k, ok := lp.policy(cc, rt, buf); !ok {
+		lp.consume(cc, headLen)
+		lp.replyError(cc, k, hasBody || !cc.keepAlive)
+		return
+	}
+	cc.pick.ClientIP = cc.remote
+	cc.pick.Req = req
+	cc.pick.Buf = buf
+	cc.pick.Tried = 0
+	up, _ := rt.Pick(&cc.pick)
+	cc.pick.Req, cc.pick.Buf = nil, nil
+	if up == nil {
+		lp.consume(cc, headLen)
+		lp.replyError(cc, errNoTarget, hasBody || !cc.keepAlive)
+		return
+	}
+	cc.rt = rt
+	cc.target = up
+	up.Acquire()
+	cc.timeouts = lp.timeoutsFor(rt)
+	cc.began = s.now()
+	cc.deadline = cc.began + cc.timeouts.call
+	cc.head = lp.appendRequestHead(cc.head[:0], cc, buf, rt, up)
+	lp.consume(cc, headLen)
+
+	if us := lp.takeIdle(up.Addr); us != nil {
+		lp.attach(cc, us)
+		return
+	}
+	lp.connect(cc)
+}
+
+// connect dials a fresh upstream connection for cc's exchange.
+func (lp *loop) connect(cc *clientConn) {
+	us := lp.newUpstream(cc.target.Addr)
+	us.cc = cc
+	cc.up = us
+	cc.state = csConnecting
+	lp.armExchange(cc, tkConnect, cc.timeouts.connect)
+	lp.dial(us, cc.timeouts.connect)
+}
+
+// attach binds the connected upstream us to cc's exchange and sends the head.
+func (lp *loop) attach(cc *clientConn, us *upstreamConn) {
+	us.cc = cc
+	us.state = usActive
+	us.beginResponse()
+	cc.up = us
+	_, _ = us.c.Write(cc.head)
+	if cc.reqDone {
+		cc.state = csWait
+		lp.armExchange(cc, tkResponse, cc.timeouts.response)
+		return
+	}
+	cc.state = csBody
+	lp.armExchange(cc, tkUpload, lp.s.cfg.IdleTimeout.Milliseconds())
+}
+
+func (lp *loop) timeoutsFor(rt *route.Compiled) exchangeTimeouts {
+	cfg := &lp.s.cfg
+	t := exchangeTimeouts{
+		connect:  cfg.ConnectTimeout.Milliseconds(),
+		response: cfg.ResponseTimeout.Milliseconds(),
+		idle:     cfg.BackendIdleTimeout.Milliseconds(),
+		call:     cfg.CallTimeout.Milliseconds(),
+	}
+	if v := rt.Client.ConnectionTimeout; v > 0 {
+		t.connect = v
+	}
+	if v := rt.Client.CallTimeout; v > 0 {
+		t.response = v
+	}
+	if v := rt.Client.IdleTimeout; v > 0 {
+		t.idle = v
+	}
+	if v := rt.Client.CallAndStreamTimeout; v > 0 {
+		t.call = v
+	}
+	return t
+}
+
+// policy is the seam where per-route policy steps run before forwarding. It
+// returns the error to answer when the request is refused. No step is wired
+// yet: API keys and quotas plug in here.
+func (lp *loop) policy(*clientConn, *route.Compiled, []byte) (errKind, bool) {
+	return 0, true
+}
+
+// forwardBody moves request body bytes from cc's inbound buffer to its
+// upstream, reframed as announced in the head (Content-Length, or chunked
+// passed through after validation). It reports whether the state changed so
+// that processing continues.
+func (lp *loop) forwardBody(cc *clientConn) bool {
+	us := cc.up
+	buf := lp.inbound(cc)
+	if len(buf) == 0 {
+		return false
+	}
+	var n int
+	switch cc.reqFraming {
+	case httpparse.FramingLength:
+		n = len(buf)
+		if int64(n) > cc.reqLeft {
+			n = int(cc.reqLeft)
+		}
+		cc.reqLeft -= int64(n)
+		if cc.reqLeft == 0 {
+			cc.reqDone = true
+		}
+	case httpparse.FramingChunked:
+		for n < len(buf) {
+			m, _, done, err := cc.reqDec.Decode(buf[n:])
+			if err == httpparse.ErrNeedMore {
+				break
+			}
+			if err != nil {
+				// A broken chunked body: the exchange cannot go on.
+				if n > 0 {
+					_, _ = us.c.Write(buf[:n])
+				}
+				lp.abortExchange(cc, errBadRequest)
+				return false
+			}
+			n += m
+			if done {
+				cc.reqDone = true
+				break
+			}
+		}
+	}
+	if n > 0 {
+		_, _ = us.c.Write(buf[:n])
+		lp.consume(cc, n)
+		cc.bodySent = true
+	}
+	if cc.reqDone {
+		cc.state = csWait
+		if !us.gotHead {
+			lp.armExchange(cc, tkResponse, cc.timeouts.response)
+		}
+		return false
+	}
+	lp.armExchange(cc, tkUpload, lp.s.cfg.IdleTimeout.Milliseconds())
+	if us.c.OutboundBuffered() > lp.s.cfg.HighWater {
+		lp.pumpUpload(cc)
+	}
+	return false
+}
+
+// replyError answers cc with the error page of k. The connection closes
+// after it when closing is set; otherwise the next request is read.
+func (lp *loop) replyError(cc *clientConn, k errKind, closing bool) {
+	closing = closing || !cc.keepAlive || lp.s.draining.Load()
+	_, _ = cc.c.Write(errorPage(k, cc.wantsHTML, closing))
+	if closing {
+		lp.closeClientAfterFlush(cc)
+		return
+	}
+	cc.state = csHead
+	lp.armClient(cc, tkIdle, lp.s.now()+lp.s.cfg.IdleTimeout.Milliseconds())
+}
+
+// closeClientAfterFlush closes cc once gnet has written its outbound buffer:
+// gnet's own close drops what a non-blocking write cannot send at once.
+func (lp *loop) closeClientAfterFlush(cc *clientConn) {
+	cc.state = csClosing
+	lp.wheel.disarm(&cc.t)
+	if cc.c.OutboundBuffered() == 0 {
+		lp.closeConn(cc.c)
+		return
+	}
+	lp.armClient(cc, tkIdle, lp.s.now()+lp.s.cfg.IdleTimeout.Milliseconds())
+	lp.watchFlush(cc)
+}
+
+// flushed is called at each tick for a watched connection; it reports
+// whether the connection no longer needs watching.
+func (cc *clientConn) flushed(lp *loop) bool {
+	switch cc.state {
+	case csClosing:
+		if cc.c.OutboundBuffered() == 0 {
+			lp.closeConn(cc.c)
+			return true
+		}
+		return false
+	case csPumped:
+		return lp.pumpFlushCheck(cc)
+	}
+	return true
+}
+
+// finishExchange ends cc's exchange after the last response byte: the
+// upstream goes back to the pool (or closes), the client reads its next
+// request (or closes).
+func (lp *loop) finishExchange(cc *clientConn) {
+	us := cc.up
+	cc.up = nil
+	if us != nil {
+		us.cc = nil
+		if us.keepAlive && cc.reqDone {
+			lp.putIdle(us)
+		} else {
+			us.state = usClosing
+			lp.closeConn(us.c)
+		}
+	}
+	lp.endTarget(cc, true)
+	if !cc.keepAlive || !cc.reqDone || lp.s.draining.Load() {
+		lp.closeClientAfterFlush(cc)
+		return
+	}
+	cc.state = csHead
+	lp.armClient(cc, tkIdle, lp.s.now()+lp.s.cfg.IdleTimeout.Milliseconds())
+	if cc.c.InboundBuffered() > 0 {
+		if act := lp.processClient(cc); act == gnet.Close {
+			lp.closeConn(cc.c)
+		}
+	}
+}
+
+// endTarget reports the outcome of the exchange's upstream call to the route.
+func (lp *loop) endTarget(cc *clientConn, ok bool) {
+	if cc.target == nil {
+		return
+	}
+	cc.target.Release()
+	cc.rt.Report(cc.target, ok, msDuration(lp.s.now()-cc.began))
+	cc.target = nil
+	cc.rt = nil
+}
+
+// abortExchange fails cc's exchange with k: the error page when no response
+// byte was sent yet, then both connections close.
+func (lp *loop) abortExchange(cc *clientConn, k errKind) {
+	us := cc.up
+	cc.up = nil
+	if us != nil {
+		us.cc = nil
+		if us.state == usDialing || us.state == usPumped {
+			us.abandoned = true
+		} else {
+			us.state = usClosing
+			lp.closeConn(us.c)
+		}
+	}
+	lp.endTarget(cc, false)
+	if cc.state == csClosed || cc.state == csPumped {
+		return
+	}
+	if !cc.respHead {
+		cc.keepAlive = false
+		lp.replyError(cc, k, true)
+		return
+	}
+	cc.state = csClosing
+	lp.closeConn(cc.c)
+}
+
+// clientTimeout handles cc's timer.
+func (lp *loop) clientTimeout(cc *clientConn, now int64) {
+	switch cc.tk {
+	case tkIdle:
+		cc.state = csClosing
+		lp.closeConn(cc.c)
+	case tkHeader:
+		if cc.c.InboundBuffered() == 0 {
+			cc.state = csClosing
+			lp.closeConn(cc.c)
+			return
+		}
+		cc.keepAlive = false
+		lp.replyError(cc, errClientTimeout, true)
+	case tkUpload:
+		lp.abortExchange(cc, errClientTimeout)
+	case tkConnect, tkResponse, tkBackendIdle:
+		lp.abortExchange(cc, errTimeout)
+	case tkPump:
+		lp.pumpAbort(cc)
+	}
+}
+
+func (lp *loop) onClientClose(cc *clientConn) {
+	if cc.state == csPumped {
+		// Either gnet closed its copy of a socket a pump owns now (the
+		// struct and the connection count stay with the pump), or the
+		// client left while its exchange waited to move to a pump.
+		if job := cc.pump; job != nil && job.clientIn {
+			job.clientIn = false
+			lp.pumpAbort(cc)
+		}
+		return
+	}
+	lp.s.conns.Add(-1)
+	prev := cc.state
+	cc.state = csClosed
+	lp.unlinkClient(cc)
+	lp.wheel.disarm(&cc.t)
+	if prev != csHead && prev != csClosing && cc.up != nil {
+		lp.abortExchange(cc, errBadGateway)
+	} else if cc.target != nil {
+		lp.endTarget(cc, true)
+	}
+	lp.freeClient(cc)
+}
+
+func (lp *loop) freeClient(cc *clientConn) {
+	cc.c = nil
+	cc.carry = nil
+	cc.pump = nil
+	cc.up = nil
+	cc.rt = nil
+	cc.target = nil
+	cc.flushWatched = false
+	if len(lp.freeClients) < maxFree && cap(cc.head) <= 64<<10 {
+		lp.freeClients = append(lp.freeClients, cc)
+	}
+}
+
+// containsFold reports whether b contains the lower-case ASCII s, ignoring case.
+func containsFold(b []byte, s string) bool {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if httpparse.EqualFold(b[i:i+len(s)], s) {
+			return true
+		}
+	}
+	return false
+}
+
+// inbound returns the bytes available from cc: its carry first (bytes a pump
+// handed back, followed by anything gnet read since), else gnet's inbound
+// buffer. The result dies at the next consume or when the callback returns.
+func (lp *loop) inbound(cc *clientConn) []byte {
+	if len(cc.carry) > 0 {
+		if cc.c.InboundBuffered() > 0 {
+			b, _ := cc.c.Peek(-1)
+			cc.carry = append(cc.carry, b...)
+			_, _ = cc.c.Discard(-1)
+		}
+		return cc.carry
+	}
+	b, _ := cc.c.Peek(-1)
+	return b
+}
+
+// inboundLen is len(lp.inbound(cc)) without peeking.
+func (lp *loop) inboundLen(cc *clientConn) int {
+	return len(cc.carry) + cc.c.InboundBuffered()
+}
+
+// consume drops the first n bytes returned by inbound.
+func (lp *loop) consume(cc *clientConn, n int) {
+	if len(cc.carry) > 0 {
+		cc.carry = cc.carry[n:]
+		if len(cc.carry) == 0 {
+			cc.carry = nil
+		}
+		return
+	}
+	_, _ = cc.c.Discard(n)
+}

@@ -1,0 +1,115 @@
+package core
+
+import (
+	"log/slog"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/torii-gateway/torii/httpparse"
+)
+
+// Config is the engine's static configuration. Zero fields take the defaults
+// below; routing comes separately, through Publish.
+type Config struct {
+	// Listen is the proxy address, "host:port". Port 0 picks a free port
+	// (see Server.Addr); it is refused with ReusePort.
+	Listen string
+	// Loops is the number of event loops; 0 means GOMAXPROCS.
+	Loops int
+	// ReusePort gives every loop its own SO_REUSEPORT listener instead of one
+	// accepting reactor that hands connections out.
+	ReusePort bool
+	// Logger receives the engine's logs; nil means slog.Default().
+	Logger *slog.Logger
+
+	// TrustForwarded keeps client-supplied X-Forwarded-For/-Proto/-Host and
+	// appends to them; otherwise they are replaced.
+	TrustForwarded bool
+	// AllowConnect lets CONNECT requests through (as a tunnel to the routed
+	// target); otherwise CONNECT is answered 405.
+	AllowConnect bool
+
+	// HeaderTimeout bounds the time from the first byte of a request head to
+	// its end (slowloris).
+	HeaderTimeout time.Duration
+	// IdleTimeout closes a client keep-alive connection idle between requests.
+	IdleTimeout time.Duration
+	// ConnectTimeout, ResponseTimeout, BackendIdleTimeout and CallTimeout are
+	// the backend defaults used when a route's client config leaves them 0:
+	// the TCP connect, the wait for the response head after the request was
+	// sent, a silent backend in the middle of a body, and the whole exchange.
+	ConnectTimeout, ResponseTimeout, BackendIdleTimeout, CallTimeout time.Duration
+
+	// PoolIdleLimit is the number of idle keep-alive connections a loop keeps
+	// per target; PoolIdleTimeout closes an idle pooled connection.
+	PoolIdleLimit   int
+	PoolIdleTimeout time.Duration
+
+	// HighWater is the number of bytes waiting in a peer's outbound buffer
+	// past which an exchange moves to a pump goroutine (see the package doc).
+	HighWater int
+	// TickInterval is the timing wheel resolution.
+	TickInterval time.Duration
+	// MaxConns bounds concurrent client connections per server; past it a new
+	// connection is answered 503 and closed. 0 means no bound.
+	MaxConns int
+	// ShutdownGrace bounds the wait for in-flight exchanges in Shutdown when
+	// the caller's context has no deadline.
+	ShutdownGrace time.Duration
+	// Limits are the parser's size limits.
+	Limits httpparse.Limits
+}
+
+// The defaults of Config.
+const (
+	DefaultHeaderTimeout      = 10 * time.Second
+	DefaultIdleTimeout        = 60 * time.Second
+	DefaultConnectTimeout     = 10 * time.Second
+	DefaultResponseTimeout    = 30 * time.Second
+	DefaultBackendIdleTimeout = 60 * time.Second
+	DefaultCallTimeout        = 120 * time.Second
+	DefaultPoolIdleLimit      = 64
+	DefaultPoolIdleTimeout    = 60 * time.Second
+	DefaultHighWater          = 1 << 20
+	DefaultTickInterval       = 10 * time.Millisecond
+	DefaultShutdownGrace      = 30 * time.Second
+)
+
+func (c *Config) setDefaults() error {
+	if c.Listen == "" {
+		return ErrNoListen
+	}
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		return err
+	} else if c.ReusePort && (port == "0" || port == "") {
+		return ErrReusePortNeedsPort
+	}
+	if c.Loops <= 0 {
+		c.Loops = runtime.GOMAXPROCS(0)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.HeaderTimeout, DefaultHeaderTimeout)
+	def(&c.IdleTimeout, DefaultIdleTimeout)
+	def(&c.ConnectTimeout, DefaultConnectTimeout)
+	def(&c.ResponseTimeout, DefaultResponseTimeout)
+	def(&c.BackendIdleTimeout, DefaultBackendIdleTimeout)
+	def(&c.CallTimeout, DefaultCallTimeout)
+	def(&c.PoolIdleTimeout, DefaultPoolIdleTimeout)
+	def(&c.TickInterval, DefaultTickInterval)
+	def(&c.ShutdownGrace, DefaultShutdownGrace)
+	if c.PoolIdleLimit <= 0 {
+		c.PoolIdleLimit = DefaultPoolIdleLimit
+	}
+	if c.HighWater <= 0 {
+		c.HighWater = DefaultHighWater
+	}
+	return nil
+}

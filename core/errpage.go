@@ -1,0 +1,150 @@
+package core
+
+import (
+	"strconv"
+	"strings"
+)
+
+// errKind is one error Torii answers itself, Otoroshi-style.
+type errKind uint8
+
+const (
+	errNotFound errKind = iota
+	errBadGateway
+	errTimeout
+	errOverloaded
+	errNoTarget
+	errConnectRefused
+	errClientTimeout
+	errBadRequest
+	errURITooLong
+	errHeadersTooLarge
+	errNotImplemented
+	errVersion
+	errKinds
+)
+
+// errorInfo is the status, Otoroshi cause id and message of an errKind.
+var errorInfo = [errKinds]struct {
+	status int
+	cause  string
+	msg    string
+}{
+	errNotFound:        {404, "errors.service.not.found", "Service not found"},
+	errBadGateway:      {502, "errors.bad.gateway", "Bad gateway: the backend could not be reached or sent an invalid response"},
+	errTimeout:         {504, "errors.request.timeout", "Request timeout: the backend did not answer in time"},
+	errOverloaded:      {503, "errors.overloaded", "Service overloaded: too many concurrent connections"},
+	errNoTarget:        {503, "errors.no.target.available", "Service unavailable: no backend target is available"},
+	errConnectRefused:  {405, "errors.connect.not.allowed", "CONNECT is not allowed on this gateway"},
+	errClientTimeout:   {408, "errors.client.timeout", "Request timeout: the request head did not arrive in time"},
+	errBadRequest:      {400, "errors.bad.request", "Bad request: malformed HTTP request"},
+	errURITooLong:      {414, "errors.uri.too.long", "URI too long"},
+	errHeadersTooLarge: {431, "errors.headers.too.large", "Request header fields too large"},
+	errNotImplemented:  {501, "errors.not.implemented", "Not implemented: unsupported transfer coding"},
+	errVersion:         {505, "errors.http.version.not.supported", "HTTP version not supported"},
+}
+
+// errKindOfStatus maps an httpparse rejection status to its errKind.
+func errKindOfStatus(status int) errKind {
+	switch status {
+	case 414:
+		return errURITooLong
+	case 431:
+		return errHeadersTooLarge
+	case 501:
+		return errNotImplemented
+	case 505:
+		return errVersion
+	}
+	return errBadRequest
+}
+
+// errorPages holds every error response fully rendered, indexed by kind,
+// HTML or JSON, and whether the connection closes after it, so that answering
+// an error on the loop is one Write and no allocation. Built once at init and
+// read-only afterwards: safe for concurrent readers.
+var errorPages [errKinds][2][2][]byte
+
+func init() {
+	for k := range errKinds {
+		for html := range 2 {
+			for closing := range 2 {
+				errorPages[k][html][closing] = renderError(k, html == 1, closing == 1)
+			}
+		}
+	}
+}
+
+func renderError(k errKind, html, closing bool) []byte {
+	info := errorInfo[k]
+	var body, ctype string
+	if html {
+		ctype = "text/html; charset=utf-8"
+		body = "<!DOCTYPE html>\n<html><head><title>" + strconv.Itoa(info.status) + " " + info.msg +
+			"</title></head>\n<body><h1>" + strconv.Itoa(info.status) + "</h1><p>" + info.msg +
+			"</p><p><code>" + info.cause + "</code></p></body></html>\n"
+	} else {
+		ctype = "application/json"
+		body = `{"error":"` + info.cause + `","error_description":"` + info.msg + `"}`
+	}
+	var b strings.Builder
+	b.WriteString("HTTP/1.1 ")
+	b.WriteString(strconv.Itoa(info.status))
+	b.WriteString(" ")
+	b.WriteString(statusText(info.status))
+	b.WriteString("\r\nContent-Type: ")
+	b.WriteString(ctype)
+	b.WriteString("\r\nContent-Length: ")
+	b.WriteString(strconv.Itoa(len(body)))
+	b.WriteString("\r\nOtoroshi-Error: true\r\nOtoroshi-Error-Msg: ")
+	b.WriteString(info.msg)
+	b.WriteString("\r\nOtoroshi-Error-Cause: ")
+	b.WriteString(info.cause)
+	if closing {
+		b.WriteString("\r\nConnection: close")
+	}
+	b.WriteString("\r\n\r\n")
+	b.WriteString(body)
+	return []byte(b.String())
+}
+
+func statusText(code int) string {
+	switch code {
+	case 400:
+		return "Bad Request"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
+	case 414:
+		return "URI Too Long"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 501:
+		return "Not Implemented"
+	case 502:
+		return "Bad Gateway"
+	case 503:
+		return "Service Unavailable"
+	case 504:
+		return "Gateway Timeout"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return "Error"
+}
+
+// errorPage returns the rendered response for k. The result is shared and
+// read-only.
+func errorPage(k errKind, html, closing bool) []byte {
+	h, c := 0, 0
+	if html {
+		h = 1
+	}
+	if closing {
+		c = 1
+	}
+	return errorPages[k][h][c]
+}

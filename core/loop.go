@@ -1,0 +1,257 @@
+package core
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// loop is the state one event loop owns: its timing wheel, its upstream
+// pools, free lists of connection structs and scratch buffers. Everything in
+// it is touched only on that loop's goroutine, except tickQueued; no lock is
+// taken on the request path.
+type loop struct {
+	s  *Server
+	el gnet.EventLoop
+
+	wheel      wheel
+	tickQueued atomic.Bool
+
+	pools       map[netip.AddrPort]*hostPool
+	freeClients []*clientConn
+	freeUps     []*upstreamConn
+
+	// cur is the connection whose callback is running; closing it is done by
+	// returning gnet.Close rather than by a re-entrant close.
+	cur      gnet.Conn
+	closeCur bool
+
+	// flushWait holds client connections waiting for their outbound buffer
+	// to drain (to close, or to be handed to a pump); checked every tick.
+	flushWait []*clientConn
+
+	clients     *clientConn // sentinel of the list of this loop's client connections
+	idleScratch []*clientConn
+
+	scratch []byte // a response head or chunk frame being built; dead after the Write
+}
+
+// maxFree bounds each free list; extra structs are left to the GC.
+const maxFree = 4096
+
+func newLoop(s *Server, el gnet.EventLoop) *loop {
+	lp := &loop{
+		s:       s,
+		el:      el,
+		pools:   make(map[netip.AddrPort]*hostPool),
+		scratch: make([]byte, 0, 4096),
+	}
+	lp.wheel.init(int64(s.cfg.TickInterval.Milliseconds()), s.now())
+	return lp
+}
+
+// Run is the loop's tick, queued by OnTick through EventLoop.Execute: it
+// advances the timing wheel and checks the connections waiting for a flush.
+func (lp *loop) Run(context.Context) error {
+	lp.tickQueued.Store(false)
+	now := lp.s.now()
+	lp.wheel.advance(lp, now)
+	lp.checkFlushWait()
+	if lp.s.draining.Load() {
+		lp.drainIdle()
+	}
+	return nil
+}
+
+// enter and leave bracket a gnet callback for connection c.
+func (lp *loop) enter(c gnet.Conn) {
+	lp.cur = c
+	lp.closeCur = false
+}
+
+func (lp *loop) leave(act gnet.Action) gnet.Action {
+	if lp.closeCur {
+		act = gnet.Close
+	}
+	lp.cur = nil
+	lp.closeCur = false
+	return act
+}
+
+// closeConn closes c now, or at the end of the running callback when c is
+// the connection that callback is for. OnClose runs for c either way.
+func (lp *loop) closeConn(c gnet.Conn) {
+	if c == nil {
+		return
+	}
+	if c == lp.cur {
+		lp.closeCur = true
+		return
+	}
+	_ = lp.el.Close(c)
+}
+
+// hostPool is one loop's idle keep-alive connections to one target address,
+// used last-in first-out so that the warmest connection serves next.
+type hostPool struct {
+	addr netip.AddrPort
+	idle []*upstreamConn
+}
+
+func (lp *loop) pool(addr netip.AddrPort) *hostPool {
+	p := lp.pools[addr]
+	if p == nil {
+		p = &hostPool{addr: addr}
+		lp.pools[addr] = p
+	}
+	return p
+}
+
+// takeIdle returns an idle pooled connection to addr, or nil.
+func (lp *loop) takeIdle(addr netip.AddrPort) *upstreamConn {
+	p := lp.pools[addr]
+	if p == nil || len(p.idle) == 0 {
+		return nil
+	}
+	us := p.idle[len(p.idle)-1]
+	p.idle[len(p.idle)-1] = nil
+	p.idle = p.idle[:len(p.idle)-1]
+	lp.wheel.disarm(&us.t)
+	us.state = usActive
+	us.reused = true
+	return us
+}
+
+// putIdle parks us in its pool, or closes it when the pool is full or the
+// server is draining.
+func (lp *loop) putIdle(us *upstreamConn) {
+	p := lp.pool(us.addr)
+	if len(p.idle) >= lp.s.cfg.PoolIdleLimit || lp.s.draining.Load() {
+		us.state = usClosing
+		lp.closeConn(us.c)
+		return
+	}
+	us.state = usIdle
+	us.cc = nil
+	p.idle = append(p.idle, us)
+	lp.wheel.arm(&us.t, lp.s.now()+lp.s.cfg.PoolIdleTimeout.Milliseconds())
+}
+
+// removeIdle takes us out of its pool if it is there.
+func (lp *loop) removeIdle(us *upstreamConn) {
+	p := lp.pools[us.addr]
+	if p == nil {
+		return
+	}
+	for i, x := range p.idle {
+		if x == us {
+			copy(p.idle[i:], p.idle[i+1:])
+			p.idle[len(p.idle)-1] = nil
+			p.idle = p.idle[:len(p.idle)-1]
+			return
+		}
+	}
+}
+
+func (lp *loop) newUpstream(addr netip.AddrPort) *upstreamConn {
+	var us *upstreamConn
+	if n := len(lp.freeUps); n > 0 {
+		us = lp.freeUps[n-1]
+		lp.freeUps[n-1] = nil
+		lp.freeUps = lp.freeUps[:n-1]
+	} else {
+		us = &upstreamConn{lp: lp}
+		us.t.owner = us
+	}
+	us.addr = addr
+	us.state = usDialing
+	us.reused = false
+	return us
+}
+
+func (lp *loop) freeUpstream(us *upstreamConn) {
+	lp.wheel.disarm(&us.t)
+	us.reset()
+	if len(lp.freeUps) < maxFree {
+		lp.freeUps = append(lp.freeUps, us)
+	}
+}
+
+// dial connects to us.addr on a new goroutine with the connect timeout, then
+// enrolls the connection into this loop with us as its context; OnOpen then
+// runs onUpstreamOpen on the loop. A failure comes back through Execute as
+// onDialError. A new connection costs a goroutine; pooled ones cost nothing.
+func (lp *loop) dial(us *upstreamConn, timeoutMs int64) {
+	addr := us.addr
+	go func() {
+		d := net.Dialer{Timeout: msDuration(timeoutMs)}
+		nc, err := d.Dial("tcp", addr.String())
+		if err == nil {
+			var ch <-chan gnet.RegisteredResult
+			ch, err = lp.el.Enroll(gnet.NewContext(context.Background(), us), nc)
+			if err != nil {
+				_ = nc.Close()
+			} else if res := <-ch; res.Err != nil {
+				err = res.Err
+			}
+		}
+		if err != nil {
+			_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				lp.onDialError(us, err)
+				return nil
+			}))
+		}
+	}()
+}
+
+// watchFlush queues cc to be checked at every tick until checkFlushWait
+// drops it.
+func (lp *loop) watchFlush(cc *clientConn) {
+	if cc.flushWatched {
+		return
+	}
+	cc.flushWatched = true
+	lp.flushWait = append(lp.flushWait, cc)
+}
+
+func (lp *loop) checkFlushWait() {
+	if len(lp.flushWait) == 0 {
+		return
+	}
+	keep := lp.flushWait[:0]
+	for _, cc := range lp.flushWait {
+		if cc.flushWatched && !cc.flushed(lp) {
+			keep = append(keep, cc)
+			continue
+		}
+		cc.flushWatched = false
+	}
+	for i := len(keep); i < len(lp.flushWait); i++ {
+		lp.flushWait[i] = nil
+	}
+	lp.flushWait = keep
+}
+
+// drainIdle closes idle keep-alive client connections and pooled upstream
+// connections during a graceful shutdown.
+func (lp *loop) drainIdle() {
+	for _, p := range lp.pools {
+		for len(p.idle) > 0 {
+			us := p.idle[len(p.idle)-1]
+			p.idle = p.idle[:len(p.idle)-1]
+			us.state = usClosing
+			lp.closeConn(us.c)
+		}
+	}
+	for _, cc := range lp.idleClients() {
+		cc.state = csClosing
+		lp.closeConn(cc.c)
+	}
+}
+
+// msDuration converts milliseconds to a time.Duration.
+func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }

@@ -1,0 +1,516 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/torii-gateway/torii/httpparse"
+)
+
+// pumpKind is what a pump goroutine copies.
+type pumpKind uint8
+
+const (
+	pumpDownload pumpKind = iota + 1 // the response body, upstream → client
+	pumpUpload                       // the request body, client → upstream
+	pumpTunnel                       // both ways, after a 101
+)
+
+// pumpBuf is the copy buffer of a pump that must look at the bytes (chunked
+// bodies, chunk encoding); length-framed bodies and tunnels splice instead.
+const pumpBuf = 64 << 10
+
+// pumpJob is one exchange handed over to a pump goroutine. It is built on the
+// loop; once both sockets are detached, the goroutine owns it and the two
+// connection structs until it enrolls them back or closes them.
+type pumpJob struct {
+	kind             pumpKind
+	cc               *clientConn
+	us               *upstreamConn
+	client, upstream *net.TCPConn
+	clientCarry      []byte // client bytes gnet had read but we had not consumed
+	upCarry          []byte
+	clientIn         bool // the client is still registered in gnet, draining
+	upIn             bool
+	deadline         time.Time
+}
+
+// detachConn takes the socket of c out of gnet's hands: it duplicates the
+// descriptor into a blocking-I/O *net.TCPConn (Go's poller gives it real TCP
+// flow control, and splice on Linux) and copies what gnet had buffered
+// inbound. The caller then closes c in gnet, which closes only gnet's
+// descriptor. c's outbound buffer must be empty: gnet would drop its rest.
+func detachConn(c gnet.Conn) (*net.TCPConn, []byte, error) {
+	fd, err := c.Dup()
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot duplicate socket: %w", err)
+	}
+	var carry []byte
+	if c.InboundBuffered() > 0 {
+		b, _ := c.Peek(-1)
+		carry = append([]byte(nil), b...)
+		_, _ = c.Discard(-1)
+	}
+	f := os.NewFile(uintptr(fd), "torii-pump")
+	nc, err := net.FileConn(f)
+	_ = f.Close()
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot wrap socket: %w", err)
+	}
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		_ = nc.Close()
+		return nil, nil, fmt.Errorf("cannot pump a %T", nc)
+	}
+	return tc, carry, nil
+}
+
+// pumpDownload hands cc's response body over to a pump: the upstream leaves
+// the loop now (so that gnet stops reading it into memory), the client once
+// its outbound buffer has drained.
+func (lp *loop) pumpDownload(cc *clientConn, us *upstreamConn) {
+	lp.beginPump(cc, us, pumpDownload)
+}
+
+// pumpUpload hands cc's request body over to a pump: the client leaves the
+// loop now, the upstream once its outbound buffer has drained.
+func (lp *loop) pumpUpload(cc *clientConn) {
+	lp.beginPump(cc, cc.up, pumpUpload)
+}
+
+func (lp *loop) beginPump(cc *clientConn, us *upstreamConn, kind pumpKind) {
+	job := &pumpJob{kind: kind, cc: cc, us: us, clientIn: true, upIn: true,
+		deadline: lp.s.start.Add(msDuration(cc.deadline))}
+	if kind == pumpTunnel {
+		job.deadline = time.Time{}
+	}
+	cc.pump = job
+	cc.state = csPumped
+	us.state = usPumpWait
+	lp.unlinkClient(cc)
+	lp.armClient(cc, tkPump, cc.deadline)
+	if kind == pumpTunnel {
+		lp.wheel.disarm(&cc.t)
+	}
+	lp.s.pumps.Add(1)
+	if !lp.pumpFlushCheck(cc) {
+		lp.watchFlush(cc)
+	}
+}
+
+// pumpFlushCheck detaches every side of cc's pump whose outbound buffer is
+// empty and starts the pump once both are out. It reports whether cc no
+// longer needs watching.
+func (lp *loop) pumpFlushCheck(cc *clientConn) bool {
+	job := cc.pump
+	if job == nil {
+		return true
+	}
+	if job.upIn && job.us.c.OutboundBuffered() == 0 {
+		tc, carry, err := detachConn(job.us.c)
+		if err != nil {
+			lp.s.log.Warn("cannot hand exchange to a pump", "err", err)
+			lp.pumpAbort(cc)
+			return true
+		}
+		job.upstream, job.upCarry, job.upIn = tc, carry, false
+		job.us.state = usPumped
+		lp.closeConn(job.us.c)
+	}
+	if job.clientIn && cc.c.OutboundBuffered() == 0 {
+		tc, carry, err := detachConn(cc.c)
+		if err != nil {
+			lp.s.log.Warn("cannot hand exchange to a pump", "err", err)
+			lp.pumpAbort(cc)
+			return true
+		}
+		job.client, job.clientCarry, job.clientIn = tc, carry, false
+		lp.closeConn(cc.c)
+	}
+	if job.clientIn || job.upIn {
+		return false
+	}
+	lp.wheel.disarm(&cc.t)
+	go lp.s.runPump(lp, job)
+	return true
+}
+
+// pumpAbort ends a pump that could not start: everything closes.
+func (lp *loop) pumpAbort(cc *clientConn) {
+	job := cc.pump
+	if job == nil {
+		return
+	}
+	cc.pump = nil
+	if job.client != nil {
+		_ = job.client.Close()
+	}
+	if job.upstream != nil {
+		_ = job.upstream.Close()
+	}
+	if job.upIn && job.us.c != nil {
+		job.us.state = usClosing
+		lp.closeConn(job.us.c)
+	}
+	cc.up = nil
+	lp.endTarget(cc, false)
+	lp.s.pumps.Done()
+	if job.clientIn {
+		cc.state = csClosing
+		lp.closeConn(cc.c)
+		return
+	}
+	lp.s.conns.Add(-1)
+}
+
+// runPump is the pump goroutine. It blocks on the two sockets, so TCP flow
+// control paces both peers and memory stays at one buffer per pump.
+func (s *Server) runPump(lp *loop, job *pumpJob) {
+	defer s.pumps.Done()
+	if !job.deadline.IsZero() {
+		_ = job.client.SetDeadline(job.deadline)
+		_ = job.upstream.SetDeadline(job.deadline)
+	}
+	var err error
+	switch job.kind {
+	case pumpDownload:
+		err = s.pumpResponse(job)
+	case pumpUpload:
+		err = s.pumpRequest(job)
+	case pumpTunnel:
+		s.pumpBoth(job)
+		err = errTunnelDone
+	}
+	cc := job.cc
+	if job.kind == pumpUpload && err == nil {
+		// The response comes back on the loop: client first, then upstream.
+		_ = job.client.SetDeadline(time.Time{})
+		_ = job.upstream.SetDeadline(time.Time{})
+		if s.enroll(lp, cc, job.client) {
+			if !s.enroll(lp, job.us, job.upstream) {
+				_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+					if cc.up == job.us {
+						cc.up = nil
+						lp.abortExchange(cc, errBadGateway)
+					}
+					return nil
+				}))
+			}
+		} else {
+			_ = job.upstream.Close()
+			s.endTargetAsync(cc, false)
+		}
+		return
+	}
+	_ = job.upstream.Close()
+	if cc.target != nil {
+		s.endTargetAsync(cc, err == nil)
+	}
+	if err == nil && cc.keepAlive && cc.reqDone && !s.draining.Load() {
+		_ = job.client.SetDeadline(time.Time{})
+		cc.state = csHead
+		cc.up = nil
+		s.enroll(lp, cc, job.client)
+		return
+	}
+	_ = job.client.Close()
+	s.conns.Add(-1)
+}
+
+var errTunnelDone = errors.New("core: tunnel closed")
+
+// endTargetAsync reports a pumped exchange's outcome from the pump goroutine.
+// Report and Release are safe from any goroutine.
+func (s *Server) endTargetAsync(cc *clientConn, ok bool) {
+	if cc.target == nil {
+		return
+	}
+	cc.target.Release()
+	cc.rt.Report(cc.target, ok, msDuration(s.now()-cc.began))
+	cc.target = nil
+	cc.rt = nil
+}
+
+// enroll gives nc back to loop lp with ctx as its connection context. When
+// it fails the connection is closed (and counted closed for a client).
+func (s *Server) enroll(lp *loop, ctx any, nc *net.TCPConn) bool {
+	ch, err := lp.el.Enroll(gnet.NewContext(context.Background(), ctx), nc)
+	if err == nil {
+		if res := <-ch; res.Err != nil {
+			err = res.Err
+		}
+	} else {
+		_ = nc.Close()
+	}
+	if err != nil {
+		if _, isClient := ctx.(*clientConn); isClient {
+			s.conns.Add(-1)
+		}
+		s.log.Debug("cannot enroll connection back into its loop", "err", err)
+		return false
+	}
+	return true
+}
+
+// onClientReopen runs when a pumped client connection is back on its loop.
+func (lp *loop) onClientReopen(cc *clientConn, c gnet.Conn) gnet.Action {
+	lp.enter(c)
+	cc.c = c
+	cc.pump = nil
+	lp.linkClient(cc)
+	cc.carry = append(cc.carry[:0], cc.pumpCarry...)
+	cc.pumpCarry = nil
+	switch cc.state {
+	case csHead:
+		lp.armClient(cc, tkIdle, lp.s.now()+lp.s.cfg.IdleTimeout.Milliseconds())
+		if lp.processClient(cc) == gnet.Close {
+			lp.closeCur = true
+		}
+	case csWait:
+		lp.armExchange(cc, tkResponse, cc.timeouts.response)
+	}
+	return lp.leave(gnet.None)
+}
+
+// reattachUpstream runs when a pumped upstream connection is back on its loop.
+func (lp *loop) reattachUpstream(us *upstreamConn) {
+	cc := us.cc
+	if us.abandoned || cc == nil || cc.up != us {
+		us.state = usClosing
+		us.cc = nil
+		lp.closeConn(us.c)
+		return
+	}
+	us.state = usActive
+	if lp.processUpstream(us) == gnet.Close {
+		lp.closeCur = true
+	}
+}
+
+// pumpResponse copies the rest of the response body from job.upstream to
+// job.client, framed as the head announced.
+func (s *Server) pumpResponse(job *pumpJob) error {
+	us := job.us
+	client, up := job.client, job.upstream
+	switch us.framing {
+	case httpparse.FramingLength:
+		left := us.left
+		if len(job.upCarry) > 0 {
+			n := min(int64(len(job.upCarry)), left)
+			if _, err := client.Write(job.upCarry[:n]); err != nil {
+				return err
+			}
+			left -= n
+		}
+		if left == 0 {
+			return nil
+		}
+		n, err := io.CopyN(client, up, left) // splice(2) on Linux
+		if err != nil {
+			return fmt.Errorf("cannot pump response body (%d of %d bytes): %w", n, left, err)
+		}
+		return nil
+	case httpparse.FramingChunked:
+		return pumpChunked(client, up, job.upCarry, &us.dec, us.out == outDechunk)
+	default:
+		buf := make([]byte, pumpBuf)
+		if len(job.upCarry) > 0 {
+			if err := writeBody(client, job.upCarry, us.out == outChunk); err != nil {
+				return err
+			}
+		}
+		for {
+			n, err := up.Read(buf)
+			if n > 0 {
+				if werr := writeBody(client, buf[:n], us.out == outChunk); werr != nil {
+					return werr
+				}
+			}
+			if err == io.EOF {
+				if us.out == outChunk {
+					_, err = client.Write(lastChunk)
+					return err
+				}
+				// The body ended with the backend's close: so must ours.
+				job.cc.keepAlive = false
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func writeBody(w io.Writer, b []byte, chunk bool) error {
+	if !chunk {
+		_, err := w.Write(b)
+		return err
+	}
+	var frame []byte
+	frame = appendChunkSize(frame, len(b))
+	frame = append(frame, b...)
+	frame = append(frame, crlf...)
+	_, err := w.Write(frame)
+	return err
+}
+
+// pumpChunked copies a chunked body from src to dst until its end, with the
+// decoder state dec already advanced over what the loop consumed. dechunk
+// writes only the chunk data (for an HTTP/1.0 peer).
+func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.ChunkedDecoder, dechunk bool) error {
+	buf := make([]byte, pumpBuf)
+	n := copy(buf, carry)
+	if n < len(carry) {
+		return errors.New("core: carry larger than the pump buffer")
+	}
+	for {
+		off := 0
+		for off < n {
+			m, data, done, err := dec.Decode(buf[off:n])
+			if err == httpparse.ErrNeedMore {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("cannot pump chunked body: %w", err)
+			}
+			if dechunk {
+				if data.Len() > 0 {
+					if _, err := dst.Write(buf[off+int(data.Start) : off+int(data.End)]); err != nil {
+						return err
+					}
+				}
+			} else if _, err := dst.Write(buf[off : off+m]); err != nil {
+				return err
+			}
+			off += m
+			if done {
+				return nil
+			}
+		}
+		n = copy(buf, buf[off:n])
+		if n == len(buf) {
+			return errors.New("core: chunked element larger than the pump buffer")
+		}
+		r, err := src.Read(buf[n:])
+		n += r
+		if err != nil && r == 0 {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+}
+
+// pumpRequest copies the rest of the request body from job.client to
+// job.upstream. What follows the body in the client carry (a pipelined
+// request) stays in the carry for the loop.
+func (s *Server) pumpRequest(job *pumpJob) error {
+	cc := job.cc
+	client, up := job.client, job.upstream
+	carry := job.clientCarry
+	switch cc.reqFraming {
+	case httpparse.FramingLength:
+		left := cc.reqLeft
+		n := min(int64(len(carry)), left)
+		if n > 0 {
+			if _, err := up.Write(carry[:n]); err != nil {
+				return err
+			}
+			left -= n
+			carry = carry[n:]
+		}
+		if left > 0 {
+			if m, err := io.CopyN(up, client, left); err != nil {
+				return fmt.Errorf("cannot pump request body (%d of %d bytes): %w", m, left, err)
+			}
+		}
+		cc.reqLeft = 0
+	case httpparse.FramingChunked:
+		w := &carryTail{}
+		if err := pumpChunkedRequest(up, client, carry, &cc.reqDec, w); err != nil {
+			return err
+		}
+		carry = w.rest
+	}
+	cc.reqDone = true
+	cc.bodySent = true
+	cc.state = csWait
+	cc.pumpCarry = carry
+	job.us.carry = job.upCarry
+	return nil
+}
+
+// carryTail receives the bytes left after a chunked request body.
+type carryTail struct{ rest []byte }
+
+// pumpChunkedRequest is pumpChunked for a request body: the bytes after the
+// body's end stay for the loop in tail.
+func pumpChunkedRequest(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.ChunkedDecoder, tail *carryTail) error {
+	buf := make([]byte, pumpBuf)
+	n := copy(buf, carry)
+	if n < len(carry) {
+		return errors.New("core: carry larger than the pump buffer")
+	}
+	for {
+		off := 0
+		for off < n {
+			m, _, done, err := dec.Decode(buf[off:n])
+			if err == httpparse.ErrNeedMore {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("cannot pump chunked body: %w", err)
+			}
+			if _, err := dst.Write(buf[off : off+m]); err != nil {
+				return err
+			}
+			off += m
+			if done {
+				tail.rest = append([]byte(nil), buf[off:n]...)
+				return nil
+			}
+		}
+		n = copy(buf, buf[off:n])
+		if n == len(buf) {
+			return errors.New("core: chunked element larger than the pump buffer")
+		}
+		r, err := src.Read(buf[n:])
+		n += r
+		if err != nil && r == 0 {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+}
+
+// pumpBoth relays an upgraded connection both ways until either side ends.
+func (s *Server) pumpBoth(job *pumpJob) {
+	client, up := job.client, job.upstream
+	done := make(chan struct{}, 2)
+	relay := func(dst, src *net.TCPConn, carry []byte) {
+		defer func() { done <- struct{}{} }()
+		if len(carry) > 0 {
+			if _, err := dst.Write(carry); err != nil {
+				return
+			}
+		}
+		_, _ = io.Copy(dst, src)
+		_ = dst.CloseWrite()
+	}
+	go relay(up, client, job.clientCarry)
+	go relay(client, up, job.upCarry)
+	<-done
+	<-done
+	job.cc.keepAlive = false
+}

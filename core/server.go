@@ -1,0 +1,307 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/torii-gateway/torii/core/route"
+)
+
+// Snapshot is everything the hot path reads about configuration, published
+// as one immutable value behind one atomic pointer. A request loads it once
+// and uses that value to its end. Do not modify a Snapshot after Publish.
+type Snapshot struct {
+	Routes  *route.Table
+	Version uint64
+}
+
+// Server is the proxy engine: one gnet engine whose event loops serve both
+// the client connections and the upstream connections. See the package doc.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	snap  atomic.Pointer[Snapshot]
+	start time.Time
+
+	mu      sync.Mutex // guards eng, running, closed, loopList writes
+	eng     gnet.Engine
+	running bool
+	closed  bool
+	booted  chan struct{} // closed once the listener is bound
+	addr    net.Addr
+
+	loops    sync.Map                // gnet.EventLoop → *loop
+	loopList atomic.Pointer[[]*loop] // copy-on-write, read by the ticker
+
+	draining atomic.Bool
+	conns    atomic.Int64 // open client connections, pumped ones included
+	pumps    sync.WaitGroup
+}
+
+// NewServer validates cfg and returns a Server that is not yet listening.
+func NewServer(cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, fmt.Errorf("cannot configure proxy engine: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, start: time.Now(), booted: make(chan struct{})}
+	empty := []*loop{}
+	s.loopList.Store(&empty)
+	return s, nil
+}
+
+// Publish makes snap the configuration for every request that starts after
+// it returns. It is safe to call from any goroutine; snap must not change
+// afterwards.
+func (s *Server) Publish(snap *Snapshot) { s.snap.Store(snap) }
+
+// Snapshot returns the current snapshot, nil before the first Publish.
+func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
+
+// Addr returns the bound proxy address once Run has bound it, or nil.
+func (s *Server) Addr() net.Addr {
+	select {
+	case <-s.booted:
+		return s.addr
+	default:
+		return nil
+	}
+}
+
+// Ready is closed once the listener is bound and Addr is valid.
+func (s *Server) Ready() <-chan struct{} { return s.booted }
+
+// now is the server clock in milliseconds, monotonic.
+func (s *Server) now() int64 { return int64(time.Since(s.start) / time.Millisecond) }
+
+// Run starts the engine and blocks until ctx is done (then it shuts down
+// gracefully within Config.ShutdownGrace) or Shutdown is called.
+func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running || s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.running = true
+	s.mu.Unlock()
+
+	opts := []gnet.Option{
+		gnet.WithNumEventLoop(s.cfg.Loops),
+		gnet.WithReusePort(s.cfg.ReusePort),
+		gnet.WithReuseAddr(true),
+		gnet.WithTicker(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{s.log}),
+		gnet.WithLoadBalancing(gnet.LeastConnections),
+	}
+	h := &handler{s: s}
+	errc := make(chan error, 1)
+	go func() { errc <- gnet.Run(h, "tcp://"+s.cfg.Listen, opts...) }()
+
+	select {
+	case err := <-errc:
+		s.markBooted()
+		if err != nil {
+			return fmt.Errorf("cannot run proxy engine on %s: %w", s.cfg.Listen, err)
+		}
+		return ErrServerClosed
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+		defer cancel()
+		err := s.Shutdown(sctx)
+		<-errc
+		return err
+	}
+}
+
+// Shutdown stops the server gracefully: new connections are refused, idle
+// keep-alive connections are closed, in-flight exchanges (pumped ones
+// included) may finish until ctx is done; then the engine stops and open
+// connections are closed. Safe from any goroutine.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.running {
+		s.mu.Unlock()
+		return ErrNotStarted
+	}
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	<-s.booted
+
+	s.draining.Store(true)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.ShutdownGrace)
+		defer cancel()
+	}
+	tick := time.NewTicker(s.cfg.TickInterval)
+	defer tick.Stop()
+	for s.conns.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			s.log.Warn("shutdown grace period over, closing open connections", "open", s.conns.Load())
+			goto stop
+		case <-tick.C:
+		}
+	}
+stop:
+	s.mu.Lock()
+	eng := s.eng
+	s.mu.Unlock()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := eng.Stop(sctx)
+	s.pumps.Wait()
+	if err != nil {
+		return fmt.Errorf("cannot stop proxy engine: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) markBooted() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.booted:
+	default:
+		close(s.booted)
+	}
+}
+
+// loopFor returns the state of event loop el, creating it on first use.
+// Called on el's own goroutine; the map is read lock-free afterwards.
+func (s *Server) loopFor(el gnet.EventLoop) *loop {
+	if v, ok := s.loops.Load(el); ok {
+		return v.(*loop)
+	}
+	lp := newLoop(s, el)
+	s.loops.Store(el, lp)
+	s.mu.Lock()
+	old := *s.loopList.Load()
+	list := make([]*loop, len(old), len(old)+1)
+	copy(list, old)
+	list = append(list, lp)
+	s.loopList.Store(&list)
+	s.mu.Unlock()
+	return lp
+}
+
+// handler adapts gnet's callbacks to the Server. Every method runs on an
+// event loop goroutine, except OnBoot, OnShutdown and OnTick.
+type handler struct {
+	gnet.BuiltinEventEngine
+	s *Server
+}
+
+func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
+	s := h.s
+	s.mu.Lock()
+	s.eng = eng
+	s.mu.Unlock()
+	if fd, err := eng.Dup(); err == nil {
+		if sa, err := unix.Getsockname(fd); err == nil {
+			switch a := sa.(type) {
+			case *unix.SockaddrInet4:
+				s.addr = &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+			case *unix.SockaddrInet6:
+				s.addr = &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+			}
+		}
+		_ = unix.Close(fd)
+	}
+	if s.addr == nil {
+		s.addr, _ = net.ResolveTCPAddr("tcp", s.cfg.Listen)
+	}
+	s.log.Info("proxy engine listening", "addr", s.addr.String(), "loops", s.cfg.Loops, "reuseport", s.cfg.ReusePort)
+	s.markBooted()
+	return gnet.None
+}
+
+func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	switch x := c.Context().(type) {
+	case *upstreamConn:
+		return nil, x.lp.onUpstreamOpen(x, c)
+	case *clientConn:
+		// A client enrolled back after a pump.
+		return nil, x.lp.onClientReopen(x, c)
+	}
+	s := h.s
+	lp := s.loopFor(c.EventLoop())
+	if s.draining.Load() {
+		return nil, gnet.Close
+	}
+	n := s.conns.Add(1)
+	if s.cfg.MaxConns > 0 && n > int64(s.cfg.MaxConns) {
+		s.conns.Add(-1)
+		return errorPage(errOverloaded, false, true), gnet.Close
+	}
+	lp.openClient(c)
+	return nil, gnet.None
+}
+
+func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
+	switch x := c.Context().(type) {
+	case *clientConn:
+		x.lp.onClientClose(x)
+	case *upstreamConn:
+		x.lp.onUpstreamClose(x)
+	}
+	return gnet.None
+}
+
+func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
+	switch x := c.Context().(type) {
+	case *clientConn:
+		return x.lp.trafficClient(x)
+	case *upstreamConn:
+		return x.lp.trafficUpstream(x)
+	}
+	return gnet.Close
+}
+
+// OnTick runs on gnet's ticker goroutine: it only queues each loop's tick
+// onto that loop, where the timing wheel advances.
+func (h *handler) OnTick() (time.Duration, gnet.Action) {
+	for _, lp := range *h.s.loopList.Load() {
+		if lp.tickQueued.CompareAndSwap(false, true) {
+			if err := lp.el.Execute(context.Background(), lp); err != nil {
+				lp.tickQueued.Store(false)
+			}
+		}
+	}
+	return h.s.cfg.TickInterval, gnet.None
+}
+
+// gnetLogger sends gnet's own logs to slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(format string, args ...any) {
+	g.l.Debug("gnet: " + fmt.Sprintf(format, args...))
+}
+func (g gnetLogger) Infof(format string, args ...any) {
+	g.l.Debug("gnet: " + fmt.Sprintf(format, args...))
+}
+func (g gnetLogger) Warnf(format string, args ...any) {
+	g.l.Warn("gnet: " + fmt.Sprintf(format, args...))
+}
+func (g gnetLogger) Errorf(format string, args ...any) {
+	g.l.Error("gnet: " + fmt.Sprintf(format, args...))
+}
+func (g gnetLogger) Fatalf(format string, args ...any) {
+	g.l.Error("gnet: fatal: " + fmt.Sprintf(format, args...))
+}
+
+// itoa appends the decimal form of n to dst.
+func itoa(dst []byte, n int64) []byte { return strconv.AppendInt(dst, n, 10) }

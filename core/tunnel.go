@@ -1,0 +1,33 @@
+package core
+
+// startTunnel switches cc and us to relaying raw bytes both ways after a 101
+// response: an upgraded connection (WebSocket) is no longer HTTP. The relay
+// stays on the loop while both peers keep up; past the high-water mark it
+// moves to a pump like any exchange.
+func (lp *loop) startTunnel(cc *clientConn, us *upstreamConn) {
+	cc.state = csTunnel
+	us.state = usTunnel
+	cc.keepAlive = false
+	lp.wheel.disarm(&cc.t)
+	cc.tk = tkNone
+	lp.endTarget(cc, true)
+	lp.relayTunnel(cc, us, false)
+	if cc.state == csTunnel {
+		lp.relayTunnel(cc, us, true)
+	}
+}
+
+// relayTunnel copies what one side of a tunnel has buffered to the other.
+func (lp *loop) relayTunnel(cc *clientConn, us *upstreamConn, fromClient bool) {
+	from, to := us.c, cc.c
+	if fromClient {
+		from, to = cc.c, us.c
+	}
+	if b, _ := from.Peek(-1); len(b) > 0 {
+		_, _ = to.Write(b)
+		_, _ = from.Discard(len(b))
+	}
+	if to.OutboundBuffered() > lp.s.cfg.HighWater {
+		lp.beginPump(cc, us, pumpTunnel)
+	}
+}

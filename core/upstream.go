@@ -1,0 +1,401 @@
+package core
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/torii-gateway/torii/httpparse"
+)
+
+// ustate is where an upstream connection is in its life.
+type ustate uint8
+
+const (
+	usDialing  ustate = iota // a goroutine is connecting it
+	usIdle                   // parked in its loop's pool
+	usActive                 // serving cc's exchange
+	usTunnel                 // relaying an upgraded connection
+	usClosing                // closed by us; OnClose only frees it
+	usPumpWait               // waiting for its outbound buffer to drain before a pump takes it
+	usPumped                 // handed over to a pump goroutine
+)
+
+// outMode is how a response body is framed towards the client.
+type outMode uint8
+
+const (
+	outNone    outMode = iota // no body
+	outPass                   // bytes as they come: Content-Length, or chunked to an HTTP/1.1 client
+	outDechunk                // chunked backend, HTTP/1.0 client: chunk data only, close at the end
+	outChunk                  // backend framed by close, HTTP/1.1 client: encoded as chunks
+	outRaw                    // backend framed by close, HTTP/1.0 client: raw, close at the end
+)
+
+// upstreamConn is one connection to a backend target, owned by one loop and
+// registered on it. Structs are recycled through the loop's free list.
+type upstreamConn struct {
+	c         gnet.Conn
+	lp        *loop
+	t         timer
+	addr      netip.AddrPort
+	state     ustate
+	cc        *clientConn // the exchange served; nil when idle
+	reused    bool        // taken from the pool for this exchange
+	abandoned bool        // its exchange ended while it was dialing
+	carry     []byte      // inbound bytes taken back from a pump, consumed before gnet's buffer
+
+	// The response of the current exchange.
+	resp      httpparse.Response
+	hdr       [maxHeaders]httpparse.Header
+	gotBytes  bool
+	gotHead   bool
+	keepAlive bool
+	framing   httpparse.Framing
+	out       outMode
+	left      int64
+	dec       httpparse.ChunkedDecoder
+}
+
+func (us *upstreamConn) expire(lp *loop, _ int64) {
+	if us.state == usIdle {
+		lp.removeIdle(us)
+		us.state = usClosing
+		lp.closeConn(us.c)
+	}
+}
+
+func (us *upstreamConn) reset() {
+	us.c = nil
+	us.cc = nil
+	us.abandoned = false
+	us.carry = nil
+	us.beginResponse()
+}
+
+func (us *upstreamConn) beginResponse() {
+	us.gotBytes = false
+	us.gotHead = false
+	us.keepAlive = false
+	us.out = outNone
+	us.left = 0
+	us.dec.Reset()
+}
+
+func (lp *loop) onUpstreamOpen(us *upstreamConn, c gnet.Conn) gnet.Action {
+	lp.enter(c)
+	us.c = c
+	switch {
+	case us.state == usPumped:
+		lp.reattachUpstream(us)
+	case us.abandoned || us.cc == nil:
+		// The exchange gave up waiting; the connection is still good.
+		us.abandoned = false
+		us.cc = nil
+		lp.putIdle(us)
+	default:
+		cc := us.cc
+		lp.attach(cc, us)
+		if cc.state == csBody && lp.inboundLen(cc) > 0 {
+			if lp.processClient(cc) == gnet.Close {
+				lp.closeConn(cc.c)
+			}
+		}
+	}
+	return lp.leave(gnet.None)
+}
+
+func (lp *loop) onDialError(us *upstreamConn, err error) {
+	cc := us.cc
+	abandoned := us.abandoned
+	us.state = usClosing
+	lp.freeUpstream(us)
+	if cc == nil || abandoned || cc.up != us {
+		return
+	}
+	cc.up = nil
+	k := errBadGateway
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		k = errTimeout
+	}
+	lp.s.log.Debug("cannot connect to backend", "addr", us.addr.String(), "err", err)
+	lp.abortExchange(cc, k)
+}
+
+func (lp *loop) onUpstreamClose(us *upstreamConn) {
+	switch us.state {
+	case usIdle:
+		lp.removeIdle(us)
+	case usPumped:
+		return // a pump owns the socket now
+	case usActive, usTunnel, usPumpWait:
+		if cc := us.cc; cc != nil && cc.up == us {
+			lp.upstreamLost(cc, us)
+		}
+	}
+	us.state = usClosing
+	lp.freeUpstream(us)
+}
+
+// upstreamLost handles a backend that closed its connection mid-exchange.
+func (lp *loop) upstreamLost(cc *clientConn, us *upstreamConn) {
+	cc.up = nil
+	us.cc = nil
+	switch {
+	case us.state == usTunnel:
+		cc.state = csClosing
+		lp.closeClientAfterFlush(cc)
+	case us.state == usPumpWait:
+		lp.pumpAbort(cc)
+	case us.gotHead && us.framing == httpparse.FramingUntilClose:
+		// The close is the end of the body.
+		if us.out == outChunk {
+			_, _ = cc.c.Write(lastChunk)
+		}
+		lp.finishExchange(cc)
+	case !us.gotBytes && us.reused && !cc.bodySent && !cc.retried:
+		// A pooled connection the backend had closed before it saw the
+		// request: retry once on a fresh connection.
+		cc.retried = true
+		lp.connect(cc)
+	default:
+		lp.abortExchange(cc, errBadGateway)
+	}
+}
+
+var lastChunk = []byte("0\r\n\r\n")
+
+func (lp *loop) trafficUpstream(us *upstreamConn) gnet.Action {
+	lp.enter(us.c)
+	return lp.leave(lp.processUpstream(us))
+}
+
+// processUpstream consumes what us's inbound buffer holds: the response head,
+// then body bytes, relayed to the client of the exchange. Peeked bytes are
+// used and discarded before it returns.
+func (lp *loop) processUpstream(us *upstreamConn) gnet.Action {
+	for {
+		switch us.state {
+		case usActive:
+		case usTunnel:
+			lp.relayTunnel(us.cc, us, false)
+			return gnet.None
+		case usPumpWait, usPumped:
+			return gnet.None // kept for the pump
+		default:
+			if us.c.InboundBuffered() > 0 {
+				return gnet.Close // bytes from an idle backend: the connection is unusable
+			}
+			return gnet.None
+		}
+		buf := lp.upInbound(us)
+		if len(buf) == 0 {
+			return gnet.None
+		}
+		cc := us.cc
+		if cc == nil {
+			return gnet.Close
+		}
+		us.gotBytes = true
+		var more bool
+		if !us.gotHead {
+			more = lp.readResponseHead(us, cc, buf)
+		} else {
+			more = lp.relayBody(us, cc, buf)
+		}
+		if !more {
+			return gnet.None
+		}
+	}
+}
+
+// readResponseHead parses the response head in buf and writes the rewritten
+// head to the client; interim 1xx heads are relayed and skipped.
+func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) bool {
+	us.resp.Headers = us.hdr[:0]
+	n, err := httpparse.ParseResponse(buf, &us.resp, &lp.s.cfg.Limits)
+	if err == httpparse.ErrNeedMore {
+		return false
+	}
+	if err != nil {
+		lp.s.log.Debug("malformed backend response", "addr", us.addr.String(), "err", err)
+		lp.abortExchange(cc, errBadGateway)
+		return false
+	}
+	status := us.resp.Status
+	if status < 200 {
+		if status == 101 {
+			if !cc.upgrade {
+				lp.abortExchange(cc, errBadGateway)
+				return false
+			}
+			lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, true)
+			_, _ = cc.c.Write(lp.scratch)
+			lp.upConsume(us, n)
+			cc.respHead = true
+			lp.startTunnel(cc, us)
+			return false
+		}
+		if !cc.http10 {
+			lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, false)
+			_, _ = cc.c.Write(lp.scratch)
+		}
+		lp.upConsume(us, n)
+		return true
+	}
+	us.framing = us.resp.BodyFraming(cc.method)
+	us.keepAlive = us.resp.KeepAlive && us.framing != httpparse.FramingUntilClose
+	switch us.framing {
+	case httpparse.FramingNone:
+		us.out = outNone
+	case httpparse.FramingLength:
+		us.out = outPass
+		us.left = us.resp.ContentLength
+	case httpparse.FramingChunked:
+		us.out = outPass
+		if cc.http10 {
+			us.out = outDechunk
+			cc.keepAlive = false
+		}
+	default:
+		us.out = outChunk
+		if cc.http10 {
+			us.out = outRaw
+			cc.keepAlive = false
+		}
+	}
+	if !cc.reqDone || lp.s.draining.Load() {
+		cc.keepAlive = false
+	}
+	lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, false)
+	_, _ = cc.c.Write(lp.scratch)
+	cc.respHead = true
+	us.gotHead = true
+	lp.upConsume(us, n)
+	if us.out == outNone || (us.framing == httpparse.FramingLength && us.left == 0) {
+		lp.finishExchange(cc)
+		return true
+	}
+	lp.armExchange(cc, tkBackendIdle, cc.timeouts.idle)
+	return true
+}
+
+// relayBody forwards response body bytes from buf to the client according to
+// us.out, finishing the exchange at the end of the body.
+func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
+	done := false
+	var n int
+	switch us.framing {
+	case httpparse.FramingLength:
+		n = len(buf)
+		if int64(n) > us.left {
+			n = int(us.left)
+		}
+		us.left -= int64(n)
+		_, _ = cc.c.Write(buf[:n])
+		done = us.left == 0
+	case httpparse.FramingChunked:
+		start := 0
+		for n < len(buf) {
+			m, data, fin, err := us.dec.Decode(buf[n:])
+			if err == httpparse.ErrNeedMore {
+				break
+			}
+			if err != nil {
+				lp.abortExchange(cc, errBadGateway)
+				return false
+			}
+			if us.out == outDechunk && data.Len() > 0 {
+				_, _ = cc.c.Write(buf[n+int(data.Start) : n+int(data.End)])
+			}
+			n += m
+			if fin {
+				done = true
+				break
+			}
+		}
+		if us.out == outPass && n > start {
+			_, _ = cc.c.Write(buf[start:n])
+		}
+	default:
+		n = len(buf)
+		if us.out == outChunk {
+			lp.scratch = appendChunkSize(lp.scratch[:0], n)
+			_, _ = cc.c.Write(lp.scratch)
+			_, _ = cc.c.Write(buf)
+			_, _ = cc.c.Write(crlf)
+		} else {
+			_, _ = cc.c.Write(buf)
+		}
+	}
+	lp.upConsume(us, n)
+	if done {
+		lp.finishExchange(cc)
+		return true
+	}
+	lp.armExchange(cc, tkBackendIdle, cc.timeouts.idle)
+	if cc.c.OutboundBuffered() > lp.s.cfg.HighWater {
+		lp.pumpDownload(cc, us)
+		return false
+	}
+	return n > 0
+}
+
+var crlf = []byte("\r\n")
+
+func appendChunkSize(dst []byte, n int) []byte {
+	const hex = "0123456789abcdef"
+	var tmp [16]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = hex[n&15]
+		n >>= 4
+		if n == 0 {
+			break
+		}
+	}
+	dst = append(dst, tmp[i:]...)
+	return append(dst, '\r', '\n')
+}
+
+// upInbound returns the bytes available from us: its carry first (bytes a
+// pump handed back), else gnet's inbound buffer. The result dies at the next
+// upConsume or when the callback returns.
+func (lp *loop) upInbound(us *upstreamConn) []byte {
+	if len(us.carry) > 0 {
+		if us.c.InboundBuffered() > 0 {
+			b, _ := us.c.Peek(-1)
+			us.carry = append(us.carry, b...)
+			_, _ = us.c.Discard(-1)
+		}
+		return us.carry
+	}
+	b, _ := us.c.Peek(-1)
+	return b
+}
+
+func (lp *loop) upConsume(us *upstreamConn, n int) {
+	if len(us.carry) > 0 {
+		us.carry = us.carry[n:]
+		if len(us.carry) == 0 {
+			us.carry = nil
+		}
+		return
+	}
+	_, _ = us.c.Discard(n)
+}
+
+// isConnRefused reports whether err is a refused connection.
+func isConnRefused(err error) bool {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Err == syscall.ECONNREFUSED
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
