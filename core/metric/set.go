@@ -29,6 +29,7 @@ type Set struct {
 // gaugeVec is a gauge family whose members are produced by a callback at write time.
 type gaugeVec struct {
 	name, help string
+	typ        string // "gauge" or "counter"
 	labels     []string
 	collect    func(emit func(value float64, labelValues ...string))
 }
@@ -110,7 +111,15 @@ func (s *Set) GaugeFunc(name string, f func() float64) { s.vm.NewGauge(name, f) 
 // collect must not block; it may emit nothing.
 func (s *Set) GaugeVecFunc(name, help string, labelNames []string, collect func(emit func(value float64, labelValues ...string))) {
 	s.mu.Lock()
-	s.vecs = append(s.vecs, gaugeVec{name: name, help: help, labels: slices.Clone(labelNames), collect: collect})
+	s.vecs = append(s.vecs, gaugeVec{name: name, help: help, typ: "gauge", labels: slices.Clone(labelNames), collect: collect})
+	s.mu.Unlock()
+}
+
+// CounterVecFunc is GaugeVecFunc for a counter family (values only grow):
+// per-exporter sent, dropped and failed events, for example.
+func (s *Set) CounterVecFunc(name, help string, labelNames []string, collect func(emit func(value float64, labelValues ...string))) {
+	s.mu.Lock()
+	s.vecs = append(s.vecs, gaugeVec{name: name, help: help, typ: "counter", labels: slices.Clone(labelNames), collect: collect})
 	s.mu.Unlock()
 }
 
@@ -133,7 +142,7 @@ func (s *Set) WritePrometheus(w io.Writer) {
 }
 
 func (v *gaugeVec) write(w io.Writer, buf []byte) []byte {
-	buf = appendHeader(buf[:0], v.name, v.help, "gauge")
+	buf = appendHeader(buf[:0], v.name, v.help, v.typ)
 	v.collect(func(value float64, labelValues ...string) {
 		buf = append(buf, v.name...)
 		if len(v.labels) > 0 {

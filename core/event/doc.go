@@ -1,0 +1,36 @@
+// Package event records one GatewayEvent per proxied request and exports
+// events (gateway, audit, alert) to data exporters, so that the event loops
+// pay almost nothing for it.
+//
+// The hot path: each event loop owns a Ring (single producer, single
+// consumer) of fixed-size Records. The loop calls Reserve, fills the Record's
+// Fields and copies the variable-length parts (host, URIs, headers) into the
+// slot's arena with the setters, then Commit. Nothing allocates; a full ring
+// drops the record and counts it. Request ids come from a per-loop IDGen
+// (snowflake: milliseconds, loop id, sequence), formatted with AppendID into
+// the caller's buffer.
+//
+// Off the loop: Hub.Run drains the rings, encodes each Record as Otoroshi's
+// GatewayEvent JSON with a hand-written appender into a reused buffer,
+// optionally writes an access log line, and offers the document to every
+// exporter whose filter accepts it. Each exporter (webhook, file, console;
+// Otoroshi's DataExporterConfig shape) has a bounded queue of bufferSize
+// documents and a goroutine that sends batches of groupSize at least every
+// groupDuration; a full queue drops and counts. A dead webhook therefore
+// costs nothing but dropped, counted events. Publish feeds audit and alert
+// documents through the same exporters.
+//
+// # Caveats
+//
+// A Ring's Reserve and Commit must be called by its one loop only. A Record
+// belongs to the loop between Reserve and Commit and to the drain goroutine
+// after; the loop must not touch it after Commit. Strings and the *Identity
+// stored in Fields are referenced, not copied: they must be immutable and
+// never reused for other content (snapshot strings are). Bytes passed to the
+// setters are copied and may die right after the call (gnet's Peek buffers).
+// The accessors (Host, URI, ...) alias the slot and are valid only inside the
+// drain callback. IDGen is single-goroutine; SharedIDGen is safe anywhere.
+// Hub methods are safe for concurrent use; SetExporters and Close can block
+// up to a couple of seconds per stopped exporter while it flushes. Exporter
+// counters restart when an exporter's config changes.
+package event

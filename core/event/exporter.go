@@ -1,0 +1,161 @@
+package event
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// finalFlushTimeout bounds the last delivery attempt when an exporter stops.
+const finalFlushTimeout = 2 * time.Second
+
+// sink delivers batches of JSON documents for one exporter. write runs on the
+// exporter's goroutine only; it may retry until ctx is done, and returns how
+// many attempts failed along with the final error (nil if delivered).
+type sink interface {
+	write(ctx context.Context, batch [][]byte) (failedAttempts int, err error)
+	close() error
+}
+
+// exporter is one running data exporter: a bounded queue (bufferSize
+// documents) drained by its own goroutine into batches of groupSize, sent at
+// least every groupDuration. A full queue drops and counts; nothing upstream
+// ever waits for an exporter.
+type exporter struct {
+	cfg    ExporterConfig
+	filter compiledFilter
+	sink   sink
+	log    *slog.Logger
+
+	queue  chan []byte
+	cancel context.CancelFunc // aborts retries in progress when stopping
+	stop   chan struct{}
+	done   chan struct{}
+
+	sent    atomic.Uint64 // documents delivered
+	dropped atomic.Uint64 // documents refused because the queue was full
+	failed  atomic.Uint64 // documents in batches abandoned after all retries
+	errs    atomic.Uint64 // failed delivery attempts (each retry counts)
+}
+
+func newExporter(cfg ExporterConfig, s sink, log *slog.Logger) (*exporter, error) {
+	f, err := compileFiltering(&cfg.Filtering)
+	if err != nil {
+		return nil, fmt.Errorf("exporter %q: %w: %w", cfg.ID, err, ErrBadConfig)
+	}
+	return &exporter{
+		cfg: cfg, filter: f, sink: s, log: log.With("exporter", cfg.ID, "type", cfg.Type),
+		queue: make(chan []byte, cfg.BufferSize),
+		stop:  make(chan struct{}), done: make(chan struct{}),
+	}, nil
+}
+
+// offer queues doc without waiting; the exporter owns doc afterwards. Safe
+// for concurrent use.
+func (e *exporter) offer(doc []byte) {
+	select {
+	case e.queue <- doc:
+	default:
+		e.dropped.Add(1)
+	}
+}
+
+func (e *exporter) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	go e.run(ctx)
+}
+
+// halt stops the goroutine after one last bounded flush of what is queued,
+// and waits for it.
+func (e *exporter) halt() {
+	close(e.stop)
+	e.cancel()
+	<-e.done
+}
+
+func (e *exporter) run(ctx context.Context) {
+	defer close(e.done)
+	batch := make([][]byte, 0, e.cfg.GroupSize)
+	flush := func(ctx context.Context) {
+		if len(batch) == 0 {
+			return
+		}
+		failedAttempts, err := e.sink.write(ctx, batch)
+		e.errs.Add(uint64(failedAttempts))
+		if err != nil {
+			e.failed.Add(uint64(len(batch)))
+			e.log.Warn("events dropped", "count", len(batch), "err", err)
+		} else {
+			e.sent.Add(uint64(len(batch)))
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
+	tick := time.NewTicker(e.cfg.groupDuration())
+	defer tick.Stop()
+	for {
+		select {
+		case doc := <-e.queue:
+			batch = append(batch, doc)
+			if len(batch) >= e.cfg.GroupSize {
+				flush(ctx)
+			}
+		case <-tick.C:
+			flush(ctx)
+		case <-e.stop:
+			fctx, cancel := context.WithTimeout(context.Background(), finalFlushTimeout)
+			defer cancel()
+			for more := true; more; {
+				select {
+				case doc := <-e.queue:
+					batch = append(batch, doc)
+					if len(batch) >= e.cfg.GroupSize {
+						flush(fctx)
+					}
+				default:
+					more = false
+				}
+			}
+			flush(fctx)
+			if err := e.sink.close(); err != nil {
+				e.log.Warn("cannot close exporter", "err", err)
+			}
+			return
+		}
+	}
+}
+
+// consoleSink writes each document as one line to a shared writer.
+type consoleSink struct {
+	mu *sync.Mutex // shared by every console exporter of a hub
+	w  io.Writer
+}
+
+func (c *consoleSink) write(_ context.Context, batch [][]byte) (int, error) {
+	n := 0
+	for _, d := range batch {
+		n += len(d) + 1
+	}
+	buf := make([]byte, 0, n)
+	for _, d := range batch {
+		buf = append(buf, d...)
+		buf = append(buf, '\n')
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.w.Write(buf); err != nil {
+		return 1, fmt.Errorf("cannot write events to console: %w", err)
+	}
+	return 0, nil
+}
+
+func (c *consoleSink) close() error { return nil }
+
+// errStopped marks a delivery abandoned because the exporter is stopping.
+var errStopped = errors.New("exporter stopping")

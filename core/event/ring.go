@@ -1,0 +1,96 @@
+package event
+
+import (
+	"sync/atomic"
+)
+
+const cacheLine = 64
+
+// DefaultRingSize is the number of slots per loop when Options.RingSize is 0.
+// With ~2.6 KB slots that is about 2.7 MB per loop.
+const DefaultRingSize = 1024
+
+// Ring is a single-producer single-consumer queue of Records: the producer is
+// one event loop, the consumer the hub's drain goroutine. Slots are reused in
+// place; nothing is allocated after NewHub. When the ring is full, Reserve
+// counts a drop and returns nil: the loop never waits for the exporter.
+type Ring struct {
+	slots []Record
+	mask  uint64
+
+	// producer side: written only by the loop.
+	_         [cacheLine]byte
+	tail      atomic.Uint64 // next slot to commit; read by the consumer
+	next      uint64        // producer's copy of tail
+	headSeen  uint64        // last head the producer read
+	drops     atomic.Uint64
+	reserved  *Record
+	capHeader bool
+
+	// consumer side: written only by the drain goroutine.
+	_    [cacheLine]byte
+	head atomic.Uint64 // next slot to read; read by the producer when it looks full
+	_    [cacheLine]byte
+}
+
+func newRing(size int, captureHeaders bool) *Ring {
+	n := 1
+	for n < size {
+		n <<= 1
+	}
+	return &Ring{slots: make([]Record, n), mask: uint64(n - 1), capHeader: captureHeaders}
+}
+
+// Reserve returns the next free slot, reset, for the loop to fill and then
+// Commit; or nil when the ring is full, counting one drop. Calling Reserve
+// again before Commit returns the same slot, reset. Only the ring's loop may
+// call it. The slot stays the loop's until Commit; 0 allocs.
+func (r *Ring) Reserve() *Record {
+	t := r.next
+	if t-r.headSeen > r.mask {
+		r.headSeen = r.head.Load()
+		if t-r.headSeen > r.mask {
+			r.drops.Add(1)
+			return nil
+		}
+	}
+	rec := &r.slots[t&r.mask]
+	rec.reset(r.capHeader)
+	r.reserved = rec
+	return rec
+}
+
+// Commit publishes the slot returned by the last Reserve to the consumer.
+// Without a pending Reserve it does nothing. Only the ring's loop may call it.
+func (r *Ring) Commit() {
+	if r.reserved == nil {
+		return
+	}
+	r.reserved = nil
+	r.next++
+	r.tail.Store(r.next)
+}
+
+// Drops returns the records refused because the ring was full. Safe from any goroutine.
+func (r *Ring) Drops() uint64 { return r.drops.Load() }
+
+// Len returns the committed records not yet consumed. Safe from any goroutine.
+func (r *Ring) Len() int { return int(r.tail.Load() - r.head.Load()) }
+
+// CapturesHeaders reports whether AddHeaderIn/Out keep anything in this ring's records.
+func (r *Ring) CapturesHeaders() bool { return r.capHeader }
+
+// drain hands at most max committed records to fn in order, releasing each
+// slot after fn returns; fn must not keep the record. Consumer only.
+func (r *Ring) drain(max int, fn func(*Record)) int {
+	h := r.head.Load()
+	t := r.tail.Load()
+	n := 0
+	for h < t && n < max {
+		fn(&r.slots[h&r.mask])
+		h++
+		n++
+		r.head.Store(h)
+	}
+	return n
+}
