@@ -1,12 +1,20 @@
 package admin
 
 import (
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"net"
 	"net/http"
+
+	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/route"
 )
 
-// Snapshot is a placeholder until core.Snapshot lands.
+// Snapshot is a placeholder until core.Snapshot compiles in the shared tree.
 type Snapshot struct {
+	Routes  *route.Table
+	Keys    *apikey.Set
 	Version uint64
 }
 
@@ -15,27 +23,101 @@ type Publisher interface {
 	Publish(*Snapshot)
 }
 
-// compiler turns a state into a snapshot, keeping runtime registries across compiles.
-type compiler struct{}
-
-func newCompiler() compiler { return compiler{} }
-
-// compile builds and validates the snapshot of st.
-func (c *compiler) compile(st *state, version uint64) (*Snapshot, error) {
-	return &Snapshot{Version: version}, nil
+// compiled is the result of one successful compile, ready to publish.
+type compiled struct {
+	routes  *route.Table
+	keys    *apikey.Set
+	version uint64
 }
 
-// publish hands snap to the publisher and marks the server ready.
-func (s *Server) publish(snap *Snapshot) {
-	if s.opts.Publisher != nil {
-		s.opts.Publisher.Publish(snap)
+// compiler turns a state into a snapshot. Its route registry is kept across compiles so that
+// per-target runtime state (health, circuit breakers, latency) survives reloads.
+type compiler struct {
+	reg      *route.Registry
+	log      *slog.Logger
+	resolver *net.Resolver
+}
+
+func newCompiler(log *slog.Logger, resolver *net.Resolver) *compiler {
+	return &compiler{reg: route.NewRegistry(), log: log, resolver: resolver}
+}
+
+// compile decodes every route and key with the typed packages and compiles them. Errors name the
+// entity and the field. It resolves target hostnames, so it may block (bounded by the route
+// package's resolve timeout); it runs on admin goroutines only.
+func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
+	var fields []FieldError
+	routes := make([]route.Route, 0, len(st.ents[kRoutes]))
+	for _, e := range st.sorted(kRoutes) {
+		var r route.Route
+		if err := json.Unmarshal(e.raw, &r); err != nil {
+			fields = append(fields, FieldError{Field: "route " + e.id, Message: err.Error()})
+			continue
+		}
+		routes = append(routes, r)
 	}
+	keys := make([]apikey.ApiKey, 0, len(st.ents[kKeys]))
+	for _, e := range st.sorted(kKeys) {
+		var k apikey.ApiKey
+		if err := json.Unmarshal(e.raw, &k); err != nil {
+			fields = append(fields, FieldError{Field: "apikey " + e.id, Message: err.Error()})
+			continue
+		}
+		keys = append(keys, k)
+	}
+	if len(fields) > 0 {
+		return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
+			Message: "the configuration would not compile", Fields: fields}
+	}
+	table, err := route.Compile(routes, route.CompileOptions{Registry: c.reg, Resolver: c.resolver})
+	if err != nil {
+		return nil, routeCompileError(err)
+	}
+	set, err := apikey.Compile(keys)
+	if err != nil {
+		return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
+			Message: "the configuration would not compile: " + err.Error()}
+	}
+	for _, w := range table.Warnings() {
+		c.log.Warn("route compiled with a warning", "warning", w.String())
+	}
+	return &compiled{routes: table, keys: set, version: version}, nil
+}
+
+// routeCompileError lists each route field error of a Compile failure.
+func routeCompileError(err error) error {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	var fields []FieldError
+	for _, e := range errs {
+		var fe *route.FieldError
+		if errors.As(e, &fe) {
+			fields = append(fields, FieldError{Field: fe.Field, Message: "route " + fe.RouteID + ": " + fe.Message})
+			continue
+		}
+		fields = append(fields, FieldError{Field: "routes", Message: e.Error()})
+	}
+	return &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
+		Message: "the configuration would not compile; nothing was stored", Fields: fields}
+}
+
+// publish hands a compiled snapshot to the publisher, marks the server ready and drops the
+// runtime state of targets that are gone.
+func (s *Server) publish(c *compiled) {
+	if s.opts.Publisher != nil {
+		s.opts.Publisher.Publish(&Snapshot{Routes: c.routes, Keys: c.keys, Version: c.version})
+	}
+	s.compiler.reg.Prune(c.routes)
 	s.lastErr.Store(nil)
 	s.ready.Store(true)
 	metricPublished.Inc()
 }
 
-// compileError turns a compile failure into a 400 that says why.
+// compileError counts a refused write and makes sure it is a 400 that says why.
 func compileError(err error) error {
 	metricWriteRefused.Inc()
 	var ae *APIError

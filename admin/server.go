@@ -56,6 +56,8 @@ type Options struct {
 	KeyOut io.Writer
 	// MaxBodyBytes caps request bodies (DefaultMaxBody when zero).
 	MaxBodyBytes int64
+	// Resolver resolves route target hostnames at compile time (net.DefaultResolver when nil).
+	Resolver *net.Resolver
 }
 
 // Server is the admin API. Create it with New, serve with Run or Handler, release with Close.
@@ -74,7 +76,7 @@ type Server struct {
 	ready   atomic.Bool
 	lastErr atomic.Pointer[string] // why the last compile failed, for /ready and logs
 
-	compiler compiler
+	compiler *compiler
 }
 
 // New opens the database (creating and migrating it), creates the admin key on first start,
@@ -129,7 +131,7 @@ func New(opts Options) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
-	s.compiler = newCompiler()
+	s.compiler = newCompiler(s.log, opts.Resolver)
 	publish, err := s.compiler.compile(st, 1)
 	if err != nil {
 		// The stored state no longer compiles (for example a target host that no longer
