@@ -10,9 +10,9 @@ import (
 
 func routeBody(id, domain string, port int) map[string]any {
 	r := map[string]any{
-		"name": "r " + domain,
+		"name":     "r " + domain,
 		"frontend": map[string]any{"domains": []string{domain}},
-		"backend": map[string]any{"targets": []any{map[string]any{"id": "t1", "hostname": "127.0.0.1", "port": port}}},
+		"backend":  map[string]any{"targets": []any{map[string]any{"id": "t1", "hostname": "127.0.0.1", "port": port}}},
 	}
 	if id != "" {
 		r["id"] = id
@@ -83,7 +83,7 @@ func TestRoutesCRUD(t *testing.T) {
 
 	// PATCH is a merge patch: null deletes, objects merge, unknown fields stay.
 	pa := e.must(http.StatusOK, req{method: "PATCH", path: "/api/routes/" + id,
-		body: `{"description":"patched","metadata":{"a":"1"},"name":null,"x_new":true}`,
+		body:   `{"description":"patched","metadata":{"a":"1"},"name":null,"x_new":true}`,
 		header: map[string]string{"If-Match": pr.header.Get("ETag")}})
 	pd := pa.obj(t)
 	if pd["description"] != "patched" || pd["metadata"].(map[string]any)["a"] != "1" || pd["x_new"] != true {

@@ -251,7 +251,7 @@ func dnsAnswer(q []byte) []byte {
 	qtype := binary.BigEndian.Uint16(q[i+1:])
 	question := q[12 : i+5]
 	out := make([]byte, 12, 64)
-	copy(out, q[:2])                             // id
+	copy(out, q[:2])                            // id
 	binary.BigEndian.PutUint16(out[2:], 0x8180) // response, recursion desired+available, no error
 	binary.BigEndian.PutUint16(out[4:], 1)      // qdcount
 	out = append(out, question...)
