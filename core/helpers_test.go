@@ -1,0 +1,172 @@
+package core_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/route"
+)
+
+// startProxy runs a Server on a free loopback port over routes until the
+// test ends.
+func startProxy(t testing.TB, cfg core.Config, routes ...route.Route) *core.Server {
+	t.Helper()
+	cfg.Listen = "127.0.0.1:0"
+	if cfg.Loops == 0 {
+		cfg.Loops = 2
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	srv, err := core.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := route.Compile(routes, route.CompileOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Publish(&core.Snapshot{Routes: table, Version: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("proxy did not start: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("proxy did not start within 5s")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("proxy did not stop within 10s")
+		}
+	})
+	return srv
+}
+
+// testRoute routes domain to the targets ("host:port"), with the client
+// timeouts of the route set to cl when given.
+func testRoute(domain string, targets ...string) route.Route {
+	r := route.Route{
+		ID: "route_" + strings.NewReplacer("*", "any", "/", "_", ".", "_").Replace(domain), Name: domain,
+		Enabled:  true,
+		Groups:   []string{"default"},
+		Frontend: route.Frontend{Domains: []string{domain}},
+		Backend: route.Backend{
+			Root:          "/",
+			LoadBalancing: route.LoadBalancing{Type: "RoundRobin"},
+			Client:        route.DefaultClientConfig(),
+		},
+	}
+	for i, hp := range targets {
+		ap := netip.MustParseAddrPort(hp)
+		r.Backend.Targets = append(r.Backend.Targets, route.Target{
+			ID: "t" + strconv.Itoa(i), Hostname: ap.Addr().String(), Port: int(ap.Port()), Weight: 1, Protocol: "HTTP/1.1",
+		})
+	}
+	return r
+}
+
+// startBackend runs a net/http backend on a free loopback port.
+func startBackend(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
+}
+
+// startRawBackend runs a TCP backend whose every connection is served by fn.
+func startRawBackend(t testing.TB, fn func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+				fn(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close() })
+	return ln.Addr().String()
+}
+
+// readRequestHead reads one request head from br and returns it.
+func readRequestHead(br *bufio.Reader) (*http.Request, error) {
+	return http.ReadRequest(br)
+}
+
+// dial opens a raw client connection to the proxy with a 10 s deadline.
+func dial(t testing.TB, srv *core.Server) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// roundTrip sends raw on c and reads one response for method.
+func roundTrip(t testing.TB, c net.Conn, br *bufio.Reader, raw, method string) (*http.Response, string) {
+	t.Helper()
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	return readResponse(t, br, method)
+}
+
+func readResponse(t testing.TB, br *bufio.Reader, method string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("cannot read response: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("cannot read response body: %v", err)
+	}
+	return resp, string(body)
+}
+
+// client returns an HTTP client that talks to the proxy at srv whatever the URL host.
+func client(srv *core.Server) *http.Client {
+	addr := srv.Addr().String()
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", addr)
+			},
+		},
+	}
+}
