@@ -1,0 +1,28 @@
+// Package load is the engine of the bench/loadgen command: it drives HTTP/1.1
+// traffic over keep-alive connections to one target and measures latency in
+// HDR histograms.
+//
+// Two modes:
+//
+//   - Closed loop (Rate == 0): each connection sends Pipeline requests, waits
+//     for their responses, and repeats. Latency runs from the write of the
+//     batch to the end of each response.
+//   - Open loop (Rate > 0): each connection owns an equal share of the rate
+//     and a schedule of intended send times t0 + phase + i/share. A request
+//     is sent at its intended time, or at once when the connection is behind
+//     (never skipped), and latency runs from the intended time, so a stall
+//     is charged to every request it delayed: coordinated omission is
+//     corrected the way wrk2 does it.
+//
+// Each connection is one goroutine with a pre-serialized request, a reused
+// read buffer and its own histogram and counters, so the steady state does
+// not allocate and connections share nothing but a stop flag and, with a
+// request budget, one atomic counter.
+//
+// # Caveats
+//
+// Run blocks until the duration, the request budget or the context ends, and
+// then waits up to Timeout for requests in flight. The Result is owned by the
+// caller. Progress lines are written from a separate goroutine to
+// Config.Progress, which must tolerate that.
+package load
