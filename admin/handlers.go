@@ -199,7 +199,7 @@ func (s *Server) handleCreate(k *kind, parent kindID) func(http.ResponseWriter, 
 			return err
 		}
 		var created *entity
-		err = s.write(func(st *state, ws *writeSet) error {
+		_, err = s.write(func(st *state, ws *writeSet) error {
 			sc, err := scopeOf(st, r, parent)
 			if err != nil {
 				return err
@@ -247,7 +247,7 @@ func (s *Server) handleUpdate(k *kind, idParam string, parent kindID, patch bool
 			return errBadRequest(err.Error())
 		}
 		var updated *entity
-		err = s.write(func(st *state, ws *writeSet) error {
+		_, err = s.write(func(st *state, ws *writeSet) error {
 			cur, err := lookup(st, r, k, idParam, parent)
 			if err != nil {
 				return err
@@ -293,7 +293,7 @@ func (s *Server) handleUpdate(k *kind, idParam string, parent kindID, patch bool
 func (s *Server) handleDelete(k *kind, idParam string, parent kindID) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var id string
-		err := s.write(func(st *state, ws *writeSet) error {
+		_, err := s.write(func(st *state, ws *writeSet) error {
 			cur, err := lookup(st, r, k, idParam, parent)
 			if err != nil {
 				return err
@@ -348,7 +348,7 @@ func (s *Server) handleGlobalUpdate(patch bool) func(http.ResponseWriter, *http.
 			return errBadRequest(err.Error())
 		}
 		var updated *entity
-		err = s.write(func(st *state, ws *writeSet) error {
+		_, err = s.write(func(st *state, ws *writeSet) error {
 			curDoc := st.globalDoc()
 			curEnt, err := newEntity(globalKey, curDoc)
 			if err != nil {

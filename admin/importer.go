@@ -48,8 +48,9 @@ type ImportReport struct {
 // UnsupportedField is one field of one imported entity that Torii does not implement. The value is
 // kept in the stored document but has no effect.
 type UnsupportedField struct {
-	Entity string `json:"entity"` // "<export array>/<id>", or "config"
-	Field  string `json:"field"`
+	Entity  string `json:"entity"` // "<export array>/<id>", or "config"
+	Field   string `json:"field"`
+	Message string `json:"message,omitempty"` // why, when the compiler said more than "unsupported"
 }
 
 // buildImport turns an Otoroshi export into a complete state and its report. It is all or
@@ -212,7 +213,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	err = s.write(func(st *state, ws *writeSet) error {
+	c, err := s.write(func(st *state, ws *writeSet) error {
 		if !ifMatch(r.Header.Get("If-Match"), stateETag(st), true) {
 			return errPrecondition()
 		}
@@ -233,6 +234,9 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 	})
 	if err != nil {
 		return err
+	}
+	for _, wa := range c.routes.Warnings() {
+		rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: "routes/" + wa.RouteID, Field: wa.Field, Message: wa.Message})
 	}
 	return s.writeValue(w, http.StatusOK, rep)
 }

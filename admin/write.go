@@ -31,26 +31,26 @@ func (ws *writeSet) setGlobal(st *state, e *entity) {
 // write is the one path of every change: under the writer mutex, fn edits a clone of the current
 // state and says what to store; the clone is compiled (a failure is a 400 and nothing is stored),
 // committed in one bbolt transaction, made current, then published.
-func (s *Server) write(fn func(st *state, ws *writeSet) error) error {
+func (s *Server) write(fn func(st *state, ws *writeSet) error) (*compiled, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := s.cur.Load().clone()
 	ws := &writeSet{}
 	if err := fn(next, ws); err != nil {
-		return err
+		return nil, err
 	}
 	publish, err := s.compiler.compile(next, s.version+1)
 	if err != nil {
-		return compileError(err)
+		return nil, compileError(err)
 	}
 	if err := commit(s.db, ws.reset, ws.changes, ws.audits); err != nil {
-		return err
+		return nil, err
 	}
 	metricWrites.Inc()
 	s.version++
 	s.cur.Store(next)
 	s.publish(publish)
-	return nil
+	return publish, nil
 }
 
 // audit appends an Otoroshi-style AdminApiEvent to ws; before and after are redacted.

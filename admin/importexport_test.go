@@ -1,0 +1,259 @@
+package admin
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+)
+
+func readTestdata(t *testing.T, name string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatalf("read testdata: %v", err)
+	}
+	return raw
+}
+
+func importReport(t *testing.T, r resp) ImportReport {
+	t.Helper()
+	var rep ImportReport
+	if err := json.Unmarshal(r.body, &rep); err != nil {
+		t.Fatalf("report: %v: %s", err, r.body)
+	}
+	return rep
+}
+
+func hasUnsupported(rep ImportReport, entity, field string) bool {
+	for _, u := range rep.Unsupported {
+		if u.Entity == entity && u.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+func TestImportHandwritten(t *testing.T) {
+	e := newEnv(t, nil)
+	e.must(http.StatusCreated, req{method: "POST", path: "/api/groups", body: map[string]any{"id": "replaced", "name": "gone after import"}})
+	rep := importReport(t, e.must(http.StatusOK, req{method: "POST", path: "/api/otoroshi.json", body: readTestdata(t, "handwritten-export.json")}))
+
+	want := map[string]int{"routes": 1, "serviceGroups": 2, "apiKeys": 2, "serviceDescriptors": 1, "config": 1}
+	if fmt.Sprint(rep.Imported) != fmt.Sprint(want) || rep.Ignored["certificates"] != 1 {
+		t.Fatalf("imported %v, ignored %v", rep.Imported, rep.Ignored)
+	}
+	for _, u := range [][2]string{
+		{"serviceDescriptors/legacy-invoices", "privateApp"},
+		{"serviceDescriptors/legacy-invoices", "canary"},
+		{"apiKeys/billingclient001", "restrictions"},
+		{"routes/route_5f0e6c1e-3d8b-4c47-9a51-0f3c8f1a2b3c", "x_torii_custom"},
+		{"routes/route_5f0e6c1e-3d8b-4c47-9a51-0f3c8f1a2b3c", "capture"},
+		{"config", "useCircuitBreakers"},
+		{"routes/route_5f0e6c1e-3d8b-4c47-9a51-0f3c8f1a2b3c", "plugins[1]"},
+	} {
+		if !hasUnsupported(rep, u[0], u[1]) {
+			t.Errorf("report misses %s %s: %+v", u[0], u[1], rep.Unsupported)
+		}
+	}
+	if hasUnsupported(rep, "serviceDescriptors/legacy-invoices", "stripPath") || hasUnsupported(rep, "apiKeys/legacyclient0001", "authorizedGroup") {
+		t.Errorf("mapped fields reported as unsupported: %+v", rep.Unsupported)
+	}
+	// Import replaces everything.
+	e.must(http.StatusNotFound, req{method: "GET", path: "/api/groups/replaced"})
+
+	// The legacy descriptor became a route with the same id.
+	r := e.must(http.StatusOK, req{method: "GET", path: "/api/routes/legacy-invoices"}).obj(t)
+	fe, be := r["frontend"].(map[string]any), r["backend"].(map[string]any)
+	if got := fmt.Sprint(fe["domains"]); got != "[invoices.example.com/invoices billing.example.com/invoices]" {
+		t.Errorf("domains %s", got)
+	}
+	if fe["strip_path"] != false || be["root"] != "/api" || fmt.Sprint(r["groups"]) != "[billing]" {
+		t.Errorf("strip_path %v root %v groups %v", fe["strip_path"], be["root"], r["groups"])
+	}
+	targets := be["targets"].([]any)
+	t1, t2 := targets[0].(map[string]any), targets[1].(map[string]any)
+	if t1["hostname"] != "127.0.0.1" || fmt.Sprint(t1["port"]) != "4001" || t1["tls"] != false ||
+		fmt.Sprint(t2["port"]) != "4002" || t2["tls"] != false || fmt.Sprint(t2["weight"]) != "3" {
+		t.Errorf("targets %v", targets)
+	}
+	if fmt.Sprint(be["client"].(map[string]any)["retries"]) != "3" {
+		t.Errorf("client %v", be["client"])
+	}
+	plugins := map[string]map[string]any{}
+	for _, p := range r["plugins"].([]any) {
+		pm := p.(map[string]any)
+		plugins[strings.TrimPrefix(pm["plugin"].(string), "cp:otoroshi.next.plugins.")] = pm["config"].(map[string]any)
+	}
+	for _, name := range []string{"ApikeyCalls", "PublicPrivatePaths", "AdditionalHeadersIn", "AdditionalHeadersOut", "RemoveHeadersIn", "OverrideHost", "SendOtoroshiHeadersBack"} {
+		if _, ok := plugins[name]; !ok {
+			t.Errorf("plugin %s missing: %v", name, plugins)
+		}
+	}
+	pp := plugins["PublicPrivatePaths"]
+	if fmt.Sprint(pp["public_patterns"]) != "[/public/.* /health]" || fmt.Sprint(pp["private_patterns"]) != "[/public/admin/.*]" {
+		t.Errorf("public/private %v", pp)
+	}
+	if fmt.Sprint(plugins["AdditionalHeadersIn"]["headers"]) != "map[X-From:torii]" {
+		t.Errorf("headers %v", plugins["AdditionalHeadersIn"])
+	}
+
+	// The modern route keeps unknown fields; keys are compiled with their authorizations.
+	mr := e.must(http.StatusOK, req{method: "GET", path: "/api/routes/route_5f0e6c1e-3d8b-4c47-9a51-0f3c8f1a2b3c"})
+	if !bytes.Contains(mr.body, []byte(`"x_torii_custom":{"kept":true}`)) {
+		t.Errorf("unknown route field lost: %s", mr.body)
+	}
+	snap := e.pub.last()
+	if k := snap.Keys.Get("billingclient001"); k == nil || !k.AuthorizedOn("legacy-invoices", nil) || !k.AuthorizedOn("x", []string{"billing"}) {
+		t.Errorf("billing key authorizations not compiled")
+	}
+	if k := snap.Keys.Get("legacyclient0001"); k == nil || !k.AuthorizedOn("x", []string{"default"}) {
+		t.Errorf("legacy authorizedGroup not honoured")
+	}
+	if snap.Routes.Route("legacy-invoices") == nil {
+		t.Errorf("converted route not published")
+	}
+	gc := e.must(http.StatusOK, req{method: "GET", path: "/api/globalconfig"}).obj(t)
+	if fmt.Sprint(gc["throttlingQuota"]) != "5000" {
+		t.Errorf("config not imported: %v", gc)
+	}
+}
+
+func TestImportRealExports(t *testing.T) {
+	for _, c := range []struct {
+		file                        string
+		routes, groups, keys, certs int
+	}{
+		{"export-relay-demo.json", 5, 2, 2, 5},
+		{"export-tunnel-demo.json", 2, 2, 3, 5},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			e := newEnv(t, nil)
+			rep := importReport(t, e.must(http.StatusOK, req{method: "POST", path: "/api/otoroshi.json", body: readTestdata(t, c.file)}))
+			if rep.Ignored["certificates"] != c.certs {
+				t.Errorf("ignored %v", rep.Ignored)
+			}
+			if n := len(e.must(http.StatusOK, req{method: "GET", path: "/api/routes"}).list(t)); n != c.routes {
+				t.Errorf("%d routes, want %d", n, c.routes)
+			}
+			if n := len(e.must(http.StatusOK, req{method: "GET", path: "/api/groups"}).list(t)); n != c.groups {
+				t.Errorf("%d groups, want %d", n, c.groups)
+			}
+			if n := len(e.must(http.StatusOK, req{method: "GET", path: "/api/apikeys"}).list(t)); n != c.keys {
+				t.Errorf("%d keys, want %d", n, c.keys)
+			}
+			if len(rep.Unsupported) == 0 {
+				t.Errorf("a real export has fields Torii does not support, the report lists none")
+			}
+			roundTrip(t, e)
+		})
+	}
+}
+
+// roundTrip checks that importing an export gives back the identical state.
+func roundTrip(t *testing.T, e *env) {
+	t.Helper()
+	first := e.must(http.StatusOK, req{method: "GET", path: "/api/otoroshi.json"})
+	e.must(http.StatusOK, req{method: "POST", path: "/api/otoroshi.json", body: first.body, header: map[string]string{"If-Match": first.header.Get("ETag")}})
+	second := e.must(http.StatusOK, req{method: "GET", path: "/api/otoroshi.json"})
+	if first.header.Get("ETag") != second.header.Get("ETag") {
+		t.Errorf("state ETag changed across export/import")
+	}
+	a, b := first.obj(t), second.obj(t)
+	for _, k := range []string{"date", "dateRaw"} {
+		delete(a, k)
+		delete(b, k)
+	}
+	ra, _ := encodeJSON(a)
+	rb, _ := encodeJSON(b)
+	if !bytes.Equal(ra, rb) {
+		t.Errorf("export/import/export differs:\n%s\n%s", ra, rb)
+	}
+}
+
+func TestImportAllOrNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: routeBody("route_keep", "keep.example.com", 3001)})
+	before := e.must(http.StatusOK, req{method: "GET", path: "/api/otoroshi.json"})
+
+	f := func(body string, fields ...string) {
+		t.Helper()
+		r := e.must(http.StatusBadRequest, req{method: "POST", path: "/api/otoroshi.json", body: body})
+		fieldsNamed(t, r, fields...)
+	}
+	f(`{"serviceGroups":[{"id":"g1","name":"ok"},{"id":"g1","name":"dup"}],"apiKeys":[{"clientId":"k"}]}`,
+		"serviceGroups[1].id", "apiKeys[0].clientSecret", "apiKeys[0].clientName")
+	f(`{"routes":[{"id":"r1","frontend":{"domains":["x.example.com"]},"backend":{"targets":[{"hostname":"127.0.0.1","port":0}]}}]}`,
+		"routes[0].backend.targets[0].port")
+	f(`{"routes":{}}`, "routes")
+	f(`{"config":{"maintenanceMode":"yes"}}`, "config.maintenanceMode")
+	f(`{"serviceDescriptors":[{"name":"no id"}]}`, "serviceDescriptors[0].id")
+	// Valid entities that do not compile together (the same domain twice) are refused too.
+	r := e.must(http.StatusBadRequest, req{method: "POST", path: "/api/otoroshi.json", body: `{"routes":[
+		{"id":"r1","frontend":{"domains":["x.example.com"]},"backend":{"targets":[{"hostname":"127.0.0.1","port":1}]}},
+		{"id":"r2","frontend":{"domains":["x.example.com"]},"backend":{"targets":[{"hostname":"127.0.0.1","port":2}]}}]}`})
+	if r.obj(t)["error"] != "errors.invalid.configuration" {
+		t.Fatalf("%s", r.body)
+	}
+	e.must(http.StatusPreconditionFailed, req{method: "POST", path: "/api/otoroshi.json", body: `{}`, header: map[string]string{"If-Match": `"old"`}})
+
+	after := e.must(http.StatusOK, req{method: "GET", path: "/api/otoroshi.json"})
+	if before.header.Get("ETag") != after.header.Get("ETag") {
+		t.Fatalf("a refused import changed the state")
+	}
+}
+
+func TestExportShape(t *testing.T) {
+	e := newEnv(t, nil)
+	e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: routeBody("route_a", "a.example.com", 3001)})
+	ex := e.must(http.StatusOK, req{method: "GET", path: "/api/otoroshi.json"}).obj(t)
+	if ex["label"] != "Otoroshi export" || len(ex["routes"].([]any)) != 1 || ex["config"] == nil {
+		t.Fatalf("export %v", ex)
+	}
+	for _, k := range []string{"serviceGroups", "apiKeys", "serviceDescriptors", "certificates", "simpleAdmins"} {
+		if _, ok := ex[k].([]any); !ok {
+			t.Errorf("export lacks the %s array", k)
+		}
+	}
+}
+
+func TestDescriptorToRoute(t *testing.T) {
+	f := func(sd string, domains, targets, plugins string) {
+		t.Helper()
+		d, err := decodeObject([]byte(sd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := descriptorToRoute(d)
+		if got := fmt.Sprint(r["frontend"].(map[string]any)["domains"]); got != domains {
+			t.Errorf("domains %s, want %s", got, domains)
+		}
+		var ts []string
+		for _, x := range r["backend"].(map[string]any)["targets"].([]any) {
+			tm := x.(map[string]any)
+			ts = append(ts, fmt.Sprintf("%v:%v/%v", tm["hostname"], tm["port"], tm["tls"]))
+		}
+		if got := strings.Join(ts, " "); got != targets {
+			t.Errorf("targets %s, want %s", got, targets)
+		}
+		var ps []string
+		for _, p := range r["plugins"].([]any) {
+			ps = append(ps, strings.TrimPrefix(p.(map[string]any)["plugin"].(string), "cp:otoroshi.next.plugins."))
+		}
+		if got := strings.Join(ps, " "); got != plugins {
+			t.Errorf("plugins %s, want %s", got, plugins)
+		}
+	}
+	// No hosts: subdomain.domain (with env when not prod); https targets default to 443.
+	f(`{"id":"s1","subdomain":"api","domain":"oto.tools","env":"prod","targets":[{"host":"backend.local","scheme":"https"}],"publicPatterns":["/.*"],"overrideHost":false}`,
+		"[api.oto.tools]", "backend.local:443/true", "")
+	f(`{"id":"s2","subdomain":"api","domain":"oto.tools","env":"dev","matchingRoot":"/v1","targets":[{"host":"10.0.0.1:8080","scheme":"http"}],
+		"publicPatterns":["/.*"],"privatePatterns":["/admin"],"forceHttps":true,"maintenanceMode":true,"ipFiltering":{"whitelist":["10.0.0.0/8"],"blacklist":[]}}`,
+		"[api.dev.oto.tools/v1]", "10.0.0.1:8080/false", "ApikeyCalls ForceHttpsTraffic IpAddressAllowedList MaintenanceMode OverrideHost PublicPrivatePaths")
+	// Everything private by default: ApikeyCalls alone.
+	f(`{"id":"s3","hosts":["a.com"],"paths":["p/"],"targets":[{"host":"h:1","scheme":"http"}],"enforceSecureCommunication":true,"sendStateChallenge":true,"secComVersion":2,"overrideHost":false}`,
+		"[a.com/p]", "h:1/false", "ApikeyCalls OtoroshiChallenge")
+}
