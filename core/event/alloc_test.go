@@ -1,0 +1,38 @@
+//go:build !race
+
+package event
+
+import (
+	"testing"
+	"time"
+)
+
+// TestRecordAllocs: recording on the loop, including when the ring is full
+// and the record is dropped, and formatting a request id, never allocates.
+func TestRecordAllocs(t *testing.T) {
+	h := NewHub(Options{Loops: 1, RingSize: 4, CaptureHeaders: true})
+	r := h.Ring(0)
+	in := newWire("Host", "api.example.com", "Authorization", "Bearer x", "Accept", "*/*")
+	out := newWire("Content-Type", "text/plain")
+	g := NewIDGen(3)
+	idBuf := make([]byte, 0, 32)
+	now := time.Now().UnixMilli()
+	n := testing.AllocsPerRun(1000, func() {
+		id := g.Next(now)
+		idBuf = AppendID(idBuf[:0], id)
+		if rec := r.Reserve(); rec != nil {
+			fillRecord(rec, id, &in, &out)
+			r.Commit()
+		}
+	})
+	if n != 0 {
+		t.Fatalf("recording allocates %v times per event", n)
+	}
+	if r.Drops() == 0 {
+		t.Fatalf("the ring never filled: the full path was not measured")
+	}
+	s := NewSharedIDGen(1)
+	if n := testing.AllocsPerRun(100, func() { s.Next(now) }); n != 0 {
+		t.Fatalf("SharedIDGen allocates %v", n)
+	}
+}

@@ -1,0 +1,83 @@
+package event
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestFilterPatterns(t *testing.T) {
+	var ev any
+	if err := json.Unmarshal([]byte(`{"@type":"GatewayEvent","status":502,"method":"GET",
+		"to":{"host":"api.example.com","uri":"/users"},"identity":{"tags":["prod","eu"]},"gwError":null}`), &ev); err != nil {
+		t.Fatal(err)
+	}
+	f := func(pattern string, want bool) {
+		t.Helper()
+		var p map[string]any
+		if err := json.Unmarshal([]byte(pattern), &p); err != nil {
+			t.Fatal(err)
+		}
+		m, err := compileObject(p)
+		if err != nil {
+			t.Fatalf("%s: %v", pattern, err)
+		}
+		if got := m(ev); got != want {
+			t.Fatalf("%s matched %v, want %v", pattern, got, want)
+		}
+	}
+	f(`{}`, true)
+	f(`{"@type":"GatewayEvent"}`, true)
+	f(`{"@type":"AuditEvent"}`, false)
+	f(`{"@type":"GatewayEvent","status":502}`, true)
+	f(`{"status":"502"}`, false)
+	f(`{"missing":1}`, false)
+	f(`{"to":{"host":"api.example.com"}}`, true)
+	f(`{"to":{"host":"other"}}`, false)
+	f(`{"identity":{"tags":"prod"}}`, true)
+	f(`{"identity":{"tags":["eu","prod"]}}`, true)
+	f(`{"identity":{"tags":["us"]}}`, false)
+	f(`{"status":{"$gte":500,"$lt":600}}`, true)
+	f(`{"status":{"$gt":502}}`, false)
+	f(`{"status":{"$in":[500,502]}}`, true)
+	f(`{"method":{"$nin":["GET"]}}`, false)
+	f(`{"to":{"host":{"$wildcard":"*.example.com"}}}`, true)
+	f(`{"to":{"host":{"$wildcard":"*.example.org"}}}`, false)
+	f(`{"to":{"uri":{"$regex":"/us.*"}}}`, true)
+	f(`{"to":{"uri":{"$regex":"us"}}}`, false) // whole string
+	f(`{"to":{"uri":{"$contains":"ser"}}}`, true)
+	f(`{"gwError":{"$exists":false}}`, true)
+	f(`{"status":{"$ne":200}}`, true)
+
+	cf, err := compileFiltering(&Filtering{
+		Include: []map[string]any{{"@type": "GatewayEvent"}, {"@type": "AlertEvent"}},
+		Exclude: []map[string]any{{"status": map[string]any{"$lt": 400.0}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cf.accept(ev) {
+		t.Fatalf("502 gateway event rejected")
+	}
+	ok := map[string]any{"@type": "GatewayEvent", "status": 200.0}
+	audit := map[string]any{"@type": "AuditEvent"}
+	if cf.accept(ok) || cf.accept(audit) {
+		t.Fatalf("excluded or non-included event accepted")
+	}
+}
+
+func TestWildcardMatch(t *testing.T) {
+	f := func(p, s string, want bool) {
+		t.Helper()
+		if got := wildcardMatch(p, s); got != want {
+			t.Fatalf("wildcardMatch(%q, %q) = %v", p, s, got)
+		}
+	}
+	f("", "", true)
+	f("*", "", true)
+	f("a*c", "abbbc", true)
+	f("a*c", "abbbd", false)
+	f("*b*", "abc", true)
+	f("a**", "a", true)
+	f("abc", "ab", false)
+	f("*ab", "aab", true)
+}
