@@ -91,7 +91,7 @@ func (p *Policy) Check(s *Set, q *quota.Counters, sc *Scratch, req *httpparse.Re
 		res.NDrop = 0
 	}
 	if q != nil && p.UpdateQuotas {
-		ok, rem, retry := q.Take(k.ClientID, k.Limits, now)
+		ok, rem, retry := s.Count(q, k, now)
 		res.Counted, res.Rem = true, rem
 		if !ok {
 			res.RetryAfter = int((retry + time.Second - 1) / time.Second)
@@ -99,6 +99,16 @@ func (p *Policy) Check(s *Set, q *quota.Counters, sc *Scratch, req *httpparse.Re
 		}
 	}
 	return res, nil
+}
+
+// Count counts one call of k against q (see quota.Counters.Take), through
+// the key's bound slot when s was compiled with q. It does not allocate once
+// the key has been counted once. Safe for concurrent use.
+func (s *Set) Count(q *quota.Counters, k *Key, now time.Time) (ok bool, rem quota.Remaining, retryAfter time.Duration) {
+	if k.slot != nil && s.counters == q {
+		return q.TakeSlot(k.slot, k.Limits, now)
+	}
+	return q.Take(k.ClientID, k.Limits, now)
 }
 
 func readMethod(m httpparse.Method) bool {

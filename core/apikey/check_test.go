@@ -29,6 +29,14 @@ const (
 // testKeys builds a set with one key per situation the tests need.
 func testKeys(t testing.TB) *Set {
 	t.Helper()
+	s, err := Compile(testKeyList())
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	return s
+}
+
+func testKeyList() []ApiKey {
 	mk := func(id, secret string, edit func(k *ApiKey)) ApiKey {
 		k := Defaults()
 		k.ClientID, k.ClientSecret, k.ClientName = id, secret, id+"-name"
@@ -54,11 +62,7 @@ func testKeys(t testing.TB) *Set {
 		mk("notrotating", "old-secret", func(k *ApiKey) { k.Rotation.NextSecret = &next }),
 		mk("limited", "s7", func(k *ApiKey) { k.ThrottlingQuota, k.DailyQuota = 2, 100 }),
 	}
-	s, err := Compile(keys)
-	if err != nil {
-		t.Fatalf("Compile: %v", err)
-	}
-	return s
+	return keys
 }
 
 // parse parses a request head built from a request line and header lines.
@@ -252,10 +256,21 @@ func TestCheckValidation(t *testing.T) {
 }
 
 func TestCheckQuotasAndDrop(t *testing.T) {
+	t.Run("unbound", func(t *testing.T) { testCheckQuotasAndDrop(t, false) })
+	t.Run("bound", func(t *testing.T) { testCheckQuotasAndDrop(t, true) })
+}
+
+func testCheckQuotasAndDrop(t *testing.T, bound bool) {
 	s := testKeys(t)
+	q := quota.New(quota.Options{})
+	if bound {
+		var err error
+		if s, err = CompileWith(testKeyList(), CompileOptions{Counters: q}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p := mustPolicy(t, "", "")
 	sc := NewScratch()
-	q := quota.New(quota.Options{})
 	req, buf := parse(t, "GET /x HTTP/1.1", "Accept: */*", "Otoroshi-Client-Id: limited", "Otoroshi-Client-Secret: s7")
 	for i := range 2 {
 		res, rej := p.Check(s, q, sc, req, buf, "r", []string{"default"}, testNow)
@@ -278,6 +293,9 @@ func TestCheckQuotasAndDrop(t *testing.T) {
 	}
 	if rej.Status != 429 || rej.Cause != "errors.too.much.requests" || rej.Message != "You performed too much requests" {
 		t.Fatalf("429 rejection %+v", rej)
+	}
+	if bound != (res.Key.slot != nil) {
+		t.Fatalf("bound=%v but key slot %p", bound, res.Key.slot)
 	}
 	if u := q.Usage("limited", res.Key.Limits, testNow); u.CurrentCallsPerDay != 2 {
 		t.Fatalf("refused call was counted: %+v", u)

@@ -59,21 +59,31 @@ type Options struct {
 	Location *time.Location
 }
 
-// entry holds the counts of one key. It is only read or written with its
-// shard's lock held. Window ids: win is the throttling window number since
-// the epoch; day and month are the Unix seconds at which the calendar day and
+// Slot holds the counts of one client id, behind its own lock, padded to a
+// cache line so that keys counted by different cores never share one. Get it
+// with Counters.Slot; a Slot stays valid, and bound to its id, for the life
+// of the Counters.
+type Slot struct {
+	mu sync.Mutex
+	entry
+	_ [cacheLine - 8 - 6*8 - 1]byte
+}
+
+// entry holds the counts of one key; it is only read or written with its
+// Slot's lock held. Window ids: win is the throttling window number since the
+// epoch; day and month are the Unix seconds at which the calendar day and
 // month started.
 type entry struct {
 	win, winCalls     int64
 	day, dayCalls     int64
 	month, monthCalls int64
 	dirty             bool // daily or monthly counts changed since the last flush
-	_                 [cacheLine - 6*8 - 1]byte
 }
 
+// shard maps client ids to slots; its lock guards the map only.
 type shard struct {
 	mu sync.Mutex
-	m  map[string]*entry
+	m  map[string]*Slot
 	_  [cacheLine - 16]byte
 }
 
@@ -107,7 +117,7 @@ func New(opts Options) *Counters {
 		c.loc = time.UTC
 	}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]*entry)
+		c.shards[i].m = make(map[string]*Slot)
 	}
 	return c
 }
@@ -161,27 +171,43 @@ func remaining(limit, n int64) int64 {
 	return limit - n
 }
 
+// Slot returns the slot of clientID, creating it on first use (the only
+// allocation of the package's hot path). clientID is copied, so it may alias
+// a reusable buffer. Safe for concurrent use.
+func (c *Counters) Slot(clientID string) *Slot {
+	sh := c.shardFor(clientID)
+	sh.mu.Lock()
+	sl := sh.m[clientID]
+	if sl == nil {
+		sl = &Slot{}
+		sh.m[strings.Clone(clientID)] = sl
+	}
+	sh.mu.Unlock()
+	return sl
+}
+
 // Take counts one call of clientID if, after counting it, every count is
 // within lim; otherwise it counts nothing. It returns whether the call is
 // allowed, what remains in each window, and, for a refused call, how long
 // until the last exhausted window ends (the earliest moment a retry can
-// succeed).
+// succeed). Take is Slot followed by TakeSlot; callers that keep the Slot of
+// a key skip the map lookup.
 //
-// clientID is copied the first time it is seen, so it may alias a reusable
-// buffer. Take is safe for concurrent use, performs no I/O and allocates only
-// on the first call for a client id and once per calendar day.
+// Take is safe for concurrent use, performs no I/O and allocates only on the
+// first call for a client id and once per calendar day.
 func (c *Counters) Take(clientID string, lim Limits, now time.Time) (ok bool, rem Remaining, retryAfter time.Duration) {
+	return c.TakeSlot(c.Slot(clientID), lim, now)
+}
+
+// TakeSlot is Take for a slot obtained from c.Slot. The check and the count
+// happen under the slot's lock, as one step.
+func (c *Counters) TakeSlot(sl *Slot, lim Limits, now time.Time) (ok bool, rem Remaining, retryAfter time.Duration) {
 	ns := now.UnixNano()
 	cal := c.calendarFor(ns, now)
 	win := floorDiv(ns, int64(ThrottleWindow))
 
-	sh := c.shardFor(clientID)
-	sh.mu.Lock()
-	e := sh.m[clientID]
-	if e == nil {
-		e = &entry{}
-		sh.m[strings.Clone(clientID)] = e
-	}
+	sl.mu.Lock()
+	e := &sl.entry
 	e.roll(win, cal)
 	wc, dc, mc := e.winCalls+1, e.dayCalls+1, e.monthCalls+1
 	okW, okD, okM := within(wc, lim.Throttle), within(dc, lim.Daily), within(mc, lim.Monthly)
@@ -192,7 +218,7 @@ func (c *Counters) Take(clientID string, lim Limits, now time.Time) (ok bool, re
 	} else {
 		wc, dc, mc = e.winCalls, e.dayCalls, e.monthCalls
 	}
-	sh.mu.Unlock()
+	sl.mu.Unlock()
 
 	rem = Remaining{
 		Throttle: remaining(lim.Throttle, wc),
@@ -223,12 +249,11 @@ func (c *Counters) Usage(clientID string, lim Limits, now time.Time) Usage {
 	win := floorDiv(ns, int64(ThrottleWindow))
 
 	var e entry
-	sh := c.shardFor(clientID)
-	sh.mu.Lock()
-	if p := sh.m[clientID]; p != nil {
-		e = *p
+	if sl := c.lookup(clientID); sl != nil {
+		sl.mu.Lock()
+		e = sl.entry
+		sl.mu.Unlock()
 	}
-	sh.mu.Unlock()
 	e.roll(win, cal) // on the copy: reading never changes state
 
 	return Usage{
@@ -248,13 +273,21 @@ func (c *Counters) Usage(clientID string, lim Limits, now time.Time) Usage {
 // DELETE /api/apikeys/:id/quotas does. The reset is persisted by the next
 // flush. Safe for concurrent use.
 func (c *Counters) Reset(clientID string) {
+	if sl := c.lookup(clientID); sl != nil {
+		sl.mu.Lock()
+		sl.winCalls, sl.dayCalls, sl.monthCalls = 0, 0, 0
+		sl.dirty = true
+		sl.mu.Unlock()
+	}
+}
+
+// lookup returns the slot of clientID, or nil if it was never counted.
+func (c *Counters) lookup(clientID string) *Slot {
 	sh := c.shardFor(clientID)
 	sh.mu.Lock()
-	if e := sh.m[clientID]; e != nil {
-		e.winCalls, e.dayCalls, e.monthCalls = 0, 0, 0
-		e.dirty = true
-	}
+	sl := sh.m[clientID]
 	sh.mu.Unlock()
+	return sl
 }
 
 // floorDiv is a/b rounded towards negative infinity, for b > 0.

@@ -98,34 +98,35 @@ func NewPersister(db *bbolt.DB, bucket string, c *Counters, every time.Duration)
 
 // restore merges a persisted record into the counters.
 func (c *Counters) restore(r *record) {
-	sh := c.shardFor(r.id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.m[r.id]
-	if e == nil {
-		sh.m[r.id] = &entry{day: r.day, dayCalls: r.dayCalls, month: r.month, monthCalls: r.monthCalls}
+	sl := c.Slot(r.id)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.day == 0 && sl.month == 0 { // never counted since start
+		sl.day, sl.dayCalls, sl.month, sl.monthCalls = r.day, r.dayCalls, r.month, r.monthCalls
 		return
 	}
-	if e.day == r.day {
-		e.dayCalls += r.dayCalls
+	if sl.day == r.day {
+		sl.dayCalls += r.dayCalls
 	}
-	if e.month == r.month {
-		e.monthCalls += r.monthCalls
+	if sl.month == r.month {
+		sl.monthCalls += r.monthCalls
 	}
-	e.dirty = true
+	sl.dirty = true
 }
 
-// collect appends the records of dirty entries to dst and clears their dirty
-// flags. Each shard lock is held only while copying.
+// collect appends the records of dirty slots to dst and clears their dirty
+// flags. Locks are held only while copying.
 func (c *Counters) collect(dst []record) []record {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		for id, e := range sh.m {
-			if e.dirty {
-				dst = append(dst, record{id: id, day: e.day, dayCalls: e.dayCalls, month: e.month, monthCalls: e.monthCalls})
-				e.dirty = false
+		for id, sl := range sh.m {
+			sl.mu.Lock()
+			if sl.dirty {
+				dst = append(dst, record{id: id, day: sl.day, dayCalls: sl.dayCalls, month: sl.month, monthCalls: sl.monthCalls})
+				sl.dirty = false
 			}
+			sl.mu.Unlock()
 		}
 		sh.mu.Unlock()
 	}
@@ -135,12 +136,11 @@ func (c *Counters) collect(dst []record) []record {
 // markDirty flags ids for the next flush again, after a failed write.
 func (c *Counters) markDirty(recs []record) {
 	for i := range recs {
-		sh := c.shardFor(recs[i].id)
-		sh.mu.Lock()
-		if e := sh.m[recs[i].id]; e != nil {
-			e.dirty = true
+		if sl := c.lookup(recs[i].id); sl != nil {
+			sl.mu.Lock()
+			sl.dirty = true
+			sl.mu.Unlock()
 		}
-		sh.mu.Unlock()
 	}
 }
 
