@@ -36,7 +36,7 @@ func benchTake(b *testing.B, c *Counters) {
 	}
 }
 
-func BenchmarkTake(b *testing.B)              { benchTake(b, New(Options{})) }
+func BenchmarkTake(b *testing.B)               { benchTake(b, New(Options{})) }
 func BenchmarkTakeSingleMutexMap(b *testing.B) { benchTake(b, New(Options{Shards: 1})) }
 
 // benchTakeParallel has each goroutine call with its own keys, as event
