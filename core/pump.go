@@ -100,6 +100,7 @@ func (lp *loop) beginPump(cc *clientConn, us *upstreamConn, kind pumpKind) {
 		lp.wheel.disarm(&cc.t)
 	}
 	lp.s.pumps.Add(1)
+	lp.s.pumped.Add(1)
 	if !lp.pumpFlushCheck(cc) {
 		lp.watchFlush(cc)
 	}

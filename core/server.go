@@ -44,6 +44,7 @@ type Server struct {
 
 	draining atomic.Bool
 	conns    atomic.Int64 // open client connections, pumped ones included
+	pumped   atomic.Int64 // exchanges handed to a pump goroutine, ever
 	pumps    sync.WaitGroup
 }
 
@@ -74,6 +75,20 @@ func (s *Server) Addr() net.Addr {
 	default:
 		return nil
 	}
+}
+
+// Stats are a few engine counters, read atomically.
+type Stats struct {
+	// Conns is the number of open client connections, pumped ones included.
+	Conns int64
+	// Pumped is the number of exchanges handed over to a pump goroutine
+	// since the start (see the package doc on backpressure).
+	Pumped int64
+}
+
+// Stats returns the current counters. Safe from any goroutine.
+func (s *Server) Stats() Stats {
+	return Stats{Conns: s.conns.Load(), Pumped: s.pumped.Load()}
 }
 
 // Ready is closed once the listener is bound and Addr is valid.
