@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/torii-gateway/torii/httpparse"
 )
 
@@ -81,12 +80,12 @@ func Compile(routes []Route, opts CompileOptions) (*Table, error) {
 		c.seed = uint64(time.Now().UnixNano())
 	}
 	t := &Table{
-		exact:     make(map[uint64]*hostNode),
-		wild:      make(map[uint64]*hostNode),
-		byID:      make(map[string]*Compiled),
-		upstreams: make(map[string]*Upstream),
-		addrs:     make(map[netip.AddrPort]bool),
-		source:    make([]Route, len(routes)),
+		exactNodes: make(map[string]*hostNode),
+		wildNodes:  make(map[string]*hostNode),
+		byID:       make(map[string]*Compiled),
+		upstreams:  make(map[string]*Upstream),
+		addrs:      make(map[netip.AddrPort]bool),
+		source:     make([]Route, len(routes)),
 	}
 	copy(t.source, routes)
 
@@ -555,77 +554,96 @@ func (t *Table) add(e *Compiled) {
 		}
 		n = t.any
 	case strings.HasPrefix(host, "*."):
-		n = nodeFor(t.wild, host[1:])
+		n = nodeFor(t.wildNodes, host[1:])
 		if l := len(host) - 1; l < 256 {
 			t.wildLens[l>>6] |= 1 << (l & 63)
 		}
 	default:
-		n = nodeFor(t.exact, host)
+		n = nodeFor(t.exactNodes, host)
 	}
 	ps := &n.paths
 	if e.Exact {
 		if ps.exact == nil {
-			ps.exact = make(map[string][]*Compiled)
+			ps.exact = make(map[string]*prefixGroup)
 		}
-		ps.exact[e.Prefix] = append(ps.exact[e.Prefix], e)
+		g := ps.exact[e.Prefix]
+		if g == nil {
+			g = &prefixGroup{prefix: e.Prefix}
+			ps.exact[e.Prefix] = g
+		}
+		g.all = append(g.all, e)
 		return
 	}
 	for i := range ps.prefixes {
 		if ps.prefixes[i].prefix == e.Prefix {
-			ps.prefixes[i].cands = append(ps.prefixes[i].cands, e)
+			ps.prefixes[i].all = append(ps.prefixes[i].all, e)
 			return
 		}
 	}
-	ps.prefixes = append(ps.prefixes, prefixGroup{prefix: e.Prefix, cands: []*Compiled{e}})
+	ps.prefixes = append(ps.prefixes, prefixGroup{prefix: e.Prefix, all: []*Compiled{e}})
 }
 
-func nodeFor(m map[uint64]*hostNode, host string) *hostNode {
-	h := xxhash.Sum64String(host)
-	for n := m[h]; n != nil; n = n.next {
-		if n.host == host {
-			return n
-		}
+func nodeFor(m map[string]*hostNode, host string) *hostNode {
+	n := m[host]
+	if n == nil {
+		n = &hostNode{host: host}
+		m[host] = n
 	}
-	n := &hostNode{host: host, next: m[h]}
-	m[h] = n
 	return n
 }
 
-// finish sorts every path set: prefixes longest first, candidates sharing a path by
-// decreasing number of matchers (then route order, which is stable), and builds the
-// per-length maps of hosts with many prefixes.
+// split sorts the candidates of a group, routes with more matchers first (then route
+// order, which is stable), and sets aside the one without matchers (conflicts guarantee
+// there is at most one).
+func (g *prefixGroup) split() {
+	slices.SortStableFunc(g.all, func(a, b *Compiled) int { return b.match.weight() - a.match.weight() })
+	for _, c := range g.all {
+		if c.match.any {
+			g.cands = append(g.cands, c)
+		} else if g.plain == nil {
+			g.plain = c
+		}
+	}
+	g.all = nil
+}
+
+// finish sorts every path set (prefixes longest first), builds the per-length maps of
+// hosts with many prefixes and the host indexes.
 func (t *Table) finish() {
 	each := func(n *hostNode) {
 		ps := &n.paths
-		byMatchers := func(a, b *Compiled) int { return b.match.weight() - a.match.weight() }
-		for k := range ps.exact {
-			slices.SortStableFunc(ps.exact[k], byMatchers)
+		for _, g := range ps.exact {
+			g.split()
 		}
 		for i := range ps.prefixes {
-			slices.SortStableFunc(ps.prefixes[i].cands, byMatchers)
+			ps.prefixes[i].split()
 		}
 		slices.SortStableFunc(ps.prefixes, func(a, b prefixGroup) int { return len(b.prefix) - len(a.prefix) })
+		if len(ps.prefixes) == 1 {
+			n.inline[0] = ps.prefixes[0]
+			ps.prefixes = n.inline[:]
+		}
 		if len(ps.prefixes) <= linearPrefixes {
 			return
 		}
-		for _, g := range ps.prefixes {
+		for i := range ps.prefixes {
+			g := &ps.prefixes[i]
 			if len(ps.byLen) == 0 || ps.byLen[len(ps.byLen)-1].n != len(g.prefix) {
-				ps.byLen = append(ps.byLen, lenBucket{n: len(g.prefix), m: make(map[string][]*Compiled)})
+				ps.byLen = append(ps.byLen, lenBucket{n: len(g.prefix), m: make(map[string]*prefixGroup)})
 			}
-			ps.byLen[len(ps.byLen)-1].m[g.prefix] = g.cands
+			ps.byLen[len(ps.byLen)-1].m[g.prefix] = g
 		}
 	}
-	for _, n := range t.exact {
-		for ; n != nil; n = n.next {
-			each(n)
-		}
+	for _, n := range t.exactNodes {
+		each(n)
 	}
-	for _, n := range t.wild {
-		for ; n != nil; n = n.next {
-			each(n)
-		}
+	for _, n := range t.wildNodes {
+		each(n)
 	}
 	if t.any != nil {
 		each(t.any)
 	}
+	t.exact = buildHostIndex(t.exactNodes)
+	t.wild = buildHostIndex(t.wildNodes)
+	t.exactNodes, t.wildNodes = nil, nil
 }

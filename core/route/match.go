@@ -1,7 +1,6 @@
 package route
 
 import (
-	"github.com/cespare/xxhash/v2"
 	"github.com/torii-gateway/torii/httpparse"
 )
 
@@ -25,38 +24,74 @@ func (t *Table) Match(req *httpparse.Request, buf []byte) *Compiled {
 		path = slash
 	}
 	if len(host) <= maxHostLen {
-		var arr [maxHostLen]byte
-		h := arr[:len(host)]
-		for i, c := range host {
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			h[i] = c
+		var c *Compiled
+		switch {
+		case !hasUpper(host):
+			c = t.matchHost(host, path, req, buf)
+		case len(host) <= shortHostLen:
+			var arr [shortHostLen]byte // most hosts: less to zero than maxHostLen
+			c = t.matchHost(lower(arr[:len(host)], host), path, req, buf)
+		default:
+			var arr [maxHostLen]byte
+			c = t.matchHost(lower(arr[:len(host)], host), path, req, buf)
 		}
-		if len(t.exact) != 0 {
-			if c := lookupHost(t.exact, h).find(path, req, buf); c != nil {
-				return c
-			}
-		}
-		if len(t.wild) != 0 {
-			for i := 1; i < len(h); i++ {
-				if h[i] != '.' {
-					continue
-				}
-				n := len(h) - i
-				if n >= 256 || t.wildLens[n>>6]&(1<<(n&63)) == 0 {
-					continue
-				}
-				if c := lookupHost(t.wild, h[i:]).find(path, req, buf); c != nil {
-					return c
-				}
-			}
+		if c != nil {
+			return c
 		}
 	}
 	return t.any.find(path, req, buf)
 }
 
 var slash = []byte("/")
+
+// matchHost looks h (lower-case, no port) up among exact hosts, then wildcard suffixes
+// from the longest to the shortest.
+func (t *Table) matchHost(h, path []byte, req *httpparse.Request, buf []byte) *Compiled {
+	if t.exact.n != 0 {
+		if c := t.exact.get(h).find(path, req, buf); c != nil {
+			return c
+		}
+	}
+	if t.wild.n == 0 {
+		return nil
+	}
+	for i := 1; i < len(h); i++ {
+		if h[i] != '.' {
+			continue
+		}
+		n := len(h) - i
+		if n >= 256 || t.wildLens[n>>6]&(1<<(n&63)) == 0 {
+			continue
+		}
+		if c := t.wild.get(h[i:]).find(path, req, buf); c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// shortHostLen is the stack buffer size used to lower-case most Host values.
+const shortHostLen = 64
+
+// lower writes the ASCII lower-case form of src into dst (same length) and returns dst.
+func lower(dst, src []byte) []byte {
+	for i, c := range src {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst[i] = c
+	}
+	return dst
+}
+
+func hasUpper(b []byte) bool {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
 
 // hostOnly strips the port and one trailing dot from a Host value.
 func hostOnly(h []byte) []byte {
@@ -80,15 +115,6 @@ func hostOnly(h []byte) []byte {
 	return h
 }
 
-func lookupHost(m map[uint64]*hostNode, h []byte) *hostNode {
-	for n := m[xxhash.Sum64(h)]; n != nil; n = n.next {
-		if n.host == string(h) {
-			return n
-		}
-	}
-	return nil
-}
-
 func (n *hostNode) find(path []byte, req *httpparse.Request, buf []byte) *Compiled {
 	if n == nil {
 		return nil
@@ -99,21 +125,23 @@ func (n *hostNode) find(path []byte, req *httpparse.Request, buf []byte) *Compil
 // pathSet indexes the routes of one host by path. Prefixes are raw byte prefixes, as in
 // Otoroshi: "/api" takes "/api", "/api/x" and also "/apikeys".
 type pathSet struct {
-	exact    map[string][]*Compiled // frontend.exact routes, by whole path
-	prefixes []prefixGroup          // by prefix length, longest first
-	byLen    []lenBucket            // the same, indexed, when there are many prefixes
+	exact    map[string]*prefixGroup // frontend.exact routes, by whole path
+	prefixes []prefixGroup           // by prefix length, longest first
+	byLen    []lenBucket             // the same, indexed, when there are many prefixes
 }
 
-// prefixGroup is the routes sharing one path prefix, most specific matchers first.
+// prefixGroup is the routes sharing one path (prefix or exact path).
 type prefixGroup struct {
 	prefix string
-	cands  []*Compiled
+	cands  []*Compiled // routes with matchers, most matchers first
+	plain  *Compiled   // the route without matchers, if any: taken when no cand matches
+	all    []*Compiled // build time only
 }
 
 // lenBucket holds the prefixes of one length.
 type lenBucket struct {
 	n int
-	m map[string][]*Compiled
+	m map[string]*prefixGroup
 }
 
 // linearPrefixes is the prefix count up to which a linear scan beats the per-length maps.
@@ -121,15 +149,17 @@ const linearPrefixes = 8
 
 func (s *pathSet) find(path []byte, req *httpparse.Request, buf []byte) *Compiled {
 	if s.exact != nil {
-		if c := firstMatching(s.exact[string(path)], req, buf); c != nil {
-			return c
+		if g := s.exact[string(path)]; g != nil {
+			if c := g.find(req, buf); c != nil {
+				return c
+			}
 		}
 	}
 	if s.byLen == nil {
 		for i := range s.prefixes {
 			g := &s.prefixes[i]
 			if len(g.prefix) <= len(path) && string(path[:len(g.prefix)]) == g.prefix {
-				if c := firstMatching(g.cands, req, buf); c != nil {
+				if c := g.find(req, buf); c != nil {
 					return c
 				}
 			}
@@ -141,8 +171,8 @@ func (s *pathSet) find(path []byte, req *httpparse.Request, buf []byte) *Compile
 		if b.n > len(path) {
 			continue
 		}
-		if cands, ok := b.m[string(path[:b.n])]; ok {
-			if c := firstMatching(cands, req, buf); c != nil {
+		if g := b.m[string(path[:b.n])]; g != nil {
+			if c := g.find(req, buf); c != nil {
 				return c
 			}
 		}
@@ -150,13 +180,13 @@ func (s *pathSet) find(path []byte, req *httpparse.Request, buf []byte) *Compile
 	return nil
 }
 
-func firstMatching(cands []*Compiled, req *httpparse.Request, buf []byte) *Compiled {
-	for _, c := range cands {
+func (g *prefixGroup) find(req *httpparse.Request, buf []byte) *Compiled {
+	for _, c := range g.cands {
 		if c.match.ok(req, buf) {
 			return c
 		}
 	}
-	return nil
+	return g.plain
 }
 
 // matchers are the frontend filters besides domain and path.

@@ -118,3 +118,28 @@ func TestRewritePath(t *testing.T) {
 	f("h.com", true, "/base", "/a/b", "/base/a/b")
 	f("h.com", true, "/base", "/", "/base")
 }
+
+func TestHostIndexComparesBytes(t *testing.T) {
+	a := &hostNode{host: "a.com"}
+	x := buildHostIndex(map[string]*hostNode{"a.com": a, "b.com": {host: "b.com"}})
+	if x.get([]byte("a.com")) != a || x.get([]byte("c.com")) != nil {
+		t.Fatalf("plain lookups failed")
+	}
+	// Simulate a colliding host chained in front of a.com: lookups walk the chain and
+	// compare bytes, so neither host can reach the other's node.
+	for i := range x.slots {
+		if x.slots[i].node == a {
+			x.slots[i].node = &hostNode{host: "evil.com", next: a}
+		}
+	}
+	if x.get([]byte("a.com")) != a {
+		t.Fatalf("a.com not found behind a colliding node")
+	}
+	if n := x.get([]byte("a.co")); n != nil {
+		t.Fatalf("a.co found %q", n.host)
+	}
+	var empty hostIndex
+	if empty.get([]byte("a.com")) != nil {
+		t.Fatalf("empty index found a host")
+	}
+}

@@ -11,10 +11,12 @@ import (
 // concurrent readers; a new configuration is a new Table, published by the engine behind
 // its one atomic.Pointer.
 type Table struct {
-	exact    map[uint64]*hostNode // lower-case host → paths
-	wild     map[uint64]*hostNode // "*.x.com" stored as ".x.com"
-	wildLens [4]uint64            // bit n set: some wildcard suffix has length n
-	any      *hostNode            // domain "*"
+	exact    hostIndex // lower-case host → paths
+	wild     hostIndex // "*.x.com" stored as ".x.com"
+	wildLens [4]uint64 // bit n set: some wildcard suffix has length n
+	any      *hostNode // domain "*"
+
+	exactNodes, wildNodes map[string]*hostNode // build time only
 
 	routes    []*Compiled // one per enabled route (its first domain), in input order
 	byID      map[string]*Compiled
@@ -27,9 +29,10 @@ type Table struct {
 // hostNode holds the paths of one host (or wildcard suffix). Hosts whose xxhash collide
 // are chained through next.
 type hostNode struct {
-	host  string
-	next  *hostNode
-	paths pathSet
+	host   string
+	next   *hostNode
+	paths  pathSet
+	inline [1]prefixGroup // backs paths.prefixes when the host has one prefix: one less cache miss
 }
 
 // Warning is a non-fatal finding of Compile: an unsupported plugin, an unknown

@@ -1,0 +1,219 @@
+package route
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/torii-gateway/torii/httpparse"
+)
+
+// baseline is the routing a simple proxy would write: a map of exact hosts to their routes
+// scanned in order for the longest prefix, lower-casing with strings.ToLower, then a linear
+// scan of the wildcard routes.
+type baseline struct {
+	exact map[string][]baseRoute
+	wild  []baseRoute
+}
+
+type baseRoute struct {
+	id, host, prefix string
+	methods          []string
+}
+
+func newBaseline(routes []Route) *baseline {
+	b := &baseline{exact: make(map[string][]baseRoute)}
+	for _, r := range routes {
+		if !r.Enabled {
+			continue
+		}
+		for _, d := range r.Frontend.Domains {
+			host, path := d, "/"
+			if i := strings.IndexByte(d, '/'); i >= 0 {
+				host, path = d[:i], d[i:]
+			}
+			br := baseRoute{r.ID, strings.ToLower(host), path, r.Frontend.Methods}
+			if strings.HasPrefix(host, "*.") {
+				b.wild = append(b.wild, br)
+			} else {
+				b.exact[br.host] = append(b.exact[br.host], br)
+			}
+		}
+	}
+	return b
+}
+
+func (b *baseline) match(req *httpparse.Request, buf []byte) string {
+	host := strings.ToLower(string(req.Host.Bytes(buf)))
+	if i := strings.IndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	path := string(req.Path.Bytes(buf))
+	method := string(req.Method.Bytes(buf))
+	best, bestLen := "", -1
+	for _, r := range b.exact[host] {
+		if strings.HasPrefix(path, r.prefix) && len(r.prefix) > bestLen && (len(r.methods) == 0 || contains(r.methods, method)) {
+			best, bestLen = r.id, len(r.prefix)
+		}
+	}
+	if best != "" {
+		return best
+	}
+	for _, r := range b.wild {
+		if strings.HasSuffix(host, r.host[1:]) && strings.HasPrefix(path, r.prefix) && len(r.prefix) > bestLen {
+			best, bestLen = r.id, len(r.prefix)
+		}
+	}
+	return best
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// cpuTime returns the user+system CPU time of the process. Benchmarks report it per op
+// ("cpu-ns/op") next to ns/op, because on a shared, overloaded machine wall time per op
+// also counts the time the benchmark waited for a core.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU runs fn(b) and reports the CPU time per op it used.
+func reportCPU(b *testing.B, fn func()) {
+	start := cpuTime()
+	fn()
+	if b.N > 0 {
+		b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+func BenchmarkMatch(b *testing.B) {
+	for _, n := range []int{10, 1000, 10000} {
+		tab, reqs := genTable(b, n)
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			reportCPU(b, func() {
+				for b.Loop() {
+					r := &reqs[i]
+					if tab.Match(r.req, r.buf) == nil {
+						b.Fatal("no match")
+					}
+					i++
+					if i == len(reqs) {
+						i = 0
+					}
+				}
+			})
+		})
+		b.Run(fmt.Sprintf("hot/routes=%d", n), func(b *testing.B) {
+			// One request over and over: request and table path stay in cache, as when a
+			// request was just parsed and its host is busy.
+			b.ReportAllocs()
+			r := &reqs[0]
+			reportCPU(b, func() {
+				for b.Loop() {
+					if tab.Match(r.req, r.buf) == nil {
+						b.Fatal("no match")
+					}
+				}
+			})
+		})
+		base := newBaseline(tab.Source())
+		b.Run(fmt.Sprintf("baseline/routes=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			reportCPU(b, func() {
+				for b.Loop() {
+					r := &reqs[i]
+					if base.match(r.req, r.buf) == "" {
+						b.Fatal("no match")
+					}
+					i++
+					if i == len(reqs) {
+						i = 0
+					}
+				}
+			})
+		})
+	}
+}
+
+// pickSetup compiles one route with 4 targets under each algorithm.
+func pickSetup(tb testing.TB) map[string]*Compiled {
+	out := make(map[string]*Compiled)
+	lbs := []string{
+		`{"type":"RoundRobin"}`, `{"type":"Random"}`, `{"type":"Sticky"}`, `{"type":"IpAddressHash"}`,
+		`{"type":"HeaderHash","header_name":"X-User"}`, `{"type":"CookieHash","cookie_name":"sid"}`,
+		`{"type":"QueryHash","query_name":"u"}`, `{"type":"BestResponseTime"}`,
+		`{"type":"WeightedBestResponseTime"}`, `{"type":"LeastConnections"}`,
+		`{"type":"PowerOfTwoRandomChoices"}`, `{"type":"NaiveFailover"}`,
+	}
+	for _, lb := range lbs {
+		tab := mustCompile(tb, lbRoute(lb, "1:1", "2:2", "3:1", "4:3", "5:1b"), CompileOptions{Seed: 7})
+		c := tab.Route("r")
+		for i := range c.Upstreams() {
+			c.Report(&c.Upstreams()[i], true, time.Duration(i+1)*time.Millisecond)
+		}
+		out[c.Balancing().String()] = c
+	}
+	return out
+}
+
+func pickInput() *PickInput {
+	req, buf := request("GET", "h.com", "/x?a=1&u=alice", "X-User: alice", "Cookie: otoroshi-tracking=abc; sid=s1")
+	return &PickInput{ClientIP: netip.MustParseAddr("192.0.2.7"), Req: req, Buf: buf}
+}
+
+func BenchmarkPick(b *testing.B) {
+	in := pickInput()
+	for name, c := range pickSetup(b) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			reportCPU(b, func() {
+				for b.Loop() {
+					u, _ := c.Pick(in)
+					u.Acquire()
+					u.Release()
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkReport(b *testing.B) {
+	c := pickSetup(b)["RoundRobin"]
+	u := &c.Upstreams()[0]
+	b.ReportAllocs()
+	reportCPU(b, func() {
+		for b.Loop() {
+			c.Report(u, true, time.Millisecond)
+		}
+	})
+}
+
+func BenchmarkRewritePath(b *testing.B) {
+	tab := mustCompile(b, `[{"id":"r","frontend":{"domains":["h.com/api"]},"backend":{"root":"/v2","targets":[{"hostname":"127.0.0.1","port":1}]}}]`, CompileOptions{})
+	c := tab.Route("r")
+	path := []byte("/api/users/42")
+	dst := make([]byte, 0, 256)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(path)))
+	reportCPU(b, func() {
+		for b.Loop() {
+			dst = c.RewritePath(dst[:0], path)
+		}
+	})
+}
