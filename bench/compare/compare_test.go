@@ -1,0 +1,137 @@
+package main
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMedian(t *testing.T) {
+	f := func(xs []float64, want float64) {
+		t.Helper()
+		got := median(xs)
+		if got != want && !(math.IsNaN(want) && math.IsNaN(got)) {
+			t.Errorf("median(%v) = %v, want %v", xs, got, want)
+		}
+	}
+	f(nil, math.NaN())
+	f([]float64{3}, 3)
+	f([]float64{5, 1, 3}, 3)
+	f([]float64{4, 1, 3, 2}, 2.5)
+	xs := []float64{9, 1, 5}
+	median(xs)
+	if xs[0] != 9 {
+		t.Error("median reordered its input")
+	}
+}
+
+func TestUpdateSection(t *testing.T) {
+	sec := beginMarker + "\nnew\n" + endMarker
+	f := func(doc, want string) {
+		t.Helper()
+		if got := updateSection(doc, sec); got != want {
+			t.Errorf("updateSection(%q) =\n%q\nwant\n%q", doc, got, want)
+		}
+	}
+	f("", sec+"\n")
+	f("# Benchmarks", "# Benchmarks\n\n"+sec+"\n")
+	f("# Benchmarks\n\n"+beginMarker+"\nold\n"+endMarker+"\n\n## Others' section\n",
+		"# Benchmarks\n\n"+sec+"\n\n## Others' section\n")
+	// An end marker before the begin marker is not a section: append.
+	f(endMarker+" "+beginMarker, endMarker+" "+beginMarker+"\n\n"+sec+"\n")
+}
+
+func TestParseBench(t *testing.T) {
+	out := "goos: linux\nBenchmarkDirect-2   \t   20000\t    163619 ns/op\t      23 B/op\t       0 allocs/op\n" +
+		"BenchmarkTorii-2    \t   20000\t    123177.5 ns/op\t      48 B/op\t       1.50 allocs/op\nPASS\n"
+	got := parseBench(out)
+	want := []allocLine{{"BenchmarkDirect", 163619, 23, 0}, {"BenchmarkTorii", 123177.5, 48, 1.5}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("parseBench = %+v, want %+v", got, want)
+	}
+}
+
+func TestConfigs(t *testing.T) {
+	n := nginxConfig("/tmp/x", 8081, 9000, 10000)
+	for _, want := range []string{"worker_processes 1;", "daemon off;", "access_log off;", "keepalive 256;",
+		"server 127.0.0.1:9000;", "listen 127.0.0.1:8081", "proxy_http_version 1.1;", `proxy_set_header Connection "";`,
+		"worker_connections 11024;", "pid /tmp/x/nginx.pid;"} {
+		if !strings.Contains(n, want) {
+			t.Errorf("nginx config lacks %q:\n%s", want, n)
+		}
+	}
+	h := haproxyConfig(8082, 9000, 10000)
+	for _, want := range []string{"nbthread 1", "maxconn 11024", "bind 127.0.0.1:8082", "server s1 127.0.0.1:9000", "http-reuse always"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("haproxy config lacks %q:\n%s", want, h)
+		}
+	}
+	if strings.Contains(h, "\n    log ") || strings.Contains(h, "option httplog") {
+		t.Errorf("haproxy config logs:\n%s", h)
+	}
+}
+
+// TestMarkdown renders a small result set and checks the derived numbers:
+// medians, ratios, the added p99 and the per-connection RSS.
+func TestMarkdown(t *testing.T) {
+	r := &results{
+		Started: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC), Rounds: 3, Duration: 5 * time.Second,
+		Conns: 64, Rate: 5000, OpenConns: 16, OpenDur: 5 * time.Second, LoadCPU: 1,
+		Unavailable: map[string]string{},
+		Closed: map[string]map[string][]sample{"small": {
+			direct:  {{RPS: 100}, {RPS: 120}, {RPS: 110}},
+			torii:   {{RPS: 60}, {RPS: 66}, {RPS: 65}},
+			nginx:   {{RPS: 50}, {RPS: 40}, {RPS: 45}},
+			haproxy: {{RPS: 55}, {RPS: 60}, {RPS: 58}},
+		}},
+		Open: map[string][]sample{
+			direct: {{P99: 100}, {P99: 90}, {P99: 95}},
+			torii:  {{P99: 150}, {P99: 140}, {P99: 130}},
+			nginx:  {{P99: 200}, {P99: 210}, {P99: 220}},
+		},
+		Mem: map[string]memSample{torii: {IdleKiB: 10000, ConnsKiB: 40000, Conns: 10000}},
+	}
+	md := r.markdown()
+	for _, want := range []string{
+		beginMarker, endMarker,
+		"| small GET (32 B body) | Torii | 65 | 60–66 |", "| 1.44x | 1.12x |", // 65/45, 65/58
+		"| small GET + API key & quota | all | pending",
+		"| Torii | 0 | 0.0 | 140.0 | 0.0 | 45.0 µs |", // median 140 − median 95
+		"| Torii | 10000 | 10000 | 40000 | 3.00 KiB |",
+		"Torii ≥ 1.3× nginx in req/s, small GET: 1.44x (met)",
+		"Torii ≥ 1.0× HAProxy in req/s, small GET: 1.12x (met)",
+		"(not measured).", // HAProxy has no open-loop data
+		"3.00 KiB (met)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestLookPathAndProcStats(t *testing.T) {
+	if _, err := lookPath("definitely-not-a-tool-xyz"); err == nil {
+		t.Error("lookPath found a missing tool")
+	}
+	st, err := treeStat(os.Getpid())
+	if err != nil || st.rssKiB <= 0 {
+		t.Fatalf("treeStat(self) = %+v, %v", st, err)
+	}
+	p, err := startProc(t.TempDir(), "sleeper", 0, 0, "sleep", "30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kids := children(os.Getpid()); len(kids) == 0 {
+		t.Errorf("children(self) found none while %d runs", p.pid())
+	}
+	p.stop()
+	if !p.exited() {
+		t.Fatal("stop returned before the process exited")
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(p.log), "sleeper.log")); err != nil {
+		t.Fatal(err)
+	}
+}
