@@ -1,0 +1,24 @@
+//go:build !race
+
+package core_test
+
+import (
+	"testing"
+
+	"github.com/torii-gateway/torii/core"
+)
+
+// A proxied small GET with keep-alive allocates nothing in steady state. The
+// count is process-wide: the backend and client of this test do not allocate
+// per request, so what is counted is the proxy's.
+func TestProxyGetZeroAllocs(t *testing.T) {
+	be := startFixedBackend(t)
+	srv := startProxy(t, core.Config{Loops: 1}, testRoute("*", be))
+	bc := newBenchClient(t, srv.Addr().String())
+	for range 2000 {
+		bc.do(t)
+	}
+	if n := testing.AllocsPerRun(5000, func() { bc.do(t) }); n != 0 {
+		t.Errorf("%v allocations per proxied request, want 0", n)
+	}
+}

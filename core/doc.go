@@ -1,0 +1,147 @@
+// Package core is Torii's proxy engine: it accepts HTTP/1.1 client
+// connections on gnet v2 event loops, routes each request through the
+// published route table, forwards it to a backend target over a pooled
+// keep-alive connection and streams the response back.
+//
+// # The event-loop model
+//
+// One gnet engine runs N event loops (Config.Loops, GOMAXPROCS by default).
+// A loop is one goroutine that owns a set of sockets and runs every callback
+// for them: OnOpen, OnTraffic and OnClose. Client connections come from the
+// listener (one accepting reactor, or one SO_REUSEPORT listener per loop).
+// Upstream connections are registered on the loop of the client they serve
+// (EventLoop.Enroll), so an exchange never crosses threads: the client's
+// OnTraffic writes the request into the upstream connection's outbound buffer,
+// and the upstream's OnTraffic writes the response into the client's. The
+// connection context (gnet Conn.Context) is a *clientConn or an *upstreamConn,
+// which is how one OnTraffic tells them apart.
+//
+// Each loop has a loop struct (found through a sync.Map keyed by the
+// gnet.EventLoop when a client connects, then by pointer): its upstream pools
+// (idle connections per target address, last in first out, bounded by
+// Config.PoolIdleLimit and Config.PoolIdleTimeout), its timing wheel, free
+// lists of connection structs and scratch buffers. Nothing there is shared,
+// so the request path takes no lock. Configuration is one immutable Snapshot
+// behind one atomic.Pointer, loaded once per request.
+//
+// What runs where:
+//   - On a loop: parsing (httpparse), routing (route.Table.Match), target
+//     choice (Compiled.Pick), head rewriting, body relaying, the timing wheel,
+//     error pages. None of it blocks: no DNS (targets are resolved when the
+//     table is compiled), no disk, no lock held across I/O, no remote call.
+//   - On a dial goroutine, one per new upstream connection: net.Dialer with the
+//     connect timeout, then Enroll. Its outcome comes back to the loop through
+//     OnOpen, or through EventLoop.Execute for an error. Pooled connections
+//     cost nothing.
+//   - On gnet's ticker goroutine: OnTick only queues each loop's tick
+//     (EventLoop.Execute); the wheel advances on the loop.
+//   - On pump goroutines: exchanges under backpressure and tunnels, below.
+//
+// A request's path: OnTraffic(client) → Peek → httpparse.ParseRequest into
+// the connection's fixed header array → Snapshot.Routes.Match → policy steps
+// (the seam where API keys and quotas plug in) → Pick → take an idle pooled
+// connection or dial one → write the rewritten head (and then the body bytes
+// as they arrive) → Discard. The response: OnTraffic(upstream) → Peek →
+// ParseResponse → write the rewritten head → relay the body by its framing →
+// on the last byte, report the outcome (Compiled.Report), park the upstream
+// connection in the pool and go on with the client's next pipelined request.
+// One client connection has at most one exchange in flight; pipelined
+// requests wait in gnet's inbound buffer and are answered in order.
+//
+// # Lifetime of peeked bytes
+//
+// Bytes returned by gnet's Peek are valid until the next Discard on that
+// connection and never past the callback that peeked them. Every Span the
+// parser returns points into them. So everything an exchange needs later is
+// derived before the Discard: the rewritten request head is built into a
+// per-connection buffer (kept for one retry), and the flags needed for the
+// response (method, version, keep-alive, Accept: text/html) are copied into
+// the connection struct. Nothing derived from peeked bytes is stored.
+//
+// # Forwarding
+//
+// Hop-by-hop fields (RFC 9110 §7.6.1: the fixed list and the names listed in
+// Connection) are dropped both ways. X-Forwarded-For, -Proto and -Host are set
+// (client values are kept and appended to only with Config.TrustForwarded).
+// Host is kept unless the route has the OverrideHost plugin. The proxy speaks
+// HTTP/1.1 upstream and regenerates framing: Content-Length stays
+// Content-Length, chunked bodies are checked with httpparse.ChunkedDecoder and
+// passed through, a response framed by the backend's close is re-chunked for
+// HTTP/1.1 clients (the client connection survives) and sent raw then closed
+// for HTTP/1.0 ones, a chunked response to an HTTP/1.0 client is de-chunked
+// and closed. 1xx interim responses are relayed (not to HTTP/1.0 clients),
+// Expect: 100-continue goes through, HEAD and 304 responses carry no body. A
+// 101 turns both connections into a tunnel. CONNECT is answered 405 unless
+// Config.AllowConnect. A pooled connection that turns out closed before any
+// response byte, for a request whose body was not sent yet, is retried once on
+// a fresh connection.
+//
+// Errors are answered Otoroshi-style (JSON or, for Accept: text/html, a small
+// page; Otoroshi-Error* headers): 404 no route, 502 refused connection or
+// malformed response, 503 overload or no target, 504 backend timeout, 408 a
+// request head too slow, and the parser's status (400/414/431/501/505) for a
+// malformed request, after which the connection closes. The pages are
+// rendered once at init.
+//
+// # Timeouts
+//
+// Every connection struct embeds one timer of its loop's hashed timing wheel
+// (512 slots of Config.TickInterval); arming is O(1) and allocation-free, and
+// there is no timer goroutine per connection. A client's timer measures, in
+// turn: the keep-alive idle time, the request head (slowloris), then the
+// exchange phases (connect, a client silent mid-upload, the wait for the
+// response head, a backend silent mid-body), each bounded by the exchange's
+// total call deadline. Backend values come from the route's client config
+// (connection_timeout, call_timeout, idle_timeout, call_and_stream_timeout)
+// or the Config defaults. An idle pooled connection's timer closes it.
+//
+// # Backpressure
+//
+// gnet always reads a readable socket (it cannot pause a connection, gnet
+// issue #722), so a fast backend sending to a slow client would pile the
+// whole body into the client's outbound buffer, and a fast upload to a slow
+// backend into the upstream's. When the receiving side's outbound buffer
+// passes Config.HighWater (1 MiB), the exchange moves to a pump goroutine:
+//
+//  1. The sending side leaves the loop at once: its descriptor is duplicated
+//     (Conn.Dup) into a *net.TCPConn (os.NewFile + net.FileConn), what gnet
+//     had read but we had not consumed is copied aside, and gnet closes its
+//     own descriptor, so gnet stops reading it and TCP flow control now holds
+//     the peer.
+//  2. The receiving side stays on the loop until gnet has flushed its
+//     outbound buffer (checked at every tick), then leaves the same way: gnet
+//     drops unsent bytes on close, so it must not go earlier.
+//  3. The pump copies the rest of the body with blocking I/O (io.CopyN between
+//     TCP connections splices on Linux; chunked bodies go through a 64 KiB
+//     buffer and the decoder), bounded by the call deadline.
+//  4. Afterwards the client connection is enrolled back into its loop
+//     (EventLoop.Enroll) with its leftover bytes, and goes on with its next
+//     request; for an upload, the upstream connection is enrolled back too and
+//     the response comes back on the loop. A pumped download's upstream
+//     connection is closed rather than pooled.
+//
+// Memory per exchange is thus about HighWater plus one read buffer, whatever
+// the body size; the backpressure tests check RSS growth under 32 MiB for a
+// 256 MiB body each way. Tunnels (101) use the same hand-over when one side
+// falls behind, with one goroutine per direction.
+//
+// # Shutdown
+//
+// Shutdown (or the end of Run's context) marks the server draining: new
+// connections are closed as they are accepted, idle keep-alive client and
+// pooled connections are closed at the next tick, in-flight responses are
+// sent with Connection: close; the engine stops when the last client
+// connection is gone or the grace period ends.
+//
+// # Caveats
+//
+// All loop state (loop, clientConn, upstreamConn, the wheel) is touched only on
+// its loop goroutine; other goroutines reach it only through
+// EventLoop.Execute or Enroll. A pump goroutine owns its exchange's structs
+// until it enrolls them back. Peeked bytes die at Discard or at the end of the
+// callback (see above). While an exchange is in flight, a client's further
+// pipelined bytes accumulate in gnet's inbound buffer unbounded by the
+// engine; the head size limits bound each request head but not their number.
+// Publish may be called from any goroutine; a Snapshot must not be modified
+// after it.
+package core

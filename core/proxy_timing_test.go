@@ -1,0 +1,175 @@
+package core_test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/torii-gateway/torii/core"
+)
+
+// Proxied small GETs with keep-alive, over loopback, between a backend and a
+// client that do not allocate themselves, so that the heap allocations
+// counted are the proxy's. Run with at least 100k requests:
+//
+//	go test -run '^$' -bench 'Proxy' -benchtime 100000x -benchmem ./core/
+//
+// BenchmarkBaselineReverseProxy is net/http/httputil.ReverseProxy in the same
+// setup.
+
+const benchResponse = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!"
+
+// startFixedBackend answers every request head (no bodies) with benchResponse,
+// without allocating per request.
+func startFixedBackend(tb testing.TB) string {
+	return startRawBackend(tb, func(c net.Conn) {
+		_ = c.SetDeadline(time.Time{})
+		buf := make([]byte, 16<<10)
+		resp := []byte(benchResponse)
+		matched := 0 // bytes of "\r\n\r\n" matched so far, across reads
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			reqs := 0
+			for _, ch := range buf[:n] {
+				switch {
+				case ch == "\r\n\r\n"[matched]:
+					matched++
+					if matched == 4 {
+						reqs++
+						matched = 0
+					}
+				case ch == '\r':
+					matched = 1
+				default:
+					matched = 0
+				}
+			}
+			for range reqs {
+				if _, err := c.Write(resp); err != nil {
+					return
+				}
+			}
+		}
+	})
+}
+
+// benchClient sends req and reads a response of exactly respLen bytes, with
+// no allocation per request.
+type benchClient struct {
+	c       net.Conn
+	req     []byte
+	buf     []byte
+	respLen int
+}
+
+func newBenchClient(tb testing.TB, addr string) *benchClient {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	bc := &benchClient{c: c, req: []byte("GET /hello HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: torii-bench\r\n\r\n")}
+	// Learn the length of the proxied response once.
+	if _, err := c.Write(bc.req); err != nil {
+		tb.Fatal(err)
+	}
+	bc.buf = make([]byte, 4096)
+	n := 0
+	for !bytes.HasSuffix(bc.buf[:n], []byte("Hello, World!")) {
+		m, err := c.Read(bc.buf[n:])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		n += m
+	}
+	bc.respLen = n
+	return bc
+}
+
+func (bc *benchClient) do(tb testing.TB) {
+	if _, err := bc.c.Write(bc.req); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := io.ReadFull(bc.c, bc.buf[:bc.respLen]); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func reportAllocsPerReq(b *testing.B, run func()) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	run()
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "allocs/req")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "B/req")
+}
+
+func BenchmarkProxyGet(b *testing.B) {
+	be := startFixedBackend(b)
+	srv := startProxy(b, core.Config{Loops: 1}, testRoute("*", be))
+	bc := newBenchClient(b, srv.Addr().String())
+	for range 1000 {
+		bc.do(b)
+	}
+	b.ReportAllocs()
+	reportAllocsPerReq(b, func() {
+		for range b.N {
+			bc.do(b)
+		}
+	})
+}
+
+func BenchmarkProxyGetParallel(b *testing.B) {
+	be := startFixedBackend(b)
+	srv := startProxy(b, core.Config{Loops: 2}, testRoute("*", be))
+	clients := make(chan *benchClient, 64)
+	for range 16 {
+		bc := newBenchClient(b, srv.Addr().String())
+		for range 100 {
+			bc.do(b)
+		}
+		clients <- bc
+	}
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	reportAllocsPerReq(b, func() {
+		b.RunParallel(func(pb *testing.PB) {
+			bc := <-clients
+			for pb.Next() {
+				bc.do(b)
+			}
+			clients <- bc
+		})
+	})
+}
+
+// BenchmarkBaselineReverseProxy is the standard library's reverse proxy in
+// the same setup, as the baseline.
+func BenchmarkBaselineReverseProxy(b *testing.B) {
+	be := startFixedBackend(b)
+	u, _ := url.Parse("http://" + be)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	addr := startBackend(b, rp)
+	bc := newBenchClient(b, addr)
+	for range 1000 {
+		bc.do(b)
+	}
+	b.ReportAllocs()
+	reportAllocsPerReq(b, func() {
+		for range b.N {
+			bc.do(b)
+		}
+	})
+}
