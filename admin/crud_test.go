@@ -136,7 +136,7 @@ func TestGroupsAndKeysCRUD(t *testing.T) {
 	if k["throttlingQuota"].(interface{ String() string }).String() != "10000000" {
 		t.Fatalf("default quota: %v", k["throttlingQuota"])
 	}
-	if e.pub.last().Keys.Get(cid) == nil {
+	if e.s.published.Load().keys.Get(cid) == nil {
 		t.Fatalf("key not published")
 	}
 	e.must(http.StatusConflict, req{method: "POST", path: "/api/apikeys", body: map[string]any{"clientId": cid, "clientName": "dup"}})
@@ -168,7 +168,7 @@ func TestGroupsAndKeysCRUD(t *testing.T) {
 	if l := e.must(http.StatusOK, req{method: "GET", path: "/api/routes/route_r1/apikeys"}).list(t); len(l) != 1 {
 		t.Fatalf("route-scoped list: %v", l)
 	}
-	k2 := e.pub.last().Keys.Get("routekey00000001")
+	k2 := e.s.published.Load().keys.Get("routekey00000001")
 	if k2 == nil || !k2.AuthorizedOn("route_r1", nil) {
 		t.Fatalf("route-scoped key not authorized on the route in the published snapshot")
 	}

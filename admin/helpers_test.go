@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/torii-gateway/torii/core"
 )
 
 const (
@@ -24,16 +26,16 @@ const (
 // recorder is a Publisher that keeps every snapshot it receives.
 type recorder struct {
 	mu    sync.Mutex
-	snaps []*Snapshot
+	snaps []*core.Snapshot
 }
 
-func (p *recorder) Publish(s *Snapshot) {
+func (p *recorder) Publish(s *core.Snapshot) {
 	p.mu.Lock()
 	p.snaps = append(p.snaps, s)
 	p.mu.Unlock()
 }
 
-func (p *recorder) last() *Snapshot {
+func (p *recorder) last() *core.Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.snaps) == 0 {

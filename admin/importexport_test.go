@@ -107,10 +107,11 @@ func TestImportHandwritten(t *testing.T) {
 		t.Errorf("unknown route field lost: %s", mr.body)
 	}
 	snap := e.pub.last()
-	if k := snap.Keys.Get("billingclient001"); k == nil || !k.AuthorizedOn("legacy-invoices", nil) || !k.AuthorizedOn("x", []string{"billing"}) {
+	keys := e.s.published.Load().keys
+	if k := keys.Get("billingclient001"); k == nil || !k.AuthorizedOn("legacy-invoices", nil) || !k.AuthorizedOn("x", []string{"billing"}) {
 		t.Errorf("billing key authorizations not compiled")
 	}
-	if k := snap.Keys.Get("legacyclient0001"); k == nil || !k.AuthorizedOn("x", []string{"default"}) {
+	if k := keys.Get("legacyclient0001"); k == nil || !k.AuthorizedOn("x", []string{"default"}) {
 		t.Errorf("legacy authorizedGroup not honoured")
 	}
 	if snap.Routes.Route("legacy-invoices") == nil {

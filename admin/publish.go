@@ -7,20 +7,15 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/route"
 )
 
-// Snapshot is a placeholder until core.Snapshot compiles in the shared tree.
-type Snapshot struct {
-	Routes  *route.Table
-	Keys    *apikey.Set
-	Version uint64
-}
-
-// Publisher receives every new snapshot; *core.Server satisfies it.
+// Publisher receives every new snapshot; *core.Server satisfies it. Publish must not block for
+// long: it is called with the writer mutex held.
 type Publisher interface {
-	Publish(*Snapshot)
+	Publish(*core.Snapshot)
 }
 
 // compiled is the result of one successful compile, ready to publish.
@@ -109,8 +104,9 @@ func routeCompileError(err error) error {
 // runtime state of targets that are gone.
 func (s *Server) publish(c *compiled) {
 	if s.opts.Publisher != nil {
-		s.opts.Publisher.Publish(&Snapshot{Routes: c.routes, Keys: c.keys, Version: c.version})
+		s.opts.Publisher.Publish(&core.Snapshot{Routes: c.routes, Version: c.version})
 	}
+	s.published.Store(c)
 	s.compiler.reg.Prune(c.routes)
 	s.lastErr.Store(nil)
 	s.ready.Store(true)

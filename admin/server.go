@@ -75,6 +75,8 @@ type Server struct {
 	cur     atomic.Pointer[state]
 	ready   atomic.Bool
 	lastErr atomic.Pointer[string] // why the last compile failed, for /ready and logs
+	// published is the last compiled configuration handed to the publisher.
+	published atomic.Pointer[compiled]
 
 	compiler *compiler
 }
