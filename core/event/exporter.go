@@ -41,6 +41,9 @@ type exporter struct {
 	dropped atomic.Uint64 // documents refused because the queue was full
 	failed  atomic.Uint64 // documents in batches abandoned after all retries
 	errs    atomic.Uint64 // failed delivery attempts (each retry counts)
+
+	lastWarn time.Time // exporter goroutine only
+	quiet    int
 }
 
 func newExporter(cfg ExporterConfig, s sink, log *slog.Logger) (*exporter, error) {
@@ -90,23 +93,34 @@ func (e *exporter) run(ctx context.Context) {
 		e.errs.Add(uint64(failedAttempts))
 		if err != nil {
 			e.failed.Add(uint64(len(batch)))
-			e.log.Warn("events dropped", "count", len(batch), "err", err)
+			e.warn(err, len(batch))
 		} else {
 			e.sent.Add(uint64(len(batch)))
 		}
 		clear(batch)
 		batch = batch[:0]
 	}
-	tick := time.NewTicker(e.cfg.groupDuration())
-	defer tick.Stop()
+	// The timer runs while the batch is not empty: no document waits more
+	// than groupDuration (plus delivery time) once it has been dequeued.
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var due <-chan time.Time
 	for {
 		select {
 		case doc := <-e.queue:
 			batch = append(batch, doc)
+			if len(batch) == 1 {
+				timer.Reset(e.cfg.groupDuration())
+				due = timer.C
+			}
 			if len(batch) >= e.cfg.GroupSize {
+				timer.Stop()
+				due = nil
 				flush(ctx)
 			}
-		case <-tick.C:
+		case <-due:
+			due = nil
 			flush(ctx)
 		case <-e.stop:
 			fctx, cancel := context.WithTimeout(context.Background(), finalFlushTimeout)
@@ -129,6 +143,22 @@ func (e *exporter) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// warnEvery limits failure logs to one per exporter per period; the counters
+// carry the full story.
+const warnEvery = 10 * time.Second
+
+// warn logs a failed batch, at most once per warnEvery, with the number of
+// failures not logged since. Exporter goroutine only.
+func (e *exporter) warn(err error, n int) {
+	now := time.Now()
+	if !e.lastWarn.IsZero() && now.Sub(e.lastWarn) < warnEvery {
+		e.quiet++
+		return
+	}
+	e.log.Warn("events dropped", "count", n, "err", err, "unlogged_failures", e.quiet)
+	e.lastWarn, e.quiet = now, 0
 }
 
 // consoleSink writes each document as one line to a shared writer.

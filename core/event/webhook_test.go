@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -64,6 +65,9 @@ func webhookConfig(id, url string, buffer, group int, groupMs, backoffMs int64, 
 
 func startHub(t *testing.T, opts Options) *Hub {
 	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	h := NewHub(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -1,0 +1,144 @@
+package event
+
+import (
+	"encoding/json"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/torii-gateway/torii/core/metric"
+)
+
+// The loop-side cost of one proxied request's observability: a request id,
+// an event record (fixed fields, host, URIs, optionally headers) and the
+// route metrics. The ring is drained inline every len(ring) iterations with
+// a no-op consumer, so the figures include the (tiny) amortised release.
+
+func benchRecord(b *testing.B, headers bool) {
+	h := NewHub(Options{Loops: 1, RingSize: 1024, CaptureHeaders: headers})
+	r := h.Ring(0)
+	m := metric.NewSet(1).Route("route_1")
+	in := newWire("Host", "api.example.com", "User-Agent", "bench/1.0", "Accept", "*/*", "Authorization", "Bearer x")
+	out := newWire("Content-Type", "application/json", "Content-Length", "4567")
+	g := NewIDGen(0)
+	idBuf := make([]byte, 0, 24)
+	now := time.Now()
+	nowMs := now.UnixMilli()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := g.Next(nowMs)
+		idBuf = AppendID(idBuf[:0], id)
+		m.Begin(0)
+		if rec := r.Reserve(); rec != nil {
+			fillRecord(rec, id, &in, &out)
+			r.Commit()
+		}
+		m.Done(0, 200, 321, 4567, 12*time.Millisecond, 9*time.Millisecond, 3*time.Millisecond)
+		if i&1023 == 1023 {
+			r.drain(1024, func(*Record) {})
+		}
+	}
+	if r.Drops() != 0 {
+		b.Fatalf("%d drops: the ring filled", r.Drops())
+	}
+}
+
+// BenchmarkLoopRecord: record an event without headers and the route metrics.
+func BenchmarkLoopRecord(b *testing.B) { benchRecord(b, false) }
+
+// BenchmarkLoopRecordHeaders: the same, copying 4 request and 2 response headers.
+func BenchmarkLoopRecordHeaders(b *testing.B) { benchRecord(b, true) }
+
+// BenchmarkLoopRecordDropped: the ring is full (exporter stalled); the record is dropped and counted.
+func BenchmarkLoopRecordDropped(b *testing.B) {
+	r := newRing(1, false)
+	r.Reserve()
+	r.Commit()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if rec := r.Reserve(); rec != nil {
+			b.Fatal("ring not full")
+		}
+	}
+}
+
+// BenchmarkLoopBaselineNothing: the empty loop.
+func BenchmarkLoopBaselineNothing(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+	}
+}
+
+// jsonEvent is a GatewayEvent as a plain struct, for the encoding/json baseline.
+type jsonEvent struct {
+	Type       string `json:"@type"`
+	ID         string `json:"@id"`
+	Timestamp  int64  `json:"@timestamp"`
+	CallAt     int64  `json:"@callAt"`
+	ReqID      string `json:"reqId"`
+	Protocol   string `json:"protocol"`
+	To         jsonTo `json:"to"`
+	Target     jsonTo `json:"target"`
+	URL        string `json:"url"`
+	Method     string `json:"method"`
+	From       string `json:"from"`
+	Env        string `json:"@env"`
+	Duration   int64  `json:"duration"`
+	Overhead   int64  `json:"overhead"`
+	Backend    int64  `json:"backendDuration"`
+	Attempts   int    `json:"callAttempts"`
+	Data       struct{ DataIn, DataOut int64 }
+	Status     int          `json:"status"`
+	Headers    []jsonHeader `json:"headers"`
+	HeadersOut []jsonHeader `json:"headersOut"`
+	Identity   *Identity    `json:"identity"`
+	GwError    *string      `json:"gwError"`
+	Err        bool         `json:"err"`
+	ServiceID  string       `json:"@serviceId"`
+	Service    string       `json:"@service"`
+	Product    string       `json:"@product"`
+	Remaining  Quotas       `json:"remainingQuotas"`
+}
+
+type jsonTo struct{ Scheme, Host, URI string }
+type jsonHeader struct{ Key, Value string }
+
+// BenchmarkLoopBaselineEncodingJSON: the naive design, building the event
+// and encoding it with encoding/json on the loop for every request.
+func BenchmarkLoopBaselineEncodingJSON(b *testing.B) {
+	in := newWire("Host", "api.example.com", "User-Agent", "bench/1.0", "Accept", "*/*", "Authorization", "Bearer x")
+	from := netip.MustParseAddr("192.0.2.7")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		ev := jsonEvent{
+			Type: "GatewayEvent", ID: "1", Timestamp: 1, CallAt: 1, ReqID: "123456789", Protocol: "HTTP/1.1",
+			To:     jsonTo{"http", "api.example.com", "/users/42"},
+			Target: jsonTo{"http", "127.0.0.1:3000", "/api/users/42"}, URL: "http://api.example.com/users/42",
+			Method: "POST", From: from.String(), Env: "prod", Duration: 12, Overhead: 3, Backend: 9, Attempts: 1,
+			Status: 200, Identity: testIdentity, ServiceID: "route_1", Service: "Users API", Product: "otoroshi",
+		}
+		for _, h := range in.headers {
+			ev.Headers = append(ev.Headers, jsonHeader{string(h.Name.Bytes(in.buf)), string(h.Value.Bytes(in.buf))})
+		}
+		if _, err := json.Marshal(&ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkExportEncode: the off-loop cost of turning one record into
+// GatewayEvent JSON with the hand-written appender (drain goroutine).
+func BenchmarkExportEncode(b *testing.B) {
+	r := newRing(1, true)
+	rec := r.Reserve()
+	in := newWire("Host", "api.example.com", "User-Agent", "bench/1.0", "Accept", "*/*", "Authorization", "Bearer x")
+	out := newWire("Content-Type", "application/json")
+	fillRecord(rec, 1, &in, &out)
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		buf = AppendGatewayEvent(buf[:0], rec, uint64(i), DefaultEnv)
+	}
+	b.SetBytes(int64(len(buf)))
+}
