@@ -135,6 +135,15 @@ func dial(t testing.TB, srv *core.Server) net.Conn {
 	return c
 }
 
+// dialErr opens a raw client connection to the proxy, returning the error.
+func dialErr(srv *core.Server) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", srv.Addr().String(), 2*time.Second)
+	if err == nil {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	}
+	return c, err
+}
+
 // roundTrip sends raw on c and reads one response for method.
 func roundTrip(t testing.TB, c net.Conn, br *bufio.Reader, raw, method string) (*http.Response, string) {
 	t.Helper()
