@@ -71,6 +71,33 @@ func (s *Set) Route(id string) *RouteMetrics {
 	return m
 }
 
+// SyncRoutes makes ids exactly the exported routes, creating metrics for new
+// ids and keeping the counters of known ones, and returns the metrics in the
+// order of ids. Call it once per compiled snapshot (off the loop); it costs
+// O(n log n) for n routes, where n calls to Route would cost O(n²).
+func (s *Set) SyncRoutes(ids []string) []*RouteMetrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*RouteMetrics, len(ids))
+	active := make([]*RouteMetrics, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for i, id := range ids {
+		m := s.routes[id]
+		if m == nil {
+			m = newRouteMetrics(id, s.shards)
+			s.routes[id] = m
+		}
+		out[i] = m
+		if !seen[id] {
+			seen[id] = true
+			active = append(active, m)
+		}
+	}
+	slices.SortFunc(active, func(a, b *RouteMetrics) int { return strings.Compare(a.id, b.id) })
+	s.active.Store(&active)
+	return out
+}
+
 // PruneRoutes stops exporting the routes for which keep returns false. Their
 // counters are kept, so a route that comes back resumes its totals.
 func (s *Set) PruneRoutes(keep func(id string) bool) {
@@ -121,6 +148,51 @@ func (s *Set) CounterVecFunc(name, help string, labelNames []string, collect fun
 	s.mu.Lock()
 	s.vecs = append(s.vecs, gaugeVec{name: name, help: help, typ: "counter", labels: slices.Clone(labelNames), collect: collect})
 	s.mu.Unlock()
+}
+
+// Well-known families registered by the engine through the helpers below,
+// so names stay consistent across packages.
+const (
+	FamClientConnections = "torii_client_connections_active"
+	FamUpstreamPoolSize  = "torii_upstream_pool_connections"
+	FamUpstreamPoolIdle  = "torii_upstream_pool_idle_connections"
+	FamCircuitOpen       = "torii_circuit_breaker_open"
+)
+
+// RegisterClientConnections registers the gauge of open client connections;
+// active is called at write time and must not block.
+func (s *Set) RegisterClientConnections(active func() int64) {
+	s.GaugeFunc(FamClientConnections, func() float64 { return float64(active()) })
+}
+
+// RegisterUpstreamPools registers the pooled connection gauges per target
+// (label target = "host:port"): collect emits, for each target, the pool size
+// (idle plus in use) and the idle count.
+func (s *Set) RegisterUpstreamPools(collect func(emit func(target string, size, idle int))) {
+	// Each write calls collect once per family.
+	s.GaugeVecFunc(FamUpstreamPoolSize, "Upstream connections (idle and in use), by target.", []string{"target"},
+		func(emit func(float64, ...string)) {
+			collect(func(target string, size, _ int) { emit(float64(size), target) })
+		})
+	s.GaugeVecFunc(FamUpstreamPoolIdle, "Idle pooled upstream connections, by target.", []string{"target"},
+		func(emit func(float64, ...string)) {
+			collect(func(target string, _, idle int) { emit(float64(idle), target) })
+		})
+}
+
+// RegisterCircuitBreakers registers the circuit-breaker state per route and
+// target (1 open, 0 closed): collect emits one state per breaker.
+func (s *Set) RegisterCircuitBreakers(collect func(emit func(route, target string, open bool))) {
+	s.GaugeVecFunc(FamCircuitOpen, "Circuit breaker state (1 open), by route and target.", []string{"route", "target"},
+		func(emit func(float64, ...string)) {
+			collect(func(route, target string, open bool) {
+				v := 0.0
+				if open {
+					v = 1
+				}
+				emit(v, route, target)
+			})
+		})
 }
 
 // WritePrometheus writes every metric of s in the Prometheus text format:

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -82,4 +83,18 @@ func (l *Live) ServeLive(w http.ResponseWriter, r *http.Request, routeID string,
 			}
 		}
 	}
+}
+
+// EveryFromQuery reads the `every` query parameter of /api/live/:id (milliseconds,
+// Otoroshi's unit); absent or invalid means DefaultEvery. ServeLive clamps it.
+func EveryFromQuery(r *http.Request) time.Duration {
+	v := r.URL.Query().Get("every")
+	if v == "" {
+		return DefaultEvery
+	}
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || ms <= 0 {
+		return DefaultEvery
+	}
+	return time.Duration(ms) * time.Millisecond
 }
