@@ -1,0 +1,156 @@
+package httpparse
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The request-head benchmarks parse the same bytes three ways in one run:
+// this package, net/http (http.ReadRequest) and fasthttp (RequestHeader.Read).
+// The baselines read through a bufio.Reader over a bytes.Reader, both reset
+// per iteration, which is how they meet bytes in a server.
+
+func benchRequest(b *testing.B, in string) {
+	buf := []byte(in)
+	var arr [maxTestFields]Header
+	var req Request
+	b.ReportAllocs()
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		req.Headers = arr[:0]
+		if _, err := ParseRequest(buf, &req, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchNetHTTPRequest(b *testing.B, in string) {
+	br := bytes.NewReader([]byte(in))
+	r := bufio.NewReaderSize(br, 4096)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		br.Reset([]byte(in))
+		r.Reset(br)
+		if _, err := http.ReadRequest(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchFastHTTPRequest(b *testing.B, in string) {
+	br := bytes.NewReader([]byte(in))
+	r := bufio.NewReaderSize(br, 4096)
+	var h fasthttp.RequestHeader
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		br.Reset([]byte(in))
+		r.Reset(br)
+		h.Reset()
+		if err := h.Read(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRequestBrowser(b *testing.B)         { benchRequest(b, browserRequest) }
+func BenchmarkRequestBrowserNetHTTP(b *testing.B)  { benchNetHTTPRequest(b, browserRequest) }
+func BenchmarkRequestBrowserFastHTTP(b *testing.B) { benchFastHTTPRequest(b, browserRequest) }
+func BenchmarkRequestCurl(b *testing.B)            { benchRequest(b, curlRequest) }
+func BenchmarkRequestCurlNetHTTP(b *testing.B)     { benchNetHTTPRequest(b, curlRequest) }
+func BenchmarkRequestCurlFastHTTP(b *testing.B)    { benchFastHTTPRequest(b, curlRequest) }
+func BenchmarkRequestChunked(b *testing.B)         { benchRequest(b, chunkedHead) }
+func BenchmarkRequestChunkedNetHTTP(b *testing.B)  { benchNetHTTPRequest(b, chunkedHead) }
+func BenchmarkRequestChunkedFastHTTP(b *testing.B) { benchFastHTTPRequest(b, chunkedHead) }
+
+func BenchmarkResponse(b *testing.B) {
+	buf := []byte(responseHead)
+	var arr [maxTestFields]Header
+	var resp Response
+	b.ReportAllocs()
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		resp.Headers = arr[:0]
+		if _, err := ParseResponse(buf, &resp, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkResponseNetHTTP(b *testing.B) {
+	br := bytes.NewReader([]byte(responseHead))
+	r := bufio.NewReaderSize(br, 4096)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(responseHead)))
+	for b.Loop() {
+		br.Reset([]byte(responseHead))
+		r.Reset(br)
+		if _, err := http.ReadResponse(r, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkResponseFastHTTP(b *testing.B) {
+	br := bytes.NewReader([]byte(responseHead))
+	r := bufio.NewReaderSize(br, 4096)
+	var h fasthttp.ResponseHeader
+	b.ReportAllocs()
+	b.SetBytes(int64(len(responseHead)))
+	for b.Loop() {
+		br.Reset([]byte(responseHead))
+		r.Reset(br)
+		h.Reset()
+		if err := h.Read(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The chunked-body benchmarks decode the same body with ChunkedDecoder and
+// with net/http's chunked reader (httputil.NewChunkedReader).
+func BenchmarkChunkedBody(b *testing.B) {
+	buf := []byte(chunkedBody)
+	var d ChunkedDecoder
+	b.ReportAllocs()
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		d.Reset()
+		for rest := buf; !d.Done(); {
+			n, _, _, err := d.Decode(rest)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rest = rest[n:]
+		}
+	}
+}
+
+func BenchmarkChunkedBodyNetHTTP(b *testing.B) {
+	br := bytes.NewReader([]byte(chunkedBody))
+	r := bufio.NewReaderSize(br, 4096)
+	var sink [512]byte
+	b.ReportAllocs()
+	b.SetBytes(int64(len(chunkedBody)))
+	for b.Loop() {
+		br.Reset([]byte(chunkedBody))
+		r.Reset(br)
+		cr := httputil.NewChunkedReader(r)
+		for {
+			_, err := cr.Read(sink[:])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
