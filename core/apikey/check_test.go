@@ -7,7 +7,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"hash"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -437,4 +440,49 @@ func TestHasDotSegment(t *testing.T) {
 	f("/a/./b", true)
 	f("/a/../b", true)
 	f(".", true)
+}
+
+// TestCheckExactUnderConcurrency runs Check from two goroutines, each with
+// its own Scratch as each event loop has, against one key with a throttling
+// quota of 1000: exactly 1000 calls pass in the window.
+func TestCheckExactUnderConcurrency(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	}
+	k := Defaults()
+	k.ClientID, k.ClientSecret, k.ClientName = "hot", "hot-secret", "hot"
+	k.AuthorizedEntities = []string{"default"}
+	k.ThrottlingQuota = 1000
+	q := quota.New(quota.Options{})
+	s, err := CompileWith([]ApiKey{k}, CompileOptions{Counters: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustPolicy(t, "", "")
+	var accepted, refused atomic.Int64
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := NewScratch()
+			req, buf := parse(t, "GET /x HTTP/1.1", "Authorization: Bearer "+BearerToken("hot", "hot-secret"))
+			for i := range 1500 {
+				_, rej := p.Check(s, q, sc, req, buf, "r", []string{"default"}, testNow.Add(time.Duration(i)*time.Millisecond))
+				switch rej {
+				case nil:
+					accepted.Add(1)
+				case ErrTooManyRequests:
+					refused.Add(1)
+				default:
+					t.Errorf("unexpected rejection %v", rej)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if accepted.Load() != 1000 || refused.Load() != 2000 {
+		t.Fatalf("accepted %d, refused %d; want exactly 1000 and 2000", accepted.Load(), refused.Load())
+	}
 }

@@ -71,7 +71,7 @@ type Slot struct {
 
 // entry holds the counts of one key; it is only read or written with its
 // Slot's lock held. Window ids: win is the throttling window number since the
-// epoch; day and month are the Unix seconds at which the calendar day and
+// epoch; day and month are the Unix nanoseconds at which the calendar day and
 // month started.
 type entry struct {
 	win, winCalls     int64
@@ -152,12 +152,12 @@ func (e *entry) roll(win int64, cal *calendar) {
 	if e.win != win {
 		e.win, e.winCalls = win, 0
 	}
-	if day := cal.dayStart / int64(time.Second); e.day != day {
-		e.day, e.dayCalls = day, 0
+	if e.day != cal.dayStart {
+		e.day, e.dayCalls = cal.dayStart, 0
 		e.dirty = true
 	}
-	if month := cal.monthStart / int64(time.Second); e.month != month {
-		e.month, e.monthCalls = month, 0
+	if e.month != cal.monthStart {
+		e.month, e.monthCalls = cal.monthStart, 0
 		e.dirty = true
 	}
 }

@@ -16,8 +16,9 @@ import (
 const DefaultFlushEvery = time.Second
 
 // recordVersion is the first byte of every persisted record, so the layout
-// can change without misreading old files.
-const recordVersion = 1
+// can change without misreading old files. Version 2: window starts in Unix
+// nanoseconds.
+const recordVersion = 2
 
 // recordLen is version, then day start, day count, month start, month count
 // as big-endian int64s.

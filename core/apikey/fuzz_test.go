@@ -1,0 +1,49 @@
+package apikey
+
+import (
+	"testing"
+
+	"github.com/torii-gateway/torii/httpparse"
+)
+
+// FuzzCheck feeds arbitrary credentials to every extractor, and arbitrary
+// paths to the public/private matcher. Check must never panic, an accepted
+// key must come with the method that authenticated it, and every header
+// index to drop must exist.
+func FuzzCheck(f *testing.F) {
+	f.Add(uint8(0), "Bearer "+BearerToken("keyA", secretA))
+	f.Add(uint8(0), "Bearer "+signJWT("HS256", secretA, `{"clientId":"keyA","exp":1e3}`))
+	f.Add(uint8(0), "Basic "+basic("keyA", secretA))
+	f.Add(uint8(1), "otoapk_keyA_00")
+	f.Add(uint8(1), "eyJhbGciOiJIUzI1NiJ9.eyJjbGllbnRJZCI6ImtleUEiLCJuIjpbWyJ9Il1dfQ.c2ln")
+	f.Add(uint8(2), "keyB")
+	f.Add(uint8(3), "keyA")
+	f.Add(uint8(4), basic("keyA", ""))
+	f.Add(uint8(5), "/public/%2e%2e/x")
+	names := []string{"Authorization", "Otoroshi-Token", "x-api-key", "Otoroshi-Client-Id", "Otoroshi-Authorization"}
+	s := testKeys(f)
+	p := mustPolicy(f, "", `{"public_patterns":["/public/.*"]}`)
+	sc := NewScratch()
+	f.Fuzz(func(t *testing.T, slot uint8, value string) {
+		var raw string
+		if int(slot) < len(names) {
+			raw = "GET /x HTTP/1.1\r\nHost: h\r\n" + names[slot] + ": " + value + "\r\nOtoroshi-Client-Secret: " + value + "\r\n\r\n"
+		} else {
+			raw = "GET " + value + " HTTP/1.1\r\nHost: h\r\n\r\n"
+		}
+		buf := []byte(raw)
+		req := &httpparse.Request{Headers: make([]httpparse.Header, 0, 16)}
+		if _, err := httpparse.ParseRequest(buf, req, nil); err != nil {
+			return
+		}
+		res, rej := p.Check(s, nil, sc, req, buf, "r", []string{"default"}, testNow)
+		if rej == nil && res.Key != nil && res.Method == MethodNone {
+			t.Fatalf("key %q accepted without a method", res.Key.ClientID)
+		}
+		for _, i := range res.Dropped() {
+			if i < 0 || i >= len(req.Headers) {
+				t.Fatalf("drop index %d out of range", i)
+			}
+		}
+	})
+}
