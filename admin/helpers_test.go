@@ -52,7 +52,7 @@ func (p *recorder) count() int {
 
 // env is a Server on a real loopback listener with a real bbolt file.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	s      *Server
 	pub    *recorder
 	base   string
@@ -66,6 +66,14 @@ func newEnv(t *testing.T, tweak func(*Options)) *env {
 	t.Helper()
 	e := &env{t: t, pub: &recorder{}, dbPath: filepath.Join(t.TempDir(), "torii.db")}
 	e.start(tweak)
+	return e
+}
+
+// newBenchEnv is newEnv for benchmarks, publishing to pub.
+func newBenchEnv(b *testing.B, pub Publisher) *env {
+	b.Helper()
+	e := &env{t: b, pub: &recorder{}, dbPath: filepath.Join(b.TempDir(), "torii.db")}
+	e.start(func(o *Options) { o.Publisher = pub })
 	return e
 }
 
@@ -127,7 +135,7 @@ type resp struct {
 	body   []byte
 }
 
-func (r resp) json(t *testing.T) any {
+func (r resp) json(t testing.TB) any {
 	t.Helper()
 	v, err := decodeStrict(r.body)
 	if err != nil {
@@ -211,7 +219,7 @@ func (e *env) must(want int, q req) resp {
 
 // fakeResolver answers every A query with 127.0.0.1 from a DNS server on a loopback UDP socket,
 // so that routes naming real-looking hosts (as in real Otoroshi exports) compile without network.
-func fakeResolver(t *testing.T) *net.Resolver {
+func fakeResolver(t testing.TB) *net.Resolver {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
