@@ -462,11 +462,11 @@ func TestCheckExactUnderConcurrency(t *testing.T) {
 	var accepted, refused atomic.Int64
 	var wg sync.WaitGroup
 	for range 2 {
+		sc := NewScratch() // per loop, like the request buffers
+		req, buf := parse(t, "GET /x HTTP/1.1", "Authorization: Bearer "+BearerToken("hot", "hot-secret"))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sc := NewScratch()
-			req, buf := parse(t, "GET /x HTTP/1.1", "Authorization: Bearer "+BearerToken("hot", "hot-secret"))
 			for i := range 1500 {
 				_, rej := p.Check(s, q, sc, req, buf, "r", []string{"default"}, testNow.Add(time.Duration(i)*time.Millisecond))
 				switch rej {
