@@ -55,10 +55,10 @@ func TestParseBench(t *testing.T) {
 }
 
 func TestConfigs(t *testing.T) {
-	n := nginxConfig("/tmp/x", 8081, 9000, 10000)
+	n := nginxConfig("/tmp/x", 8081, 9000, 10000, 20000)
 	for _, want := range []string{"worker_processes 1;", "daemon off;", "access_log off;", "keepalive 256;",
 		"server 127.0.0.1:9000;", "listen 127.0.0.1:8081", "proxy_http_version 1.1;", `proxy_set_header Connection "";`,
-		"worker_connections 11024;", "pid /tmp/x/nginx.pid;"} {
+		"worker_connections 11024;", "worker_rlimit_nofile 20000;", "pid /tmp/x/nginx.pid;"} {
 		if !strings.Contains(n, want) {
 			t.Errorf("nginx config lacks %q:\n%s", want, n)
 		}
@@ -99,7 +99,7 @@ func TestMarkdown(t *testing.T) {
 		beginMarker, endMarker,
 		"| small GET (32 B body) | Torii | 65 | 60–66 |", "| 1.44x | 1.12x |", // 65/45, 65/58
 		"| small GET + API key & quota | all | pending",
-		"| Torii | 0 | 0.0 | 140.0 | 0.0 | 45.0 µs |", // median 140 − median 95
+		"| Torii | 0 | 0.0 | 140.0 | 0.0 | 45.0 µs | 0 | saturated", // median 140 − median 95; 0 req/s < 5000
 		"| Torii | 10000 | 10000 | 40000 | 3.00 KiB |",
 		"Torii ≥ 1.3× nginx in req/s, small GET: 1.44x (met)",
 		"Torii ≥ 1.0× HAProxy in req/s, small GET: 1.12x (met)",

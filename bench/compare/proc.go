@@ -31,6 +31,8 @@ type proc struct {
 // is the program's), with its output in dir/name.log.
 func startProc(dir, name string, cpu int, nofile int, args ...string) (*proc, error) {
 	full := []string{"taskset", "-c", strconv.Itoa(cpu)}
+	// Raising the hard limit needs CAP_SYS_RESOURCE, which containers often lack.
+	nofile = nofileLimit(nofile)
 	if nofile > 0 && os.Geteuid() == 0 {
 		n := strconv.Itoa(nofile)
 		full = append([]string{"prlimit", "--nofile=" + n + ":" + n, "--"}, full...)

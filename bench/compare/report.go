@@ -140,8 +140,8 @@ func (r *results) markdown() string {
 	w("\n### Added latency at a fixed rate (open loop, small GET, %.0f req/s, median of %d rounds)\n\n", r.Rate, r.Rounds)
 	w("Latency runs from each request's intended send time (coordinated omission corrected). Plot: "+
 		"`%s`.\n\n", "bench/results/compare-openloop.svg")
-	w("| target | achieved req/s | p50 µs | p99 µs | p99.9 µs | added p99 vs direct | errors |\n")
-	w("|---|---:|---:|---:|---:|---:|---:|\n")
+	w("| target | achieved req/s | p50 µs | p99 µs | p99.9 µs | added p99 vs direct | errors | note |\n")
+	w("|---|---:|---:|---:|---:|---:|---:|---|\n")
 	base := median(field(r.Open[direct], p99))
 	for _, t := range targetOrder {
 		ss := r.Open[t]
@@ -156,8 +156,12 @@ func (r *results) markdown() string {
 		for _, x := range ss {
 			errs += x.Errors
 		}
-		w("| %s | %s | %s | %s | %s | %s | %d |\n", label(t), num(median(field(ss, rps)), 0), num(median(field(ss, p50)), 1),
-			num(median(field(ss, p99)), 1), num(median(field(ss, func(s sample) float64 { return s.P999 })), 1), added, errs)
+		note := ""
+		if median(field(ss, rps)) < 0.97*r.Rate {
+			note = "saturated: below the requested rate, so the latency is queueing, not overhead"
+		}
+		w("| %s | %s | %s | %s | %s | %s | %d | %s |\n", label(t), num(median(field(ss, rps)), 0), num(median(field(ss, p50)), 1),
+			num(median(field(ss, p99)), 1), num(median(field(ss, func(s sample) float64 { return s.P999 })), 1), added, errs, note)
 	}
 
 	w("\n### CPU per request (small GET, closed loop, median)\n\n")

@@ -111,7 +111,7 @@ type env struct {
 
 func run(ctx context.Context, o *options) error {
 	res := &results{
-		Started: time.Now().UTC(), Command: strings.Join(os.Args, " "), Rounds: o.rounds, Duration: o.duration,
+		Started: time.Now().UTC(), Command: strings.Join(append([]string{"go run ./bench/compare"}, os.Args[1:]...), " "), Rounds: o.rounds, Duration: o.duration,
 		Conns: o.conns, Rate: o.rate, OpenConns: o.openConns, OpenDur: o.openDuration,
 		ProxyCPU: o.proxyCPU, LoadCPU: o.loadCPU, Unavailable: map[string]string{},
 		Closed: map[string]map[string][]sample{}, Open: map[string][]sample{},
@@ -250,7 +250,7 @@ func (e *env) startAll(ctx context.Context) error {
 	}
 	nginxBin, _ := lookPath("nginx")
 	conf := filepath.Join(e.dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(nginxConfig(e.dir, e.ports[nginx], upstream, maxConns)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(nginxConfig(e.dir, e.ports[nginx], upstream, maxConns, nofileLimit(nofile))), 0o644); err != nil {
 		return fmt.Errorf("cannot write nginx config: %w", err)
 	}
 	p, err := e.start(ctx, nginx, o.proxyCPU, nofile, nginx, nginxBin, "-p", e.dir, "-c", conf, "-e", filepath.Join(e.dir, "nginx-error.log"))
@@ -498,6 +498,15 @@ func (e *env) measureMemory(ctx context.Context) {
 		logf("memory  %-8s idle %d KiB, with %d idle connections %d KiB", t, m.IdleKiB, m.Conns, m.ConnsKiB)
 		time.Sleep(time.Second) // let the proxy notice the closes
 	}
+}
+
+// nofileLimit returns n, or the hard open-file limit when that is lower.
+func nofileLimit(n int) int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && uint64(n) > lim.Max {
+		return int(lim.Max)
+	}
+	return n
 }
 
 // raiseNofile lifts this process's open-file limit to at least n (root may
