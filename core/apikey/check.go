@@ -55,7 +55,12 @@ func (r *Result) drop(i int) {
 //
 // On a public path (see Public), or when the policy is not mandatory, a
 // request without credentials passes with a nil Result.Key; credentials that
-// are present are still checked and counted.
+// are present are still checked and counted. Outside the plugin's scope
+// (see Applies) Check does nothing and returns a nil Key.
+//
+// Paths are matched without the query, percent-escapes decoded. A path with
+// a dot segment or a malformed escape is never public and always in scope,
+// so an encoding trick cannot turn a private path into a public one.
 //
 // It returns a sentinel *Rejection on refusal. It does not allocate (beyond
 // quota.Counters.Take's first call for a key and the growth of sc), never
@@ -64,7 +69,11 @@ func (r *Result) drop(i int) {
 // retained. Secrets never leave this function.
 func (p *Policy) Check(s *Set, q *quota.Counters, sc *Scratch, req *httpparse.Request, buf []byte, routeID string, routeGroups []string, now time.Time) (Result, *Rejection) {
 	var res Result
-	required := p.Mandatory && !p.Public(sc, req.Path.Bytes(buf))
+	path := req.Path.Bytes(buf)
+	if !p.Applies(sc, path) {
+		return Result{}, nil
+	}
+	required := p.Mandatory && !p.Public(sc, path)
 
 	var idx [numSlots]int
 	p.scan(req, buf, &idx)

@@ -486,3 +486,33 @@ func TestCheckExactUnderConcurrency(t *testing.T) {
 		t.Fatalf("accepted %d, refused %d; want exactly 1000 and 2000", accepted.Load(), refused.Load())
 	}
 }
+
+func TestPolicyScope(t *testing.T) {
+	s := testKeys(t)
+	sc := NewScratch()
+	p, err := NewPolicy(PolicyInput{Include: []string{"/api/.*"}, Exclude: []string{"/api/status"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(path string, inScope bool) {
+		t.Helper()
+		if got := p.Applies(sc, []byte(path)); got != inScope {
+			t.Fatalf("Applies(%q) = %v, want %v", path, got, inScope)
+		}
+		req, buf := parse(t, "GET "+path+" HTTP/1.1")
+		_, rej := p.Check(s, nil, sc, req, buf, "r", nil, testNow)
+		if inScope != (rej == ErrNoKey) {
+			t.Fatalf("Check(%q) without key: %v, in scope %v", path, rej, inScope)
+		}
+	}
+	f("/api/users", true)
+	f("/api/status", false)
+	f("/api/%73tatus", false)
+	f("/static/app.js", false)
+	f("/static/../api/users", true) // dot segment: always in scope
+	f("/api/status/../users", true)
+
+	if _, err := NewPolicy(PolicyInput{Exclude: []string{"("}}); err == nil || !strings.Contains(err.Error(), "exclude[0]") {
+		t.Fatalf("bad exclude pattern: %v", err)
+	}
+}

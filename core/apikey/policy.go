@@ -89,6 +89,8 @@ type Policy struct {
 	public  []pattern
 	private []pattern
 	paths   bool // a PublicPrivatePaths config was given
+	include []pattern
+	exclude []pattern
 }
 
 // extractor is the common shape of Otoroshi's extractor blocks; absent
@@ -143,6 +145,25 @@ func orTrue(b *bool) bool { return b == nil || *b }
 // is public when it matches a public pattern and no private pattern.
 // Errors name the field.
 func ParsePolicy(apikeyCalls, publicPrivate json.RawMessage) (*Policy, error) {
+	return NewPolicy(PolicyInput{ApikeyCalls: apikeyCalls, PublicPrivatePaths: publicPrivate})
+}
+
+// PolicyInput is what NewPolicy reads from a route's enabled plugins.
+type PolicyInput struct {
+	// ApikeyCalls is the `config` of the ApikeyCalls plugin instance, and
+	// Include and Exclude its `include` and `exclude` path patterns: the
+	// plugin runs on a path when include is empty or matches, and exclude
+	// does not match.
+	ApikeyCalls      json.RawMessage
+	Include, Exclude []string
+	// PublicPrivatePaths is the `config` of the PublicPrivatePaths plugin.
+	PublicPrivatePaths json.RawMessage
+}
+
+// NewPolicy is ParsePolicy with the ApikeyCalls plugin's include and exclude
+// patterns.
+func NewPolicy(in PolicyInput) (*Policy, error) {
+	apikeyCalls, publicPrivate := in.ApikeyCalls, in.PublicPrivatePaths
 	var cfg apikeyCallsConfig
 	if len(bytes.TrimSpace(apikeyCalls)) > 0 {
 		if err := json.Unmarshal(apikeyCalls, &cfg); err != nil {
@@ -211,12 +232,19 @@ func ParsePolicy(apikeyCalls, publicPrivate json.RawMessage) (*Policy, error) {
 		p.paths = true
 		p.Strict = pp.Strict
 		var err error
-		if p.public, err = compilePatterns("public_patterns", pp.PublicPatterns); err != nil {
+		if p.public, err = compilePatterns(PluginPublicPrivatePaths, "public_patterns", pp.PublicPatterns); err != nil {
 			return nil, err
 		}
-		if p.private, err = compilePatterns("private_patterns", pp.PrivatePatterns); err != nil {
+		if p.private, err = compilePatterns(PluginPublicPrivatePaths, "private_patterns", pp.PrivatePatterns); err != nil {
 			return nil, err
 		}
+	}
+	var err error
+	if p.include, err = compilePatterns(PluginApikeyCalls, "include", in.Include); err != nil {
+		return nil, err
+	}
+	if p.exclude, err = compilePatterns(PluginApikeyCalls, "exclude", in.Exclude); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -276,12 +304,12 @@ type pattern struct {
 // regexpMeta are the bytes with a meaning in RE2 syntax.
 const regexpMeta = `\.+*?()|[]{}^$`
 
-func compilePatterns(field string, src []string) ([]pattern, error) {
+func compilePatterns(plugin, field string, src []string) ([]pattern, error) {
 	out := make([]pattern, 0, len(src))
 	for i, s := range src {
 		pat, err := compilePattern(s)
 		if err != nil {
-			return nil, fmt.Errorf("cannot use %s config: field %s[%d]: %w: %w", PluginPublicPrivatePaths, field, i, ErrBadPattern, err)
+			return nil, fmt.Errorf("cannot use %s config: field %s[%d]: %w: %w", plugin, field, i, ErrBadPattern, err)
 		}
 		out = append(out, pat)
 	}
@@ -329,25 +357,43 @@ func matchAny(pats []pattern, path []byte) bool {
 }
 
 // Public reports whether path (the request path without the query) may be
-// called without a key. A path with a percent-encoded byte is matched once
-// decoded, and a path with a dot segment ("/./", "/../") is never public, so
-// an encoding trick cannot turn a private path into a public one. sc provides
+// called without a key. See Check for how paths are normalized. sc provides
 // the decoding buffer; Public does not allocate once sc has grown to the
 // longest path seen.
 func (p *Policy) Public(sc *Scratch, path []byte) bool {
 	if !p.paths || len(p.public) == 0 {
 		return false
 	}
+	path, ok := normPath(sc, path)
+	return ok && matchAny(p.public, path) && !matchAny(p.private, path)
+}
+
+// Applies reports whether the ApikeyCalls plugin runs on path, given its
+// include and exclude patterns. A path that cannot be normalized safely is
+// always in scope.
+func (p *Policy) Applies(sc *Scratch, path []byte) bool {
+	if len(p.include) == 0 && len(p.exclude) == 0 {
+		return true
+	}
+	path, ok := normPath(sc, path)
+	if !ok {
+		return true
+	}
+	return (len(p.include) == 0 || matchAny(p.include, path)) && !matchAny(p.exclude, path)
+}
+
+// normPath decodes percent-escapes so that an encoded path matches the
+// patterns of its decoded form. It reports false for a malformed escape or a
+// dot segment ("/./", "/../"), which the backend may resolve to another path:
+// such a path must get the strictest treatment.
+func normPath(sc *Scratch, path []byte) ([]byte, bool) {
 	if bytes.IndexByte(path, '%') >= 0 {
 		var ok bool
 		if path, ok = sc.unescapePath(path); !ok {
-			return false
+			return nil, false
 		}
 	}
-	if hasDotSegment(path) {
-		return false
-	}
-	return matchAny(p.public, path) && !matchAny(p.private, path)
+	return path, !hasDotSegment(path)
 }
 
 // hasDotSegment reports whether path has a "." or ".." segment.
