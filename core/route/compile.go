@@ -121,6 +121,7 @@ func Compile(routes []Route, opts CompileOptions) (*Table, error) {
 				continue
 			}
 			claims[key] = claim{r.ID, e}
+			t.entries = append(t.entries, e)
 			t.add(e)
 		}
 		p := entries[0].pool

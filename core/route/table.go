@@ -19,6 +19,7 @@ type Table struct {
 	exactNodes, wildNodes map[string]*hostNode // build time only
 
 	routes    []*Compiled // one per enabled route (its first domain), in input order
+	entries   []*Compiled // one per domain of every enabled route, in input order
 	byID      map[string]*Compiled
 	upstreams map[string]*Upstream // by Upstream.Key
 	addrs     map[netip.AddrPort]bool
@@ -52,6 +53,10 @@ func (t *Table) Warnings() []Warning { return t.warnings }
 // Routes returns one Compiled per enabled route, in input order. The slice must not be
 // modified.
 func (t *Table) Routes() []*Compiled { return t.routes }
+
+// Entries returns one Compiled per domain of every enabled route, in input order. The
+// slice must not be modified.
+func (t *Table) Entries() []*Compiled { return t.entries }
 
 // Route returns the compiled route with that id (enabled routes only), or nil.
 func (t *Table) Route(id string) *Compiled { return t.byID[id] }
