@@ -70,9 +70,9 @@ type Slot struct {
 }
 
 // entry holds the counts of one key; it is only read or written with its
-// Slot's lock held. Window ids: win is the throttling window number since the
-// epoch; day and month are the Unix nanoseconds at which the calendar day and
-// month started.
+// Slot's lock held. Windows are identified by their start in Unix
+// nanoseconds: win for the 10-second throttling window (aligned on the
+// epoch), day and month for the calendar day and month.
 type entry struct {
 	win, winCalls     int64
 	day, dayCalls     int64
@@ -147,16 +147,32 @@ func (c *Counters) calendarFor(ns int64, now time.Time) *calendar {
 	return cal
 }
 
-// roll resets the counts whose window is not the current one.
-func (e *entry) roll(win int64, cal *calendar) {
-	if e.win != win {
+// maxSkew is how far back in time a call may be and still count in a slot's
+// newer window. Event loops read the clock at slightly different moments, so
+// a call stamped 23:59:59.9999 may reach a slot already rolled to the next
+// day: counting it there (instead of rolling back and losing the day's
+// count) keeps the quota exact. A call further back means the clock stepped
+// back; its window restarts, so a key is not locked out until the clock
+// catches up.
+const maxSkew = time.Second
+
+// restart reports whether a count whose window starts at start must restart
+// for a call at ns whose own window starts at cur.
+func restart(start, cur, ns int64) bool {
+	return cur > start || (cur < start && ns < start-int64(maxSkew))
+}
+
+// roll resets the counts whose window is behind the call's window (see
+// maxSkew for calls behind the slot's window).
+func (e *entry) roll(win int64, cal *calendar, ns int64) {
+	if restart(e.win, win, ns) {
 		e.win, e.winCalls = win, 0
 	}
-	if e.day != cal.dayStart {
+	if restart(e.day, cal.dayStart, ns) {
 		e.day, e.dayCalls = cal.dayStart, 0
 		e.dirty = true
 	}
-	if e.month != cal.monthStart {
+	if restart(e.month, cal.monthStart, ns) {
 		e.month, e.monthCalls = cal.monthStart, 0
 		e.dirty = true
 	}
@@ -204,11 +220,11 @@ func (c *Counters) Take(clientID string, lim Limits, now time.Time) (ok bool, re
 func (c *Counters) TakeSlot(sl *Slot, lim Limits, now time.Time) (ok bool, rem Remaining, retryAfter time.Duration) {
 	ns := now.UnixNano()
 	cal := c.calendarFor(ns, now)
-	win := floorDiv(ns, int64(ThrottleWindow))
+	win := floorDiv(ns, int64(ThrottleWindow)) * int64(ThrottleWindow)
 
 	sl.mu.Lock()
 	e := &sl.entry
-	e.roll(win, cal)
+	e.roll(win, cal, ns)
 	wc, dc, mc := e.winCalls+1, e.dayCalls+1, e.monthCalls+1
 	okW, okD, okM := within(wc, lim.Throttle), within(dc, lim.Daily), within(mc, lim.Monthly)
 	ok = okW && okD && okM
@@ -218,6 +234,7 @@ func (c *Counters) TakeSlot(sl *Slot, lim Limits, now time.Time) (ok bool, rem R
 	} else {
 		wc, dc, mc = e.winCalls, e.dayCalls, e.monthCalls
 	}
+	win = e.win // the slot's window, which a skewed call counts in
 	sl.mu.Unlock()
 
 	rem = Remaining{
@@ -228,7 +245,7 @@ func (c *Counters) TakeSlot(sl *Slot, lim Limits, now time.Time) (ok bool, rem R
 	if !ok {
 		var end int64
 		if !okW {
-			end = (win + 1) * int64(ThrottleWindow)
+			end = win + int64(ThrottleWindow)
 		}
 		if !okD {
 			end = max(end, cal.dayEnd)
@@ -246,7 +263,7 @@ func (c *Counters) TakeSlot(sl *Slot, lim Limits, now time.Time) (ok bool, rem R
 func (c *Counters) Usage(clientID string, lim Limits, now time.Time) Usage {
 	ns := now.UnixNano()
 	cal := c.calendarFor(ns, now)
-	win := floorDiv(ns, int64(ThrottleWindow))
+	win := floorDiv(ns, int64(ThrottleWindow)) * int64(ThrottleWindow)
 
 	var e entry
 	if sl := c.lookup(clientID); sl != nil {
@@ -254,7 +271,7 @@ func (c *Counters) Usage(clientID string, lim Limits, now time.Time) Usage {
 		e = sl.entry
 		sl.mu.Unlock()
 	}
-	e.roll(win, cal) // on the copy: reading never changes state
+	e.roll(win, cal, ns) // on the copy: reading never changes state
 
 	return Usage{
 		AuthorizedCallsPerWindow: lim.Throttle,

@@ -201,3 +201,22 @@ func TestTakeCopiesClientID(t *testing.T) {
 		t.Fatalf("counts lost when the caller reused its buffer: %+v", u)
 	}
 }
+
+func TestClockSkewAndStepBack(t *testing.T) {
+	c := New(Options{})
+	lim := Limits{Throttle: 2, Daily: 3, Monthly: Unlimited}
+	midnight := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
+	take(t, c, "k", midnight.Add(time.Millisecond)) // the slot is now in the new day and window
+	// A loop whose clock read was a hair earlier: counted in the new day, not
+	// rolling the slot back (which would reset the new day's count).
+	if ok, rem, _ := c.Take("k", lim, midnight.Add(-time.Millisecond)); !ok || rem.Daily != 1 || rem.Throttle != 0 {
+		t.Fatalf("skewed call: ok=%v rem=%+v, want it counted in the current windows", ok, rem)
+	}
+	if ok, _, _ := c.Take("k", lim, midnight.Add(2*time.Millisecond)); ok {
+		t.Fatal("throttle of 2 exceeded after a skewed call")
+	}
+	// The clock steps back an hour: windows restart instead of locking the key out.
+	if ok, rem, _ := c.Take("k", lim, midnight.Add(-time.Hour)); !ok || rem.Throttle != 1 || rem.Daily != 2 {
+		t.Fatalf("after a clock step back: ok=%v rem=%+v", ok, rem)
+	}
+}
