@@ -8,15 +8,15 @@ import "testing"
 const (
 	// browserRequest is what a desktop browser sends for a page: about 500
 	// bytes and 12 header fields.
-	browserRequest = "GET /docs/getting-started/index.html?lang=en&theme=dark HTTP/1.1\r\n" +
+	browserRequest = "GET /docs/index.html?lang=en HTTP/1.1\r\n" +
 		"Host: www.example.com\r\n" +
 		"Connection: keep-alive\r\n" +
 		"Cache-Control: max-age=0\r\n" +
-		"sec-ch-ua: \"Chromium\";v=\"124\", \"Not-A.Brand\";v=\"99\"\r\n" +
+		"sec-ch-ua: \"Chromium\";v=\"124\"\r\n" +
 		"sec-ch-ua-mobile: ?0\r\n" +
 		"Upgrade-Insecure-Requests: 1\r\n" +
 		"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36\r\n" +
-		"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n" +
+		"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n" +
 		"Sec-Fetch-Site: same-origin\r\n" +
 		"Accept-Encoding: gzip, deflate, br\r\n" +
 		"Accept-Language: en-US,en;q=0.9,fr;q=0.8\r\n" +

@@ -389,3 +389,44 @@ func TestEqualFold(t *testing.T) {
 	f("[", "{", false) // '[' | 0x20 == '{': folding must be for letters only
 	f("@", "`", false)
 }
+
+func TestDefaultLimits(t *testing.T) {
+	line := func(n int) string {
+		return "GET /" + strings.Repeat("a", n-len("GET / HTTP/1.1")) + " HTTP/1.1\r\n"
+	}
+	f := func(name, in string, lim *Limits, want error) {
+		t.Helper()
+		if _, _, _, err := parseReq(in, lim); err != want {
+			t.Errorf("%s: got %v, want %v", name, err, want)
+		}
+	}
+	// nil and zero Limits mean the defaults: 8 KiB request line, 32 KiB header section.
+	for _, lim := range []*Limits{nil, {}, {MaxRequestLine: -1, MaxHeaderBytes: -1}} {
+		f("line at limit", line(DefaultMaxRequestLine)+"Host: a\r\n\r\n", lim, nil)
+		f("line over limit", line(DefaultMaxRequestLine+1)+"Host: a\r\n\r\n", lim, ErrRequestLineTooLong)
+		section := "Host: a\r\nX: " + strings.Repeat("v", DefaultMaxHeaderBytes-len("Host: a\r\nX: \r\n\r\n")) + "\r\n\r\n"
+		f("section at limit", "GET / HTTP/1.1\r\n"+section, lim, nil)
+		f("section over limit", "GET / HTTP/1.1\r\nY"+section, lim, ErrHeaderTooLarge)
+	}
+	// Larger configured limits are honoured, and clamped to maxLimit.
+	big := &Limits{MaxRequestLine: 64 << 10, MaxHeaderBytes: 1 << 30}
+	f("configured line", line(40<<10)+"Host: a\r\n\r\n", big, nil)
+	if l, h := big.values(); l != 64<<10 || h != maxLimit {
+		t.Errorf("values() = %d, %d", l, h)
+	}
+}
+
+// TestParseRequestBoundedWork checks that a huge buffer is not scanned past
+// the limits: garbage far beyond them must not change the verdict.
+func TestParseRequestBoundedWork(t *testing.T) {
+	lim := &Limits{MaxRequestLine: 32, MaxHeaderBytes: 64}
+	f := func(in string, want error) {
+		t.Helper()
+		if _, _, _, err := parseReq(in+strings.Repeat("\x00", 1<<20), lim); err != want {
+			t.Errorf("%q + 1 MiB of NUL: got %v, want %v", in, err, want)
+		}
+	}
+	f("GET /"+strings.Repeat("a", 40), ErrRequestLineTooLong)
+	f("GET / HTTP/1.1\r\nX: "+strings.Repeat("a", 80), ErrHeaderTooLarge)
+	f("GET / HTTP/1.1\r\nHost: a\r\n\r\n", nil)
+}

@@ -131,3 +131,25 @@ func TestParseResponseIncremental(t *testing.T) {
 		t.Fatalf("got (%d, %v) chunked %v cl %d", n, err, resp.Chunked, resp.ContentLength)
 	}
 }
+
+func TestParseResponseLimits(t *testing.T) {
+	var arr [2]Header
+	resp := Response{Headers: arr[:0]}
+	if _, err := ParseResponse([]byte("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"), &resp, nil); err != ErrTooManyHeaders {
+		t.Errorf("3 fields in 2 slots: %v", err)
+	}
+	lim := &Limits{MaxRequestLine: 20, MaxHeaderBytes: 16}
+	f := func(in string, want error) {
+		t.Helper()
+		resp.Headers = arr[:0]
+		if _, err := ParseResponse([]byte(in), &resp, lim); err != want {
+			t.Errorf("%q: got %v, want %v", in, err, want)
+		}
+	}
+	f("HTTP/1.1 200 OKOKOKO\r\n\r\n", nil) // 20 bytes
+	f("HTTP/1.1 200 OKOKOKOK\r\n\r\n", ErrRequestLineTooLong)
+	f("HTTP/1.1 200 OKOKOKOKOK", ErrRequestLineTooLong)
+	f("HTTP/1.1 200 OK\r\nA: 123456789\r\n\r\n", nil) // 16 bytes of section
+	f("HTTP/1.1 200 OK\r\nA: 1234567890\r\n\r\n", ErrHeaderTooLarge)
+	f("HTTP/1.1 200 OK\r\nA: 12345678901\r\n", ErrHeaderTooLarge)
+}
