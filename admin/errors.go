@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 var (
@@ -31,9 +32,19 @@ type APIError struct {
 	Fields  []FieldError
 }
 
-// Error implements error.
+// Error implements error; it lists the fields too.
 func (e *APIError) Error() string {
-	return strconv.Itoa(e.Status) + " " + e.Code + ": " + e.Message
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(e.Status) + " " + e.Code + ": " + e.Message)
+	for i, f := range e.Fields {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Field + ": " + f.Message)
+	}
+	return b.String()
 }
 
 func errBadRequest(msg string, fields ...FieldError) *APIError {

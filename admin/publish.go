@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
@@ -24,6 +25,9 @@ type compiled struct {
 	keys    *apikey.Set
 	version uint64
 }
+
+// keyFieldRe finds the field an apikey validation error names ("... field clientSecret: ...").
+var keyFieldRe = regexp.MustCompile(`field (\S+):`)
 
 // compiler turns a state into a snapshot. Its route registry is kept across compiles so that
 // per-target runtime state (health, circuit breakers, latency) survives reloads.
@@ -67,6 +71,19 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	table, err := route.Compile(routes, route.CompileOptions{Registry: c.reg, Resolver: c.resolver})
 	if err != nil {
 		return nil, routeCompileError(err)
+	}
+	for i := range keys {
+		if err := keys[i].Validate(); err != nil {
+			field := "apikey " + keys[i].ClientID
+			if m := keyFieldRe.FindStringSubmatch(err.Error()); m != nil {
+				field = m[1]
+			}
+			fields = append(fields, FieldError{Field: field, Message: err.Error()})
+		}
+	}
+	if len(fields) > 0 {
+		return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
+			Message: "the configuration would not compile", Fields: fields}
 	}
 	set, err := apikey.Compile(keys)
 	if err != nil {

@@ -1,0 +1,81 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.etcd.io/bbolt"
+)
+
+func TestSchemaVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "torii.db")
+	db, err := openDB(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.View(func(tx *bbolt.Tx) error {
+		for _, b := range []string{bucketMeta, bucketRoutes, bucketGroups, bucketKeys, bucketGlobal, bucketAudit, BucketQuotas} {
+			if tx.Bucket([]byte(b)) == nil {
+				t.Errorf("bucket %s missing", b)
+			}
+		}
+		if v := string(tx.Bucket([]byte(bucketMeta)).Get([]byte(metaSchema))); v != "1" {
+			t.Errorf("schema %q", v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A newer schema is refused rather than misread.
+	err = db.Update(func(tx *bbolt.Tx) error { return tx.Bucket([]byte(bucketMeta)).Put([]byte(metaSchema), []byte("99")) })
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openDB(path); !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("opening a newer schema: %v", err)
+	}
+}
+
+func TestStoredStateThatNoLongerCompiles(t *testing.T) {
+	e := newEnv(t, nil)
+	e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: map[string]any{"id": "route_dns",
+		"frontend": map[string]any{"domains": []string{"dns.example.com"}},
+		"backend":  map[string]any{"targets": []any{map[string]any{"hostname": "backend.internal.example", "port": 8080}}}}})
+	e.must(http.StatusCreated, req{method: "POST", path: "/api/groups", body: map[string]any{"id": "g", "name": "g"}})
+	e.stop()
+	published := e.pub.count()
+
+	// Restart with a resolver that fails: the admin API serves, says why it is not ready,
+	// publishes nothing, and refuses writes until the state compiles again.
+	broken := &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("no DNS in this test")
+	}}
+	e.start(func(o *Options) { o.Resolver = broken })
+	if e.pub.count() != published {
+		t.Fatalf("an uncompilable stored state was published")
+	}
+	r := e.must(http.StatusServiceUnavailable, req{method: "GET", path: "/ready"})
+	if !strings.Contains(string(r.body), "backend.internal.example") {
+		t.Fatalf("/ready does not say why: %s", r.body)
+	}
+	e.must(http.StatusOK, req{method: "GET", path: "/api/routes/route_dns"})
+	e.must(http.StatusBadRequest, req{method: "POST", path: "/api/groups", body: map[string]any{"id": "g2", "name": "g"}})
+	e.must(http.StatusOK, req{method: "DELETE", path: "/api/routes/route_dns"})
+	e.must(http.StatusOK, req{method: "GET", path: "/ready"})
+	if e.pub.count() != published+1 {
+		t.Fatalf("the fixed state was not published")
+	}
+}
+
+func TestKeyValidationNamesField(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.must(http.StatusBadRequest, req{method: "POST", path: "/api/apikeys", body: map[string]any{"clientId": "key with space", "clientName": "k"}})
+	fieldsNamed(t, r, "clientId")
+}
