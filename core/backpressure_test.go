@@ -236,6 +236,7 @@ func TestPumpChunked(t *testing.T) {
 		}))
 		srv := startProxy(t, core.Config{HighWater: 64 << 10}, testRoute("*", be))
 		c := dial(t, srv)
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 		_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
 		br := bufio.NewReader(c)
 		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -258,6 +259,7 @@ func TestPumpChunked(t *testing.T) {
 	})
 	t.Run("upload", func(t *testing.T) {
 		be := startRawBackend(t, func(c net.Conn) {
+			_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
 			br := bufio.NewReader(c)
 			for {
 				req, err := http.ReadRequest(br)
@@ -275,6 +277,7 @@ func TestPumpChunked(t *testing.T) {
 		})
 		srv := startProxy(t, core.Config{HighWater: 64 << 10}, testRoute("*", be))
 		c := dial(t, srv)
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 		br := bufio.NewReader(c)
 		var req bytes.Buffer
 		for range 2 {

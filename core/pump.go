@@ -72,6 +72,15 @@ func detachConn(c gnet.Conn) (*net.TCPConn, []byte, error) {
 	return tc, carry, nil
 }
 
+// joinCarry returns the bytes of a connection not consumed yet: its own
+// carry (taken back from an earlier pump) followed by gnet's inbound bytes.
+func joinCarry(own, gnetBytes []byte) []byte {
+	if len(own) == 0 {
+		return gnetBytes
+	}
+	return append(append([]byte(nil), own...), gnetBytes...)
+}
+
 // pumpDownload hands cc's response body over to a pump: the upstream leaves
 // the loop now (so that gnet stops reading it into memory), the client once
 // its outbound buffer has drained.
@@ -121,7 +130,8 @@ func (lp *loop) pumpFlushCheck(cc *clientConn) bool {
 			lp.pumpAbort(cc)
 			return true
 		}
-		job.upstream, job.upCarry, job.upIn = tc, carry, false
+		job.upstream, job.upCarry, job.upIn = tc, joinCarry(job.us.carry, carry), false
+		job.us.carry = nil
 		job.us.state = usPumped
 		lp.closeConn(job.us.c)
 	}
@@ -132,7 +142,8 @@ func (lp *loop) pumpFlushCheck(cc *clientConn) bool {
 			lp.pumpAbort(cc)
 			return true
 		}
-		job.client, job.clientCarry, job.clientIn = tc, carry, false
+		job.client, job.clientCarry, job.clientIn = tc, joinCarry(cc.carry, carry), false
+		cc.carry = nil
 		lp.closeConn(cc.c)
 	}
 	if job.clientIn || job.upIn {
