@@ -31,6 +31,15 @@ func TestRecordAllocs(t *testing.T) {
 	if r.Drops() == 0 {
 		t.Fatalf("the ring never filled: the full path was not measured")
 	}
+	var own Record
+	n = testing.AllocsPerRun(1000, func() {
+		own.Reset(r.CapturesHeaders())
+		fillRecord(&own, 1, &in, &out)
+		r.Push(&own)
+	})
+	if n != 0 {
+		t.Fatalf("Push allocates %v times per event", n)
+	}
 	s := NewSharedIDGen(1)
 	if n := testing.AllocsPerRun(100, func() { s.Next(now) }); n != 0 {
 		t.Fatalf("SharedIDGen allocates %v", n)

@@ -3,10 +3,14 @@
 // pay almost nothing for it.
 //
 // The hot path: each event loop owns a Ring (single producer, single
-// consumer) of fixed-size Records. The loop calls Reserve, fills the Record's
-// Fields and copies the variable-length parts (host, URIs, headers) into the
-// slot's arena with the setters, then Commit. Nothing allocates; a full ring
-// drops the record and counts it. Request ids come from a per-loop IDGen
+// consumer) of fixed-size Records. Either the loop calls Reserve, fills the
+// Record's Fields and copies the variable-length parts (host, URIs, headers)
+// into the slot's arena with the setters, then Commit, all in one callback;
+// or, for an exchange that spans callbacks (the usual case: headers are only
+// readable while the request is parsed, the status and sizes only known at
+// the end), it fills a Record it owns (one per client connection) as the
+// exchange progresses and Pushes it at the end, which copies the used part
+// into a slot. Nothing allocates; a full ring drops the record and counts it. Request ids come from a per-loop IDGen
 // (snowflake: milliseconds, loop id, sequence), formatted with AppendID into
 // the caller's buffer.
 //

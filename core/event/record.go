@@ -116,12 +116,28 @@ type Record struct {
 	a arena
 }
 
-// reset prepares a reused slot; the arena bytes are not cleared, only its spans.
+// Reset empties a Record the caller owns (see Ring.Push) for a new exchange;
+// captureHeaders should be the ring's CapturesHeaders. The arena bytes are
+// not cleared, only its spans. 0 allocs.
+func (r *Record) Reset(captureHeaders bool) { r.reset(captureHeaders) }
+
+// reset prepares a reused slot.
 func (r *Record) reset(captureHeaders bool) {
 	r.Fields = Fields{}
 	r.a.used, r.a.nIn, r.a.nOut = 0, 0, 0
 	r.a.host, r.a.uri, r.a.targetURI, r.a.method = span{}, span{}, span{}, span{}
 	r.a.noHeaders = !captureHeaders
+}
+
+// copyFrom makes r a copy of src, copying only the used part of the arena.
+func (r *Record) copyFrom(src *Record) {
+	r.Fields = src.Fields
+	a, b := &r.a, &src.a
+	a.used, a.host, a.uri, a.targetURI, a.method = b.used, b.host, b.uri, b.targetURI, b.method
+	a.nIn, a.nOut, a.noHeaders = b.nIn, b.nOut, b.noHeaders
+	copy(a.headersIn[:b.nIn], b.headersIn[:b.nIn])
+	copy(a.headersOut[:b.nOut], b.headersOut[:b.nOut])
+	copy(a.buf[:b.used], b.buf[:b.used])
 }
 
 // put copies up to limit bytes of b into the arena.

@@ -7,7 +7,8 @@ import (
 const cacheLine = 64
 
 // DefaultRingSize is the number of slots per loop when Options.RingSize is 0.
-// With ~2.6 KB slots that is about 2.7 MB per loop.
+// A slot (Record) is 2936 bytes on 64-bit platforms, so about 3 MB per loop;
+// at 100k requests/s per loop it absorbs ~10ms of exporter stall.
 const DefaultRingSize = 1024
 
 // Ring is a single-producer single-consumer queue of Records: the producer is
@@ -44,7 +45,10 @@ func newRing(size int, captureHeaders bool) *Ring {
 // Reserve returns the next free slot, reset, for the loop to fill and then
 // Commit; or nil when the ring is full, counting one drop. Calling Reserve
 // again before Commit returns the same slot, reset. Only the ring's loop may
-// call it. The slot stays the loop's until Commit; 0 allocs.
+// call it, and only in straight-line code: a reservation must not be held
+// across callbacks, since any other exchange of the loop would get the same
+// slot. For an exchange that spans callbacks, fill a Record you own and Push
+// it at the end. The slot stays the loop's until Commit; 0 allocs.
 func (r *Ring) Reserve() *Record {
 	t := r.next
 	if t-r.headSeen > r.mask {
@@ -69,6 +73,27 @@ func (r *Ring) Commit() {
 	r.reserved = nil
 	r.next++
 	r.tail.Store(r.next)
+}
+
+// Push copies rec (a Record the loop owns, for example one per client
+// connection, filled while the exchange progressed) into the next slot and
+// publishes it; only the used part of the arena is copied. When the ring is
+// full it counts a drop and returns false. rec may be Reset and reused right
+// after. A pending Reserve is abandoned. Only the ring's loop may call it; 0 allocs.
+func (r *Ring) Push(rec *Record) bool {
+	r.reserved = nil
+	t := r.next
+	if t-r.headSeen > r.mask {
+		r.headSeen = r.head.Load()
+		if t-r.headSeen > r.mask {
+			r.drops.Add(1)
+			return false
+		}
+	}
+	r.slots[t&r.mask].copyFrom(rec)
+	r.next++
+	r.tail.Store(r.next)
+	return true
 }
 
 // Drops returns the records refused because the ring was full. Safe from any goroutine.

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"strings"
 	"sync"
 	"testing"
 )
@@ -81,5 +82,35 @@ func TestRingSPSC(t *testing.T) {
 	wg.Wait()
 	if got+r.Drops() != n {
 		t.Fatalf("got %d + drops %d != %d", got, r.Drops(), n)
+	}
+}
+
+// TestRingPush: exchanges that overlap on one loop each fill their own
+// Record and Push it when done; the event carries exactly that record.
+func TestRingPush(t *testing.T) {
+	r := newRing(2, true)
+	var a, b Record
+	a.Reset(r.CapturesHeaders())
+	b.Reset(r.CapturesHeaders())
+	in := newWire("Accept", "text/a")
+	fillRecord(&a, 1, &in, nil)
+	a.SetHost([]byte("a.example")) // a second host wins the span; bytes stay in the arena
+	b.ReqID = 2
+	b.SetHost([]byte("b.example"))
+	if !r.Push(&b) || !r.Push(&a) {
+		t.Fatalf("push refused on an empty ring")
+	}
+	if r.Push(&a) || r.Drops() != 1 {
+		t.Fatalf("push on a full ring: drops %d", r.Drops())
+	}
+	a.Reset(true) // the owner reuses its record at once
+	var got []string
+	r.drain(10, func(rec *Record) {
+		got = append(got, string(AppendGatewayEvent(nil, rec, 9, "x")))
+	})
+	if len(got) != 2 || !strings.Contains(got[0], `"reqId":"2"`) || !strings.Contains(got[0], `"host":"b.example"`) ||
+		!strings.Contains(got[1], `"reqId":"1"`) || !strings.Contains(got[1], `"host":"a.example"`) ||
+		!strings.Contains(got[1], `{"key":"Accept","value":"text/a"}`) || !strings.Contains(got[1], `"@serviceId":"route_1"`) {
+		t.Fatalf("events:\n%s", strings.Join(got, "\n"))
 	}
 }
