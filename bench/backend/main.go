@@ -8,8 +8,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,28 +21,41 @@ import (
 )
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:9000", "address to listen on")
-	size := flag.Int("size", 32, "response body bytes")
-	sizes := flag.String("sizes", "", "per-path body sizes, e.g. /16k=16384,/1k=1024")
-	delay := flag.Duration("delay", 0, "artificial delay before each response")
-	status := flag.Int("status", 200, "response status code")
-	flag.Parse()
-	bySize, err := backend.ParseSizes(*sizes)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "backend:", err)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(2)
 	}
-	srv, err := backend.Start(*listen, backend.Config{Size: *size, Sizes: bySize, Delay: *delay, Status: *status})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "backend:", err)
 		os.Exit(1)
 	}
-	fmt.Fprintf(os.Stderr, "backend: listening on %s\n", srv.Addr())
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	<-sig
-	if err := srv.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "backend:", err)
+}
+
+// run serves until ctx ends; it reports on stderr.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("backend", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
+	size := fs.Int("size", 32, "response body bytes")
+	sizes := fs.String("sizes", "", "per-path body sizes, e.g. /16k=16384,/1k=1024")
+	delay := fs.Duration("delay", 0, "artificial delay before each response")
+	status := fs.Int("status", 200, "response status code")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	fmt.Fprintf(os.Stderr, "backend: served %d requests\n", srv.Requests())
+	bySize, err := backend.ParseSizes(*sizes)
+	if err != nil {
+		return err
+	}
+	srv, err := backend.Start(*listen, backend.Config{Size: *size, Sizes: bySize, Delay: *delay, Status: *status})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "backend: listening on %s\n", srv.Addr())
+	<-ctx.Done()
+	err = srv.Close()
+	fmt.Fprintf(stderr, "backend: served %d requests\n", srv.Requests())
+	return err
 }

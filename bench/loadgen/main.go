@@ -12,6 +12,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,37 +40,48 @@ func (h *headerFlags) Set(s string) error {
 }
 
 func main() {
-	if err := run(); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(2)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+// run is the whole command, with its arguments and outputs as parameters.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var headers headerFlags
-	conns := flag.Int("c", 64, "keep-alive connections")
-	pipeline := flag.Int("pipeline", 1, "closed loop: requests in flight per connection")
-	duration := flag.Duration("d", 10*time.Second, "run time (0: until -n requests)")
-	requests := flag.Int64("n", 0, "total requests (0: until -d)")
-	rate := flag.Float64("rate", 0, "open loop: requests per second over all connections (0: closed loop)")
-	timeout := flag.Duration("timeout", load.DefaultTimeout, "per-request timeout")
-	method := flag.String("method", "GET", "request method")
-	body := flag.String("body", "", "request body")
-	bodySize := flag.Int("body-size", 0, "request body of this many bytes (instead of -body)")
-	flag.Var(&headers, "H", "extra header \"Name: value\" (repeatable)")
-	jsonOut := flag.String("json", "", "write the JSON report to this file (- for stdout)")
-	svgOut := flag.String("svg", "", "write the latency percentile plot to this SVG file")
-	quiet := flag.Bool("q", false, "no progress lines")
-	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: loadgen [flags] http://host:port/path")
-		flag.PrintDefaults()
+	conns := fs.Int("c", 64, "keep-alive connections")
+	pipeline := fs.Int("pipeline", 1, "closed loop: requests in flight per connection")
+	duration := fs.Duration("d", 10*time.Second, "run time (0: until -n requests)")
+	requests := fs.Int64("n", 0, "total requests (0: until -d)")
+	rate := fs.Float64("rate", 0, "open loop: requests per second over all connections (0: closed loop)")
+	timeout := fs.Duration("timeout", load.DefaultTimeout, "per-request timeout")
+	method := fs.String("method", "GET", "request method")
+	body := fs.String("body", "", "request body")
+	bodySize := fs.Int("body-size", 0, "request body of this many bytes (instead of -body)")
+	fs.Var(&headers, "H", "extra header \"Name: value\" (repeatable)")
+	jsonOut := fs.String("json", "", "write the JSON report to this file (- for stdout)")
+	svgOut := fs.String("svg", "", "write the latency percentile plot to this SVG file")
+	quiet := fs.Bool("q", false, "no progress lines")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: loadgen [flags] http://host:port/path")
+		fs.PrintDefaults()
 	}
-	flag.Parse()
-	if flag.NArg() != 1 {
-		flag.Usage()
-		return fmt.Errorf("want exactly one URL, got %d arguments", flag.NArg())
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	target := flag.Arg(0)
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fmt.Errorf("want exactly one URL, got %d arguments", fs.NArg())
+	}
+	target := fs.Arg(0)
 	payload := []byte(*body)
 	if *bodySize > 0 {
 		payload = []byte(strings.Repeat("x", *bodySize))
@@ -84,10 +96,8 @@ func run() error {
 		Rate: *rate, Timeout: *timeout,
 	}
 	if !*quiet {
-		cfg.Progress = os.Stderr
+		cfg.Progress = stderr
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 
 	cpu0, allocs0 := cpuTime(), heapAllocs()
 	res, err := load.Run(ctx, cfg)
@@ -95,9 +105,9 @@ func run() error {
 		return err
 	}
 	rep := load.NewReport(res, target, cpuTime()-cpu0, heapAllocs()-allocs0)
-	printSummary(os.Stdout, &rep)
+	printSummary(stdout, &rep)
 	if *jsonOut != "" {
-		if err := writeJSON(*jsonOut, &rep); err != nil {
+		if err := writeJSON(*jsonOut, stdout, &rep); err != nil {
 			return err
 		}
 	}
@@ -134,14 +144,14 @@ func printSummary(w io.Writer, r *load.Report) {
 	fmt.Fprintf(w, "  generator: %.3f CPU s, %.2f CPU µs/req, %.3f allocs/req\n", r.CPUSeconds, r.CPUPerRequest, r.AllocsPerReq)
 }
 
-func writeJSON(path string, r *load.Report) error {
+func writeJSON(path string, stdout io.Writer, r *load.Report) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("cannot encode report: %w", err)
 	}
 	b = append(b, '\n')
 	if path == "-" {
-		_, err = os.Stdout.Write(b)
+		_, err = stdout.Write(b)
 	} else {
 		err = os.WriteFile(path, b, 0o644)
 	}
