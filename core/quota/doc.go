@@ -28,6 +28,12 @@
 // removed, only reset: runtime state survives configuration reloads because
 // it is keyed by client id, outside any snapshot.
 //
+// Time comes from the caller (now), read by each event loop at slightly
+// different moments: a call stamped up to one second before its key's
+// current window is counted in that window, so skew between loops never
+// resets a count. A clock stepping back further restarts the windows: the
+// exactness guarantee assumes a clock that does not jump backwards.
+//
 // Persistence is periodic, not synchronous: after a crash (not a graceful
 // shutdown, which flushes) up to one flush interval (1 s by default) of daily
 // and monthly increments is lost, so a key may be granted that many extra
