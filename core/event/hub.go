@@ -22,7 +22,7 @@ import (
 // idle pass sleeps PollInterval (default DefaultPollInterval).
 const (
 	drainBatch          = 512
-	DefaultPollInterval = 5 * time.Millisecond
+	DefaultPollInterval = 2 * time.Millisecond
 )
 
 // Options configure a Hub.
@@ -125,7 +125,8 @@ func (h *Hub) Run(ctx context.Context) {
 		t.Reset(h.opts.PollInterval)
 		select {
 		case <-ctx.Done():
-			for d.pass() > 0 {
+			// What was committed before now, bounded: loops may still be producing.
+			for i := 0; i < h.opts.RingSize/drainBatch+1 && d.pass() > 0; i++ {
 			}
 			d.idle()
 			h.Close()

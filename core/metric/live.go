@@ -225,3 +225,25 @@ func (l *Live) current(routeID string, now time.Time) liveSnap {
 	}
 	return s
 }
+
+// StatsAll returns the global statistics and those of every exported route,
+// by route id, from the sampler's history (windowed fields are zero for a
+// route until it has two samples; totals are then read directly).
+func (l *Live) StatsAll() (global Stats, routes map[string]Stats) {
+	global, _ = l.Stats("")
+	ms := l.set.Routes()
+	routes = make(map[string]Stats, len(ms))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range ms {
+		cur, prev, ok := m.live.window()
+		if !ok {
+			now := liveSnap{at: time.Now()}
+			rs := m.snapshot()
+			now.addRoute(&rs)
+			cur, prev = &now, &now
+		}
+		routes[m.id] = statsBetween(cur, prev)
+	}
+	return global, routes
+}

@@ -50,6 +50,9 @@ func TestLiveStats(t *testing.T) {
 	if g.Calls != 105 || g.Rate != 104 || g.ConcurrentHandledRequests != 1 || g.Status.S4xx != 4 || g.Status.S2xx != 100 || g.P99 != 12.8 {
 		t.Fatalf("global: %+v", g)
 	}
+	if g2, all := l.StatsAll(); g2 != g || all["a"] != st || all["b"].Calls != 4 || len(all) != 2 {
+		t.Fatalf("StatsAll: %+v %+v", g2, all)
+	}
 	if _, err := l.Stats("nope"); !errors.Is(err, ErrUnknownRoute) {
 		t.Fatalf("unknown route: err = %v", err)
 	}
