@@ -13,6 +13,8 @@ var (
 	ErrSchemaTooNew = errors.New("admin: database schema is newer than this binary")
 	// ErrClosed means the server was closed.
 	ErrClosed = errors.New("admin: server closed")
+	// ErrBadSeed means Options.Seed is neither an export object nor an array of routes.
+	ErrBadSeed = errors.New("admin: seed is not a JSON object or array")
 	// ErrBadOptions means New was given inconsistent options.
 	ErrBadOptions = errors.New("admin: bad options")
 )

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -248,4 +249,50 @@ func stateETag(st *state) string {
 		panic("BUG: state does not encode: " + err.Error())
 	}
 	return etagOf(raw)
+}
+
+// seed imports opts.Seed into an empty database at first start, through the same path as
+// POST /api/otoroshi.json (validate, compile, one transaction, an audit event).
+func (s *Server) seed(cur *state, data []byte) (*state, error) {
+	v, err := decodeStrict(data)
+	if err != nil {
+		return nil, fmt.Errorf("cannot decode seed configuration: %w", err)
+	}
+	doc, ok := v.(map[string]any)
+	if list, isList := v.([]any); isList {
+		doc, ok = map[string]any{"routes": list}, true
+	}
+	if !ok {
+		return nil, fmt.Errorf("cannot use seed configuration: %w", ErrBadSeed)
+	}
+	next, rep, err := buildImport(doc)
+	if err != nil {
+		return nil, fmt.Errorf("cannot import seed configuration: %w", err)
+	}
+	if _, err := s.compiler.compile(next, 1); err != nil {
+		return nil, fmt.Errorf("cannot compile seed configuration: %w", err)
+	}
+	ws := &writeSet{reset: []string{bucketRoutes, bucketGroups, bucketKeys, bucketGlobal}}
+	for _, k := range kinds {
+		for _, e := range next.sorted(k.id) {
+			ws.changes = append(ws.changes, change{bucket: k.bucket, key: e.id, value: e.raw})
+		}
+	}
+	if next.global != nil {
+		ws.changes = append(ws.changes, change{bucket: bucketGlobal, key: globalKey, value: next.global.raw})
+	} else {
+		next.global = cur.global
+	}
+	ev, err := encodeJSON(map[string]any{"@type": "AuditEvent", "@id": newUUID(), "@timestamp": time.Now().UnixMilli(),
+		"@product": "torii", "audit": "AdminApiEvent", "action": "SEED_IMPORT", "who": "torii", "from": "",
+		"message": "imported the seed configuration at first start", "after": map[string]any{"imported": rep.Imported}})
+	if err != nil {
+		return nil, err
+	}
+	ws.audits = append(ws.audits, ev)
+	if err := commit(s.db, ws.reset, ws.changes, ws.audits); err != nil {
+		return nil, err
+	}
+	s.log.Info("imported the seed configuration", "routes", len(next.ents[kRoutes]), "groups", len(next.ents[kGroups]), "apikeys", len(next.ents[kKeys]))
+	return next, nil
 }

@@ -65,3 +65,13 @@ func (st *state) globalDoc() map[string]any {
 	}
 	return globalTemplate()
 }
+
+// empty reports whether st holds no entity (the global config aside).
+func (st *state) empty() bool {
+	for _, m := range st.ents {
+		if len(m) > 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -79,3 +79,23 @@ func TestKeyValidationNamesField(t *testing.T) {
 	r := e.must(http.StatusBadRequest, req{method: "POST", path: "/api/apikeys", body: map[string]any{"clientId": "key with space", "clientName": "k"}})
 	fieldsNamed(t, r, "clientId")
 }
+
+func TestSeedAtFirstStartOnly(t *testing.T) {
+	seed := []byte(`[{"id":"route_seed","frontend":{"domains":["seed.example.com"]},"backend":{"targets":[{"hostname":"127.0.0.1","port":3000}]}}]`)
+	e := newEnv(t, func(o *Options) { o.Seed = seed })
+	e.must(http.StatusOK, req{method: "GET", path: "/api/routes/route_seed"})
+	if e.pub.last().Routes.Route("route_seed") == nil {
+		t.Fatalf("seed not published")
+	}
+	e.must(http.StatusOK, req{method: "DELETE", path: "/api/routes/route_seed"})
+	e.stop()
+	e.start(func(o *Options) { o.Seed = seed })
+	e.must(http.StatusNotFound, req{method: "GET", path: "/api/routes/route_seed"}) // not re-seeded
+
+	// A seed that does not compile stops New.
+	_, err := New(Options{DBPath: filepath.Join(t.TempDir(), "x.db"), Seed: []byte(`{"routes":[{"id":"r"}]}`),
+		BootstrapClientID: "a", BootstrapClientSecret: "b"})
+	if err == nil || !strings.Contains(err.Error(), "frontend") {
+		t.Fatalf("bad seed: %v", err)
+	}
+}
