@@ -1,5 +1,7 @@
 package httpparse
 
+import "encoding/binary"
+
 // parseFieldLine parses one field line starting at buf[i], which is not the
 // CR of the empty line that ends a section (RFC 9112 §5):
 //
@@ -65,19 +67,23 @@ func valueStopError(c byte) error {
 
 // scanValue returns the offset of the first byte at or after i that is not
 // allowed in a field value (classValue), or len(buf).
+//
+// It first skips whole 8-byte words holding no byte below 0x20 and no DEL
+// (SWAR: a byte b < 0x20 sets the high bit of (b-0x20) &^ b, with borrows
+// only ever adding bits above a byte that is already flagged), then finishes
+// with the table. HTAB is below 0x20, so a word holding one is finished by
+// the table too.
 func scanValue(buf []byte, i int) int {
-	for ; i+4 <= len(buf); i += 4 {
-		if charClass[buf[i]]&classValue == 0 {
-			return i
-		}
-		if charClass[buf[i+1]]&classValue == 0 {
-			return i + 1
-		}
-		if charClass[buf[i+2]]&classValue == 0 {
-			return i + 2
-		}
-		if charClass[buf[i+3]]&classValue == 0 {
-			return i + 3
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+		del   = 0x7f * ones
+	)
+	for ; i+8 <= len(buf); i += 8 {
+		x := binary.LittleEndian.Uint64(buf[i:])
+		y := x ^ del // bytes equal to DEL become zero
+		if ((x-0x20*ones)&^x|(y-ones)&^y)&highs != 0 {
+			break
 		}
 	}
 	for i < len(buf) && charClass[buf[i]]&classValue != 0 {
