@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"go.etcd.io/bbolt"
 )
 
 // Top-level fields Torii imports, per entity kind (everything else with a value that configures
@@ -290,9 +292,20 @@ func (s *Server) seed(cur *state, data []byte) (*state, error) {
 		return nil, err
 	}
 	ws.audits = append(ws.audits, ev)
+	ws.changes = append(ws.changes, change{bucket: bucketMeta, key: metaSeeded, value: []byte("1")})
 	if err := commit(s.db, ws.reset, ws.changes, ws.audits); err != nil {
 		return nil, err
 	}
 	s.log.Info("imported the seed configuration", "routes", len(next.ents[kRoutes]), "groups", len(next.ents[kGroups]), "apikeys", len(next.ents[kKeys]))
 	return next, nil
+}
+
+// seeded reports whether a seed was ever imported into db.
+func seeded(db *bbolt.DB) bool {
+	done := false
+	_ = db.View(func(tx *bbolt.Tx) error {
+		done = tx.Bucket([]byte(bucketMeta)).Get([]byte(metaSeeded)) != nil
+		return nil
+	})
+	return done
 }

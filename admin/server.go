@@ -58,9 +58,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// Resolver resolves route target hostnames at compile time (net.DefaultResolver when nil).
 	Resolver *net.Resolver
-	// Seed is imported as the initial configuration at first start (a new database): an
-	// Otoroshi export, a JSON array of routes or {"routes": [...]}. It must compile, or New
-	// fails. Later starts ignore it.
+	// Seed is imported as the initial configuration when the database holds no route, group or
+	// key and was never seeded: an Otoroshi export, a JSON array of routes or {"routes": [...]}.
+	// It must compile, or New fails. Once a seed was imported, later starts ignore it.
 	Seed []byte
 }
 
@@ -128,7 +128,6 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.key = key
-	firstStart := secret != "" // the admin key was created just now
 	if secret != "" && opts.BootstrapClientSecret == "" {
 		// Printed once, to the operator's terminal, never to the logs.
 		fmt.Fprintf(opts.KeyOut, "torii: created the admin API key (shown only once)\n  clientId:     %s\n  clientSecret: %s\n", key.ClientID, secret)
@@ -139,7 +138,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.compiler = newCompiler(s.log, opts.Resolver)
-	if len(opts.Seed) > 0 && firstStart && st.empty() {
+	if len(opts.Seed) > 0 && !seeded(db) && st.empty() {
 		if st, err = s.seed(st, opts.Seed); err != nil {
 			db.Close()
 			return nil, err

@@ -28,6 +28,7 @@ const (
 const (
 	metaSchema   = "schema"
 	metaAdminKey = "adminkey"
+	metaSeeded   = "seeded"
 	globalKey    = "global"
 )
 
