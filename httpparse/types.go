@@ -90,7 +90,10 @@ type Request struct {
 	MethodKind Method
 	Target     Span // the whole request-target as sent
 	Form       TargetForm
-	// Path and Query split an origin- or absolute-form target; Query excludes the '?'.
+	// Path and Query split an origin- or absolute-form target; Query excludes
+	// the '?'. Path is empty for an absolute-form target without a path
+	// ("http://a" or "http://a?q": read it as "/"), and both are empty for
+	// the authority and asterisk forms.
 	// For absolute form, Host is the authority of the target (RFC 9112 §3.2.2).
 	Path, Query Span
 	Host        Span // Host header value, or the authority of an absolute-form target
@@ -102,9 +105,11 @@ type Request struct {
 	ContentLength int64 // valid when Framing == FramingLength
 
 	KeepAlive bool // persistent connection after this exchange (RFC 9112 §9.3)
-	Expect100 bool // "Expect: 100-continue"
-	Upgrade   bool // "Connection: upgrade" with an Upgrade header field
-	HeadLen   int  // bytes of the head including the final CRLF
+	Expect100 bool // "Expect: 100-continue" on HTTP/1.1
+	Upgrade   bool // "Connection: upgrade" with an Upgrade header field, on HTTP/1.1
+	// HeadLen is the bytes of the head including the final CRLF and any
+	// empty lines skipped before the request line: the consumed count.
+	HeadLen int
 }
 
 // Response is a parsed response head. All Spans point into the buffer given
@@ -117,9 +122,14 @@ type Response struct {
 
 	// ContentLength is -1 when the field is absent.
 	ContentLength int64
-	Chunked       bool
-	KeepAlive     bool
-	HeadLen       int
+	// Chunked is set when Transfer-Encoding ends in chunked. Use BodyFraming
+	// to know how the body is delimited.
+	Chunked bool
+	// KeepAlive reports whether the upstream connection may be reused after
+	// this response (RFC 9112 §9.3), as far as the head tells; a body read
+	// until close (BodyFraming == FramingUntilClose) rules reuse out too.
+	KeepAlive bool
+	HeadLen   int // bytes of the head including the final CRLF
 
 	// teNotChunked is set when Transfer-Encoding is present but does not end
 	// in chunked: the body then runs until the connection closes.
