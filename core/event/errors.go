@@ -9,4 +9,8 @@ var (
 	ErrUnsupportedExporter = errors.New("event: unsupported exporter type")
 	// ErrDelivery means a batch could not be delivered after every retry.
 	ErrDelivery = errors.New("event: delivery failed")
+	// ErrStopping means a delivery was abandoned because its exporter is stopping.
+	ErrStopping = errors.New("event: exporter stopping")
+	// ErrClosed means the hub was closed; exporters can no longer be set.
+	ErrClosed = errors.New("event: hub closed")
 )

@@ -2,7 +2,6 @@ package event
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -186,6 +185,3 @@ func (c *consoleSink) write(_ context.Context, batch [][]byte) (int, error) {
 }
 
 func (c *consoleSink) close() error { return nil }
-
-// errStopped marks a delivery abandoned because the exporter is stopping.
-var errStopped = errors.New("exporter stopping")

@@ -242,7 +242,7 @@ func (h *Hub) SetExporters(cfgs []ExporterConfig) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return fmt.Errorf("cannot set exporters: %w", errHubClosed)
+		return fmt.Errorf("cannot set exporters: %w", ErrClosed)
 	}
 	seen := map[string]bool{}
 	var want []ExporterConfig
@@ -278,7 +278,7 @@ func (h *Hub) SetExporters(cfgs []ExporterConfig) error {
 			keep[e] = true
 			continue
 		}
-		e, err := h.newExporter(want[i])
+		e, err := h.build(want[i])
 		if err != nil {
 			for _, s := range started {
 				s.sink.close()
@@ -307,9 +307,7 @@ func (h *Hub) SetExporters(cfgs []ExporterConfig) error {
 	return nil
 }
 
-var errHubClosed = errors.New("hub closed")
-
-func (h *Hub) newExporter(cfg ExporterConfig) (*exporter, error) {
+func (h *Hub) build(cfg ExporterConfig) (*exporter, error) {
 	var s sink
 	switch cfg.Type {
 	case TypeWebhook:
@@ -333,7 +331,12 @@ func (h *Hub) newExporter(cfg ExporterConfig) (*exporter, error) {
 	default:
 		return nil, fmt.Errorf("exporter %q: type %q: %w", cfg.ID, cfg.Type, ErrUnsupportedExporter)
 	}
-	return newExporter(cfg, s, h.log)
+	e, err := newExporter(cfg, s, h.log)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return e, nil
 }
 
 // Close stops every exporter after a last bounded flush. Run calls it on

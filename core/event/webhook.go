@@ -51,7 +51,7 @@ func (w *webhookSink) write(ctx context.Context, batch [][]byte) (int, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return attempt + 1, fmt.Errorf("cannot deliver %d events to %s: %w: %w", len(batch), w.cfg.URL, ErrDelivery, errStopped)
+			return attempt + 1, fmt.Errorf("cannot deliver %d events to %s: %w: %w", len(batch), w.cfg.URL, ErrDelivery, ErrStopping)
 		case <-t.C:
 		}
 		delay = min(delay*2, maxBackoff)
