@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -65,8 +66,10 @@ type Options struct {
 // of the Counters.
 type Slot struct {
 	mu sync.Mutex
+	// The padding sits before entry: a zero-size last field would grow the
+	// struct.
+	_ [cacheLine - unsafe.Sizeof(sync.Mutex{}) - unsafe.Sizeof(entry{})]byte
 	entry
-	_ [cacheLine - 8 - 6*8 - 1]byte
 }
 
 // entry holds the counts of one key; it is only read or written with its
@@ -84,7 +87,7 @@ type entry struct {
 type shard struct {
 	mu sync.Mutex
 	m  map[string]*Slot
-	_  [cacheLine - 16]byte
+	_  [cacheLine - unsafe.Sizeof(sync.Mutex{}) - unsafe.Sizeof(map[string]*Slot(nil))]byte
 }
 
 // calendar caches the current day and month bounds (Unix nanoseconds) so that

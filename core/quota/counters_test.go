@@ -221,3 +221,18 @@ func TestClockSkewAndStepBack(t *testing.T) {
 		t.Fatalf("after a clock step back: ok=%v rem=%+v", ok, rem)
 	}
 }
+
+func TestPadding(t *testing.T) {
+	if n := unsafe.Sizeof(Slot{}); n != cacheLine {
+		t.Fatalf("Slot is %d bytes, want one %d-byte cache line", n, cacheLine)
+	}
+	if n := unsafe.Sizeof(shard{}); n != cacheLine {
+		t.Fatalf("shard is %d bytes, want %d", n, cacheLine)
+	}
+	c := New(Options{})
+	for _, id := range []string{"a", "b", "c", "d"} {
+		if p := uintptr(unsafe.Pointer(c.Slot(id))); p%cacheLine != 0 {
+			t.Fatalf("slot of %q at %#x is not cache-line aligned", id, p)
+		}
+	}
+}
