@@ -551,7 +551,7 @@ func (t *Table) add(e *Compiled) {
 	switch {
 	case host == "*":
 		if t.any == nil {
-			t.any = &hostNode{host: "*"}
+			t.any = newHostNode("*")
 		}
 		n = t.any
 	case strings.HasPrefix(host, "*."):
@@ -564,30 +564,33 @@ func (t *Table) add(e *Compiled) {
 	}
 	ps := &n.paths
 	if e.Exact {
-		if ps.exact == nil {
-			ps.exact = make(map[string]*prefixGroup)
+		if ps.more == nil {
+			ps.more = &pathMore{}
 		}
-		g := ps.exact[e.Prefix]
+		if ps.more.exact == nil {
+			ps.more.exact = make(map[string]*prefixGroup)
+		}
+		g := ps.more.exact[e.Prefix]
 		if g == nil {
 			g = &prefixGroup{prefix: e.Prefix}
-			ps.exact[e.Prefix] = g
+			ps.more.exact[e.Prefix] = g
 		}
-		g.all = append(g.all, e)
+		g.cands = append(g.cands, e)
 		return
 	}
 	for i := range ps.prefixes {
 		if ps.prefixes[i].prefix == e.Prefix {
-			ps.prefixes[i].all = append(ps.prefixes[i].all, e)
+			ps.prefixes[i].cands = append(ps.prefixes[i].cands, e)
 			return
 		}
 	}
-	ps.prefixes = append(ps.prefixes, prefixGroup{prefix: e.Prefix, all: []*Compiled{e}})
+	ps.prefixes = append(ps.prefixes, prefixGroup{prefix: e.Prefix, cands: []*Compiled{e}})
 }
 
 func nodeFor(m map[string]*hostNode, host string) *hostNode {
 	n := m[host]
 	if n == nil {
-		n = &hostNode{host: host}
+		n = newHostNode(host)
 		m[host] = n
 	}
 	return n
@@ -597,15 +600,16 @@ func nodeFor(m map[string]*hostNode, host string) *hostNode {
 // order, which is stable), and sets aside the one without matchers (conflicts guarantee
 // there is at most one).
 func (g *prefixGroup) split() {
-	slices.SortStableFunc(g.all, func(a, b *Compiled) int { return b.match.weight() - a.match.weight() })
-	for _, c := range g.all {
+	all := g.cands
+	g.cands = nil
+	slices.SortStableFunc(all, func(a, b *Compiled) int { return b.match.weight() - a.match.weight() })
+	for _, c := range all {
 		if c.match.any {
 			g.cands = append(g.cands, c)
 		} else if g.plain == nil {
 			g.plain = c
 		}
 	}
-	g.all = nil
 }
 
 // finish sorts every path set (prefixes longest first), builds the per-length maps of
@@ -613,8 +617,10 @@ func (g *prefixGroup) split() {
 func (t *Table) finish() {
 	each := func(n *hostNode) {
 		ps := &n.paths
-		for _, g := range ps.exact {
-			g.split()
+		if ps.more != nil {
+			for _, g := range ps.more.exact {
+				g.split()
+			}
 		}
 		for i := range ps.prefixes {
 			ps.prefixes[i].split()
@@ -627,12 +633,15 @@ func (t *Table) finish() {
 		if len(ps.prefixes) <= linearPrefixes {
 			return
 		}
+		if ps.more == nil {
+			ps.more = &pathMore{}
+		}
 		for i := range ps.prefixes {
 			g := &ps.prefixes[i]
-			if len(ps.byLen) == 0 || ps.byLen[len(ps.byLen)-1].n != len(g.prefix) {
-				ps.byLen = append(ps.byLen, lenBucket{n: len(g.prefix), m: make(map[string]*prefixGroup)})
+			if len(ps.more.byLen) == 0 || ps.more.byLen[len(ps.more.byLen)-1].n != len(g.prefix) {
+				ps.more.byLen = append(ps.more.byLen, lenBucket{n: len(g.prefix), m: make(map[string]*prefixGroup)})
 			}
-			ps.byLen[len(ps.byLen)-1].m[g.prefix] = g
+			ps.more.byLen[len(ps.more.byLen)-1].m[g.prefix] = g
 		}
 	}
 	for _, n := range t.exactNodes {

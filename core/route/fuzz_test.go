@@ -16,7 +16,8 @@ import (
 // slowMatch is the reference for Table.Match: the documented rules applied by scanning
 // every entry, without any index.
 func slowMatch(t *Table, req *httpparse.Request, buf []byte) *Compiled {
-	host := strings.ToLower(string(hostOnly(req.Host.Bytes(buf))))
+	rawHost, _ := splitHost(req.Host.Bytes(buf))
+	host := strings.ToLower(string(rawHost))
 	path := string(req.Path.Bytes(buf))
 	if path == "" {
 		path = "/"

@@ -29,7 +29,7 @@ func buildHostIndex(nodes map[string]*hostNode) hostIndex {
 	size := uint64(1) << bits.Len(uint(2*len(nodes)-1))
 	x := hostIndex{slots: make([]hostSlot, size), mask: size - 1, n: len(nodes)}
 	for _, n := range nodes {
-		h := xxhash.Sum64String(n.host)
+		h := xxhash.Sum64String(n.name())
 		for i := h & x.mask; ; i = (i + 1) & x.mask {
 			s := &x.slots[i]
 			if s.node == nil {
@@ -37,7 +37,8 @@ func buildHostIndex(nodes map[string]*hostNode) hostIndex {
 				break
 			}
 			if s.hash == h {
-				n.next, s.node = s.node, n
+				n.chain(s.node)
+				s.node = n
 				break
 			}
 		}
@@ -59,8 +60,8 @@ func (x *hostIndex) get(h []byte) *hostNode {
 		if s.hash != hv {
 			continue
 		}
-		for n := s.node; n != nil; n = n.next {
-			if n.host == string(h) {
+		for n := s.node; n != nil; n = n.nextNode() {
+			if n.is(h) {
 				return n
 			}
 		}

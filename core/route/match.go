@@ -18,7 +18,7 @@ func (t *Table) Match(req *httpparse.Request, buf []byte) *Compiled {
 	if t == nil || req == nil {
 		return nil
 	}
-	host := hostOnly(req.Host.Bytes(buf))
+	host, upper := splitHost(req.Host.Bytes(buf))
 	path := req.Path.Bytes(buf)
 	if len(path) == 0 {
 		path = slash
@@ -26,7 +26,7 @@ func (t *Table) Match(req *httpparse.Request, buf []byte) *Compiled {
 	if len(host) <= maxHostLen {
 		var c *Compiled
 		switch {
-		case !hasUpper(host):
+		case !upper:
 			c = t.matchHost(host, path, req, buf)
 		case len(host) <= shortHostLen:
 			var arr [shortHostLen]byte // most hosts: less to zero than maxHostLen
@@ -84,6 +84,49 @@ func lower(dst, src []byte) []byte {
 	return dst
 }
 
+// hostClass flags the bytes splitHost looks for in one pass over a Host value.
+var hostClass = func() (t [256]uint8) {
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = classUpper
+	}
+	t[':'] = classColon
+	return t
+}()
+
+const (
+	classUpper = 1
+	classColon = 2
+)
+
+// splitHost strips the port and one trailing dot from a Host value, and reports whether
+// what is left has upper-case ASCII letters.
+func splitHost(h []byte) (host []byte, upper bool) {
+	if len(h) > 0 && h[0] == '[' {
+		for i, c := range h {
+			if c == ']' {
+				h = h[:i+1]
+				break
+			}
+		}
+		return h, hasUpper(h)
+	}
+	for i, c := range h {
+		switch hostClass[c] {
+		case 0:
+			continue
+		case classUpper:
+			upper = true
+			continue
+		}
+		h = h[:i]
+		break
+	}
+	if len(h) > 1 && h[len(h)-1] == '.' {
+		h = h[:len(h)-1]
+	}
+	return h, upper
+}
+
 func hasUpper(b []byte) bool {
 	for _, c := range b {
 		if 'A' <= c && c <= 'Z' {
@@ -91,28 +134,6 @@ func hasUpper(b []byte) bool {
 		}
 	}
 	return false
-}
-
-// hostOnly strips the port and one trailing dot from a Host value.
-func hostOnly(h []byte) []byte {
-	if len(h) > 0 && h[0] == '[' {
-		for i, c := range h {
-			if c == ']' {
-				return h[:i+1]
-			}
-		}
-		return h
-	}
-	for i, c := range h {
-		if c == ':' {
-			h = h[:i]
-			break
-		}
-	}
-	if len(h) > 1 && h[len(h)-1] == '.' {
-		h = h[:len(h)-1]
-	}
-	return h
 }
 
 func (n *hostNode) find(path []byte, req *httpparse.Request, buf []byte) *Compiled {
@@ -125,17 +146,21 @@ func (n *hostNode) find(path []byte, req *httpparse.Request, buf []byte) *Compil
 // pathSet indexes the routes of one host by path. Prefixes are raw byte prefixes, as in
 // Otoroshi: "/api" takes "/api", "/api/x" and also "/apikeys".
 type pathSet struct {
-	exact    map[string]*prefixGroup // frontend.exact routes, by whole path
-	prefixes []prefixGroup           // by prefix length, longest first
-	byLen    []lenBucket             // the same, indexed, when there are many prefixes
+	prefixes []prefixGroup // by prefix length, longest first
+	more     *pathMore     // nil unless the host has exact paths or many prefixes
+}
+
+// pathMore holds the path indexes few hosts need.
+type pathMore struct {
+	exact map[string]*prefixGroup // frontend.exact routes, by whole path
+	byLen []lenBucket             // prefixes by length, longest first, when there are many
 }
 
 // prefixGroup is the routes sharing one path (prefix or exact path).
 type prefixGroup struct {
 	prefix string
-	cands  []*Compiled // routes with matchers, most matchers first
+	cands  []*Compiled // routes with matchers, most matchers first (at build time: all)
 	plain  *Compiled   // the route without matchers, if any: taken when no cand matches
-	all    []*Compiled // build time only
 }
 
 // lenBucket holds the prefixes of one length.
@@ -148,6 +173,26 @@ type lenBucket struct {
 const linearPrefixes = 8
 
 func (s *pathSet) find(path []byte, req *httpparse.Request, buf []byte) *Compiled {
+	if s.more != nil {
+		return s.more.find(path, req, buf, s.prefixes)
+	}
+	return findPrefix(s.prefixes, path, req, buf)
+}
+
+// findPrefix scans prefixes (longest first) for the first that takes path.
+func findPrefix(prefixes []prefixGroup, path []byte, req *httpparse.Request, buf []byte) *Compiled {
+	for i := range prefixes {
+		g := &prefixes[i]
+		if len(g.prefix) <= len(path) && string(path[:len(g.prefix)]) == g.prefix {
+			if c := g.find(req, buf); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+func (s *pathMore) find(path []byte, req *httpparse.Request, buf []byte, prefixes []prefixGroup) *Compiled {
 	if s.exact != nil {
 		if g := s.exact[string(path)]; g != nil {
 			if c := g.find(req, buf); c != nil {
@@ -156,15 +201,7 @@ func (s *pathSet) find(path []byte, req *httpparse.Request, buf []byte) *Compile
 		}
 	}
 	if s.byLen == nil {
-		for i := range s.prefixes {
-			g := &s.prefixes[i]
-			if len(g.prefix) <= len(path) && string(path[:len(g.prefix)]) == g.prefix {
-				if c := g.find(req, buf); c != nil {
-					return c
-				}
-			}
-		}
-		return nil
+		return findPrefix(prefixes, path, req, buf)
 	}
 	for i := range s.byLen {
 		b := &s.byLen[i]

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 const matchRoutes = `[
@@ -120,26 +121,32 @@ func TestRewritePath(t *testing.T) {
 }
 
 func TestHostIndexComparesBytes(t *testing.T) {
-	a := &hostNode{host: "a.com"}
-	x := buildHostIndex(map[string]*hostNode{"a.com": a, "b.com": {host: "b.com"}})
-	if x.get([]byte("a.com")) != a || x.get([]byte("c.com")) != nil {
+	long := strings.Repeat("x", inlineHostLen) + ".com"
+	a, b, l := newHostNode("a.com"), newHostNode("b.com"), newHostNode(long)
+	x := buildHostIndex(map[string]*hostNode{"a.com": a, "b.com": b, long: l})
+	if x.get([]byte("a.com")) != a || x.get([]byte(long)) != l || x.get([]byte("c.com")) != nil {
 		t.Fatalf("plain lookups failed")
 	}
-	// Simulate a colliding host chained in front of a.com: lookups walk the chain and
-	// compare bytes, so neither host can reach the other's node.
+	// Simulate colliding hosts chained in front of a.com and of the long host: lookups walk
+	// the chain and compare bytes, so no host can reach another's node.
 	for i := range x.slots {
-		if x.slots[i].node == a {
-			x.slots[i].node = &hostNode{host: "evil.com", next: a}
+		if n := x.slots[i].node; n == a || n == l {
+			evil := newHostNode("evil.com")
+			evil.chain(n)
+			x.slots[i].node = evil
 		}
 	}
-	if x.get([]byte("a.com")) != a {
-		t.Fatalf("a.com not found behind a colliding node")
+	if x.get([]byte("a.com")) != a || x.get([]byte(long)) != l {
+		t.Fatalf("hosts not found behind a colliding node")
 	}
 	if n := x.get([]byte("a.co")); n != nil {
-		t.Fatalf("a.co found %q", n.host)
+		t.Fatalf("a.co found %q", n.name())
 	}
 	var empty hostIndex
 	if empty.get([]byte("a.com")) != nil {
 		t.Fatalf("empty index found a host")
+	}
+	if size := unsafe.Sizeof(hostNode{}); size != 128 {
+		t.Fatalf("hostNode is %d bytes; keep it at two cache lines (128)", size)
 	}
 }

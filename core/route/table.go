@@ -27,13 +27,71 @@ type Table struct {
 	source    []Route
 }
 
-// hostNode holds the paths of one host (or wildcard suffix). Hosts whose xxhash collide
-// are chained through next.
+// hostNode holds the paths of one host (or wildcard suffix). It is laid out to fill two
+// cache lines in the common case: the host bytes inline (compared on every lookup), the
+// path set and, inline too, its prefix group when the host has just one.
 type hostNode struct {
-	host   string
-	next   *hostNode
+	keyLen uint8               // len(key) in use, or longHost when the host is in ext
+	key    [inlineHostLen]byte // the host, when it fits
 	paths  pathSet
-	inline [1]prefixGroup // backs paths.prefixes when the host has one prefix: one less cache miss
+	inline [1]prefixGroup // backs paths.prefixes when the host has one prefix
+	ext    *hostExt       // nil unless the host is long or shares its hash with another
+}
+
+// inlineHostLen is the longest host kept inside its hostNode (sized so that the node is
+// 128 bytes); longer hosts are compared through hostExt.
+const inlineHostLen = 39
+
+// longHost in hostNode.keyLen means the host is in ext.host.
+const longHost = 0xff
+
+// hostExt holds what few hostNodes need.
+type hostExt struct {
+	host string    // a host longer than inlineHostLen
+	next *hostNode // next host with the same xxhash
+}
+
+func newHostNode(host string) *hostNode {
+	n := &hostNode{}
+	if len(host) <= inlineHostLen {
+		n.keyLen = uint8(copy(n.key[:], host))
+	} else {
+		n.keyLen = longHost
+		n.ext = &hostExt{host: host}
+	}
+	return n
+}
+
+// name returns the host of n (build time and tests).
+func (n *hostNode) name() string {
+	if n.keyLen == longHost {
+		return n.ext.host
+	}
+	return string(n.key[:n.keyLen])
+}
+
+// is reports whether n is the node of host h. 0 allocs.
+func (n *hostNode) is(h []byte) bool {
+	if n.keyLen == longHost {
+		return n.ext.host == string(h)
+	}
+	return int(n.keyLen) == len(h) && string(n.key[:n.keyLen]) == string(h)
+}
+
+// nextNode returns the next host with the same hash.
+func (n *hostNode) nextNode() *hostNode {
+	if n.ext == nil {
+		return nil
+	}
+	return n.ext.next
+}
+
+// chain links n in front of head (same hash).
+func (n *hostNode) chain(head *hostNode) {
+	if n.ext == nil {
+		n.ext = &hostExt{}
+	}
+	n.ext.next = head
 }
 
 // Warning is a non-fatal finding of Compile: an unsupported plugin, an unknown
