@@ -94,6 +94,7 @@ func scanValue(buf []byte, i int) int {
 
 // fieldState accumulates what the semantic fields of one section say.
 type fieldState struct {
+	request  bool // a request section: Host rules apply
 	hosts    int
 	host     Span
 	clValues int
@@ -124,7 +125,7 @@ func (st *fieldState) note(buf []byte, h *Header) error {
 		if EqualFold(name, "host") {
 			st.hosts++
 			st.host = h.Value
-			if st.hosts > 1 {
+			if st.hosts > 1 && st.request {
 				return ErrDuplicateHost
 			}
 		}

@@ -28,7 +28,7 @@ func ParseRequest(buf []byte, req *Request, lim *Limits) (consumed int, err erro
 	if err != nil {
 		return 0, err
 	}
-	st := fieldState{cl: -1}
+	st := fieldState{request: true, cl: -1}
 	hdrs, end, err := parseSection(buf, lineEnd, maxHeader, req.Headers, &st)
 	req.Headers = hdrs
 	if err != nil {

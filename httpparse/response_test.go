@@ -98,6 +98,7 @@ func TestResponseBodyFraming(t *testing.T) {
 	f("9112 §6.3 p4", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", MethodGet, FramingUntilClose, false)
 	f("9112 §6.3 p4", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", MethodGet, FramingUntilClose, false)
 	f("9112 §6.3 p6", "HTTP/1.1 200 OK\r\n"+cl+"\r\n", MethodGet, FramingLength, true)
+	f("9112 §3.2", "HTTP/1.1 200 OK\r\nHost: a\r\nHost: b\r\n"+cl+"\r\n", MethodGet, FramingLength, true) // Host rules are for requests
 	f("9112 §6.3 p6", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", MethodPost, FramingLength, true)
 	f("9112 §6.3 p8", "HTTP/1.1 200 OK\r\n\r\n", MethodGet, FramingUntilClose, true)
 	f("9112 §9.3", "HTTP/1.1 200 OK\r\nConnection: close\r\n"+cl+"\r\n", MethodGet, FramingLength, false)
