@@ -133,10 +133,19 @@ func overridesHost(rt *route.Compiled) bool {
 	return false
 }
 
+// headKind is the kind of response head being written to the client.
+type headKind uint8
+
+const (
+	headFinal   headKind = iota // a final response, with the framing of us.out
+	headUpgrade                 // a 101: Connection and Upgrade are kept
+	headTunnel                  // a 2xx to CONNECT: no framing, a tunnel follows
+)
+
 // appendResponseHead appends to dst the head sent to the client for the
 // response us parsed from buf: the status line, the end-to-end fields and the
-// framing chosen in us.out. upgrade keeps Connection/Upgrade for a 101.
-func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn, buf []byte, upgrade bool) []byte {
+// framing chosen in us.out. 1xx heads get no framing fields.
+func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn, buf []byte, kind headKind) []byte {
 	resp := &us.resp
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = itoa(dst, int64(resp.Status))
@@ -153,7 +162,10 @@ func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn,
 		dst = append(dst, h.Value.Bytes(buf)...)
 		dst = append(dst, "\r\n"...)
 	}
-	if upgrade {
+	if kind == headTunnel {
+		return append(dst, "\r\n"...)
+	}
+	if kind == headUpgrade {
 		dst = append(dst, "Connection: Upgrade\r\n"...)
 		if v, ok := resp.Lookup(buf, "upgrade"); ok {
 			dst = append(dst, "Upgrade: "...)

@@ -386,3 +386,75 @@ func TestConnectRefusedByDefault(t *testing.T) {
 		t.Errorf("CONNECT: %d %v", resp.StatusCode, resp.Header)
 	}
 }
+
+// With AllowConnect, CONNECT goes to the routed target, and a 2xx answer
+// turns the connection into a tunnel.
+func TestConnectAllowed(t *testing.T) {
+	be := startRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := readRequestHead(br)
+		if err != nil || req.Method != "CONNECT" {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 Connection Established\r\n\r\n")
+		_, _ = io.Copy(c, br)
+	})
+	srv := startProxy(t, core.Config{AllowConnect: true}, testRoute("*", be))
+	c := dial(t, srv)
+	br := bufio.NewReader(c)
+	_, _ = io.WriteString(c, "CONNECT upstream.test:443 HTTP/1.1\r\nHost: upstream.test:443\r\n\r\n")
+	resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	for _, msg := range []string{"ping", "pong and more"} {
+		_, _ = io.WriteString(c, msg)
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(br, got); err != nil || string(got) != msg {
+			t.Fatalf("tunnel echoed %q %v", got, err)
+		}
+	}
+}
+
+// A net/http client with keep-alive, many goroutines, bodies both ways.
+func TestNetHTTPClientConcurrent(t *testing.T) {
+	be := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = fmt.Fprintf(w, "%s %s %s", r.Method, r.URL.Path, b)
+	}))
+	srv := startProxy(t, core.Config{}, testRoute("*", be, be))
+	hc := client(srv)
+	errc := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 50 {
+				var resp *http.Response
+				var err error
+				want := fmt.Sprintf("GET /g%d/%d ", g, i)
+				if i%2 == 0 {
+					resp, err = hc.Get(fmt.Sprintf("http://any.test/g%d/%d", g, i))
+				} else {
+					body := strings.Repeat("z", i*100)
+					want = fmt.Sprintf("POST /g%d/%d %s", g, i, body)
+					resp, err = hc.Post(fmt.Sprintf("http://any.test/g%d/%d", g, i), "text/plain", strings.NewReader(body))
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+				b, err := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				if err != nil || string(b) != want {
+					errc <- fmt.Errorf("got %q (%v), want %q", b, err, want)
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

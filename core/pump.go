@@ -186,6 +186,17 @@ func (lp *loop) pumpAbort(cc *clientConn) {
 // control paces both peers and memory stays at one buffer per pump.
 func (s *Server) runPump(lp *loop, job *pumpJob) {
 	defer s.pumps.Done()
+	s.pumpMu.Lock()
+	if s.active == nil {
+		s.active = make(map[*pumpJob]struct{})
+	}
+	s.active[job] = struct{}{}
+	s.pumpMu.Unlock()
+	defer func() {
+		s.pumpMu.Lock()
+		delete(s.active, job)
+		s.pumpMu.Unlock()
+	}()
 	if !job.deadline.IsZero() {
 		_ = job.client.SetDeadline(job.deadline)
 		_ = job.upstream.SetDeadline(job.deadline)
@@ -234,6 +245,17 @@ func (s *Server) runPump(lp *loop, job *pumpJob) {
 	}
 	_ = job.client.Close()
 	s.conns.Add(-1)
+}
+
+// killPumps closes the sockets of every running pump, which makes their
+// copies fail and their goroutines end: a shutdown past its grace period.
+func (s *Server) killPumps() {
+	s.pumpMu.Lock()
+	defer s.pumpMu.Unlock()
+	for job := range s.active {
+		_ = job.client.Close()
+		_ = job.upstream.Close()
+	}
 }
 
 var errTunnelDone = errors.New("core: tunnel closed")

@@ -46,6 +46,9 @@ type Server struct {
 	conns    atomic.Int64 // open client connections, pumped ones included
 	pumped   atomic.Int64 // exchanges handed to a pump goroutine, ever
 	pumps    sync.WaitGroup
+
+	pumpMu  sync.Mutex
+	active  map[*pumpJob]struct{} // pumps copying right now, closed on a forced stop
 }
 
 // NewServer validates cfg and returns a Server that is not yet listening.
@@ -175,6 +178,7 @@ stop:
 	s.mu.Lock()
 	eng := s.eng
 	s.mu.Unlock()
+	s.killPumps()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := eng.Stop(sctx)

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"os"
-	"syscall"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -234,7 +232,7 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 				lp.abortExchange(cc, errBadGateway)
 				return false
 			}
-			lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, true)
+			lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, headUpgrade)
 			_, _ = cc.c.Write(lp.scratch)
 			lp.upConsume(us, n)
 			cc.respHead = true
@@ -242,11 +240,20 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 			return false
 		}
 		if !cc.http10 {
-			lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, false)
+			lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, headFinal)
 			_, _ = cc.c.Write(lp.scratch)
 		}
 		lp.upConsume(us, n)
 		return true
+	}
+	if cc.method == httpparse.MethodConnect && status < 300 {
+		// The routed target accepted the tunnel: from now on, raw bytes.
+		lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, headTunnel)
+		_, _ = cc.c.Write(lp.scratch)
+		lp.upConsume(us, n)
+		cc.respHead = true
+		lp.startTunnel(cc, us)
+		return false
 	}
 	us.framing = us.resp.BodyFraming(cc.method)
 	us.keepAlive = us.resp.KeepAlive && us.framing != httpparse.FramingUntilClose
@@ -272,7 +279,7 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	if !cc.reqDone || lp.s.draining.Load() {
 		cc.keepAlive = false
 	}
-	lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, false)
+	lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, headFinal)
 	_, _ = cc.c.Write(lp.scratch)
 	cc.respHead = true
 	us.gotHead = true
@@ -389,13 +396,4 @@ func (lp *loop) upConsume(us *upstreamConn, n int) {
 		return
 	}
 	_, _ = us.c.Discard(n)
-}
-
-// isConnRefused reports whether err is a refused connection.
-func isConnRefused(err error) bool {
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		return se.Err == syscall.ECONNREFUSED
-	}
-	return errors.Is(err, syscall.ECONNREFUSED)
 }
