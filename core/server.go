@@ -47,8 +47,8 @@ type Server struct {
 	pumped   atomic.Int64 // exchanges handed to a pump goroutine, ever
 	pumps    sync.WaitGroup
 
-	pumpMu  sync.Mutex
-	active  map[*pumpJob]struct{} // pumps copying right now, closed on a forced stop
+	pumpMu sync.Mutex
+	active map[*pumpJob]struct{} // pumps copying right now, closed on a forced stop
 }
 
 // NewServer validates cfg and returns a Server that is not yet listening.
