@@ -157,3 +157,23 @@ func TestBearerTokenFormat(t *testing.T) {
 		t.Fatalf("BearerToken = %q, want %q", got, want)
 	}
 }
+
+func TestSetForRouteAndGroup(t *testing.T) {
+	s := testKeys(t)
+	ids := func(keys []*Key) string {
+		var out []string
+		for _, k := range keys {
+			out = append(out, k.ClientID)
+		}
+		return strings.Join(out, ",")
+	}
+	if got := ids(s.ForGroup("other")); got != "othergroup" {
+		t.Fatalf("ForGroup(other) = %s", got)
+	}
+	if got := ids(s.ForRoute("route_1", []string{"other"})); got != "routeonly,othergroup" {
+		t.Fatalf("ForRoute(route_1, [other]) = %s", got)
+	}
+	if got := ids(s.ForRoute("route_2", nil)); got != "" {
+		t.Fatalf("ForRoute(route_2) = %s", got)
+	}
+}

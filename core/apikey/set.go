@@ -173,3 +173,28 @@ func (k *Key) AuthorizedOn(routeID string, routeGroups []string) bool {
 func (k *Key) Usable(now time.Time) bool {
 	return k.enabled && now.UnixMilli() <= k.validUntil
 }
+
+// ForRoute returns the keys authorized on route routeID, directly or through
+// one of routeGroups, in input order (GET /api/routes/:rid/apikeys). It
+// allocates; it is meant for the admin API.
+func (s *Set) ForRoute(routeID string, routeGroups []string) []*Key {
+	var out []*Key
+	for i := range s.keys {
+		if s.keys[i].AuthorizedOn(routeID, routeGroups) {
+			out = append(out, &s.keys[i])
+		}
+	}
+	return out
+}
+
+// ForGroup returns the keys authorized on group groupID, in input order
+// (GET /api/groups/:gid/apikeys). It allocates; it is meant for the admin API.
+func (s *Set) ForGroup(groupID string) []*Key {
+	var out []*Key
+	for i := range s.keys {
+		if _, ok := s.keys[i].groups[groupID]; ok {
+			out = append(out, &s.keys[i])
+		}
+	}
+	return out
+}
