@@ -2,21 +2,39 @@
 // routes, service groups, API keys and the global configuration, stored in bbolt and published to
 // the proxy as one immutable snapshot after every write.
 //
+// The API (the embedded OpenAPI 3 document at /api/openapi.json lists every operation):
+//
+//	/api/routes, /api/groups, /api/apikeys        list (page, pageSize, filter.<field>), create,
+//	/api/<kind>/_template, /api/<kind>/{id}       template, get, replace (PUT), merge-patch, delete
+//	/api/groups/{id}/apikeys[/{clientId}]         the same, scoped to the keys of a group
+//	/api/routes/{id}/apikeys[/{clientId}]         ... or of a route
+//	/api/apikeys/{id}/quotas                      quota usage (GET) and reset (DELETE)
+//	/api/globalconfig                             GET, PUT, PATCH
+//	/api/otoroshi.json                            export (GET) and import (POST) in Otoroshi's format
+//	/api/audit/events                             the audit log, newest first
+//	/health, /live (no key), /ready, /metrics
+//
 // Every write follows the same path under one mutex: build the candidate full state, compile and
 // validate it into a snapshot, commit the entity change and its audit event in one bbolt
-// transaction, then publish the snapshot. A write that would produce an invalid snapshot is
-// refused with 400 and nothing is stored; the proxy keeps the last good snapshot.
+// transaction (fsynced), then publish the snapshot. A write that would produce an invalid snapshot
+// is refused with 400 and nothing is stored; the proxy keeps the last good snapshot. A write is
+// answered only after the publish, so the next proxied request sees it.
 //
 // Entities are kept as JSON documents (objects decoded into maps), so fields Torii does not know
-// round-trip untouched; the typed route and API key packages are used to validate and compile,
-// never to re-serialize.
+// round-trip untouched; the typed core/route and core/apikey packages are used to validate and
+// compile, never to re-serialize.
+//
+// Wiring (cmd/torii): admin.Run(ctx, admin.Options{Listen: ..., DataDir: ..., Publisher: engine,
+// Quotas: counters}) or New + Run + Close; the quota persister shares Server.DB.
 //
 // # Caveats
 //
-// The server runs on net/http goroutines, never on the proxy's event loops. Reads see an immutable
-// state loaded through one atomic pointer and never block writers; writers serialize on one mutex
-// that is held across the bbolt commit (an fsync), which is fine because admin writes are rare.
-// Documents held in a state are never mutated after they are published: every change works on a
-// deep copy. The bbolt file is opened exclusively; [Server.DB] shares it (for example with the
-// quota persister, bucket "quotas") and stays valid until [Server.Close].
+// The server runs on net/http goroutines, never on the proxy's event loops; compiling resolves
+// target hostnames, which may block a writer for the route package's resolve timeout. Reads see
+// an immutable state loaded through one atomic pointer and never wait for writers; writers
+// serialize on one mutex held across the bbolt commit and Publisher.Publish, which is fine because
+// admin writes are rare. Documents in a published state are never mutated: every change works on
+// a deep copy. The bbolt file is opened exclusively; [Server.DB] shares it (the quota persister
+// uses bucket [BucketQuotas]) and stays valid until [Server.Close], which must come after Run
+// returned.
 package admin
