@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -192,7 +193,7 @@ func (c *ExporterConfig) Validate() error {
 			return bad(fmt.Sprintf("filtering.exclude[%d]", i), "%v", err)
 		}
 	}
-	switch c.Type {
+	switch c.kind() {
 	case TypeWebhook:
 		w, err := c.webhook()
 		if err != nil {
@@ -222,6 +223,9 @@ func (c *ExporterConfig) Validate() error {
 	}
 	return nil
 }
+
+// kind is the exporter type, case-insensitive as in Otoroshi.
+func (c *ExporterConfig) kind() string { return strings.ToLower(c.Type) }
 
 func (c *ExporterConfig) webhook() (WebhookConfig, error) {
 	w := WebhookConfig{Retries: 3, BackoffMs: 200, TimeoutMs: 10000}

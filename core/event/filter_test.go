@@ -47,6 +47,8 @@ func TestFilterPatterns(t *testing.T) {
 	f(`{"to":{"uri":{"$contains":"ser"}}}`, true)
 	f(`{"gwError":{"$exists":false}}`, true)
 	f(`{"status":{"$ne":200}}`, true)
+	f(`{"@type":{"$regex":"Gateway.*"}}`, true) // Otoroshi's own alert filter has this shape
+	f(`{"@type":{"$regex":"Alert.*"}}`, false)
 
 	cf, err := compileFiltering(&Filtering{
 		Include: []map[string]any{{"@type": "GatewayEvent"}, {"@type": "AlertEvent"}},

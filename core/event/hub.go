@@ -309,7 +309,7 @@ func (h *Hub) SetExporters(cfgs []ExporterConfig) error {
 
 func (h *Hub) build(cfg ExporterConfig) (*exporter, error) {
 	var s sink
-	switch cfg.Type {
+	switch cfg.kind() {
 	case TypeWebhook:
 		wc, err := cfg.webhook()
 		if err != nil {

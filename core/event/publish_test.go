@@ -92,11 +92,11 @@ func TestExporterConfigRoundTrip(t *testing.T) {
 		t.Fatalf("round trip changed the config:\n in %v\nout %v", a, b)
 	}
 	// Missing fields take Otoroshi's defaults.
-	cs, err = DecodeExporterConfigs([]byte(`{"id":"e2","type":"console"}`))
+	cs, err = DecodeExporterConfigs([]byte(`{"id":"e2","type":"Console"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cs[0]; d.BufferSize != 5000 || d.GroupSize != 100 || d.GroupDuration != 30000 || d.Enabled || string(d.Config) != "{}" {
+	if d := cs[0]; d.BufferSize != 5000 || d.GroupSize != 100 || d.GroupDuration != 30000 || d.Enabled || string(d.Config) != "{}" || d.Validate() != nil {
 		t.Fatalf("defaults: %+v", d)
 	}
 	if _, err := DecodeExporterConfigs([]byte(`{"id":1}`)); err == nil {
