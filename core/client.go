@@ -271,8 +271,12 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	cc.pick.Req = req
 	cc.pick.Buf = buf
 	cc.pick.Tried = 0
-	up, _ := rt.Pick(&cc.pick)
+	up, idx := rt.Pick(&cc.pick)
 	cc.pick.Req, cc.pick.Buf = nil, nil
+	if up != nil && idx < 64 {
+		// Retries across targets (later) pick again with this mask.
+		cc.pick.Tried |= 1 << uint(idx)
+	}
 	if up == nil {
 		lp.consume(cc, headLen)
 		lp.replyError(cc, errNoTarget, hasBody || !cc.keepAlive)
@@ -559,10 +563,13 @@ func (lp *loop) onClientClose(cc *clientConn) {
 	cc.state = csClosed
 	lp.unlinkClient(cc)
 	lp.wheel.disarm(&cc.t)
+	if cc.target != nil {
+		// The client left: not the backend's fault, so no outcome is reported.
+		cc.target.Release()
+		cc.target, cc.rt = nil, nil
+	}
 	if prev != csHead && prev != csClosing && cc.up != nil {
 		lp.abortExchange(cc, errBadGateway)
-	} else if cc.target != nil {
-		lp.endTarget(cc, true)
 	}
 	lp.freeClient(cc)
 }
@@ -570,6 +577,7 @@ func (lp *loop) onClientClose(cc *clientConn) {
 func (lp *loop) freeClient(cc *clientConn) {
 	cc.c = nil
 	cc.carry = nil
+	cc.pumpCarry = nil
 	cc.pump = nil
 	cc.up = nil
 	cc.rt = nil

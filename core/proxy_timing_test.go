@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/route"
 )
 
 // Proxied small GETs with keep-alive, over loopback, between a backend and a
@@ -115,9 +116,24 @@ func reportAllocsPerReq(b *testing.B, run func()) {
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "B/req")
 }
 
+// quickRoute is quick mode's catch-all route to the targets, as
+// "torii proxy --to" builds it.
+func quickRoute(tb testing.TB, targets ...string) route.Route {
+	tb.Helper()
+	var urls []string
+	for _, t := range targets {
+		urls = append(urls, "http://"+t)
+	}
+	r, err := core.QuickRoute(urls)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
 func BenchmarkProxyGet(b *testing.B) {
 	be := startFixedBackend(b)
-	srv := startProxy(b, core.Config{Loops: 1}, testRoute("*", be))
+	srv := startProxy(b, core.Config{Loops: 1}, quickRoute(b, be))
 	bc := newBenchClient(b, srv.Addr().String())
 	for range 1000 {
 		bc.do(b)
@@ -132,7 +148,7 @@ func BenchmarkProxyGet(b *testing.B) {
 
 func BenchmarkProxyGetParallel(b *testing.B) {
 	be := startFixedBackend(b)
-	srv := startProxy(b, core.Config{Loops: 2}, testRoute("*", be))
+	srv := startProxy(b, core.Config{Loops: 2}, quickRoute(b, be))
 	clients := make(chan *benchClient, 64)
 	for range 16 {
 		bc := newBenchClient(b, srv.Addr().String())
