@@ -87,7 +87,9 @@ func Compile(routes []Route, opts CompileOptions) (*Table, error) {
 		addrs:      make(map[netip.AddrPort]bool),
 		source:     make([]Route, len(routes)),
 	}
-	copy(t.source, routes)
+	for i := range routes {
+		t.source[i] = routes[i].Clone()
+	}
 
 	type claim struct {
 		routeID string

@@ -357,13 +357,17 @@ func DecodeRoutes(data []byte) ([]Route, error) {
 			return nil, fmt.Errorf("%w: %w", ErrDecode, err)
 		}
 	case len(data) > 0 && data[0] == '{':
-		var doc struct {
-			Routes []json.RawMessage `json:"routes"`
-		}
+		var doc map[string]json.RawMessage
 		if err := json.Unmarshal(data, &doc); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrDecode, err)
 		}
-		raws = doc.Routes
+		list, ok := doc["routes"]
+		if !ok {
+			return nil, fmt.Errorf("%w: the object has no \"routes\" member", ErrDecode)
+		}
+		if err := json.Unmarshal(list, &raws); err != nil {
+			return nil, fmt.Errorf("%w: routes: %w", ErrDecode, err)
+		}
 	default:
 		return nil, fmt.Errorf("%w: want a JSON array of routes or an object with \"routes\"", ErrDecode)
 	}

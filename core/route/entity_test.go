@@ -114,4 +114,36 @@ func TestDecodeRoutesErrors(t *testing.T) {
 	f(`[{"id":"ok"},{"id":"r2","backend":{"targets":[{"port":"80"}]}}]`, `routes[1] (id "r2"): backend: target:`)
 	f(`[{"id":"r3","backend":{"client":{"retries":"x"}}}]`, "client:")
 	f(`[1]`, "routes[0]")
+	f(`{"id":"a-single-route"}`, `no "routes" member`)
+	f(`{"routes":{}}`, "routes:")
+}
+
+func TestCloneIsDeep(t *testing.T) {
+	data, err := os.ReadFile("/work/shared/otoroshi/export-tunnel-demo.json")
+	if err != nil {
+		t.Skipf("Otoroshi export not available: %s", err)
+	}
+	routes, err := DecodeRoutes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := routes[0]
+	r.Frontend.Headers = map[string]string{"a": "b"}
+	r.Backend.HealthCheck = &HealthCheck{URL: "/h", HealthyStatuses: []int{200}}
+	before, _ := json.Marshal(r)
+	c := r.Clone()
+	// Scribble over every shared-able part of the clone: the original must not change.
+	c.Tags = append(c.Tags[:0], "x")
+	c.Groups[0] = "other"
+	c.Frontend.Domains[0] = "changed.example"
+	c.Frontend.Headers["a"] = "z"
+	c.Backend.Targets[0].Hostname = "changed"
+	c.Backend.Targets[0].Extra["ip_address"][0] = ' '
+	c.Backend.HealthCheck.HealthyStatuses[0] = 500
+	c.Plugins[1].Config[0] = ' '
+	c.Extra["_loc"][0] = ' '
+	after, _ := json.Marshal(r)
+	if string(before) != string(after) {
+		t.Fatalf("mutating the clone changed the original:\n%s\n%s", before, after)
+	}
 }
