@@ -312,9 +312,8 @@ func (c *Counters) lookup(clientID string) *Slot {
 
 // floorDiv is a/b rounded towards negative infinity, for b > 0.
 func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b < 0 {
-		q--
+	if a >= 0 { // every date after 1970: one multiply, no remainder
+		return a / b
 	}
-	return q
+	return -((-a + b - 1) / b)
 }

@@ -236,3 +236,18 @@ func TestPadding(t *testing.T) {
 		}
 	}
 }
+
+func TestFloorDiv(t *testing.T) {
+	f := func(a, b, want int64) {
+		t.Helper()
+		if got := floorDiv(a, b); got != want {
+			t.Fatalf("floorDiv(%d, %d) = %d, want %d", a, b, got, want)
+		}
+	}
+	f(0, 10, 0)
+	f(9, 10, 0)
+	f(10, 10, 1)
+	f(-1, 10, -1)
+	f(-10, 10, -1)
+	f(-11, 10, -2)
+}
