@@ -93,8 +93,7 @@ func parseRequestLine(buf []byte, i, maxLine int, req *Request) (int, error) {
 		return 0, tooLong
 	}
 	if buf[i] != ' ' || i == start {
-		switch c := buf[i]; {
-		case c == '\r' || c == '\n' || c == ' ':
+		if c := buf[i]; c == '\r' || c == '\n' || c == ' ' {
 			return 0, ErrBadRequestLine
 		}
 		return 0, ErrBadMethod
@@ -119,8 +118,7 @@ func parseRequestLine(buf []byte, i, maxLine int, req *Request) (int, error) {
 		return 0, tooLong
 	}
 	if buf[i] != ' ' || i == ts {
-		switch c := buf[i]; {
-		case c == ' ' || c == '\r' || c == '\n':
+		if c := buf[i]; c == '\r' || c == '\n' || c == ' ' {
 			return 0, ErrBadRequestLine
 		}
 		return 0, ErrBadTarget

@@ -430,3 +430,26 @@ func TestParseRequestBoundedWork(t *testing.T) {
 	f("GET / HTTP/1.1\r\nX: "+strings.Repeat("a", 80), ErrHeaderTooLarge)
 	f("GET / HTTP/1.1\r\nHost: a\r\n\r\n", nil)
 }
+
+// TestParseRequestPipelined parses requests sent back to back in one buffer,
+// as a keep-alive client may (RFC 9112 §9.3.2): each parse starts where the
+// previous head and body ended.
+func TestParseRequestPipelined(t *testing.T) {
+	buf := []byte("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n" +
+		"POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc" +
+		"\r\nGET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	var arr [8]Header
+	var paths []string
+	for off := 0; off < len(buf); {
+		req := Request{Headers: arr[:0]}
+		n, err := ParseRequest(buf[off:], &req, nil)
+		if err != nil {
+			t.Fatalf("at %d: %v", off, err)
+		}
+		paths = append(paths, string(req.Path.Bytes(buf[off:])))
+		off += n + int(req.ContentLength)
+	}
+	if strings.Join(paths, " ") != "/1 /2 /3" {
+		t.Fatalf("paths %v", paths)
+	}
+}
