@@ -18,11 +18,13 @@ import (
 	"github.com/torii-gateway/torii/core/route"
 )
 
-// startProxy runs a Server on a free loopback port over routes until the
-// test ends.
+// startProxy runs a Server over routes until the test ends, on a free
+// loopback port unless cfg.Listen is set.
 func startProxy(t testing.TB, cfg core.Config, routes ...route.Route) *core.Server {
 	t.Helper()
-	cfg.Listen = "127.0.0.1:0"
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
 	if cfg.Loops == 0 {
 		cfg.Loops = 2
 	}

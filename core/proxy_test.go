@@ -458,3 +458,26 @@ func TestNetHTTPClientConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestReusePort(t *testing.T) {
+	be := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "rp") }))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	srv := startProxy(t, core.Config{Listen: addr, ReusePort: true, Loops: 2}, testRoute("*", be))
+	if srv.Addr().String() != addr {
+		t.Fatalf("listening on %s, want %s", srv.Addr(), addr)
+	}
+	for range 4 {
+		c := dial(t, srv)
+		if _, body := roundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET"); body != "rp" {
+			t.Fatalf("body %q", body)
+		}
+	}
+	if _, err := core.NewServer(core.Config{Listen: "127.0.0.1:0", ReusePort: true}); err == nil {
+		t.Error("reuse-port on port 0 accepted")
+	}
+}
