@@ -181,7 +181,9 @@ func (p *Persister) Flush() error {
 }
 
 // Run flushes every period until ctx is done, then flushes once more and
-// returns the error of that final flush. Failed periodic flushes are logged
+// returns the error of that final flush. Start it in its own goroutine
+// (go p.Run(ctx)); for a graceful shutdown, cancel ctx and wait for Run to
+// return before closing the database. Failed periodic flushes are logged
 // with slog and retried at the next tick.
 func (p *Persister) Run(ctx context.Context) error {
 	t := time.NewTicker(p.every)

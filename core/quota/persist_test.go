@@ -124,3 +124,48 @@ func TestPersisterRejectsBadRecords(t *testing.T) {
 		t.Fatalf("empty bucket name: %v", err)
 	}
 }
+
+// TestPeriodicFlush checks that counts reach the file while Run is running,
+// without a shutdown: what a crash would leave behind.
+func TestPeriodicFlush(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "q.db"))
+	defer db.Close()
+	c := New(Options{})
+	p, err := NewPersister(db, "q", c, 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	now := time.Date(2026, 7, 14, 9, 0, 0, 0, time.UTC)
+	for range 3 {
+		c.Take("a", unlimited, now)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var got int64 = -1
+		err := db.View(func(tx *bbolt.Tx) error {
+			if v := tx.Bucket([]byte("q")).Get([]byte("a")); v != nil {
+				r, err := decodeRecord([]byte("a"), v)
+				if err != nil {
+					return err
+				}
+				got = r.dayCalls
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == 3 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("periodic flush did not write the count within 5s (file has %d)", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
