@@ -4,10 +4,12 @@
 //
 // Counters is a sharded in-memory table keyed by client id: xxhash of the id
 // selects a shard, each shard is a short mutex and a map, padded to its own
-// cache line. Take checks and counts one call in a single critical section,
-// so the number of calls accepted in a window never exceeds the quota on one
-// node, whatever the number of event loops calling it. A refused call is not
-// counted.
+// cache line. The counts of one key live in a Slot, one cache line with its
+// own lock; callers that keep a key's Slot (package apikey binds them when it
+// compiles keys) skip the hash and the map. TakeSlot checks and counts one
+// call in a single critical section, so the number of calls accepted in a
+// window never exceeds the quota on one node, whatever the number of event
+// loops calling it. A refused call is not counted.
 //
 // Windows: the throttling window is 10 s aligned on the Unix epoch; the day
 // and month windows are calendar days and months in the configured time zone
@@ -21,9 +23,9 @@
 //
 // # Caveats
 //
-// Counters is safe for concurrent use by any number of goroutines; Take holds
-// a shard lock for a few tens of nanoseconds and never performs I/O, so it
-// may run on an event loop. The first Take for a client id allocates its
+// Counters is safe for concurrent use by any number of goroutines; Take and
+// TakeSlot hold a lock for a few tens of nanoseconds and never perform I/O,
+// so they may run on an event loop. The first Take for a client id allocates its
 // entry (once per key, for the life of the process). Entries are never
 // removed, only reset: runtime state survives configuration reloads because
 // it is keyed by client id, outside any snapshot.
