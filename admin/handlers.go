@@ -257,9 +257,9 @@ func (s *Server) handleUpdate(k *kind, idParam string, parent kindID, patch bool
 			}
 			var doc map[string]any
 			if patch {
-				m, ok := mergePatch(cur.doc, in).(map[string]any)
-				if !ok {
-					return errBadRequest("a merge patch must produce a JSON object")
+				m, err := applyPatch(cur.doc, in)
+				if err != nil {
+					return err
 				}
 				doc = m
 			} else {
@@ -357,12 +357,11 @@ func (s *Server) handleGlobalUpdate(patch bool) func(http.ResponseWriter, *http.
 			if !ifMatch(r.Header.Get("If-Match"), curEnt.etag, true) {
 				return errPrecondition()
 			}
-			doc, ok := in.(map[string]any)
+			doc, _ := in.(map[string]any)
 			if patch {
-				doc, ok = mergePatch(curDoc, in).(map[string]any)
-			}
-			if !ok {
-				return errBadRequest("a merge patch must produce a JSON object")
+				if doc, err = applyPatch(curDoc, in); err != nil {
+					return err
+				}
 			}
 			fillDefaults(doc, globalDefaults)
 			c := &checker{}
@@ -384,4 +383,21 @@ func (s *Server) handleGlobalUpdate(patch bool) func(http.ResponseWriter, *http.
 		writeJSON(w, http.StatusOK, updated.raw)
 		return nil
 	}
+}
+
+// applyPatch applies a PATCH body to doc: a JSON array is an RFC 6902 JSON Patch (Otoroshi's
+// format), anything else an RFC 7396 merge patch. The result must be an object.
+func applyPatch(doc map[string]any, patch any) (map[string]any, error) {
+	var out any = mergePatch(doc, patch)
+	if ops, ok := patch.([]any); ok {
+		var err error
+		if out, err = applyJSONPatch(doc, ops); err != nil {
+			return nil, errBadRequest("cannot apply the JSON patch: " + err.Error())
+		}
+	}
+	m, ok := out.(map[string]any)
+	if !ok {
+		return nil, errBadRequest("the patch must produce a JSON object")
+	}
+	return m, nil
 }

@@ -309,11 +309,13 @@ func (s *Server) authorize(r *http.Request, public bool) (*http.Request, error) 
 	return withWho(r, id), nil
 }
 
-// readBody enforces a JSON content type and the body cap, and returns the body.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64, mergePatch bool) ([]byte, error) {
+// readBody enforces a JSON content type (or a patch type when patch) and the body cap, and
+// returns the body.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64, patch bool) ([]byte, error) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || !(mt == "application/json" || (mergePatch && mt == "application/merge-patch+json")) {
+	patchType := mt == "application/merge-patch+json" || mt == "application/json-patch+json"
+	if err != nil || !(mt == "application/json" || (patch && patchType)) {
 		return nil, errUnsupportedMedia(ct)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
