@@ -261,6 +261,7 @@ type worker struct {
 	id   int
 	rs   *runState
 	conn net.Conn
+	raw  *rawConn // writes requests and reads conn; see rawConn
 	rd   *wire.Reader
 	wbuf []byte // the request, repeated Pipeline times
 	hist *hdr.Histogram
@@ -295,8 +296,12 @@ func (w *worker) connect() {
 		w.failures.Add(1)
 		return
 	}
-	w.conn = c
-	w.rd.Reset(c)
+	raw, err := newRawConn(c)
+	if err != nil {
+		panic("BUG: a TCP connection without a raw descriptor: " + err.Error())
+	}
+	w.conn, w.raw = c, raw
+	w.rd.Reset(raw)
 }
 
 func (w *worker) close() {
@@ -314,7 +319,7 @@ func (w *worker) fail(err error, n int, writing bool) {
 		w.errs.Timeout += k
 	case errors.Is(err, wire.ErrMalformed), errors.Is(err, wire.ErrHeadTooLarge), errors.Is(err, wire.ErrUnsupported):
 		w.errs.Protocol += k
-	case writing:
+	case writing || errors.As(err, new(*writeError)):
 		w.errs.Write += k
 	default:
 		w.errs.Read += k
@@ -331,7 +336,10 @@ func (w *worker) exchange(n int, since time.Time) bool {
 		w.fail(err, n, true)
 		return false
 	}
-	if _, err := w.conn.Write(w.wbuf[:n*len(cfg.Request)]); err != nil {
+	out := w.wbuf[:n*len(cfg.Request)]
+	if w.rd.Buffered() == 0 {
+		w.raw.out = out // written by the next read: one system call less
+	} else if _, err := w.conn.Write(out); err != nil {
 		w.fail(err, n, true)
 		return false
 	}
