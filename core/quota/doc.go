@@ -25,10 +25,10 @@
 //
 // Counters is safe for concurrent use by any number of goroutines; Take and
 // TakeSlot hold a lock for a few tens of nanoseconds and never perform I/O,
-// so they may run on an event loop. The first Take for a client id allocates its
-// entry (once per key, for the life of the process). Entries are never
-// removed, only reset: runtime state survives configuration reloads because
-// it is keyed by client id, outside any snapshot.
+// so they may run on an event loop. The first Take or Slot call for a client
+// id allocates its Slot (once per key, for the life of the process). Slots
+// are never removed, only reset: runtime state survives configuration
+// reloads because it is keyed by client id, outside any snapshot.
 //
 // Time comes from the caller (now), read by each event loop at slightly
 // different moments: a call stamped up to one second before its key's
