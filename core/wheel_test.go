@@ -49,7 +49,7 @@ func TestWheel(t *testing.T) {
 	f(35, 0)
 	f(59)
 	f(100, 5)
-	f(10*wheelSlots+14)
+	f(10*wheelSlots + 14)
 	f(10*wheelSlots+15, 2)
 	f(100 * wheelSlots)
 	for i := range timers {
