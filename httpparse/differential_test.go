@@ -67,3 +67,24 @@ func TestDifferentialStricter(t *testing.T) {
 	f("Transfer-Encoding on HTTP/1.0 (RFC 9112 §6.1)", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", ErrTEOnHTTP10)
 	f("Connection options must be tokens (RFC 9110 §7.6.1)", "GET / HTTP/1.1\r\nHost: a\r\nConnection: a b\r\n\r\n", ErrBadConnection)
 }
+
+// TestDifferentialResponseAgree runs hand-picked response heads through both
+// parsers: both must accept them and agree.
+func TestDifferentialResponseAgree(t *testing.T) {
+	f := func(in string) {
+		t.Helper()
+		if !compareNetHTTPResponse(t, []byte(in)) {
+			t.Errorf("%q: not accepted by both parsers", in)
+		}
+	}
+	f(responseHead)
+	f("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+	f("HTTP/1.1 200 OK\r\n\r\n")
+	f("HTTP/1.1 200\r\n\r\n")
+	f("HTTP/1.1 204 No Content\r\n\r\n")
+	f("HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n")
+	f("HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n")
+	f("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\n")
+	f("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\n")
+	f("HTTP/1.1 500 Internal Server Error\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 0\r\n\r\n")
+}

@@ -299,3 +299,74 @@ func compareNetHTTP(t *testing.T, buf []byte) bool {
 	}
 	return true
 }
+
+// FuzzDifferentialResponse parses the same response head with ParseResponse
+// and net/http's ReadResponse (answering a GET). Where both accept, version,
+// status, header fields, framing and persistence must agree. Field
+// comparison leaves out what net/http rewrites, as in FuzzDifferential.
+// This parser is stricter on bare LF, obs-fold, whitespace before colons,
+// versions other than 1.0 and 1.1, status codes outside 100..599 and
+// Transfer-Encoding together with Content-Length or on HTTP/1.0.
+func FuzzDifferentialResponse(f *testing.F) {
+	for _, s := range []string{
+		responseHead,
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\n",
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n\r\n",
+		"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, buf []byte) { compareNetHTTPResponse(t, buf) })
+}
+
+// compareNetHTTPResponse is compareNetHTTP for response heads.
+func compareNetHTTPResponse(t *testing.T, buf []byte) bool {
+	t.Helper()
+	var arr [64]Header
+	resp := Response{Headers: arr[:0]}
+	n, err := ParseResponse(buf, &resp, nil)
+	if err != nil {
+		return false
+	}
+	ref, refErr := http.ReadResponse(bufio.NewReader(bytes.NewReader(buf[:n])), nil)
+	if refErr != nil {
+		return false
+	}
+	if resp.Status != ref.StatusCode || int(resp.Version) != ref.ProtoMajor*10+ref.ProtoMinor {
+		t.Fatalf("status %d version %d, net/http %d %d.%d", resp.Status, resp.Version, ref.StatusCode, ref.ProtoMajor, ref.ProtoMinor)
+	}
+	// net/http also drops "Connection: close" from responses; persistence is compared below.
+	skip := map[string]bool{"Content-Length": true, "Transfer-Encoding": true, "Trailer": true, "Connection": true}
+	ours := http.Header{}
+	for _, h := range resp.Headers {
+		k := textproto.CanonicalMIMEHeaderKey(string(h.Name.Bytes(buf)))
+		if !skip[k] {
+			ours[k] = append(ours[k], string(h.Value.Bytes(buf)))
+		}
+	}
+	for k := range skip {
+		delete(ref.Header, k)
+	}
+	if len(ours) != len(ref.Header) {
+		t.Fatalf("headers %v, net/http %v", ours, ref.Header)
+	}
+	for k, v := range ours {
+		if !slices.Equal(v, ref.Header[k]) {
+			t.Fatalf("header %s: %q, net/http %q", k, v, ref.Header[k])
+		}
+	}
+	framing := resp.BodyFraming(MethodGet)
+	if (framing == FramingChunked) != slices.Contains(ref.TransferEncoding, "chunked") {
+		t.Fatalf("framing %d, net/http transfer-encoding %v", framing, ref.TransferEncoding)
+	}
+	if framing == FramingLength && resp.ContentLength != ref.ContentLength {
+		t.Fatalf("content length %d, net/http %d", resp.ContentLength, ref.ContentLength)
+	}
+	if closes := !resp.KeepAlive || framing == FramingUntilClose; closes != ref.Close {
+		t.Fatalf("closes %v (framing %d), net/http close %v", closes, framing, ref.Close)
+	}
+	return true
+}
