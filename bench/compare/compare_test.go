@@ -94,6 +94,7 @@ func TestMarkdown(t *testing.T) {
 		},
 		Mem: map[string]memSample{torii: {IdleKiB: 10000, ConnsKiB: 40000, Conns: 10000}},
 	}
+	r.Machine.Load, r.Machine.Cores = "3.50 1.00 0.50", 2
 	md := r.markdown()
 	for _, want := range []string{
 		beginMarker, endMarker,
@@ -105,11 +106,25 @@ func TestMarkdown(t *testing.T) {
 		"Torii ≥ 1.0× HAProxy in req/s, small GET: 1.12x (met)",
 		"(not measured).", // HAProxy has no open-loop data
 		"3.00 KiB (met)",
+		"Warning: the machine was shared during this run",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
+}
+
+func TestShared(t *testing.T) {
+	f := func(load string, cores int, want bool) {
+		t.Helper()
+		if got := shared(load, cores); got != want {
+			t.Errorf("shared(%q, %d) = %v, want %v", load, cores, got, want)
+		}
+	}
+	f("0.10 0.20 0.30", 2, false)
+	f("1.01 0.20 0.30", 2, true)
+	f("", 2, false)
+	f("x", 2, false)
 }
 
 func TestLookPathAndProcStats(t *testing.T) {

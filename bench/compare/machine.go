@@ -22,7 +22,8 @@ type machine struct {
 	Nginx   string `json:"nginx"`
 	HAProxy string `json:"haproxy"`
 	Wrk     string `json:"wrk"`
-	Load    string `json:"loadavg"` // at the start: shows whether the machine was shared
+	Load    string `json:"loadavg"`     // at the start: shows whether the machine was shared
+	LoadEnd string `json:"loadavg_end"` // at the end
 }
 
 func describeMachine() machine {
@@ -46,13 +47,20 @@ func describeMachine() machine {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		m.Load = strings.Join(strings.Fields(string(b))[:3], " ")
-	}
+	m.Load = loadAverage()
 	m.Nginx = toolVersion("nginx", "-v")
 	m.HAProxy = toolVersion("haproxy", "-v")
 	m.Wrk = toolVersion("wrk", "-v")
 	return m
+}
+
+// loadAverage returns the 1, 5 and 15 minute load averages.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 // toolVersion returns the first line a tool prints for its version flag.
@@ -66,8 +74,11 @@ func toolVersion(name, flag string) string {
 	out, _ := exec.CommandContext(ctx, p, flag).CombinedOutput() // wrk -v exits 1
 	line := firstLine(string(out))
 	line = strings.TrimPrefix(line, "nginx version: ")
-	if i := strings.Index(line, " Copyright"); i >= 0 {
-		line = line[:i]
+	line = strings.Replace(line, "HAProxy version ", "HAProxy ", 1)
+	for _, cut := range []string{" Copyright", " - https://"} {
+		if i := strings.Index(line, cut); i >= 0 {
+			line = line[:i]
+		}
 	}
 	if line == "" {
 		return fmt.Sprintf("%s (unknown version)", name)

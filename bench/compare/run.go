@@ -151,6 +151,7 @@ func run(ctx context.Context, o *options) error {
 		res.Allocs, res.AllocsNote = measureAllocs(ctx, o)
 	}
 	res.Elapsed = time.Since(res.Started)
+	res.Machine.LoadEnd = loadAverage()
 	return e.report()
 }
 
