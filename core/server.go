@@ -37,6 +37,7 @@ type Server struct {
 	running bool
 	closed  bool
 	booted  chan struct{} // closed once the listener is bound
+	done    chan struct{} // closed once gnet.Run has returned
 	addr    net.Addr
 
 	loops    sync.Map                // gnet.EventLoop → *loop
@@ -56,7 +57,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, fmt.Errorf("cannot configure proxy engine: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, start: time.Now(), booted: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, start: time.Now(), booted: make(chan struct{}), done: make(chan struct{})}
 	empty := []*loop{}
 	s.loopList.Store(&empty)
 	return s, nil
@@ -122,7 +123,11 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	h := &handler{s: s}
 	errc := make(chan error, 1)
-	go func() { errc <- gnet.Run(h, "tcp://"+s.cfg.Listen, opts...) }()
+	go func() {
+		err := gnet.Run(h, "tcp://"+s.cfg.Listen, opts...)
+		close(s.done)
+		errc <- err
+	}()
 
 	select {
 	case err := <-errc:
@@ -179,13 +184,21 @@ stop:
 	eng := s.eng
 	s.mu.Unlock()
 	s.killPumps()
+	// Engine.Stop polls every 500 ms; the end of gnet.Run says it sooner.
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := eng.Stop(sctx)
+	errc := make(chan error, 1)
+	go func() { errc <- eng.Stop(sctx) }()
+	var err error
+	select {
+	case <-s.done:
+	case err = <-errc:
+	}
 	s.pumps.Wait()
 	if err != nil {
 		return fmt.Errorf("cannot stop proxy engine: %w", err)
 	}
+	s.log.Info("proxy engine stopped")
 	return nil
 }
 
