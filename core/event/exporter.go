@@ -31,7 +31,7 @@ type exporter struct {
 	sink   sink
 	log    *slog.Logger
 
-	queue  chan []byte
+	queue  chan *docBuf
 	cancel context.CancelFunc // aborts retries in progress when stopping
 	stop   chan struct{}
 	done   chan struct{}
@@ -52,18 +52,19 @@ func newExporter(cfg ExporterConfig, s sink, log *slog.Logger) (*exporter, error
 	}
 	return &exporter{
 		cfg: cfg, filter: f, sink: s, log: log.With("exporter", cfg.ID, "type", cfg.Type),
-		queue: make(chan []byte, cfg.BufferSize),
+		queue: make(chan *docBuf, cfg.BufferSize),
 		stop:  make(chan struct{}), done: make(chan struct{}),
 	}, nil
 }
 
-// offer queues doc without waiting; the exporter owns doc afterwards. Safe
-// for concurrent use.
-func (e *exporter) offer(doc []byte) {
+// offer queues doc without waiting; the exporter releases its reference
+// once the document is sent or dropped. Safe for concurrent use.
+func (e *exporter) offer(doc *docBuf) {
 	select {
 	case e.queue <- doc:
 	default:
 		e.dropped.Add(1)
+		doc.release()
 	}
 }
 
@@ -83,18 +84,27 @@ func (e *exporter) halt() {
 
 func (e *exporter) run(ctx context.Context) {
 	defer close(e.done)
-	batch := make([][]byte, 0, e.cfg.GroupSize)
+	batch := make([]*docBuf, 0, e.cfg.GroupSize)
+	views := make([][]byte, 0, e.cfg.GroupSize)
 	flush := func(ctx context.Context) {
 		if len(batch) == 0 {
 			return
 		}
-		failedAttempts, err := e.sink.write(ctx, batch)
+		views = views[:0]
+		for _, d := range batch {
+			views = append(views, d.b)
+		}
+		failedAttempts, err := e.sink.write(ctx, views)
+		clear(views)
 		e.errs.Add(uint64(failedAttempts))
 		if err != nil {
 			e.failed.Add(uint64(len(batch)))
 			e.warn(err, len(batch))
 		} else {
 			e.sent.Add(uint64(len(batch)))
+		}
+		for _, d := range batch {
+			d.release()
 		}
 		clear(batch)
 		batch = batch[:0]
@@ -144,6 +154,9 @@ func (e *exporter) run(ctx context.Context) {
 	}
 }
 
+// maxKeptBatchBuf bounds the batch buffer a sink keeps between batches.
+const maxKeptBatchBuf = 4 << 20
+
 // warnEvery limits failure logs to one per exporter per period; the counters
 // carry the full story.
 const warnEvery = 10 * time.Second
@@ -162,19 +175,20 @@ func (e *exporter) warn(err error, n int) {
 
 // consoleSink writes each document as one line to a shared writer.
 type consoleSink struct {
-	mu *sync.Mutex // shared by every console exporter of a hub
-	w  io.Writer
+	mu  *sync.Mutex // shared by every console exporter of a hub
+	w   io.Writer
+	buf []byte // exporter goroutine only
 }
 
 func (c *consoleSink) write(_ context.Context, batch [][]byte) (int, error) {
-	n := 0
-	for _, d := range batch {
-		n += len(d) + 1
-	}
-	buf := make([]byte, 0, n)
+	buf := c.buf[:0]
 	for _, d := range batch {
 		buf = append(buf, d...)
 		buf = append(buf, '\n')
+	}
+	c.buf = buf
+	if cap(c.buf) > maxKeptBatchBuf {
+		c.buf = nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

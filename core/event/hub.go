@@ -173,14 +173,17 @@ func (d *drainer) handle(rec *Record) {
 }
 
 // dispatch offers doc to every exporter whose filter accepts it. The event is
-// decoded for filtering only if some exporter filters, and copied once.
+// decoded for filtering only if some exporter filters, and copied once into
+// a pooled buffer shared by the accepting exporters.
 func (h *Hub) dispatch(exps []*exporter, doc []byte) {
 	var decoded any
-	var shared []byte
+	var scratch [16]*exporter
+	accepted := scratch[:0]
 	for _, e := range exps {
 		if !e.filter.empty() {
 			if decoded == nil {
-				if err := json.Unmarshal(doc, &decoded); err != nil {
+				var err error
+				if decoded, err = decodeEvent(doc); err != nil {
 					h.log.Warn("cannot decode event for filtering", "err", err)
 					return
 				}
@@ -189,11 +192,25 @@ func (h *Hub) dispatch(exps []*exporter, doc []byte) {
 				continue
 			}
 		}
-		if shared == nil {
-			shared = bytes.Clone(doc)
-		}
-		e.offer(shared)
+		accepted = append(accepted, e)
 	}
+	if len(accepted) == 0 {
+		return
+	}
+	d := newDoc(doc, len(accepted))
+	for _, e := range accepted {
+		e.offer(d)
+	}
+}
+
+// decodeEvent decodes doc for filtering; a separate function so that the
+// decoded value is heap-allocated only when some exporter filters.
+func decodeEvent(doc []byte) (any, error) {
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return nil, fmt.Errorf("cannot decode event: %w", err)
+	}
+	return v, nil
 }
 
 // Publish sends a JSON object of the given kind (AuditEvent, AlertEvent...)

@@ -21,15 +21,11 @@ const maxDrainBody = 64 << 10
 type webhookSink struct {
 	cfg    WebhookConfig
 	client *http.Client
+	body   []byte // exporter goroutine only; reused across batches
 }
 
 func (w *webhookSink) write(ctx context.Context, batch [][]byte) (int, error) {
-	n := 2
-	for _, d := range batch {
-		n += len(d) + 1
-	}
-	body := make([]byte, 0, n)
-	body = append(body, '[')
+	body := append(w.body[:0], '[')
 	for i, d := range batch {
 		if i > 0 {
 			body = append(body, ',')
@@ -37,6 +33,10 @@ func (w *webhookSink) write(ctx context.Context, batch [][]byte) (int, error) {
 		body = append(body, d...)
 	}
 	body = append(body, ']')
+	w.body = body
+	if cap(w.body) > maxKeptBatchBuf {
+		w.body = nil
+	}
 
 	delay := time.Duration(w.cfg.BackoffMs) * time.Millisecond
 	for attempt := 0; ; attempt++ {
