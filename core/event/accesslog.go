@@ -60,8 +60,7 @@ func appendCommonLog(b []byte, rec *Record) []byte {
 	b = append(b, ' ')
 	b = appendCLFToken(b, rec.URI())
 	b = append(b, ' ')
-	p := appendProtocol(nil, rec.Version) // quoted; strip the quotes
-	b = append(b, p[1:len(p)-1]...)
+	b = appendProtocolName(b, rec.Version)
 	b = append(b, `" `...)
 	b = strconv.AppendUint(b, uint64(rec.Status), 10)
 	b = append(b, ' ')

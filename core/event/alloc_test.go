@@ -40,6 +40,16 @@ func TestRecordAllocs(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("Push allocates %v times per event", n)
 	}
+	// The drain side: encoding and access log lines reuse their buffers.
+	buf := make([]byte, 0, 8192)
+	n = testing.AllocsPerRun(100, func() {
+		buf = AppendGatewayEvent(buf[:0], &own, 1, DefaultEnv)
+		buf = appendCommonLog(buf[:0], &own)
+		buf = appendJSONLog(buf[:0], &own)
+	})
+	if n != 0 {
+		t.Fatalf("encoding allocates %v times per event", n)
+	}
 	s := NewSharedIDGen(1)
 	if n := testing.AllocsPerRun(100, func() { s.Next(now) }); n != 0 {
 		t.Fatalf("SharedIDGen allocates %v", n)

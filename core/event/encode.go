@@ -117,18 +117,22 @@ func AppendGatewayEvent(dst []byte, rec *Record, eventID uint64, env string) []b
 	return append(dst, '}')
 }
 
+// appendProtocol appends the protocol as a JSON string.
 func appendProtocol(dst []byte, v httpparse.Version) []byte {
-	switch v {
-	case httpparse.HTTP10:
-		return append(dst, `"HTTP/1.0"`...)
-	case httpparse.HTTP11, 0:
-		return append(dst, `"HTTP/1.1"`...)
+	dst = append(dst, '"')
+	dst = appendProtocolName(dst, v)
+	return append(dst, '"')
+}
+
+// appendProtocolName appends "HTTP/1.1" and the like; an unset version reads as HTTP/1.1.
+func appendProtocolName(dst []byte, v httpparse.Version) []byte {
+	if v == 0 {
+		v = httpparse.HTTP11
 	}
-	dst = append(dst, `"HTTP/`...)
+	dst = append(dst, "HTTP/"...)
 	dst = strconv.AppendUint(dst, uint64(v/10), 10)
 	dst = append(dst, '.')
-	dst = strconv.AppendUint(dst, uint64(v%10), 10)
-	return append(dst, '"')
+	return strconv.AppendUint(dst, uint64(v%10), 10)
 }
 
 func (r *Record) appendHeaders(dst []byte, hs []hdrSpan) []byte {
