@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/route"
@@ -479,5 +480,74 @@ func TestReusePort(t *testing.T) {
 	}
 	if _, err := core.NewServer(core.Config{Listen: "127.0.0.1:0", ReusePort: true}); err == nil {
 		t.Error("reuse-port on port 0 accepted")
+	}
+}
+
+// The pool keeps at most PoolIdleLimit idle connections per target and loop,
+// and closes them after PoolIdleTimeout.
+func TestPoolIdleLimitAndTimeout(t *testing.T) {
+	var opened, closed atomic.Int32
+	release := make(chan struct{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			<-release
+			_, _ = io.WriteString(w, "ok")
+		}),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			switch s {
+			case http.StateNew:
+				opened.Add(1)
+			case http.StateClosed:
+				closed.Add(1)
+			}
+		},
+	}
+	go func() { _ = bs.Serve(ln) }()
+	t.Cleanup(func() { _ = bs.Close() })
+	srv := startProxy(t, core.Config{Loops: 1, PoolIdleLimit: 1, PoolIdleTimeout: 300 * time.Millisecond},
+		testRoute("*", ln.Addr().String()))
+
+	// Three exchanges in flight at once need three backend connections.
+	done := make(chan string, 3)
+	for range 3 {
+		c := dial(t, srv)
+		go func() {
+			_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				done <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			done <- string(b)
+		}()
+	}
+	for opened.Load() < 3 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	for range 3 {
+		if got := <-done; got != "ok" {
+			t.Fatalf("exchange: %q", got)
+		}
+	}
+	// Two of them are over the idle limit and closed at once...
+	waitFor(t, func() bool { return closed.Load() >= 2 }, "2 connections closed past the idle limit")
+	// ...the last one after the idle timeout.
+	waitFor(t, func() bool { return closed.Load() == 3 }, "the idle connection closed after the idle timeout")
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
