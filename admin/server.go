@@ -58,6 +58,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// Resolver resolves route target hostnames at compile time (net.DefaultResolver when nil).
 	Resolver *net.Resolver
+	// UI, when set, is served under /ui/ (and / redirects there) without the admin key, with the
+	// Host/Origin check; it is expected to call this API with the key the operator enters.
+	UI http.Handler
 	// Seed is imported as the initial configuration when the database holds no route, group or
 	// key and was never seeded: an Otoroshi export, a JSON array of routes or {"routes": [...]}.
 	// It must compile, or New fails. Once a seed was imported, later starts ignore it.
@@ -271,6 +274,21 @@ func (s *Server) buildHandler() http.Handler {
 				return &APIError{Status: http.StatusMethodNotAllowed, Code: "errors.method.not.allowed", Message: r.Method + " is not allowed here"}
 			}})
 		}))
+	}
+	if s.opts.UI != nil {
+		ui := http.StripPrefix("/ui", s.opts.UI)
+		mux.Handle("/ui/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := s.checkOrigin(r); err != nil {
+				writeError(w, err)
+				return
+			}
+			h := w.Header()
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Referrer-Policy", "no-referrer")
+			ui.ServeHTTP(w, r)
+		}))
+		mux.Handle("/{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	}
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.serve(w, r, endpoint{h: func(http.ResponseWriter, *http.Request) error { return errNotFound("path " + r.URL.Path) }})
