@@ -1,16 +1,21 @@
 package event
 
 import (
+	"bytes"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/torii-gateway/torii/core/metric"
 )
 
 // TestRingFullDrops: with no consumer running, a ring of 8 takes 8 records
 // and counts every further one as a drop; once drained, it takes more.
 func TestRingFullDrops(t *testing.T) {
-	h := NewHub(Options{Loops: 2, RingSize: 5}) // rounded up to 8; Run not started: the exporter side is blocked
-	r := h.Ring(3)                              // 3 mod 2 = ring 1
+	set := metric.NewSet(2)
+	set.ExposeProcessMetrics(false)
+	h := NewHub(Options{Loops: 2, RingSize: 5, Metrics: set}) // rounded up to 8; Run not started: the exporter side is blocked
+	r := h.Ring(3)                                            // 3 mod 2 = ring 1
 	if r != h.Ring(1) {
 		t.Fatalf("Ring does not wrap modulo the loop count")
 	}
@@ -27,6 +32,11 @@ func TestRingFullDrops(t *testing.T) {
 	}
 	if st := h.Stats(); st.RingDrops != 92 || st.Pending != 8 {
 		t.Fatalf("stats %+v", st)
+	}
+	var text bytes.Buffer
+	set.WritePrometheus(&text)
+	if !strings.Contains(text.String(), "torii_events_dropped_total{stage=\"ring\"} 92\n") {
+		t.Fatalf("ring drops not in metrics:\n%s", text.String())
 	}
 	var got []uint64
 	r.drain(3, func(rec *Record) { got = append(got, rec.ReqID) })
