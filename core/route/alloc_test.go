@@ -14,6 +14,13 @@ func TestMatchAllocs(t *testing.T) {
 			t.Fatalf("Match(%q) allocates %.1f times", r.buf, n)
 		}
 	}
+	globs := mustCompile(t, matchRoutes, CompileOptions{})
+	for _, host := range []string{"api-eu.example.com", "shop.fr.example.net", "X.EU.EXAMPLE.COM", "nothing.org"} {
+		req, buf := request("GET", host, "/x/1")
+		if n := testing.AllocsPerRun(100, func() { globs.Match(req, buf) }); n != 0 {
+			t.Fatalf("Match(%s) allocates %.1f times", host, n)
+		}
+	}
 	miss, buf := request("DELETE", "nowhere.example", "/x")
 	if n := testing.AllocsPerRun(100, func() { tab.Match(miss, buf) }); n != 0 {
 		t.Fatalf("a missed Match allocates %.1f times", n)

@@ -82,6 +82,7 @@ func Compile(routes []Route, opts CompileOptions) (*Table, error) {
 	t := &Table{
 		exactNodes: make(map[string]*hostNode),
 		wildNodes:  make(map[string]*hostNode),
+		globNodes:  make(map[string]*hostNode),
 		byID:       make(map[string]*Compiled),
 		upstreams:  make(map[string]*Upstream),
 		addrs:      make(map[netip.AddrPort]bool),
@@ -236,8 +237,9 @@ func splitDomain(d string) (host, path string, err error) {
 		}
 		return host, path, nil
 	}
-	if strings.Contains(name, "*") {
-		return "", "", fmt.Errorf("host %q: only a leading \"*.\" wildcard is supported", host)
+	glob := strings.Contains(name, "*")
+	if glob && strings.Contains(name, "**") {
+		return "", "", fmt.Errorf("host %q: \"**\" is not a valid wildcard", host)
 	}
 	if strings.Contains(name, ":") {
 		return "", "", fmt.Errorf("host %q: ports are not part of a domain (the Host port is ignored)", host)
@@ -250,7 +252,7 @@ func splitDomain(d string) (host, path string, err error) {
 			return "", "", fmt.Errorf("host %q: empty or over-long label", host)
 		}
 		for j := 0; j < len(label); j++ {
-			if !isHostChar(label[j]) {
+			if !isHostChar(label[j]) && !(glob && label[j] == '*') {
 				return "", "", fmt.Errorf("host %q: invalid character %q", host, label[j])
 			}
 		}
@@ -556,11 +558,13 @@ func (t *Table) add(e *Compiled) {
 			t.any = newHostNode("*")
 		}
 		n = t.any
-	case strings.HasPrefix(host, "*."):
+	case isSuffixWildcard(host):
 		n = nodeFor(t.wildNodes, host[1:])
 		if l := len(host) - 1; l < 256 {
 			t.wildLens[l>>6] |= 1 << (l & 63)
 		}
+	case strings.Contains(host, "*"):
+		n = nodeFor(t.globNodes, host)
 	default:
 		n = nodeFor(t.exactNodes, host)
 	}
@@ -587,6 +591,12 @@ func (t *Table) add(e *Compiled) {
 		}
 	}
 	ps.prefixes = append(ps.prefixes, prefixGroup{prefix: e.Prefix, cands: []*Compiled{e}})
+}
+
+// isSuffixWildcard reports whether a domain host is "*.suffix" with no other '*': such
+// hosts are indexed by suffix; other hosts with a '*' are globs, scanned in order.
+func isSuffixWildcard(host string) bool {
+	return strings.HasPrefix(host, "*.") && !strings.Contains(host[2:], "*")
 }
 
 func nodeFor(m map[string]*hostNode, host string) *hostNode {
@@ -652,10 +662,21 @@ func (t *Table) finish() {
 	for _, n := range t.wildNodes {
 		each(n)
 	}
+	for pattern, n := range t.globNodes {
+		each(n)
+		t.globs = append(t.globs, globHost{pattern, n})
+	}
+	// Longest pattern first, then by name so that the order does not depend on map order.
+	slices.SortFunc(t.globs, func(a, b globHost) int {
+		if d := len(b.pattern) - len(a.pattern); d != 0 {
+			return d
+		}
+		return strings.Compare(a.pattern, b.pattern)
+	})
 	if t.any != nil {
 		each(t.any)
 	}
 	t.exact = buildHostIndex(t.exactNodes)
 	t.wild = buildHostIndex(t.wildNodes)
-	t.exactNodes, t.wildNodes = nil, nil
+	t.exactNodes, t.wildNodes, t.globNodes = nil, nil, nil
 }

@@ -10,11 +10,13 @@
 //
 // # Matching
 //
-// A domain is "host" or "host/path". Hosts compare case-insensitively, with the Host port
-// and one trailing dot ignored. Exact hosts are looked up first (an open-addressing table
-// keyed by xxhash, host bytes always compared), then "*.suffix" wildcards from the longest
-// suffix to the shortest (one lookup per label of the Host), then the catch-all domain
-// "*". Paths are raw byte prefixes, as Otoroshi's startsWith: "/api" also takes
+// A domain is "host" or "host/path". Hosts compare case-insensitively, with the Host
+// port and one trailing dot ignored. Exact hosts are looked up first (an open-addressing
+// table keyed by xxhash, host bytes always compared), then wildcard hosts from the longest
+// pattern to the shortest: "*.suffix" (any subdomain, one hash lookup per label of the
+// Host) and other patterns such as "api-*.x.com" ('*' is any run of bytes, as in
+// Otoroshi's regex; scanned in order, so prefer the "*." form for many domains); then the
+// catch-all "*". Paths are raw byte prefixes, as Otoroshi's startsWith: "/api" also takes
 // "/apikeys"; with frontend.exact the path must be equal. There is no percent-decoding or
 // dot-segment removal. Within a host the longest prefix wins, among the routes of that
 // prefix the one with the most matchers that hold (headers: exact value, name
@@ -42,9 +44,9 @@
 // # Differences from Otoroshi
 //
 // TLS targets are rejected (the engine does not speak TLS to targets yet); targets whose
-// protocol is not HTTP/1.x are used as HTTP/1.1 with a warning; backend.rewrite is ignored
-// with a warning; only a leading "*." host wildcard is accepted; a route has at most 64
-// targets; an unknown load-balancing type is RoundRobin with a warning; Sticky without an
+// protocol is not HTTP/1.x are used as HTTP/1.1 with a warning; backend.rewrite is
+// ignored with a warning; "**" in a host is rejected; a route has at most 64 targets; an
+// unknown load-balancing type is RoundRobin with a warning; Sticky without an
 // otoroshi-tracking cookie falls back to RoundRobin (the engine sets the cookie); plugins
 // Torii does not know are kept and listed in Table.Warnings. A target's ip_address, when
 // set, is used instead of resolving its hostname, as Otoroshi does.

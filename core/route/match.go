@@ -52,14 +52,22 @@ func (t *Table) matchHost(h, path []byte, req *httpparse.Request, buf []byte) *C
 			return c
 		}
 	}
-	if t.wild.n == 0 {
+	if t.wild.n == 0 && len(t.globs) == 0 {
 		return nil
 	}
+	// Suffix wildcards and globs interleave by pattern length, longest first; at equal
+	// length the suffix wildcard goes first.
+	g := 0
 	for i := 1; i < len(h); i++ {
 		if h[i] != '.' {
 			continue
 		}
-		n := len(h) - i
+		n := len(h) - i // the pattern "*" + h[i:] is n+1 long
+		for ; g < len(t.globs) && len(t.globs[g].pattern) > n+1; g++ {
+			if c := t.globs[g].find(h, path, req, buf); c != nil {
+				return c
+			}
+		}
 		if n >= 256 || t.wildLens[n>>6]&(1<<(n&63)) == 0 {
 			continue
 		}
@@ -67,7 +75,47 @@ func (t *Table) matchHost(h, path []byte, req *httpparse.Request, buf []byte) *C
 			return c
 		}
 	}
+	for ; g < len(t.globs); g++ {
+		if c := t.globs[g].find(h, path, req, buf); c != nil {
+			return c
+		}
+	}
 	return nil
+}
+
+// find matches h against the pattern, then path.
+func (g *globHost) find(h, path []byte, req *httpparse.Request, buf []byte) *Compiled {
+	if !globMatch(g.pattern, h) {
+		return nil
+	}
+	return g.node.paths.find(path, req, buf)
+}
+
+// globMatch reports whether s matches pattern p, in which '*' stands for any run of
+// bytes (dots included, as in Otoroshi). It backtracks only to the last '*', so it runs
+// in O(len(p)·len(s)) at worst and does not allocate.
+func globMatch(p string, s []byte) bool {
+	pi, si := 0, 0
+	starP, starS := -1, 0
+	for si < len(s) {
+		switch {
+		case pi < len(p) && p[pi] == '*':
+			starP, starS = pi, si
+			pi++
+		case pi < len(p) && p[pi] == s[si]:
+			pi++
+			si++
+		case starP >= 0:
+			starS++
+			pi, si = starP+1, starS
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
 }
 
 // shortHostLen is the stack buffer size used to lower-case most Host values.

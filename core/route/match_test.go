@@ -19,7 +19,9 @@ const matchRoutes = `[
  {"id":"post-only","frontend":{"domains":["m.example.org/items"],"methods":["post","PURGE"]},"backend":{"targets":[{"hostname":"127.0.0.1","port":9009}]}},
  {"id":"items","frontend":{"domains":["m.example.org/items"]},"backend":{"targets":[{"hostname":"127.0.0.1","port":9010}]}},
  {"id":"hdr","frontend":{"domains":["m.example.org/h"],"headers":{"X-Tenant":"acme"}},"backend":{"targets":[{"hostname":"127.0.0.1","port":9011}]}},
- {"id":"qry","frontend":{"domains":["m.example.org/h"],"query":{"v":"2"}},"backend":{"targets":[{"hostname":"127.0.0.1","port":9012}]}}
+ {"id":"qry","frontend":{"domains":["m.example.org/h"],"query":{"v":"2"}},"backend":{"targets":[{"hostname":"127.0.0.1","port":9012}]}},
+ {"id":"glob","frontend":{"domains":["api-*.example.com"]},"backend":{"targets":[{"hostname":"127.0.0.1","port":9013}]}},
+ {"id":"glob-mid","frontend":{"domains":["shop.*.example.net"]},"backend":{"targets":[{"hostname":"127.0.0.1","port":9014}]}}
 ]`
 
 func TestMatch(t *testing.T) {
@@ -60,6 +62,10 @@ func TestMatch(t *testing.T) {
 	f("GET", "m.example.org", "/h?a=1&v=2", "qry")
 	f("GET", "m.example.org", "/h?v=22", "<nil>")
 	f("GET", "[::1]:8080", "/fallback", "catch-all")
+	f("GET", "api-eu.example.com", "/", "glob")      // "api-*.example.com" is longer than "*.example.com"
+	f("GET", "x.api-eu.example.com", "/", "wild")    // the glob is anchored
+	f("GET", "shop.fr.example.net", "/", "glob-mid") // '*' in the middle
+	f("GET", "shop.example.net", "/", "<nil>")
 	f("GET", strings.Repeat("a", 300)+".example.com", "/", "<nil>")
 }
 

@@ -14,9 +14,10 @@ type Table struct {
 	exact    hostIndex // lower-case host → paths
 	wild     hostIndex // "*.x.com" stored as ".x.com"
 	wildLens [4]uint64 // bit n set: some wildcard suffix has length n
-	any      *hostNode // domain "*"
+	globs    []globHost // hosts with a '*' elsewhere ("api-*.x.com"), longest first
+	any      *hostNode   // domain "*"
 
-	exactNodes, wildNodes map[string]*hostNode // build time only
+	exactNodes, wildNodes, globNodes map[string]*hostNode // build time only
 
 	routes    []*Compiled // one per enabled route (its first domain), in input order
 	entries   []*Compiled // one per domain of every enabled route, in input order
@@ -44,6 +45,12 @@ const inlineHostLen = 39
 
 // longHost in hostNode.keyLen means the host is in ext.host.
 const longHost = 0xff
+
+// globHost is a host pattern with a '*' that is not a leading "*.", and its paths.
+type globHost struct {
+	pattern string
+	node    *hostNode
+}
 
 // hostExt holds what few hostNodes need.
 type hostExt struct {
