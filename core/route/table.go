@@ -11,11 +11,11 @@ import (
 // concurrent readers; a new configuration is a new Table, published by the engine behind
 // its one atomic.Pointer.
 type Table struct {
-	exact    hostIndex // lower-case host → paths
-	wild     hostIndex // "*.x.com" stored as ".x.com"
-	wildLens [4]uint64 // bit n set: some wildcard suffix has length n
+	exact    hostIndex  // lower-case host → paths
+	wild     hostIndex  // "*.x.com" stored as ".x.com"
+	wildLens [4]uint64  // bit n set: some wildcard suffix has length n
 	globs    []globHost // hosts with a '*' elsewhere ("api-*.x.com"), longest first
-	any      *hostNode   // domain "*"
+	any      *hostNode  // domain "*"
 
 	exactNodes, wildNodes, globNodes map[string]*hostNode // build time only
 
