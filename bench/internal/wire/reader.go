@@ -124,6 +124,9 @@ func (rd *Reader) nextOne(resp *Response, head bool) error {
 // parseHead parses the status line and headers in h (each line ending in
 // CRLF, the final empty line removed). length is -1 when absent.
 func parseHead(h []byte, resp *Response) (chunked bool, length int64, err error) {
+	if !validHead(h) {
+		return false, -1, fmt.Errorf("cannot accept control characters or bare CR/LF in the response head: %w", ErrMalformed)
+	}
 	line, rest, _ := bytes.Cut(h, []byte("\r\n"))
 	// status-line = HTTP-version SP status-code SP [ reason-phrase ]
 	if len(line) < 12 || string(line[:7]) != "HTTP/1." || (line[7] != '0' && line[7] != '1') ||
@@ -174,8 +177,31 @@ func parseHead(h []byte, resp *Response) (chunked bool, length int64, err error)
 	if chunked && length >= 0 {
 		return false, -1, fmt.Errorf("cannot accept both Content-Length and chunked: %w", ErrMalformed)
 	}
+	if chunked && !http11 { // RFC 9112 section 6.1: HTTP/1.0 peers do not chunk; framing is suspect
+		return false, -1, fmt.Errorf("cannot accept Transfer-Encoding in an HTTP/1.0 response: %w", ErrMalformed)
+	}
 	resp.KeepAlive = keepAlive && !closeSeen
 	return chunked, length, nil
+}
+
+// validHead reports whether h has no control characters other than HTAB and
+// CR LF pairs: the status line and fields are VCHAR, SP, HTAB and obs-text
+// (RFC 9112 section 4 and RFC 9110 section 5.5), and a bare CR or LF is
+// where parsers disagree about line ends.
+func validHead(h []byte) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case c == '\r':
+			if i+1 >= len(h) || h[i+1] != '\n' {
+				return false
+			}
+			i++
+		case c == '\n', c == 0x7f, c < 0x20 && c != '\t':
+			return false
+		}
+	}
+	return true
 }
 
 // skip discards n body bytes.

@@ -64,6 +64,10 @@ func TestNextErrors(t *testing.T) {
 		}
 	}
 	f("not http", "SSH-2.0-OpenSSH\r\n\r\n", ErrMalformed)
+	f("chunked in HTTP/1.0", "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", ErrMalformed)
+	f("bare LF in status line", "HTTP/1.0 200 \n\r\n\r\n", ErrMalformed)
+	f("bare CR in header", "HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n", ErrMalformed)
+	f("NUL in header", "HTTP/1.1 200 OK\r\nA: b\x00\r\n\r\n", ErrMalformed)
 	f("bad status", "HTTP/1.1 2x0 OK\r\n\r\n", ErrMalformed)
 	f("status too low", "HTTP/1.1 099 OK\r\n\r\n", ErrMalformed)
 	f("http/2 line", "HTTP/2.0 200 OK\r\n\r\n", ErrMalformed)
