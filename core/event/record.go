@@ -171,11 +171,18 @@ func (r *Record) SetTargetURI(b []byte) { r.a.targetURI = r.put(b, MaxURILen) }
 // SetMethodToken copies the method token; needed only when Method is MethodOther.
 func (r *Record) SetMethodToken(b []byte) { r.a.method = r.put(b, maxMethodLen) }
 
-// Host, URI, TargetURI and MethodToken return the copied bytes. They alias
-// the slot: valid until the slot is released by the consumer.
-func (r *Record) Host() []byte        { return r.get(r.a.host) }
-func (r *Record) URI() []byte         { return r.get(r.a.uri) }
-func (r *Record) TargetURI() []byte   { return r.get(r.a.targetURI) }
+// Host returns the copied Host. Like URI, TargetURI and MethodToken, the
+// result aliases the record: valid until the record is reset, or for a ring
+// slot, until the consumer releases it.
+func (r *Record) Host() []byte { return r.get(r.a.host) }
+
+// URI returns the copied request-target; see Host for its lifetime.
+func (r *Record) URI() []byte { return r.get(r.a.uri) }
+
+// TargetURI returns the copied backend path; see Host for its lifetime.
+func (r *Record) TargetURI() []byte { return r.get(r.a.targetURI) }
+
+// MethodToken returns the copied method token; see Host for its lifetime.
 func (r *Record) MethodToken() []byte { return r.get(r.a.method) }
 
 // AddHeaderIn keeps one request header (headers); AddHeaderOut one response
