@@ -3,7 +3,6 @@ package metric
 import (
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // cacheLine is the padding unit that keeps two loops' shards apart.
@@ -41,9 +40,11 @@ type shardData struct {
 	overhead      hist
 }
 
+// shard is followed by a full cache line of padding: whatever the slice's
+// alignment, two loops' counters never share a line.
 type shard struct {
 	shardData
-	_ [cacheLine - unsafe.Sizeof(shardData{})%cacheLine]byte
+	_ [cacheLine]byte
 }
 
 // RouteMetrics holds the counters and histograms of one route, sharded per
