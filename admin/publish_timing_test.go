@@ -14,33 +14,50 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// stamp forwards snapshots to the engine and remembers when the last one was published.
-type stamp struct {
-	next Publisher
-	at   atomic.Int64
+// probeAfterPublish forwards snapshots to the engine and, right after each publish, sends one
+// proxied request and records how long it took to get an answer that shows the change.
+type probeAfterPublish struct {
+	next  Publisher
+	probe func() (string, error)
+	want  atomic.Value // string: the body the next proxied request must see
+	vis   []time.Duration
+	err   error
 }
 
-func (p *stamp) Publish(s *core.Snapshot) {
+func (p *probeAfterPublish) Publish(s *core.Snapshot) {
 	p.next.Publish(s)
-	p.at.Store(time.Now().UnixNano())
+	want, _ := p.want.Load().(string)
+	if want == "" {
+		return
+	}
+	start := time.Now()
+	got, err := p.probe()
+	if err == nil && got != want {
+		err = fmt.Errorf("the first request after publish got %q, want %q", got, want)
+	}
+	if err != nil && p.err == nil {
+		p.err = err
+	}
+	p.vis = append(p.vis, time.Since(start))
 }
 
-// BenchmarkChangeVisible measures, for a real engine, the time from sending an admin PUT that
-// switches a route's backend to the first proxied response that shows the change: decode,
-// validate, compile, a fsynced bbolt commit, publish, then one proxied request. It reports p50 and
-// p99 in milliseconds ("p50-ms", "p99-ms"), and the part from the publish (right after the commit)
-// to the proxied response that shows the change ("visible-p50-ms", "visible-p99-ms"). The writer answers only after publishing, so the proxied request after the
-// answer always sees the change; the time is dominated by the durable commit.
+// BenchmarkChangeVisible measures a route change on a real engine. "p50-ms"/"p99-ms": from
+// sending an admin PUT that switches the route's backend to its 200 (decode, validate, compile, a
+// fsynced bbolt commit, publish). "visible-p50-ms"/"visible-p99-ms": from the publish to the
+// answer of the next proxied request, which must already come from the new backend (it fails the
+// benchmark otherwise). The acceptance criterion is visible-p99 under 10 ms.
 func BenchmarkChangeVisible(b *testing.B) {
 	engine := startEngine(b)
 	portA, portB := startBackend(b, "A"), startBackend(b, "B")
-	st := &stamp{next: engine}
-	e := newBenchEnv(b, st)
 	proxy := engine.Addr().String()
-	e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: routeBody("route_load", "load.test", portA)})
 	probe := &http.Client{Timeout: 5 * time.Second}
+	pub := &probeAfterPublish{next: engine, probe: func() (string, error) { return proxyGet(probe, proxy) }}
+	e := newBenchEnv(b, pub)
+	e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: routeBody("route_load", "load.test", portA)})
+	if _, err := proxyGet(probe, proxy); err != nil { // warm the keep-alive connections
+		b.Fatal(err)
+	}
 	lat := make([]time.Duration, 0, b.N)
-	vis := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -48,23 +65,17 @@ func BenchmarkChangeVisible(b *testing.B) {
 		if i%2 == 1 {
 			want, port = "A", portA
 		}
+		pub.want.Store(want)
 		start := time.Now()
 		e.must(http.StatusOK, req{method: "PUT", path: "/api/routes/route_load", body: routeBody("route_load", "load.test", port)})
-		for try := 0; ; try++ {
-			got, err := proxyGet(probe, proxy)
-			if err == nil && got == want {
-				break
-			}
-			if try > 1000 {
-				b.Fatalf("change %d never visible: %q %v", i, got, err)
-			}
-		}
 		lat = append(lat, time.Since(start))
-		vis = append(vis, time.Duration(time.Now().UnixNano()-st.at.Load()))
 	}
 	b.StopTimer()
+	if pub.err != nil {
+		b.Fatal(pub.err)
+	}
 	reportPercentiles(b, "", lat)
-	reportPercentiles(b, "visible-", vis)
+	reportPercentiles(b, "visible-", pub.vis)
 }
 
 // BenchmarkBboltCommitBaseline is the floor of a durable admin write: one fsynced bbolt
