@@ -14,9 +14,13 @@ type allocLine struct {
 	NsPerOp     float64 `json:"ns_per_op"`
 	BytesPerOp  float64 `json:"bytes_per_op"`
 	AllocsPerOp float64 `json:"allocs_per_op"`
+	ObjsPerReq  float64 `json:"objs_per_req"` // exact heap objects per request, -1 when not reported
 }
 
-var benchLine = regexp.MustCompile(`(?m)^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op\s+([\d.]+) B/op\s+([\d.]+) allocs/op`)
+var (
+	benchLine = regexp.MustCompile(`(?m)^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op.*$`)
+	benchUnit = regexp.MustCompile(`([\d.]+) (B/op|allocs/op|objs/req)`)
+)
 
 // measureAllocs runs the in-process benchmarks (loopback backend, load
 // engine, and Torii's engine in one process) and returns their lines, or a
@@ -38,10 +42,20 @@ func measureAllocs(ctx context.Context, o *options) ([]allocLine, string) {
 func parseBench(out string) []allocLine {
 	var lines []allocLine
 	for _, m := range benchLine.FindAllStringSubmatch(out, -1) {
-		ns, _ := strconv.ParseFloat(m[2], 64)
-		b, _ := strconv.ParseFloat(m[3], 64)
-		a, _ := strconv.ParseFloat(m[4], 64)
-		lines = append(lines, allocLine{Name: m[1], NsPerOp: ns, BytesPerOp: b, AllocsPerOp: a})
+		l := allocLine{Name: m[1], ObjsPerReq: -1}
+		l.NsPerOp, _ = strconv.ParseFloat(m[2], 64)
+		for _, u := range benchUnit.FindAllStringSubmatch(m[0], -1) {
+			v, _ := strconv.ParseFloat(u[1], 64)
+			switch u[2] {
+			case "B/op":
+				l.BytesPerOp = v
+			case "allocs/op":
+				l.AllocsPerOp = v
+			case "objs/req":
+				l.ObjsPerReq = v
+			}
+		}
+		lines = append(lines, l)
 	}
 	return lines
 }

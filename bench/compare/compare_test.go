@@ -46,9 +46,9 @@ func TestUpdateSection(t *testing.T) {
 
 func TestParseBench(t *testing.T) {
 	out := "goos: linux\nBenchmarkDirect-2   \t   20000\t    163619 ns/op\t      23 B/op\t       0 allocs/op\n" +
-		"BenchmarkTorii-2    \t   20000\t    123177.5 ns/op\t      48 B/op\t       1.50 allocs/op\nPASS\n"
+		"BenchmarkTorii-2    \t   20000\t    123177.5 ns/op\t         0.0125 objs/req\t      48 B/op\t       1 allocs/op\nPASS\n"
 	got := parseBench(out)
-	want := []allocLine{{"BenchmarkDirect", 163619, 23, 0}, {"BenchmarkTorii", 123177.5, 48, 1.5}}
+	want := []allocLine{{"BenchmarkDirect", 163619, 23, 0, -1}, {"BenchmarkTorii", 123177.5, 48, 1, 0.0125}}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("parseBench = %+v, want %+v", got, want)
 	}

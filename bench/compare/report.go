@@ -61,7 +61,7 @@ func p99(s sample) float64 { return s.P99 }
 
 // num formats a measurement, "n/a" for NaN.
 func num(v float64, prec int) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.*f", prec, v)
@@ -228,9 +228,9 @@ func (r *results) markdown() string {
 		w("`go test -run '^$' -bench . -benchmem -benchtime 20000x ./bench/inproc`: backend, load engine and " +
 			"Torii's engine in one process (not pinned), so the Torii row minus the direct row is the proxy's share. " +
 			"nginx and HAProxy are C with pool allocators: not applicable.\n\n")
-		w("| benchmark | ns/op | B/op | allocs/op |\n|---|---:|---:|---:|\n")
+		w("| benchmark | ns/op | B/op | allocs/op | heap objects per request (exact) |\n|---|---:|---:|---:|---:|\n")
 		for _, a := range r.Allocs {
-			w("| %s | %.0f | %.0f | %.2f |\n", a.Name, a.NsPerOp, a.BytesPerOp, a.AllocsPerOp)
+			w("| %s | %.0f | %.0f | %.0f | %s |\n", a.Name, a.NsPerOp, a.BytesPerOp, a.AllocsPerOp, num(a.ObjsPerReq, 4))
 		}
 	} else {
 		w("Not measured: %s\n", r.AllocsNote)
