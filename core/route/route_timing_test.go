@@ -3,8 +3,8 @@ package route
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
