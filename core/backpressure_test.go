@@ -300,3 +300,44 @@ func TestPumpChunked(t *testing.T) {
 		}
 	})
 }
+
+// A client that leaves in the middle of a pumped download: both sockets are
+// closed and nothing stays counted.
+func TestPumpClientLeaves(t *testing.T) {
+	backendDone := make(chan error, 1)
+	chunk := pattern()
+	be := startRawBackend(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			backendDone <- err
+			return
+		}
+		_, _ = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", 1<<30)
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				backendDone <- err
+				return
+			}
+		}
+	})
+	srv := startProxy(t, core.Config{HighWater: 64 << 10}, testRoute("*", be))
+	c := dial(t, srv)
+	_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(200 * time.Millisecond)
+	if _, err := io.ReadFull(c, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	select {
+	case err := <-backendDone:
+		if err == nil {
+			t.Error("backend finished writing 1 GiB")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backend connection was not closed after the client left")
+	}
+	waitFor(t, func() bool { return srv.Stats().Conns == 0 }, "no client connection left")
+	if srv.Stats().Pumped == 0 {
+		t.Error("the download was not pumped")
+	}
+}

@@ -167,8 +167,21 @@ func (lp *loop) armExchange(cc *clientConn, k timerKind, phaseMs int64) {
 
 func (lp *loop) trafficClient(cc *clientConn) gnet.Action {
 	lp.enter(cc.c)
-	return lp.leave(lp.processClient(cc))
+	act := lp.processClient(cc)
+	if (cc.state == csConnecting || cc.state == csWait) && cc.c.InboundBuffered() > lp.maxWaiting() {
+		// gnet keeps reading what we do not consume: a client that pushes
+		// this much ahead of its exchange (pipelined requests, or a body
+		// while the backend is still being dialed) is cut off.
+		lp.s.log.Debug("client sent too far ahead of its exchange", "buffered", cc.c.InboundBuffered())
+		lp.abortExchange(cc, errOverloaded)
+	}
+	return lp.leave(act)
 }
+
+// maxWaiting bounds the bytes a client may have buffered in gnet while its
+// exchange does not consume them: memory exhaustion by a client that never
+// reads its responses, or that uploads faster than a backend can be dialed.
+func (lp *loop) maxWaiting() int { return 4 * lp.s.cfg.HighWater }
 
 // processClient consumes what cc's inbound buffer holds, as far as its state
 // allows: request heads, then request body bytes. It runs on the loop, in

@@ -551,3 +551,20 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A client that pushes far ahead of its exchange is cut off rather than
+// buffered without bound.
+func TestClientTooFarAhead(t *testing.T) {
+	be := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+	}))
+	srv := startProxy(t, core.Config{HighWater: 16 << 10}, testRoute("*", be))
+	c := dial(t, srv)
+	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	junk := strings.Repeat("GET / HTTP/1.1\r\nHost: x\r\n\r\n", 4<<10)
+	go func() { _, _ = io.WriteString(c, junk) }()
+	resp, body := readResponse(t, bufio.NewReader(c), "GET")
+	if resp.StatusCode != 503 || !strings.Contains(body, "errors.overloaded") || !resp.Close {
+		t.Errorf("got %d %q", resp.StatusCode, body)
+	}
+}
