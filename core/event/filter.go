@@ -24,19 +24,46 @@ import (
 // matcher reports whether a decoded JSON value matches.
 type matcher func(v any) bool
 
+// lazyEvent is an event being filtered: its type is known without decoding
+// it, and the whole document is decoded at most once, only if a pattern
+// looks at another top-level key.
+type lazyEvent struct {
+	kind    string // the event's @type
+	doc     []byte
+	decoded map[string]any
+	err     error
+	tried   bool
+}
+
+// get returns the top-level value of key.
+func (l *lazyEvent) get(key string) (any, bool) {
+	if key == "@type" && l.kind != "" {
+		return l.kind, true
+	}
+	if !l.tried {
+		l.tried = true
+		l.decoded, l.err = decodeEvent(l.doc)
+	}
+	v, ok := l.decoded[key]
+	return v, ok
+}
+
+// topMatcher matches a whole event.
+type topMatcher func(l *lazyEvent) bool
+
 // compiledFilter is an exporter's compiled Filtering.
 type compiledFilter struct {
-	include, exclude []matcher
+	include, exclude []topMatcher
 }
 
 func (f *compiledFilter) empty() bool { return len(f.include) == 0 && len(f.exclude) == 0 }
 
-// accept reports whether an event (a decoded JSON object) passes the filter.
-func (f *compiledFilter) accept(event any) bool {
+// accept reports whether an event passes the filter.
+func (f *compiledFilter) accept(l *lazyEvent) bool {
 	if len(f.include) > 0 {
 		ok := false
 		for _, m := range f.include {
-			if m(event) {
+			if m(l) {
 				ok = true
 				break
 			}
@@ -46,7 +73,7 @@ func (f *compiledFilter) accept(event any) bool {
 		}
 	}
 	for _, m := range f.exclude {
-		if m(event) {
+		if m(l) {
 			return false
 		}
 	}
@@ -56,20 +83,50 @@ func (f *compiledFilter) accept(event any) bool {
 func compileFiltering(fl *Filtering) (compiledFilter, error) {
 	var cf compiledFilter
 	for i, p := range fl.Include {
-		m, err := compileObject(p)
+		m, err := compileTop(p)
 		if err != nil {
 			return cf, fmt.Errorf("filtering.include[%d]: %w", i, err)
 		}
 		cf.include = append(cf.include, m)
 	}
 	for i, p := range fl.Exclude {
-		m, err := compileObject(p)
+		m, err := compileTop(p)
 		if err != nil {
 			return cf, fmt.Errorf("filtering.exclude[%d]: %w", i, err)
 		}
 		cf.exclude = append(cf.exclude, m)
 	}
 	return cf, nil
+}
+
+// compileTop compiles a pattern for a whole event; "@type" is checked first
+// (it needs no decoding), so a pattern on another type rejects cheaply.
+func compileTop(p map[string]any) (topMatcher, error) {
+	type field struct {
+		key string
+		m   matcher
+	}
+	fields := make([]field, 0, len(p))
+	for k, v := range p {
+		m, err := compileValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", k, err)
+		}
+		if k == "@type" {
+			fields = append([]field{{k, m}}, fields...)
+		} else {
+			fields = append(fields, field{k, m})
+		}
+	}
+	return func(l *lazyEvent) bool {
+		for _, f := range fields {
+			v, ok := l.get(f.key)
+			if !ok || !f.m(v) {
+				return false
+			}
+		}
+		return true
+	}, nil
 }
 
 func compilePatternErr(p map[string]any) error {

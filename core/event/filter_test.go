@@ -50,6 +50,7 @@ func TestFilterPatterns(t *testing.T) {
 	f(`{"@type":{"$regex":"Gateway.*"}}`, true) // Otoroshi's own alert filter has this shape
 	f(`{"@type":{"$regex":"Alert.*"}}`, false)
 
+	raw := []byte(`{"@type":"GatewayEvent","status":502}`)
 	cf, err := compileFiltering(&Filtering{
 		Include: []map[string]any{{"@type": "GatewayEvent"}, {"@type": "AlertEvent"}},
 		Exclude: []map[string]any{{"status": map[string]any{"$lt": 400.0}}},
@@ -57,13 +58,21 @@ func TestFilterPatterns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cf.accept(ev) {
+	if !cf.accept(&lazyEvent{kind: "GatewayEvent", doc: raw}) {
 		t.Fatalf("502 gateway event rejected")
 	}
-	ok := map[string]any{"@type": "GatewayEvent", "status": 200.0}
-	audit := map[string]any{"@type": "AuditEvent"}
-	if cf.accept(ok) || cf.accept(audit) {
-		t.Fatalf("excluded or non-included event accepted")
+	if cf.accept(&lazyEvent{kind: "GatewayEvent", doc: []byte(`{"@type":"GatewayEvent","status":200}`)}) {
+		t.Fatalf("excluded event accepted")
+	}
+	// A type that no include names is rejected from @type alone: the
+	// document (here not even JSON) is never decoded.
+	audit := &lazyEvent{kind: "AuditEvent", doc: []byte("not json")}
+	if cf.accept(audit) || audit.tried {
+		t.Fatalf("audit event accepted or decoded (tried %v)", audit.tried)
+	}
+	// Without a known kind, @type comes from the document.
+	if !cf.accept(&lazyEvent{doc: raw}) {
+		t.Fatalf("event without kind rejected")
 	}
 }
 

@@ -169,30 +169,25 @@ func (d *drainer) handle(rec *Record) {
 		return
 	}
 	d.buf = AppendGatewayEvent(d.buf[:0], rec, d.h.ids.Next(time.Now().UnixMilli()), d.h.opts.Env)
-	d.h.dispatch(exps, d.buf)
+	d.h.dispatch(exps, KindGateway, d.buf)
 }
 
-// dispatch offers doc to every exporter whose filter accepts it. The event is
-// decoded for filtering only if some exporter filters, and copied once into
-// a pooled buffer shared by the accepting exporters.
-func (h *Hub) dispatch(exps []*exporter, doc []byte) {
-	var decoded any
+// dispatch offers doc, an event of type kind, to every exporter whose
+// filter accepts it. The event is decoded only if a filter looks past its
+// @type, and copied once into a pooled buffer shared by the accepting
+// exporters.
+func (h *Hub) dispatch(exps []*exporter, kind string, doc []byte) {
+	ev := lazyEvent{kind: kind, doc: doc}
 	var scratch [16]*exporter
 	accepted := scratch[:0]
 	for _, e := range exps {
-		if !e.filter.empty() {
-			if decoded == nil {
-				var err error
-				if decoded, err = decodeEvent(doc); err != nil {
-					h.log.Warn("cannot decode event for filtering", "err", err)
-					return
-				}
-			}
-			if !e.filter.accept(decoded) {
-				continue
-			}
+		if !e.filter.empty() && !e.filter.accept(&ev) {
+			continue
 		}
 		accepted = append(accepted, e)
+	}
+	if ev.err != nil {
+		h.log.Warn("cannot filter event", "err", ev.err)
 	}
 	if len(accepted) == 0 {
 		return
@@ -205,8 +200,8 @@ func (h *Hub) dispatch(exps []*exporter, doc []byte) {
 
 // decodeEvent decodes doc for filtering; a separate function so that the
 // decoded value is heap-allocated only when some exporter filters.
-func decodeEvent(doc []byte) (any, error) {
-	var v any
+func decodeEvent(doc []byte) (map[string]any, error) {
+	var v map[string]any
 	if err := json.Unmarshal(doc, &v); err != nil {
 		return nil, fmt.Errorf("cannot decode event: %w", err)
 	}
@@ -229,7 +224,9 @@ func (h *Hub) Publish(kind string, doc []byte) {
 	if len(exps) == 0 {
 		return
 	}
-	if !hasTopLevelType(doc) {
+	if t, ok := topLevelType(doc); ok {
+		kind = t
+	} else {
 		typed := make([]byte, 0, len(doc)+len(kind)+16)
 		typed = append(typed, `{"@type":`...)
 		typed = appendJSONString(typed, kind)
@@ -238,14 +235,24 @@ func (h *Hub) Publish(kind string, doc []byte) {
 		}
 		doc = append(typed, doc[1:]...)
 	}
-	h.dispatch(exps, doc)
+	h.dispatch(exps, kind, doc)
 }
 
-func hasTopLevelType(doc []byte) bool {
+// topLevelType returns the string "@type" of a JSON object document. A
+// non-string @type reads as absent for the fast path ("" kind: filters on
+// @type then decode the document).
+func topLevelType(doc []byte) (string, bool) {
 	var probe struct {
 		Type *json.RawMessage `json:"@type"`
 	}
-	return json.Unmarshal(doc, &probe) == nil && probe.Type != nil
+	if json.Unmarshal(doc, &probe) != nil || probe.Type == nil {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(*probe.Type, &s) != nil {
+		return "", true
+	}
+	return s, true
 }
 
 // SetExporters replaces the running exporters with cfgs. Every config is
