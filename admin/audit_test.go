@@ -123,6 +123,21 @@ func TestPersistenceAndFirstStart(t *testing.T) {
 	if e.pub.last() == nil {
 		t.Fatalf("a restart does not publish the stored state")
 	}
+
+	// A reset replaces the key: the old one stops working, the new one is printed once.
+	e.stop()
+	e.start(func(o *Options) {
+		o.BootstrapClientID, o.BootstrapClientSecret = "", ""
+		o.KeyOut = &out
+		o.ResetAdminKey = true
+	})
+	m2 := regexp.MustCompile(`clientId:\s+(\S+)\s+clientSecret:\s+(\S+)`).FindStringSubmatch(out.String())
+	if m2 == nil || m2[2] == secret {
+		t.Fatalf("reset did not print a new key: %q", out.String())
+	}
+	e.must(http.StatusUnauthorized, req{method: "GET", path: "/api/groups", noAuth: true, header: auth})
+	e.must(http.StatusOK, req{method: "GET", path: "/api/groups", noAuth: true,
+		header: map[string]string{"Otoroshi-Client-Id": m2[1], "Otoroshi-Client-Secret": m2[2]}})
 }
 
 func TestQuotasEndpoints(t *testing.T) {

@@ -34,12 +34,12 @@ func hashSecret(salt []byte, secret string) []byte {
 	return m.Sum(nil)
 }
 
-// loadOrCreateAdminKey returns the stored admin key, creating one on first start. When it creates
-// one, secret is the clear secret, to be shown once; otherwise secret is empty.
-func loadOrCreateAdminKey(db *bbolt.DB, wantID, wantSecret string) (key *adminKey, secret string, err error) {
+// loadOrCreateAdminKey returns the stored admin key, creating one on first start (or when reset).
+// When it creates one, secret is the clear secret, to be shown once; otherwise secret is empty.
+func loadOrCreateAdminKey(db *bbolt.DB, wantID, wantSecret string, reset bool) (key *adminKey, secret string, err error) {
 	err = db.Update(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket([]byte(bucketMeta))
-		if raw := meta.Get([]byte(metaAdminKey)); raw != nil {
+		if raw := meta.Get([]byte(metaAdminKey)); raw != nil && !reset {
 			key = new(adminKey)
 			if err := json.Unmarshal(raw, key); err != nil {
 				return fmt.Errorf("cannot decode admin key: %w", err)

@@ -52,6 +52,9 @@ type Options struct {
 	// BootstrapClientID and BootstrapClientSecret, when set, are used as the admin key created at
 	// first start instead of random ones. Ignored when a key is already stored.
 	BootstrapClientID, BootstrapClientSecret string
+	// ResetAdminKey replaces the stored admin key with a new one (printed once to KeyOut, or the
+	// bootstrap one), for an operator who lost it. The old key stops working.
+	ResetAdminKey bool
 	// KeyOut receives the generated admin key once, at first start (os.Stderr when nil).
 	KeyOut io.Writer
 	// MaxBodyBytes caps request bodies (DefaultMaxBody when zero).
@@ -125,7 +128,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.db = db
-	key, secret, err := loadOrCreateAdminKey(db, opts.BootstrapClientID, opts.BootstrapClientSecret)
+	key, secret, err := loadOrCreateAdminKey(db, opts.BootstrapClientID, opts.BootstrapClientSecret, opts.ResetAdminKey)
 	if err != nil {
 		db.Close()
 		return nil, err
