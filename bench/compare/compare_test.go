@@ -58,13 +58,15 @@ func TestConfigs(t *testing.T) {
 	n := nginxConfig("/tmp/x", 8081, 9000, 10000, 20000)
 	for _, want := range []string{"worker_processes 1;", "daemon off;", "access_log off;", "keepalive 256;",
 		"server 127.0.0.1:9000;", "listen 127.0.0.1:8081", "proxy_http_version 1.1;", `proxy_set_header Connection "";`,
-		"worker_connections 11024;", "worker_rlimit_nofile 20000;", "pid /tmp/x/nginx.pid;"} {
+		"worker_connections 11024;", "worker_rlimit_nofile 20000;", "pid /tmp/x/nginx.pid;",
+		"proxy_set_header X-Forwarded-For $remote_addr;", "proxy_set_header Host $http_host;"} {
 		if !strings.Contains(n, want) {
 			t.Errorf("nginx config lacks %q:\n%s", want, n)
 		}
 	}
 	h := haproxyConfig(8082, 9000, 10000)
-	for _, want := range []string{"nbthread 1", "maxconn 11024", "bind 127.0.0.1:8082", "server s1 127.0.0.1:9000", "http-reuse always"} {
+	for _, want := range []string{"nbthread 1", "maxconn 11024", "bind 127.0.0.1:8082", "server s1 127.0.0.1:9000", "http-reuse always",
+		"option forwardfor", "set-header X-Forwarded-Host %[req.hdr(host)]"} {
 		if !strings.Contains(h, want) {
 			t.Errorf("haproxy config lacks %q:\n%s", want, h)
 		}

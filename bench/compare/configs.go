@@ -6,7 +6,9 @@ import (
 )
 
 // Equivalent proxy configurations: one worker/thread, keep-alive to the
-// upstream, no access logs, room for the idle-connection test.
+// upstream, no access logs, room for the idle-connection test. All three
+// forward the client's Host and set X-Forwarded-For, -Proto and -Host, as
+// Torii does by default, so each does the same header work per request.
 
 func nginxConfig(dir string, listen, backend, maxConns, nofile int) string {
 	user := ""
@@ -46,6 +48,10 @@ http {
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
         }
     }
 }
@@ -72,6 +78,9 @@ defaults
 
 frontend fe
     bind 127.0.0.1:%[1]d
+    option forwardfor
+    http-request set-header X-Forwarded-Proto http
+    http-request set-header X-Forwarded-Host %%[req.hdr(host)]
     default_backend be
 
 backend be
