@@ -91,8 +91,3 @@ func encodeObject(v any, extra map[string]json.RawMessage, known map[string]bool
 	}
 	return append(b, '}'), nil
 }
-
-// jsonUnmarshalString decodes a JSON string (null leaves s unchanged).
-func jsonUnmarshalString(raw json.RawMessage, s *string) error {
-	return json.Unmarshal(raw, s)
-}
