@@ -91,11 +91,7 @@ func Compile(routes []Route, opts CompileOptions) (*Table, error) {
 		t.source[i] = routes[i].Clone()
 	}
 
-	type claim struct {
-		routeID string
-		c       *Compiled
-	}
-	claims := make(map[string]claim) // conflict key → first route
+	claims := make(map[string]string) // conflict key → id of the first route claiming it
 	seen := make(map[string]int)
 	for i := range t.source {
 		r := &t.source[i]
@@ -117,12 +113,12 @@ func Compile(routes []Route, opts CompileOptions) (*Table, error) {
 		for _, e := range entries {
 			key := e.Domain + "\x00" + strconv.FormatBool(e.Exact) + "\x00" + e.match.key()
 			if prev, dup := claims[key]; dup {
-				if prev.routeID != r.ID {
-					c.errs = append(c.errs, fmt.Errorf("%w: routes %q and %q both claim domain %q%s", ErrConflict, prev.routeID, r.ID, e.Domain, e.match.describe()))
+				if prev != r.ID {
+					c.errs = append(c.errs, fmt.Errorf("%w: routes %q and %q both claim domain %q%s", ErrConflict, prev, r.ID, e.Domain, e.match.describe()))
 				}
 				continue
 			}
-			claims[key] = claim{r.ID, e}
+			claims[key] = r.ID
 			t.entries = append(t.entries, e)
 			t.add(e)
 		}
@@ -210,6 +206,12 @@ func (c *compiler) compileRoute(r *Route, index int) []*Compiled {
 		return nil
 	}
 	return out
+}
+
+// targetKey is the registry key of a target: quoting keeps it unambiguous whatever the
+// ids contain (route "a/b" with target "c" differs from route "a" with target "b/c").
+func targetKey(routeID, targetID string, addr netip.AddrPort) string {
+	return strconv.Quote(routeID) + "/" + strconv.Quote(targetID) + "@" + addr.String()
 }
 
 // splitDomain validates a domain entry and returns its lower-case host and its path ("/"
@@ -482,7 +484,7 @@ func (c *compiler) compilePool(r *Route, index int) *pool {
 			continue
 		}
 		u.Addr = netip.AddrPortFrom(addr, uint16(tg.Port))
-		u.Key = id + "/" + u.ID + "@" + u.Addr.String()
+		u.Key = targetKey(id, u.ID, u.Addr)
 		u.state = c.reg.state(u.Key, id, u.ID)
 	}
 	if len(c.errs) != nerr {

@@ -173,9 +173,12 @@ func TestCompileResolvesTargets(t *testing.T) {
 			t.Fatalf("upstream %+v, want addr %s hostport %s key %s", u, addr, hostPort, key)
 		}
 	}
-	f(ups[0], "127.0.0.1:8080", "localhost:8080", "r/l@127.0.0.1:8080")
-	f(ups[1], "[::1]:8081", "[::1]:8081", "r/v6@[::1]:8081")
-	f(ups[2], "10.1.2.3:8082", "backend.internal:8082", "r/ip@10.1.2.3:8082")
+	f(ups[0], "127.0.0.1:8080", "localhost:8080", `"r"/"l"@127.0.0.1:8080`)
+	f(ups[1], "[::1]:8081", "[::1]:8081", `"r"/"v6"@[::1]:8081`)
+	f(ups[2], "10.1.2.3:8082", "backend.internal:8082", `"r"/"ip"@10.1.2.3:8082`)
+	if targetKey("a/b", "c", ups[0].Addr) == targetKey("a", "b/c", ups[0].Addr) {
+		t.Fatalf("target keys are ambiguous")
+	}
 	if !tab.HasAddr(netip.MustParseAddrPort("10.1.2.3:8082")) || len(tab.Addrs()) != 3 {
 		t.Fatalf("HasAddr/Addrs disagree with the upstreams")
 	}

@@ -185,7 +185,7 @@ func (c *Compiled) Balancing() Balancing { return c.pool.lb }
 // EWMA, in-flight count) lives in the Registry under Key and survives reloads.
 type Upstream struct {
 	ID       string         // target id from the route
-	Key      string         // registry key: "<route id>/<target id>@<addr>"
+	Key      string         // registry key: `"<route id>"/"<target id>"@<addr>` (ids quoted)
 	Addr     netip.AddrPort // resolved at compile time
 	HostPort string         // "hostname:port", for the Host header when it is rewritten
 	Weight   int
