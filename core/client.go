@@ -181,7 +181,11 @@ func (lp *loop) trafficClient(cc *clientConn) gnet.Action {
 // maxWaiting bounds the bytes a client may have buffered in gnet while its
 // exchange does not consume them: memory exhaustion by a client that never
 // reads its responses, or that uploads faster than a backend can be dialed.
-func (lp *loop) maxWaiting() int { return 4 * lp.s.cfg.HighWater }
+func (lp *loop) maxWaiting() int { return max(4*lp.s.cfg.HighWater, minMaxWaiting) }
+
+// minMaxWaiting is the least of maxWaiting: room for a pipelined upload
+// behind a pending response.
+const minMaxWaiting = 16 << 20
 
 // processClient consumes what cc's inbound buffer holds, as far as its state
 // allows: request heads, then request body bytes. It runs on the loop, in

@@ -140,8 +140,8 @@
 // EventLoop.Execute or Enroll. A pump goroutine owns its exchange's structs
 // until it enrolls them back. Peeked bytes die at Discard or at the end of the
 // callback (see above). While an exchange is in flight, a client's further
-// pipelined bytes wait in gnet's inbound buffer; past 4 × HighWater the
-// client is cut off (gnet cannot stop reading it). A client that half-closes
+// pipelined bytes wait in gnet's inbound buffer; past 16 MiB (or 4 × HighWater)
+// the client is cut off (gnet cannot stop reading it). A client that half-closes
 // its side after sending a request is closed by gnet at the read EOF, which
 // aborts its exchange.
 // Publish may be called from any goroutine; a Snapshot must not be modified

@@ -561,10 +561,29 @@ func TestClientTooFarAhead(t *testing.T) {
 	srv := startProxy(t, core.Config{HighWater: 16 << 10}, testRoute("*", be))
 	c := dial(t, srv)
 	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	junk := strings.Repeat("GET / HTTP/1.1\r\nHost: x\r\n\r\n", 4<<10)
-	go func() { _, _ = io.WriteString(c, junk) }()
-	resp, body := readResponse(t, bufio.NewReader(c), "GET")
-	if resp.StatusCode != 503 || !strings.Contains(body, "errors.overloaded") || !resp.Close {
-		t.Errorf("got %d %q", resp.StatusCode, body)
+	junk := []byte(strings.Repeat("GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1<<20/29))
+	go func() {
+		for range 48 {
+			if _, err := c.Write(junk); err != nil {
+				return
+			}
+		}
+	}()
+	br := bufio.NewReader(c)
+	for i := 0; ; i++ {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("connection ended after %d responses without a 503: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == 503 {
+			if !strings.Contains(string(body), "errors.overloaded") || !resp.Close {
+				t.Errorf("got %q close=%v", body, resp.Close)
+			}
+			return
+		}
+		if i > 10 {
+			t.Fatalf("%d responses and no cut-off", i)
+		}
 	}
 }
