@@ -69,6 +69,9 @@ type engineFlags struct {
 	headerTimeout time.Duration
 	idleTimeout   time.Duration
 	maxConns      int
+	poolIdle      int
+	poolIdleTime  time.Duration
+	highWater     int
 	logLevel      string
 }
 
@@ -82,21 +85,27 @@ func (f *engineFlags) register(fs *flag.FlagSet, listen string) {
 	fs.DurationVar(&f.headerTimeout, "header-timeout", core.DefaultHeaderTimeout, "time allowed to send a request head")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", core.DefaultIdleTimeout, "keep-alive idle timeout of client connections")
 	fs.IntVar(&f.maxConns, "max-conns", 0, "client connections before answering 503 (0: no limit)")
+	fs.IntVar(&f.poolIdle, "pool-idle", core.DefaultPoolIdleLimit, "idle keep-alive connections kept per target and event loop")
+	fs.DurationVar(&f.poolIdleTime, "pool-idle-timeout", core.DefaultPoolIdleTimeout, "close pooled connections idle this long")
+	fs.IntVar(&f.highWater, "high-water", core.DefaultHighWater, "buffered bytes past which an exchange moves to a pump goroutine")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
 func (f *engineFlags) config(log *slog.Logger) core.Config {
 	return core.Config{
-		Listen:         f.listen,
-		Loops:          f.loops,
-		ReusePort:      f.reusePort,
-		Logger:         log,
-		TrustForwarded: f.trustForward,
-		AllowConnect:   f.allowConnect,
-		ShutdownGrace:  f.grace,
-		HeaderTimeout:  f.headerTimeout,
-		IdleTimeout:    f.idleTimeout,
-		MaxConns:       f.maxConns,
+		Listen:          f.listen,
+		Loops:           f.loops,
+		ReusePort:       f.reusePort,
+		Logger:          log,
+		TrustForwarded:  f.trustForward,
+		AllowConnect:    f.allowConnect,
+		ShutdownGrace:   f.grace,
+		HeaderTimeout:   f.headerTimeout,
+		IdleTimeout:     f.idleTimeout,
+		MaxConns:        f.maxConns,
+		PoolIdleLimit:   f.poolIdle,
+		PoolIdleTimeout: f.poolIdleTime,
+		HighWater:       f.highWater,
 	}
 }
 
