@@ -1,6 +1,7 @@
 package route
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -174,6 +175,13 @@ func (c *compiler) compileRoute(r *Route, index int) []*Compiled {
 	if r.Backend.Rewrite {
 		c.warn(id, "backend.rewrite", "path rewriting with named groups is not supported; the path is forwarded as strip_path and root say")
 	}
+	// Otoroshi can take the backend, or targets, from stored entities Torii does not have.
+	if ref := nonNull(r.Extra["backend_ref"]); ref != "" {
+		c.fail(id, "backend_ref", "stored backends (%s) are not supported; inline the backend in the route", ref)
+	}
+	if refs := nonNull(r.Backend.Extra["target_refs"]); refs != "" && refs != "[]" {
+		c.warn(id, "backend.target_refs", "stored targets %s are ignored; only backend.targets are used", refs)
+	}
 
 	m := c.compileMatchers(r)
 	steps := c.compileSteps(r)
@@ -206,6 +214,15 @@ func (c *compiler) compileRoute(r *Route, index int) []*Compiled {
 		return nil
 	}
 	return out
+}
+
+// nonNull returns the compact text of a raw JSON member, or "" when it is absent or null.
+func nonNull(raw json.RawMessage) string {
+	s := strings.TrimSpace(string(raw))
+	if s == "null" {
+		return ""
+	}
+	return s
 }
 
 // targetKey is the registry key of a target: quoting keeps it unambiguous whatever the

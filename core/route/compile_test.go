@@ -54,6 +54,7 @@ func TestCompileValidation(t *testing.T) {
 	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{"health_check":{"enabled":true,"url":"/h","healthyStatuses":[99]},`+tg+`}}`, `backend.health_check: invalid status 99`)
 	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{`+tg+`},"plugins":[{"plugin":""}]}`, `plugins[0].plugin: must not be empty`)
 	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{"targets":[{"hostname":"x","port":80,"ip_address":"not-an-ip"}]}}`, `invalid ip_address "not-an-ip"`)
+	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend_ref":"backend_1","backend":{`+tg+`}}`, `route "r": backend_ref: stored backends ("backend_1") are not supported`)
 
 	var many []string
 	for i := range MaxTargets + 1 {
@@ -124,7 +125,7 @@ func TestCompileConflicts(t *testing.T) {
 }
 
 func TestCompilePluginsAndWarnings(t *testing.T) {
-	tab := mustCompile(t, `[{"id":"r","frontend":{"domains":["a.com"]},"backend":{"rewrite":true,
+	tab := mustCompile(t, `[{"id":"r","backend_ref":null,"frontend":{"domains":["a.com"]},"backend":{"rewrite":true,"target_refs":["t_1"],
 	 "targets":[{"hostname":"127.0.0.1","port":80,"protocol":"HTTP/2.0"}]},
 	 "plugins":[
 	  {"plugin":"cp:otoroshi.next.plugins.OverrideHost"},
@@ -154,7 +155,7 @@ func TestCompilePluginsAndWarnings(t *testing.T) {
 			t.Fatalf("bad warning %+v", w)
 		}
 	}
-	for _, want := range []string{"plugins[2]", "backend.rewrite", "backend.targets[0].protocol"} {
+	for _, want := range []string{"plugins[2]", "backend.rewrite", "backend.targets[0].protocol", "backend.target_refs"} {
 		if !fields[want] {
 			t.Fatalf("warnings %v miss %s", tab.Warnings(), want)
 		}
