@@ -69,6 +69,31 @@ func buildCharClass() (t [256]uint8) {
 	return t
 }
 
+// skipClass returns the offset of the first byte at or after i that is not
+// in class, or len(buf). It tests four bytes per step, which lets the CPU
+// overlap the table loads.
+func skipClass(buf []byte, i int, class uint8) int {
+	for ; i+4 <= len(buf); i += 4 {
+		w := buf[i : i+4 : i+4]
+		if charClass[w[0]]&class == 0 {
+			return i
+		}
+		if charClass[w[1]]&class == 0 {
+			return i + 1
+		}
+		if charClass[w[2]]&class == 0 {
+			return i + 2
+		}
+		if charClass[w[3]]&class == 0 {
+			return i + 3
+		}
+	}
+	for i < len(buf) && charClass[buf[i]]&class != 0 {
+		i++
+	}
+	return i
+}
+
 func isTchar(c byte) bool { return charClass[c]&classTchar != 0 }
 
 // isOWS reports whether c is SP or HTAB: OWS = *( SP / HTAB ) (RFC 9110 §5.6.3).

@@ -224,10 +224,11 @@ func (d *ChunkedDecoder) trailerSection(buf []byte) (int, error) {
 		tooLarge = ErrTrailerTooLarge
 	}
 	i := 0
+	var h Header
 	for fields := 0; ; fields++ {
 		if i+1 >= len(buf) {
 			if i < len(buf) && buf[i] != '\r' {
-				if _, _, err := parseFieldLine(buf, i); err != ErrNeedMore {
+				if _, err := parseFieldLine(buf, i, &h); err != ErrNeedMore {
 					return 0, err
 				}
 			}
@@ -244,7 +245,7 @@ func (d *ChunkedDecoder) trailerSection(buf []byte) (int, error) {
 		if fields == maxTrailerFields {
 			return 0, ErrTrailerTooLarge
 		}
-		_, next, err := parseFieldLine(buf, i)
+		next, err := parseFieldLine(buf, i, &h)
 		if err != nil {
 			if err == ErrNeedMore {
 				err = tooLarge

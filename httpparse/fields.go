@@ -1,36 +1,36 @@
 package httpparse
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // parseFieldLine parses one field line starting at buf[i], which is not the
-// CR of the empty line that ends a section (RFC 9112 §5):
+// CR of the empty line that ends a section (RFC 9112 §5), into h:
 //
 //	field-line = field-name ":" OWS field-value OWS CRLF
 //
-// It returns the header and the offset just past its CRLF, or ErrNeedMore if
-// buf ends first. Bytes that cannot start a valid line are rejected as soon
-// as they are seen, whether or not the line is complete.
-func parseFieldLine(buf []byte, i int) (h Header, next int, err error) {
+// It returns the offset just past the line's CRLF, or ErrNeedMore if buf
+// ends first. Bytes that cannot start a valid line are rejected as soon as
+// they are seen, whether or not the line is complete.
+func parseFieldLine(buf []byte, i int, h *Header) (next int, err error) {
 	n := len(buf)
-	j := i
-	for j < n && charClass[buf[j]]&classTchar != 0 {
-		j++
-	}
+	j := skipTchar(buf, i)
 	if j == n {
-		return h, 0, ErrNeedMore
+		return 0, ErrNeedMore
 	}
 	if buf[j] != ':' || j == i {
 		switch c := buf[j]; {
 		case j == i && isOWS(c):
-			return h, 0, ErrObsFold
+			return 0, ErrObsFold
 		case j == i && c == '\n':
-			return h, 0, ErrBareLF
+			return 0, ErrBareLF
 		case j > i && isOWS(c):
-			return h, 0, ErrSpaceBeforeColon
+			return 0, ErrSpaceBeforeColon
 		}
-		return h, 0, ErrBadHeaderName
+		return 0, ErrBadHeaderName
 	}
-	h.Name = Span{int32(i), int32(j)}
+	nameEnd := j
 	j++
 	for j < n && isOWS(buf[j]) {
 		j++
@@ -39,23 +39,27 @@ func parseFieldLine(buf []byte, i int) (h Header, next int, err error) {
 	j = scanValue(buf, j)
 	if j >= n-1 {
 		if j < n && buf[j] != '\r' {
-			return h, 0, valueStopError(buf[j])
+			return 0, valueStopError(buf[j])
 		}
-		return h, 0, ErrNeedMore
+		return 0, ErrNeedMore
 	}
 	if buf[j] != '\r' {
-		return h, 0, valueStopError(buf[j])
+		return 0, valueStopError(buf[j])
 	}
 	if buf[j+1] != '\n' {
-		return h, 0, ErrBareCR
+		return 0, ErrBareCR
 	}
 	ve := j
 	for ve > vs && isOWS(buf[ve-1]) {
 		ve--
 	}
-	h.Value = Span{int32(vs), int32(ve)}
-	return h, j + 2, nil
+	*h = Header{Name: Span{int32(i), int32(nameEnd)}, Value: Span{int32(vs), int32(ve)}}
+	return j + 2, nil
 }
+
+// skipTchar returns the offset of the first byte at or after i that is not a
+// tchar, or len(buf).
+func skipTchar(buf []byte, i int) int { return skipClass(buf, i, classTchar) }
 
 // valueStopError names the byte that ended a field value early.
 func valueStopError(c byte) error {
@@ -68,23 +72,30 @@ func valueStopError(c byte) error {
 // scanValue returns the offset of the first byte at or after i that is not
 // allowed in a field value (classValue), or len(buf).
 //
-// It first skips whole 8-byte words holding no byte below 0x20 and no DEL
-// (SWAR: a byte b < 0x20 sets the high bit of (b-0x20) &^ b, with borrows
-// only ever adding bits above a byte that is already flagged), then finishes
-// with the table. HTAB is below 0x20, so a word holding one is finished by
-// the table too.
+// It reads eight bytes per step (SWAR). A byte b below 0x20 sets the high
+// bit of (b-0x20) &^ b, and a DEL becomes a zero byte after x ^ 0x7f..7f;
+// borrows only ever flag bytes above one already flagged, so the lowest
+// flagged byte is the first control byte or DEL. HTAB is a control byte that
+// values may hold: the scan steps over it and goes on.
 func scanValue(buf []byte, i int) int {
 	const (
 		ones  = 0x0101010101010101
 		highs = 0x8080808080808080
 		del   = 0x7f * ones
 	)
-	for ; i+8 <= len(buf); i += 8 {
+	for i+8 <= len(buf) {
 		x := binary.LittleEndian.Uint64(buf[i:])
-		y := x ^ del // bytes equal to DEL become zero
-		if ((x-0x20*ones)&^x|(y-ones)&^y)&highs != 0 {
-			break
+		y := x ^ del
+		m := ((x-0x20*ones)&^x | (y-ones)&^y) & highs
+		if m == 0 {
+			i += 8
+			continue
 		}
+		k := i + bits.TrailingZeros64(m)>>3
+		if buf[k] != '\t' {
+			return k
+		}
+		i = k + 1
 	}
 	for i < len(buf) && charClass[buf[i]]&classValue != 0 {
 		i++

@@ -1,5 +1,7 @@
 package httpparse
 
+import "bytes"
+
 // ParseRequest parses the request head at the start of buf into req: the
 // request line, the header section and its final empty line (RFC 9112 §2-5).
 // Up to maxLeadingEmptyLines CRLFs before the request line are skipped and
@@ -86,9 +88,7 @@ func parseRequestLine(buf []byte, i, maxLine int, req *Request) (int, error) {
 	start := i
 
 	// method = token (RFC 9110 §9.1)
-	for i < n && charClass[buf[i]]&classTchar != 0 {
-		i++
-	}
+	i = skipTchar(buf, i)
 	if i == n {
 		return 0, tooLong
 	}
@@ -103,17 +103,7 @@ func parseRequestLine(buf []byte, i, maxLine int, req *Request) (int, error) {
 	i++
 
 	ts := i
-	q := -1
-	for i < n {
-		c := buf[i]
-		if charClass[c]&classTarget == 0 {
-			break
-		}
-		if c == '?' && q < 0 {
-			q = i
-		}
-		i++
-	}
+	i = skipClass(buf, i, classTarget)
 	if i == n {
 		return 0, tooLong
 	}
@@ -143,6 +133,10 @@ func parseRequestLine(buf []byte, i, maxLine int, req *Request) (int, error) {
 		return 0, ErrRequestLineTooLong
 	}
 	req.Version = v
+	q := bytes.IndexByte(buf[ts:req.Target.End], '?')
+	if q >= 0 {
+		q += ts
+	}
 	if err := req.splitTarget(buf, ts, q); err != nil {
 		return 0, err
 	}
@@ -335,11 +329,12 @@ func parseSection(buf []byte, i, maxHeader int, hdrs []Header, st *fieldState) (
 		buf = buf[:i+maxHeader]
 		tooLarge = ErrHeaderTooLarge
 	}
+	var spare Header // parses the line that does not fit, to report the right error
 	for {
 		if i+1 >= len(buf) {
 			if i < len(buf) && buf[i] != '\r' {
 				// Let the field-line parser reject what it can already see.
-				if _, _, err := parseFieldLine(buf, i); err != ErrNeedMore {
+				if _, err := parseFieldLine(buf, i, &spare); err != ErrNeedMore {
 					return hdrs, 0, err
 				}
 			}
@@ -351,20 +346,24 @@ func parseSection(buf []byte, i, maxHeader int, hdrs []Header, st *fieldState) (
 			}
 			return hdrs, i + 2, nil
 		}
-		h, next, err := parseFieldLine(buf, i)
+		h := &spare
+		if k := len(hdrs); k < cap(hdrs) {
+			hdrs = hdrs[:k+1]
+			h = &hdrs[k]
+		}
+		next, err := parseFieldLine(buf, i, h)
 		if err != nil {
 			if err == ErrNeedMore {
 				err = tooLarge
 			}
 			return hdrs, 0, err
 		}
-		if len(hdrs) == cap(hdrs) {
+		if h == &spare {
 			return hdrs, 0, ErrTooManyHeaders
 		}
-		if err := st.note(buf, &h); err != nil {
+		if err := st.note(buf, h); err != nil {
 			return hdrs, 0, err
 		}
-		hdrs = append(hdrs, h)
 		i = next
 	}
 }
