@@ -1,11 +1,14 @@
 package core_test
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/torii-gateway/torii/core"
 )
 
 // fullBacklogListener returns the address of a socket listening with a
@@ -41,5 +44,22 @@ func fullBacklogListener(t *testing.T) (string, func()) {
 			_ = c.Close()
 		}
 		_ = syscall.Close(fd)
+	}
+}
+
+// Connecting to a listener whose accept queue is full hangs: the connect
+// timeout answers 504.
+func TestConnectTimeout(t *testing.T) {
+	addr, cleanup := fullBacklogListener(t)
+	defer cleanup()
+	rt := testRoute("*", addr)
+	rt.Backend.Client.ConnectionTimeout = 300
+	srv := startProxy(t, core.Config{}, rt)
+	c := dial(t, srv)
+	start := time.Now()
+	resp, body := roundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
+	checkError(t, resp, body, 504, "errors.request.timeout")
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("connect timeout took %v", d)
 	}
 }
