@@ -31,12 +31,13 @@ func benchRequest(b *testing.B, in string) {
 }
 
 func benchNetHTTPRequest(b *testing.B, in string) {
-	br := bytes.NewReader([]byte(in))
+	buf := []byte(in)
+	br := bytes.NewReader(buf)
 	r := bufio.NewReaderSize(br, 4096)
 	b.ReportAllocs()
-	b.SetBytes(int64(len(in)))
+	b.SetBytes(int64(len(buf)))
 	for b.Loop() {
-		br.Reset([]byte(in))
+		br.Reset(buf)
 		r.Reset(br)
 		if _, err := http.ReadRequest(r); err != nil {
 			b.Fatal(err)
@@ -45,13 +46,14 @@ func benchNetHTTPRequest(b *testing.B, in string) {
 }
 
 func benchFastHTTPRequest(b *testing.B, in string) {
-	br := bytes.NewReader([]byte(in))
+	buf := []byte(in)
+	br := bytes.NewReader(buf)
 	r := bufio.NewReaderSize(br, 4096)
 	var h fasthttp.RequestHeader
 	b.ReportAllocs()
-	b.SetBytes(int64(len(in)))
+	b.SetBytes(int64(len(buf)))
 	for b.Loop() {
-		br.Reset([]byte(in))
+		br.Reset(buf)
 		r.Reset(br)
 		h.Reset()
 		if err := h.Read(r); err != nil {
@@ -85,12 +87,13 @@ func BenchmarkResponse(b *testing.B) {
 }
 
 func BenchmarkResponseNetHTTP(b *testing.B) {
-	br := bytes.NewReader([]byte(responseHead))
+	buf := []byte(responseHead)
+	br := bytes.NewReader(buf)
 	r := bufio.NewReaderSize(br, 4096)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(responseHead)))
 	for b.Loop() {
-		br.Reset([]byte(responseHead))
+		br.Reset(buf)
 		r.Reset(br)
 		if _, err := http.ReadResponse(r, nil); err != nil {
 			b.Fatal(err)
@@ -99,13 +102,14 @@ func BenchmarkResponseNetHTTP(b *testing.B) {
 }
 
 func BenchmarkResponseFastHTTP(b *testing.B) {
-	br := bytes.NewReader([]byte(responseHead))
+	buf := []byte(responseHead)
+	br := bytes.NewReader(buf)
 	r := bufio.NewReaderSize(br, 4096)
 	var h fasthttp.ResponseHeader
 	b.ReportAllocs()
 	b.SetBytes(int64(len(responseHead)))
 	for b.Loop() {
-		br.Reset([]byte(responseHead))
+		br.Reset(buf)
 		r.Reset(br)
 		h.Reset()
 		if err := h.Read(r); err != nil {
@@ -134,13 +138,14 @@ func BenchmarkChunkedBody(b *testing.B) {
 }
 
 func BenchmarkChunkedBodyNetHTTP(b *testing.B) {
-	br := bytes.NewReader([]byte(chunkedBody))
+	buf := []byte(chunkedBody)
+	br := bytes.NewReader(buf)
 	r := bufio.NewReaderSize(br, 4096)
 	var sink [512]byte
 	b.ReportAllocs()
 	b.SetBytes(int64(len(chunkedBody)))
 	for b.Loop() {
-		br.Reset([]byte(chunkedBody))
+		br.Reset(buf)
 		r.Reset(br)
 		cr := httputil.NewChunkedReader(r)
 		for {
