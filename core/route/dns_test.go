@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -164,5 +165,36 @@ func TestCompileResolveTimeout(t *testing.T) {
 	}
 	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("Compile took %s despite a 200ms resolve timeout", el)
+	}
+}
+
+// TestCompileOtoroshiExport compiles the route of a real Otoroshi export.
+func TestCompileOtoroshiExport(t *testing.T) {
+	data, err := os.ReadFile("/work/shared/otoroshi/export-tunnel-demo.json")
+	if err != nil {
+		t.Skipf("Otoroshi export not available: %s", err)
+	}
+	routes, err := DecodeRoutes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, res := startFakeDNS(t, map[string][]netip.Addr{"whoami-next-gen.oto.tools": {netip.MustParseAddr("127.0.0.1")}})
+	tab, err := Compile(routes, CompileOptions{Resolver: res})
+	if err != nil {
+		t.Fatalf("cannot compile the export: %s", err)
+	}
+	c := tab.Route("route_dd78a69e0-26b7-4587-b9e1-a9073cd18868")
+	if c == nil || c.Upstreams()[0].Addr.String() != "127.0.0.1:8080" || c.Upstreams()[0].HostPort != "whoami-next-gen.oto.tools:8080" {
+		t.Fatalf("unexpected compiled route %+v", c)
+	}
+	if len(c.Steps) != 2 || !c.Steps[0].Supported || c.Steps[1].Supported {
+		t.Fatalf("steps %+v: OverrideHost supported, TunnelPlugin not", c.Steps)
+	}
+	if w := tab.Warnings(); len(w) != 1 || !strings.Contains(w[0].Message, "TunnelPlugin") {
+		t.Fatalf("warnings %v, want only the unsupported TunnelPlugin", w)
+	}
+	req, buf := request("GET", "whoami-exposed-next-gen.oto.tools", "/hello")
+	if tab.Match(req, buf) != c {
+		t.Fatalf("the export's domain does not match its route")
 	}
 }
