@@ -10,7 +10,9 @@
 // readable while the request is parsed, the status and sizes only known at
 // the end), it fills a Record it owns (one per client connection) as the
 // exchange progresses and Pushes it at the end, which copies the used part
-// into a slot. Nothing allocates; a full ring drops the record and counts it. Request ids come from a per-loop IDGen
+// into a slot. Goroutines that own no ring (pumps, tunnels) use PushShared,
+// which serialises on a mutex. Nothing allocates; a full ring drops the
+// record and counts it. Request ids come from a per-loop IDGen
 // (snowflake: milliseconds, loop id, sequence), formatted with AppendID into
 // the caller's buffer.
 //

@@ -51,9 +51,11 @@ type Options struct {
 // loop its Ring(i), start Run, and configure exporters with SetExporters.
 type Hub struct {
 	opts  Options
-	rings []*Ring
-	log   *slog.Logger
-	ids   *SharedIDGen
+	rings []*Ring // one per loop, then the shared ring last
+
+	sharedMu sync.Mutex // serialises producers on the shared ring
+	log      *slog.Logger
+	ids      *SharedIDGen
 
 	mu          sync.Mutex // serialises SetExporters and Close
 	exporters   atomic.Pointer[[]*exporter]
@@ -90,7 +92,7 @@ func NewHub(opts Options) *Hub {
 		opts.Logger = slog.Default()
 	}
 	h := &Hub{opts: opts, log: opts.Logger.With("component", "events"), ids: NewSharedIDGen(MaxGenerators - 1)}
-	for range opts.Loops {
+	for range opts.Loops + 1 {
 		h.rings = append(h.rings, newRing(opts.RingSize, opts.CaptureHeaders))
 	}
 	empty := []*exporter{}
@@ -104,8 +106,19 @@ func NewHub(opts Options) *Hub {
 }
 
 // Ring returns the ring of loop i (modulo the loop count). Only loop i may
-// Reserve and Commit on it.
-func (h *Hub) Ring(i int) *Ring { return h.rings[i%len(h.rings)] }
+// Reserve, Commit and Push on it.
+func (h *Hub) Ring(i int) *Ring { return h.rings[i%h.opts.Loops] }
+
+// PushShared records rec from a goroutine that owns no ring (a pump or tunnel
+// goroutine finishing an exchange off the loops). Producers serialise on a
+// mutex held only for the copy; as with Push, a full ring counts a drop and
+// returns false. Safe for concurrent use; 0 allocs.
+func (h *Hub) PushShared(rec *Record) bool {
+	h.sharedMu.Lock()
+	ok := h.rings[h.opts.Loops].Push(rec)
+	h.sharedMu.Unlock()
+	return ok
+}
 
 // Run drains the rings into events until ctx is done, then drains what is
 // left, stops every exporter after a last bounded flush, and returns.
