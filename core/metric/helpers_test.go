@@ -12,16 +12,17 @@ func TestSyncRoutesAndHelpers(t *testing.T) {
 	s := NewSet(2)
 	s.ExposeProcessMetrics(false)
 	old := s.Route("gone")
+	none := s.Route(NoRouteID)
 	ms := s.SyncRoutes([]string{"b", "a", "b"})
 	if len(ms) != 3 || ms[0] != ms[2] || ms[0].ID() != "b" || ms[1].ID() != "a" {
 		t.Fatalf("SyncRoutes returned %v", ms)
 	}
-	if got := fmt.Sprint(ids(s.Routes())); got != "[a b]" {
+	if got := fmt.Sprint(ids(s.Routes())); got != "[_none a b]" {
 		t.Fatalf("exported routes %s", got)
 	}
 	ms[1].Begin(0)
 	ms[1].Done(0, 200, 1, 1, time.Millisecond, 0, time.Millisecond)
-	if again := s.SyncRoutes([]string{"a", "gone"}); again[0] != ms[1] || again[1] != old {
+	if again := s.SyncRoutes([]string{"a", "gone"}); again[0] != ms[1] || again[1] != old || s.Routes()[0] != none {
 		t.Fatalf("SyncRoutes did not reuse metrics by id")
 	}
 	s.RegisterClientConnections(func() int64 { return 12 })

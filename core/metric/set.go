@@ -50,6 +50,11 @@ func NewSet(loops int) *Set {
 // ExposeProcessMetrics turns the go_* and process_* families on or off.
 func (s *Set) ExposeProcessMetrics(on bool) { s.process.Store(on) }
 
+// NoRouteID is the route label for requests that matched no route (404) or
+// were refused before routing: record them in Set.Route(NoRouteID), which
+// SyncRoutes never prunes.
+const NoRouteID = "_none"
+
 // Route returns the metrics of route id, creating them on first use. The
 // same id always gets the same *RouteMetrics, so counters survive reloads;
 // a route pruned earlier is exported again. Call it off the loop, when a
@@ -80,7 +85,11 @@ func (s *Set) SyncRoutes(ids []string) []*RouteMetrics {
 	defer s.mu.Unlock()
 	out := make([]*RouteMetrics, len(ids))
 	active := make([]*RouteMetrics, 0, len(ids))
-	seen := make(map[string]bool, len(ids))
+	seen := make(map[string]bool, len(ids)+1)
+	if m := s.routes[NoRouteID]; m != nil { // keep exporting unmatched requests
+		seen[NoRouteID] = true
+		active = append(active, m)
+	}
 	for i, id := range ids {
 		m := s.routes[id]
 		if m == nil {
