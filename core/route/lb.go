@@ -11,20 +11,22 @@ import (
 // Balancing is a load-balancing algorithm, named as Otoroshi names it.
 type Balancing uint8
 
-// The algorithms of `backend.load_balancing.type`.
+// The algorithms of `backend.load_balancing.type`. "Weighted" below means a target of
+// weight w counts w times; the *Hash types and Sticky index the smooth weighted sequence,
+// so equal keys go to the same target while the set of usable targets does not change.
 const (
-	RoundRobin Balancing = iota
-	Random
-	Sticky
-	IPAddressHash
-	HeaderHash
-	CookieHash
-	QueryHash
-	BestResponseTime
-	WeightedBestResponseTime
-	LeastConnections
-	PowerOfTwoRandomChoices
-	NaiveFailover
+	RoundRobin               Balancing = iota // smooth weighted round-robin, one position per route
+	Random                                    // weighted random
+	Sticky                                    // hash of the otoroshi-tracking cookie; RoundRobin without it
+	IPAddressHash                             // hash of the client IP
+	HeaderHash                                // hash of header_name's value; RoundRobin without it
+	CookieHash                                // hash of cookie_name's value; RoundRobin without it
+	QueryHash                                 // hash of query_name's raw value; RoundRobin without it
+	BestResponseTime                          // lowest latency EWMA; targets never measured first
+	WeightedBestResponseTime                  // BestResponseTime for a share ratio of picks, RoundRobin for the rest
+	LeastConnections                          // fewest requests in flight per unit of weight; ties round-robin
+	PowerOfTwoRandomChoices                   // fewer in flight of two distinct random targets (weights ignored)
+	NaiveFailover                             // the first usable target in declaration order
 )
 
 var balancingNames = [...]string{
