@@ -1,6 +1,8 @@
 package apikey
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/torii-gateway/torii/httpparse"
@@ -46,4 +48,70 @@ func FuzzCheck(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzWalkObject checks the claim walker against encoding/json: every
+// object encoding/json accepts (within maxDepth), the walker accepts too,
+// with the same top-level member names in the same order. The walker may
+// accept more (it does not validate skipped literals); that is safe because
+// a token is only trusted after its signature is verified.
+func FuzzWalkObject(f *testing.F) {
+	f.Add(`{"alg":"HS256","typ":"JWT"}`)
+	f.Add(`{"clientId":"a","exp":1700000000,"n":{"x":[1,2,{"y":"}"}]},"s":"\"\\"}`)
+	f.Add(` { } `)
+	f.Add(`{"a\u0062":null}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		var names []string
+		ok := walkObject([]byte(in), func(name, value []byte) bool {
+			names = append(names, string(name))
+			return true
+		})
+		if !json.Valid([]byte(in)) || depth(in) > maxDepth {
+			return
+		}
+		dec := json.NewDecoder(strings.NewReader(in))
+		tok, _ := dec.Token()
+		if d, isDelim := tok.(json.Delim); !isDelim || d != '{' {
+			return
+		}
+		if !ok {
+			t.Fatalf("walker refused the valid object %q", in)
+		}
+		var want []string
+		for dec.More() {
+			tok, _ := dec.Token()
+			want = append(want, tok.(string))
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(names) != len(want) {
+			t.Fatalf("%q: walker saw %q, encoding/json %q", in, names, want)
+		}
+		for i := range names {
+			if !strings.Contains(names[i], `\`) && names[i] != want[i] {
+				t.Fatalf("%q: member %d is %q, encoding/json says %q", in, i, names[i], want[i])
+			}
+		}
+	})
+}
+
+// depth is the deepest nesting of brackets in in, outside strings.
+func depth(in string) int {
+	d, deepest, inStr := 0, 0, false
+	for i := 0; i < len(in); i++ {
+		switch c := in[i]; {
+		case inStr && c == '\\':
+			i++
+		case c == '"':
+			inStr = !inStr
+		case !inStr && (c == '{' || c == '['):
+			d++
+			deepest = max(deepest, d)
+		case !inStr && (c == '}' || c == ']'):
+			d--
+		}
+	}
+	return deepest
 }
