@@ -230,11 +230,32 @@ func appendJSONBytes(dst, b []byte) []byte {
 	return append(dst, '"')
 }
 
-// appendJSONInner appends the escaped content of a JSON string, without quotes.
+// jsonSafe marks the ASCII bytes copied as they are into a JSON string:
+// everything printable except '"', '\\' and the HTML-sensitive '<', '>', '&'.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = true
+	}
+	for _, c := range `"\<>&` {
+		t[c] = false
+	}
+	return t
+}()
+
+// appendJSONInner appends the escaped content of a JSON string, without
+// quotes: runs of safe bytes are copied at once.
 func appendJSONInner(dst, b []byte) []byte {
 	for i := 0; i < len(b); {
-		c := b[i]
-		if c < utf8.RuneSelf {
+		j := i
+		for j < len(b) && jsonSafe[b[j]] {
+			j++
+		}
+		dst = append(dst, b[i:j]...)
+		if j == len(b) {
+			break
+		}
+		i = j
+		if c := b[i]; c < utf8.RuneSelf {
 			dst = appendEscapedASCII(dst, c)
 			i++
 			continue
@@ -250,10 +271,19 @@ func appendJSONInner(dst, b []byte) []byte {
 	return dst
 }
 
+// appendJSONInnerString is appendJSONInner for a string.
 func appendJSONInnerString(dst []byte, s string) []byte {
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
+		j := i
+		for j < len(s) && jsonSafe[s[j]] {
+			j++
+		}
+		dst = append(dst, s[i:j]...)
+		if j == len(s) {
+			break
+		}
+		i = j
+		if c := s[i]; c < utf8.RuneSelf {
 			dst = appendEscapedASCII(dst, c)
 			i++
 			continue
