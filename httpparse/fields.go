@@ -87,6 +87,16 @@ func scanValue(buf []byte, i int) int {
 		x := binary.LittleEndian.Uint64(buf[i:])
 		y := x ^ del
 		m := ((x-0x20*ones)&^x | (y-ones)&^y) & highs
+		if m == 0 && i+16 <= len(buf) {
+			// Unrolled once: most values span several words.
+			x = binary.LittleEndian.Uint64(buf[i+8:])
+			y = x ^ del
+			if m = ((x-0x20*ones)&^x | (y-ones)&^y) & highs; m == 0 {
+				i += 16
+				continue
+			}
+			i += 8
+		}
 		if m == 0 {
 			i += 8
 			continue
@@ -214,8 +224,12 @@ func isFixedHopByHop(name []byte) bool {
 //
 // Empty list elements are accepted and ignored (RFC 9110 §5.6.1).
 func (st *fieldState) noteConnection(buf []byte, v Span) error {
-	return forEachToken(buf, v, ErrBadConnection, func(tok []byte) {
-		switch {
+	for i, end := int(v.Start), int(v.End); ; {
+		s, e, next, err := nextToken(buf, i, end, ErrBadConnection)
+		if err != nil || s == e {
+			return err
+		}
+		switch tok := buf[s:e]; {
 		case EqualFold(tok, "close"):
 			st.connClose = true
 		case EqualFold(tok, "keep-alive"):
@@ -225,36 +239,36 @@ func (st *fieldState) noteConnection(buf []byte, v Span) error {
 		case !isFixedHopByHop(tok):
 			st.connOther = true
 		}
-	})
+		i = next
+	}
 }
 
-// forEachToken calls fn for every non-empty element of the comma-separated
-// token list buf[v.Start:v.End] and returns bad if an element is not a token.
-func forEachToken(buf []byte, v Span, bad error, fn func(tok []byte)) error {
-	i, end := int(v.Start), int(v.End)
-	for i < end {
-		for i < end && (isOWS(buf[i]) || buf[i] == ',') {
-			i++
-		}
-		s := i
-		for i < end && isTchar(buf[i]) {
-			i++
-		}
-		if s == i {
-			if i < end {
-				return bad
-			}
-			break
-		}
-		fn(buf[s:i])
-		for i < end && isOWS(buf[i]) {
-			i++
-		}
-		if i < end && buf[i] != ',' {
-			return bad
-		}
+// nextToken finds the next element of the comma-separated token list in
+// buf[i:end], skipping empty elements and OWS. It returns the token as
+// buf[s:e] (s == e at the end of the list) and where to continue, or bad if
+// an element is not a token.
+func nextToken(buf []byte, i, end int, bad error) (s, e, next int, err error) {
+	for i < end && (isOWS(buf[i]) || buf[i] == ',') {
+		i++
 	}
-	return nil
+	s = i
+	for i < end && isTchar(buf[i]) {
+		i++
+	}
+	if s == i {
+		if i < end {
+			return 0, 0, 0, bad
+		}
+		return i, i, i, nil
+	}
+	e = i
+	for i < end && isOWS(buf[i]) {
+		i++
+	}
+	if i < end && buf[i] != ',' {
+		return 0, 0, 0, bad
+	}
+	return s, e, i, nil
 }
 
 // noteContentLength records one Content-Length line (RFC 9110 §8.6):
@@ -426,15 +440,19 @@ func markConnectionOptions(buf []byte, hdrs []Header) {
 		if hdrs[k].Name.Len() != len("connection") || !EqualFold(hdrs[k].Name.Bytes(buf), "connection") {
 			continue
 		}
-		forEachToken(buf, hdrs[k].Value, nil, func(tok []byte) {
-			if isFixedHopByHop(tok) {
-				return
+		for i, end := int(hdrs[k].Value.Start), int(hdrs[k].Value.End); ; {
+			s, e, next, err := nextToken(buf, i, end, ErrBadConnection)
+			if err != nil || s == e {
+				break
 			}
-			for m := range hdrs {
-				if equalFoldBytes(hdrs[m].Name.Bytes(buf), tok) {
-					hdrs[m].Flags |= FlagHopByHop
+			if tok := buf[s:e]; !isFixedHopByHop(tok) {
+				for m := range hdrs {
+					if equalFoldBytes(hdrs[m].Name.Bytes(buf), tok) {
+						hdrs[m].Flags |= FlagHopByHop
+					}
 				}
 			}
-		})
+			i = next
+		}
 	}
 }

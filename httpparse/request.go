@@ -1,6 +1,9 @@
 package httpparse
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // ParseRequest parses the request head at the start of buf into req: the
 // request line, the header section and its final empty line (RFC 9112 §2-5).
@@ -151,6 +154,14 @@ func parseRequestLine(buf []byte, i, maxLine int, req *Request) (int, error) {
 // A malformed prefix is rejected before the whole version has arrived; a
 // well-formed version other than 1.0 and 1.1 gets ErrVersionNotSupported.
 func parseVersion(b []byte) (Version, error) {
+	if len(b) >= 8 {
+		switch binary.LittleEndian.Uint64(b) {
+		case http11:
+			return HTTP11, nil
+		case http10:
+			return HTTP10, nil
+		}
+	}
 	const pattern = "HTTP/0.0"
 	for k := 0; k < len(pattern); k++ {
 		if k == len(b) {
@@ -170,8 +181,17 @@ func parseVersion(b []byte) (Version, error) {
 	return Version(10 + b[7] - '0'), nil
 }
 
+// "HTTP/1.1" and "HTTP/1.0" read as little-endian words, for parseVersion's fast path.
+const (
+	http11 = uint64('H') | uint64('T')<<8 | uint64('T')<<16 | uint64('P')<<24 | uint64('/')<<32 | uint64('1')<<40 | uint64('.')<<48 | uint64('1')<<56
+	http10 = http11&^(0xff<<56) | uint64('0')<<56
+)
+
 // parseCRLF checks for CRLF at the start of b, where a start line ends.
 func parseCRLF(b []byte) error {
+	if len(b) >= 2 && b[0] == '\r' && b[1] == '\n' {
+		return nil
+	}
 	switch {
 	case len(b) == 0:
 		return ErrNeedMore
