@@ -168,6 +168,10 @@ func (lp *loop) upstreamLost(cc *clientConn, us *upstreamConn) {
 
 var lastChunk = []byte("0\r\n\r\n")
 
+// coalesceMax is the largest response body copied behind its head so that
+// both leave in one write.
+const coalesceMax = 16 << 10
+
 func (lp *loop) trafficUpstream(us *upstreamConn) gnet.Action {
 	lp.enter(us.c)
 	return lp.leave(lp.processUpstream(us))
@@ -280,9 +284,15 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 		cc.keepAlive = false
 	}
 	lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, headFinal)
-	_, _ = cc.c.Write(lp.scratch)
 	cc.respHead = true
 	us.gotHead = true
+	if us.framing == httpparse.FramingLength && us.left <= coalesceMax && int64(len(buf)-n) >= us.left {
+		// A small body that is all here goes out with the head: one write.
+		lp.scratch = append(lp.scratch, buf[n:n+int(us.left)]...)
+		n += int(us.left)
+		us.left = 0
+	}
+	_, _ = cc.c.Write(lp.scratch)
 	lp.upConsume(us, n)
 	if us.out == outNone || (us.framing == httpparse.FramingLength && us.left == 0) {
 		lp.finishExchange(cc)
