@@ -176,16 +176,19 @@ func (p *Policy) extract(sc *Scratch, s *Set, req *httpparse.Request, buf []byte
 			return k, nil
 		}
 	}
-	// 3. Client id and secret headers.
-	if p.enabled[MethodCustomHeaders] && (idx[slotID] >= 0 || idx[slotSecret] >= 0) {
-		res.Method = MethodCustomHeaders
-		res.drop(idx[slotID])
-		res.drop(idx[slotSecret])
+	// 3. Client id and secret headers. Like Otoroshi, only the pair counts
+	// as credentials; a lone half lets the later methods try, and is
+	// reported as malformed if none applies.
+	partial := false
+	if p.enabled[MethodCustomHeaders] {
 		id, secret := value(slotID), value(slotSecret)
-		if len(id) == 0 || len(secret) == 0 {
-			return nil, ErrInvalidTuple
+		if len(id) > 0 && len(secret) > 0 {
+			res.Method = MethodCustomHeaders
+			res.drop(idx[slotID])
+			res.drop(idx[slotSecret])
+			return verifySecret(s, id, secret)
 		}
-		return verifySecret(s, id, secret)
+		partial = idx[slotID] >= 0 || idx[slotSecret] >= 0
 	}
 	// 4. JWT, in its header or Authorization: Bearer.
 	if p.enabled[MethodJWT] {
@@ -204,15 +207,17 @@ func (p *Policy) extract(sc *Scratch, s *Set, req *httpparse.Request, buf []byte
 	if p.enabled[MethodBasic] {
 		cred, at := optionalScheme(value(slotBasic), "basic"), idx[slotBasic]
 		if at < 0 {
-			var ok bool
-			if cred, ok = cutScheme(authz, "basic"); !ok {
-				return nil, nil
-			}
+			cred, _ = cutScheme(authz, "basic")
 			at = idx[slotAuthorization]
 		}
-		res.Method = MethodBasic
-		res.drop(at)
-		return verifyBasic(sc, s, cred)
+		if cred != nil {
+			res.Method = MethodBasic
+			res.drop(at)
+			return verifyBasic(sc, s, cred)
+		}
+	}
+	if partial {
+		return nil, ErrInvalidTuple
 	}
 	return nil, nil
 }

@@ -166,6 +166,8 @@ func TestCheckMethods(t *testing.T) {
 	f("custom headers, unknown id", "", MethodNone, ErrBadKey, "Otoroshi-Client-Id: nobody", "Otoroshi-Client-Secret: x")
 	f("custom headers, no secret", "", MethodNone, ErrInvalidTuple, "Otoroshi-Client-Id: keyA")
 	f("custom headers, no id", "", MethodNone, ErrInvalidTuple, "Otoroshi-Client-Secret: "+secretA)
+	f("custom headers, empty secret", "", MethodNone, ErrInvalidTuple, "Otoroshi-Client-Id: keyA", "Otoroshi-Client-Secret:")
+	f("lone client id header, then Basic", "keyB", MethodBasic, nil, "Otoroshi-Client-Id: keyA", "Authorization: Basic "+basic("keyB", secretB))
 
 	// 4. JWT.
 	claims := func(extra string) string { return `{"iss":"someone","clientId":"keyA"` + extra + `}` }
