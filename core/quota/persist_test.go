@@ -169,3 +169,35 @@ func TestPeriodicFlush(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRestoreIntoExistingSlot covers keys compiled (their Slot created)
+// before the Persister restores the file, as at a normal start.
+func TestRestoreIntoExistingSlot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	now := time.Date(2026, 7, 14, 9, 0, 0, 0, time.UTC)
+	db := openDB(t, path)
+	c := New(Options{})
+	p, err := NewPersister(db, "q", c, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	take(t, c, "a", now, now)
+	if err := p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	db = openDB(t, path)
+	defer db.Close()
+	c2 := New(Options{})
+	sl := c2.Slot("a") // what apikey.CompileWith does before the restore
+	if _, err := NewPersister(db, "q", c2, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, rem, _ := c2.TakeSlot(sl, Limits{Throttle: Unlimited, Daily: 3, Monthly: Unlimited}, now); !ok || rem.Daily != 0 {
+		t.Fatalf("third call of the day after restore: ok=%v rem=%+v", ok, rem)
+	}
+	if ok, _, _ := c2.TakeSlot(sl, Limits{Throttle: Unlimited, Daily: 3, Monthly: Unlimited}, now); ok {
+		t.Fatal("fourth call accepted with a daily quota of 3")
+	}
+}
