@@ -2,6 +2,7 @@ package metric
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -144,6 +145,10 @@ type Live struct {
 	set    *Set
 	mu     sync.Mutex // guards global and every RouteMetrics.live
 	global liveHistory
+
+	// sampler scratch, reused so that sampling produces no garbage
+	routes []*RouteMetrics
+	snaps  []liveSnap
 }
 
 // NewLive returns a Live over set. Nothing is sampled until Run starts.
@@ -165,13 +170,16 @@ func (l *Live) Run(ctx context.Context) {
 }
 
 // sample takes one sample of every route and of the global sum at now.
+// Only the sampler goroutine (or a test) calls it.
 func (l *Live) sample(now time.Time) {
-	routes := l.set.allRoutes()
+	l.routes = l.set.appendAllRoutes(l.routes[:0])
+	routes := l.routes
 	global := liveSnap{at: now}
-	snaps := make([]liveSnap, len(routes))
+	l.snaps = slices.Grow(l.snaps[:0], len(routes))[:len(routes)]
+	snaps := l.snaps
 	for i, m := range routes {
 		rs := m.snapshot()
-		snaps[i].at = now
+		snaps[i] = liveSnap{at: now}
 		snaps[i].addRoute(&rs)
 		global.addRoute(&rs)
 	}

@@ -323,14 +323,16 @@ func (s *Set) writeRoutes(w io.Writer, buf []byte) []byte {
 }
 
 // allRoutes returns every route ever created, exported or pruned, in no order.
-func (s *Set) allRoutes() []*RouteMetrics {
+func (s *Set) allRoutes() []*RouteMetrics { return s.appendAllRoutes(nil) }
+
+// appendAllRoutes appends every route ever created to dst.
+func (s *Set) appendAllRoutes(dst []*RouteMetrics) []*RouteMetrics {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*RouteMetrics, 0, len(s.routes))
 	for _, m := range s.routes {
-		out = append(out, m)
+		dst = append(dst, m)
 	}
-	return out
+	return dst
 }
 
 // lookup returns the metrics of route id, or nil.
