@@ -110,7 +110,7 @@ func TestDecodeRoutesErrors(t *testing.T) {
 	}
 	f(`"x"`, "want a JSON array")
 	f(``, "want a JSON array")
-	f(`[{"id":"r1","frontend":{"strip_path":"yes"}}]`, `routes[0] (id "r1"): frontend:`)
+	f(`[{"id":"r1","frontend":{"strip_path":"yes"}}]`, `routes[0] (id "r1"): frontend: strip_path: want bool, got a JSON string`)
 	f(`[{"id":"ok"},{"id":"r2","backend":{"targets":[{"port":"80"}]}}]`, `routes[1] (id "r2"): backend: target:`)
 	f(`[{"id":"r3","backend":{"client":{"retries":"x"}}}]`, "client:")
 	f(`[1]`, "routes[0]")

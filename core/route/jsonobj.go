@@ -3,6 +3,7 @@ package route
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -37,6 +38,11 @@ func decodeObject(data []byte, v any, known map[string]bool) (map[string]json.Ra
 		return nil, err
 	}
 	if err := json.Unmarshal(data, v); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) && ute.Field != "" {
+			// Name the member as it appears in the JSON, not our Go types.
+			return nil, fmt.Errorf("%s: want %s, got a JSON %s", ute.Field, ute.Type, ute.Value)
+		}
 		return nil, err
 	}
 	var extra map[string]json.RawMessage
