@@ -33,7 +33,9 @@ type Options struct {
 	Env            string        // @env of gateway events; "" means DefaultEnv
 	PollInterval   time.Duration // idle sleep of the drain goroutine; 0 means DefaultPollInterval
 
-	// Metrics, when set, gets the hub's loss and exporter families.
+	// Metrics, when set, gets the hub's loss and exporter families (see
+	// registerMetrics). One hub per Set: a second one would register the
+	// same names, which metric.Set refuses with a panic.
 	Metrics *metric.Set
 	// AccessLog, when set, receives one line per recorded request, written by
 	// the drain goroutine (never the loop), in AccessLogFormat.
