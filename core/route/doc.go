@@ -47,7 +47,7 @@
 // protocol is not HTTP/1.x are used as HTTP/1.1 with a warning; backend.rewrite is
 // ignored with a warning; "**" in a host is rejected; a route has at most 64 targets; an
 // unknown load-balancing type is RoundRobin with a warning; Sticky without an
-// otoroshi-tracking cookie falls back to RoundRobin (the engine sets the cookie); plugins
+// otoroshi-tracking cookie hashes PickInput.Tracking (the id the engine sets); plugins
 // Torii does not know are kept and listed in Table.Warnings. A target's ip_address, when
 // set, is used instead of resolving its hostname, as Otoroshi does.
 //

@@ -63,7 +63,9 @@ func parseBalancing(name string) (Balancing, bool) {
 }
 
 // TrackingCookie is the cookie Sticky load balancing hashes (Otoroshi's name). When a
-// request has none, Sticky falls back to RoundRobin; the engine should then set one.
+// request has none (see NeedsTracking), the engine makes up an id, passes it in
+// PickInput.Tracking and sets the cookie on the response, so that the client sticks to
+// the target chosen for that id.
 const TrackingCookie = "otoroshi-tracking"
 
 // MaxTargets is the most targets a route may have: PickInput.Tried is a 64-bit mask.
@@ -79,6 +81,20 @@ type PickInput struct {
 	Req      *httpparse.Request
 	Buf      []byte
 	Tried    uint64 // bit i set: target i was already tried (retries pick another one)
+	// Tracking is the id the engine is about to set in the otoroshi-tracking cookie of a
+	// request that has none; Sticky hashes it in place of the cookie.
+	Tracking []byte
+}
+
+// NeedsTracking reports whether the route balances with Sticky and the request carries no
+// otoroshi-tracking cookie: the engine should then make up an id for PickInput.Tracking
+// and set the cookie. req and buf are only read during the call; 0 allocs.
+func (c *Compiled) NeedsTracking(req *httpparse.Request, buf []byte) bool {
+	if c.pool.lb != Sticky {
+		return false
+	}
+	_, ok := cookieValue(req, buf, TrackingCookie)
+	return !ok
 }
 
 // pool is the targets of one route and their load-balancing state, shared by the Compiled
@@ -290,11 +306,13 @@ func (p *pool) hashKey(in *PickInput) (uint64, bool) {
 		a := in.ClientIP.Unmap().As16()
 		return xxhash.Sum64(a[:]), true
 	case Sticky, CookieHash:
-		if in.Req == nil {
-			return 0, false
+		if in.Req != nil {
+			if v, ok := cookieValue(in.Req, in.Buf, p.key); ok {
+				return xxhash.Sum64(v), true
+			}
 		}
-		if v, ok := cookieValue(in.Req, in.Buf, p.key); ok {
-			return xxhash.Sum64(v), true
+		if p.lb == Sticky && len(in.Tracking) != 0 {
+			return xxhash.Sum64(in.Tracking), true
 		}
 	case HeaderHash:
 		if in.Req == nil {

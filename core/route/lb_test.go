@@ -195,6 +195,29 @@ func TestHashBalancing(t *testing.T) {
 	}
 }
 
+func TestStickyTracking(t *testing.T) {
+	c := compileLB(t, `{"type":"Sticky"}`, "1:1", "2:1", "3:1")
+	bare, bareBuf := request("GET", "h.com", "/")
+	if !c.NeedsTracking(bare, bareBuf) {
+		t.Fatalf("a request without the cookie needs a tracking id")
+	}
+	// The first request picks with the id the engine is about to set; later requests
+	// carry it in the cookie and land on the same target.
+	_, first := c.Pick(&PickInput{Req: bare, Buf: bareBuf, Tracking: []byte("id-123")})
+	with, withBuf := request("GET", "h.com", "/", "Cookie: otoroshi-tracking=id-123")
+	if c.NeedsTracking(with, withBuf) {
+		t.Fatalf("a request with the cookie needs no tracking id")
+	}
+	for range 10 {
+		if _, i := c.Pick(&PickInput{Req: with, Buf: withBuf}); i != first {
+			t.Fatalf("cookie request went to %d, the first request to %d", i, first)
+		}
+	}
+	if compileLB(t, `{"type":"RoundRobin"}`, "1:1").NeedsTracking(bare, bareBuf) {
+		t.Fatalf("only Sticky needs tracking")
+	}
+}
+
 func TestHashBalancingFallsBackToRoundRobin(t *testing.T) {
 	c := compileLB(t, `{"type":"HeaderHash","header_name":"X-User"}`, "1:1", "2:1")
 	req, buf := request("GET", "h.com", "/")
