@@ -371,6 +371,33 @@ func parseSection(buf []byte, i, maxHeader int, hdrs []Header, st *fieldState) (
 			hdrs = hdrs[:k+1]
 			h = &hdrs[k]
 		}
+		// Fast path for the common line: name, colon, value, CRLF, all in buf.
+		n := len(buf)
+		j := skipTchar(buf, i)
+		if j < n && j > i && buf[j] == ':' {
+			nameEnd := j
+			j++
+			for j < n && isOWS(buf[j]) {
+				j++
+			}
+			vs := j
+			j = scanValue(buf, j)
+			if j+1 < n && buf[j] == '\r' && buf[j+1] == '\n' {
+				ve := j
+				for ve > vs && isOWS(buf[ve-1]) {
+					ve--
+				}
+				if h == &spare {
+					return hdrs, 0, ErrTooManyHeaders
+				}
+				*h = Header{Name: Span{int32(i), int32(nameEnd)}, Value: Span{int32(vs), int32(ve)}}
+				if err := st.note(buf, h); err != nil {
+					return hdrs, 0, err
+				}
+				i = j + 2
+				continue
+			}
+		}
 		next, err := parseFieldLine(buf, i, h)
 		if err != nil {
 			if err == ErrNeedMore {
