@@ -38,6 +38,9 @@ func TestPickAllocs(t *testing.T) {
 		}); n != 0 {
 			t.Fatalf("%s: Pick/Acquire/Release/Report allocate %.1f times", name, n)
 		}
+		if n := testing.AllocsPerRun(100, func() { c.NeedsTracking(in.Req, in.Buf) }); n != 0 {
+			t.Fatalf("%s: NeedsTracking allocates %.1f times", name, n)
+		}
 		if n := testing.AllocsPerRun(100, func() { c.Pick(nil) }); n != 0 {
 			t.Fatalf("%s: Pick(nil) allocates %.1f times", name, n)
 		}

@@ -17,7 +17,7 @@ type Balancing uint8
 const (
 	RoundRobin               Balancing = iota // smooth weighted round-robin, one position per route
 	Random                                    // weighted random
-	Sticky                                    // hash of the otoroshi-tracking cookie; RoundRobin without it
+	Sticky                                    // hash of the otoroshi-tracking cookie, else of PickInput.Tracking, else RoundRobin
 	IPAddressHash                             // hash of the client IP
 	HeaderHash                                // hash of header_name's value; RoundRobin without it
 	CookieHash                                // hash of cookie_name's value; RoundRobin without it
