@@ -24,7 +24,8 @@ var methodNames = [...]string{
 
 // AppendGatewayEvent appends rec as one Otoroshi GatewayEvent JSON object
 // with event id eventID and environment env. Times are Unix milliseconds and
-// durations milliseconds, as Otoroshi sends them. It reads rec and must run
+// durations milliseconds, as Otoroshi sends them: @callAt is when the request
+// started, @timestamp when the exchange ended. It reads rec and must run
 // on the consumer side, before the slot is released.
 func AppendGatewayEvent(dst []byte, rec *Record, eventID uint64, env string) []byte {
 	startMs := rec.Start / 1e6
@@ -38,7 +39,7 @@ func AppendGatewayEvent(dst []byte, rec *Record, eventID uint64, env string) []b
 	dst = append(dst, `{"@type":"GatewayEvent","@id":"`...)
 	dst = strconv.AppendUint(dst, eventID, 10)
 	dst = append(dst, `","@timestamp":`...)
-	dst = strconv.AppendInt(dst, startMs, 10)
+	dst = strconv.AppendInt(dst, (rec.Start+rec.Duration)/1e6, 10)
 	dst = append(dst, `,"@callAt":`...)
 	dst = strconv.AppendInt(dst, startMs, 10)
 	dst = append(dst, `,"reqId":"`...)

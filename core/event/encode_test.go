@@ -72,7 +72,7 @@ func TestGatewayEventFields(t *testing.T) {
 	ms := float64(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC).UnixMilli())
 	f("@type", "GatewayEvent")
 	f("@id", "<string>")
-	f("@timestamp", ms)
+	f("@timestamp", ms+12) // the end of the exchange: 12ms after the call
 	f("@callAt", ms)
 	f("reqId", "123456789")
 	f("parentReqId", nil)
