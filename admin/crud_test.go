@@ -46,6 +46,8 @@ func TestRoutesCRUD(t *testing.T) {
 	if g.header.Get("ETag") != cr.header.Get("ETag") || string(g.body) != string(cr.body) {
 		t.Fatalf("GET differs from the created entity")
 	}
+	e.must(http.StatusNotModified, req{method: "GET", path: "/api/routes/" + id, header: map[string]string{"If-None-Match": g.header.Get("ETag")}})
+	e.must(http.StatusOK, req{method: "GET", path: "/api/routes/" + id, header: map[string]string{"If-None-Match": `"other"`}})
 	if !strings.Contains(string(g.body), `"x_unknown":{"kept":[1,2]}`) {
 		t.Fatalf("unknown field lost: %s", g.body)
 	}

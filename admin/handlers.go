@@ -112,7 +112,7 @@ func (s *Server) handleList(k *kind, parent kindID) func(http.ResponseWriter, *h
 		w.Header().Set("X-Count", strconv.Itoa(total))
 		w.Header().Set("X-Page", strconv.Itoa(page))
 		w.Header().Set("X-Page-Size", strconv.Itoa(pageSize))
-		writeJSON(w, http.StatusOK, buf.Bytes())
+		writeRead(w, r, buf.Bytes())
 		return nil
 	}
 }
@@ -180,7 +180,7 @@ func (s *Server) handleGet(k *kind, idParam string, parent kindID) func(http.Res
 			return err
 		}
 		w.Header().Set("ETag", e.etag)
-		writeJSON(w, http.StatusOK, e.raw)
+		writeRead(w, r, e.raw)
 		return nil
 	}
 }
@@ -316,11 +316,11 @@ func (s *Server) handleDelete(k *kind, idParam string, parent kindID) func(http.
 	}
 }
 
-func (s *Server) handleGlobalGet(w http.ResponseWriter, _ *http.Request) error {
+func (s *Server) handleGlobalGet(w http.ResponseWriter, r *http.Request) error {
 	st := s.cur.Load()
 	if st.global != nil {
 		w.Header().Set("ETag", st.global.etag)
-		writeJSON(w, http.StatusOK, st.global.raw)
+		writeRead(w, r, st.global.raw)
 		return nil
 	}
 	e, err := newEntity(globalKey, globalTemplate())
@@ -328,7 +328,7 @@ func (s *Server) handleGlobalGet(w http.ResponseWriter, _ *http.Request) error {
 		return err
 	}
 	w.Header().Set("ETag", e.etag)
-	writeJSON(w, http.StatusOK, e.raw)
+	writeRead(w, r, e.raw)
 	return nil
 }
 

@@ -350,6 +350,25 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64, p
 	return body, nil
 }
 
+// writeRead answers a GET with body, or 304 when If-None-Match names its ETag (set by the caller,
+// or computed from body).
+func writeRead(w http.ResponseWriter, r *http.Request, body []byte) {
+	h := w.Header()
+	if h.Get("ETag") == "" {
+		h.Set("ETag", etagOf(body))
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		for _, tag := range strings.Split(inm, ",") {
+			tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+			if tag == "*" || tag == h.Get("ETag") {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
 // writeJSON writes a 2xx JSON body with an ETag.
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
