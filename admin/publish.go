@@ -120,10 +120,10 @@ func routeCompileError(err error) error {
 // publish hands a compiled snapshot to the publisher, marks the server ready and drops the
 // runtime state of targets that are gone.
 func (s *Server) publish(c *compiled) {
+	s.published.Store(c) // before Publish, so that a Publisher may call Keys for this version
 	if s.opts.Publisher != nil {
 		s.opts.Publisher.Publish(&core.Snapshot{Routes: c.routes, Version: c.version})
 	}
-	s.published.Store(c)
 	s.compiler.reg.Prune(c.routes)
 	s.lastErr.Store(nil)
 	s.ready.Store(true)
@@ -138,4 +138,14 @@ func compileError(err error) error {
 		return ae
 	}
 	return &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration", Message: "the configuration would not compile: " + err.Error()}
+}
+
+// Keys returns the API keys compiled with the last published snapshot (nil before the first).
+// core.Snapshot does not carry keys yet: a Publisher that needs them calls Keys from Publish, which
+// sees the set of the snapshot being published. Safe from any goroutine.
+func (s *Server) Keys() *apikey.Set {
+	if c := s.published.Load(); c != nil {
+		return c.keys
+	}
+	return nil
 }
