@@ -3,6 +3,7 @@
 package route
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -15,7 +16,8 @@ func TestMatchAllocs(t *testing.T) {
 		}
 	}
 	globs := mustCompile(t, matchRoutes, CompileOptions{})
-	for _, host := range []string{"api-eu.example.com", "shop.fr.example.net", "X.EU.EXAMPLE.COM", "nothing.org"} {
+	long := strings.Repeat("Label.", 30) + "EXAMPLE.COM" // > 64 bytes, upper case
+	for _, host := range []string{"api-eu.example.com", "shop.fr.example.net", "X.EU.EXAMPLE.COM", "nothing.org", long} {
 		req, buf := request("GET", host, "/x/1")
 		if n := testing.AllocsPerRun(100, func() { globs.Match(req, buf) }); n != 0 {
 			t.Fatalf("Match(%s) allocates %.1f times", host, n)
