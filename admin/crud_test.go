@@ -184,6 +184,9 @@ func TestGroupsAndKeysCRUD(t *testing.T) {
 	if p["maintenanceMode"] != true || p["trustXForwarded"] != true {
 		t.Fatalf("global patch: %v", p)
 	}
+	if g := e.s.Global(); !g.MaintenanceMode || len(g.Blocked) != 1 || g.Blocked[0].String() != "10.0.0.0/8" || !g.TrustXForwarded {
+		t.Fatalf("global settings not compiled: %+v", g)
+	}
 	bad := e.must(http.StatusBadRequest, req{method: "PUT", path: "/api/globalconfig", body: `{"ipFiltering":{"whitelist":["not-an-ip"]},"throttlingQuota":-1}`})
 	fieldsNamed(t, bad, "ipFiltering.whitelist[0]", "throttlingQuota")
 }

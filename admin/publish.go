@@ -23,6 +23,7 @@ type Publisher interface {
 type compiled struct {
 	routes  *route.Table
 	keys    *apikey.Set
+	global  *GlobalSettings
 	version uint64
 }
 
@@ -90,10 +91,15 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 		return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
 			Message: "the configuration would not compile: " + err.Error()}
 	}
+	global, err := compileGlobal(st.globalDoc())
+	if err != nil {
+		return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
+			Message: "the global config would not compile: " + err.Error()}
+	}
 	for _, w := range table.Warnings() {
 		c.log.Warn("route compiled with a warning", "warning", w.String())
 	}
-	return &compiled{routes: table, keys: set, version: version}, nil
+	return &compiled{routes: table, keys: set, global: global, version: version}, nil
 }
 
 // routeCompileError lists each route field error of a Compile failure.
