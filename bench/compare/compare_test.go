@@ -102,7 +102,7 @@ func TestMarkdown(t *testing.T) {
 		beginMarker, endMarker,
 		"| small GET (32 B body) | Torii | 65 | 60–66 |", "| 1.44x | 1.12x |", // 65/45, 65/58
 		"| small GET + API key & quota | all | pending",
-		"| Torii | 0 | 0.0 | 140.0 | 0.0 | 45.0 µs | 0 | saturated", // median 140 − median 95; 0 req/s < 5000
+		"| Torii | 0 | 0.0 | 140.0 | 0.0 | 45.0 µs | 0.0 | 0 | saturated", // median 140 − median 95; 0 req/s < 5000
 		"| Torii | 10000 | 10000 | 40000 | 3.00 KiB |",
 		"Torii ≥ 1.3× nginx in req/s, small GET: 1.44x (met)",
 		"Torii ≥ 1.0× HAProxy in req/s, small GET: 1.12x (met)",

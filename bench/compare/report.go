@@ -159,8 +159,8 @@ func (r *results) markdown() string {
 	w("\n### Added latency at a fixed rate (open loop, small GET, %.0f req/s, median of %d rounds)\n\n", r.Rate, r.Rounds)
 	w("Latency runs from each request's intended send time (coordinated omission corrected). Plot: "+
 		"`%s`.\n\n", "bench/results/compare-openloop.svg")
-	w("| target | achieved req/s | p50 µs | p99 µs | p99.9 µs | added p99 vs direct | errors | note |\n")
-	w("|---|---:|---:|---:|---:|---:|---:|---|\n")
+	w("| target | achieved req/s | p50 µs | p99 µs | p99.9 µs | added p99 vs direct | generator send lag p99 µs | errors | note |\n")
+	w("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	base := median(field(r.Open[direct], p99))
 	for _, t := range targetOrder {
 		ss := r.Open[t]
@@ -179,8 +179,9 @@ func (r *results) markdown() string {
 		if median(field(ss, rps)) < 0.97*r.Rate {
 			note = "saturated: below the requested rate, so the latency is queueing, not overhead"
 		}
-		w("| %s | %s | %s | %s | %s | %s | %d | %s |\n", label(t), num(median(field(ss, rps)), 0), num(median(field(ss, p50)), 1),
-			num(median(field(ss, p99)), 1), num(median(field(ss, func(s sample) float64 { return s.P999 })), 1), added, errs, note)
+		w("| %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", label(t), num(median(field(ss, rps)), 0), num(median(field(ss, p50)), 1),
+			num(median(field(ss, p99)), 1), num(median(field(ss, func(s sample) float64 { return s.P999 })), 1), added,
+			num(median(field(ss, func(s sample) float64 { return s.LagP99 })), 1), errs, note)
 	}
 
 	w("\n### CPU per request (small GET, closed loop, median)\n\n")
@@ -276,8 +277,9 @@ func (r *results) markdown() string {
 		"numbers are noisy.\n")
 	w("- Loopback only, HTTP/1.1 without TLS, one upstream, fixed tiny responses: this measures proxy overhead, " +
 		"not a real application.\n")
-	w("- Open-loop latency includes the generator's timer jitter (Go timers, tens of µs) equally for every target; " +
-		"\"added p99\" subtracts the direct run's p99, so it can be slightly negative within noise.\n")
+	w("- Open-loop latency includes the generator's own lateness (its \"send lag\": a timerfd pacer keeps it to tens of " +
+		"µs on a quiet machine) equally for every target; \"added p99\" subtracts the direct run's p99, so it can be " +
+		"slightly negative within noise. A send lag far above that means the generator's core was busy.\n")
 	w("- The per-connection RSS is (RSS with N idle connections − idle RSS) / N after one request on each; it " +
 		"includes kernel-visible buffer pages the proxy touched, not socket buffers (those are kernel memory).\n")
 	w("- Idle proxies stay up during the other proxies' runs on the same core; they use no CPU when idle.\n")

@@ -62,6 +62,7 @@ type sample struct {
 	Errors   uint64            `json:"errors"`
 	GenCPU   float64           `json:"generator_cpu_us_per_req"`
 	ProxyCPU float64           `json:"proxy_cpu_us_per_req,omitempty"`
+	LagP99   float64           `json:"send_lag_p99_us,omitempty"` // open loop: the generator's own lateness
 	Dist     []load.Percentile `json:"distribution,omitempty"`
 }
 
@@ -414,6 +415,9 @@ func (e *env) openRounds(ctx context.Context) {
 			}
 			smp := toSample(rep, 0)
 			smp.Dist = rep.Distribution
+			if rep.SendLag != nil {
+				smp.LagP99 = rep.SendLag.P99
+			}
 			e.res.Open[t] = append(e.res.Open[t], smp)
 			logf("open loop %d/%d  %-8s %.0f req/s  p50 %.1f µs  p99 %.1f µs  p99.9 %.1f µs  errors %d",
 				r, e.o.rounds, t, smp.RPS, smp.P50, smp.P99, smp.P999, smp.Errors)

@@ -7,12 +7,14 @@
 //   - Closed loop (Rate == 0): each connection sends Pipeline requests, waits
 //     for their responses, and repeats. Latency runs from the write of the
 //     batch to the end of each response.
-//   - Open loop (Rate > 0): each connection owns an equal share of the rate
-//     and a schedule of intended send times t0 + phase + i/share. A request
-//     is sent at its intended time, or at once when the connection is behind
-//     (never skipped), and latency runs from the intended time, so a stall
-//     is charged to every request it delayed: coordinated omission is
-//     corrected the way wrk2 does it.
+//   - Open loop (Rate > 0): slot k of the schedule is due at t0 + k/Rate and
+//     belongs to connection k mod Connections, so each connection owns an
+//     equal, interleaved share. A pacer goroutine with a high-resolution
+//     timer (a timerfd on Linux) releases slots on time; a connection sends
+//     a released request at once, even when it is behind (never skipped),
+//     and latency runs from the intended time, so a stall is charged to
+//     every request it delayed: coordinated omission is corrected the way
+//     wrk2 does it. How late each send left is kept too (SendLag).
 //
 // Each connection is one goroutine with a pre-serialized request, a reused
 // read buffer and its own histogram and counters, so the steady state does

@@ -21,6 +21,7 @@ type Report struct {
 	RPS         float64  `json:"rps"` // complete responses per second
 	BodyBytes   uint64   `json:"body_bytes"`
 	Latency     Latency  `json:"latency_us"`
+	SendLag     *Latency `json:"send_lag_us,omitempty"` // open loop: how late requests left vs their schedule
 	Errors      Errors   `json:"errors"`
 	PerSecond   []uint64 `json:"per_second"`
 
@@ -51,20 +52,18 @@ type Percentile struct {
 
 // NewReport summarizes res; cpu and allocs are what the process spent on it.
 func NewReport(res *Result, target string, cpu time.Duration, allocs uint64) Report {
-	us := func(ns int64) float64 { return float64(ns) / 1e3 }
 	h := res.Latency
 	r := Report{
 		Target: target, Mode: "closed", Connections: res.Config.Connections, Pipeline: res.Config.Pipeline,
 		DurationS: res.Elapsed.Seconds(), Sent: res.Sent, Responses: res.Responses, OK: res.OK,
 		BodyBytes: res.BodyBytes, Errors: res.Errors, PerSecond: res.PerSecond,
-		Latency: Latency{
-			Min: us(h.Min()), Mean: h.Mean() / 1e3, P50: us(h.Quantile(0.5)), P90: us(h.Quantile(0.9)),
-			P99: us(h.Quantile(0.99)), P999: us(h.Quantile(0.999)), Max: us(h.Max()),
-		},
+		Latency:    summarize(h),
 		CPUSeconds: cpu.Seconds(),
 	}
 	if res.Config.Rate > 0 {
 		r.Mode, r.Rate = "open", res.Config.Rate
+		l := summarize(res.SendLag)
+		r.SendLag = &l
 	}
 	if res.Elapsed > 0 {
 		r.RPS = float64(res.Responses) / res.Elapsed.Seconds()
@@ -75,6 +74,15 @@ func NewReport(res *Result, target string, cpu time.Duration, allocs uint64) Rep
 	}
 	r.Distribution = Distribution(h)
 	return r
+}
+
+// summarize returns h's summary in microseconds.
+func summarize(h *hdr.Histogram) Latency {
+	us := func(ns int64) float64 { return float64(ns) / 1e3 }
+	return Latency{
+		Min: us(h.Min()), Mean: h.Mean() / 1e3, P50: us(h.Quantile(0.5)), P90: us(h.Quantile(0.9)),
+		P99: us(h.Quantile(0.99)), P999: us(h.Quantile(0.999)), Max: us(h.Max()),
+	}
 }
 
 // Distribution returns h's percentile curve in microseconds, 20 points per nine.

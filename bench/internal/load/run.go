@@ -71,6 +71,7 @@ type Result struct {
 	BodyBytes uint64         // response body bytes read
 	Errors    Errors         // failures by kind
 	Latency   *hdr.Histogram // nanoseconds, one value per complete response
+	SendLag   *hdr.Histogram // open loop: nanoseconds from each intended send time to the actual send
 	PerSecond []uint64       // complete responses in each whole second of the run
 	Config    Config         // the configuration, with defaults filled in
 	Started   time.Time      // when traffic started (t0 of the open-loop schedule)
@@ -87,6 +88,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	rs := &runState{cfg: &cfg}
 	if cfg.Requests > 0 {
 		rs.budget.Store(cfg.Requests)
+	}
+	var timer *hrTimer
+	if cfg.Rate > 0 {
+		t, err := newHRTimer()
+		if err != nil {
+			return nil, err
+		}
+		defer t.close()
+		timer = t
 	}
 	workers := make([]*worker, cfg.Connections)
 	for i := range workers {
@@ -125,6 +135,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		rs.progress(workers, progressDone, &perSecond)
 	}()
 
+	workersDone := make(chan struct{})
+	var pacer sync.WaitGroup
+	if timer != nil {
+		pacer.Go(func() { rs.pace(workers, timer, workersDone) })
+	}
 	for _, w := range workers {
 		if cfg.Rate > 0 {
 			wg.Go(w.openLoop)
@@ -134,16 +149,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(rs.t0)
+	close(workersDone)
+	pacer.Wait()
 	close(progressDone)
 	<-progressStopped
 
 	res := &Result{
-		Elapsed: elapsed, Latency: hdr.NewDefault(), Config: cfg, Started: rs.t0,
+		Elapsed: elapsed, Latency: hdr.NewDefault(), SendLag: hdr.NewDefault(), Config: cfg, Started: rs.t0,
 		Errors: Errors{Status: map[int]uint64{}}, PerSecond: perSecond,
 	}
 	for _, w := range workers {
 		w.close()
-		if err := res.Latency.Merge(w.hist); err != nil {
+		if err := errors.Join(res.Latency.Merge(w.hist), res.SendLag.Merge(w.lag)); err != nil {
 			panic("BUG: worker histogram layout differs: " + err.Error())
 		}
 		res.Responses += w.responses.Load()
@@ -202,6 +219,65 @@ type runState struct {
 	end    time.Time // zero without a Duration
 	stop   atomic.Bool
 	budget atomic.Int64 // remaining requests when cfg.Requests > 0
+	paced  atomic.Bool  // open loop: the pacer has released its last slot
+}
+
+// due returns the intended send time of slot k of the open-loop schedule:
+// slot k belongs to connection k mod Connections, as its request k div
+// Connections.
+func (rs *runState) due(k int) time.Time {
+	return rs.t0.Add(time.Duration(float64(k) * float64(time.Second) / rs.cfg.Rate))
+}
+
+// pace releases the open-loop slots to their connections on time, until the
+// schedule ends, the run stops or done is closed. One pacer with a
+// high-resolution timer keeps every connection's sends within tens of
+// microseconds of schedule (see hrTimer) at one wake-up per slot or fewer.
+func (rs *runState) pace(workers []*worker, timer *hrTimer, done <-chan struct{}) {
+	defer func() {
+		rs.paced.Store(true)
+		for _, w := range workers {
+			select {
+			case w.wake <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	n := len(workers)
+	for k := 0; ; {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		if rs.stop.Load() {
+			return
+		}
+		next := rs.due(k)
+		if !rs.end.IsZero() && !next.Before(rs.end) {
+			return
+		}
+		now := time.Now()
+		if next.After(now) {
+			// Re-check stop and done at least every 50 ms at low rates.
+			at := next
+			if limit := now.Add(50 * time.Millisecond); limit.Before(at) {
+				at = limit
+			}
+			if err := timer.waitUntil(at); err != nil {
+				time.Sleep(time.Until(next)) // degraded precision, still correct
+			}
+			continue
+		}
+		for ; !next.After(now) && (rs.end.IsZero() || next.Before(rs.end)); k, next = k+1, rs.due(k+1) {
+			w := workers[k%n]
+			w.released.Store(uint64(k/n + 1))
+			select {
+			case w.wake <- struct{}{}:
+			default: // a nudge is already pending
+			}
+		}
+	}
 }
 
 // claim takes up to n requests from the budget and returns how many it got.
@@ -265,9 +341,12 @@ type worker struct {
 	rd   *wire.Reader
 	wbuf []byte // the request, repeated Pipeline times
 	hist *hdr.Histogram
+	lag  *hdr.Histogram // open loop only
 
 	responses atomic.Uint64 // read by the progress goroutine
 	failures  atomic.Uint64 // read by the progress goroutine
+	released  atomic.Uint64 // open loop: slots the pacer has released to this worker
+	wake      chan struct{} // open loop: the pacer's nudge after a release (capacity 1)
 
 	resp      wire.Response
 	bodyBytes uint64
@@ -277,7 +356,7 @@ type worker struct {
 }
 
 func newWorker(id int, rs *runState) *worker {
-	w := &worker{id: id, rs: rs, hist: hdr.NewDefault()}
+	w := &worker{id: id, rs: rs, hist: hdr.NewDefault(), lag: hdr.NewDefault(), wake: make(chan struct{}, 1)}
 	w.rd = wire.NewReader(nil, rs.cfg.ReadBuffer)
 	for range rs.cfg.Pipeline {
 		w.wbuf = append(w.wbuf, rs.cfg.Request...)
@@ -332,7 +411,11 @@ func (w *worker) fail(err error, n int, writing bool) {
 // latency from since. It returns false when the connection was lost.
 func (w *worker) exchange(n int, since time.Time) bool {
 	cfg := w.rs.cfg
-	if err := w.conn.SetDeadline(time.Now().Add(cfg.Timeout)); err != nil {
+	now := time.Now()
+	if cfg.Rate > 0 {
+		w.lag.Record(int64(now.Sub(since)))
+	}
+	if err := w.conn.SetDeadline(now.Add(cfg.Timeout)); err != nil {
 		w.fail(err, n, true)
 		return false
 	}
@@ -387,19 +470,20 @@ func (w *worker) closedLoop() {
 
 func (w *worker) openLoop() {
 	rs := w.rs
-	cfg := rs.cfg
-	interval := float64(cfg.Connections) / cfg.Rate * float64(time.Second)
-	phase := interval * float64(w.id) / float64(cfg.Connections)
+	n := rs.cfg.Connections
 	for i := 0; !rs.stop.Load(); i++ {
-		intended := rs.t0.Add(time.Duration(phase + float64(i)*interval))
+		intended := rs.due(i*n + w.id)
 		if !rs.end.IsZero() && !intended.Before(rs.end) {
 			return
 		}
 		if rs.claim(1) == 0 {
 			return
 		}
-		if d := time.Until(intended); d > 0 {
-			time.Sleep(d)
+		for w.released.Load() <= uint64(i) { // wait for the pacer; never skip a slot
+			if rs.stop.Load() || rs.paced.Load() {
+				return
+			}
+			<-w.wake
 		}
 		if w.conn == nil {
 			if w.connect(); w.conn == nil {

@@ -134,6 +134,10 @@ func TestOpenLoopRate(t *testing.T) {
 	if res.Responses != srv.Requests() || res.Errors.Total() != 0 {
 		t.Fatalf("generator counted %d responses, backend %d; errors %+v", res.Responses, srv.Requests(), res.Errors)
 	}
+	if res.SendLag.Count() != res.Sent {
+		t.Fatalf("%d send lags recorded for %d requests sent", res.SendLag.Count(), res.Sent)
+	}
+	t.Logf("sends behind schedule: p50 %v, p99 %v", time.Duration(res.SendLag.Quantile(0.5)), time.Duration(res.SendLag.Quantile(0.99)))
 	if res.Elapsed > dur+500*time.Millisecond {
 		t.Fatalf("run took %v: the schedule fell behind", res.Elapsed)
 	}
