@@ -1,6 +1,8 @@
 package route
 
 import (
+	"bytes"
+
 	"github.com/torii-gateway/torii/httpparse"
 )
 
@@ -370,10 +372,8 @@ func queryValue(q []byte, name string) ([]byte, bool) {
 
 // cut splits b around the first sep; after is empty when sep is absent.
 func cut(b []byte, sep byte) (before, after []byte) {
-	for i, c := range b {
-		if c == sep {
-			return b[:i], b[i+1:]
-		}
+	if i := bytes.IndexByte(b, sep); i >= 0 {
+		return b[:i], b[i+1:]
 	}
 	return b, nil
 }
