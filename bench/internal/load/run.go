@@ -18,7 +18,7 @@ import (
 // Defaults for zero Config fields.
 const (
 	DefaultTimeout    = 5 * time.Second
-	DefaultReadBuffer = 64 << 10
+	DefaultReadBuffer = 32 << 10
 	// connectBackoff spaces reconnection attempts in closed loop, so a dead
 	// target costs a few hundred dials per second, not a busy loop.
 	connectBackoff = 10 * time.Millisecond
@@ -160,7 +160,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	for _, w := range workers {
 		w.close()
-		if err := errors.Join(res.Latency.Merge(w.hist), res.SendLag.Merge(w.lag)); err != nil {
+		err := res.Latency.Merge(w.hist)
+		if w.lag != nil {
+			err = errors.Join(err, res.SendLag.Merge(w.lag))
+		}
+		if err != nil {
 			panic("BUG: worker histogram layout differs: " + err.Error())
 		}
 		res.Responses += w.responses.Load()
@@ -356,7 +360,10 @@ type worker struct {
 }
 
 func newWorker(id int, rs *runState) *worker {
-	w := &worker{id: id, rs: rs, hist: hdr.NewDefault(), lag: hdr.NewDefault(), wake: make(chan struct{}, 1)}
+	w := &worker{id: id, rs: rs, hist: hdr.NewDefault(), wake: make(chan struct{}, 1)}
+	if rs.cfg.Rate > 0 {
+		w.lag = hdr.NewDefault()
+	}
 	w.rd = wire.NewReader(nil, rs.cfg.ReadBuffer)
 	for range rs.cfg.Pipeline {
 		w.wbuf = append(w.wbuf, rs.cfg.Request...)
