@@ -36,6 +36,7 @@ type FieldError struct {
 	RouteID, Field, Message string
 }
 
+// Error formats the error as route "id": field: message.
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("route %q: %s: %s", e.RouteID, e.Field, e.Message)
 }
