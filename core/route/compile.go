@@ -110,6 +110,9 @@ func Compile(routes []Route, opts CompileOptions) (*Table, error) {
 		if entries == nil || !r.Enabled {
 			continue
 		}
+		for _, e := range entries {
+			e.Index = len(t.routes)
+		}
 		t.routes = append(t.routes, entries[0])
 		t.byID[r.ID] = entries[0]
 		for _, e := range entries {

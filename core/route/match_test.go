@@ -37,6 +37,11 @@ func TestMatch(t *testing.T) {
 			t.Fatalf("%s %s%s: matched %s, want %s", method, host, target, got, want)
 		}
 	}
+	for i, c := range tab.Routes() {
+		if c.Index != i {
+			t.Fatalf("route %s has Index %d, want %d", c.ID, c.Index, i)
+		}
+	}
 	f("GET", "api.example.com", "/", "root")
 	f("GET", "API.Example.COM:8080", "/other", "root")
 	f("GET", "api.example.com.", "/users", "users")

@@ -162,6 +162,9 @@ type Compiled struct {
 	Prefix   string       // path prefix of Domain ("/" when the domain has no path)
 	Exact    bool         // frontend.exact: the path must equal Prefix
 	Steps    []Step       // enabled plugins in order; see Step.Supported
+	// Index is the position of the route in Table.Routes(), the same for all its domains:
+	// per-route counters can live in a slice instead of a map keyed by ID.
+	Index int
 
 	stripPath bool
 	root      string
