@@ -28,6 +28,47 @@ var (
 	exportHeader = fieldSet("label", "dateRaw", "date", "stats", "appConfig")
 )
 
+// Fields Torii implements inside a route's frontend, backend, targets and client config.
+var (
+	frontendFields = fieldSet("domains", "strip_path", "exact", "headers", "query", "methods")
+	backendFields  = fieldSet("targets", "root", "rewrite", "load_balancing", "client", "health_check")
+	targetFields   = fieldSet("id", "hostname", "port", "tls", "weight", "protocol", "backup")
+	clientFields   = fieldSet("retries", "max_errors", "retry_initial_delay", "backoff_factor", "connection_timeout",
+		"idle_timeout", "call_timeout", "call_and_stream_timeout", "global_timeout", "sample_interval")
+)
+
+// routeNestedUnsupported lists the fields inside a route's frontend, backend, targets and client
+// config that configure something Torii does not implement.
+func routeNestedUnsupported(doc map[string]any) []string {
+	var out []string
+	scan := func(path string, m map[string]any, known map[string]bool) {
+		for k, v := range m {
+			if known[k] || isInert(v) {
+				continue
+			}
+			if k == "predicate" { // Otoroshi's default target predicate matches everything
+				if p, _ := v.(map[string]any); p["type"] == "AlwaysMatch" {
+					continue
+				}
+			}
+			out = append(out, path+"."+k)
+		}
+	}
+	fe, _ := doc["frontend"].(map[string]any)
+	scan("frontend", fe, frontendFields)
+	be, _ := doc["backend"].(map[string]any)
+	scan("backend", be, backendFields)
+	targets, _ := be["targets"].([]any)
+	for i, t := range targets {
+		tm, _ := t.(map[string]any)
+		scan("backend.targets["+strconv.Itoa(i)+"]", tm, targetFields)
+	}
+	cl, _ := be["client"].(map[string]any)
+	scan("backend.client", cl, clientFields)
+	sort.Strings(out)
+	return out
+}
+
 func fieldSet(names ...string) map[string]bool {
 	m := make(map[string]bool, len(names))
 	for _, n := range names {
@@ -99,6 +140,11 @@ func buildImport(doc map[string]any) (*state, *ImportReport, error) {
 		rep.Imported[array]++
 		if known != nil {
 			unsupported(array+"/"+id, d, known)
+		}
+		if k.id == kRoutes {
+			for _, f := range routeNestedUnsupported(d) {
+				rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: array + "/" + id, Field: f})
+			}
 		}
 	}
 	for name, v := range doc {

@@ -54,6 +54,8 @@ func TestImportHandwritten(t *testing.T) {
 		{"routes/route_5f0e6c1e-3d8b-4c47-9a51-0f3c8f1a2b3c", "capture"},
 		{"config", "useCircuitBreakers"},
 		{"routes/route_5f0e6c1e-3d8b-4c47-9a51-0f3c8f1a2b3c", "plugins[1]"},
+		{"routes/route_5f0e6c1e-3d8b-4c47-9a51-0f3c8f1a2b3c", "backend.targets[1].predicate"},
+		{"routes/route_5f0e6c1e-3d8b-4c47-9a51-0f3c8f1a2b3c", "backend.client.proxy"},
 	} {
 		if !hasUnsupported(rep, u[0], u[1]) {
 			t.Errorf("report misses %s %s: %+v", u[0], u[1], rep.Unsupported)
@@ -148,6 +150,14 @@ func TestImportRealExports(t *testing.T) {
 			}
 			if len(rep.Unsupported) == 0 {
 				t.Errorf("a real export has fields Torii does not support, the report lists none")
+			}
+			for _, u := range rep.Unsupported {
+				if strings.Contains(u.Field, "predicate") || u.Field == "_loc" || u.Field == "id" {
+					t.Errorf("default or supported field reported: %+v", u)
+				}
+			}
+			if c.file == "export-tunnel-demo.json" && !hasUnsupported(rep, "routes/route_dd78a69e0-26b7-4587-b9e1-a9073cd18868", "plugins[1]") {
+				t.Errorf("the TunnelPlugin is not reported: %+v", rep.Unsupported)
 			}
 			roundTrip(t, e)
 		})
