@@ -117,8 +117,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if cfg.Rate > 0 {
 			hard += cfg.Timeout // late requests of the schedule may still go out
 		}
-		timer := time.AfterFunc(hard, func() { rs.stop.Store(true) })
-		defer timer.Stop()
+		stopTimer := time.AfterFunc(hard, func() { rs.stop.Store(true) })
+		defer stopTimer.Stop()
 	}
 	stopCtx := context.AfterFunc(ctx, func() { rs.stop.Store(true) })
 	defer stopCtx()
