@@ -166,3 +166,40 @@ func TestHealthCheckerRunStops(t *testing.T) {
 		t.Fatalf("Run checked %d times in 5 s, want at least 2", b.hits.Load())
 	}
 }
+
+func TestHealthCheckTimeout(t *testing.T) {
+	// A target that accepts connections and never answers.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	held := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held <- c
+		}
+	}()
+	defer func() {
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	}()
+	port := l.Addr().(*net.TCPAddr).Port
+	reg := NewRegistry()
+	tab := mustCompile(t, healthRoutes(`{"enabled":true,"url":"/health","timeout":200}`, port), CompileOptions{Registry: reg})
+	hc := NewHealthChecker(reg, HealthOptions{})
+	hc.Update(tab)
+	start := time.Now()
+	hc.CheckNow(context.Background())
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("a check with a 200ms timeout took %s", el)
+	}
+	if tab.Route("r").Upstreams()[0].State().Healthy() {
+		t.Fatalf("a target that never answers must be unhealthy")
+	}
+}
