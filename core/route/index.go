@@ -187,7 +187,7 @@ func (t *Table) finish() {
 	}
 	for pattern, n := range t.globNodes {
 		each(n)
-		t.globs = append(t.globs, globHost{pattern, n})
+		t.globs = append(t.globs, globHost{pattern, pattern[strings.LastIndexByte(pattern, '*')+1:], n})
 	}
 	// Longest pattern first, then by name so that the order does not depend on map order.
 	slices.SortFunc(t.globs, func(a, b globHost) int {

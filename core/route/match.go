@@ -87,7 +87,7 @@ func (t *Table) matchHost(h, path []byte, req *httpparse.Request, buf []byte) *C
 
 // find matches h against the pattern, then path.
 func (g *globHost) find(h, path []byte, req *httpparse.Request, buf []byte) *Compiled {
-	if !globMatch(g.pattern, h) {
+	if len(h) < len(g.tail) || string(h[len(h)-len(g.tail):]) != g.tail || !globMatch(g.pattern, h) {
 		return nil
 	}
 	return g.node.paths.find(path, req, buf)

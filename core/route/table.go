@@ -49,6 +49,7 @@ const longHost = 0xff
 // globHost is a host pattern with a '*' that is not a leading "*.", and its paths.
 type globHost struct {
 	pattern string
+	tail    string // the literal after the last '*': a cheap test before globMatch
 	node    *hostNode
 }
 
