@@ -10,9 +10,9 @@ import (
 )
 
 func TestDecodeRoutesTunnelExportRoundTrip(t *testing.T) {
-	data, err := os.ReadFile("/work/shared/otoroshi/export-tunnel-demo.json")
+	data, err := os.ReadFile("testdata/otoroshi-export-tunnel-demo.json")
 	if err != nil {
-		t.Skipf("Otoroshi export not available: %s", err)
+		t.Fatalf("cannot read the Otoroshi export: %s", err)
 	}
 	routes, err := DecodeRoutes(data)
 	if err != nil {
@@ -119,9 +119,9 @@ func TestDecodeRoutesErrors(t *testing.T) {
 }
 
 func TestCloneIsDeep(t *testing.T) {
-	data, err := os.ReadFile("/work/shared/otoroshi/export-tunnel-demo.json")
+	data, err := os.ReadFile("testdata/otoroshi-export-tunnel-demo.json")
 	if err != nil {
-		t.Skipf("Otoroshi export not available: %s", err)
+		t.Fatalf("cannot read the Otoroshi export: %s", err)
 	}
 	routes, err := DecodeRoutes(data)
 	if err != nil {

@@ -219,7 +219,7 @@ func FuzzDecodeCompile(f *testing.F) {
 	f.Add([]byte(matchRoutes))
 	f.Add([]byte(fuzzRoutes))
 	f.Add([]byte(`{"routes":[{"id":"x","frontend":{"domains":["*"]},"backend":{"targets":[{"hostname":"h","port":1,"weight":0,"backup":true}]}}]}`))
-	if data, err := os.ReadFile("/work/shared/otoroshi/export-tunnel-demo.json"); err == nil {
+	if data, err := os.ReadFile("testdata/otoroshi-export-tunnel-demo.json"); err == nil {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
