@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"syscall"
+	"time"
 )
 
 // rawConn drives one TCP connection through its syscall.RawConn so that a
@@ -21,15 +22,16 @@ import (
 // arrives between the write and that reset.) Deadlines set on the net.Conn
 // apply.
 type rawConn struct {
-	conn    net.Conn
-	rc      syscall.RawConn
-	fn      func(fd uintptr) bool // r.callback, bound once so Read does not allocate
-	out     []byte                // request bytes to write at the next Read
-	partial bool                  // out was partly written; finish with conn.Write
-	werr    error
-	p       []byte
-	n       int
-	err     error
+	conn     net.Conn
+	rc       syscall.RawConn
+	fn       func(fd uintptr) bool // r.callback, bound once so Read does not allocate
+	out      []byte                // request bytes to write at the next Read
+	partial  bool                  // out was partly written; finish with conn.Write
+	deadline time.Time             // for that blocking write
+	werr     error
+	p        []byte
+	n        int
+	err      error
 }
 
 // writeError marks a failure to send a request, as opposed to reading its answer.
@@ -117,6 +119,9 @@ func (r *rawConn) Read(p []byte) (int, error) {
 		if r.partial {
 			out := r.out
 			r.out, r.partial = nil, false
+			if err := r.conn.SetWriteDeadline(r.deadline); err != nil {
+				return 0, &writeError{err}
+			}
 			if _, err := r.conn.Write(out); err != nil {
 				return 0, &writeError{err}
 			}

@@ -422,13 +422,21 @@ func (w *worker) exchange(n int, since time.Time) bool {
 	if cfg.Rate > 0 {
 		w.lag.Record(int64(now.Sub(since)))
 	}
-	if err := w.conn.SetDeadline(now.Add(cfg.Timeout)); err != nil {
+	// The read deadline bounds the whole exchange: the request is normally
+	// written inside the first read (see rawConn), and the rarer blocking
+	// writes set their own deadline.
+	deadline := now.Add(cfg.Timeout)
+	if err := w.conn.SetReadDeadline(deadline); err != nil {
 		w.fail(err, n, true)
 		return false
 	}
 	out := w.wbuf[:n*len(cfg.Request)]
 	if w.rd.Buffered() == 0 {
 		w.raw.out = out // written by the next read: one system call less
+		w.raw.deadline = deadline
+	} else if err := w.conn.SetWriteDeadline(deadline); err != nil {
+		w.fail(err, n, true)
+		return false
 	} else if _, err := w.conn.Write(out); err != nil {
 		w.fail(err, n, true)
 		return false

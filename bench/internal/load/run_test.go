@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -110,6 +111,44 @@ func TestClosedLoopPost(t *testing.T) {
 	}
 	if res.OK != 200 || res.BodyBytes != 200*16<<10 || res.Errors.Total() != 0 {
 		t.Fatalf("2xx %d, body bytes %d, errors %+v", res.OK, res.BodyBytes, res.Errors)
+	}
+}
+
+// TestLargeRequestBody sends requests far larger than a socket buffer, so
+// the write started inside the read callback is partial and the rest goes
+// out through the blocking path.
+func TestLargeRequestBody(t *testing.T) {
+	const size = 6 << 20
+	addr := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			n := int64(-1)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if line == "\r\n" {
+					break
+				}
+				if v, ok := strings.CutPrefix(line, "Content-Length: "); ok {
+					n, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				}
+			}
+			time.Sleep(20 * time.Millisecond) // let the client's socket buffer fill
+			if got, err := io.CopyN(io.Discard, br, n); err != nil || got != size {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	req, _ := request(t, "POST", "http://"+addr+"/", make([]byte, size))
+	res, err := Run(context.Background(), Config{Addr: addr, Request: req, Connections: 1, Requests: 3, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK != 3 || res.Errors.Total() != 0 {
+		t.Fatalf("2xx %d, errors %+v; want 3 clean exchanges", res.OK, res.Errors)
 	}
 }
 
