@@ -176,6 +176,15 @@ func ensureTools(install bool) error {
 			strings.Join(missing, ", "), strings.Join(missing, " "))
 	}
 	logf("installing %s with apt-get", strings.Join(missing, " "))
+	// Keep apt from starting the nginx and haproxy system services: the
+	// comparison runs its own foreground processes and must leave nothing
+	// running. policy-rc.d exiting 101 is Debian's "do not start" switch.
+	const policy = "/usr/sbin/policy-rc.d"
+	if _, err := os.Stat(policy); os.IsNotExist(err) {
+		if err := os.WriteFile(policy, []byte("#!/bin/sh\n# bench/compare: no service starts during its apt-get\nexit 101\n"), 0o755); err == nil {
+			defer os.Remove(policy)
+		}
+	}
 	for _, args := range [][]string{{"update", "-qq"}, append([]string{"install", "-y", "-qq", "--no-install-recommends"}, missing...)} {
 		cmd := exec.Command("apt-get", args...)
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
