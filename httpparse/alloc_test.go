@@ -85,4 +85,15 @@ func TestZeroAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("rejection: %v allocs per parse, want 0", allocs)
 	}
+	// So does asking for more.
+	partial := []byte(browserRequest[:300])
+	allocs = testing.AllocsPerRun(100, func() {
+		req.Headers = arr[:0]
+		if _, err := ParseRequest(partial, &req, nil); err != ErrNeedMore {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("ErrNeedMore: %v allocs per parse, want 0", allocs)
+	}
 }

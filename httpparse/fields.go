@@ -224,6 +224,15 @@ func isFixedHopByHop(name []byte) bool {
 //
 // Empty list elements are accepted and ignored (RFC 9110 §5.6.1).
 func (st *fieldState) noteConnection(buf []byte, v Span) error {
+	// The two values nearly every message carries, without the list walk.
+	switch val := v.Bytes(buf); {
+	case EqualFold(val, "keep-alive"):
+		st.connKeep = true
+		return nil
+	case EqualFold(val, "close"):
+		st.connClose = true
+		return nil
+	}
 	for i, end := int(v.Start), int(v.End); ; {
 		s, e, next, err := nextToken(buf, i, end, ErrBadConnection)
 		if err != nil || s == e {
