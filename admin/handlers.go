@@ -230,7 +230,7 @@ func (s *Server) handleCreate(k *kind, parent kindID) func(http.ResponseWriter, 
 	}
 }
 
-// handleUpdate serves PUT (replace) and PATCH (RFC 7396 merge patch).
+// handleUpdate serves PUT (replace) and PATCH (merge patch or JSON Patch, see applyPatch).
 func (s *Server) handleUpdate(k *kind, idParam string, parent kindID, patch bool) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		body, err := s.readBody(w, r, s.opts.MaxBodyBytes, patch)

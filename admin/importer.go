@@ -87,6 +87,8 @@ type ImportReport struct {
 	Unsupported []UnsupportedField `json:"unsupported"`
 	// Ignored counts the entities of kinds Torii does not manage, which were not imported.
 	Ignored map[string]int `json:"ignored"`
+	// Converted lists the changes the import made to carry an entity over.
+	Converted []string `json:"converted,omitempty"`
 }
 
 // UnsupportedField is one field of one imported entity that Torii does not implement. The value is
@@ -147,11 +149,24 @@ func buildImport(doc map[string]any) (*state, *ImportReport, error) {
 			}
 		}
 	}
+	referenced := map[string]bool{} // stored backends that routes reference
+	routesList, _ := doc["routes"].([]any)
+	for _, r := range routesList {
+		rm, _ := r.(map[string]any)
+		if ref, ok := rm["backend_ref"].(string); ok {
+			referenced[ref] = true
+		}
+	}
 	for name, v := range doc {
 		list, isList := v.([]any)
 		switch name {
 		case "routes":
+			backends := storedBackends(doc["backends"])
 			for i, e := range asList(c, name, v) {
+				if inlineBackendRef(e, backends) {
+					id, _ := e.(map[string]any)["id"].(string)
+					rep.Converted = append(rep.Converted, "routes/"+id+": backend_ref inlined from backends")
+				}
 				add(name, kinds[kRoutes], i, e, routeFields)
 			}
 		case "serviceGroups":
@@ -190,6 +205,14 @@ func buildImport(doc map[string]any) (*state, *ImportReport, error) {
 		default:
 			switch {
 			case exportHeader[name]:
+			case name == "backends" && isList:
+				// Inlined into the routes that reference them (backend_ref); the others are
+				// not imported.
+				for id := range storedBackends(v) {
+					if !referenced[id] {
+						rep.Ignored[name]++
+					}
+				}
 			case isList:
 				if len(list) > 0 {
 					rep.Ignored[name] = len(list)
@@ -246,6 +269,35 @@ func asList(c *checker, name string, v any) []any {
 		c.add(name, "must be an array")
 	}
 	return l
+}
+
+// storedBackends indexes an export's "backends" (Otoroshi StoredNgBackend: {id, backend: {...}}).
+func storedBackends(v any) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	list, _ := v.([]any)
+	for _, b := range list {
+		bm, _ := b.(map[string]any)
+		id, _ := bm["id"].(string)
+		if inner, ok := bm["backend"].(map[string]any); ok && id != "" {
+			out[id] = inner
+		}
+	}
+	return out
+}
+
+// inlineBackendRef replaces the backend of a route that references a stored backend (backend_ref)
+// by a copy of that backend, since Torii routes carry their backend inline. It reports whether it
+// did.
+func inlineBackendRef(route any, backends map[string]map[string]any) bool {
+	rm, _ := route.(map[string]any)
+	ref, _ := rm["backend_ref"].(string)
+	b, ok := backends[ref]
+	if ref == "" || !ok {
+		return false
+	}
+	rm["backend"] = deepCopy(b)
+	delete(rm, "backend_ref")
+	return true
 }
 
 // handleImport replaces the whole configuration with an Otoroshi export, all or nothing.

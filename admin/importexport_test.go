@@ -268,3 +268,21 @@ func TestDescriptorToRoute(t *testing.T) {
 	f(`{"id":"s3","hosts":["a.com"],"paths":["p/"],"targets":[{"host":"h:1","scheme":"http"}],"enforceSecureCommunication":true,"sendStateChallenge":true,"secComVersion":2,"overrideHost":false}`,
 		"[a.com/p]", "h:1/false", "ApikeyCalls OtoroshiChallenge")
 }
+
+func TestImportInlinesBackendRef(t *testing.T) {
+	e := newEnv(t, nil)
+	rep := importReport(t, e.must(http.StatusOK, req{method: "POST", path: "/api/otoroshi.json", body: `{
+		"routes":[{"id":"route_ref","frontend":{"domains":["ref.example.com"]},"backend":{"targets":[]},"backend_ref":"backend_1"}],
+		"backends":[{"id":"backend_1","name":"b","backend":{"targets":[{"id":"t","hostname":"127.0.0.1","port":3005}],"root":"/r"}},
+			{"id":"backend_unused","backend":{"targets":[]}}]}`}))
+	if len(rep.Converted) != 1 || rep.Ignored["backends"] != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	r := e.must(http.StatusOK, req{method: "GET", path: "/api/routes/route_ref"}).obj(t)
+	if be := r["backend"].(map[string]any); be["root"] != "/r" || len(be["targets"].([]any)) != 1 {
+		t.Fatalf("backend not inlined: %v", r)
+	}
+	if _, ok := r["backend_ref"]; ok {
+		t.Fatalf("backend_ref kept: %v", r)
+	}
+}
