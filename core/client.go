@@ -312,6 +312,7 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 		lp.attach(cc, us)
 		return
 	}
+	// (A failed attach was handled by the upstream's OnClose.)
 	lp.connect(cc)
 }
 
@@ -326,19 +327,25 @@ func (lp *loop) connect(cc *clientConn) {
 }
 
 // attach binds the connected upstream us to cc's exchange and sends the head.
-func (lp *loop) attach(cc *clientConn, us *upstreamConn) {
+// It reports false when the write failed: the exchange was then handled by
+// the upstream's OnClose (a retry or an error answer) and cc must be left
+// alone.
+func (lp *loop) attach(cc *clientConn, us *upstreamConn) bool {
 	us.cc = cc
 	us.state = usActive
 	us.beginResponse()
 	cc.up = us
-	_, _ = us.c.Write(cc.head)
+	if !send(us.c, cc.head) {
+		return false
+	}
 	if cc.reqDone {
 		cc.state = csWait
 		lp.armExchange(cc, tkResponse, cc.timeouts.response)
-		return
+		return true
 	}
 	cc.state = csBody
 	lp.armExchange(cc, tkUpload, lp.s.cfg.IdleTimeout.Milliseconds())
+	return true
 }
 
 func (lp *loop) timeoutsFor(rt *route.Compiled) exchangeTimeouts {
@@ -400,8 +407,8 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 			}
 			if err != nil {
 				// A broken chunked body: the exchange cannot go on.
-				if n > 0 {
-					_, _ = us.c.Write(buf[:n])
+				if n > 0 && !send(us.c, buf[:n]) {
+					return false
 				}
 				lp.abortExchange(cc, errBadRequest)
 				return false
@@ -414,7 +421,9 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 		}
 	}
 	if n > 0 {
-		_, _ = us.c.Write(buf[:n])
+		if !send(us.c, buf[:n]) {
+			return false // the upstream's OnClose answered the client
+		}
 		lp.consume(cc, n)
 		cc.bodySent = true
 	}
@@ -436,7 +445,9 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 // after it when closing is set; otherwise the next request is read.
 func (lp *loop) replyError(cc *clientConn, k errKind, closing bool) {
 	closing = closing || !cc.keepAlive || lp.s.draining.Load()
-	_, _ = cc.c.Write(errorPage(k, cc.wantsHTML, closing))
+	if !send(cc.c, errorPage(k, cc.wantsHTML, closing)) {
+		return // gnet closed cc; OnClose has run
+	}
 	if closing {
 		lp.closeClientAfterFlush(cc)
 		return
@@ -591,18 +602,9 @@ func (lp *loop) onClientClose(cc *clientConn) {
 	lp.freeClient(cc)
 }
 
+// freeClient retires cc; it is recycled at the next tick.
 func (lp *loop) freeClient(cc *clientConn) {
-	cc.c = nil
-	cc.carry = nil
-	cc.pumpCarry = nil
-	cc.pump = nil
-	cc.up = nil
-	cc.rt = nil
-	cc.target = nil
-	cc.flushWatched = false
-	if len(lp.freeClients) < maxFree && cap(cc.head) <= 64<<10 {
-		lp.freeClients = append(lp.freeClients, cc)
-	}
+	lp.deadClients = append(lp.deadClients, cc)
 }
 
 // containsFold reports whether b contains the lower-case ASCII s, ignoring case.
@@ -646,4 +648,12 @@ func (lp *loop) consume(cc *clientConn, n int) {
 		return
 	}
 	_, _ = cc.c.Discard(n)
+}
+
+// send writes b to c. When the write fails, gnet closes c inside Write and
+// our OnClose for c has already run when send returns false: the caller must
+// stop using c and whatever that OnClose tore down.
+func send(c gnet.Conn, b []byte) bool {
+	_, err := c.Write(b)
+	return err == nil
 }

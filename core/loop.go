@@ -24,6 +24,12 @@ type loop struct {
 	pools       map[netip.AddrPort]*hostPool
 	freeClients []*clientConn
 	freeUps     []*upstreamConn
+	// Structs of connections closed since the last tick. They are recycled
+	// only at the tick: a close can run nested inside another connection's
+	// callback (gnet closes a connection inside a failed Write), and the
+	// struct must not be reused before that callback is over.
+	deadClients []*clientConn
+	deadUps     []*upstreamConn
 
 	// cur is the connection whose callback is running; closing it is done by
 	// returning gnet.Close rather than by a re-entrant close.
@@ -64,7 +70,35 @@ func (lp *loop) Run(context.Context) error {
 	if lp.s.draining.Load() {
 		lp.drainIdle()
 	}
+	lp.recycle()
 	return nil
+}
+
+// recycle moves the structs of closed connections to the free lists.
+func (lp *loop) recycle() {
+	for i, cc := range lp.deadClients {
+		lp.deadClients[i] = nil
+		cc.c = nil
+		cc.up = nil
+		cc.rt = nil
+		cc.target = nil
+		cc.flushWatched = false
+		cc.carry = nil
+		cc.pumpCarry = nil
+		cc.pump = nil
+		if len(lp.freeClients) < maxFree && cap(cc.head) <= 64<<10 {
+			lp.freeClients = append(lp.freeClients, cc)
+		}
+	}
+	lp.deadClients = lp.deadClients[:0]
+	for i, us := range lp.deadUps {
+		lp.deadUps[i] = nil
+		us.reset()
+		if len(lp.freeUps) < maxFree {
+			lp.freeUps = append(lp.freeUps, us)
+		}
+	}
+	lp.deadUps = lp.deadUps[:0]
 }
 
 // enter and leave bracket a gnet callback for connection c.
@@ -173,12 +207,10 @@ func (lp *loop) newUpstream(addr netip.AddrPort) *upstreamConn {
 	return us
 }
 
+// freeUpstream retires us; it is recycled at the next tick.
 func (lp *loop) freeUpstream(us *upstreamConn) {
 	lp.wheel.disarm(&us.t)
-	us.reset()
-	if len(lp.freeUps) < maxFree {
-		lp.freeUps = append(lp.freeUps, us)
-	}
+	lp.deadUps = append(lp.deadUps, us)
 }
 
 // dial connects to us.addr on a new goroutine with the connect timeout, then

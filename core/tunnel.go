@@ -12,7 +12,7 @@ func (lp *loop) startTunnel(cc *clientConn, us *upstreamConn) {
 	cc.tk = tkNone
 	lp.endTarget(cc, true)
 	lp.relayTunnel(cc, us, false)
-	if cc.state == csTunnel {
+	if cc.state == csTunnel && us.state == usTunnel {
 		lp.relayTunnel(cc, us, true)
 	}
 }
@@ -24,7 +24,9 @@ func (lp *loop) relayTunnel(cc *clientConn, us *upstreamConn, fromClient bool) {
 		from, to = cc.c, us.c
 	}
 	if b, _ := from.Peek(-1); len(b) > 0 {
-		_, _ = to.Write(b)
+		if !send(to, b) {
+			return // the other side is gone; its OnClose closed this one
+		}
 		_, _ = from.Discard(len(b))
 	}
 	if to.OutboundBuffered() > lp.s.cfg.HighWater {

@@ -97,8 +97,7 @@ func (lp *loop) onUpstreamOpen(us *upstreamConn, c gnet.Conn) gnet.Action {
 		lp.putIdle(us)
 	default:
 		cc := us.cc
-		lp.attach(cc, us)
-		if cc.state == csBody && lp.inboundLen(cc) > 0 {
+		if lp.attach(cc, us) && cc.state == csBody && lp.inboundLen(cc) > 0 {
 			if lp.processClient(cc) == gnet.Close {
 				lp.closeConn(cc.c)
 			}
@@ -152,8 +151,8 @@ func (lp *loop) upstreamLost(cc *clientConn, us *upstreamConn) {
 		lp.pumpAbort(cc)
 	case us.gotHead && us.framing == httpparse.FramingUntilClose:
 		// The close is the end of the body.
-		if us.out == outChunk {
-			_, _ = cc.c.Write(lastChunk)
+		if us.out == outChunk && !send(cc.c, lastChunk) {
+			return
 		}
 		lp.finishExchange(cc)
 	case !us.gotBytes && us.reused && !cc.bodySent && !cc.retried:
@@ -185,15 +184,19 @@ func (lp *loop) processUpstream(us *upstreamConn) gnet.Action {
 		switch us.state {
 		case usActive:
 		case usTunnel:
-			lp.relayTunnel(us.cc, us, false)
+			if us.cc != nil {
+				lp.relayTunnel(us.cc, us, false)
+			}
 			return gnet.None
 		case usPumpWait, usPumped:
 			return gnet.None // kept for the pump
-		default:
+		case usIdle:
 			if us.c.InboundBuffered() > 0 {
 				return gnet.Close // bytes from an idle backend: the connection is unusable
 			}
 			return gnet.None
+		default:
+			return gnet.None // closing or closed: gnet's conn must not be touched
 		}
 		buf := lp.upInbound(us)
 		if len(buf) == 0 {
@@ -237,7 +240,9 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 				return false
 			}
 			lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, headUpgrade)
-			_, _ = cc.c.Write(lp.scratch)
+			if !send(cc.c, lp.scratch) {
+				return false
+			}
 			lp.upConsume(us, n)
 			cc.respHead = true
 			lp.startTunnel(cc, us)
@@ -245,7 +250,9 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 		}
 		if !cc.http10 {
 			lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, headFinal)
-			_, _ = cc.c.Write(lp.scratch)
+			if !send(cc.c, lp.scratch) {
+				return false
+			}
 		}
 		lp.upConsume(us, n)
 		return true
@@ -253,7 +260,9 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	if cc.method == httpparse.MethodConnect && status < 300 {
 		// The routed target accepted the tunnel: from now on, raw bytes.
 		lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, headTunnel)
-		_, _ = cc.c.Write(lp.scratch)
+		if !send(cc.c, lp.scratch) {
+			return false
+		}
 		lp.upConsume(us, n)
 		cc.respHead = true
 		lp.startTunnel(cc, us)
@@ -292,7 +301,9 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 		n += int(us.left)
 		us.left = 0
 	}
-	_, _ = cc.c.Write(lp.scratch)
+	if !send(cc.c, lp.scratch) {
+		return false
+	}
 	lp.upConsume(us, n)
 	if us.out == outNone || (us.framing == httpparse.FramingLength && us.left == 0) {
 		lp.finishExchange(cc)
@@ -314,7 +325,9 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 			n = int(us.left)
 		}
 		us.left -= int64(n)
-		_, _ = cc.c.Write(buf[:n])
+		if !send(cc.c, buf[:n]) {
+			return false
+		}
 		done = us.left == 0
 	case httpparse.FramingChunked:
 		start := 0
@@ -327,8 +340,8 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 				lp.abortExchange(cc, errBadGateway)
 				return false
 			}
-			if us.out == outDechunk && data.Len() > 0 {
-				_, _ = cc.c.Write(buf[n+int(data.Start) : n+int(data.End)])
+			if us.out == outDechunk && data.Len() > 0 && !send(cc.c, buf[n+int(data.Start):n+int(data.End)]) {
+				return false
 			}
 			n += m
 			if fin {
@@ -336,18 +349,20 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 				break
 			}
 		}
-		if us.out == outPass && n > start {
-			_, _ = cc.c.Write(buf[start:n])
+		if us.out == outPass && n > start && !send(cc.c, buf[start:n]) {
+			return false
 		}
 	default:
 		n = len(buf)
+		ok := true
 		if us.out == outChunk {
 			lp.scratch = appendChunkSize(lp.scratch[:0], n)
-			_, _ = cc.c.Write(lp.scratch)
-			_, _ = cc.c.Write(buf)
-			_, _ = cc.c.Write(crlf)
+			ok = send(cc.c, lp.scratch) && send(cc.c, buf) && send(cc.c, crlf)
 		} else {
-			_, _ = cc.c.Write(buf)
+			ok = send(cc.c, buf)
+		}
+		if !ok {
+			return false
 		}
 	}
 	lp.upConsume(us, n)
