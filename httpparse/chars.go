@@ -38,6 +38,10 @@ const (
 
 	// scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1)
 	classScheme
+
+	// reg-name bytes: classHost without ":", "[" and "]", which is also what
+	// an IPv4address is made of (RFC 3986 §3.2.2).
+	classRegName
 )
 
 var charClass = buildCharClass()
@@ -52,6 +56,7 @@ func buildCharClass() (t [256]uint8) {
 	const digit = "0123456789"
 	set(classTchar, alpha+digit+"!#$%&'*+-.^_`|~")
 	set(classHost, alpha+digit+"-._~"+"!$&'()*+,;="+"%:[]")
+	set(classRegName, alpha+digit+"-._~"+"!$&'()*+,;="+"%")
 	set(classHex, digit+"ABCDEFabcdef")
 	set(classScheme, alpha+digit+"+-.")
 	for c := 0x21; c <= 0x7e; c++ {

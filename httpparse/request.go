@@ -308,8 +308,8 @@ func (req *Request) setPathQuery(ps, te, q int) {
 // The host is only checked to be made of classHost bytes with brackets in
 // the right places. needPort requires a non-empty host and port (CONNECT).
 func validAuthority(a []byte, needPort bool) bool {
-	k := 0
-	if len(a) > 0 && a[0] == '[' {
+	k := skipClass(a, 0, classRegName)
+	if k == 0 && len(a) > 0 && a[0] == '[' {
 		for k = 1; k < len(a) && a[k] != ']'; k++ {
 			if c := a[k]; charClass[c]&classHost == 0 || c == '[' {
 				return false
@@ -319,12 +319,6 @@ func validAuthority(a []byte, needPort bool) bool {
 			return false
 		}
 		k++
-	} else {
-		for ; k < len(a) && a[k] != ':'; k++ {
-			if c := a[k]; charClass[c]&classHost == 0 || c == '[' || c == ']' {
-				return false
-			}
-		}
 	}
 	if k == len(a) {
 		return !needPort
