@@ -144,6 +144,10 @@
 // the client is cut off (gnet cannot stop reading it). A client that half-closes
 // its side after sending a request is closed by gnet at the read EOF, which
 // aborts its exchange.
-// Publish may be called from any goroutine; a Snapshot must not be modified
-// after it.
+// gnet closes a connection inside a Write that fails, so OnClose can run
+// nested inside another connection's callback: every write goes through
+// send, and its caller stops at once when it reports the connection closed;
+// connection structs are recycled only at the next tick, never inside a
+// callback. Publish may be called from any goroutine; a Snapshot must not be
+// modified after it.
 package core
