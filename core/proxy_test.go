@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -584,6 +585,55 @@ func TestClientTooFarAhead(t *testing.T) {
 		}
 		if i > 10 {
 			t.Fatalf("%d responses and no cut-off", i)
+		}
+	}
+}
+
+// Publish swaps the routes for the next request, on open connections too.
+func TestPublishSwapsRoutes(t *testing.T) {
+	a := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "a") }))
+	b := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "b") }))
+	srv := startProxy(t, core.Config{}, testRoute("*", a))
+	c := dial(t, srv)
+	br := bufio.NewReader(c)
+	if _, body := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET"); body != "a" {
+		t.Fatalf("before: %q", body)
+	}
+	table, err := route.Compile([]route.Route{testRoute("*", b)}, route.CompileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Publish(&core.Snapshot{Routes: table, Version: 2})
+	if _, body := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET"); body != "b" {
+		t.Fatalf("after: %q", body)
+	}
+	if srv.Snapshot().Version != 2 {
+		t.Errorf("snapshot version %d", srv.Snapshot().Version)
+	}
+	srv.Publish(&core.Snapshot{Version: 3}) // no routes at all: 404
+	resp, _ := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
+	if resp.StatusCode != 404 {
+		t.Errorf("without routes: %d", resp.StatusCode)
+	}
+}
+
+func TestNewServerRejectsBadConfig(t *testing.T) {
+	f := func(cfg core.Config, want error) {
+		t.Helper()
+		_, err := core.NewServer(cfg)
+		if err == nil || (want != nil && !errors.Is(err, want)) {
+			t.Errorf("%+v: got %v, want %v", cfg, err, want)
+		}
+	}
+	f(core.Config{}, core.ErrNoListen)
+	f(core.Config{Listen: "127.0.0.1:0", ReusePort: true}, core.ErrReusePortNeedsPort)
+	f(core.Config{Listen: "no-port"}, nil)
+	if _, err := core.QuickRoute(nil); !errors.Is(err, core.ErrNoTarget) {
+		t.Errorf("QuickRoute without targets: %v", err)
+	}
+	for _, bad := range []string{"https://x:1", "x:1", "http://x:0", "http://:80"} {
+		if _, err := core.QuickRoute([]string{bad}); !errors.Is(err, core.ErrNoTarget) {
+			t.Errorf("QuickRoute(%q): %v", bad, err)
 		}
 	}
 }

@@ -32,7 +32,7 @@ func QuickRoute(targets []string) (route.Route, error) {
 	}
 	for i, t := range targets {
 		u, err := url.Parse(t)
-		if err != nil || u.Scheme != "http" || u.Host == "" {
+		if err != nil || u.Scheme != "http" || u.Hostname() == "" {
 			return r, fmt.Errorf("cannot build quick route: %w: %q is not an http://host:port URL", ErrNoTarget, t)
 		}
 		host, port := u.Hostname(), u.Port()
