@@ -183,8 +183,9 @@ func (c *compiler) compileRoute(r *Route, index int) []*Compiled {
 	if ref := nonNull(r.Extra["backend_ref"]); ref != "" {
 		c.fail(id, "backend_ref", "stored backends (%s) are not supported; inline the backend in the route", ref)
 	}
-	if refs := nonNull(r.Backend.Extra["target_refs"]); refs != "" && refs != "[]" {
-		c.warn(id, "backend.target_refs", "stored targets %s are ignored; only backend.targets are used", refs)
+	var refs []json.RawMessage
+	if raw := r.Backend.Extra["target_refs"]; raw != nil && json.Unmarshal(raw, &refs) == nil && len(refs) > 0 {
+		c.warn(id, "backend.target_refs", "%d stored targets are ignored; only backend.targets are used", len(refs))
 	}
 
 	m := c.compileMatchers(r)
