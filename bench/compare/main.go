@@ -49,6 +49,7 @@ func main() {
 	flag.BoolVar(&o.install, "install", true, "apt-get install nginx, haproxy and wrk when missing")
 	flag.BoolVar(&o.long, "long", false, "a longer, steadier run: 5 rounds of 15 s")
 	flag.BoolVar(&o.skipAllocs, "skip-allocs", false, "skip the in-process allocations-per-request benchmark")
+	flag.StringVar(&o.skip, "skip", "", "comma-separated targets to leave out: torii, nginx, haproxy")
 	flag.Parse()
 	if o.long {
 		o.rounds, o.duration, o.openDuration = max(o.rounds, 5), max(o.duration, 15*time.Second), max(o.openDuration, 15*time.Second)

@@ -21,6 +21,7 @@ type options struct {
 	out, results           string
 	install, long          bool
 	skipAllocs             bool
+	skip                   string
 }
 
 // Target names, in the order each round visits them.
@@ -180,6 +181,13 @@ func firstLine(s string) string {
 // answers 200 through to the backend.
 func (e *env) startAll(ctx context.Context) error {
 	o := e.o
+	for name := range strings.SplitSeq(o.skip, ",") {
+		for _, t := range targetOrder[1:] {
+			if strings.EqualFold(strings.TrimSpace(name), t) {
+				e.res.Unavailable[t] = "left out with -skip"
+			}
+		}
+	}
 	for _, n := range targetOrder {
 		p, err := freePort()
 		if err != nil {
@@ -206,15 +214,19 @@ func (e *env) startAll(ctx context.Context) error {
 	if err := os.WriteFile(conf, []byte(nginxConfig(e.dir, e.ports[nginx], upstream, maxConns, nofileLimit(nofile))), 0o644); err != nil {
 		return fmt.Errorf("cannot write nginx config: %w", err)
 	}
-	p, err := e.start(ctx, nginx, o.proxyCPU, nofile, nginx, nginxBin, "-p", e.dir, "-c", conf, "-e", filepath.Join(e.dir, "nginx-error.log"))
-	e.register(nginx, p, err)
+	if _, ok := e.res.Unavailable[nginx]; !ok {
+		p, err := e.start(ctx, nginx, o.proxyCPU, nofile, nginx, nginxBin, "-p", e.dir, "-c", conf, "-e", filepath.Join(e.dir, "nginx-error.log"))
+		e.register(nginx, p, err)
+	}
 	haproxyBin, _ := lookPath("haproxy")
 	cfg := filepath.Join(e.dir, "haproxy.cfg")
 	if err := os.WriteFile(cfg, []byte(haproxyConfig(e.ports[haproxy], upstream, maxConns)), 0o644); err != nil {
 		return fmt.Errorf("cannot write haproxy config: %w", err)
 	}
-	p, err = e.start(ctx, haproxy, o.proxyCPU, nofile, haproxy, haproxyBin, "-db", "-f", cfg)
-	e.register(haproxy, p, err)
+	if _, ok := e.res.Unavailable[haproxy]; !ok {
+		p, err := e.start(ctx, haproxy, o.proxyCPU, nofile, haproxy, haproxyBin, "-db", "-f", cfg)
+		e.register(haproxy, p, err)
+	}
 
 	// Every target must answer the three scenarios with 2xx before we time it.
 	for _, n := range targetOrder {
