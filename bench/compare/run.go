@@ -112,6 +112,9 @@ func run(ctx context.Context, o *options) error {
 		Closed: map[string]map[string][]sample{}, Open: map[string][]sample{},
 		Mem: map[string]memSample{}, Tools: map[string][]toolSample{},
 	}
+	if b, err := os.ReadFile("go.mod"); err != nil || !strings.Contains(string(b), "module github.com/torii-gateway/torii\n") {
+		return fmt.Errorf("cannot find Torii's go.mod here: run from the repository root (make bench-compare)")
+	}
 	if err := ensureTools(o.install); err != nil {
 		return err
 	}
