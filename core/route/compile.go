@@ -283,8 +283,8 @@ func splitDomain(d string) (host, path string, err error) {
 	return strings.TrimSuffix(host, "."), path, nil
 }
 
-// isHostChar accepts the characters of a DNS name (letters, digits, '-') plus '_', which
-// some internal names carry.
+// isHostChar accepts the characters of a DNS label, lower-cased (RFC 1123 §2.1:
+// letters, digits and '-'), plus '_', which some internal names carry.
 func isHostChar(c byte) bool {
 	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 }

@@ -134,7 +134,12 @@ func lower(dst, src []byte) []byte {
 	return dst
 }
 
-// hostClass flags the bytes splitHost looks for in one pass over a Host value.
+// hostClass flags the bytes splitHost looks for in one pass over a Host value:
+//
+//	Host = uri-host [ ":" port ]                    (RFC 9110 §7.2)
+//	uri-host = IP-literal / IPv4address / reg-name  (RFC 3986 §3.2.2; IP-literal is "[...]")
+//
+// so the first ':' outside brackets starts the port; reg-names compare case-insensitively.
 var hostClass = func() (t [256]uint8) {
 	for c := 'A'; c <= 'Z'; c++ {
 		t[c] = classUpper
