@@ -46,6 +46,9 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) error {
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	metrics.WritePrometheus(w, true)
+	if s.opts.Metrics != nil {
+		s.opts.Metrics.WritePrometheus(w)
+	}
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/core/quota"
 	"go.etcd.io/bbolt"
 )
@@ -45,6 +46,10 @@ type Options struct {
 	Publisher Publisher
 	// Quotas serves /api/apikeys/{id}/quotas; nil answers 501 there.
 	Quotas *quota.Counters
+	// Metrics, when set, is appended to /metrics (the proxy's per-route metrics).
+	Metrics *metric.Set
+	// Live serves /api/live and /api/live/{id}; nil answers 501 there.
+	Live *metric.Live
 	// Logger gets structured logs without secrets; nil uses slog.Default().
 	Logger *slog.Logger
 	// AllowedHosts are host names (without port) accepted in Host and Origin besides loopback.
@@ -204,6 +209,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// Long-lived answers (the live event streams) end when shutdown begins.
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	srv.BaseContext = func(net.Listener) context.Context { return base }
+	srv.RegisterOnShutdown(cancelBase)
 	s.log.Info("admin API listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
