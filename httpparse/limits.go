@@ -1,7 +1,8 @@
 package httpparse
 
 // Limits bounds what a parse accepts. A nil *Limits, or a zero field, means
-// the default. Values above maxLimit are clamped to it.
+// the default. Values above 16 MiB are clamped to 16 MiB. A Limits is only
+// read, so one value may be shared by every event loop.
 type Limits struct {
 	// MaxRequestLine is the longest request line (or status line), without
 	// its CRLF; longer gets ErrRequestLineTooLong (414).

@@ -17,7 +17,8 @@ import (
 // call again with the longer buffer from the same start.
 //
 // The caller sets req.Headers to a zero-length slice whose capacity is the
-// number of fields it allows; every other field of req is overwritten. All
+// number of fields it allows; every other field of req is overwritten. After
+// an error req holds partial results that mean nothing. All
 // Spans in req point into buf and are valid exactly as long as buf's bytes
 // are. lim may be nil for the defaults. ParseRequest does not allocate; it is
 // safe to call concurrently on distinct req values.

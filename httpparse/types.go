@@ -25,8 +25,10 @@ type Header struct {
 type HeaderFlags uint8
 
 const (
-	// FlagHopByHop marks a field a proxy must not forward: one of the fixed
-	// hop-by-hop names of RFC 9110 §7.6.1 or a name listed in Connection.
+	// FlagHopByHop marks a field a proxy must not forward: Connection,
+	// Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade (RFC 9110
+	// §7.6.1), Trailer, Proxy-Authenticate, Proxy-Authorization, and any field
+	// named by a Connection option. The package doc says why.
 	FlagHopByHop HeaderFlags = 1 << iota
 	// FlagFraming marks Content-Length and Transfer-Encoding, which the proxy
 	// regenerates for the next hop.
