@@ -12,6 +12,7 @@
 //	/api/globalconfig                             GET, PUT, PATCH
 //	/api/otoroshi.json                            export (GET) and import (POST) in Otoroshi's format
 //	/api/audit/events                             the audit log, newest first
+//	/api/live, /api/live/{id}?every=<ms>          live statistics (JSON, server-sent events)
 //	/health, /live (no key), /ready, /metrics
 //
 // Every write follows the same path under one mutex: build the candidate full state, compile and
@@ -25,7 +26,8 @@
 // compile, never to re-serialize.
 //
 // Wiring (cmd/torii): admin.Run(ctx, admin.Options{Listen: ..., DataDir: ..., Publisher: engine,
-// Quotas: counters}) or New + Run + Close; the quota persister shares Server.DB.
+// Quotas: counters, Metrics: set, Live: live}) or New + Run + Close; the quota persister shares
+// Server.DB. Keys and Global give a Publisher what core.Snapshot does not carry yet.
 //
 // # Caveats
 //
