@@ -81,7 +81,9 @@ func TestBackpressureSlowClient(t *testing.T) {
 		t.Skip("256 MiB transfer")
 	}
 	chunk := pattern()
+	var backendConns atomic.Int32
 	be := startRawBackend(t, func(c net.Conn) {
+		backendConns.Add(1)
 		br := bufio.NewReader(c)
 		for {
 			req, err := http.ReadRequest(br)
@@ -145,6 +147,10 @@ func TestBackpressureSlowClient(t *testing.T) {
 	_, body := roundTrip(t, c, br, "GET /small HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
 	if body != "small" {
 		t.Errorf("request after the pump: %q", body)
+	}
+	// ...and so did the backend connection, into the pool.
+	if n := backendConns.Load(); n != 1 {
+		t.Errorf("%d backend connections, want the pumped one reused", n)
 	}
 }
 

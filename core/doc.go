@@ -117,8 +117,8 @@
 //  4. Afterwards the client connection is enrolled back into its loop
 //     (EventLoop.Enroll) with its leftover bytes, and goes on with its next
 //     request; for an upload, the upstream connection is enrolled back too and
-//     the response comes back on the loop. A pumped download's upstream
-//     connection is closed rather than pooled.
+//     the response comes back on the loop; after a download, the upstream
+//     connection goes back to the pool when it is still reusable.
 //
 // Memory per exchange is thus about HighWater plus one read buffer, whatever
 // the body size; the backpressure tests check RSS growth under 32 MiB for a

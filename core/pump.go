@@ -232,7 +232,15 @@ func (s *Server) runPump(lp *loop, job *pumpJob) {
 		}
 		return
 	}
-	_ = job.upstream.Close()
+	if err == nil && job.kind == pumpDownload && job.us.keepAlive && cc.reqDone && !s.draining.Load() {
+		// The backend connection is still good: back to its loop's pool.
+		_ = job.upstream.SetDeadline(time.Time{})
+		job.us.cc = nil
+		job.us.state = usDialing
+		s.enroll(lp, job.us, job.upstream)
+	} else {
+		_ = job.upstream.Close()
+	}
 	if cc.target != nil {
 		s.endTargetAsync(cc, err == nil)
 	}
