@@ -35,7 +35,10 @@
 //     cost nothing.
 //   - On gnet's ticker goroutine: OnTick only queues each loop's tick
 //     (EventLoop.Execute); the wheel advances on the loop.
-//   - On pump goroutines: exchanges under backpressure and tunnels, below.
+//   - On pump goroutines: exchanges and tunnels under backpressure, below.
+//
+// Only the dial and pump goroutines block, on their own sockets; a loop
+// never does.
 //
 // A request's path: OnTraffic(client) → Peek → httpparse.ParseRequest into
 // the connection's fixed header array → Snapshot.Routes.Match → policy steps
