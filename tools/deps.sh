@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that `make test` needs, when they are missing.
+# Installs the Debian packages that `make test` needs, when they are missing:
+# chromium for the UI tests in a real headless browser.
 # It needs root (apt-get); without it, it names the packages to install and fails.
 set -euo pipefail
 need=()
-# Nothing yet: later issues add packages here (chromium for the UI tests).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
-	echo "tools/deps.sh: missing packages: ${need[*]}; install them with apt-get" >&2
+	echo "tools/deps.sh: missing Debian packages: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2
 	exit 1
 fi
+echo "tools/deps.sh: installing ${need[*]}" >&2
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
