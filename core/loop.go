@@ -38,7 +38,8 @@ type loop struct {
 
 	// flushWait holds client connections waiting for their outbound buffer
 	// to drain (to close, or to be handed to a pump); checked every tick.
-	flushWait []*clientConn
+	flushWait  []*clientConn
+	flushSpare []*clientConn
 
 	clients     *clientConn // sentinel of the list of this loop's client connections
 	idleScratch []*clientConn
@@ -254,18 +255,19 @@ func (lp *loop) checkFlushWait() {
 	if len(lp.flushWait) == 0 {
 		return
 	}
-	keep := lp.flushWait[:0]
-	for _, cc := range lp.flushWait {
+	// A check can close connections, whose OnClose may queue new waiters:
+	// they go to a fresh list, not into the one being walked.
+	list := lp.flushWait
+	lp.flushWait = lp.flushSpare[:0]
+	for _, cc := range list {
 		if cc.flushWatched && !cc.flushed(lp) {
-			keep = append(keep, cc)
+			lp.flushWait = append(lp.flushWait, cc)
 			continue
 		}
 		cc.flushWatched = false
 	}
-	for i := len(keep); i < len(lp.flushWait); i++ {
-		lp.flushWait[i] = nil
-	}
-	lp.flushWait = keep
+	clear(list)
+	lp.flushSpare = list[:0]
 }
 
 // drainIdle closes idle keep-alive client connections and pooled upstream
