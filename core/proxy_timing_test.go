@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -28,11 +29,22 @@ const benchResponse = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Le
 
 // startFixedBackend answers every request head (no bodies) with benchResponse,
 // without allocating per request.
-func startFixedBackend(tb testing.TB) string {
+func startFixedBackend(tb testing.TB) string { return startFixedBackendWith(tb, []byte(benchResponse)) }
+
+// largeResponse is a 64 KiB response for the throughput benchmarks; its body
+// ends with benchTail.
+var largeResponse = func() []byte {
+	body := append(bytes.Repeat([]byte("0123456789abcdef"), 4<<10-1), "0123456789<END>\n"...)
+	return append([]byte(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", len(body))), body...)
+}()
+
+const largeBody = 64 << 10
+
+// startFixedBackendWith answers every request head (no bodies) with resp.
+func startFixedBackendWith(tb testing.TB, resp []byte) string {
 	return startRawBackend(tb, func(c net.Conn) {
 		_ = c.SetDeadline(time.Time{})
 		buf := make([]byte, 16<<10)
-		resp := []byte(benchResponse)
 		matched := 0 // bytes of "\r\n\r\n" matched so far, across reads
 		for {
 			n, err := c.Read(buf)
@@ -73,6 +85,11 @@ type benchClient struct {
 }
 
 func newBenchClient(tb testing.TB, addr string) *benchClient {
+	return newBenchClientTail(tb, addr, "Hello, World!")
+}
+
+// newBenchClientTail is newBenchClient for a response whose body ends with tail.
+func newBenchClientTail(tb testing.TB, addr, tail string) *benchClient {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		tb.Fatal(err)
@@ -83,9 +100,9 @@ func newBenchClient(tb testing.TB, addr string) *benchClient {
 	if _, err := c.Write(bc.req); err != nil {
 		tb.Fatal(err)
 	}
-	bc.buf = make([]byte, 4096)
+	bc.buf = make([]byte, 256<<10)
 	n := 0
-	for !bytes.HasSuffix(bc.buf[:n], []byte("Hello, World!")) {
+	for !bytes.HasSuffix(bc.buf[:n], []byte(tail)) {
 		m, err := c.Read(bc.buf[n:])
 		if err != nil {
 			tb.Fatal(err)
@@ -182,6 +199,43 @@ func BenchmarkBaselineReverseProxy(b *testing.B) {
 	for range 1000 {
 		bc.do(b)
 	}
+	b.ReportAllocs()
+	reportAllocsPerReq(b, func() {
+		for range b.N {
+			bc.do(b)
+		}
+	})
+}
+
+// BenchmarkProxyLarge proxies 64 KiB responses (throughput, MB/s).
+func BenchmarkProxyLarge(b *testing.B) {
+	be := startFixedBackendWith(b, largeResponse)
+	srv := startProxy(b, core.Config{Loops: 1}, quickRoute(b, be))
+	bc := newBenchClientTail(b, srv.Addr().String(), "<END>\n")
+	for range 100 {
+		bc.do(b)
+	}
+	b.SetBytes(largeBody)
+	b.ReportAllocs()
+	reportAllocsPerReq(b, func() {
+		for range b.N {
+			bc.do(b)
+		}
+	})
+}
+
+// BenchmarkBaselineReverseProxyLarge is BenchmarkProxyLarge through
+// net/http/httputil.ReverseProxy.
+func BenchmarkBaselineReverseProxyLarge(b *testing.B) {
+	be := startFixedBackendWith(b, largeResponse)
+	u, _ := url.Parse("http://" + be)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	bc := newBenchClientTail(b, startBackend(b, rp), "<END>\n")
+	for range 100 {
+		bc.do(b)
+	}
+	b.SetBytes(largeBody)
 	b.ReportAllocs()
 	reportAllocsPerReq(b, func() {
 		for range b.N {
