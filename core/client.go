@@ -279,7 +279,7 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	}
 	// Policy steps (API keys, quotas, plugins) run here, before any byte
 	// goes to a backend; a refusal is answered like any other error.
-	if k, ok := lp.policy(cc, rt, buf); !ok {
+	if k, ok := lp.policy(cc, snap, rt, buf); !ok {
 		lp.consume(cc, headLen)
 		lp.replyError(cc, k, hasBody || !cc.keepAlive)
 		return
@@ -371,10 +371,12 @@ func (lp *loop) timeoutsFor(rt *route.Compiled) exchangeTimeouts {
 	return t
 }
 
-// policy is the seam where per-route policy steps run before forwarding. It
+// policy is the seam where per-route policy steps run before forwarding,
+// with the snapshot the request loaded, the matched route and the peeked
+// bytes of the head (valid until the head is discarded, just after). It
 // returns the error to answer when the request is refused. No step is wired
-// yet: API keys and quotas plug in here.
-func (lp *loop) policy(*clientConn, *route.Compiled, []byte) (errKind, bool) {
+// yet: global settings, API keys and quotas plug in here.
+func (lp *loop) policy(*clientConn, *Snapshot, *route.Compiled, []byte) (errKind, bool) {
 	return 0, true
 }
 
