@@ -42,12 +42,16 @@ func (s *Server) endpoints() []endpoint {
 	add(http.MethodGet, "/api/audit/events", s.handleAudit)
 	add(http.MethodGet, "/api/live", s.handleLiveStats)
 	add(http.MethodGet, "/api/live/{id}", s.handleLiveStream)
+	add(http.MethodGet, "/api/session", s.handleWhoAmI)
 	add(http.MethodGet, "/api/openapi.json", s.handleOpenAPI)
 	add(http.MethodGet, "/ready", s.handleReady)
 	add(http.MethodGet, "/metrics", s.handleMetrics)
 	eps = append(eps,
 		endpoint{method: http.MethodGet, pattern: "/health", public: true, h: s.handleHealth},
 		endpoint{method: http.MethodGet, pattern: "/live", public: true, h: s.handleLive},
+		// Login and logout run the Host/Origin check themselves (see session.go).
+		endpoint{method: http.MethodPost, pattern: "/api/session", public: true, h: s.handleLogin},
+		endpoint{method: http.MethodDelete, pattern: "/api/session", public: true, h: s.handleLogout},
 	)
 	return eps
 }

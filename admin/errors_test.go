@@ -89,6 +89,9 @@ func TestAuthAndOrigin(t *testing.T) {
 		if strings.HasPrefix(ep.pattern, "/api/groups/{id}") {
 			path = strings.Replace(path, "route_a", "default", 1)
 		}
+		if ep.pattern == "/api/session" && ep.public {
+			continue // login and logout: session_test.go
+		}
 		if ep.public {
 			e.must(http.StatusOK, req{method: ep.method, path: path, noAuth: true})
 			continue

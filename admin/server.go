@@ -66,8 +66,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// Resolver resolves route target hostnames at compile time (net.DefaultResolver when nil).
 	Resolver *net.Resolver
-	// UI, when set, is served under /ui/ (and / redirects there) without the admin key, with the
-	// Host/Origin check; it is expected to call this API with the key the operator enters.
+	// UI, when set, is served at / (every path outside /api/ and the health endpoints) without
+	// the admin key, with the Host/Origin check; it logs in with POST /api/session and then calls
+	// this API with the session cookie.
 	UI http.Handler
 	// Seed is imported as the initial configuration when the database holds no route, group or
 	// key and was never seeded: an Otoroshi export, a JSON array of routes or {"routes": [...]}.
@@ -94,6 +95,7 @@ type Server struct {
 	published atomic.Pointer[compiled]
 
 	compiler *compiler
+	sessions sessions // the web UI's login sessions
 }
 
 // New opens the database (creating and migrating it), creates the admin key on first start,
@@ -288,25 +290,33 @@ func (s *Server) buildHandler() http.Handler {
 			}})
 		}))
 	}
-	if s.opts.UI != nil {
-		ui := http.StripPrefix("/ui", s.opts.UI)
-		mux.Handle("/ui/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if err := s.checkOrigin(r); err != nil {
-				writeError(w, err)
-				return
-			}
-			h := w.Header()
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("Referrer-Policy", "no-referrer")
-			ui.ServeHTTP(w, r)
-		}))
-		mux.Handle("/{$}", http.RedirectHandler("/ui/", http.StatusFound))
-	}
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.serve(w, r, endpoint{h: func(http.ResponseWriter, *http.Request) error { return errNotFound("path " + r.URL.Path) }})
-	}))
+	})
+	mux.Handle("/api/", notFound)
+	if s.opts.UI != nil {
+		mux.Handle("/", s.uiHandler(s.opts.UI))
+	} else {
+		mux.Handle("/", notFound)
+	}
 	return mux
+}
+
+// uiHandler serves the web UI without the admin key (its pages hold no data; the data comes from
+// the API), behind the Host/Origin check and headers that keep it out of frames and other origins.
+func (s *Server) uiHandler(ui http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.checkOrigin(r); err != nil {
+			writeError(w, err)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		ui.ServeHTTP(w, r)
+	})
 }
 
 // serve runs the host, origin and auth checks, then the endpoint, rendering any error.
@@ -334,7 +344,10 @@ func (s *Server) authorize(r *http.Request, public bool) (*http.Request, error) 
 		return r, err
 	}
 	id, secret, ok := credentials(r)
-	if !ok || !s.key.verify(id, secret) {
+	if !ok {
+		return s.sessionAuth(r)
+	}
+	if !s.key.verify(id, secret) {
 		return r, errUnauthorized()
 	}
 	return withWho(r, id), nil

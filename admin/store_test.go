@@ -99,18 +99,3 @@ func TestSeedAtFirstStartOnly(t *testing.T) {
 		t.Fatalf("bad seed: %v", err)
 	}
 }
-
-func TestUIMount(t *testing.T) {
-	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ui:" + r.URL.Path)) })
-	e := newEnv(t, func(o *Options) { o.UI = ui })
-	r := e.must(http.StatusOK, req{method: "GET", path: "/ui/index.html", noAuth: true})
-	if string(r.body) != "ui:/index.html" || r.header.Get("X-Frame-Options") != "DENY" {
-		t.Fatalf("ui: %q %v", r.body, r.header)
-	}
-	e.must(http.StatusForbidden, req{method: "GET", path: "/ui/", noAuth: true, header: map[string]string{"Host": "evil.example"}})
-	e.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	if r := e.must(http.StatusFound, req{method: "GET", path: "/", noAuth: true}); r.header.Get("Location") != "/ui/" {
-		t.Fatalf("root redirect %v", r.header)
-	}
-	e.must(http.StatusUnauthorized, req{method: "GET", path: "/api/routes", noAuth: true})
-}
