@@ -89,6 +89,8 @@ func (d *ChunkedDecoder) Decode(buf []byte) (consumed int, data Span, done bool,
 		switch {
 		case len(buf) == 0:
 			err = ErrNeedMore
+		case buf[0] == '\n':
+			err = ErrBareLF
 		case buf[0] != '\r':
 			err = ErrBadChunkEnd
 		case len(buf) == 1:
@@ -137,6 +139,9 @@ func (d *ChunkedDecoder) sizeLine(buf []byte) (int, error) {
 		return 0, ErrNeedMore // at most maxChunkSizeDigits bytes so far
 	}
 	if i == 0 {
+		if buf[0] == '\n' {
+			return 0, ErrBareLF
+		}
 		return 0, ErrBadChunkSize
 	}
 	switch c := buf[i]; c {

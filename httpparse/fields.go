@@ -23,10 +23,10 @@ func parseFieldLine(buf []byte, i int, h *Header) (next int, err error) {
 		switch c := buf[j]; {
 		case j == i && isOWS(c):
 			return 0, ErrObsFold
-		case j == i && c == '\n':
-			return 0, ErrBareLF
 		case j > i && isOWS(c):
 			return 0, ErrSpaceBeforeColon
+		case c == '\n':
+			return 0, ErrBareLF
 		}
 		return 0, ErrBadHeaderName
 	}

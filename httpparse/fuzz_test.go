@@ -30,6 +30,17 @@ var requestSeeds = []string{
 	"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nPragma: no-cache\r\n\r\n",
 }
 
+// checkLineEndings fails if the accepted head holds a bare LF or a bare CR:
+// every line of an accepted message ends in CRLF and nowhere else are CR or LF.
+func checkLineEndings(t *testing.T, head []byte) {
+	t.Helper()
+	for k, c := range head {
+		if c == '\n' && (k == 0 || head[k-1] != '\r') || c == '\r' && (k+1 == len(head) || head[k+1] != '\n') {
+			t.Fatalf("accepted head with a bare CR or LF at %d: %q", k, head)
+		}
+	}
+}
+
 // checkSpans fails if a span is outside the head or reversed.
 func checkSpans(t *testing.T, head int, spans ...Span) {
 	t.Helper()
@@ -72,6 +83,7 @@ func FuzzParseRequest(f *testing.F) {
 		if n > len(buf) || n != req.HeadLen || n < len("A / HTTP/1.0\r\n\r\n") {
 			t.Fatalf("consumed %d of %d, HeadLen %d", n, len(buf), req.HeadLen)
 		}
+		checkLineEndings(t, buf[:n])
 		checkSpans(t, n, req.Method, req.Target, req.Path, req.Query, req.Host)
 		for _, h := range req.Headers {
 			checkSpans(t, n, h.Name, h.Value)
@@ -125,6 +137,7 @@ func FuzzParseResponse(f *testing.F) {
 		if n > len(buf) || n != resp.HeadLen || resp.Status < 100 || resp.Status > 599 {
 			t.Fatalf("consumed %d of %d, HeadLen %d, status %d", n, len(buf), resp.HeadLen, resp.Status)
 		}
+		checkLineEndings(t, buf[:n])
 		checkSpans(t, n, resp.Reason)
 		for _, h := range resp.Headers {
 			checkSpans(t, n, h.Name, h.Value)

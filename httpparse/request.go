@@ -97,7 +97,10 @@ func parseRequestLine(buf []byte, i, maxLine int, req *Request) (int, error) {
 		return 0, tooLong
 	}
 	if buf[i] != ' ' || i == start {
-		if c := buf[i]; c == '\r' || c == '\n' || c == ' ' {
+		switch buf[i] {
+		case '\n':
+			return 0, ErrBareLF
+		case '\r', ' ':
 			return 0, ErrBadRequestLine
 		}
 		return 0, ErrBadMethod
@@ -112,7 +115,10 @@ func parseRequestLine(buf []byte, i, maxLine int, req *Request) (int, error) {
 		return 0, tooLong
 	}
 	if buf[i] != ' ' || i == ts {
-		if c := buf[i]; c == '\r' || c == '\n' || c == ' ' {
+		switch buf[i] {
+		case '\n':
+			return 0, ErrBareLF
+		case '\r', ' ':
 			return 0, ErrBadRequestLine
 		}
 		return 0, ErrBadTarget
@@ -168,7 +174,9 @@ func parseVersion(b []byte) (Version, error) {
 		if k == len(b) {
 			return 0, ErrNeedMore
 		}
-		if c := b[k]; k == 5 || k == 7 {
+		if c := b[k]; c == '\n' {
+			return 0, ErrBareLF
+		} else if k == 5 || k == 7 {
 			if c-'0' >= 10 {
 				return 0, ErrBadVersion
 			}

@@ -63,12 +63,18 @@ func parseStatusLine(buf []byte, maxLine int, resp *Response) (int, error) {
 		}
 		c := buf[k]
 		if k == len("HTTP/1.1") {
-			if c != ' ' {
-				return 0, ErrBadStatusLine
+			switch c {
+			case ' ':
+				continue
+			case '\n':
+				return 0, ErrBareLF
 			}
-			continue
+			return 0, ErrBadStatusLine
 		}
 		if c-'0' >= 10 {
+			if c == '\n' {
+				return 0, ErrBareLF
+			}
 			return 0, ErrBadStatus
 		}
 		resp.Status = resp.Status*10 + int(c-'0')

@@ -61,6 +61,8 @@ func TestParseResponseStatusLine(t *testing.T) {
 	f("9112 §4", "HTTP/1.1 200 O\x00K\r\n\r\n", 0, "", ErrBadHeaderValue)
 	f("9112 §2.2", "HTTP/1.1 200 OK\n\r\n", 0, "", ErrBareLF)
 	f("9112 §2.2", "HTTP/1.1 200\n\r\n", 0, "", ErrBareLF)
+	f("9112 §2.2", "HTTP/1.1\n\r\n", 0, "", ErrBareLF)
+	f("9112 §2.2", "HTTP/1.1 20\n\r\n", 0, "", ErrBareLF)
 	f("9112 §2.2", "HTTP/1.1 200 OK\rX\r\n\r\n", 0, "", ErrBareCR)
 	f("9112 §2.3", "HTTP/2 200 OK\r\n\r\n", 0, "", ErrBadVersion)
 	f("9112 §2.3", "HTTP/2.0 200 OK\r\n\r\n", 0, "", ErrVersionNotSupported)
