@@ -4,7 +4,8 @@
 //
 // The API (the embedded OpenAPI 3 document at /api/openapi.json lists every operation):
 //
-//	/api/routes, /api/groups, /api/apikeys        list (page, pageSize, filter.<field>), create,
+//	/api/routes, /api/groups, /api/apikeys,       list (page, pageSize, filter.<field>), create,
+//	/api/data-exporter-configs
 //	/api/<kind>/_template, /api/<kind>/{id}       template, get, replace (PUT), merge-patch, delete
 //	/api/groups/{id}/apikeys[/{clientId}]         the same, scoped to the keys of a group
 //	/api/routes/{id}/apikeys[/{clientId}]         ... or of a route
@@ -13,7 +14,7 @@
 //	/api/otoroshi.json                            export (GET) and import (POST) in Otoroshi's format
 //	/api/audit/events                             the audit log, newest first
 //	/api/live, /api/live/{id}?every=<ms>          live statistics (JSON, server-sent events)
-//	/health, /live (no key), /ready, /metrics
+//	/health, /live (no key), /ready, /metrics     (/metrics: Prometheus text, or ?format=json)
 //
 // Every write follows the same path under one mutex: build the candidate full state, compile and
 // validate it into a snapshot, commit the entity change and its audit event in one bbolt
@@ -25,9 +26,12 @@
 // round-trip untouched; the typed core/route and core/apikey packages are used to validate and
 // compile, never to re-serialize.
 //
+// Data exporters are stored like the other entities and handed to the event hub (Options.Events,
+// hub.SetExporters) after each committed change and at start; audit events go to the hub too.
+//
 // Wiring (cmd/torii): admin.Run(ctx, admin.Options{Listen: ..., DataDir: ..., Publisher: engine,
-// Quotas: counters, Metrics: set, Live: live}) or New + Run + Close; the quota persister shares
-// Server.DB. Keys and Global give a Publisher what core.Snapshot does not carry yet.
+// Quotas: counters, Metrics: set, Live: live, Events: hub, Registry: reg}) or New + Run + Close;
+// the quota persister shares Server.DB. Keys and Global give a Publisher what core.Snapshot does not carry yet.
 //
 // # Caveats
 //

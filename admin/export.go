@@ -8,7 +8,7 @@ import (
 // exportKinds are the arrays of an Otoroshi export that Torii does not manage; exports carry them
 // empty so Otoroshi can read the file.
 var exportEmpty = []string{"admins", "simpleAdmins", "serviceDescriptors", "errorTemplates", "jwtVerifiers",
-	"authConfigs", "certificates", "clientValidators", "scripts", "tcpServices", "dataExporters", "tenants",
+	"authConfigs", "certificates", "clientValidators", "scripts", "tcpServices", "tenants",
 	"teams", "services", "backends", "targets"}
 
 // exportDoc builds the Otoroshi export of st.
@@ -28,6 +28,7 @@ func exportDoc(st *state, now time.Time) map[string]any {
 		"routes":        list(kRoutes),
 		"serviceGroups": list(kGroups),
 		"apiKeys":       list(kKeys),
+		"dataExporters": list(kExporters),
 	}
 	for _, k := range exportEmpty {
 		doc[k] = []any{}
@@ -50,6 +51,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.emitAudits(ws.audits)
 	w.Header().Set("ETag", stateETag(st))
 	w.Header().Set("Content-Disposition", `attachment; filename="otoroshi.json"`)
 	writeJSON(w, http.StatusOK, body)

@@ -177,6 +177,10 @@ func buildImport(doc map[string]any) (*state, *ImportReport, error) {
 			for i, e := range asList(c, name, v) {
 				add(name, kinds[kKeys], i, e, keyFields)
 			}
+		case "dataExporters":
+			for i, e := range asList(c, name, v) {
+				add(name, kinds[kExporters], i, e, nil)
+			}
 		case "config":
 			cfg, ok := v.(map[string]any)
 			if v == nil {

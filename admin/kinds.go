@@ -14,6 +14,7 @@ const (
 	kRoutes kindID = iota
 	kGroups
 	kKeys
+	kExporters
 	nKinds
 )
 
@@ -53,6 +54,12 @@ var kinds = [nKinds]*kind{
 		template: keyTemplate, defaults: keyDefaults,
 		generate: genKeyCreds,
 		check:    checkKey,
+	},
+	kExporters: {
+		id: kExporters, path: "data-exporter-configs", bucket: bucketExporters, idField: "id", audit: "DATAEXPORTER", label: "data exporter",
+		template: exporterTemplate, defaults: exporterDefaults,
+		generate: genExporterID,
+		check:    checkExporter,
 	},
 }
 

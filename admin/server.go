@@ -17,8 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/core/quota"
+	"github.com/torii-gateway/torii/core/route"
 	"go.etcd.io/bbolt"
 )
 
@@ -50,6 +52,13 @@ type Options struct {
 	Metrics *metric.Set
 	// Live serves /api/live and /api/live/{id}; nil answers 501 there.
 	Live *metric.Live
+	// Events, when set, runs the stored data exporters (/api/data-exporter-configs), reconfigured
+	// after each committed change, and receives every audit event.
+	Events *event.Hub
+	// Registry, when set, is the route registry every compile uses (runtime state of targets:
+	// health, circuit breakers), so that the caller can share it with a health checker and set
+	// its OnEvent before New; nil uses a private one.
+	Registry *route.Registry
 	// Logger gets structured logs without secrets; nil uses slog.Default().
 	Logger *slog.Logger
 	// AllowedHosts are host names (without port) accepted in Host and Origin besides loopback.
@@ -95,7 +104,9 @@ type Server struct {
 	published atomic.Pointer[compiled]
 
 	compiler *compiler
-	sessions sessions // the web UI's login sessions
+	// exportersApplied identifies the exporter configs last handed to Options.Events; guarded by mu.
+	exportersApplied string
+	sessions         sessions // the web UI's login sessions
 }
 
 // New opens the database (creating and migrating it), creates the admin key on first start,
@@ -151,6 +162,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.compiler = newCompiler(s.log, opts.Resolver)
+	if opts.Registry != nil {
+		s.compiler.reg = opts.Registry
+	}
 	if len(opts.Seed) > 0 && !seeded(db) && st.empty() {
 		if st, err = s.seed(st, opts.Seed); err != nil {
 			db.Close()
@@ -169,6 +183,7 @@ func New(opts Options) (*Server, error) {
 		s.publish(publish)
 	}
 	s.cur.Store(st)
+	s.applyExporters(st)
 	s.routes = s.endpoints()
 	s.handler = s.buildHandler()
 	return s, nil

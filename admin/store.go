@@ -46,6 +46,13 @@ var migrations = []func(tx *bbolt.Tx) error{
 		}
 		return nil
 	},
+	// 1 -> 2: data exporter configs.
+	func(tx *bbolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists([]byte(bucketExporters)); err != nil {
+			return fmt.Errorf("cannot create bucket %s: %w", bucketExporters, err)
+		}
+		return nil
+	},
 }
 
 // openDB opens (creating it and its directory if needed) the bbolt file at path and migrates it to

@@ -50,6 +50,8 @@ func (s *Server) write(fn func(st *state, ws *writeSet) error) (*compiled, error
 	s.version++
 	s.cur.Store(next)
 	s.publish(publish)
+	s.applyExporters(next)
+	s.emitAudits(ws.audits)
 	return publish, nil
 }
 
