@@ -1,9 +1,12 @@
 package admin
 
 import (
+	"bytes"
 	_ "embed"
+	"math"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/VictoriaMetrics/metrics"
 	"go.etcd.io/bbolt"
@@ -42,14 +45,64 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) error {
 	return s.writeValue(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": reason})
 }
 
-// handleMetrics writes every registered metric in Prometheus text format.
-func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) error {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	metrics.WritePrometheus(w, true)
-	if s.opts.Metrics != nil {
-		s.opts.Metrics.WritePrometheus(w)
+// handleMetrics writes the admin's and the proxy's metrics in Prometheus text format, or as a JSON
+// object {"series{labels}": value} when asked with ?format=json or an Accept that prefers JSON.
+// ?format=prometheus and Accept: application/prometheus (Otoroshi's ways to ask) give the text.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
+	asJSON, err := metricsWantJSON(r)
+	if err != nil {
+		return err
 	}
+	var buf bytes.Buffer
+	metrics.WritePrometheus(&buf, true)
+	if s.opts.Metrics != nil {
+		s.opts.Metrics.WritePrometheus(&buf)
+	}
+	if asJSON {
+		return s.writeValue(w, http.StatusOK, prometheusToJSON(buf.Bytes()))
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	_, _ = w.Write(buf.Bytes())
 	return nil
+}
+
+// metricsWantJSON reads the format from ?format= (prometheus or json), else from Accept.
+func metricsWantJSON(r *http.Request) (bool, error) {
+	switch f := r.URL.Query().Get("format"); f {
+	case "prometheus", "text":
+		return false, nil
+	case "json":
+		return true, nil
+	case "":
+	default:
+		return false, errBadRequest("format must be prometheus or json, not " + strconv.Quote(f))
+	}
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "prometheus") &&
+		!strings.Contains(accept, "text/plain") && !strings.Contains(accept, "openmetrics"), nil
+}
+
+// prometheusToJSON maps each sample line "name{labels} value" of a Prometheus text exposition to
+// its value; comments are left out, and a value that does not parse is kept as a string.
+func prometheusToJSON(text []byte) map[string]any {
+	out := map[string]any{}
+	for _, line := range strings.Split(string(text), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i <= 0 {
+			continue
+		}
+		series, val := strings.TrimSpace(line[:i]), line[i+1:]
+		if v, err := strconv.ParseFloat(val, 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
+			out[series] = v
+		} else {
+			out[series] = val
+		}
+	}
+	return out
 }
 
 // handleAudit lists audit events, newest first, with page and pageSize (default 100).
