@@ -87,16 +87,6 @@ func scanValue(buf []byte, i int) int {
 		x := binary.LittleEndian.Uint64(buf[i:])
 		y := x ^ del
 		m := ((x-0x20*ones)&^x | (y-ones)&^y) & highs
-		if m == 0 && i+16 <= len(buf) {
-			// Unrolled once: most values span several words.
-			x = binary.LittleEndian.Uint64(buf[i+8:])
-			y = x ^ del
-			if m = ((x-0x20*ones)&^x | (y-ones)&^y) & highs; m == 0 {
-				i += 16
-				continue
-			}
-			i += 8
-		}
 		if m == 0 {
 			i += 8
 			continue
