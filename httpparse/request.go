@@ -18,10 +18,10 @@ import (
 //
 // The caller sets req.Headers to a zero-length slice whose capacity is the
 // number of fields it allows; every other field of req is overwritten. After
-// an error req holds partial results that mean nothing. All
-// Spans in req point into buf and are valid exactly as long as buf's bytes
-// are. lim may be nil for the defaults. ParseRequest does not allocate; it is
-// safe to call concurrently on distinct req values.
+// an error, req holds partial results that mean nothing. All Spans in req
+// point into buf and are valid exactly as long as buf's bytes are. lim may be
+// nil for the defaults. ParseRequest does not allocate; it is safe to call
+// concurrently on distinct req values.
 func ParseRequest(buf []byte, req *Request, lim *Limits) (consumed int, err error) {
 	maxLine, maxHeader := lim.values()
 	*req = Request{Headers: req.Headers[:0]}
