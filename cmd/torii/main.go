@@ -1,13 +1,17 @@
 // Command torii is the Torii gateway binary.
 //
 //	torii proxy --listen 127.0.0.1:8080 --to http://127.0.0.1:3000 [--to ...]
-//	torii serve [--config routes.json] [--listen :8080]
+//	torii serve [--listen :8080] [--admin 127.0.0.1:9000] [--data-dir ./data] [--config routes.json]
 //
 // proxy is the zero-config quick mode: one catch-all route, round-robin over
-// the --to targets. serve runs the gateway from a routes file (Otoroshi Route
-// entities, a JSON array or {"routes": [...]}), or with no --config from the
-// embedded defaults: a demo route for Host demo.torii.local pointing at a
-// built-in echo backend.
+// the --to targets, no state. serve runs the whole gateway: the proxy, the
+// admin API (Otoroshi-compatible, on --admin) over the bbolt state in
+// --data-dir, API key quotas persisted across restarts, active health checks,
+// data exporters, metrics and live statistics. At first start the database is
+// seeded with --config (Otoroshi Route entities, a JSON array or
+// {"routes": [...]}) or the embedded demo route for Host demo.torii.local,
+// answered by a built-in echo backend on --echo; the admin API key is printed
+// once. With --admin off, serve runs statelessly from the routes alone.
 package main
 
 import (
@@ -27,7 +31,7 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
+	if err := run(os.Args[1:], os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "torii:", err)
 		os.Exit(1)
 	}
@@ -35,7 +39,7 @@ func main() {
 
 const usage = `usage:
   torii proxy --listen 127.0.0.1:8080 --to http://127.0.0.1:3000 [--to ...]
-  torii serve [--config routes.json] [--listen :8080]
+  torii serve [--listen :8080] [--admin 127.0.0.1:9000] [--data-dir ./data] [--config routes.json]
 run "torii <command> -h" for the flags of a command`
 
 func run(args []string, stderr io.Writer) error {
@@ -142,53 +146,6 @@ func runProxy(ctx context.Context, args []string, stderr io.Writer) error {
 	table, err := route.Compile([]route.Route{r}, route.CompileOptions{})
 	if err != nil {
 		return fmt.Errorf("cannot compile quick route: %w", err)
-	}
-	return serveTable(ctx, ef.config(log), table)
-}
-
-// runServe runs the gateway from a routes file or the embedded defaults.
-func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var ef engineFlags
-	var configPath, echoAddr string
-	ef.register(fs, ":8080")
-	fs.StringVar(&configPath, "config", "", "routes file (JSON); empty: embedded defaults with the demo route")
-	fs.StringVar(&echoAddr, "echo", "127.0.0.1:0", "address of the built-in echo backend used by the demo route")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	log := newLogger(stderr, ef.logLevel)
-
-	var data []byte
-	if configPath != "" {
-		b, err := os.ReadFile(configPath)
-		if err != nil {
-			return fmt.Errorf("cannot read routes file: %w", err)
-		}
-		data = b
-	} else {
-		data = defaultRoutes
-	}
-	routes, err := route.DecodeRoutes(data)
-	if err != nil {
-		return fmt.Errorf("cannot decode routes: %w", err)
-	}
-	if usesEcho(routes) {
-		addr, closeEcho, err := startEcho(echoAddr)
-		if err != nil {
-			return err
-		}
-		defer closeEcho()
-		pointEcho(routes, addr)
-		log.Info("built-in echo backend listening", "addr", addr.String())
-	}
-	table, err := route.Compile(routes, route.CompileOptions{})
-	if err != nil {
-		return fmt.Errorf("cannot compile routes: %w", err)
-	}
-	for _, w := range table.Warnings() {
-		log.Warn("route warning", "warning", w.String())
 	}
 	return serveTable(ctx, ef.config(log), table)
 }

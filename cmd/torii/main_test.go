@@ -107,7 +107,7 @@ func get(t *testing.T, addr, host, path string) (*http.Response, string) {
 
 func TestServeDemoRoute(t *testing.T) {
 	addr := freeAddr(t)
-	startTorii(t, addr, "serve", "--listen", addr)
+	startTorii(t, addr, "serve", "--listen", addr, "--admin", freeAddr(t), "--echo", freeAddr(t), "--data-dir", t.TempDir())
 	resp, body := get(t, addr, "demo.torii.local", "/hello?x=1")
 	var echo struct {
 		Service, Method, Path, Host string
@@ -152,6 +152,7 @@ func TestProxyQuickModeRoundRobin(t *testing.T) {
 	}
 }
 
+// TestServeRoutesFile runs serve statelessly (--admin off) from a routes file.
 func TestServeRoutesFile(t *testing.T) {
 	be := backend(t, "from-file")
 	host, port, _ := net.SplitHostPort(be)
@@ -163,7 +164,7 @@ func TestServeRoutesFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	startTorii(t, addr, "serve", "--listen", addr, "--config", path)
+	startTorii(t, addr, "serve", "--listen", addr, "--admin", "off", "--echo", "off", "--config", path)
 	if _, body := get(t, addr, "api.test", "/v1/users"); body != "from-file" {
 		t.Errorf("routed body %q", body)
 	}
@@ -219,4 +220,6 @@ func TestBadArguments(t *testing.T) {
 	f("proxy", "--listen", "127.0.0.1:0")
 	f("proxy", "--to", "ftp://x")
 	f("serve", "--config", "/nonexistent/routes.json")
+	f("serve", "--admin", "off", "--echo", "off", "--config", "/dev/null")
+	f("serve", "extra")
 }

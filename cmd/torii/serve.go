@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/torii-gateway/torii/admin"
+	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/event"
+	"github.com/torii-gateway/torii/core/metric"
+	"github.com/torii-gateway/torii/core/quota"
+	"github.com/torii-gateway/torii/core/route"
+)
+
+// defaultEchoAddr is the fixed address of the built-in echo backend: the seeded demo route
+// stores it, so it must be the same at every start.
+const defaultEchoAddr = "127.0.0.1:9001"
+
+// serveFlags are the flags of "torii serve".
+type serveFlags struct {
+	engine     engineFlags
+	configPath string
+	echoAddr   string
+	adminAddr  string
+	adminHosts stringList
+	dataDir    string
+	resetKey   bool
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	f.engine.register(fs, ":8080")
+	fs.StringVar(&f.configPath, "config", "", "routes file (JSON): the initial configuration imported into an empty database\n(with --admin off: the whole configuration); empty: the demo route")
+	fs.StringVar(&f.echoAddr, "echo", defaultEchoAddr, `address of the built-in echo backend used by the demo route ("off": none)`)
+	fs.StringVar(&f.adminAddr, "admin", admin.DefaultListen, `admin API listen address ("off": no admin API, no state, routes from --config only)`)
+	fs.Var(&f.adminHosts, "admin-host", "host name accepted by the admin API besides loopback names (repeat)")
+	fs.StringVar(&f.dataDir, "data-dir", admin.DefaultDataDir, "directory of torii.db")
+	fs.BoolVar(&f.resetKey, "reset-admin-key", false, "replace the stored admin API key with a new one, printed once")
+}
+
+// runServe runs the gateway with its admin API and state, or from a routes file alone
+// (--admin off).
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serveFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	log := newLogger(stderr, f.engine.logLevel)
+
+	data := defaultRoutes
+	if f.configPath != "" {
+		b, err := os.ReadFile(f.configPath)
+		if err != nil {
+			return fmt.Errorf("cannot read routes file: %w", err)
+		}
+		data = b
+	}
+	routes, err := route.DecodeRoutes(data)
+	if err != nil {
+		return fmt.Errorf("cannot decode routes: %w", err)
+	}
+	if f.echoAddr != "off" {
+		addr, closeEcho, err := startEcho(f.echoAddr)
+		switch {
+		case err != nil && usesEcho(routes):
+			// Another process holds the port (another torii?): the demo route still points
+			// there, so that the stored configuration stays the same; the proxy answers 502
+			// if nothing answers.
+			fixed, perr := netip.ParseAddrPort(f.echoAddr)
+			if perr != nil {
+				return err
+			}
+			pointEcho(routes, fixed)
+			log.Warn("built-in echo backend not started; the demo route points at its address anyway", "err", err)
+		case err != nil:
+			log.Warn("built-in echo backend not started", "err", err)
+		default:
+			defer closeEcho()
+			pointEcho(routes, addr)
+			log.Info("built-in echo backend listening", "addr", addr.String())
+		}
+	}
+	if f.adminAddr == "off" {
+		return serveRoutes(ctx, f.engine.config(log), routes, log)
+	}
+	seed, err := json.Marshal(routes)
+	if err != nil {
+		return fmt.Errorf("cannot encode the initial routes: %w", err)
+	}
+	return serveWithAdmin(ctx, &f, log, seed)
+}
+
+// serveRoutes runs a proxy engine over fixed routes until ctx is done.
+func serveRoutes(ctx context.Context, cfg core.Config, routes []route.Route, log *slog.Logger) error {
+	table, err := route.Compile(routes, route.CompileOptions{})
+	if err != nil {
+		return fmt.Errorf("cannot compile routes: %w", err)
+	}
+	for _, w := range table.Warnings() {
+		log.Warn("route warning", "warning", w.String())
+	}
+	return serveTable(ctx, cfg, table)
+}
+
+// publisher hands each snapshot the admin API compiles to the health checker and the engine.
+type publisher struct {
+	engine *core.Server
+	health *route.HealthChecker
+}
+
+func (p publisher) Publish(s *core.Snapshot) {
+	p.health.Update(s.Routes)
+	p.engine.Publish(s)
+}
+
+// serveWithAdmin runs the whole gateway: the engine, the admin API over the bbolt state, quota
+// counters and their persister, health checks, the event hub, metrics and live statistics.
+//
+// Shutdown, on SIGTERM or SIGINT: the engine stops accepting and finishes in-flight exchanges
+// (up to --shutdown-grace) while the admin API stops; then the background workers stop: the
+// persister flushes the quota counters a last time, the hub flushes its exporters; then the
+// database is closed.
+func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed []byte) error {
+	cfg := f.engine.config(log)
+	loops := cfg.Loops
+	if loops <= 0 {
+		loops = runtime.GOMAXPROCS(0)
+	}
+	set := metric.NewSet(loops)
+	hub := event.NewHub(event.Options{Loops: loops, Metrics: set, Logger: log})
+	live := metric.NewLive(set)
+	counters := quota.New(quota.Options{})
+
+	srv, err := core.NewServer(cfg)
+	if err != nil {
+		return err
+	}
+	reg := route.NewRegistry()
+	alerts := newAlerter(hub, log)
+	reg.OnEvent = alerts.offer
+	health := route.NewHealthChecker(reg, route.HealthOptions{})
+
+	adm, err := admin.New(admin.Options{
+		Listen:        f.adminAddr,
+		DataDir:       f.dataDir,
+		Publisher:     publisher{engine: srv, health: health},
+		Quotas:        counters,
+		Metrics:       set,
+		Live:          live,
+		Events:        hub,
+		Registry:      reg,
+		Logger:        log,
+		AllowedHosts:  f.adminHosts,
+		ResetAdminKey: f.resetKey,
+		Seed:          seed,
+		KeyOut:        &keyNotice{w: os.Stderr, admin: f.adminAddr},
+	})
+	if err != nil {
+		return err
+	}
+	persister, err := quota.NewPersister(adm.DB(), admin.BucketQuotas, counters, quota.DefaultFlushEvery)
+	if err != nil {
+		_ = adm.Close()
+		return fmt.Errorf("cannot start the quota persister: %w", err)
+	}
+
+	// Background workers outlive the engine's drain, so that the last requests are counted,
+	// flushed and exported.
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	var wg sync.WaitGroup
+	var persistErr error
+	spawn := func(fn func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn() }()
+	}
+	spawn(func() { hub.Run(bg) })
+	spawn(func() { live.Run(bg) })
+	spawn(func() { _ = health.Run(bg) })
+	spawn(func() { alerts.run(bg) })
+	spawn(func() { persistErr = persister.Run(bg) })
+
+	// One failing side (a port in use) stops the other.
+	run, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	adminErr := make(chan error, 1)
+	go func() {
+		err := adm.Run(run)
+		if err != nil {
+			stopRun()
+		}
+		adminErr <- err
+	}()
+	engineErr := srv.Run(run)
+	if errors.Is(engineErr, core.ErrServerClosed) {
+		engineErr = nil
+	}
+	stopRun()
+	errAdmin := <-adminErr
+	stopBG()
+	wg.Wait()
+	closeErr := adm.Close()
+	if engineErr == nil && errAdmin == nil && persistErr == nil && closeErr == nil {
+		log.Info("stopped: in-flight requests finished, quota counters flushed, database closed")
+	}
+	return errors.Join(engineErr, errAdmin, persistErr, closeErr)
+}
+
+// keyNotice prints the admin key created at first start, with a way to use it.
+type keyNotice struct {
+	w     io.Writer
+	admin string
+	buf   []byte
+}
+
+func (k *keyNotice) Write(p []byte) (int, error) {
+	k.buf = append(k.buf, p...)
+	text := string(k.buf)
+	id := fieldAfter(text, "clientId:")
+	secret := fieldAfter(text, "clientSecret:")
+	if id == "" || secret == "" || !strings.HasSuffix(text, "\n") {
+		return len(p), nil
+	}
+	k.buf = k.buf[:0]
+	host := k.admin
+	if strings.HasPrefix(host, ":") {
+		host = "127.0.0.1" + host
+	}
+	_, err := fmt.Fprintf(k.w, "\n%s"+
+		"  Keep it: it is stored hashed and never shown again (torii serve --reset-admin-key makes a new one).\n"+
+		"  Try it:  curl -u %s:%s http://%s/api/routes\n\n", text, id, secret, host)
+	return len(p), err
+}
+
+// fieldAfter returns the word after label in text, or "".
+func fieldAfter(text, label string) string {
+	_, rest, ok := strings.Cut(text, label)
+	if !ok {
+		return ""
+	}
+	f := strings.Fields(rest)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
