@@ -29,6 +29,9 @@ func TestLiveAndProxyMetrics(t *testing.T) {
 			t.Errorf("/api/live lacks %s: %v", k, st)
 		}
 	}
+	if routes, _ := st["routes"].(map[string]any); routes["route_a"] == nil {
+		t.Errorf("/api/live lacks the stats of route_a: %v", st["routes"])
+	}
 	e.must(http.StatusNotFound, req{method: "GET", path: "/api/live/route_nope"})
 	if b := e.must(http.StatusOK, req{method: "GET", path: "/metrics"}).body; !bytes.Contains(b, []byte("route_a")) {
 		t.Errorf("/metrics lacks the proxy's route metrics")
