@@ -85,6 +85,7 @@ type clientConn struct {
 	deadline   int64 // ms, end of the whole exchange (call timeout)
 	retried    bool
 	timeouts   exchangeTimeouts
+	obs        exchangeObs // request id, timings, event record (observe.go)
 }
 
 // exchangeTimeouts are one exchange's backend timeouts in ms, from the
@@ -260,6 +261,7 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	if v, ok := req.Lookup(buf, "accept"); ok {
 		cc.wantsHTML = containsFold(v.Bytes(buf), "text/html")
 	}
+	lp.obsBegin(cc, buf, headLen)
 	hasBody := !cc.reqDone
 
 	if req.MethodKind == httpparse.MethodConnect && !s.cfg.AllowConnect {
@@ -277,6 +279,7 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 		lp.replyError(cc, errNotFound, hasBody || !cc.keepAlive)
 		return
 	}
+	lp.obsRoute(cc, snap, rt)
 	// Policy steps (API keys, quotas, plugins) run here, before any byte
 	// goes to a backend; a refusal is answered like any other error.
 	if k, ok := lp.policy(cc, snap, rt, buf); !ok {
@@ -306,6 +309,7 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	cc.began = s.now()
 	cc.deadline = cc.began + cc.timeouts.call
 	cc.head = lp.appendRequestHead(cc.head[:0], cc, buf, rt, up)
+	lp.obsBackend(cc, up)
 	lp.consume(cc, headLen)
 
 	if us := lp.takeIdle(up.Addr); us != nil {
@@ -427,6 +431,7 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 			return false // the upstream's OnClose answered the client
 		}
 		lp.consume(cc, n)
+		cc.obs.dataIn += int64(n)
 		cc.bodySent = true
 	}
 	if cc.reqDone {
@@ -447,6 +452,7 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 // after it when closing is set; otherwise the next request is read.
 func (lp *loop) replyError(cc *clientConn, k errKind, closing bool) {
 	closing = closing || !cc.keepAlive || lp.s.draining.Load()
+	lp.obsReply(cc, k)
 	if !send(cc.c, errorPage(k, cc.wantsHTML, closing)) {
 		return // gnet closed cc; OnClose has run
 	}
@@ -491,6 +497,7 @@ func (cc *clientConn) flushed(lp *loop) bool {
 // upstream goes back to the pool (or closes), the client reads its next
 // request (or closes).
 func (lp *loop) finishExchange(cc *clientConn) {
+	lp.obsDone(cc)
 	us := cc.up
 	cc.up = nil
 	if us != nil {
@@ -530,6 +537,7 @@ func (lp *loop) endTarget(cc *clientConn, ok bool) {
 // abortExchange fails cc's exchange with k: the error page when no response
 // byte was sent yet, then both connections close.
 func (lp *loop) abortExchange(cc *clientConn, k errKind) {
+	lp.obsFail(cc, k)
 	us := cc.up
 	cc.up = nil
 	if us != nil {
@@ -601,6 +609,7 @@ func (lp *loop) onClientClose(cc *clientConn) {
 	if prev != csHead && prev != csClosing && cc.up != nil {
 		lp.abortExchange(cc, errBadGateway)
 	}
+	lp.obsFail(cc, errBadGateway) // a client gone mid-exchange, if still observed
 	lp.freeClient(cc)
 }
 

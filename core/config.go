@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/torii-gateway/torii/core/event"
+	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/httpparse"
 )
 
@@ -59,6 +61,24 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// Limits are the parser's size limits.
 	Limits httpparse.Limits
+
+	// Events, when set, gets one GatewayEvent per answered request (errors
+	// answered by the proxy included), recorded on loop i into Events.Ring(i):
+	// the hub must have at least Loops rings. Metrics, when set, gets the
+	// per-route counters and histograms (kept with each published snapshot)
+	// and the connection gauges; one Server per Set. Live is the live-stats
+	// sampler over Metrics, kept here for the admin API; its owner runs it.
+	// nil turns each off; see observe.go.
+	Events  *event.Hub
+	Metrics *metric.Set
+	Live    *metric.Live
+	// NoOtoroshiHeadersIn stops sending Otoroshi-Request-Id,
+	// Otoroshi-Proxied-Host and Otoroshi-Request-Timestamp to backends
+	// (Otoroshi's OtoroshiHeadersIn); NoOtoroshiHeadersBack stops sending
+	// Otoroshi-Request-Id, -Request-Timestamp, -Proxy-Latency and
+	// -Upstream-Latency to clients (SendOtoroshiHeadersBack). Both are sent
+	// by default.
+	NoOtoroshiHeadersIn, NoOtoroshiHeadersBack bool
 }
 
 // The defaults of Config.
@@ -110,6 +130,14 @@ func (c *Config) setDefaults() error {
 	}
 	if c.HighWater <= 0 {
 		c.HighWater = DefaultHighWater
+	}
+	if c.Events != nil {
+		// Two loops sharing one single-producer ring would corrupt it.
+		for i := 1; i < c.Loops; i++ {
+			if c.Events.Ring(i) == c.Events.Ring(0) {
+				return ErrEventLoops
+			}
+		}
 	}
 	return nil
 }

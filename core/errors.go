@@ -14,4 +14,7 @@ var (
 	ErrNotStarted = errors.New("core: server not started")
 	// ErrNoTarget is returned when a quick-mode target is not a usable http:// URL.
 	ErrNoTarget = errors.New("core: invalid target")
+	// ErrEventLoops is returned by NewServer when Config.Events has fewer
+	// rings than the server has loops (event.Options.Loops < Config.Loops).
+	ErrEventLoops = errors.New("core: event hub has fewer rings than loops")
 )

@@ -69,6 +69,9 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 				continue
 			}
 		}
+		if len(name) >= len(hdrRequestID) && lp.s.obs.headersIn && isOtoroshiInHeader(name) {
+			continue // replaced by ours below
+		}
 		dst = append(dst, name...)
 		dst = append(dst, ": "...)
 		dst = append(dst, h.Value.Bytes(buf)...)
@@ -102,6 +105,7 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 		dst = append(dst, host...)
 	}
 	dst = append(dst, "\r\n"...)
+	dst = lp.appendOtoroshiIn(dst, cc, host)
 	if cc.upgrade {
 		if v, ok := req.Lookup(buf, "upgrade"); ok {
 			dst = append(dst, "Connection: Upgrade\r\nUpgrade: "...)
@@ -177,6 +181,7 @@ func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn,
 	if resp.Status < 200 {
 		return append(dst, "\r\n"...)
 	}
+	dst = lp.appendOtoroshiBack(dst, cc)
 	switch us.out {
 	case outNone:
 		// HEAD and 304 keep the length of the body they stand for.

@@ -45,6 +45,8 @@ type loop struct {
 	idleScratch []*clientConn
 
 	scratch []byte // a response head or chunk frame being built; dead after the Write
+
+	obs loopObs // ring, request ids, pool statistics (observe.go)
 }
 
 // maxFree bounds each free list; extra structs are left to the GC.
@@ -68,6 +70,7 @@ func (lp *loop) Run(context.Context) error {
 	now := lp.s.now()
 	lp.wheel.advance(lp, now)
 	lp.checkFlushWait()
+	lp.obsTick(now)
 	if lp.s.draining.Load() {
 		lp.drainIdle()
 	}

@@ -173,6 +173,7 @@ func (lp *loop) pumpAbort(cc *clientConn) {
 	}
 	cc.up = nil
 	lp.endTarget(cc, false)
+	lp.obsFail(cc, errBadGateway)
 	lp.s.pumps.Done()
 	if job.clientIn {
 		cc.state = csClosing
@@ -202,15 +203,23 @@ func (s *Server) runPump(lp *loop, job *pumpJob) {
 		_ = job.upstream.SetDeadline(job.deadline)
 	}
 	var err error
+	var moved int64 // a length-framed body's bytes, for the event
 	switch job.kind {
 	case pumpDownload:
+		if job.us.framing == httpparse.FramingLength {
+			moved = job.us.left
+		}
 		err = s.pumpResponse(job)
 	case pumpUpload:
+		if job.cc.reqFraming == httpparse.FramingLength {
+			moved = job.cc.reqLeft
+		}
 		err = s.pumpRequest(job)
 	case pumpTunnel:
 		s.pumpBoth(job)
 		err = errTunnelDone
 	}
+	s.obsPumpEnd(lp, job, moved, err)
 	cc := job.cc
 	if job.kind == pumpUpload && err == nil {
 		// The response comes back on the loop: client first, then upstream.

@@ -22,6 +22,8 @@ import (
 type Snapshot struct {
 	Routes  *route.Table
 	Version uint64
+
+	obs *observeTable // filled by Publish: route metrics by route index
 }
 
 // Server is the proxy engine: one gnet engine whose event loops serve both
@@ -50,6 +52,8 @@ type Server struct {
 
 	pumpMu sync.Mutex
 	active map[*pumpJob]struct{} // pumps copying right now, closed on a forced stop
+
+	obs serverObs // events, metrics, Otoroshi headers; fixed at NewServer
 }
 
 // NewServer validates cfg and returns a Server that is not yet listening.
@@ -60,13 +64,19 @@ func NewServer(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, start: time.Now(), booted: make(chan struct{}), done: make(chan struct{})}
 	empty := []*loop{}
 	s.loopList.Store(&empty)
+	s.initObserve()
 	return s, nil
 }
 
 // Publish makes snap the configuration for every request that starts after
 // it returns. It is safe to call from any goroutine; snap must not change
-// afterwards.
-func (s *Server) Publish(snap *Snapshot) { s.snap.Store(snap) }
+// afterwards. With Config.Metrics, Publish first attaches the metrics of
+// snap's routes to it (metric.Set.SyncRoutes), so the Set exports exactly
+// the routes of the last published snapshot.
+func (s *Server) Publish(snap *Snapshot) {
+	s.attachObserve(snap)
+	s.snap.Store(snap)
+}
 
 // Snapshot returns the current snapshot, nil before the first Publish.
 func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
@@ -225,6 +235,7 @@ func (s *Server) loopFor(el gnet.EventLoop) *loop {
 	list := make([]*loop, len(old), len(old)+1)
 	copy(list, old)
 	list = append(list, lp)
+	lp.initObserve(len(old))
 	s.loopList.Store(&list)
 	s.mu.Unlock()
 	return lp

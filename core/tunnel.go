@@ -10,6 +10,7 @@ func (lp *loop) startTunnel(cc *clientConn, us *upstreamConn) {
 	cc.keepAlive = false
 	lp.wheel.disarm(&cc.t)
 	cc.tk = tkNone
+	lp.obsDone(cc)
 	lp.endTarget(cc, true)
 	lp.relayTunnel(cc, us, false)
 	if cc.state == csTunnel && us.state == usTunnel {

@@ -239,6 +239,7 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 				lp.abortExchange(cc, errBadGateway)
 				return false
 			}
+			lp.obsResponse(cc, us, buf)
 			lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, headUpgrade)
 			if !send(cc.c, lp.scratch) {
 				return false
@@ -259,6 +260,7 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	}
 	if cc.method == httpparse.MethodConnect && status < 300 {
 		// The routed target accepted the tunnel: from now on, raw bytes.
+		lp.obsResponse(cc, us, buf)
 		lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, headTunnel)
 		if !send(cc.c, lp.scratch) {
 			return false
@@ -292,6 +294,7 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	if !cc.reqDone || lp.s.draining.Load() {
 		cc.keepAlive = false
 	}
+	lp.obsResponse(cc, us, buf)
 	lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, headFinal)
 	cc.respHead = true
 	us.gotHead = true
@@ -304,6 +307,7 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	if !send(cc.c, lp.scratch) {
 		return false
 	}
+	cc.obs.dataOut += int64(len(lp.scratch))
 	lp.upConsume(us, n)
 	if us.out == outNone || (us.framing == httpparse.FramingLength && us.left == 0) {
 		lp.finishExchange(cc)
@@ -366,6 +370,7 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 		}
 	}
 	lp.upConsume(us, n)
+	cc.obs.dataOut += int64(n)
 	if done {
 		lp.finishExchange(cc)
 		return true

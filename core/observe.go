@@ -1,0 +1,469 @@
+package core
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/torii-gateway/torii/core/event"
+	"github.com/torii-gateway/torii/core/metric"
+	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/httpparse"
+)
+
+// Observation of the hot path: request ids, Otoroshi timing headers, one
+// GatewayEvent per answered request and per-route metrics.
+//
+// Every client exchange is bracketed on its loop: obsBegin when its head is
+// parsed (or obsError when the head could not be parsed), obsRoute once it is
+// routed, obsBackend when the forwarded head is built, obsResponse when the
+// backend's final head arrives, and obsDone or obsFail when it ends. Each of
+// them starts with one test of loop.obs.on, so with events, metrics and the
+// Otoroshi headers all turned off the request path pays a predictable branch
+// per step and nothing else. Times are monotonic nanoseconds since the
+// server's start (Server.nanos); the event's wall-clock start is derived from
+// them, so an exchange reads the clock once per step.
+
+// serverObs is the observation configuration of a Server, fixed at NewServer.
+type serverObs struct {
+	hub         *event.Hub
+	set         *metric.Set
+	live        *metric.Live
+	noRoute     *metric.RouteMetrics // requests refused before routing
+	headersIn   bool                 // OtoroshiHeadersIn: id, proxied host, timestamp to the backend
+	headersBack bool                 // SendOtoroshiHeadersBack: id, timestamp, latencies to the client
+	on          bool                 // any of the above
+	startWall   int64                // Unix ns of Server.start
+}
+
+func (s *Server) initObserve() {
+	cfg := &s.cfg
+	o := &s.obs
+	o.hub, o.set, o.live = cfg.Events, cfg.Metrics, cfg.Live
+	o.headersIn = !cfg.NoOtoroshiHeadersIn
+	o.headersBack = !cfg.NoOtoroshiHeadersBack
+	o.on = o.hub != nil || o.set != nil || o.headersIn || o.headersBack
+	o.startWall = s.start.UnixNano()
+	if o.set != nil {
+		o.noRoute = o.set.Route(metric.NoRouteID)
+		s.registerGauges()
+	}
+}
+
+// nanos is the server clock in nanoseconds, monotonic.
+func (s *Server) nanos() int64 { return int64(time.Since(s.start)) }
+
+// observeTable is what observation needs from one snapshot, built off the
+// loop by Publish: the metrics of each route, by route.Compiled.Index.
+type observeTable struct {
+	set    *metric.Set
+	routes []*metric.RouteMetrics
+}
+
+// attachObserve builds snap's observeTable for the server's metric Set,
+// unless snap already has one for that Set. It runs in Publish, before the
+// snapshot is stored, never on a loop.
+func (s *Server) attachObserve(snap *Snapshot) {
+	set := s.obs.set
+	if set == nil || snap == nil || snap.Routes == nil {
+		return
+	}
+	if snap.obs != nil && snap.obs.set == set {
+		return
+	}
+	rs := snap.Routes.Routes()
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.ID
+	}
+	snap.obs = &observeTable{set: set, routes: set.SyncRoutes(ids)}
+}
+
+// routeMetrics returns the metrics of rt in snap, or nil.
+func (snap *Snapshot) routeMetrics(rt *route.Compiled) *metric.RouteMetrics {
+	if snap == nil || snap.obs == nil || rt.Index < 0 || rt.Index >= len(snap.obs.routes) {
+		return nil
+	}
+	return snap.obs.routes[rt.Index]
+}
+
+// loopObs is the observation state of one loop, touched only on it (pools
+// excepted: see poolStats).
+type loopObs struct {
+	on    bool
+	index int // the loop's index: ring, metric shard, request id generator
+	ring  *event.Ring
+	ids   *event.IDGen
+
+	// The Otoroshi-Request-Timestamp of the last millisecond formatted.
+	tsMs  int64
+	tsLen int
+	ts    [40]byte
+
+	pools   poolGauge
+	statsAt int64 // ms of the last pool statistics
+}
+
+func (lp *loop) initObserve(index int) {
+	o := &lp.s.obs
+	lp.obs.on = o.on
+	lp.obs.index = index
+	lp.obs.ids = event.NewIDGen(index)
+	lp.obs.tsMs = -1
+	if o.hub != nil {
+		lp.obs.ring = o.hub.Ring(index)
+	}
+}
+
+// exchangeObs is the observation state of one client connection's current
+// exchange.
+type exchangeObs struct {
+	active   bool
+	rec      *event.Record // nil without an event hub; allocated once per connection struct
+	rm       *metric.RouteMetrics
+	id       uint64
+	start    int64 // ns (Server.nanos) when the head was parsed
+	backend  int64 // ns when the backend call started, 0 before
+	respAt   int64 // ns when the response head arrived, 0 before
+	dataIn   int64 // request bytes read: head and body
+	dataOut  int64 // response bytes written: head and body as relayed
+	status   uint16
+	attempts uint8
+
+	// KeyIdentity and KeyQuotas are set by the policy step when the request
+	// used an API key (see setKey): the event's identity and
+	// remainingQuotas. KeyIdentity must be an immutable value built off the
+	// loop, one per key (NewIdentity).
+	KeyIdentity *event.Identity
+	KeyQuotas   event.Quotas
+}
+
+// obsBegin starts observing the request just parsed into cc.req from buf
+// (headLen bytes of head). buf dies with the callback: everything the event
+// needs from it is copied here.
+func (lp *loop) obsBegin(cc *clientConn, buf []byte, headLen int) {
+	if !lp.obs.on {
+		return
+	}
+	s := lp.s
+	o := &cc.obs
+	now := s.nanos()
+	*o = exchangeObs{rec: o.rec, active: true, start: now, dataIn: int64(headLen), attempts: 1}
+	o.id = lp.obs.ids.Next((s.obs.startWall + now) / 1e6)
+	if lp.obs.ring == nil {
+		return
+	}
+	if o.rec == nil {
+		o.rec = new(event.Record)
+	}
+	r := o.rec
+	req := &cc.req
+	r.Reset(lp.obs.ring.CapturesHeaders())
+	r.ReqID = o.id
+	r.Start = s.obs.startWall + now
+	r.Method, r.Version = req.MethodKind, req.Version
+	if req.MethodKind == httpparse.MethodOther {
+		r.SetMethodToken(req.Method.Bytes(buf))
+	}
+	r.From = cc.remote
+	r.SetHost(req.Host.Bytes(buf))
+	r.SetURI(req.Target.Bytes(buf))
+	r.AddRequestHeaders(buf, req.Headers)
+}
+
+// obsRoute records that the exchange was routed to rt.
+func (lp *loop) obsRoute(cc *clientConn, snap *Snapshot, rt *route.Compiled) {
+	if !lp.obs.on {
+		return
+	}
+	o := &cc.obs
+	if o.rm = snap.routeMetrics(rt); o.rm != nil {
+		o.rm.Begin(lp.obs.index)
+	}
+	if o.rec != nil {
+		o.rec.RouteID, o.rec.RouteName = rt.ID, rt.Name
+	}
+}
+
+// obsBackend records the start of the backend call to up, whose forwarded
+// head is cc.head.
+func (lp *loop) obsBackend(cc *clientConn, up *route.Upstream) {
+	if !lp.obs.on {
+		return
+	}
+	o := &cc.obs
+	o.backend = lp.s.nanos()
+	if o.rec != nil {
+		o.rec.TargetHost = up.HostPort
+		o.rec.SetTargetURI(requestTarget(cc.head))
+	}
+}
+
+// requestTarget returns the request-target of the request line in head.
+func requestTarget(head []byte) []byte {
+	i := 0
+	for i < len(head) && head[i] != ' ' {
+		i++
+	}
+	if i == len(head) {
+		return nil
+	}
+	j := i + 1
+	for j < len(head) && head[j] != ' ' && head[j] != '\r' {
+		j++
+	}
+	return head[i+1 : j]
+}
+
+// obsResponse records the final (or 101) response head us parsed from buf.
+func (lp *loop) obsResponse(cc *clientConn, us *upstreamConn, buf []byte) {
+	if !lp.obs.on {
+		return
+	}
+	o := &cc.obs
+	o.respAt = lp.s.nanos()
+	o.status = uint16(us.resp.Status)
+	if cc.retried {
+		o.attempts = 2
+	}
+	if o.rec != nil {
+		o.rec.AddResponseHeaders(buf, us.resp.Headers)
+		if us.out == outChunk || (us.out == outPass && us.framing == httpparse.FramingChunked) {
+			o.rec.Flags |= event.FlagChunked
+		}
+	}
+}
+
+// obsDone ends the observed exchange after its last response byte.
+func (lp *loop) obsDone(cc *clientConn) {
+	if !cc.obs.active {
+		return
+	}
+	lp.s.obsEnd(lp, cc, lp.s.nanos(), "", false)
+}
+
+// obsFail ends the observed exchange, if any, with the gateway error k.
+// When the response head was already sent, its status is kept; otherwise
+// the error page's.
+func (lp *loop) obsFail(cc *clientConn, k errKind) {
+	o := &cc.obs
+	if !o.active {
+		return
+	}
+	info := &errorInfo[k]
+	if !cc.respHead {
+		o.status = uint16(info.status)
+		o.dataOut += int64(len(errorPage(k, cc.wantsHTML, true)))
+	}
+	lp.s.obsEnd(lp, cc, lp.s.nanos(), info.cause, true)
+}
+
+// obsEnd records the end of cc's exchange at now: the route's metrics and
+// the event. On lp's goroutine, or on a pump goroutine that owns cc (lp is
+// then cc's loop, used only for its index, and the record goes to the hub's
+// shared ring).
+func (s *Server) obsEnd(lp *loop, cc *clientConn, now int64, gwError string, failed bool) {
+	o := &cc.obs
+	o.active = false
+	total := now - o.start
+	var backend int64
+	if o.backend > 0 {
+		backend = now - o.backend
+	}
+	rm := o.rm
+	if rm == nil {
+		rm = s.obs.noRoute
+		if rm != nil {
+			rm.Begin(lp.obs.index)
+		}
+	}
+	if rm != nil {
+		rm.Done(lp.obs.index, int(o.status), o.dataIn, o.dataOut,
+			time.Duration(total), time.Duration(backend), time.Duration(total-backend))
+	}
+	o.rm = nil
+	r := o.rec
+	if r == nil {
+		return
+	}
+	r.Duration, r.Backend = total, backend
+	r.DataIn, r.DataOut = o.dataIn, o.dataOut
+	r.Status = o.status
+	r.Attempts = o.attempts
+	r.GwError = gwError
+	if failed {
+		r.Flags |= event.FlagError
+	}
+	if o.KeyIdentity != nil {
+		r.Identity, r.Quotas = o.KeyIdentity, o.KeyQuotas
+	}
+	if lp.obs.ring != nil && cc.state != csPumped {
+		lp.obs.ring.Push(r)
+	} else if s.obs.hub != nil {
+		s.obs.hub.PushShared(r)
+	}
+}
+
+// obsQuotaRejected counts a request refused by an API key quota in its
+// route's metrics; the policy step calls it before answering the 429.
+func (lp *loop) obsQuotaRejected(cc *clientConn) {
+	if cc.obs.rm != nil {
+		cc.obs.rm.QuotaRejected(lp.obs.index)
+	}
+}
+
+// obsReply records an error answered by replyError: it ends the observed
+// exchange, or, for a connection whose request head could not be parsed or
+// did not arrive in time (no exchange was begun), records one of its own.
+func (lp *loop) obsReply(cc *clientConn, k errKind) {
+	o := &cc.obs
+	if !o.active && lp.obs.on && cc.state == csHead {
+		now := lp.s.nanos()
+		*o = exchangeObs{rec: o.rec, active: true, start: now}
+		o.id = lp.obs.ids.Next((lp.s.obs.startWall + now) / 1e6)
+		if lp.obs.ring != nil {
+			if o.rec == nil {
+				o.rec = new(event.Record)
+			}
+			o.rec.Reset(false)
+			o.rec.ReqID, o.rec.Start, o.rec.From = o.id, lp.s.obs.startWall+now, cc.remote
+		}
+	}
+	lp.obsFail(cc, k)
+}
+
+// obsPumpEnd records what a pump goroutine moved for cc's exchange (moved
+// bytes: the length-framed body it copied, 0 for chunked ones) and, for a
+// download or a failed upload, ends the exchange. On the pump goroutine,
+// before the connections go back to their loop.
+func (s *Server) obsPumpEnd(lp *loop, job *pumpJob, moved int64, err error) {
+	cc := job.cc
+	if !cc.obs.active {
+		return
+	}
+	switch job.kind {
+	case pumpUpload:
+		if err == nil {
+			cc.obs.dataIn += moved
+			return
+		}
+		s.obsEnd(lp, cc, s.nanos(), errorInfo[errBadGateway].cause, true)
+	case pumpDownload:
+		if err != nil {
+			s.obsEnd(lp, cc, s.nanos(), errorInfo[errBadGateway].cause, true)
+			return
+		}
+		cc.obs.dataOut += moved
+		s.obsEnd(lp, cc, s.nanos(), "", false)
+	}
+}
+
+// Otoroshi header names.
+const (
+	hdrRequestID        = "Otoroshi-Request-Id"
+	hdrProxiedHost      = "Otoroshi-Proxied-Host"
+	hdrRequestTimestamp = "Otoroshi-Request-Timestamp"
+	hdrProxyLatency     = "Otoroshi-Proxy-Latency"
+	hdrUpstreamLatency  = "Otoroshi-Upstream-Latency"
+)
+
+// isOtoroshiInHeader reports whether name is one of the fields
+// appendOtoroshiIn sets: a client's own copies are dropped so that a backend
+// never sees two of them (or a forged id).
+func isOtoroshiInHeader(name []byte) bool {
+	switch len(name) {
+	case len(hdrRequestID):
+		return httpparse.EqualFold(name, "otoroshi-request-id")
+	case len(hdrProxiedHost):
+		return httpparse.EqualFold(name, "otoroshi-proxied-host")
+	case len(hdrRequestTimestamp):
+		return httpparse.EqualFold(name, "otoroshi-request-timestamp")
+	}
+	return false
+}
+
+// appendOtoroshiIn appends the OtoroshiHeadersIn fields of cc's exchange to
+// a forwarded head: request id, proxied host (host is the client's Host
+// value) and timestamp.
+func (lp *loop) appendOtoroshiIn(dst []byte, cc *clientConn, host []byte) []byte {
+	if !lp.s.obs.headersIn {
+		return dst
+	}
+	dst = append(dst, hdrRequestID+": "...)
+	dst = event.AppendID(dst, cc.obs.id)
+	if len(host) > 0 {
+		dst = append(dst, "\r\n"+hdrProxiedHost+": "...)
+		dst = append(dst, host...)
+	}
+	dst = append(dst, "\r\n"+hdrRequestTimestamp+": "...)
+	dst = append(dst, lp.timestamp(cc.obs.start)...)
+	return append(dst, "\r\n"...)
+}
+
+// appendOtoroshiBack appends the SendOtoroshiHeadersBack fields to the final
+// response head of cc's exchange: request id, timestamp, our overhead and
+// the backend's latency until its response head, in milliseconds.
+func (lp *loop) appendOtoroshiBack(dst []byte, cc *clientConn) []byte {
+	o := &cc.obs
+	if !lp.s.obs.headersBack || !o.active {
+		return dst
+	}
+	upstream := int64(0)
+	if o.backend > 0 && o.respAt > o.backend {
+		upstream = o.respAt - o.backend
+	}
+	proxy := o.respAt - o.start - upstream
+	dst = append(dst, hdrRequestID+": "...)
+	dst = event.AppendID(dst, o.id)
+	dst = append(dst, "\r\n"+hdrRequestTimestamp+": "...)
+	dst = append(dst, lp.timestamp(o.start)...)
+	dst = append(dst, "\r\n"+hdrProxyLatency+": "...)
+	dst = itoa(dst, max(proxy, 0)/1e6)
+	dst = append(dst, "\r\n"+hdrUpstreamLatency+": "...)
+	dst = itoa(dst, upstream/1e6)
+	return append(dst, "\r\n"...)
+}
+
+// timestampLayout is Otoroshi's request timestamp (Joda
+// "yyyy-MM-dd'T'HH:mm:ss.SSSZZ"), written in UTC.
+const timestampLayout = "2006-01-02T15:04:05.000-07:00"
+
+// timestamp returns the formatted wall-clock time of the server instant at
+// (ns). The result is cached per millisecond and valid until the next call
+// on this loop. 0 allocs.
+func (lp *loop) timestamp(at int64) []byte {
+	wall := lp.s.obs.startWall + at
+	ms := wall / 1e6
+	if ms != lp.obs.tsMs {
+		b := time.Unix(0, wall).UTC().AppendFormat(lp.obs.ts[:0], timestampLayout)
+		lp.obs.tsLen = len(b)
+		lp.obs.tsMs = ms
+	}
+	return lp.obs.ts[:lp.obs.tsLen]
+}
+
+// NewIdentity returns the event identity of an API key: build one per key
+// when keys are compiled (off the loop) and keep it immutable; the policy
+// step puts it in exchangeObs.KeyIdentity.
+func NewIdentity(clientID, clientName string, tags []string, metadata map[string]string) *event.Identity {
+	return &event.Identity{ClientID: clientID, ClientName: clientName, Tags: tags, Metadata: metadata}
+}
+
+// KeyQuotas converts a key's limits and what remains after a call into the
+// event's remainingQuotas (authorized, current and remaining per window).
+func KeyQuotas(throttle, daily, monthly, remThrottle, remDaily, remMonthly int64) event.Quotas {
+	return event.Quotas{
+		AuthorizedCallsPerWindow: throttle, ThrottlingCallsPerWindow: max(throttle-remThrottle, 0), RemainingCallsPerWindow: remThrottle,
+		AuthorizedCallsPerDay: daily, CurrentCallsPerDay: max(daily-remDaily, 0), RemainingCallsPerDay: remDaily,
+		AuthorizedCallsPerMonth: monthly, CurrentCallsPerMonth: max(monthly-remMonthly, 0), RemainingCallsPerMonth: remMonthly,
+	}
+}
+
+// poolStat is one target's upstream connections on one loop.
+type poolStat struct {
+	addr       netip.AddrPort
+	size, idle int
+}
+
+// poolStatsEvery is how often (ms) a loop publishes its pool statistics for
+// the gauges.
+const poolStatsEvery = 1000

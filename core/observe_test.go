@@ -1,0 +1,302 @@
+package core_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/event"
+	"github.com/torii-gateway/torii/core/metric"
+)
+
+// observed is one process's observation wiring, as cmd/torii builds it: one
+// metric Set, one Hub with a file exporter writing into a temp dir, one Live.
+type observed struct {
+	set    *metric.Set
+	hub    *event.Hub
+	live   *metric.Live
+	events string // the file exporter's path
+}
+
+func startObserved(tb testing.TB, loops int) *observed {
+	tb.Helper()
+	o := &observed{set: metric.NewSet(loops)}
+	o.hub = event.NewHub(event.Options{Loops: loops, Metrics: o.set, CaptureHeaders: true, PollInterval: time.Millisecond})
+	o.live = metric.NewLive(o.set)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); o.hub.Run(ctx) }()
+	go func() { defer wg.Done(); o.live.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); wg.Wait() })
+	o.events = filepath.Join(tb.TempDir(), "events.ndjson")
+	c := event.DefaultExporterConfig()
+	c.ID, c.Type, c.Enabled, c.GroupSize, c.GroupDuration = "file", event.TypeFile, true, 100, 10
+	c.Config = json.RawMessage(fmt.Sprintf(`{"path":%q,"maxFileSize":67108864,"maxNumberOfFile":1}`, o.events))
+	if err := o.hub.SetExporters([]event.ExporterConfig{c}); err != nil {
+		tb.Fatal(err)
+	}
+	return o
+}
+
+func (o *observed) config(loops int) core.Config {
+	return core.Config{Loops: loops, Events: o.hub, Metrics: o.set, Live: o.live}
+}
+
+// waitEvents waits until the exporter's file holds n events and returns them.
+func (o *observed) waitEvents(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(o.events)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(b) > 0 && len(lines) >= n {
+			var evs []map[string]any
+			for _, l := range lines {
+				var ev map[string]any
+				if err := json.Unmarshal([]byte(l), &ev); err != nil {
+					t.Fatalf("event is not JSON: %v: %s", err, l)
+				}
+				evs = append(evs, ev)
+			}
+			return evs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events expected in %s, file has %d bytes: %s", n, o.events, len(b), b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// headerBackend records the Otoroshi request headers it receives.
+type headerBackend struct {
+	mu   sync.Mutex
+	seen []http.Header
+}
+
+func (hb *headerBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hb.mu.Lock()
+	hb.seen = append(hb.seen, r.Header.Clone())
+	hb.mu.Unlock()
+	w.Header().Set("X-Backend", "yes")
+	_, _ = w.Write([]byte("hello"))
+}
+
+func (hb *headerBackend) last() http.Header {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	return hb.seen[len(hb.seen)-1]
+}
+
+func TestObserveProxiedRequest(t *testing.T) {
+	o := startObserved(t, 2)
+	hb := &headerBackend{}
+	be := startBackend(t, hb)
+	rt := testRoute("obs.test", be)
+	srv := startProxy(t, o.config(2), rt)
+
+	c := dial(t, srv)
+	br := bufio.NewReader(c)
+	before := time.Now()
+	resp, body := roundTrip(t, c, br, "GET /a/b?x=1 HTTP/1.1\r\nHost: obs.test\r\nX-Test: one\r\n"+
+		"Otoroshi-Request-Id: 42\r\nAuthorization: Bearer secret\r\n\r\n", "GET")
+	if resp.StatusCode != 200 || body != "hello" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+
+	// To the backend: our id (the client's forged one dropped), proxied host, timestamp.
+	in := hb.last()
+	if ids := in.Values("Otoroshi-Request-Id"); len(ids) != 1 || ids[0] == "42" {
+		t.Fatalf("backend got Otoroshi-Request-Id %q", ids)
+	}
+	id := in.Get("Otoroshi-Request-Id")
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
+		t.Fatalf("request id %q: %v", id, err)
+	}
+	if at := event.IDTime(n); at.Before(before.Add(-time.Millisecond).Truncate(time.Millisecond)) || at.After(time.Now()) {
+		t.Fatalf("request id time %v not within the request (%v)", at, before)
+	}
+	if h := in.Get("Otoroshi-Proxied-Host"); h != "obs.test" {
+		t.Fatalf("Otoroshi-Proxied-Host = %q", h)
+	}
+	ts, err := time.Parse("2006-01-02T15:04:05.000-07:00", in.Get("Otoroshi-Request-Timestamp"))
+	if err != nil || ts.Before(before.Add(-time.Second)) || ts.After(time.Now()) {
+		t.Fatalf("Otoroshi-Request-Timestamp %q: %v", in.Get("Otoroshi-Request-Timestamp"), err)
+	}
+
+	// Back to the client: the same id, the latencies in ms.
+	if got := resp.Header.Get("Otoroshi-Request-Id"); got != id {
+		t.Fatalf("client got Otoroshi-Request-Id %q, backend %q", got, id)
+	}
+	for _, h := range []string{"Otoroshi-Proxy-Latency", "Otoroshi-Upstream-Latency"} {
+		if v, err := strconv.Atoi(resp.Header.Get(h)); err != nil || v < 0 || v > 5000 {
+			t.Fatalf("%s = %q", h, resp.Header.Get(h))
+		}
+	}
+
+	// A request no route matches: answered 404 by the proxy, recorded too.
+	resp, _ = roundTrip(t, c, br, "GET /nope HTTP/1.1\r\nHost: unknown.test\r\n\r\n", "GET")
+	if resp.StatusCode != 404 {
+		t.Fatalf("unknown host: %d", resp.StatusCode)
+	}
+
+	evs := o.waitEvents(t, 2)
+	ev := evs[0]
+	str := func(ev map[string]any, path ...string) string {
+		var v any = ev
+		for _, p := range path {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return ""
+			}
+			v = m[p]
+		}
+		return fmt.Sprint(v)
+	}
+	f := func(ev map[string]any, want string, path ...string) {
+		t.Helper()
+		if got := str(ev, path...); got != want {
+			t.Errorf("%s = %q, want %q (event %v)", strings.Join(path, "."), got, want, ev)
+		}
+	}
+	f(ev, "GatewayEvent", "@type")
+	f(ev, id, "reqId")
+	f(ev, "200", "status")
+	f(ev, "GET", "method")
+	f(ev, "HTTP/1.1", "protocol")
+	f(ev, "127.0.0.1", "from")
+	f(ev, rt.ID, "@serviceId")
+	f(ev, rt.Name, "@service")
+	f(ev, "obs.test", "to", "host")
+	f(ev, "/a/b?x=1", "to", "uri")
+	f(ev, be, "target", "host")
+	f(ev, "/a/b?x=1", "target", "uri")
+	f(ev, "false", "err")
+	f(ev, "<nil>", "gwError")
+	f(ev, "1", "callAttempts")
+	f(ev, "<nil>", "identity")
+	if in, _ := strconv.Atoi(str(ev, "data", "dataIn")); in < 60 {
+		t.Errorf("dataIn = %d", in)
+	}
+	if out, _ := strconv.Atoi(str(ev, "data", "dataOut")); out < 5 {
+		t.Errorf("dataOut = %d", out)
+	}
+	hdrs := fmt.Sprint(ev["headers"])
+	if !strings.Contains(hdrs, "X-Test") || !strings.Contains(hdrs, event.Redacted) || strings.Contains(hdrs, "secret") {
+		t.Errorf("headers = %s", hdrs)
+	}
+	if !strings.Contains(fmt.Sprint(ev["headersOut"]), "X-Backend") {
+		t.Errorf("headersOut = %v", ev["headersOut"])
+	}
+	ev = evs[1]
+	f(ev, "404", "status")
+	f(ev, "true", "err")
+	f(ev, "errors.service.not.found", "gwError")
+	f(ev, "unknown.test", "to", "host")
+	f(ev, "", "@serviceId")
+
+	// Metrics: the route's counters, the unmatched request, the connection gauge.
+	var prom bytes.Buffer
+	o.set.WritePrometheus(&prom)
+	for _, want := range []string{
+		`torii_http_requests_total{route="` + rt.ID + `",class="2xx"} 1`,
+		`torii_http_requests_total{route="_none",class="4xx"} 1`,
+		`torii_http_request_duration_seconds_count{route="` + rt.ID + `"} 1`,
+		`torii_http_backend_duration_seconds_count{route="` + rt.ID + `"} 1`,
+		metric.FamClientConnections + " 1",
+	} {
+		if !strings.Contains(prom.String(), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, grepLines(prom.String(), "torii_"))
+		}
+	}
+	waitFor(t, func() bool {
+		prom.Reset()
+		o.set.WritePrometheus(&prom)
+		return strings.Contains(prom.String(), metric.FamUpstreamPoolIdle+`{target="`+be+`"} 1`)
+	}, "upstream pool gauge")
+	waitFor(t, func() bool {
+		st, err := o.live.Stats(rt.ID)
+		return err == nil && st.Calls == 1 && st.DataOut > 0
+	}, "live stats")
+	if st, _ := o.live.Stats(""); st.Calls != 2 {
+		t.Fatalf("global live calls = %d, want 2", st.Calls)
+	}
+}
+
+func TestObserveBackendErrors(t *testing.T) {
+	o := startObserved(t, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	_ = ln.Close()
+	silent := startRawBackend(t, func(c net.Conn) { _, _ = c.Read(make([]byte, 4096)); time.Sleep(3 * time.Second) })
+	slow := testRoute("slow.test", silent)
+	slow.Backend.Client.CallTimeout = 200
+	srv := startProxy(t, o.config(1), testRoute("dead.test", dead), slow)
+	cl := client(srv)
+	for _, host := range []string{"dead.test", "slow.test"} {
+		resp, err := cl.Get("http://" + host + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+	}
+	evs := o.waitEvents(t, 2)
+	want := [][2]string{{"502", "errors.bad.gateway"}, {"504", "errors.request.timeout"}}
+	for i, ev := range evs {
+		if fmt.Sprint(ev["status"]) != want[i][0] || ev["gwError"] != want[i][1] || ev["err"] != true {
+			t.Errorf("event %d: status %v gwError %v err %v, want %v", i, ev["status"], ev["gwError"], ev["err"], want[i])
+		}
+	}
+	var prom bytes.Buffer
+	o.set.WritePrometheus(&prom)
+	if !strings.Contains(prom.String(), `torii_http_requests_total{route="route_dead_test",class="5xx"} 1`) {
+		t.Errorf("/metrics:\n%s", grepLines(prom.String(), "torii_http_requests_total"))
+	}
+}
+
+func TestObserveHeadersOff(t *testing.T) {
+	hb := &headerBackend{}
+	be := startBackend(t, hb)
+	srv := startProxy(t, core.Config{NoOtoroshiHeadersIn: true, NoOtoroshiHeadersBack: true}, testRoute("off.test", be))
+	resp, err := client(srv).Get("http://off.test/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	for name := range resp.Header {
+		if strings.HasPrefix(name, "Otoroshi-") {
+			t.Errorf("client got %s", name)
+		}
+	}
+	for name := range hb.last() {
+		if strings.HasPrefix(name, "Otoroshi-") {
+			t.Errorf("backend got %s", name)
+		}
+	}
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
