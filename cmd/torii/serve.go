@@ -145,6 +145,8 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	hub := event.NewHub(event.Options{Loops: loops, Metrics: set, Logger: log})
 	live := metric.NewLive(set)
 	counters := quota.New(quota.Options{})
+	cfg.Loops = loops // the hub has one ring per loop
+	cfg.Events, cfg.Metrics, cfg.Live = hub, set, live
 
 	srv, err := core.NewServer(cfg)
 	if err != nil {

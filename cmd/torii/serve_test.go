@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -180,13 +182,41 @@ func TestServeEndToEnd(t *testing.T) {
 		return nil
 	})
 
-	if b := g.mustAPI(http.StatusOK, "GET", "/metrics", nil); !bytes.Contains(b, []byte("torii_admin_writes_total")) {
-		t.Errorf("/metrics: %.300s", b)
+	// A data exporter created through the API receives the GatewayEvents of proxied requests.
+	events := filepath.Join(t.TempDir(), "events.ndjson")
+	g.mustAPI(http.StatusCreated, "POST", "/api/data-exporter-configs", map[string]any{
+		"id": "exp_e2e", "type": "file", "enabled": true, "groupSize": 1, "groupDuration": 20,
+		"filtering": map[string]any{"include": []any{map[string]any{"@type": "GatewayEvent"}}},
+		"config":    map[string]any{"path": events},
+	})
+	get(t, g.proxy, "e2e.test", "/exported-path")
+	eventually(t, "the gateway event is exported", func() error {
+		b, _ := os.ReadFile(events)
+		if !bytes.Contains(b, []byte(`"@type":"GatewayEvent"`)) || !bytes.Contains(b, []byte("/exported-path")) {
+			return fmt.Errorf("exporter file holds %q", b)
+		}
+		return nil
+	})
+
+	// Metrics and live statistics count the proxied requests per route.
+	m := string(g.mustAPI(http.StatusOK, "GET", "/metrics", nil))
+	if !strings.Contains(m, "torii_admin_writes_total") || !strings.Contains(m, `torii_http_requests_total{route="route_demo",class="2xx"} 1`) {
+		t.Errorf("/metrics lacks the admin or proxy metrics: %.2000s", m)
 	}
-	var live map[string]any
-	if err := json.Unmarshal(g.mustAPI(http.StatusOK, "GET", "/api/live", nil), &live); err != nil || live["calls"] == nil {
-		t.Errorf("/api/live: %v %v", err, live)
-	}
+	// Live statistics come from a sampler running every second.
+	eventually(t, "/api/live counts the proxied requests", func() error {
+		var live struct {
+			Calls  uint64 `json:"calls"`
+			Routes map[string]struct {
+				Calls uint64 `json:"calls"`
+			} `json:"routes"`
+		}
+		err := json.Unmarshal(g.mustAPI(http.StatusOK, "GET", "/api/live", nil), &live)
+		if err != nil || live.Calls < 3 || live.Routes["route_e2e"].Calls < 2 || live.Routes["route_demo"].Calls != 1 {
+			return fmt.Errorf("%v %+v", err, live)
+		}
+		return nil
+	})
 	g.mustAPI(http.StatusNotFound, "GET", "/api/live/route_nope", nil)
 	if code, _ := g.api("GET", "/api/routes", nil); code != 200 {
 		t.Errorf("list routes: %d", code)
