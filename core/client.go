@@ -42,6 +42,7 @@ const (
 	tkBackendIdle           // a backend silent in the middle of its response body
 	tkPoolIdle              // an idle pooled upstream connection
 	tkPump                  // an exchange waiting to move to a pump
+	tkRetry                 // the backoff before retrying on another target
 )
 
 // clientConn is the state of one client connection and of its current
@@ -85,7 +86,8 @@ type clientConn struct {
 	deadline   int64 // ms, end of the whole exchange (call timeout)
 	retried    bool
 	timeouts   exchangeTimeouts
-	obs        exchangeObs // request id, timings, event record (observe.go)
+	obs        exchangeObs    // request id, timings, event record (observe.go)
+	pol        exchangePolicy // what the policy steps decided (policy.go)
 }
 
 // exchangeTimeouts are one exchange's backend timeouts in ms, from the
@@ -280,8 +282,10 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 		return
 	}
 	lp.obsRoute(cc, snap, rt)
-	// Policy steps (API keys, quotas, plugins) run here, before any byte
-	// goes to a backend; a refusal is answered like any other error.
+	// Policy steps (maintenance, IP lists, API keys, quotas) run here,
+	// before any byte goes to a backend; a refusal is answered like any
+	// other error.
+	cc.pick.Tracking = nil
 	if k, ok := lp.policy(cc, snap, rt, buf); !ok {
 		lp.consume(cc, headLen)
 		lp.replyError(cc, k, hasBody || !cc.keepAlive)
@@ -375,15 +379,6 @@ func (lp *loop) timeoutsFor(rt *route.Compiled) exchangeTimeouts {
 	return t
 }
 
-// policy is the seam where per-route policy steps run before forwarding,
-// with the snapshot the request loaded, the matched route and the peeked
-// bytes of the head (valid until the head is discarded, just after). It
-// returns the error to answer when the request is refused. No step is wired
-// yet: global settings, API keys and quotas plug in here.
-func (lp *loop) policy(*clientConn, *Snapshot, *route.Compiled, []byte) (errKind, bool) {
-	return 0, true
-}
-
 // forwardBody moves request body bytes from cc's inbound buffer to its
 // upstream, reframed as announced in the head (Content-Length, or chunked
 // passed through after validation). It reports whether the state changed so
@@ -453,7 +448,11 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 func (lp *loop) replyError(cc *clientConn, k errKind, closing bool) {
 	closing = closing || !cc.keepAlive || lp.s.draining.Load()
 	lp.obsReply(cc, k)
-	if !send(cc.c, errorPage(k, cc.wantsHTML, closing)) {
+	page := errorPage(k, cc.wantsHTML, closing)
+	if k == errTooManyRequests {
+		page = lp.withQuotaHeaders(cc, page)
+	}
+	if !send(cc.c, page) {
 		return // gnet closed cc; OnClose has run
 	}
 	if closing {
@@ -578,8 +577,18 @@ func (lp *loop) clientTimeout(cc *clientConn, now int64) {
 		lp.replyError(cc, errClientTimeout, true)
 	case tkUpload:
 		lp.abortExchange(cc, errClientTimeout)
-	case tkConnect, tkResponse, tkBackendIdle:
+	case tkConnect:
+		lp.retryOrAbort(cc, errTimeout, true)
+	case tkResponse:
+		if us := cc.up; us != nil && !us.gotBytes {
+			lp.retryOrAbort(cc, errTimeout, false)
+			return
+		}
 		lp.abortExchange(cc, errTimeout)
+	case tkBackendIdle:
+		lp.abortExchange(cc, errTimeout)
+	case tkRetry:
+		lp.retryAttempt(cc)
 	case tkPump:
 		lp.pumpAbort(cc)
 	}

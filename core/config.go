@@ -8,6 +8,7 @@ import (
 
 	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/core/metric"
+	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/httpparse"
 )
 
@@ -61,6 +62,10 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// Limits are the parser's size limits.
 	Limits httpparse.Limits
+	// Quotas counts API-key calls against their quotas; nil means private
+	// counters. Give the same value to apikey.CompileWith (as
+	// CompileOptions.Counters) and to the quota persister.
+	Quotas *quota.Counters
 
 	// Events, when set, gets one GatewayEvent per answered request (errors
 	// answered by the proxy included), recorded on loop i into Events.Ring(i):
@@ -130,6 +135,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.HighWater <= 0 {
 		c.HighWater = DefaultHighWater
+	}
+	if c.Quotas == nil {
+		c.Quotas = quota.New(quota.Options{})
 	}
 	if c.Events != nil {
 		// Two loops sharing one single-producer ring would corrupt it.

@@ -21,6 +21,15 @@ const (
 	errHeadersTooLarge
 	errNotImplemented
 	errVersion
+	errMaintenance
+	errIPNotAllowed
+	errNoAPIKey
+	errInvalidTuple
+	errBadAPIKey
+	errInvalidAPIKey
+	errReadOnlyKey
+	errTooManyRequests
+	errMisconfigured
 	errKinds
 )
 
@@ -42,6 +51,15 @@ var errorInfo = [errKinds]struct {
 	errHeadersTooLarge: {431, "errors.headers.too.large", "Request header fields too large"},
 	errNotImplemented:  {501, "errors.not.implemented", "Not implemented: unsupported transfer coding"},
 	errVersion:         {505, "errors.http.version.not.supported", "HTTP version not supported"},
+	errMaintenance:     {503, "errors.service.in.maintenance", "Service in maintenance mode"},
+	errIPNotAllowed:    {403, "errors.ip.address.not.allowed", "IP address not allowed"},
+	errNoAPIKey:        {400, "errors.no.api.key", "No ApiKey provided"},
+	errInvalidTuple:    {400, "errors.invalid.api.key.tuple", "Invalid ApiKey tuple"},
+	errBadAPIKey:       {401, "errors.bad.api.key", "Bad API key"},
+	errInvalidAPIKey:   {401, "errors.bad.api.key", "Invalid API key"},
+	errReadOnlyKey:     {405, "errors.method.not.allowed", "Method not allowed. Can only handle GET, HEAD, OPTIONS"},
+	errTooManyRequests: {429, "errors.too.much.requests", "You performed too much requests"},
+	errMisconfigured:   {500, "errors.route.misconfigured", "The route's plugin configuration is invalid"},
 }
 
 // errKindOfStatus maps an httpparse rejection status to its errKind.
@@ -112,6 +130,10 @@ func statusText(code int) string {
 	switch code {
 	case 400:
 		return "Bad Request"
+	case 401:
+		return "Unauthorized"
+	case 403:
+		return "Forbidden"
 	case 404:
 		return "Not Found"
 	case 405:
@@ -120,8 +142,12 @@ func statusText(code int) string {
 		return "Request Timeout"
 	case 414:
 		return "URI Too Long"
+	case 429:
+		return "Too Many Requests"
 	case 431:
 		return "Request Header Fields Too Large"
+	case 500:
+		return "Internal Server Error"
 	case 501:
 		return "Not Implemented"
 	case 502:

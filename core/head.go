@@ -41,6 +41,9 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 		if h.Flags&(httpparse.FlagHopByHop|httpparse.FlagFraming) != 0 {
 			continue
 		}
+		if cc.pol.ndrop > 0 && cc.pol.dropped(i) {
+			continue // credentials stay with the proxy
+		}
 		name := h.Name.Bytes(buf)
 		switch len(name) {
 		case 4:
@@ -80,11 +83,14 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 
 	host := req.Host.Bytes(buf)
 	dst = append(dst, "Host: "...)
-	if len(host) == 0 || overridesHost(rt) {
+	cc.pol.hostAt = len(dst)
+	cc.pol.hostFromTarget = len(host) == 0 || overridesHost(rt)
+	if cc.pol.hostFromTarget {
 		dst = append(dst, up.HostPort...)
 	} else {
 		dst = append(dst, host...)
 	}
+	cc.pol.hostEnd = len(dst)
 	dst = append(dst, "\r\nX-Forwarded-For: "...)
 	if trust && hasXFF {
 		dst = append(dst, xff.Bytes(buf)...)
@@ -201,6 +207,7 @@ func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn,
 	case outChunk:
 		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
 	}
+	dst = appendPolicyHeaders(dst, cc)
 	if !cc.keepAlive {
 		dst = append(dst, "Connection: close\r\n"...)
 	} else if cc.http10 {

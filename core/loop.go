@@ -46,7 +46,8 @@ type loop struct {
 
 	scratch []byte // a response head or chunk frame being built; dead after the Write
 
-	obs loopObs // ring, request ids, pool statistics (observe.go)
+	obs loopObs    // ring, request ids, pool statistics (observe.go)
+	pol loopPolicy // API-key scratch, tracking ids, pool sweeping (policy.go)
 }
 
 // maxFree bounds each free list; extra structs are left to the GC.
@@ -71,6 +72,7 @@ func (lp *loop) Run(context.Context) error {
 	lp.wheel.advance(lp, now)
 	lp.checkFlushWait()
 	lp.obsTick(now)
+	lp.sweepPools()
 	if lp.s.draining.Load() {
 		lp.drainIdle()
 	}
@@ -168,7 +170,7 @@ func (lp *loop) takeIdle(addr netip.AddrPort) *upstreamConn {
 // server is draining.
 func (lp *loop) putIdle(us *upstreamConn) {
 	p := lp.pool(us.addr)
-	if len(p.idle) >= lp.s.cfg.PoolIdleLimit || lp.s.draining.Load() {
+	if len(p.idle) >= lp.s.cfg.PoolIdleLimit || lp.s.draining.Load() || !lp.addrLive(us.addr) {
 		us.state = usClosing
 		lp.closeConn(us.c)
 		return

@@ -12,19 +12,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
-
-	"github.com/torii-gateway/torii/core/route"
 )
-
-// Snapshot is everything the hot path reads about configuration, published
-// as one immutable value behind one atomic pointer. A request loads it once
-// and uses that value to its end. Do not modify a Snapshot after Publish.
-type Snapshot struct {
-	Routes  *route.Table
-	Version uint64
-
-	obs *observeTable // filled by Publish: route metrics by route index
-}
 
 // Server is the proxy engine: one gnet engine whose event loops serve both
 // the client connections and the upstream connections. See the package doc.
@@ -70,10 +58,15 @@ func NewServer(cfg Config) (*Server, error) {
 
 // Publish makes snap the configuration for every request that starts after
 // it returns. It is safe to call from any goroutine; snap must not change
-// afterwards. With Config.Metrics, Publish first attaches the metrics of
-// snap's routes to it (metric.Set.SyncRoutes), so the Set exports exactly
-// the routes of the last published snapshot.
+// afterwards. A snapshot not made by BuildSnapshot gets its policies
+// compiled here, into a copy (see Snapshot). With Config.Metrics, Publish
+// then attaches the metrics of snap's routes to it (metric.Set.SyncRoutes),
+// so the Set exports exactly the routes of the last published snapshot.
+// Requests in flight finish on the snapshot they started with; idle pooled
+// connections to targets snap no longer has are closed at each loop's next
+// tick.
 func (s *Server) Publish(snap *Snapshot) {
+	snap = prepareSnapshot(snap, s.log)
 	s.attachObserve(snap)
 	s.snap.Store(snap)
 }

@@ -121,7 +121,7 @@ func (lp *loop) onDialError(us *upstreamConn, err error) {
 		k = errTimeout
 	}
 	lp.s.log.Debug("cannot connect to backend", "addr", us.addr.String(), "err", err)
-	lp.abortExchange(cc, k)
+	lp.retryOrAbort(cc, k, true)
 }
 
 func (lp *loop) onUpstreamClose(us *upstreamConn) {
@@ -160,6 +160,9 @@ func (lp *loop) upstreamLost(cc *clientConn, us *upstreamConn) {
 		// request: retry once on a fresh connection.
 		cc.retried = true
 		lp.connect(cc)
+	case !us.gotBytes && !cc.bodySent:
+		// Nothing came back: another target may serve an idempotent request.
+		lp.retryOrAbort(cc, errBadGateway, false)
 	default:
 		lp.abortExchange(cc, errBadGateway)
 	}

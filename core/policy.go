@@ -1,0 +1,296 @@
+package core
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/quota"
+	"github.com/torii-gateway/torii/core/route"
+)
+
+// loopPolicy is the policy state one event loop owns.
+type loopPolicy struct {
+	// scratch is the loop's API-key check scratch (never shared).
+	scratch *apikey.Scratch
+	// rnd is a splitmix64 state for tracking ids, seeded from crypto/rand.
+	rnd uint64
+	// swept is the snapshot whose removed targets' pools were last closed;
+	// live is its route table.
+	swept *Snapshot
+	live  *route.Table
+}
+
+// exchangePolicy is what the policy steps decided for a client's current
+// exchange, used when the request head and the response head are written.
+// Nothing in it refers to request bytes.
+type exchangePolicy struct {
+	// key is the API key the request authenticated with, or nil.
+	key *apikey.Key
+	// counted is set when the call was counted against key's quotas; rem
+	// is then what remains, sent in the Otoroshi-*-Calls-Remaining headers.
+	counted bool
+	rem     quota.Remaining
+	// retryAfter is the Retry-After of a 429, in seconds.
+	retryAfter int
+	// drop holds the indexes in req.Headers of the credential fields, which
+	// are not forwarded.
+	drop  [apikey.MaxDrop]int
+	ndrop int
+	// tracking is the otoroshi-tracking id made up for a Sticky route whose
+	// request had none; ntracking is its length (0: none).
+	tracking  [trackingLen]byte
+	ntracking int
+	// attempts is the number of targets tried for this request, and lastErr
+	// the error of the last failed one.
+	attempts int
+	lastErr  errKind
+	// hostAt and hostEnd delimit the Host value in the rewritten head;
+	// hostFromTarget says it is the target's host:port (rewritten on a
+	// retry to another target).
+	hostAt, hostEnd int
+	hostFromTarget  bool
+}
+
+// trackingLen is the length of a made-up otoroshi-tracking id: 128 random
+// bits in hex.
+const trackingLen = 32
+
+// trackingMaxAge is the Max-Age of the otoroshi-tracking cookie (30 days).
+const trackingMaxAge = "2592000"
+
+func (p *exchangePolicy) reset() {
+	p.key = nil
+	p.counted = false
+	p.retryAfter = 0
+	p.ndrop = 0
+	p.ntracking = 0
+	p.attempts = 1
+	p.hostFromTarget = false
+}
+
+// dropped reports whether request header i carries credentials.
+func (p *exchangePolicy) dropped(i int) bool {
+	for _, d := range p.drop[:p.ndrop] {
+		if d == i {
+			return true
+		}
+	}
+	return false
+}
+
+// policy runs the policy steps of the request cc.req parsed from buf, which
+// snap's table matched to rt, before any byte goes to a backend: global
+// maintenance mode, the global IP lists, then the route's API-key check
+// (extraction, validation, quotas). It records in cc.pol what the head
+// writers need and returns the error to answer when the request is refused.
+// Runs on the loop; buf is only read during the call; no allocation on the
+// common paths (bearer, client id, client id and secret headers).
+func (lp *loop) policy(cc *clientConn, snap *Snapshot, rt *route.Compiled, buf []byte) (errKind, bool) {
+	cc.pol.reset()
+	if g := snap.Global; g != nil {
+		if g.MaintenanceMode {
+			return errMaintenance, false
+		}
+		if len(g.IPAllow) > 0 || len(g.IPBlock) > 0 {
+			if !g.ipAllowed(clientAddr(cc, g, buf)) {
+				return errIPNotAllowed, false
+			}
+		}
+	}
+	if rp := snap.policyOf(rt); rp != nil {
+		if rp.broken {
+			return errMisconfigured, false
+		}
+		if rp.key != nil {
+			if k, ok := lp.checkKey(cc, snap, rp.key, rt, buf); !ok {
+				return k, false
+			}
+		}
+	}
+	if rt.NeedsTracking(&cc.req, buf) {
+		lp.newTracking(cc)
+	}
+	return 0, true
+}
+
+// checkKey runs the API-key check of p for cc's request.
+func (lp *loop) checkKey(cc *clientConn, snap *Snapshot, p *apikey.Policy, rt *route.Compiled, buf []byte) (errKind, bool) {
+	if lp.pol.scratch == nil {
+		lp.pol.scratch = apikey.NewScratch()
+	}
+	var groups []string
+	if rt.Route != nil {
+		groups = rt.Route.Groups
+	}
+	res, rej := p.Check(snap.Keys, lp.s.cfg.Quotas, lp.pol.scratch, &cc.req, buf, rt.ID, groups, time.Now())
+	cc.pol.counted, cc.pol.rem = res.Counted, res.Rem
+	if rej != nil {
+		if rej == apikey.ErrTooManyRequests {
+			cc.pol.retryAfter = max(res.RetryAfter, 1)
+		}
+		return rejectionKind(rej), false
+	}
+	cc.pol.key = res.Key
+	cc.pol.ndrop = copy(cc.pol.drop[:], res.Dropped())
+	return 0, true
+}
+
+// rejectionKind maps an apikey rejection to its error page.
+func rejectionKind(r *apikey.Rejection) errKind {
+	switch r {
+	case apikey.ErrNoKey:
+		return errNoAPIKey
+	case apikey.ErrInvalidTuple:
+		return errInvalidTuple
+	case apikey.ErrBadKey:
+		return errBadAPIKey
+	case apikey.ErrNotAuthorized:
+		return errInvalidAPIKey
+	case apikey.ErrReadOnly:
+		return errReadOnlyKey
+	case apikey.ErrTooManyRequests:
+		return errTooManyRequests
+	}
+	return errInvalidAPIKey
+}
+
+// clientAddr is the address the IP lists judge: the peer, or with
+// TrustXForwarded the first X-Forwarded-For address when it parses.
+func clientAddr(cc *clientConn, g *Global, buf []byte) netip.Addr {
+	if !g.TrustXForwarded {
+		return cc.remote
+	}
+	v, ok := cc.req.Lookup(buf, "x-forwarded-for")
+	if !ok {
+		return cc.remote
+	}
+	b := v.Bytes(buf)
+	if i := bytes.IndexByte(b, ','); i >= 0 {
+		b = b[:i]
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || len(b) > maxAddrLen {
+		return cc.remote
+	}
+	var tmp [maxAddrLen]byte
+	n := copy(tmp[:], b)
+	a, err := netip.ParseAddr(string(tmp[:n]))
+	if err != nil {
+		return cc.remote
+	}
+	return a.Unmap()
+}
+
+// maxAddrLen bounds an X-Forwarded-For address handed to the parser: the
+// longest textual IPv6 address with a zone fits.
+const maxAddrLen = 64
+
+// ipAllowed applies the allow and block lists to a.
+func (g *Global) ipAllowed(a netip.Addr) bool {
+	if !a.IsValid() {
+		return len(g.IPAllow) == 0
+	}
+	for _, p := range g.IPBlock {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	if len(g.IPAllow) == 0 {
+		return true
+	}
+	for _, p := range g.IPAllow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// newTracking makes up an otoroshi-tracking id for cc's request and hands
+// it to Pick; the response sets it as a cookie.
+func (lp *loop) newTracking(cc *clientConn) {
+	if lp.pol.rnd == 0 {
+		var seed [8]byte
+		_, _ = rand.Read(seed[:])
+		lp.pol.rnd = binary.LittleEndian.Uint64(seed[:]) | 1
+	}
+	const hex = "0123456789abcdef"
+	for i := 0; i < trackingLen; i += 16 {
+		v := splitmix(&lp.pol.rnd)
+		for j := range 16 {
+			cc.pol.tracking[i+j] = hex[v&15]
+			v >>= 4
+		}
+	}
+	cc.pol.ntracking = trackingLen
+	cc.pick.Tracking = cc.pol.tracking[:trackingLen]
+}
+
+// splitmix advances a splitmix64 generator.
+func splitmix(s *uint64) uint64 {
+	*s += 0x9e3779b97f4a7c15
+	z := *s
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// appendPolicyHeaders appends to a final response head the fields the
+// policy steps add: the quota headers when a key was counted, the
+// otoroshi-tracking cookie when one was made up.
+func appendPolicyHeaders(dst []byte, cc *clientConn) []byte {
+	if cc.pol.counted {
+		dst = apikey.AppendQuotaHeaders(dst, cc.pol.rem)
+	}
+	if cc.pol.ntracking > 0 {
+		dst = append(dst, "Set-Cookie: "+route.TrackingCookie+"="...)
+		dst = append(dst, cc.pol.tracking[:cc.pol.ntracking]...)
+		dst = append(dst, "; Path=/; Max-Age="+trackingMaxAge+"; HttpOnly\r\n"...)
+	}
+	return dst
+}
+
+// withQuotaHeaders returns page (a rendered 429) with Retry-After and the
+// quota headers of cc's exchange inserted, built in the loop's scratch
+// buffer: valid until the next use of lp.scratch.
+func (lp *loop) withQuotaHeaders(cc *clientConn, page []byte) []byte {
+	end := bytes.Index(page, crlfcrlf)
+	if end < 0 {
+		panic("BUG: rendered error page without a head end")
+	}
+	dst := append(lp.scratch[:0], page[:end+2]...)
+	dst = append(dst, "Retry-After: "...)
+	dst = strconv.AppendInt(dst, int64(max(cc.pol.retryAfter, 1)), 10)
+	dst = append(dst, "\r\n"...)
+	if cc.pol.counted {
+		dst = apikey.AppendQuotaHeaders(dst, cc.pol.rem)
+	}
+	dst = append(dst, page[end+2:]...)
+	lp.scratch = dst
+	return dst
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// retargetHost rewrites the Host value of cc.head for target up when it
+// came from the previous target (OverrideHost, or a request without Host).
+func (lp *loop) retargetHost(cc *clientConn, up *route.Upstream) {
+	p := &cc.pol
+	if !p.hostFromTarget || p.hostEnd > len(cc.head) || p.hostAt > p.hostEnd {
+		return
+	}
+	if string(cc.head[p.hostAt:p.hostEnd]) == up.HostPort {
+		return
+	}
+	dst := append(lp.scratch[:0], cc.head[:p.hostAt]...)
+	dst = append(dst, up.HostPort...)
+	dst = append(dst, cc.head[p.hostEnd:]...)
+	lp.scratch = dst
+	cc.head = append(cc.head[:0], dst...)
+	p.hostEnd = p.hostAt + len(up.HostPort)
+}

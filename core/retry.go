@@ -1,0 +1,101 @@
+package core
+
+// Retries across targets. An attempt that fails before any response byte
+// reached the proxy is retried on another target of the route, Pick skipping
+// the targets already tried (PickInput.Tried) and those whose circuit is open
+// or whose health check failed:
+//
+//   - always after a connect failure (refused, unreachable, connect timeout);
+//   - for an idempotent method (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) when
+//     the backend closed the connection or did not answer in time, as long
+//     as no request body byte was sent (the body is not kept, so it cannot
+//     be replayed).
+//
+// Attempts are bounded by the route's client.retries (MaxAttempts) and by the
+// exchange's call deadline. Retry n waits retry_initial_delay ×
+// backoff_factor^(n-1) ms on the loop's timing wheel (the client's own timer,
+// kind tkRetry): nothing sleeps. Each failed attempt is reported to the
+// route (Compiled.Report) so that its circuit breaker sees it. When the
+// attempts are spent, or no other target is usable, the client gets the error
+// of the last attempt (502 or 504); a route with no usable target at all is
+// answered 503 errors.no.target.available before any attempt.
+
+// retryOrAbort handles the failure k of the current attempt of cc's
+// exchange: another attempt when the route's retry policy allows it and a
+// target is left, otherwise abortExchange with k. connectFailed says the
+// connection to the target could not be established. cc.up, if still set,
+// is the failed attempt's connection, which is dropped.
+func (lp *loop) retryOrAbort(cc *clientConn, k errKind, connectFailed bool) {
+	rt := cc.rt
+	if rt == nil || cc.respHead || cc.bodySent || cc.state == csClosed || cc.state == csPumped ||
+		!rt.ShouldRetry(cc.pol.attempts, cc.method, connectFailed, false) {
+		lp.abortExchange(cc, k)
+		return
+	}
+	now := lp.s.now()
+	delay := rt.RetryDelay(cc.pol.attempts).Milliseconds()
+	if now+delay >= cc.deadline {
+		lp.abortExchange(cc, k)
+		return
+	}
+	lp.dropUpstream(cc)
+	lp.endTarget(cc, false)
+	// The request bytes are gone: hash-based balancing falls back to its
+	// round-robin order, Sticky keeps the tracking id it was given.
+	cc.pick.Req, cc.pick.Buf = nil, nil
+	cc.pick.ClientIP = cc.remote
+	up, idx := rt.Pick(&cc.pick)
+	if up == nil {
+		lp.abortExchange(cc, k) // every target tried or unusable: the last error
+		return
+	}
+	if idx >= 0 && idx < 64 {
+		cc.pick.Tried |= 1 << uint(idx)
+	}
+	cc.pol.attempts++
+	cc.rt = rt
+	cc.target = up
+	up.Acquire()
+	lp.retargetHost(cc, up)
+	lp.obsBackend(cc, up)
+	cc.retried = false
+	cc.state = csConnecting
+	if delay <= 0 {
+		lp.retryAttempt(cc)
+		return
+	}
+	lp.armClient(cc, tkRetry, now+delay)
+}
+
+// dropUpstream detaches cc's upstream connection from the failed attempt: a
+// connection still dialing is abandoned (it goes to the pool if it ever
+// connects), an established one is closed.
+func (lp *loop) dropUpstream(cc *clientConn) {
+	us := cc.up
+	cc.up = nil
+	if us == nil {
+		return
+	}
+	us.cc = nil
+	if us.state == usDialing {
+		us.abandoned = true
+		return
+	}
+	us.state = usClosing
+	lp.closeConn(us.c)
+}
+
+// retryAttempt sends cc's request to the target retryOrAbort picked, once
+// its backoff is over. Runs on the loop.
+func (lp *loop) retryAttempt(cc *clientConn) {
+	up := cc.target
+	if up == nil || cc.rt == nil {
+		panic("BUG: retry without a target")
+	}
+	cc.began = lp.s.now()
+	if us := lp.takeIdle(up.Addr); us != nil {
+		lp.attach(cc, us)
+		return
+	}
+	lp.connect(cc)
+}

@@ -1,0 +1,205 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/route"
+)
+
+// Snapshot is everything the hot path reads about configuration, published
+// as one immutable value behind one atomic pointer. A request loads it once
+// and uses that value to its end. Do not modify a Snapshot after Publish.
+//
+// Build it with BuildSnapshot, off the event loops: it compiles each route's
+// API-key policy once, indexed by route, so that the hot path never looks a
+// route up by name. A Snapshot literal (Routes and Version only, as tests
+// and quick mode write it) is accepted too: Publish then compiles the
+// policies itself, into a private copy.
+type Snapshot struct {
+	// Routes is the compiled route table; nil answers every request 404.
+	Routes *route.Table
+	// Keys are the API keys Check validates against; nil means none, so a
+	// route that requires a key refuses every request. Compile them with
+	// apikey.CompileWith(keys, apikey.CompileOptions{Counters: q}) where q is
+	// the Server's Config.Quotas, so that counting skips a map lookup.
+	Keys *apikey.Set
+	// Global is the gateway-wide configuration; nil means the defaults (no
+	// maintenance, no IP filtering).
+	Global *Global
+	// Version identifies the snapshot in logs and events.
+	Version uint64
+
+	// policies holds the per-route policy steps, by route.Compiled.Index.
+	policies []routePolicy
+	built    bool
+
+	obs *observeTable // filled by Publish: route metrics by route index
+}
+
+// Global is the gateway-wide part of the configuration the engine enforces
+// on every request, before the route's own steps: Otoroshi's global config.
+// The admin API builds it from its global config document:
+//
+//	&core.Global{
+//		MaintenanceMode: g.MaintenanceMode,
+//		IPAllow:         g.Allowed, // ipFiltering.whitelist
+//		IPBlock:         g.Blocked, // ipFiltering.blacklist
+//		TrustXForwarded: g.TrustXForwarded,
+//	}
+//
+// It is immutable once published.
+type Global struct {
+	// MaintenanceMode answers every routed request 503
+	// errors.service.in.maintenance.
+	MaintenanceMode bool
+	// IPAllow, when not empty, lists the only client addresses served;
+	// IPBlock lists refused ones. Both answer 403
+	// errors.ip.address.not.allowed. The block list wins.
+	IPAllow, IPBlock []netip.Prefix
+	// TrustXForwarded makes the IP lists judge the first address of the
+	// request's X-Forwarded-For (when present and valid) instead of the peer
+	// address. Only set it behind a proxy that overwrites that header:
+	// otherwise any client can claim any address.
+	TrustXForwarded bool
+}
+
+// routePolicy is the compiled policy steps of one route.
+type routePolicy struct {
+	// key is the API key policy of the ApikeyCalls plugin, nil when the
+	// route has none.
+	key *apikey.Policy
+	// broken is set when a step's config could not be compiled: the route
+	// refuses every request (500) rather than skipping the check.
+	broken bool
+}
+
+// BuildSnapshot compiles the per-route policies of routes (the ApikeyCalls
+// and PublicPrivatePaths plugins' configs, include and exclude patterns)
+// and returns the snapshot to Publish. It allocates and may compile regular
+// expressions: call it off the event loops, once per configuration change.
+//
+// It returns an error naming every route whose plugin config is invalid;
+// the snapshot is returned even then, with those routes refusing every
+// request (500 errors.route.misconfigured), so a caller that must publish
+// something fails closed. A caller that can refuse the change (the admin
+// API) should refuse it instead.
+func BuildSnapshot(routes *route.Table, keys *apikey.Set, global *Global, version uint64) (*Snapshot, error) {
+	snap := &Snapshot{Routes: routes, Keys: keys, Global: global, Version: version}
+	err := snap.compilePolicies()
+	return snap, err
+}
+
+// compilePolicies fills s.policies from s.Routes.
+func (s *Snapshot) compilePolicies() error {
+	s.built = true
+	if s.Routes == nil {
+		return nil
+	}
+	rts := s.Routes.Routes()
+	s.policies = make([]routePolicy, len(rts))
+	var errs []error
+	for _, rt := range rts {
+		if rt.Index < 0 || rt.Index >= len(s.policies) {
+			panic("BUG: route index out of range")
+		}
+		p, err := compileRoutePolicy(rt)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cannot compile the policy of route %q: %w", rt.ID, err))
+			p.broken = true
+		}
+		s.policies[rt.Index] = p
+	}
+	return errors.Join(errs...)
+}
+
+func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
+	var in apikey.PolicyInput
+	var hasKey bool
+	for i := range rt.Steps {
+		st := &rt.Steps[i]
+		switch st.Name {
+		case "ApikeyCalls":
+			if hasKey {
+				continue // the first instance decides, as Otoroshi runs them in order
+			}
+			hasKey = true
+			in.ApikeyCalls, in.Include, in.Exclude = st.Config, st.Include, st.Exclude
+		case "PublicPrivatePaths":
+			if in.PublicPrivatePaths == nil {
+				in.PublicPrivatePaths = st.Config
+			}
+		}
+	}
+	if !hasKey {
+		return routePolicy{}, nil
+	}
+	p, err := apikey.NewPolicy(in)
+	if err != nil {
+		return routePolicy{}, err
+	}
+	return routePolicy{key: p}, nil
+}
+
+// prepareSnapshot returns snap with its policies compiled: snap itself when
+// BuildSnapshot made it, else a copy (the caller's value is never
+// modified). Errors are logged; the routes concerned fail closed.
+func prepareSnapshot(snap *Snapshot, log *slog.Logger) *Snapshot {
+	if snap == nil || snap.built {
+		return snap
+	}
+	cp, err := BuildSnapshot(snap.Routes, snap.Keys, snap.Global, snap.Version)
+	if err != nil {
+		log.Error("published snapshot has routes with an invalid policy; they refuse every request", "version", snap.Version, "err", err)
+	}
+	return cp
+}
+
+// policyOf returns the policy steps of rt, which s.Routes matched.
+func (s *Snapshot) policyOf(rt *route.Compiled) *routePolicy {
+	if rt.Index < 0 || rt.Index >= len(s.policies) {
+		return nil
+	}
+	return &s.policies[rt.Index]
+}
+
+// sweepPools closes, at the first tick after a publish, the idle pooled
+// connections to addresses the new table no longer has, and forgets their
+// pools. Connections still serving an exchange finish it and are closed
+// instead of pooled (see addrLive). Runs on the loop.
+func (lp *loop) sweepPools() {
+	snap := lp.s.snap.Load()
+	if snap == lp.pol.swept {
+		return
+	}
+	lp.pol.swept = snap
+	lp.pol.live = nil
+	if snap != nil {
+		lp.pol.live = snap.Routes
+	}
+	for addr, p := range lp.pools {
+		if lp.addrLive(addr) {
+			continue
+		}
+		for len(p.idle) > 0 {
+			us := p.idle[len(p.idle)-1]
+			p.idle[len(p.idle)-1] = nil
+			p.idle = p.idle[:len(p.idle)-1]
+			us.state = usClosing
+			lp.closeConn(us.c)
+		}
+		delete(lp.pools, addr)
+	}
+}
+
+// addrLive reports whether the table seen at the last sweep still routes to
+// addr (true before the first sweep). Runs on the loop; no allocation.
+func (lp *loop) addrLive(addr netip.AddrPort) bool {
+	if lp.pol.swept == nil {
+		return true
+	}
+	return lp.pol.live.HasAddr(addr)
+}
