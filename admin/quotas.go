@@ -52,6 +52,7 @@ func (s *Server) quotas(w http.ResponseWriter, r *http.Request, reset bool) erro
 		if err != nil {
 			return err
 		}
+		s.emitAudits(ws.audits)
 	}
 	return s.writeValue(w, http.StatusOK, s.opts.Quotas.Usage(id, limitsOf(e.doc), time.Now()))
 }

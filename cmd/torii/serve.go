@@ -147,6 +147,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	counters := quota.New(quota.Options{})
 	cfg.Loops = loops // the hub has one ring per loop
 	cfg.Events, cfg.Metrics, cfg.Live = hub, set, live
+	cfg.Quotas = counters // counted by the engine, served and reset by the admin API, persisted
 
 	srv, err := core.NewServer(cfg)
 	if err != nil {
