@@ -1,11 +1,15 @@
 package core
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"time"
 
+	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/core/metric"
+	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/httpparse"
 )
@@ -53,29 +57,64 @@ func (s *Server) initObserve() {
 func (s *Server) nanos() int64 { return int64(time.Since(s.start)) }
 
 // observeTable is what observation needs from one snapshot, built off the
-// loop by Publish: the metrics of each route, by route.Compiled.Index.
+// loop by Publish: the metrics of each route, by route.Compiled.Index, and
+// the event identity of each API key.
 type observeTable struct {
-	set    *metric.Set
-	routes []*metric.RouteMetrics
+	set        *metric.Set
+	hub        *event.Hub
+	routes     []*metric.RouteMetrics
+	identities map[*apikey.Key]*event.Identity
 }
 
-// attachObserve builds snap's observeTable for the server's metric Set,
-// unless snap already has one for that Set. It runs in Publish, before the
+// attachObserve builds snap's observeTable for the server's metric Set and
+// hub, unless snap already has one for them. It runs in Publish, before the
 // snapshot is stored, never on a loop.
 func (s *Server) attachObserve(snap *Snapshot) {
-	set := s.obs.set
-	if set == nil || snap == nil || snap.Routes == nil {
+	set, hub := s.obs.set, s.obs.hub
+	if (set == nil && hub == nil) || snap == nil {
 		return
 	}
-	if snap.obs != nil && snap.obs.set == set {
+	if snap.obs != nil && snap.obs.set == set && snap.obs.hub == hub {
 		return
 	}
-	rs := snap.Routes.Routes()
-	ids := make([]string, len(rs))
-	for i, r := range rs {
-		ids[i] = r.ID
+	t := &observeTable{set: set, hub: hub}
+	if set != nil && snap.Routes != nil {
+		rs := snap.Routes.Routes()
+		ids := make([]string, len(rs))
+		for i, r := range rs {
+			ids[i] = r.ID
+		}
+		t.routes = set.SyncRoutes(ids)
 	}
-	snap.obs = &observeTable{set: set, routes: set.SyncRoutes(ids)}
+	if hub != nil && snap.Keys != nil {
+		keys := snap.Keys.Keys()
+		t.identities = make(map[*apikey.Key]*event.Identity, len(keys))
+		for i := range keys {
+			t.identities[&keys[i]] = newIdentity(&keys[i])
+		}
+	}
+	snap.obs = t
+}
+
+// newIdentity returns the event identity of an API key: immutable, shared
+// by every event of the key while its snapshot lives. It never holds a secret.
+func newIdentity(k *apikey.Key) *event.Identity {
+	id := &event.Identity{ClientID: k.ClientID, ClientName: k.ClientName}
+	if k.Source != nil {
+		id.Tags = slices.Clone(k.Source.Tags)
+		id.Metadata = maps.Clone(k.Source.Metadata)
+	}
+	return id
+}
+
+// keyQuotas converts a key's limits and what remains after a call into the
+// event's remainingQuotas (authorized, current and remaining per window).
+func keyQuotas(lim quota.Limits, rem quota.Remaining) event.Quotas {
+	return event.Quotas{
+		AuthorizedCallsPerWindow: lim.Throttle, ThrottlingCallsPerWindow: max(lim.Throttle-rem.Throttle, 0), RemainingCallsPerWindow: rem.Throttle,
+		AuthorizedCallsPerDay: lim.Daily, CurrentCallsPerDay: max(lim.Daily-rem.Daily, 0), RemainingCallsPerDay: rem.Daily,
+		AuthorizedCallsPerMonth: lim.Monthly, CurrentCallsPerMonth: max(lim.Monthly-rem.Monthly, 0), RemainingCallsPerMonth: rem.Monthly,
+	}
 }
 
 // routeMetrics returns the metrics of rt in snap, or nil.
@@ -128,13 +167,9 @@ type exchangeObs struct {
 	dataOut  int64 // response bytes written: head and body as relayed
 	status   uint16
 	attempts uint8
-
-	// KeyIdentity and KeyQuotas are set by the policy step when the request
-	// used an API key (see setKey): the event's identity and
-	// remainingQuotas. KeyIdentity must be an immutable value built off the
-	// loop, one per key (NewIdentity).
-	KeyIdentity *event.Identity
-	KeyQuotas   event.Quotas
+	// identities are the API key identities of the request's snapshot, set
+	// once routed: the policy step has then run, so cc.pol is this request's.
+	identities map[*apikey.Key]*event.Identity
 }
 
 // obsBegin starts observing the request just parsed into cc.req from buf
@@ -178,6 +213,9 @@ func (lp *loop) obsRoute(cc *clientConn, snap *Snapshot, rt *route.Compiled) {
 	o := &cc.obs
 	if o.rm = snap.routeMetrics(rt); o.rm != nil {
 		o.rm.Begin(lp.obs.index)
+	}
+	if snap.obs != nil {
+		o.identities = snap.obs.identities
 	}
 	if o.rec != nil {
 		o.rec.RouteID, o.rec.RouteName = rt.ID, rt.Name
@@ -293,21 +331,15 @@ func (s *Server) obsEnd(lp *loop, cc *clientConn, now int64, gwError string, fai
 	if failed {
 		r.Flags |= event.FlagError
 	}
-	if o.KeyIdentity != nil {
-		r.Identity, r.Quotas = o.KeyIdentity, o.KeyQuotas
+	if k := cc.pol.key; k != nil && o.identities != nil {
+		if r.Identity = o.identities[k]; r.Identity != nil && cc.pol.counted {
+			r.Quotas = keyQuotas(k.Limits, cc.pol.rem)
+		}
 	}
 	if lp.obs.ring != nil && cc.state != csPumped {
 		lp.obs.ring.Push(r)
 	} else if s.obs.hub != nil {
 		s.obs.hub.PushShared(r)
-	}
-}
-
-// obsQuotaRejected counts a request refused by an API key quota in its
-// route's metrics; the policy step calls it before answering the 429.
-func (lp *loop) obsQuotaRejected(cc *clientConn) {
-	if cc.obs.rm != nil {
-		cc.obs.rm.QuotaRejected(lp.obs.index)
 	}
 }
 
@@ -327,6 +359,9 @@ func (lp *loop) obsReply(cc *clientConn, k errKind) {
 			o.rec.Reset(false)
 			o.rec.ReqID, o.rec.Start, o.rec.From = o.id, lp.s.obs.startWall+now, cc.remote
 		}
+	}
+	if k == errTooManyRequests && o.rm != nil {
+		o.rm.QuotaRejected(lp.obs.index)
 	}
 	lp.obsFail(cc, k)
 }
@@ -439,23 +474,6 @@ func (lp *loop) timestamp(at int64) []byte {
 		lp.obs.tsMs = ms
 	}
 	return lp.obs.ts[:lp.obs.tsLen]
-}
-
-// NewIdentity returns the event identity of an API key: build one per key
-// when keys are compiled (off the loop) and keep it immutable; the policy
-// step puts it in exchangeObs.KeyIdentity.
-func NewIdentity(clientID, clientName string, tags []string, metadata map[string]string) *event.Identity {
-	return &event.Identity{ClientID: clientID, ClientName: clientName, Tags: tags, Metadata: metadata}
-}
-
-// KeyQuotas converts a key's limits and what remains after a call into the
-// event's remainingQuotas (authorized, current and remaining per window).
-func KeyQuotas(throttle, daily, monthly, remThrottle, remDaily, remMonthly int64) event.Quotas {
-	return event.Quotas{
-		AuthorizedCallsPerWindow: throttle, ThrottlingCallsPerWindow: max(throttle-remThrottle, 0), RemainingCallsPerWindow: remThrottle,
-		AuthorizedCallsPerDay: daily, CurrentCallsPerDay: max(daily-remDaily, 0), RemainingCallsPerDay: remDaily,
-		AuthorizedCallsPerMonth: monthly, CurrentCallsPerMonth: max(monthly-remMonthly, 0), RemainingCallsPerMonth: remMonthly,
-	}
 }
 
 // poolStat is one target's upstream connections on one loop.

@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/core/metric"
+	"github.com/torii-gateway/torii/core/quota"
 )
 
 // observed is one process's observation wiring, as cmd/torii builds it: one
@@ -299,4 +301,48 @@ func grepLines(s, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// An API key call's event carries the key's identity and remaining quotas;
+// the call refused by the quota is counted in the route's metrics.
+func TestObserveAPIKeyIdentity(t *testing.T) {
+	o := startObserved(t, 2)
+	be := startHeaderEcho(t)
+	k := testKey("obs-key", "obs-secret")
+	k.ClientName, k.DailyQuota = "Observed key", 1
+	k.Tags, k.Metadata = []string{"team-a"}, map[string]string{"owner": "alice"}
+	q := quota.New(quota.Options{})
+	cfg := o.config(2)
+	cfg.Quotas = q
+	srv := startProxy(t, cfg)
+	rt := keyRoute("keys.test", "", "", be)
+	publishKeys(t, srv, q, 2, []apikey.ApiKey{k}, nil, rt)
+
+	c := dial(t, srv)
+	br := bufio.NewReader(c)
+	req := "GET / HTTP/1.1\r\nHost: keys.test\r\nOtoroshi-Client-Id: obs-key\r\nOtoroshi-Client-Secret: obs-secret\r\n\r\n"
+	for _, want := range []int{200, 429} {
+		if resp, body := roundTrip(t, c, br, req, "GET"); resp.StatusCode != want {
+			t.Fatalf("status %d, want %d: %s", resp.StatusCode, want, body)
+		}
+	}
+	evs := o.waitEvents(t, 2)
+	id, _ := evs[0]["identity"].(map[string]any)
+	if id == nil || id["identityType"] != "APIKEY" || id["identity"] != "obs-key" || id["label"] != "Observed key" ||
+		fmt.Sprint(id["tags"]) != "[team-a]" || fmt.Sprint(id["metadata"]) != "map[owner:alice]" {
+		t.Fatalf("identity = %v", evs[0]["identity"])
+	}
+	rq, _ := evs[0]["remainingQuotas"].(map[string]any)
+	if rq == nil || fmt.Sprint(rq["authorizedCallsPerDay"]) != "1" || fmt.Sprint(rq["currentCallsPerDay"]) != "1" ||
+		fmt.Sprint(rq["remainingCallsPerDay"]) != "0" {
+		t.Fatalf("remainingQuotas = %v", evs[0]["remainingQuotas"])
+	}
+	if evs[1]["status"] != float64(429) || evs[1]["gwError"] != "errors.too.much.requests" {
+		t.Fatalf("second event: status %v gwError %v", evs[1]["status"], evs[1]["gwError"])
+	}
+	var prom bytes.Buffer
+	o.set.WritePrometheus(&prom)
+	if want := `torii_quota_rejections_total{route="` + rt.ID + `"} 1`; !strings.Contains(prom.String(), want) {
+		t.Errorf("/metrics lacks %q:\n%s", want, grepLines(prom.String(), "torii_quota"))
+	}
 }

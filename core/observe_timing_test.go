@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -16,8 +17,10 @@ import (
 // temp dir, headers captured), metrics, live stats and the Otoroshi headers
 // both ways, one with all of it off. Batches of requests alternate between
 // the two in the same run, so that both see the same machine noise; each
-// configuration gets b.N requests. Reported: req/s and allocs/req of each,
-// and loss_% = 1 - on/off throughput.
+// configuration gets b.N requests. Reported: req/s and allocs/req of each
+// (allocs/req counts the whole process: the hub's drain and exporter
+// goroutines included), and loss_% = 1 - on/off throughput of the median
+// round of batch requests.
 //
 //	go test -run '^$' -bench ObserveOverhead -benchtime 200000x ./core/
 func BenchmarkObserveOverhead(b *testing.B) {
@@ -47,36 +50,43 @@ func benchObserve(b *testing.B, conns int) {
 	}
 	cOff, cOn := newClients(off), newClients(on)
 
-	const batch = 2000
+	const batch = 1000
 	var tOff, tOn time.Duration
 	var aOff, aOn uint64
+	var ratios []float64 // per round: off time / on time, i.e. on/off throughput
 	var ms runtime.MemStats
-	run := func(cs []*obsClient, n int, t *time.Duration, allocs *uint64) {
+	run := func(cs []*obsClient, n int, t *time.Duration, allocs *uint64) time.Duration {
 		runtime.ReadMemStats(&ms)
 		m0 := ms.Mallocs
 		start := time.Now()
 		runBatch(b, cs, n)
-		*t += time.Since(start)
+		d := time.Since(start)
+		*t += d
 		runtime.ReadMemStats(&ms)
 		*allocs += ms.Mallocs - m0
+		return d
 	}
 	b.ResetTimer()
 	for done := 0; done < b.N; done += batch {
 		n := min(batch, b.N-done)
+		var dOff, dOn time.Duration
 		if (done/batch)%2 == 0 {
-			run(cOff, n, &tOff, &aOff)
-			run(cOn, n, &tOn, &aOn)
+			dOff = run(cOff, n, &tOff, &aOff)
+			dOn = run(cOn, n, &tOn, &aOn)
 		} else {
-			run(cOn, n, &tOn, &aOn)
-			run(cOff, n, &tOff, &aOff)
+			dOn = run(cOn, n, &tOn, &aOn)
+			dOff = run(cOff, n, &tOff, &aOff)
 		}
+		ratios = append(ratios, dOff.Seconds()/dOn.Seconds())
 	}
 	b.StopTimer()
+	slices.Sort(ratios)
 	rOff := float64(b.N) / tOff.Seconds()
 	rOn := float64(b.N) / tOn.Seconds()
 	b.ReportMetric(rOff, "off_req/s")
 	b.ReportMetric(rOn, "on_req/s")
-	b.ReportMetric(100*(1-rOn/rOff), "loss_%")
+	// The median round is robust to bursts of load from other processes.
+	b.ReportMetric(100*(1-ratios[len(ratios)/2]), "loss_%")
 	b.ReportMetric(float64(aOff)/float64(b.N), "off_allocs/req")
 	b.ReportMetric(float64(aOn)/float64(b.N), "on_allocs/req")
 	st := o.hub.Stats()
