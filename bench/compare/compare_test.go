@@ -84,8 +84,8 @@ func TestMarkdown(t *testing.T) {
 		Conns: 64, Rate: 5000, OpenConns: 16, OpenDur: 5 * time.Second, LoadCPU: 1,
 		Unavailable: map[string]string{},
 		Closed: map[string]map[string][]sample{"small": {
-			direct:  {{RPS: 100}, {RPS: 120}, {RPS: 110}},
-			torii:   {{RPS: 60}, {RPS: 66}, {RPS: 65}},
+			direct:  {{RPS: 100, GenCPU: 10}, {RPS: 120, GenCPU: 12}, {RPS: 110, GenCPU: 11}},
+			torii:   {{RPS: 60, ProxyCPU: 20}, {RPS: 66, ProxyCPU: 21}, {RPS: 65, ProxyCPU: 19}},
 			nginx:   {{RPS: 50}, {RPS: 40}, {RPS: 45}},
 			haproxy: {{RPS: 55}, {RPS: 60}, {RPS: 58}},
 		}},
@@ -109,6 +109,8 @@ func TestMarkdown(t *testing.T) {
 		"(not measured).", // HAProxy has no open-loop data
 		"3.00 KiB (met)",
 		"Warning: the machine was shared during this run",
+		"loadgen 11.00 µs/req (against the backend directly) vs Torii 20.00 µs/req (met)",
+		"| nginx | n/a | 0.00 |", // no proxy CPU samples
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)

@@ -56,6 +56,19 @@ func field(ss []sample, f func(sample) float64) []float64 {
 }
 
 func rps(s sample) float64 { return s.RPS }
+
+// proxyCPU is a sample's proxy CPU per request, NaN when it was not measured.
+func proxyCPU(s sample) float64 {
+	if s.ProxyCPU <= 0 {
+		return math.NaN()
+	}
+	return s.ProxyCPU
+}
+
+// medianKnown is the median of the values that are not NaN.
+func medianKnown(xs []float64) float64 {
+	return median(slices.DeleteFunc(slices.Clone(xs), math.IsNaN))
+}
 func p50(s sample) float64 { return s.P50 }
 func p99(s sample) float64 { return s.P99 }
 
@@ -194,7 +207,7 @@ func (r *results) markdown() string {
 		}
 		pc := "—"
 		if t != direct {
-			pc = num(median(field(ss, func(s sample) float64 { return s.ProxyCPU })), 2)
+			pc = num(medianKnown(field(ss, proxyCPU)), 2)
 		}
 		w("| %s | %s | %s |\n", label(t), pc, num(median(field(ss, func(s sample) float64 { return s.GenCPU })), 2))
 	}
@@ -267,6 +280,22 @@ func (r *results) markdown() string {
 	} else {
 		w("- RSS per idle keep-alive connection < 4 KiB: not measured.\n")
 	}
+
+	gen := median(field(r.Closed["small"][direct], func(s sample) float64 { return s.GenCPU }))
+	var cheaper []string
+	allCheaper, anyProxy := true, false
+	for _, t := range targetOrder[1:] {
+		pc := medianKnown(field(r.Closed["small"][t], proxyCPU))
+		if math.IsNaN(pc) {
+			continue
+		}
+		anyProxy = true
+		cheaper = append(cheaper, fmt.Sprintf("%s %s", t, num(pc, 2)))
+		allCheaper = allCheaper && gen < pc
+	}
+	w("- The load generator costs less CPU per request than the proxies it measures: loadgen %s µs/req "+
+		"(against the backend directly) vs %s µs/req (%s).\n", num(gen, 2), strings.Join(cheaper, ", "),
+		verdict(allCheaper, anyProxy && !math.IsNaN(gen)))
 
 	w("\n### Caveats\n\n")
 	w("- Two cores in all: the backend and the load generator share one, so the direct ceiling is what one core can do " +
