@@ -431,3 +431,28 @@ func TestStickyTrackingCookie(t *testing.T) {
 		t.Errorf("12 new tracking ids all went to %v", seen)
 	}
 }
+
+// newBenchClientFor is newBenchClient sending req, a request head whose
+// response body is the fixed backend's "Hello, World!".
+func newBenchClientFor(tb testing.TB, addr, req string) *benchClient {
+	tb.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	bc := &benchClient{c: c, req: []byte(req), tail: []byte("Hello, World!"), buf: make([]byte, 64<<10)}
+	if _, err := c.Write(bc.req); err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for !strings.HasSuffix(string(bc.buf[:n]), "Hello, World!") {
+		m, err := c.Read(bc.buf[n:])
+		if err != nil {
+			tb.Fatalf("cannot read the first response (%q): %v", bc.buf[:n], err)
+		}
+		n += m
+	}
+	bc.respLen = n
+	return bc
+}
