@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+
+	"github.com/torii-gateway/torii/core"
 )
 
 // GlobalSettings is the typed part of the global config that the proxy can enforce, compiled with
@@ -52,6 +54,20 @@ func compileGlobal(doc map[string]any) (*GlobalSettings, error) {
 		}
 	}
 	return g, nil
+}
+
+// core converts the settings the engine enforces on every request (nil g: the defaults).
+// Gateway-wide throttling and concurrency limits are not enforced by the engine yet.
+func (g *GlobalSettings) core() *core.Global {
+	if g == nil {
+		return nil
+	}
+	return &core.Global{
+		MaintenanceMode: g.MaintenanceMode,
+		IPAllow:         g.Allowed,
+		IPBlock:         g.Blocked,
+		TrustXForwarded: g.TrustXForwarded,
+	}
 }
 
 // parsePrefix accepts a CIDR prefix or a single address (a /32 or /128).

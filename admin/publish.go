@@ -10,6 +10,7 @@ import (
 
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 )
 
@@ -25,6 +26,7 @@ type compiled struct {
 	keys    *apikey.Set
 	global  *GlobalSettings
 	version uint64
+	snap    *core.Snapshot // what is published: routes, keys and global with their policies
 }
 
 // keyFieldRe finds the field an apikey validation error names ("... field clientSecret: ...").
@@ -36,6 +38,8 @@ type compiler struct {
 	reg      *route.Registry
 	log      *slog.Logger
 	resolver *net.Resolver
+	// counters are the proxy's quota counters, looked up once per key at compile time.
+	counters *quota.Counters
 }
 
 func newCompiler(log *slog.Logger, resolver *net.Resolver) *compiler {
@@ -86,7 +90,7 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 		return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
 			Message: "the configuration would not compile", Fields: fields}
 	}
-	set, err := apikey.Compile(keys)
+	set, err := apikey.CompileWith(keys, apikey.CompileOptions{Counters: c.counters})
 	if err != nil {
 		return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
 			Message: "the configuration would not compile: " + err.Error()}
@@ -96,10 +100,17 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 		return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
 			Message: "the global config would not compile: " + err.Error()}
 	}
+	snap, err := core.BuildSnapshot(table, set, global.core(), version)
+	if err != nil {
+		// A route whose plugin config does not compile would refuse every request: refuse
+		// the change instead.
+		return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
+			Message: "the configuration would not compile: " + err.Error(), Fields: []FieldError{{Field: "plugins", Message: err.Error()}}}
+	}
 	for _, w := range table.Warnings() {
 		c.log.Warn("route compiled with a warning", "warning", w.String())
 	}
-	return &compiled{routes: table, keys: set, global: global, version: version}, nil
+	return &compiled{routes: table, keys: set, global: global, version: version, snap: snap}, nil
 }
 
 // routeCompileError lists each route field error of a Compile failure.
@@ -128,7 +139,7 @@ func routeCompileError(err error) error {
 func (s *Server) publish(c *compiled) {
 	s.published.Store(c) // before Publish, so that a Publisher may call Keys for this version
 	if s.opts.Publisher != nil {
-		s.opts.Publisher.Publish(&core.Snapshot{Routes: c.routes, Version: c.version})
+		s.opts.Publisher.Publish(c.snap)
 	}
 	s.compiler.reg.Prune(c.routes)
 	s.lastErr.Store(nil)

@@ -162,6 +162,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.compiler = newCompiler(s.log, opts.Resolver)
+	s.compiler.counters = opts.Quotas
 	if opts.Registry != nil {
 		s.compiler.reg = opts.Registry
 	}
