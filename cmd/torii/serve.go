@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/torii-gateway/torii/admin"
 	"github.com/torii-gateway/torii/core"
@@ -35,6 +36,7 @@ type serveFlags struct {
 	adminHosts stringList
 	dataDir    string
 	resetKey   bool
+	healthEach time.Duration
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -45,6 +47,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.adminHosts, "admin-host", "host name accepted by the admin API besides loopback names (repeat)")
 	fs.StringVar(&f.dataDir, "data-dir", admin.DefaultDataDir, "directory of torii.db")
 	fs.BoolVar(&f.resetKey, "reset-admin-key", false, "replace the stored admin API key with a new one, printed once")
+	fs.DurationVar(&f.healthEach, "health-interval", 10*time.Second, "time between two rounds of active health checks (routes with backend.health_check)")
 }
 
 // runServe runs the gateway with its admin API and state, or from a routes file alone
@@ -156,7 +159,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	reg := route.NewRegistry()
 	alerts := newAlerter(hub, log)
 	reg.OnEvent = alerts.offer
-	health := route.NewHealthChecker(reg, route.HealthOptions{})
+	health := route.NewHealthChecker(reg, route.HealthOptions{Interval: f.healthEach})
 
 	adm, err := admin.New(admin.Options{
 		Listen:        f.adminAddr,

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -51,11 +52,11 @@ var keyRe = regexp.MustCompile(`clientId:\s+(\S+)\s+clientSecret:\s+(\S+)`)
 // startGateway runs "torii serve" on dataDir with fresh ports (the echo port is kept across
 // restarts of the same gateway, since the seeded demo route stores it) and waits until both the
 // proxy and the admin API answer.
-func startGateway(t *testing.T, dataDir, echo string) *gateway {
+func startGateway(t *testing.T, dataDir, echo string, extra ...string) *gateway {
 	t.Helper()
 	g := &gateway{t: t, out: &lockedBuffer{}, proxy: freeAddr(t), admin: freeAddr(t), echo: echo, dataDir: dataDir, done: make(chan struct{})}
-	g.cmd = exec.Command(toriiBin, "serve", "--listen", g.proxy, "--admin", g.admin, "--echo", echo,
-		"--data-dir", dataDir, "--loops", "1")
+	g.cmd = exec.Command(toriiBin, append([]string{"serve", "--listen", g.proxy, "--admin", g.admin, "--echo", echo,
+		"--data-dir", dataDir, "--loops", "1"}, extra...)...)
 	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -240,4 +241,49 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	g2.mustAPI(http.StatusOK, "GET", "/api/routes/route_e2e", nil)
 	g2.stop()
+}
+
+// TestServeHealthAlerts runs the real binary with fast health checks: a target whose health check
+// fails becomes an alert exported by a data exporter, and comes back as another.
+func TestServeHealthAlerts(t *testing.T) {
+	var healthy atomic.Bool
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+
+	g := startGateway(t, t.TempDir(), freeAddr(t), "--health-interval", "100ms")
+	alerts := filepath.Join(t.TempDir(), "alerts.ndjson")
+	g.mustAPI(http.StatusCreated, "POST", "/api/data-exporter-configs", map[string]any{
+		"id": "exp_alerts", "type": "file", "enabled": true, "groupSize": 1, "groupDuration": 20,
+		"filtering": map[string]any{"include": []any{map[string]any{"@type": "AlertEvent"}}},
+		"config":    map[string]any{"path": alerts},
+	})
+	g.mustAPI(http.StatusCreated, "POST", "/api/routes", fmt.Sprintf(`{"id":"route_hc","name":"hc",
+		"frontend":{"domains":["hc.test"]},"backend":{"targets":[{"id":"t_hc","hostname":%q,"port":%s}],
+		"health_check":{"enabled":true,"url":"/health","timeout":1000}}}`, host, port))
+	waitAlert := func(name string) {
+		t.Helper()
+		eventually(t, name+" exported", func() error {
+			b, _ := os.ReadFile(alerts)
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.Contains(line, `"alert":"`+name+`"`) && strings.Contains(line, `"routeId":"route_hc"`) {
+					return nil
+				}
+			}
+			return fmt.Errorf("alerts file holds %q", b)
+		})
+	}
+	waitAlert("TargetUnhealthyAlert")
+	healthy.Store(true)
+	waitAlert("TargetHealthyAlert")
+	g.stop()
 }
