@@ -452,6 +452,7 @@ func (lp *loop) replyError(cc *clientConn, k errKind, closing bool) {
 	if k == errTooManyRequests {
 		page = lp.withQuotaHeaders(cc, page)
 	}
+	page = lp.withRequestID(cc, page)
 	if !send(cc.c, page) {
 		return // gnet closed cc; OnClose has run
 	}

@@ -128,6 +128,37 @@
 // 256 MiB body each way. Tunnels (101) use the same hand-over when one side
 // falls behind, with one goroutine per direction.
 //
+// # Observation
+//
+// Each request gets a snowflake id from its loop's event.IDGen when its head
+// is parsed. Unless Config.NoOtoroshiHeadersIn, the backend receives it as
+// Otoroshi-Request-Id with Otoroshi-Proxied-Host (the client's Host) and
+// Otoroshi-Request-Timestamp (a client's own copies of the three are
+// dropped); unless Config.NoOtoroshiHeadersBack, the client receives
+// Otoroshi-Request-Id, Otoroshi-Request-Timestamp, Otoroshi-Proxy-Latency
+// (ms from the parsed head to the backend call) and
+// Otoroshi-Upstream-Latency (ms from the backend call to its response
+// head), and error pages carry the id.
+//
+// With Config.Events, every answered request, errors answered by the proxy
+// included (gwError set), fills the client connection's event.Record as the
+// exchange progresses (request fields and headers while the head is still
+// peeked, status and sizes at the end) and pushes it into the loop's ring
+// (Events.Ring(i) on loop i; pump goroutines use the hub's shared ring). An
+// API key call carries the key's identity (one immutable event.Identity per
+// key, built by Publish) and its remaining quotas. With Config.Metrics, the
+// route's metric.RouteMetrics (attached to the snapshot by Publish, indexed
+// by route, so never looked up by name on the loop) count the request and
+// its total, backend and overhead durations and bytes; requests refused
+// before routing count under metric.NoRouteID. The engine registers the
+// gauges of open client connections, pooled upstream connections per
+// target (published by each loop every second) and circuit breakers.
+// Config.Live only rides along for the admin API. Everything is off when nil,
+// and the hot path then pays one predictable branch per step (observe.go).
+// Recording allocates nothing; a full ring drops the record and counts it.
+// Data sizes count the heads and the bodies as relayed; a chunked body
+// moved by a pump is not counted.
+//
 // # Shutdown
 //
 // Shutdown (or the end of Run's context) marks the server draining: new

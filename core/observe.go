@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"maps"
 	"net/netip"
 	"slices"
@@ -14,18 +15,13 @@ import (
 	"github.com/torii-gateway/torii/httpparse"
 )
 
-// Observation of the hot path: request ids, Otoroshi timing headers, one
-// GatewayEvent per answered request and per-route metrics.
-//
-// Every client exchange is bracketed on its loop: obsBegin when its head is
-// parsed (or obsError when the head could not be parsed), obsRoute once it is
-// routed, obsBackend when the forwarded head is built, obsResponse when the
-// backend's final head arrives, and obsDone or obsFail when it ends. Each of
-// them starts with one test of loop.obs.on, so with events, metrics and the
-// Otoroshi headers all turned off the request path pays a predictable branch
-// per step and nothing else. Times are monotonic nanoseconds since the
-// server's start (Server.nanos); the event's wall-clock start is derived from
-// them, so an exchange reads the clock once per step.
+// Observation of the hot path (see "Observation" in the package doc). Every
+// client exchange is bracketed on its loop: obsBegin when its head is parsed
+// (obsReply when an error is answered without one), obsRoute once routed,
+// obsBackend when the forwarded head is built, obsResponse when the
+// backend's final head arrives, and obsDone or obsFail when it ends. Each
+// starts with one test. Times are monotonic nanoseconds since the server's
+// start (Server.nanos); the event's wall-clock start is derived from them.
 
 // serverObs is the observation configuration of a Server, fixed at NewServer.
 type serverObs struct {
@@ -139,7 +135,8 @@ type loopObs struct {
 	ts    [40]byte
 
 	pools   poolGauge
-	statsAt int64 // ms of the last pool statistics
+	statsAt int64  // ms of the last pool statistics
+	page    []byte // an error page with its request id (withRequestID)
 }
 
 func (lp *loop) initObserve(index int) {
@@ -456,6 +453,27 @@ func (lp *loop) appendOtoroshiBack(dst []byte, cc *clientConn) []byte {
 	dst = append(dst, "\r\n"+hdrUpstreamLatency+": "...)
 	dst = itoa(dst, upstream/1e6)
 	return append(dst, "\r\n"...)
+}
+
+// withRequestID returns the rendered error page with the exchange's
+// Otoroshi-Request-Id inserted at the end of its head (when the headers go
+// back to clients), built in the loop's page buffer: valid until the next
+// call on this loop. Called after obsReply, which gave the reply its id.
+func (lp *loop) withRequestID(cc *clientConn, page []byte) []byte {
+	if !lp.s.obs.headersBack {
+		return page
+	}
+	end := bytes.Index(page, crlfcrlf)
+	if end < 0 {
+		panic("BUG: rendered error page without a head end")
+	}
+	dst := append(lp.obs.page[:0], page[:end+2]...)
+	dst = append(dst, hdrRequestID+": "...)
+	dst = event.AppendID(dst, cc.obs.id)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, page[end+2:]...)
+	lp.obs.page = dst
+	return dst
 }
 
 // timestampLayout is Otoroshi's request timestamp (Joda

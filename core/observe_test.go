@@ -154,6 +154,7 @@ func TestObserveProxiedRequest(t *testing.T) {
 	if resp.StatusCode != 404 {
 		t.Fatalf("unknown host: %d", resp.StatusCode)
 	}
+	id404 := resp.Header.Get("Otoroshi-Request-Id")
 
 	evs := o.waitEvents(t, 2)
 	ev := evs[0]
@@ -205,6 +206,7 @@ func TestObserveProxiedRequest(t *testing.T) {
 	}
 	ev = evs[1]
 	f(ev, "404", "status")
+	f(ev, id404, "reqId")
 	f(ev, "true", "err")
 	f(ev, "errors.service.not.found", "gwError")
 	f(ev, "unknown.test", "to", "host")
