@@ -30,6 +30,13 @@ var requestSeeds = []string{
 	"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nPragma: no-cache\r\n\r\n",
 }
 
+// fuzzLimits derives small limits from the input's length, so the fuzzer
+// also explores heads that cross them (and the verdict-stability check below
+// keeps the same limits for the longer input).
+func fuzzLimits(buf []byte) *Limits {
+	return &Limits{MaxRequestLine: 16 + len(buf)%241, MaxHeaderBytes: 8 + len(buf)%509}
+}
+
 // checkLineEndings fails if the accepted head holds a bare LF or a bare CR:
 // every line of an accepted message ends in CRLF and nowhere else are CR or LF.
 func checkLineEndings(t *testing.T, head []byte) {
@@ -61,7 +68,7 @@ func FuzzParseRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, buf []byte) {
 		var arr [16]Header
 		req := Request{Headers: arr[:0]}
-		lim := &Limits{MaxRequestLine: 256, MaxHeaderBytes: 512}
+		lim := fuzzLimits(buf)
 		n, err := ParseRequest(buf, &req, lim)
 		if err != nil {
 			if n != 0 {
@@ -118,7 +125,7 @@ func FuzzParseResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, buf []byte) {
 		var arr [16]Header
 		resp := Response{Headers: arr[:0]}
-		lim := &Limits{MaxRequestLine: 256, MaxHeaderBytes: 512}
+		lim := fuzzLimits(buf)
 		n, err := ParseResponse(buf, &resp, lim)
 		if err != nil {
 			if n != 0 {
