@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/torii-gateway/torii/core/apikey"
@@ -101,6 +102,12 @@ func (lp *loop) policy(cc *clientConn, snap *Snapshot, rt *route.Compiled, buf [
 				return errIPNotAllowed, false
 			}
 		}
+		if g.ThrottlingQuota > 0 && g.ThrottlingQuota < quota.Unlimited {
+			if ok, retry := lp.s.gateway.take(g.ThrottlingQuota, time.Now()); !ok {
+				cc.pol.retryAfter = int((retry + time.Second - 1) / time.Second)
+				return errTooManyRequests, false
+			}
+		}
 	}
 	if rp := snap.policyOf(rt); rp != nil {
 		if rp.broken {
@@ -138,6 +145,29 @@ func (lp *loop) checkKey(cc *clientConn, snap *Snapshot, p *apikey.Policy, rt *r
 	cc.pol.key = res.Key
 	cc.pol.ndrop = copy(cc.pol.drop[:], res.Dropped())
 	return 0, true
+}
+
+// gatewayLimiter counts the calls of the whole gateway for
+// Global.ThrottlingQuota. It lives in the Server, outside any snapshot, so
+// reloads keep the count; it is created on first use. Safe for concurrent
+// use.
+type gatewayLimiter struct {
+	once sync.Once
+	c    *quota.Counters
+	slot *quota.Slot
+}
+
+// take counts one call against perSecond × 10 calls per 10-second window;
+// when refused, it says how long until the window ends. Takes the slot's
+// lock for a few tens of nanoseconds; no allocation after the first call.
+func (g *gatewayLimiter) take(perSecond int64, now time.Time) (bool, time.Duration) {
+	g.once.Do(func() {
+		g.c = quota.New(quota.Options{Shards: 1})
+		g.slot = g.c.Slot("gateway")
+	})
+	lim := quota.Limits{Throttle: perSecond * int64(quota.ThrottleWindow/time.Second), Daily: quota.Unlimited, Monthly: quota.Unlimited}
+	ok, _, retry := g.c.TakeSlot(g.slot, lim, now)
+	return ok, retry
 }
 
 // rejectionKind maps an apikey rejection to its error page.

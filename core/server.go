@@ -42,6 +42,8 @@ type Server struct {
 	active map[*pumpJob]struct{} // pumps copying right now, closed on a forced stop
 
 	obs serverObs // events, metrics, Otoroshi headers; fixed at NewServer
+
+	gateway gatewayLimiter // Global.ThrottlingQuota's count (policy.go)
 }
 
 // NewServer validates cfg and returns a Server that is not yet listening.

@@ -49,6 +49,7 @@ type Snapshot struct {
 //		IPAllow:         g.Allowed, // ipFiltering.whitelist
 //		IPBlock:         g.Blocked, // ipFiltering.blacklist
 //		TrustXForwarded: g.TrustXForwarded,
+//		ThrottlingQuota: g.ThrottlingQuota,
 //	}
 //
 // It is immutable once published.
@@ -65,6 +66,13 @@ type Global struct {
 	// address. Only set it behind a proxy that overwrites that header:
 	// otherwise any client can claim any address.
 	TrustXForwarded bool
+	// ThrottlingQuota is the number of calls per second the whole gateway
+	// serves (Otoroshi's throttlingQuota), counted exactly across loops as
+	// ThrottlingQuota × 10 calls per 10-second window; past it requests are
+	// answered 429 errors.too.much.requests with Retry-After. 0, or
+	// quota.Unlimited and more, means no limit. The count lives in the
+	// Server, so a reload does not reset it.
+	ThrottlingQuota int64
 }
 
 // routePolicy is the compiled policy steps of one route.
