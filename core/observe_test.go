@@ -348,3 +348,50 @@ func TestObserveAPIKeyIdentity(t *testing.T) {
 		t.Errorf("/metrics lacks %q:\n%s", want, grepLines(prom.String(), "torii_quota"))
 	}
 }
+
+// A download moved to a pump goroutine is recorded once, with its whole
+// body, through the hub's shared ring; the connection's next request is
+// recorded on the loop again.
+func TestObservePumpedDownload(t *testing.T) {
+	o := startObserved(t, 1)
+	payload := bytes.Repeat([]byte("pumped-body-"), 8<<20/12)
+	be := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(payload)))
+		_, _ = w.Write(payload)
+	}))
+	cfg := o.config(1)
+	cfg.HighWater = 64 << 10
+	srv := startProxy(t, cfg, testRoute("*", be))
+	c := dial(t, srv)
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	br := bufio.NewReader(c)
+	if _, err := c.Write([]byte("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // let the backend outrun us
+	if _, body := readResponse(t, br, "GET"); len(body) != len(payload) {
+		t.Fatalf("got %d bytes, want %d", len(body), len(payload))
+	}
+	if srv.Stats().Pumped == 0 {
+		t.Fatal("no exchange was pumped")
+	}
+	if resp, _ := roundTrip(t, c, br, "GET /small HTTP/1.1\r\nHost: x\r\n\r\n", "GET"); resp.StatusCode != 200 {
+		t.Fatalf("after the pump: %d", resp.StatusCode)
+	}
+	evs := o.waitEvents(t, 2)
+	byURI := map[string]map[string]any{}
+	for _, ev := range evs {
+		byURI[fmt.Sprint(ev["to"].(map[string]any)["uri"])] = ev
+	}
+	big := byURI["/big"]
+	if big == nil || byURI["/small"] == nil || len(evs) != 2 {
+		t.Fatalf("events: %v", evs)
+	}
+	if out := big["data"].(map[string]any)["dataOut"].(float64); out < float64(len(payload)) || out > float64(len(payload)+4096) {
+		t.Errorf("pumped dataOut = %v, want the %d body bytes and a head", out, len(payload))
+	}
+	if big["status"] != float64(200) || big["err"] != false {
+		t.Errorf("pumped event: status %v err %v", big["status"], big["err"])
+	}
+}
