@@ -456,3 +456,48 @@ func newBenchClientFor(tb testing.TB, addr, req string) *benchClient {
 	bc.respLen = n
 	return bc
 }
+
+// Global.ThrottlingQuota: 5 calls per second is 50 per 10-second window for
+// the whole gateway, whatever the route or key; reloads keep the count.
+func TestGlobalThrottlingQuota(t *testing.T) {
+	be := startHeaderEcho(t)
+	q := quota.New(quota.Options{})
+	srv := startProxy(t, core.Config{Quotas: q})
+	g := &core.Global{ThrottlingQuota: 5}
+	publishKeys(t, srv, q, 2, nil, g, testRoute("a.test", be), testRoute("b.test", be))
+	if left := quota.ThrottleWindow - time.Duration(time.Now().UnixNano())%quota.ThrottleWindow; left < 4*time.Second {
+		time.Sleep(left + 50*time.Millisecond)
+	}
+	window := time.Now().UnixNano() / int64(quota.ThrottleWindow)
+	c := dial(t, srv)
+	br := bufio.NewReader(c)
+	ok, limited := 0, 0
+	for i := range 70 {
+		if i == 30 {
+			publishKeys(t, srv, q, 3, nil, g, testRoute("a.test", be), testRoute("b.test", be))
+		}
+		host := "a.test"
+		if i%2 == 1 {
+			host = "b.test"
+		}
+		resp, body := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: "+host+"\r\n\r\n", "GET")
+		switch resp.StatusCode {
+		case 200:
+			ok++
+		case 429:
+			limited++
+			ra, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+			if err != nil || ra < 1 || ra > 10 || resp.Header.Get("Otoroshi-Error-Cause") != "errors.too.much.requests" {
+				t.Fatalf("429 with Retry-After %q cause %q", resp.Header.Get("Retry-After"), resp.Header.Get("Otoroshi-Error-Cause"))
+			}
+		default:
+			t.Fatalf("status %d body %q", resp.StatusCode, body)
+		}
+	}
+	if time.Now().UnixNano()/int64(quota.ThrottleWindow) != window {
+		t.Skip("the run crossed a throttling window: machine too slow for this check")
+	}
+	if ok != 50 || limited != 20 {
+		t.Errorf("%d served, %d refused; want 50 and 20", ok, limited)
+	}
+}
