@@ -346,7 +346,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, e endpoint) {
 		if !errors.As(err, &ae) {
 			s.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
-		writeError(w, err)
+		writeError(noChallengeFor(w, r), err)
 	}
 }
 

@@ -202,3 +202,22 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// noChallenge drops WWW-Authenticate from an answer: a browser that gets a Basic challenge on a
+// fetch opens its own login dialog (and a headless one waits forever) instead of letting the page
+// show its login form.
+type noChallenge struct{ http.ResponseWriter }
+
+func (n noChallenge) WriteHeader(code int) {
+	n.Header().Del("WWW-Authenticate")
+	n.ResponseWriter.WriteHeader(code)
+}
+
+// noChallengeFor returns w, or w without the Basic challenge when the request says it comes from
+// a script (X-Requested-With, as the web UI sends).
+func noChallengeFor(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
+	if r.Header.Get("X-Requested-With") != "" {
+		return noChallenge{w}
+	}
+	return w
+}

@@ -65,6 +65,11 @@ func TestSessionLoginLogout(t *testing.T) {
 	if v := e.must(http.StatusOK, req{method: "GET", path: "/api/session"}).obj(t)["via"]; v != "key" {
 		t.Fatalf("via %v", v)
 	}
+	// A script's 401 carries no Basic challenge (which would open the browser's own dialog).
+	if r := e.must(http.StatusUnauthorized, req{method: "GET", path: "/api/session", noAuth: true,
+		header: map[string]string{"X-Requested-With": "torii-ui"}}); r.header.Get("WWW-Authenticate") != "" {
+		t.Fatalf("challenge sent to a script: %v", r.header)
+	}
 	// A forged or unknown token is refused.
 	e.must(http.StatusUnauthorized, req{method: "GET", path: "/api/routes", noAuth: true,
 		header: map[string]string{"Cookie": SessionCookie + "=" + strings.Repeat("0", 2*sessionTokenBytes)}})
