@@ -222,4 +222,5 @@ func TestBadArguments(t *testing.T) {
 	f("serve", "--config", "/nonexistent/routes.json")
 	f("serve", "--admin", "off", "--echo", "off", "--config", "/dev/null")
 	f("serve", "extra")
+	f("serve", "--access-log-format", "xml")
 }

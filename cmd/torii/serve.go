@@ -37,6 +37,8 @@ type serveFlags struct {
 	dataDir    string
 	resetKey   bool
 	healthEach time.Duration
+	accessLog  string
+	accessFmt  string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -47,6 +49,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.adminHosts, "admin-host", "host name accepted by the admin API besides loopback names (repeat)")
 	fs.StringVar(&f.dataDir, "data-dir", admin.DefaultDataDir, "directory of torii.db")
 	fs.BoolVar(&f.resetKey, "reset-admin-key", false, "replace the stored admin API key with a new one, printed once")
+	fs.StringVar(&f.accessLog, "access-log", "", `access log file, one line per request ("-": stdout; empty: none)`)
+	fs.StringVar(&f.accessFmt, "access-log-format", string(event.AccessLogJSON), "access log format: json or common")
 	fs.DurationVar(&f.healthEach, "health-interval", 10*time.Second, "time between two rounds of active health checks (routes with backend.health_check)")
 }
 
@@ -62,6 +66,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if fm := event.AccessLogFormat(f.accessFmt); fm != event.AccessLogJSON && fm != event.AccessLogCommon {
+		return fmt.Errorf("unknown access log format %q (json or common)", f.accessFmt)
 	}
 	log := newLogger(stderr, f.engine.logLevel)
 
@@ -144,8 +151,14 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	if loops <= 0 {
 		loops = runtime.GOMAXPROCS(0)
 	}
+	accessLog, closeAccessLog, err := openAccessLog(f.accessLog)
+	if err != nil {
+		return err
+	}
+	defer closeAccessLog()
 	set := metric.NewSet(loops)
-	hub := event.NewHub(event.Options{Loops: loops, Metrics: set, Logger: log})
+	hub := event.NewHub(event.Options{Loops: loops, Metrics: set, Logger: log,
+		AccessLog: accessLog, AccessLogFormat: event.AccessLogFormat(f.accessFmt)})
 	live := metric.NewLive(set)
 	counters := quota.New(quota.Options{})
 	cfg.Loops = loops // the hub has one ring per loop
@@ -225,6 +238,22 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		log.Info("stopped: in-flight requests finished, quota counters flushed, database closed")
 	}
 	return errors.Join(engineErr, errAdmin, persistErr, closeErr)
+}
+
+// openAccessLog opens the access log named by the --access-log flag (nil writer when empty).
+// The returned close runs after the hub stopped writing.
+func openAccessLog(path string) (io.Writer, func(), error) {
+	switch path {
+	case "":
+		return nil, func() {}, nil
+	case "-":
+		return os.Stdout, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot open access log: %w", err)
+	}
+	return f, func() { _ = f.Close() }, nil
 }
 
 // keyNotice prints the admin key created at first start, with a way to use it.
