@@ -42,7 +42,7 @@
 //
 // A request's path: OnTraffic(client) → Peek → httpparse.ParseRequest into
 // the connection's fixed header array → Snapshot.Routes.Match → policy steps
-// (the seam where API keys and quotas plug in) → Pick → take an idle pooled
+// (see below) → Pick → take an idle pooled
 // connection or dial one → write the rewritten head (and then the body bytes
 // as they arrive) → Discard. The response: OnTraffic(upstream) → Peek →
 // ParseResponse → write the rewritten head → relay the body by its framing →
@@ -79,9 +79,41 @@
 // response byte, for a request whose body was not sent yet, is retried once on
 // a fresh connection.
 //
+// # Policy steps
+//
+// Before any byte goes to a backend (policy.go): the global settings of the
+// snapshot (Global: maintenance mode 503 errors.service.in.maintenance, the IP
+// allow and block lists 403 errors.ip.address.not.allowed, the gateway-wide
+// throttling quota 429), then the route's API-key check (package apikey, with
+// the per-route Policy BuildSnapshot compiled from the ApikeyCalls and
+// PublicPrivatePaths plugins): extraction in Otoroshi's order, validation and
+// quota counting against Config.Quotas, refusals 400/401/405/429 with
+// Otoroshi's error ids and, for 429, Retry-After. The credential fields are
+// left out of the forwarded head (never logged), and the response carries
+// Otoroshi-Daily- and -Monthly-Calls-Remaining when a key was counted. Each
+// loop owns one apikey.Scratch, so the common methods (bearer, client id,
+// client id and secret, Basic) allocate nothing. A Sticky route's request
+// without an otoroshi-tracking cookie gets a random id for Pick and the
+// cookie on its response.
+//
+// # Retries and reloads
+//
+// An attempt that fails before any response byte (a connect failure; for an
+// idempotent method with no body byte sent, also a close or a response
+// timeout) is reported to the route's circuit breaker and retried on another
+// target (Pick with the Tried mask skips tried targets, open circuits and
+// unhealthy ones), up to backend.client.retries, after retry_initial_delay ×
+// backoff_factor^(n-1) ms on the client's wheel timer (see retry.go). When
+// attempts or targets run out, the last error is answered. Publish swaps the
+// snapshot atomically: requests in flight finish on theirs, and at each
+// loop's next tick the idle pooled connections to addresses the new table no
+// longer has are closed (connections still busy are closed instead of
+// pooled when their exchange ends).
+//
 // Errors are answered Otoroshi-style (JSON or, for Accept: text/html, a small
 // page; Otoroshi-Error* headers): 404 no route, 502 refused connection or
-// malformed response, 503 overload or no target, 504 backend timeout, 408 a
+// malformed response, 503 overload, no target or maintenance, 504 backend
+// timeout, 400/401/403/405/429 from the policy steps, 408 a
 // request head too slow, and the parser's status (400/414/431/501/505) for a
 // malformed request, after which the connection closes. The pages are
 // rendered once at init.
