@@ -287,3 +287,55 @@ func TestServeHealthAlerts(t *testing.T) {
 	waitAlert("TargetHealthyAlert")
 	g.stop()
 }
+
+// TestServeSigtermFinishesInFlight sends SIGTERM while a request waits on a slow backend: the
+// request still gets its answer, and the process exits cleanly after it.
+func TestServeSigtermFinishesInFlight(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		_, _ = io.WriteString(w, "slow answer")
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+
+	g := startGateway(t, t.TempDir(), freeAddr(t))
+	g.mustAPI(http.StatusCreated, "POST", "/api/routes", fmt.Sprintf(`{"id":"route_slow","name":"slow",
+		"frontend":{"domains":["slow.test"]},"backend":{"targets":[{"hostname":%q,"port":%s}]}}`, host, port))
+	type result struct {
+		status int
+		body   string
+	}
+	done := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", "http://"+g.proxy+"/", nil)
+		req.Host = "slow.test"
+		res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			done <- result{body: err.Error()}
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		done <- result{res.StatusCode, string(b)}
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request never reached the backend")
+	}
+	_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(200 * time.Millisecond) // the proxy is draining now
+	close(release)
+	if r := <-done; r.status != http.StatusOK || r.body != "slow answer" {
+		t.Fatalf("in-flight request during shutdown: %d %q", r.status, r.body)
+	}
+	g.stop()
+}
