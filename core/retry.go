@@ -1,5 +1,7 @@
 package core
 
+import "github.com/panjf2000/gnet/v2"
+
 // Retries across targets. An attempt that fails before any response byte
 // reached the proxy is retried on another target of the route, Pick skipping
 // the targets already tried (PickInput.Tried) and those whose circuit is open
@@ -14,7 +16,7 @@ package core
 // Attempts are bounded by the route's client.retries (MaxAttempts) and by the
 // exchange's call deadline. Retry n waits retry_initial_delay ×
 // backoff_factor^(n-1) ms on the loop's timing wheel (the client's own timer,
-// kind tkRetry): nothing sleeps. Each failed attempt is reported to the
+// kind tkRetry; a zero delay waits for the next tick): nothing sleeps. Each failed attempt is reported to the
 // route (Compiled.Report) so that its circuit breaker sees it. When the
 // attempts are spent, or no other target is usable, the client gets the error
 // of the last attempt (502 or 504); a route with no usable target at all is
@@ -60,11 +62,9 @@ func (lp *loop) retryOrAbort(cc *clientConn, k errKind, connectFailed bool) {
 	lp.obsBackend(cc, up)
 	cc.retried = false
 	cc.state = csConnecting
-	if delay <= 0 {
-		lp.retryAttempt(cc)
-		return
-	}
-	lp.armClient(cc, tkRetry, now+delay)
+	// Even without a delay the attempt starts from the wheel, at the next
+	// tick: never nested inside the callback of the connection that failed.
+	lp.armClient(cc, tkRetry, now+max(delay, 0))
 }
 
 // dropUpstream detaches cc's upstream connection from the failed attempt: a
@@ -86,16 +86,24 @@ func (lp *loop) dropUpstream(cc *clientConn) {
 }
 
 // retryAttempt sends cc's request to the target retryOrAbort picked, once
-// its backoff is over. Runs on the loop.
+// its backoff is over. Runs on the loop, from the wheel (outside any
+// connection's callback).
 func (lp *loop) retryAttempt(cc *clientConn) {
 	up := cc.target
 	if up == nil || cc.rt == nil {
 		panic("BUG: retry without a target")
 	}
 	cc.began = lp.s.now()
-	if us := lp.takeIdle(up.Addr); us != nil {
-		lp.attach(cc, us)
+	us := lp.takeIdle(up.Addr)
+	if us == nil {
+		lp.connect(cc) // onUpstreamOpen forwards the buffered body
 		return
 	}
-	lp.connect(cc)
+	if lp.attach(cc, us) && cc.state == csBody && lp.inboundLen(cc) > 0 {
+		// The body waiting in the client's buffer goes now: the client may
+		// have sent all of it already and will not wake the loop again.
+		if lp.processClient(cc) == gnet.Close {
+			lp.closeConn(cc.c)
+		}
+	}
 }

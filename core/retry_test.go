@@ -133,6 +133,29 @@ func TestRetryConnectRefusedBackoff(t *testing.T) {
 	}
 }
 
+// A POST whose connection was refused goes to the next target with its
+// body, on a fresh or a pooled connection.
+func TestRetryConnectRefusedWithBody(t *testing.T) {
+	echo := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(w, r.Body)
+	}))
+	r := testRoute("body.test", deadAddr(t), echo)
+	r.Backend.Client.Retries = 1
+	r.Backend.Client.RetryInitialDelay = 0
+	r.Backend.Client.MaxErrors = 0
+	srv := startProxy(t, core.Config{Loops: 1})
+	publishRoutes(t, srv, nil, 2, r)
+	c := dial(t, srv)
+	br := bufio.NewReader(c)
+	for i := range 6 {
+		body := "payload-" + strconv.Itoa(i)
+		resp, got := roundTrip(t, c, br, "POST / HTTP/1.1\r\nHost: body.test\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body, "POST")
+		if resp.StatusCode != 200 || got != body {
+			t.Fatalf("POST %d: status %d body %q", i, resp.StatusCode, got)
+		}
+	}
+}
+
 // A backend that closes connections without answering: idempotent requests
 // move to the other target, a POST is not replayed; max_errors failures open
 // the target's circuit and Pick skips it.
