@@ -138,6 +138,7 @@ func (lp *loop) checkKey(cc *clientConn, snap *Snapshot, p *apikey.Policy, rt *r
 	cc.pol.counted, cc.pol.rem = res.Counted, res.Rem
 	if rej != nil {
 		if rej == apikey.ErrTooManyRequests {
+			cc.pol.key = res.Key // identified, only out of quota: events name it
 			cc.pol.retryAfter = max(res.RetryAfter, 1)
 		}
 		return rejectionKind(rej), false
