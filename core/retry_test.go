@@ -156,6 +156,40 @@ func TestRetryConnectRefusedWithBody(t *testing.T) {
 	}
 }
 
+// Once a response byte came back, the attempt is not retried: a backend
+// that dies in the middle of its head is a 502, even for a GET.
+func TestNoRetryAfterResponseBytes(t *testing.T) {
+	var accepts atomic.Int64
+	partial := startRawBackend(t, func(c net.Conn) {
+		accepts.Add(1)
+		br := bufio.NewReader(c)
+		if _, err := readRequestHead(br); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Ty")
+	})
+	good := startNamedBackend(t, "good")
+	r := testRoute("partial.test", partial, good.addr)
+	r.Backend.Client.Retries = 3
+	r.Backend.Client.MaxErrors = 0
+	srv := startProxy(t, core.Config{})
+	publishRoutes(t, srv, nil, 2, r)
+	failed := 0
+	for i := range 8 {
+		c := dial(t, srv)
+		resp, body := roundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: partial.test\r\n\r\n", "GET")
+		switch {
+		case resp.StatusCode == 502:
+			failed++
+		case resp.StatusCode != 200 || body != "good":
+			t.Fatalf("request %d: status %d body %q", i, resp.StatusCode, body)
+		}
+	}
+	if failed == 0 || int64(failed) != accepts.Load() {
+		t.Errorf("%d requests failed, the partial backend got %d connections: want as many, and some", failed, accepts.Load())
+	}
+}
+
 // A backend that closes connections without answering: idempotent requests
 // move to the other target, a POST is not replayed; max_errors failures open
 // the target's circuit and Pick skips it.
