@@ -171,6 +171,8 @@ func New(opts Options) (*Server, error) {
 			db.Close()
 			return nil, err
 		}
+	} else if len(opts.Seed) > 0 {
+		s.log.Info("initial configuration not imported: the database already holds one", "db", opts.DBPath)
 	}
 	publish, err := s.compiler.compile(st, 1)
 	if err != nil {
