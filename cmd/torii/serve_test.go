@@ -339,3 +339,36 @@ func TestServeSigtermFinishesInFlight(t *testing.T) {
 	}
 	g.stop()
 }
+
+// TestServeConfigSeedsOnce: --config is the initial configuration of an empty database; later
+// starts keep what the database holds.
+func TestServeConfigSeedsOnce(t *testing.T) {
+	write := func(name, be string) string {
+		host, port, _ := net.SplitHostPort(be)
+		path := filepath.Join(t.TempDir(), name)
+		routes := fmt.Sprintf(`[{"id":"route_seed","name":"seed","frontend":{"domains":["seed.test"]},
+			"backend":{"targets":[{"hostname":%q,"port":%s}]}}]`, host, port)
+		if err := os.WriteFile(path, []byte(routes), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	first, second := write("first.json", backend(t, "first")), write("second.json", backend(t, "second"))
+	dataDir := t.TempDir()
+	g := startGateway(t, dataDir, "off", "--config", first)
+	if _, body := get(t, g.proxy, "seed.test", "/"); body != "first" {
+		t.Fatalf("seeded route: %q", body)
+	}
+	if resp, _ := get(t, g.proxy, "demo.torii.local", "/"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the demo route was seeded along with --config: %d", resp.StatusCode)
+	}
+	g.stop()
+	g2 := startGateway(t, dataDir, "off", "--config", second)
+	if _, body := get(t, g2.proxy, "seed.test", "/"); body != "first" {
+		t.Fatalf("a later --config replaced the stored routes: %q", body)
+	}
+	if !strings.Contains(g2.out.String(), "initial configuration not imported") {
+		t.Errorf("the ignored --config was not reported: %s", g2.out.String())
+	}
+	g2.stop()
+}
