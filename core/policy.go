@@ -46,10 +46,8 @@ type exchangePolicy struct {
 	// request had none; ntracking is its length (0: none).
 	tracking  [trackingLen]byte
 	ntracking int
-	// attempts is the number of targets tried for this request, and lastErr
-	// the error of the last failed one.
+	// attempts is the number of targets tried for this request.
 	attempts int
-	lastErr  errKind
 	// hostAt and hostEnd delimit the Host value in the rewritten head;
 	// hostFromTarget says it is the target's host:port (rewritten on a
 	// retry to another target).
