@@ -84,6 +84,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("cannot decode routes: %w", err)
 	}
+	if f.echoAddr == "off" && usesEcho(routes) {
+		routes = dropEcho(routes)
+		log.Info("no built-in echo backend: the demo route is left out")
+	}
 	if f.echoAddr != "off" {
 		addr, closeEcho, err := startEcho(f.echoAddr)
 		switch {
@@ -108,11 +112,24 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if f.adminAddr == "off" {
 		return serveRoutes(ctx, f.engine.config(log), routes, log)
 	}
-	seed, err := json.Marshal(routes)
-	if err != nil {
-		return fmt.Errorf("cannot encode the initial routes: %w", err)
+	var seed []byte
+	if len(routes) > 0 {
+		if seed, err = json.Marshal(routes); err != nil {
+			return fmt.Errorf("cannot encode the initial routes: %w", err)
+		}
 	}
 	return serveWithAdmin(ctx, &f, log, seed)
+}
+
+// dropEcho returns the routes that do not use the built-in echo backend.
+func dropEcho(routes []route.Route) []route.Route {
+	var kept []route.Route
+	for _, r := range routes {
+		if !usesEcho([]route.Route{r}) {
+			kept = append(kept, r)
+		}
+	}
+	return kept
 }
 
 // serveRoutes runs a proxy engine over fixed routes until ctx is done.

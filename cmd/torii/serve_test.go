@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -371,4 +372,21 @@ func TestServeConfigSeedsOnce(t *testing.T) {
 		t.Errorf("the ignored --config was not reported: %s", g2.out.String())
 	}
 	g2.stop()
+}
+
+// TestServeAdminPortInUse: when the admin API cannot listen, serve stops the proxy too and
+// exits with an error that names the address.
+func TestServeAdminPortInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, toriiBin, "serve", "--listen", freeAddr(t), "--admin", busy.Addr().String(),
+		"--echo", "off", "--data-dir", t.TempDir()).CombinedOutput()
+	if err == nil || ctx.Err() != nil || !strings.Contains(string(out), "cannot listen on "+busy.Addr().String()) {
+		t.Fatalf("serve with a busy admin port: %v (ctx %v): %s", err, ctx.Err(), out)
+	}
 }
