@@ -1,0 +1,452 @@
+package ui_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/torii-gateway/torii/admin"
+	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/metric"
+	"github.com/torii-gateway/torii/core/quota"
+	"github.com/torii-gateway/torii/ui"
+)
+
+const (
+	adminID     = "uiadmintest00001"
+	adminSecret = "ui-admin-secret-for-browser-tests"
+	chromePath  = "/usr/bin/chromium"
+)
+
+// gateway is the whole stack of the browser tests, in process: a real engine on a loopback port,
+// the admin API with the UI on another, and a real backend.
+type gateway struct {
+	engine  *core.Server
+	admin   *admin.Server
+	base    string // admin URL, http://127.0.0.1:port
+	backend int    // backend port
+	client  *http.Client
+}
+
+func startGateway(t *testing.T) *gateway {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	set := metric.NewSet(1)
+	live := metric.NewLive(set)
+	counters := quota.New(quota.Options{})
+	eng, err := core.NewServer(core.Config{Listen: "127.0.0.1:0", Loops: 1, Logger: log,
+		Quotas: counters, Metrics: set, Live: live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	engDone := make(chan error, 1)
+	go func() { engDone <- eng.Run(ctx) }()
+	select {
+	case <-eng.Ready():
+	case err := <-engDone:
+		t.Fatalf("engine did not start: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("engine did not start within 5s")
+	}
+	go live.Run(ctx)
+	s, err := admin.New(admin.Options{
+		DataDir: t.TempDir(), Publisher: eng, Logger: log, UI: ui.Handler(),
+		Quotas: counters, Metrics: set, Live: live,
+		BootstrapClientID: adminID, BootstrapClientSecret: adminSecret,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminDone := make(chan error, 1)
+	go func() { adminDone <- s.Serve(ctx, ln) }()
+
+	bln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "hello from the backend "+r.URL.Path)
+	})}
+	go func() { _ = backend.Serve(bln) }()
+	t.Cleanup(func() {
+		backend.Close()
+		cancel()
+		for name, done := range map[string]chan error{"admin": adminDone, "engine": engDone} {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("%s did not stop within 10s", name)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("admin close: %v", err)
+		}
+	})
+	return &gateway{engine: eng, admin: s, base: "http://" + ln.Addr().String(),
+		backend: bln.Addr().(*net.TCPAddr).Port, client: &http.Client{Timeout: 5 * time.Second}}
+}
+
+// proxy does one GET through the engine with Host host and the given headers.
+func (g *gateway) proxy(host string, hdr map[string]string) (int, string, error) {
+	r, _ := http.NewRequest("GET", "http://"+g.engine.Addr().String()+"/hello", nil)
+	r.Host = host
+	for k, v := range hdr {
+		r.Header.Set(k, v)
+	}
+	res, err := g.client.Do(r)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), err
+}
+
+// adminGet reads the admin API with the key, for checks the browser does not make.
+func (g *gateway) adminGet(t *testing.T, path string, v any) {
+	t.Helper()
+	r, _ := http.NewRequest("GET", g.base+path, nil)
+	r.SetBasicAuth(adminID, adminSecret)
+	res, err := g.client.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("GET %s: %d %s", path, res.StatusCode, b)
+	}
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+// browser starts headless Chromium. The test fails (never skips) when it is missing.
+func browser(t *testing.T) (context.Context, *pageErrors) {
+	t.Helper()
+	if _, err := exec.LookPath(chromePath); err != nil {
+		t.Fatalf("the browser tests need Chromium at %s: install the Debian package `chromium` (apt-get install chromium, or tools/deps.sh): %v", chromePath, err)
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromePath), chromedp.NoSandbox, chromedp.Headless,
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true), chromedp.UserDataDir(t.TempDir()))
+	ctx, cancelC := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		t.Fatalf("cannot start Chromium: %v", err)
+	}
+	errs := &pageErrors{}
+	errs.watch(ctx)
+	return ctx, errs
+}
+
+// pageErrors collects the uncaught exceptions and console.error calls of the page (not the
+// browser's own log, which lists the expected 401s of a wrong login).
+type pageErrors struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (p *pageErrors) watch(ctx context.Context) {
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.IsException() || (m.Type == chromedp.ConsoleError && len(m.Args) > 0) {
+				p.mu.Lock()
+				p.msgs = append(p.msgs, m.String())
+				p.mu.Unlock()
+			}
+		}
+	}()
+}
+
+func (p *pageErrors) check(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range p.msgs {
+		t.Errorf("page error: %s", m)
+	}
+	p.msgs = nil
+}
+
+// waitJS polls a JavaScript boolean expression until it is true or timeout passes.
+func waitJS(ctx context.Context, expr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("%s: %w", expr, err)
+			}
+			return fmt.Errorf("still false after %v: %s", timeout, expr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// toastText returns the text of the toasts on screen, to explain a failure.
+func toastText(ctx context.Context) string {
+	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('toasts').innerText`))
+	return s
+}
+
+// screenshot writes a PNG to docs/screenshots/<name> when TORII_SCREENSHOTS=1, else to a temp dir.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Getenv("TORII_SCREENSHOTS") == "1" {
+		dir = filepath.Join("..", "docs", "screenshots")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Notices from earlier steps would cover the page.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(document.getElementById('toasts').replaceChildren(), true)`)); err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func css(s string) chromedp.CSS { return chromedp.CSS(s) }
+
+// TestBrowser drives the UI in headless Chromium against a real engine, admin API and backend.
+// The scenarios share one browser and run in order (each builds on the previous one).
+func TestBrowser(t *testing.T) {
+	g := startGateway(t)
+	ctx, errs := browser(t)
+	defer errs.check(t)
+	step := func(name string, f func(t *testing.T)) {
+		if !t.Run(name, f) {
+			t.Logf("toasts: %q", toastText(ctx))
+		}
+	}
+	do := func(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v (toasts: %q)", what, err, toastText(ctx))
+		}
+	}
+	wait := func(t *testing.T, expr string, timeout time.Duration) {
+		t.Helper()
+		if err := waitJS(ctx, expr, timeout); err != nil {
+			t.Fatalf("%v (toasts: %q)", err, toastText(ctx))
+		}
+	}
+	// goTo changes the page through the hash, as a click on the menu does (a same-document
+	// navigation, which chromedp.Navigate would wait on for a load event that never comes).
+	goTo := func(t *testing.T, hash string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash = `+strconv.Quote(hash))); err != nil {
+			t.Fatalf("go to %s: %v", hash, err)
+		}
+	}
+	js := func(t *testing.T, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(`+expr+`, true)`)); err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+	}
+	// newRoute fills the route form for a new route on the backend and saves it.
+	newRoute := func(t *testing.T, name, domain string, port string, apikey bool) {
+		t.Helper()
+		goTo(t, "#/routes/new")
+		do(t, "open the route form", chromedp.WaitVisible(css(`#route-form`)))
+		do(t, "fill the route form",
+			chromedp.SetValue(css(`#route-form [name=name]`), name),
+			chromedp.SetValue(css(`#route-form [data-field="frontend.domains"]`), domain),
+			chromedp.SetValue(css(`#targets [name=hostname]`), "127.0.0.1"),
+			chromedp.SetValue(css(`#targets [name=port]`), port))
+		if apikey {
+			do(t, "require an API key", chromedp.Click(css(`#route-form [name="plugins.apikey"]`)))
+		}
+		do(t, "save the route", chromedp.Click(css(`#route-save`)))
+	}
+
+	step("1 login", func(t *testing.T) {
+		do(t, "open the UI", chromedp.Navigate(g.base+"/"), chromedp.WaitVisible(css(`#login-form`)))
+		// A wrong secret is refused on the form.
+		do(t, "wrong login", chromedp.SendKeys(css(`#login-id`), adminID), chromedp.SendKeys(css(`#login-secret`), "nope"),
+			chromedp.Click(css(`#login-submit`)), chromedp.WaitVisible(css(`#login-error`)))
+		do(t, "login", chromedp.SetValue(css(`#login-secret`), adminSecret), chromedp.Click(css(`#login-submit`)),
+			chromedp.WaitVisible(css(`#shell`)))
+		who, err := chromedp.Run(ctx, chromedp.Text(css(`#who`)))
+		if err != nil || who != adminID {
+			t.Fatalf("logged in as %q (%v), want %s", who, err, adminID)
+		}
+		// The cookie is HttpOnly: the page's script cannot read it.
+		if c, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.cookie`)); strings.Contains(c, admin.SessionCookie) {
+			t.Fatalf("session cookie visible to scripts: %q", c)
+		}
+	})
+
+	step("2 route through the form proxies", func(t *testing.T) {
+		newRoute(t, "Web app", "ui-test.local", fmt.Sprint(g.backend), false)
+		wait(t, `location.hash === '#/routes' && !!document.querySelector('#routes-list tr[data-id]')`, 5*time.Second)
+		var last string
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			st, body, err := g.proxy("ui-test.local", nil)
+			if err == nil && st == http.StatusOK && strings.HasPrefix(body, "hello from the backend") {
+				break
+			}
+			last = fmt.Sprintf("%d %q %v", st, body, err)
+			if time.Now().After(deadline) {
+				t.Fatalf("the route does not proxy: %s", last)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		// Search filters the list.
+		do(t, "search", chromedp.SendKeys(css(`#route-search`), "zzz"))
+		wait(t, `document.querySelectorAll('#routes-list tr[data-id]').length === 0 && document.querySelector('#routes-list .empty') !== null`, 2*time.Second)
+	})
+
+	step("3 api key quota", func(t *testing.T) {
+		newRoute(t, "Keyed", "keyed.local", fmt.Sprint(g.backend), true)
+		wait(t, `location.hash === '#/routes'`, 5*time.Second)
+		var routes []map[string]any
+		g.adminGet(t, "/api/routes", &routes)
+		routeID := ""
+		for _, r := range routes {
+			if r["name"] == "Keyed" {
+				routeID, _ = r["id"].(string)
+			}
+		}
+		if routeID == "" {
+			t.Fatalf("route Keyed not stored: %v", routes)
+		}
+		goTo(t, "#/apikeys/new")
+		do(t, "open the key form", chromedp.WaitVisible(css(`#apikey-editor`)),
+			chromedp.SetValue(css(`#apikey-editor [name=clientName]`), "Browser key"),
+			chromedp.SetValue(css(`#apikey-editor [name=throttlingQuota]`), "3"),
+			chromedp.Click(css(`input[data-entity="route_`+routeID+`"]`)),
+			chromedp.Click(css(`#apikey-save`)),
+			chromedp.WaitVisible(css(`#secret-box`)))
+		id, err := chromedp.Run(ctx, chromedp.Text(css(`#new-client-id`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret, err := chromedp.Run(ctx, chromedp.Text(css(`#new-client-secret`)))
+		if err != nil || len(secret) != 64 {
+			t.Fatalf("secret %q %v", secret, err)
+		}
+		creds := map[string]string{"Otoroshi-Client-Id": id, "Otoroshi-Client-Secret": secret}
+		if st, _, err := g.proxy("keyed.local", nil); err != nil || st != http.StatusUnauthorized && st != http.StatusBadRequest {
+			t.Errorf("call without a key: status %d %v, want 401 or 400 (the engine does not enforce ApikeyCalls)", st, err)
+		}
+		// The throttling window is a fixed slot of the wall clock: make the calls, and read the
+		// bar, early in one slot.
+		if into := time.Duration(time.Now().UnixNano() % int64(quota.ThrottleWindow)); into > 2*time.Second {
+			time.Sleep(quota.ThrottleWindow - into)
+		}
+		var statuses []int
+		for range 4 {
+			st, _, err := g.proxy("keyed.local", creds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			statuses = append(statuses, st)
+		}
+		if fmt.Sprint(statuses) != "[200 200 200 429]" {
+			t.Errorf("4 calls with a quota of 3 per window: statuses %v, want [200 200 200 429] (the engine does not count API-key quotas)", statuses)
+		}
+		wait(t, `(() => { const b = document.querySelector('tr[data-id="`+id+`"] .bar[data-kind=window]'); return !!b && b.dataset.used === '3' && b.dataset.limit === '3' && b.classList.contains('full'); })()`, 5*time.Second)
+	})
+
+	step("4 validation error next to its field", func(t *testing.T) {
+		newRoute(t, "Bad port", "bad.local", "70000", false)
+		wait(t, `!!document.querySelector('.field-error[data-error-for="backend.targets[0].port"]')`, 5*time.Second)
+		next, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-field="backend.targets[0].port"]').closest('label').querySelector('.field-error').dataset.errorFor`))
+		if err != nil || next != "backend.targets[0].port" {
+			t.Fatalf("error not next to the port field: %q %v", next, err)
+		}
+		if h, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash`)); h != "#/routes/new" {
+			t.Fatalf("left the form on a validation error: %s", h)
+		}
+		js(t, `window.scrollTo(0, 0)`)
+		screenshot(t, ctx, "route-editor.png")
+	})
+
+	step("5 dashboard moves under load", func(t *testing.T) {
+		goTo(t, "#/dashboard")
+		do(t, "open the dashboard", chromedp.WaitVisible(css(`#chart-rps`)))
+		// A short bounded load: at most 2 s or 2000 requests.
+		stop := time.Now().Add(2 * time.Second)
+		for n := 0; n < 2000 && time.Now().Before(stop); n++ {
+			if _, _, err := g.proxy("ui-test.local", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wait(t, `Number(document.getElementById('chart-rps').dataset.max) > 0 && Number(document.getElementById('chart-rps').dataset.points) >= 2`, 5*time.Second)
+		wait(t, `!!document.querySelector('#top-routes td a')`, 5*time.Second)
+		screenshot(t, ctx, "dashboard.png")
+		do(t, "phone size", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+		screenshot(t, ctx, "dashboard-phone.png")
+		do(t, "laptop size", chromedp.EmulateViewport(1280, 800))
+	})
+
+	step("6 import an export", func(t *testing.T) {
+		path, err := filepath.Abs(filepath.Join("testdata", "otoroshi-export.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		goTo(t, "#/importexport")
+		js(t, `window.confirm = () => true`)
+		do(t, "import", chromedp.WaitVisible(css(`#import-file`)),
+			chromedp.SetUploadFiles(css(`#import-file`), []string{path}),
+			chromedp.Click(css(`#import`)))
+		wait(t, `!!document.querySelector('#import-report li[data-imported]')`, 5*time.Second)
+		rep, err := chromedp.Run(ctx, chromedp.Text(css(`#import-report`)))
+		if err != nil || !strings.Contains(rep, "Import report") || !strings.Contains(rep, "routes: 1") {
+			t.Fatalf("report %q %v", rep, err)
+		}
+		// The audit log shows it.
+		goTo(t, "#/audit")
+		do(t, "audit", chromedp.WaitVisible(css(`#audit-list table`)))
+		if a, _ := chromedp.Run(ctx, chromedp.Text(css(`#audit-list`))); !strings.Contains(a, "FULL_OTOROSHI_IMPORT") {
+			t.Fatalf("audit log: %q", a)
+		}
+	})
+
+	step("7 logout", func(t *testing.T) {
+		do(t, "logout", chromedp.Click(css(`#logout`)), chromedp.WaitVisible(css(`#login-form`)))
+		do(t, "reload", chromedp.Reload(), chromedp.WaitVisible(css(`#login-form`)))
+	})
+}
