@@ -239,7 +239,13 @@ func TestAPIKeyPublicPathsAndScope(t *testing.T) {
 	r := keyRoute("pub.test", "", `{"public_patterns":["/public/.*"],"private_patterns":["/public/secret"]}`, be)
 	r2 := keyRoute("scope.test", "", "", be)
 	r2.Plugins[0].Exclude = []string{"/health"}
-	srv, _ := startKeyProxy(t, []apikey.ApiKey{testKey("abc", "s3cr3t")}, nil, r, r2)
+	// PublicPrivatePaths alone (no ApikeyCalls) asks for no key.
+	r3 := testRoute("nokey.test", be)
+	r3.Plugins = route.Plugins{{Enabled: true, Plugin: apikey.PluginPublicPrivatePaths, Config: json.RawMessage(`{"private_patterns":["/.*"]}`)}}
+	// A disabled ApikeyCalls plugin asks for no key either.
+	r4 := keyRoute("off.test", "", "", be)
+	r4.Plugins[0].Enabled = false
+	srv, _ := startKeyProxy(t, []apikey.ApiKey{testKey("abc", "s3cr3t")}, nil, r, r2, r3, r4)
 	c := dial(t, srv)
 	br := bufio.NewReader(c)
 	f := func(host, path string, status int) {
@@ -255,6 +261,8 @@ func TestAPIKeyPublicPathsAndScope(t *testing.T) {
 	f("pub.test", "/public/%2e%2e/private", 400) // an encoded dot segment is never public
 	f("scope.test", "/health", 200)
 	f("scope.test", "/other", 400)
+	f("nokey.test", "/private", 200)
+	f("off.test", "/private", 200)
 }
 
 // A quota exhausted: 429 with Retry-After and the quota headers.
