@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 
 	"github.com/torii-gateway/torii/core/event"
@@ -122,27 +123,30 @@ func exportersTag(st *state) string {
 }
 
 // applyExporters hands the data exporters of st to the event hub (Options.Events) when they
-// changed since the last call. It runs after the change was committed: a config the hub cannot
-// start (a file it cannot open) is logged and kept, so that it can be fixed through the API. Call
-// it with s.mu held, or before the server is shared.
-func (s *Server) applyExporters(st *state) {
+// changed since the last call. A write calls it before committing, so that a config the hub
+// cannot start (a file it cannot open) is refused with 400 and not stored; if the commit then
+// fails, the write calls it again with the previous state. Call it with s.mu held, or before the
+// server is shared.
+func (s *Server) applyExporters(st *state) error {
 	if s.opts.Events == nil {
-		return
+		return nil
 	}
 	tag := exportersTag(st)
 	if tag == s.exportersApplied {
-		return
+		return nil
 	}
 	cfgs, errs := exporterConfigs(st)
 	for _, err := range errs {
 		s.log.Error("stored data exporter does not decode; skipped", "err", err)
 	}
 	if err := s.opts.Events.SetExporters(cfgs); err != nil {
-		s.log.Error("cannot apply the data exporters; the previous ones keep running", "err", err)
-		return
+		return &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
+			Message: "the data exporters cannot be started; nothing was stored",
+			Fields:  []FieldError{{Field: "config", Message: err.Error()}}}
 	}
 	s.exportersApplied = tag
 	s.log.Info("data exporters applied", "count", len(cfgs))
+	return nil
 }
 
 // emitAudits sends committed audit events to the event hub, so that exporters see them too.

@@ -137,6 +137,12 @@ func TestDataExporterConfigsRefuseBadInput(t *testing.T) {
 	f(map[string]any{"type": "file", "config": map[string]any{}}, "config.path")
 	f(map[string]any{"type": "console", "filtering": map[string]any{"include": []any{map[string]any{"a": map[string]any{"$bogus": 1}}}}}, "filtering.include[0]")
 	f(map[string]any{"id": "a/b", "type": "console"}, "id")
+	// Valid, but the hub cannot open the file: refused, not stored.
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f(map[string]any{"id": "exp_unopenable", "type": "file", "enabled": true, "config": map[string]any{"path": filepath.Join(notDir, "events.ndjson")}}, "config")
 	e.must(http.StatusUnsupportedMediaType, req{method: "POST", path: "/api/data-exporter-configs", body: "{}", header: map[string]string{"Content-Type": "text/plain"}})
 	e.must(http.StatusNotFound, req{method: "GET", path: "/api/data-exporter-configs/nope"})
 	if st := hub.Stats(); len(st.Exporters)+len(st.Unsupported) != 0 {

@@ -186,7 +186,11 @@ func New(opts Options) (*Server, error) {
 		s.publish(publish)
 	}
 	s.cur.Store(st)
-	s.applyExporters(st)
+	if err := s.applyExporters(st); err != nil {
+		// Stored exporters that cannot start (a file that can no longer be opened): serve the
+		// API so that they can be fixed.
+		s.log.Error("stored data exporters not started", "err", err)
+	}
 	s.routes = s.endpoints()
 	s.handler = s.buildHandler()
 	return s, nil

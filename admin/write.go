@@ -43,14 +43,19 @@ func (s *Server) write(fn func(st *state, ws *writeSet) error) (*compiled, error
 	if err != nil {
 		return nil, compileError(err)
 	}
+	if err := s.applyExporters(next); err != nil {
+		return nil, compileError(err)
+	}
 	if err := commit(s.db, ws.reset, ws.changes, ws.audits); err != nil {
+		if rerr := s.applyExporters(s.cur.Load()); rerr != nil {
+			s.log.Error("cannot restore the data exporters after a failed commit", "err", rerr)
+		}
 		return nil, err
 	}
 	metricWrites.Inc()
 	s.version++
 	s.cur.Store(next)
 	s.publish(publish)
-	s.applyExporters(next)
 	s.emitAudits(ws.audits)
 	return publish, nil
 }
