@@ -27,7 +27,8 @@
 // compile, never to re-serialize.
 //
 // Data exporters are stored like the other entities and handed to the event hub (Options.Events,
-// hub.SetExporters) after each committed change and at start; audit events go to the hub too.
+// hub.SetExporters) at start and with each change, just before its commit: one the hub cannot
+// start is refused with 400 and not stored. Committed audit events go to the hub too.
 //
 // Wiring (cmd/torii): admin.Run(ctx, admin.Options{Listen: ..., DataDir: ..., Publisher: engine,
 // Quotas: counters, Metrics: set, Live: live, Events: hub, Registry: reg}) or New + Run + Close;
