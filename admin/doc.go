@@ -13,6 +13,7 @@
 //	/api/globalconfig                             GET, PUT, PATCH
 //	/api/otoroshi.json                            export (GET) and import (POST) in Otoroshi's format
 //	/api/audit/events                             the audit log, newest first
+//	/api/events/stats                             event hub and data exporter counters
 //	/api/live, /api/live/{id}?every=<ms>          live statistics (JSON, server-sent events)
 //	/health, /live (no key), /ready, /metrics     (/metrics: Prometheus text, or ?format=json)
 //

@@ -40,6 +40,7 @@ func (s *Server) endpoints() []endpoint {
 	add(http.MethodGet, "/api/otoroshi.json", s.handleExport)
 	add(http.MethodPost, "/api/otoroshi.json", s.handleImport)
 	add(http.MethodGet, "/api/audit/events", s.handleAudit)
+	add(http.MethodGet, "/api/events/stats", s.handleEventStats)
 	add(http.MethodGet, "/api/live", s.handleLiveStats)
 	add(http.MethodGet, "/api/live/{id}", s.handleLiveStream)
 	add(http.MethodGet, "/api/session", s.handleWhoAmI)

@@ -158,3 +158,12 @@ func (s *Server) emitAudits(audits [][]byte) {
 		s.opts.Events.Publish(event.KindAudit, a)
 	}
 }
+
+// handleEventStats answers GET /api/events/stats: the event hub's counters (events recorded and
+// lost, and each running exporter's queue, sent, dropped and failed counts).
+func (s *Server) handleEventStats(w http.ResponseWriter, _ *http.Request) error {
+	if s.opts.Events == nil {
+		return &APIError{Status: http.StatusNotImplemented, Code: "errors.not.implemented", Message: "events are not wired to the admin API"}
+	}
+	return s.writeValue(w, http.StatusOK, s.opts.Events.Stats())
+}

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -95,6 +96,16 @@ func TestDataExporterConfigs(t *testing.T) {
 		t.Fatalf("list: %d entries", len(l))
 	}
 
+	var stats struct {
+		Published   uint64 `json:"published"`
+		Exporters   []struct{ ID string }
+		Unsupported []string `json:"unsupported"`
+	}
+	if err := json.Unmarshal(e.must(http.StatusOK, req{method: "GET", path: "/api/events/stats"}).body, &stats); err != nil ||
+		stats.Published == 0 || len(stats.Exporters) != 1 || stats.Exporters[0].ID != "exp_file" || len(stats.Unsupported) != 1 {
+		t.Fatalf("/api/events/stats: %v %+v", err, stats)
+	}
+
 	// Disabling stops it; the stored config keeps Otoroshi's unknown fields.
 	e.must(http.StatusOK, req{method: "PATCH", path: "/api/data-exporter-configs/exp_file",
 		body: map[string]any{"enabled": false, "location": map[string]any{"tenant": "default"}}})
@@ -145,6 +156,7 @@ func TestDataExporterConfigsRefuseBadInput(t *testing.T) {
 	f(map[string]any{"id": "exp_unopenable", "type": "file", "enabled": true, "config": map[string]any{"path": filepath.Join(notDir, "events.ndjson")}}, "config")
 	e.must(http.StatusUnsupportedMediaType, req{method: "POST", path: "/api/data-exporter-configs", body: "{}", header: map[string]string{"Content-Type": "text/plain"}})
 	e.must(http.StatusNotFound, req{method: "GET", path: "/api/data-exporter-configs/nope"})
+	newEnv(t, nil).must(http.StatusNotImplemented, req{method: "GET", path: "/api/events/stats"})
 	if st := hub.Stats(); len(st.Exporters)+len(st.Unsupported) != 0 {
 		t.Fatalf("a refused config reached the hub: %+v", st)
 	}
