@@ -12,6 +12,18 @@
 // {"routes": [...]}) or the embedded demo route for Host demo.torii.local,
 // answered by a built-in echo backend on --echo; the admin API key is printed
 // once. With --admin off, serve runs statelessly from the routes alone.
+//
+// # Caveats
+//
+// The proxy listens on all interfaces by default (:8080); the admin API stays
+// on loopback unless --admin says otherwise, and then needs --admin-host for
+// the Host check. The seeded demo route stores the echo backend's address, so
+// --echo should not change between starts of one data directory. --config
+// only seeds an empty database: later changes go through the admin API. On
+// SIGTERM or SIGINT the proxy drains (up to --shutdown-grace), then the quota
+// counters are flushed and the database closed; a second signal does not cut
+// this short, kill -9 does (acknowledged admin writes are fsynced; quota
+// counts since the last flush, at most a second, are lost).
 package main
 
 import (
