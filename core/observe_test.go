@@ -32,10 +32,18 @@ type observed struct {
 	events string // the file exporter's path
 }
 
+// startObserved is startObservedWith for tests: a 1 ms drain poll and
+// exporter batches flushed every 10 ms, so that events show up at once.
 func startObserved(tb testing.TB, loops int) *observed {
+	return startObservedWith(tb, loops, time.Millisecond, 10)
+}
+
+// startObservedWith wires observation with the hub's drain poll interval
+// and the file exporter's groupDuration (ms); 0 takes the defaults.
+func startObservedWith(tb testing.TB, loops int, poll time.Duration, groupMs int64) *observed {
 	tb.Helper()
 	o := &observed{set: metric.NewSet(loops)}
-	o.hub = event.NewHub(event.Options{Loops: loops, Metrics: o.set, CaptureHeaders: true, PollInterval: time.Millisecond})
+	o.hub = event.NewHub(event.Options{Loops: loops, Metrics: o.set, CaptureHeaders: true, PollInterval: poll})
 	o.live = metric.NewLive(o.set)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -45,7 +53,10 @@ func startObserved(tb testing.TB, loops int) *observed {
 	tb.Cleanup(func() { cancel(); wg.Wait() })
 	o.events = filepath.Join(tb.TempDir(), "events.ndjson")
 	c := event.DefaultExporterConfig()
-	c.ID, c.Type, c.Enabled, c.GroupSize, c.GroupDuration = "file", event.TypeFile, true, 100, 10
+	c.ID, c.Type, c.Enabled = "file", event.TypeFile, true
+	if groupMs > 0 {
+		c.GroupDuration = groupMs
+	}
 	c.Config = json.RawMessage(fmt.Sprintf(`{"path":%q,"maxFileSize":67108864,"maxNumberOfFile":1}`, o.events))
 	if err := o.hub.SetExporters([]event.ExporterConfig{c}); err != nil {
 		tb.Fatal(err)
