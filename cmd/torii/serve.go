@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"runtime"
@@ -21,6 +22,7 @@ import (
 	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/ui"
 )
 
 // defaultEchoAddr is the fixed address of the built-in echo backend: the seeded demo route
@@ -39,6 +41,7 @@ type serveFlags struct {
 	healthEach time.Duration
 	accessLog  string
 	accessFmt  string
+	webUI      bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -51,6 +54,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.resetKey, "reset-admin-key", false, "replace the stored admin API key with a new one, printed once")
 	fs.StringVar(&f.accessLog, "access-log", "", `access log file, one line per request ("-": stdout; empty: none)`)
 	fs.StringVar(&f.accessFmt, "access-log-format", string(event.AccessLogJSON), "access log format: json or common")
+	fs.BoolVar(&f.webUI, "ui", true, "serve the admin web UI at / on the admin address")
 	fs.DurationVar(&f.healthEach, "health-interval", 10*time.Second, "time between two rounds of active health checks (routes with backend.health_check)")
 }
 
@@ -191,6 +195,10 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	reg.OnEvent = alerts.offer
 	health := route.NewHealthChecker(reg, route.HealthOptions{Interval: f.healthEach})
 
+	var webUI http.Handler
+	if f.webUI {
+		webUI = ui.Handler()
+	}
 	adm, err := admin.New(admin.Options{
 		Listen:        f.adminAddr,
 		DataDir:       f.dataDir,
@@ -205,6 +213,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		ResetAdminKey: f.resetKey,
 		Seed:          seed,
 		KeyOut:        &keyNotice{w: os.Stderr, admin: f.adminAddr},
+		UI:            webUI,
 	})
 	if err != nil {
 		return err

@@ -220,6 +220,12 @@ func TestServeEndToEnd(t *testing.T) {
 		return nil
 	})
 	g.mustAPI(http.StatusNotFound, "GET", "/api/live/route_nope", nil)
+	if res, err := http.Get("http://" + g.admin + "/"); err != nil || res.StatusCode != http.StatusOK ||
+		!strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("the web UI is not served at /: %v %+v", err, res)
+	} else {
+		res.Body.Close()
+	}
 	if code, _ := g.api("GET", "/api/routes", nil); code != 200 {
 		t.Errorf("list routes: %d", code)
 	}
