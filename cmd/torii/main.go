@@ -5,7 +5,7 @@
 //
 // proxy is the zero-config quick mode: one catch-all route, round-robin over
 // the --to targets, no state. serve runs the whole gateway: the proxy, the
-// admin API (Otoroshi-compatible, on --admin) over the bbolt state in
+// admin API (Otoroshi-compatible, on --admin, with the web UI at /) over the bbolt state in
 // --data-dir, API key quotas persisted across restarts, active health checks,
 // data exporters, metrics and live statistics. At first start the database is
 // seeded with --config (Otoroshi Route entities, a JSON array or
