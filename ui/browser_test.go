@@ -143,6 +143,21 @@ func (g *gateway) adminGet(t *testing.T, path string, v any) {
 	}
 }
 
+// routeID returns the id of the stored route named name.
+func (g *gateway) routeID(t *testing.T, name string) string {
+	t.Helper()
+	var routes []map[string]any
+	g.adminGet(t, "/api/routes", &routes)
+	for _, r := range routes {
+		if r["name"] == name {
+			id, _ := r["id"].(string)
+			return id
+		}
+	}
+	t.Fatalf("route %q not stored: %v", name, routes)
+	return ""
+}
+
 // browser starts headless Chromium. The test fails (never skips) when it is missing.
 func browser(t *testing.T) (context.Context, *pageErrors) {
 	t.Helper()
@@ -336,22 +351,15 @@ func TestBrowser(t *testing.T) {
 		// Search filters the list.
 		do(t, "search", chromedp.SendKeys(css(`#route-search`), "zzz"))
 		wait(t, `document.querySelectorAll('#routes-list tr[data-id]').length === 0 && document.querySelector('#routes-list .empty') !== null`, 2*time.Second)
+		// The editor of the route shows its live statistics and its target's circuit breaker.
+		goTo(t, "#/routes/"+g.routeID(t, "Web app"))
+		wait(t, `!!document.querySelector('#route-live .stat') && !!document.querySelector('#route-circuits .pill')`, 5*time.Second)
 	})
 
 	step("3 api key quota", func(t *testing.T) {
 		newRoute(t, "Keyed", "keyed.local", fmt.Sprint(g.backend), true)
 		wait(t, `location.hash === '#/routes'`, 5*time.Second)
-		var routes []map[string]any
-		g.adminGet(t, "/api/routes", &routes)
-		routeID := ""
-		for _, r := range routes {
-			if r["name"] == "Keyed" {
-				routeID, _ = r["id"].(string)
-			}
-		}
-		if routeID == "" {
-			t.Fatalf("route Keyed not stored: %v", routes)
-		}
+		routeID := g.routeID(t, "Keyed")
 		goTo(t, "#/apikeys/new")
 		do(t, "open the key form", chromedp.WaitVisible(css(`#apikey-editor`)),
 			chromedp.SetValue(css(`#apikey-editor [name=clientName]`), "Browser key"),
@@ -402,6 +410,26 @@ func TestBrowser(t *testing.T) {
 		}
 		js(t, `window.scrollTo(0, 0)`)
 		screenshot(t, ctx, "route-editor.png")
+	})
+
+	step("4b groups and global config", func(t *testing.T) {
+		goTo(t, "#/groups")
+		do(t, "create a group", chromedp.WaitVisible(css(`#group-form`)), chromedp.SetValue(css(`#group-form [name=name]`), "Partners"),
+			chromedp.Click(css(`#group-save`)))
+		wait(t, `[...document.querySelectorAll('#groups-list td')].some((td) => td.textContent === 'Partners')`, 5*time.Second)
+		goTo(t, "#/global")
+		do(t, "bad block list", chromedp.WaitVisible(css(`#global-form`)), chromedp.SetValue(css(`#global-block`), "not-an-ip"),
+			chromedp.Click(css(`#global-save`)))
+		wait(t, `document.getElementById('global-block').closest('label').querySelector('.field-error')?.dataset.errorFor === 'ipFiltering.blacklist[0]'`, 5*time.Second)
+		do(t, "good block list", chromedp.SetValue(css(`#global-block`), "203.0.113.7"), chromedp.Click(css(`#global-save`)))
+		wait(t, `document.getElementById('toasts').innerText.includes('Global config saved')`, 5*time.Second)
+		var global struct {
+			IPFiltering struct{ Blacklist []string } `json:"ipFiltering"`
+		}
+		g.adminGet(t, "/api/globalconfig", &global)
+		if fmt.Sprint(global.IPFiltering.Blacklist) != "[203.0.113.7]" {
+			t.Fatalf("block list stored: %v", global.IPFiltering.Blacklist)
+		}
 	})
 
 	step("5 dashboard moves under load", func(t *testing.T) {

@@ -49,7 +49,7 @@ async function renderList(main, fresh) {
     quotaCells.clear();
     if (keys.length === 0) return clear(box, empty('No API key yet. Keys let clients call routes that require one, with quotas.', el('a', { class: 'button primary', href: '#/apikeys/new' }, 'Create the first key')));
     if (shown.length === 0) return clear(box, empty(`No key matches “${search.value}”.`));
-    clear(box, el('div', { class: 'table-wrap' }, el('table', {},
+    clear(box, el('div', { class: 'table-wrap' }, el('table', { class: 'list' },
       el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', { class: 'hide-sm' }, 'Authorized on'), el('th', {}, 'State'), el('th', {}, 'Quota usage'), el('th', {}))),
       el('tbody', {}, shown.map((k) => {
         const cell = el('td', { class: 'quota-cell' }, el('span', { class: 'muted' }, '…'));

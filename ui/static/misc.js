@@ -35,7 +35,7 @@ export async function renderGroups(main) {
   const load = async () => {
     const groups = await api('GET', '/api/groups?pageSize=1000');
     if (groups.length === 0) return clear(box, empty('No group. Groups gather routes so that one API key can be authorized on all of them.'));
-    clear(box, el('div', { class: 'table-wrap' }, el('table', {},
+    clear(box, el('div', { class: 'table-wrap' }, el('table', { class: 'list' },
       el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', { class: 'hide-sm' }, 'Id'), el('th', {}, 'Description'), el('th', {}))),
       el('tbody', {}, groups.map((g) => {
         const del = el('button', { class: 'danger' }, 'Delete');
@@ -164,7 +164,7 @@ export async function renderAudit(main) {
   const load = async () => {
     const evs = await api('GET', '/api/audit/events?pageSize=100');
     if (evs.length === 0) return clear(box, empty('No admin action recorded yet.'));
-    clear(box, el('div', { class: 'table-wrap' }, el('table', {},
+    clear(box, el('div', { class: 'table-wrap' }, el('table', { class: 'list' },
       el('thead', {}, el('tr', {}, el('th', {}, 'When'), el('th', {}, 'Action'), el('th', {}, 'Entity'), el('th', { class: 'hide-sm' }, 'Who'), el('th', { class: 'hide-sm' }, 'From'), el('th', {}, 'Message'))),
       el('tbody', {}, evs.map((e) => el('tr', {}, el('td', {}, fmtTime(e['@timestamp'])), el('td', { class: 'mono' }, e.action), el('td', { class: 'mono' }, e.entityId || ''),
         el('td', { class: 'hide-sm mono' }, e.who || ''), el('td', { class: 'hide-sm mono' }, e.from || ''), el('td', {}, e.message || '')))))));

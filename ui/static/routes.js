@@ -28,7 +28,7 @@ async function renderList(main) {
     const shown = routes.filter((r) => !q || [r.id, r.name, ...(r.frontend?.domains || [])].some((s) => String(s || '').toLowerCase().includes(q)));
     if (routes.length === 0) return clear(box, empty('No route yet. A route sends the requests for some domains to backend targets.', el('a', { class: 'button primary', href: '#/routes/new' }, 'Create the first route')));
     if (shown.length === 0) return clear(box, empty(`No route matches “${search.value}”.`));
-    clear(box, el('div', { class: 'table-wrap' }, el('table', {},
+    clear(box, el('div', { class: 'table-wrap' }, el('table', { class: 'list' },
       el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', {}, 'Domains'), el('th', { class: 'hide-sm' }, 'Targets'), el('th', {}, 'State'), el('th', {}))),
       el('tbody', {}, shown.map((r) => {
         const toggle = el('button', { class: 'route-toggle' }, r.enabled === false ? 'Enable' : 'Disable');
