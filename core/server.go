@@ -44,6 +44,7 @@ type Server struct {
 	obs serverObs // events, metrics, Otoroshi headers; fixed at NewServer
 
 	gateway gatewayLimiter // Global.ThrottlingQuota's count (policy.go)
+	perIP   ipLimiter      // Global.PerIPThrottlingQuota's counts (throttle.go)
 }
 
 // NewServer validates cfg and returns a Server that is not yet listening.
