@@ -106,6 +106,12 @@ func (lp *loop) policy(cc *clientConn, snap *Snapshot, rt *route.Compiled, buf [
 				return errTooManyRequests, false
 			}
 		}
+		if g.PerIPThrottlingQuota > 0 && g.PerIPThrottlingQuota < quota.Unlimited {
+			if ok, retry := lp.s.perIP.take(clientAddr(cc, g, buf), g.PerIPThrottlingQuota, time.Now()); !ok {
+				cc.pol.retryAfter = int((retry + time.Second - 1) / time.Second)
+				return errTooManyRequests, false
+			}
+		}
 	}
 	if rp := snap.policyOf(rt); rp != nil {
 		if rp.broken {

@@ -50,6 +50,7 @@ type Snapshot struct {
 //		IPBlock:         g.Blocked, // ipFiltering.blacklist
 //		TrustXForwarded: g.TrustXForwarded,
 //		ThrottlingQuota: g.ThrottlingQuota,
+//		PerIPThrottlingQuota: g.PerIPThrottlingQuota,
 //	}
 //
 // It is immutable once published.
@@ -73,6 +74,10 @@ type Global struct {
 	// quota.Unlimited and more, means no limit. The count lives in the
 	// Server, so a reload does not reset it.
 	ThrottlingQuota int64
+	// PerIPThrottlingQuota is the same per client address (the address the
+	// IP lists judge), counted exactly per 10-second window; memory is
+	// bounded by the addresses seen in one window.
+	PerIPThrottlingQuota int64
 }
 
 // routePolicy is the compiled policy steps of one route.
