@@ -4,6 +4,7 @@ package core_test
 
 import (
 	"encoding/base64"
+	"net/netip"
 	"testing"
 
 	"github.com/torii-gateway/torii/core"
@@ -11,15 +12,22 @@ import (
 	"github.com/torii-gateway/torii/core/quota"
 )
 
-// A proxied GET that presents an API key (each of the common methods),
-// passes the check and is counted allocates nothing in steady state.
+// A proxied GET that passes the global steps (IP lists, gateway and
+// per-address throttling) and presents an API key (each of the common
+// methods), checked and counted, allocates nothing in steady state.
 func TestProxyAPIKeyZeroAllocs(t *testing.T) {
 	be := startFixedBackend(t)
 	q := quota.New(quota.Options{})
 	srv := startProxy(t, core.Config{Loops: 1, Quotas: q})
 	idOnly := testKey("idonly", "idonly-secret")
 	idOnly.AllowClientIDOnly = true
-	publishKeys(t, srv, q, 2, []apikey.ApiKey{testKey("abc", "s3cr3t"), idOnly}, nil, keyRoute("bench.test", "", "", be))
+	// Every global step on, none refusing.
+	g := &core.Global{
+		IPAllow:         []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		IPBlock:         []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		ThrottlingQuota: 1_000_000, PerIPThrottlingQuota: 1_000_000,
+	}
+	publishKeys(t, srv, q, 2, []apikey.ApiKey{testKey("abc", "s3cr3t"), idOnly}, g, keyRoute("bench.test", "", "", be))
 	f := func(name, header string) {
 		t.Helper()
 		bc := newBenchClientFor(t, srv.Addr().String(), "GET /hello HTTP/1.1\r\nHost: bench.test\r\n"+header+"\r\n\r\n")

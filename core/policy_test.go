@@ -509,3 +509,44 @@ func TestGlobalThrottlingQuota(t *testing.T) {
 		t.Errorf("%d served, %d refused; want 50 and 20", ok, limited)
 	}
 }
+
+// Global.PerIPThrottlingQuota: 2 calls per second is 20 per 10-second window
+// for each client address (here from a trusted X-Forwarded-For).
+func TestGlobalPerIPThrottlingQuota(t *testing.T) {
+	be := startHeaderEcho(t)
+	q := quota.New(quota.Options{})
+	srv := startProxy(t, core.Config{Quotas: q})
+	publishKeys(t, srv, q, 2, nil, &core.Global{PerIPThrottlingQuota: 2, TrustXForwarded: true}, testRoute("ip.test", be))
+	if left := quota.ThrottleWindow - time.Duration(time.Now().UnixNano())%quota.ThrottleWindow; left < 4*time.Second {
+		time.Sleep(left + 50*time.Millisecond)
+	}
+	window := time.Now().UnixNano() / int64(quota.ThrottleWindow)
+	c := dial(t, srv)
+	br := bufio.NewReader(c)
+	counts := map[string][2]int{}
+	for i := range 75 {
+		ip := []string{"10.0.0.1", "10.0.0.2", "2001:db8::1"}[i%3]
+		resp, body := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: ip.test\r\nX-Forwarded-For: "+ip+"\r\n\r\n", "GET")
+		n := counts[ip]
+		switch resp.StatusCode {
+		case 200:
+			n[0]++
+		case 429:
+			n[1]++
+			if resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("429 without Retry-After: %v", resp.Header)
+			}
+		default:
+			t.Fatalf("status %d body %q", resp.StatusCode, body)
+		}
+		counts[ip] = n
+	}
+	if time.Now().UnixNano()/int64(quota.ThrottleWindow) != window {
+		t.Skip("the run crossed a throttling window: machine too slow for this check")
+	}
+	for ip, n := range counts {
+		if n != [2]int{20, 5} {
+			t.Errorf("%s: %d served, %d refused; want 20 and 5", ip, n[0], n[1])
+		}
+	}
+}
