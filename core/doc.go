@@ -84,9 +84,10 @@
 // Before any byte goes to a backend (policy.go): the global settings of the
 // snapshot (Global: maintenance mode 503 errors.service.in.maintenance, the IP
 // allow and block lists 403 errors.ip.address.not.allowed, the gateway-wide
-// and per-address throttling quotas 429), then the route's API-key check (package apikey, with
-// the per-route Policy BuildSnapshot compiled from the ApikeyCalls and
-// PublicPrivatePaths plugins): extraction in Otoroshi's order, validation and
+// and per-address throttling quotas 429), then the route's API-key check
+// (package apikey, with the per-route Policy BuildSnapshot compiled from the
+// ApikeyCalls and PublicPrivatePaths plugins): extraction in Otoroshi's order,
+// validation and
 // quota counting against Config.Quotas, refusals 400/401/405/429 with
 // Otoroshi's error ids and, for 429, Retry-After. The credential fields are
 // left out of the forwarded head (never logged), and the response carries
