@@ -87,15 +87,14 @@
 // and per-address throttling quotas 429), then the route's API-key check
 // (package apikey, with the per-route Policy BuildSnapshot compiled from the
 // ApikeyCalls and PublicPrivatePaths plugins): extraction in Otoroshi's order,
-// validation and
-// quota counting against Config.Quotas, refusals 400/401/405/429 with
-// Otoroshi's error ids and, for 429, Retry-After. The credential fields are
-// left out of the forwarded head (never logged), and the response carries
-// Otoroshi-Daily- and -Monthly-Calls-Remaining when a key was counted. Each
-// loop owns one apikey.Scratch, so the common methods (bearer, client id,
-// client id and secret, Basic) allocate nothing. A Sticky route's request
-// without an otoroshi-tracking cookie gets a random id for Pick and the
-// cookie on its response.
+// validation and quota counting against Config.Quotas, refusals
+// 400/401/405/429 with Otoroshi's error ids and, for 429, Retry-After. The
+// credential fields are left out of the forwarded head (never logged), and
+// the response carries Otoroshi-Daily- and -Monthly-Calls-Remaining when a
+// key was counted. Each loop owns one apikey.Scratch, so the common methods
+// (bearer, client id, client id and secret, Basic) allocate nothing. A Sticky
+// route's request without an otoroshi-tracking cookie gets a random id for
+// Pick and the cookie on its response.
 //
 // # Retries and reloads
 //
