@@ -443,8 +443,8 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 		wait(t, `Number(document.getElementById('chart-rps').dataset.max) > 0 && Number(document.getElementById('chart-rps').dataset.points) >= 2`, 5*time.Second)
-		wait(t, `!!document.querySelector('#top-routes td a')`, 5*time.Second)
 		screenshot(t, ctx, "dashboard.png")
+		wait(t, `!!document.querySelector('#top-routes td a')`, 5*time.Second)
 		do(t, "phone size", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
 		screenshot(t, ctx, "dashboard-phone.png")
 		do(t, "laptop size", chromedp.EmulateViewport(1280, 800))

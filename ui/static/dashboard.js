@@ -15,11 +15,12 @@ export function liveChart(container, id, title, series, { stacked = false, unit 
     width: width(),
     height: 200,
     cursor: { drag: { x: false, y: false } },
+    legend: { live: false },
     // A fixed one-minute window that slides, so the chart does not stretch its first points.
     scales: { x: { time: true, range: (u, min, max) => [max - 60, max] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
     axes: [
       { space: 80, values: (u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hourCycle: 'h23', hour: '2-digit', minute: '2-digit', second: '2-digit' })) },
-      { size: 56, values: (u, vals) => vals.map((v) => fmtNum(v, v < 10 && v % 1 ? 1 : 0) + unit) },
+      { size: 56, values: (u, vals) => vals.map((v) => fmtNum(v, v % 1 === 0 ? 0 : v < 1 ? 2 : 1) + unit) },
     ],
     series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, fill: stacked ? s.color + '33' : undefined, points: { show: false } }))],
   };
