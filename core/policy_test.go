@@ -314,7 +314,7 @@ func TestAPIKeyExactThrottlingThroughProxy(t *testing.T) {
 	req := "GET / HTTP/1.1\r\nHost: thr.test\r\nAuthorization: Bearer " + apikey.BearerToken("thr", "thr-secret") + "\r\n\r\n"
 
 	// Start at the beginning of a window so that the run fits in it.
-	if left := quota.ThrottleWindow - time.Duration(time.Now().UnixNano())%quota.ThrottleWindow; left < 6*time.Second {
+	if left := quota.ThrottleWindow - time.Duration(time.Now().UnixNano())%quota.ThrottleWindow; left < 4*time.Second {
 		time.Sleep(left + 50*time.Millisecond)
 	}
 	window := time.Now().UnixNano() / int64(quota.ThrottleWindow)
