@@ -457,6 +457,13 @@ func TestBrowser(t *testing.T) {
 		}
 		goTo(t, "#/importexport")
 		js(t, `window.confirm = () => true`)
+		// The export downloads (through a blob link) without an error.
+		js(t, `document.getElementById('toasts').replaceChildren()`)
+		do(t, "export", chromedp.WaitVisible(css(`#export`)), chromedp.Click(css(`#export`)))
+		wait(t, `!document.getElementById('export').disabled`, 5*time.Second)
+		if s := toastText(ctx); s != "" {
+			t.Fatalf("export: %q", s)
+		}
 		do(t, "import", chromedp.WaitVisible(css(`#import-file`)),
 			chromedp.SetUploadFiles(css(`#import-file`), []string{path}),
 			chromedp.Click(css(`#import`)))
