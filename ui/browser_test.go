@@ -398,6 +398,44 @@ func TestBrowser(t *testing.T) {
 		wait(t, `(() => { const b = document.querySelector('tr[data-id="`+id+`"] .bar[data-kind=window]'); return !!b && b.dataset.used === '3' && b.dataset.limit === '3' && b.classList.contains('full'); })()`, 5*time.Second)
 	})
 
+	step("3b api key reset, rotate, disable, delete", func(t *testing.T) {
+		id, err := chromedp.Run(ctx, chromedp.Text(css(`#new-client-id`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldSecret, _ := chromedp.Run(ctx, chromedp.Text(css(`#new-client-secret`)))
+		row := `tr[data-id="` + id + `"] `
+		js(t, `window.confirm = () => true`)
+		js(t, `document.getElementById('secret-box').remove()`)
+		do(t, "reset quotas", chromedp.Click(css(row+`.key-reset`)))
+		wait(t, `document.querySelector('`+row+`.bar[data-kind=window]').dataset.used === '0'`, 5*time.Second)
+		do(t, "rotate", chromedp.Click(css(row+`.key-rotate`)), chromedp.WaitVisible(css(`#secret-box`)))
+		newSecret, err := chromedp.Run(ctx, chromedp.Text(css(`#new-client-secret`)))
+		if err != nil || len(newSecret) != 64 || newSecret == oldSecret {
+			t.Fatalf("rotated secret %q %v", newSecret, err)
+		}
+		call := func(secret string) int {
+			st, _, err := g.proxy("keyed.local", map[string]string{"Otoroshi-Client-Id": id, "Otoroshi-Client-Secret": secret})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}
+		if st := call(oldSecret); st == http.StatusOK {
+			t.Errorf("the old secret still works after a rotation")
+		}
+		if st := call(newSecret); st != http.StatusOK {
+			t.Errorf("the new secret: status %d", st)
+		}
+		do(t, "disable", chromedp.Click(css(row+`.key-toggle`)))
+		wait(t, `document.querySelector('`+row+`.pill').textContent === 'disabled'`, 5*time.Second)
+		if st := call(newSecret); st == http.StatusOK {
+			t.Errorf("a disabled key still works")
+		}
+		do(t, "delete", chromedp.Click(css(row+`.key-delete`)))
+		wait(t, `!document.querySelector('`+row+`') && !!document.querySelector('#apikeys-list .empty')`, 5*time.Second)
+	})
+
 	step("4 validation error next to its field", func(t *testing.T) {
 		newRoute(t, "Bad port", "bad.local", "70000", false)
 		wait(t, `!!document.querySelector('.field-error[data-error-for="backend.targets[0].port"]')`, 5*time.Second)
@@ -429,6 +467,21 @@ func TestBrowser(t *testing.T) {
 		g.adminGet(t, "/api/globalconfig", &global)
 		if fmt.Sprint(global.IPFiltering.Blacklist) != "[203.0.113.7]" {
 			t.Fatalf("block list stored: %v", global.IPFiltering.Blacklist)
+		}
+	})
+
+	step("4c route disable, enable, delete", func(t *testing.T) {
+		goTo(t, "#/routes")
+		js(t, `window.confirm = () => true`)
+		row := `#routes-list tr[data-id="` + g.routeID(t, "Keyed") + `"] `
+		do(t, "disable", chromedp.WaitVisible(css(row)), chromedp.Click(css(row+`.route-toggle`)))
+		wait(t, `document.querySelector('`+row+`.pill').textContent === 'disabled'`, 5*time.Second)
+		do(t, "enable", chromedp.Click(css(row+`.route-toggle`)))
+		wait(t, `document.querySelector('`+row+`.pill').textContent === 'enabled'`, 5*time.Second)
+		do(t, "delete", chromedp.Click(css(row+`.route-delete`)))
+		wait(t, `!document.querySelector('`+row+`')`, 5*time.Second)
+		if st, _, err := g.proxy("keyed.local", nil); err != nil || st == http.StatusOK || st == http.StatusUnauthorized {
+			t.Fatalf("deleted route still routed: %d %v", st, err)
 		}
 	})
 
