@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -220,6 +221,18 @@ func TestServeEndToEnd(t *testing.T) {
 		return nil
 	})
 	g.mustAPI(http.StatusNotFound, "GET", "/api/live/route_nope", nil)
+	// The per-route stream sends server-sent events of the route's statistics.
+	sse, _ := http.NewRequest("GET", "http://"+g.admin+"/api/live/route_demo?every=100", nil)
+	sse.SetBasicAuth(g.id, g.secret)
+	if res, err := (&http.Client{Timeout: 5 * time.Second}).Do(sse); err != nil {
+		t.Errorf("/api/live/route_demo: %v", err)
+	} else {
+		line, _ := bufio.NewReader(res.Body).ReadString('\n')
+		res.Body.Close()
+		if res.Header.Get("Content-Type") != "text/event-stream" || !strings.HasPrefix(line, `data: {"calls":`) {
+			t.Errorf("/api/live/route_demo: %s %q", res.Header.Get("Content-Type"), line)
+		}
+	}
 	if res, err := http.Get("http://" + g.admin + "/"); err != nil || res.StatusCode != http.StatusOK ||
 		!strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
 		t.Errorf("the web UI is not served at /: %v %+v", err, res)
