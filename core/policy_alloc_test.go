@@ -42,4 +42,5 @@ func TestProxyAPIKeyZeroAllocs(t *testing.T) {
 	f("client id and secret", "Otoroshi-Client-Id: abc\r\nOtoroshi-Client-Secret: s3cr3t")
 	f("client id alone", "X-Api-Key: idonly")
 	f("basic", "Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte("abc:s3cr3t")))
+	f("jwt", "Authorization: Bearer "+hs256("s3cr3t", `{"clientId":"abc","exp":4102444800}`))
 }
