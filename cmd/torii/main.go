@@ -89,6 +89,8 @@ type engineFlags struct {
 	poolIdleTime  time.Duration
 	highWater     int
 	logLevel      string
+	noHeadersIn   bool
+	noHeadersBack bool
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet, listen string) {
@@ -105,6 +107,8 @@ func (f *engineFlags) register(fs *flag.FlagSet, listen string) {
 	fs.DurationVar(&f.poolIdleTime, "pool-idle-timeout", core.DefaultPoolIdleTimeout, "close pooled connections idle this long")
 	fs.IntVar(&f.highWater, "high-water", core.DefaultHighWater, "buffered bytes past which an exchange moves to a pump goroutine")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&f.noHeadersIn, "no-otoroshi-headers-in", false, "do not send Otoroshi-Request-Id, -Proxied-Host and -Request-Timestamp to backends")
+	fs.BoolVar(&f.noHeadersBack, "no-otoroshi-headers-back", false, "do not send Otoroshi-Request-Id, -Request-Timestamp and the latency headers to clients")
 }
 
 func (f *engineFlags) config(log *slog.Logger) core.Config {
@@ -122,6 +126,9 @@ func (f *engineFlags) config(log *slog.Logger) core.Config {
 		PoolIdleLimit:   f.poolIdle,
 		PoolIdleTimeout: f.poolIdleTime,
 		HighWater:       f.highWater,
+
+		NoOtoroshiHeadersIn:   f.noHeadersIn,
+		NoOtoroshiHeadersBack: f.noHeadersBack,
 	}
 }
 

@@ -118,9 +118,22 @@ func TestServeDemoRoute(t *testing.T) {
 	if echo.Service != "torii built-in echo" || echo.Path != "/hello?x=1" || echo.Host != "demo.torii.local" {
 		t.Errorf("echo saw %+v", echo)
 	}
+	if resp.Header.Get("Otoroshi-Request-Id") == "" || !strings.Contains(body, "Otoroshi-Request-Id") {
+		t.Errorf("no Otoroshi request id by default: %v %s", resp.Header, body)
+	}
 	resp, _ = get(t, addr, "other.local", "/")
 	if resp.StatusCode != 404 || resp.Header.Get("Otoroshi-Error-Cause") != "errors.service.not.found" {
 		t.Errorf("unknown host: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+func TestProxyWithoutOtoroshiHeaders(t *testing.T) {
+	addr := freeAddr(t)
+	startTorii(t, addr, "serve", "--listen", addr, "--admin", "off", "--echo", freeAddr(t),
+		"--no-otoroshi-headers-in", "--no-otoroshi-headers-back")
+	resp, body := get(t, addr, "demo.torii.local", "/")
+	if resp.StatusCode != 200 || resp.Header.Get("Otoroshi-Request-Id") != "" || strings.Contains(body, "Otoroshi-") {
+		t.Errorf("Otoroshi headers sent although turned off: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 }
 
