@@ -297,6 +297,12 @@ func TestAPIKeyQuotaExceeded(t *testing.T) {
 	if !strings.Contains(body, `"error":"errors.too.much.requests"`) {
 		t.Errorf("body %q", body)
 	}
+	// A browser gets the page, with the same headers.
+	resp, body = roundTrip(t, c, br, req[:len(req)-2]+"Accept: text/html\r\n\r\n", "GET")
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Otoroshi-Monthly-Calls-Remaining") == "" ||
+		!strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "errors.too.much.requests") {
+		t.Errorf("HTML 429: status %d headers %v body %q", resp.StatusCode, resp.Header, body)
+	}
 	// The connection survives the 429.
 	resp, _ = roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: keys.test\r\n\r\n", "GET")
 	if resp.StatusCode != 400 {
