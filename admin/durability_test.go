@@ -55,7 +55,7 @@ func buildBinary(t *testing.T) (bin string, args []string) {
 	if err == nil {
 		help, _ := exec.Command(bin, "serve", "--help").CombinedOutput()
 		if bytes.Contains(help, []byte("-admin")) && bytes.Contains(help, []byte("-data-dir")) {
-			return bin, []string{"serve", "--listen", freePort(t)}
+			return bin, []string{"serve", "--listen", freePort(t), "--echo", freePort(t)}
 		}
 		t.Logf("cmd/torii has no --admin/--data-dir yet; using admin/testdata/adminbin (same admin.Run)")
 	} else {
