@@ -163,7 +163,7 @@ type exchangeObs struct {
 	dataIn   int64 // request bytes read: head and body
 	dataOut  int64 // response bytes written: head and body as relayed
 	status   uint16
-	attempts uint8
+	routed   bool // obsRoute ran: the policy step ran too, so cc.pol is this request's
 	// identities are the API key identities of the request's snapshot, set
 	// once routed: the policy step has then run, so cc.pol is this request's.
 	identities map[*apikey.Key]*event.Identity
@@ -179,7 +179,7 @@ func (lp *loop) obsBegin(cc *clientConn, buf []byte, headLen int) {
 	s := lp.s
 	o := &cc.obs
 	now := s.nanos()
-	*o = exchangeObs{rec: o.rec, active: true, start: now, dataIn: int64(headLen), attempts: 1}
+	*o = exchangeObs{rec: o.rec, active: true, start: now, dataIn: int64(headLen)}
 	o.id = lp.obs.ids.Next((s.obs.startWall + now) / 1e6)
 	if lp.obs.ring == nil {
 		return
@@ -208,6 +208,7 @@ func (lp *loop) obsRoute(cc *clientConn, snap *Snapshot, rt *route.Compiled) {
 		return
 	}
 	o := &cc.obs
+	o.routed = true
 	if o.rm = snap.routeMetrics(rt); o.rm != nil {
 		o.rm.Begin(lp.obs.index)
 	}
@@ -257,9 +258,6 @@ func (lp *loop) obsResponse(cc *clientConn, us *upstreamConn, buf []byte) {
 	o := &cc.obs
 	o.respAt = lp.s.nanos()
 	o.status = uint16(us.resp.Status)
-	if cc.retried {
-		o.attempts = 2
-	}
 	if o.rec != nil {
 		o.rec.AddResponseHeaders(buf, us.resp.Headers)
 		if us.out == outChunk || (us.out == outPass && us.framing == httpparse.FramingChunked) {
@@ -323,7 +321,16 @@ func (s *Server) obsEnd(lp *loop, cc *clientConn, now int64, gwError string, fai
 	r.Duration, r.Backend = total, backend
 	r.DataIn, r.DataOut = o.dataIn, o.dataOut
 	r.Status = o.status
-	r.Attempts = o.attempts
+	r.Attempts = 0
+	if o.routed && o.backend > 0 {
+		// Targets tried (retries across targets), plus the retry of a
+		// pooled connection found closed.
+		n := max(cc.pol.attempts, 1)
+		if cc.retried {
+			n++
+		}
+		r.Attempts = uint8(min(n, 255))
+	}
 	r.GwError = gwError
 	if failed {
 		r.Flags |= event.FlagError

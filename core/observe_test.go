@@ -504,3 +504,37 @@ func TestObserveGarbageBalanced(t *testing.T) {
 	waitFor(t, func() bool { return o.hub.Stats().Recorded == counted() }, "as many events as counted requests")
 	t.Logf("%d events recorded and counted", counted())
 }
+
+// A request retried on another target after a refused connection is one
+// event, with callAttempts 2 and the target that answered.
+func TestObserveRetryAttempts(t *testing.T) {
+	o := startObserved(t, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	_ = ln.Close()
+	good := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	rt := testRoute("retry.test", dead, good)
+	rt.Backend.Client.Retries = 2
+	srv := startProxy(t, o.config(1), rt)
+	c := dial(t, srv)
+	br := bufio.NewReader(c)
+	for range 2 { // round robin: one of the two starts on the dead target
+		if resp, body := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: retry.test\r\n\r\n", "GET"); resp.StatusCode != 200 {
+			t.Fatalf("status %d %q", resp.StatusCode, body)
+		}
+	}
+	evs := o.waitEvents(t, 2)
+	attempts := map[string]bool{}
+	for _, ev := range evs {
+		attempts[fmt.Sprint(ev["callAttempts"])] = true
+		if host := ev["target"].(map[string]any)["host"]; host != good {
+			t.Errorf("target.host = %v, want %s", host, good)
+		}
+	}
+	if !attempts["1"] || !attempts["2"] {
+		t.Errorf("callAttempts seen: %v, want 1 and 2", attempts)
+	}
+}
