@@ -153,17 +153,17 @@ func (lp *loop) initObserve(index int) {
 // exchangeObs is the observation state of one client connection's current
 // exchange.
 type exchangeObs struct {
-	active   bool
-	rec      *event.Record // nil without an event hub; allocated once per connection struct
-	rm       *metric.RouteMetrics
-	id       uint64
-	start    int64 // ns (Server.nanos) when the head was parsed
-	backend  int64 // ns when the backend call started, 0 before
-	respAt   int64 // ns when the response head arrived, 0 before
-	dataIn   int64 // request bytes read: head and body
-	dataOut  int64 // response bytes written: head and body as relayed
-	status   uint16
-	routed   bool // obsRoute ran: the policy step ran too, so cc.pol is this request's
+	active  bool
+	rec     *event.Record // nil without an event hub; allocated once per connection struct
+	rm      *metric.RouteMetrics
+	id      uint64
+	start   int64 // ns (Server.nanos) when the head was parsed
+	backend int64 // ns when the backend call started, 0 before
+	respAt  int64 // ns when the response head arrived, 0 before
+	dataIn  int64 // request bytes read: head and body
+	dataOut int64 // response bytes written: head and body as relayed
+	status  uint16
+	routed  bool // obsRoute ran: the policy step ran too, so cc.pol is this request's
 	// identities are the API key identities of the request's snapshot, set
 	// once routed: the policy step has then run, so cc.pol is this request's.
 	identities map[*apikey.Key]*event.Identity
