@@ -167,7 +167,11 @@ func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn,
 		if h.Flags&(httpparse.FlagHopByHop|httpparse.FlagFraming) != 0 {
 			continue
 		}
-		dst = append(dst, h.Name.Bytes(buf)...)
+		name := h.Name.Bytes(buf)
+		if len(name) >= len(hdrRequestID) && lp.s.obs.headersBack && isOtoroshiBackHeader(name) {
+			continue // replaced by ours (appendOtoroshiBack)
+		}
+		dst = append(dst, name...)
 		dst = append(dst, ": "...)
 		dst = append(dst, h.Value.Bytes(buf)...)
 		dst = append(dst, "\r\n"...)

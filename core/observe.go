@@ -420,6 +420,23 @@ func isOtoroshiInHeader(name []byte) bool {
 	return false
 }
 
+// isOtoroshiBackHeader reports whether name is one of the fields
+// appendOtoroshiBack sets: a backend's own copies are dropped so that a
+// client never sees two of them.
+func isOtoroshiBackHeader(name []byte) bool {
+	switch len(name) {
+	case len(hdrRequestID):
+		return httpparse.EqualFold(name, "otoroshi-request-id")
+	case len(hdrRequestTimestamp):
+		return httpparse.EqualFold(name, "otoroshi-request-timestamp")
+	case len(hdrProxyLatency):
+		return httpparse.EqualFold(name, "otoroshi-proxy-latency")
+	case len(hdrUpstreamLatency):
+		return httpparse.EqualFold(name, "otoroshi-upstream-latency")
+	}
+	return false
+}
+
 // appendOtoroshiIn appends the OtoroshiHeadersIn fields of cc's exchange to
 // a forwarded head: request id, proxied host (host is the client's Host
 // value) and timestamp.
