@@ -36,8 +36,9 @@ const (
 	// HEXDIG = DIGIT / "A"-"F" / "a"-"f" (RFC 5234 B.1)
 	classHex
 
-	// scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1)
-	classScheme
+	// classTarget without "?": the bytes of an absolute-path or authority,
+	// so that a scan stops at the query (RFC 3986 §3.3).
+	classPath
 
 	// reg-name bytes: classHost without ":", "[" and "]", which is also what
 	// an IPv4address is made of (RFC 3986 §3.2.2).
@@ -58,11 +59,15 @@ func buildCharClass() (t [256]uint8) {
 	set(classHost, alpha+digit+"-._~"+"!$&'()*+,;="+"%:[]")
 	set(classRegName, alpha+digit+"-._~"+"!$&'()*+,;="+"%")
 	set(classHex, digit+"ABCDEFabcdef")
-	set(classScheme, alpha+digit+"+-.")
 	for c := 0x21; c <= 0x7e; c++ {
 		t[c] |= classValue | classTarget
 		if c != '"' && c != '\\' {
 			t[c] |= classQdtext
+		}
+	}
+	for c := 0x21; c <= 0x7e; c++ {
+		if c != '#' && c != '?' {
+			t[c] |= classPath
 		}
 	}
 	t['#'] &^= classTarget

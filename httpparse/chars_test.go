@@ -45,6 +45,6 @@ func TestCharClasses(t *testing.T) {
 		f("qdtext", classQdtext, c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e) || c >= 0x80)
 		f("reg-name", classRegName, isAlnum(c) || strings.IndexByte("-._~!$&'()*+,;=%", c) >= 0)
 		f("hex", classHex, c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')
-		f("scheme", classScheme, isAlnum(c) || c == '+' || c == '-' || c == '.')
+		f("path", classPath, c > 0x20 && c < 0x7f && c != '#' && c != '?')
 	}
 }

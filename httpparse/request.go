@@ -1,9 +1,6 @@
 package httpparse
 
-import (
-	"bytes"
-	"encoding/binary"
-)
+import "encoding/binary"
 
 // ParseRequest parses the request head at the start of buf into req: the
 // request line, the header section and its final empty line (RFC 9112 §2-5).
@@ -110,7 +107,11 @@ func parseRequestLine(buf []byte, i, maxLine int, req *Request) (int, error) {
 	i++
 
 	ts := i
-	i = skipClass(buf, i, classTarget)
+	q := -1
+	if i = skipClass(buf, i, classPath); i < n && buf[i] == '?' {
+		q = i
+		i = skipClass(buf, i+1, classTarget)
+	}
 	if i == n {
 		return 0, tooLong
 	}
@@ -143,10 +144,6 @@ func parseRequestLine(buf []byte, i, maxLine int, req *Request) (int, error) {
 		return 0, ErrRequestLineTooLong
 	}
 	req.Version = v
-	q := bytes.IndexByte(buf[ts:req.Target.End], '?')
-	if q >= 0 {
-		q += ts
-	}
 	if err := req.splitTarget(buf, ts, q); err != nil {
 		return 0, err
 	}
@@ -276,7 +273,7 @@ func (req *Request) splitTarget(buf []byte, ts, q int) error {
 	}
 	// absolute-form: scheme "://" authority path-abempty [ "?" query ]
 	k := 0
-	for k < len(t) && charClass[t[k]]&classScheme != 0 {
+	for k < len(t) && isSchemeChar(t[k]) {
 		k++
 	}
 	if k == 0 || toLower(t[0])-'a' >= 26 || len(t)-k < 3 || t[k] != ':' || t[k+1] != '/' || t[k+2] != '/' {
@@ -294,6 +291,12 @@ func (req *Request) splitTarget(buf []byte, ts, q int) error {
 	req.Host = Span{int32(as), int32(ae)}
 	req.setPathQuery(ae, te, q)
 	return nil
+}
+
+// isSchemeChar reports whether c may appear in a URI scheme:
+// scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1).
+func isSchemeChar(c byte) bool {
+	return toLower(c)-'a' < 26 || c-'0' < 10 || c == '+' || c == '-' || c == '.'
 }
 
 func (req *Request) setPathQuery(ps, te, q int) {
