@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -537,5 +538,18 @@ func TestObserveRetryAttempts(t *testing.T) {
 	}
 	if !attempts["1"] || !attempts["2"] {
 		t.Errorf("callAttempts seen: %v, want 1 and 2", attempts)
+	}
+}
+
+// A hub with fewer rings than the server has loops is refused: two loops
+// would share one single-producer ring.
+func TestObserveHubTooSmall(t *testing.T) {
+	hub := event.NewHub(event.Options{Loops: 1})
+	_, err := core.NewServer(core.Config{Listen: "127.0.0.1:0", Loops: 2, Events: hub})
+	if !errors.Is(err, core.ErrEventLoops) {
+		t.Fatalf("NewServer: %v, want ErrEventLoops", err)
+	}
+	if _, err := core.NewServer(core.Config{Listen: "127.0.0.1:0", Loops: 2, Events: event.NewHub(event.Options{Loops: 2})}); err != nil {
+		t.Fatal(err)
 	}
 }
