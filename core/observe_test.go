@@ -236,6 +236,7 @@ func TestObserveProxiedRequest(t *testing.T) {
 		`torii_http_request_duration_seconds_count{route="` + rt.ID + `"} 1`,
 		`torii_http_backend_duration_seconds_count{route="` + rt.ID + `"} 1`,
 		metric.FamClientConnections + " 1",
+		metric.FamCircuitOpen + `{route="` + rt.ID + `",target="t0"} 0`,
 	} {
 		if !strings.Contains(prom.String(), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, grepLines(prom.String(), "torii_"))
