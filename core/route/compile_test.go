@@ -144,7 +144,7 @@ func TestCompilePluginsAndWarnings(t *testing.T) {
 	}
 	f(c.Steps[0], 0, "OverrideHost", true)
 	f(c.Steps[1], 2, "cp:otoroshi.next.tunnel.TunnelPlugin", false)
-	f(c.Steps[2], 3, "Cors", true)
+	f(c.Steps[2], 3, "Cors", false)
 	if string(c.Steps[2].Config) != `{"allow_origin":"*"}` || c.Steps[2].Include[0] != "/api" {
 		t.Fatalf("Cors step lost its config: %+v", c.Steps[2])
 	}
@@ -155,7 +155,7 @@ func TestCompilePluginsAndWarnings(t *testing.T) {
 			t.Fatalf("bad warning %+v", w)
 		}
 	}
-	for _, want := range []string{"plugins[2]", "backend.rewrite", "backend.targets[0].protocol", "backend.target_refs"} {
+	for _, want := range []string{"plugins[2]", "plugins[3]", "backend.rewrite", "backend.targets[0].protocol", "backend.target_refs"} {
 		if !fields[want] {
 			t.Fatalf("warnings %v miss %s", tab.Warnings(), want)
 		}

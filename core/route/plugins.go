@@ -8,38 +8,19 @@ import (
 // pluginPrefix is the prefix of Otoroshi's built-in plugin ids.
 const pluginPrefix = "cp:otoroshi.next.plugins."
 
-// knownPlugins are the Otoroshi plugins Torii knows (OTOROSHI.md). A route may list any
-// other plugin: it is kept and round-tripped, compiled into a Step with Supported false,
-// and reported in Table.Warnings.
+// knownPlugins are the Otoroshi plugins whose behaviour Torii provides: the ones the
+// engine runs (OverrideHost, ApikeyCalls, PublicPrivatePaths) and the ones whose effect the
+// engine always has (OtoroshiHeadersIn, SendOtoroshiHeadersBack, XForwardedHeaders). A route
+// may list any other plugin, including the rest of OTOROSHI.md's list: it is kept and
+// round-tripped, compiled into a Step with Supported false, and reported in Table.Warnings,
+// so an import report never hides a plugin that would silently do nothing.
 var knownPlugins = map[string]bool{
 	"OverrideHost":            true,
 	"ApikeyCalls":             true,
-	"ApikeyQuotas":            true,
 	"PublicPrivatePaths":      true,
-	"AdditionalHeadersIn":     true,
-	"AdditionalHeadersOut":    true,
-	"MissingHeadersIn":        true,
-	"MissingHeadersOut":       true,
-	"RemoveHeadersIn":         true,
-	"RemoveHeadersOut":        true,
-	"HeadersValidation":       true,
 	"OtoroshiHeadersIn":       true,
 	"SendOtoroshiHeadersBack": true,
 	"XForwardedHeaders":       true,
-	"ForceHttpsTraffic":       true,
-	"MaintenanceMode":         true,
-	"BuildMode":               true,
-	"Redirection":             true,
-	"DisableHttp10":           true,
-	"ReadOnlyCalls":           true,
-	"IpAddressAllowedList":    true,
-	"IpAddressBlockList":      true,
-	"Cors":                    true,
-	"GzipResponseCompressor":  true,
-	"OtoroshiChallenge":       true,
-	"OtoroshiInfos":           true,
-	"JwtVerification":         true,
-	"CanaryMode":              true,
 }
 
 // Step is one enabled plugin of a compiled route, in the order the route lists them.
