@@ -4,7 +4,7 @@ BIN       ?= bin/torii
 FUZZTIME  ?= 60s
 TESTFLAGS ?=
 
-.PHONY: run build test test-race check fuzz bench bench-compare deps-test clean
+.PHONY: run build test test-race check fuzz bench bench-compare screenshots deps-test clean
 
 run: build
 	./$(BIN) serve
@@ -38,6 +38,15 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+# bench-compare measures Torii against nginx and HAProxy (installed from Debian when missing,
+# as root) and rewrites its section of BENCHMARKS.md. About 6 minutes; see bench/README.md.
+bench-compare:
+	$(GO) run ./bench/compare $(COMPAREFLAGS)
+
+# screenshots regenerates docs/screenshots/ from the browser test.
+screenshots: deps-test
+	TORII_SCREENSHOTS=1 $(GO) test -count=1 -run TestBrowser ./ui/
 
 clean:
 	rm -rf bin
