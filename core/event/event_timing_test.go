@@ -170,7 +170,7 @@ func BenchmarkExportPipeline(b *testing.B) {
 	var own Record
 	own.Reset(true)
 	fillRecord(&own, 1, &in, nil)
-	d := drainer{h: h, buf: make([]byte, 0, 4096)}
+	d := &drainer{h: h}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -24,14 +24,16 @@ type sink interface {
 // exporter is one running data exporter: a bounded queue (bufferSize
 // documents) drained by its own goroutine into batches of groupSize, sent at
 // least every groupDuration. A full queue drops and counts; nothing upstream
-// ever waits for an exporter.
+// ever waits for an exporter. The drain goroutine hands documents over in
+// groups (pending), so the exporter goroutine wakes once per drain pass, not
+// once per event.
 type exporter struct {
 	cfg    ExporterConfig
 	filter compiledFilter
 	sink   sink
 	log    *slog.Logger
 
-	queue  chan *docBuf
+	queue  *docQueue
 	cancel context.CancelFunc // aborts retries in progress when stopping
 	stop   chan struct{}
 	done   chan struct{}
@@ -43,6 +45,8 @@ type exporter struct {
 
 	lastWarn time.Time // exporter goroutine only
 	quiet    int
+
+	pending []*docBuf // drain goroutine only: documents accepted this pass, not yet queued
 }
 
 func newExporter(cfg ExporterConfig, s sink, log *slog.Logger) (*exporter, error) {
@@ -52,20 +56,44 @@ func newExporter(cfg ExporterConfig, s sink, log *slog.Logger) (*exporter, error
 	}
 	return &exporter{
 		cfg: cfg, filter: f, sink: s, log: log.With("exporter", cfg.ID, "type", cfg.Type),
-		queue: make(chan *docBuf, cfg.BufferSize),
+		queue: newDocQueue(cfg.BufferSize),
 		stop:  make(chan struct{}), done: make(chan struct{}),
 	}, nil
 }
 
-// offer queues doc without waiting; the exporter releases its reference
-// once the document is sent or dropped. Safe for concurrent use.
-func (e *exporter) offer(doc *docBuf) {
-	select {
-	case e.queue <- doc:
-	default:
-		e.dropped.Add(1)
-		doc.release()
+// offer queues docs without waiting; the exporter releases its reference to
+// each once it is sent or dropped. Safe for concurrent use; 0 allocs.
+func (e *exporter) offer(docs ...*docBuf) {
+	n := e.queue.push(docs...)
+	if n == len(docs) {
+		return
 	}
+	e.dropped.Add(uint64(len(docs) - n))
+	for _, d := range docs[n:] {
+		d.release()
+	}
+}
+
+// hold adds doc to the documents the drain goroutine hands over at the end
+// of its pass (or as soon as they make a group), and reports whether pending
+// was empty before. Drain goroutine only.
+func (e *exporter) hold(doc *docBuf) (first bool) {
+	first = len(e.pending) == 0
+	e.pending = append(e.pending, doc)
+	if len(e.pending) >= e.cfg.GroupSize {
+		e.handOver()
+	}
+	return first
+}
+
+// handOver queues the pending documents. Drain goroutine only.
+func (e *exporter) handOver() {
+	if len(e.pending) == 0 {
+		return
+	}
+	e.offer(e.pending...)
+	clear(e.pending)
+	e.pending = e.pending[:0]
 }
 
 func (e *exporter) start() {
@@ -109,6 +137,18 @@ func (e *exporter) run(ctx context.Context) {
 		clear(batch)
 		batch = batch[:0]
 	}
+	// fill moves queued documents into the batch, sending each full group,
+	// and reports whether it sent any.
+	fill := func(ctx context.Context) (sent bool) {
+		for {
+			batch = e.queue.pop(batch, e.cfg.GroupSize)
+			if len(batch) < e.cfg.GroupSize {
+				return sent
+			}
+			flush(ctx)
+			sent = true
+		}
+	}
 	// The timer runs while the batch is not empty: no document waits more
 	// than groupDuration (plus delivery time) once it has been dequeued.
 	timer := time.NewTimer(time.Hour)
@@ -117,16 +157,15 @@ func (e *exporter) run(ctx context.Context) {
 	var due <-chan time.Time
 	for {
 		select {
-		case doc := <-e.queue:
-			batch = append(batch, doc)
-			if len(batch) == 1 {
-				timer.Reset(e.cfg.groupDuration())
-				due = timer.C
-			}
-			if len(batch) >= e.cfg.GroupSize {
+		case <-e.queue.wake:
+			sent := fill(ctx)
+			switch {
+			case len(batch) == 0:
 				timer.Stop()
 				due = nil
-				flush(ctx)
+			case due == nil || sent:
+				timer.Reset(e.cfg.groupDuration())
+				due = timer.C
 			}
 		case <-due:
 			due = nil
@@ -134,17 +173,8 @@ func (e *exporter) run(ctx context.Context) {
 		case <-e.stop:
 			fctx, cancel := context.WithTimeout(context.Background(), finalFlushTimeout)
 			defer cancel()
-			for more := true; more; {
-				select {
-				case doc := <-e.queue:
-					batch = append(batch, doc)
-					if len(batch) >= e.cfg.GroupSize {
-						flush(fctx)
-					}
-				default:
-					more = false
-				}
-			}
+			e.queue.close()
+			fill(fctx)
 			flush(fctx)
 			if err := e.sink.close(); err != nil {
 				e.log.Warn("cannot close exporter", "err", err)

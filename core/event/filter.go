@@ -38,7 +38,7 @@ type lazyEvent struct {
 // get returns the top-level value of key.
 func (l *lazyEvent) get(key string) (any, bool) {
 	if key == "@type" && l.kind != "" {
-		return l.kind, true
+		return boxKind(l.kind), true
 	}
 	if !l.tried {
 		l.tried = true
@@ -46,6 +46,21 @@ func (l *lazyEvent) get(key string) (any, bool) {
 	}
 	v, ok := l.decoded[key]
 	return v, ok
+}
+
+// boxKind returns kind as an any; our own kinds are boxed without
+// allocating (a constant's interface value is static), so filtering a
+// GatewayEvent on its @type costs no allocation.
+func boxKind(kind string) any {
+	switch kind {
+	case KindGateway:
+		return KindGateway
+	case KindAudit:
+		return KindAudit
+	case KindAlert:
+		return KindAlert
+	}
+	return kind
 }
 
 // topMatcher matches a whole event.

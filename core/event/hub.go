@@ -123,17 +123,20 @@ func (h *Hub) PushShared(rec *Record) bool {
 }
 
 // Run drains the rings into events until ctx is done, then drains what is
-// left, stops every exporter after a last bounded flush, and returns.
+// left, stops every exporter after a last bounded flush, and returns. It
+// drains in batches: after a pass that left no ring backed up it sleeps
+// PollInterval, so that neither it nor the exporters wake once per event;
+// the loops never wait for it.
 func (h *Hub) Run(ctx context.Context) {
 	var al *accessLogger
 	if h.opts.AccessLog != nil {
 		al = &accessLogger{w: bufio.NewWriterSize(h.opts.AccessLog, 64<<10), format: h.opts.AccessLogFormat}
 	}
-	d := drainer{h: h, al: al, buf: make([]byte, 0, 4096)}
+	d := &drainer{h: h, al: al}
 	t := time.NewTimer(h.opts.PollInterval)
 	defer t.Stop()
 	for {
-		if d.pass() > 0 {
+		if _, backlog := d.pass(); backlog {
 			continue
 		}
 		d.idle()
@@ -141,7 +144,10 @@ func (h *Hub) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			// What was committed before now, bounded: loops may still be producing.
-			for i := 0; i < h.opts.RingSize/drainBatch+1 && d.pass() > 0; i++ {
+			for i := 0; i < h.opts.RingSize/drainBatch+1; i++ {
+				if n, _ := d.pass(); n == 0 {
+					break
+				}
 			}
 			d.idle()
 			h.Close()
@@ -151,20 +157,37 @@ func (h *Hub) Run(ctx context.Context) {
 	}
 }
 
-// drainer is the state of the drain goroutine.
+// drainer is the state of the drain goroutine; everything in it is reused
+// from one event to the next, so steady-state draining allocates nothing.
 type drainer struct {
-	h   *Hub
-	al  *accessLogger
-	buf []byte
+	h       *Hub
+	al      *accessLogger
+	exps    []*exporter // the exporters of this pass
+	nowMs   int64       // the clock of this pass, for event ids
+	ev      lazyEvent   // the event being filtered
+	accept  []*exporter // the exporters that accepted it
+	touched []*exporter // the exporters holding documents of this pass
 }
 
-func (d *drainer) pass() int {
-	n := 0
+// pass drains every ring once (at most drainBatch records each), hands the
+// documents to the exporters, and reports how many records it took and
+// whether some ring had more than drainBatch waiting.
+func (d *drainer) pass() (n int, backlog bool) {
+	d.exps = *d.h.exporters.Load()
+	d.nowMs = time.Now().UnixMilli()
 	for _, r := range d.h.rings {
-		n += r.drain(drainBatch, d.handle)
+		k := r.drain(drainBatch, d.handle)
+		n += k
+		backlog = backlog || k == drainBatch
 	}
+	for _, e := range d.touched {
+		e.handOver()
+	}
+	clear(d.touched)
+	d.touched = d.touched[:0]
+	d.exps = nil
 	d.h.recorded.Add(uint64(n))
-	return n
+	return n, backlog
 }
 
 func (d *drainer) idle() {
@@ -175,35 +198,55 @@ func (d *drainer) idle() {
 	}
 }
 
+// handle encodes rec once, straight into the pooled buffer the accepting
+// exporters will share, and holds it for them until the end of the pass.
 func (d *drainer) handle(rec *Record) {
 	if d.al != nil {
 		d.al.write(rec)
 	}
-	exps := *d.h.exporters.Load()
-	if len(exps) == 0 {
+	if len(d.exps) == 0 {
 		return
 	}
-	d.buf = AppendGatewayEvent(d.buf[:0], rec, d.h.ids.Next(time.Now().UnixMilli()), d.h.opts.Env)
-	d.h.dispatch(exps, KindGateway, d.buf)
+	doc := docPool.Get().(*docBuf)
+	doc.b = AppendGatewayEvent(doc.b[:0], rec, d.h.ids.Next(d.nowMs), d.h.opts.Env)
+	d.ev = lazyEvent{kind: KindGateway, doc: doc.b}
+	d.accept = d.h.route(d.exps, &d.ev, d.accept[:0])
+	d.ev = lazyEvent{}
+	doc.refs.Store(int32(len(d.accept)))
+	if len(d.accept) == 0 {
+		doc.refs.Store(1)
+		doc.release()
+		return
+	}
+	for _, e := range d.accept {
+		if e.hold(doc) {
+			d.touched = append(d.touched, e)
+		}
+	}
+	clear(d.accept)
 }
 
-// dispatch offers doc, an event of type kind, to every exporter whose
-// filter accepts it. The event is decoded only if a filter looks past its
-// @type, and copied once into a pooled buffer shared by the accepting
-// exporters.
-func (h *Hub) dispatch(exps []*exporter, kind string, doc []byte) {
-	ev := lazyEvent{kind: kind, doc: doc}
-	var scratch [16]*exporter
-	accepted := scratch[:0]
+// route appends to dst the exporters of exps whose filter accepts ev, and
+// returns it. The event is decoded only if a filter looks past its @type.
+func (h *Hub) route(exps []*exporter, ev *lazyEvent, dst []*exporter) []*exporter {
 	for _, e := range exps {
-		if !e.filter.empty() && !e.filter.accept(&ev) {
+		if !e.filter.empty() && !e.filter.accept(ev) {
 			continue
 		}
-		accepted = append(accepted, e)
+		dst = append(dst, e)
 	}
 	if ev.err != nil {
 		h.log.Warn("cannot filter event", "err", ev.err)
 	}
+	return dst
+}
+
+// dispatch offers doc, an event of type kind, to every exporter whose
+// filter accepts it, copied once into a pooled buffer shared by the
+// accepting exporters. Off the drain path (Publish): it allocates.
+func (h *Hub) dispatch(exps []*exporter, kind string, doc []byte) {
+	var scratch [16]*exporter
+	accepted := h.route(exps, &lazyEvent{kind: kind, doc: doc}, scratch[:0])
 	if len(accepted) == 0 {
 		return
 	}

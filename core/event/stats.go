@@ -42,7 +42,7 @@ func (h *Hub) Stats() Stats {
 	}
 	for _, e := range *h.exporters.Load() {
 		s.Exporters = append(s.Exporters, ExporterStats{
-			ID: e.cfg.ID, Name: e.cfg.Name, Type: e.cfg.Type, Queued: len(e.queue),
+			ID: e.cfg.ID, Name: e.cfg.Name, Type: e.cfg.Type, Queued: e.queue.len(),
 			Sent: e.sent.Load(), Dropped: e.dropped.Load(), Failed: e.failed.Load(), Errors: e.errs.Load(),
 		})
 	}
@@ -84,7 +84,7 @@ func (h *Hub) registerMetrics(set *metric.Set) {
 	set.GaugeVecFunc("torii_exporter_queue_length", "Events waiting in data exporter queues.",
 		[]string{"exporter", "type"}, func(emit func(float64, ...string)) {
 			for _, e := range *h.exporters.Load() {
-				emit(float64(len(e.queue)), e.cfg.ID, e.cfg.Type)
+				emit(float64(e.queue.len()), e.cfg.ID, e.cfg.Type)
 			}
 		})
 }
