@@ -164,6 +164,7 @@ type drainer struct {
 	al      *accessLogger
 	exps    []*exporter // the exporters of this pass
 	nowMs   int64       // the clock of this pass, for event ids
+	buf     []byte      // the event being encoded
 	ev      lazyEvent   // the event being filtered
 	accept  []*exporter // the exporters that accepted it
 	touched []*exporter // the exporters holding documents of this pass
@@ -207,17 +208,14 @@ func (d *drainer) handle(rec *Record) {
 	if len(d.exps) == 0 {
 		return
 	}
-	doc := docPool.Get().(*docBuf)
-	doc.b = AppendGatewayEvent(doc.b[:0], rec, d.h.ids.Next(d.nowMs), d.h.opts.Env)
-	d.ev = lazyEvent{kind: KindGateway, doc: doc.b}
+	d.buf = AppendGatewayEvent(d.buf[:0], rec, d.h.ids.Next(d.nowMs), d.h.opts.Env)
+	d.ev = lazyEvent{kind: KindGateway, doc: d.buf}
 	d.accept = d.h.route(d.exps, &d.ev, d.accept[:0])
 	d.ev = lazyEvent{}
-	doc.refs.Store(int32(len(d.accept)))
 	if len(d.accept) == 0 {
-		doc.refs.Store(1)
-		doc.release()
 		return
 	}
+	doc := newDoc(d.buf, len(d.accept))
 	for _, e := range d.accept {
 		if e.hold(doc) {
 			d.touched = append(d.touched, e)
