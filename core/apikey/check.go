@@ -59,8 +59,9 @@ func (r *Result) drop(i int) {
 // (see Applies) Check does nothing and returns a nil Key.
 //
 // Paths are matched without the query, percent-escapes decoded. A path with
-// a dot segment or a malformed escape is never public and always in scope,
-// so an encoding trick cannot turn a private path into a public one.
+// a dot segment (also with "\" as separator), an empty segment ("//") or a
+// malformed escape is never public and always in scope, so an encoding or
+// slash trick cannot turn a private path into a public one.
 //
 // It returns a sentinel *Rejection on refusal. It does not allocate (beyond
 // quota.Counters.Take's first call for a key and the growth of sc), never

@@ -352,7 +352,10 @@ func TestCheckPublicPrivatePaths(t *testing.T) {
 	f("/public/../admin", false)
 	f("/public/%2e%2e/admin", false)
 	f("/public/./x", false)
-	f("/public/..x", true) // not a dot segment
+	f("/public/..x", true)           // not a dot segment
+	f("/public//secret/x", false)    // a backend that merges slashes serves /public/secret/x
+	f("/public/%2Fsecret/x", false)  // the same, encoded
+	f("/public/..\\secret/x", false) // a backend that reads "\\" as "/" resolves the dot segment
 	f("/public/%zz", false)
 	f("/private", false)
 
@@ -442,6 +445,9 @@ func TestHasDotSegment(t *testing.T) {
 	f("/a/./b", true)
 	f("/a/../b", true)
 	f(".", true)
+	f("/a/..\\b", true)
+	f("/a\\.\\b", true)
+	f("/a\\b", false)
 }
 
 // TestCheckExactUnderConcurrency runs Check from two goroutines, each with

@@ -383,9 +383,11 @@ func (p *Policy) Applies(sc *Scratch, path []byte) bool {
 }
 
 // normPath decodes percent-escapes so that an encoded path matches the
-// patterns of its decoded form. It reports false for a malformed escape or a
-// dot segment ("/./", "/../"), which the backend may resolve to another path:
-// such a path must get the strictest treatment.
+// patterns of its decoded form. It reports false for a malformed escape, a
+// dot segment ("/./", "/../", also with "\" as the separator) or an empty
+// segment ("//"), which the backend may resolve to another path (many merge
+// slashes, some read "\" as "/"): such a path must get the strictest
+// treatment.
 func normPath(sc *Scratch, path []byte) ([]byte, bool) {
 	if bytes.IndexByte(path, '%') >= 0 {
 		var ok bool
@@ -393,22 +395,25 @@ func normPath(sc *Scratch, path []byte) ([]byte, bool) {
 			return nil, false
 		}
 	}
-	return path, !hasDotSegment(path)
+	return path, !hasDotSegment(path) && bytes.Index(path, []byte("//")) < 0
 }
 
-// hasDotSegment reports whether path has a "." or ".." segment.
+// hasDotSegment reports whether path has a "." or ".." segment, taking both
+// "/" and "\" as segment separators.
 func hasDotSegment(path []byte) bool {
 	for i := 0; i < len(path); i++ {
-		if path[i] != '.' || (i > 0 && path[i-1] != '/') {
+		if path[i] != '.' || (i > 0 && !isSep(path[i-1])) {
 			continue
 		}
 		j := i + 1
 		if j < len(path) && path[j] == '.' {
 			j++
 		}
-		if j == len(path) || path[j] == '/' {
+		if j == len(path) || isSep(path[j]) {
 			return true
 		}
 	}
 	return false
 }
+
+func isSep(c byte) bool { return c == '/' || c == '\\' }
