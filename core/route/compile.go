@@ -469,6 +469,9 @@ func (c *compiler) compilePool(r *Route, index int) *pool {
 		if tg.Weight < 0 {
 			c.fail(id, field+".weight", "must be >= 0, got %d", tg.Weight)
 		}
+		if tg.Weight > maxWeight {
+			c.fail(id, field+".weight", "must be <= %d, got %d", maxWeight, tg.Weight)
+		}
 		anyWeight = anyWeight || tg.Weight > 0
 		if tg.TLS {
 			c.fail(id, field+".tls", "TLS to targets is not supported yet")

@@ -27,7 +27,8 @@
 //
 // Load balancing uses Otoroshi's names (see Balancing). A target's weight repeats it in a
 // smooth weighted round-robin sequence computed at compile time (nginx's algorithm, so
-// weights 5,1,1 give a a b a c a a, not bursts); hash-based types index that same
+// weights 5,1,1 give a a b a c a a, not bursts; a weight is 0 to 1000000, 0 meaning never
+// picked); hash-based types index that same
 // sequence. Backups serve only when no primary is usable; Pick returns nil when nothing
 // is. Runtime state (health, circuit breaker, latency EWMA, in-flight count) lives in a
 // Registry keyed by Upstream.Key (route id, target id, address), outside the Table, so

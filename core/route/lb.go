@@ -71,6 +71,11 @@ const TrackingCookie = "otoroshi-tracking"
 // MaxTargets is the most targets a route may have: PickInput.Tried is a 64-bit mask.
 const MaxTargets = 64
 
+// maxWeight bounds a target's weight: with MaxTargets targets the weight sums and the
+// scaling in smoothSequence stay far from int overflow, which a crafted route would
+// otherwise turn into a panic or a division by zero.
+const maxWeight = 1_000_000
+
 // maxSequence caps the length of the smooth weighted round-robin sequence; larger weight
 // sums are scaled down proportionally (a target keeps at least one slot).
 const maxSequence = 4096
