@@ -16,16 +16,21 @@
 // (snowflake: milliseconds, loop id, sequence), formatted with AppendID into
 // the caller's buffer.
 //
-// Off the loop: Hub.Run drains the rings, encodes each Record as Otoroshi's
-// GatewayEvent JSON with a hand-written appender into a reused buffer,
-// optionally writes an access log line, and offers the document to every
-// exporter whose filter accepts it. Each exporter (webhook, file, console;
-// Otoroshi's DataExporterConfig shape) has a bounded queue of bufferSize
-// documents and a goroutine that sends batches of groupSize at least every
-// groupDuration; a full queue drops and counts. Encoded documents live in
-// pooled, reference-counted buffers shared by the exporters that accept
-// them, so exporting allocates nothing per event in steady state. A dead webhook therefore
-// costs nothing but dropped, counted events. Publish feeds audit and alert
+// Off the loop: Hub.Run drains the rings in batches (a pass every
+// PollInterval, at once again only while a ring is backed up; the loops never
+// signal it), encodes each Record as Otoroshi's GatewayEvent JSON with a
+// hand-written appender into a reused buffer, optionally writes an access log
+// line, and gives the document to every exporter whose filter accepts it.
+// Each exporter (webhook, file, console; Otoroshi's DataExporterConfig shape)
+// has a bounded queue of bufferSize documents and a goroutine that sends
+// batches of groupSize at least every groupDuration (the file exporter: one
+// write per batch); a full queue drops and counts. The drain goroutine hands
+// documents over once per pass or per groupSize, so an exporter wakes once
+// per group of events, not once per event. Encoded documents live in pooled,
+// reference-counted buffers shared by the exporters that accept them, and
+// the drain's filtering state is reused, so exporting allocates nothing per
+// event in steady state (TestExportAllocs). A dead webhook therefore costs
+// nothing but dropped, counted events. Publish feeds audit and alert
 // documents through the same exporters.
 //
 // # Caveats
@@ -40,5 +45,6 @@
 // drain callback. IDGen is single-goroutine; SharedIDGen is safe anywhere.
 // Hub methods are safe for concurrent use; SetExporters and Close can block
 // up to a couple of seconds per stopped exporter while it flushes. Exporter
-// counters restart when an exporter's config changes.
+// counters restart when an exporter's config changes. Events reach an
+// exporter's queue up to PollInterval after the loop recorded them.
 package event
