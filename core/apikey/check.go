@@ -49,7 +49,8 @@ func (r *Result) drop(i int) {
 // routeID, member of routeGroups, and counts the call against the key's
 // quotas in q (nil: no counting). It follows Otoroshi's extraction order;
 // the first method whose credentials are present decides, and bad
-// credentials are refused rather than skipped. Then it checks, when
+// credentials are refused rather than skipped; credentials in a field that
+// appears twice are malformed (ErrInvalidTuple). Then it checks, when
 // p.Validate, that the key is enabled, not past validUntil, authorized on the
 // route, and, for a read-only key, that the method is GET, HEAD or OPTIONS.
 //
@@ -77,8 +78,8 @@ func (p *Policy) Check(s *Set, q *quota.Counters, sc *Scratch, req *httpparse.Re
 	required := p.Mandatory && !p.Public(sc, path)
 
 	var idx [numSlots]int
-	p.scan(req, buf, &idx)
-	k, rej := p.extract(sc, s, req, buf, &idx, now, &res)
+	dup := p.scan(req, buf, &idx)
+	k, rej := p.extract(sc, s, req, buf, &idx, dup, now, &res)
 	if rej != nil {
 		return Result{}, rej
 	}
@@ -125,24 +126,41 @@ func readMethod(m httpparse.Method) bool {
 	return m == httpparse.MethodGet || m == httpparse.MethodHead || m == httpparse.MethodOptions
 }
 
-// scan records in idx the index of the first header field of each slot, or -1.
-func (p *Policy) scan(req *httpparse.Request, buf []byte, idx *[numSlots]int) {
+// scan records in idx the index of the first header field of each slot, or
+// -1, and returns a bit per slot whose field appears more than once.
+func (p *Policy) scan(req *httpparse.Request, buf []byte, idx *[numSlots]int) (dup uint16) {
 	for s := range idx {
 		idx[s] = -1
 	}
 	for i := range req.Headers {
 		name := req.Headers[i].Name.Bytes(buf)
 		for s := range idx {
-			if idx[s] < 0 && len(name) == len(p.names[s]) && equalFold(name, p.names[s]) {
-				idx[s] = i
+			if len(name) == len(p.names[s]) && equalFold(name, p.names[s]) {
+				if idx[s] < 0 {
+					idx[s] = i
+				} else {
+					dup |= 1 << s
+				}
 			}
 		}
 	}
+	return dup
 }
 
 // extract finds the credentials of the first method that applies, verifies
-// them and returns the key, or nil when the request carries none.
-func (p *Policy) extract(sc *Scratch, s *Set, req *httpparse.Request, buf []byte, idx *[numSlots]int, now time.Time, res *Result) (*Key, *Rejection) {
+// them and returns the key, or nil when the request carries none. Credentials
+// read from a field that appears more than once (a bit of dup) are malformed:
+// only the first field would be checked and dropped, and the next hop would
+// see the others.
+func (p *Policy) extract(sc *Scratch, s *Set, req *httpparse.Request, buf []byte, idx *[numSlots]int, dup uint16, now time.Time, res *Result) (*Key, *Rejection) {
+	twice := func(slots ...int) bool {
+		for _, sl := range slots {
+			if dup&(1<<sl) != 0 {
+				return true
+			}
+		}
+		return false
+	}
 	value := func(slot int) []byte {
 		if idx[slot] < 0 {
 			return nil
@@ -157,11 +175,17 @@ func (p *Policy) extract(sc *Scratch, s *Set, req *httpparse.Request, buf []byte
 		if tok := optionalScheme(value(slotBearer), "bearer"); bytes.HasPrefix(tok, []byte(bearerPrefix)) {
 			res.Method = MethodBearer
 			res.drop(idx[slotBearer])
+			if twice(slotBearer) {
+				return nil, ErrInvalidTuple
+			}
 			return verifyBearer(s, tok)
 		}
 		if authIsBearer && bytes.HasPrefix(authBearer, []byte(bearerPrefix)) {
 			res.Method = MethodBearer
 			res.drop(idx[slotAuthorization])
+			if twice(slotAuthorization) {
+				return nil, ErrInvalidTuple
+			}
 			return verifyBearer(s, authBearer)
 		}
 	}
@@ -170,6 +194,9 @@ func (p *Policy) extract(sc *Scratch, s *Set, req *httpparse.Request, buf []byte
 		if id := value(slotClientID); len(id) > 0 {
 			res.Method = MethodClientID
 			res.drop(idx[slotClientID])
+			if twice(slotClientID) {
+				return nil, ErrInvalidTuple
+			}
 			k := lookup(s, id)
 			if k == nil || !k.AllowClientIDOnly {
 				return nil, ErrBadKey
@@ -187,6 +214,9 @@ func (p *Policy) extract(sc *Scratch, s *Set, req *httpparse.Request, buf []byte
 			res.Method = MethodCustomHeaders
 			res.drop(idx[slotID])
 			res.drop(idx[slotSecret])
+			if twice(slotID, slotSecret) {
+				return nil, ErrInvalidTuple
+			}
 			return verifySecret(s, id, secret)
 		}
 		partial = idx[slotID] >= 0 || idx[slotSecret] >= 0
@@ -196,24 +226,33 @@ func (p *Policy) extract(sc *Scratch, s *Set, req *httpparse.Request, buf []byte
 		if tok := optionalScheme(value(slotJWT), "bearer"); isJWT(tok) {
 			res.Method = MethodJWT
 			res.drop(idx[slotJWT])
+			if twice(slotJWT) {
+				return nil, ErrInvalidTuple
+			}
 			return verifyJWT(sc, s, tok, now)
 		}
 		if authIsBearer && isJWT(authBearer) {
 			res.Method = MethodJWT
 			res.drop(idx[slotAuthorization])
+			if twice(slotAuthorization) {
+				return nil, ErrInvalidTuple
+			}
 			return verifyJWT(sc, s, authBearer, now)
 		}
 	}
 	// 5. Basic, in its header or Authorization: Basic.
 	if p.enabled[MethodBasic] {
-		cred, at := optionalScheme(value(slotBasic), "basic"), idx[slotBasic]
+		cred, at, slot := optionalScheme(value(slotBasic), "basic"), idx[slotBasic], slotBasic
 		if at < 0 {
 			cred, _ = cutScheme(authz, "basic")
-			at = idx[slotAuthorization]
+			at, slot = idx[slotAuthorization], slotAuthorization
 		}
 		if cred != nil {
 			res.Method = MethodBasic
 			res.drop(at)
+			if twice(slot) {
+				return nil, ErrInvalidTuple
+			}
 			return verifyBasic(sc, s, cred)
 		}
 	}

@@ -524,3 +524,30 @@ func TestPolicyScope(t *testing.T) {
 		t.Fatalf("bad exclude pattern: %v", err)
 	}
 }
+
+// TestCheckDuplicateCredentialHeaders: the extractors read the first field of
+// each name and Drop removes only that one, so a repeated credential field
+// would reach the backend (an Otoroshi-Client-Id naming another key, say)
+// after the gateway authenticated the first. Such requests are malformed.
+func TestCheckDuplicateCredentialHeaders(t *testing.T) {
+	s := testKeys(t)
+	p := mustPolicy(t, "", "")
+	sc := NewScratch()
+	f := func(want *Rejection, headers ...string) {
+		t.Helper()
+		req, buf := parse(t, "GET /x HTTP/1.1", headers...)
+		if _, rej := p.Check(s, nil, sc, req, buf, "r", []string{"default"}, testNow); rej != want {
+			t.Fatalf("%q: got %v, want %v", headers, rej, want)
+		}
+	}
+	f(nil, "Otoroshi-Client-Id: keyA", "Otoroshi-Client-Secret: "+secretA)
+	f(ErrInvalidTuple, "Otoroshi-Client-Id: keyA", "Otoroshi-Client-Secret: "+secretA, "Otoroshi-Client-Id: keyB")
+	f(ErrInvalidTuple, "Otoroshi-Client-Id: keyA", "Otoroshi-Client-Secret: "+secretA, "otoroshi-client-secret: "+secretB)
+	f(ErrInvalidTuple, "Authorization: Basic "+basic("keyA", secretA), "Authorization: Basic "+basic("keyB", secretB))
+	f(ErrInvalidTuple, "Authorization: Bearer "+BearerToken("keyA", secretA), "Authorization: Basic "+basic("keyB", secretB))
+	f(ErrInvalidTuple, "Otoroshi-Token: "+BearerToken("keyA", secretA), "Otoroshi-Token: "+BearerToken("keyB", secretB))
+	f(ErrInvalidTuple, "x-api-key: keyB", "X-Api-Key: keyA")
+	f(ErrInvalidTuple, "Otoroshi-Authorization: "+basic("keyA", secretA), "Otoroshi-Authorization: "+basic("keyB", secretB))
+	// A repeated field the chosen method does not read changes nothing.
+	f(nil, "Otoroshi-Client-Id: keyA", "Otoroshi-Client-Secret: "+secretA, "Otoroshi-Authorization: x", "Otoroshi-Authorization: y")
+}
