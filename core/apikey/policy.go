@@ -395,7 +395,7 @@ func normPath(sc *Scratch, path []byte) ([]byte, bool) {
 			return nil, false
 		}
 	}
-	return path, !hasDotSegment(path) && bytes.Index(path, []byte("//")) < 0
+	return path, !hasDotSegment(path) && !bytes.Contains(path, []byte("//"))
 }
 
 // hasDotSegment reports whether path has a "." or ".." segment, taking both
