@@ -237,7 +237,8 @@ func (c *Counters) TakeSlot(sl *Slot, lim Limits, now time.Time) (ok bool, rem R
 	} else {
 		wc, dc, mc = e.winCalls, e.dayCalls, e.monthCalls
 	}
-	win = e.win // the slot's window, which a skewed call counts in
+	// The slot's windows, which a skewed call counts in (see maxSkew).
+	win, day, month := e.win, e.day, e.month
 	sl.mu.Unlock()
 
 	rem = Remaining{
@@ -251,14 +252,28 @@ func (c *Counters) TakeSlot(sl *Slot, lim Limits, now time.Time) (ok bool, rem R
 			end = win + int64(ThrottleWindow)
 		}
 		if !okD {
-			end = max(end, cal.dayEnd)
+			end = max(end, c.windowEnd(day, cal.dayStart, cal.dayEnd, false))
 		}
 		if !okM {
-			end = max(end, cal.monthEnd)
+			end = max(end, c.windowEnd(month, cal.monthStart, cal.monthEnd, true))
 		}
 		retryAfter = time.Duration(end - ns)
 	}
 	return ok, rem, retryAfter
+}
+
+// windowEnd returns the end of the calendar day (or month) that starts at
+// start: calEnd when that is the call's own window calStart, otherwise (a
+// skewed call counted in the slot's next window) computed from start.
+func (c *Counters) windowEnd(start, calStart, calEnd int64, month bool) int64 {
+	if start == calStart {
+		return calEnd
+	}
+	y, m, d := time.Unix(0, start).In(c.loc).Date()
+	if month {
+		return time.Date(y, m+1, 1, 0, 0, 0, 0, c.loc).UnixNano()
+	}
+	return time.Date(y, m, d+1, 0, 0, 0, 0, c.loc).UnixNano()
 }
 
 // Usage reports the counts of clientID in the windows containing now, in

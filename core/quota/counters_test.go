@@ -251,3 +251,23 @@ func TestFloorDiv(t *testing.T) {
 	f(-10, 10, -1)
 	f(-11, 10, -2)
 }
+
+// TestRetryAfterOfSkewedCall: a call stamped just before midnight that lands
+// in a slot already rolled to the new day is refused by the new day's count,
+// so it must wait for the end of the new day, not of the old one.
+func TestRetryAfterOfSkewedCall(t *testing.T) {
+	f := func(lim Limits, first, skewed time.Time, want time.Duration) {
+		t.Helper()
+		c := New(Options{})
+		take(t, c, "k", first)
+		ok, _, retry := c.Take("k", lim, skewed)
+		if ok || retry != want {
+			t.Fatalf("skewed call at %v: ok=%v retry=%v, want refused, retry %v", skewed, ok, retry, want)
+		}
+	}
+	midnight := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
+	ms := time.Millisecond
+	f(Limits{Throttle: Unlimited, Daily: 1, Monthly: Unlimited}, midnight.Add(ms), midnight.Add(-ms), 24*time.Hour+ms)
+	f(Limits{Throttle: Unlimited, Daily: Unlimited, Monthly: 1}, midnight.Add(ms), midnight.Add(-ms), 31*24*time.Hour+ms)
+	f(Limits{Throttle: 1, Daily: Unlimited, Monthly: Unlimited}, midnight.Add(ms), midnight.Add(-ms), ThrottleWindow+ms)
+}
