@@ -172,7 +172,7 @@ func (r *results) markdown() string {
 	w("\n### Added latency at a fixed rate (open loop, small GET, %.0f req/s, median of %d rounds)\n\n", r.Rate, r.Rounds)
 	w("Latency runs from each request's intended send time (coordinated omission corrected). Plot: "+
 		"`%s`.\n\n", "bench/results/compare-openloop.svg")
-	w("| target | achieved req/s | p50 µs | p99 µs | p99.9 µs | added p99 vs direct | generator send lag p99 µs | errors | note |\n")
+	w("| target | achieved req/s | p50 µs | p99 µs | p99.9 µs | added p99 vs direct | send lag p99 µs | errors | note |\n")
 	w("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	base := median(field(r.Open[direct], p99))
 	for _, t := range targetOrder {
@@ -306,9 +306,10 @@ func (r *results) markdown() string {
 		"numbers are noisy.\n")
 	w("- Loopback only, HTTP/1.1 without TLS, one upstream, fixed tiny responses: this measures proxy overhead, " +
 		"not a real application.\n")
-	w("- Open-loop latency includes the generator's own lateness (its \"send lag\": a timerfd pacer keeps it to tens of " +
-		"µs on a quiet machine) equally for every target; \"added p99\" subtracts the direct run's p99, so it can be " +
-		"slightly negative within noise. A send lag far above that means the generator's core was busy.\n")
+	w("- Open-loop \"send lag\" is how late requests left against their schedule: the generator's own lateness (its " +
+		"timerfd pacer keeps that to tens of µs; see the direct row) plus waiting for the connection's previous answer, " +
+		"which is the target's doing and is charged to its latency. \"added p99\" subtracts the direct run's p99, so " +
+		"it can be slightly negative within noise.\n")
 	w("- The per-connection RSS is (RSS with N idle connections − idle RSS) / N after one request on each; it " +
 		"includes kernel-visible buffer pages the proxy touched, not socket buffers (those are kernel memory).\n")
 	w("- Idle proxies stay up during the other proxies' runs on the same core; they use no CPU when idle.\n")
