@@ -47,12 +47,7 @@ func TestErrorNoRoute(t *testing.T) {
 }
 
 func TestErrorBackendRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	_ = ln.Close()
+	dead := deadAddr(t)
 	srv := startProxy(t, core.Config{}, testRoute("*", dead))
 	c := dial(t, srv)
 	resp, body := roundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET")

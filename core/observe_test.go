@@ -258,12 +258,7 @@ func TestObserveProxiedRequest(t *testing.T) {
 
 func TestObserveBackendErrors(t *testing.T) {
 	o := startObserved(t, 1)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	_ = ln.Close()
+	dead := deadAddr(t)
 	silent := startRawBackend(t, func(c net.Conn) { _, _ = c.Read(make([]byte, 4096)); time.Sleep(3 * time.Second) })
 	slow := testRoute("slow.test", silent)
 	slow.Backend.Client.CallTimeout = 200
@@ -512,12 +507,7 @@ func TestObserveGarbageBalanced(t *testing.T) {
 // event, with callAttempts 2 and the target that answered.
 func TestObserveRetryAttempts(t *testing.T) {
 	o := startObserved(t, 1)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	_ = ln.Close()
+	dead := deadAddr(t)
 	good := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	rt := testRoute("retry.test", dead, good)
 	rt.Backend.Client.Retries = 2

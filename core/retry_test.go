@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/route"
 )
@@ -53,13 +55,23 @@ func startNamedBackend(t testing.TB, name string) *namedBackend {
 // deadAddr returns a loopback address nothing listens on.
 func deadAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// A socket bound to a port but not listening refuses every connection,
+	// and it keeps the port reserved until the test ends: a listener closed
+	// at once would free the port for another test's listener, which would
+	// then accept what should have been refused.
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
+	t.Cleanup(func() { _ = unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(sa.(*unix.SockaddrInet4).Port)
 }
 
 // publishRoutes compiles routes with reg and publishes them.
