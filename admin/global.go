@@ -57,7 +57,7 @@ func compileGlobal(doc map[string]any) (*GlobalSettings, error) {
 }
 
 // core converts the settings the engine enforces on every request (nil g: the defaults).
-// Gateway-wide throttling and concurrency limits are not enforced by the engine yet.
+// limitConcurrentRequests and maxConcurrentRequests are stored but not enforced by the engine yet.
 func (g *GlobalSettings) core() *core.Global {
 	if g == nil {
 		return nil
@@ -67,6 +67,9 @@ func (g *GlobalSettings) core() *core.Global {
 		IPAllow:         g.Allowed,
 		IPBlock:         g.Blocked,
 		TrustXForwarded: g.TrustXForwarded,
+
+		ThrottlingQuota:      g.ThrottlingQuota,
+		PerIPThrottlingQuota: g.PerIPThrottlingQuota,
 	}
 }
 

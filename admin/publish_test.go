@@ -21,7 +21,8 @@ func TestPublishCarriesKeysGlobalAndPolicies(t *testing.T) {
 	e.must(http.StatusCreated, req{method: "POST", path: "/api/apikeys", body: map[string]any{
 		"clientId": "key_k", "clientSecret": "secret-k-0123456789", "clientName": "k", "authorizedEntities": []string{"route_route_k"}}})
 	e.must(http.StatusOK, req{method: "PATCH", path: "/api/globalconfig", body: map[string]any{
-		"maintenanceMode": true, "ipFiltering": map[string]any{"blacklist": []string{"10.0.0.0/8"}}}})
+		"maintenanceMode": true, "ipFiltering": map[string]any{"blacklist": []string{"10.0.0.0/8"}},
+		"throttlingQuota": 50, "perIpThrottlingQuota": 5}})
 
 	snap := e.pub.last()
 	if snap.Keys == nil || snap.Keys.Get("key_k") == nil {
@@ -29,6 +30,9 @@ func TestPublishCarriesKeysGlobalAndPolicies(t *testing.T) {
 	}
 	if snap.Global == nil || !snap.Global.MaintenanceMode || len(snap.Global.IPBlock) != 1 || snap.Global.IPBlock[0] != netip.MustParsePrefix("10.0.0.0/8") {
 		t.Fatalf("published global: %+v", snap.Global)
+	}
+	if snap.Global.ThrottlingQuota != 50 || snap.Global.PerIPThrottlingQuota != 5 {
+		t.Fatalf("global throttling not published: %+v", snap.Global)
 	}
 	if snap.Version != e.s.version {
 		t.Fatalf("version %d, server at %d", snap.Version, e.s.version)
