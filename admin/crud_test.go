@@ -181,10 +181,10 @@ func TestGroupsAndKeysCRUD(t *testing.T) {
 	e.must(http.StatusPreconditionFailed, req{method: "PATCH", path: "/api/globalconfig", body: `{"maintenanceMode":true}`, header: map[string]string{"If-Match": `"x"`}})
 	p := e.must(http.StatusOK, req{method: "PATCH", path: "/api/globalconfig", body: `{"maintenanceMode":true,"ipFiltering":{"blacklist":["10.0.0.0/8"]}}`,
 		header: map[string]string{"If-Match": gc.header.Get("ETag")}}).obj(t)
-	if p["maintenanceMode"] != true || p["trustXForwarded"] != true {
+	if p["maintenanceMode"] != true || p["trustXForwarded"] != false {
 		t.Fatalf("global patch: %v", p)
 	}
-	if g := e.s.Global(); !g.MaintenanceMode || len(g.Blocked) != 1 || g.Blocked[0].String() != "10.0.0.0/8" || !g.TrustXForwarded {
+	if g := e.s.Global(); !g.MaintenanceMode || len(g.Blocked) != 1 || g.Blocked[0].String() != "10.0.0.0/8" || g.TrustXForwarded {
 		t.Fatalf("global settings not compiled: %+v", g)
 	}
 	bad := e.must(http.StatusBadRequest, req{method: "PUT", path: "/api/globalconfig", body: `{"ipFiltering":{"whitelist":["not-an-ip"]},"throttlingQuota":-1}`})

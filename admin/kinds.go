@@ -138,8 +138,11 @@ func keyTemplate() map[string]any {
 	return d
 }
 
+// globalDefaults are Otoroshi's, except trustXForwarded: Otoroshi defaults it to true, but Torii
+// usually is the edge, where trusting X-Forwarded-For lets any client pick the address that the IP
+// lists and the per-IP quota judge.
 const globalDefaults = `{"maintenanceMode":false,"throttlingQuota":10000000,"perIpThrottlingQuota":10000000,
-	"ipFiltering":{"whitelist":[],"blacklist":[]},"trustXForwarded":true,"limitConcurrentRequests":false,
+	"ipFiltering":{"whitelist":[],"blacklist":[]},"trustXForwarded":false,"limitConcurrentRequests":false,
 	"maxConcurrentRequests":1000,"tags":[],"metadata":{}}`
 
 func globalTemplate() map[string]any { return mustObject(globalDefaults) }
