@@ -32,6 +32,7 @@ func (s *Server) endpoints() []endpoint {
 		add(http.MethodPatch, base+"/{clientId}", s.handleUpdate(keys, "clientId", parent, true))
 		add(http.MethodDelete, base+"/{clientId}", s.handleDelete(keys, "clientId", parent))
 	}
+	add(http.MethodGet, "/api/routes/{id}/targets", s.handleRouteTargets)
 	add(http.MethodGet, "/api/apikeys/{id}/quotas", s.handleQuotasGet)
 	add(http.MethodDelete, "/api/apikeys/{id}/quotas", s.handleQuotasReset)
 	add(http.MethodGet, "/api/globalconfig", s.handleGlobalGet)
