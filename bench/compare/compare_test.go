@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -55,7 +56,7 @@ func TestParseBench(t *testing.T) {
 }
 
 func TestConfigs(t *testing.T) {
-	n := nginxConfig("/tmp/x", 8081, 9000, 10000, 20000)
+	n := nginxConfig("/tmp/x", 8081, 8083, 9000, 10000, 20000)
 	for _, want := range []string{"worker_processes 1;", "daemon off;", "access_log off;", "keepalive 256;",
 		"server 127.0.0.1:9000;", "listen 127.0.0.1:8081", "proxy_http_version 1.1;", `proxy_set_header Connection "";`,
 		"worker_connections 11024;", "worker_rlimit_nofile 20000;", "pid /tmp/x/nginx.pid;",
@@ -64,12 +65,48 @@ func TestConfigs(t *testing.T) {
 			t.Errorf("nginx config lacks %q:\n%s", want, n)
 		}
 	}
-	h := haproxyConfig(8082, 9000, 10000)
+	h := haproxyConfig(8082, 8084, 9000, 10000)
 	for _, want := range []string{"nbthread 1", "maxconn 11024", "bind 127.0.0.1:8082", "server s1 127.0.0.1:9000", "http-reuse always",
 		"option forwardfor", "set-header X-Forwarded-Host %[req.hdr(host)]"} {
 		if !strings.Contains(h, want) {
 			t.Errorf("haproxy config lacks %q:\n%s", want, h)
 		}
+	}
+	// The API-key port checks the secret header; the plain port does not.
+	keyed := n[strings.Index(n, "listen 127.0.0.1:8083"):]
+	if !strings.Contains(keyed, `if ($http_otoroshi_client_secret != "benchsecret") {`) || !strings.Contains(keyed, "return 401;") ||
+		strings.Count(n, "otoroshi_client_secret") != 1 {
+		t.Errorf("nginx config does not check the key on 8083 only:\n%s", n)
+	}
+	keyedH := h[strings.Index(h, "bind 127.0.0.1:8084"):]
+	if !strings.Contains(keyedH, "http-request deny deny_status 401 unless { req.hdr(otoroshi-client-secret) -m str benchsecret }") ||
+		strings.Count(h, "otoroshi-client-secret") != 1 {
+		t.Errorf("haproxy config does not check the key on 8084 only:\n%s", h)
+	}
+	var routes []struct {
+		Frontend struct{ Domains []string }
+		Backend  struct {
+			Targets []struct {
+				Hostname string
+				Port     int
+			}
+		}
+		Plugins []struct {
+			Enabled bool
+			Plugin  string
+		}
+	}
+	if err := json.Unmarshal([]byte(toriiKeyRoutes(9000)), &routes); err != nil {
+		t.Fatalf("Torii routes are not JSON: %v", err)
+	}
+	if len(routes) != 1 || len(routes[0].Frontend.Domains) != 1 || routes[0].Frontend.Domains[0] != "*" ||
+		len(routes[0].Backend.Targets) != 1 || routes[0].Backend.Targets[0].Port != 9000 ||
+		len(routes[0].Plugins) != 1 || !routes[0].Plugins[0].Enabled || routes[0].Plugins[0].Plugin != "cp:otoroshi.next.plugins.ApikeyCalls" {
+		t.Errorf("Torii routes: %+v", routes)
+	}
+	var key map[string]any
+	if err := json.Unmarshal([]byte(benchKeyJSON()), &key); err != nil || key["clientSecret"] != "benchsecret" || key["dailyQuota"] != 1e7 {
+		t.Errorf("bench key %s: %v", benchKeyJSON(), err)
 	}
 	if strings.Contains(h, "\n    log ") || strings.Contains(h, "option httplog") {
 		t.Errorf("haproxy config logs:\n%s", h)
@@ -82,8 +119,11 @@ func TestMarkdown(t *testing.T) {
 	r := &results{
 		Started: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC), Rounds: 3, Duration: 5 * time.Second,
 		Conns: 64, Rate: 5000, OpenConns: 16, OpenDur: 5 * time.Second, LoadCPU: 1,
-		Unavailable: map[string]string{},
-		Closed: map[string]map[string][]sample{"small": {
+		Unavailable: map[string]string{haproxy + " (API key)": "a call without the key got 200"},
+		Closed: map[string]map[string][]sample{"apikey": {
+			torii: {{RPS: 60}, {RPS: 61}, {RPS: 62}},
+			nginx: {{RPS: 44}},
+		}, "small": {
 			direct:  {{RPS: 100, GenCPU: 10}, {RPS: 120, GenCPU: 12}, {RPS: 110, GenCPU: 11}},
 			torii:   {{RPS: 60, ProxyCPU: 20}, {RPS: 66, ProxyCPU: 21}, {RPS: 65, ProxyCPU: 19}},
 			nginx:   {{RPS: 50}, {RPS: 40}, {RPS: 45}},
@@ -101,7 +141,10 @@ func TestMarkdown(t *testing.T) {
 	for _, want := range []string{
 		beginMarker, endMarker,
 		"| small GET (32 B body) | Torii | 65 | 60–66 |", "| 1.44x | 1.12x |", // 65/45, 65/58
-		"| small GET + API key & quota | all | pending",
+		"| small GET + API key & quota | Torii | 61 | 60–62 |", "| small GET + API key & quota | nginx | 44 |",
+		"API-key cost: 6.2% of Torii's plain small-GET throughput", // 1 − 61/65
+		"API-key cost < 10% of Torii's throughput (issue 6), small GET with key and quota vs plain: 6.2% (met)",
+		"**HAProxy was not measured with an API key:** a call without the key got 200",
 		"| Torii | 0 | 0.0 | 140.0 | 0.0 | 45.0 µs | 0.0 | 0 | saturated", // median 140 − median 95; 0 req/s < 5000
 		"| Torii | 10000 | 10000 | 40000 | 3.00 KiB |",
 		"Torii ≥ 1.3× nginx in req/s, small GET: 1.44x (met)",

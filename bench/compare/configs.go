@@ -10,7 +10,12 @@ import (
 // forward the client's Host and set X-Forwarded-For, -Proto and -Host, as
 // Torii does by default, so each does the same header work per request.
 
-func nginxConfig(dir string, listen, backend, maxConns, nofile int) string {
+// The API-key scenario listens on a second port (keyListen) where nginx and
+// HAProxy refuse a request whose Otoroshi-Client-Secret header is not the
+// bench key's secret: a static header comparison, far cheaper than Torii's
+// key lookup and exact quota counting, so the comparison favours them.
+
+func nginxConfig(dir string, listen, keyListen, backend, maxConns, nofile int) string {
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root;\n" // workers can use the temp dir the driver created
@@ -54,11 +59,26 @@ http {
             proxy_set_header X-Forwarded-Host $http_host;
         }
     }
+    server {
+        listen 127.0.0.1:%[7]d backlog=4096;
+        location / {
+            if ($http_otoroshi_client_secret != "%[8]s") {
+                return 401;
+            }
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+        }
+    }
 }
-`, user, dir, backend, maxConns+1024, nofile, listen)
+`, user, dir, backend, maxConns+1024, nofile, listen, keyListen, benchSecret)
 }
 
-func haproxyConfig(listen, backend int, maxConns int) string {
+func haproxyConfig(listen, keyListen, backend int, maxConns int) string {
 	// "no strict-limits": when the open-file limit cannot be raised to
 	// 2*maxconn (containers without CAP_SYS_RESOURCE), start anyway; the
 	// idle-connection test needs one descriptor per client connection only.
@@ -83,7 +103,45 @@ frontend fe
     http-request set-header X-Forwarded-Host %%[req.hdr(host)]
     default_backend be
 
+frontend fe_key
+    bind 127.0.0.1:%[4]d
+    option forwardfor
+    http-request deny deny_status 401 unless { req.hdr(otoroshi-client-secret) -m str %[5]s }
+    http-request set-header X-Forwarded-Proto http
+    http-request set-header X-Forwarded-Host %%[req.hdr(host)]
+    default_backend be
+
 backend be
     server s1 127.0.0.1:%[2]d
-`, listen, backend, maxConns+1024)
+`, listen, backend, maxConns+1024, keyListen, benchSecret)
+}
+
+// The API key the API-key scenario sends; its quotas are high enough never
+// to refuse a call, so every call is still counted and checked.
+const (
+	benchClientID = "bench"
+	benchSecret   = "benchsecret"
+)
+
+// toriiKeyRoutes is the routes file of the Torii that serves the API-key
+// scenario: every host, the bench backend as the only target, the
+// ApikeyCalls plugin.
+func toriiKeyRoutes(backend int) string {
+	return fmt.Sprintf(`[{"id":"bench","name":"bench",
+  "frontend":{"domains":["*"]},
+  "backend":{"targets":[{"id":"backend","hostname":"127.0.0.1","port":%d}],"root":"/"},
+  "plugins":[{"enabled":true,"plugin":"cp:otoroshi.next.plugins.ApikeyCalls","config":{}}]}]
+`, backend)
+}
+
+// benchKeyJSON is the body that creates the bench key through the admin API.
+func benchKeyJSON() string {
+	return fmt.Sprintf(`{"clientId":%q,"clientSecret":%q,"clientName":"bench",`+
+		`"authorizedEntities":["group_default","route_bench"],`+
+		`"throttlingQuota":10000000,"dailyQuota":10000000,"monthlyQuota":10000000}`, benchClientID, benchSecret)
+}
+
+// keyHeaders are the loadgen arguments that send the bench key.
+func keyHeaders() []string {
+	return []string{"-H", "Otoroshi-Client-Id: " + benchClientID, "-H", "Otoroshi-Client-Secret: " + benchSecret}
 }

@@ -15,7 +15,7 @@ import (
 // idleConns idle keep-alive connections (each has served one request).
 func (e *env) measureMemory(ctx context.Context) {
 	raiseNofile(e.o.idleConns + 2048)
-	for _, t := range e.available() {
+	for _, t := range e.available(scenarios[0]) {
 		p := e.proxies[t]
 		if p == nil || ctx.Err() != nil {
 			continue

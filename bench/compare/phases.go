@@ -22,9 +22,15 @@ func (e *env) loadgen(ctx context.Context, target string, s scenario, args []str
 	out := filepath.Join(e.dir, "loadgen.json")
 	full := append([]string{"-c", strconv.Itoa(e.o.loadCPU), filepath.Join(e.bin, "loadgen"), "-q", "-json", out}, args...)
 	full = append(full, s.Args...)
-	full = append(full, "http://"+e.addr(target)+s.Path)
+	addr, p := e.addr(target), e.proxies[target]
+	if s.Keyed {
+		addr = fmt.Sprintf("127.0.0.1:%d", e.keyPorts[target])
+		if kp := e.keyProxies[target]; kp != nil {
+			p = kp
+		}
+	}
+	full = append(full, "http://"+addr+s.Path)
 	var before procStat
-	p := e.proxies[target]
 	if p != nil {
 		before, _ = treeStat(p.pid())
 	}
@@ -71,7 +77,7 @@ func (e *env) closedRounds(ctx context.Context) {
 			if e.res.Closed[s.Key] == nil {
 				e.res.Closed[s.Key] = map[string][]sample{}
 			}
-			for _, t := range e.available() {
+			for _, t := range e.available(s) {
 				rep, cpu, err := e.loadgen(ctx, t, s, []string{"-c", strconv.Itoa(e.o.conns), "-d", d})
 				if err != nil {
 					logf("round %d, %s, %s: %v", r, s.Name, t, err)
@@ -91,7 +97,7 @@ func (e *env) openRounds(ctx context.Context) {
 	d := strconv.FormatFloat(e.o.openDuration.Seconds(), 'f', -1, 64) + "s"
 	rate := strconv.FormatFloat(e.o.rate, 'f', -1, 64)
 	for r := 1; r <= e.o.rounds && ctx.Err() == nil; r++ {
-		for _, t := range e.available() {
+		for _, t := range e.available(scenarios[0]) {
 			rep, _, err := e.loadgen(ctx, t, scenarios[0], []string{"-c", strconv.Itoa(e.o.openConns), "-rate", rate, "-d", d})
 			if err != nil {
 				logf("open loop round %d, %s: %v", r, t, err)

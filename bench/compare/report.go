@@ -137,6 +137,9 @@ func (r *results) markdown() string {
 		if why, bad := r.Unavailable[t]; bad {
 			w("**%s was not measured:** %s\n\n", t, why)
 		}
+		if why, bad := r.Unavailable[t+" (API key)"]; bad {
+			w("**%s was not measured with an API key:** %s\n\n", t, why)
+		}
 	}
 
 	w("### Throughput, closed loop (median of %d rounds)\n\n", r.Rounds)
@@ -168,6 +171,13 @@ func (r *results) markdown() string {
 				num(median(field(ss, p99)), 1), vsN, vsH, errs)
 		}
 	}
+
+	keyT := median(field(r.Closed["apikey"][torii], rps))
+	w("\nThe API-key scenario sends `Otoroshi-Client-Id`/`Otoroshi-Client-Secret` to a second port of each proxy "+
+		"(for Torii a second process, `torii serve` with its admin API, the ApikeyCalls plugin and a key whose quotas "+
+		"never refuse). nginx and HAProxy only compare a static header (`if ($http_otoroshi_client_secret != ...)`, "+
+		"`http-request deny ... unless { req.hdr(otoroshi-client-secret) -m str ... }`) while Torii does a real key "+
+		"lookup and exact quota counting. API-key cost: %s of Torii's plain small-GET throughput.\n", keyCost(keyT, median(field(r.Closed["small"][torii], rps))))
 
 	w("\n### Added latency at a fixed rate (open loop, small GET, %.0f req/s, median of %d rounds)\n\n", r.Rate, r.Rounds)
 	w("Latency runs from each request's intended send time (coordinated omission corrected). Plot: "+
@@ -250,7 +260,7 @@ func (r *results) markdown() string {
 		w("Not measured: %s\n", r.AllocsNote)
 	}
 
-	w("\n### Against the targets of issue 4\n\n")
+	w("\n### Against the targets of issues 4 and 6\n\n")
 	smallT, smallN, smallH := median(field(r.Closed["small"][torii], rps)), median(field(r.Closed["small"][nginx], rps)), median(field(r.Closed["small"][haproxy], rps))
 	verdict := func(ok bool, known bool) string {
 		switch {
@@ -271,6 +281,9 @@ func (r *results) markdown() string {
 	}
 	w("- Torii ≥ 1.3× nginx in req/s, small GET: %s (%s).\n", ratio(smallT, smallN), verdict(smallT >= 1.3*smallN, known(smallT, smallN)))
 	w("- Torii ≥ 1.0× HAProxy in req/s, small GET: %s (%s).\n", ratio(smallT, smallH), verdict(smallT >= smallH, known(smallT, smallH)))
+	smallKey := median(field(r.Closed["apikey"][torii], rps))
+	w("- API-key cost < 10%% of Torii's throughput (issue 6), small GET with key and quota vs plain: %s (%s).\n",
+		keyCost(smallKey, smallT), verdict(smallKey >= 0.9*smallT, known(smallKey, smallT)))
 	oT, oN, oH := median(field(r.Open[torii], p99)), median(field(r.Open[nginx], p99)), median(field(r.Open[haproxy], p99))
 	w("- Added p99 no worse than nginx's and HAProxy's: Torii %s µs, nginx %s µs, HAProxy %s µs (%s).\n",
 		num(oT-base, 1), num(oN-base, 1), num(oH-base, 1), verdict(oT <= oN && oT <= oH, known(oT, oN, oH, base)))
@@ -384,4 +397,12 @@ func medianRun(ss []sample) (sample, bool) {
 		return 0
 	})
 	return s[(len(s)-1)/2], true
+}
+
+// keyCost is the share of throughput the API key costs: 1 − keyed/plain.
+func keyCost(keyed, plain float64) string {
+	if math.IsNaN(keyed) || math.IsNaN(plain) || plain <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f%%", 100*(1-keyed/plain))
 }

@@ -38,13 +38,14 @@ type scenario struct {
 	Key, Name, Path string
 	Args            []string
 	Pending         string
+	Keyed           bool // sent to each proxy's API-key port with the bench key
 }
 
 var scenarios = []scenario{
 	{Key: "small", Name: "small GET (32 B body)", Path: "/"},
 	{Key: "16k", Name: "16 KiB GET", Path: "/16k"},
 	{Key: "post", Name: "1 KiB POST", Path: "/", Args: []string{"-method", "POST", "-body-size", "1024"}},
-	{Key: "apikey", Name: "small GET + API key & quota", Pending: "pending: the API-key issue has not landed"},
+	{Key: "apikey", Name: "small GET + API key & quota", Path: "/", Args: keyHeaders(), Keyed: true},
 }
 
 // sample is one measurement of one target.
@@ -101,7 +102,13 @@ type env struct {
 	procs   []*proc
 	ports   map[string]int
 	proxies map[string]*proc
-	res     *results
+	// The API-key scenario: each proxy's port that checks the key (the
+	// backend's own port for direct), the Torii that serves it (a second
+	// process), and why a target cannot run it.
+	keyPorts   map[string]int
+	keyProxies map[string]*proc
+	keyBad     map[string]string
+	res        *results
 }
 
 func run(ctx context.Context, o *options) error {
@@ -125,7 +132,8 @@ func run(ctx context.Context, o *options) error {
 	}
 	defer os.RemoveAll(dir)
 	e := &env{o: o, dir: dir, bin: filepath.Join(o.results, "bin"), res: res,
-		ports: map[string]int{}, proxies: map[string]*proc{}}
+		ports: map[string]int{}, proxies: map[string]*proc{},
+		keyPorts: map[string]int{}, keyProxies: map[string]*proc{}, keyBad: map[string]string{}}
 	defer e.stopAll()
 
 	logf("building binaries into %s", e.bin)
@@ -197,6 +205,12 @@ func (e *env) startAll(ctx context.Context) error {
 			return err
 		}
 		e.ports[n] = p
+		if n != direct {
+			if p, err = freePort(); err != nil {
+				return err
+			}
+			e.keyPorts[n] = p
+		}
 	}
 	maxConns := max(o.idleConns, 1024)
 	be, err := e.start(ctx, "backend", o.loadCPU, 0, direct, filepath.Join(e.bin, "backend"),
@@ -206,15 +220,20 @@ func (e *env) startAll(ctx context.Context) error {
 	}
 	_ = be
 	upstream := e.ports[direct]
+	e.keyPorts[direct] = upstream
 	nofile := 2*maxConns + 4096
 	if _, ok := e.res.Unavailable[torii]; !ok {
 		p, err := e.start(ctx, torii, o.proxyCPU, nofile, torii, filepath.Join(e.bin, "torii"), "proxy",
 			"--listen", e.addr(torii), "--to", fmt.Sprintf("http://127.0.0.1:%d", upstream), "--loops", "1", "--log-level", "error")
 		e.register(torii, p, err)
+		if err := e.startKeyedTorii(ctx, nofile, upstream); err != nil {
+			e.keyBad[torii] = err.Error()
+			logf("Torii cannot run the API-key scenario: %v", err)
+		}
 	}
 	nginxBin, _ := lookPath("nginx")
 	conf := filepath.Join(e.dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(nginxConfig(e.dir, e.ports[nginx], upstream, maxConns, nofileLimit(nofile))), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(nginxConfig(e.dir, e.ports[nginx], e.keyPorts[nginx], upstream, maxConns, nofileLimit(nofile))), 0o644); err != nil {
 		return fmt.Errorf("cannot write nginx config: %w", err)
 	}
 	if _, ok := e.res.Unavailable[nginx]; !ok {
@@ -223,7 +242,7 @@ func (e *env) startAll(ctx context.Context) error {
 	}
 	haproxyBin, _ := lookPath("haproxy")
 	cfg := filepath.Join(e.dir, "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(haproxyConfig(e.ports[haproxy], upstream, maxConns)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(haproxyConfig(e.ports[haproxy], e.keyPorts[haproxy], upstream, maxConns)), 0o644); err != nil {
 		return fmt.Errorf("cannot write haproxy config: %w", err)
 	}
 	if _, ok := e.res.Unavailable[haproxy]; !ok {
@@ -250,6 +269,18 @@ func (e *env) startAll(ctx context.Context) error {
 				break
 			}
 		}
+		if _, bad := e.res.Unavailable[n]; bad || n == direct {
+			continue
+		}
+		if _, bad := e.keyBad[n]; !bad {
+			if err := e.checkKeyed(ctx, n); err != nil {
+				e.keyBad[n] = err.Error()
+				logf("%s cannot run the API-key scenario: %v", n, err)
+			}
+		}
+	}
+	for n, why := range e.keyBad {
+		e.res.Unavailable[n+" (API key)"] = why
 	}
 	return nil
 }
@@ -286,13 +317,17 @@ func (e *env) stopAll() {
 	e.procs = nil
 }
 
-// available returns the targets that can be measured, in round order.
-func (e *env) available() []string {
+// available returns the targets that can run s, in round order.
+func (e *env) available(s scenario) []string {
 	var out []string
 	for _, n := range targetOrder {
-		if _, bad := e.res.Unavailable[n]; !bad {
-			out = append(out, n)
+		if _, bad := e.res.Unavailable[n]; bad {
+			continue
 		}
+		if _, bad := e.keyBad[n]; bad && s.Keyed {
+			continue
+		}
+		out = append(out, n)
 	}
 	return out
 }
