@@ -123,15 +123,22 @@ const (
 	benchSecret   = "benchsecret"
 )
 
+// plainHost names the route without the ApikeyCalls plugin, the baseline of
+// the API-key cost measured on the same process.
+const plainHost = "plain.bench"
+
 // toriiKeyRoutes is the routes file of the Torii that serves the API-key
-// scenario: every host, the bench backend as the only target, the
-// ApikeyCalls plugin.
+// scenario: every host goes to the bench backend through the ApikeyCalls
+// plugin, except plainHost, which goes there without it.
 func toriiKeyRoutes(backend int) string {
 	return fmt.Sprintf(`[{"id":"bench","name":"bench",
   "frontend":{"domains":["*"]},
-  "backend":{"targets":[{"id":"backend","hostname":"127.0.0.1","port":%d}],"root":"/"},
-  "plugins":[{"enabled":true,"plugin":"cp:otoroshi.next.plugins.ApikeyCalls","config":{}}]}]
-`, backend)
+  "backend":{"targets":[{"id":"backend","hostname":"127.0.0.1","port":%[1]d}],"root":"/"},
+  "plugins":[{"enabled":true,"plugin":"cp:otoroshi.next.plugins.ApikeyCalls","config":{}}]},
+ {"id":"bench_plain","name":"bench-plain",
+  "frontend":{"domains":[%[2]q]},
+  "backend":{"targets":[{"id":"backend","hostname":"127.0.0.1","port":%[1]d}],"root":"/"}}]
+`, backend, plainHost)
 }
 
 // benchKeyJSON is the body that creates the bench key through the admin API.

@@ -77,14 +77,18 @@ func (e *env) startKeyedTorii(ctx context.Context, nofile, upstream int) error {
 }
 
 // checkKeyed checks target's key port: a call without the key must be
-// refused (Torii answers 400, nginx and HAProxy 401) and one with it served.
+// refused (Torii answers 400, nginx and HAProxy 401) and one with it served;
+// on Torii a call for plainHost must be served without the key.
 func (e *env) checkKeyed(ctx context.Context, target string) error {
 	url := "http://127.0.0.1:" + strconv.Itoa(e.keyPorts[target]) + "/"
 	client := &http.Client{Timeout: 5 * time.Second}
-	call := func(withKey bool) (int, error) {
+	call := func(withKey bool, host string) (int, error) {
 		req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 		if err != nil {
 			return 0, err
+		}
+		if host != "" {
+			req.Host = host
 		}
 		if withKey {
 			req.Header.Set("Otoroshi-Client-Id", benchClientID)
@@ -102,11 +106,17 @@ func (e *env) checkKeyed(ctx context.Context, target string) error {
 	if target == torii {
 		refused = http.StatusBadRequest
 	}
-	if code, err := call(false); err != nil || code != refused {
+	if code, err := call(false, ""); err != nil || code != refused {
 		return fmt.Errorf("a call without the key on %s got %d (want %d): %v", url, code, refused, err)
 	}
-	if code, err := call(true); err != nil || code != http.StatusOK {
+	if code, err := call(true, ""); err != nil || code != http.StatusOK {
 		return fmt.Errorf("a call with the key on %s got %d (want 200): %v", url, code, err)
+	}
+	if target != torii {
+		return nil
+	}
+	if code, err := call(false, plainHost); err != nil || code != http.StatusOK {
+		return fmt.Errorf("a call without the key for the plain route (Host %s) on %s got %d (want 200): %v", plainHost, url, code, err)
 	}
 	return nil
 }

@@ -38,13 +38,16 @@ type scenario struct {
 	Key, Name, Path string
 	Args            []string
 	Pending         string
-	Keyed           bool // sent to each proxy's API-key port with the bench key
+	Keyed           bool // sent to each proxy's API-key port
+	ToriiOnly       bool // measured on Torii only
 }
 
 var scenarios = []scenario{
 	{Key: "small", Name: "small GET (32 B body)", Path: "/"},
 	{Key: "16k", Name: "16 KiB GET", Path: "/16k"},
 	{Key: "post", Name: "1 KiB POST", Path: "/", Args: []string{"-method", "POST", "-body-size", "1024"}},
+	// The baseline of the API-key cost: the same `torii serve` process, a route without the plugin.
+	{Key: "serve", Name: "small GET, torii serve, no key", Path: "/", Args: []string{"-H", "Host: " + plainHost}, Keyed: true, ToriiOnly: true},
 	{Key: "apikey", Name: "small GET + API key & quota", Path: "/", Args: keyHeaders(), Keyed: true},
 }
 
@@ -324,7 +327,7 @@ func (e *env) available(s scenario) []string {
 		if _, bad := e.res.Unavailable[n]; bad {
 			continue
 		}
-		if _, bad := e.keyBad[n]; bad && s.Keyed {
+		if _, bad := e.keyBad[n]; (bad && s.Keyed) || (s.ToriiOnly && n != torii) {
 			continue
 		}
 		out = append(out, n)
