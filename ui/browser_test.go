@@ -351,9 +351,12 @@ func TestBrowser(t *testing.T) {
 		// Search filters the list.
 		do(t, "search", chromedp.SendKeys(css(`#route-search`), "zzz"))
 		wait(t, `document.querySelectorAll('#routes-list tr[data-id]').length === 0 && document.querySelector('#routes-list .empty') !== null`, 2*time.Second)
-		// The editor of the route shows its live statistics and its target's circuit breaker.
+		// The editor of the route shows its live statistics and its target's health, address and
+		// circuit breaker, read from GET /api/routes/{id}/targets.
 		goTo(t, "#/routes/"+g.routeID(t, "Web app"))
-		wait(t, `!!document.querySelector('#route-live .stat') && !!document.querySelector('#route-circuits .pill')`, 5*time.Second)
+		wait(t, `!!document.querySelector('#route-live .stat') && !!document.querySelector('#route-targets tr[data-target] .pill.on')`, 5*time.Second)
+		wait(t, fmt.Sprintf(`(() => { const tds = document.querySelectorAll('#route-targets tr[data-target] td');
+			return tds.length === 6 && tds[1].textContent === '127.0.0.1:%d' && tds[2].textContent === '✓' && tds[3].textContent === 'closed'; })()`, g.backend), 5*time.Second)
 	})
 
 	step("3 api key quota", func(t *testing.T) {

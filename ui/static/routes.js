@@ -1,6 +1,6 @@
 // Routes: list, search, create, edit (form and raw JSON), enable or disable, delete, and the
-// live statistics and circuit-breaker states of one route.
-import { api, clear, clearFieldErrors, el, empty, fmtNum, formatHeaders, lines, parseHeaders, parsePrometheus, pill, report, showFieldErrors, toast, withBusy } from './lib.js';
+// live statistics and target health and circuit-breaker states of one route.
+import { api, clear, clearFieldErrors, el, empty, fmtNum, formatHeaders, lines, parseHeaders, pill, report, showFieldErrors, toast, withBusy } from './lib.js';
 
 const P = 'cp:otoroshi.next.plugins.';
 const lbTypes = ['RoundRobin', 'Random', 'Sticky', 'IpAddressHash', 'BestResponseTime', 'WeightedBestResponseTime', 'LeastConnections', 'PowerOfTwoRandomChoices', 'NaiveFailover'];
@@ -271,13 +271,14 @@ async function renderEditor(main, id) {
   return liveRoute(main, id);
 }
 
-// liveRoute shows the route's live statistics (SSE /api/live/{id}) and circuit breakers (/metrics).
+// liveRoute shows the route's live statistics (SSE /api/live/{id}) and its targets' health,
+// circuit breakers, requests in flight and latency (/api/routes/{id}/targets), polled every 3 s.
 function liveRoute(main, id) {
   const stats = el('div', { class: 'stats', id: 'route-live' });
-  const cbBox = el('div', { id: 'route-circuits' }, el('p', { class: 'muted' }, 'Reading circuit-breaker states…'));
+  const tgBox = el('div', { id: 'route-targets' }, el('p', { class: 'muted' }, 'Reading target health…'));
   main.append(el('div', { class: 'card' }, el('h2', {}, 'Live statistics'), stats,
-    el('h3', {}, 'Targets: circuit breakers'), cbBox,
-    el('p', { class: 'muted' }, 'Active health-check results per target are not exposed by the admin API yet.')));
+    el('h3', {}, 'Targets: health and circuit breakers'), tgBox,
+    el('p', { class: 'muted' }, 'Healthy is the active health check’s verdict (always ✓ when the route has none); latency is a moving average of successful calls.')));
   const setStats = (s) => clear(stats,
     [['Requests / s', fmtNum(s.rate, 1)], ['p50 (ms)', fmtNum(s.p50, 2)], ['p99 (ms)', fmtNum(s.p99, 2)], ['Total', fmtNum(s.calls)], ['In flight', fmtNum(s.concurrentHandledRequests)]]
       .map(([k, v]) => el('div', { class: 'stat' }, el('small', {}, k), el('b', {}, v))));
@@ -291,16 +292,26 @@ function liveRoute(main, id) {
   };
   let retry = null;
   open();
-  const pollCB = async () => {
+  const circuit = (c) => el('span', { class: `pill ${c === 'closed' ? 'on' : 'off'}` }, c);
+  const pollTargets = async () => {
     try {
-      const ms = parsePrometheus(await api('GET', '/metrics', undefined, { raw: true })).filter((m) => m.name === 'torii_circuit_breaker_open' && m.labels.route === id);
-      clear(cbBox, ms.length === 0 ? el('p', { class: 'muted' }, 'No circuit-breaker state reported for this route (no traffic yet, or the engine does not export it).')
-        : el('table', {}, el('tbody', {}, ms.map((m) => el('tr', {}, el('td', { class: 'mono' }, m.labels.target), el('td', {}, m.value ? el('span', { class: 'pill off' }, 'open') : el('span', { class: 'pill on' }, 'closed')))))));
+      const ts = await api('GET', `/api/routes/${enc(id)}/targets`);
+      clear(tgBox, !ts || ts.length === 0 ? el('p', { class: 'muted' }, 'This route has no targets.')
+        : el('div', { class: 'table-wrap' }, el('table', {},
+          el('thead', {}, el('tr', {}, el('th', {}, 'Target'), el('th', {}, 'Address'), el('th', {}, 'Healthy'), el('th', {}, 'Circuit'), el('th', {}, 'In flight'), el('th', {}, 'Latency (ms)'))),
+          el('tbody', {}, ts.map((x) => el('tr', { 'data-target': x.id },
+            el('td', { class: 'mono' }, `${x.id}${x.backup ? ' (backup)' : ''}`),
+            el('td', { class: 'mono', title: `${x.hostname}:${x.port}` }, x.address),
+            el('td', { class: x.healthy ? 'healthy' : 'unhealthy' }, x.healthy ? '✓' : '✗'),
+            el('td', {}, circuit(x.circuit)),
+            el('td', {}, fmtNum(x.inFlight)),
+            el('td', {}, fmtNum(x.latencyMs, 2))))))));
     } catch (e) {
-      if (e.status !== 401) report(e, 'cannot read circuit breakers');
+      if (e.status === 404) clear(tgBox, el('p', { class: 'muted' }, 'The route is not published yet.'));
+      else if (e.status !== 401) report(e, 'cannot read target health');
     }
   };
-  pollCB();
-  const t = setInterval(pollCB, 3000);
+  pollTargets();
+  const t = setInterval(pollTargets, 3000);
   return () => { if (es) es.close(); clearTimeout(retry); clearInterval(t); };
 }
