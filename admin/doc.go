@@ -9,6 +9,7 @@
 //	/api/<kind>/_template, /api/<kind>/{id}       template, get, replace (PUT), merge-patch, delete
 //	/api/groups/{id}/apikeys[/{clientId}]         the same, scoped to the keys of a group
 //	/api/routes/{id}/apikeys[/{clientId}]         ... or of a route
+//	/api/routes/{id}/targets                      a published route's targets: health, circuit, in flight, latency
 //	/api/apikeys/{id}/quotas                      quota usage (GET) and reset (DELETE)
 //	/api/globalconfig                             GET, PUT, PATCH
 //	/api/otoroshi.json                            export (GET) and import (POST) in Otoroshi's format

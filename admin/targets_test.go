@@ -1,12 +1,15 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/torii-gateway/torii/core/route"
 )
 
 // refusedPort returns a loopback port that refuses connections: a socket bound to it but not
@@ -87,6 +90,20 @@ func TestRouteTargets(t *testing.T) {
 	}
 	if now["live"]["healthy"] != true || num(t, now["live"]["latencyMs"]) <= 0 {
 		t.Fatalf("live target: %v", now["live"])
+	}
+
+	// With an active health check, run by a checker on the admin's registry as the binary does,
+	// the dead target is reported unhealthy and the live one healthy.
+	e.must(http.StatusOK, req{method: "PATCH", path: "/api/routes/route_t",
+		body: `{"backend":{"health_check":{"enabled":true,"url":"/health","timeout":1000}}}`})
+	hc := route.NewHealthChecker(e.s.compiler.reg, route.HealthOptions{})
+	hc.Update(e.s.published.Load().routes)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hc.CheckNow(ctx)
+	now = byID()
+	if now["dead"]["healthy"] != false || now["live"]["healthy"] != true {
+		t.Fatalf("after a health check round: dead %v, live %v", now["dead"], now["live"])
 	}
 }
 
