@@ -46,6 +46,13 @@ func (w *wheel) arm(t *timer, deadline int64) {
 	if t.next != nil {
 		t.unlink()
 	}
+	// 0 means disarmed (advance skips such timers), but it is also a real
+	// time on the server clock, which starts at 0: a timer armed for "now"
+	// in the server's first millisecond (a zero-delay retry) would be
+	// dropped without firing. It fires 1 ms later instead.
+	if deadline < 1 {
+		deadline = 1
+	}
 	t.deadline = deadline
 	s := &w.slots[(deadline/w.tick)%wheelSlots]
 	t.prev = s.prev

@@ -58,3 +58,20 @@ func TestWheel(t *testing.T) {
 		}
 	}
 }
+
+// A timer armed for the server clock's very first millisecond (deadline 0,
+// as a zero-delay retry at startup gets) must still fire: 0 is also the
+// wheel's "disarmed" mark.
+func TestWheelDeadlineZero(t *testing.T) {
+	var w wheel
+	w.init(10, 0)
+	var fired []int
+	var tm timer
+	tm.owner = &testOwner{id: 1, fired: &fired}
+	w.arm(&tm, 0)
+	w.advance(nil, 0)
+	w.advance(nil, 10)
+	if len(fired) != 1 || tm.armed() {
+		t.Fatalf("fired %v, armed %v: want the timer fired once", fired, tm.armed())
+	}
+}
