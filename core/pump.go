@@ -369,7 +369,8 @@ func (s *Server) pumpResponse(job *pumpJob) error {
 		}
 		return nil
 	case httpparse.FramingChunked:
-		return pumpChunked(client, up, job.upCarry, &us.dec, us.out == outDechunk)
+		_, err := pumpChunked(client, up, job.upCarry, &us.dec, us.out == outDechunk)
+		return err
 	default:
 		buf := make([]byte, pumpBuf)
 		if len(job.upCarry) > 0 {
@@ -415,12 +416,13 @@ func writeBody(w io.Writer, b []byte, chunk bool) error {
 
 // pumpChunked copies a chunked body from src to dst until its end, with the
 // decoder state dec already advanced over what the loop consumed. dechunk
-// writes only the chunk data (for an HTTP/1.0 peer).
-func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.ChunkedDecoder, dechunk bool) error {
+// writes only the chunk data (for an HTTP/1.0 peer). It returns a copy of the
+// bytes read past the body's end (a pipelined request, for a request body).
+func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.ChunkedDecoder, dechunk bool) ([]byte, error) {
 	buf := make([]byte, pumpBuf)
 	n := copy(buf, carry)
 	if n < len(carry) {
-		return errors.New("core: carry larger than the pump buffer")
+		return nil, errors.New("core: carry larger than the pump buffer")
 	}
 	for {
 		off := 0
@@ -430,25 +432,25 @@ func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.Chun
 				break
 			}
 			if err != nil {
-				return fmt.Errorf("cannot pump chunked body: %w", err)
+				return nil, fmt.Errorf("cannot pump chunked body: %w", err)
 			}
 			if dechunk {
 				if data.Len() > 0 {
 					if _, err := dst.Write(buf[off+int(data.Start) : off+int(data.End)]); err != nil {
-						return err
+						return nil, err
 					}
 				}
 			} else if _, err := dst.Write(buf[off : off+m]); err != nil {
-				return err
+				return nil, err
 			}
 			off += m
 			if done {
-				return nil
+				return append([]byte(nil), buf[off:n]...), nil
 			}
 		}
 		n = copy(buf, buf[off:n])
 		if n == len(buf) {
-			return errors.New("core: chunked element larger than the pump buffer")
+			return nil, errors.New("core: chunked element larger than the pump buffer")
 		}
 		r, err := src.Read(buf[n:])
 		n += r
@@ -456,7 +458,7 @@ func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.Chun
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return err
+			return nil, err
 		}
 	}
 }
@@ -486,11 +488,11 @@ func (s *Server) pumpRequest(job *pumpJob) error {
 		}
 		cc.reqLeft = 0
 	case httpparse.FramingChunked:
-		w := &carryTail{}
-		if err := pumpChunkedRequest(up, client, carry, &cc.reqDec, w); err != nil {
+		rest, err := pumpChunked(up, client, carry, &cc.reqDec, false)
+		if err != nil {
 			return err
 		}
-		carry = w.rest
+		carry = rest
 	}
 	cc.reqDone = true
 	cc.bodySent = true
@@ -498,51 +500,6 @@ func (s *Server) pumpRequest(job *pumpJob) error {
 	cc.pumpCarry = carry
 	job.us.carry = job.upCarry
 	return nil
-}
-
-// carryTail receives the bytes left after a chunked request body.
-type carryTail struct{ rest []byte }
-
-// pumpChunkedRequest is pumpChunked for a request body: the bytes after the
-// body's end stay for the loop in tail.
-func pumpChunkedRequest(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.ChunkedDecoder, tail *carryTail) error {
-	buf := make([]byte, pumpBuf)
-	n := copy(buf, carry)
-	if n < len(carry) {
-		return errors.New("core: carry larger than the pump buffer")
-	}
-	for {
-		off := 0
-		for off < n {
-			m, _, done, err := dec.Decode(buf[off:n])
-			if err == httpparse.ErrNeedMore {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("cannot pump chunked body: %w", err)
-			}
-			if _, err := dst.Write(buf[off : off+m]); err != nil {
-				return err
-			}
-			off += m
-			if done {
-				tail.rest = append([]byte(nil), buf[off:n]...)
-				return nil
-			}
-		}
-		n = copy(buf, buf[off:n])
-		if n == len(buf) {
-			return errors.New("core: chunked element larger than the pump buffer")
-		}
-		r, err := src.Read(buf[n:])
-		n += r
-		if err != nil && r == 0 {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return err
-		}
-	}
 }
 
 // pumpBoth relays an upgraded connection both ways until either side ends.
