@@ -638,21 +638,9 @@ func containsFold(b []byte, s string) bool {
 	return false
 }
 
-// inbound returns the bytes available from cc: its carry first (bytes a pump
-// handed back, followed by anything gnet read since), else gnet's inbound
-// buffer. The result dies at the next consume or when the callback returns.
-func (lp *loop) inbound(cc *clientConn) []byte {
-	if len(cc.carry) > 0 {
-		if cc.c.InboundBuffered() > 0 {
-			b, _ := cc.c.Peek(-1)
-			cc.carry = append(cc.carry, b...)
-			_, _ = cc.c.Discard(-1)
-		}
-		return cc.carry
-	}
-	b, _ := cc.c.Peek(-1)
-	return b
-}
+// inbound returns the bytes available from cc (see peekCarry). The result
+// dies at the next consume or when the callback returns.
+func (lp *loop) inbound(cc *clientConn) []byte { return peekCarry(cc.c, &cc.carry) }
 
 // inboundLen is len(lp.inbound(cc)) without peeking.
 func (lp *loop) inboundLen(cc *clientConn) int {
@@ -660,15 +648,35 @@ func (lp *loop) inboundLen(cc *clientConn) int {
 }
 
 // consume drops the first n bytes returned by inbound.
-func (lp *loop) consume(cc *clientConn, n int) {
-	if len(cc.carry) > 0 {
-		cc.carry = cc.carry[n:]
-		if len(cc.carry) == 0 {
-			cc.carry = nil
+func (lp *loop) consume(cc *clientConn, n int) { discardCarry(cc.c, &cc.carry, n) }
+
+// peekCarry returns the bytes available from a connection c whose carry holds
+// bytes a pump handed back: the carry first (followed by anything gnet read
+// since, moved into it), else gnet's inbound buffer. The result dies at the
+// next discardCarry or when the callback returns.
+func peekCarry(c gnet.Conn, carry *[]byte) []byte {
+	if len(*carry) > 0 {
+		if c.InboundBuffered() > 0 {
+			b, _ := c.Peek(-1)
+			*carry = append(*carry, b...)
+			_, _ = c.Discard(-1)
+		}
+		return *carry
+	}
+	b, _ := c.Peek(-1)
+	return b
+}
+
+// discardCarry drops the first n bytes returned by peekCarry.
+func discardCarry(c gnet.Conn, carry *[]byte, n int) {
+	if len(*carry) > 0 {
+		*carry = (*carry)[n:]
+		if len(*carry) == 0 {
+			*carry = nil
 		}
 		return
 	}
-	_, _ = cc.c.Discard(n)
+	_, _ = c.Discard(n)
 }
 
 // send writes b to c. When the write fails, gnet closes c inside Write and

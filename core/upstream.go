@@ -404,29 +404,9 @@ func appendChunkSize(dst []byte, n int) []byte {
 	return append(dst, '\r', '\n')
 }
 
-// upInbound returns the bytes available from us: its carry first (bytes a
-// pump handed back), else gnet's inbound buffer. The result dies at the next
-// upConsume or when the callback returns.
-func (lp *loop) upInbound(us *upstreamConn) []byte {
-	if len(us.carry) > 0 {
-		if us.c.InboundBuffered() > 0 {
-			b, _ := us.c.Peek(-1)
-			us.carry = append(us.carry, b...)
-			_, _ = us.c.Discard(-1)
-		}
-		return us.carry
-	}
-	b, _ := us.c.Peek(-1)
-	return b
-}
+// upInbound returns the bytes available from us (see peekCarry). The result
+// dies at the next upConsume or when the callback returns.
+func (lp *loop) upInbound(us *upstreamConn) []byte { return peekCarry(us.c, &us.carry) }
 
-func (lp *loop) upConsume(us *upstreamConn, n int) {
-	if len(us.carry) > 0 {
-		us.carry = us.carry[n:]
-		if len(us.carry) == 0 {
-			us.carry = nil
-		}
-		return
-	}
-	_, _ = us.c.Discard(n)
-}
+// upConsume drops the first n bytes returned by upInbound.
+func (lp *loop) upConsume(us *upstreamConn, n int) { discardCarry(us.c, &us.carry, n) }
