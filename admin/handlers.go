@@ -230,21 +230,31 @@ func (s *Server) handleCreate(k *kind, parent kindID) func(http.ResponseWriter, 
 	}
 }
 
+// readUpdate reads the body of a PUT (a JSON object) or a PATCH (a merge patch
+// or a JSON Patch array, decoded strictly), with the body size cap.
+func (s *Server) readUpdate(w http.ResponseWriter, r *http.Request, patch bool) (any, error) {
+	body, err := s.readBody(w, r, s.opts.MaxBodyBytes, patch)
+	if err != nil {
+		return nil, err
+	}
+	var in any
+	if patch {
+		in, err = decodeStrict(body)
+	} else {
+		in, err = decodeObject(body)
+	}
+	if err != nil {
+		return nil, errBadRequest(err.Error())
+	}
+	return in, nil
+}
+
 // handleUpdate serves PUT (replace) and PATCH (merge patch or JSON Patch, see applyPatch).
 func (s *Server) handleUpdate(k *kind, idParam string, parent kindID, patch bool) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		body, err := s.readBody(w, r, s.opts.MaxBodyBytes, patch)
+		in, err := s.readUpdate(w, r, patch)
 		if err != nil {
 			return err
-		}
-		var in any
-		if patch {
-			in, err = decodeStrict(body)
-		} else {
-			in, err = decodeObject(body)
-		}
-		if err != nil {
-			return errBadRequest(err.Error())
 		}
 		var updated *entity
 		_, err = s.write(func(st *state, ws *writeSet) error {
@@ -334,18 +344,9 @@ func (s *Server) handleGlobalGet(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) handleGlobalUpdate(patch bool) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		body, err := s.readBody(w, r, s.opts.MaxBodyBytes, patch)
+		in, err := s.readUpdate(w, r, patch)
 		if err != nil {
 			return err
-		}
-		var in any
-		if patch {
-			in, err = decodeStrict(body)
-		} else {
-			in, err = decodeObject(body)
-		}
-		if err != nil {
-			return errBadRequest(err.Error())
 		}
 		var updated *entity
 		_, err = s.write(func(st *state, ws *writeSet) error {
