@@ -20,7 +20,8 @@
 //  7. stops only the processes it started, by PID, and prints the report.
 //
 // All traffic goes to 127.0.0.1. The default run takes about 6 minutes;
-// -long runs more rounds of longer measurements.
+// -long runs more rounds of longer measurements; -only runs some phases
+// alone (e.g. -only memory,open) and leaves BENCHMARKS.md untouched.
 package main
 
 import (
@@ -29,6 +30,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -50,7 +53,20 @@ func main() {
 	flag.BoolVar(&o.long, "long", false, "a longer, steadier run: 5 rounds of 15 s")
 	flag.BoolVar(&o.skipAllocs, "skip-allocs", false, "skip the in-process allocations-per-request benchmark")
 	flag.StringVar(&o.skip, "skip", "", "comma-separated targets to leave out: torii, nginx, haproxy")
+	only := flag.String("only", "", "comma-separated phases to run alone ("+strings.Join(phaseNames, ", ")+"); implies -out \"\"")
 	flag.Parse()
+	if *only != "" {
+		o.only = map[string]bool{}
+		for p := range strings.SplitSeq(*only, ",") {
+			p = strings.TrimSpace(p)
+			if !slices.Contains(phaseNames, p) {
+				fmt.Fprintf(os.Stderr, "compare: unknown phase %q in -only (want %s)\n", p, strings.Join(phaseNames, ", "))
+				os.Exit(2)
+			}
+			o.only[p] = true
+		}
+		o.out = "" // a partial run must not replace the recorded section
+	}
 	if o.long {
 		o.rounds, o.duration, o.openDuration = max(o.rounds, 5), max(o.duration, 15*time.Second), max(o.openDuration, 15*time.Second)
 	}

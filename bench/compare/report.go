@@ -334,11 +334,14 @@ func (r *results) markdown() string {
 }
 
 // report prints the section, rewrites it in the -out file, and saves the
-// raw JSON and the open-loop plot.
+// raw JSON and the open-loop plot (not for a partial run, -only).
 func (e *env) report() error {
 	r := e.res
 	section := r.markdown()
 	fmt.Println(section)
+	if e.o.only != nil {
+		return nil // a partial run keeps the last full run's JSON and plot
+	}
 	if err := os.MkdirAll(e.o.results, 0o755); err != nil {
 		return fmt.Errorf("cannot create results dir: %w", err)
 	}

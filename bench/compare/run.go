@@ -22,7 +22,14 @@ type options struct {
 	install, long          bool
 	skipAllocs             bool
 	skip                   string
+	only                   map[string]bool // phases to run; nil: all
 }
+
+// The phases -only can pick.
+var phaseNames = []string{"memory", "generators", "closed", "open", "allocs"}
+
+// runs reports whether phase is to run.
+func (o *options) runs(phase string) bool { return o.only == nil || o.only[phase] }
 
 // Target names, in the order each round visits them.
 const (
@@ -146,17 +153,23 @@ func run(ctx context.Context, o *options) error {
 	if err := e.startAll(ctx); err != nil {
 		return err
 	}
-	if o.idleConns > 0 {
+	if o.idleConns > 0 && o.runs("memory") {
 		e.measureMemory(ctx)
 	}
-	e.compareGenerators(ctx)
-	e.closedRounds(ctx)
-	e.openRounds(ctx)
+	if o.runs("generators") {
+		e.compareGenerators(ctx)
+	}
+	if o.runs("closed") {
+		e.closedRounds(ctx)
+	}
+	if o.runs("open") {
+		e.openRounds(ctx)
+	}
 	e.stopAll()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("cannot finish the comparison: %w", err)
 	}
-	if !o.skipAllocs {
+	if !o.skipAllocs && o.runs("allocs") {
 		res.Allocs, res.AllocsNote = measureAllocs(ctx, o)
 	}
 	res.Elapsed = time.Since(res.Started)
