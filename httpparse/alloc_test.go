@@ -71,4 +71,17 @@ func TestZeroAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("ErrNeedMore: %v allocs per parse, want 0", allocs)
 	}
+	// Path normalisation, fast path and in place.
+	for _, p := range []string{"/api/v1/users/42", "/x/../%61pi//v1/./users"} {
+		path := []byte(p)
+		allocs = testing.AllocsPerRun(100, func() {
+			copy(path, p)
+			if _, err := NormalizePath(path[:0], path); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("NormalizePath(%q): %v allocs, want 0", p, allocs)
+		}
+	}
 }

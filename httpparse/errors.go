@@ -117,6 +117,20 @@ var (
 	ErrTrailerTooLarge = newError(431, "trailer section too large")
 )
 
+// Request paths, as NormalizePath reads them (RFC 3986 §2.1, §5.2.4).
+var (
+	// ErrBadPercentEncoding rejects a "%" in a path that is not followed by two hex digits.
+	ErrBadPercentEncoding = newError(400, "malformed percent-encoding in path")
+	// ErrEncodedControl rejects an encoded control character (%00-%1F, %7F) in a path.
+	ErrEncodedControl = newError(400, "encoded control character in path")
+	// ErrPathAboveRoot rejects a path whose ".." segments climb above the root.
+	ErrPathAboveRoot = newError(400, "path climbs above the root")
+	// ErrBackslashInPath rejects a raw "\" in a path, which some backends read as "/".
+	ErrBackslashInPath = newError(400, "backslash in path")
+	// ErrDotSegmentParams rejects a "." or ".." segment with path parameters (";"), which servlet containers read as a dot segment.
+	ErrDotSegmentParams = newError(400, "dot segment with parameters in path")
+)
+
 // StatusOf returns the HTTP status to answer for err: 0 for nil and
 // ErrNeedMore, the Status of an *Error, and 400 for any other error.
 func StatusOf(err error) int {

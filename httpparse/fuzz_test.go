@@ -390,3 +390,54 @@ func compareNetHTTPResponse(t *testing.T, buf []byte) bool {
 	}
 	return true
 }
+
+// FuzzNormalizePath checks NormalizePath against referenceNormalize and its
+// own promises: idempotent, never longer than its input, no "//", "/./" or
+// "/../" left, the same result in place, and no panic.
+func FuzzNormalizePath(f *testing.F) {
+	for _, s := range []string{"/", "/%61dmin", "//admin", "/./admin", "/x/../admin", "/a/b/..", "/a%2fb",
+		"/%2e%2e/x", "/a/..;/b", "/a%", "/a%00", "/.well-known/a", "/a\\b", "/caf%c3%a9/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if len(in) == 0 || in[0] != '/' {
+			in = "/" + in
+		}
+		got, err := NormalizePath(nil, []byte(in))
+		want, ok := referenceNormalize(in)
+		if ok != (err == nil) {
+			t.Fatalf("%q: NormalizePath error %v, reference ok %v", in, err, ok)
+		}
+		if err != nil {
+			if StatusOf(err) != 400 {
+				t.Fatalf("%q: status %d", in, StatusOf(err))
+			}
+			return
+		}
+		if string(got) != want {
+			t.Fatalf("%q: NormalizePath %q, reference %q", in, got, want)
+		}
+		if len(got) > len(in) {
+			t.Fatalf("%q grew to %q", in, got)
+		}
+		for _, bad := range []string{"//", "/./", "/../"} {
+			if strings.Contains(string(got), bad) {
+				t.Fatalf("%q: result %q contains %q", in, got, bad)
+			}
+		}
+		if strings.HasSuffix(string(got), "/.") || strings.HasSuffix(string(got), "/..") {
+			t.Fatalf("%q: result %q ends in a dot segment", in, got)
+		}
+		again, err := NormalizePath(nil, got)
+		if err != nil || !bytes.Equal(again, got) {
+			t.Fatalf("%q: not idempotent: %q then %q, %v", in, got, again, err)
+		}
+		if !PathIsNormal(got) && !bytes.ContainsRune(got, '%') {
+			t.Fatalf("%q: result %q not seen as normal", in, got)
+		}
+		buf := []byte(in)
+		if inPlace, err := NormalizePath(buf[:0], buf); err != nil || !bytes.Equal(inPlace, got) {
+			t.Fatalf("%q: in place %q, %v; want %q", in, inPlace, err, got)
+		}
+	})
+}
