@@ -13,17 +13,26 @@
 // answered by a built-in echo backend on --echo; the admin API key is printed
 // once. With --admin off, serve runs statelessly from the routes alone.
 //
+// Every listen flag (--listen, --admin, --echo) takes port 0 for a free port. Once every
+// listener is bound, torii logs one "ready" line with their addresses and, with
+// --ready-file PATH, writes them to PATH as JSON, {"proxy":"127.0.0.1:43127",
+// "admin":"127.0.0.1:43129","echo":"127.0.0.1:43131"} (admin and echo only when they run),
+// so that a script or a test can start torii on free ports without a race.
+//
 // # Caveats
 //
 // The proxy listens on all interfaces by default (:8080); the admin API stays
 // on loopback unless --admin says otherwise, and then needs --admin-host for
 // the Host check. The seeded demo route stores the echo backend's address, so
-// --echo should not change between starts of one data directory. --config
+// --echo should not change between starts of one data directory (with port 0,
+// pass the address reported at first start to the later ones). --config
 // only seeds an empty database: later changes go through the admin API. On
 // SIGTERM or SIGINT the proxy drains (up to --shutdown-grace), then the quota
 // counters are flushed and the database closed; a second signal does not cut
 // this short, kill -9 does (acknowledged admin writes are fsynced; quota
-// counts since the last flush, at most a second, are lost).
+// counts since the last flush, at most a second, are lost). The ready file is
+// removed at start and at a clean exit; after kill -9 a stale one stays until
+// the next start.
 package main
 
 import (
@@ -52,6 +61,7 @@ func main() {
 const usage = `usage:
   torii proxy --listen 127.0.0.1:8080 --to http://127.0.0.1:3000 [--to ...]
   torii serve [--listen :8080] [--admin 127.0.0.1:9000] [--data-dir ./data] [--config routes.json]
+port 0 in a listen flag picks a free port; --ready-file PATH reports the bound addresses as JSON
 run "torii <command> -h" for the flags of a command`
 
 func run(args []string, stderr io.Writer) error {
@@ -91,10 +101,11 @@ type engineFlags struct {
 	logLevel      string
 	noHeadersIn   bool
 	noHeadersBack bool
+	readyFile     string
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet, listen string) {
-	fs.StringVar(&f.listen, "listen", listen, "proxy listen address host:port")
+	fs.StringVar(&f.listen, "listen", listen, "proxy listen address host:port (port 0: a free port, see --ready-file)")
 	fs.IntVar(&f.loops, "loops", 0, "event loops (0: GOMAXPROCS)")
 	fs.BoolVar(&f.reusePort, "reuseport", false, "one SO_REUSEPORT listener per event loop")
 	fs.BoolVar(&f.trustForward, "trust-forwarded", false, "keep client-supplied X-Forwarded-* headers and append to them")
@@ -109,6 +120,13 @@ func (f *engineFlags) register(fs *flag.FlagSet, listen string) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&f.noHeadersIn, "no-otoroshi-headers-in", false, "do not send Otoroshi-Request-Id, -Proxied-Host and -Request-Timestamp to backends")
 	fs.BoolVar(&f.noHeadersBack, "no-otoroshi-headers-back", false, "do not send Otoroshi-Request-Id, -Request-Timestamp and the latency headers to clients")
+	fs.StringVar(&f.readyFile, "ready-file", "", "once every listener is bound, write their addresses to this file as JSON\n"+
+		`{"proxy":"127.0.0.1:43127","admin":"127.0.0.1:43129","echo":"127.0.0.1:43131"}`+"\n(written atomically, removed at exit; the \"ready\" log line says the same)")
+}
+
+// readiness returns the announcer of the listeners of these flags.
+func (f *engineFlags) readiness(log *slog.Logger) *readiness {
+	return &readiness{path: f.readyFile, listen: f.listen, log: log}
 }
 
 func (f *engineFlags) config(log *slog.Logger) core.Config {
@@ -166,17 +184,21 @@ func runProxy(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("cannot compile quick route: %w", err)
 	}
-	return serveTable(ctx, ef.config(log), table)
+	ready := ef.readiness(log)
+	if err := ready.clear(); err != nil {
+		return err
+	}
+	return serveTable(ctx, ef.config(log), table, ready)
 }
 
-// serveTable runs a proxy engine over table until ctx is done.
-func serveTable(ctx context.Context, cfg core.Config, table *route.Table) error {
+// serveTable runs a proxy engine over table until ctx is done; ready announces the listeners.
+func serveTable(ctx context.Context, cfg core.Config, table *route.Table, ready *readiness) error {
 	srv, err := core.NewServer(cfg)
 	if err != nil {
 		return err
 	}
 	srv.Publish(&core.Snapshot{Routes: table, Version: 1})
-	err = srv.Run(ctx)
+	err = ready.run(ctx, srv)
 	if errors.Is(err, core.ErrServerClosed) {
 		return nil
 	}

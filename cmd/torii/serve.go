@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -47,8 +48,9 @@ type serveFlags struct {
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	f.engine.register(fs, ":8080")
 	fs.StringVar(&f.configPath, "config", "", "routes file (JSON): the initial configuration imported into an empty database\n(with --admin off: the whole configuration); empty: the demo route")
-	fs.StringVar(&f.echoAddr, "echo", defaultEchoAddr, `address of the built-in echo backend used by the demo route ("off": none)`)
-	fs.StringVar(&f.adminAddr, "admin", admin.DefaultListen, `admin API listen address ("off": no admin API, no state, routes from --config only)`)
+	fs.StringVar(&f.echoAddr, "echo", defaultEchoAddr, "address of the built-in echo backend used by the demo route (\"off\": none;\n"+
+		"port 0: a free port, which the demo route seeded at first start keeps: pass the reported address at later starts)")
+	fs.StringVar(&f.adminAddr, "admin", admin.DefaultListen, `admin API listen address ("off": no admin API, no state, routes from --config only; port 0: a free port)`)
 	fs.Var(&f.adminHosts, "admin-host", "host name accepted by the admin API besides loopback names (repeat)")
 	fs.StringVar(&f.dataDir, "data-dir", admin.DefaultDataDir, "directory of torii.db")
 	fs.BoolVar(&f.resetKey, "reset-admin-key", false, "replace the stored admin API key with a new one, printed once")
@@ -75,6 +77,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("unknown access log format %q (json or common)", f.accessFmt)
 	}
 	log := newLogger(stderr, f.engine.logLevel)
+	ready := f.engine.readiness(log)
+	if err := ready.clear(); err != nil {
+		return err
+	}
 
 	data := defaultRoutes
 	if f.configPath != "" {
@@ -100,7 +106,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 			// there, so that the stored configuration stays the same; the proxy answers 502
 			// if nothing answers.
 			fixed, perr := netip.ParseAddrPort(f.echoAddr)
-			if perr != nil {
+			if perr != nil || fixed.Port() == 0 {
 				return err
 			}
 			pointEcho(routes, fixed)
@@ -110,11 +116,12 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		default:
 			defer closeEcho()
 			pointEcho(routes, addr)
+			ready.addrs.Echo = reachable(f.echoAddr, addr.String())
 			log.Info("built-in echo backend listening", "addr", addr.String())
 		}
 	}
 	if f.adminAddr == "off" {
-		return serveRoutes(ctx, f.engine.config(log), routes, log)
+		return serveRoutes(ctx, f.engine.config(log), routes, log, ready)
 	}
 	var seed []byte
 	if len(routes) > 0 {
@@ -122,7 +129,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("cannot encode the initial routes: %w", err)
 		}
 	}
-	return serveWithAdmin(ctx, &f, log, seed)
+	return serveWithAdmin(ctx, &f, log, seed, ready)
 }
 
 // dropEcho returns the routes that do not use the built-in echo backend.
@@ -136,8 +143,9 @@ func dropEcho(routes []route.Route) []route.Route {
 	return kept
 }
 
-// serveRoutes runs a proxy engine over fixed routes until ctx is done.
-func serveRoutes(ctx context.Context, cfg core.Config, routes []route.Route, log *slog.Logger) error {
+// serveRoutes runs a proxy engine over fixed routes until ctx is done; ready announces the
+// listeners.
+func serveRoutes(ctx context.Context, cfg core.Config, routes []route.Route, log *slog.Logger, ready *readiness) error {
 	table, err := route.Compile(routes, route.CompileOptions{})
 	if err != nil {
 		return fmt.Errorf("cannot compile routes: %w", err)
@@ -145,7 +153,7 @@ func serveRoutes(ctx context.Context, cfg core.Config, routes []route.Route, log
 	for _, w := range table.Warnings() {
 		log.Warn("route warning", "warning", w.String())
 	}
-	return serveTable(ctx, cfg, table)
+	return serveTable(ctx, cfg, table, ready)
 }
 
 // publisher hands each snapshot the admin API compiles to the health checker and the engine.
@@ -166,12 +174,27 @@ func (p publisher) Publish(s *core.Snapshot) {
 // (up to --shutdown-grace) while the admin API stops; then the background workers stop: the
 // persister flushes the quota counters a last time, the hub flushes its exporters; then the
 // database is closed.
-func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed []byte) error {
+//
+// The admin listener is bound first, so that a busy admin port stops the start before the
+// database is opened, and so that the key notice and ready announce the bound port.
+func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed []byte, ready *readiness) error {
 	cfg := f.engine.config(log)
 	loops := cfg.Loops
 	if loops <= 0 {
 		loops = runtime.GOMAXPROCS(0)
 	}
+	adminLn, err := net.Listen("tcp", f.adminAddr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s for the admin API: %w", f.adminAddr, err)
+	}
+	adminServed := false
+	defer func() {
+		if !adminServed {
+			_ = adminLn.Close()
+		}
+	}()
+	adminAt := reachable(f.adminAddr, adminLn.Addr().String())
+	ready.addrs.Admin = adminAt
 	accessLog, closeAccessLog, err := openAccessLog(f.accessLog)
 	if err != nil {
 		return err
@@ -212,7 +235,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		AllowedHosts:  f.adminHosts,
 		ResetAdminKey: f.resetKey,
 		Seed:          seed,
-		KeyOut:        &keyNotice{w: os.Stderr, admin: f.adminAddr},
+		KeyOut:        &keyNotice{w: os.Stderr, admin: adminAt},
 		UI:            webUI,
 	})
 	if err != nil {
@@ -244,14 +267,15 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	run, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	adminErr := make(chan error, 1)
+	adminServed = true
 	go func() {
-		err := adm.Run(run)
+		err := adm.Serve(run, adminLn)
 		if err != nil {
 			stopRun()
 		}
 		adminErr <- err
 	}()
-	engineErr := srv.Run(run)
+	engineErr := ready.run(run, srv)
 	if errors.Is(engineErr, core.ErrServerClosed) {
 		engineErr = nil
 	}
@@ -285,7 +309,7 @@ func openAccessLog(path string) (io.Writer, func(), error) {
 // keyNotice prints the admin key created at first start, with a way to use it.
 type keyNotice struct {
 	w     io.Writer
-	admin string
+	admin string // the admin API's address, as a local client dials it
 	buf   []byte
 }
 
@@ -298,13 +322,9 @@ func (k *keyNotice) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	k.buf = k.buf[:0]
-	host := k.admin
-	if strings.HasPrefix(host, ":") {
-		host = "127.0.0.1" + host
-	}
 	_, err := fmt.Fprintf(k.w, "\n%s"+
 		"  Keep it: it is stored hashed and never shown again (torii serve --reset-admin-key makes a new one).\n"+
-		"  Try it:  curl -u %s:%s http://%s/api/routes\n\n", text, id, secret, host)
+		"  Try it:  curl -u %s:%s http://%s/api/routes\n\n", text, id, secret, k.admin)
 	return len(p), err
 }
 
