@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,9 +22,11 @@ import (
 
 const benchKeys = 64
 
-func benchKeyList() ([]ApiKey, [][]byte) {
-	keys := make([]ApiKey, benchKeys)
-	ids := make([][]byte, benchKeys)
+func benchKeyList() ([]ApiKey, [][]byte) { return benchKeyListN(benchKeys) }
+
+func benchKeyListN(n int) ([]ApiKey, [][]byte) {
+	keys := make([]ApiKey, n)
+	ids := make([][]byte, n)
 	for i := range keys {
 		k := Defaults()
 		k.ClientID = "client" + strconv.Itoa(100000+i) + "xxxxx" // 16 chars, like Otoroshi's
@@ -120,38 +123,62 @@ func BenchmarkLookupAndTakeMutexMap(b *testing.B) {
 	}
 }
 
-func BenchmarkLookupAndTakeParallel(b *testing.B) {
-	keys, ids := benchKeyList()
-	q := quota.New(quota.Options{})
-	s, err := CompileWith(keys, CompileOptions{Counters: q})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var worker atomic.Int64
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		i := int(worker.Add(1)) * 97
-		for pb.Next() {
-			k := s.Lookup(ids[i%benchKeys])
-			s.Count(q, k, testNow)
-			i++
-		}
-	})
+// The parallel benchmarks run one worker per core, as the event loops do.
+// Shared: every worker counts calls of the same 64 keys, so each call finds
+// the key's counters on the other core's cache line (the worst case: one hot
+// client hammering every loop). Own: each worker counts its own keys, the
+// usual case of many clients spread over the loops, where only the
+// baseline's single lock is shared.
+
+func BenchmarkLookupAndTakeParallel(b *testing.B)         { benchParallelTake(b, false, torii) }
+func BenchmarkLookupAndTakeParallelMutexMap(b *testing.B) { benchParallelTake(b, false, baseline) }
+func BenchmarkLookupAndTakeParallelOwnKeys(b *testing.B)  { benchParallelTake(b, true, torii) }
+func BenchmarkLookupAndTakeParallelOwnKeysMutexMap(b *testing.B) {
+	benchParallelTake(b, true, baseline)
 }
 
-func BenchmarkLookupAndTakeParallelMutexMap(b *testing.B) {
-	keys, ids := benchKeyList()
-	s, err := Compile(keys)
+const (
+	torii    = false
+	baseline = true
+)
+
+func benchParallelTake(b *testing.B, ownKeys, mutexMap bool) {
+	workers := runtime.GOMAXPROCS(0)
+	keys, _ := benchKeyListN(benchKeys * workers)
+	s, err := CompileWith(keys, CompileOptions{Counters: quota.New(quota.Options{})})
 	if err != nil {
 		b.Fatal(err)
 	}
-	mm := newMutexMap(s)
+	var take func(id []byte) bool
+	if mutexMap {
+		mm := newMutexMap(s)
+		take = func(id []byte) bool { return mm.take(id, testNow) }
+	} else {
+		take = func(id []byte) bool {
+			ok, _, _ := s.Count(s.counters, s.Lookup(id), testNow)
+			return ok
+		}
+	}
+	// Each worker has its own copy of the ids it sends, as each loop reads
+	// ids from its own connections' buffers.
+	ids := make([][][]byte, workers)
+	for w := range ids {
+		first := 0
+		if ownKeys {
+			first = w * benchKeys
+		}
+		ids[w] = make([][]byte, benchKeys)
+		for j := range ids[w] {
+			ids[w][j] = []byte(keys[first+j].ClientID)
+		}
+	}
 	var worker atomic.Int64
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		i := int(worker.Add(1)) * 97
+		w := int(worker.Add(1)-1) % workers
+		own, i := ids[w], w*97
 		for pb.Next() {
-			mm.take(ids[i%benchKeys], testNow)
+			take(own[i%benchKeys])
 			i++
 		}
 	})

@@ -43,8 +43,12 @@ type Key struct {
 
 // Set is an immutable compiled set of keys, indexed by client id. Safe for
 // concurrent readers.
+//
+// Every loop reads a Set on every request with a key, so its parts sit on
+// cache lines no written object shares (see cacheLine): the struct is one
+// line, and the index slots and the keys have a line of padding on each side.
 type Set struct {
-	byID     map[string]*Key
+	index    index
 	keys     []Key
 	counters *quota.Counters
 }
@@ -63,21 +67,22 @@ func Compile(keys []ApiKey) (*Set, error) { return CompileWith(keys, CompileOpti
 // CompileWith is Compile with options. It runs off the event loops (it
 // allocates and may take quota shard locks).
 func CompileWith(keys []ApiKey, opts CompileOptions) (*Set, error) {
-	s := &Set{byID: make(map[string]*Key, len(keys)), keys: make([]Key, len(keys)), counters: opts.Counters}
+	n := len(keys)
+	padded := make([]Key, 1+n+1) // a Key is larger than a cache line
+	s := &Set{index: newIndex(n), keys: padded[1 : 1+n : 1+n], counters: opts.Counters}
 	for i := range keys {
 		src := &keys[i]
 		if err := src.Validate(); err != nil {
 			return nil, err
 		}
-		if _, dup := s.byID[src.ClientID]; dup {
-			return nil, fmt.Errorf("cannot compile apikey %q: field clientId: %w", src.ClientID, ErrDuplicate)
-		}
 		k := &s.keys[i]
 		compileKey(k, src)
+		if !s.index.insert(s.keys, i) {
+			return nil, fmt.Errorf("cannot compile apikey %q: field clientId: %w", src.ClientID, ErrDuplicate)
+		}
 		if s.counters != nil {
 			k.slot = s.counters.Slot(k.ClientID)
 		}
-		s.byID[k.ClientID] = k
 	}
 	return s, nil
 }
@@ -143,10 +148,18 @@ func BearerToken(clientID, secret string) string {
 }
 
 // Get returns the key with client id id, or nil.
-func (s *Set) Get(id string) *Key { return s.byID[id] }
+func (s *Set) Get(id string) *Key { return s.Lookup([]byte(id)) }
 
 // Lookup is Get for wire bytes; it does not allocate.
-func (s *Set) Lookup(id []byte) *Key { return s.byID[string(id)] }
+func (s *Set) Lookup(id []byte) *Key { return s.at(s.index.find(s.keys, id)) }
+
+// at returns the key at pos, or nil for -1.
+func (s *Set) at(pos int) *Key {
+	if pos < 0 {
+		return nil
+	}
+	return &s.keys[pos]
+}
 
 // Len returns the number of keys.
 func (s *Set) Len() int { return len(s.keys) }

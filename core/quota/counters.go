@@ -92,17 +92,24 @@ type shard struct {
 
 // calendar caches the current day and month bounds (Unix nanoseconds) so that
 // Take computes calendar windows with two comparisons instead of time.Date.
+//
+// Every Take reads it, from every loop, and it is replaced once a day: it is
+// padded to a cache line so that no object a core writes shares its line.
 type calendar struct {
 	dayStart, dayEnd     int64
 	monthStart, monthEnd int64
+	_                    [cacheLine - 4*8]byte
 }
 
 // Counters is the sharded table of per-key counts. Create it with New.
+// Every loop reads it on every counted call, so it fills one cache line by
+// itself (see calendar).
 type Counters struct {
 	shards []shard
 	mask   uint64
 	loc    *time.Location
 	cal    atomic.Pointer[calendar]
+	_      [cacheLine - 6*8]byte
 }
 
 // New returns empty counters.

@@ -229,7 +229,20 @@ func TestPadding(t *testing.T) {
 	if n := unsafe.Sizeof(shard{}); n != cacheLine {
 		t.Fatalf("shard is %d bytes, want %d", n, cacheLine)
 	}
+	if n := unsafe.Sizeof(calendar{}); n != cacheLine {
+		t.Fatalf("calendar is %d bytes, want %d", n, cacheLine)
+	}
+	if n := unsafe.Sizeof(Counters{}); n != cacheLine {
+		t.Fatalf("Counters is %d bytes, want %d", n, cacheLine)
+	}
 	c := New(Options{})
+	if p := uintptr(unsafe.Pointer(c)); p%cacheLine != 0 {
+		t.Fatalf("Counters at %#x is not cache-line aligned", p)
+	}
+	c.Take("a", Limits{Throttle: 1, Daily: 1, Monthly: 1}, time.Now())
+	if p := uintptr(unsafe.Pointer(c.cal.Load())); p%cacheLine != 0 {
+		t.Fatalf("calendar at %#x is not cache-line aligned", p)
+	}
 	for _, id := range []string{"a", "b", "c", "d"} {
 		if p := uintptr(unsafe.Pointer(c.Slot(id))); p%cacheLine != 0 {
 			t.Fatalf("slot of %q at %#x is not cache-line aligned", id, p)
