@@ -271,6 +271,11 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 		lp.replyError(cc, errConnectRefused, hasBody || !cc.keepAlive)
 		return
 	}
+	if err := normalizeRequestPath(req, buf); err != nil {
+		lp.consume(cc, headLen)
+		lp.replyError(cc, errBadPath, hasBody || !cc.keepAlive)
+		return
+	}
 	snap := s.snap.Load()
 	var rt *route.Compiled
 	if snap != nil && snap.Routes != nil {

@@ -17,6 +17,7 @@ const (
 	errConnectRefused
 	errClientTimeout
 	errBadRequest
+	errBadPath
 	errURITooLong
 	errHeadersTooLarge
 	errNotImplemented
@@ -47,6 +48,7 @@ var errorInfo = [errKinds]struct {
 	errConnectRefused:  {405, "errors.connect.not.allowed", "CONNECT is not allowed on this gateway"},
 	errClientTimeout:   {408, "errors.client.timeout", "Request timeout: the request head did not arrive in time"},
 	errBadRequest:      {400, "errors.bad.request", "Bad request: malformed HTTP request"},
+	errBadPath:         {400, "errors.bad.request", "Bad request: invalid request path"},
 	errURITooLong:      {414, "errors.uri.too.long", "URI too long"},
 	errHeadersTooLarge: {431, "errors.headers.too.large", "Request header fields too large"},
 	errNotImplemented:  {501, "errors.not.implemented", "Not implemented: unsupported transfer coding"},
