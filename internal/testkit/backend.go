@@ -1,0 +1,59 @@
+package testkit
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// Backend serves h on a free loopback port until the test ends and returns its "host:port".
+func Backend(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("cannot listen for a test backend: %v", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
+}
+
+// TextBackend is a Backend that answers every request 200 with body.
+func TextBackend(t testing.TB, body string) string {
+	t.Helper()
+	return Backend(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, body)
+	}))
+}
+
+// Run runs run (a server's Run method) on its own goroutine until the test ends, and returns
+// once ready (its "listener bound" channel) is closed. It fails the test if run returns first
+// or nothing is ready within 5 s. At cleanup it cancels run's context and waits up to 10 s for
+// run to return; what names the server in failures.
+func Run(t testing.TB, what string, run func(context.Context) error, ready <-chan struct{}) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("%s did not start: %v", what, err)
+	case <-time.After(5 * time.Second):
+		cancel()
+		t.Fatalf("%s did not start within 5s", what)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s did not stop within 10s", what)
+		}
+	})
+}
