@@ -11,14 +11,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 // These tests build the real binary and run it on loopback ports.
 
 var toriiBin string
+
+// anyPort is the listen address of every listener the tests start: a free loopback port,
+// which torii reports in its ready file (see testkit.StartTorii).
+const anyPort = "127.0.0.1:0"
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "torii-bin")
@@ -26,66 +31,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	toriiBin = filepath.Join(dir, "torii")
-	out, err := exec.Command("go", "build", "-o", toriiBin, ".").CombinedOutput()
+	toriiBin, err = testkit.BuildTorii(dir)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "cannot build torii: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// startTorii runs the binary with args until the test ends, and waits until
-// addr accepts connections.
-func startTorii(t *testing.T, addr string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(toriiBin, args...)
-	cmd.Stderr = &testLog{t: t}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Error("torii did not exit on SIGTERM")
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			_ = c.Close()
-			return cmd
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("torii did not listen on %s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type testLog struct{ t *testing.T }
-
-func (l *testLog) Write(p []byte) (int, error) {
-	l.t.Logf("torii: %s", strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 func get(t *testing.T, addr, host, path string) (*http.Response, string) {
@@ -106,8 +59,8 @@ func get(t *testing.T, addr, host, path string) (*http.Response, string) {
 }
 
 func TestServeDemoRoute(t *testing.T) {
-	addr := freeAddr(t)
-	startTorii(t, addr, "serve", "--listen", addr, "--admin", freeAddr(t), "--echo", freeAddr(t), "--data-dir", t.TempDir())
+	addr := testkit.StartTorii(t, toriiBin, "serve", "--listen", anyPort, "--admin", anyPort, "--echo", anyPort,
+		"--data-dir", t.TempDir()).Proxy
 	resp, body := get(t, addr, "demo.torii.local", "/hello?x=1")
 	var echo struct {
 		Service, Method, Path, Host string
@@ -128,33 +81,17 @@ func TestServeDemoRoute(t *testing.T) {
 }
 
 func TestProxyWithoutOtoroshiHeaders(t *testing.T) {
-	addr := freeAddr(t)
-	startTorii(t, addr, "serve", "--listen", addr, "--admin", "off", "--echo", freeAddr(t),
-		"--no-otoroshi-headers-in", "--no-otoroshi-headers-back")
+	addr := testkit.StartTorii(t, toriiBin, "serve", "--listen", anyPort, "--admin", "off", "--echo", anyPort,
+		"--no-otoroshi-headers-in", "--no-otoroshi-headers-back").Proxy
 	resp, body := get(t, addr, "demo.torii.local", "/")
 	if resp.StatusCode != 200 || resp.Header.Get("Otoroshi-Request-Id") != "" || strings.Contains(body, "Otoroshi-") {
 		t.Errorf("Otoroshi headers sent although turned off: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 }
 
-func backend(t *testing.T, name string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, name)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String()
-}
-
 func TestProxyQuickModeRoundRobin(t *testing.T) {
-	a, b := backend(t, "a"), backend(t, "b")
-	addr := freeAddr(t)
-	startTorii(t, addr, "proxy", "--listen", addr, "--loops", "1", "--to", "http://"+a, "--to", "http://"+b)
+	a, b := testkit.TextBackend(t, "a"), testkit.TextBackend(t, "b")
+	addr := testkit.StartTorii(t, toriiBin, "proxy", "--listen", anyPort, "--loops", "1", "--to", "http://"+a, "--to", "http://"+b).Proxy
 	got := map[string]int{}
 	for range 10 {
 		_, body := get(t, addr, "anything.test", "/")
@@ -167,7 +104,7 @@ func TestProxyQuickModeRoundRobin(t *testing.T) {
 
 // TestServeRoutesFile runs serve statelessly (--admin off) from a routes file.
 func TestServeRoutesFile(t *testing.T) {
-	be := backend(t, "from-file")
+	be := testkit.TextBackend(t, "from-file")
 	host, port, _ := net.SplitHostPort(be)
 	routes := fmt.Sprintf(`{"routes": [{"id": "route_1", "name": "api", "enabled": true,
 		"frontend": {"domains": ["api.test/v1"], "strip_path": true},
@@ -176,8 +113,7 @@ func TestServeRoutesFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(routes), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
-	startTorii(t, addr, "serve", "--listen", addr, "--admin", "off", "--echo", "off", "--config", path)
+	addr := testkit.StartTorii(t, toriiBin, "serve", "--listen", anyPort, "--admin", "off", "--echo", "off", "--config", path).Proxy
 	if _, body := get(t, addr, "api.test", "/v1/users"); body != "from-file" {
 		t.Errorf("routed body %q", body)
 	}
@@ -186,51 +122,35 @@ func TestServeRoutesFile(t *testing.T) {
 	}
 }
 
+// TestSigtermExitsCleanly: on SIGTERM, quick mode exits with status 0 (Stop checks it).
 func TestSigtermExitsCleanly(t *testing.T) {
-	addr := freeAddr(t)
-	cmd := exec.Command(toriiBin, "proxy", "--listen", addr, "--to", "http://127.0.0.1:1")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			_ = c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatal("torii did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	testkit.StartTorii(t, toriiBin, "proxy", "--listen", anyPort, "--to", "http://127.0.0.1:1").Stop()
+}
+
+// runTorii runs the binary with args to its end and returns its output; it fails the test if
+// torii runs for more than 15 s.
+func runTorii(t *testing.T, args ...string) ([]byte, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- cmd.Wait() }()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v", err)
-		}
-	case <-ctx.Done():
-		_ = cmd.Process.Kill()
-		t.Fatal("torii did not exit on SIGTERM")
+	out, err := exec.CommandContext(ctx, toriiBin, args...).CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("torii %q still ran after 15s: %s", args, out)
 	}
+	return out, err
 }
 
 func TestBadArguments(t *testing.T) {
 	f := func(args ...string) {
 		t.Helper()
-		out, err := exec.Command(toriiBin, args...).CombinedOutput()
-		if err == nil {
+		if out, err := runTorii(t, args...); err == nil {
 			t.Errorf("torii %v succeeded: %s", args, out)
 		}
 	}
 	f()
 	f("nope")
-	f("proxy", "--listen", "127.0.0.1:0")
+	f("proxy", "--listen", anyPort)
+	f("proxy", "--listen", anyPort, "--reuseport", "--to", "http://127.0.0.1:1") // SO_REUSEPORT needs a fixed port
 	f("proxy", "--to", "ftp://x")
 	f("serve", "--config", "/nonexistent/routes.json")
 	f("serve", "--admin", "off", "--echo", "off", "--config", "/dev/null")

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 // getWithKey sends GET path to the proxy with Host host and, unless id is empty, the Otoroshi
@@ -59,25 +61,25 @@ func dailyCalls(t *testing.T, g *gateway) int64 {
 // and the daily count survives a SIGTERM and a restart.
 func TestServeAPIKeyAndQuotasAcrossRestart(t *testing.T) {
 	dataDir := t.TempDir()
-	g := startGateway(t, dataDir, freeAddr(t))
-	be := backend(t, "keyed-backend")
+	g := startGateway(t, dataDir, "off")
+	be := testkit.TextBackend(t, "keyed-backend")
 	keyedRoute(t, g, be)
 
-	eventually(t, "the keyed route serves its key", func() error {
-		if code := getWithKey(t, g.proxy, "keyed.test", "/", "key_e2e", "secret-e2e-0123456789"); code != 200 {
+	testkit.Eventually(t, "the keyed route serves its key", func() error {
+		if code := getWithKey(t, g.Proxy, "keyed.test", "/", "key_e2e", "secret-e2e-0123456789"); code != 200 {
 			return fmt.Errorf("status %d", code)
 		}
 		return nil
 	})
-	if code := getWithKey(t, g.proxy, "keyed.test", "/", "", ""); code != http.StatusBadRequest && code != http.StatusUnauthorized {
+	if code := getWithKey(t, g.Proxy, "keyed.test", "/", "", ""); code != http.StatusBadRequest && code != http.StatusUnauthorized {
 		t.Errorf("no key: %d", code)
 	}
-	if code := getWithKey(t, g.proxy, "keyed.test", "/", "key_e2e", "wrong"); code != http.StatusBadRequest && code != http.StatusUnauthorized {
+	if code := getWithKey(t, g.Proxy, "keyed.test", "/", "key_e2e", "wrong"); code != http.StatusBadRequest && code != http.StatusUnauthorized {
 		t.Errorf("wrong secret: %d", code)
 	}
 	const calls = 7
 	for range calls - 1 {
-		if code := getWithKey(t, g.proxy, "keyed.test", "/", "key_e2e", "secret-e2e-0123456789"); code != 200 {
+		if code := getWithKey(t, g.Proxy, "keyed.test", "/", "key_e2e", "secret-e2e-0123456789"); code != 200 {
 			t.Fatalf("keyed call: %d", code)
 		}
 	}
@@ -86,17 +88,17 @@ func TestServeAPIKeyAndQuotasAcrossRestart(t *testing.T) {
 	}
 
 	// SIGTERM flushes the counters; the next start loads them.
-	g.stop()
-	g2 := startGateway(t, dataDir, g.echo)
+	g.Stop()
+	g2 := startGateway(t, dataDir, "off")
 	g2.id, g2.secret = g.id, g.secret
 	if n := dailyCalls(t, g2); n != calls {
 		t.Fatalf("daily calls after restart: %d, want %d", n, calls)
 	}
-	if code := getWithKey(t, g2.proxy, "keyed.test", "/", "key_e2e", "secret-e2e-0123456789"); code != 200 {
+	if code := getWithKey(t, g2.Proxy, "keyed.test", "/", "key_e2e", "secret-e2e-0123456789"); code != 200 {
 		t.Fatalf("keyed call after restart: %d", code)
 	}
 	if n := dailyCalls(t, g2); n != calls+1 {
 		t.Fatalf("daily calls after one more call: %d, want %d", n, calls+1)
 	}
-	g2.stop()
+	g2.Stop()
 }

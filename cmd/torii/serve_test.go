@@ -3,104 +3,46 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
-// gateway is one "torii serve" process on free loopback ports.
+// gateway is one "torii serve" process on free loopback ports, with its admin key.
 type gateway struct {
-	t                  *testing.T
-	cmd                *exec.Cmd
-	out                *lockedBuffer
-	proxy, admin, echo string
-	dataDir            string
-	id, secret         string // the admin key
-	done               chan struct{}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	*testkit.Torii
+	t          *testing.T
+	id, secret string // the admin key
 }
 
 var keyRe = regexp.MustCompile(`clientId:\s+(\S+)\s+clientSecret:\s+(\S+)`)
 
-// startGateway runs "torii serve" on dataDir with fresh ports (the echo port is kept across
-// restarts of the same gateway, since the seeded demo route stores it) and waits until both the
-// proxy and the admin API answer.
+// startGateway runs "torii serve" on dataDir with the proxy and the admin API on free ports
+// and the echo backend on echo ("off", anyPort, or at a restart the address the first start
+// reported: the seeded demo route stores it). It reads the admin key when one is printed.
 func startGateway(t *testing.T, dataDir, echo string, extra ...string) *gateway {
 	t.Helper()
-	g := &gateway{t: t, out: &lockedBuffer{}, proxy: freeAddr(t), admin: freeAddr(t), echo: echo, dataDir: dataDir, done: make(chan struct{})}
-	g.cmd = exec.Command(toriiBin, append([]string{"serve", "--listen", g.proxy, "--admin", g.admin, "--echo", echo,
+	p := testkit.StartTorii(t, toriiBin, append([]string{"serve", "--listen", anyPort, "--admin", anyPort, "--echo", echo,
 		"--data-dir", dataDir, "--loops", "1"}, extra...)...)
-	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.cmd.Wait(); close(g.done) }()
-	t.Cleanup(func() {
-		_ = g.cmd.Process.Kill()
-		<-g.done
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		res, err := http.Get("http://" + g.admin + "/health")
-		if err == nil {
-			res.Body.Close()
-			if c, err := net.DialTimeout("tcp", g.proxy, time.Second); err == nil && res.StatusCode == http.StatusOK {
-				_ = c.Close()
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("torii serve did not start: %s", g.out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if m := keyRe.FindStringSubmatch(g.out.String()); m != nil {
+	g := &gateway{Torii: p, t: t}
+	if m := keyRe.FindStringSubmatch(p.Out.String()); m != nil {
 		g.id, g.secret = m[1], m[2]
 	}
 	return g
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (g *gateway) stop() {
-	g.t.Helper()
-	_ = g.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-g.done:
-	case <-time.After(15 * time.Second):
-		g.t.Fatalf("torii serve did not exit on SIGTERM: %s", g.out.String())
-	}
-	if code := g.cmd.ProcessState.ExitCode(); code != 0 {
-		g.t.Fatalf("exit code %d after SIGTERM: %s", code, g.out.String())
-	}
 }
 
 // api calls the admin API with the admin key; body is JSON-encoded unless it is a string.
@@ -118,7 +60,7 @@ func (g *gateway) api(method, path string, body any) (int, []byte) {
 		}
 		rd = strings.NewReader(raw)
 	}
-	r, err := http.NewRequest(method, "http://"+g.admin+path, rd)
+	r, err := http.NewRequest(method, "http://"+g.Admin+path, rd)
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -144,42 +86,26 @@ func (g *gateway) mustAPI(want int, method, path string, body any) []byte {
 	return b
 }
 
-// eventually retries f every 20 ms for at most 5 s.
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestServeEndToEnd runs the real binary: the seeded demo route, a route created through the
 // admin API, metrics and live statistics, then a restart that keeps the state and the key.
 func TestServeEndToEnd(t *testing.T) {
 	dataDir := t.TempDir()
-	g := startGateway(t, dataDir, freeAddr(t))
-	if g.id == "" || !strings.Contains(g.out.String(), "curl -u "+g.id+":"+g.secret+" http://"+g.admin+"/api/routes") {
-		t.Fatalf("the admin key and its curl example were not printed: %s", g.out.String())
+	g := startGateway(t, dataDir, anyPort)
+	if g.id == "" || !strings.Contains(g.Out.String(), "curl -u "+g.id+":"+g.secret+" http://"+g.Admin+"/api/routes") {
+		t.Fatalf("the admin key and its curl example were not printed: %s", g.Out.String())
 	}
 
-	resp, body := get(t, g.proxy, "demo.torii.local", "/tour")
+	resp, body := get(t, g.Proxy, "demo.torii.local", "/tour")
 	if resp.StatusCode != 200 || !strings.Contains(body, `"service":"torii built-in echo"`) {
 		t.Fatalf("demo route: %d %s", resp.StatusCode, body)
 	}
 
-	be := backend(t, "created-through-admin")
+	be := testkit.TextBackend(t, "created-through-admin")
 	host, port, _ := net.SplitHostPort(be)
 	g.mustAPI(http.StatusCreated, "POST", "/api/routes", fmt.Sprintf(`{"id":"route_e2e","name":"e2e",
 		"frontend":{"domains":["e2e.test"]},"backend":{"targets":[{"hostname":%q,"port":%s}]}}`, host, port))
-	eventually(t, "the created route proxies", func() error {
-		if resp, body := get(t, g.proxy, "e2e.test", "/"); resp.StatusCode != 200 || body != "created-through-admin" {
+	testkit.Eventually(t, "the created route proxies", func() error {
+		if resp, body := get(t, g.Proxy, "e2e.test", "/"); resp.StatusCode != 200 || body != "created-through-admin" {
 			return fmt.Errorf("%d %q", resp.StatusCode, body)
 		}
 		return nil
@@ -192,8 +118,8 @@ func TestServeEndToEnd(t *testing.T) {
 		"filtering": map[string]any{"include": []any{map[string]any{"@type": "GatewayEvent"}}},
 		"config":    map[string]any{"path": events},
 	})
-	get(t, g.proxy, "e2e.test", "/exported-path")
-	eventually(t, "the gateway event is exported", func() error {
+	get(t, g.Proxy, "e2e.test", "/exported-path")
+	testkit.Eventually(t, "the gateway event is exported", func() error {
 		b, _ := os.ReadFile(events)
 		if !bytes.Contains(b, []byte(`"@type":"GatewayEvent"`)) || !bytes.Contains(b, []byte("/exported-path")) {
 			return fmt.Errorf("exporter file holds %q", b)
@@ -207,7 +133,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("/metrics lacks the admin or proxy metrics: %.2000s", m)
 	}
 	// Live statistics come from a sampler running every second.
-	eventually(t, "/api/live counts the proxied requests", func() error {
+	testkit.Eventually(t, "/api/live counts the proxied requests", func() error {
 		var live struct {
 			Calls  uint64 `json:"calls"`
 			Routes map[string]struct {
@@ -222,7 +148,7 @@ func TestServeEndToEnd(t *testing.T) {
 	})
 	g.mustAPI(http.StatusNotFound, "GET", "/api/live/route_nope", nil)
 	// The per-route stream sends server-sent events of the route's statistics.
-	sse, _ := http.NewRequest("GET", "http://"+g.admin+"/api/live/route_demo?every=100", nil)
+	sse, _ := http.NewRequest("GET", "http://"+g.Admin+"/api/live/route_demo?every=100", nil)
 	sse.SetBasicAuth(g.id, g.secret)
 	if res, err := (&http.Client{Timeout: 5 * time.Second}).Do(sse); err != nil {
 		t.Errorf("/api/live/route_demo: %v", err)
@@ -233,7 +159,7 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Errorf("/api/live/route_demo: %s %q", res.Header.Get("Content-Type"), line)
 		}
 	}
-	if res, err := http.Get("http://" + g.admin + "/"); err != nil || res.StatusCode != http.StatusOK ||
+	if res, err := http.Get("http://" + g.Admin + "/"); err != nil || res.StatusCode != http.StatusOK ||
 		!strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
 		t.Errorf("the web UI is not served at /: %v %+v", err, res)
 	} else {
@@ -244,43 +170,37 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	// A restart on the same data directory keeps the routes and the key, and prints no new key.
-	g.stop()
-	if !strings.Contains(g.out.String(), "database closed") {
-		t.Errorf("no orderly shutdown in the log: %s", g.out.String())
+	g.Stop()
+	if !strings.Contains(g.Out.String(), "database closed") {
+		t.Errorf("no orderly shutdown in the log: %s", g.Out.String())
 	}
-	g2 := startGateway(t, dataDir, g.echo)
+	g2 := startGateway(t, dataDir, g.Echo)
 	if g2.id != "" {
 		t.Fatalf("a new admin key was printed at restart")
 	}
 	g2.id, g2.secret = g.id, g.secret
-	if resp, body := get(t, g2.proxy, "e2e.test", "/"); body != "created-through-admin" {
+	if resp, body := get(t, g2.Proxy, "e2e.test", "/"); body != "created-through-admin" {
 		t.Fatalf("route after restart: %d %q", resp.StatusCode, body)
 	}
-	if resp, _ := get(t, g2.proxy, "demo.torii.local", "/"); resp.StatusCode != 200 {
+	if resp, _ := get(t, g2.Proxy, "demo.torii.local", "/"); resp.StatusCode != 200 {
 		t.Fatalf("demo route after restart: %d", resp.StatusCode)
 	}
 	g2.mustAPI(http.StatusOK, "GET", "/api/routes/route_e2e", nil)
-	g2.stop()
+	g2.Stop()
 }
 
 // TestServeHealthAlerts runs the real binary with fast health checks: a target whose health check
 // fails becomes an alert exported by a data exporter, and comes back as another.
 func TestServeHealthAlerts(t *testing.T) {
 	var healthy atomic.Bool
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	be := testkit.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !healthy.Load() {
 			w.WriteHeader(http.StatusInternalServerError)
 		}
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	}))
+	host, port, _ := net.SplitHostPort(be)
 
-	g := startGateway(t, t.TempDir(), freeAddr(t), "--health-interval", "100ms")
+	g := startGateway(t, t.TempDir(), anyPort, "--health-interval", "100ms")
 	alerts := filepath.Join(t.TempDir(), "alerts.ndjson")
 	g.mustAPI(http.StatusCreated, "POST", "/api/data-exporter-configs", map[string]any{
 		"id": "exp_alerts", "type": "file", "enabled": true, "groupSize": 1, "groupDuration": 20,
@@ -292,7 +212,7 @@ func TestServeHealthAlerts(t *testing.T) {
 		"health_check":{"enabled":true,"url":"/health","timeout":1000}}}`, host, port))
 	waitAlert := func(name string) {
 		t.Helper()
-		eventually(t, name+" exported", func() error {
+		testkit.Eventually(t, name+" exported", func() error {
 			b, _ := os.ReadFile(alerts)
 			for _, line := range strings.Split(string(b), "\n") {
 				if strings.Contains(line, `"alert":"`+name+`"`) && strings.Contains(line, `"routeId":"route_hc"`) {
@@ -305,7 +225,7 @@ func TestServeHealthAlerts(t *testing.T) {
 	waitAlert("TargetUnhealthyAlert")
 	healthy.Store(true)
 	waitAlert("TargetHealthyAlert")
-	g.stop()
+	g.Stop()
 }
 
 // TestServeSigtermFinishesInFlight sends SIGTERM while a request waits on a slow backend: the
@@ -313,20 +233,14 @@ func TestServeHealthAlerts(t *testing.T) {
 func TestServeSigtermFinishesInFlight(t *testing.T) {
 	release := make(chan struct{})
 	arrived := make(chan struct{}, 1)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	be := testkit.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		arrived <- struct{}{}
 		<-release
 		_, _ = io.WriteString(w, "slow answer")
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	}))
+	host, port, _ := net.SplitHostPort(be)
 
-	g := startGateway(t, t.TempDir(), freeAddr(t))
+	g := startGateway(t, t.TempDir(), anyPort)
 	g.mustAPI(http.StatusCreated, "POST", "/api/routes", fmt.Sprintf(`{"id":"route_slow","name":"slow",
 		"frontend":{"domains":["slow.test"]},"backend":{"targets":[{"hostname":%q,"port":%s}]}}`, host, port))
 	type result struct {
@@ -335,7 +249,7 @@ func TestServeSigtermFinishesInFlight(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		req, _ := http.NewRequest("GET", "http://"+g.proxy+"/", nil)
+		req, _ := http.NewRequest("GET", "http://"+g.Proxy+"/", nil)
 		req.Host = "slow.test"
 		res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 		if err != nil {
@@ -351,13 +265,13 @@ func TestServeSigtermFinishesInFlight(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the request never reached the backend")
 	}
-	_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	_ = g.Cmd.Process.Signal(syscall.SIGTERM)
 	time.Sleep(200 * time.Millisecond) // the proxy is draining now
 	close(release)
 	if r := <-done; r.status != http.StatusOK || r.body != "slow answer" {
 		t.Fatalf("in-flight request during shutdown: %d %q", r.status, r.body)
 	}
-	g.stop()
+	g.Stop()
 }
 
 // TestServeConfigSeedsOnce: --config is the initial configuration of an empty database; later
@@ -373,39 +287,43 @@ func TestServeConfigSeedsOnce(t *testing.T) {
 		}
 		return path
 	}
-	first, second := write("first.json", backend(t, "first")), write("second.json", backend(t, "second"))
+	first, second := write("first.json", testkit.TextBackend(t, "first")), write("second.json", testkit.TextBackend(t, "second"))
 	dataDir := t.TempDir()
 	g := startGateway(t, dataDir, "off", "--config", first)
-	if _, body := get(t, g.proxy, "seed.test", "/"); body != "first" {
+	if _, body := get(t, g.Proxy, "seed.test", "/"); body != "first" {
 		t.Fatalf("seeded route: %q", body)
 	}
-	if resp, _ := get(t, g.proxy, "demo.torii.local", "/"); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := get(t, g.Proxy, "demo.torii.local", "/"); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("the demo route was seeded along with --config: %d", resp.StatusCode)
 	}
-	g.stop()
+	g.Stop()
 	g2 := startGateway(t, dataDir, "off", "--config", second)
-	if _, body := get(t, g2.proxy, "seed.test", "/"); body != "first" {
+	if _, body := get(t, g2.Proxy, "seed.test", "/"); body != "first" {
 		t.Fatalf("a later --config replaced the stored routes: %q", body)
 	}
-	if !strings.Contains(g2.out.String(), "initial configuration not imported") {
-		t.Errorf("the ignored --config was not reported: %s", g2.out.String())
+	if !strings.Contains(g2.Out.String(), "initial configuration not imported") {
+		t.Errorf("the ignored --config was not reported: %s", g2.Out.String())
 	}
-	g2.stop()
+	g2.Stop()
 }
 
-// TestServeAdminPortInUse: when the admin API cannot listen, serve stops the proxy too and
-// exits with an error that names the address.
+// TestServeAdminPortInUse: when the admin API cannot listen, serve exits with an error that
+// names the address, before it opens the database or starts the proxy.
 func TestServeAdminPortInUse(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	busy, err := net.Listen("tcp", anyPort)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, toriiBin, "serve", "--listen", freeAddr(t), "--admin", busy.Addr().String(),
-		"--echo", "off", "--data-dir", t.TempDir()).CombinedOutput()
-	if err == nil || ctx.Err() != nil || !strings.Contains(string(out), "cannot listen on "+busy.Addr().String()) {
-		t.Fatalf("serve with a busy admin port: %v (ctx %v): %s", err, ctx.Err(), out)
+	dataDir := t.TempDir()
+	out, err := runTorii(t, "serve", "--listen", anyPort, "--admin", busy.Addr().String(), "--echo", "off", "--data-dir", dataDir)
+	if err == nil || !strings.Contains(string(out), "cannot listen on "+busy.Addr().String()) {
+		t.Fatalf("serve with a busy admin port: %v: %s", err, out)
+	}
+	if strings.Contains(string(out), "proxy engine listening") {
+		t.Errorf("the proxy started although the admin port was busy: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "torii.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the database was opened although the admin port was busy: %v", err)
 	}
 }
