@@ -62,8 +62,7 @@ type clientConn struct {
 	pumpCarry    []byte   // set by a pump for the loop to take as carry
 	pump         *pumpJob // the pump this exchange is moving to, while it waits
 
-	req httpparse.Request
-	hdr [maxHeaders]httpparse.Header
+	req httpparse.Request // its Headers are the loop's reqHdr (idle.go)
 
 	// The current exchange.
 	method     httpparse.Method
@@ -76,7 +75,7 @@ type clientConn struct {
 	reqDec     httpparse.ChunkedDecoder
 	reqDone    bool
 	bodySent   bool   // a request body byte went to the upstream
-	head       []byte // the rewritten request head, kept for one retry
+	head       []byte // the rewritten request head, kept for one retry; nil between exchanges (idle.go)
 	rt         *route.Compiled
 	target     *route.Upstream
 	pick       route.PickInput
@@ -85,6 +84,7 @@ type clientConn struct {
 	began      int64 // ms, start of the exchange
 	deadline   int64 // ms, end of the whole exchange (call timeout)
 	retried    bool
+	inFlight   bool // counted in the Server's requests in flight (inflight.go)
 	timeouts   exchangeTimeouts
 	obs        exchangeObs    // request id, timings, event record (observe.go)
 	pol        exchangePolicy // what the policy steps decided (policy.go)
@@ -105,7 +105,7 @@ func (lp *loop) openClient(c gnet.Conn) {
 		lp.freeClients[n-1] = nil
 		lp.freeClients = lp.freeClients[:n-1]
 	} else {
-		cc = &clientConn{lp: lp, head: make([]byte, 0, 1024)}
+		cc = &clientConn{lp: lp}
 		cc.t.owner = cc
 	}
 	cc.c = c
@@ -221,7 +221,7 @@ func (lp *loop) readHead(cc *clientConn) bool {
 	if len(buf) == 0 {
 		return false
 	}
-	cc.req.Headers = cc.hdr[:0]
+	cc.req.Headers = lp.reqHdr[:0]
 	n, err := httpparse.ParseRequest(buf, &cc.req, &lp.s.cfg.Limits)
 	if err == httpparse.ErrNeedMore {
 		if cc.tk != tkHeader {
@@ -317,7 +317,7 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	cc.timeouts = lp.timeoutsFor(rt)
 	cc.began = s.now()
 	cc.deadline = cc.began + cc.timeouts.call
-	cc.head = lp.appendRequestHead(cc.head[:0], cc, buf, rt, up)
+	cc.head = lp.appendRequestHead(lp.exchangeHead(cc), cc, buf, rt, up)
 	lp.obsBackend(cc, up)
 	lp.consume(cc, headLen)
 
@@ -452,6 +452,7 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 // after it when closing is set; otherwise the next request is read.
 func (lp *loop) replyError(cc *clientConn, k errKind, closing bool) {
 	closing = closing || !cc.keepAlive || lp.s.draining.Load()
+	lp.releaseHead(cc) // no exchange goes on after an error page
 	lp.obsReply(cc, k)
 	page := errorPage(k, cc.wantsHTML, closing)
 	if k == errTooManyRequests {
@@ -515,6 +516,7 @@ func (lp *loop) finishExchange(cc *clientConn) {
 		}
 	}
 	lp.endTarget(cc, true)
+	lp.releaseHead(cc)
 	if !cc.keepAlive || !cc.reqDone || lp.s.draining.Load() {
 		lp.closeClientAfterFlush(cc)
 		return

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/torii-gateway/torii/httpparse"
 )
 
 // loop is the state one event loop owns: its timing wheel, its upstream
@@ -45,6 +47,13 @@ type loop struct {
 	idleScratch []*clientConn
 
 	scratch []byte // a response head or chunk frame being built; dead after the Write
+
+	// reqHdr holds the fields of the request head being parsed, whose spans
+	// die at its Discard within one callback, and freeHeads the rewritten
+	// request-head buffers of no exchange: neither stays with an idle client
+	// connection (idle.go).
+	reqHdr    [maxHeaders]httpparse.Header
+	freeHeads [][]byte
 
 	obs loopObs    // ring, request ids, pool statistics (observe.go)
 	pol loopPolicy // API-key scratch, tracking ids, pool sweeping (policy.go)
@@ -92,7 +101,8 @@ func (lp *loop) recycle() {
 		cc.carry = nil
 		cc.pumpCarry = nil
 		cc.pump = nil
-		if len(lp.freeClients) < maxFree && cap(cc.head) <= 64<<10 {
+		lp.releaseHead(cc)
+		if len(lp.freeClients) < maxFree {
 			lp.freeClients = append(lp.freeClients, cc)
 		}
 	}

@@ -56,7 +56,7 @@ func benchObserveExchange(b *testing.B, capture bool) {
 	lp.initObserve(0)
 	cc := &clientConn{lp: lp, remote: netip.MustParseAddr("127.0.0.1")}
 	reqBuf := []byte("GET /hello?x=1 HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: torii-bench\r\nAccept: */*\r\n\r\n")
-	cc.req.Headers = cc.hdr[:0]
+	cc.req.Headers = lp.reqHdr[:0]
 	if _, err := httpparse.ParseRequest(reqBuf, &cc.req, &s.cfg.Limits); err != nil {
 		b.Fatal(err)
 	}
