@@ -39,6 +39,15 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 			return startProxy(b, core.Config{Loops: 1}, testRoute("idle.test", backend)).Addr().String()
 		})
 	})
+	// Events and metrics on, as `torii serve` runs: an exchange fills an
+	// event record, which must not stay with the idle connection either.
+	b.Run("torii-events", func(b *testing.B) {
+		measureIdle(b, func() string {
+			o := startObservedWith(b, 1, 0, 0)
+			cfg := o.config(1)
+			return startProxy(b, cfg, testRoute("idle.test", backend)).Addr().String()
+		})
+	})
 	b.Run("net-http", func(b *testing.B) {
 		measureIdle(b, func() string {
 			return startBackend(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
