@@ -452,8 +452,8 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 // after it when closing is set; otherwise the next request is read.
 func (lp *loop) replyError(cc *clientConn, k errKind, closing bool) {
 	closing = closing || !cc.keepAlive || lp.s.draining.Load()
-	lp.releaseHead(cc) // no exchange goes on after an error page
 	lp.obsReply(cc, k)
+	lp.releaseExchange(cc) // no exchange goes on after an error page
 	page := errorPage(k, cc.wantsHTML, closing)
 	if k == errTooManyRequests {
 		page = lp.withQuotaHeaders(cc, page)
@@ -516,7 +516,7 @@ func (lp *loop) finishExchange(cc *clientConn) {
 		}
 	}
 	lp.endTarget(cc, true)
-	lp.releaseHead(cc)
+	lp.releaseExchange(cc)
 	if !cc.keepAlive || !cc.reqDone || lp.s.draining.Load() {
 		lp.closeClientAfterFlush(cc)
 		return

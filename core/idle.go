@@ -1,14 +1,19 @@
 package core
 
+import "github.com/torii-gateway/torii/core/event"
+
 // What an idle keep-alive client connection holds is what bounds how many
 // of them one process can keep: gnet gives back its inbound and outbound
 // buffers when they are empty, so what stays is gnet's conn and ours,
 // clientConn. The state only a request needs is therefore not in
 // clientConn: the parsed head's field array is the loop's (loop.reqHdr, its
-// spans die at the head's Discard, inside one callback), and the buffer of
-// the rewritten request head, which must live as long as the exchange (it
-// is resent on a retry), comes from the loop's free list when the exchange
-// starts and goes back when it ends (exchangeHead, releaseHead).
+// spans die at the head's Discard, inside one callback), and the buffers an
+// exchange fills as it goes, the rewritten request head (resent on a retry)
+// and the event record (pushed when the exchange ends), come from the loop's
+// free lists when the exchange starts (exchangeHead, takeRecord) and go
+// back when it is over (releaseExchange).
+//
+// BenchmarkIdleConnMemory measures the result.
 
 // maxPooledHead is the largest request-head buffer kept for reuse: one that
 // grew for a huge head is left to the GC rather than pinned for good.
@@ -16,7 +21,7 @@ const maxPooledHead = 64 << 10
 
 // exchangeHead returns cc's buffer for its rewritten request head, empty,
 // taking one from the loop's free list when cc has none. The buffer is cc's
-// until releaseHead. On cc's loop only.
+// until releaseExchange. On cc's loop only.
 func (lp *loop) exchangeHead(cc *clientConn) []byte {
 	if cc.head == nil {
 		if n := len(lp.freeHeads); n > 0 {
@@ -30,14 +35,34 @@ func (lp *loop) exchangeHead(cc *clientConn) []byte {
 	return cc.head[:0]
 }
 
-// releaseHead gives cc's request-head buffer back to the loop: its exchange
-// is over, nothing will resend it. On cc's loop only.
-func (lp *loop) releaseHead(cc *clientConn) {
-	if cc.head == nil {
-		return
+// takeRecord returns an event record for an exchange about to be observed,
+// from the loop's free list when it has one. On the loop only.
+func (lp *loop) takeRecord() *event.Record {
+	n := len(lp.freeRecords)
+	if n == 0 {
+		return new(event.Record)
 	}
-	if cap(cc.head) <= maxPooledHead && len(lp.freeHeads) < maxFree {
-		lp.freeHeads = append(lp.freeHeads, cc.head[:0])
+	r := lp.freeRecords[n-1]
+	lp.freeRecords[n-1] = nil
+	lp.freeRecords = lp.freeRecords[:n-1]
+	return r
+}
+
+// releaseExchange gives cc's request-head buffer and event record back to
+// the loop once its exchange is over: nothing resends the head, and the
+// record was pushed (obsEnd). A record still being observed stays. On cc's
+// loop only.
+func (lp *loop) releaseExchange(cc *clientConn) {
+	if cc.head != nil {
+		if cap(cc.head) <= maxPooledHead && len(lp.freeHeads) < maxFree {
+			lp.freeHeads = append(lp.freeHeads, cc.head[:0])
+		}
+		cc.head = nil
 	}
-	cc.head = nil
+	if r := cc.obs.rec; r != nil && !cc.obs.active {
+		if len(lp.freeRecords) < maxFree {
+			lp.freeRecords = append(lp.freeRecords, r)
+		}
+		cc.obs.rec = nil
+	}
 }

@@ -109,9 +109,16 @@ func idleRequest(sa syscall.Sockaddr, req, buf []byte) (int, error) {
 	}
 	got := 0
 	for err == nil {
-		var n int
-		if n, err = syscall.Read(fd, buf[got:]); err == nil && n == 0 {
+		n, rerr := syscall.Read(fd, buf[got:])
+		switch {
+		case rerr == syscall.EINTR:
+			continue
+		case rerr != nil:
+			err = rerr
+			continue
+		case n == 0:
 			err = syscall.ECONNRESET
+			continue
 		}
 		got += n
 		if i := bytes.Index(buf[:got], []byte("\r\n\r\n")); i >= 0 && got >= i+4+13 {

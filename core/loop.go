@@ -9,6 +9,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/httpparse"
 )
 
@@ -49,11 +50,12 @@ type loop struct {
 	scratch []byte // a response head or chunk frame being built; dead after the Write
 
 	// reqHdr holds the fields of the request head being parsed, whose spans
-	// die at its Discard within one callback, and freeHeads the rewritten
-	// request-head buffers of no exchange: neither stays with an idle client
-	// connection (idle.go).
-	reqHdr    [maxHeaders]httpparse.Header
-	freeHeads [][]byte
+	// die at its Discard within one callback; freeHeads and freeRecords the
+	// rewritten request-head buffers and event records of no exchange: none
+	// stays with an idle client connection (idle.go).
+	reqHdr      [maxHeaders]httpparse.Header
+	freeHeads   [][]byte
+	freeRecords []*event.Record
 
 	obs loopObs    // ring, request ids, pool statistics (observe.go)
 	pol loopPolicy // API-key scratch, tracking ids, pool sweeping (policy.go)
@@ -101,7 +103,7 @@ func (lp *loop) recycle() {
 		cc.carry = nil
 		cc.pumpCarry = nil
 		cc.pump = nil
-		lp.releaseHead(cc)
+		lp.releaseExchange(cc)
 		if len(lp.freeClients) < maxFree {
 			lp.freeClients = append(lp.freeClients, cc)
 		}
