@@ -4,106 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/torii-gateway/torii/internal/testkit"
 )
-
-// syncBuffer collects a process's output for the test goroutine to read.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// buildBinary builds ./cmd/torii, or admin/testdata/adminbin when cmd/torii does not accept the
-// --admin and --data-dir flags yet. It returns the binary and the arguments before the flags.
-func buildBinary(t *testing.T) (bin string, args []string) {
-	t.Helper()
-	dir := t.TempDir()
-	bin = filepath.Join(dir, "torii")
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/torii").CombinedOutput()
-	if err == nil {
-		help, _ := exec.Command(bin, "serve", "--help").CombinedOutput()
-		if bytes.Contains(help, []byte("-admin")) && bytes.Contains(help, []byte("-data-dir")) {
-			return bin, []string{"serve", "--listen", freePort(t), "--echo", freePort(t)}
-		}
-		t.Logf("cmd/torii has no --admin/--data-dir yet; using admin/testdata/adminbin (same admin.Run)")
-	} else {
-		t.Logf("cmd/torii does not build (%v: %s); using admin/testdata/adminbin", err, out)
-	}
-	bin = filepath.Join(dir, "adminbin")
-	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/adminbin").CombinedOutput(); err != nil {
-		t.Fatalf("build adminbin: %v: %s", err, out)
-	}
-	return bin, nil
-}
-
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	addr string
-}
-
-func startProc(t *testing.T, bin string, args []string, addr, dataDir string) *proc {
-	t.Helper()
-	p := &proc{out: &syncBuffer{}, addr: addr}
-	p.cmd = exec.Command(bin, append(append([]string{}, args...), "--admin", addr, "--data-dir", dataDir)...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() { p.kill() })
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		res, err := http.Get("http://" + addr + "/health")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("the binary did not become healthy: %s", p.out.String())
-	return nil
-}
-
-func (p *proc) kill() {
-	if p.cmd.ProcessState == nil {
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		_ = p.cmd.Wait()
-	}
-}
 
 // TestKill9LosesNoAcknowledgedWrite runs the real binary, kills it with SIGKILL in the middle of a
 // stream of concurrent writes, restarts it on the same data directory and checks that every write
@@ -112,19 +23,25 @@ func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin, args := buildBinary(t)
+	bin, err := testkit.BuildTorii(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	dataDir := t.TempDir()
-	addr := freePort(t)
-	p := startProc(t, bin, args, addr, dataDir)
-	m := regexp.MustCompile(`clientId:\s+(\S+)\s+clientSecret:\s+(\S+)`).FindStringSubmatch(p.out.String())
+	start := func() *testkit.Torii {
+		return testkit.StartTorii(t, bin, "serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--echo", "off",
+			"--data-dir", dataDir)
+	}
+	p := start()
+	m := regexp.MustCompile(`clientId:\s+(\S+)\s+clientSecret:\s+(\S+)`).FindStringSubmatch(p.Out.String())
 	if m == nil {
-		t.Fatalf("no admin key printed at first start: %s", p.out.String())
+		t.Fatalf("no admin key printed at first start: %s", p.Out.String())
 	}
 	id, secret := m[1], m[2]
 	client := &http.Client{Timeout: 5 * time.Second}
 	post := func(ctx context.Context, name string) bool {
 		body := fmt.Sprintf(`{"id":%q,"name":%q,"metadata":{"n":%q}}`, name, name, name)
-		r, _ := http.NewRequestWithContext(ctx, "POST", "http://"+p.addr+"/api/groups", strings.NewReader(body))
+		r, _ := http.NewRequestWithContext(ctx, "POST", "http://"+p.Admin+"/api/groups", strings.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
 		r.SetBasicAuth(id, secret)
 		res, err := client.Do(r)
@@ -165,15 +82,15 @@ func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		p.kill()
+		p.Kill()
 		cancel()
 		wg.Wait()
 
-		p = startProc(t, bin, args, addr, dataDir)
-		if strings.Contains(p.out.String(), "clientSecret:") {
+		p = start()
+		if strings.Contains(p.Out.String(), "clientSecret:") {
 			t.Fatalf("restart generated a new admin key")
 		}
-		r, _ := http.NewRequest("GET", "http://"+p.addr+"/api/groups", nil)
+		r, _ := http.NewRequest("GET", "http://"+p.Admin+"/api/groups", nil)
 		r.SetBasicAuth(id, secret)
 		res, err := client.Do(r)
 		if err != nil {

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,21 +14,13 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 // startBackend serves body on a loopback port until the test ends and returns its port.
 func startBackend(t testing.TB, body string) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, body)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().(*net.TCPAddr).Port
+	return int(netip.MustParseAddrPort(testkit.TextBackend(t, body)).Port())
 }
 
 // startEngine runs a real core.Server on a loopback port until the test ends.
@@ -38,24 +30,7 @@ func startEngine(t testing.TB) *core.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("engine did not start: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("engine did not start within 5s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("engine did not stop within 10s")
-		}
-	})
+	testkit.Run(t, "engine", srv.Run, srv.Ready())
 	return srv
 }
 

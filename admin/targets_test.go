@@ -4,38 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/internal/testkit"
 )
-
-// refusedPort returns a loopback port that refuses connections: a socket bound to it but not
-// listening keeps it reserved until the test ends.
-func refusedPort(t *testing.T) int {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sa.(*syscall.SockaddrInet4).Port
-}
 
 // TestRouteTargets proxies through a real engine to a route with a live and a dead target:
 // the dead one's circuit opens, and GET /api/routes/{id}/targets says so.
 func TestRouteTargets(t *testing.T) {
 	engine := startEngine(t)
-	live, dead := startBackend(t, "A"), refusedPort(t)
+	live, dead := startBackend(t, "A"), int(netip.MustParseAddrPort(testkit.RefusedAddr(t)).Port())
 	e := newEnv(t, func(o *Options) { o.Publisher = engine })
 	body := routeBody("route_t", "load.test", live)
 	body["backend"] = map[string]any{"targets": []any{

@@ -16,6 +16,7 @@ import (
 
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 // startProxy runs a Server over routes until the test ends, on a free
@@ -43,24 +44,7 @@ func startProxy(t testing.TB, cfg core.Config, routes ...route.Route) *core.Serv
 		t.Fatal(err)
 	}
 	srv.Publish(&core.Snapshot{Routes: table, Version: 1})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("proxy did not start: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("proxy did not start within 5s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("proxy did not stop within 10s")
-		}
-	})
+	testkit.Run(t, "proxy", srv.Run, srv.Ready())
 	return srv
 }
 
@@ -90,14 +74,7 @@ func testRoute(domain string, targets ...string) route.Route {
 // startBackend runs a net/http backend on a free loopback port.
 func startBackend(t testing.TB, h http.Handler) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String()
+	return testkit.Backend(t, h)
 }
 
 // startRawBackend runs a TCP backend whose every connection is served by fn.

@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 // namedBackend is a net/http backend that answers its name, and counts its
@@ -52,26 +51,10 @@ func startNamedBackend(t testing.TB, name string) *namedBackend {
 	return b
 }
 
-// deadAddr returns a loopback address nothing listens on.
+// deadAddr returns a loopback address that refuses connections until the test ends.
 func deadAddr(t testing.TB) string {
 	t.Helper()
-	// A socket bound to a port but not listening refuses every connection,
-	// and it keeps the port reserved until the test ends: a listener closed
-	// at once would free the port for another test's listener, which would
-	// then accept what should have been refused.
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "127.0.0.1:" + strconv.Itoa(sa.(*unix.SockaddrInet4).Port)
+	return testkit.RefusedAddr(t)
 }
 
 // publishRoutes compiles routes with reg and publishes them.

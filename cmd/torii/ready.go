@@ -58,7 +58,14 @@ func (r *readiness) announce(ctx context.Context, srv *core.Server) {
 		return
 	}
 	r.addrs.Proxy = reachable(r.listen, addr.String())
-	r.log.Info("ready", "proxy", r.addrs.Proxy, "admin", r.addrs.Admin, "echo", r.addrs.Echo)
+	attrs := []any{"proxy", r.addrs.Proxy}
+	if r.addrs.Admin != "" {
+		attrs = append(attrs, "admin", r.addrs.Admin)
+	}
+	if r.addrs.Echo != "" {
+		attrs = append(attrs, "echo", r.addrs.Echo)
+	}
+	r.log.Info("ready", attrs...)
 	if r.path == "" {
 		return
 	}

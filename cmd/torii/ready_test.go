@@ -59,8 +59,8 @@ func TestReadyFileReportsBoundPorts(t *testing.T) {
 	}
 }
 
-// TestReadyFileQuickMode: torii proxy reports its one listener; the JSON has no admin or echo
-// key; the reported port proxies.
+// TestReadyFileQuickMode: torii proxy reports its one listener; the JSON and the log line have
+// no admin or echo; the reported port proxies.
 func TestReadyFileQuickMode(t *testing.T) {
 	be := testkit.TextBackend(t, "quick")
 	p := testkit.StartTorii(t, toriiBin, "proxy", "--listen", anyPort, "--loops", "1", "--to", "http://"+be)
@@ -74,6 +74,9 @@ func TestReadyFileQuickMode(t *testing.T) {
 	}
 	if _, body := get(t, p.Proxy, "any.test", "/"); body != "quick" {
 		t.Errorf("proxy on %s answered %q", p.Proxy, body)
+	}
+	if line := "msg=ready proxy=" + p.Proxy + "\n"; !strings.Contains(p.Out.String(), line) {
+		t.Errorf("no log line %q in:\n%s", line, p.Out)
 	}
 }
 

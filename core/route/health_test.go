@@ -6,10 +6,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 // flipBackend is a real loopback HTTP server whose /health status can be changed.
@@ -49,7 +52,7 @@ func healthRoutes(hc string, ports ...int) string {
 
 func TestHealthCheckTransitions(t *testing.T) {
 	b0, b1 := newFlipBackend(t), newFlipBackend(t)
-	dead := freePort(t)
+	dead := int(netip.MustParseAddrPort(testkit.RefusedAddr(t)).Port())
 	log := &eventLog{}
 	reg := NewRegistry()
 	reg.OnEvent = log.add

@@ -1,7 +1,6 @@
 package route
 
 import (
-	"net"
 	"strings"
 	"testing"
 
@@ -59,15 +58,4 @@ func mustCompile(t testing.TB, js string, opts CompileOptions) *Table {
 		t.Fatalf("cannot compile routes: %s", err)
 	}
 	return tab
-}
-
-// freePort returns a loopback port nobody listens on (the listener is closed again).
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

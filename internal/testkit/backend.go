@@ -5,8 +5,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Backend serves h on a free loopback port until the test ends and returns its "host:port".
@@ -56,4 +59,25 @@ func Run(t testing.TB, what string, run func(context.Context) error, ready <-cha
 			t.Errorf("%s did not stop within 10s", what)
 		}
 	})
+}
+
+// RefusedAddr returns a loopback "host:port" that refuses connections until the test ends: a
+// socket bound to the port but not listening keeps it reserved. (A listener closed at once
+// would free the port for another test's listener, which would then accept what should have
+// been refused.)
+func RefusedAddr(t testing.TB) string {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("cannot open a socket: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("cannot bind a loopback port: %v", err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("cannot read the bound port: %v", err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(sa.(*unix.SockaddrInet4).Port)
 }
