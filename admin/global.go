@@ -57,7 +57,6 @@ func compileGlobal(doc map[string]any) (*GlobalSettings, error) {
 }
 
 // core converts the settings the engine enforces on every request (nil g: the defaults).
-// limitConcurrentRequests and maxConcurrentRequests are stored but not enforced by the engine yet.
 func (g *GlobalSettings) core() *core.Global {
 	if g == nil {
 		return nil
@@ -70,6 +69,9 @@ func (g *GlobalSettings) core() *core.Global {
 
 		ThrottlingQuota:      g.ThrottlingQuota,
 		PerIPThrottlingQuota: g.PerIPThrottlingQuota,
+
+		LimitConcurrentRequests: g.LimitConcurrentRequests,
+		MaxConcurrentRequests:   g.MaxConcurrentRequests,
 	}
 }
 

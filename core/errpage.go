@@ -31,6 +31,7 @@ const (
 	errReadOnlyKey
 	errTooManyRequests
 	errMisconfigured
+	errCantProcessMore
 	errKinds
 )
 
@@ -62,6 +63,7 @@ var errorInfo = [errKinds]struct {
 	errReadOnlyKey:     {405, "errors.method.not.allowed", "Method not allowed. Can only handle GET, HEAD, OPTIONS"},
 	errTooManyRequests: {429, "errors.too.much.requests", "You performed too much requests"},
 	errMisconfigured:   {500, "errors.route.misconfigured", "The route's plugin configuration is invalid"},
+	errCantProcessMore: {429, "errors.cant.process.more.request", "Cannot process more request"},
 }
 
 // errKindOfStatus maps an httpparse rejection status to its errKind.

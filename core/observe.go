@@ -154,7 +154,7 @@ func (lp *loop) initObserve(index int) {
 // exchange.
 type exchangeObs struct {
 	active  bool
-	rec     *event.Record // nil without an event hub or between exchanges (idle.go)
+	rec     *event.Record // nil without an event hub; allocated once per connection struct
 	rm      *metric.RouteMetrics
 	id      uint64
 	start   int64 // ns (Server.nanos) when the head was parsed
@@ -185,7 +185,7 @@ func (lp *loop) obsBegin(cc *clientConn, buf []byte, headLen int) {
 		return
 	}
 	if o.rec == nil {
-		o.rec = lp.takeRecord()
+		o.rec = new(event.Record)
 	}
 	r := o.rec
 	req := &cc.req
@@ -268,6 +268,7 @@ func (lp *loop) obsResponse(cc *clientConn, us *upstreamConn, buf []byte) {
 
 // obsDone ends the observed exchange after its last response byte.
 func (lp *loop) obsDone(cc *clientConn) {
+	lp.s.leaveFlight(cc)
 	if !cc.obs.active {
 		return
 	}
@@ -278,6 +279,7 @@ func (lp *loop) obsDone(cc *clientConn) {
 // When the response head was already sent, its status is kept; otherwise
 // the error page's.
 func (lp *loop) obsFail(cc *clientConn, k errKind) {
+	lp.s.leaveFlight(cc)
 	o := &cc.obs
 	if !o.active {
 		return
@@ -358,7 +360,7 @@ func (lp *loop) obsReply(cc *clientConn, k errKind) {
 		o.id = lp.obs.ids.Next((lp.s.obs.startWall + now) / 1e6)
 		if lp.obs.ring != nil {
 			if o.rec == nil {
-				o.rec = lp.takeRecord()
+				o.rec = new(event.Record)
 			}
 			o.rec.Reset(false)
 			o.rec.ReqID, o.rec.Start, o.rec.From = o.id, lp.s.obs.startWall+now, cc.remote
@@ -376,6 +378,9 @@ func (lp *loop) obsReply(cc *clientConn, k errKind) {
 // before the connections go back to their loop.
 func (s *Server) obsPumpEnd(lp *loop, job *pumpJob, moved int64, err error) {
 	cc := job.cc
+	if job.kind != pumpUpload || err != nil {
+		s.leaveFlight(cc) // the exchange ends here
+	}
 	if !cc.obs.active {
 		return
 	}

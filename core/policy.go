@@ -91,6 +91,9 @@ func (p *exchangePolicy) dropped(i int) bool {
 // common paths (bearer, client id, client id and secret headers).
 func (lp *loop) policy(cc *clientConn, snap *Snapshot, rt *route.Compiled, buf []byte) (errKind, bool) {
 	cc.pol.reset()
+	if k, ok := lp.enterFlight(cc, snap.Global); !ok {
+		return k, false
+	}
 	if g := snap.Global; g != nil {
 		if g.MaintenanceMode {
 			return errMaintenance, false

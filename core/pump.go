@@ -238,6 +238,7 @@ func (s *Server) runPump(lp *loop, job *pumpJob) {
 		} else {
 			_ = job.upstream.Close()
 			s.endTargetAsync(cc, false)
+			s.leaveFlight(cc)
 		}
 		return
 	}
@@ -320,7 +321,7 @@ func (lp *loop) onClientReopen(cc *clientConn, c gnet.Conn) gnet.Action {
 	cc.pumpCarry = nil
 	switch cc.state {
 	case csHead:
-		lp.releaseExchange(cc) // the pumped exchange is over
+		lp.releaseHead(cc) // the pumped exchange is over
 		lp.armClient(cc, tkIdle, lp.s.now()+lp.s.cfg.IdleTimeout.Milliseconds())
 		if lp.processClient(cc) == gnet.Close {
 			lp.closeCur = true

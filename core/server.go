@@ -45,6 +45,7 @@ type Server struct {
 
 	gateway gatewayLimiter // Global.ThrottlingQuota's count (policy.go)
 	perIP   ipLimiter      // Global.PerIPThrottlingQuota's counts (throttle.go)
+	flight  flightCount    // requests in flight, Global.MaxConcurrentRequests (inflight.go)
 }
 
 // NewServer validates cfg and returns a Server that is not yet listening.

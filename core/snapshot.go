@@ -51,6 +51,8 @@ type Snapshot struct {
 //		TrustXForwarded: g.TrustXForwarded,
 //		ThrottlingQuota: g.ThrottlingQuota,
 //		PerIPThrottlingQuota: g.PerIPThrottlingQuota,
+//		LimitConcurrentRequests: g.LimitConcurrentRequests,
+//		MaxConcurrentRequests:   g.MaxConcurrentRequests,
 //	}
 //
 // It is immutable once published.
@@ -78,6 +80,13 @@ type Global struct {
 	// IP lists judge), counted exactly per 10-second window; memory is
 	// bounded by the addresses seen in one window.
 	PerIPThrottlingQuota int64
+	// LimitConcurrentRequests caps the requests in flight across all loops
+	// at MaxConcurrentRequests: a routed request arriving while that many
+	// are in flight is answered at once 429
+	// errors.cant.process.more.request (see inflight.go). The count lives in
+	// the Server, so a reload does not reset it.
+	LimitConcurrentRequests bool
+	MaxConcurrentRequests   int64
 }
 
 // routePolicy is the compiled policy steps of one route.
