@@ -1,33 +1,18 @@
 package event
 
 import (
-	"bytes"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/torii-gateway/torii/httpparse"
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
-// syncBuffer is a bytes.Buffer safe for one writer goroutine and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects what one writer goroutine writes (an exporter, the access log), for the
+// test to read whole or line by line.
+type syncBuffer struct{ testkit.Buffer }
 
 // lines returns the complete lines written so far.
 func (s *syncBuffer) lines() []string {
