@@ -154,7 +154,7 @@ func (lp *loop) initObserve(index int) {
 // exchange.
 type exchangeObs struct {
 	active  bool
-	rec     *event.Record // nil without an event hub; allocated once per connection struct
+	rec     *event.Record // nil without an event hub or between exchanges (idle.go)
 	rm      *metric.RouteMetrics
 	id      uint64
 	start   int64 // ns (Server.nanos) when the head was parsed
@@ -185,7 +185,7 @@ func (lp *loop) obsBegin(cc *clientConn, buf []byte, headLen int) {
 		return
 	}
 	if o.rec == nil {
-		o.rec = new(event.Record)
+		o.rec = lp.takeRecord()
 	}
 	r := o.rec
 	req := &cc.req
@@ -360,7 +360,7 @@ func (lp *loop) obsReply(cc *clientConn, k errKind) {
 		o.id = lp.obs.ids.Next((lp.s.obs.startWall + now) / 1e6)
 		if lp.obs.ring != nil {
 			if o.rec == nil {
-				o.rec = new(event.Record)
+				o.rec = lp.takeRecord()
 			}
 			o.rec.Reset(false)
 			o.rec.ReqID, o.rec.Start, o.rec.From = o.id, lp.s.obs.startWall+now, cc.remote

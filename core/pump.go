@@ -321,7 +321,7 @@ func (lp *loop) onClientReopen(cc *clientConn, c gnet.Conn) gnet.Action {
 	cc.pumpCarry = nil
 	switch cc.state {
 	case csHead:
-		lp.releaseHead(cc) // the pumped exchange is over
+		lp.releaseExchange(cc) // the pumped exchange is over
 		lp.armClient(cc, tkIdle, lp.s.now()+lp.s.cfg.IdleTimeout.Milliseconds())
 		if lp.processClient(cc) == gnet.Close {
 			lp.closeCur = true
