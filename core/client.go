@@ -394,7 +394,7 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 	if len(buf) == 0 {
 		return false
 	}
-	var n int
+	var n, cut int // cut: trailer bytes filtered out (trailer.go)
 	switch cc.reqFraming {
 	case httpparse.FramingLength:
 		n = len(buf)
@@ -419,6 +419,9 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 				lp.abortExchange(cc, errBadRequest)
 				return false
 			}
+			if done {
+				cut = m - filterTrailer(buf[n:n+m], cc.pol.keepUnderscores)
+			}
 			n += m
 			if done {
 				cc.reqDone = true
@@ -427,7 +430,7 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 		}
 	}
 	if n > 0 {
-		if !send(us.c, buf[:n]) {
+		if !send(us.c, buf[:n-cut]) {
 			return false // the upstream's OnClose answered the client
 		}
 		lp.consume(cc, n)

@@ -1,6 +1,8 @@
 package core
 
 import (
+	"bytes"
+
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/httpparse"
 )
@@ -45,6 +47,9 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 			continue // credentials stay with the proxy
 		}
 		name := h.Name.Bytes(buf)
+		if !cc.pol.keepUnderscores && bytes.IndexByte(name, '_') >= 0 {
+			continue // underscoresInHeaders off (Global.UnderscoresInHeaders)
+		}
 		switch len(name) {
 		case 4:
 			if httpparse.EqualFold(name, "host") {

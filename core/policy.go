@@ -53,6 +53,9 @@ type exchangePolicy struct {
 	// retry to another target).
 	hostAt, hostEnd int
 	hostFromTarget  bool
+	// keepUnderscores forwards request fields whose names hold "_"
+	// (Global.UnderscoresInHeaders).
+	keepUnderscores bool
 }
 
 // trackingLen is the length of a made-up otoroshi-tracking id: 128 random
@@ -91,6 +94,7 @@ func (p *exchangePolicy) dropped(i int) bool {
 // common paths (bearer, client id, client id and secret headers).
 func (lp *loop) policy(cc *clientConn, snap *Snapshot, rt *route.Compiled, buf []byte) (errKind, bool) {
 	cc.pol.reset()
+	cc.pol.keepUnderscores = snap.Global != nil && snap.Global.UnderscoresInHeaders
 	if k, ok := lp.enterFlight(cc, snap.Global); !ok {
 		return k, false
 	}

@@ -371,7 +371,7 @@ func (s *Server) pumpResponse(job *pumpJob) error {
 		}
 		return nil
 	case httpparse.FramingChunked:
-		_, err := pumpChunked(client, up, job.upCarry, &us.dec, us.out == outDechunk)
+		_, err := pumpChunked(client, up, job.upCarry, &us.dec, us.out == outDechunk, true)
 		return err
 	default:
 		buf := make([]byte, pumpBuf)
@@ -418,9 +418,10 @@ func writeBody(w io.Writer, b []byte, chunk bool) error {
 
 // pumpChunked copies a chunked body from src to dst until its end, with the
 // decoder state dec already advanced over what the loop consumed. dechunk
-// writes only the chunk data (for an HTTP/1.0 peer). It returns a copy of the
-// bytes read past the body's end (a pipelined request, for a request body).
-func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.ChunkedDecoder, dechunk bool) ([]byte, error) {
+// writes only the chunk data (for an HTTP/1.0 peer); otherwise the trailer
+// fields are filtered (filterTrailer, keepUnderscores). It returns a copy of
+// the bytes read past the body's end (a pipelined request, for a request body).
+func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.ChunkedDecoder, dechunk, keepUnderscores bool) ([]byte, error) {
 	buf := make([]byte, pumpBuf)
 	n := copy(buf, carry)
 	if n < len(carry) {
@@ -442,8 +443,14 @@ func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.Chun
 						return nil, err
 					}
 				}
-			} else if _, err := dst.Write(buf[off : off+m]); err != nil {
-				return nil, err
+			} else {
+				k := m
+				if done {
+					k = filterTrailer(buf[off:off+m], keepUnderscores)
+				}
+				if _, err := dst.Write(buf[off : off+k]); err != nil {
+					return nil, err
+				}
 			}
 			off += m
 			if done {
@@ -490,7 +497,7 @@ func (s *Server) pumpRequest(job *pumpJob) error {
 		}
 		cc.reqLeft = 0
 	case httpparse.FramingChunked:
-		rest, err := pumpChunked(up, client, carry, &cc.reqDec, false)
+		rest, err := pumpChunked(up, client, carry, &cc.reqDec, false, cc.pol.keepUnderscores)
 		if err != nil {
 			return err
 		}

@@ -69,6 +69,13 @@ type Global struct {
 	// address. Only set it behind a proxy that overwrites that header:
 	// otherwise any client can claim any address.
 	TrustXForwarded bool
+	// UnderscoresInHeaders forwards request header (and trailer) fields
+	// whose names hold "_". They are dropped by default, as nginx does
+	// (underscores_in_headers off): CGI-style backends (PHP, Python WSGI,
+	// Ruby Rack) read X-Api_Key and X-Api-Key as the same variable
+	// HTTP_X_API_KEY, so a client could smuggle a credential or an
+	// X-Forwarded-* value past the proxy's own checks and rewrites.
+	UnderscoresInHeaders bool
 	// ThrottlingQuota is the number of calls per second the whole gateway
 	// serves (Otoroshi's throttlingQuota), counted exactly across loops as
 	// ThrottlingQuota × 10 calls per 10-second window; past it requests are

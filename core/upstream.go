@@ -337,7 +337,7 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 		}
 		done = us.left == 0
 	case httpparse.FramingChunked:
-		start := 0
+		start, cut := 0, 0 // cut: trailer bytes filtered out (trailer.go)
 		for n < len(buf) {
 			m, data, fin, err := us.dec.Decode(buf[n:])
 			if err == httpparse.ErrNeedMore {
@@ -350,13 +350,16 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 			if us.out == outDechunk && data.Len() > 0 && !send(cc.c, buf[n+int(data.Start):n+int(data.End)]) {
 				return false
 			}
+			if fin && us.out == outPass {
+				cut = m - filterTrailer(buf[n:n+m], true)
+			}
 			n += m
 			if fin {
 				done = true
 				break
 			}
 		}
-		if us.out == outPass && n > start && !send(cc.c, buf[start:n]) {
+		if us.out == outPass && n > start && !send(cc.c, buf[start:n-cut]) {
 			return false
 		}
 	default:
