@@ -104,7 +104,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		case err != nil && usesEcho(routes):
 			// Another process holds the port (another torii?): the demo route still points
 			// there, so that the stored configuration stays the same; the proxy answers 502
-			// if nothing answers.
+			// if nothing answers. Port 0 names no address to point at.
 			fixed, perr := netip.ParseAddrPort(f.echoAddr)
 			if perr != nil || fixed.Port() == 0 {
 				return err
