@@ -148,8 +148,10 @@ func (lp *loop) checkKey(cc *clientConn, snap *Snapshot, p *apikey.Policy, rt *r
 	res, rej := p.Check(snap.Keys, lp.s.cfg.Quotas, lp.pol.scratch, &cc.req, buf, rt.ID, groups, time.Now())
 	cc.pol.counted, cc.pol.rem = res.Counted, res.Rem
 	if rej != nil {
+		// A key identified but refused (out of quota, read-only, not
+		// authorized on the route, expired): its event names it.
+		cc.pol.key = res.Key
 		if rej == apikey.ErrTooManyRequests {
-			cc.pol.key = res.Key // identified, only out of quota: events name it
 			cc.pol.retryAfter = max(res.RetryAfter, 1)
 		}
 		return rejectionKind(rej), false
