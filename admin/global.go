@@ -20,6 +20,10 @@ type GlobalSettings struct {
 	TrustXForwarded         bool
 	LimitConcurrentRequests bool
 	MaxConcurrentRequests   int64
+
+	// UnderscoresInHeaders forwards request fields whose names hold "_" (dropped by default; see
+	// core.Global.UnderscoresInHeaders).
+	UnderscoresInHeaders bool
 }
 
 // compileGlobal types the global config document (already validated by checkGlobal, so errors
@@ -37,6 +41,7 @@ func compileGlobal(doc map[string]any) (*GlobalSettings, error) {
 	}
 	g.MaintenanceMode = boolean("maintenanceMode")
 	g.TrustXForwarded = boolean("trustXForwarded")
+	g.UnderscoresInHeaders = boolean("underscoresInHeaders")
 	g.LimitConcurrentRequests = boolean("limitConcurrentRequests")
 	g.ThrottlingQuota = integer("throttlingQuota", 10000000)
 	g.PerIPThrottlingQuota = integer("perIpThrottlingQuota", 10000000)
@@ -66,6 +71,8 @@ func (g *GlobalSettings) core() *core.Global {
 		IPAllow:         g.Allowed,
 		IPBlock:         g.Blocked,
 		TrustXForwarded: g.TrustXForwarded,
+
+		UnderscoresInHeaders: g.UnderscoresInHeaders,
 
 		ThrottlingQuota:      g.ThrottlingQuota,
 		PerIPThrottlingQuota: g.PerIPThrottlingQuota,

@@ -20,7 +20,7 @@ var (
 		"authorizedGroup", "enabled", "readOnly", "allowClientIdOnly", "throttlingQuota", "dailyQuota",
 		"monthlyQuota", "validUntil", "rotation", "tags", "metadata", "_loc")
 	configFields = fieldSet("maintenanceMode", "throttlingQuota", "perIpThrottlingQuota", "ipFiltering",
-		"trustXForwarded", "limitConcurrentRequests", "maxConcurrentRequests", "tags", "metadata",
+		"trustXForwarded", "underscoresInHeaders", "limitConcurrentRequests", "maxConcurrentRequests", "tags", "metadata",
 		// Identity and cosmetics that configure no behaviour.
 		"otoroshiId", "lines", "templates", "enableEmbeddedMetrics", "streamEntityOnly", "autoLinkToDefaultGroup",
 		"maxLogsSize", "middleFingers", "apiReadOnly")

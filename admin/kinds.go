@@ -140,9 +140,10 @@ func keyTemplate() map[string]any {
 
 // globalDefaults are Otoroshi's, except trustXForwarded: Otoroshi defaults it to true, but Torii
 // usually is the edge, where trusting X-Forwarded-For lets any client pick the address that the IP
-// lists and the per-IP quota judge.
+// lists and the per-IP quota judge. underscoresInHeaders is Torii's (nginx's
+// underscores_in_headers): request fields whose names hold "_" are dropped unless it is true.
 const globalDefaults = `{"maintenanceMode":false,"throttlingQuota":10000000,"perIpThrottlingQuota":10000000,
-	"ipFiltering":{"whitelist":[],"blacklist":[]},"trustXForwarded":false,"limitConcurrentRequests":false,
+	"ipFiltering":{"whitelist":[],"blacklist":[]},"trustXForwarded":false,"underscoresInHeaders":false,"limitConcurrentRequests":false,
 	"maxConcurrentRequests":1000,"tags":[],"metadata":{}}`
 
 func globalTemplate() map[string]any { return mustObject(globalDefaults) }
@@ -388,6 +389,7 @@ func checkGlobal(c *checker, doc map[string]any) {
 	c.integer(doc, "throttlingQuota", "", 0, 1<<53)
 	c.integer(doc, "perIpThrottlingQuota", "", 0, 1<<53)
 	c.boolean(doc, "trustXForwarded", "")
+	c.boolean(doc, "underscoresInHeaders", "")
 	c.boolean(doc, "limitConcurrentRequests", "")
 	c.integer(doc, "maxConcurrentRequests", "", 0, 1<<31)
 	if ipf := c.object(doc, "ipFiltering", "", false); ipf != nil {
