@@ -189,8 +189,8 @@
 // Config.Live only rides along for the admin API. Everything is off when nil,
 // and the hot path then pays one predictable branch per step (observe.go).
 // Recording allocates nothing; a full ring drops the record and counts it.
-// Data sizes count the heads and the bodies as relayed; a chunked body
-// moved by a pump is not counted.
+// Data sizes count the heads and the bodies as relayed (a chunked body with
+// its chunk framing), on the loop or by a pump.
 //
 // # Shutdown
 //

@@ -372,9 +372,9 @@ func (lp *loop) obsReply(cc *clientConn, k errKind) {
 	lp.obsFail(cc, k)
 }
 
-// obsPumpEnd records what a pump goroutine moved for cc's exchange (moved
-// bytes: the length-framed body it copied, 0 for chunked ones) and, for a
-// download or a failed upload, ends the exchange. On the pump goroutine,
+// obsPumpEnd records what a pump goroutine moved for cc's exchange (moved:
+// the body bytes it relayed, whatever the framing, also when it failed) and,
+// for a download or a failed upload, ends the exchange. On the pump goroutine,
 // before the connections go back to their loop.
 func (s *Server) obsPumpEnd(lp *loop, job *pumpJob, moved int64, err error) {
 	cc := job.cc
@@ -386,17 +386,17 @@ func (s *Server) obsPumpEnd(lp *loop, job *pumpJob, moved int64, err error) {
 	}
 	switch job.kind {
 	case pumpUpload:
+		cc.obs.dataIn += moved
 		if err == nil {
-			cc.obs.dataIn += moved
 			return
 		}
 		s.obsEnd(lp, cc, s.nanos(), errorInfo[errBadGateway].cause, true)
 	case pumpDownload:
+		cc.obs.dataOut += moved
 		if err != nil {
 			s.obsEnd(lp, cc, s.nanos(), errorInfo[errBadGateway].cause, true)
 			return
 		}
-		cc.obs.dataOut += moved
 		s.obsEnd(lp, cc, s.nanos(), "", false)
 	}
 }

@@ -40,6 +40,7 @@ type pumpJob struct {
 	clientIn         bool // the client is still registered in gnet, draining
 	upIn             bool
 	deadline         time.Time
+	moved            int64 // body bytes the pump relayed (as read), for the event and metrics
 }
 
 // detachConn takes the socket of c out of gnet's hands: it duplicates the
@@ -203,23 +204,16 @@ func (s *Server) runPump(lp *loop, job *pumpJob) {
 		_ = job.upstream.SetDeadline(job.deadline)
 	}
 	var err error
-	var moved int64 // a length-framed body's bytes, for the event
 	switch job.kind {
 	case pumpDownload:
-		if job.us.framing == httpparse.FramingLength {
-			moved = job.us.left
-		}
 		err = s.pumpResponse(job)
 	case pumpUpload:
-		if job.cc.reqFraming == httpparse.FramingLength {
-			moved = job.cc.reqLeft
-		}
 		err = s.pumpRequest(job)
 	case pumpTunnel:
 		s.pumpBoth(job)
 		err = errTunnelDone
 	}
-	s.obsPumpEnd(lp, job, moved, err)
+	s.obsPumpEnd(lp, job, job.moved, err)
 	cc := job.cc
 	if job.kind == pumpUpload && err == nil {
 		// The response comes back on the loop: client first, then upstream.
@@ -360,18 +354,21 @@ func (s *Server) pumpResponse(job *pumpJob) error {
 			if _, err := client.Write(job.upCarry[:n]); err != nil {
 				return err
 			}
+			job.moved += n
 			left -= n
 		}
 		if left == 0 {
 			return nil
 		}
 		n, err := io.CopyN(client, up, left) // splice(2) on Linux
+		job.moved += n
 		if err != nil {
 			return fmt.Errorf("cannot pump response body (%d of %d bytes): %w", n, left, err)
 		}
 		return nil
 	case httpparse.FramingChunked:
-		_, err := pumpChunked(client, up, job.upCarry, &us.dec, us.out == outDechunk, true)
+		_, n, err := pumpChunked(client, up, job.upCarry, &us.dec, us.out == outDechunk, true)
+		job.moved += n
 		return err
 	default:
 		buf := make([]byte, pumpBuf)
@@ -379,6 +376,7 @@ func (s *Server) pumpResponse(job *pumpJob) error {
 			if err := writeBody(client, job.upCarry, us.out == outChunk); err != nil {
 				return err
 			}
+			job.moved += int64(len(job.upCarry))
 		}
 		for {
 			n, err := up.Read(buf)
@@ -386,6 +384,7 @@ func (s *Server) pumpResponse(job *pumpJob) error {
 				if werr := writeBody(client, buf[:n], us.out == outChunk); werr != nil {
 					return werr
 				}
+				job.moved += int64(n)
 			}
 			if err == io.EOF {
 				if us.out == outChunk {
@@ -420,13 +419,16 @@ func writeBody(w io.Writer, b []byte, chunk bool) error {
 // decoder state dec already advanced over what the loop consumed. dechunk
 // writes only the chunk data (for an HTTP/1.0 peer); otherwise the trailer
 // fields are filtered (filterTrailer, keepUnderscores). It returns a copy of
-// the bytes read past the body's end (a pipelined request, for a request body).
-func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.ChunkedDecoder, dechunk, keepUnderscores bool) ([]byte, error) {
+// the bytes read past the body's end (a pipelined request, for a request body)
+// and the number of body bytes it decoded (framing included, as the loop counts
+// them), also when it fails.
+func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.ChunkedDecoder, dechunk, keepUnderscores bool) ([]byte, int64, error) {
 	buf := make([]byte, pumpBuf)
 	n := copy(buf, carry)
 	if n < len(carry) {
-		return nil, errors.New("core: carry larger than the pump buffer")
+		return nil, 0, errors.New("core: carry larger than the pump buffer")
 	}
+	var moved int64
 	for {
 		off := 0
 		for off < n {
@@ -435,12 +437,12 @@ func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.Chun
 				break
 			}
 			if err != nil {
-				return nil, fmt.Errorf("cannot pump chunked body: %w", err)
+				return nil, moved, fmt.Errorf("cannot pump chunked body: %w", err)
 			}
 			if dechunk {
 				if data.Len() > 0 {
 					if _, err := dst.Write(buf[off+int(data.Start) : off+int(data.End)]); err != nil {
-						return nil, err
+						return nil, moved, err
 					}
 				}
 			} else {
@@ -449,17 +451,18 @@ func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.Chun
 					k = filterTrailer(buf[off:off+m], keepUnderscores)
 				}
 				if _, err := dst.Write(buf[off : off+k]); err != nil {
-					return nil, err
+					return nil, moved, err
 				}
 			}
 			off += m
+			moved += int64(m)
 			if done {
-				return append([]byte(nil), buf[off:n]...), nil
+				return append([]byte(nil), buf[off:n]...), moved, nil
 			}
 		}
 		n = copy(buf, buf[off:n])
 		if n == len(buf) {
-			return nil, errors.New("core: chunked element larger than the pump buffer")
+			return nil, moved, errors.New("core: chunked element larger than the pump buffer")
 		}
 		r, err := src.Read(buf[n:])
 		n += r
@@ -467,7 +470,7 @@ func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.Chun
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, err
+			return nil, moved, err
 		}
 	}
 }
@@ -487,17 +490,21 @@ func (s *Server) pumpRequest(job *pumpJob) error {
 			if _, err := up.Write(carry[:n]); err != nil {
 				return err
 			}
+			job.moved += n
 			left -= n
 			carry = carry[n:]
 		}
 		if left > 0 {
-			if m, err := io.CopyN(up, client, left); err != nil {
+			m, err := io.CopyN(up, client, left)
+			job.moved += m
+			if err != nil {
 				return fmt.Errorf("cannot pump request body (%d of %d bytes): %w", m, left, err)
 			}
 		}
 		cc.reqLeft = 0
 	case httpparse.FramingChunked:
-		rest, err := pumpChunked(up, client, carry, &cc.reqDec, false, cc.pol.keepUnderscores)
+		rest, n, err := pumpChunked(up, client, carry, &cc.reqDec, false, cc.pol.keepUnderscores)
+		job.moved += n
 		if err != nil {
 			return err
 		}

@@ -37,9 +37,12 @@ func TestPumpChunkedFiltersTrailer(t *testing.T) {
 		t.Helper()
 		var dec httpparse.ChunkedDecoder
 		var out bytes.Buffer
-		rest, err := pumpChunked(&out, strings.NewReader(body[12:]+next), []byte(body[:12]), &dec, false, keepUnderscores)
+		rest, moved, err := pumpChunked(&out, strings.NewReader(body[12:]+next), []byte(body[:12]), &dec, false, keepUnderscores)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if moved != int64(len(body)) {
+			t.Errorf("pumped %d body bytes, want %d", moved, len(body))
 		}
 		if out.String() != want || string(rest) != next {
 			t.Errorf("pumped %q, rest %q; want %q, %q", out.String(), rest, want, next)
