@@ -79,6 +79,58 @@
 // response byte, for a request whose body was not sent yet, is retried once on
 // a fresh connection.
 //
+// # Request hygiene
+//
+// Three rules keep the gateway and the backend reading a request the same
+// way, so that nothing the policy steps check can be dodged by spelling:
+//
+// Paths (normalize.go). Before routing, the path is put in one normal form
+// (httpparse.NormalizePath): encoded unreserved characters decoded ("%61"
+// is "a"), other escapes upper-cased, dot segments removed, repeated
+// slashes merged; the query is untouched. That form is what route matching,
+// the ApikeyCalls include/exclude patterns, PublicPrivatePaths and the
+// backend all see: /%61dmin, //admin, /./admin and /x/../admin take an
+// /admin route with its API-key check, and its backend receives /admin. A
+// malformed escape, an encoded control character (%00-%1F, %7F), a ".."
+// above the root, a raw "\" or a "." or ".." segment with ";" parameters
+// ("..;", read as ".." by servlet containers) is answered 400
+// errors.bad.request. An encoded slash (%2F) stays encoded and is never a
+// separator. The path is rewritten in place in the peeked head (a normal
+// form is never longer); a clean path costs one scan and no write. Events
+// record the URI as the client sent it and the target URI as forwarded.
+// nginx matches locations against a normalised URI too (every %XX decoded,
+// %2F included; dot segments resolved, ".." above the root is 400; slashes
+// merged with merge_slashes on, its default), but proxy_pass without a URI
+// part forwards the raw request URI, so nginx and its backend can read one
+// request as two paths; Torii forwards what it matched, and keeps %2F
+// encoded rather than turning it into a separator. HAProxy normalises
+// nothing unless configured (http-request normalize-uri path-merge-slashes,
+// path-strip-dot, path-strip-dotdot [full], percent-decode-unreserved
+// [strict], percent-to-uppercase [strict], each opt-in); Torii always does
+// the equivalent of all five in their strict forms, except that a ".."
+// above the root is refused, not kept (path-strip-dotdot) or dropped
+// (full). Neither refuses "\" or "..;" by default.
+//
+// Header names (head.go). A request field whose name holds "_" is not
+// forwarded unless Global.UnderscoresInHeaders, as nginx does by default
+// (underscores_in_headers off, ignore_invalid_headers on): CGI-style
+// backends map X-Api_Key and X-Api-Key to one variable, which would let a
+// client slip a credential or an X-Forwarded-* value past the proxy. API-key
+// extraction compares exact names, so an "_" spelling never authenticates.
+// Response fields are not filtered. Unlike nginx's ignore_invalid_headers,
+// other token characters (".", "!"...) in names are kept.
+//
+// Trailers (trailer.go). Chunked trailer fields go through both ways (an
+// HTTP/1.0 client's de-chunked body has none), except those RFC 9110 §6.5.1
+// says cannot be processed after the content: framing (Content-Length,
+// Transfer-Encoding, Trailer), Host, request modifiers (controls,
+// conditionals, Accept*), authentication and cookies, response control
+// data, content format (Content-Type, -Encoding, -Range, -Language,
+// -Location); and the hop-by-hop fields, X-Forwarded-*, Forwarded and every
+// Otoroshi-* field, which the gateway owns; in requests, "_" names as above.
+// The trailer section is rewritten in place, on the loop and in pumps alike,
+// without allocating.
+//
 // # Policy steps
 //
 // Before any byte goes to a backend (policy.go): the global settings of the

@@ -77,6 +77,17 @@
 // framing of a response depends on the request method: see
 // Response.BodyFraming.
 //
+// # Paths
+//
+// The parser takes the request-target as sent: Request.Path is raw bytes.
+// NormalizePath (path.go) gives the one form a proxy should route, check and
+// forward (RFC 3986 §6.2.2: encoded unreserved characters decoded, other
+// escapes upper-cased, dot segments removed; plus merged slashes), and
+// refuses with 400 what no normal form makes safe: malformed escapes,
+// encoded control characters, ".." above the root, "\" and "..;".
+// PathIsNormal is its fast path, one scan that finds nothing to do. It can
+// rewrite a path in place, as it never grows.
+//
 // # Caveats
 //
 // A Span is only meaningful together with the exact buffer it was parsed

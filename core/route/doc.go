@@ -17,8 +17,9 @@
 // Host) and other patterns such as "api-*.x.com" ('*' is any run of bytes, as in
 // Otoroshi's regex; scanned in order, so prefer the "*." form for many domains); then the
 // catch-all "*". Paths are raw byte prefixes, as Otoroshi's startsWith: "/api" also takes
-// "/apikeys"; with frontend.exact the path must be equal. There is no percent-decoding or
-// dot-segment removal. Within a host the longest prefix wins, among the routes of that
+// "/apikeys"; with frontend.exact the path must be equal. Match itself does no
+// percent-decoding or dot-segment removal: the engine hands it the normal form of the path
+// (httpparse.NormalizePath), the one it also forwards. Within a host the longest prefix wins, among the routes of that
 // prefix the one with the most matchers that hold (headers: exact value, name
 // case-insensitive; query: raw exact value; methods); when no path of a host matches, the
 // next, less specific host is tried.
