@@ -26,9 +26,12 @@
 // Counters is safe for concurrent use by any number of goroutines; Take and
 // TakeSlot hold a lock for a few tens of nanoseconds and never perform I/O,
 // so they may run on an event loop. The first Take or Slot call for a client
-// id allocates its Slot (once per key, for the life of the process). Slots
-// are never removed, only reset: runtime state survives configuration
-// reloads because it is keyed by client id, outside any snapshot.
+// id allocates its Slot (once per key, for the life of the process). Runtime
+// state survives configuration reloads because it is keyed by client id,
+// outside any snapshot; only a deleted key's slot leaves the table (Remove),
+// with its persisted record (DeleteRecord, or PruneRecords at start for keys
+// deleted while the process was down), so that a key created again with the
+// same client id starts from zero.
 //
 // Time comes from the caller (now), read by each event loop at slightly
 // different moments: a call stamped up to one second before its key's

@@ -24,11 +24,13 @@ const recordVersion = 2
 // as big-endian int64s.
 const recordLen = 1 + 4*8
 
-// record is the persisted part of an entry.
+// record is the persisted part of an entry, and the slot it was collected
+// from (nil when decoded).
 type record struct {
 	id                string
 	day, dayCalls     int64
 	month, monthCalls int64
+	sl                *Slot
 }
 
 func (r *record) encode(dst []byte) []byte {
@@ -124,7 +126,7 @@ func (c *Counters) collect(dst []record) []record {
 		for id, sl := range sh.m {
 			sl.mu.Lock()
 			if sl.dirty {
-				dst = append(dst, record{id: id, day: sl.day, dayCalls: sl.dayCalls, month: sl.month, monthCalls: sl.monthCalls})
+				dst = append(dst, record{id: id, day: sl.day, dayCalls: sl.dayCalls, month: sl.month, monthCalls: sl.monthCalls, sl: sl})
 				sl.dirty = false
 			}
 			sl.mu.Unlock()
@@ -164,6 +166,9 @@ func (p *Persister) Flush() error {
 			}
 		}
 		for i := range p.batch {
+			if !p.c.holds(p.batch[i].id, p.batch[i].sl) {
+				continue // removed since collected (Remove): its record is being deleted
+			}
 			p.buf = p.batch[i].encode(p.buf[:0])
 			// bbolt keeps key and value until the transaction commits:
 			// give it copies, not the reused buffer.
