@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -32,24 +33,11 @@ func startHeadEcho(t *testing.T) string {
 				head.WriteString(line)
 			}
 			body := head.String()
-			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body); err != nil {
+			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body); err != nil {
 				return
 			}
 		}
 	})
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
 }
 
 // fieldNames returns the lower-case names of the field lines of a head.
@@ -148,7 +136,7 @@ func TestRequestTrailersFiltered(t *testing.T) {
 	be := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		got <- r.Trailer
-		_, _ = io.WriteString(w, string(b))
+		_, _ = w.Write(b)
 	}))
 	srv := startProxy(t, core.Config{}, testRoute("tr.test", be))
 	c := dial(t, srv)
