@@ -7,33 +7,13 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/torii-gateway/torii/internal/testkit"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
 )
-
-// cpuTime returns the user and system CPU time of the process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// measure runs the benchmark loop and reports, next to ns/op, the CPU time
-// per op ("cpu-ns/op"): on a shared, overloaded machine wall time also
-// counts the time the benchmark waited for a core, CPU time does not.
-func measure(b *testing.B, loop func()) {
-	start := cpuTime()
-	loop()
-	if b.N > 0 {
-		b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
-	}
-}
 
 // The request-head benchmarks parse the same bytes three ways in one run:
 // this package, net/http (http.ReadRequest) and fasthttp (RequestHeader.Read).
@@ -46,7 +26,7 @@ func benchRequest(b *testing.B, in string) {
 	var req Request
 	b.ReportAllocs()
 	b.SetBytes(int64(len(buf)))
-	measure(b, func() {
+	testkit.ReportCPU(b, func() {
 		for b.Loop() {
 			req.Headers = arr[:0]
 			if _, err := ParseRequest(buf, &req, nil); err != nil {
@@ -62,7 +42,7 @@ func benchNetHTTPRequest(b *testing.B, in string) {
 	r := bufio.NewReaderSize(br, 4096)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(buf)))
-	measure(b, func() {
+	testkit.ReportCPU(b, func() {
 		for b.Loop() {
 			br.Reset(buf)
 			r.Reset(br)
@@ -80,7 +60,7 @@ func benchFastHTTPRequest(b *testing.B, in string) {
 	var h fasthttp.RequestHeader
 	b.ReportAllocs()
 	b.SetBytes(int64(len(buf)))
-	measure(b, func() {
+	testkit.ReportCPU(b, func() {
 		for b.Loop() {
 			br.Reset(buf)
 			r.Reset(br)
@@ -108,7 +88,7 @@ func BenchmarkResponse(b *testing.B) {
 	var resp Response
 	b.ReportAllocs()
 	b.SetBytes(int64(len(buf)))
-	measure(b, func() {
+	testkit.ReportCPU(b, func() {
 		for b.Loop() {
 			resp.Headers = arr[:0]
 			if _, err := ParseResponse(buf, &resp, nil); err != nil {
@@ -124,7 +104,7 @@ func BenchmarkResponseNetHTTP(b *testing.B) {
 	r := bufio.NewReaderSize(br, 4096)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(responseHead)))
-	measure(b, func() {
+	testkit.ReportCPU(b, func() {
 		for b.Loop() {
 			br.Reset(buf)
 			r.Reset(br)
@@ -142,7 +122,7 @@ func BenchmarkResponseFastHTTP(b *testing.B) {
 	var h fasthttp.ResponseHeader
 	b.ReportAllocs()
 	b.SetBytes(int64(len(responseHead)))
-	measure(b, func() {
+	testkit.ReportCPU(b, func() {
 		for b.Loop() {
 			br.Reset(buf)
 			r.Reset(br)
@@ -161,7 +141,7 @@ func BenchmarkChunkedBody(b *testing.B) {
 	var d ChunkedDecoder
 	b.ReportAllocs()
 	b.SetBytes(int64(len(buf)))
-	measure(b, func() {
+	testkit.ReportCPU(b, func() {
 		for b.Loop() {
 			d.Reset()
 			for rest := buf; !d.Done(); {
@@ -182,7 +162,7 @@ func BenchmarkChunkedBodyNetHTTP(b *testing.B) {
 	var sink [512]byte
 	b.ReportAllocs()
 	b.SetBytes(int64(len(chunkedBody)))
-	measure(b, func() {
+	testkit.ReportCPU(b, func() {
 		for b.Loop() {
 			br.Reset(buf)
 			r.Reset(br)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/core/quota"
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 // Lookup plus quota check. Baseline: the straightforward design, one mutex
@@ -101,11 +102,13 @@ func BenchmarkLookupAndTake(b *testing.B) {
 	}
 	b.ReportAllocs()
 	i := 0
-	for b.Loop() {
-		k := s.Lookup(ids[i%benchKeys])
-		sinkOK, _, _ = s.Count(q, k, testNow)
-		i++
-	}
+	testkit.ReportCPU(b, func() {
+		for b.Loop() {
+			k := s.Lookup(ids[i%benchKeys])
+			sinkOK, _, _ = s.Count(q, k, testNow)
+			i++
+		}
+	})
 }
 
 func BenchmarkLookupAndTakeMutexMap(b *testing.B) {
@@ -117,10 +120,12 @@ func BenchmarkLookupAndTakeMutexMap(b *testing.B) {
 	mm := newMutexMap(s)
 	b.ReportAllocs()
 	i := 0
-	for b.Loop() {
-		sinkOK = mm.take(ids[i%benchKeys], testNow)
-		i++
-	}
+	testkit.ReportCPU(b, func() {
+		for b.Loop() {
+			sinkOK = mm.take(ids[i%benchKeys], testNow)
+			i++
+		}
+	})
 }
 
 // The parallel benchmarks run one worker per core, as the event loops do.
@@ -174,13 +179,15 @@ func benchParallelTake(b *testing.B, ownKeys, mutexMap bool) {
 	}
 	var worker atomic.Int64
 	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		w := int(worker.Add(1)-1) % workers
-		own, i := ids[w], w*97
-		for pb.Next() {
-			take(own[i%benchKeys])
-			i++
-		}
+	testkit.ReportCPU(b, func() {
+		b.RunParallel(func(pb *testing.PB) {
+			w := int(worker.Add(1)-1) % workers
+			own, i := ids[w], w*97
+			for pb.Next() {
+				take(own[i%benchKeys])
+				i++
+			}
+		})
 	})
 }
 

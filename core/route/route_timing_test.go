@@ -7,11 +7,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/torii-gateway/torii/httpparse"
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 // baseline is the routing a simple proxy would write: a map of exact hosts to their routes
@@ -82,33 +82,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// cpuTime returns the user+system CPU time of the process. Benchmarks report it per op
-// ("cpu-ns/op") next to ns/op, because on a shared, overloaded machine wall time per op
-// also counts the time the benchmark waited for a core.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU runs fn(b) and reports the CPU time per op it used.
-func reportCPU(b *testing.B, fn func()) {
-	start := cpuTime()
-	fn()
-	if b.N > 0 {
-		b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
-	}
-}
-
 func BenchmarkMatch(b *testing.B) {
 	for _, n := range []int{10, 1000, 10000} {
 		tab, reqs := genTable(b, n)
 		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
-			reportCPU(b, func() {
+			testkit.ReportCPU(b, func() {
 				for b.Loop() {
 					r := &reqs[i]
 					if tab.Match(r.req, r.buf) == nil {
@@ -128,7 +108,7 @@ func BenchmarkMatch(b *testing.B) {
 			b.ReportAllocs()
 			req, buf := request("GET", "svc0.example.com", "/items/42?q=1", "User-Agent: bench", "Accept: */*")
 			r := &parsedReq{req, buf, "route_0"}
-			reportCPU(b, func() {
+			testkit.ReportCPU(b, func() {
 				for b.Loop() {
 					if tab.Match(r.req, r.buf) == nil {
 						b.Fatal("no match")
@@ -140,7 +120,7 @@ func BenchmarkMatch(b *testing.B) {
 		b.Run(fmt.Sprintf("baseline/routes=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
-			reportCPU(b, func() {
+			testkit.ReportCPU(b, func() {
 				for b.Loop() {
 					r := &reqs[i]
 					if base.match(r.req, r.buf) == "" {
@@ -189,7 +169,7 @@ func BenchmarkPick(b *testing.B) {
 		c := cs[name]
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
-			reportCPU(b, func() {
+			testkit.ReportCPU(b, func() {
 				for b.Loop() {
 					if u, _ := c.Pick(in); u == nil {
 						b.Fatal("no target")
@@ -203,7 +183,7 @@ func BenchmarkPick(b *testing.B) {
 func BenchmarkAcquireRelease(b *testing.B) {
 	u := &pickSetup(b)["LeastConnections"].Upstreams()[0]
 	b.ReportAllocs()
-	reportCPU(b, func() {
+	testkit.ReportCPU(b, func() {
 		for b.Loop() {
 			u.Acquire()
 			u.Release()
@@ -240,7 +220,7 @@ func (n *naiveRR) pick() int {
 func BenchmarkPickBaseline(b *testing.B) {
 	n := newNaiveRR(1, 2, 1, 3)
 	b.ReportAllocs()
-	reportCPU(b, func() {
+	testkit.ReportCPU(b, func() {
 		for b.Loop() {
 			n.pick()
 		}
@@ -253,7 +233,7 @@ func BenchmarkPickParallel(b *testing.B) {
 	c := pickSetup(b)["RoundRobin"]
 	b.Run("RoundRobin", func(b *testing.B) {
 		b.ReportAllocs()
-		reportCPU(b, func() {
+		testkit.ReportCPU(b, func() {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					c.Pick(nil)
@@ -264,7 +244,7 @@ func BenchmarkPickParallel(b *testing.B) {
 	n := newNaiveRR(1, 2, 1, 3)
 	b.Run("baseline", func(b *testing.B) {
 		b.ReportAllocs()
-		reportCPU(b, func() {
+		testkit.ReportCPU(b, func() {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					n.pick()
@@ -278,7 +258,7 @@ func BenchmarkReport(b *testing.B) {
 	c := pickSetup(b)["RoundRobin"]
 	u := &c.Upstreams()[0]
 	b.ReportAllocs()
-	reportCPU(b, func() {
+	testkit.ReportCPU(b, func() {
 		for b.Loop() {
 			c.Report(u, true, time.Millisecond)
 		}
@@ -292,7 +272,7 @@ func BenchmarkRewritePath(b *testing.B) {
 	dst := make([]byte, 0, 256)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(path)))
-	reportCPU(b, func() {
+	testkit.ReportCPU(b, func() {
 		for b.Loop() {
 			dst = c.RewritePath(dst[:0], path)
 		}
@@ -308,7 +288,7 @@ func BenchmarkCompile(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	reportCPU(b, func() {
+	testkit.ReportCPU(b, func() {
 		for b.Loop() {
 			if _, err := Compile(routes, CompileOptions{Registry: reg}); err != nil {
 				b.Fatal(err)
