@@ -13,20 +13,27 @@ import (
 // lookup, depending on where the runtime placed its map's table header.
 const cacheLine = 64
 
-// lineInts is the number of int32 on one cache line, the padding put on each
-// side of the index's slots.
-const lineInts = cacheLine / int(unsafe.Sizeof(int32(0)))
+// indexPad is the number of slots of padding on each side of the index's
+// slots: at least a cache line.
+const indexPad = (cacheLine + int(unsafe.Sizeof(slot{})) - 1) / int(unsafe.Sizeof(slot{}))
 
-// index maps client ids to positions in Set.keys by open addressing with
-// linear probing. It is built once, read by every loop and never written
-// after, and its slots sit between two cache lines of padding so that no
-// object written by a core shares a line with them.
+// index maps client ids to keys by open addressing with linear probing. It
+// is built once, read by every loop and never written after, and its slots
+// sit between cache lines of padding so that no object written by a core
+// shares a line with them.
 type index struct {
-	// slots holds position+1 of a key, or 0 for an empty slot. Its length is
-	// a power of two at least twice the number of keys, so a probe sequence
-	// is short and always reaches an empty slot.
-	slots []int32
+	// slots has a length that is a power of two at least twice the number
+	// of keys, so a probe sequence is short and always reaches an empty
+	// slot (key nil).
+	slots []slot
 	seed  maphash.Seed
+}
+
+// slot is one entry of an index: the client id is kept beside the key so
+// that a probe compares it without reading the Key.
+type slot struct {
+	id  string
+	key *Key
 }
 
 // newIndex returns an empty index sized for n keys.
@@ -35,42 +42,37 @@ func newIndex(n int) index {
 	for size < 2*n {
 		size <<= 1
 	}
-	buf := make([]int32, lineInts+size+lineInts)
-	return index{slots: buf[lineInts : lineInts+size : lineInts+size], seed: maphash.MakeSeed()}
+	buf := make([]slot, indexPad+size+indexPad)
+	return index{slots: buf[indexPad : indexPad+size : indexPad+size], seed: maphash.MakeSeed()}
 }
 
-// find returns the position in keys of the key whose client id is id, or -1.
-// It neither allocates nor keeps id.
-func (x *index) find(keys []Key, id []byte) int {
+// find returns the key whose client id is id, or nil. It neither allocates
+// nor keeps id.
+func (x *index) find(id []byte) *Key {
 	if len(x.slots) == 0 { // the zero Set
-		return -1
+		return nil
 	}
-	_, pos := x.probe(keys, id)
-	return pos
+	return x.slots[x.probe(id)].key
 }
 
-// insert records keys[pos] under its client id. It reports false, and
-// changes nothing, when that id is already present.
-func (x *index) insert(keys []Key, pos int) bool {
-	i, found := x.probe(keys, []byte(keys[pos].ClientID))
-	if found >= 0 {
+// insert records k under its client id. It reports false, and changes
+// nothing, when that id is already present.
+func (x *index) insert(k *Key) bool {
+	sl := &x.slots[x.probe([]byte(k.ClientID))]
+	if sl.key != nil {
 		return false
 	}
-	x.slots[i] = int32(pos + 1)
+	*sl = slot{id: k.ClientID, key: k}
 	return true
 }
 
-// probe returns the slot that holds id, or the empty slot where it would go,
-// and the position of id's key in keys, or -1.
-func (x *index) probe(keys []Key, id []byte) (slot uint64, pos int) {
+// probe returns the index of the slot that holds id, or of the empty slot
+// where it would go.
+func (x *index) probe(id []byte) uint64 {
 	mask := uint64(len(x.slots) - 1)
 	for i := maphash.Bytes(x.seed, id) & mask; ; i = (i + 1) & mask {
-		p := x.slots[i]
-		if p == 0 {
-			return i, -1
-		}
-		if keys[p-1].ClientID == string(id) {
-			return i, int(p - 1)
+		if sl := &x.slots[i]; sl.key == nil || sl.id == string(id) {
+			return i
 		}
 	}
 }

@@ -77,7 +77,7 @@ func CompileWith(keys []ApiKey, opts CompileOptions) (*Set, error) {
 		}
 		k := &s.keys[i]
 		compileKey(k, src)
-		if !s.index.insert(s.keys, i) {
+		if !s.index.insert(k) {
 			return nil, fmt.Errorf("cannot compile apikey %q: field clientId: %w", src.ClientID, ErrDuplicate)
 		}
 		if s.counters != nil {
@@ -151,15 +151,7 @@ func BearerToken(clientID, secret string) string {
 func (s *Set) Get(id string) *Key { return s.Lookup([]byte(id)) }
 
 // Lookup is Get for wire bytes; it does not allocate.
-func (s *Set) Lookup(id []byte) *Key { return s.at(s.index.find(s.keys, id)) }
-
-// at returns the key at pos, or nil for -1.
-func (s *Set) at(pos int) *Key {
-	if pos < 0 {
-		return nil
-	}
-	return &s.keys[pos]
-}
+func (s *Set) Lookup(id []byte) *Key { return s.index.find(id) }
 
 // Len returns the number of keys.
 func (s *Set) Len() int { return len(s.keys) }
