@@ -302,7 +302,7 @@ func (s *Server) handleUpdate(k *kind, idParam string, parent kindID, patch bool
 
 func (s *Server) handleDelete(k *kind, idParam string, parent kindID) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		var id string
+		var undo func()
 		_, err := s.write(func(st *state, ws *writeSet) error {
 			cur, err := lookup(st, r, k, idParam, parent)
 			if err != nil {
@@ -311,16 +311,18 @@ func (s *Server) handleDelete(k *kind, idParam string, parent kindID) func(http.
 			if !ifMatch(r.Header.Get("If-Match"), cur.etag, true) {
 				return errPrecondition()
 			}
-			id = cur.id
-			ws.del(st, k, id)
-			s.audit(ws, r, "DELETE_"+k.audit, id, cur.doc, nil, "deleted "+k.label+" "+id)
+			ws.del(st, k, cur.id)
+			if k.id == kKeys {
+				undo = s.forgetQuota(ws, cur.id)
+			}
+			s.audit(ws, r, "DELETE_"+k.audit, cur.id, cur.doc, nil, "deleted "+k.label+" "+cur.id)
 			return nil
 		})
 		if err != nil {
+			if undo != nil {
+				undo()
+			}
 			return err
-		}
-		if k.id == kKeys && s.opts.Quotas != nil {
-			s.opts.Quotas.Reset(id)
 		}
 		return s.writeValue(w, http.StatusOK, map[string]any{"deleted": true})
 	}

@@ -318,9 +318,15 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var undos []func()
 	c, err := s.write(func(st *state, ws *writeSet) error {
 		if !ifMatch(r.Header.Get("If-Match"), stateETag(st), true) {
 			return errPrecondition()
+		}
+		for id := range st.ents[kKeys] {
+			if _, kept := imported.ents[kKeys][id]; !kept {
+				undos = append(undos, s.forgetQuota(ws, id))
+			}
 		}
 		ws.reset = []string{bucketRoutes, bucketGroups, bucketKeys, bucketGlobal}
 		st.ents = imported.ents
@@ -338,6 +344,9 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	if err != nil {
+		for _, undo := range undos {
+			undo()
+		}
 		return err
 	}
 	for _, wa := range c.routes.Warnings() {

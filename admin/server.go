@@ -174,6 +174,7 @@ func New(opts Options) (*Server, error) {
 	} else if len(opts.Seed) > 0 {
 		s.log.Info("initial configuration not imported: the database already holds one", "db", opts.DBPath)
 	}
+	s.pruneQuotas(st)
 	publish, err := s.compiler.compile(st, 1)
 	if err != nil {
 		// The stored state no longer compiles (for example a target host that no longer
