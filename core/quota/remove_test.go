@@ -29,20 +29,33 @@ func recordOf(t *testing.T, db *bbolt.DB, id string) (record, bool) {
 	return r, ok
 }
 
-// A removed key's record is deleted and never written back, even by calls
-// still counted in its old slot; after a restart it is gone, and a key
-// created again with the same client id starts from zero.
-func TestRemoveDeletesRecord(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "quotas.db")
-	lim := Limits{Throttle: Unlimited, Daily: 10, Monthly: 100}
-	now := time.Date(2026, 7, 14, 9, 0, 0, 0, time.UTC)
+// The limits and the instant of the removal tests.
+var (
+	removeLim = Limits{Throttle: Unlimited, Daily: 10, Monthly: 100}
+	removeNow = time.Date(2026, 7, 14, 9, 0, 0, 0, time.UTC)
+)
 
+// openPersisted opens the bbolt file at path (closed when the test ends, unless closed before)
+// and returns empty counters restored from and persisted to its bucket "quotas".
+func openPersisted(t *testing.T, path string) (*bbolt.DB, *Counters, *Persister) {
+	t.Helper()
 	db := openDB(t, path)
+	t.Cleanup(func() { _ = db.Close() })
 	c := New(Options{})
 	p, err := NewPersister(db, "quotas", c, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db, c, p
+}
+
+// A removed key's record is deleted and never written back, even by calls
+// still counted in its old slot; after a restart it is gone, and a key
+// created again with the same client id starts from zero.
+func TestRemoveDeletesRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "quotas.db")
+	lim, now := removeLim, removeNow
+	db, c, p := openPersisted(t, path)
 	old := c.Slot("gone") // as a compiled key holds it
 	for range 3 {
 		c.TakeSlot(old, lim, now)
@@ -76,13 +89,7 @@ func TestRemoveDeletesRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db = openDB(t, path)
-	defer db.Close()
-	c2 := New(Options{})
-	p2, err := NewPersister(db, "quotas", c2, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, c2, p2 := openPersisted(t, path)
 	if u := c2.Usage("kept", lim, now); u.CurrentCallsPerDay != 2 {
 		t.Fatalf("kept after restart: %+v", u)
 	}
@@ -100,17 +107,9 @@ func TestRemoveDeletesRecord(t *testing.T) {
 // A slot a flush collected just before its key was removed is not written:
 // the flush checks the slot is still the id's when it writes.
 func TestFlushSkipsSlotRemovedAfterCollect(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "quotas.db"))
-	defer db.Close()
-	lim := Limits{Throttle: Unlimited, Daily: 10, Monthly: 100}
-	now := time.Date(2026, 7, 14, 9, 0, 0, 0, time.UTC)
-	c := New(Options{})
-	p, err := NewPersister(db, "quotas", c, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, c, p := openPersisted(t, filepath.Join(t.TempDir(), "quotas.db"))
 	sl := c.Slot("racy")
-	c.TakeSlot(sl, lim, now)
+	c.TakeSlot(sl, removeLim, removeNow)
 
 	// Hold bbolt's writer lock so that the flush waits between its collect
 	// and its write.
@@ -151,15 +150,8 @@ func TestFlushSkipsSlotRemovedAfterCollect(t *testing.T) {
 // Restore undoes a Remove whose deletion failed: the counts are the key's
 // again and persisted by the next flush.
 func TestRestoreAfterFailedRemoval(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "quotas.db"))
-	defer db.Close()
-	lim := Limits{Throttle: Unlimited, Daily: 10, Monthly: 100}
-	now := time.Date(2026, 7, 14, 9, 0, 0, 0, time.UTC)
-	c := New(Options{})
-	p, err := NewPersister(db, "quotas", c, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lim, now := removeLim, removeNow
+	db, c, p := openPersisted(t, filepath.Join(t.TempDir(), "quotas.db"))
 	c.Take("k", lim, now)
 	c.Take("k", lim, now)
 	if err := p.Flush(); err != nil {
@@ -185,16 +177,8 @@ func TestRestoreAfterFailedRemoval(t *testing.T) {
 // PruneRecords deletes the records of the client ids keep rejects, before
 // they are loaded.
 func TestPruneRecords(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "quotas.db")
-	lim := Limits{Throttle: Unlimited, Daily: 10, Monthly: 100}
-	now := time.Date(2026, 7, 14, 9, 0, 0, 0, time.UTC)
-	db := openDB(t, path)
-	defer db.Close()
-	c := New(Options{})
-	p, err := NewPersister(db, "quotas", c, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lim, now := removeLim, removeNow
+	db, c, p := openPersisted(t, filepath.Join(t.TempDir(), "quotas.db"))
 	for _, id := range []string{"a", "b", "c"} {
 		c.Take(id, lim, now)
 	}
