@@ -135,9 +135,10 @@
 //
 // Before any byte goes to a backend (policy.go): the global settings of the
 // snapshot (Global: the gateway-wide cap on requests in flight 429
-// errors.cant.process.more.request, maintenance mode 503 errors.service.in.maintenance, the IP
-// allow and block lists 403 errors.ip.address.not.allowed, the gateway-wide
-// and per-address throttling quotas 429), then the route's API-key check
+// errors.cant.process.more.request, maintenance mode 503
+// errors.service.in.maintenance, the IP allow and block lists 403
+// errors.ip.address.not.allowed, the gateway-wide and per-address throttling
+// quotas 429), then the route's API-key check
 // (package apikey, with the per-route Policy BuildSnapshot compiled from the
 // ApikeyCalls and PublicPrivatePaths plugins): extraction in Otoroshi's order,
 // validation and quota counting against Config.Quotas, refusals
