@@ -272,6 +272,10 @@ func asList(c *checker, name string, v any) []any {
 	if !ok {
 		c.add(name, "must be an array")
 	}
+	if len(l) > maxImportEntities {
+		c.add(name, "holds %d entities, at most %d", len(l), maxImportEntities)
+		return nil
+	}
 	return l
 }
 

@@ -350,7 +350,9 @@ func checkRoute(c *checker, doc map[string]any) {
 		}
 		c.str(pm, "plugin", path, true)
 		c.boolean(pm, "enabled", path)
-		c.object(pm, "config", path, false)
+		if cfg := c.object(pm, "config", path, false); cfg != nil {
+			checkPatternLimits(c, cfg, path)
+		}
 	}
 }
 

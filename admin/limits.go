@@ -1,0 +1,42 @@
+package admin
+
+import "strconv"
+
+// Size limits of what an admin may store, besides the body caps (DefaultMaxBody, importBodyFactor)
+// and JSON nesting (maxJSONDepth). The admin is trusted, but a pasted or generated configuration
+// can be huge by mistake, and these bounds keep one write from stalling the writer or every
+// proxied request.
+const (
+	// maxImportEntities caps each list of an import (routes, serviceDescriptors, apiKeys, ...):
+	// an import compiles every route, resolving target hosts, under the writer mutex, so a list
+	// of a million entities would hold every other write for minutes.
+	maxImportEntities = 10000
+	// maxPathPatterns caps the public and private patterns of one PublicPrivatePaths plugin:
+	// each proxied request of the route may test all of them.
+	maxPathPatterns = 256
+	// maxPathPatternBytes caps one such pattern. Patterns are RE2 (no catastrophic
+	// backtracking), but matching costs time in proportion to the pattern's size on every
+	// request, and Go's regexp only refuses programs far larger than any real path pattern.
+	maxPathPatternBytes = 1024
+)
+
+// patternFields are the plugin config fields that hold request path patterns.
+var patternFields = []string{"public_patterns", "private_patterns"}
+
+// checkPatternLimits checks the path pattern lists of a route plugin's config against
+// maxPathPatterns and maxPathPatternBytes. path is the plugin's field path ("plugins[2]").
+func checkPatternLimits(c *checker, cfg map[string]any, path string) {
+	for _, f := range patternFields {
+		list, _ := cfg[f].([]any)
+		p := path + ".config." + f
+		if len(list) > maxPathPatterns {
+			c.add(p, "holds %d patterns, at most %d", len(list), maxPathPatterns)
+			continue
+		}
+		for i, v := range list {
+			if s, ok := v.(string); ok && len(s) > maxPathPatternBytes {
+				c.add(p+"["+strconv.Itoa(i)+"]", "is %d bytes long, at most %d", len(s), maxPathPatternBytes)
+			}
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package admin
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestInputLimits(t *testing.T) {
+	e := newEnv(t, nil)
+	field := func(r resp) string {
+		t.Helper()
+		var b errorBody
+		if err := json.Unmarshal(r.body, &b); err != nil || len(b.Fields) == 0 {
+			t.Fatalf("no field error: %s", r.body)
+		}
+		return b.Fields[0].Field
+	}
+	withPatterns := func(patterns []string) map[string]any {
+		r := routeBody("", "limits.example.com", 3001)
+		r["plugins"] = []any{map[string]any{"plugin": "cp:otoroshi.next.plugins.PublicPrivatePaths", "enabled": true,
+			"config": map[string]any{"public_patterns": patterns, "private_patterns": []string{}}}}
+		return r
+	}
+	many := make([]string, maxPathPatterns+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("/p%d/.*", i)
+	}
+	if got := field(e.must(http.StatusBadRequest, req{method: "POST", path: "/api/routes", body: withPatterns(many)})); got != "plugins[0].config.public_patterns" {
+		t.Errorf("too many patterns: field %s", got)
+	}
+	long := []string{"/ok", "/" + strings.Repeat("a", maxPathPatternBytes) + ".*"}
+	if got := field(e.must(http.StatusBadRequest, req{method: "POST", path: "/api/routes", body: withPatterns(long)})); got != "plugins[0].config.public_patterns[1]" {
+		t.Errorf("long pattern: field %s", got)
+	}
+	e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: withPatterns(many[:maxPathPatterns])})
+
+	keys := make([]any, maxImportEntities+1)
+	for i := range keys {
+		keys[i] = map[string]any{}
+	}
+	if got := field(e.must(http.StatusBadRequest, req{method: "POST", path: "/api/otoroshi.json", body: map[string]any{"apiKeys": keys}})); got != "apiKeys" {
+		t.Errorf("too many entities: field %s", got)
+	}
+	// Writes take JSON only: a form a foreign page could post is refused before anything is read.
+	for _, ct := range []string{"application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain"} {
+		e.must(http.StatusUnsupportedMediaType, req{method: "POST", path: "/api/groups", body: `{"id":"g","name":"g"}`,
+			header: map[string]string{"Content-Type": ct}})
+	}
+	e.must(http.StatusRequestEntityTooLarge, req{method: "POST", path: "/api/groups",
+		body: `{"id":"g","name":"` + strings.Repeat("x", DefaultMaxBody) + `"}`})
+}
