@@ -32,6 +32,8 @@ type APIError struct {
 	Code    string
 	Message string
 	Fields  []FieldError
+	// RetryAfter, when positive, is sent as Retry-After (seconds).
+	RetryAfter int
 }
 
 // Error implements error; it lists the fields too.
@@ -103,6 +105,9 @@ func writeError(w http.ResponseWriter, err error) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Otoroshi-Error", "true")
 	h.Set("Otoroshi-Error-Cause", ae.Code)
+	if ae.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(ae.RetryAfter))
+	}
 	if ae.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Basic realm="torii-admin"`)
 	}

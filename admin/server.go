@@ -107,6 +107,7 @@ type Server struct {
 	// exportersApplied identifies the exporter configs last handed to Options.Events; guarded by mu.
 	exportersApplied string
 	sessions         sessions // the web UI's login sessions
+	authFails        authFailures
 }
 
 // New opens the database (creating and migrating it), creates the admin key on first start,
@@ -322,22 +323,24 @@ func (s *Server) buildHandler() http.Handler {
 	} else {
 		mux.Handle("/", notFound)
 	}
-	return mux
+	return securityHeaders(mux)
 }
 
+// uiCSP lets the UI's pages load and run only its own files: no inline script or style, no eval,
+// no plugin, no frame around it, no base or form pointing elsewhere. Data rendered as HTML by
+// mistake still cannot run.
+const uiCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
 // uiHandler serves the web UI without the admin key (its pages hold no data; the data comes from
-// the API), behind the Host/Origin check and headers that keep it out of frames and other origins.
+// the API), behind the Host/Origin check; securityHeaders keeps it out of frames and other origins.
 func (s *Server) uiHandler(ui http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.checkOrigin(r); err != nil {
 			writeError(w, err)
 			return
 		}
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		w.Header().Set("Content-Security-Policy", uiCSP)
 		ui.ServeHTTP(w, r)
 	})
 }
@@ -366,12 +369,15 @@ func (s *Server) authorize(r *http.Request, public bool) (*http.Request, error) 
 	if err := s.checkOrigin(r); err != nil {
 		return r, err
 	}
+	if err := checkSameOrigin(r); err != nil {
+		return r, err
+	}
 	id, secret, ok := credentials(r)
 	if !ok {
 		return s.sessionAuth(r)
 	}
-	if !s.key.verify(id, secret) {
-		return r, errUnauthorized()
+	if err := s.verifyKey(r, id, secret); err != nil {
+		return r, err
 	}
 	return withWho(r, id), nil
 }

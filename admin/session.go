@@ -131,6 +131,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkOrigin(r); err != nil {
 		return err
 	}
+	if err := checkSameOrigin(r); err != nil {
+		return err
+	}
 	body, err := s.readBody(w, r, 4<<10, false)
 	if err != nil {
 		return err
@@ -152,15 +155,19 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if fields != nil {
 		return errValidation(fields)
 	}
-	if !s.key.verify(in.ClientID, in.ClientSecret) {
-		s.log.Info("admin login refused", "from", r.RemoteAddr)
-		return errUnauthorized()
+	if err := s.verifyKey(r, in.ClientID, in.ClientSecret); err != nil {
+		return err
+	}
+	// A session cookie the client already held (planted by someone else, say) is ended, never
+	// reused: the login always makes a fresh token (session fixation).
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		s.sessions.remove(c.Value)
 	}
 	token, expires := s.sessions.create(in.ClientID, time.Now())
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: token, Path: "/",
 		Expires: expires, MaxAge: int(SessionTTL / time.Second),
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secureCookie(r),
 	})
 	w.Header().Set("Cache-Control", "no-store")
 	s.log.Info("admin login", "who", in.ClientID, "from", r.RemoteAddr)
@@ -189,6 +196,9 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkOrigin(r); err != nil {
 		return err
 	}
+	if err := checkSameOrigin(r); err != nil {
+		return err
+	}
 	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
 		if r.Header.Get("Origin") == "" {
 			return errForbidden("a cookie-authenticated write needs an Origin header")
@@ -197,7 +207,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secureCookie(r),
 	})
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -65,6 +65,10 @@ func openDB(path string) (*bbolt.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open database %s: %w", path, err)
 	}
+	if err := ownerOnly(path); err != nil {
+		db.Close()
+		return nil, err
+	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		v := 0
 		if meta := tx.Bucket([]byte(bucketMeta)); meta != nil {
