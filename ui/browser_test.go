@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,6 +143,32 @@ func (g *gateway) adminGet(t *testing.T, path string, v any) {
 	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
+}
+
+// adminSend writes to the admin API with the key and returns the decoded answer.
+func (g *gateway) adminSend(t *testing.T, method, path string, body any) map[string]any {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := http.NewRequest(method, g.base+path, bytes.NewReader(raw))
+	r.SetBasicAuth(adminID, adminSecret)
+	r.Header.Set("Content-Type", "application/json")
+	res, err := g.client.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, out)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("%s %s: %v: %s", method, path, err, out)
+	}
+	return v
 }
 
 // routeID returns the id of the stored route named name.
@@ -326,6 +354,9 @@ func TestBrowser(t *testing.T) {
 		if err != nil || who != adminID {
 			t.Fatalf("logged in as %q (%v), want %s", who, err, adminID)
 		}
+		// Every Content-Security-Policy violation from now on is recorded: the UI must run under
+		// its policy (no inline script or style) without tripping it.
+		js(t, `window.__csp = [], document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sample))`)
 		// The cookie is HttpOnly: the page's script cannot read it.
 		if c, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.cookie`)); strings.Contains(c, admin.SessionCookie) {
 			t.Fatalf("session cookie visible to scripts: %q", c)
@@ -534,6 +565,50 @@ func TestBrowser(t *testing.T) {
 		if a, _ := chromedp.Run(ctx, chromedp.Text(css(`#audit-list`))); !strings.Contains(a, "FULL_OTOROSHI_IMPORT") {
 			t.Fatalf("audit log: %q", a)
 		}
+	})
+
+	step("6b hostile names render as text", func(t *testing.T) {
+		// Names, descriptions, tags, metadata, ids and error messages holding markup must show
+		// as the characters they are, never become elements, and never run.
+		const payload = `<img src=x onerror="window.__xss=1">`
+		q := strconv.Quote(payload)
+		group := g.adminSend(t, "POST", "/api/groups", map[string]any{"id": payload, "name": payload, "description": payload,
+			"tags": []string{payload}, "metadata": map[string]string{payload: payload}})
+		route := g.adminSend(t, "POST", "/api/routes", map[string]any{"name": payload, "description": payload,
+			"tags": []string{payload}, "metadata": map[string]string{payload: payload},
+			"frontend": map[string]any{"domains": []string{"xss.local"}},
+			"backend":  map[string]any{"targets": []any{map[string]any{"hostname": "127.0.0.1", "port": g.backend}}}})
+		key := g.adminSend(t, "POST", "/api/apikeys", map[string]any{"clientName": payload, "description": payload,
+			"authorizedEntities": []string{"group_" + payload}, "metadata": map[string]string{payload: payload}})
+		routeID, _ := route["id"].(string)
+		keyID, _ := key["clientId"].(string)
+		if group["id"] != payload || routeID == "" || keyID == "" {
+			t.Fatalf("entities not created: %v %v %v", group, route, key)
+		}
+		for range 3 {
+			if st, _, err := g.proxy("xss.local", nil); err != nil || st != http.StatusOK {
+				t.Fatalf("the hostile route does not proxy: %d %v", st, err)
+			}
+		}
+		shows := `document.getElementById('main').textContent.includes(` + q + `)`
+		for _, page := range []string{"#/routes", "#/routes/" + routeID, "#/apikeys", "#/apikeys/" + keyID, "#/groups", "#/audit", "#/dashboard"} {
+			goTo(t, page)
+			expr := shows
+			if page == "#/dashboard" {
+				expr = `[...document.querySelectorAll('#top-routes td a')].some((a) => a.textContent === ` + q + `)`
+			}
+			wait(t, expr, 5*time.Second)
+		}
+		// An error message that quotes the markup (a missing route named by it, Go-quoted) shows
+		// it as text.
+		js(t, `document.getElementById('toasts').replaceChildren()`)
+		goTo(t, "#/routes/"+url.PathEscape(payload+"-missing"))
+		wait(t, `document.getElementById('toasts').textContent.includes('route "<img src=x onerror=')`, 5*time.Second)
+		wait(t, `window.__xss === undefined && document.querySelector('img[src="x"]') === null`, time.Second)
+		if v, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.__csp`)); err != nil || len(v) != 0 {
+			t.Fatalf("Content-Security-Policy violations: %q %v", v, err)
+		}
+		js(t, `document.getElementById('toasts').replaceChildren()`)
 	})
 
 	step("7 logout", func(t *testing.T) {

@@ -1,8 +1,9 @@
 // Shared helpers: DOM building, the API client, the loading bar, toasts and field errors.
 
-// el builds an element. attrs: plain attributes, plus `on<event>` handlers, `class`, `dataset`
-// and `value`/`checked` set as properties. Children are nodes or strings (inserted as text,
-// never as HTML).
+// el builds an element. attrs: plain attributes, plus `on<event>` handlers, `class`, `dataset`,
+// `value`/`checked` set as properties and `style` set through the CSSOM (the Content-Security-
+// Policy refuses style attributes). Children are nodes or strings (inserted as text, never as
+// HTML): data from the API must never reach innerHTML.
 export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -10,6 +11,7 @@ export function el(tag, attrs = {}, ...children) {
     if (k.startsWith('on') && typeof v === 'function') e.addEventListener(k.slice(2), v);
     else if (k === 'dataset') Object.assign(e.dataset, v);
     else if (k === 'value' || k === 'checked') e[k] = v;
+    else if (k === 'style') e.style.cssText = String(v);
     else e.setAttribute(k, v === true ? '' : String(v));
   }
   for (const c of children.flat()) {
