@@ -109,6 +109,8 @@ func TestConcurrentRequestsLimit(t *testing.T) {
 		}
 	}
 
+	// Each count is released just after its response's last byte is sent.
+	waitFor(t, func() bool { return srv.InFlight() == 0 }, "no request in flight at the end")
 	var prom bytes.Buffer
 	o.set.WritePrometheus(&prom)
 	for _, want := range []string{"torii_concurrent_requests_rejected_total " + strconv.Itoa(extra), "torii_gateway_requests_in_flight 0"} {
