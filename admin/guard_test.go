@@ -281,3 +281,34 @@ func TestDatabaseOwnerOnly(t *testing.T) {
 	}
 	f(db, 0o600)
 }
+
+// TestHostCheckEverywhere checks that every path but the two liveness probes, the web UI's files
+// and the live event stream included, refuses a Host that is not this server's (DNS rebinding:
+// a page on evil.example whose name now resolves to 127.0.0.1 sends Host: evil.example), with
+// the key and with a session cookie alike.
+func TestHostCheckEverywhere(t *testing.T) {
+	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ui")) })
+	e := newEnv(t, func(o *Options) { o.UI = ui })
+	c := sessionCookieOf(t, e.must(http.StatusOK, req{method: "POST", path: "/api/session", noAuth: true,
+		body: map[string]string{"clientId": testClientID, "clientSecret": testSecret}}))
+	paths := []string{"GET /", "GET /app.js", "GET /api/live/route_a?every=100"}
+	for _, ep := range e.s.routes {
+		if ep.pattern != "/health" && ep.pattern != "/live" {
+			paths = append(paths, ep.method+" "+ep.pattern)
+		}
+	}
+	for _, p := range paths {
+		method, path, _ := strings.Cut(p, " ")
+		for _, auth := range []map[string]string{{"Host": "evil.example"},
+			{"Host": "evil.example:9000", "Cookie": SessionCookie + "=" + c.Value, "Origin": "http://evil.example:9000"}} {
+			r := e.must(http.StatusForbidden, req{method: method, path: path, body: `{}`, header: auth, noAuth: auth["Cookie"] != ""})
+			if r.obj(t)["error"] != "errors.forbidden" {
+				t.Fatalf("%s %v: %s", p, auth, r.body)
+			}
+		}
+	}
+	// The probes answer any Host: a load balancer or an orchestrator calls them by address.
+	for _, p := range []string{"/health", "/live"} {
+		e.must(http.StatusOK, req{method: "GET", path: p, noAuth: true, header: map[string]string{"Host": "10.1.2.3:9000"}})
+	}
+}
