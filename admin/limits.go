@@ -18,6 +18,12 @@ const (
 	// backtracking), but matching costs time in proportion to the pattern's size on every
 	// request, and Go's regexp only refuses programs far larger than any real path pattern.
 	maxPathPatternBytes = 1024
+	// maxHeaderBytes caps a request's header section on the admin port, so a client cannot make
+	// it buffer megabytes before authenticating (net/http's default is 1 MB).
+	maxHeaderBytes = 64 << 10
+	// maxLoginBody caps POST /api/session, which anyone who reaches the port may send: a client
+	// id and a secret fit many times over.
+	maxLoginBody = 4 << 10
 )
 
 // patternFields are the plugin config fields that hold request path patterns.

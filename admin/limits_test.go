@@ -51,4 +51,9 @@ func TestInputLimits(t *testing.T) {
 	}
 	e.must(http.StatusRequestEntityTooLarge, req{method: "POST", path: "/api/groups",
 		body: `{"id":"g","name":"` + strings.Repeat("x", DefaultMaxBody) + `"}`})
+	// Before any authentication: the login body and the header section.
+	e.must(http.StatusRequestEntityTooLarge, req{method: "POST", path: "/api/session", noAuth: true,
+		body: `{"clientId":"` + strings.Repeat("x", maxLoginBody) + `"}`})
+	e.must(http.StatusRequestHeaderFieldsTooLarge, req{method: "GET", path: "/health", noAuth: true,
+		header: map[string]string{"X-Big": strings.Repeat("x", maxHeaderBytes+4096)}})
 }

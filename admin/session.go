@@ -134,7 +134,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := checkSameOrigin(r); err != nil {
 		return err
 	}
-	body, err := s.readBody(w, r, 4<<10, false)
+	body, err := s.readBody(w, r, maxLoginBody, false)
 	if err != nil {
 		return err
 	}
