@@ -19,8 +19,8 @@ const (
 	bucketKeys   = "apikeys"
 	bucketGlobal = "globalconfig"
 	bucketAudit  = "audit"
-	// BucketQuotas is where the quota persister keeps its counters; admin creates it and never
-	// reads it.
+	// BucketQuotas is where the quota persister keeps its counters; admin creates it and only
+	// deletes the records of deleted API keys (quotaprune.go).
 	BucketQuotas = "quotas"
 )
 
