@@ -62,8 +62,6 @@ type clientConn struct {
 	pumpCarry    []byte   // set by a pump for the loop to take as carry
 	pump         *pumpJob // the pump this exchange is moving to, while it waits
 
-	req httpparse.Request // its Headers are the loop's reqHdr (idle.go)
-
 	// The current exchange.
 	method     httpparse.Method
 	http10     bool
@@ -221,8 +219,8 @@ func (lp *loop) readHead(cc *clientConn) bool {
 	if len(buf) == 0 {
 		return false
 	}
-	cc.req.Headers = lp.reqHdr[:0]
-	n, err := httpparse.ParseRequest(buf, &cc.req, &lp.s.cfg.Limits)
+	lp.req.Headers = lp.reqHdr[:0]
+	n, err := httpparse.ParseRequest(buf, &lp.req, &lp.s.cfg.Limits)
 	if err == httpparse.ErrNeedMore {
 		if cc.tk != tkHeader {
 			lp.armClient(cc, tkHeader, lp.s.now()+lp.s.cfg.HeaderTimeout.Milliseconds())
@@ -243,7 +241,7 @@ func (lp *loop) readHead(cc *clientConn) bool {
 // peeked inbound buffer and dies with the Discard.
 func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	s := lp.s
-	req := &cc.req
+	req := &lp.req
 	cc.method = req.MethodKind
 	cc.http10 = req.Version == httpparse.HTTP10
 	cc.keepAlive = req.KeepAlive && !s.draining.Load()

@@ -41,7 +41,7 @@
 // never does.
 //
 // A request's path: OnTraffic(client) → Peek → httpparse.ParseRequest into
-// the connection's fixed header array → Snapshot.Routes.Match → policy steps
+// the loop's request and fixed header array → Snapshot.Routes.Match → policy steps
 // (see below) → Pick → take an idle pooled
 // connection or dial one → write the rewritten head (and then the body bytes
 // as they arrive) → Discard. The response: OnTraffic(upstream) → Peek →
@@ -57,9 +57,11 @@
 // connection and never past the callback that peeked them. Every Span the
 // parser returns points into them. So everything an exchange needs later is
 // derived before the Discard: the rewritten request head is built into a
-// per-connection buffer (kept for one retry), and the flags needed for the
-// response (method, version, keep-alive, Accept: text/html) are copied into
-// the connection struct. Nothing derived from peeked bytes is stored.
+// buffer the connection holds for the exchange (kept for one retry), and the
+// flags needed for the response (method, version, keep-alive, Accept:
+// text/html) are copied into the connection struct. Nothing derived from
+// peeked bytes is stored. An idle keep-alive connection holds neither the
+// parsed head nor these buffers (idle.go): about 1.2 KiB with gnet's conn.
 //
 // # Forwarding
 //

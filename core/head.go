@@ -14,7 +14,7 @@ import (
 // the names in Connection) are dropped. The proxy always speaks HTTP/1.1
 // upstream. Runs on the loop; buf is only read.
 func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *route.Compiled, up *route.Upstream) []byte {
-	req := &cc.req
+	req := &lp.req
 	dst = append(dst, req.Method.Bytes(buf)...)
 	dst = append(dst, ' ')
 	switch req.Form {

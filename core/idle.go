@@ -6,8 +6,9 @@ import "github.com/torii-gateway/torii/core/event"
 // of them one process can keep: gnet gives back its inbound and outbound
 // buffers when they are empty, so what stays is gnet's conn and ours,
 // clientConn. The state only a request needs is therefore not in
-// clientConn: the parsed head's field array is the loop's (loop.reqHdr, its
-// spans die at the head's Discard, inside one callback), and the buffers an
+// clientConn: the parsed head and its field array are the loop's (loop.req
+// and reqHdr: their spans die at the head's Discard, inside one callback;
+// startExchange copies what the exchange needs later), and the buffers an
 // exchange fills as it goes, the rewritten request head (resent on a retry)
 // and the event record (pushed when the exchange ends), come from the loop's
 // free lists when the exchange starts (exchangeHead, takeRecord) and go

@@ -49,10 +49,11 @@ type loop struct {
 
 	scratch []byte // a response head or chunk frame being built; dead after the Write
 
-	// reqHdr holds the fields of the request head being parsed, whose spans
-	// die at its Discard within one callback; freeHeads and freeRecords the
+	// req and reqHdr hold the request head being parsed, whose spans die at
+	// its Discard within one callback; freeHeads and freeRecords the
 	// rewritten request-head buffers and event records of no exchange: none
 	// stays with an idle client connection (idle.go).
+	req         httpparse.Request
 	reqHdr      [maxHeaders]httpparse.Header
 	freeHeads   [][]byte
 	freeRecords []*event.Record

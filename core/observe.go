@@ -169,7 +169,7 @@ type exchangeObs struct {
 	identities map[*apikey.Key]*event.Identity
 }
 
-// obsBegin starts observing the request just parsed into cc.req from buf
+// obsBegin starts observing the request just parsed into lp.req from buf
 // (headLen bytes of head). buf dies with the callback: everything the event
 // needs from it is copied here.
 func (lp *loop) obsBegin(cc *clientConn, buf []byte, headLen int) {
@@ -188,7 +188,7 @@ func (lp *loop) obsBegin(cc *clientConn, buf []byte, headLen int) {
 		o.rec = lp.takeRecord()
 	}
 	r := o.rec
-	req := &cc.req
+	req := &lp.req
 	r.Reset(lp.obs.ring.CapturesHeaders())
 	r.ReqID = o.id
 	r.Start = s.obs.startWall + now

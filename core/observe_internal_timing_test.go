@@ -56,11 +56,11 @@ func benchObserveExchange(b *testing.B, capture bool) {
 	lp.initObserve(0)
 	cc := &clientConn{lp: lp, remote: netip.MustParseAddr("127.0.0.1")}
 	reqBuf := []byte("GET /hello?x=1 HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: torii-bench\r\nAccept: */*\r\n\r\n")
-	cc.req.Headers = lp.reqHdr[:0]
-	if _, err := httpparse.ParseRequest(reqBuf, &cc.req, &s.cfg.Limits); err != nil {
+	lp.req.Headers = lp.reqHdr[:0]
+	if _, err := httpparse.ParseRequest(reqBuf, &lp.req, &s.cfg.Limits); err != nil {
 		b.Fatal(err)
 	}
-	rt := table.Match(&cc.req, reqBuf)
+	rt := table.Match(&lp.req, reqBuf)
 	if rt == nil {
 		b.Fatal("no route")
 	}
@@ -74,7 +74,7 @@ func benchObserveExchange(b *testing.B, capture bool) {
 	}
 	us.framing, us.out = httpparse.FramingLength, outPass
 	scratch := make([]byte, 0, 1024)
-	host := cc.req.Host.Bytes(reqBuf)
+	host := lp.req.Host.Bytes(reqBuf)
 
 	b.ReportAllocs()
 	b.ResetTimer()

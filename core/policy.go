@@ -85,7 +85,7 @@ func (p *exchangePolicy) dropped(i int) bool {
 	return false
 }
 
-// policy runs the policy steps of the request cc.req parsed from buf, which
+// policy runs the policy steps of the request lp.req parsed from buf, which
 // snap's table matched to rt, before any byte goes to a backend: global
 // maintenance mode, the global IP lists, then the route's API-key check
 // (extraction, validation, quotas). It records in cc.pol what the head
@@ -130,7 +130,7 @@ func (lp *loop) policy(cc *clientConn, snap *Snapshot, rt *route.Compiled, buf [
 			}
 		}
 	}
-	if rt.NeedsTracking(&cc.req, buf) {
+	if rt.NeedsTracking(&lp.req, buf) {
 		lp.newTracking(cc)
 	}
 	return 0, true
@@ -145,7 +145,7 @@ func (lp *loop) checkKey(cc *clientConn, snap *Snapshot, p *apikey.Policy, rt *r
 	if rt.Route != nil {
 		groups = rt.Route.Groups
 	}
-	res, rej := p.Check(snap.Keys, lp.s.cfg.Quotas, lp.pol.scratch, &cc.req, buf, rt.ID, groups, time.Now())
+	res, rej := p.Check(snap.Keys, lp.s.cfg.Quotas, lp.pol.scratch, &lp.req, buf, rt.ID, groups, time.Now())
 	cc.pol.counted, cc.pol.rem = res.Counted, res.Rem
 	if rej != nil {
 		// A key identified but refused (out of quota, read-only, not
@@ -209,7 +209,7 @@ func clientAddr(cc *clientConn, g *Global, buf []byte) netip.Addr {
 	if !g.TrustXForwarded {
 		return cc.remote
 	}
-	v, ok := cc.req.Lookup(buf, "x-forwarded-for")
+	v, ok := cc.lp.req.Lookup(buf, "x-forwarded-for")
 	if !ok {
 		return cc.remote
 	}
