@@ -40,16 +40,15 @@
 //
 // The admin key is stored as HMAC-SHA256 under a random salt and checked in constant time (a hash
 // per request costs a few microseconds, BenchmarkAdminKeyCheck; bcrypt would cost tens of
-// milliseconds). Ten wrong keys from one client
-// address (an IPv6 /64) in five minutes, on the API or the login form, get 429 with Retry-After
-// until the window ends (guard.go). Every path but /health and /live checks Host and Origin
-// against loopback names and Options.AllowedHosts (DNS rebinding); a write must also come from
-// this very origin when the client says where it comes from (Origin, Sec-Fetch-Site), which
-// stops CSRF from another port of the same host, and must be JSON. Sessions are HttpOnly,
-// SameSite=Strict cookies (Secure over TLS or X-Forwarded-Proto: https) in memory, ended by
-// logout, by a new login and by a restart. Every answer carries nosniff, a CSP and frame and
-// referrer denials; /api/ answers are not cached. Secrets never reach logs, audit events or
-// error bodies; the export holds them, as Otoroshi's does. The database file is kept 0600.
+// milliseconds). Ten wrong keys from one client address (an IPv6 /64) in five minutes, on the API
+// or the login form, get 429 with Retry-After until the window ends (guard.go). Every path but
+// /health and /live checks Host and Origin against loopback names and Options.AllowedHosts (DNS
+// rebinding); a write must also come from this very origin when the client says where it comes from
+// (Origin, Sec-Fetch-Site), which stops CSRF from another port of the same host, and must be JSON.
+// Sessions are HttpOnly, SameSite=Strict cookies (Secure over TLS or X-Forwarded-Proto: https) in
+// memory, ended by logout, by a new login and by a restart. Every answer carries nosniff, a CSP and
+// frame and referrer denials; /api/ answers are not cached. Secrets never reach logs, audit events
+// or error bodies; the export holds them, as Otoroshi's does. The database file is kept 0600.
 //
 // # Caveats
 //
