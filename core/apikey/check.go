@@ -64,7 +64,9 @@ func (r *Result) drop(i int) {
 // malformed escape is never public and always in scope, so an encoding or
 // slash trick cannot turn a private path into a public one.
 //
-// It returns a sentinel *Rejection on refusal. It does not allocate (beyond
+// It returns a sentinel *Rejection on refusal; Result.Key then names the key
+// when one was identified (a valid key refused for its state, method or
+// quota), for the request's event only. It does not allocate (beyond
 // quota.Counters.Take's first call for a key and the growth of sc), never
 // blocks, and is safe for concurrent use with distinct Scratch values. buf
 // must hold the request head req was parsed from; nothing derived from it is
@@ -90,11 +92,13 @@ func (p *Policy) Check(s *Set, q *quota.Counters, sc *Scratch, req *httpparse.Re
 		return Result{}, nil
 	}
 	if p.Validate {
+		// A refused key is still named in Result.Key, for the request's
+		// event; the caller must not treat it as authenticated.
 		if !k.Usable(now) || !k.AuthorizedOn(routeID, routeGroups) {
-			return Result{}, ErrNotAuthorized
+			return Result{Key: k}, ErrNotAuthorized
 		}
 		if k.ReadOnly && !readMethod(req.MethodKind) {
-			return Result{}, ErrReadOnly
+			return Result{Key: k}, ErrReadOnly
 		}
 	}
 	res.Key = k
