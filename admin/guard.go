@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 )
 
 // Brute-force protection of the admin key. The secret is long and random, so guessing it online
@@ -25,6 +27,15 @@ const (
 	// maxAuthClients bounds the failure table, so that a client rotating source addresses cannot
 	// grow it without end; past it the entry whose window ends first is dropped.
 	maxAuthClients = 4096
+)
+
+var (
+	// metricAuthFailures counts wrong admin keys (API and login form): a steady rise is someone
+	// guessing.
+	metricAuthFailures = metrics.GetOrCreateCounter("torii_admin_auth_failures_total")
+	// metricAuthThrottled counts the credentials refused with 429 because their address used up
+	// its failures.
+	metricAuthThrottled = metrics.GetOrCreateCounter("torii_admin_auth_throttled_total")
 )
 
 // failureCount is one client address's failures in the window that ends at until.
@@ -125,9 +136,11 @@ func errTooManyFailures(retryAfter time.Duration) *APIError {
 func (s *Server) verifyKey(r *http.Request, id, secret string) error {
 	client, now := clientPrefix(r.RemoteAddr), time.Now()
 	if wait, ok := s.authFails.blocked(client, now); ok {
+		metricAuthThrottled.Inc()
 		return errTooManyFailures(wait)
 	}
 	if !s.key.verify(id, secret) {
+		metricAuthFailures.Inc()
 		s.authFails.fail(client, now)
 		s.log.Info("admin authentication refused", "from", r.RemoteAddr, "path", r.URL.Path)
 		return errUnauthorized()

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -21,6 +22,7 @@ func TestAuthThrottle(t *testing.T) {
 	good := map[string]string{"clientId": testClientID, "clientSecret": testSecret}
 	cookie := "torii_session=" + sessionCookieOf(t, e.must(http.StatusOK, req{method: "POST", path: "/api/session", noAuth: true, body: good})).Value
 	wrongBasic := map[string]string{"Authorization": "Basic " + "YWRtaW46YWRtaW4="}
+	before := e.must(http.StatusOK, req{method: "GET", path: "/metrics?format=json"}).obj(t)
 
 	// Failures on the API and on the login form count together, per client address.
 	for i := range authFailureLimit {
@@ -44,6 +46,21 @@ func TestAuthThrottle(t *testing.T) {
 		}
 		if r.obj(t)["error"] != "errors.too.much.requests" || r.header.Get("Content-Type") != "application/json" {
 			t.Fatalf("%s %s: %v %s", q.method, q.path, r.header, r.body)
+		}
+	}
+	// Operators see both on /metrics.
+	after := e.must(http.StatusOK, req{method: "GET", path: "/metrics?format=json", noAuth: true, header: map[string]string{"Cookie": cookie}}).obj(t)
+	n := func(m map[string]any, name string) float64 {
+		v, ok := m[name].(json.Number)
+		if !ok {
+			t.Fatalf("no %s in /metrics: %v", name, m[name])
+		}
+		f, _ := v.Float64()
+		return f
+	}
+	for name, want := range map[string]float64{"torii_admin_auth_failures_total": authFailureLimit, "torii_admin_auth_throttled_total": 3} {
+		if got := n(after, name) - n(before, name); got != want {
+			t.Errorf("%s rose by %v, want %v", name, got, want)
 		}
 	}
 	// A session opened before keeps working: its token is not guessable, so it is not throttled.
