@@ -217,3 +217,19 @@ func ownerOnly(path string) error {
 	}
 	return nil
 }
+
+// redactURL hides the password of a URL that carries one (https://user:pass@host/, as a webhook
+// exporter's might); other strings are returned as they are.
+func redactURL(s string) string {
+	if !strings.Contains(s, "@") || !strings.Contains(s, "://") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); !ok {
+		return s
+	}
+	return u.Redacted()
+}

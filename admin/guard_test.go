@@ -329,3 +329,31 @@ func TestHostCheckEverywhere(t *testing.T) {
 		e.must(http.StatusOK, req{method: "GET", path: p, noAuth: true, header: map[string]string{"Host": "10.1.2.3:9000"}})
 	}
 }
+
+// TestAuditRedactsCredentials checks that the credentials a configuration holds for third parties
+// (a webhook's Authorization header and URL password, a route's extra backend headers) stay out
+// of the audit log, which data exporters may ship elsewhere.
+func TestAuditRedactsCredentials(t *testing.T) {
+	e := newEnv(t, nil)
+	secrets := []string{"hook-bearer-value", "hook-url-password", "backend-api-key-value", "backend-cookie-value"}
+	e.must(http.StatusCreated, req{method: "POST", path: "/api/data-exporter-configs", body: map[string]any{
+		"id": "exp_hook", "type": "webhook", "enabled": false, "config": map[string]any{
+			"url": "https://user:hook-url-password@hooks.example/in", "headers": map[string]string{"Authorization": "Bearer hook-bearer-value"}}}})
+	route := routeBody("route_h", "h.example.com", 3001)
+	route["plugins"] = []any{map[string]any{"plugin": "cp:otoroshi.next.plugins.AdditionalHeadersIn", "enabled": true,
+		"config": map[string]any{"headers": map[string]string{"X-Api-Key": "backend-api-key-value", "Cookie": "sid=backend-cookie-value"}}}}
+	e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: route})
+	audit := string(e.must(http.StatusOK, req{method: "GET", path: "/api/audit/events"}).body)
+	if !strings.Contains(audit, "hooks.example") || !strings.Contains(audit, "h.example.com") {
+		t.Fatalf("the audit log misses the writes: %s", audit)
+	}
+	for _, s := range secrets {
+		if strings.Contains(audit, s) {
+			t.Errorf("the audit log holds %q: %s", s, audit)
+		}
+	}
+	// The stored configuration keeps them, of course.
+	if exp := string(e.must(http.StatusOK, req{method: "GET", path: "/api/data-exporter-configs/exp_hook"}).body); !strings.Contains(exp, "hook-bearer-value") {
+		t.Fatalf("stored exporter lost its header: %s", exp)
+	}
+}

@@ -413,7 +413,9 @@ func checkGlobal(c *checker, doc map[string]any) {
 
 // secretFields are redacted in audit events and never logged (matched case-insensitively by
 // substring on object keys).
-var secretFields = []string{"secret", "password", "privatekey", "token"}
+// Header names count too: a webhook exporter's or a route's extra headers may carry credentials
+// for a third party (Authorization, X-Api-Key, Cookie).
+var secretFields = []string{"secret", "password", "privatekey", "token", "authorization", "apikey", "api-key", "cookie"}
 
 const redacted = "********"
 
@@ -446,6 +448,8 @@ func redact(v any) any {
 			a[i] = redact(e)
 		}
 		return a
+	case string:
+		return redactURL(t)
 	}
 	return v
 }
