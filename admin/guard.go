@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -232,4 +233,18 @@ func redactURL(s string) string {
 		return s
 	}
 	return u.Redacted()
+}
+
+// warnIfExposed logs a warning when the admin API listens beyond loopback: it speaks plain HTTP,
+// so the admin key and session cookies cross the network in clear unless a TLS proxy fronts it.
+func warnIfExposed(log *slog.Logger, listen string) {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && ip.IsLoopback() || host == "localhost" {
+		return
+	}
+	log.Warn("the admin API listens beyond loopback over plain HTTP: put a TLS proxy in front of it, "+
+		"or keep it on 127.0.0.1 and reach it through an SSH tunnel", "listen", listen)
 }

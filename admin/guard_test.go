@@ -357,3 +357,23 @@ func TestAuditRedactsCredentials(t *testing.T) {
 		t.Fatalf("stored exporter lost its header: %s", exp)
 	}
 }
+
+func TestWarnIfExposed(t *testing.T) {
+	f := func(listen string, warn bool) {
+		t.Helper()
+		out := &testkit.Buffer{}
+		warnIfExposed(slog.New(slog.NewTextHandler(out, nil)), listen)
+		if got := strings.Contains(out.String(), "level=WARN"); got != warn {
+			t.Errorf("listen %s: warned %v, want %v: %s", listen, got, warn, out)
+		}
+	}
+	f("127.0.0.1:9000", false)
+	f("127.0.0.2:0", false)
+	f("[::1]:9000", false)
+	f("localhost:9000", false)
+	f(":9000", true)
+	f("0.0.0.0:9000", true)
+	f("[::]:9000", true)
+	f("10.0.0.5:9000", true)
+	f("admin.example.com:9000", true)
+}

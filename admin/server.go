@@ -142,6 +142,7 @@ func New(opts Options) (*Server, error) {
 	if h, _, err := net.SplitHostPort(opts.Listen); err == nil && h != "" {
 		s.allowedHosts = append(s.allowedHosts, strings.ToLower(strings.Trim(h, "[]")))
 	}
+	warnIfExposed(s.log, opts.Listen)
 	db, err := openDB(opts.DBPath)
 	if err != nil {
 		return nil, err
