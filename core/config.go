@@ -18,7 +18,9 @@ type Config struct {
 	// Listen is the proxy address, "host:port". Port 0 picks a free port
 	// (see Server.Addr); it is refused with ReusePort.
 	Listen string
-	// Loops is the number of event loops; 0 means GOMAXPROCS.
+	// Loops is the number of event loops; 0 means GOMAXPROCS. Run raises
+	// GOMAXPROCS to Loops+1 when it is lower and the environment does not
+	// set it, so that no other goroutine has to take a loop's P (procs.go).
 	Loops int
 	// ReusePort gives every loop its own SO_REUSEPORT listener instead of one
 	// accepting reactor that hands connections out.

@@ -38,7 +38,9 @@
 //   - On pump goroutines: exchanges and tunnels under backpressure, below.
 //
 // Only the dial and pump goroutines block, on their own sockets; a loop
-// never does.
+// never does. Run keeps one P more than loops (procs.go): a loop waits in
+// epoll_wait holding its P, and the ticker, dial and pump goroutines must
+// not have to take it away.
 //
 // A request's path: OnTraffic(client) → Peek → httpparse.ParseRequest into
 // the loop's request and fixed header array → Snapshot.Routes.Match → policy steps

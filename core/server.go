@@ -119,6 +119,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.running = true
 	s.mu.Unlock()
 
+	spareProc(s.cfg.Loops)
 	opts := []gnet.Option{
 		gnet.WithNumEventLoop(s.cfg.Loops),
 		gnet.WithReusePort(s.cfg.ReusePort),
