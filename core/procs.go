@@ -26,7 +26,7 @@ import (
 // BENCHMARKS.md for the command.
 func spareProc(loops int) int {
 	cur := runtime.GOMAXPROCS(0)
-	if _, set := os.LookupEnv("GOMAXPROCS"); set || cur > loops {
+	if os.Getenv("GOMAXPROCS") != "" || cur > loops {
 		return cur
 	}
 	runtime.GOMAXPROCS(loops + 1)
