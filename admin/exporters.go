@@ -52,6 +52,7 @@ func checkExporter(c *checker, doc map[string]any) {
 	if f := c.object(doc, "filtering", "", false); f != nil {
 		c.array(f, "include", "filtering")
 		c.array(f, "exclude", "filtering")
+		checkFilterLimits(c, f)
 	}
 	c.object(doc, "config", "", false)
 	c.common(doc)

@@ -18,6 +18,11 @@ const (
 	// backtracking), but matching costs time in proportion to the pattern's size on every
 	// request, and Go's regexp only refuses programs far larger than any real path pattern.
 	maxPathPatternBytes = 1024
+	// maxFilterRules caps the include and exclude rules of one data exporter, and
+	// maxFilterValueBytes each string in them ($regex patterns included): every event of the
+	// gateway is tested against them.
+	maxFilterRules      = 256
+	maxFilterValueBytes = 1024
 	// maxHeaderBytes caps a request's header section on the admin port, so a client cannot make
 	// it buffer megabytes before authenticating (net/http's default is 1 MB).
 	maxHeaderBytes = 64 << 10
@@ -45,4 +50,44 @@ func checkPatternLimits(c *checker, cfg map[string]any, path string) {
 			}
 		}
 	}
+}
+
+// checkFilterLimits checks a data exporter's filtering (its include and exclude lists) against
+// maxFilterRules and maxFilterValueBytes.
+func checkFilterLimits(c *checker, filtering map[string]any) {
+	for _, f := range []string{"include", "exclude"} {
+		rules, _ := filtering[f].([]any)
+		p := "filtering." + f
+		if len(rules) > maxFilterRules {
+			c.add(p, "holds %d rules, at most %d", len(rules), maxFilterRules)
+			continue
+		}
+		for i, r := range rules {
+			checkValueBytes(c, r, p+"["+strconv.Itoa(i)+"]")
+		}
+	}
+}
+
+// checkValueBytes reports the first string under v longer than maxFilterValueBytes.
+func checkValueBytes(c *checker, v any, path string) bool {
+	switch t := v.(type) {
+	case string:
+		if len(t) > maxFilterValueBytes {
+			c.add(path, "holds a string of %d bytes, at most %d", len(t), maxFilterValueBytes)
+			return false
+		}
+	case map[string]any:
+		for k, e := range t {
+			if !checkValueBytes(c, k, path) || !checkValueBytes(c, e, path+"."+k) {
+				return false
+			}
+		}
+	case []any:
+		for i, e := range t {
+			if !checkValueBytes(c, e, path+"["+strconv.Itoa(i)+"]") {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -44,6 +44,22 @@ func TestInputLimits(t *testing.T) {
 	if got := field(e.must(http.StatusBadRequest, req{method: "POST", path: "/api/otoroshi.json", body: map[string]any{"apiKeys": keys}})); got != "apiKeys" {
 		t.Errorf("too many entities: field %s", got)
 	}
+	exporter := func(include []any) map[string]any {
+		return map[string]any{"type": "console", "filtering": map[string]any{"include": include, "exclude": []any{}}}
+	}
+	rules := make([]any, maxFilterRules+1)
+	for i := range rules {
+		rules[i] = map[string]any{"@type": "GatewayEvent"}
+	}
+	if got := field(e.must(http.StatusBadRequest, req{method: "POST", path: "/api/data-exporter-configs", body: exporter(rules)})); got != "filtering.include" {
+		t.Errorf("too many filter rules: field %s", got)
+	}
+	longRe := []any{map[string]any{"@type": "GatewayEvent"}, map[string]any{"target": map[string]any{"host": map[string]any{"$regex": strings.Repeat("a", maxFilterValueBytes+1)}}}}
+	if got := field(e.must(http.StatusBadRequest, req{method: "POST", path: "/api/data-exporter-configs", body: exporter(longRe)})); got != "filtering.include[1].target.host.$regex" {
+		t.Errorf("long $regex: field %s", got)
+	}
+	e.must(http.StatusCreated, req{method: "POST", path: "/api/data-exporter-configs", body: exporter(rules[:maxFilterRules])})
+
 	// Writes take JSON only: a form a foreign page could post is refused before anything is read.
 	for _, ct := range []string{"application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain"} {
 		e.must(http.StatusUnsupportedMediaType, req{method: "POST", path: "/api/groups", body: `{"id":"g","name":"g"}`,
