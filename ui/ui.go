@@ -2,8 +2,11 @@ package ui
 
 import (
 	"embed"
+	"encoding/json"
 	"io/fs"
 	"net/http"
+	"path"
+	"strings"
 )
 
 //go:embed static
@@ -19,16 +22,32 @@ func Files() fs.FS {
 }
 
 // Handler serves the UI: GET and HEAD of the embedded files, index.html at /. Other methods get
-// 405; unknown paths 404.
+// a JSON 405, unknown paths and directories (no listing) a JSON 404, both in the admin API's
+// error shape.
 func Handler() http.Handler {
-	files := http.FileServerFS(Files())
+	files := Files()
+	server := http.FileServerFS(files)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			writeError(w, http.StatusMethodNotAllowed, "errors.method.not.allowed", r.Method+" is not allowed here")
 			return
 		}
+		if name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/"); name != "" {
+			if fi, err := fs.Stat(files, name); err != nil || fi.IsDir() {
+				writeError(w, http.StatusNotFound, "errors.not.found", "path "+r.URL.Path+" not found")
+				return
+			}
+		}
 		w.Header().Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
+		server.ServeHTTP(w, r)
 	})
+}
+
+// writeError answers {"error": code, "error_description": msg}, as the admin API does.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	body, _ := json.Marshal(map[string]string{"error": code, "error_description": msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
 }

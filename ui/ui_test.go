@@ -41,9 +41,15 @@ func TestHandler(t *testing.T) {
 	f("/style.css", http.StatusOK, "text/css", ":root")
 	f("/vendor/uplot/uPlot.esm.js", http.StatusOK, "text/javascript", "export { uPlot as default }")
 	f("/vendor/uplot/LICENSE", http.StatusOK, "text/plain", "MIT")
-	f("/nothing.js", http.StatusNotFound, "text/plain", "404")
-	if res := get("POST", "/"); res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET, HEAD" {
-		t.Fatalf("POST /: %d %v", res.StatusCode, res.Header)
+	f("/nothing.js", http.StatusNotFound, "application/json", `"error":"errors.not.found"`)
+	// No directory listing.
+	f("/vendor/", http.StatusNotFound, "application/json", `"error":"errors.not.found"`)
+	f("/vendor/uplot", http.StatusNotFound, "application/json", `"error":"errors.not.found"`)
+	res := get("POST", "/")
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET, HEAD" ||
+		res.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(body), `"error":"errors.method.not.allowed"`) {
+		t.Fatalf("POST /: %d %v %s", res.StatusCode, res.Header, body)
 	}
 	if res := get("HEAD", "/app.js"); res.StatusCode != http.StatusOK {
 		t.Fatalf("HEAD /app.js: %d", res.StatusCode)
