@@ -8,6 +8,11 @@
 // API with that cookie; the dashboard reads the /api/live/global server-sent events, and the
 // per-route traffic and circuit-breaker states from /metrics.
 //
+// Everything the pages show from the API (names, descriptions, tags, metadata, events, error
+// messages) goes into the DOM as text through lib.js's el, never as HTML, and styles are set
+// through the CSSOM: the admin server serves the UI under a Content-Security-Policy without
+// 'unsafe-inline' or 'unsafe-eval', which the browser test checks stays unviolated.
+//
 // # Caveats
 //
 // The files are read-only and shared by every request; the handler is safe for concurrent use.
