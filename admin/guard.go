@@ -155,7 +155,9 @@ func (s *Server) verifyKey(r *http.Request, id, secret string) error {
 // host (a dev server, another local tool) is same-site, so it gets a SameSite=Strict cookie and a
 // cached Basic login, and its Origin names an allowed host. A write must therefore carry, when
 // the client sends them, Sec-Fetch-Site: same-origin and an Origin whose host and port are the
-// request's Host. Scripts (curl, CI) send neither and are not concerned.
+// request's Host, or its X-Forwarded-Host when a reverse proxy rewrote the Host (a page cannot
+// add that header to a cross-origin request without a CORS preflight, which this server never
+// grants). Scripts (curl, CI) send neither and are not concerned.
 func checkSameOrigin(r *http.Request) error {
 	if isSafeMethod(r.Method) {
 		return nil
@@ -167,7 +169,12 @@ func checkSameOrigin(r *http.Request) error {
 	if origin == "" {
 		return nil
 	}
-	if u, err := url.Parse(origin); err != nil || !strings.EqualFold(u.Host, r.Host) {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return errForbidden("a write must come from the admin's own pages (Origin " + origin + " does not parse)")
+	}
+	forwarded, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Host"), ",")
+	if forwarded = strings.TrimSpace(forwarded); !strings.EqualFold(u.Host, r.Host) && (forwarded == "" || !strings.EqualFold(u.Host, forwarded)) {
 		return errForbidden("a write must come from the admin's own pages (Origin " + origin + " is not " + r.Host + ")")
 	}
 	return nil

@@ -120,7 +120,7 @@ func TestAuthFailuresTable(t *testing.T) {
 }
 
 func TestCrossOriginWrites(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, func(o *Options) { o.AllowedHosts = []string{"admin.example.com"} })
 	c := sessionCookieOf(t, e.must(http.StatusOK, req{method: "POST", path: "/api/session", noAuth: true,
 		body: map[string]string{"clientId": testClientID, "clientSecret": testSecret}}))
 	// Another port of the same loopback host: same site (so it gets the SameSite=Strict cookie),
@@ -144,6 +144,13 @@ func TestCrossOriginWrites(t *testing.T) {
 	f(http.StatusForbidden, true, map[string]string{"Sec-Fetch-Site": "same-site"})
 	f(http.StatusCreated, false, withCookie(map[string]string{"Origin": e.base, "Sec-Fetch-Site": "same-origin"}))
 	f(http.StatusCreated, true, map[string]string{}) // a script sends neither header
+	// Behind a reverse proxy that rewrites Host to the admin's address and says the original one.
+	proxied := map[string]string{"Origin": "https://admin.example.com", "Sec-Fetch-Site": "same-origin"}
+	f(http.StatusForbidden, false, withCookie(proxied))
+	proxied["X-Forwarded-Host"] = "admin.example.com"
+	f(http.StatusCreated, false, withCookie(proxied))
+	proxied["X-Forwarded-Host"] = "other.example.com, admin.example.com"
+	f(http.StatusForbidden, false, withCookie(proxied))
 	e.must(http.StatusForbidden, req{method: "DELETE", path: "/api/groups/g1", header: map[string]string{"Origin": other}})
 	e.must(http.StatusForbidden, req{method: "DELETE", path: "/api/session", noAuth: true, header: withCookie(map[string]string{"Origin": other})})
 	e.must(http.StatusForbidden, req{method: "POST", path: "/api/session", noAuth: true, header: map[string]string{"Sec-Fetch-Site": "cross-site"},
