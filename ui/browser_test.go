@@ -493,14 +493,24 @@ func TestBrowser(t *testing.T) {
 		do(t, "bad block list", chromedp.WaitVisible(css(`#global-form`)), chromedp.SetValue(css(`#global-block`), "not-an-ip"),
 			chromedp.Click(css(`#global-save`)))
 		wait(t, `document.getElementById('global-block').closest('label').querySelector('.field-error')?.dataset.errorFor === 'ipFiltering.blacklist[0]'`, 5*time.Second)
-		do(t, "good block list", chromedp.SetValue(css(`#global-block`), "203.0.113.7"), chromedp.Click(css(`#global-save`)))
+		do(t, "bad concurrency limit", chromedp.SetValue(css(`#global-block`), "203.0.113.7"),
+			chromedp.SetValue(css(`#global-max-concurrent`), "lots"), chromedp.Click(css(`#global-save`)))
+		wait(t, `document.getElementById('global-max-concurrent').closest('label').querySelector('.field-error')?.dataset.errorFor === 'maxConcurrentRequests'`, 5*time.Second)
+		do(t, "good block list and concurrency limit", chromedp.SetValue(css(`#global-max-concurrent`), "250"),
+			chromedp.Click(css(`#global-limit-concurrent`)), chromedp.Click(css(`#global-save`)))
 		wait(t, `document.getElementById('toasts').innerText.includes('Global config saved')`, 5*time.Second)
 		var global struct {
-			IPFiltering struct{ Blacklist []string } `json:"ipFiltering"`
+			IPFiltering             struct{ Blacklist []string } `json:"ipFiltering"`
+			LimitConcurrentRequests bool                         `json:"limitConcurrentRequests"`
+			MaxConcurrentRequests   int                          `json:"maxConcurrentRequests"`
+			UnderscoresInHeaders    bool                         `json:"underscoresInHeaders"`
 		}
 		g.adminGet(t, "/api/globalconfig", &global)
 		if fmt.Sprint(global.IPFiltering.Blacklist) != "[203.0.113.7]" {
 			t.Fatalf("block list stored: %v", global.IPFiltering.Blacklist)
+		}
+		if !global.LimitConcurrentRequests || global.MaxConcurrentRequests != 250 || global.UnderscoresInHeaders {
+			t.Fatalf("request settings stored: %+v", global)
 		}
 	})
 

@@ -75,6 +75,10 @@ export async function renderGlobal(main) {
   const perIP = el('input', { name: 'perIpThrottlingQuota', value: doc.perIpThrottlingQuota ?? '', inputmode: 'numeric', dataset: { field: 'perIpThrottlingQuota' } });
   const allow = el('textarea', { id: 'global-allow', dataset: { field: 'ipFiltering.whitelist' }, placeholder: '10.0.0.0/8' }, (ipf.whitelist || []).join('\n'));
   const block = el('textarea', { id: 'global-block', dataset: { field: 'ipFiltering.blacklist' }, placeholder: '203.0.113.7' }, (ipf.blacklist || []).join('\n'));
+  const limitConc = el('input', { type: 'checkbox', id: 'global-limit-concurrent', checked: !!doc.limitConcurrentRequests, dataset: { field: 'limitConcurrentRequests' } });
+  const maxConc = el('input', { name: 'maxConcurrentRequests', id: 'global-max-concurrent', value: doc.maxConcurrentRequests ?? '', inputmode: 'numeric', dataset: { field: 'maxConcurrentRequests' } });
+  const trustXFF = el('input', { type: 'checkbox', id: 'global-trust-xff', checked: !!doc.trustXForwarded, dataset: { field: 'trustXForwarded' } });
+  const underscores = el('input', { type: 'checkbox', id: 'global-underscores', checked: !!doc.underscoresInHeaders, dataset: { field: 'underscoresInHeaders' } });
   const general = el('div');
   const save = el('button', { type: 'submit', class: 'primary', id: 'global-save' }, 'Save');
   const form = el('form', { class: 'card', id: 'global-form', novalidate: true },
@@ -83,6 +87,11 @@ export async function renderGlobal(main) {
       el('div', { class: 'cols' }, el('label', {}, 'All clients', thr), el('label', {}, 'Per IP address', perIP))),
     el('fieldset', {}, el('legend', {}, 'IP filtering (addresses or CIDR prefixes, one per line)'),
       el('div', { class: 'cols' }, el('label', {}, 'Allow list (when not empty, only these)', allow), el('label', {}, 'Block list', block))),
+    el('fieldset', {}, el('legend', {}, 'Requests'),
+      el('label', { class: 'check' }, limitConc, 'Limit the requests in flight across the gateway (429 past the limit)'),
+      el('label', {}, 'Maximum requests in flight', maxConc),
+      el('label', { class: 'check' }, trustXFF, 'Trust X-Forwarded-For (only behind a proxy that overwrites it)'),
+      el('label', { class: 'check' }, underscores, 'Forward request header fields whose names contain "_"')),
     general, save);
   main.append(el('h1', {}, 'Global config'), form);
   const n = (i) => { const v = i.value.trim(); return v === '' ? 10000000 : Number.isFinite(Number(v)) ? Number(v) : v; };
@@ -90,7 +99,9 @@ export async function renderGlobal(main) {
     ev.preventDefault();
     clearFieldErrors(form);
     const d = { ...doc, maintenanceMode: maint.checked, throttlingQuota: n(thr), perIpThrottlingQuota: n(perIP),
-      ipFiltering: { ...(doc.ipFiltering || {}), whitelist: lines(allow.value), blacklist: lines(block.value) } };
+      ipFiltering: { ...(doc.ipFiltering || {}), whitelist: lines(allow.value), blacklist: lines(block.value) },
+      limitConcurrentRequests: limitConc.checked, maxConcurrentRequests: n(maxConc), trustXForwarded: trustXFF.checked,
+      underscoresInHeaders: underscores.checked };
     withBusy(save, null, async () => {
       try {
         doc = await api('PUT', '/api/globalconfig', d);
