@@ -73,6 +73,7 @@ type clientConn struct {
 	reqDec     httpparse.ChunkedDecoder
 	reqDone    bool
 	bodySent   bool   // a request body byte went to the upstream
+	bodyInHead bool   // head holds the whole request body too (coalesce.go)
 	head       []byte // the rewritten request head, kept for one retry; nil between exchanges (idle.go)
 	rt         *route.Compiled
 	target     *route.Upstream
@@ -255,6 +256,7 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	cc.reqDone = req.Framing == httpparse.FramingNone ||
 		(req.Framing == httpparse.FramingLength && req.ContentLength == 0)
 	cc.bodySent = false
+	cc.bodyInHead = false
 	cc.respHead = false
 	cc.retried = false
 	cc.wantsHTML = false
@@ -317,7 +319,7 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	cc.deadline = cc.began + cc.timeouts.call
 	cc.head = lp.appendRequestHead(lp.exchangeHead(cc), cc, buf, rt, up)
 	lp.obsBackend(cc, up)
-	lp.consume(cc, headLen)
+	lp.consume(cc, headLen+lp.coalesceBody(cc, buf[headLen:]))
 
 	if us := lp.takeIdle(up.Addr); us != nil {
 		lp.attach(cc, us)
@@ -349,6 +351,7 @@ func (lp *loop) attach(cc *clientConn, us *upstreamConn) bool {
 	if !send(us.c, cc.head) {
 		return false
 	}
+	cc.bodySent = cc.bodySent || cc.bodyInHead
 	if cc.reqDone {
 		cc.state = csWait
 		lp.armExchange(cc, tkResponse, cc.timeouts.response)
