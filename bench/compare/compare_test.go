@@ -10,6 +10,34 @@ import (
 	"time"
 )
 
+func TestParseOnly(t *testing.T) {
+	f := func(list string, run, skip []string, wantErr bool) {
+		t.Helper()
+		only, err := parseOnly(list)
+		if (err != nil) != wantErr {
+			t.Fatalf("parseOnly(%q) error %v, want error %v", list, err, wantErr)
+		}
+		o := options{only: only}
+		for _, p := range run {
+			if !o.runs(p) {
+				t.Errorf("-only %q: phase %s does not run", list, p)
+			}
+		}
+		for _, p := range skip {
+			if o.runs(p) {
+				t.Errorf("-only %q: phase %s runs", list, p)
+			}
+		}
+	}
+	f("memory", []string{"memory"}, []string{"open", "closed", "generators", "allocs"}, false)
+	f("open, closed", []string{"open", "closed"}, []string{"memory", "allocs"}, false)
+	f("memory,latency", nil, nil, true)
+	f("", nil, nil, true)
+	if o := (options{}); !o.runs("allocs") {
+		t.Error("without -only, a phase does not run")
+	}
+}
+
 func TestMedian(t *testing.T) {
 	f := func(xs []float64, want float64) {
 		t.Helper()

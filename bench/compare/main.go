@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -56,14 +55,10 @@ func main() {
 	only := flag.String("only", "", "comma-separated phases to run alone ("+strings.Join(phaseNames, ", ")+"); implies -out \"\"")
 	flag.Parse()
 	if *only != "" {
-		o.only = map[string]bool{}
-		for p := range strings.SplitSeq(*only, ",") {
-			p = strings.TrimSpace(p)
-			if !slices.Contains(phaseNames, p) {
-				fmt.Fprintf(os.Stderr, "compare: unknown phase %q in -only (want %s)\n", p, strings.Join(phaseNames, ", "))
-				os.Exit(2)
-			}
-			o.only[p] = true
+		var err error
+		if o.only, err = parseOnly(*only); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(2)
 		}
 		o.out = "" // a partial run must not replace the recorded section
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,19 @@ var phaseNames = []string{"memory", "generators", "closed", "open", "allocs"}
 
 // runs reports whether phase is to run.
 func (o *options) runs(phase string) bool { return o.only == nil || o.only[phase] }
+
+// parseOnly reads -only: comma-separated names from phaseNames.
+func parseOnly(list string) (map[string]bool, error) {
+	only := map[string]bool{}
+	for p := range strings.SplitSeq(list, ",") {
+		p = strings.TrimSpace(p)
+		if !slices.Contains(phaseNames, p) {
+			return nil, fmt.Errorf("unknown phase %q in -only (want %s)", p, strings.Join(phaseNames, ", "))
+		}
+		only[p] = true
+	}
+	return only, nil
+}
 
 // Target names, in the order each round visits them.
 const (
