@@ -38,6 +38,18 @@ func TestParseOnly(t *testing.T) {
 	}
 }
 
+func TestToriiCommand(t *testing.T) {
+	f := func(vars []string, want string) {
+		t.Helper()
+		e := &env{o: &options{toriiEnv: vars}, bin: "bin"}
+		if got := strings.Join(e.toriiCommand("proxy", "--loops", "1"), " "); got != want {
+			t.Errorf("toriiCommand with %q = %q, want %q", vars, got, want)
+		}
+	}
+	f(nil, filepath.Join("bin", "torii")+" proxy --loops 1")
+	f([]string{"GOMAXPROCS=1", "GODEBUG=gctrace=1"}, "env GOMAXPROCS=1 GODEBUG=gctrace=1 "+filepath.Join("bin", "torii")+" proxy --loops 1")
+}
+
 func TestMedian(t *testing.T) {
 	f := func(xs []float64, want float64) {
 		t.Helper()

@@ -32,9 +32,9 @@ func (e *env) startKeyedTorii(ctx context.Context, nofile, upstream int) error {
 		return fmt.Errorf("cannot write Torii routes: %w", err)
 	}
 	admin := fmt.Sprintf("127.0.0.1:%d", aport)
-	p, err := startProc(e.dir, "torii-apikey", e.o.proxyCPU, nofile, filepath.Join(e.bin, "torii"), "serve",
+	p, err := startProc(e.dir, "torii-apikey", e.o.proxyCPU, nofile, e.toriiCommand("serve",
 		"--listen", fmt.Sprintf("127.0.0.1:%d", e.keyPorts[torii]), "--admin", admin, "--data-dir", dataDir,
-		"--echo", "off", "--loops", "1", "--log-level", "error", "--config", routes)
+		"--echo", "off", "--loops", "1", "--log-level", "error", "--config", routes)...)
 	if err != nil {
 		return err
 	}

@@ -52,8 +52,18 @@ func main() {
 	flag.BoolVar(&o.long, "long", false, "a longer, steadier run: 5 rounds of 15 s")
 	flag.BoolVar(&o.skipAllocs, "skip-allocs", false, "skip the in-process allocations-per-request benchmark")
 	flag.StringVar(&o.skip, "skip", "", "comma-separated targets to leave out: torii, nginx, haproxy")
+	toriiEnv := flag.String("torii-env", "", "comma-separated NAME=value environment of the Torii processes, e.g. GOMAXPROCS=1")
 	only := flag.String("only", "", "comma-separated phases to run alone ("+strings.Join(phaseNames, ", ")+"); implies -out \"\"")
 	flag.Parse()
+	for kv := range strings.SplitSeq(*toriiEnv, ",") {
+		if kv = strings.TrimSpace(kv); kv != "" {
+			if !strings.Contains(kv, "=") {
+				fmt.Fprintf(os.Stderr, "compare: -torii-env wants NAME=value, got %q\n", kv)
+				os.Exit(2)
+			}
+			o.toriiEnv = append(o.toriiEnv, kv)
+		}
+	}
 	if *only != "" {
 		var err error
 		if o.only, err = parseOnly(*only); err != nil {

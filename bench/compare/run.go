@@ -24,6 +24,7 @@ type options struct {
 	skipAllocs             bool
 	skip                   string
 	only                   map[string]bool // phases to run; nil: all
+	toriiEnv               []string        // NAME=value pairs for both Torii processes
 }
 
 // The phases -only can pick.
@@ -31,6 +32,17 @@ var phaseNames = []string{"memory", "generators", "closed", "open", "allocs"}
 
 // runs reports whether phase is to run.
 func (o *options) runs(phase string) bool { return o.only == nil || o.only[phase] }
+
+// toriiCommand is the command line of the torii binary with args, behind
+// env(1) when -torii-env sets variables (env execs torii: the PID stays).
+func (e *env) toriiCommand(args ...string) []string {
+	bin := filepath.Join(e.bin, "torii")
+	if len(e.o.toriiEnv) == 0 {
+		return append([]string{bin}, args...)
+	}
+	cmd := append(append([]string{"env"}, e.o.toriiEnv...), bin)
+	return append(cmd, args...)
+}
 
 // parseOnly reads -only: comma-separated names from phaseNames.
 func parseOnly(list string) (map[string]bool, error) {
@@ -253,8 +265,8 @@ func (e *env) startAll(ctx context.Context) error {
 	e.keyPorts[direct] = upstream
 	nofile := 2*maxConns + 4096
 	if _, ok := e.res.Unavailable[torii]; !ok {
-		p, err := e.start(ctx, torii, o.proxyCPU, nofile, torii, filepath.Join(e.bin, "torii"), "proxy",
-			"--listen", e.addr(torii), "--to", fmt.Sprintf("http://127.0.0.1:%d", upstream), "--loops", "1", "--log-level", "error")
+		p, err := e.start(ctx, torii, o.proxyCPU, nofile, torii, e.toriiCommand("proxy",
+			"--listen", e.addr(torii), "--to", fmt.Sprintf("http://127.0.0.1:%d", upstream), "--loops", "1", "--log-level", "error")...)
 		e.register(torii, p, err)
 		if err := e.startKeyedTorii(ctx, nofile, upstream); err != nil {
 			e.keyBad[torii] = err.Error()
