@@ -63,7 +63,7 @@
 // flags needed for the response (method, version, keep-alive, Accept:
 // text/html) are copied into the connection struct. Nothing derived from
 // peeked bytes is stored. An idle keep-alive connection holds neither the
-// parsed head nor these buffers (idle.go): about 1.2 KiB with gnet's conn.
+// parsed head nor these buffers (idle.go): about 1.1 KiB of heap with gnet's conn.
 //
 // # Forwarding
 //
