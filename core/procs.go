@@ -20,10 +20,19 @@ import (
 // and the OS, not the Go scheduler, shares the CPUs.
 //
 // Measured with `torii proxy --loops 1` pinned to one CPU (GOMAXPROCS 1 by
-// default, from the affinity mask) at 5000 req/s open loop on a shared
-// machine: median latency 1.8 ms to 275 ms with GOMAXPROCS 1 against
-// 0.52 to 0.57 ms with 2, in every one of six alternating rounds; see
-// BENCHMARKS.md for the command.
+// default, from the affinity mask) on a machine whose two CPUs other work
+// kept busy (load average 7 to 8): at 5000 req/s open loop the median
+// latency was 1.8 ms to 275 ms with GOMAXPROCS 1 against 0.52 to 0.57 ms
+// with 2, in each of six alternating rounds, and closed-loop throughput
+// doubled in three of three. On a less busy machine (load 3.5) neither
+// latency nor throughput moved beyond the noise.
+//
+// The price: gnet's loop calls runtime.Gosched whenever a non-blocking
+// epoll_wait finds nothing, and with an idle P the runtime then wakes
+// another thread that finds no work and sleeps again: about 0.5 futex
+// calls per request at 16 connections (perf, syscalls:sys_enter_futex),
+// none with GOMAXPROCS 1. Set GOMAXPROCS to opt out; bench/compare
+// -torii-env GOMAXPROCS=1 measures both.
 func spareProc(loops int) int {
 	cur := runtime.GOMAXPROCS(0)
 	if os.Getenv("GOMAXPROCS") != "" || cur > loops {
