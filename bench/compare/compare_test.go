@@ -175,7 +175,7 @@ func TestMarkdown(t *testing.T) {
 			torii:  {{P99: 150}, {P99: 140}, {P99: 130}},
 			nginx:  {{P99: 200}, {P99: 210}, {P99: 220}},
 		},
-		Mem: map[string]memSample{torii: {IdleKiB: 10000, ConnsKiB: 40000, Conns: 10000}},
+		Mem: map[string]memSample{torii: {IdleKiB: 10000, ConnsKiB: 40000, Conns: 10000}, toriiServe: {IdleKiB: 20000, ConnsKiB: 35000, Conns: 10000}},
 	}
 	r.Machine.Load, r.Machine.Cores = "3.50 1.00 0.50", 2
 	md := r.markdown()
@@ -188,6 +188,7 @@ func TestMarkdown(t *testing.T) {
 		"**HAProxy was not measured with an API key:** a call without the key got 200",
 		"| Torii | 0 | 0.0 | 140.0 | 0.0 | 45.0 µs | 0.0 | 0 | saturated", // median 140 − median 95; 0 req/s < 5000
 		"| Torii | 10000 | 10000 | 40000 | 3.00 KiB |",
+		"| Torii serve | 20000 | 10000 | 35000 | 1.50 KiB |",
 		"Torii ≥ 1.3× nginx in req/s, small GET: 1.44x (met)",
 		"Torii ≥ 1.0× HAProxy in req/s, small GET: 1.12x (met)",
 		"(not measured).", // HAProxy has no open-loop data

@@ -12,37 +12,50 @@ import (
 )
 
 // measureMemory records each proxy's RSS at idle and while holding
-// idleConns idle keep-alive connections (each has served one request).
+// idleConns idle keep-alive connections (each has served one request), and
+// that of the `torii serve` process of the API-key scenario (events,
+// metrics, admin API) on its route without a key.
 func (e *env) measureMemory(ctx context.Context) {
 	raiseNofile(e.o.idleConns + 2048)
 	for _, t := range e.available(scenarios[0]) {
-		p := e.proxies[t]
-		if p == nil || ctx.Err() != nil {
-			continue
-		}
-		time.Sleep(300 * time.Millisecond)
-		idle, err := treeStat(p.pid())
-		if err != nil {
-			logf("memory of %s: %v", t, err)
-			continue
-		}
-		conns, err := openIdle(ctx, e.addr(t), e.o.idleConns)
-		if err != nil {
-			logf("memory of %s: %v", t, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-		busy, err2 := treeStat(p.pid())
-		for _, c := range conns {
-			c.Close()
-		}
-		if err != nil || err2 != nil {
-			continue
-		}
-		m := memSample{IdleKiB: idle.rssKiB, ConnsKiB: busy.rssKiB, Conns: len(conns)}
-		e.res.Mem[t] = m
-		logf("memory  %-8s idle %d KiB, with %d idle connections %d KiB", t, m.IdleKiB, m.Conns, m.ConnsKiB)
-		time.Sleep(time.Second) // let the proxy notice the closes
+		e.measureProcMemory(ctx, t, e.proxies[t], e.addr(t), e.addr(t))
 	}
+	if p := e.keyProxies[torii]; p != nil {
+		e.measureProcMemory(ctx, toriiServe, p, fmt.Sprintf("127.0.0.1:%d", e.keyPorts[torii]), plainHost)
+	}
+}
+
+// toriiServe names the memory row of the `torii serve` process.
+const toriiServe = "Torii serve"
+
+// measureProcMemory records p's RSS idle and with idle connections to addr
+// whose one request carried Host host, as row name.
+func (e *env) measureProcMemory(ctx context.Context, name string, p *proc, addr, host string) {
+	if p == nil || ctx.Err() != nil {
+		return
+	}
+	time.Sleep(300 * time.Millisecond)
+	idle, err := treeStat(p.pid())
+	if err != nil {
+		logf("memory of %s: %v", name, err)
+		return
+	}
+	conns, err := openIdle(ctx, addr, host, e.o.idleConns)
+	if err != nil {
+		logf("memory of %s: %v", name, err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	busy, err2 := treeStat(p.pid())
+	for _, c := range conns {
+		c.Close()
+	}
+	if err != nil || err2 != nil {
+		return
+	}
+	m := memSample{IdleKiB: idle.rssKiB, ConnsKiB: busy.rssKiB, Conns: len(conns)}
+	e.res.Mem[name] = m
+	logf("memory  %-11s idle %d KiB, with %d idle connections %d KiB", name, m.IdleKiB, m.Conns, m.ConnsKiB)
+	time.Sleep(time.Second) // let the proxy notice the closes
 }
 
 // nofileLimit returns n, or the hard open-file limit when that is lower.
@@ -68,10 +81,10 @@ func raiseNofile(n int) {
 	}
 }
 
-// openIdle opens n keep-alive connections to addr, sends one GET on each and
-// reads the response, and returns them open and idle.
-func openIdle(ctx context.Context, addr string, n int) ([]net.Conn, error) {
-	req := []byte("GET / HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: torii-bench-compare\r\n\r\n")
+// openIdle opens n keep-alive connections to addr, sends one GET for host
+// on each and reads the response, and returns them open and idle.
+func openIdle(ctx context.Context, addr, host string, n int) ([]net.Conn, error) {
+	req := []byte("GET / HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: torii-bench-compare\r\n\r\n")
 	conns := make([]net.Conn, n)
 	var mu sync.Mutex
 	var firstErr error

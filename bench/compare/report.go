@@ -238,9 +238,9 @@ func (r *results) markdown() string {
 
 	w("\n### Memory (VmRSS from /proc/PID/status; nginx: master + worker)\n\n")
 	w("| proxy | idle KiB | with idle keep-alive connections | KiB | per connection |\n|---|---:|---:|---:|---:|\n")
-	for _, t := range targetOrder {
+	for _, t := range append(targetOrder[1:], toriiServe) {
 		mm, ok := r.Mem[t]
-		if !ok || t == direct {
+		if !ok {
 			continue
 		}
 		per := "n/a"
@@ -328,6 +328,8 @@ func (r *results) markdown() string {
 		"it can be slightly negative within noise.\n")
 	w("- The per-connection RSS is (RSS with N idle connections − idle RSS) / N after one request on each; it " +
 		"includes kernel-visible buffer pages the proxy touched, not socket buffers (those are kernel memory).\n")
+	w("- The \"Torii serve\" memory row is the API-key scenario's process (admin API, events, metrics on), whose " +
+		"connections each made one request on its route without a key; the other rows are `torii proxy`, nginx and HAProxy.\n")
 	w("- Idle proxies stay up during the other proxies' runs on the same core; they use no CPU when idle.\n")
 	w("%s", endMarker)
 	return b.String()
