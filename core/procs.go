@@ -28,13 +28,17 @@ import (
 // connections: 23,700 to 31,400 req/s against 13,100 to 20,300, p99 1.3 to
 // 3.7 ms against 6.4 to 9.0 ms, CPU per request no higher, in four of four
 // alternating rounds; the open-loop latency at 5000 req/s (load 3.5) did
-// not move beyond the noise.
+// not move beyond the noise. When the proxy's CPU was quiet (bench/ab.sh,
+// 4 rounds of 100,000 requests) throughput and p99 were the same both ways
+// (32,600 to 33,700 req/s, p99 1.25 to 1.34 ms) and the spare P cost 4 to
+// 7% more CPU per request (26.1 to 26.9 µs against 25.1 to 25.3): the
+// price below.
 //
 // The price: gnet's loop calls runtime.Gosched whenever a non-blocking
 // epoll_wait finds nothing, and with an idle P the runtime then wakes
 // another thread that finds no work and sleeps again: about 0.5 futex
 // calls per request at 16 connections (perf, syscalls:sys_enter_futex),
-// none with GOMAXPROCS 1. Set GOMAXPROCS to opt out; bench/compare
+// none with GOMAXPROCS 1, and twice the context switches. Set GOMAXPROCS to opt out; bench/compare
 // -torii-env GOMAXPROCS=1 measures both.
 func spareProc(loops int) int {
 	cur := runtime.GOMAXPROCS(0)
