@@ -38,8 +38,9 @@ import (
 // epoll_wait finds nothing, and with an idle P the runtime then wakes
 // another thread that finds no work and sleeps again: about 0.5 futex
 // calls per request at 16 connections (perf, syscalls:sys_enter_futex),
-// none with GOMAXPROCS 1, and twice the context switches. Set GOMAXPROCS to opt out; bench/compare
-// -torii-env GOMAXPROCS=1 measures both.
+// none with GOMAXPROCS 1, and twice the context switches. Set GOMAXPROCS
+// to opt out; bench/ab.sh and bench/compare -torii-env GOMAXPROCS=1
+// measure both.
 func spareProc(loops int) int {
 	cur := runtime.GOMAXPROCS(0)
 	if os.Getenv("GOMAXPROCS") != "" || cur > loops {
