@@ -18,13 +18,5 @@ func BenchmarkProxyGetDirtyPath(b *testing.B) {
 	be := startFixedBackend(b)
 	srv := startProxy(b, core.Config{Loops: 1}, quickRoute(b, be))
 	bc := newBenchClientFor(b, srv.Addr().String(), dirtyPathRequest)
-	for range 1000 {
-		bc.do(b)
-	}
-	b.ReportAllocs()
-	reportAllocsPerReq(b, func() {
-		for range b.N {
-			bc.do(b)
-		}
-	})
+	sendRequests(b, bc, 1000)
 }

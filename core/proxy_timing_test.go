@@ -145,6 +145,20 @@ func reportAllocsPerReq(b *testing.B, run func()) {
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "B/req")
 }
 
+// sendRequests warms the proxy up with warm requests from bc, then sends
+// b.N of them, timed, with the allocations per request reported.
+func sendRequests(b *testing.B, bc *benchClient, warm int) {
+	for range warm {
+		bc.do(b)
+	}
+	b.ReportAllocs()
+	reportAllocsPerReq(b, func() {
+		for range b.N {
+			bc.do(b)
+		}
+	})
+}
+
 // quickRoute is quick mode's catch-all route to the targets, as
 // "torii proxy --to" builds it.
 func quickRoute(tb testing.TB, targets ...string) route.Route {
@@ -164,15 +178,7 @@ func BenchmarkProxyGet(b *testing.B) {
 	be := startFixedBackend(b)
 	srv := startProxy(b, core.Config{Loops: 1}, quickRoute(b, be))
 	bc := newBenchClient(b, srv.Addr().String())
-	for range 1000 {
-		bc.do(b)
-	}
-	b.ReportAllocs()
-	reportAllocsPerReq(b, func() {
-		for range b.N {
-			bc.do(b)
-		}
-	})
+	sendRequests(b, bc, 1000)
 }
 
 // BenchmarkProxyGetAPIKey is BenchmarkProxyGet on a route that requires an
@@ -186,15 +192,7 @@ func BenchmarkProxyGetAPIKey(b *testing.B) {
 	publishKeys(b, srv, q, 2, []apikey.ApiKey{testKey("abc", "s3cr3t")}, nil, keyRoute("bench.test", "", "", be))
 	bc := newBenchClientFor(b, srv.Addr().String(), "GET /hello HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: torii-bench\r\n"+
 		"Authorization: Bearer "+apikey.BearerToken("abc", "s3cr3t")+"\r\n\r\n")
-	for range 1000 {
-		bc.do(b)
-	}
-	b.ReportAllocs()
-	reportAllocsPerReq(b, func() {
-		for range b.N {
-			bc.do(b)
-		}
-	})
+	sendRequests(b, bc, 1000)
 }
 
 func BenchmarkProxyGetParallel(b *testing.B) {
@@ -230,15 +228,7 @@ func BenchmarkBaselineReverseProxy(b *testing.B) {
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
 	addr := startBackend(b, rp)
 	bc := newBenchClient(b, addr)
-	for range 1000 {
-		bc.do(b)
-	}
-	b.ReportAllocs()
-	reportAllocsPerReq(b, func() {
-		for range b.N {
-			bc.do(b)
-		}
-	})
+	sendRequests(b, bc, 1000)
 }
 
 // BenchmarkProxyLarge proxies 64 KiB responses (throughput, MB/s).
@@ -246,16 +236,8 @@ func BenchmarkProxyLarge(b *testing.B) {
 	be := startFixedBackendWith(b, largeResponse)
 	srv := startProxy(b, core.Config{Loops: 1}, quickRoute(b, be))
 	bc := newBenchClientTail(b, srv.Addr().String(), "<END>\n")
-	for range 100 {
-		bc.do(b)
-	}
 	b.SetBytes(largeBody)
-	b.ReportAllocs()
-	reportAllocsPerReq(b, func() {
-		for range b.N {
-			bc.do(b)
-		}
-	})
+	sendRequests(b, bc, 100)
 }
 
 // BenchmarkBaselineReverseProxyLarge is BenchmarkProxyLarge through
@@ -266,14 +248,6 @@ func BenchmarkBaselineReverseProxyLarge(b *testing.B) {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
 	bc := newBenchClientTail(b, startBackend(b, rp), "<END>\n")
-	for range 100 {
-		bc.do(b)
-	}
 	b.SetBytes(largeBody)
-	b.ReportAllocs()
-	reportAllocsPerReq(b, func() {
-		for range b.N {
-			bc.do(b)
-		}
-	})
+	sendRequests(b, bc, 100)
 }
