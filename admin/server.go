@@ -156,7 +156,10 @@ func New(opts Options) (*Server, error) {
 	s.key = key
 	if secret != "" && opts.BootstrapClientSecret == "" {
 		// Printed once, to the operator's terminal, never to the logs.
-		fmt.Fprintf(opts.KeyOut, "torii: created the admin API key (shown only once)\n  clientId:     %s\n  clientSecret: %s\n", key.ClientID, secret)
+		if _, err := fmt.Fprintf(opts.KeyOut, "torii: created the admin API key (shown only once)\n  clientId:     %s\n  clientSecret: %s\n", key.ClientID, secret); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("cannot hand out the new admin API key (start again with --reset-admin-key for another one): %w", err)
+		}
 	}
 	st, err := loadState(db)
 	if err != nil {

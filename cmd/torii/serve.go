@@ -39,6 +39,7 @@ type serveFlags struct {
 	adminHosts stringList
 	dataDir    string
 	resetKey   bool
+	keyFile    string
 	healthEach time.Duration
 	accessLog  string
 	accessFmt  string
@@ -54,6 +55,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.adminHosts, "admin-host", "host name accepted by the admin API besides loopback names (repeat)")
 	fs.StringVar(&f.dataDir, "data-dir", admin.DefaultDataDir, "directory of torii.db")
 	fs.BoolVar(&f.resetKey, "reset-admin-key", false, "replace the stored admin API key with a new one, printed once")
+	fs.StringVar(&f.keyFile, "admin-key-file", "", "write a newly created admin API key to this file (mode 0600) instead of stderr,\n"+
+		"which a service manager may keep in its journal")
 	fs.StringVar(&f.accessLog, "access-log", "", `access log file, one line per request ("-": stdout; empty: none)`)
 	fs.StringVar(&f.accessFmt, "access-log-format", string(event.AccessLogJSON), "access log format: json or common")
 	fs.BoolVar(&f.webUI, "ui", true, "serve the admin web UI at / on the admin address")
@@ -183,6 +186,12 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	if loops <= 0 {
 		loops = runtime.GOMAXPROCS(0)
 	}
+	if f.keyFile != "" {
+		// Fail before anything is created if the key could not be written there.
+		if err := checkWritableDir(f.keyFile); err != nil {
+			return fmt.Errorf("cannot use --admin-key-file %q: %w", f.keyFile, err)
+		}
+	}
 	adminLn, err := net.Listen("tcp", f.adminAddr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s for the admin API: %w", f.adminAddr, err)
@@ -235,7 +244,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		AllowedHosts:  f.adminHosts,
 		ResetAdminKey: f.resetKey,
 		Seed:          seed,
-		KeyOut:        &keyNotice{w: os.Stderr, admin: adminAt},
+		KeyOut:        keyOut(f.keyFile, adminAt),
 		UI:            webUI,
 	})
 	if err != nil {
@@ -326,6 +335,15 @@ func (k *keyNotice) Write(p []byte) (int, error) {
 		"  Keep it: it is stored hashed and never shown again (torii serve --reset-admin-key makes a new one).\n"+
 		"  Try it:  curl -u %s:%s http://%s/api/routes\n\n", text, id, secret, k.admin)
 	return len(p), err
+}
+
+// keyOut is where the admin API writes a newly created key: a keyFile when path is set, else
+// the terminal notice.
+func keyOut(path, adminAt string) io.Writer {
+	if path != "" {
+		return &keyFile{path: path, w: os.Stderr}
+	}
+	return &keyNotice{w: os.Stderr, admin: adminAt}
 }
 
 // fieldAfter returns the word after label in text, or "".
