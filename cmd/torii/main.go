@@ -11,7 +11,9 @@
 // seeded with --config (Otoroshi Route entities, a JSON array or
 // {"routes": [...]}) or the embedded demo route for Host demo.torii.local,
 // answered by a built-in echo backend on --echo; the admin API key is printed
-// once. With --admin off, serve runs statelessly from the routes alone.
+// once (or written to --admin-key-file, mode 0600, for a service whose stderr
+// goes to a journal). With --admin off, serve runs statelessly from the
+// routes alone.
 //
 // Every listen flag (--listen, --admin, --echo) takes port 0 for a free port. Once every
 // listener is bound, torii logs one "ready" line with their addresses and, with
