@@ -208,7 +208,7 @@ func TestBackpressureSlowBackend(t *testing.T) {
 	resp, body := readResponse(t, br, "POST")
 	close(stop)
 	if err := <-errc; err != nil {
-		t.Fatal(err)
+		t.Fatalf("upload: %v (the proxy answered %d %q, received %d)", err, resp.StatusCode, body, received.Load())
 	}
 	growth := <-peak - base
 	t.Logf("RSS base %d MiB, growth %.1f MiB, pumped %d", base>>20, float64(growth)/(1<<20), srv.Stats().Pumped)
