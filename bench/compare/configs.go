@@ -15,6 +15,17 @@ import (
 // bench key's secret: a static header comparison, far cheaper than Torii's
 // key lookup and exact quota counting, so the comparison favours them.
 
+// nginxProxyToBackend is the body of both nginx locations: keep-alive to
+// the backend, and the forwarded fields Torii and HAProxy also set.
+const nginxProxyToBackend = `            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+`
+
 func nginxConfig(dir string, listen, keyListen, backend, maxConns, nofile int) string {
 	user := ""
 	if os.Geteuid() == 0 {
@@ -50,14 +61,7 @@ http {
     server {
         listen 127.0.0.1:%[6]d backlog=4096;
         location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $http_host;
-        }
+%[9]s        }
     }
     server {
         listen 127.0.0.1:%[7]d backlog=4096;
@@ -65,17 +69,10 @@ http {
             if ($http_otoroshi_client_secret != "%[8]s") {
                 return 401;
             }
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $http_host;
-        }
+%[9]s        }
     }
 }
-`, user, dir, backend, maxConns+1024, nofile, listen, keyListen, benchSecret)
+`, user, dir, backend, maxConns+1024, nofile, listen, keyListen, benchSecret, nginxProxyToBackend)
 }
 
 func haproxyConfig(listen, keyListen, backend int, maxConns int) string {
