@@ -98,11 +98,7 @@ func TestUnderscoreHeadersDropped(t *testing.T) {
 // such a field does not reach the backend either.
 func TestUnderscoreCredentialsIgnored(t *testing.T) {
 	be := startHeadEcho(t)
-	idOnly := testKey("idonly", "idonly-secret")
-	idOnly.AllowClientIDOnly = true
-	srv, _ := startKeyProxy(t, []apikey.ApiKey{testKey("abc", "s3cr3t"), idOnly}, nil, keyRoute("usk.test", "", "", be))
-	c := dial(t, srv)
-	br := bufio.NewReader(c)
+	c, br := dialExtractionKeys(t, "usk.test", be)
 	f := func(creds, wantErr string) {
 		t.Helper()
 		resp, body := roundTrip(t, c, br, "GET /x HTTP/1.1\r\nHost: usk.test\r\n"+creds+"\r\n\r\n", "GET")

@@ -100,15 +100,23 @@ func hs256(secret, claims string) string {
 	return msg + "." + enc.EncodeToString(m.Sum(nil))
 }
 
+// dialExtractionKeys starts a proxy whose route domain, to be, needs one of
+// two keys: abc (secret s3cr3t) and idonly, which may also authenticate with
+// its client id alone; it returns a connection to it.
+func dialExtractionKeys(t *testing.T, domain, be string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	idOnly := testKey("idonly", "idonly-secret")
+	idOnly.AllowClientIDOnly = true
+	srv, _ := startKeyProxy(t, []apikey.ApiKey{testKey("abc", "s3cr3t"), idOnly}, nil, keyRoute(domain, "", "", be))
+	c := dial(t, srv)
+	return c, bufio.NewReader(c)
+}
+
 // Every extraction method authenticates through the proxy; the credential
 // fields never reach the backend; the quota headers come back.
 func TestAPIKeyExtractionThroughProxy(t *testing.T) {
 	be := startHeaderEcho(t)
-	idOnly := testKey("idonly", "idonly-secret")
-	idOnly.AllowClientIDOnly = true
-	srv, _ := startKeyProxy(t, []apikey.ApiKey{testKey("abc", "s3cr3t"), idOnly}, nil, keyRoute("keys.test", "", "", be))
-	c := dial(t, srv)
-	br := bufio.NewReader(c)
+	c, br := dialExtractionKeys(t, "keys.test", be)
 
 	basic := base64.StdEncoding.EncodeToString([]byte("abc:s3cr3t"))
 	jwt := hs256("s3cr3t", fmt.Sprintf(`{"clientId":"abc","exp":%d}`, time.Now().Add(time.Hour).Unix()))
