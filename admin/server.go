@@ -83,6 +83,9 @@ type Options struct {
 	// key and was never seeded: an Otoroshi export, a JSON array of routes or {"routes": [...]}.
 	// It must compile, or New fails. Once a seed was imported, later starts ignore it.
 	Seed []byte
+	// Cluster, when set, serves /api/cluster/ (cluster mode's leader endpoints, package cluster)
+	// behind the Host check; it authenticates its callers itself.
+	Cluster http.Handler
 }
 
 // Server is the admin API. Create it with New, serve with Run or Handler, release with Close.
@@ -322,6 +325,9 @@ func (s *Server) buildHandler() http.Handler {
 		s.serve(w, r, endpoint{h: func(http.ResponseWriter, *http.Request) error { return errNotFound("path " + r.URL.Path) }})
 	})
 	mux.Handle("/api/", notFound)
+	if s.opts.Cluster != nil {
+		mux.Handle("/api/cluster/", s.clusterHandler(s.opts.Cluster))
+	}
 	if s.opts.UI != nil {
 		mux.Handle("/", s.uiHandler(s.opts.UI))
 	} else {
