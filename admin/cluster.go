@@ -11,6 +11,7 @@ import (
 	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/internal/jsonx"
 )
 
 // This file is the admin side of cluster mode (package cluster): the leader reads the whole state
@@ -102,7 +103,7 @@ func (cc *ClusterCompiler) Compile(entries map[string][]byte) (*ClusterCompiled,
 	st := newState()
 	ignored := 0
 	for key, raw := range entries {
-		doc, err := decodeObject(raw)
+		doc, err := jsonx.DecodeObject(raw)
 		if err != nil {
 			return nil, fmt.Errorf("cannot decode cluster entry %q: %w", key, err)
 		}
