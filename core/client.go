@@ -83,8 +83,9 @@ type clientConn struct {
 	began      int64 // ms, start of the exchange
 	deadline   int64 // ms, end of the whole exchange (call timeout)
 	retried    bool
-	inFlight   bool // counted in the Server's requests in flight (inflight.go)
+	inFlight   bool // counted in the Server's requests in flight (limits.go)
 	timeouts   exchangeTimeouts
+	layout     headLayout     // where the Host and target are in head (head.go)
 	obs        exchangeObs    // request id, timings, event record (observe.go)
 	pol        exchangePolicy // what the policy steps decided (policy.go)
 }
@@ -98,12 +99,8 @@ type exchangeTimeouts struct {
 func (cc *clientConn) expire(lp *loop, now int64) { lp.clientTimeout(cc, now) }
 
 func (lp *loop) openClient(c gnet.Conn) {
-	var cc *clientConn
-	if n := len(lp.freeClients); n > 0 {
-		cc = lp.freeClients[n-1]
-		lp.freeClients[n-1] = nil
-		lp.freeClients = lp.freeClients[:n-1]
-	} else {
+	cc, ok := popFree(&lp.freeClients)
+	if !ok {
 		cc = &clientConn{lp: lp}
 		cc.t.owner = cc
 	}
@@ -458,11 +455,7 @@ func (lp *loop) replyError(cc *clientConn, k errKind, closing bool) {
 	closing = closing || !cc.keepAlive || lp.s.draining.Load()
 	lp.obsReply(cc, k)
 	lp.releaseExchange(cc) // no exchange goes on after an error page
-	page := errorPage(k, cc.wantsHTML, closing)
-	if k == errTooManyRequests {
-		page = lp.withQuotaHeaders(cc, page)
-	}
-	page = lp.withRequestID(cc, page)
+	page := lp.insertHeaders(cc, k, errorPage(k, cc.wantsHTML, closing))
 	if !send(cc.c, page) {
 		return // gnet closed cc; OnClose has run
 	}
