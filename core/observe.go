@@ -14,11 +14,13 @@ import (
 )
 
 // Observation of the hot path (see "Observation" in the package doc). Every
-// client exchange is bracketed on its loop: obsBegin when its head is parsed
-// (obsReply when an error is answered without one), obsRoute once routed,
-// obsBackend when the forwarded head is built, obsResponse when the
-// backend's final head arrives, and obsDone or obsFail when it ends. Each
-// starts with one test. Times are monotonic nanoseconds since the server's
+// client exchange is recorded on its loop as it goes: obsBegin when its head
+// is parsed (obsAnswer when an error is answered without one), obsRoute once
+// routed, obsBackend when the forwarded head is built, obsResponse when the
+// backend's final head arrives, obsPumped for what a pump relayed, and
+// obsEnd, called by endExchange (exchange.go) when it ends. These hooks only
+// record: they release, report and decide nothing. Each starts with one
+// test. Times are monotonic nanoseconds since the server's
 // start (Server.nanos); the event's wall-clock start is derived from them.
 
 // serverObs is the observation configuration of a Server, fixed at NewServer.
@@ -239,32 +241,6 @@ func (lp *loop) obsResponse(cc *clientConn, us *upstreamConn, buf []byte) {
 	}
 }
 
-// obsDone ends the observed exchange after its last response byte.
-func (lp *loop) obsDone(cc *clientConn) {
-	lp.s.leaveFlight(cc)
-	if !cc.obs.active {
-		return
-	}
-	lp.s.obsEnd(lp, cc, lp.s.nanos(), "", false)
-}
-
-// obsFail ends the observed exchange, if any, with the gateway error k.
-// When the response head was already sent, its status is kept; otherwise
-// the error page's.
-func (lp *loop) obsFail(cc *clientConn, k errKind) {
-	lp.s.leaveFlight(cc)
-	o := &cc.obs
-	if !o.active {
-		return
-	}
-	info := &errorInfo[k]
-	if !cc.respHead {
-		o.status = uint16(info.status)
-		o.dataOut += int64(len(errorPage(k, cc.wantsHTML, true)))
-	}
-	lp.s.obsEnd(lp, cc, lp.s.nanos(), info.cause, true)
-}
-
 // obsEnd records the end of cc's exchange at now: the route's metrics and
 // the event. On lp's goroutine, or on a pump goroutine that owns cc (lp is
 // then cc's loop, used only for its index, and the record goes to the hub's
@@ -322,10 +298,12 @@ func (s *Server) obsEnd(lp *loop, cc *clientConn, now int64, gwError string, fai
 	}
 }
 
-// obsReply records an error answered by replyError: it ends the observed
-// exchange, or, for a connection whose request head could not be parsed or
-// did not arrive in time (no exchange was begun), records one of its own.
-func (lp *loop) obsReply(cc *clientConn, k errKind) {
+// obsAnswer prepares the record of an error answered by replyError: for a
+// connection whose request head could not be parsed or did not arrive in
+// time (no exchange was begun), it begins one of its own, so that the page
+// carries a request id and the event is recorded; a 429 counts as a quota
+// rejection in the route's metrics. endExchange then records it.
+func (lp *loop) obsAnswer(cc *clientConn, k errKind) {
 	o := &cc.obs
 	if !o.active && lp.obs.on && cc.state == csHead {
 		now := lp.s.nanos()
@@ -342,34 +320,20 @@ func (lp *loop) obsReply(cc *clientConn, k errKind) {
 	if k == errTooManyRequests && o.rm != nil {
 		o.rm.QuotaRejected(lp.obs.index)
 	}
-	lp.obsFail(cc, k)
 }
 
-// obsPumpEnd records what a pump goroutine moved for cc's exchange (moved:
-// the body bytes it relayed, whatever the framing, also when it failed) and,
-// for a download or a failed upload, ends the exchange. On the pump goroutine,
-// before the connections go back to their loop.
-func (s *Server) obsPumpEnd(lp *loop, job *pumpJob, moved int64, err error) {
-	cc := job.cc
-	if job.kind != pumpUpload || err != nil {
-		s.leaveFlight(cc) // the exchange ends here
-	}
+// obsPumped records the body bytes a pump goroutine relayed for cc's
+// exchange (moved, whatever the framing, also when it failed): request
+// bytes for an upload, response bytes for a download. On the pump
+// goroutine, before the exchange ends or goes back to its loop.
+func (cc *clientConn) obsPumped(kind pumpKind, moved int64) {
 	if !cc.obs.active {
 		return
 	}
-	switch job.kind {
+	switch kind {
 	case pumpUpload:
 		cc.obs.dataIn += moved
-		if err == nil {
-			return
-		}
-		s.obsEnd(lp, cc, s.nanos(), errorInfo[errBadGateway].cause, true)
 	case pumpDownload:
 		cc.obs.dataOut += moved
-		if err != nil {
-			s.obsEnd(lp, cc, s.nanos(), errorInfo[errBadGateway].cause, true)
-			return
-		}
-		s.obsEnd(lp, cc, s.nanos(), "", false)
 	}
 }
