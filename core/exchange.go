@@ -53,7 +53,11 @@ func (s *Server) endExchange(lp *loop, cc *clientConn, us *upstreamConn, how end
 		end.keepClient = cc.keepAlive && cc.reqDone && !draining
 	case endAnswered:
 		end.keepClient = cc.keepAlive && cc.reqDone && !draining
-		end.page = lp.insertHeaders(cc, k, errorPage(k, cc.wantsHTML, !end.keepClient))
+		page := errorPage(k, cc.wantsHTML, !end.keepClient)
+		if k == errLoginRedirect {
+			page = lp.loginRedirect(!end.keepClient)
+		}
+		end.page = lp.insertHeaders(cc, k, page)
 	}
 	o := &cc.obs
 	if !o.active {

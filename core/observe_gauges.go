@@ -12,6 +12,7 @@ import (
 func (s *Server) registerGauges() {
 	set := s.obs.set
 	set.RegisterClientConnections(func() int64 { return s.conns.Load() })
+	set.CounterFunc(famAcceptErrors, s.acc.errors.Load)
 	s.registerFlightMetrics(set)
 	set.RegisterUpstreamPools(s.emitPoolStats)
 	set.RegisterCircuitBreakers(func(emit func(route, target string, open bool)) {

@@ -104,6 +104,9 @@ type routePolicy struct {
 	// overrideHost is set when the route has the OverrideHost plugin: the
 	// target's host:port is sent as Host instead of the client's.
 	overrideHost bool
+	// priv is the AuthModule step (privateapp.go), nil when the route has
+	// none.
+	priv *privGate
 	// broken is set when a step's config could not be compiled: the route
 	// refuses every request (500) rather than skipping the check.
 	broken bool
@@ -151,11 +154,21 @@ func (s *Snapshot) compilePolicies() error {
 func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 	var in apikey.PolicyInput
 	var hasKey, overrideHost bool
+	var priv *privGate
 	for i := range rt.Steps {
 		st := &rt.Steps[i]
 		switch st.Name {
 		case "OverrideHost":
 			overrideHost = true
+		case "AuthModule", "MultiAuthModule":
+			if priv != nil {
+				continue // the first instance decides
+			}
+			g, err := compilePrivGate(st.Name, st.Config)
+			if err != nil {
+				return routePolicy{}, err
+			}
+			priv = g
 		case "ApikeyCalls":
 			if hasKey {
 				continue // the first instance decides, as Otoroshi runs them in order
@@ -168,7 +181,7 @@ func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 			}
 		}
 	}
-	rp := routePolicy{overrideHost: overrideHost}
+	rp := routePolicy{overrideHost: overrideHost, priv: priv}
 	if !hasKey {
 		return rp, nil
 	}
