@@ -24,9 +24,10 @@
 // is refused with 400 and nothing is stored; the proxy keeps the last good snapshot. A write is
 // answered only after the publish, so the next proxied request sees it.
 //
-// Entities are kept as JSON documents (objects decoded into maps), so fields Torii does not know
-// round-trip untouched; the typed core/route and core/apikey packages are used to validate and
-// compile, never to re-serialize.
+// Entities are kept as JSON documents (objects decoded into maps by internal/jsonx), so fields
+// Torii does not know round-trip untouched; the typed core/route and core/apikey packages are used
+// to validate and compile, never to re-serialize. The otoroshi package reads and writes Otoroshi's
+// export format; this package validates, stores and publishes what it reads.
 //
 // Data exporters are stored like the other entities and handed to the event hub (Options.Events,
 // hub.SetExporters) at start and with each change, just before its commit: one the hub cannot

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/torii-gateway/torii/internal/jsonx"
 	"github.com/torii-gateway/torii/internal/testkit"
 )
 
@@ -99,7 +100,7 @@ func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
 		var body bytes.Buffer
 		_, _ = body.ReadFrom(res.Body)
 		res.Body.Close()
-		list, err := decodeStrict(body.Bytes())
+		list, err := jsonx.Decode(body.Bytes())
 		if err != nil {
 			t.Fatalf("list after restart: %v: %s", err, body.String())
 		}

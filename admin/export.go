@@ -3,13 +3,11 @@ package admin
 import (
 	"net/http"
 	"time"
-)
 
-// exportKinds are the arrays of an Otoroshi export that Torii does not manage; exports carry them
-// empty so Otoroshi can read the file.
-var exportEmpty = []string{"admins", "simpleAdmins", "serviceDescriptors", "errorTemplates", "jwtVerifiers",
-	"authConfigs", "certificates", "clientValidators", "scripts", "tcpServices", "tenants",
-	"teams", "services", "backends", "targets"}
+	"github.com/torii-gateway/torii/otoroshi"
+
+	"github.com/torii-gateway/torii/internal/jsonx"
+)
 
 // exportDoc builds the Otoroshi export of st.
 func exportDoc(st *state, now time.Time) map[string]any {
@@ -20,25 +18,12 @@ func exportDoc(st *state, now time.Time) map[string]any {
 		}
 		return out
 	}
-	doc := map[string]any{
-		"label":         "Otoroshi export",
-		"dateRaw":       now.UnixMilli(),
-		"date":          now.UTC().Format("2006-01-02 15:04:05"),
-		"config":        st.globalDoc(),
-		"routes":        list(kRoutes),
-		"serviceGroups": list(kGroups),
-		"apiKeys":       list(kKeys),
-		"dataExporters": list(kExporters),
-	}
-	for _, k := range exportEmpty {
-		doc[k] = []any{}
-	}
-	return doc
+	return otoroshi.Export(list(kRoutes), list(kGroups), list(kKeys), list(kExporters), st.globalDoc(), now)
 }
 
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) error {
 	st := s.cur.Load()
-	body, err := encodeJSON(exportDoc(st, time.Now()))
+	body, err := jsonx.Encode(exportDoc(st, time.Now()))
 	if err != nil {
 		return err
 	}

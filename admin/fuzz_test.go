@@ -1,39 +1,11 @@
 package admin
 
 import (
-	"encoding/json"
 	"os"
 	"testing"
-)
 
-// FuzzDecodeStrict: never panics; accepts only valid JSON; what it accepts re-encodes to a
-// fixed point.
-func FuzzDecodeStrict(f *testing.F) {
-	for _, s := range []string{`{}`, `[]`, `{"a":1,"a":2}`, `{"a":[1,{"b":null}]}`, `1 2`, `"x"`, `{"a":1e400}`, `[[[[]]]]`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		v, err := decodeStrict(data)
-		if err != nil {
-			return
-		}
-		if !json.Valid(data) {
-			t.Fatalf("accepted invalid JSON %q", data)
-		}
-		raw, err := encodeJSON(v)
-		if err != nil {
-			t.Fatalf("cannot re-encode %q: %v", data, err)
-		}
-		v2, err := decodeStrict(raw)
-		if err != nil {
-			t.Fatalf("re-encoded form %q does not decode: %v", raw, err)
-		}
-		raw2, _ := encodeJSON(v2)
-		if string(raw) != string(raw2) {
-			t.Fatalf("not a fixed point: %q then %q", raw, raw2)
-		}
-	})
-}
+	"github.com/torii-gateway/torii/internal/jsonx"
+)
 
 // FuzzImport: buildImport never panics, and every entity it accepts encodes and validates.
 func FuzzImport(f *testing.F) {
@@ -47,7 +19,7 @@ func FuzzImport(f *testing.F) {
 	f.Add([]byte(`{"serviceDescriptors":[{"id":"x","targets":[{"host":"h"}],"paths":[1,"a"],"hosts":[]}]}`))
 	f.Add([]byte(`{"routes":[{"id":"r","frontend":{"domains":["a"]},"backend":{"targets":[{"hostname":"h","port":1}]}}],"config":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		doc, err := decodeObject(data)
+		doc, err := jsonx.DecodeObject(data)
 		if err != nil {
 			return
 		}
@@ -72,17 +44,17 @@ func FuzzPatch(f *testing.F) {
 	f.Add([]byte(`{"a":{"b":[1,2]}}`), []byte(`[{"op":"move","from":"/a/b/0","path":"/a/b/-"}]`))
 	f.Add([]byte(`{"a":1}`), []byte(`{"a":null,"b":{"c":1}}`))
 	f.Fuzz(func(t *testing.T, docRaw, patchRaw []byte) {
-		doc, err := decodeObject(docRaw)
+		doc, err := jsonx.DecodeObject(docRaw)
 		if err != nil {
 			return
 		}
-		patch, err := decodeStrict(patchRaw)
+		patch, err := jsonx.Decode(patchRaw)
 		if err != nil {
 			return
 		}
-		before, _ := encodeJSON(doc)
+		before, _ := jsonx.Encode(doc)
 		_, _ = applyPatch(doc, patch)
-		after, _ := encodeJSON(doc)
+		after, _ := jsonx.Encode(doc)
 		if string(before) != string(after) {
 			t.Fatalf("patch modified its input: %s -> %s", before, after)
 		}

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/torii-gateway/torii/internal/jsonx"
 )
 
 // scope restricts API keys to the ones authorized on one group or one route, for
@@ -149,13 +151,13 @@ func matchFilters(doc map[string]any, q url.Values) bool {
 func fieldMatches(v any, want string) bool {
 	if a, ok := v.([]any); ok {
 		for _, e := range a {
-			if s, ok := scalarString(e); ok && s == want {
+			if s, ok := jsonx.Scalar(e); ok && s == want {
 				return true
 			}
 		}
 		return false
 	}
-	s, ok := scalarString(v)
+	s, ok := jsonx.Scalar(v)
 	return ok && s == want
 }
 
@@ -191,7 +193,7 @@ func (s *Server) handleCreate(k *kind, parent kindID) func(http.ResponseWriter, 
 		if err != nil {
 			return err
 		}
-		doc, err := decodeObject(body)
+		doc, err := jsonx.DecodeObject(body)
 		if err != nil {
 			return errBadRequest(err.Error())
 		}
@@ -239,9 +241,9 @@ func (s *Server) readUpdate(w http.ResponseWriter, r *http.Request, patch bool) 
 	}
 	var in any
 	if patch {
-		in, err = decodeStrict(body)
+		in, err = jsonx.Decode(body)
 	} else {
-		in, err = decodeObject(body)
+		in, err = jsonx.DecodeObject(body)
 	}
 	if err != nil {
 		return nil, errBadRequest(err.Error())
@@ -262,7 +264,7 @@ func (s *Server) handleUpdate(k *kind, idParam string, parent kindID, patch bool
 			if err != nil {
 				return err
 			}
-			if !ifMatch(r.Header.Get("If-Match"), cur.etag, true) {
+			if !jsonx.IfMatch(r.Header.Get("If-Match"), cur.etag, true) {
 				return errPrecondition()
 			}
 			var doc map[string]any
@@ -308,7 +310,7 @@ func (s *Server) handleDelete(k *kind, idParam string, parent kindID) func(http.
 			if err != nil {
 				return err
 			}
-			if !ifMatch(r.Header.Get("If-Match"), cur.etag, true) {
+			if !jsonx.IfMatch(r.Header.Get("If-Match"), cur.etag, true) {
 				return errPrecondition()
 			}
 			ws.del(st, k, cur.id)
@@ -357,7 +359,7 @@ func (s *Server) handleGlobalUpdate(patch bool) func(http.ResponseWriter, *http.
 			if err != nil {
 				return err
 			}
-			if !ifMatch(r.Header.Get("If-Match"), curEnt.etag, true) {
+			if !jsonx.IfMatch(r.Header.Get("If-Match"), curEnt.etag, true) {
 				return errPrecondition()
 			}
 			doc, _ := in.(map[string]any)
@@ -391,10 +393,10 @@ func (s *Server) handleGlobalUpdate(patch bool) func(http.ResponseWriter, *http.
 // applyPatch applies a PATCH body to doc: a JSON array is an RFC 6902 JSON Patch (Otoroshi's
 // format), anything else an RFC 7396 merge patch. The result must be an object.
 func applyPatch(doc map[string]any, patch any) (map[string]any, error) {
-	var out any = mergePatch(doc, patch)
+	var out any = jsonx.MergePatch(doc, patch)
 	if ops, ok := patch.([]any); ok {
 		var err error
-		if out, err = applyJSONPatch(doc, ops); err != nil {
+		if out, err = jsonx.Patch(doc, ops); err != nil {
 			return nil, errBadRequest("cannot apply the JSON patch: " + err.Error())
 		}
 	}

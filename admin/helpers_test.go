@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/internal/jsonx"
 )
 
 const (
@@ -137,7 +138,7 @@ type resp struct {
 
 func (r resp) json(t testing.TB) any {
 	t.Helper()
-	v, err := decodeStrict(r.body)
+	v, err := jsonx.Decode(r.body)
 	if err != nil {
 		t.Fatalf("response is not JSON: %v: %s", err, r.body)
 	}

@@ -8,6 +8,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/torii-gateway/torii/internal/jsonx"
+	"github.com/torii-gateway/torii/otoroshi"
 )
 
 func readTestdata(t *testing.T, name string) []byte {
@@ -19,16 +22,16 @@ func readTestdata(t *testing.T, name string) []byte {
 	return raw
 }
 
-func importReport(t *testing.T, r resp) ImportReport {
+func importReport(t *testing.T, r resp) otoroshi.Report {
 	t.Helper()
-	var rep ImportReport
+	var rep otoroshi.Report
 	if err := json.Unmarshal(r.body, &rep); err != nil {
 		t.Fatalf("report: %v: %s", err, r.body)
 	}
 	return rep
 }
 
-func hasUnsupported(rep ImportReport, entity, field string) bool {
+func hasUnsupported(rep otoroshi.Report, entity, field string) bool {
 	for _, u := range rep.Unsupported {
 		if u.Entity == entity && u.Field == field {
 			return true
@@ -178,8 +181,8 @@ func roundTrip(t *testing.T, e *env) {
 		delete(a, k)
 		delete(b, k)
 	}
-	ra, _ := encodeJSON(a)
-	rb, _ := encodeJSON(b)
+	ra, _ := jsonx.Encode(a)
+	rb, _ := jsonx.Encode(b)
 	if !bytes.Equal(ra, rb) {
 		t.Errorf("export/import/export differs:\n%s\n%s", ra, rb)
 	}
@@ -229,44 +232,6 @@ func TestExportShape(t *testing.T) {
 			t.Errorf("export lacks the %s array", k)
 		}
 	}
-}
-
-func TestDescriptorToRoute(t *testing.T) {
-	f := func(sd string, domains, targets, plugins string) {
-		t.Helper()
-		d, err := decodeObject([]byte(sd))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, _ := descriptorToRoute(d)
-		if got := fmt.Sprint(r["frontend"].(map[string]any)["domains"]); got != domains {
-			t.Errorf("domains %s, want %s", got, domains)
-		}
-		var ts []string
-		for _, x := range r["backend"].(map[string]any)["targets"].([]any) {
-			tm := x.(map[string]any)
-			ts = append(ts, fmt.Sprintf("%v:%v/%v", tm["hostname"], tm["port"], tm["tls"]))
-		}
-		if got := strings.Join(ts, " "); got != targets {
-			t.Errorf("targets %s, want %s", got, targets)
-		}
-		var ps []string
-		for _, p := range r["plugins"].([]any) {
-			ps = append(ps, strings.TrimPrefix(p.(map[string]any)["plugin"].(string), "cp:otoroshi.next.plugins."))
-		}
-		if got := strings.Join(ps, " "); got != plugins {
-			t.Errorf("plugins %s, want %s", got, plugins)
-		}
-	}
-	// No hosts: subdomain.domain (with env when not prod); https targets default to 443.
-	f(`{"id":"s1","subdomain":"api","domain":"oto.tools","env":"prod","targets":[{"host":"backend.local","scheme":"https"}],"publicPatterns":["/.*"],"overrideHost":false}`,
-		"[api.oto.tools]", "backend.local:443/true", "")
-	f(`{"id":"s2","subdomain":"api","domain":"oto.tools","env":"dev","matchingRoot":"/v1","targets":[{"host":"10.0.0.1:8080","scheme":"http"}],
-		"publicPatterns":["/.*"],"privatePatterns":["/admin"],"forceHttps":true,"maintenanceMode":true,"ipFiltering":{"whitelist":["10.0.0.0/8"],"blacklist":[]}}`,
-		"[api.dev.oto.tools/v1]", "10.0.0.1:8080/false", "ApikeyCalls ForceHttpsTraffic IpAddressAllowedList MaintenanceMode OverrideHost PublicPrivatePaths")
-	// Everything private by default: ApikeyCalls alone.
-	f(`{"id":"s3","hosts":["a.com"],"paths":["p/"],"targets":[{"host":"h:1","scheme":"http"}],"enforceSecureCommunication":true,"sendStateChallenge":true,"secComVersion":2,"overrideHost":false}`,
-		"[a.com/p]", "h:1/false", "ApikeyCalls OtoroshiChallenge")
 }
 
 func TestImportInlinesBackendRef(t *testing.T) {

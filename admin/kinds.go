@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/torii-gateway/torii/internal/jsonx"
 )
 
 type kindID int
@@ -86,7 +88,7 @@ func genKeyCreds(doc map[string]any) {
 
 // mustObject decodes a JSON object literal of this package; it panics on a typo, which tests catch.
 func mustObject(s string) map[string]any {
-	m, err := decodeObject([]byte(s))
+	m, err := jsonx.DecodeObject([]byte(s))
 	if err != nil {
 		panic("BUG: bad JSON literal: " + err.Error())
 	}
@@ -167,7 +169,7 @@ func (c *checker) add(field, format string, args ...any) {
 // str checks an optional (or required) string field and returns its value.
 func (c *checker) str(m map[string]any, key, path string, required bool) string {
 	v, ok := m[key]
-	p := joinPath(path, key)
+	p := jsonx.JoinPath(path, key)
 	if !ok || v == nil {
 		if required {
 			c.add(p, "is required")
@@ -188,7 +190,7 @@ func (c *checker) str(m map[string]any, key, path string, required bool) string 
 func (c *checker) boolean(m map[string]any, key, path string) {
 	if v, ok := m[key]; ok && v != nil {
 		if _, ok := v.(bool); !ok {
-			c.add(joinPath(path, key), "must be true or false")
+			c.add(jsonx.JoinPath(path, key), "must be true or false")
 		}
 	}
 }
@@ -199,7 +201,7 @@ func (c *checker) integer(m map[string]any, key, path string, lo, hi int64) int6
 	if !ok || v == nil {
 		return 0
 	}
-	p := joinPath(path, key)
+	p := jsonx.JoinPath(path, key)
 	n, ok := v.(json.Number)
 	if !ok {
 		c.add(p, "must be a number")
@@ -219,7 +221,7 @@ func (c *checker) integer(m map[string]any, key, path string, lo, hi int64) int6
 
 func (c *checker) object(m map[string]any, key, path string, required bool) map[string]any {
 	v, ok := m[key]
-	p := joinPath(path, key)
+	p := jsonx.JoinPath(path, key)
 	if !ok || v == nil {
 		if required {
 			c.add(p, "is required")
@@ -240,7 +242,7 @@ func (c *checker) array(m map[string]any, key, path string) []any {
 	}
 	a, ok := v.([]any)
 	if !ok {
-		c.add(joinPath(path, key), "must be an array")
+		c.add(jsonx.JoinPath(path, key), "must be an array")
 	}
 	return a
 }
@@ -251,7 +253,7 @@ func (c *checker) strings(m map[string]any, key, path string) []string {
 	for i, v := range a {
 		s, ok := v.(string)
 		if !ok {
-			c.add(joinPath(path, key)+"["+strconv.Itoa(i)+"]", "must be a string")
+			c.add(jsonx.JoinPath(path, key)+"["+strconv.Itoa(i)+"]", "must be a string")
 			continue
 		}
 		out = append(out, s)
@@ -263,7 +265,7 @@ func (c *checker) stringMap(m map[string]any, key, path string) {
 	o := c.object(m, key, path, false)
 	for k, v := range o {
 		if _, ok := v.(string); !ok {
-			c.add(joinPath(joinPath(path, key), k), "must be a string")
+			c.add(jsonx.JoinPath(jsonx.JoinPath(path, key), k), "must be a string")
 		}
 	}
 }

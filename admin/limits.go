@@ -1,9 +1,11 @@
 package admin
 
-import "strconv"
+import (
+	"strconv"
+)
 
 // Size limits of what an admin may store, besides the body caps (DefaultMaxBody, importBodyFactor)
-// and JSON nesting (maxJSONDepth). The admin is trusted, but a pasted or generated configuration
+// and JSON nesting (jsonx.MaxDepth). The admin is trusted, but a pasted or generated configuration
 // can be huge by mistake, and these bounds keep one write from stalling the writer or every
 // proxied request.
 const (

@@ -21,6 +21,7 @@ import (
 	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/internal/jsonx"
 	"go.etcd.io/bbolt"
 )
 
@@ -411,7 +412,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64, p
 func writeRead(w http.ResponseWriter, r *http.Request, body []byte) {
 	h := w.Header()
 	if h.Get("ETag") == "" {
-		h.Set("ETag", etagOf(body))
+		h.Set("ETag", jsonx.ETag(body))
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" {
 		for _, tag := range strings.Split(inm, ",") {
@@ -430,14 +431,14 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	if h.Get("ETag") == "" {
-		h.Set("ETag", etagOf(body))
+		h.Set("ETag", jsonx.ETag(body))
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
 
 func (s *Server) writeValue(w http.ResponseWriter, status int, v any) error {
-	body, err := encodeJSON(v)
+	body, err := jsonx.Encode(v)
 	if err != nil {
 		return err
 	}

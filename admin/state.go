@@ -3,6 +3,8 @@ package admin
 import (
 	"slices"
 	"strings"
+
+	"github.com/torii-gateway/torii/internal/jsonx"
 )
 
 // entity is one stored document with its canonical encoding and ETag. It is immutable once built.
@@ -14,11 +16,11 @@ type entity struct {
 }
 
 func newEntity(id string, doc map[string]any) (*entity, error) {
-	raw, err := encodeJSON(doc)
+	raw, err := jsonx.Encode(doc)
 	if err != nil {
 		return nil, err
 	}
-	return &entity{id: id, doc: doc, raw: raw, etag: etagOf(raw)}, nil
+	return &entity{id: id, doc: doc, raw: raw, etag: jsonx.ETag(raw)}, nil
 }
 
 // state is the whole configuration: every entity of every kind plus the global config. A published

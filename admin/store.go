@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/torii-gateway/torii/internal/jsonx"
 	"go.etcd.io/bbolt"
 )
 
@@ -103,7 +104,7 @@ func loadState(db *bbolt.DB) (*state, error) {
 	err := db.View(func(tx *bbolt.Tx) error {
 		for _, k := range kinds {
 			err := tx.Bucket([]byte(k.bucket)).ForEach(func(key, val []byte) error {
-				doc, err := decodeObject(val)
+				doc, err := jsonx.DecodeObject(val)
 				if err != nil {
 					return fmt.Errorf("cannot decode %s %q: %w", k.label, key, err)
 				}
@@ -119,7 +120,7 @@ func loadState(db *bbolt.DB) (*state, error) {
 			}
 		}
 		if raw := tx.Bucket([]byte(bucketGlobal)).Get([]byte(globalKey)); raw != nil {
-			doc, err := decodeObject(raw)
+			doc, err := jsonx.DecodeObject(raw)
 			if err != nil {
 				return fmt.Errorf("cannot decode global config: %w", err)
 			}

@@ -89,7 +89,7 @@ func TestRouteTargets(t *testing.T) {
 	}
 }
 
-// num reads a JSON number decoded by decodeStrict.
+// num reads a JSON number decoded by jsonx.Decode.
 func num(t *testing.T, v any) float64 {
 	t.Helper()
 	n, ok := v.(json.Number)

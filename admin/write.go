@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/torii-gateway/torii/internal/jsonx"
 )
 
 // writeSet is what one write stores: bucket changes, buckets emptied first, and audit events.
@@ -84,7 +86,7 @@ func (s *Server) audit(ws *writeSet, r *http.Request, action, entityID string, b
 		"after":      redact(after),
 		"metadata":   map[string]any{"method": r.Method, "path": r.URL.Path},
 	}
-	raw, err := encodeJSON(ev)
+	raw, err := jsonx.Encode(ev)
 	if err != nil {
 		panic("BUG: audit event does not encode: " + err.Error())
 	}

@@ -459,6 +459,9 @@ func (lp *loop) replyError(cc *clientConn, k errKind, closing bool) {
 	lp.obsReply(cc, k)
 	lp.releaseExchange(cc) // no exchange goes on after an error page
 	page := errorPage(k, cc.wantsHTML, closing)
+	if k == errLoginRedirect {
+		page = lp.loginRedirect(closing)
+	}
 	if k == errTooManyRequests {
 		page = lp.withQuotaHeaders(cc, page)
 	}

@@ -337,7 +337,9 @@ func (s *Server) obsEnd(lp *loop, cc *clientConn, now int64, gwError string, fai
 	if failed {
 		r.Flags |= event.FlagError
 	}
-	if k := cc.pol.key; k != nil && o.identities != nil {
+	if u := cc.pol.user; u != nil {
+		r.Identity = u.Identity()
+	} else if k := cc.pol.key; k != nil && o.identities != nil {
 		if r.Identity = o.identities[k]; r.Identity != nil && cc.pol.counted {
 			r.Quotas = keyQuotas(k.Limits, cc.pol.rem)
 		}

@@ -54,6 +54,7 @@ func (lp *loop) obsTick(now int64) {
 func (s *Server) registerGauges() {
 	set := s.obs.set
 	set.RegisterClientConnections(func() int64 { return s.conns.Load() })
+	set.CounterFunc(famAcceptErrors, s.acc.errors.Load)
 	s.registerFlightMetrics(set)
 	set.RegisterUpstreamPools(func(emit func(target string, size, idle int)) {
 		sum := map[netip.AddrPort]poolStat{}

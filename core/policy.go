@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/privateapp"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 )
@@ -24,6 +25,10 @@ type loopPolicy struct {
 	// live is its route table.
 	swept *Snapshot
 	live  *route.Table
+	// sessions is the loop's private-app check scratch; login and page
+	// hold the Location and the response of a login redirect (privateapp.go).
+	sessions    *privateapp.Scratch
+	login, page []byte
 }
 
 // exchangePolicy is what the policy steps decided for a client's current
@@ -32,6 +37,9 @@ type loopPolicy struct {
 type exchangePolicy struct {
 	// key is the API key the request authenticated with, or nil.
 	key *apikey.Key
+	// user is the private-app session the request came with (AuthModule),
+	// or nil. Immutable; it may outlive its session.
+	user *privateapp.User
 	// counted is set when the call was counted against key's quotas; rem
 	// is then what remains, sent in the Otoroshi-*-Calls-Remaining headers.
 	counted bool
@@ -67,6 +75,7 @@ const trackingMaxAge = "2592000"
 
 func (p *exchangePolicy) reset() {
 	p.key = nil
+	p.user = nil
 	p.counted = false
 	p.retryAfter = 0
 	p.ndrop = 0
@@ -126,6 +135,15 @@ func (lp *loop) policy(cc *clientConn, snap *Snapshot, rt *route.Compiled, buf [
 		}
 		if rp.key != nil {
 			if k, ok := lp.checkKey(cc, snap, rp.key, rt, buf); !ok {
+				// pass_with_apikey: a request without key material may
+				// still come in with a session.
+				if k != errNoAPIKey || rp.priv == nil || !rp.priv.passWithKey {
+					return k, false
+				}
+			}
+		}
+		if rp.priv != nil {
+			if k, ok := lp.checkSession(cc, rp.priv, rt, buf); !ok {
 				return k, false
 			}
 		}

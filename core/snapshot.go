@@ -101,6 +101,9 @@ type routePolicy struct {
 	// key is the API key policy of the ApikeyCalls plugin, nil when the
 	// route has none.
 	key *apikey.Policy
+	// priv is the AuthModule step (privateapp.go), nil when the route has
+	// none.
+	priv *privGate
 	// broken is set when a step's config could not be compiled: the route
 	// refuses every request (500) rather than skipping the check.
 	broken bool
@@ -148,9 +151,19 @@ func (s *Snapshot) compilePolicies() error {
 func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 	var in apikey.PolicyInput
 	var hasKey bool
+	var priv *privGate
 	for i := range rt.Steps {
 		st := &rt.Steps[i]
 		switch st.Name {
+		case "AuthModule", "MultiAuthModule":
+			if priv != nil {
+				continue // the first instance decides
+			}
+			g, err := compilePrivGate(st.Name, st.Config)
+			if err != nil {
+				return routePolicy{}, err
+			}
+			priv = g
 		case "ApikeyCalls":
 			if hasKey {
 				continue // the first instance decides, as Otoroshi runs them in order
@@ -164,13 +177,13 @@ func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 		}
 	}
 	if !hasKey {
-		return routePolicy{}, nil
+		return routePolicy{priv: priv}, nil
 	}
 	p, err := apikey.NewPolicy(in)
 	if err != nil {
 		return routePolicy{}, err
 	}
-	return routePolicy{key: p}, nil
+	return routePolicy{key: p, priv: priv}, nil
 }
 
 // prepareSnapshot returns snap with its policies compiled: snap itself when

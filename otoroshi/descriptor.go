@@ -1,4 +1,4 @@
-package admin
+package otoroshi
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// descriptorMapped are the ServiceDescriptor fields that toRoute converts (or that carry no
+// descriptorMapped are the ServiceDescriptor fields that DescriptorToRoute converts (or that carry no
 // configuration: identity, cosmetics, and values Torii's behaviour already matches).
 var descriptorMapped = map[string]bool{
 	"id": true, "name": true, "description": true, "enabled": true, "groupId": true, "groups": true,
@@ -28,11 +28,11 @@ var descriptorMapped = map[string]bool{
 	"detectApiKeySooner": true, "localHost": true, "localScheme": true, "secComInfoTokenVersion": true,
 }
 
-// descriptorToRoute converts a legacy Otoroshi ServiceDescriptor into a Route document. It maps
+// DescriptorToRoute converts a legacy Otoroshi ServiceDescriptor into a Route document. It maps
 // hosts, paths, targets, stripPath, root, public and private patterns, headers and the common
 // flags into plugins, and returns the descriptor fields it could not carry over (with a value that
 // configures something).
-func descriptorToRoute(sd map[string]any) (route map[string]any, unsupported []string) {
+func DescriptorToRoute(sd map[string]any) (route map[string]any, unsupported []string) {
 	str := func(k string) string { s, _ := sd[k].(string); return s }
 	flag := func(k string) bool { b, _ := sd[k].(bool); return b }
 	strs := func(v any) []any {
@@ -285,14 +285,14 @@ func descriptorToRoute(sd map[string]any) (route map[string]any, unsupported []s
 		if k == "apiKeyConstraints" && apiKeyConstraintsDefault(v) {
 			continue
 		}
-		if !descriptorMapped[k] && !isInert(v) {
+		if !descriptorMapped[k] && !IsInert(v) {
 			unsupported = append(unsupported, k)
 		}
 	}
 	for k, v := range cc {
 		if _, ok := map[string]bool{"retries": true, "maxErrors": true, "retryInitialDelay": true, "backoffFactor": true,
 			"connectionTimeout": true, "idleTimeout": true, "callTimeout": true, "callAndStreamTimeout": true,
-			"globalTimeout": true, "sampleInterval": true, "useCircuitBreaker": true}[k]; !ok && !isInert(v) {
+			"globalTimeout": true, "sampleInterval": true, "useCircuitBreaker": true}[k]; !ok && !IsInert(v) {
 			unsupported = append(unsupported, "clientConfig."+k)
 		}
 	}
@@ -300,9 +300,9 @@ func descriptorToRoute(sd map[string]any) (route map[string]any, unsupported []s
 	return route, unsupported
 }
 
-// isInert reports whether a value configures nothing: null, false, "", an empty array or object,
+// IsInert reports whether a value configures nothing: null, false, "", an empty array or object,
 // or an object with "enabled": false or whose fields are all inert.
-func isInert(v any) bool {
+func IsInert(v any) bool {
 	switch t := v.(type) {
 	case nil:
 		return true
@@ -317,7 +317,7 @@ func isInert(v any) bool {
 			return true
 		}
 		for _, e := range t {
-			if !isInert(e) {
+			if !IsInert(e) {
 				return false
 			}
 		}
@@ -334,7 +334,7 @@ func apiKeyConstraintsDefault(v any) bool {
 	for k, e := range m {
 		sub, _ := e.(map[string]any)
 		if k == "routing" {
-			if !isInert(e) {
+			if !IsInert(e) {
 				return false
 			}
 			continue

@@ -1,4 +1,4 @@
-package admin
+package jsonx
 
 import (
 	"bytes"
@@ -12,13 +12,13 @@ import (
 	"strings"
 )
 
-// maxJSONDepth bounds nesting in request bodies, so a body of 1 MB of '[' cannot exhaust the stack.
-const maxJSONDepth = 64
+// MaxDepth bounds nesting in request bodies, so a body of 1 MB of '[' cannot exhaust the stack.
+const MaxDepth = 64
 
-// decodeStrict parses one JSON value with numbers kept as json.Number. It refuses duplicate object
-// keys (ambiguous: encoding/json silently keeps the last one), nesting deeper than maxJSONDepth and
+// Decode parses one JSON value with numbers kept as json.Number. It refuses duplicate object
+// keys (ambiguous: encoding/json silently keeps the last one), nesting deeper than MaxDepth and
 // any data after the value. Objects become map[string]any and arrays []any.
-func decodeStrict(data []byte) (any, error) {
+func Decode(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	v, err := decodeValue(dec, "", 0)
@@ -32,8 +32,8 @@ func decodeStrict(data []byte) (any, error) {
 }
 
 func decodeValue(dec *json.Decoder, path string, depth int) (any, error) {
-	if depth > maxJSONDepth {
-		return nil, fmt.Errorf("JSON nested deeper than %d levels at %q", maxJSONDepth, path)
+	if depth > MaxDepth {
+		return nil, fmt.Errorf("JSON nested deeper than %d levels at %q", MaxDepth, path)
 	}
 	tok, err := dec.Token()
 	if err != nil {
@@ -55,7 +55,7 @@ func decodeValue(dec *json.Decoder, path string, depth int) (any, error) {
 				return nil, fmt.Errorf("invalid JSON: %w", err)
 			}
 			k, _ := kt.(string)
-			p := joinPath(path, k)
+			p := JoinPath(path, k)
 			if _, dup := m[k]; dup {
 				return nil, fmt.Errorf("duplicate field %q", p)
 			}
@@ -86,16 +86,16 @@ func decodeValue(dec *json.Decoder, path string, depth int) (any, error) {
 	return nil, fmt.Errorf("invalid JSON: unexpected %v", d)
 }
 
-func joinPath(parent, key string) string {
+func JoinPath(parent, key string) string {
 	if parent == "" {
 		return key
 	}
 	return parent + "." + key
 }
 
-// decodeObject is decodeStrict for a body that must be a JSON object.
-func decodeObject(data []byte) (map[string]any, error) {
-	v, err := decodeStrict(data)
+// DecodeObject is Decode for a body that must be a JSON object.
+func DecodeObject(data []byte) (map[string]any, error) {
+	v, err := Decode(data)
 	if err != nil {
 		return nil, err
 	}
@@ -106,19 +106,19 @@ func decodeObject(data []byte) (map[string]any, error) {
 	return m, nil
 }
 
-// deepCopy copies a value made of maps, slices and scalars as produced by decodeStrict.
-func deepCopy(v any) any {
+// DeepCopy copies a value made of maps, slices and scalars as produced by Decode.
+func DeepCopy(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		m := make(map[string]any, len(t))
 		for k, e := range t {
-			m[k] = deepCopy(e)
+			m[k] = DeepCopy(e)
 		}
 		return m
 	case []any:
 		a := make([]any, len(t))
 		for i, e := range t {
-			a[i] = deepCopy(e)
+			a[i] = DeepCopy(e)
 		}
 		return a
 	default:
@@ -128,15 +128,15 @@ func deepCopy(v any) any {
 
 // copyDoc deep-copies a document.
 func copyDoc(d map[string]any) map[string]any {
-	return deepCopy(d).(map[string]any)
+	return DeepCopy(d).(map[string]any)
 }
 
-// mergePatch applies an RFC 7396 JSON merge patch to target and returns the result. target is not
+// MergePatch applies an RFC 7396 JSON merge patch to target and returns the result. target is not
 // modified.
-func mergePatch(target, patch any) any {
+func MergePatch(target, patch any) any {
 	pm, ok := patch.(map[string]any)
 	if !ok {
-		return deepCopy(patch)
+		return DeepCopy(patch)
 	}
 	tm, ok := target.(map[string]any)
 	if ok {
@@ -149,14 +149,14 @@ func mergePatch(target, patch any) any {
 			delete(tm, k)
 			continue
 		}
-		tm[k] = mergePatch(tm[k], v)
+		tm[k] = MergePatch(tm[k], v)
 	}
 	return tm
 }
 
-// encodeJSON renders v with sorted object keys and no HTML escaping, without a trailing newline.
+// Encode renders v with sorted object keys and no HTML escaping, without a trailing newline.
 // The output for equal documents is byte-identical, which ETags rely on.
-func encodeJSON(v any) ([]byte, error) {
+func Encode(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -166,16 +166,16 @@ func encodeJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }
 
-// etagOf is the strong ETag of a canonical JSON encoding.
-func etagOf(raw []byte) string {
+// ETag is the strong ETag of a canonical JSON encoding.
+func ETag(raw []byte) string {
 	sum := sha256.Sum256(raw)
 	return `"` + hex.EncodeToString(sum[:12]) + `"`
 }
 
-// ifMatch reports whether an If-Match header value accepts the current ETag. exists is false when
+// IfMatch reports whether an If-Match header value accepts the current ETag. exists is false when
 // the target does not exist, in which case even "*" fails (RFC 9110 13.1.1). An empty header always
 // matches.
-func ifMatch(header, current string, exists bool) bool {
+func IfMatch(header, current string, exists bool) bool {
 	header = strings.TrimSpace(header)
 	if header == "" {
 		return true
@@ -192,8 +192,8 @@ func ifMatch(header, current string, exists bool) bool {
 	return false
 }
 
-// scalarString renders a top-level scalar for filter comparison; ok is false for objects and arrays.
-func scalarString(v any) (string, bool) {
+// Scalar renders a top-level scalar for filter comparison; ok is false for objects and arrays.
+func Scalar(v any) (string, bool) {
 	switch t := v.(type) {
 	case string:
 		return t, true

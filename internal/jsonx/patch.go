@@ -1,4 +1,4 @@
-package admin
+package jsonx
 
 import (
 	"errors"
@@ -8,10 +8,10 @@ import (
 	"strings"
 )
 
-// applyJSONPatch applies an RFC 6902 JSON Patch (what Otoroshi's admin API takes on PATCH) to
+// Patch applies an RFC 6902 JSON Patch (what Otoroshi's admin API takes on PATCH) to
 // doc and returns the result; doc is not modified. ops is the decoded patch array.
-func applyJSONPatch(doc any, ops []any) (any, error) {
-	doc = deepCopy(doc)
+func Patch(doc any, ops []any) (any, error) {
+	doc = DeepCopy(doc)
 	for i, raw := range ops {
 		op, ok := raw.(map[string]any)
 		if !ok {
@@ -39,7 +39,7 @@ func applyJSONPatch(doc any, ops []any) (any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("patch[%d]: from: %w", i, err)
 			}
-			value = deepCopy(value)
+			value = DeepCopy(value)
 			if name == "move" {
 				if strings.HasPrefix(path, from+"/") {
 					return nil, fmt.Errorf("patch[%d]: cannot move a value into itself", i)
@@ -62,7 +62,7 @@ func applyJSONPatch(doc any, ops []any) (any, error) {
 			}
 			continue
 		}
-		if doc, err = pointerEdit(doc, path, name, deepCopy(value)); err != nil {
+		if doc, err = pointerEdit(doc, path, name, DeepCopy(value)); err != nil {
 			return nil, fmt.Errorf("patch[%d]: %w", i, err)
 		}
 	}
