@@ -42,6 +42,9 @@ const (
 	HeaderWorkerLeases    = "Torii-Worker-Leases"
 	HeaderWorkerRedis     = "Torii-Worker-Redis"
 	HeaderWorkerRedisOps  = "Torii-Worker-Redis-Calls"
+	// HeaderWorkers is the number of workers the leader sees alive (at least 1): a worker
+	// divides the quotas by it while Redis is unreachable (fail open) and to size its leases.
+	HeaderWorkers = "Torii-Cluster-Workers"
 )
 
 // Long-poll bounds: a worker waits at most MaxWait for a change (DefaultWait when it does not
@@ -296,6 +299,7 @@ func (l *Leader) stateHeaders(w http.ResponseWriter, p *published) {
 	h.Set(HeaderDataFrom, strconv.FormatInt(time.Now().UnixMilli(), 10))
 	h.Set(HeaderStateSeq, strconv.FormatUint(p.seq, 10))
 	h.Set(HeaderEpoch, l.epoch)
+	h.Set(HeaderWorkers, strconv.Itoa(max(l.members.alive(time.Now()), 1)))
 	h.Set("Cache-Control", "no-store")
 }
 

@@ -56,7 +56,20 @@ type Member struct {
 type members struct {
 	mu sync.Mutex
 	m  map[string]*Member
+	// alert, when set, is called (without the lock) when a member's Redis becomes
+	// unreachable or reachable again.
+	alert func(name string, fields map[string]any)
 }
+
+// Alert names of the cluster, as AlertEvent "alert" values.
+const (
+	AlertRedisDown = "QuotaRedisUnreachableAlert"
+	AlertRedisUp   = "QuotaRedisReachableAlert"
+)
+
+// OnAlert sets the function that publishes cluster alerts (a member's Redis going down or up).
+// Call it before serving.
+func (l *Leader) OnAlert(fn func(name string, fields map[string]any)) { l.members.alert = fn }
 
 func (ms *members) init() { ms.m = make(map[string]*Member) }
 
@@ -82,8 +95,34 @@ func (ms *members) seen(r *http.Request, now time.Time) {
 		m.StateAgeMs = max(now.UnixMilli()-m.StateFrom, 0)
 	}
 	ms.mu.Lock()
+	prev := ms.m[id]
 	ms.m[id] = m
 	ms.mu.Unlock()
+	if ms.alert == nil || (prev == nil && m.Redis != "down") || (prev != nil && prev.Redis == m.Redis) {
+		return
+	}
+	fields := map[string]any{"member": m.Name, "memberId": m.ID, "address": m.Address, "at": m.LastSeen}
+	switch m.Redis {
+	case "down":
+		ms.alert(AlertRedisDown, fields)
+	case "up":
+		if prev != nil && prev.Redis == "down" {
+			ms.alert(AlertRedisUp, fields)
+		}
+	}
+}
+
+// alive counts the members seen within MemberTimeout.
+func (ms *members) alive(now time.Time) int {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	n := 0
+	for _, m := range ms.m {
+		if now.UnixMilli()-m.LastSeen < m.Timeout {
+			n++
+		}
+	}
+	return n
 }
 
 // list returns the members by name, with their health as of now; members silent for

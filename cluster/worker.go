@@ -87,7 +87,11 @@ type Worker struct {
 
 	fetches, refusals, applies atomic.Uint64
 	lastOK                     atomic.Int64 // Unix ms of the last successful call to the leader
+	workers                    atomic.Int64 // the leader's Torii-Cluster-Workers
 }
+
+// Workers returns the number of workers the leader last reported alive (at least 1).
+func (w *Worker) Workers() int { return int(max(w.workers.Load(), 1)) }
 
 // NewWorker checks the options and returns a worker.
 func NewWorker(opts WorkerOptions) (*Worker, error) {
@@ -210,6 +214,9 @@ func (w *Worker) FetchOnce(ctx context.Context) error {
 		return fmt.Errorf("cannot reach the leader: %w", err)
 	}
 	defer resp.Body.Close()
+	if n, err := strconv.Atoi(resp.Header.Get(HeaderWorkers)); err == nil && n > 0 {
+		w.workers.Store(int64(n))
+	}
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotModified:

@@ -88,6 +88,8 @@ type clientConn struct {
 	layout     headLayout     // where the Host and target are in head (head.go)
 	obs        exchangeObs    // request id, timings, event record (observe.go)
 	pol        exchangePolicy // what the policy steps decided (policy.go)
+	park       *parkToken     // set while the request waits for a quota lease (park.go)
+	parks      uint8          // times the current request was parked
 }
 
 // exchangeTimeouts are one exchange's backend timeouts in ms, from the
@@ -106,6 +108,7 @@ func (lp *loop) openClient(c gnet.Conn) {
 	}
 	cc.c = c
 	cc.state = csHead
+	cc.park, cc.parks = nil, 0
 	cc.remote = netip.Addr{}
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.remote = ta.AddrPort().Addr().Unmap()
@@ -213,6 +216,9 @@ func (lp *loop) processClient(cc *clientConn) gnet.Action {
 // readHead parses one request head and starts its exchange. It reports
 // whether processing may continue with the new state.
 func (lp *loop) readHead(cc *clientConn) bool {
+	if lp.parkedWaiting(cc) {
+		return false
+	}
 	buf := lp.inbound(cc)
 	if len(buf) == 0 {
 		return false
@@ -288,7 +294,12 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	// before any byte goes to a backend; a refusal is answered like any
 	// other error.
 	cc.pick.Tracking = nil
-	if k, ok := lp.policy(cc, snap, rt, buf); !ok {
+	k, ok := lp.policy(cc, snap, rt, buf)
+	if k == errParked {
+		return // the head stays buffered until the quota wakes cc (park.go)
+	}
+	cc.parks = 0
+	if !ok {
 		lp.consume(cc, headLen)
 		lp.replyError(cc, k, hasBody || !cc.keepAlive)
 		return

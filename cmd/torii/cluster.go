@@ -81,7 +81,6 @@ type workerFlags struct {
 	dataDir string
 	name    string
 	status  string
-	wait    string
 	quota   quotaFlags
 }
 
@@ -143,7 +142,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		health.Update(out.Snapshot.Routes)
 		srv.Publish(out.Snapshot)
-		log.Info("cluster state applied", "routes", out.Routes.Len(), "ignored", out.Ignored)
+		log.Info("cluster state applied", "routes", len(out.Routes.Routes()), "ignored", out.Ignored)
 		return nil
 	}
 	_, port, _ := net.SplitHostPort(f.engine.listen)
@@ -153,7 +152,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if name == "" {
 		name = host + ":" + port
 	}
-	engine, err := f.quota.start(ctx, counters, set, log)
+	engine, err := f.quota.start(counters, set, log)
 	if err != nil {
 		return err
 	}
@@ -163,6 +162,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	engine.w = w
 	if _, err := w.LoadSaved(); err != nil {
 		log.Error("saved cluster state not used", "err", err)
 	}
@@ -180,7 +180,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	spawn(func() { hub.Run(bg) })
 	spawn(func() { _ = health.Run(bg) })
 	spawn(func() { w.Run(bg) })
-	spawn(func() { engine.run(bg, f.leader, key, name) })
+	spawn(func() { engine.run(bg) })
 	if f.status != "" {
 		ln, err := net.Listen("tcp", f.status)
 		if err != nil {

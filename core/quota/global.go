@@ -247,6 +247,10 @@ func (g *global) take(c *Counters, sl *Slot, lim Limits, now time.Time) (ok bool
 		if g.opts.Fail == FailOpen && within(wc, g.share(lim.Throttle)) && within(dc, g.share(lim.Daily)) && within(mc, g.share(lim.Monthly)) {
 			l.owed++
 			g.openAdmits.Add(1)
+			if l.owed == 1 && !l.pending {
+				// Tracked by the lease goroutine, which reports it once the source is back.
+				l.pending = g.enqueue(sl)
+			}
 		} else {
 			ok = false
 			retryAfter = time.Second
