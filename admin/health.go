@@ -10,6 +10,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"go.etcd.io/bbolt"
+
+	"github.com/torii-gateway/torii/core/metric"
 )
 
 var (
@@ -54,7 +56,11 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var buf bytes.Buffer
-	metrics.WritePrometheus(&buf, true)
+	// The proxy's Set writes the go_* and process_* families itself: writing them here too
+	// would repeat every series, and Prometheus refuses a scrape with duplicates.
+	var own bytes.Buffer
+	metrics.WritePrometheus(&own, s.opts.Metrics == nil)
+	metric.FillHelp(&buf, own.Bytes())
 	if s.opts.Metrics != nil {
 		s.opts.Metrics.WritePrometheus(&buf)
 	}

@@ -44,6 +44,9 @@ type serveFlags struct {
 	accessLog  string
 	accessFmt  string
 	webUI      bool
+	// Route series cardinality of /metrics (metric.Set.SetRouteSeries).
+	routeSeries int
+	perRoute    bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -60,6 +63,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.accessLog, "access-log", "", `access log file, one line per request ("-": stdout; empty: none)`)
 	fs.StringVar(&f.accessFmt, "access-log-format", string(event.AccessLogJSON), "access log format: json or common")
 	fs.BoolVar(&f.webUI, "ui", true, "serve the admin web UI at / on the admin address")
+	fs.IntVar(&f.routeSeries, "metrics-route-series", metric.DefaultRouteSeriesMax, "most routes with /metrics series of their own (routes with traffic since start, first come);\n"+
+		"the others are summed into route=\"other\"")
+	fs.BoolVar(&f.perRoute, "metrics-per-route", true, "write per-route /metrics series (false: every route is summed into route=\"other\")")
 	fs.DurationVar(&f.healthEach, "health-interval", 10*time.Second, "time between two rounds of active health checks (routes with backend.health_check)")
 }
 
@@ -210,6 +216,10 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	}
 	defer closeAccessLog()
 	set := metric.NewSet(loops)
+	if f.routeSeries < 0 {
+		return fmt.Errorf("--metrics-route-series must be 0 or more, not %d", f.routeSeries)
+	}
+	set.SetRouteSeries(f.routeSeries, f.perRoute)
 	hub := event.NewHub(event.Options{Loops: loops, Metrics: set, Logger: log,
 		AccessLog: accessLog, AccessLogFormat: event.AccessLogFormat(f.accessFmt)})
 	live := metric.NewLive(set)
@@ -293,10 +303,14 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	stopBG()
 	wg.Wait()
 	closeErr := adm.Close()
-	if engineErr == nil && errAdmin == nil && persistErr == nil && closeErr == nil {
-		log.Info("stopped: in-flight requests finished, quota counters flushed, database closed")
+	err = errors.Join(engineErr, errAdmin, persistErr, closeErr)
+	if err != nil {
+		// Only a signal-driven stop is clean: a service manager restarts on this exit status.
+		log.Error("stopped on a failure", "err", err)
+		return err
 	}
-	return errors.Join(engineErr, errAdmin, persistErr, closeErr)
+	log.Info("stopped: in-flight requests finished, quota counters flushed, database closed")
+	return nil
 }
 
 // openAccessLog opens the access log named by the --access-log flag (nil writer when empty).

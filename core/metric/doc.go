@@ -12,6 +12,14 @@
 // recording one value is one bit-length computation and one atomic add; they are
 // written as Prometheus cumulative histograms (le labels) in seconds.
 //
+// Cardinality: a route gets series of its own only once it has received
+// traffic, and at most SetRouteSeries's cap of them do (default 100, about
+// 80 lines each); the others are summed into route="other", as every route
+// is when per-route series are off. Route labels are at most 128 bytes
+// (RouteLabel). Every family has HELP text and one TYPE line (FillHelp
+// completes what the VictoriaMetrics library writes), so the output passes
+// promtool check metrics.
+//
 // Live aggregates the same counters into Otoroshi's /api/live shape (calls,
 // dataIn, dataOut, rate, duration, overhead, dataInRate, dataOutRate,
 // concurrentHandledRequests) plus p50/p99 and the status-class mix of the last

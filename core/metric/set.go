@@ -1,6 +1,7 @@
 package metric
 
 import (
+	"bytes"
 	"io"
 	"slices"
 	"strconv"
@@ -24,6 +25,14 @@ type Set struct {
 	routes map[string]*RouteMetrics // every route ever created, by id
 	active atomic.Pointer[[]*RouteMetrics]
 	vecs   []gaugeVec
+	funcs  []funcFamily // CounterFunc and GaugeFunc members, by family (help.go)
+
+	// Route series cardinality (series.go): the cap, and the routes given a
+	// series of their own with the scrape that last saw them.
+	seriesMax atomic.Int64
+	scrapeMu  sync.Mutex
+	shown     map[string]uint64
+	scrapes   uint64
 }
 
 // gaugeVec is a gauge family whose members are produced by a callback at write time.
@@ -42,6 +51,7 @@ func NewSet(loops int) *Set {
 	}
 	s := &Set{vm: metrics.NewSet(), shards: loops, routes: make(map[string]*RouteMetrics)}
 	s.process.Store(true)
+	s.seriesMax.Store(DefaultRouteSeriesMax)
 	empty := []*RouteMetrics{}
 	s.active.Store(&empty)
 	return s
@@ -134,12 +144,12 @@ func (s *Set) NewCounter(name string) *metrics.Counter { return s.vm.NewCounter(
 // CounterFunc registers a counter whose value f returns at write time.
 // f runs on the goroutine writing the metrics and must not block.
 func (s *Set) CounterFunc(name string, f func() uint64) {
-	s.vm.NewGauge(name, func() float64 { return float64(f()) })
+	s.addFunc(name, "counter", func() float64 { return float64(f()) })
 }
 
 // GaugeFunc registers a gauge whose value f returns at write time (active
 // client connections, for example). f must not block.
-func (s *Set) GaugeFunc(name string, f func() float64) { s.vm.NewGauge(name, f) }
+func (s *Set) GaugeFunc(name string, f func() float64) { s.addFunc(name, "gauge", f) }
 
 // GaugeVecFunc registers a gauge family whose members collect emits at write
 // time, one call per member with one value per label name (upstream pool
@@ -190,17 +200,34 @@ func (s *Set) RegisterUpstreamPools(collect func(emit func(target string, size, 
 }
 
 // RegisterCircuitBreakers registers the circuit-breaker state per route and
-// target (1 open, 0 closed): collect emits one state per breaker.
+// target (1 open, 0 closed): collect emits one state per breaker. Only routes
+// with series of their own (see SetRouteSeries) get per-target series; the
+// breakers of the others are counted in one series, route="other" and
+// target="", whose value is the number of them that are open.
 func (s *Set) RegisterCircuitBreakers(collect func(emit func(route, target string, open bool))) {
-	s.GaugeVecFunc(FamCircuitOpen, "Circuit breaker state (1 open), by route and target.", []string{"route", "target"},
+	s.GaugeVecFunc(FamCircuitOpen, "Circuit breaker state (1 open), by route and target; route=\"other\": open breakers of routes without series.", []string{"route", "target"},
 		func(emit func(float64, ...string)) {
+			s.scrapeMu.Lock() // the series of the scrape that just wrote the route families
+			defer s.scrapeMu.Unlock()
+			otherOpen, others := 0, false
 			collect(func(route, target string, open bool) {
+				g, own := s.shown[route]
+				if !own || g != s.scrapes {
+					others = true
+					if open {
+						otherOpen++
+					}
+					return
+				}
 				v := 0.0
 				if open {
 					v = 1
 				}
-				emit(v, route, target)
+				emit(v, RouteLabel(route), target)
 			})
+			if others {
+				emit(float64(otherOpen), OtherRoute, "")
+			}
 		})
 }
 
@@ -210,7 +237,10 @@ func (s *Set) RegisterCircuitBreakers(collect func(emit func(route, target strin
 func (s *Set) WritePrometheus(w io.Writer) {
 	buf := make([]byte, 0, 512)
 	buf = s.writeRoutes(w, buf)
-	s.vm.WritePrometheus(w)
+	var vm bytes.Buffer
+	s.vm.WritePrometheus(&vm)
+	FillHelp(w, vm.Bytes())
+	buf = s.writeFuncs(w, buf)
 	s.mu.Lock()
 	vecs := slices.Clone(s.vecs)
 	s.mu.Unlock()
@@ -218,7 +248,9 @@ func (s *Set) WritePrometheus(w io.Writer) {
 		buf = v.write(w, buf)
 	}
 	if s.process.Load() {
-		metrics.WriteProcessMetrics(w)
+		var p bytes.Buffer
+		metrics.WriteProcessMetrics(&p)
+		FillHelp(w, p.Bytes())
 	}
 }
 
@@ -274,30 +306,29 @@ const (
 	famOverhead = "torii_http_overhead_duration_seconds"
 )
 
-// writeRoutes writes the route families, each family's members contiguous.
+// writeRoutes writes the route families, each family's members contiguous,
+// for the series pickSeries chose.
 func (s *Set) writeRoutes(w io.Writer, buf []byte) []byte {
-	routes := s.Routes()
-	if len(routes) == 0 {
+	series := s.pickSeries()
+	if len(series) == 0 {
 		return buf
 	}
-	snaps := make([]routeSnapshot, len(routes))
-	labels := make([]string, len(routes))
-	for i, m := range routes {
-		snaps[i] = m.snapshot()
-		labels[i] = "route=" + string(appendLabelValue(nil, m.id))
+	labels := make([]string, len(series))
+	for i := range series {
+		labels[i] = "route=" + string(appendLabelValue(nil, series[i].label))
 	}
 	counter := func(name, help, typ string, value func(*routeSnapshot) string) {
 		buf = appendHeader(buf[:0], name, help, typ)
-		for i := range snaps {
+		for i := range series {
 			buf = appendSample(buf, name, labels[i])
-			buf = append(buf, value(&snaps[i])...)
+			buf = append(buf, value(&series[i].snap)...)
 			buf = append(buf, '\n')
 		}
 		_, _ = w.Write(buf)
 	}
 	buf = appendHeader(buf[:0], famRequests, "Requests answered, by route and status class.", "counter")
-	for i := range snaps {
-		for c, n := range snaps[i].class {
+	for i := range series {
+		for c, n := range series[i].snap.class {
 			buf = appendSample(buf, famRequests, labels[i]+`,class="`+classNames[c]+`"`)
 			buf = strconv.AppendUint(buf, n, 10)
 			buf = append(buf, '\n')
@@ -312,8 +343,8 @@ func (s *Set) writeRoutes(w io.Writer, buf []byte) []byte {
 	hist := func(name, help string, h func(*routeSnapshot) *histSnapshot) {
 		buf = appendHeader(buf[:0], name, help, "histogram")
 		_, _ = w.Write(buf)
-		for i := range snaps {
-			buf = h(&snaps[i]).writeProm(w, buf, name, labels[i])
+		for i := range series {
+			buf = h(&series[i].snap).writeProm(w, buf, name, labels[i])
 		}
 	}
 	hist(famTotal, "Time from the first request byte to the last response byte, by route.", func(s *routeSnapshot) *histSnapshot { return &s.total })
