@@ -23,8 +23,8 @@ type Config struct {
 	// GOMAXPROCS to Loops+1 when it is lower and the environment does not
 	// set it, so that no other goroutine has to take a loop's P (procs.go).
 	Loops int
-	// ReusePort gives every loop its own SO_REUSEPORT listener instead of one
-	// accepting reactor that hands connections out.
+	// ReusePort binds Loops SO_REUSEPORT listening sockets, each with its own
+	// accept goroutine, instead of one (accept.go).
 	ReusePort bool
 	// Logger receives the engine's logs; nil means slog.Default().
 	Logger *slog.Logger
