@@ -12,6 +12,7 @@ import (
 	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/internal/jsonx"
 )
 
 // Publisher receives every new snapshot; *core.Server satisfies it. Publish must not block for
@@ -85,7 +86,7 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		switch ch.bucket {
 		case bucketKeys:
 			keyIDs = append(keyIDs, ch.key)
-		case bucketRoutes:
+		case bucketRoutes, bucketDescriptors: // descriptors compile into routes
 			routes = true
 		case bucketGlobal:
 			global = true
@@ -133,6 +134,18 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, error) {
 		var r route.Route
 		if err := json.Unmarshal(e.raw, &r); err != nil {
 			fields = append(fields, FieldError{Field: "route " + e.id, Message: err.Error()})
+			continue
+		}
+		routes = append(routes, r)
+	}
+	for _, d := range descriptorRoutes(st) {
+		var r route.Route
+		raw, err := jsonx.Encode(d)
+		if err == nil {
+			err = json.Unmarshal(raw, &r)
+		}
+		if err != nil {
+			fields = append(fields, FieldError{Field: "service descriptor " + r.ID, Message: err.Error()})
 			continue
 		}
 		routes = append(routes, r)

@@ -26,15 +26,19 @@ func newEntity(id string, doc map[string]any) (*entity, error) {
 // clone costs O(1) and a change O(log n), whatever the number of entities, and the two states
 // share every entity and tree node the change did not touch.
 type state struct {
-	ents   [nKinds]pmap.Map[*entity]
-	global *entity // nil: defaults
+	ents   []pmap.Map[*entity] // by kindID
+	global *entity              // nil: defaults
+	// extra holds the top-level fields of an imported export that are neither entities nor the
+	// config ("extensions"...), exported back as they came; nil when none.
+	extra *entity
 }
 
-func newState() *state { return &state{} }
+func newState() *state { return &state{ents: make([]pmap.Map[*entity], len(kinds))} }
 
 // clone returns a copy that a writer may change; it shares everything with st.
 func (st *state) clone() *state {
 	c := *st
+	c.ents = append([]pmap.Map[*entity](nil), st.ents...)
 	return &c
 }
 

@@ -9,7 +9,9 @@
 #   bench/ab.sh 4 'GOMAXPROCS=1' '' -c 16 -n 100000 -d 0     # closed loop
 #   bench/ab.sh 3 'GOMAXPROCS=1' '' -c 16 -rate 5000 -d 5s   # open loop
 #
-# An empty ENV runs the binary as is. Traffic goes to 127.0.0.1 only; ports
+# An empty ENV runs the binary as is. AB_BIN_A and AB_BIN_B, when set, are the torii binaries
+# of the two sides (say, one built from main), instead of the one built here for both.
+# Traffic goes to 127.0.0.1 only; ports
 # AB_PORT and AB_PORT+1 (default 29101). Run from the repository root.
 set -euo pipefail
 rounds=$1 envA=$2 envB=$3
@@ -28,11 +30,13 @@ done
 taskset -c 1 "$dir/backend" -listen "127.0.0.1:$port" -size 32 >/dev/null 2>&1 &
 pids+=($!)
 sleep 0.5
+binA=${AB_BIN_A:-$dir/torii} binB=${AB_BIN_B:-$dir/torii}
 hz=$(getconf CLK_TCK)
 for r in $(seq 1 "$rounds"); do
-	for e in "$envA" "$envB"; do
+	for side in A B; do
+		if [ "$side" = A ]; then e=$envA bin=$binA; else e=$envB bin=$binB; fi
 		# shellcheck disable=SC2086 # $e is a list of NAME=value words
-		env $e taskset -c 0 "$dir/torii" proxy --listen "127.0.0.1:$((port + 1))" \
+		env $e taskset -c 0 "$bin" proxy --listen "127.0.0.1:$((port + 1))" \
 			--to "http://127.0.0.1:$port" --loops 1 --log-level error >/dev/null 2>&1 &
 		tp=$!
 		pids+=("$tp")
@@ -44,7 +48,7 @@ for r in $(seq 1 "$rounds"); do
 		cs1=$(cat /proc/"$tp"/task/*/status | awk '/ctxt_switches/{s+=$2} END{print s}')
 		kill "$tp"
 		wait "$tp" 2>/dev/null || true
-		python3 - "$dir/r.json" "$r" "${e:-(as is)}" "$cpu0" "$cpu1" "$cs0" "$cs1" "$hz" "$(cut -d' ' -f1 /proc/loadavg)" <<'EOF'
+		python3 - "$dir/r.json" "$r" "$side ${e:-(as is)}" "$cpu0" "$cpu1" "$cs0" "$cs1" "$hz" "$(cut -d' ' -f1 /proc/loadavg)" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 r, env = sys.argv[2], sys.argv[3]

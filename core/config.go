@@ -8,6 +8,7 @@ import (
 
 	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/core/metric"
+	"github.com/torii-gateway/torii/core/privateapp"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/httpparse"
 )
@@ -22,8 +23,8 @@ type Config struct {
 	// GOMAXPROCS to Loops+1 when it is lower and the environment does not
 	// set it, so that no other goroutine has to take a loop's P (procs.go).
 	Loops int
-	// ReusePort gives every loop its own SO_REUSEPORT listener instead of one
-	// accepting reactor that hands connections out.
+	// ReusePort binds Loops SO_REUSEPORT listening sockets, each with its own
+	// accept goroutine, instead of one (accept.go).
 	ReusePort bool
 	// Logger receives the engine's logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -68,6 +69,11 @@ type Config struct {
 	// counters. Give the same value to apikey.CompileWith (as
 	// CompileOptions.Counters) and to the quota persister.
 	Quotas *quota.Counters
+	// PrivateApps holds the private-app sessions and the auth module catalog
+	// the AuthModule plugin checks (privateapp.go); nil refuses every
+	// request of a route that uses the plugin (500
+	// errors.auth.config.not.found).
+	PrivateApps *privateapp.Sessions
 
 	// Events, when set, gets one GatewayEvent per answered request (errors
 	// answered by the proxy included), recorded on loop i into Events.Ring(i):

@@ -7,8 +7,10 @@
 //
 // One gnet engine runs N event loops (Config.Loops, GOMAXPROCS by default).
 // A loop is one goroutine that owns a set of sockets and runs every callback
-// for them: OnOpen, OnTraffic and OnClose. Client connections come from the
-// listener (one accepting reactor, or one SO_REUSEPORT listener per loop).
+// for them: OnOpen, OnTraffic and OnClose. Client connections are accepted by
+// Torii's own accept goroutines (one listener, or one SO_REUSEPORT listener per
+// loop) and handed to the least busy loop with Enroll (accept.go: gnet's own
+// acceptor would stop the engine on EMFILE).
 // Upstream connections are registered on the loop of the client they serve
 // (EventLoop.Enroll), so an exchange never crosses threads: the client's
 // OnTraffic writes the request into the upstream connection's outbound buffer,

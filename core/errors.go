@@ -10,6 +10,9 @@ var (
 	ErrReusePortNeedsPort = errors.New("core: reuse-port needs an explicit port")
 	// ErrServerClosed is returned by Run after Shutdown, and by a second Run.
 	ErrServerClosed = errors.New("core: server closed")
+	// ErrEngineStopped is returned by Run when the engine stopped without
+	// Shutdown or a done context asking it to: a failure.
+	ErrEngineStopped = errors.New("core: proxy engine stopped unexpectedly")
 	// ErrNotStarted is returned by Shutdown before Run has started the engine.
 	ErrNotStarted = errors.New("core: server not started")
 	// ErrNoTarget is returned when a quick-mode target is not a usable http:// URL.

@@ -32,6 +32,9 @@ const (
 	errTooManyRequests
 	errMisconfigured
 	errCantProcessMore
+	errLoginRequired
+	errLoginRedirect
+	errAuthModuleMissing
 	errKinds
 )
 
@@ -64,6 +67,12 @@ var errorInfo = [errKinds]struct {
 	errTooManyRequests: {429, "errors.too.much.requests", "You performed too much requests"},
 	errMisconfigured:   {500, "errors.route.misconfigured", "The route's plugin configuration is invalid"},
 	errCantProcessMore: {429, "errors.cant.process.more.request", "Cannot process more request"},
+	// AuthModule (privateapp.go): an API client without a session gets
+	// 401; a browser gets a 302 to the login page instead (the page is
+	// built per request, this entry gives its status for events).
+	errLoginRequired:     {401, "errors.auth.required", "Authentication required: log in first"},
+	errLoginRedirect:     {302, "errors.auth.required", "Authentication required: redirected to the login page"},
+	errAuthModuleMissing: {500, "errors.auth.config.not.found", "Auth. config. not found on the descriptor"},
 }
 
 // errKindOfStatus maps an httpparse rejection status to its errKind.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 )
 
 // Server is the proxy engine: one gnet engine whose event loops serve both
@@ -42,10 +41,9 @@ type Server struct {
 	active map[*pumpJob]struct{} // pumps copying right now, closed on a forced stop
 
 	obs serverObs // events, metrics, Otoroshi headers; fixed at NewServer
+	acc acceptor  // the client listeners and their accept goroutines (accept.go)
 
-	gateway gatewayLimiter // Global.ThrottlingQuota's count (policy.go)
-	perIP   ipLimiter      // Global.PerIPThrottlingQuota's counts (throttle.go)
-	flight  flightCount    // requests in flight, Global.MaxConcurrentRequests (inflight.go)
+	limits serverLimits // gateway-wide throttling and concurrency (limits.go)
 }
 
 // NewServer validates cfg and returns a Server that is not yet listening.
@@ -95,11 +93,15 @@ type Stats struct {
 	// Pumped is the number of exchanges handed over to a pump goroutine
 	// since the start (see the package doc on backpressure).
 	Pumped int64
+	// AcceptErrors is the number of client connections refused since the
+	// start because accept failed (EMFILE, ENFILE...) or the connection
+	// could not be handed to a loop (accept.go).
+	AcceptErrors uint64
 }
 
 // Stats returns the current counters. Safe from any goroutine.
 func (s *Server) Stats() Stats {
-	return Stats{Conns: s.conns.Load(), Pumped: s.pumped.Load()}
+	return Stats{Conns: s.conns.Load(), Pumped: s.pumped.Load(), AcceptErrors: s.acc.errors.Load()}
 }
 
 // Ready is closed once the listener is bound and Addr is valid.
@@ -119,11 +121,14 @@ func (s *Server) Run(ctx context.Context) error {
 	s.running = true
 	s.mu.Unlock()
 
+	if err := s.acc.listen(&s.cfg); err != nil {
+		s.markBooted()
+		return fmt.Errorf("cannot run proxy engine on %s: %w", s.cfg.Listen, err)
+	}
+	defer s.acc.stop()
 	spareProc(s.cfg.Loops)
 	opts := []gnet.Option{
 		gnet.WithNumEventLoop(s.cfg.Loops),
-		gnet.WithReusePort(s.cfg.ReusePort),
-		gnet.WithReuseAddr(true),
 		gnet.WithTicker(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(gnetLogger{s.log}),
@@ -132,7 +137,7 @@ func (s *Server) Run(ctx context.Context) error {
 	h := &handler{s: s}
 	errc := make(chan error, 1)
 	go func() {
-		err := gnet.Run(h, "tcp://"+s.cfg.Listen, opts...)
+		err := gnet.Run(h, s.acc.gnetAddr(), opts...)
 		close(s.done)
 		errc <- err
 	}()
@@ -143,7 +148,14 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("cannot run proxy engine on %s: %w", s.cfg.Listen, err)
 		}
-		return ErrServerClosed
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			return ErrServerClosed
+		}
+		// Nobody asked the engine to stop: a failure, never a clean exit.
+		return ErrEngineStopped
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 		defer cancel()
@@ -172,6 +184,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	<-s.booted
 
 	s.draining.Store(true)
+	s.acc.stop()
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.ShutdownGrace)
@@ -251,20 +264,8 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	s.mu.Lock()
 	s.eng = eng
 	s.mu.Unlock()
-	if fd, err := eng.Dup(); err == nil {
-		if sa, err := unix.Getsockname(fd); err == nil {
-			switch a := sa.(type) {
-			case *unix.SockaddrInet4:
-				s.addr = &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
-			case *unix.SockaddrInet6:
-				s.addr = &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
-			}
-		}
-		_ = unix.Close(fd)
-	}
-	if s.addr == nil {
-		s.addr, _ = net.ResolveTCPAddr("tcp", s.cfg.Listen)
-	}
+	s.acc.hideGnetListener()
+	s.addr = s.acc.addr()
 	s.log.Info("proxy engine listening", "addr", s.addr.String(), "loops", s.cfg.Loops, "reuseport", s.cfg.ReusePort)
 	s.markBooted()
 	return gnet.None
@@ -313,8 +314,11 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 }
 
 // OnTick runs on gnet's ticker goroutine: it only queues each loop's tick
-// onto that loop, where the timing wheel advances.
+// onto that loop, where the timing wheel advances. The first tick starts the
+// accept goroutines.
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
+	// The loops exist from the first tick on: accepting starts there.
+	h.s.acc.start(h.s)
 	for _, lp := range *h.s.loopList.Load() {
 		if lp.tickQueued.CompareAndSwap(false, true) {
 			if err := lp.el.Execute(context.Background(), lp); err != nil {

@@ -115,7 +115,8 @@ func (f *engineFlags) register(fs *flag.FlagSet, listen string) {
 	fs.DurationVar(&f.grace, "shutdown-grace", core.DefaultShutdownGrace, "time given to in-flight requests on SIGTERM")
 	fs.DurationVar(&f.headerTimeout, "header-timeout", core.DefaultHeaderTimeout, "time allowed to send a request head")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", core.DefaultIdleTimeout, "keep-alive idle timeout of client connections")
-	fs.IntVar(&f.maxConns, "max-conns", 0, "client connections before answering 503 (0: no limit)")
+	fs.IntVar(&f.maxConns, "max-conns", 0, "client connections before answering 503 (0: derived from the file descriptor limit,\n"+
+		"3/4 of what a reserve of 256 leaves; negative: no limit)")
 	fs.IntVar(&f.poolIdle, "pool-idle", core.DefaultPoolIdleLimit, "idle keep-alive connections kept per target and event loop")
 	fs.DurationVar(&f.poolIdleTime, "pool-idle-timeout", core.DefaultPoolIdleTimeout, "close pooled connections idle this long")
 	fs.IntVar(&f.highWater, "high-water", core.DefaultHighWater, "buffered bytes past which an exchange moves to a pump goroutine")
@@ -131,7 +132,18 @@ func (f *engineFlags) readiness(log *slog.Logger) *readiness {
 	return &readiness{path: f.readyFile, listen: f.listen, log: log}
 }
 
+// config is the engine configuration of these flags. It raises the soft file descriptor
+// limit to the hard one, to derive --max-conns from it when the flag is 0.
 func (f *engineFlags) config(log *slog.Logger) core.Config {
+	soft := raiseFDLimit(log)
+	maxConns := f.maxConns
+	switch {
+	case maxConns == 0:
+		maxConns = defaultMaxConns(soft)
+		log.Info("client connection bound derived from the file descriptor limit", "max_conns", maxConns)
+	case maxConns < 0:
+		maxConns = 0
+	}
 	return core.Config{
 		Listen:          f.listen,
 		Loops:           f.loops,
@@ -142,7 +154,7 @@ func (f *engineFlags) config(log *slog.Logger) core.Config {
 		ShutdownGrace:   f.grace,
 		HeaderTimeout:   f.headerTimeout,
 		IdleTimeout:     f.idleTimeout,
-		MaxConns:        f.maxConns,
+		MaxConns:        maxConns,
 		PoolIdleLimit:   f.poolIdle,
 		PoolIdleTimeout: f.poolIdleTime,
 		HighWater:       f.highWater,

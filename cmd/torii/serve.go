@@ -303,10 +303,14 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	stopBG()
 	wg.Wait()
 	closeErr := adm.Close()
-	if engineErr == nil && errAdmin == nil && persistErr == nil && closeErr == nil {
-		log.Info("stopped: in-flight requests finished, quota counters flushed, database closed")
+	err = errors.Join(engineErr, errAdmin, persistErr, closeErr)
+	if err != nil {
+		// Only a signal-driven stop is clean: a service manager restarts on this exit status.
+		log.Error("stopped on a failure", "err", err)
+		return err
 	}
-	return errors.Join(engineErr, errAdmin, persistErr, closeErr)
+	log.Info("stopped: in-flight requests finished, quota counters flushed, database closed")
+	return nil
 }
 
 // openAccessLog opens the access log named by the --access-log flag (nil writer when empty).

@@ -112,7 +112,7 @@ func AppendGatewayEvent(dst []byte, rec *Record, eventID uint64, env string) []b
 	dst = append(dst, `,"@service":`...)
 	dst = appendJSONString(dst, rec.RouteName)
 	dst = append(dst, `,"@product":"otoroshi","remainingQuotas":`...)
-	dst = appendQuotas(dst, rec.Identity != nil, &rec.Quotas)
+	dst = appendQuotas(dst, rec.Identity != nil && rec.Identity.Type != IdentityPrivateApp, &rec.Quotas)
 	dst = append(dst, `,"truncated":`...)
 	dst = strconv.AppendBool(dst, rec.Flags&FlagTruncated != 0)
 	return append(dst, '}')
@@ -159,7 +159,13 @@ func appendIdentity(dst []byte, id *Identity) []byte {
 	if id == nil {
 		return append(dst, "null"...)
 	}
-	dst = append(dst, `{"identityType":"APIKEY","identity":`...)
+	dst = append(dst, `{"identityType":"`...)
+	if id.Type == "" {
+		dst = append(dst, IdentityAPIKey...)
+	} else {
+		dst = append(dst, id.Type...)
+	}
+	dst = append(dst, `","identity":`...)
 	dst = appendJSONString(dst, id.ClientID)
 	dst = append(dst, `,"label":`...)
 	dst = appendJSONString(dst, id.ClientName)

@@ -44,15 +44,23 @@ const (
 	FlagTruncated
 )
 
-// Identity is the API key that made a call, as shown in events. Build one per
+// Identity is the API key or the private-app user that made a call, as shown in events. Build one per
 // key when its snapshot is compiled, off the loop, and never modify it after:
 // records keep the pointer until the exporter has encoded them.
 type Identity struct {
+	// Type is the identityType: "" is IdentityAPIKey.
+	Type       string
 	ClientID   string
 	ClientName string
 	Tags       []string
 	Metadata   map[string]string
 }
+
+// The identityType values of events.
+const (
+	IdentityAPIKey     = "APIKEY"     // an API key (ClientID, ClientName)
+	IdentityPrivateApp = "PRIVATEAPP" // a human logged in through an auth module (email, name)
+)
 
 // Quotas are the API key counters after a call, with the field names of
 // Otoroshi's remainingQuotas.

@@ -21,6 +21,8 @@ var knownPlugins = map[string]bool{
 	"OtoroshiHeadersIn":       true,
 	"SendOtoroshiHeadersBack": true,
 	"XForwardedHeaders":       true,
+	"AuthModule":              true,
+	"MultiAuthModule":         true,
 }
 
 // Step is one enabled plugin of a compiled route, in the order the route lists them.

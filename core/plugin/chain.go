@@ -1,0 +1,401 @@
+package plugin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/httpparse"
+)
+
+// Ctx is what a hook reads about the current request. The engine fills one
+// per exchange on the loop; Req and Buf are valid only during the call.
+type Ctx struct {
+	Req    *httpparse.Request
+	Buf    []byte
+	Remote netip.Addr      // the client address the IP lists judge
+	ID     uint64          // the request id sent as Otoroshi-Request-Id
+	Key    *apikey.Key     // the API key the request authenticated with, or nil
+	Route  *route.Compiled // the matched route
+	Now    time.Time
+	TLS    bool // the client connection is TLS
+}
+
+// Names lists the plugins this package runs, by Otoroshi short name.
+var Names = []string{
+	"AdditionalHeadersIn", "AdditionalHeadersOut", "MissingHeadersIn", "MissingHeadersOut",
+	"RemoveHeadersIn", "RemoveHeadersOut", "HeadersValidation",
+	"Cors", "Redirection", "MaintenanceMode", "BuildMode", "DisableHttp10",
+	"ReadOnlyCalls", "AllowHttpMethods", "IpAddressAllowedList", "IpAddressBlockList",
+	"OtoroshiChallenge", "OtoroshiInfos",
+}
+
+// Runs reports whether this package runs the plugin named name.
+func Runs(name string) bool {
+	for _, n := range Names {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Chain is the compiled plugins of one route. Immutable; safe for
+// concurrent use. A nil *Chain runs nothing.
+type Chain struct {
+	access    []accessCheck
+	reqDrop   []string // lower-case names of request fields not forwarded
+	reqAdd    []headerAdd
+	respDrop  []string
+	respAdd   []headerAdd
+	host      *Expr // AdditionalHeadersIn's Host, which replaces the forwarded Host
+	cors      *cors
+	challenge *challenge
+	infos     *infos
+}
+
+// headerAdd is one field an Additional or Missing plugin adds.
+type headerAdd struct {
+	name        string // as configured
+	lower       string
+	value       Expr
+	missingOnly bool
+}
+
+// Compile compiles the Chain of rt from its steps. It returns nil and no
+// error when no step is one this package runs. The error joins one line per
+// bad field, each naming plugins[i].config.<field> and the value.
+func Compile(rt *route.Compiled) (*Chain, error) {
+	c := &Chain{}
+	any := false
+	var errs []error
+	for i := range rt.Steps {
+		st := &rt.Steps[i]
+		if !Runs(st.Name) {
+			continue
+		}
+		any = true
+		cfg, err := decodeConfig(st.Config)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: plugins[%d].config (%s): %v", ErrConfig, st.Index, st.Name, err))
+			continue
+		}
+		f := fields{idx: st.Index, name: st.Name, cfg: cfg}
+		c.add(&f, rt)
+		errs = append(errs, f.errs...)
+	}
+	if !any {
+		return nil, nil
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeConfig decodes a plugin's config object; null or absent is {}.
+func decodeConfig(raw json.RawMessage) (map[string]json.RawMessage, error) {
+	m := map[string]json.RawMessage{}
+	if len(raw) == 0 || string(raw) == "null" {
+		return m, nil
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("must be a JSON object: %v", err)
+	}
+	return m, nil
+}
+
+// fields reads one plugin's config, collecting an error per bad field.
+type fields struct {
+	idx  int
+	name string
+	cfg  map[string]json.RawMessage
+	errs []error
+}
+
+func (f *fields) fail(field string, format string, args ...any) {
+	f.errs = append(f.errs, fmt.Errorf("%w: plugins[%d].config.%s (%s): %s", ErrConfig, f.idx, field, f.name, fmt.Sprintf(format, args...)))
+}
+
+// get decodes field into v when present and not null; false when absent.
+func (f *fields) get(field string, v any) bool {
+	raw, ok := f.cfg[field]
+	if !ok || string(raw) == "null" {
+		return false
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		f.fail(field, "bad value %s: %v", raw, err)
+		return false
+	}
+	return true
+}
+
+func (f *fields) str(field, def string) string {
+	s := def
+	f.get(field, &s)
+	return s
+}
+
+func (f *fields) strs(field string) []string {
+	var s []string
+	f.get(field, &s)
+	return s
+}
+
+func (f *fields) headers(field string) map[string]string {
+	var h map[string]string
+	f.get(field, &h)
+	return h
+}
+
+func (f *fields) expr(field, s string) Expr {
+	e, err := CompileExpr(s)
+	if err != nil {
+		f.fail(field, "%v", err)
+	}
+	return e
+}
+
+// sortedHeaders returns h's names in order, so that heads are stable.
+func sortedHeaders(h map[string]string) []string {
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (c *Chain) add(f *fields, rt *route.Compiled) {
+	switch f.name {
+	case "AdditionalHeadersIn", "MissingHeadersIn", "AdditionalHeadersOut", "MissingHeadersOut":
+		h := f.headers("headers")
+		in := strings.HasSuffix(f.name, "In")
+		missing := strings.HasPrefix(f.name, "Missing")
+		for _, name := range sortedHeaders(h) {
+			field := "headers." + name
+			if !validFieldName(name) {
+				f.fail(field, "%q is not a valid header name", name)
+				continue
+			}
+			v := f.expr(field, h[name])
+			if !validFieldValue(h[name]) {
+				f.fail(field, "the value holds a control character")
+				continue
+			}
+			lower := strings.ToLower(name)
+			if reserved(lower) {
+				f.fail(field, "%s is set by the proxy and cannot be added", name)
+				continue
+			}
+			if in && lower == "host" {
+				if !missing {
+					ve := v
+					c.host = &ve
+				}
+				continue // a request always has a Host: MissingHeadersIn never adds it
+			}
+			add := headerAdd{name: name, lower: lower, value: v, missingOnly: missing}
+			if in {
+				if !missing {
+					c.reqDrop = appendUnique(c.reqDrop, lower)
+				}
+				c.reqAdd = append(c.reqAdd, add)
+			} else {
+				if !missing {
+					c.respDrop = appendUnique(c.respDrop, lower)
+				}
+				c.respAdd = append(c.respAdd, add)
+			}
+		}
+	case "RemoveHeadersIn", "RemoveHeadersOut":
+		names := f.strs("header_names")
+		if len(names) == 0 {
+			names = f.strs("headers")
+		}
+		if len(names) == 0 {
+			names = f.strs("names")
+		}
+		for i, n := range names {
+			if !validFieldName(n) {
+				f.fail(fmt.Sprintf("header_names[%d]", i), "%q is not a valid header name", n)
+				continue
+			}
+			if f.name == "RemoveHeadersIn" {
+				c.reqDrop = appendUnique(c.reqDrop, strings.ToLower(n))
+			} else {
+				c.respDrop = appendUnique(c.respDrop, strings.ToLower(n))
+			}
+		}
+	case "OtoroshiChallenge":
+		if ch := compileChallenge(f, rt); ch != nil {
+			c.challenge = ch
+			c.reqDrop = appendUnique(c.reqDrop, ch.reqLower)
+			c.respDrop = appendUnique(c.respDrop, ch.respLower)
+		}
+	case "OtoroshiInfos":
+		if in := compileInfos(f, rt); in != nil {
+			c.infos = in
+			c.reqDrop = appendUnique(c.reqDrop, in.lower)
+		}
+	case "Cors":
+		if co := compileCors(f); co != nil {
+			c.cors = co
+			c.access = append(c.access, co)
+		}
+	default:
+		if a := compileAccess(f); a != nil {
+			c.access = append(c.access, a)
+		}
+	}
+}
+
+func appendUnique(s []string, v string) []string {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
+}
+
+// reserved reports whether a header plugin may not set the lower-case name:
+// the framing and connection fields the proxy regenerates.
+func reserved(lower string) bool {
+	switch lower {
+	case "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer":
+		return true
+	}
+	return false
+}
+
+// validFieldName reports whether s is an RFC 9110 token.
+func validFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValue refuses CR, LF and NUL, which would split the head.
+func validFieldValue(s string) bool {
+	return !strings.ContainsAny(s, "\r\n\x00")
+}
+
+// Exchange is the per-exchange state of a Chain: the challenge's state
+// value. The engine keeps one in each connection and calls Reset per
+// request; it is never shared.
+type Exchange struct {
+	state  [stateLen]byte
+	active bool
+}
+
+// Reset forgets the previous exchange.
+func (x *Exchange) Reset() { x.active = false }
+
+// HasHost reports whether the route's AdditionalHeadersIn sets Host.
+func (c *Chain) HasHost() bool { return c != nil && c.host != nil }
+
+// AppendHost appends the Host value AdditionalHeadersIn sets.
+func (c *Chain) AppendHost(dst []byte, x *Ctx) []byte { return c.host.Append(dst, x) }
+
+// DropRequest reports whether the client's request field named name (any
+// case) is not forwarded: RemoveHeadersIn, a field AdditionalHeadersIn
+// replaces, or one of the exchange protocol's fields. No allocation.
+func (c *Chain) DropRequest(name []byte) bool {
+	return c != nil && len(c.reqDrop) > 0 && inFold(c.reqDrop, name)
+}
+
+// DropResponse is DropRequest for the backend's response fields.
+func (c *Chain) DropResponse(name []byte) bool {
+	return c != nil && len(c.respDrop) > 0 && inFold(c.respDrop, name)
+}
+
+func inFold(list []string, name []byte) bool {
+	for _, l := range list {
+		if len(l) == len(name) && httpparse.EqualFold(name, l) {
+			return true
+		}
+	}
+	return false
+}
+
+// AppendRequest appends the fields the chain adds to the request forwarded
+// upstream, each "Name: value\r\n": Additional and Missing headers, the
+// challenge's state and the info token. It records the challenge state in
+// xs. Runs on the loop.
+func (c *Chain) AppendRequest(dst []byte, x *Ctx, xs *Exchange) []byte {
+	if c == nil {
+		return dst
+	}
+	for i := range c.reqAdd {
+		a := &c.reqAdd[i]
+		if a.missingOnly {
+			if _, ok := x.Req.Lookup(x.Buf, a.lower); ok {
+				continue
+			}
+		}
+		dst = append(dst, a.name...)
+		dst = append(dst, ": "...)
+		dst = a.value.Append(dst, x)
+		dst = append(dst, "\r\n"...)
+	}
+	if c.challenge != nil {
+		dst = c.challenge.appendState(dst, x, xs)
+	}
+	if c.infos != nil {
+		dst = c.infos.appendClaim(dst, x)
+	}
+	return dst
+}
+
+// AppendResponse appends the fields the chain adds to the response sent to
+// the client: Additional and Missing headers and CORS. resp and rbuf are the
+// backend's response head (nil for a response the proxy made). Runs on the
+// loop.
+func (c *Chain) AppendResponse(dst []byte, x *Ctx, resp *httpparse.Response, rbuf []byte) []byte {
+	if c == nil {
+		return dst
+	}
+	for i := range c.respAdd {
+		a := &c.respAdd[i]
+		if a.missingOnly && resp != nil {
+			if _, ok := resp.Lookup(rbuf, a.lower); ok {
+				continue
+			}
+		}
+		dst = append(dst, a.name...)
+		dst = append(dst, ": "...)
+		dst = a.value.Append(dst, x)
+		dst = append(dst, "\r\n"...)
+	}
+	if c.cors != nil {
+		dst = c.cors.appendHeaders(dst, x)
+	}
+	return dst
+}
+
+// Checks reports whether the chain must see the backend's response head
+// (OtoroshiChallenge).
+func (c *Chain) Checks() bool { return c != nil && c.challenge != nil }
+
+// CheckResponse checks the backend's answer to the challenge. false means
+// the answer is missing or wrong: answer RefusalNotSecured.
+func (c *Chain) CheckResponse(resp *httpparse.Response, buf []byte, x *Ctx, xs *Exchange) bool {
+	if c == nil || c.challenge == nil {
+		return true
+	}
+	return c.challenge.check(resp, buf, x, xs)
+}

@@ -1,0 +1,385 @@
+package privateapp
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"sync"
+	"time"
+
+	"github.com/torii-gateway/torii/httpparse"
+	"go.etcd.io/bbolt"
+)
+
+// Sizes of a cookie value "<id>.<mac>".
+const (
+	idBytes  = 32                       // random bits of a session id: 256
+	idLen    = 43                       // base64url (no padding) of idBytes
+	macBytes = 16                       // HMAC-SHA256 truncated to 128 bits
+	macLen   = 22                       // base64url of macBytes
+	valueLen = idLen + 1 + macLen       // the whole cookie value
+	nShards  = 64                       // shards of the in-memory table
+	maxUsers = 1 << 20                  // sessions kept in memory at most: stops a login flood from eating the heap
+	cacheLn  = 64                       // bytes of a cache line, for shard padding
+	shardPad = cacheLn - 8 - 24%cacheLn // keeps two shards' locks off one line (RWMutex is 24 bytes, the map 8)
+)
+
+// Bucket names in the bbolt database.
+var (
+	bucketSessions = []byte("privateapps_sessions")
+	bucketMeta     = []byte("privateapps_meta")
+	keySecret      = []byte("cookie_secret")
+)
+
+// Sessions is the private-app session table. Create, Delete, Prune and
+// Lookup may be called from any goroutine; Check runs on event loops.
+type Sessions struct {
+	secret []byte
+	db     *bbolt.DB // nil: memory only
+	shards [nShards]shard
+	now    func() time.Time
+	moduleTable
+}
+
+type shard struct {
+	mu sync.RWMutex
+	m  map[string]*User
+	_  [shardPad]byte
+}
+
+// New returns a memory-only table whose cookies are signed with secret (at
+// least 32 bytes; a random one when nil).
+func New(secret []byte) *Sessions {
+	if len(secret) < 32 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+	}
+	s := &Sessions{secret: append([]byte(nil), secret...), now: time.Now}
+	for i := range s.shards {
+		s.shards[i].m = make(map[string]*User)
+	}
+	return s
+}
+
+// Open returns a table persisted in db: it reads (or creates) the cookie
+// secret and loads every session that has not expired. Call it off the
+// loops, at start.
+func Open(db *bbolt.DB) (*Sessions, error) {
+	var secret []byte
+	err := db.Update(func(tx *bbolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketSessions); err != nil {
+			return err
+		}
+		if v := meta.Get(keySecret); len(v) >= 32 {
+			secret = append([]byte(nil), v...)
+			return nil
+		}
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return err
+		}
+		return meta.Put(keySecret, secret)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the private-app session store: %w", err)
+	}
+	s := New(secret)
+	s.db = db
+	now := s.now()
+	var stale [][]byte
+	err = db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
+			u := new(User)
+			if json.Unmarshal(v, u) != nil || u.ID != string(k) || !now.Before(u.ExpiresAt) {
+				stale = append(stale, append([]byte(nil), k...))
+				return nil
+			}
+			u.finish()
+			s.put(u)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot load the private-app sessions: %w", err)
+	}
+	if len(stale) > 0 {
+		_ = db.Update(func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucketSessions)
+			for _, k := range stale {
+				_ = b.Delete(k)
+			}
+			return nil
+		})
+	}
+	return s, nil
+}
+
+// Create stores a new session for u, which lasts maxAge, and returns the
+// cookie value to send. The id is always fresh (a login never reuses an id
+// the browser brought: no session fixation). It writes to the database
+// before the session is visible, so it may block on disk: never call it on
+// a loop.
+func (s *Sessions) Create(u *User, maxAge time.Duration) (string, error) {
+	if s.Len() >= maxUsers {
+		s.Prune()
+		if s.Len() >= maxUsers {
+			return "", fmt.Errorf("cannot create a session: %d sessions already", maxUsers)
+		}
+	}
+	var raw [idBytes]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("cannot create a session id: %w", err)
+	}
+	u.ID = base64.RawURLEncoding.EncodeToString(raw[:])
+	u.CreatedAt = s.now().UTC().Truncate(time.Millisecond)
+	u.ExpiresAt = u.CreatedAt.Add(maxAge)
+	u.finish()
+	if err := s.store(u); err != nil {
+		return "", err
+	}
+	s.put(u)
+	return s.cookieValue(u.Module, u.ID), nil
+}
+
+// Replace stores u in place of the session with the same ID (a token
+// refresh), keeping its expiry; it fails when that session is gone. Never
+// call it on a loop.
+func (s *Sessions) Replace(u *User) error {
+	sh := s.shardOf(u.ID)
+	sh.mu.RLock()
+	old := sh.m[u.ID]
+	sh.mu.RUnlock()
+	if old == nil {
+		return fmt.Errorf("cannot replace session: it ended")
+	}
+	u.CreatedAt, u.ExpiresAt = old.CreatedAt, old.ExpiresAt
+	u.finish()
+	if err := s.store(u); err != nil {
+		return err
+	}
+	s.put(u)
+	return nil
+}
+
+// store writes u to the database, if any.
+func (s *Sessions) store(u *User) error {
+	if s.db == nil {
+		return nil
+	}
+	v, err := json.Marshal(u)
+	if err != nil {
+		return fmt.Errorf("cannot encode session: %w", err)
+	}
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketSessions)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(u.ID), v)
+	})
+	if err != nil {
+		return fmt.Errorf("cannot store session: %w", err)
+	}
+	return nil
+}
+
+func (s *Sessions) put(u *User) {
+	sh := s.shardOf(u.ID)
+	sh.mu.Lock()
+	sh.m[u.ID] = u
+	sh.mu.Unlock()
+}
+
+// cookieValue returns "<id>.<mac>".
+func (s *Sessions) cookieValue(module, id string) string {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte(module))
+	m.Write([]byte{0})
+	m.Write([]byte(id))
+	sum := m.Sum(nil)
+	return id + "." + base64.RawURLEncoding.EncodeToString(sum[:macBytes])
+}
+
+// Lookup returns the live session of a cookie value for module. Off the
+// loops (it allocates); loops use Check.
+func (s *Sessions) Lookup(module, value string) (*User, bool) {
+	sc := NewScratch(s)
+	u := sc.verify(s, module, []byte(value), s.now().UnixNano())
+	return u, u != nil
+}
+
+// Delete ends a session (logout): gone from memory at once, then from disk.
+// Deleting an unknown id is not an error. Never call it on a loop.
+func (s *Sessions) Delete(id string) error {
+	sh := s.shardOf(id)
+	sh.mu.Lock()
+	delete(sh.m, id)
+	sh.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket(bucketSessions); b != nil {
+			return b.Delete([]byte(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cannot delete session: %w", err)
+	}
+	return nil
+}
+
+// Prune drops expired sessions from memory and disk and returns how many.
+func (s *Sessions) Prune() int {
+	now := s.now().UnixNano()
+	var gone []string
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for id, u := range sh.m {
+			if u.Expired(now) {
+				delete(sh.m, id)
+				gone = append(gone, id)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	if s.db != nil && len(gone) > 0 {
+		_ = s.db.Update(func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucketSessions)
+			if b == nil {
+				return nil
+			}
+			for _, id := range gone {
+				_ = b.Delete([]byte(id))
+			}
+			return nil
+		})
+	}
+	return len(gone)
+}
+
+// Len is the number of sessions in memory (expired ones included until
+// Prune).
+func (s *Sessions) Len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		n += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// List returns the live sessions, for the admin API (copy the fields you
+// show; never show the tokens).
+func (s *Sessions) List() []*User {
+	now := s.now().UnixNano()
+	var out []*User
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		for _, u := range sh.m {
+			if !u.Expired(now) {
+				out = append(out, u)
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
+// shardOf returns the shard of a session id: ids are random, so two of
+// their characters spread them evenly.
+func (s *Sessions) shardOf(id string) *shard {
+	if len(id) < 2 {
+		return &s.shards[0]
+	}
+	return s.shardAt(id[len(id)-1], id[len(id)-2])
+}
+
+func (s *Sessions) shardAt(last, prev byte) *shard {
+	return &s.shards[(last^prev<<3)%nShards]
+}
+
+// Scratch is the per-goroutine state of Check: an HMAC whose key schedule is
+// computed once, and buffers. Not safe for concurrent use.
+type Scratch struct {
+	mac hash.Hash
+	sum [sha256.Size]byte
+	enc [macLen + 2]byte
+}
+
+// NewScratch returns a Scratch for checks against s.
+func NewScratch(s *Sessions) *Scratch {
+	return &Scratch{mac: hmac.New(sha256.New, s.secret)}
+}
+
+// Check returns the live session of module named by the request's cookie
+// cookieName, or nil. now is Unix ns. It runs on a loop: no allocation, no
+// I/O, shard read locks held only for one map lookup. req and buf are only
+// read during the call; sc must have been made for s.
+func (s *Sessions) Check(sc *Scratch, module, cookieName string, req *httpparse.Request, buf []byte, now int64) *User {
+	for i := range req.Headers {
+		h := &req.Headers[i]
+		if !httpparse.EqualFold(h.Name.Bytes(buf), "cookie") {
+			continue
+		}
+		v := h.Value.Bytes(buf)
+		for len(v) > 0 {
+			var pair []byte
+			pair, v, _ = bytes.Cut(v, semicolon)
+			k, val, _ := bytes.Cut(bytes.TrimSpace(pair), equals)
+			if string(k) != cookieName {
+				continue
+			}
+			if u := sc.verify(s, module, val, now); u != nil {
+				return u
+			}
+		}
+	}
+	return nil
+}
+
+// verify checks a cookie value's MAC and looks its id up.
+func (sc *Scratch) verify(s *Sessions, module string, val []byte, now int64) *User {
+	if len(val) != valueLen || val[idLen] != '.' {
+		return nil
+	}
+	id, mac := val[:idLen], val[idLen+1:]
+	sc.mac.Reset()
+	sc.mac.Write(unsafeBytes(module))
+	sc.mac.Write(zero[:])
+	sc.mac.Write(id)
+	sum := sc.mac.Sum(sc.sum[:0])
+	base64.RawURLEncoding.Encode(sc.enc[:], sum[:macBytes])
+	if subtle.ConstantTimeCompare(sc.enc[:macLen], mac) != 1 {
+		return nil
+	}
+	sh := s.shardAt(id[idLen-1], id[idLen-2])
+	sh.mu.RLock()
+	u := sh.m[string(id)]
+	sh.mu.RUnlock()
+	if u == nil || u.Module != module || u.Expired(now) {
+		return nil
+	}
+	return u
+}
+
+var (
+	zero      [1]byte
+	semicolon = []byte{';'}
+	equals    = []byte{'='}
+)

@@ -1,0 +1,88 @@
+package privateapp_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/torii-gateway/torii/core/privateapp"
+	"github.com/torii-gateway/torii/httpparse"
+	"go.etcd.io/bbolt"
+)
+
+// parse parses a request head for Check.
+func parse(t testing.TB, head string) (*httpparse.Request, []byte) {
+	t.Helper()
+	buf := []byte(head)
+	req := &httpparse.Request{Headers: make([]httpparse.Header, 0, 16)}
+	if _, err := httpparse.ParseRequest(buf, req, nil); err != nil {
+		t.Fatalf("cannot parse %q: %v", head, err)
+	}
+	return req, buf
+}
+
+func TestCreateCheckDeleteAndRestart(t *testing.T) {
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "s.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := privateapp.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &privateapp.User{Module: "mod1", Name: "Alice", Email: "alice@oto.tools", Metadata: []byte(`{"role":"admin"}`)}
+	v, err := s.Create(u, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := privateapp.NewScratch(s)
+	now := time.Now().UnixNano()
+	check := func(s *privateapp.Sessions, sc *privateapp.Scratch, module, cookie string) *privateapp.User {
+		req, buf := parse(t, "GET / HTTP/1.1\r\nHost: a\r\nCookie: x=1; "+cookie+"; y=2\r\n\r\n")
+		return s.Check(sc, module, "oto-papps-basic-auth-mod1", req, buf, now)
+	}
+	if got := check(s, sc, "mod1", "oto-papps-basic-auth-mod1="+v); got == nil || got.Email != "alice@oto.tools" {
+		t.Fatalf("valid cookie: got %v", got)
+	}
+	if got := check(s, sc, "mod2", "oto-papps-basic-auth-mod1="+v); got != nil {
+		t.Fatal("a cookie of module mod1 passed for mod2")
+	}
+	forged := v[:len(v)-1] + "A"
+	if forged == v {
+		forged = v[:len(v)-1] + "B"
+	}
+	if got := check(s, sc, "mod1", "oto-papps-basic-auth-mod1="+forged); got != nil {
+		t.Fatal("a forged MAC passed")
+	}
+	if got := string(u.LightJSON()); got != `{"name":"Alice","email":"alice@oto.tools","profile":{},"metadata":{"role":"admin"},"tags":[]}` {
+		t.Fatalf("LightJSON = %s", got)
+	}
+	if id := u.Identity(); id.Type != "PRIVATEAPP" || id.ClientID != "alice@oto.tools" || id.Metadata["role"] != "admin" {
+		t.Fatalf("identity = %+v", id)
+	}
+	// Restart: the same database gives the same secret and session.
+	s2, err := privateapp.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := check(s2, privateapp.NewScratch(s2), "mod1", "oto-papps-basic-auth-mod1="+v); got == nil || got.Name != "Alice" {
+		t.Fatal("session lost across a restart")
+	}
+	if err := s2.Delete(u.ID); err != nil {
+		t.Fatal(err)
+	}
+	s3, err := privateapp.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if check(s3, privateapp.NewScratch(s3), "mod1", "oto-papps-basic-auth-mod1="+v) != nil {
+		t.Fatal("deleted session came back after a restart")
+	}
+	// Expiry.
+	if _, err := s3.Create(&privateapp.User{Module: "mod1"}, -time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := s3.Prune(); n != 1 {
+		t.Fatalf("Prune = %d, want 1", n)
+	}
+}

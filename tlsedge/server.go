@@ -1,0 +1,461 @@
+package tlsedge
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/torii-gateway/torii/pki"
+	"github.com/torii-gateway/torii/proxyproto"
+)
+
+// Defaults of Config.
+const (
+	// DefaultHandshakeTimeout bounds a handshake: a client that opens a connection and stalls
+	// (slowloris at the TLS layer) holds a slot at most this long.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultMaxHandshakes bounds the handshakes run at once: a flood of new connections waits in
+	// the kernel's accept queue (and is then dropped by the kernel) instead of taking every core
+	// and all memory from established connections.
+	DefaultMaxHandshakes = 256
+	// DefaultTicketRotation is how often a new session ticket key is made; DefaultTicketKeys
+	// keys are kept, so a ticket resumes for 2-3 hours.
+	DefaultTicketRotation = time.Hour
+	DefaultTicketKeys     = 3
+)
+
+// Config configures a Server.
+type Config struct {
+	// Enroll hands the engine its end of the socketpair of a connection whose handshake
+	// succeeded. The PROXY v2 header and then the decrypted stream arrive on it. Enroll takes
+	// ownership of the conn (it closes it on failure). Required.
+	Enroll func(net.Conn) error
+	// MinVersion and MaxVersion restrict TLS versions (tls.VersionTLS12, tls.VersionTLS13);
+	// zero: TLS 1.2 to 1.3.
+	MinVersion, MaxVersion uint16
+	// NextProtos is offered by ALPN; nil: ["http/1.1"]. The HTTP/2 work adds "h2" here.
+	NextProtos       []string
+	HandshakeTimeout time.Duration
+	MaxHandshakes    int
+	TicketRotation   time.Duration
+	Logger           *slog.Logger
+	// LogEvery bounds the rate of handshake failure log lines (one per LogEvery, the others
+	// counted and summed in the next line); zero: one per second.
+	LogEvery time.Duration
+}
+
+// Stats are the server's counters since its start.
+type Stats struct {
+	Handshakes       uint64 // completed handshakes
+	Resumed          uint64 // of which resumed from a session ticket
+	Failures         [nReasons]uint64
+	InHandshake      int64 // handshakes running now
+	Active           int64 // established connections being relayed now
+	ClientCerts      uint64
+	ClientCertsValid uint64
+}
+
+// Failure reasons, the label values of the failure counter.
+const (
+	ReasonTimeout   = iota // the handshake did not finish in time
+	ReasonPlaintext        // plain HTTP sent to the TLS port (answered 400)
+	ReasonNoCert           // no certificate for the server name (empty table)
+	ReasonProtocol         // any other handshake error: bad record, version, cipher, alert
+	ReasonHandoff          // the engine could not take the connection
+	nReasons
+)
+
+// ReasonNames are the label values of the failure reasons, by index.
+var ReasonNames = [nReasons]string{"timeout", "plaintext", "no_certificate", "protocol", "handoff"}
+
+// Server terminates TLS on the connections of one or more listeners.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	table   atomic.Pointer[Table]
+	base    *tls.Config // no client certificate requested
+	mtls    *tls.Config // a client certificate requested (hosts of mTLS routes)
+	tickets *ticketKeys
+	staples *stapler
+	slots   chan struct{}
+	kick    chan struct{} // a new table: refresh staples now
+
+	handshakes, resumed, clientCerts, clientValid atomic.Uint64
+	failures                                      [nReasons]atomic.Uint64
+	inHandshake, active                           atomic.Int64
+
+	logMu         sync.Mutex
+	logNext       time.Time
+	logSuppressed int
+
+	wg         sync.WaitGroup
+	background sync.Once // ticket rotation and OCSP refresh, started by the first Serve
+}
+
+// ErrNoCertificate is the handshake error when the table has no certificate at all.
+var ErrNoCertificate = errors.New("tlsedge: no certificate configured")
+
+// New returns a Server with an empty table; call SetTable before serving.
+func New(cfg Config) (*Server, error) {
+	if cfg.Enroll == nil {
+		return nil, errors.New("cannot configure TLS listener: Enroll is required")
+	}
+	if cfg.MinVersion == 0 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	if cfg.MaxVersion == 0 {
+		cfg.MaxVersion = tls.VersionTLS13
+	}
+	if cfg.MinVersion < tls.VersionTLS12 || cfg.MaxVersion > tls.VersionTLS13 || cfg.MinVersion > cfg.MaxVersion {
+		return nil, fmt.Errorf("cannot configure TLS listener: versions %s to %s: only TLS 1.2 to 1.3 are supported",
+			tls.VersionName(cfg.MinVersion), tls.VersionName(cfg.MaxVersion))
+	}
+	if cfg.NextProtos == nil {
+		cfg.NextProtos = []string{"http/1.1"}
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.MaxHandshakes <= 0 {
+		cfg.MaxHandshakes = DefaultMaxHandshakes
+	}
+	if cfg.TicketRotation <= 0 {
+		cfg.TicketRotation = DefaultTicketRotation
+	}
+	if cfg.LogEvery <= 0 {
+		cfg.LogEvery = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxHandshakes), kick: make(chan struct{}, 1)}
+	tk, err := newTicketKeys(DefaultTicketKeys)
+	if err != nil {
+		return nil, err
+	}
+	s.tickets = tk
+	s.base = &tls.Config{
+		MinVersion:     cfg.MinVersion,
+		MaxVersion:     cfg.MaxVersion,
+		NextProtos:     cfg.NextProtos,
+		GetCertificate: s.getCertificate,
+	}
+	s.mtls = s.base.Clone()
+	s.mtls.ClientAuth = tls.RequestClientCert // verified against the store's CAs after the handshake
+	s.base.GetConfigForClient = s.configFor
+	tk.attach(s.base)
+	tk.attach(s.mtls)
+	s.staples = newStapler()
+	s.table.Store(NewTable(nil, TableOptions{}))
+	return s, nil
+}
+
+// SetTable makes t the SNI table of every handshake that starts after it returns. OCSP staples
+// already fetched for its certificates are kept; new ones are fetched by the background refresh
+// (Serve), never by a handshake.
+func (s *Server) SetTable(t *Table) {
+	s.staples.apply(t)
+	s.table.Store(t)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Table returns the current table.
+func (s *Server) Table() *Table { return s.table.Load() }
+
+// RotateTickets makes a new session ticket key now (it also happens every TicketRotation).
+func (s *Server) RotateTickets() error { return s.tickets.rotate() }
+
+// Stats returns the counters. Safe from any goroutine.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Handshakes: s.handshakes.Load(), Resumed: s.resumed.Load(),
+		InHandshake: s.inHandshake.Load(), Active: s.active.Load(),
+		ClientCerts: s.clientCerts.Load(), ClientCertsValid: s.clientValid.Load(),
+	}
+	for i := range st.Failures {
+		st.Failures[i] = s.failures[i].Load()
+	}
+	return st
+}
+
+// edgeConn is the raw connection of one handshake with the table it loaded, so that every
+// callback of that handshake uses one table.
+type edgeConn struct {
+	net.Conn
+	tbl *Table
+}
+
+func (s *Server) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	if ec, ok := hello.Conn.(*edgeConn); ok && ec.tbl.wantsClientCert(hello.ServerName) {
+		return s.mtls, nil
+	}
+	return nil, nil
+}
+
+func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	tbl := s.table.Load()
+	if ec, ok := hello.Conn.(*edgeConn); ok {
+		tbl = ec.tbl
+	}
+	c := tbl.Lookup(hello.ServerName)
+	if c == nil {
+		return nil, ErrNoCertificate
+	}
+	return c.served(), nil
+}
+
+// Serve accepts TLS connections on ln until ctx is done or ln fails; it then closes ln and
+// waits for the handshakes it started (relayed connections close with the engine).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	defer stop()
+	s.background.Do(func() {
+		go s.rotateTickets(ctx)
+		go s.refreshStaples(ctx)
+	})
+	defer s.wg.Wait()
+	var backoff time.Duration
+	for {
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		nc, err := ln.Accept()
+		if err != nil {
+			<-s.slots
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// EMFILE and friends: wait and retry rather than stop serving.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logLimited("TLS accept failed", "err", err)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		backoff = 0
+		s.wg.Add(1)
+		go s.serveConn(nc)
+	}
+}
+
+func (s *Server) rotateTickets(ctx context.Context) {
+	t := time.NewTicker(s.cfg.TicketRotation)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.tickets.rotate(); err != nil {
+				s.log.Error("session ticket key not rotated", "err", err)
+			}
+		}
+	}
+}
+
+// OCSPRefresh is how often the stapler looks for responses to fetch or renew.
+var OCSPRefresh = time.Minute
+
+func (s *Server) refreshStaples(ctx context.Context) {
+	t := time.NewTicker(OCSPRefresh)
+	defer t.Stop()
+	for {
+		s.staples.refresh(ctx, s.table.Load())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+	}
+}
+
+// plainHTTP400 is the answer to plain HTTP on the TLS port (nginx answers 400 too).
+const plainHTTP400 = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: 62\r\n\r\n" +
+	`{"Otoroshi-Error":"The plain HTTP request was sent to HTTPS port"}`
+
+// serveConn does the handshake of nc under a slot, then relays it.
+func (s *Server) serveConn(nc net.Conn) {
+	defer s.wg.Done()
+	s.inHandshake.Add(1)
+	ec := &edgeConn{Conn: nc, tbl: s.table.Load()}
+	tc := tls.Server(ec, s.base)
+	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	err := tc.Handshake()
+	s.inHandshake.Add(-1)
+	<-s.slots
+	if err != nil {
+		s.handshakeFailed(nc, err)
+		_ = nc.Close()
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	s.handshakes.Add(1)
+	cs := tc.ConnectionState()
+	if cs.DidResume {
+		s.resumed.Add(1)
+	}
+	info := s.describe(nc, ec.tbl, &cs)
+	if err := s.handoff(tc, &info); err != nil {
+		s.failures[ReasonHandoff].Add(1)
+		s.logLimited("TLS connection not handed to the engine", "client", nc.RemoteAddr().String(), "err", err)
+		_ = tc.Close()
+	}
+}
+
+// handshakeFailed counts err by reason and logs it at a bounded rate.
+func (s *Server) handshakeFailed(nc net.Conn, err error) {
+	var rh tls.RecordHeaderError
+	var ne net.Error
+	reason := ReasonProtocol
+	switch {
+	case errors.As(err, &rh) && rh.Conn != nil:
+		reason = ReasonPlaintext
+		_ = rh.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = rh.Conn.Write([]byte(plainHTTP400))
+	case errors.As(err, &ne) && ne.Timeout():
+		reason = ReasonTimeout
+	case errors.Is(err, ErrNoCertificate):
+		reason = ReasonNoCert
+	}
+	s.failures[reason].Add(1)
+	s.logLimited("TLS handshake failed", "client", nc.RemoteAddr().String(), "reason", ReasonNames[reason], "err", err)
+}
+
+// logLimited writes at most one line per LogEvery; lines in between are only counted, and the
+// next line says how many were left out. A client cannot make the log grow faster than that.
+func (s *Server) logLimited(msg string, args ...any) {
+	now := time.Now()
+	s.logMu.Lock()
+	if now.Before(s.logNext) {
+		s.logSuppressed++
+		s.logMu.Unlock()
+		return
+	}
+	n := s.logSuppressed
+	s.logSuppressed = 0
+	s.logNext = now.Add(s.cfg.LogEvery)
+	s.logMu.Unlock()
+	if n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	s.log.Info(msg, args...)
+}
+
+// describe builds the PROXY header fields of an established connection, verifying a client
+// certificate against the store's CAs of tbl.
+func (s *Server) describe(nc net.Conn, tbl *Table, cs *tls.ConnectionState) proxyproto.Info {
+	in := proxyproto.Info{
+		Src:        addrPort(nc.RemoteAddr()),
+		Dst:        addrPort(nc.LocalAddr()),
+		ALPN:       cs.NegotiatedProtocol,
+		Authority:  cs.ServerName,
+		SSL:        true,
+		TLSVersion: versionName(cs.Version),
+		Cipher:     tls.CipherSuiteName(cs.CipherSuite),
+	}
+	if len(cs.PeerCertificates) == 0 {
+		return in
+	}
+	leaf := cs.PeerCertificates[0]
+	s.clientCerts.Add(1)
+	in.ClientCert = true
+	in.ClientCN = leaf.Subject.CommonName
+	in.Subject = leaf.Subject.String()
+	in.Fingerprint = pki.Fingerprint(leaf)
+	if tbl.caPool != nil {
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		chains, err := leaf.Verify(x509.VerifyOptions{Roots: tbl.caPool, Intermediates: inter,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		if err == nil {
+			in.VerifiedBy = tbl.verifiedBy(chains)
+			if in.VerifiedBy != "" {
+				s.clientValid.Add(1)
+			}
+		}
+	}
+	return in
+}
+
+func versionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	}
+	return tls.VersionName(v)
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// handoff creates the socketpair, writes the PROXY header on our end, gives the other end to
+// the engine and relays until either side closes.
+func (s *Server) handoff(tc *tls.Conn, in *proxyproto.Info) error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("cannot create socketpair: %w", err)
+	}
+	engineEnd, err := fdConn(fds[0], "tls-engine")
+	if err != nil {
+		_ = unix.Close(fds[1])
+		return err
+	}
+	ours, err := fdConn(fds[1], "tls-relay")
+	if err != nil {
+		_ = engineEnd.Close()
+		return err
+	}
+	hdr := proxyproto.Append(make([]byte, 0, 256), in)
+	if _, err := ours.Write(hdr); err != nil {
+		_ = engineEnd.Close()
+		_ = ours.Close()
+		return fmt.Errorf("cannot write PROXY header: %w", err)
+	}
+	if err := s.cfg.Enroll(engineEnd); err != nil {
+		_ = ours.Close()
+		return fmt.Errorf("cannot enroll connection: %w", err)
+	}
+	s.active.Add(1)
+	defer s.active.Add(-1)
+	relay(tc, ours)
+	return nil
+}
+
+// fdConn wraps a socket fd as a net.Conn; the fd is owned by the result.
+func fdConn(fd int, name string) (*net.UnixConn, error) {
+	f := os.NewFile(uintptr(fd), name)
+	c, err := net.FileConn(f)
+	_ = f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("cannot wrap socketpair end: %w", err)
+	}
+	return c.(*net.UnixConn), nil
+}

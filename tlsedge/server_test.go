@@ -1,0 +1,266 @@
+package tlsedge
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestSNIChoice(t *testing.T) {
+	p := newPKI(t, "test CA")
+	def := p.cert(t, "default", "default.test")
+	def.Default = true
+	tbl := NewTable([]Cert{
+		p.cert(t, "exact", "api.example.com"),
+		p.cert(t, "wild", "*.example.com"),
+		p.cert(t, "wild2", "*.b.example.com"),
+		def,
+	}, TableOptions{})
+	_, addr := startEdge(t, Config{}, tbl)
+	f := func(sni, want string) {
+		t.Helper()
+		cfg := &tls.Config{ServerName: sni, InsecureSkipVerify: true}
+		cn, body, _ := get(t, addr, cfg)
+		if cn != want {
+			t.Fatalf("sni %q: served %q, want %q", sni, cn, want)
+		}
+		if !strings.Contains(body, "sni="+sni+" ") || !strings.Contains(body, "ssl=true") || !strings.Contains(body, "alpn=http/1.1") &&
+			!strings.Contains(body, "alpn= ") {
+			t.Fatalf("sni %q: header %q", sni, body)
+		}
+	}
+	f("api.example.com", "exact")
+	f("API.Example.com", "exact")
+	f("x.example.com", "wild")
+	f("a.b.example.com", "wild2")
+	f("z.y.example.com", "wild")
+	f("other.test", "default")
+	f("", "default")
+
+	// The client address and version travel in the PROXY header.
+	_, body, _ := get(t, addr, &tls.Config{ServerName: "api.example.com", InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if !strings.Contains(body, "alpn=http/1.1") || !strings.Contains(body, "src=127.0.0.1:") || !strings.Contains(body, "version=TLSv1.3") {
+		t.Fatalf("header fields: %q", body)
+	}
+	// Verified against the CA by name, as a browser would.
+	if _, _, cs := get(t, addr, &tls.Config{ServerName: "x.example.com", RootCAs: p.roots}); len(cs.VerifiedChains) == 0 {
+		t.Fatal("chain not verified")
+	}
+}
+
+func TestVersions(t *testing.T) {
+	p := newPKI(t, "test CA")
+	_, addr := startEdge(t, Config{MinVersion: tls.VersionTLS13}, NewTable([]Cert{p.cert(t, "a", "a.test")}, TableOptions{}))
+	_, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "a.test", RootCAs: p.roots, MaxVersion: tls.VersionTLS12})
+	if err == nil {
+		t.Fatal("TLS 1.2 accepted with MinVersion 1.3")
+	}
+	_, body, _ := get(t, addr, &tls.Config{ServerName: "a.test", RootCAs: p.roots})
+	if !strings.Contains(body, "version=TLSv1.3") {
+		t.Fatal(body)
+	}
+	_, addr12 := startEdge(t, Config{}, NewTable([]Cert{p.cert(t, "a", "a.test")}, TableOptions{}))
+	if _, body, _ := get(t, addr12, &tls.Config{ServerName: "a.test", RootCAs: p.roots, MaxVersion: tls.VersionTLS12}); !strings.Contains(body, "version=TLSv1.2") {
+		t.Fatal(body)
+	}
+	if _, err := New(Config{Enroll: func(net.Conn) error { return nil }, MinVersion: tls.VersionTLS10}); err == nil {
+		t.Fatal("TLS 1.0 accepted as a setting")
+	}
+}
+
+func TestPlaintextToTLSPort(t *testing.T) {
+	p := newPKI(t, "test CA")
+	s, addr := startEdge(t, Config{}, NewTable([]Cert{p.cert(t, "a", "a.test")}, TableOptions{}))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(c)
+	if !strings.HasPrefix(string(b), "HTTP/1.1 400 Bad Request\r\n") || !strings.Contains(string(b), "plain HTTP request was sent to HTTPS port") {
+		t.Fatalf("got %q", b)
+	}
+	if s.Stats().Failures[ReasonPlaintext] != 1 {
+		t.Fatalf("stats %+v", s.Stats())
+	}
+}
+
+// TestHotReplace swaps the table under load: every request succeeds, connections established
+// before the swap keep their certificate, and handshakes after it get the new one.
+func TestHotReplace(t *testing.T) {
+	p := newPKI(t, "test CA")
+	old := p.cert(t, "old", "a.test")
+	s, addr := startEdge(t, Config{}, NewTable([]Cert{old}, TableOptions{}))
+	cfg := &tls.Config{ServerName: "a.test", RootCAs: p.roots}
+	early, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer early.Close()
+	roundTrip(t, early)
+
+	var fails, oks atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "a.test", RootCAs: p.roots})
+				if err != nil {
+					fails.Add(1)
+					continue
+				}
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+				b, _ := io.ReadAll(c)
+				c.Close()
+				if strings.HasPrefix(string(b), "HTTP/1.1 200") {
+					oks.Add(1)
+				} else {
+					fails.Add(1)
+				}
+			}
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		time.Sleep(10 * time.Millisecond)
+		c := p.cert(t, "new", "a.test")
+		if i%2 == 0 {
+			c = old
+		}
+		s.SetTable(NewTable([]Cert{c}, TableOptions{}))
+	}
+	s.SetTable(NewTable([]Cert{p.cert(t, "new", "a.test")}, TableOptions{}))
+	close(stop)
+	wg.Wait()
+	if fails.Load() != 0 || oks.Load() == 0 {
+		t.Fatalf("%d failed, %d ok", fails.Load(), oks.Load())
+	}
+	// The early connection still works and still has the old certificate.
+	roundTrip(t, early)
+	if cn := early.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "old" {
+		t.Fatalf("early connection now shows %q", cn)
+	}
+	if cn, _, _ := get(t, addr, cfg); cn != "new" {
+		t.Fatalf("new handshake served %q", cn)
+	}
+	// Removing every certificate: handshakes fail cleanly, counted.
+	s.SetTable(NewTable(nil, TableOptions{}))
+	if _, err := tls.Dial("tcp", addr, cfg); err == nil {
+		t.Fatal("handshake succeeded with an empty table")
+	}
+	roundTrip(t, early)
+}
+
+func TestResumption(t *testing.T) {
+	p := newPKI(t, "test CA")
+	s, addr := startEdge(t, Config{}, NewTable([]Cert{p.cert(t, "a", "a.test")}, TableOptions{}))
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cache := tls.NewLRUClientSessionCache(4)
+		cfg := &tls.Config{ServerName: "a.test", RootCAs: p.roots, ClientSessionCache: cache, MaxVersion: v}
+		if _, _, cs := get(t, addr, cfg); cs.DidResume {
+			t.Fatal("first connection resumed")
+		}
+		if _, _, cs := get(t, addr, cfg); !cs.DidResume {
+			t.Fatalf("%s: second connection not resumed", tls.VersionName(v))
+		}
+		// After two rotations the ticket's key is still kept (3 keys); after three it is gone.
+		_ = s.RotateTickets()
+		_ = s.RotateTickets()
+		if _, _, cs := get(t, addr, cfg); !cs.DidResume {
+			t.Fatalf("%s: not resumed after 2 rotations", tls.VersionName(v))
+		}
+		for i := 0; i < 3; i++ {
+			_ = s.RotateTickets()
+		}
+		if _, _, cs := get(t, addr, cfg); cs.DidResume {
+			t.Fatalf("%s: resumed with a dropped ticket key", tls.VersionName(v))
+		}
+	}
+	if s.Stats().Resumed < 4 {
+		t.Fatalf("stats %+v", s.Stats())
+	}
+}
+
+func TestMutualTLS(t *testing.T) {
+	p := newPKI(t, "test CA")
+	other := newPKI(t, "other CA")
+	tbl := NewTable([]Cert{p.cert(t, "a", "a.test", "open.test")}, TableOptions{
+		ClientCAs:       []CA{{ID: "ca-1", Cert: p.ca.Cert}},
+		ClientAuthHosts: []string{"a.test"},
+	})
+	_, addr := startEdge(t, Config{}, tbl)
+	good := p.client(t, "alice")
+	bad := other.client(t, "mallory")
+	f := func(sni string, cert *tls.Certificate, want string) {
+		t.Helper()
+		cfg := &tls.Config{ServerName: sni, RootCAs: p.roots}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		_, body, _ := get(t, addr, cfg)
+		if !strings.HasSuffix(body, want) {
+			t.Fatalf("sni %s: %q, want it to end with %q", sni, body, want)
+		}
+	}
+	f("a.test", nil, "cert=false fp= verified=")
+	// A certificate of another CA is passed on (subject, fingerprint) but not verified.
+	f("a.test", &bad, " verified=")
+	f("a.test", &good, " verified=ca-1")
+	// A host without client authentication does not ask for a certificate.
+	f("open.test", &good, "cert=false fp= verified=")
+}
+
+func TestHandshakeTimeoutAndLimit(t *testing.T) {
+	p := newPKI(t, "test CA")
+	s, addr := startEdge(t, Config{HandshakeTimeout: 300 * time.Millisecond, MaxHandshakes: 4},
+		NewTable([]Cert{p.cert(t, "a", "a.test")}, TableOptions{}))
+	cfg := &tls.Config{ServerName: "a.test", RootCAs: p.roots}
+	est, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer est.Close()
+	// Fill every slot with silent connections, repeatedly.
+	var silent []net.Conn
+	for i := 0; i < 12; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, c)
+	}
+	defer func() {
+		for _, c := range silent {
+			c.Close()
+		}
+	}()
+	// The established connection keeps being served meanwhile.
+	for i := 0; i < 20; i++ {
+		roundTrip(t, est)
+	}
+	if n := s.Stats().InHandshake; n > 4 {
+		t.Fatalf("%d handshakes at once, limit 4", n)
+	}
+	// The silent ones time out in rounds of 4; a real client then gets through.
+	if _, _, cs := get(t, addr, cfg); !cs.HandshakeComplete {
+		t.Fatal("no handshake")
+	}
+	if f := s.Stats().Failures[ReasonTimeout]; f < 4 {
+		t.Fatalf("timeouts counted: %d", f)
+	}
+}
