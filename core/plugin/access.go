@@ -64,10 +64,14 @@ type accessCheck interface {
 }
 
 // Access runs the access plugins in route order; the first that does not
-// let the request through decides. Runs on the loop; no allocation.
-func (c *Chain) Access(x *Ctx) Verdict {
+// let the request through decides. It records in xs what the response hooks
+// need to know of the request. Runs on the loop; no allocation.
+func (c *Chain) Access(x *Ctx, xs *Exchange) Verdict {
 	if c == nil {
 		return Verdict{}
+	}
+	if c.cors != nil {
+		xs.corsOff = !c.cors.applies(x)
 	}
 	for _, a := range c.access {
 		if v := a.check(x); v.Refuse != RefusalNone || v.Respond {
