@@ -83,8 +83,9 @@ type clientConn struct {
 	began      int64 // ms, start of the exchange
 	deadline   int64 // ms, end of the whole exchange (call timeout)
 	retried    bool
-	inFlight   bool // counted in the Server's requests in flight (inflight.go)
+	inFlight   bool // counted in the Server's requests in flight (limits.go)
 	timeouts   exchangeTimeouts
+	layout     headLayout     // where the Host and target are in head (head.go)
 	obs        exchangeObs    // request id, timings, event record (observe.go)
 	pol        exchangePolicy // what the policy steps decided (policy.go)
 }
@@ -98,12 +99,8 @@ type exchangeTimeouts struct {
 func (cc *clientConn) expire(lp *loop, now int64) { lp.clientTimeout(cc, now) }
 
 func (lp *loop) openClient(c gnet.Conn) {
-	var cc *clientConn
-	if n := len(lp.freeClients); n > 0 {
-		cc = lp.freeClients[n-1]
-		lp.freeClients[n-1] = nil
-		lp.freeClients = lp.freeClients[:n-1]
-	} else {
+	cc, ok := popFree(&lp.freeClients)
+	if !ok {
 		cc = &clientConn{lp: lp}
 		cc.t.owner = cc
 	}
@@ -296,16 +293,8 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 		lp.replyError(cc, k, hasBody || !cc.keepAlive)
 		return
 	}
-	cc.pick.ClientIP = cc.remote
-	cc.pick.Req = req
-	cc.pick.Buf = buf
 	cc.pick.Tried = 0
-	up, idx := rt.Pick(&cc.pick)
-	cc.pick.Req, cc.pick.Buf = nil, nil
-	if up != nil && idx < 64 {
-		// Retries across targets (later) pick again with this mask.
-		cc.pick.Tried |= 1 << uint(idx)
-	}
+	up := lp.pickTarget(cc, rt, req, buf)
 	if up == nil {
 		lp.consume(cc, headLen)
 		lp.replyError(cc, errNoTarget, hasBody || !cc.keepAlive)
@@ -452,44 +441,6 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 	return false
 }
 
-// replyError answers cc with the error page of k. The connection closes
-// after it when closing is set; otherwise the next request is read.
-func (lp *loop) replyError(cc *clientConn, k errKind, closing bool) {
-	closing = closing || !cc.keepAlive || lp.s.draining.Load()
-	lp.obsReply(cc, k)
-	lp.releaseExchange(cc) // no exchange goes on after an error page
-	page := errorPage(k, cc.wantsHTML, closing)
-	if k == errLoginRedirect {
-		page = lp.loginRedirect(closing)
-	}
-	if k == errTooManyRequests {
-		page = lp.withQuotaHeaders(cc, page)
-	}
-	page = lp.withRequestID(cc, page)
-	if !send(cc.c, page) {
-		return // gnet closed cc; OnClose has run
-	}
-	if closing {
-		lp.closeClientAfterFlush(cc)
-		return
-	}
-	cc.state = csHead
-	lp.armClient(cc, tkIdle, lp.s.now()+lp.s.cfg.IdleTimeout.Milliseconds())
-}
-
-// closeClientAfterFlush closes cc once gnet has written its outbound buffer:
-// gnet's own close drops what a non-blocking write cannot send at once.
-func (lp *loop) closeClientAfterFlush(cc *clientConn) {
-	cc.state = csClosing
-	lp.wheel.disarm(&cc.t)
-	if cc.c.OutboundBuffered() == 0 {
-		lp.closeConn(cc.c)
-		return
-	}
-	lp.armClient(cc, tkIdle, lp.s.now()+lp.s.cfg.IdleTimeout.Milliseconds())
-	lp.watchFlush(cc)
-}
-
 // flushed is called at each tick for a watched connection; it reports
 // whether the connection no longer needs watching.
 func (cc *clientConn) flushed(lp *loop) bool {
@@ -504,76 +455,6 @@ func (cc *clientConn) flushed(lp *loop) bool {
 		return lp.pumpFlushCheck(cc)
 	}
 	return true
-}
-
-// finishExchange ends cc's exchange after the last response byte: the
-// upstream goes back to the pool (or closes), the client reads its next
-// request (or closes).
-func (lp *loop) finishExchange(cc *clientConn) {
-	lp.obsDone(cc)
-	us := cc.up
-	cc.up = nil
-	if us != nil {
-		us.cc = nil
-		if us.keepAlive && cc.reqDone {
-			lp.putIdle(us)
-		} else {
-			us.state = usClosing
-			lp.closeConn(us.c)
-		}
-	}
-	lp.endTarget(cc, true)
-	lp.releaseExchange(cc)
-	if !cc.keepAlive || !cc.reqDone || lp.s.draining.Load() {
-		lp.closeClientAfterFlush(cc)
-		return
-	}
-	cc.state = csHead
-	lp.armClient(cc, tkIdle, lp.s.now()+lp.s.cfg.IdleTimeout.Milliseconds())
-	if cc.c.InboundBuffered() > 0 {
-		if act := lp.processClient(cc); act == gnet.Close {
-			lp.closeConn(cc.c)
-		}
-	}
-}
-
-// endTarget reports the outcome of the exchange's upstream call to the route.
-func (lp *loop) endTarget(cc *clientConn, ok bool) {
-	if cc.target == nil {
-		return
-	}
-	cc.target.Release()
-	cc.rt.Report(cc.target, ok, msDuration(lp.s.now()-cc.began))
-	cc.target = nil
-	cc.rt = nil
-}
-
-// abortExchange fails cc's exchange with k: the error page when no response
-// byte was sent yet, then both connections close.
-func (lp *loop) abortExchange(cc *clientConn, k errKind) {
-	lp.obsFail(cc, k)
-	us := cc.up
-	cc.up = nil
-	if us != nil {
-		us.cc = nil
-		if us.state == usDialing || us.state == usPumped {
-			us.abandoned = true
-		} else {
-			us.state = usClosing
-			lp.closeConn(us.c)
-		}
-	}
-	lp.endTarget(cc, false)
-	if cc.state == csClosed || cc.state == csPumped {
-		return
-	}
-	if !cc.respHead {
-		cc.keepAlive = false
-		lp.replyError(cc, k, true)
-		return
-	}
-	cc.state = csClosing
-	lp.closeConn(cc.c)
 }
 
 // clientTimeout handles cc's timer.
@@ -607,39 +488,6 @@ func (lp *loop) clientTimeout(cc *clientConn, now int64) {
 	case tkPump:
 		lp.pumpAbort(cc)
 	}
-}
-
-func (lp *loop) onClientClose(cc *clientConn) {
-	if cc.state == csPumped {
-		// Either gnet closed its copy of a socket a pump owns now (the
-		// struct and the connection count stay with the pump), or the
-		// client left while its exchange waited to move to a pump.
-		if job := cc.pump; job != nil && job.clientIn {
-			job.clientIn = false
-			lp.pumpAbort(cc)
-		}
-		return
-	}
-	lp.s.conns.Add(-1)
-	prev := cc.state
-	cc.state = csClosed
-	lp.unlinkClient(cc)
-	lp.wheel.disarm(&cc.t)
-	if cc.target != nil {
-		// The client left: not the backend's fault, so no outcome is reported.
-		cc.target.Release()
-		cc.target, cc.rt = nil, nil
-	}
-	if prev != csHead && prev != csClosing && cc.up != nil {
-		lp.abortExchange(cc, errBadGateway)
-	}
-	lp.obsFail(cc, errBadGateway) // a client gone mid-exchange, if still observed
-	lp.freeClient(cc)
-}
-
-// freeClient retires cc; it is recycled at the next tick.
-func (lp *loop) freeClient(cc *clientConn) {
-	lp.deadClients = append(lp.deadClients, cc)
 }
 
 // containsFold reports whether b contains the lower-case ASCII s, ignoring case.
@@ -699,4 +547,9 @@ func discardCarry(c gnet.Conn, carry *[]byte, n int) {
 func send(c gnet.Conn, b []byte) bool {
 	_, err := c.Write(b)
 	return err == nil
+}
+
+// freeClient retires cc; it is recycled at the next tick.
+func (lp *loop) freeClient(cc *clientConn) {
+	lp.deadClients = append(lp.deadClients, cc)
 }

@@ -2,10 +2,54 @@ package core
 
 import (
 	"bytes"
+	"strconv"
+	"time"
 
+	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/httpparse"
 )
+
+// Head rewriting: every byte of a head Torii writes, in either direction,
+// is written here. The forwarded request head (appendRequestHead, with the
+// Otoroshi headers in, the Host retarget of a retry) and the response head
+// to the client (appendResponseHead, with the Otoroshi headers back and the
+// policy headers), and the fields inserted into a pre-rendered error page
+// (insertHeaders). The writers read the parsed head (spans into peeked
+// bytes), cc.pol (what the policy steps decided) and cc.obs (request id,
+// timings); they never keep a reference to the bytes they read. All run on
+// the loop.
+
+// headLayout locates the fields of cc.head that are read or rewritten after
+// the head was built: the request-target (the event's target URI) and the
+// Host value (rewritten for another target on a retry). Offsets into cc.head.
+type headLayout struct {
+	targetAt, targetEnd int
+	hostAt, hostEnd     int
+	// hostFromTarget says the Host value is the target's host:port
+	// (OverrideHost, or a request without Host), so a retry to another
+	// target rewrites it.
+	hostFromTarget bool
+}
+
+// target returns the request-target of head, laid out by l.
+func (l *headLayout) target(head []byte) []byte {
+	if l.targetEnd > len(head) || l.targetAt > l.targetEnd {
+		return nil
+	}
+	return head[l.targetAt:l.targetEnd]
+}
+
+// headScratch is a loop's buffers for head writing.
+type headScratch struct {
+	// The Otoroshi-Request-Timestamp of the last millisecond formatted.
+	tsMs  int64
+	tsLen int
+	ts    [40]byte
+
+	page []byte // an error page with its inserted fields (insertHeaders)
+}
 
 // appendRequestHead appends to dst the head forwarded upstream for cc's
 // request parsed from buf: the request line with the route's path rewrite,
@@ -15,8 +59,10 @@ import (
 // upstream. Runs on the loop; buf is only read.
 func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *route.Compiled, up *route.Upstream) []byte {
 	req := &lp.req
+	l := &cc.layout
 	dst = append(dst, req.Method.Bytes(buf)...)
 	dst = append(dst, ' ')
+	l.targetAt = len(dst)
 	switch req.Form {
 	case httpparse.FormAsterisk:
 		dst = append(dst, '*')
@@ -33,6 +79,7 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 			dst = append(dst, req.Query.Bytes(buf)...)
 		}
 	}
+	l.targetEnd = len(dst)
 	dst = append(dst, " HTTP/1.1\r\n"...)
 
 	trust := lp.s.cfg.TrustForwarded
@@ -88,14 +135,14 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 
 	host := req.Host.Bytes(buf)
 	dst = append(dst, "Host: "...)
-	cc.pol.hostAt = len(dst)
-	cc.pol.hostFromTarget = len(host) == 0 || overridesHost(rt)
-	if cc.pol.hostFromTarget {
+	l.hostAt = len(dst)
+	l.hostFromTarget = len(host) == 0 || cc.pol.overrideHost
+	if l.hostFromTarget {
 		dst = append(dst, up.HostPort...)
 	} else {
 		dst = append(dst, host...)
 	}
-	cc.pol.hostEnd = len(dst)
+	l.hostEnd = len(dst)
 	dst = append(dst, "\r\nX-Forwarded-For: "...)
 	if trust && hasXFF {
 		dst = append(dst, xff.Bytes(buf)...)
@@ -136,17 +183,6 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 }
 
 var slash = []byte("/")
-
-// overridesHost reports whether the route sends the target's host:port as
-// Host (Otoroshi's OverrideHost plugin) instead of the client's Host.
-func overridesHost(rt *route.Compiled) bool {
-	for i := range rt.Steps {
-		if rt.Steps[i].Name == "OverrideHost" {
-			return true
-		}
-	}
-	return false
-}
 
 // headKind is the kind of response head being written to the client.
 type headKind uint8
@@ -224,3 +260,174 @@ func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn,
 	}
 	return append(dst, "\r\n"...)
 }
+
+// Otoroshi header names.
+const (
+	hdrRequestID        = "Otoroshi-Request-Id"
+	hdrProxiedHost      = "Otoroshi-Proxied-Host"
+	hdrRequestTimestamp = "Otoroshi-Request-Timestamp"
+	hdrProxyLatency     = "Otoroshi-Proxy-Latency"
+	hdrUpstreamLatency  = "Otoroshi-Upstream-Latency"
+)
+
+// isOtoroshiInHeader reports whether name is one of the fields
+// appendOtoroshiIn sets: a client's own copies are dropped so that a backend
+// never sees two of them (or a forged id).
+func isOtoroshiInHeader(name []byte) bool {
+	switch len(name) {
+	case len(hdrRequestID):
+		return httpparse.EqualFold(name, "otoroshi-request-id")
+	case len(hdrProxiedHost):
+		return httpparse.EqualFold(name, "otoroshi-proxied-host")
+	case len(hdrRequestTimestamp):
+		return httpparse.EqualFold(name, "otoroshi-request-timestamp")
+	}
+	return false
+}
+
+// isOtoroshiBackHeader reports whether name is one of the fields
+// appendOtoroshiBack sets: a backend's own copies are dropped so that a
+// client never sees two of them.
+func isOtoroshiBackHeader(name []byte) bool {
+	switch len(name) {
+	case len(hdrRequestID):
+		return httpparse.EqualFold(name, "otoroshi-request-id")
+	case len(hdrRequestTimestamp):
+		return httpparse.EqualFold(name, "otoroshi-request-timestamp")
+	case len(hdrProxyLatency):
+		return httpparse.EqualFold(name, "otoroshi-proxy-latency")
+	case len(hdrUpstreamLatency):
+		return httpparse.EqualFold(name, "otoroshi-upstream-latency")
+	}
+	return false
+}
+
+// appendOtoroshiIn appends the OtoroshiHeadersIn fields of cc's exchange to
+// a forwarded head: request id, proxied host (host is the client's Host
+// value) and timestamp.
+func (lp *loop) appendOtoroshiIn(dst []byte, cc *clientConn, host []byte) []byte {
+	if !lp.s.obs.headersIn {
+		return dst
+	}
+	dst = append(dst, hdrRequestID+": "...)
+	dst = event.AppendID(dst, cc.obs.id)
+	if len(host) > 0 {
+		dst = append(dst, "\r\n"+hdrProxiedHost+": "...)
+		dst = append(dst, host...)
+	}
+	dst = append(dst, "\r\n"+hdrRequestTimestamp+": "...)
+	dst = append(dst, lp.timestamp(cc.obs.start)...)
+	return append(dst, "\r\n"...)
+}
+
+// appendOtoroshiBack appends the SendOtoroshiHeadersBack fields to the final
+// response head of cc's exchange: request id, timestamp, our overhead and
+// the backend's latency until its response head, in milliseconds.
+func (lp *loop) appendOtoroshiBack(dst []byte, cc *clientConn) []byte {
+	o := &cc.obs
+	if !lp.s.obs.headersBack || !o.active {
+		return dst
+	}
+	upstream := int64(0)
+	if o.backend > 0 && o.respAt > o.backend {
+		upstream = o.respAt - o.backend
+	}
+	proxy := o.respAt - o.start - upstream
+	dst = append(dst, hdrRequestID+": "...)
+	dst = event.AppendID(dst, o.id)
+	dst = append(dst, "\r\n"+hdrRequestTimestamp+": "...)
+	dst = append(dst, lp.timestamp(o.start)...)
+	dst = append(dst, "\r\n"+hdrProxyLatency+": "...)
+	dst = itoa(dst, max(proxy, 0)/1e6)
+	dst = append(dst, "\r\n"+hdrUpstreamLatency+": "...)
+	dst = itoa(dst, upstream/1e6)
+	return append(dst, "\r\n"...)
+}
+
+// timestampLayout is Otoroshi's request timestamp (Joda
+// "yyyy-MM-dd'T'HH:mm:ss.SSSZZ"), written in UTC.
+const timestampLayout = "2006-01-02T15:04:05.000-07:00"
+
+// timestamp returns the formatted wall-clock time of the server instant at
+// (ns). The result is cached per millisecond and valid until the next call
+// on this loop. 0 allocs.
+func (lp *loop) timestamp(at int64) []byte {
+	wall := lp.s.obs.startWall + at
+	ms := wall / 1e6
+	if ms != lp.heads.tsMs {
+		b := time.Unix(0, wall).UTC().AppendFormat(lp.heads.ts[:0], timestampLayout)
+		lp.heads.tsLen = len(b)
+		lp.heads.tsMs = ms
+	}
+	return lp.heads.ts[:lp.heads.tsLen]
+}
+
+// appendPolicyHeaders appends to a final response head the fields the
+// policy steps add: the quota headers when a key was counted, the
+// otoroshi-tracking cookie when one was made up.
+func appendPolicyHeaders(dst []byte, cc *clientConn) []byte {
+	if cc.pol.counted {
+		dst = apikey.AppendQuotaHeaders(dst, cc.pol.rem)
+	}
+	if cc.pol.ntracking > 0 {
+		dst = append(dst, "Set-Cookie: "+route.TrackingCookie+"="...)
+		dst = append(dst, cc.pol.tracking[:cc.pol.ntracking]...)
+		dst = append(dst, "; Path=/; Max-Age="+trackingMaxAge+"; HttpOnly\r\n"...)
+	}
+	return dst
+}
+
+// retargetHost rewrites the Host value of cc.head for target up when it
+// came from the previous target (OverrideHost, or a request without Host).
+func (lp *loop) retargetHost(cc *clientConn, up *route.Upstream) {
+	l := &cc.layout
+	if !l.hostFromTarget || l.hostEnd > len(cc.head) || l.hostAt > l.hostEnd {
+		return
+	}
+	if string(cc.head[l.hostAt:l.hostEnd]) == up.HostPort {
+		return
+	}
+	dst := append(lp.scratch[:0], cc.head[:l.hostAt]...)
+	dst = append(dst, up.HostPort...)
+	dst = append(dst, cc.head[l.hostEnd:]...)
+	lp.scratch = dst
+	cc.head = append(cc.head[:0], dst...)
+	l.hostEnd = l.hostAt + len(up.HostPort)
+}
+
+// insertHeaders returns the rendered error page of k (errorPage) with the
+// fields of cc's exchange inserted at the end of its head: for a 429,
+// Retry-After and the quota headers of a counted key; the exchange's
+// Otoroshi-Request-Id when the headers go back to clients. It returns page
+// itself when there is nothing to insert, else a copy built in the loop's
+// page buffer, valid until the next call on this loop. On the loop; no
+// allocation once the buffer has grown.
+func (lp *loop) insertHeaders(cc *clientConn, k errKind, page []byte) []byte {
+	quota := k == errTooManyRequests
+	if !quota && !lp.s.obs.headersBack {
+		return page
+	}
+	end := bytes.Index(page, crlfcrlf)
+	if end < 0 {
+		panic("BUG: rendered error page without a head end")
+	}
+	dst := append(lp.heads.page[:0], page[:end+2]...)
+	if quota {
+		dst = append(dst, "Retry-After: "...)
+		dst = strconv.AppendInt(dst, int64(max(cc.pol.retryAfter, 1)), 10)
+		dst = append(dst, "\r\n"...)
+		if cc.pol.counted {
+			dst = apikey.AppendQuotaHeaders(dst, cc.pol.rem)
+		}
+	}
+	if lp.s.obs.headersBack {
+		dst = append(dst, hdrRequestID+": "...)
+		dst = event.AppendID(dst, cc.obs.id)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, page[end+2:]...)
+	lp.heads.page = dst
+	return dst
+}
+
+var crlfcrlf = []byte("\r\n\r\n")

@@ -25,10 +25,8 @@ const maxPooledHead = 64 << 10
 // until releaseExchange. On cc's loop only.
 func (lp *loop) exchangeHead(cc *clientConn) []byte {
 	if cc.head == nil {
-		if n := len(lp.freeHeads); n > 0 {
-			cc.head = lp.freeHeads[n-1]
-			lp.freeHeads[n-1] = nil
-			lp.freeHeads = lp.freeHeads[:n-1]
+		if b, ok := popFree(&lp.freeHeads); ok {
+			cc.head = b
 		} else {
 			cc.head = make([]byte, 0, 1024)
 		}
@@ -39,14 +37,10 @@ func (lp *loop) exchangeHead(cc *clientConn) []byte {
 // takeRecord returns an event record for an exchange about to be observed,
 // from the loop's free list when it has one. On the loop only.
 func (lp *loop) takeRecord() *event.Record {
-	n := len(lp.freeRecords)
-	if n == 0 {
-		return new(event.Record)
+	if r, ok := popFree(&lp.freeRecords); ok {
+		return r
 	}
-	r := lp.freeRecords[n-1]
-	lp.freeRecords[n-1] = nil
-	lp.freeRecords = lp.freeRecords[:n-1]
-	return r
+	return new(event.Record)
 }
 
 // releaseExchange gives cc's request-head buffer and event record back to
@@ -55,15 +49,13 @@ func (lp *loop) takeRecord() *event.Record {
 // loop only.
 func (lp *loop) releaseExchange(cc *clientConn) {
 	if cc.head != nil {
-		if cap(cc.head) <= maxPooledHead && len(lp.freeHeads) < maxFree {
-			lp.freeHeads = append(lp.freeHeads, cc.head[:0])
+		if cap(cc.head) <= maxPooledHead {
+			pushFree(&lp.freeHeads, cc.head[:0])
 		}
 		cc.head = nil
 	}
 	if r := cc.obs.rec; r != nil && !cc.obs.active {
-		if len(lp.freeRecords) < maxFree {
-			lp.freeRecords = append(lp.freeRecords, r)
-		}
+		pushFree(&lp.freeRecords, r)
 		cc.obs.rec = nil
 	}
 }

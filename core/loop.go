@@ -24,7 +24,7 @@ type loop struct {
 	wheel      wheel
 	tickQueued atomic.Bool
 
-	pools       map[netip.AddrPort]*hostPool
+	pools       pools // idle upstream connections per target (pool.go)
 	freeClients []*clientConn
 	freeUps     []*upstreamConn
 	// Structs of connections closed since the last tick. They are recycled
@@ -58,8 +58,9 @@ type loop struct {
 	freeHeads   [][]byte
 	freeRecords []*event.Record
 
-	obs loopObs    // ring, request ids, pool statistics (observe.go)
-	pol loopPolicy // API-key scratch, tracking ids, pool sweeping (policy.go)
+	heads headScratch // timestamp cache, error page buffer (head.go)
+	obs   loopObs     // ring, request ids, pool statistics (observe.go)
+	pol   loopPolicy  // API-key scratch, tracking ids, pool sweeping (policy.go)
 }
 
 // maxFree bounds each free list; extra structs are left to the GC.
@@ -69,9 +70,9 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 	lp := &loop{
 		s:       s,
 		el:      el,
-		pools:   make(map[netip.AddrPort]*hostPool),
 		scratch: make([]byte, 0, 4096),
 	}
+	lp.pools.init()
 	lp.wheel.init(int64(s.cfg.TickInterval.Milliseconds()), s.now())
 	return lp
 }
@@ -83,7 +84,7 @@ func (lp *loop) Run(context.Context) error {
 	now := lp.s.now()
 	lp.wheel.advance(lp, now)
 	lp.checkFlushWait()
-	lp.obsTick(now)
+	lp.publishPoolStats(now)
 	lp.sweepPools()
 	if lp.s.draining.Load() {
 		lp.drainIdle()
@@ -105,17 +106,13 @@ func (lp *loop) recycle() {
 		cc.pumpCarry = nil
 		cc.pump = nil
 		lp.releaseExchange(cc)
-		if len(lp.freeClients) < maxFree {
-			lp.freeClients = append(lp.freeClients, cc)
-		}
+		pushFree(&lp.freeClients, cc)
 	}
 	lp.deadClients = lp.deadClients[:0]
 	for i, us := range lp.deadUps {
 		lp.deadUps[i] = nil
 		us.reset()
-		if len(lp.freeUps) < maxFree {
-			lp.freeUps = append(lp.freeUps, us)
-		}
+		pushFree(&lp.freeUps, us)
 	}
 	lp.deadUps = lp.deadUps[:0]
 }
@@ -148,75 +145,9 @@ func (lp *loop) closeConn(c gnet.Conn) {
 	_ = lp.el.Close(c)
 }
 
-// hostPool is one loop's idle keep-alive connections to one target address,
-// used last-in first-out so that the warmest connection serves next.
-type hostPool struct {
-	addr netip.AddrPort
-	idle []*upstreamConn
-}
-
-func (lp *loop) pool(addr netip.AddrPort) *hostPool {
-	p := lp.pools[addr]
-	if p == nil {
-		p = &hostPool{addr: addr}
-		lp.pools[addr] = p
-	}
-	return p
-}
-
-// takeIdle returns an idle pooled connection to addr, or nil.
-func (lp *loop) takeIdle(addr netip.AddrPort) *upstreamConn {
-	p := lp.pools[addr]
-	if p == nil || len(p.idle) == 0 {
-		return nil
-	}
-	us := p.idle[len(p.idle)-1]
-	p.idle[len(p.idle)-1] = nil
-	p.idle = p.idle[:len(p.idle)-1]
-	lp.wheel.disarm(&us.t)
-	us.state = usActive
-	us.reused = true
-	return us
-}
-
-// putIdle parks us in its pool, or closes it when the pool is full or the
-// server is draining.
-func (lp *loop) putIdle(us *upstreamConn) {
-	p := lp.pool(us.addr)
-	if len(p.idle) >= lp.s.cfg.PoolIdleLimit || lp.s.draining.Load() || !lp.addrLive(us.addr) {
-		us.state = usClosing
-		lp.closeConn(us.c)
-		return
-	}
-	us.state = usIdle
-	us.cc = nil
-	p.idle = append(p.idle, us)
-	lp.wheel.arm(&us.t, lp.s.now()+lp.s.cfg.PoolIdleTimeout.Milliseconds())
-}
-
-// removeIdle takes us out of its pool if it is there.
-func (lp *loop) removeIdle(us *upstreamConn) {
-	p := lp.pools[us.addr]
-	if p == nil {
-		return
-	}
-	for i, x := range p.idle {
-		if x == us {
-			copy(p.idle[i:], p.idle[i+1:])
-			p.idle[len(p.idle)-1] = nil
-			p.idle = p.idle[:len(p.idle)-1]
-			return
-		}
-	}
-}
-
 func (lp *loop) newUpstream(addr netip.AddrPort) *upstreamConn {
-	var us *upstreamConn
-	if n := len(lp.freeUps); n > 0 {
-		us = lp.freeUps[n-1]
-		lp.freeUps[n-1] = nil
-		lp.freeUps = lp.freeUps[:n-1]
-	} else {
+	us, ok := popFree(&lp.freeUps)
+	if !ok {
 		us = &upstreamConn{lp: lp}
 		us.t.owner = us
 	}
@@ -291,14 +222,7 @@ func (lp *loop) checkFlushWait() {
 // drainIdle closes idle keep-alive client connections and pooled upstream
 // connections during a graceful shutdown.
 func (lp *loop) drainIdle() {
-	for _, p := range lp.pools {
-		for len(p.idle) > 0 {
-			us := p.idle[len(p.idle)-1]
-			p.idle = p.idle[:len(p.idle)-1]
-			us.state = usClosing
-			lp.closeConn(us.c)
-		}
-	}
+	lp.drainPools()
 	for _, cc := range lp.idleClients() {
 		cc.state = csClosing
 		lp.closeConn(cc.c)
@@ -307,3 +231,24 @@ func (lp *loop) drainIdle() {
 
 // msDuration converts milliseconds to a time.Duration.
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// popFree takes the last element of a free list, or reports false.
+func popFree[T any](list *[]T) (T, bool) {
+	var zero T
+	n := len(*list)
+	if n == 0 {
+		return zero, false
+	}
+	x := (*list)[n-1]
+	(*list)[n-1] = zero
+	*list = (*list)[:n-1]
+	return x, true
+}
+
+// pushFree puts x back on a free list unless it holds maxFree already (the
+// extra is left to the GC).
+func pushFree[T any](list *[]T, x T) {
+	if len(*list) < maxFree {
+		*list = append(*list, x)
+	}
+}

@@ -1,9 +1,7 @@
 package core
 
 import (
-	"bytes"
 	"maps"
-	"net/netip"
 	"slices"
 	"time"
 
@@ -16,11 +14,13 @@ import (
 )
 
 // Observation of the hot path (see "Observation" in the package doc). Every
-// client exchange is bracketed on its loop: obsBegin when its head is parsed
-// (obsReply when an error is answered without one), obsRoute once routed,
-// obsBackend when the forwarded head is built, obsResponse when the
-// backend's final head arrives, and obsDone or obsFail when it ends. Each
-// starts with one test. Times are monotonic nanoseconds since the server's
+// client exchange is recorded on its loop as it goes: obsBegin when its head
+// is parsed (obsAnswer when an error is answered without one), obsRoute once
+// routed, obsBackend when the forwarded head is built, obsResponse when the
+// backend's final head arrives, obsPumped for what a pump relayed, and
+// obsEnd, called by endExchange (exchange.go) when it ends. These hooks only
+// record: they release, report and decide nothing. Each starts with one
+// test. Times are monotonic nanoseconds since the server's
 // start (Server.nanos); the event's wall-clock start is derived from them.
 
 // serverObs is the observation configuration of a Server, fixed at NewServer.
@@ -128,15 +128,6 @@ type loopObs struct {
 	index int // the loop's index: ring, metric shard, request id generator
 	ring  *event.Ring
 	ids   *event.IDGen
-
-	// The Otoroshi-Request-Timestamp of the last millisecond formatted.
-	tsMs  int64
-	tsLen int
-	ts    [40]byte
-
-	pools   poolGauge
-	statsAt int64  // ms of the last pool statistics
-	page    []byte // an error page with its request id (withRequestID)
 }
 
 func (lp *loop) initObserve(index int) {
@@ -144,7 +135,7 @@ func (lp *loop) initObserve(index int) {
 	lp.obs.on = o.on
 	lp.obs.index = index
 	lp.obs.ids = event.NewIDGen(index)
-	lp.obs.tsMs = -1
+	lp.heads.tsMs = -1
 	if o.hub != nil {
 		lp.obs.ring = o.hub.Ring(index)
 	}
@@ -230,24 +221,8 @@ func (lp *loop) obsBackend(cc *clientConn, up *route.Upstream) {
 	o.backend = lp.s.nanos()
 	if o.rec != nil {
 		o.rec.TargetHost = up.HostPort
-		o.rec.SetTargetURI(requestTarget(cc.head))
+		o.rec.SetTargetURI(cc.layout.target(cc.head))
 	}
-}
-
-// requestTarget returns the request-target of the request line in head.
-func requestTarget(head []byte) []byte {
-	i := 0
-	for i < len(head) && head[i] != ' ' {
-		i++
-	}
-	if i == len(head) {
-		return nil
-	}
-	j := i + 1
-	for j < len(head) && head[j] != ' ' && head[j] != '\r' {
-		j++
-	}
-	return head[i+1 : j]
 }
 
 // obsResponse records the final (or 101) response head us parsed from buf.
@@ -264,32 +239,6 @@ func (lp *loop) obsResponse(cc *clientConn, us *upstreamConn, buf []byte) {
 			o.rec.Flags |= event.FlagChunked
 		}
 	}
-}
-
-// obsDone ends the observed exchange after its last response byte.
-func (lp *loop) obsDone(cc *clientConn) {
-	lp.s.leaveFlight(cc)
-	if !cc.obs.active {
-		return
-	}
-	lp.s.obsEnd(lp, cc, lp.s.nanos(), "", false)
-}
-
-// obsFail ends the observed exchange, if any, with the gateway error k.
-// When the response head was already sent, its status is kept; otherwise
-// the error page's.
-func (lp *loop) obsFail(cc *clientConn, k errKind) {
-	lp.s.leaveFlight(cc)
-	o := &cc.obs
-	if !o.active {
-		return
-	}
-	info := &errorInfo[k]
-	if !cc.respHead {
-		o.status = uint16(info.status)
-		o.dataOut += int64(len(errorPage(k, cc.wantsHTML, true)))
-	}
-	lp.s.obsEnd(lp, cc, lp.s.nanos(), info.cause, true)
 }
 
 // obsEnd records the end of cc's exchange at now: the route's metrics and
@@ -351,10 +300,12 @@ func (s *Server) obsEnd(lp *loop, cc *clientConn, now int64, gwError string, fai
 	}
 }
 
-// obsReply records an error answered by replyError: it ends the observed
-// exchange, or, for a connection whose request head could not be parsed or
-// did not arrive in time (no exchange was begun), records one of its own.
-func (lp *loop) obsReply(cc *clientConn, k errKind) {
+// obsAnswer prepares the record of an error answered by replyError: for a
+// connection whose request head could not be parsed or did not arrive in
+// time (no exchange was begun), it begins one of its own, so that the page
+// carries a request id and the event is recorded; a 429 counts as a quota
+// rejection in the route's metrics. endExchange then records it.
+func (lp *loop) obsAnswer(cc *clientConn, k errKind) {
 	o := &cc.obs
 	if !o.active && lp.obs.on && cc.state == csHead {
 		now := lp.s.nanos()
@@ -371,166 +322,20 @@ func (lp *loop) obsReply(cc *clientConn, k errKind) {
 	if k == errTooManyRequests && o.rm != nil {
 		o.rm.QuotaRejected(lp.obs.index)
 	}
-	lp.obsFail(cc, k)
 }
 
-// obsPumpEnd records what a pump goroutine moved for cc's exchange (moved:
-// the body bytes it relayed, whatever the framing, also when it failed) and,
-// for a download or a failed upload, ends the exchange. On the pump goroutine,
-// before the connections go back to their loop.
-func (s *Server) obsPumpEnd(lp *loop, job *pumpJob, moved int64, err error) {
-	cc := job.cc
-	if job.kind != pumpUpload || err != nil {
-		s.leaveFlight(cc) // the exchange ends here
-	}
+// obsPumped records the body bytes a pump goroutine relayed for cc's
+// exchange (moved, whatever the framing, also when it failed): request
+// bytes for an upload, response bytes for a download. On the pump
+// goroutine, before the exchange ends or goes back to its loop.
+func (cc *clientConn) obsPumped(kind pumpKind, moved int64) {
 	if !cc.obs.active {
 		return
 	}
-	switch job.kind {
+	switch kind {
 	case pumpUpload:
 		cc.obs.dataIn += moved
-		if err == nil {
-			return
-		}
-		s.obsEnd(lp, cc, s.nanos(), errorInfo[errBadGateway].cause, true)
 	case pumpDownload:
 		cc.obs.dataOut += moved
-		if err != nil {
-			s.obsEnd(lp, cc, s.nanos(), errorInfo[errBadGateway].cause, true)
-			return
-		}
-		s.obsEnd(lp, cc, s.nanos(), "", false)
 	}
 }
-
-// Otoroshi header names.
-const (
-	hdrRequestID        = "Otoroshi-Request-Id"
-	hdrProxiedHost      = "Otoroshi-Proxied-Host"
-	hdrRequestTimestamp = "Otoroshi-Request-Timestamp"
-	hdrProxyLatency     = "Otoroshi-Proxy-Latency"
-	hdrUpstreamLatency  = "Otoroshi-Upstream-Latency"
-)
-
-// isOtoroshiInHeader reports whether name is one of the fields
-// appendOtoroshiIn sets: a client's own copies are dropped so that a backend
-// never sees two of them (or a forged id).
-func isOtoroshiInHeader(name []byte) bool {
-	switch len(name) {
-	case len(hdrRequestID):
-		return httpparse.EqualFold(name, "otoroshi-request-id")
-	case len(hdrProxiedHost):
-		return httpparse.EqualFold(name, "otoroshi-proxied-host")
-	case len(hdrRequestTimestamp):
-		return httpparse.EqualFold(name, "otoroshi-request-timestamp")
-	}
-	return false
-}
-
-// isOtoroshiBackHeader reports whether name is one of the fields
-// appendOtoroshiBack sets: a backend's own copies are dropped so that a
-// client never sees two of them.
-func isOtoroshiBackHeader(name []byte) bool {
-	switch len(name) {
-	case len(hdrRequestID):
-		return httpparse.EqualFold(name, "otoroshi-request-id")
-	case len(hdrRequestTimestamp):
-		return httpparse.EqualFold(name, "otoroshi-request-timestamp")
-	case len(hdrProxyLatency):
-		return httpparse.EqualFold(name, "otoroshi-proxy-latency")
-	case len(hdrUpstreamLatency):
-		return httpparse.EqualFold(name, "otoroshi-upstream-latency")
-	}
-	return false
-}
-
-// appendOtoroshiIn appends the OtoroshiHeadersIn fields of cc's exchange to
-// a forwarded head: request id, proxied host (host is the client's Host
-// value) and timestamp.
-func (lp *loop) appendOtoroshiIn(dst []byte, cc *clientConn, host []byte) []byte {
-	if !lp.s.obs.headersIn {
-		return dst
-	}
-	dst = append(dst, hdrRequestID+": "...)
-	dst = event.AppendID(dst, cc.obs.id)
-	if len(host) > 0 {
-		dst = append(dst, "\r\n"+hdrProxiedHost+": "...)
-		dst = append(dst, host...)
-	}
-	dst = append(dst, "\r\n"+hdrRequestTimestamp+": "...)
-	dst = append(dst, lp.timestamp(cc.obs.start)...)
-	return append(dst, "\r\n"...)
-}
-
-// appendOtoroshiBack appends the SendOtoroshiHeadersBack fields to the final
-// response head of cc's exchange: request id, timestamp, our overhead and
-// the backend's latency until its response head, in milliseconds.
-func (lp *loop) appendOtoroshiBack(dst []byte, cc *clientConn) []byte {
-	o := &cc.obs
-	if !lp.s.obs.headersBack || !o.active {
-		return dst
-	}
-	upstream := int64(0)
-	if o.backend > 0 && o.respAt > o.backend {
-		upstream = o.respAt - o.backend
-	}
-	proxy := o.respAt - o.start - upstream
-	dst = append(dst, hdrRequestID+": "...)
-	dst = event.AppendID(dst, o.id)
-	dst = append(dst, "\r\n"+hdrRequestTimestamp+": "...)
-	dst = append(dst, lp.timestamp(o.start)...)
-	dst = append(dst, "\r\n"+hdrProxyLatency+": "...)
-	dst = itoa(dst, max(proxy, 0)/1e6)
-	dst = append(dst, "\r\n"+hdrUpstreamLatency+": "...)
-	dst = itoa(dst, upstream/1e6)
-	return append(dst, "\r\n"...)
-}
-
-// withRequestID returns the rendered error page with the exchange's
-// Otoroshi-Request-Id inserted at the end of its head (when the headers go
-// back to clients), built in the loop's page buffer: valid until the next
-// call on this loop. Called after obsReply, which gave the reply its id.
-func (lp *loop) withRequestID(cc *clientConn, page []byte) []byte {
-	if !lp.s.obs.headersBack {
-		return page
-	}
-	end := bytes.Index(page, crlfcrlf)
-	if end < 0 {
-		panic("BUG: rendered error page without a head end")
-	}
-	dst := append(lp.obs.page[:0], page[:end+2]...)
-	dst = append(dst, hdrRequestID+": "...)
-	dst = event.AppendID(dst, cc.obs.id)
-	dst = append(dst, "\r\n"...)
-	dst = append(dst, page[end+2:]...)
-	lp.obs.page = dst
-	return dst
-}
-
-// timestampLayout is Otoroshi's request timestamp (Joda
-// "yyyy-MM-dd'T'HH:mm:ss.SSSZZ"), written in UTC.
-const timestampLayout = "2006-01-02T15:04:05.000-07:00"
-
-// timestamp returns the formatted wall-clock time of the server instant at
-// (ns). The result is cached per millisecond and valid until the next call
-// on this loop. 0 allocs.
-func (lp *loop) timestamp(at int64) []byte {
-	wall := lp.s.obs.startWall + at
-	ms := wall / 1e6
-	if ms != lp.obs.tsMs {
-		b := time.Unix(0, wall).UTC().AppendFormat(lp.obs.ts[:0], timestampLayout)
-		lp.obs.tsLen = len(b)
-		lp.obs.tsMs = ms
-	}
-	return lp.obs.ts[:lp.obs.tsLen]
-}
-
-// poolStat is one target's upstream connections on one loop.
-type poolStat struct {
-	addr       netip.AddrPort
-	size, idle int
-}
-
-// poolStatsEvery is how often (ms) a loop publishes its pool statistics for
-// the gauges.
-const poolStatsEvery = 1000

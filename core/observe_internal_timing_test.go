@@ -96,7 +96,7 @@ func benchObserveExchange(b *testing.B, capture bool) {
 		lp.obsResponse(cc, us, respBuf)
 		scratch = lp.appendOtoroshiBack(scratch[:0], cc)
 		cc.obs.dataOut += int64(len(respBuf)) + 13
-		lp.obsDone(cc)
+		lp.s.endExchange(lp, cc, nil, endDone, 0)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(hub.Ring(0).Drops()), "ring_drops")

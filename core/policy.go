@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"net/netip"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/torii-gateway/torii/core/apikey"
@@ -21,10 +19,6 @@ type loopPolicy struct {
 	scratch *apikey.Scratch
 	// rnd is a splitmix64 state for tracking ids, seeded from crypto/rand.
 	rnd uint64
-	// swept is the snapshot whose removed targets' pools were last closed;
-	// live is its route table.
-	swept *Snapshot
-	live  *route.Table
 	// sessions is the loop's private-app check scratch; login and page
 	// hold the Location and the response of a login redirect (privateapp.go).
 	sessions    *privateapp.Scratch
@@ -56,11 +50,9 @@ type exchangePolicy struct {
 	ntracking int
 	// attempts is the number of targets tried for this request.
 	attempts int
-	// hostAt and hostEnd delimit the Host value in the rewritten head;
-	// hostFromTarget says it is the target's host:port (rewritten on a
-	// retry to another target).
-	hostAt, hostEnd int
-	hostFromTarget  bool
+	// overrideHost sends the target's host:port as Host (the route's
+	// OverrideHost plugin, compiled at publish: routePolicy).
+	overrideHost bool
 	// keepUnderscores forwards request fields whose names hold "_"
 	// (Global.UnderscoresInHeaders).
 	keepUnderscores bool
@@ -81,7 +73,7 @@ func (p *exchangePolicy) reset() {
 	p.ndrop = 0
 	p.ntracking = 0
 	p.attempts = 1
-	p.hostFromTarget = false
+	p.overrideHost = false
 }
 
 // dropped reports whether request header i carries credentials.
@@ -116,20 +108,12 @@ func (lp *loop) policy(cc *clientConn, snap *Snapshot, rt *route.Compiled, buf [
 				return errIPNotAllowed, false
 			}
 		}
-		if g.ThrottlingQuota > 0 && g.ThrottlingQuota < quota.Unlimited {
-			if ok, retry := lp.s.gateway.take(g.ThrottlingQuota, time.Now()); !ok {
-				cc.pol.retryAfter = int((retry + time.Second - 1) / time.Second)
-				return errTooManyRequests, false
-			}
-		}
-		if g.PerIPThrottlingQuota > 0 && g.PerIPThrottlingQuota < quota.Unlimited {
-			if ok, retry := lp.s.perIP.take(clientAddr(cc, g, buf), g.PerIPThrottlingQuota, time.Now()); !ok {
-				cc.pol.retryAfter = int((retry + time.Second - 1) / time.Second)
-				return errTooManyRequests, false
-			}
+		if k, ok := lp.throttle(cc, g, buf); !ok {
+			return k, false
 		}
 	}
 	if rp := snap.policyOf(rt); rp != nil {
+		cc.pol.overrideHost = rp.overrideHost
 		if rp.broken {
 			return errMisconfigured, false
 		}
@@ -177,29 +161,6 @@ func (lp *loop) checkKey(cc *clientConn, snap *Snapshot, p *apikey.Policy, rt *r
 	cc.pol.key = res.Key
 	cc.pol.ndrop = copy(cc.pol.drop[:], res.Dropped())
 	return 0, true
-}
-
-// gatewayLimiter counts the calls of the whole gateway for
-// Global.ThrottlingQuota. It lives in the Server, outside any snapshot, so
-// reloads keep the count; it is created on first use. Safe for concurrent
-// use.
-type gatewayLimiter struct {
-	once sync.Once
-	c    *quota.Counters
-	slot *quota.Slot
-}
-
-// take counts one call against perSecond × 10 calls per 10-second window;
-// when refused, it says how long until the window ends. Takes the slot's
-// lock for a few tens of nanoseconds; no allocation after the first call.
-func (g *gatewayLimiter) take(perSecond int64, now time.Time) (bool, time.Duration) {
-	g.once.Do(func() {
-		g.c = quota.New(quota.Options{Shards: 1})
-		g.slot = g.c.Slot("gateway")
-	})
-	lim := quota.Limits{Throttle: perSecond * int64(quota.ThrottleWindow/time.Second), Daily: quota.Unlimited, Monthly: quota.Unlimited}
-	ok, _, retry := g.c.TakeSlot(g.slot, lim, now)
-	return ok, retry
 }
 
 // rejectionKind maps an apikey rejection to its error page.
@@ -300,59 +261,4 @@ func splitmix(s *uint64) uint64 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
-}
-
-// appendPolicyHeaders appends to a final response head the fields the
-// policy steps add: the quota headers when a key was counted, the
-// otoroshi-tracking cookie when one was made up.
-func appendPolicyHeaders(dst []byte, cc *clientConn) []byte {
-	if cc.pol.counted {
-		dst = apikey.AppendQuotaHeaders(dst, cc.pol.rem)
-	}
-	if cc.pol.ntracking > 0 {
-		dst = append(dst, "Set-Cookie: "+route.TrackingCookie+"="...)
-		dst = append(dst, cc.pol.tracking[:cc.pol.ntracking]...)
-		dst = append(dst, "; Path=/; Max-Age="+trackingMaxAge+"; HttpOnly\r\n"...)
-	}
-	return dst
-}
-
-// withQuotaHeaders returns page (a rendered 429) with Retry-After and the
-// quota headers of cc's exchange inserted, built in the loop's scratch
-// buffer: valid until the next use of lp.scratch.
-func (lp *loop) withQuotaHeaders(cc *clientConn, page []byte) []byte {
-	end := bytes.Index(page, crlfcrlf)
-	if end < 0 {
-		panic("BUG: rendered error page without a head end")
-	}
-	dst := append(lp.scratch[:0], page[:end+2]...)
-	dst = append(dst, "Retry-After: "...)
-	dst = strconv.AppendInt(dst, int64(max(cc.pol.retryAfter, 1)), 10)
-	dst = append(dst, "\r\n"...)
-	if cc.pol.counted {
-		dst = apikey.AppendQuotaHeaders(dst, cc.pol.rem)
-	}
-	dst = append(dst, page[end+2:]...)
-	lp.scratch = dst
-	return dst
-}
-
-var crlfcrlf = []byte("\r\n\r\n")
-
-// retargetHost rewrites the Host value of cc.head for target up when it
-// came from the previous target (OverrideHost, or a request without Host).
-func (lp *loop) retargetHost(cc *clientConn, up *route.Upstream) {
-	p := &cc.pol
-	if !p.hostFromTarget || p.hostEnd > len(cc.head) || p.hostAt > p.hostEnd {
-		return
-	}
-	if string(cc.head[p.hostAt:p.hostEnd]) == up.HostPort {
-		return
-	}
-	dst := append(lp.scratch[:0], cc.head[:p.hostAt]...)
-	dst = append(dst, up.HostPort...)
-	dst = append(dst, cc.head[p.hostEnd:]...)
-	lp.scratch = dst
-	cc.head = append(cc.head[:0], dst...)
-	p.hostEnd = p.hostAt + len(up.HostPort)
 }

@@ -173,8 +173,7 @@ func (lp *loop) pumpAbort(cc *clientConn) {
 		lp.closeConn(job.us.c)
 	}
 	cc.up = nil
-	lp.endTarget(cc, false)
-	lp.obsFail(cc, errBadGateway)
+	lp.s.endExchange(lp, cc, nil, endFailed, errBadGateway)
 	lp.s.pumps.Done()
 	if job.clientIn {
 		cc.state = csClosing
@@ -213,10 +212,11 @@ func (s *Server) runPump(lp *loop, job *pumpJob) {
 		s.pumpBoth(job)
 		err = errTunnelDone
 	}
-	s.obsPumpEnd(lp, job, job.moved, err)
 	cc := job.cc
+	cc.obsPumped(job.kind, job.moved)
 	if job.kind == pumpUpload && err == nil {
-		// The response comes back on the loop: client first, then upstream.
+		// The request body is through: the response comes back on the
+		// loop, client first, then upstream. The exchange goes on there.
 		_ = job.client.SetDeadline(time.Time{})
 		_ = job.upstream.SetDeadline(time.Time{})
 		if s.enroll(lp, cc, job.client) {
@@ -231,24 +231,28 @@ func (s *Server) runPump(lp *loop, job *pumpJob) {
 			}
 		} else {
 			_ = job.upstream.Close()
-			s.endTargetAsync(cc, false)
-			s.leaveFlight(cc)
+			s.endExchange(lp, cc, nil, endFailed, errBadGateway)
 		}
 		return
 	}
-	if err == nil && job.kind == pumpDownload && job.us.keepAlive && cc.reqDone && !s.draining.Load() {
-		// The backend connection is still good: back to its loop's pool.
+	// The exchange ends here (for a tunnel, it ended at the 101: only the
+	// decision, close both, is left).
+	how := endDone
+	if err != nil {
+		how = endFailed
+	}
+	end := s.endExchange(lp, cc, job.us, how, errBadGateway)
+	if end.poolUpstream {
+		// The backend connection is still good: back to its loop's pool
+		// (onUpstreamOpen parks it).
 		_ = job.upstream.SetDeadline(time.Time{})
 		job.us.cc = nil
-		job.us.state = usDialing
+		job.us.state = usReturning
 		s.enroll(lp, job.us, job.upstream)
 	} else {
 		_ = job.upstream.Close()
 	}
-	if cc.target != nil {
-		s.endTargetAsync(cc, err == nil)
-	}
-	if err == nil && cc.keepAlive && cc.reqDone && !s.draining.Load() {
+	if end.keepClient {
 		_ = job.client.SetDeadline(time.Time{})
 		cc.state = csHead
 		cc.up = nil
@@ -271,18 +275,6 @@ func (s *Server) killPumps() {
 }
 
 var errTunnelDone = errors.New("core: tunnel closed")
-
-// endTargetAsync reports a pumped exchange's outcome from the pump goroutine.
-// Report and Release are safe from any goroutine.
-func (s *Server) endTargetAsync(cc *clientConn, ok bool) {
-	if cc.target == nil {
-		return
-	}
-	cc.target.Release()
-	cc.rt.Report(cc.target, ok, msDuration(s.now()-cc.began))
-	cc.target = nil
-	cc.rt = nil
-}
 
 // enroll gives nc back to loop lp with ctx as its connection context. When
 // it fails the connection is closed (and counted closed for a client).

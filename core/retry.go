@@ -1,6 +1,11 @@
 package core
 
-import "github.com/panjf2000/gnet/v2"
+import (
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/httpparse"
+)
 
 // Retries across targets. An attempt that fails before any response byte
 // reached the proxy is retried on another target of the route, Pick skipping
@@ -22,6 +27,22 @@ import "github.com/panjf2000/gnet/v2"
 // of the last attempt (502 or 504); a route with no usable target at all is
 // answered 503 errors.no.target.available before any attempt.
 
+// pickTarget picks a target of rt for cc's request, skipping those already
+// tried (cc.pick.Tried, reset by the caller for a new request), and marks it
+// tried. req and buf are the parsed request for hash-based balancing (nil on
+// a retry: the request bytes are gone); they are not kept. On the loop; nil
+// when no target is usable.
+func (lp *loop) pickTarget(cc *clientConn, rt *route.Compiled, req *httpparse.Request, buf []byte) *route.Upstream {
+	cc.pick.ClientIP = cc.remote
+	cc.pick.Req, cc.pick.Buf = req, buf
+	up, idx := rt.Pick(&cc.pick)
+	cc.pick.Req, cc.pick.Buf = nil, nil
+	if up != nil && idx >= 0 && idx < 64 {
+		cc.pick.Tried |= 1 << uint(idx)
+	}
+	return up
+}
+
 // retryOrAbort handles the failure k of the current attempt of cc's
 // exchange: another attempt when the route's retry policy allows it and a
 // target is left, otherwise abortExchange with k. connectFailed says the
@@ -41,18 +62,13 @@ func (lp *loop) retryOrAbort(cc *clientConn, k errKind, connectFailed bool) {
 		return
 	}
 	lp.dropUpstream(cc)
-	lp.endTarget(cc, false)
+	lp.s.endAttempt(cc, false, false)
 	// The request bytes are gone: hash-based balancing falls back to its
 	// round-robin order, Sticky keeps the tracking id it was given.
-	cc.pick.Req, cc.pick.Buf = nil, nil
-	cc.pick.ClientIP = cc.remote
-	up, idx := rt.Pick(&cc.pick)
+	up := lp.pickTarget(cc, rt, nil, nil)
 	if up == nil {
 		lp.abortExchange(cc, k) // every target tried or unusable: the last error
 		return
-	}
-	if idx >= 0 && idx < 64 {
-		cc.pick.Tried |= 1 << uint(idx)
 	}
 	cc.pol.attempts++
 	cc.rt = rt
@@ -65,24 +81,6 @@ func (lp *loop) retryOrAbort(cc *clientConn, k errKind, connectFailed bool) {
 	// Even without a delay the attempt starts from the wheel, at the next
 	// tick: never nested inside the callback of the connection that failed.
 	lp.armClient(cc, tkRetry, now+max(delay, 0))
-}
-
-// dropUpstream detaches cc's upstream connection from the failed attempt: a
-// connection still dialing is abandoned (it goes to the pool if it ever
-// connects), an established one is closed.
-func (lp *loop) dropUpstream(cc *clientConn) {
-	us := cc.up
-	cc.up = nil
-	if us == nil {
-		return
-	}
-	us.cc = nil
-	if us.state == usDialing {
-		us.abandoned = true
-		return
-	}
-	us.state = usClosing
-	lp.closeConn(us.c)
 }
 
 // retryAttempt sends cc's request to the target retryOrAbort picked, once

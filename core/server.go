@@ -43,9 +43,7 @@ type Server struct {
 	obs serverObs // events, metrics, Otoroshi headers; fixed at NewServer
 	acc acceptor  // the client listeners and their accept goroutines (accept.go)
 
-	gateway gatewayLimiter // Global.ThrottlingQuota's count (policy.go)
-	perIP   ipLimiter      // Global.PerIPThrottlingQuota's counts (throttle.go)
-	flight  flightCount    // requests in flight, Global.MaxConcurrentRequests (inflight.go)
+	limits serverLimits // gateway-wide throttling and concurrency (limits.go)
 }
 
 // NewServer validates cfg and returns a Server that is not yet listening.

@@ -101,6 +101,9 @@ type routePolicy struct {
 	// key is the API key policy of the ApikeyCalls plugin, nil when the
 	// route has none.
 	key *apikey.Policy
+	// overrideHost is set when the route has the OverrideHost plugin: the
+	// target's host:port is sent as Host instead of the client's.
+	overrideHost bool
 	// priv is the AuthModule step (privateapp.go), nil when the route has
 	// none.
 	priv *privGate
@@ -150,11 +153,13 @@ func (s *Snapshot) compilePolicies() error {
 
 func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 	var in apikey.PolicyInput
-	var hasKey bool
+	var hasKey, overrideHost bool
 	var priv *privGate
 	for i := range rt.Steps {
 		st := &rt.Steps[i]
 		switch st.Name {
+		case "OverrideHost":
+			overrideHost = true
 		case "AuthModule", "MultiAuthModule":
 			if priv != nil {
 				continue // the first instance decides
@@ -176,14 +181,16 @@ func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 			}
 		}
 	}
+	rp := routePolicy{overrideHost: overrideHost, priv: priv}
 	if !hasKey {
-		return routePolicy{priv: priv}, nil
+		return rp, nil
 	}
 	p, err := apikey.NewPolicy(in)
 	if err != nil {
-		return routePolicy{}, err
+		return rp, err
 	}
-	return routePolicy{key: p, priv: priv}, nil
+	rp.key = p
+	return rp, nil
 }
 
 // prepareSnapshot returns snap with its policies compiled: snap itself when
@@ -206,42 +213,4 @@ func (s *Snapshot) policyOf(rt *route.Compiled) *routePolicy {
 		return nil
 	}
 	return &s.policies[rt.Index]
-}
-
-// sweepPools closes, at the first tick after a publish, the idle pooled
-// connections to addresses the new table no longer has, and forgets their
-// pools. Connections still serving an exchange finish it and are closed
-// instead of pooled (see addrLive). Runs on the loop.
-func (lp *loop) sweepPools() {
-	snap := lp.s.snap.Load()
-	if snap == lp.pol.swept {
-		return
-	}
-	lp.pol.swept = snap
-	lp.pol.live = nil
-	if snap != nil {
-		lp.pol.live = snap.Routes
-	}
-	for addr, p := range lp.pools {
-		if lp.addrLive(addr) {
-			continue
-		}
-		for len(p.idle) > 0 {
-			us := p.idle[len(p.idle)-1]
-			p.idle[len(p.idle)-1] = nil
-			p.idle = p.idle[:len(p.idle)-1]
-			us.state = usClosing
-			lp.closeConn(us.c)
-		}
-		delete(lp.pools, addr)
-	}
-}
-
-// addrLive reports whether the table seen at the last sweep still routes to
-// addr (true before the first sweep). Runs on the loop; no allocation.
-func (lp *loop) addrLive(addr netip.AddrPort) bool {
-	if lp.pol.swept == nil {
-		return true
-	}
-	return lp.pol.live.HasAddr(addr)
 }

@@ -10,8 +10,7 @@ func (lp *loop) startTunnel(cc *clientConn, us *upstreamConn) {
 	cc.keepAlive = false
 	lp.wheel.disarm(&cc.t)
 	cc.tk = tkNone
-	lp.obsDone(cc)
-	lp.endTarget(cc, true)
+	lp.s.endExchange(lp, cc, us, endTunnel, 0)
 	lp.relayTunnel(cc, us, false)
 	if cc.state == csTunnel && us.state == usTunnel {
 		lp.relayTunnel(cc, us, true)

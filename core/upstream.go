@@ -14,13 +14,14 @@ import (
 type ustate uint8
 
 const (
-	usDialing  ustate = iota // a goroutine is connecting it
-	usIdle                   // parked in its loop's pool
-	usActive                 // serving cc's exchange
-	usTunnel                 // relaying an upgraded connection
-	usClosing                // closed by us; OnClose only frees it
-	usPumpWait               // waiting for its outbound buffer to drain before a pump takes it
-	usPumped                 // handed over to a pump goroutine
+	usDialing   ustate = iota // a goroutine is connecting it
+	usIdle                    // parked in its loop's pool
+	usActive                  // serving cc's exchange
+	usTunnel                  // relaying an upgraded connection
+	usClosing                 // closed by us; OnClose only frees it
+	usPumpWait                // waiting for its outbound buffer to drain before a pump takes it
+	usPumped                  // handed over to a pump goroutine
+	usReturning               // enrolled back into its loop by a pump, to be pooled
 )
 
 // outMode is how a response body is framed towards the client.
@@ -90,6 +91,9 @@ func (lp *loop) onUpstreamOpen(us *upstreamConn, c gnet.Conn) gnet.Action {
 	switch {
 	case us.state == usPumped:
 		lp.reattachUpstream(us)
+	case us.state == usReturning:
+		us.cc = nil
+		lp.putIdle(us)
 	case us.abandoned || us.cc == nil:
 		// The exchange gave up waiting; the connection is still good.
 		us.abandoned = false
