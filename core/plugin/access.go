@@ -56,7 +56,20 @@ type Verdict struct {
 
 type answerer interface {
 	appendAnswer(dst []byte, x *Ctx) []byte
+	status() int
 }
+
+// Status is the status of a Respond verdict's answer.
+func (v Verdict) Status() int {
+	if v.answer == nil {
+		return 0
+	}
+	return v.answer.status()
+}
+
+func (r *redirect) status() int { return r.code }
+
+func (c *cors) status() int { return 204 }
 
 // accessCheck is one access plugin.
 type accessCheck interface {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/httpparse"
 )
 
@@ -250,5 +251,15 @@ func TestInfosShapes(t *testing.T) {
 	m = verify(fieldValue(string(legacy.AppendRequest(nil, x, &Exchange{})), "X-Claim"))
 	if m["sub"] != "--" {
 		t.Errorf("public Legacy = %v", m)
+	}
+}
+
+// TestKnownPlugins: every plugin this package runs is known to the route
+// compiler, so that it is not reported as unsupported.
+func TestKnownPlugins(t *testing.T) {
+	for _, n := range Names {
+		if !route.Known(n) {
+			t.Errorf("route.Known(%q) = false", n)
+		}
 	}
 }
