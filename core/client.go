@@ -243,7 +243,7 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	cc.method = req.MethodKind
 	cc.http10 = req.Version == httpparse.HTTP10
 	cc.keepAlive = req.KeepAlive && !s.draining.Load()
-	cc.upgrade = req.Upgrade
+	cc.upgrade = offersWebSocket(req, buf) // the only upgrade tunnelled (upgrade.go)
 	cc.reqFraming = req.Framing
 	cc.reqLeft = 0
 	if req.Framing == httpparse.FramingLength {

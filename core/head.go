@@ -173,11 +173,8 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 		dst = cc.pol.chain.AppendRequest(dst, lp.pluginCtx(cc, rt, buf), &cc.pol.px)
 	}
 	if cc.upgrade {
-		if v, ok := req.Lookup(buf, "upgrade"); ok {
-			dst = append(dst, "Connection: Upgrade\r\nUpgrade: "...)
-			dst = append(dst, v.Bytes(buf)...)
-			dst = append(dst, "\r\n"...)
-		}
+		// Only websocket, whatever else the client offered (upgrade.go).
+		dst = append(dst, "Connection: Upgrade\r\nUpgrade: websocket\r\n"...)
 	}
 	switch req.Framing {
 	case httpparse.FramingLength:

@@ -242,7 +242,7 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	status := us.resp.Status
 	if status < 200 {
 		if status == 101 {
-			if !cc.upgrade {
+			if !cc.upgrade || !answersWebSocket(&us.resp, buf) {
 				lp.abortExchange(cc, errBadGateway)
 				return false
 			}

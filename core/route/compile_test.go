@@ -44,7 +44,6 @@ func TestCompileValidation(t *testing.T) {
 	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{"targets":[{"hostname":"127.0.0.1","port":80,"weight":0}]}}`, `backend.targets: at least one target needs a weight > 0`)
 	// Weights whose sum overflows int used to panic while building the round-robin sequence.
 	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{"targets":[{"id":"a","hostname":"127.0.0.1","port":80,"weight":9223372036854775807},{"id":"b","hostname":"127.0.0.1","port":81,"weight":9223372036854775806}]}}`, `backend.targets[0].weight: must be <= 1000000`)
-	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{"targets":[{"hostname":"127.0.0.1","port":443,"tls":true}]}}`, `backend.targets[0].tls: TLS to targets is not supported yet`)
 	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{"targets":[{"hostname":"","port":80}]}}`, `backend.targets[0].hostname: must not be empty`)
 	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{"targets":[{"id":"x","hostname":"127.0.0.1","port":80},{"id":"x","hostname":"127.0.0.1","port":81}]}}`, `backend.targets[1].id: duplicate target id "x"`)
 	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{"client":{"call_timeout":-5},`+tg+`}}`, `backend.client.call_timeout: must be >= 0 ms`)
