@@ -27,7 +27,7 @@ func newEntity(id string, doc map[string]any) (*entity, error) {
 // share every entity and tree node the change did not touch.
 type state struct {
 	ents   []pmap.Map[*entity] // by kindID
-	global *entity              // nil: defaults
+	global *entity             // nil: defaults
 	// extra holds the top-level fields of an imported export that are neither entities nor the
 	// config ("extensions"...), exported back as they came; nil when none.
 	extra *entity
