@@ -124,7 +124,7 @@ func (cc *ClusterCompiler) Compile(entries map[string][]byte) (*ClusterCompiled,
 		if err != nil {
 			return nil, fmt.Errorf("cannot encode cluster entry %q: %w", key, err)
 		}
-		st.ents[k.id][id] = e
+		st.ents[k.id] = st.ents[k.id].Set(id, e)
 	}
 	cc.version++
 	out, err := cc.c.compile(st, cc.version)

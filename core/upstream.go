@@ -242,7 +242,7 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	status := us.resp.Status
 	if status < 200 {
 		if status == 101 {
-			if !cc.upgrade {
+			if !cc.upgrade || !answersWebSocket(&us.resp, buf) {
 				lp.abortExchange(cc, errBadGateway)
 				return false
 			}
@@ -275,6 +275,12 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 		lp.upConsume(us, n)
 		cc.respHead = true
 		lp.startTunnel(cc, us)
+		return false
+	}
+	if cc.pol.chain.Checks() && !cc.pol.chain.CheckResponse(&us.resp, buf, lp.pluginCtx(cc, cc.rt, nil), &cc.pol.px) {
+		// OtoroshiChallenge: a backend that does not answer the state
+		// (or answers it wrong) is not trusted with the client.
+		lp.abortExchange(cc, errNotSecured)
 		return false
 	}
 	us.framing = us.resp.BodyFraming(cc.method)

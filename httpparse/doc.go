@@ -67,10 +67,12 @@
 // Transfer-Encoding, Upgrade), Trailer, Proxy-Authenticate and
 // Proxy-Authorization (hop-by-hop in RFC 2616 §13.5.1: Torii does no proxy
 // authentication, so credentials meant for a proxy must not reach an origin,
-// and it re-frames bodies, so Trailer is regenerated), and every field named
-// by a Connection option. FlagFraming marks Content-Length and
-// Transfer-Encoding, which the proxy regenerates for the next hop. The engine
-// forwards Upgrade and Connection itself when it tunnels an upgrade.
+// and it re-frames bodies, so Trailer is regenerated), HTTP2-Settings (RFC
+// 7540 §3.2.1: it only goes with an Upgrade: h2c, which must not reach a
+// backend through a proxy), and every field named by a Connection option.
+// FlagFraming marks Content-Length and Transfer-Encoding, which the proxy
+// regenerates for the next hop. The engine writes Upgrade and Connection
+// itself when it tunnels an upgrade, which it does for websocket only.
 //
 // A response head is parsed the same way. Its errors carry the status the
 // upstream's fault would earn a client; a proxy answers 502 instead. The body

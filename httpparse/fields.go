@@ -164,6 +164,11 @@ func (st *fieldState) note(buf []byte, h *Header) error {
 			h.Flags |= FlagFraming
 			return st.noteContentLength(h.Value.Bytes(buf))
 		}
+		if EqualFold(name, "http2-settings") {
+			// Connection-specific (RFC 7540 §3.2.1): it only means something
+			// with an Upgrade: h2c, which a proxy must not relay.
+			h.Flags |= FlagHopByHop
+		}
 	case 16:
 		if EqualFold(name, "proxy-connection") {
 			h.Flags |= FlagHopByHop

@@ -27,7 +27,8 @@ type HeaderFlags uint8
 const (
 	// FlagHopByHop marks a field a proxy must not forward: Connection,
 	// Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade (RFC 9110
-	// §7.6.1), Trailer, Proxy-Authenticate, Proxy-Authorization, and any field
+	// §7.6.1), Trailer, Proxy-Authenticate, Proxy-Authorization, HTTP2-Settings
+	// (RFC 7540 §3.2.1: connection-specific), and any field
 	// named by a Connection option. The package doc says why.
 	FlagHopByHop HeaderFlags = 1 << iota
 	// FlagFraming marks Content-Length and Transfer-Encoding, which the proxy

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -30,6 +31,7 @@ type MintOptions struct {
 	CA         bool
 	Client     bool    // for client authentication (mTLS) rather than a server
 	Issuer     *Minted // nil: self-signed
+	OCSPServer []string
 }
 
 // Mint makes a certificate and its key.
@@ -54,6 +56,7 @@ func Mint(o MintOptions) (*Minted, error) {
 		NotBefore:    o.NotBefore,
 		NotAfter:     o.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
+		OCSPServer:   o.OCSPServer,
 	}
 	switch {
 	case o.CA:
@@ -104,6 +107,9 @@ func Mint(o MintOptions) (*Minted, error) {
 		key:      key,
 	}, nil
 }
+
+// Signer is the certificate's private key.
+func (m *Minted) Signer() crypto.Signer { return m.key }
 
 func isSelfSigned(c *x509.Certificate) bool {
 	return string(c.RawIssuer) == string(c.RawSubject)

@@ -204,3 +204,7 @@ func roundTrip(t *testing.T, c net.Conn) string {
 		}
 	}
 }
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}

@@ -87,7 +87,9 @@ type Server struct {
 	base    *tls.Config // no client certificate requested
 	mtls    *tls.Config // a client certificate requested (hosts of mTLS routes)
 	tickets *ticketKeys
+	staples *stapler
 	slots   chan struct{}
+	kick    chan struct{} // a new table: refresh staples now
 
 	handshakes, resumed, clientCerts, clientValid atomic.Uint64
 	failures                                      [nReasons]atomic.Uint64
@@ -97,7 +99,8 @@ type Server struct {
 	logNext       time.Time
 	logSuppressed int
 
-	wg sync.WaitGroup
+	wg         sync.WaitGroup
+	background sync.Once // ticket rotation and OCSP refresh, started by the first Serve
 }
 
 // ErrNoCertificate is the handshake error when the table has no certificate at all.
@@ -136,7 +139,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxHandshakes)}
+	s := &Server{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxHandshakes), kick: make(chan struct{}, 1)}
 	tk, err := newTicketKeys(DefaultTicketKeys)
 	if err != nil {
 		return nil, err
@@ -153,12 +156,22 @@ func New(cfg Config) (*Server, error) {
 	s.base.GetConfigForClient = s.configFor
 	tk.attach(s.base)
 	tk.attach(s.mtls)
+	s.staples = newStapler()
 	s.table.Store(NewTable(nil, TableOptions{}))
 	return s, nil
 }
 
-// SetTable makes t the SNI table of every handshake that starts after it returns.
-func (s *Server) SetTable(t *Table) { s.table.Store(t) }
+// SetTable makes t the SNI table of every handshake that starts after it returns. OCSP staples
+// already fetched for its certificates are kept; new ones are fetched by the background refresh
+// (Serve), never by a handshake.
+func (s *Server) SetTable(t *Table) {
+	s.staples.apply(t)
+	s.table.Store(t)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
 
 // Table returns the current table.
 func (s *Server) Table() *Table { return s.table.Load() }
@@ -202,7 +215,7 @@ func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, e
 	if c == nil {
 		return nil, ErrNoCertificate
 	}
-	return c.Pair, nil
+	return c.served(), nil
 }
 
 // Serve accepts TLS connections on ln until ctx is done or ln fails; it then closes ln and
@@ -210,7 +223,10 @@ func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, e
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
-	go s.rotateTickets(ctx)
+	s.background.Do(func() {
+		go s.rotateTickets(ctx)
+		go s.refreshStaples(ctx)
+	})
 	defer s.wg.Wait()
 	var backoff time.Duration
 	for {
@@ -252,6 +268,23 @@ func (s *Server) rotateTickets(ctx context.Context) {
 			if err := s.tickets.rotate(); err != nil {
 				s.log.Error("session ticket key not rotated", "err", err)
 			}
+		}
+	}
+}
+
+// OCSPRefresh is how often the stapler looks for responses to fetch or renew.
+var OCSPRefresh = time.Minute
+
+func (s *Server) refreshStaples(ctx context.Context) {
+	t := time.NewTicker(OCSPRefresh)
+	defer t.Stop()
+	for {
+		s.staples.refresh(ctx, s.table.Load())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
 		}
 	}
 }

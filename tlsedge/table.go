@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"strings"
 	"time"
+
+	"github.com/torii-gateway/torii/pki"
 )
 
 // Cert is one server certificate offered by SNI.
@@ -15,6 +17,17 @@ type Cert struct {
 	// Default marks the certificate served to a client whose SNI matches no name, or that sends
 	// none. Without one, the first certificate of the table is the default.
 	Default bool
+
+	fingerprint string     // of the leaf, set by NewTable
+	box         *stapleBox // the leaf with its OCSP staple, once fetched
+}
+
+// served is what a handshake gets: the stapled copy when there is one.
+func (c *Cert) served() *tls.Certificate {
+	if p := c.box.p.Load(); p != nil {
+		return p
+	}
+	return c.Pair
 }
 
 // CA is a CA certificate of the store that may verify client certificates.
@@ -58,6 +71,8 @@ func NewTable(certs []Cert, o TableOptions) *Table {
 		if c.Pair == nil || c.Pair.Leaf == nil {
 			continue
 		}
+		c.fingerprint = pki.Fingerprint(c.Pair.Leaf)
+		c.box = &stapleBox{}
 		t.certs = append(t.certs, c)
 		if c.Default && (t.def == nil || !t.def.Default || better(t.def, c)) {
 			t.def = c
