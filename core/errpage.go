@@ -35,6 +35,9 @@ const (
 	errLoginRequired
 	errLoginRedirect
 	errAuthModuleMissing
+	errRequestTooLarge
+	errResponseTooLarge
+	errBodyTimeout
 	errKinds
 )
 
@@ -73,6 +76,11 @@ var errorInfo = [errKinds]struct {
 	errLoginRequired:     {401, "errors.auth.required", "Authentication required: log in first"},
 	errLoginRedirect:     {302, "errors.auth.required", "Authentication required: redirected to the login page"},
 	errAuthModuleMissing: {500, "errors.auth.config.not.found", "Auth. config. not found on the descriptor"},
+	// Body bounds (bodylimit.go): Otoroshi's RequestBodyLengthLimiter and
+	// ResponseBodyLengthLimiter answer with this id on both sides.
+	errRequestTooLarge:  {413, "errors.failed.response.entityTooLarge", "Request entity too large"},
+	errResponseTooLarge: {413, "errors.failed.response.entityTooLarge", "Response entity too large"},
+	errBodyTimeout:      {408, "errors.client.timeout", "Request timeout: the request body did not arrive in time, or too slowly"},
 }
 
 // errKindOfStatus maps an httpparse rejection status to its errKind.

@@ -23,6 +23,9 @@ var knownPlugins = map[string]bool{
 	"XForwardedHeaders":       true,
 	"AuthModule":              true,
 	"MultiAuthModule":         true,
+	// core/bodylimit.go
+	"RequestBodyLengthLimiter":  true,
+	"ResponseBodyLengthLimiter": true,
 }
 
 // Step is one enabled plugin of a compiled route, in the order the route lists them.
