@@ -12,15 +12,24 @@ func (s *Server) endpoints() []endpoint {
 		eps = append(eps, endpoint{method: method, pattern: pattern, h: h})
 	}
 	for _, k := range kinds {
-		base := "/api/" + k.path
-		idp := "id"
-		add(http.MethodGet, base, s.handleList(k, -1))
-		add(http.MethodPost, base, s.handleCreate(k, -1))
-		add(http.MethodGet, base+"/_template", s.handleTemplate(k))
-		add(http.MethodGet, base+"/{id}", s.handleGet(k, idp, -1))
-		add(http.MethodPut, base+"/{id}", s.handleUpdate(k, idp, -1, false))
-		add(http.MethodPatch, base+"/{id}", s.handleUpdate(k, idp, -1, true))
-		add(http.MethodDelete, base+"/{id}", s.handleDelete(k, idp, -1))
+		// Each kind at its legacy path (/api/<path>) and, where Otoroshi has one, at its
+		// /apis/<group>/<version>/<plural> path: the same handlers.
+		bases := []string{"/api/" + k.path}
+		if k.apis != "" {
+			bases = append(bases, "/apis/"+k.apis)
+		}
+		for _, base := range bases {
+			add(http.MethodGet, base, s.handleList(k, -1))
+			add(http.MethodGet, base+"/{id}", s.handleGet(k, "id", -1))
+			if k.stored {
+				continue // kept as imported: read-only
+			}
+			add(http.MethodPost, base, s.handleCreate(k, -1))
+			add(http.MethodGet, base+"/_template", s.handleTemplate(k))
+			add(http.MethodPut, base+"/{id}", s.handleUpdate(k, "id", -1, false))
+			add(http.MethodPatch, base+"/{id}", s.handleUpdate(k, "id", -1, true))
+			add(http.MethodDelete, base+"/{id}", s.handleDelete(k, "id", -1))
+		}
 	}
 	keys := kinds[kKeys]
 	for _, parent := range []kindID{kGroups, kRoutes} {
@@ -40,6 +49,7 @@ func (s *Server) endpoints() []endpoint {
 	add(http.MethodPatch, "/api/globalconfig", s.handleGlobalUpdate(true))
 	add(http.MethodGet, "/api/otoroshi.json", s.handleExport)
 	add(http.MethodPost, "/api/otoroshi.json", s.handleImport)
+	add(http.MethodPost, "/api/import", s.handleImport)
 	add(http.MethodGet, "/api/audit/events", s.handleAudit)
 	add(http.MethodGet, "/api/events/stats", s.handleEventStats)
 	add(http.MethodGet, "/api/live", s.handleLiveStats)

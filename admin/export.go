@@ -9,16 +9,22 @@ import (
 	"github.com/torii-gateway/torii/internal/jsonx"
 )
 
-// exportDoc builds the Otoroshi export of st.
+// exportDoc builds the Otoroshi export of st: every kind, the global config and the extra fields
+// of the last import.
 func exportDoc(st *state, now time.Time) map[string]any {
-	list := func(k kindID) []any {
+	lists := make(map[string][]any, len(kinds))
+	for _, k := range kinds {
 		out := []any{}
-		for _, e := range st.sorted(k) {
+		for _, e := range st.sorted(k.id) {
 			out = append(out, e.doc)
 		}
-		return out
+		lists[k.array] = out
 	}
-	return otoroshi.Export(list(kRoutes), list(kGroups), list(kKeys), list(kExporters), st.globalDoc(), now)
+	var extra map[string]any
+	if st.extra != nil {
+		extra = st.extra.doc
+	}
+	return otoroshi.Export(lists, st.globalDoc(), extra, now)
 }
 
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) error {

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
 	"github.com/torii-gateway/torii/otoroshi"
 	"go.etcd.io/bbolt"
@@ -20,10 +22,8 @@ func buildImport(doc map[string]any) (*state, *otoroshi.Report, error) {
 	for _, p := range im.Problems {
 		c.add(p.Field, "%s", p.Message)
 	}
-	kindOf := [...]kindID{otoroshi.Route: kRoutes, otoroshi.Group: kGroups, otoroshi.APIKey: kKeys,
-		otoroshi.DataExporter: kExporters}
 	for _, ie := range im.Entities {
-		k, d, path := kinds[kindOf[ie.Kind]], ie.Doc, ie.Path()
+		k, d, path := kindByArray[ie.Array], ie.Doc, ie.Path()
 		fillDefaults(d, k.defaults)
 		sub := &checker{}
 		k.check(sub, d)
@@ -58,6 +58,13 @@ func buildImport(doc map[string]any) (*state, *otoroshi.Report, error) {
 			st.global = e
 		}
 	}
+	if len(im.Extra) > 0 {
+		if e, err := newEntity(metaExtra, im.Extra); err != nil {
+			c.add("export", "%s", err.Error())
+		} else {
+			st.extra = e
+		}
+	}
 	if len(c.errs) > 0 {
 		sort.Slice(c.errs, func(i, j int) bool { return c.errs[i].Field < c.errs[j].Field })
 		return nil, nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.import",
@@ -90,17 +97,11 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 				undos = append(undos, s.forgetQuota(ws, id))
 			}
 		}
-		ws.reset = []string{bucketRoutes, bucketGroups, bucketKeys, bucketGlobal}
+		ws.reset = entityBuckets()
 		st.ents = imported.ents
 		st.global = imported.global
-		for _, k := range kinds {
-			for _, e := range imported.sorted(k.id) {
-				ws.changes = append(ws.changes, change{bucket: k.bucket, key: e.id, value: e.raw})
-			}
-		}
-		if imported.global != nil {
-			ws.changes = append(ws.changes, change{bucket: bucketGlobal, key: globalKey, value: imported.global.raw})
-		}
+		st.extra = imported.extra
+		ws.changes = append(ws.changes, importChanges(imported)...)
 		s.audit(ws, r, "FULL_OTOROSHI_IMPORT", "", nil, map[string]any{"imported": rep.Imported},
 			"imported a whole configuration")
 		return nil
@@ -111,10 +112,28 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	for _, wa := range c.routes.Warnings() {
-		rep.Unsupported = append(rep.Unsupported, otoroshi.UnsupportedField{Entity: "routes/" + wa.RouteID, Field: wa.Field, Message: wa.Message})
-	}
+	s.reportRouteWarnings(rep, c.routes.Warnings())
 	return s.writeValue(w, http.StatusOK, rep)
+}
+
+// importChanges are the bbolt writes that store an imported state, after entityBuckets were
+// emptied.
+func importChanges(next *state) []change {
+	var out []change
+	for _, k := range kinds {
+		for _, e := range next.sorted(k.id) {
+			out = append(out, change{bucket: k.bucket, key: e.id, value: e.raw})
+		}
+	}
+	if next.global != nil {
+		out = append(out, change{bucket: bucketGlobal, key: globalKey, value: next.global.raw})
+	}
+	if next.extra != nil {
+		out = append(out, change{bucket: bucketMeta, key: metaExtra, value: next.extra.raw})
+	} else {
+		out = append(out, change{bucket: bucketMeta, key: metaExtra})
+	}
+	return out
 }
 
 // stateETag identifies the whole configuration: the export without its dates.
@@ -147,16 +166,12 @@ func (s *Server) seed(cur *state, data []byte) (*state, error) {
 	if _, err := s.compiler.compile(next, 1); err != nil {
 		return nil, fmt.Errorf("cannot compile seed configuration: %w", err)
 	}
-	ws := &writeSet{reset: []string{bucketRoutes, bucketGroups, bucketKeys, bucketGlobal}}
-	for _, k := range kinds {
-		for _, e := range next.sorted(k.id) {
-			ws.changes = append(ws.changes, change{bucket: k.bucket, key: e.id, value: e.raw})
-		}
-	}
-	if next.global != nil {
-		ws.changes = append(ws.changes, change{bucket: bucketGlobal, key: globalKey, value: next.global.raw})
-	} else {
+	ws := &writeSet{reset: entityBuckets(), changes: importChanges(next)}
+	if next.global == nil {
 		next.global = cur.global
+		if cur.global != nil {
+			ws.changes = append(ws.changes, change{bucket: bucketGlobal, key: globalKey, value: cur.global.raw})
+		}
 	}
 	ev, err := jsonx.Encode(map[string]any{"@type": "AuditEvent", "@id": newUUID(), "@timestamp": time.Now().UnixMilli(),
 		"@product": "torii", "audit": "AdminApiEvent", "action": "SEED_IMPORT", "who": "torii", "from": "",
@@ -181,4 +196,24 @@ func seeded(db *bbolt.DB) bool {
 		return nil
 	})
 	return done
+}
+
+// reportRouteWarnings adds the compiler's warnings to an import report: a target that is down
+// (unresolved name, TLS) under Warnings, the rest under Unsupported. Routes converted from
+// service descriptors are named as descriptors.
+func (s *Server) reportRouteWarnings(rep *otoroshi.Report, warnings []route.Warning) {
+	st := s.cur.Load()
+	for _, wa := range warnings {
+		entity := "routes/" + wa.RouteID
+		if _, ok := st.ents[kDescriptors][wa.RouteID]; ok {
+			entity = "serviceDescriptors/" + wa.RouteID
+		}
+		f := otoroshi.UnsupportedField{Entity: entity, Field: wa.Field, Message: wa.Message}
+		if strings.HasSuffix(wa.Field, ".hostname") || strings.HasSuffix(wa.Field, ".tls") {
+			rep.Warnings = append(rep.Warnings, f)
+		} else {
+			rep.Unsupported = append(rep.Unsupported, f)
+		}
+	}
+	rep.Sort()
 }

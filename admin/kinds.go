@@ -8,16 +8,20 @@ import (
 	"strings"
 
 	"github.com/torii-gateway/torii/internal/jsonx"
+	"github.com/torii-gateway/torii/otoroshi"
 )
 
 type kindID int
 
+// The kinds Torii validates and enforces. Every other entity array of an Otoroshi export gets a
+// stored kind after these (see storedKind): kept, listed and exported back, not enforced.
 const (
 	kRoutes kindID = iota
 	kGroups
 	kKeys
 	kExporters
-	nKinds
+	kDescriptors
+	nManaged
 )
 
 // kind describes one entity kind of the REST API.
@@ -28,6 +32,10 @@ type kind struct {
 	idField string // "id" or "clientId"
 	audit   string // suffix of audit actions: CREATE_<audit>
 	label   string // for messages
+	array   string // the Otoroshi export array
+	apis    string // "<group>/<version>/<plural>" under /apis/, or ""
+	// stored kinds are kept as they are: read-only on the API, written by imports.
+	stored bool
 	// template returns a fresh entity with defaults (and generated ids and secrets).
 	template func() map[string]any
 	// defaults lists top-level fields filled in when missing on create and replace.
@@ -38,31 +46,79 @@ type kind struct {
 	check func(c *checker, doc map[string]any)
 }
 
-var kinds = [nKinds]*kind{
+// kinds are the managed kinds (indexed by their kindID), then one stored kind per other export
+// array of otoroshi.Kinds.
+var kinds = append([]*kind{
 	kRoutes: {
-		id: kRoutes, path: "routes", bucket: bucketRoutes, idField: "id", audit: "ROUTE", label: "route",
+		id: kRoutes, array: otoroshi.ArrayRoutes, apis: apisOf(otoroshi.ArrayRoutes),
+		path: "routes", bucket: bucketRoutes, idField: "id", audit: "ROUTE", label: "route",
 		template: routeTemplate, defaults: routeDefaults,
 		generate: genRouteID,
 		check:    checkRoute,
 	},
 	kGroups: {
-		id: kGroups, path: "groups", bucket: bucketGroups, idField: "id", audit: "SERVICEGROUP", label: "group",
+		id: kGroups, array: otoroshi.ArrayGroups, apis: apisOf(otoroshi.ArrayGroups),
+		path: "groups", bucket: bucketGroups, idField: "id", audit: "SERVICEGROUP", label: "group",
 		template: groupTemplate, defaults: groupDefaults,
 		generate: genGroupID,
 		check:    checkGroup,
 	},
 	kKeys: {
-		id: kKeys, path: "apikeys", bucket: bucketKeys, idField: "clientId", audit: "APIKEY", label: "apikey",
+		id: kKeys, array: otoroshi.ArrayKeys, apis: apisOf(otoroshi.ArrayKeys),
+		path: "apikeys", bucket: bucketKeys, idField: "clientId", audit: "APIKEY", label: "apikey",
 		template: keyTemplate, defaults: keyDefaults,
 		generate: genKeyCreds,
 		check:    checkKey,
 	},
 	kExporters: {
-		id: kExporters, path: "data-exporter-configs", bucket: bucketExporters, idField: "id", audit: "DATAEXPORTER", label: "data exporter",
+		id: kExporters, array: otoroshi.ArrayExporters, apis: apisOf(otoroshi.ArrayExporters),
+		path: "data-exporter-configs", bucket: bucketExporters, idField: "id", audit: "DATAEXPORTER", label: "data exporter",
 		template: exporterTemplate, defaults: exporterDefaults,
 		generate: genExporterID,
 		check:    checkExporter,
 	},
+	kDescriptors: {
+		id: kDescriptors, array: otoroshi.ArrayDescriptors, apis: apisOf(otoroshi.ArrayDescriptors),
+		path: "services", bucket: bucketDescriptors, idField: "id", audit: "SERVICE", label: "service descriptor",
+		template: descriptorTemplate, defaults: descriptorDefaults,
+		generate: genDescriptorID,
+		check:    checkDescriptor,
+	},
+}, storedKinds()...)
+
+// kindByArray finds the kind of an Otoroshi export array.
+var kindByArray = func() map[string]*kind {
+	m := make(map[string]*kind, len(kinds))
+	for _, k := range kinds {
+		m[k.array] = k
+	}
+	return m
+}()
+
+// storedKinds makes a stored kind of every export array Torii does not manage.
+func storedKinds() []*kind {
+	var out []*kind
+	for _, info := range otoroshi.Kinds {
+		if otoroshi.Managed(info.Array) {
+			continue
+		}
+		out = append(out, &kind{id: nManaged + kindID(len(out)), path: info.Legacy, bucket: info.Array,
+			idField: info.IDField, audit: strings.ToUpper(info.Array), label: info.Array, array: info.Array,
+			apis: info.APIs, stored: true, defaults: "{}", check: checkStored(info.IDField)})
+	}
+	return out
+}
+
+// apisOf returns the /apis path of an export array's kind.
+func apisOf(array string) string {
+	info, _ := otoroshi.KindOf(array)
+	return info.APIs
+}
+
+// checkStored checks what Torii needs of an entity it stores without enforcing: an object with an
+// id.
+func checkStored(idField string) func(c *checker, doc map[string]any) {
+	return func(c *checker, doc map[string]any) { checkID(c, doc, idField) }
 }
 
 func genRouteID(doc map[string]any) {

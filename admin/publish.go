@@ -12,6 +12,7 @@ import (
 	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/internal/jsonx"
 )
 
 // Publisher receives every new snapshot; *core.Server satisfies it. Publish must not block for
@@ -56,6 +57,18 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 		var r route.Route
 		if err := json.Unmarshal(e.raw, &r); err != nil {
 			fields = append(fields, FieldError{Field: "route " + e.id, Message: err.Error()})
+			continue
+		}
+		routes = append(routes, r)
+	}
+	for _, d := range descriptorRoutes(st) {
+		var r route.Route
+		raw, err := jsonx.Encode(d)
+		if err == nil {
+			err = json.Unmarshal(raw, &r)
+		}
+		if err != nil {
+			fields = append(fields, FieldError{Field: "service descriptor " + r.ID, Message: err.Error()})
 			continue
 		}
 		routes = append(routes, r)

@@ -26,12 +26,15 @@ func newEntity(id string, doc map[string]any) (*entity, error) {
 // state is the whole configuration: every entity of every kind plus the global config. A published
 // state is never modified; writers clone it.
 type state struct {
-	ents   [nKinds]map[string]*entity
-	global *entity // nil: defaults
+	ents   []map[string]*entity // by kindID
+	global *entity              // nil: defaults
+	// extra holds the top-level fields of an imported export that are neither entities nor the
+	// config ("extensions"...), exported back as they came; nil when none.
+	extra *entity
 }
 
 func newState() *state {
-	st := &state{}
+	st := &state{ents: make([]map[string]*entity, len(kinds))}
 	for i := range st.ents {
 		st.ents[i] = make(map[string]*entity)
 	}
@@ -40,7 +43,7 @@ func newState() *state {
 
 // clone copies the maps; entities are shared since they are immutable.
 func (st *state) clone() *state {
-	c := &state{global: st.global}
+	c := &state{global: st.global, extra: st.extra, ents: make([]map[string]*entity, len(st.ents))}
 	for i, m := range st.ents {
 		c.ents[i] = make(map[string]*entity, len(m))
 		for k, v := range m {

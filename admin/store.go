@@ -30,7 +30,10 @@ const (
 	metaSchema   = "schema"
 	metaAdminKey = "adminkey"
 	metaSeeded   = "seeded"
-	globalKey    = "global"
+	// metaExtra holds the top-level fields of the last imported export that are neither entities
+	// nor the config (a JSON object), exported back with the entities.
+	metaExtra = "export_extra"
+	globalKey = "global"
 )
 
 // schemaVersion is the version this binary writes; migrations[i] moves a database from version i to
@@ -54,6 +57,25 @@ var migrations = []func(tx *bbolt.Tx) error{
 		}
 		return nil
 	},
+	// 2 -> 3: service descriptors and every other entity kind of an Otoroshi export.
+	func(tx *bbolt.Tx) error {
+		for _, k := range kinds {
+			if _, err := tx.CreateBucketIfNotExists([]byte(k.bucket)); err != nil {
+				return fmt.Errorf("cannot create bucket %s: %w", k.bucket, err)
+			}
+		}
+		return nil
+	},
+}
+
+// entityBuckets are the buckets of every entity kind and of the global config: what an import
+// replaces.
+func entityBuckets() []string {
+	out := []string{bucketGlobal}
+	for _, k := range kinds {
+		out = append(out, k.bucket)
+	}
+	return out
 }
 
 // openDB opens (creating it and its directory if needed) the bbolt file at path and migrates it to
@@ -119,16 +141,12 @@ func loadState(db *bbolt.DB) (*state, error) {
 				return err
 			}
 		}
-		if raw := tx.Bucket([]byte(bucketGlobal)).Get([]byte(globalKey)); raw != nil {
-			doc, err := jsonx.DecodeObject(raw)
-			if err != nil {
-				return fmt.Errorf("cannot decode global config: %w", err)
-			}
-			e, err := newEntity(globalKey, doc)
-			if err != nil {
-				return err
-			}
-			st.global = e
+		var err error
+		if st.global, err = loadDoc(tx, bucketGlobal, globalKey); err != nil {
+			return fmt.Errorf("cannot load global config: %w", err)
+		}
+		if st.extra, err = loadDoc(tx, bucketMeta, metaExtra); err != nil {
+			return fmt.Errorf("cannot load the export's extra fields: %w", err)
 		}
 		return nil
 	})
@@ -136,6 +154,19 @@ func loadState(db *bbolt.DB) (*state, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// loadDoc reads one JSON object stored under key; nil when there is none.
+func loadDoc(tx *bbolt.Tx, bucket, key string) (*entity, error) {
+	raw := tx.Bucket([]byte(bucket)).Get([]byte(key))
+	if raw == nil {
+		return nil, nil
+	}
+	doc, err := jsonx.DecodeObject(raw)
+	if err != nil {
+		return nil, err
+	}
+	return newEntity(key, doc)
 }
 
 // change is one put (value != nil) or delete (value == nil) in a bucket.

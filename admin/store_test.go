@@ -19,12 +19,12 @@ func TestSchemaVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.View(func(tx *bbolt.Tx) error {
-		for _, b := range []string{bucketMeta, bucketRoutes, bucketGroups, bucketKeys, bucketGlobal, bucketAudit, BucketQuotas, bucketExporters} {
+		for _, b := range []string{bucketMeta, bucketRoutes, bucketGroups, bucketKeys, bucketGlobal, bucketAudit, BucketQuotas, bucketExporters, bucketDescriptors, "certificates", "authConfigs"} {
 			if tx.Bucket([]byte(b)) == nil {
 				t.Errorf("bucket %s missing", b)
 			}
 		}
-		if v := string(tx.Bucket([]byte(bucketMeta)).Get([]byte(metaSchema))); v != "2" {
+		if v := string(tx.Bucket([]byte(bucketMeta)).Get([]byte(metaSchema))); v != "3" {
 			t.Errorf("schema %q", v)
 		}
 		return nil

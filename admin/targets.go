@@ -19,6 +19,9 @@ type targetStatus struct {
 	Circuit   string  `json:"circuit"` // closed, open or half-open
 	InFlight  int64   `json:"inFlight"`
 	LatencyMs float64 `json:"latencyMs"` // EWMA of successful calls
+	// State is "up", or why the target takes no request whatever its health: "unresolved" (its
+	// hostname does not resolve; Address is then empty) or "needs upstream TLS".
+	State string `json:"state"`
 }
 
 // handleRouteTargets answers GET /api/routes/{id}/targets: the targets of a route of the
@@ -40,7 +43,10 @@ func (s *Server) handleRouteTargets(w http.ResponseWriter, r *http.Request) erro
 		u := &ups[i]
 		ts := targetStatus{
 			ID: u.ID, Weight: u.Weight, Backup: u.Backup,
-			Address: u.Addr.String(), Healthy: true, Circuit: "closed",
+			Address: u.Addr.String(), Healthy: true, Circuit: "closed", State: "up",
+		}
+		if u.Down != "" {
+			ts.State, ts.Address = u.Down, ""
 		}
 		if u.Target != nil {
 			ts.Hostname, ts.Port = u.Target.Hostname, u.Target.Port

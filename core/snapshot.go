@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/plugin"
 	"github.com/torii-gateway/torii/core/route"
 )
 
@@ -107,6 +108,9 @@ type routePolicy struct {
 	// priv is the AuthModule step (privateapp.go), nil when the route has
 	// none.
 	priv *privGate
+	// chain is the route's other plugins (package plugin), nil when it
+	// has none.
+	chain *plugin.Chain
 	// broken is set when a step's config could not be compiled: the route
 	// refuses every request (500) rather than skipping the check.
 	broken bool
@@ -196,6 +200,11 @@ func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 		}
 	}
 	rp := routePolicy{overrideHost: overrideHost, priv: priv, reqBody: reqBody, respBody: respBody}
+	ch, err := plugin.Compile(rt)
+	if err != nil {
+		return rp, err
+	}
+	rp.chain = ch
 	if !hasKey {
 		return rp, nil
 	}

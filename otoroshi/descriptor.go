@@ -94,7 +94,9 @@ func DescriptorToRoute(sd map[string]any) (route map[string]any, unsupported []s
 		tm := obj(t)
 		hostport, _ := tm["host"].(string)
 		scheme, _ := tm["scheme"].(string)
-		tls := scheme == "https"
+		// "ahttps"/"ahttp" are the same schemes served by Otoroshi's alternate HTTP client:
+		// a TLS target stays a TLS target.
+		tls := scheme == "https" || scheme == "ahttps"
 		host, portStr, err := net.SplitHostPort(hostport)
 		port := 80
 		if tls {
@@ -114,6 +116,9 @@ func DescriptorToRoute(sd map[string]any) (route map[string]any, unsupported []s
 		}
 		if p, ok := tm["protocol"].(string); ok && p != "" {
 			target["protocol"] = p
+		}
+		if ip, ok := tm["ipAddress"].(string); ok && ip != "" {
+			target["ip_address"] = ip
 		}
 		targets = append(targets, target)
 	}

@@ -2,27 +2,24 @@ package otoroshi
 
 import "time"
 
-// exportEmpty are the arrays of an Otoroshi export that Torii does not manage; exports carry them
-// empty so Otoroshi can read the file.
-var exportEmpty = []string{"admins", "simpleAdmins", "serviceDescriptors", "errorTemplates", "jwtVerifiers",
-	"authConfigs", "certificates", "clientValidators", "scripts", "tcpServices", "tenants",
-	"teams", "services", "backends", "targets"}
-
-// Export builds an Otoroshi export from Torii's entities, each list in the order given, with the
-// global config and the date now. The result shares the documents it is given.
-func Export(routes, groups, keys, exporters []any, config map[string]any, now time.Time) map[string]any {
-	doc := map[string]any{
-		"label":         "Otoroshi export",
-		"dateRaw":       now.UnixMilli(),
-		"date":          now.UTC().Format("2006-01-02 15:04:05"),
-		"config":        config,
-		"routes":        routes,
-		"serviceGroups": groups,
-		"apiKeys":       keys,
-		"dataExporters": exporters,
+// Export builds an Otoroshi export: every array of Kinds from lists (missing ones are written
+// empty, so Otoroshi can read the file), the global config, the extra top-level fields an import
+// kept, and the date now. The result shares the documents it is given.
+func Export(lists map[string][]any, config map[string]any, extra map[string]any, now time.Time) map[string]any {
+	doc := make(map[string]any, len(Kinds)+len(extra)+4)
+	for k, v := range extra {
+		doc[k] = v
 	}
-	for _, k := range exportEmpty {
-		doc[k] = []any{}
+	doc["label"] = "Otoroshi export"
+	doc["dateRaw"] = now.UnixMilli()
+	doc["date"] = now.UTC().Format("2006-01-02 15:04:05")
+	doc["config"] = config
+	for _, k := range Kinds {
+		l := lists[k.Array]
+		if l == nil {
+			l = []any{}
+		}
+		doc[k.Array] = l
 	}
 	return doc
 }

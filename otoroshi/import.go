@@ -29,7 +29,7 @@ var (
 var (
 	frontendFields = fieldSet("domains", "strip_path", "exact", "headers", "query", "methods")
 	backendFields  = fieldSet("targets", "root", "rewrite", "load_balancing", "client", "health_check")
-	targetFields   = fieldSet("id", "hostname", "port", "tls", "weight", "protocol", "backup")
+	targetFields   = fieldSet("id", "hostname", "port", "tls", "weight", "protocol", "backup", "ip_address")
 	clientFields   = fieldSet("retries", "max_errors", "retry_initial_delay", "backoff_factor", "connection_timeout",
 		"idle_timeout", "call_timeout", "call_and_stream_timeout", "global_timeout", "sample_interval")
 )
@@ -50,10 +50,19 @@ type Report struct {
 	Imported map[string]int `json:"imported"`
 	// Unsupported lists each field that has a value Torii does not implement, by entity.
 	Unsupported []UnsupportedField `json:"unsupported"`
-	// Ignored counts the entities of kinds Torii does not manage, which were not imported.
+	// Kept counts, by export array, the entities of kinds Torii stores, lists and exports back
+	// but does not enforce (certificates, authConfigs, tenants...).
+	Kept map[string]int `json:"kept"`
+	// Ignored counts the entities that were not imported (none today: every array is kept).
 	Ignored map[string]int `json:"ignored"`
 	// Converted lists the changes the import made to carry an entity over.
 	Converted []string `json:"converted,omitempty"`
+	// Warnings name what imported but will not work as in Otoroshi until something changes: a
+	// target host name that does not resolve from here, a TLS target while upstream TLS is not
+	// implemented, an admin API key that is refused on Torii's admin API.
+	Warnings []UnsupportedField `json:"warnings"`
+	// Notes state differences of semantics that concern the imported entities.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // UnsupportedField is one field of one imported entity that Torii does not implement. The value is
@@ -64,32 +73,22 @@ type UnsupportedField struct {
 	Message string `json:"message,omitempty"` // why, when the compiler said more than "unsupported"
 }
 
-// Sort orders the unsupported fields by entity, then field.
+// Sort orders the unsupported fields and the warnings by entity, then field.
 func (r *Report) Sort() {
-	sort.Slice(r.Unsupported, func(i, j int) bool {
-		a, b := r.Unsupported[i], r.Unsupported[j]
-		if a.Entity != b.Entity {
-			return a.Entity < b.Entity
-		}
-		return a.Field < b.Field
-	})
+	for _, l := range [][]UnsupportedField{r.Unsupported, r.Warnings} {
+		sort.Slice(l, func(i, j int) bool {
+			a, b := l[i], l[j]
+			if a.Entity != b.Entity {
+				return a.Entity < b.Entity
+			}
+			return a.Field < b.Field
+		})
+	}
 }
-
-// Kind names the Torii entity kinds an export carries.
-type Kind int
-
-// The kinds of Entity.
-const (
-	Route Kind = iota
-	Group
-	APIKey
-	DataExporter
-)
 
 // Entity is one entity read from an export, ready for the caller's validation.
 type Entity struct {
-	Kind  Kind
-	Array string // the export array it came from: "routes", "serviceDescriptors", ...
+	Array string // the export array it came from: "routes", "certificates", ...
 	Index int    // its index in that array
 	Doc   map[string]any
 }
@@ -97,19 +96,29 @@ type Entity struct {
 // Path is the entity's place in the export, as field errors name it: "routes[3]".
 func (e Entity) Path() string { return e.Array + "[" + strconv.Itoa(e.Index) + "]" }
 
-// Problem is one structural error of an export (a list that is not a list, a descriptor without
+// ID returns the entity's id (the value of its kind's id field), or "".
+func (e Entity) ID() string {
+	k, _ := KindOf(e.Array)
+	id, _ := e.Doc[k.IDField].(string)
+	return id
+}
+
+// Problem is one structural error of an export (a list that is not a list, an entity without
 // an id); Field is a path into the export.
 type Problem struct {
 	Field   string
 	Message string
 }
 
-// Import is an export read into Torii's entities: routes (descriptors converted, stored backends
-// inlined), groups, API keys and data exporters, in export order, plus the global config.
+// Import is an export read into entities, array by array in the order of Kinds, plus the global
+// config and the top-level fields that are neither (kept as they are).
 type Import struct {
 	Entities []Entity
 	Config   map[string]any // nil when the export has none
-	// Report has Imported (counting every entity read), Unsupported, Ignored and Converted filled.
+	// Extra holds the export's other top-level fields ("extensions", unknown arrays), which are
+	// kept and written back by Export.
+	Extra map[string]any
+	// Report has Imported (counting every entity read), Kept, Unsupported and Converted filled.
 	Report   *Report
 	Problems []Problem
 }
@@ -118,8 +127,9 @@ type Import struct {
 // caller stores nothing when there is any. An array longer than maxEntities is a problem. The
 // documents in the result are doc's own (backend references are inlined in place).
 func Read(doc map[string]any, maxEntities int) *Import {
-	im := &Import{Report: &Report{Done: true, Imported: map[string]int{}, Ignored: map[string]int{},
-		Unsupported: []UnsupportedField{}}}
+	im := &Import{Extra: map[string]any{}, Report: &Report{Done: true, Imported: map[string]int{},
+		Kept: map[string]int{}, Ignored: map[string]int{}, Unsupported: []UnsupportedField{},
+		Warnings: []UnsupportedField{}}}
 	rep := im.Report
 	problem := func(field, msg string) { im.Problems = append(im.Problems, Problem{field, msg}) }
 	list := func(name string) []any {
@@ -144,68 +154,54 @@ func Read(doc map[string]any, maxEntities int) *Import {
 			}
 		}
 	}
-	add := func(kind Kind, array string, i int, v any, known map[string]bool) map[string]any {
-		d, ok := v.(map[string]any)
-		if !ok {
-			problem(array+"["+strconv.Itoa(i)+"]", "must be an object")
-			return nil
-		}
-		im.Entities = append(im.Entities, Entity{Kind: kind, Array: array, Index: i, Doc: d})
-		rep.Imported[array]++
-		id, _ := d["id"].(string)
-		if kind == APIKey {
-			id, _ = d["clientId"].(string)
-		}
-		if known != nil {
-			unsupported(array+"/"+id, d, known)
-		}
-		if kind == Route {
-			for _, f := range routeNestedUnsupported(d) {
-				rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: array + "/" + id, Field: f})
-			}
-		}
-		return d
-	}
+	known := map[string]map[string]bool{ArrayRoutes: routeFields, ArrayGroups: groupFields, ArrayKeys: keyFields}
 
-	referenced := map[string]bool{} // stored backends that routes reference
-	routesList, _ := doc["routes"].([]any)
-	for _, r := range routesList {
-		rm, _ := r.(map[string]any)
-		if ref, ok := rm["backend_ref"].(string); ok {
-			referenced[ref] = true
+	backends := storedBackends(doc["backends"])
+	for _, k := range Kinds {
+		for i, v := range list(k.Array) {
+			e := Entity{Array: k.Array, Index: i}
+			d, ok := v.(map[string]any)
+			if !ok {
+				problem(e.Path(), "must be an object")
+				continue
+			}
+			e.Doc = d
+			id := e.ID()
+			if id == "" {
+				problem(e.Path()+"."+k.IDField, "is required")
+				continue
+			}
+			im.Entities = append(im.Entities, e)
+			rep.Imported[k.Array]++
+			if !Managed(k.Array) {
+				rep.Kept[k.Array]++
+				continue
+			}
+			entity := k.Array + "/" + id
+			switch k.Array {
+			case ArrayRoutes:
+				if inlineBackendRef(d, backends) {
+					rep.Converted = append(rep.Converted, entity+": backend_ref inlined from backends")
+				}
+				for _, f := range routeNestedUnsupported(d) {
+					rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: entity, Field: f})
+				}
+			case ArrayDescriptors:
+				_, missing := DescriptorToRoute(d)
+				for _, f := range missing {
+					rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: entity, Field: f})
+				}
+			}
+			if f := known[k.Array]; f != nil {
+				unsupported(entity, d, f)
+			}
 		}
 	}
-	names := make([]string, 0, len(doc))
-	for name := range doc {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		v := doc[name]
-		l, isList := v.([]any)
-		switch name {
-		case "routes":
-			backends := storedBackends(doc["backends"])
-			for i, e := range list(name) {
-				if inlineBackendRef(e, backends) {
-					id, _ := e.(map[string]any)["id"].(string)
-					rep.Converted = append(rep.Converted, "routes/"+id+": backend_ref inlined from backends")
-				}
-				add(Route, name, i, e, routeFields)
-			}
-		case "serviceGroups":
-			for i, e := range list(name) {
-				add(Group, name, i, e, groupFields)
-			}
-		case "apiKeys":
-			for i, e := range list(name) {
-				add(APIKey, name, i, e, keyFields)
-			}
-		case "dataExporters":
-			for i, e := range list(name) {
-				add(DataExporter, name, i, e, nil)
-			}
-		case "config":
+	for name, v := range doc {
+		if _, isKind := KindOf(name); isKind || exportHeader[name] {
+			continue
+		}
+		if name == "config" {
 			if v == nil {
 				continue
 			}
@@ -217,49 +213,26 @@ func Read(doc map[string]any, maxEntities int) *Import {
 			im.Config = cfg
 			rep.Imported["config"] = 1
 			unsupported("config", cfg, configFields)
-		case "serviceDescriptors":
-			// Converted after the routes, so that a route with the same id is a reported conflict.
-		default:
-			switch {
-			case exportHeader[name]:
-			case name == "backends" && isList:
-				// Inlined into the routes that reference them (backend_ref); the others are
-				// not imported.
-				for id := range storedBackends(v) {
-					if !referenced[id] {
-						rep.Ignored[name]++
-					}
-				}
-			case isList:
-				if len(l) > 0 {
-					rep.Ignored[name] = len(l)
-				}
-			case !IsInert(v):
-				rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: "export", Field: name})
-			}
-		}
-	}
-	for i, e := range list("serviceDescriptors") {
-		path := "serviceDescriptors[" + strconv.Itoa(i) + "]"
-		sd, ok := e.(map[string]any)
-		if !ok {
-			problem(path, "must be an object")
 			continue
 		}
-		id, _ := sd["id"].(string)
-		if id == "" {
-			problem(path+".id", "is required")
-			continue
-		}
-		route, missing := DescriptorToRoute(sd)
-		add(Route, "serviceDescriptors", i, route, nil)
-		for _, f := range missing {
-			rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: "serviceDescriptors/" + id, Field: f})
+		im.Extra[name] = v
+		if !IsInert(v) {
+			rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: "export", Field: name,
+				Message: "kept and exported back, not enforced"})
 		}
 	}
+	rep.Notes = append(rep.Notes, ThrottlingNote)
 	rep.Sort()
 	return im
 }
+
+// ThrottlingNote says how Torii reads an API key's throttlingQuota, which changed across
+// Otoroshi versions: before v16.23.0 (commit dc1ad56f4, January 2025) Otoroshi compared the
+// 10-second window count with throttlingQuota × throttlingWindow (10 by default).
+const ThrottlingNote = "throttlingQuota: Torii compares it with the number of calls in the last 10 seconds, as " +
+	"Otoroshi v16.23.0 and later do (KvApiKeyDataStore.withinThrottlingQuota; the documentation says calls per " +
+	"second). Otoroshi before v16.23.0 compared that count with throttlingQuota x 10: keys exported from such " +
+	"a version allow 10 times fewer calls here; multiply their throttlingQuota by 10 to keep the old limit"
 
 // routeNestedUnsupported lists the fields inside a route's frontend, backend, targets and client
 // config that configure something Torii does not implement.
@@ -310,8 +283,7 @@ func storedBackends(v any) map[string]map[string]any {
 // inlineBackendRef replaces the backend of a route that references a stored backend (backend_ref)
 // by a copy of that backend, since Torii routes carry their backend inline. It reports whether it
 // did.
-func inlineBackendRef(route any, backends map[string]map[string]any) bool {
-	rm, _ := route.(map[string]any)
+func inlineBackendRef(rm map[string]any, backends map[string]map[string]any) bool {
 	ref, _ := rm["backend_ref"].(string)
 	b, ok := backends[ref]
 	if ref == "" || !ok {

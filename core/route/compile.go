@@ -25,7 +25,24 @@ type CompileOptions struct {
 	Resolver *net.Resolver
 	// ResolveTimeout bounds the resolution of each hostname; 0 means 2 s.
 	ResolveTimeout time.Duration
+	// Names, when set, answers target hostnames from a cache filled off the event loops, and
+	// Compile never queries DNS: a name it does not know makes its target down (DownUnresolved)
+	// with a warning, never an error. Resolver and ResolveTimeout are then unused.
+	Names Names
 }
+
+// Names is a cache of resolved target hostnames (lower case, without the final dot).
+type Names interface {
+	// Lookup returns the address of host, ok=false when it does not resolve (yet). It must
+	// not block on the network.
+	Lookup(host string) (addr netip.Addr, ok bool)
+}
+
+// Why a compiled target is down whatever its health: Upstream.Down.
+const (
+	DownUnresolved = "unresolved"         // its hostname does not resolve (yet)
+	DownNeedsTLS   = "needs upstream TLS" // tls: true, and the engine does not speak TLS to targets yet
+)
 
 // defaultResolveTimeout bounds one hostname resolution so that a dead DNS server cannot
 // hold a reload for long.
@@ -52,6 +69,7 @@ type compiler struct {
 	warnings []Warning
 	resolved map[string]resolution
 	seed     uint64
+	hosts    map[string]bool // hostnames asked of opts.Names
 }
 
 type resolution struct {
@@ -131,7 +149,9 @@ func Compile(routes []Route, opts CompileOptions) (*Table, error) {
 		for k := range p.ups {
 			u := &p.ups[k]
 			t.upstreams[u.Key] = u
-			t.addrs[u.Addr] = true
+			if u.Down == "" {
+				t.addrs[u.Addr] = true
+			}
 		}
 	}
 	if len(c.errs) != 0 {
@@ -139,6 +159,10 @@ func Compile(routes []Route, opts CompileOptions) (*Table, error) {
 	}
 	t.finish()
 	t.warnings = c.warnings
+	for h := range c.hosts {
+		t.hostnames = append(t.hostnames, h)
+	}
+	slices.Sort(t.hostnames)
 	return t, nil
 }
 
@@ -473,9 +497,6 @@ func (c *compiler) compilePool(r *Route, index int) *pool {
 			c.fail(id, field+".weight", "must be <= %d, got %d", maxWeight, tg.Weight)
 		}
 		anyWeight = anyWeight || tg.Weight > 0
-		if tg.TLS {
-			c.fail(id, field+".tls", "TLS to targets is not supported yet")
-		}
 		switch tg.Protocol {
 		case "", "HTTP/1.1", "HTTP/1.0":
 		default:
@@ -503,12 +524,26 @@ func (c *compiler) compilePool(r *Route, index int) *pool {
 	for i := range p.ups {
 		u := &p.ups[i]
 		tg := u.Target
+		field := fmt.Sprintf("backend.targets[%d]", i)
 		addr, err := c.resolve(tg)
-		if err != nil {
-			c.errs = append(c.errs, fmt.Errorf("route %q: backend.targets[%d].hostname: %w", id, i, err))
+		switch {
+		case err != nil && c.opts.Names == nil:
+			c.errs = append(c.errs, fmt.Errorf("route %q: %s.hostname: %w", id, field, err))
 			continue
+		case err != nil:
+			// Names are resolved off the loops and published like any change: until this
+			// one resolves, the target is down, never the configuration.
+			u.Down = DownUnresolved
+			c.warn(id, field+".hostname", "%q does not resolve (yet): the target is unavailable until it does", tg.Hostname)
+		case tg.TLS:
+			u.Down = DownNeedsTLS
+			c.warn(id, field+".tls", "the target needs upstream TLS, which Torii does not implement yet: it is kept as a TLS target (never downgraded to plain HTTP) and unavailable (503 errors.circuit.breaker.open)")
 		}
-		u.Addr = netip.AddrPortFrom(addr, uint16(tg.Port))
+		if u.Down != "" {
+			p.down |= 1 << i
+		} else {
+			u.Addr = netip.AddrPortFrom(addr, uint16(tg.Port))
+		}
 		u.Key = targetKey(id, u.ID, u.Addr)
 		u.state = c.reg.state(u.Key, id, u.ID)
 	}

@@ -44,7 +44,6 @@ func TestCompileValidation(t *testing.T) {
 	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{"targets":[{"hostname":"127.0.0.1","port":80,"weight":0}]}}`, `backend.targets: at least one target needs a weight > 0`)
 	// Weights whose sum overflows int used to panic while building the round-robin sequence.
 	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{"targets":[{"id":"a","hostname":"127.0.0.1","port":80,"weight":9223372036854775807},{"id":"b","hostname":"127.0.0.1","port":81,"weight":9223372036854775806}]}}`, `backend.targets[0].weight: must be <= 1000000`)
-	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{"targets":[{"hostname":"127.0.0.1","port":443,"tls":true}]}}`, `backend.targets[0].tls: TLS to targets is not supported yet`)
 	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{"targets":[{"hostname":"","port":80}]}}`, `backend.targets[0].hostname: must not be empty`)
 	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{"targets":[{"id":"x","hostname":"127.0.0.1","port":80},{"id":"x","hostname":"127.0.0.1","port":81}]}}`, `backend.targets[1].id: duplicate target id "x"`)
 	f(`{"id":"r","frontend":{"domains":["a.com"]},"backend":{"client":{"call_timeout":-5},`+tg+`}}`, `backend.client.call_timeout: must be >= 0 ms`)
@@ -133,7 +132,7 @@ func TestCompilePluginsAndWarnings(t *testing.T) {
 	  {"plugin":"cp:otoroshi.next.plugins.OverrideHost"},
 	  {"plugin":"cp:otoroshi.next.plugins.ApikeyCalls","enabled":false},
 	  {"plugin":"cp:otoroshi.next.tunnel.TunnelPlugin","config":{"tunnel_id":"default"}},
-	  {"plugin":"cp:otoroshi.next.plugins.Cors","include":["/api"],"config":{"allow_origin":"*"}}]}]`, CompileOptions{})
+	  {"plugin":"cp:otoroshi.next.plugins.SnowMonkeyChaos","include":["/api"],"config":{"allow_origin":"*"}}]}]`, CompileOptions{})
 	c := tab.Route("r")
 	if len(c.Steps) != 3 {
 		t.Fatalf("steps %+v, want the 3 enabled plugins", c.Steps)
@@ -146,9 +145,9 @@ func TestCompilePluginsAndWarnings(t *testing.T) {
 	}
 	f(c.Steps[0], 0, "OverrideHost", true)
 	f(c.Steps[1], 2, "cp:otoroshi.next.tunnel.TunnelPlugin", false)
-	f(c.Steps[2], 3, "Cors", false)
+	f(c.Steps[2], 3, "SnowMonkeyChaos", false)
 	if string(c.Steps[2].Config) != `{"allow_origin":"*"}` || c.Steps[2].Include[0] != "/api" {
-		t.Fatalf("Cors step lost its config: %+v", c.Steps[2])
+		t.Fatalf("SnowMonkeyChaos step lost its config: %+v", c.Steps[2])
 	}
 	fields := map[string]bool{}
 	for _, w := range tab.Warnings() {

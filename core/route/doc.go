@@ -45,13 +45,16 @@
 //
 // # Differences from Otoroshi
 //
-// TLS targets are rejected (the engine does not speak TLS to targets yet); targets whose
+// TLS targets are kept as TLS targets but down (Upstream.Down, DownNeedsTLS, with a warning):
+// the engine does not speak TLS to targets yet and never downgrades them; targets whose
 // protocol is not HTTP/1.x are used as HTTP/1.1 with a warning; backend.rewrite is
 // ignored with a warning; "**" in a host is rejected; a route has at most 64 targets; an
 // unknown load-balancing type is RoundRobin with a warning; Sticky without an
 // otoroshi-tracking cookie hashes PickInput.Tracking (the id the engine sets); plugins
 // Torii does not know are kept and listed in Table.Warnings. A target's ip_address, when
-// set, is used instead of resolving its hostname, as Otoroshi does.
+// set, is used instead of resolving its hostname, as Otoroshi does. With
+// CompileOptions.Names, a hostname that does not resolve (yet) makes its target down
+// (DownUnresolved) with a warning instead of failing the compile.
 //
 // # Caveats
 //

@@ -118,6 +118,9 @@ func (h *HealthChecker) CheckNow(ctx context.Context) {
 		}
 		for i := range c.pool.ups {
 			u := &c.pool.ups[i]
+			if u.Down != "" {
+				continue // no address to check
+			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():

@@ -108,6 +108,7 @@ type pool struct {
 	ups      []Upstream
 	primary  uint64  // targets with weight > 0 and not backup
 	backup   uint64  // backup targets with weight > 0
+	down     uint64  // targets that cannot take a request whatever their health (Upstream.Down)
 	seq      []uint8 // smooth weighted round-robin order of the primaries
 	bseq     []uint8 // same for the backups
 	lb       Balancing
@@ -132,10 +133,10 @@ func (c *Compiled) Pick(in *PickInput) (*Upstream, int) {
 	}
 	for range len(p.ups) + 1 {
 		seq := p.seq
-		mask := p.usable(p.primary &^ tried)
+		mask := p.usable(p.primary &^ tried &^ p.down)
 		if mask == 0 {
 			seq = p.bseq
-			mask = p.usable(p.backup &^ tried)
+			mask = p.usable(p.backup &^ tried &^ p.down)
 		}
 		if mask == 0 {
 			return nil, -1

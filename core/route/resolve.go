@@ -30,6 +30,16 @@ func (c *compiler) resolve(tg *Target) (netip.Addr, error) {
 	if host == "localhost" {
 		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil
 	}
+	if c.opts.Names != nil {
+		if c.hosts == nil {
+			c.hosts = make(map[string]bool)
+		}
+		c.hosts[host] = true
+		if a, ok := c.opts.Names.Lookup(host); ok {
+			return a.Unmap(), nil
+		}
+		return netip.Addr{}, fmt.Errorf("%w: %q", ErrUnresolvable, host)
+	}
 	if res, ok := c.resolved[host]; ok {
 		return res.addr, res.err
 	}

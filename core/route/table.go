@@ -25,6 +25,7 @@ type Table struct {
 	upstreams map[string]*Upstream // by Upstream.Key
 	addrs     map[netip.AddrPort]bool
 	warnings  []Warning
+	hostnames []string // asked of CompileOptions.Names, sorted
 	source    []Route
 }
 
@@ -116,6 +117,11 @@ func (w Warning) String() string {
 // Warnings returns what Compile reported without failing. The slice must not be modified.
 func (t *Table) Warnings() []Warning { return t.warnings }
 
+// Hostnames returns the target hostnames that Compile asked of CompileOptions.Names (resolved
+// or not), sorted: the names a resolver must keep fresh for this table. The slice must not be
+// modified.
+func (t *Table) Hostnames() []string { return t.hostnames }
+
 // Routes returns one Compiled per enabled route, in input order. The slice must not be
 // modified.
 func (t *Table) Routes() []*Compiled { return t.routes }
@@ -195,6 +201,9 @@ type Upstream struct {
 	Weight   int
 	Backup   bool
 	Target   *Target // source entity
+	// Down, when not empty, says why the target takes no request whatever its health
+	// (DownUnresolved, DownNeedsTLS); Addr is then invalid.
+	Down string
 
 	state *TargetState
 }
