@@ -135,6 +135,18 @@ func BuildSnapshot(routes *route.Table, keys *apikey.Set, global *Global, versio
 	return snap, err
 }
 
+// BuildSnapshotFrom is BuildSnapshot for a change that may have left the
+// route table as it was: when routes is prev's table, the new snapshot shares
+// prev's compiled policies (immutable) instead of compiling them again, so
+// publishing an API key or global config change costs nothing per route.
+// prev is a snapshot BuildSnapshot or BuildSnapshotFrom returned, or nil.
+func BuildSnapshotFrom(prev *Snapshot, routes *route.Table, keys *apikey.Set, global *Global, version uint64) (*Snapshot, error) {
+	if prev == nil || !prev.built || prev.Routes != routes || routes == nil {
+		return BuildSnapshot(routes, keys, global, version)
+	}
+	return &Snapshot{Routes: routes, Keys: keys, Global: global, Version: version, policies: prev.policies, built: true}, nil
+}
+
 // compilePolicies fills s.policies from s.Routes.
 func (s *Snapshot) compilePolicies() error {
 	s.built = true
