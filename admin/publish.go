@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"errors"
+	"github.com/torii-gateway/torii/auth"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,6 +29,10 @@ type compiled struct {
 	global  *GlobalSettings
 	version uint64
 	snap    *core.Snapshot // what is published: routes, keys and global with their policies
+	// auths are the auth modules and private the routes (without the added login routes), for
+	// the login server.
+	auths   []*auth.Config
+	private []route.Route
 }
 
 // keyFieldRe finds the field an apikey validation error names ("... field clientSecret: ...").
@@ -41,6 +46,8 @@ type compiler struct {
 	resolver *net.Resolver
 	// counters are the proxy's quota counters, looked up once per key at compile time.
 	counters *quota.Counters
+	// login is the private-app login server, or nil.
+	login *auth.Server
 }
 
 func newCompiler(log *slog.Logger, resolver *net.Resolver) *compiler {
@@ -72,6 +79,20 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 			continue
 		}
 		routes = append(routes, r)
+	}
+	var auths []*auth.Config
+	for _, e := range st.sorted(kAuths) {
+		a, err := auth.Decode(e.raw)
+		if err != nil {
+			field, msg := auth.FieldOf(err)
+			fields = append(fields, FieldError{Field: jsonx.JoinPath("auth module "+e.id, field), Message: msg})
+			continue
+		}
+		auths = append(auths, a)
+	}
+	private := routes
+	if c.login != nil {
+		routes = auth.LoginRoutes(routes, c.login.Addr())
 	}
 	keys := make([]apikey.ApiKey, 0, len(st.ents[kKeys]))
 	for _, e := range st.sorted(kKeys) {
@@ -123,7 +144,7 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	for _, w := range table.Warnings() {
 		c.log.Warn("route compiled with a warning", "warning", w.String())
 	}
-	return &compiled{routes: table, keys: set, global: global, version: version, snap: snap}, nil
+	return &compiled{routes: table, keys: set, global: global, version: version, snap: snap, auths: auths, private: private}, nil
 }
 
 // routeCompileError lists each route field error of a Compile failure.
@@ -151,6 +172,10 @@ func routeCompileError(err error) error {
 // runtime state of targets that are gone.
 func (s *Server) publish(c *compiled) {
 	s.published.Store(c) // before Publish, so that a Publisher may call Keys for this version
+	if s.opts.PrivateApps != nil {
+		// Before the snapshot: the engine finds the modules its routes name.
+		s.opts.PrivateApps.Update(c.auths, c.private)
+	}
 	if s.opts.Publisher != nil {
 		s.opts.Publisher.Publish(c.snap)
 	}
