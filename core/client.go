@@ -91,6 +91,7 @@ type clientConn struct {
 	layout     headLayout     // where the Host and target are in head (head.go)
 	obs        exchangeObs    // request id, timings, event record (observe.go)
 	pol        exchangePolicy // what the policy steps decided (policy.go)
+	body       bodyState      // body bounds and upload rate (bodylimit.go)
 }
 
 // exchangeTimeouts are one exchange's backend timeouts in ms, from the
@@ -310,6 +311,11 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 		lp.replyError(cc, k, hasBody || !cc.keepAlive)
 		return
 	}
+	if !lp.beginBodies(cc, snap.policyOf(rt)) {
+		lp.consume(cc, headLen)
+		lp.replyError(cc, errRequestTooLarge, true)
+		return
+	}
 	cc.pick.Tried = 0
 	up := lp.pickTarget(cc, rt, req, buf)
 	if up == nil {
@@ -364,7 +370,8 @@ func (lp *loop) attach(cc *clientConn, us *upstreamConn) bool {
 		return true
 	}
 	cc.state = csBody
-	lp.armExchange(cc, tkUpload, lp.s.cfg.IdleTimeout.Milliseconds())
+	cc.body.at = lp.s.now()
+	lp.armUpload(cc)
 	return true
 }
 
@@ -402,19 +409,21 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 		return false
 	}
 	var n, cut int // cut: trailer bytes filtered out (trailer.go)
+	var data int64 // body bytes, chunk framing left out
 	switch cc.reqFraming {
 	case httpparse.FramingLength:
 		n = len(buf)
 		if int64(n) > cc.reqLeft {
 			n = int(cc.reqLeft)
 		}
+		data = int64(n)
 		cc.reqLeft -= int64(n)
 		if cc.reqLeft == 0 {
 			cc.reqDone = true
 		}
 	case httpparse.FramingChunked:
 		for n < len(buf) {
-			m, _, done, err := cc.reqDec.Decode(buf[n:])
+			m, sp, done, err := cc.reqDec.Decode(buf[n:])
 			if err == httpparse.ErrNeedMore {
 				break
 			}
@@ -429,12 +438,16 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 			if done {
 				cut = m - filterTrailer(buf[n:n+m], cc.pol.keepUnderscores)
 			}
+			data += int64(sp.Len())
 			n += m
 			if done {
 				cc.reqDone = true
 				break
 			}
 		}
+	}
+	if !lp.requestBody(cc, data) {
+		return false // over its bound: aborted
 	}
 	if n > 0 {
 		if !send(us.c, buf[:n-cut]) {
@@ -451,7 +464,7 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 		}
 		return false
 	}
-	lp.armExchange(cc, tkUpload, lp.s.cfg.IdleTimeout.Milliseconds())
+	lp.armUpload(cc)
 	if us.c.OutboundBuffered() > lp.s.cfg.HighWater {
 		lp.pumpUpload(cc)
 	}
@@ -489,7 +502,7 @@ func (lp *loop) clientTimeout(cc *clientConn, now int64) {
 		cc.keepAlive = false
 		lp.replyError(cc, errClientTimeout, true)
 	case tkUpload:
-		lp.abortExchange(cc, errClientTimeout)
+		lp.abortExchange(cc, errBodyTimeout)
 	case tkConnect:
 		lp.retryOrAbort(cc, errTimeout, true)
 	case tkResponse:

@@ -35,6 +35,9 @@ const (
 	errLoginRequired
 	errLoginRedirect
 	errAuthModuleMissing
+	errRequestTooLarge
+	errResponseTooLarge
+	errBodyTimeout
 	// The refusals of the route plugins of package plugin (plugins.go).
 	errBuildMode
 	errHTTP10
@@ -81,6 +84,11 @@ var errorInfo = [errKinds]struct {
 	errLoginRequired:     {401, "errors.auth.required", "Authentication required: log in first"},
 	errLoginRedirect:     {302, "errors.auth.required", "Authentication required: redirected to the login page"},
 	errAuthModuleMissing: {500, "errors.auth.config.not.found", "Auth. config. not found on the descriptor"},
+	// Body bounds (bodylimit.go): Otoroshi's RequestBodyLengthLimiter and
+	// ResponseBodyLengthLimiter answer with this id on both sides.
+	errRequestTooLarge:  {413, "errors.failed.response.entityTooLarge", "Request entity too large"},
+	errResponseTooLarge: {413, "errors.failed.response.entityTooLarge", "Response entity too large"},
+	errBodyTimeout:      {408, "errors.client.timeout", "Request timeout: the request body did not arrive in time, or too slowly"},
 	// Route plugins (plugins.go): statuses, ids and messages of Otoroshi's
 	// plugins. The answer of a redirection or preflight is built per
 	// request; its entry gives the status events show.
