@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/torii-gateway/torii/auth"
 	"io"
 	"log/slog"
 	"mime"
@@ -47,6 +48,10 @@ type Options struct {
 	DBPath  string
 	// Publisher receives every new snapshot; nil publishes nowhere (the API still works).
 	Publisher Publisher
+	// PrivateApps, when set, is the private-app login server (package auth): each compile adds
+	// the routes to its login pages for the domains of the routes behind AuthModule, and each
+	// publish hands it the auth modules (/api/auths) and the routes first.
+	PrivateApps *auth.Server
 	// Quotas serves /api/apikeys/{id}/quotas; nil answers 501 there.
 	Quotas *quota.Counters
 	// Metrics, when set, is appended to /metrics (the proxy's per-route metrics).
@@ -172,6 +177,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.compiler = newCompiler(s.log, opts.Resolver)
 	s.compiler.counters = opts.Quotas
+	s.compiler.login = opts.PrivateApps
 	if opts.Registry != nil {
 		s.compiler.reg = opts.Registry
 	}

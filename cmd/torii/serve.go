@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/torii-gateway/torii/auth"
 	"io"
 	"log/slog"
 	"net"
@@ -235,6 +236,21 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	cfg.Events, cfg.Metrics, cfg.Live = hub, set, live
 	cfg.Quotas = counters // counted by the engine, served and reset by the admin API, persisted
 
+	// Private apps: sessions in their own bbolt file (written at each login, not with the
+	// configuration), the login server on a loopback port the login routes point at.
+	sessions, closeSessions, err := openSessions(f.dataDir)
+	if err != nil {
+		return err
+	}
+	defer closeSessions()
+	cfg.PrivateApps = sessions
+	loginLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("cannot listen on loopback for the private-app login pages: %w", err)
+	}
+	login := auth.NewServer(auth.Options{Sessions: sessions, Logger: log.With("component", "privateapps"),
+		Addr: netip.MustParseAddrPort(loginLn.Addr().String())})
+
 	srv, err := core.NewServer(cfg)
 	if err != nil {
 		return err
@@ -267,6 +283,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		DataDir:       f.dataDir,
 		Publisher:     publisher{engine: srv, health: health, leader: leader},
 		Cluster:       clusterHandler,
+		PrivateApps:   login,
 		Quotas:        counters,
 		Metrics:       set,
 		Live:          live,
@@ -307,6 +324,11 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		leader.SetSource(adm)
 		spawn(func() { leader.Run(bg) })
 	}
+	spawn(func() {
+		if err := login.Serve(bg, loginLn); err != nil {
+			log.Error("private-app login server stopped", "err", err)
+		}
+	})
 
 	// One failing side (a port in use) stops the other.
 	run, stopRun := context.WithCancel(ctx)
