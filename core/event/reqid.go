@@ -94,5 +94,3 @@ func IDTime(id uint64) time.Time {
 	return time.UnixMilli(int64(id>>(idGenBits+idSeqBits)) + IDEpoch)
 }
 
-// IDGenerator returns the generator id (event loop) of an id.
-func IDGenerator(id uint64) int { return int(id >> idSeqBits & idGenMask) }
