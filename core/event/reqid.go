@@ -93,4 +93,3 @@ func AppendID(dst []byte, id uint64) []byte { return strconv.AppendUint(dst, id,
 func IDTime(id uint64) time.Time {
 	return time.UnixMilli(int64(id>>(idGenBits+idSeqBits)) + IDEpoch)
 }
-
