@@ -358,9 +358,9 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 // Runs on the loop, in us's callback. buf is us's peeked inbound bytes, read
 // during the call only; what was relayed is discarded before it returns, and
 // gnet copies what it cannot send at once, so no byte of buf outlives it. It
-// returns true when it consumed bytes and the exchange goes on (or finished
-// with bytes possibly left for the pooled connection's caller to judge);
-// false when nothing was consumed, or when the exchange is over or gone: a
+// returns true when the body ended (the exchange finished: processUpstream
+// then judges what is left on us by its new state) or when it consumed bytes
+// and the exchange goes on; false when nothing was consumed, or when the exchange is over or gone: a
 // malformed chunk aborted it, a write failed (the client is closed and its
 // OnClose tore the exchange down), or a pump took it. After false the caller
 // must not touch cc or us's exchange state.
