@@ -155,9 +155,12 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 	}
 	dst = cc.remote.AppendTo(dst)
 	dst = append(dst, "\r\nX-Forwarded-Proto: "...)
-	if trust && hasXFP {
+	switch {
+	case trust && hasXFP:
 		dst = append(dst, xfp.Bytes(buf)...)
-	} else {
+	case cc.tls:
+		dst = append(dst, "https"...)
+	default:
 		dst = append(dst, "http"...)
 	}
 	if trust && hasXFH {
