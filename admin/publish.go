@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/dns"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
@@ -36,20 +36,19 @@ var keyFieldRe = regexp.MustCompile(`field (\S+):`)
 // compiler turns a state into a snapshot. Its route registry is kept across compiles so that
 // per-target runtime state (health, circuit breakers, latency) survives reloads.
 type compiler struct {
-	reg      *route.Registry
-	log      *slog.Logger
-	resolver *net.Resolver
+	reg   *route.Registry
+	log   *slog.Logger
+	names *dns.Cache
 	// counters are the proxy's quota counters, looked up once per key at compile time.
 	counters *quota.Counters
 }
 
-func newCompiler(log *slog.Logger, resolver *net.Resolver) *compiler {
-	return &compiler{reg: route.NewRegistry(), log: log, resolver: resolver}
+func newCompiler(log *slog.Logger, names *dns.Cache) *compiler {
+	return &compiler{reg: route.NewRegistry(), log: log, names: names}
 }
 
 // compile decodes every route and key with the typed packages and compiles them. Errors name the
-// entity and the field. It resolves target hostnames, so it may block (bounded by the route
-// package's resolve timeout); it runs on admin goroutines only.
+// entity and the field. Target hostnames come from the name cache: compiling never waits for DNS.
 func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	var fields []FieldError
 	routes := make([]route.Route, 0, len(st.ents[kRoutes]))
@@ -86,7 +85,7 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 		return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
 			Message: "the configuration would not compile", Fields: fields}
 	}
-	table, err := route.Compile(routes, route.CompileOptions{Registry: c.reg, Resolver: c.resolver})
+	table, err := route.Compile(routes, route.CompileOptions{Registry: c.reg, Names: c.names})
 	if err != nil {
 		return nil, routeCompileError(err)
 	}
@@ -155,6 +154,7 @@ func (s *Server) publish(c *compiled) {
 		s.opts.Publisher.Publish(c.snap)
 	}
 	s.compiler.reg.Prune(c.routes)
+	s.names.Watch(c.routes.Hostnames())
 	s.lastErr.Store(nil)
 	s.ready.Store(true)
 	metricPublished.Inc()
