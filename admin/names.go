@@ -132,7 +132,7 @@ func (s *Server) reportRouteWarnings(rep *otoroshi.Report, c *compiled) {
 	st := s.cur.Load()
 	for _, wa := range c.routes.Warnings() {
 		entity := "routes/" + wa.RouteID
-		if _, ok := st.ents[kDescriptors][wa.RouteID]; ok {
+		if st.ents[kDescriptors].Has(wa.RouteID) {
 			entity = "serviceDescriptors/" + wa.RouteID
 		}
 		f := otoroshi.UnsupportedField{Entity: entity, Field: wa.Field, Message: wa.Message}

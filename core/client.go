@@ -19,7 +19,8 @@ const maxHeaders = 128
 type cstate uint8
 
 const (
-	csHead       cstate = iota // waiting for or reading a request head
+	csPreface    cstate = iota // waiting for the PROXY header the stream starts with (entry.go)
+	csHead                     // waiting for or reading a request head
 	csConnecting               // exchange started, the upstream connection is being dialed
 	csBody                     // forwarding the request body
 	csWait                     // request forwarded, response still streaming
@@ -57,10 +58,12 @@ type clientConn struct {
 	state        cstate
 	prev, next   *clientConn // the loop's list of client connections
 	flushWatched bool
-	remote       netip.Addr
-	carry        []byte   // inbound bytes taken back from a pump, consumed before gnet's buffer
-	pumpCarry    []byte   // set by a pump for the loop to take as carry
-	pump         *pumpJob // the pump this exchange is moving to, while it waits
+	remote       netip.Addr  // the client's address: the socket's peer, or what its way in said (entry.go)
+	tls          bool        // the client connected over TLS: scheme https (entry.go)
+	peer         *ClientInfo // what its way in said of the client; nil for a plain client
+	carry        []byte      // inbound bytes taken back from a pump, consumed before gnet's buffer
+	pumpCarry    []byte      // set by a pump for the loop to take as carry
+	pump         *pumpJob    // the pump this exchange is moving to, while it waits
 
 	// The current exchange.
 	method     httpparse.Method
@@ -98,7 +101,9 @@ type exchangeTimeouts struct {
 
 func (cc *clientConn) expire(lp *loop, now int64) { lp.clientTimeout(cc, now) }
 
-func (lp *loop) openClient(c gnet.Conn) {
+// openClient sets up the client connection c, which came from the listener
+// (e nil) or from Enroll (entry.go). On c's loop, in OnOpen.
+func (lp *loop) openClient(c gnet.Conn, e *enrolled) {
 	cc, ok := popFree(&lp.freeClients)
 	if !ok {
 		cc = &clientConn{lp: lp}
@@ -107,8 +112,16 @@ func (lp *loop) openClient(c gnet.Conn) {
 	cc.c = c
 	cc.state = csHead
 	cc.remote = netip.Addr{}
+	cc.tls = false
+	cc.peer = nil
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.remote = ta.AddrPort().Addr().Unmap()
+	}
+	switch {
+	case e != nil && e.info != nil:
+		cc.applyClientInfo(e.info)
+	case e != nil || lp.s.cfg.ProxyProtocol:
+		cc.state = csPreface
 	}
 	c.SetContext(cc)
 	lp.linkClient(cc)
@@ -193,6 +206,10 @@ const minMaxWaiting = 16 << 20
 func (lp *loop) processClient(cc *clientConn) gnet.Action {
 	for {
 		switch cc.state {
+		case csPreface:
+			if !lp.readPreface(cc) {
+				return gnet.None
+			}
 		case csHead:
 			if !lp.readHead(cc) {
 				return gnet.None

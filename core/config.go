@@ -26,6 +26,14 @@ type Config struct {
 	// ReusePort binds Loops SO_REUSEPORT listening sockets, each with its own
 	// accept goroutine, instead of one (accept.go).
 	ReusePort bool
+	// ProxyProtocol makes the listener expect a PROXY protocol header
+	// (version 2 or 1) at the start of every connection, as written by a TCP
+	// load balancer in front of Torii (HAProxy's send-proxy, AWS NLB,
+	// ...): the client address it carries is the one the steps and the
+	// events see. A connection without one is answered 400. Only turn it on
+	// when every connection comes through such a balancer: anyone who can
+	// connect directly can then claim any address (entry.go).
+	ProxyProtocol bool
 	// Logger receives the engine's logs; nil means slog.Default().
 	Logger *slog.Logger
 

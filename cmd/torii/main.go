@@ -93,6 +93,7 @@ type engineFlags struct {
 	reusePort     bool
 	trustForward  bool
 	allowConnect  bool
+	proxyProtocol bool
 	grace         time.Duration
 	headerTimeout time.Duration
 	idleTimeout   time.Duration
@@ -112,6 +113,8 @@ func (f *engineFlags) register(fs *flag.FlagSet, listen string) {
 	fs.BoolVar(&f.reusePort, "reuseport", false, "one SO_REUSEPORT listener per event loop")
 	fs.BoolVar(&f.trustForward, "trust-forwarded", false, "keep client-supplied X-Forwarded-* headers and append to them")
 	fs.BoolVar(&f.allowConnect, "allow-connect", false, "let CONNECT requests through to the routed target")
+	fs.BoolVar(&f.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol header (v2 or v1) on every connection of --listen, from a TCP load balancer;\n"+
+		"its client address is the one routing, IP lists, X-Forwarded-For and events see (only behind such a balancer)")
 	fs.DurationVar(&f.grace, "shutdown-grace", core.DefaultShutdownGrace, "time given to in-flight requests on SIGTERM")
 	fs.DurationVar(&f.headerTimeout, "header-timeout", core.DefaultHeaderTimeout, "time allowed to send a request head")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", core.DefaultIdleTimeout, "keep-alive idle timeout of client connections")
@@ -151,6 +154,7 @@ func (f *engineFlags) config(log *slog.Logger) core.Config {
 		Logger:          log,
 		TrustForwarded:  f.trustForward,
 		AllowConnect:    f.allowConnect,
+		ProxyProtocol:   f.proxyProtocol,
 		ShutdownGrace:   f.grace,
 		HeaderTimeout:   f.headerTimeout,
 		IdleTimeout:     f.idleTimeout,

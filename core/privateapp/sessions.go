@@ -144,24 +144,53 @@ func (s *Sessions) Create(u *User, maxAge time.Duration) (string, error) {
 	u.CreatedAt = s.now().UTC().Truncate(time.Millisecond)
 	u.ExpiresAt = u.CreatedAt.Add(maxAge)
 	u.finish()
-	if s.db != nil {
-		v, err := json.Marshal(u)
-		if err != nil {
-			return "", fmt.Errorf("cannot encode session: %w", err)
-		}
-		err = s.db.Update(func(tx *bbolt.Tx) error {
-			b, err := tx.CreateBucketIfNotExists(bucketSessions)
-			if err != nil {
-				return err
-			}
-			return b.Put([]byte(u.ID), v)
-		})
-		if err != nil {
-			return "", fmt.Errorf("cannot store session: %w", err)
-		}
+	if err := s.store(u); err != nil {
+		return "", err
 	}
 	s.put(u)
 	return s.cookieValue(u.Module, u.ID), nil
+}
+
+// Replace stores u in place of the session with the same ID (a token
+// refresh), keeping its expiry; it fails when that session is gone. Never
+// call it on a loop.
+func (s *Sessions) Replace(u *User) error {
+	sh := s.shardOf(u.ID)
+	sh.mu.RLock()
+	old := sh.m[u.ID]
+	sh.mu.RUnlock()
+	if old == nil {
+		return fmt.Errorf("cannot replace session: it ended")
+	}
+	u.CreatedAt, u.ExpiresAt = old.CreatedAt, old.ExpiresAt
+	u.finish()
+	if err := s.store(u); err != nil {
+		return err
+	}
+	s.put(u)
+	return nil
+}
+
+// store writes u to the database, if any.
+func (s *Sessions) store(u *User) error {
+	if s.db == nil {
+		return nil
+	}
+	v, err := json.Marshal(u)
+	if err != nil {
+		return fmt.Errorf("cannot encode session: %w", err)
+	}
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketSessions)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(u.ID), v)
+	})
+	if err != nil {
+		return fmt.Errorf("cannot store session: %w", err)
+	}
+	return nil
 }
 
 func (s *Sessions) put(u *User) {

@@ -1,0 +1,138 @@
+package auth_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/torii-gateway/torii/internal/testkit"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// basicModule is a basic module with alice (password "wonderland").
+func basicModule(t testing.TB, id string, extra string) string {
+	h, err := bcrypt.GenerateFromPassword([]byte("wonderland"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return `{"type":"basic","id":"` + id + `","name":"Basic ` + id + `","desc":"","basicAuth":false,"sessionMaxAge":3600` + extra + `,
+		"users":[{"name":"Alice","password":"` + string(h) + `","email":"alice@oto.tools","metadata":{"team":"ops"}}]}`
+}
+
+// postForm posts the login form of page with username and password.
+func postForm(t testing.TB, c *http.Client, host, page, username, password string, edit func(url.Values)) (*http.Response, string) {
+	t.Helper()
+	v := url.Values{"csrf": {formValue(page, "csrf")}, "route": {formValue(page, "route")}, "ref": {formValue(page, "ref")},
+		"redirect": {formValue(page, "redirect")}, "username": {username}, "password": {password}}
+	if edit != nil {
+		edit(v)
+	}
+	req, _ := http.NewRequest("POST", "http://"+host+"/.well-known/otoroshi/privateapps/login", strings.NewReader(v.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "text/html")
+	return do(t, c, req)
+}
+
+// The basic module end to end through the engine: redirect to the login
+// form on the app's host, wrong password, CSRF, open redirect refused,
+// login back to the asked URL, session cookie attributes, a new session id
+// at every login, logout.
+func TestBasicLoginFlow(t *testing.T) {
+	be := testkit.TextBackend(t, "backend says hi")
+	st := startStack(t, nil)
+	st.publish(t, []string{basicModule(t, "mod_basic", "")}, privateRoute("r1", "app.test", be, "mod_basic"))
+	c := st.browser(t)
+
+	resp, _ := get(t, c, "http://app.test/dash?x=1")
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != 302 || !strings.HasPrefix(loc, "/.well-known/otoroshi/privateapps/login?route=r1&redirect=") {
+		t.Fatalf("no session: %d %q", resp.StatusCode, loc)
+	}
+	resp, page := get(t, c, "http://app.test"+loc)
+	if resp.StatusCode != 200 || !strings.Contains(page, `<label for="password">`) || formValue(page, "redirect") != "/dash?x=1" {
+		t.Fatalf("login page: %d %s", resp.StatusCode, page)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(page, "<script") {
+		t.Fatalf("login page CSP %q or script in page", csp)
+	}
+	resp, page2 := postForm(t, c, "app.test", page, "alice@oto.tools", "wrong", nil)
+	if resp.StatusCode != 401 || !strings.Contains(page2, "Invalid user name or password") {
+		t.Fatalf("wrong password: %d %s", resp.StatusCode, page2)
+	}
+	resp, _ = postForm(t, c, "app.test", page2, "alice@oto.tools", "wonderland", func(v url.Values) { v.Set("csrf", "forged") })
+	if resp.StatusCode != 403 {
+		t.Fatalf("forged CSRF token: %d", resp.StatusCode)
+	}
+	_, page = get(t, c, "http://app.test"+loc)
+	resp, _ = postForm(t, c, "app.test", page, "alice@oto.tools", "wonderland", func(v url.Values) { v.Set("redirect", "//evil.test/x") })
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/" {
+		t.Fatalf("open redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	first := sessionCookie(t, resp)
+	_, page = get(t, c, "http://app.test"+loc)
+	resp, _ = postForm(t, c, "app.test", page, "Alice@oto.tools", "wonderland", nil)
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/dash?x=1" {
+		t.Fatalf("login: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	second := sessionCookie(t, resp)
+	if second.Value == first.Value {
+		t.Fatal("a second login kept the session id")
+	}
+	if !second.HttpOnly || second.Path != "/" || second.Domain != "" || second.MaxAge != 3600 || second.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("session cookie attributes: %+v", second)
+	}
+	if _, ok := st.sessions.Lookup("mod_basic", first.Value); ok {
+		t.Fatal("the first session survived the second login")
+	}
+	resp, body := get(t, c, "http://app.test/dash?x=1")
+	if resp.StatusCode != 200 || body != "backend says hi" {
+		t.Fatalf("with session: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = get(t, c, "http://app.test/.well-known/otoroshi/privateapps/logout?route=r1")
+	if resp.StatusCode != 200 {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if _, ok := st.sessions.Lookup("mod_basic", second.Value); ok {
+		t.Fatal("session still alive after logout")
+	}
+	// Even a browser that kept the cookie is out.
+	req, _ := http.NewRequest("GET", "http://app.test/dash", nil)
+	req.Header.Set("Accept", "application/json")
+	req.AddCookie(&http.Cookie{Name: "oto-papps-basic-auth-mod_basic", Value: second.Value})
+	if resp, _ := do(t, st.browser(t), req); resp.StatusCode != 401 {
+		t.Fatalf("old cookie after logout: %d", resp.StatusCode)
+	}
+}
+
+func sessionCookie(t testing.TB, resp *http.Response) *http.Cookie {
+	t.Helper()
+	for _, c := range resp.Cookies() {
+		if c.Name == "oto-papps-basic-auth-mod_basic" && c.MaxAge > 0 {
+			return c
+		}
+	}
+	t.Fatalf("no session cookie in %v", resp.Header["Set-Cookie"])
+	return nil
+}
+
+// Failed logins are throttled per address and per user, right password or
+// not, with Retry-After.
+func TestBasicLoginThrottled(t *testing.T) {
+	be := testkit.TextBackend(t, "ok")
+	st := startStack(t, nil)
+	st.publish(t, []string{basicModule(t, "mod_basic", "")}, privateRoute("r1", "app.test", be, "mod_basic"))
+	c := st.browser(t)
+	login := "http://app.test/.well-known/otoroshi/privateapps/login?route=r1&redirect=/"
+	for i := range 10 {
+		_, page := get(t, c, login)
+		if resp, _ := postForm(t, c, "app.test", page, "alice@oto.tools", "guess", nil); resp.StatusCode != 401 {
+			t.Fatalf("failure %d: %d", i, resp.StatusCode)
+		}
+	}
+	_, page := get(t, c, login)
+	resp, body := postForm(t, c, "app.test", page, "alice@oto.tools", "wonderland", nil)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "errors.too.much.requests") {
+		t.Fatalf("11th try: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+}
