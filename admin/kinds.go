@@ -21,6 +21,7 @@ const (
 	kKeys
 	kExporters
 	kDescriptors
+	kAuths
 	nManaged
 )
 
@@ -83,6 +84,13 @@ var kinds = append([]*kind{
 		template: descriptorTemplate, defaults: descriptorDefaults,
 		generate: genDescriptorID,
 		check:    checkDescriptor,
+	},
+	kAuths: {
+		id: kAuths, array: otoroshi.ArrayAuthConfigs, apis: apisOf(otoroshi.ArrayAuthConfigs),
+		path: "auths", bucket: otoroshi.ArrayAuthConfigs, idField: "id", audit: "AUTHCONFIG", label: "auth module",
+		template: authTemplate, defaults: authDefaults,
+		generate: genAuthID,
+		check:    checkAuth,
 	},
 }, storedKinds()...)
 

@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"errors"
+	"github.com/torii-gateway/torii/auth"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
+	"github.com/torii-gateway/torii/otoroshi"
 )
 
 // Publisher receives every new snapshot; *core.Server satisfies it. Publish must not block for
@@ -28,6 +30,10 @@ type compiled struct {
 	global  *GlobalSettings
 	version uint64
 	snap    *core.Snapshot // what is published: routes, keys and global with their policies
+	// auths are the auth modules and private the routes (without the added login routes), for
+	// the login server.
+	auths   []*auth.Config
+	private []route.Route
 }
 
 // keyFieldRe finds the field an apikey validation error names ("... field clientSecret: ...").
@@ -38,9 +44,11 @@ var keyFieldRe = regexp.MustCompile(`field (\S+):`)
 type compiler struct {
 	reg   *route.Registry
 	log   *slog.Logger
-	names *dns.Cache
+	names *dns.Cache // nil: names are resolved while compiling (the cluster worker's compiler)
 	// counters are the proxy's quota counters, looked up once per key at compile time.
 	counters *quota.Counters
+	// login is the private-app login server, or nil.
+	login *auth.Server
 }
 
 func newCompiler(log *slog.Logger, names *dns.Cache) *compiler {
@@ -50,7 +58,11 @@ func newCompiler(log *slog.Logger, names *dns.Cache) *compiler {
 // compile decodes every route and key with the typed packages and compiles them. Errors name the
 // entity and the field. Target hostnames come from the name cache: compiling never waits for DNS.
 func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
-	table, err := c.compileRoutes(st)
+	table, private, err := c.compileRoutes(st)
+	if err != nil {
+		return nil, err
+	}
+	auths, err := compileAuths(st)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +79,12 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.assemble(nil, table, set, global, version)
+	out, err := c.assemble(nil, table, set, global, version)
+	if err != nil {
+		return nil, err
+	}
+	out.auths, out.private = auths, private
+	return out, nil
 }
 
 // update compiles st after the write ws from prev, the last compiled state, recompiling only
@@ -80,9 +97,11 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		return c.compile(st, version)
 	}
 	var keyIDs []string
-	routes, global := false, false
+	routes, global, auths := false, false, false
 	for _, ch := range ws.changes {
 		switch ch.bucket {
+		case otoroshi.ArrayAuthConfigs:
+			auths = true
 		case bucketKeys:
 			keyIDs = append(keyIDs, ch.key)
 		case bucketRoutes, bucketDescriptors: // descriptors compile into routes
@@ -92,9 +111,15 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		}
 	}
 	table, set, g := prev.routes, prev.keys, prev.global
+	mods, private := prev.auths, prev.private
 	var err error
 	if routes {
-		if table, err = c.compileRoutes(st); err != nil {
+		if table, private, err = c.compileRoutes(st); err != nil {
+			return nil, err
+		}
+	}
+	if auths {
+		if mods, err = compileAuths(st); err != nil {
 			return nil, err
 		}
 	}
@@ -122,11 +147,36 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 			return nil, err
 		}
 	}
-	return c.assemble(prev.snap, table, set, g, version)
+	out, err := c.assemble(prev.snap, table, set, g, version)
+	if err != nil {
+		return nil, err
+	}
+	out.auths, out.private = mods, private
+	return out, nil
 }
 
-// compileRoutes decodes and compiles every route of st.
-func (c *compiler) compileRoutes(st *state) (*route.Table, error) {
+// compileAuths decodes the auth modules of st; errors name the module and the field.
+func compileAuths(st *state) ([]*auth.Config, error) {
+	var fields []FieldError
+	var out []*auth.Config
+	for _, e := range st.ents[kAuths].All() {
+		a, err := auth.Decode(e.raw)
+		if err != nil {
+			field, msg := auth.FieldOf(err)
+			fields = append(fields, FieldError{Field: jsonx.JoinPath("auth module "+e.id, field), Message: msg})
+			continue
+		}
+		out = append(out, a)
+	}
+	if len(fields) > 0 {
+		return nil, invalidConfig(fields)
+	}
+	return out, nil
+}
+
+// compileRoutes decodes and compiles every route of st, with the routes to the private-app login
+// pages added; it also returns the routes as decoded.
+func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error) {
 	var fields []FieldError
 	routes := make([]route.Route, 0, st.ents[kRoutes].Len())
 	for _, e := range st.ents[kRoutes].All() {
@@ -150,16 +200,24 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, error) {
 		routes = append(routes, r)
 	}
 	if len(fields) > 0 {
-		return nil, invalidConfig(fields)
+		return nil, nil, invalidConfig(fields)
 	}
-	table, err := route.Compile(routes, route.CompileOptions{Registry: c.reg, Names: c.names})
+	private := routes
+	if c.login != nil {
+		routes = auth.LoginRoutes(routes, c.login.Addr())
+	}
+	opts := route.CompileOptions{Registry: c.reg}
+	if c.names != nil {
+		opts.Names = c.names
+	}
+	table, err := route.Compile(routes, opts)
 	if err != nil {
-		return nil, routeCompileError(err)
+		return nil, nil, routeCompileError(err)
 	}
 	for _, w := range table.Warnings() {
 		c.log.Warn("route compiled with a warning", "warning", w.String())
 	}
-	return table, nil
+	return table, private, nil
 }
 
 // decodeKeys decodes and validates the API keys of ents; errors name the key and the field.
@@ -239,6 +297,10 @@ func routeCompileError(err error) error {
 // runtime state of targets that are gone.
 func (s *Server) publish(c *compiled) {
 	prev := s.published.Swap(c) // before Publish, so that a Publisher may call Keys for this version
+	if s.opts.PrivateApps != nil {
+		// Before the snapshot: the engine finds the modules its routes name.
+		s.opts.PrivateApps.Update(c.auths, c.private)
+	}
 	if s.opts.Publisher != nil {
 		s.opts.Publisher.Publish(c.snap)
 	}

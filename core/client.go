@@ -91,6 +91,9 @@ type clientConn struct {
 	layout     headLayout     // where the Host and target are in head (head.go)
 	obs        exchangeObs    // request id, timings, event record (observe.go)
 	pol        exchangePolicy // what the policy steps decided (policy.go)
+	park       *parkToken     // set while the request waits for a quota lease (park.go)
+	parks      uint8          // times the current request was parked
+	body       bodyState      // body bounds and upload rate (bodylimit.go)
 }
 
 // exchangeTimeouts are one exchange's backend timeouts in ms, from the
@@ -111,6 +114,7 @@ func (lp *loop) openClient(c gnet.Conn, e *enrolled) {
 	}
 	cc.c = c
 	cc.state = csHead
+	cc.park, cc.parks = nil, 0
 	cc.remote = netip.Addr{}
 	cc.tls = false
 	cc.peer = nil
@@ -230,6 +234,9 @@ func (lp *loop) processClient(cc *clientConn) gnet.Action {
 // readHead parses one request head and starts its exchange. It reports
 // whether processing may continue with the new state.
 func (lp *loop) readHead(cc *clientConn) bool {
+	if lp.parkedWaiting(cc) {
+		return false
+	}
 	buf := lp.inbound(cc)
 	if len(buf) == 0 {
 		return false
@@ -305,9 +312,19 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	// before any byte goes to a backend; a refusal is answered like any
 	// other error.
 	cc.pick.Tracking = nil
-	if k, ok := lp.policy(cc, snap, rt, buf); !ok {
+	k, ok := lp.policy(cc, snap, rt, buf)
+	if k == errParked {
+		return // the head stays buffered until the quota wakes cc (park.go)
+	}
+	cc.parks = 0
+	if !ok {
 		lp.consume(cc, headLen)
 		lp.replyError(cc, k, hasBody || !cc.keepAlive)
+		return
+	}
+	if !lp.beginBodies(cc, snap.policyOf(rt)) {
+		lp.consume(cc, headLen)
+		lp.replyError(cc, errRequestTooLarge, true)
 		return
 	}
 	cc.pick.Tried = 0
@@ -364,7 +381,8 @@ func (lp *loop) attach(cc *clientConn, us *upstreamConn) bool {
 		return true
 	}
 	cc.state = csBody
-	lp.armExchange(cc, tkUpload, lp.s.cfg.IdleTimeout.Milliseconds())
+	cc.body.at = lp.s.now()
+	lp.armUpload(cc)
 	return true
 }
 
@@ -402,19 +420,21 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 		return false
 	}
 	var n, cut int // cut: trailer bytes filtered out (trailer.go)
+	var data int64 // body bytes, chunk framing left out
 	switch cc.reqFraming {
 	case httpparse.FramingLength:
 		n = len(buf)
 		if int64(n) > cc.reqLeft {
 			n = int(cc.reqLeft)
 		}
+		data = int64(n)
 		cc.reqLeft -= int64(n)
 		if cc.reqLeft == 0 {
 			cc.reqDone = true
 		}
 	case httpparse.FramingChunked:
 		for n < len(buf) {
-			m, _, done, err := cc.reqDec.Decode(buf[n:])
+			m, sp, done, err := cc.reqDec.Decode(buf[n:])
 			if err == httpparse.ErrNeedMore {
 				break
 			}
@@ -429,12 +449,16 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 			if done {
 				cut = m - filterTrailer(buf[n:n+m], cc.pol.keepUnderscores)
 			}
+			data += int64(sp.Len())
 			n += m
 			if done {
 				cc.reqDone = true
 				break
 			}
 		}
+	}
+	if !lp.requestBody(cc, data) {
+		return false // over its bound: aborted
 	}
 	if n > 0 {
 		if !send(us.c, buf[:n-cut]) {
@@ -451,7 +475,7 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 		}
 		return false
 	}
-	lp.armExchange(cc, tkUpload, lp.s.cfg.IdleTimeout.Milliseconds())
+	lp.armUpload(cc)
 	if us.c.OutboundBuffered() > lp.s.cfg.HighWater {
 		lp.pumpUpload(cc)
 	}
@@ -489,7 +513,7 @@ func (lp *loop) clientTimeout(cc *clientConn, now int64) {
 		cc.keepAlive = false
 		lp.replyError(cc, errClientTimeout, true)
 	case tkUpload:
-		lp.abortExchange(cc, errClientTimeout)
+		lp.abortExchange(cc, errBodyTimeout)
 	case tkConnect:
 		lp.retryOrAbort(cc, errTimeout, true)
 	case tkResponse:

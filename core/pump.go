@@ -367,7 +367,8 @@ func (s *Server) pumpResponse(job *pumpJob) error {
 		}
 		return nil
 	case httpparse.FramingChunked:
-		_, n, err := pumpChunked(client, up, job.upCarry, &us.dec, us.out == outDechunk, true)
+		src := &limitReader{r: up, left: bodyBudget(job.cc.body.respMax, job.cc.body.sent)}
+		_, n, err := pumpChunked(client, src, job.upCarry, &us.dec, us.out == outDechunk, true)
 		job.moved += n
 		return err
 	default:
@@ -378,8 +379,9 @@ func (s *Server) pumpResponse(job *pumpJob) error {
 			}
 			job.moved += int64(len(job.upCarry))
 		}
+		src := &limitReader{r: up, left: bodyBudget(job.cc.body.respMax, job.cc.body.sent)}
 		for {
-			n, err := up.Read(buf)
+			n, err := src.Read(buf)
 			if n > 0 {
 				if werr := writeBody(client, buf[:n], us.out == outChunk); werr != nil {
 					return werr
@@ -503,7 +505,8 @@ func (s *Server) pumpRequest(job *pumpJob) error {
 		}
 		cc.reqLeft = 0
 	case httpparse.FramingChunked:
-		rest, n, err := pumpChunked(up, client, carry, &cc.reqDec, false, cc.pol.keepUnderscores)
+		src := &limitReader{r: client, left: bodyBudget(cc.body.reqMax, cc.body.got)}
+		rest, n, err := pumpChunked(up, src, carry, &cc.reqDec, false, cc.pol.keepUnderscores)
 		job.moved += n
 		if err != nil {
 			return err
