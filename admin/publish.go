@@ -13,6 +13,7 @@ import (
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
+	"github.com/torii-gateway/torii/tlsedge"
 )
 
 // Publisher receives every new snapshot; *core.Server satisfies it. Publish must not block for
@@ -28,6 +29,8 @@ type compiled struct {
 	global  *GlobalSettings
 	version uint64
 	snap    *core.Snapshot // what is published: routes, keys and global with their policies
+	tls     *tlsedge.Table // the SNI table of the certificates
+	certs   []certInfo     // every stored certificate with a chain, for expiry metrics and alerts
 }
 
 // keyFieldRe finds the field an apikey validation error names ("... field clientSecret: ...").
@@ -123,7 +126,8 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	for _, w := range table.Warnings() {
 		c.log.Warn("route compiled with a warning", "warning", w.String())
 	}
-	return &compiled{routes: table, keys: set, global: global, version: version, snap: snap}, nil
+	tlsTable, certs := compileTLS(st, routes, tlsDefaultDomain(st.globalDoc()))
+	return &compiled{routes: table, keys: set, global: global, version: version, snap: snap, tls: tlsTable, certs: certs}, nil
 }
 
 // routeCompileError lists each route field error of a Compile failure.
@@ -153,6 +157,9 @@ func (s *Server) publish(c *compiled) {
 	s.published.Store(c) // before Publish, so that a Publisher may call Keys for this version
 	if s.opts.Publisher != nil {
 		s.opts.Publisher.Publish(c.snap)
+	}
+	if s.opts.TLS != nil {
+		s.opts.TLS.SetTable(c.tls)
 	}
 	s.compiler.reg.Prune(c.routes)
 	s.lastErr.Store(nil)

@@ -47,6 +47,8 @@ type Options struct {
 	DBPath  string
 	// Publisher receives every new snapshot; nil publishes nowhere (the API still works).
 	Publisher Publisher
+	// TLS, when set, receives the SNI table compiled from the certificates with every snapshot.
+	TLS TLSPublisher
 	// Quotas serves /api/apikeys/{id}/quotas; nil answers 501 there.
 	Quotas *quota.Counters
 	// Metrics, when set, is appended to /metrics (the proxy's per-route metrics).
