@@ -139,11 +139,12 @@ type certInfo struct {
 // keypair, not revoked) by their SANs and domain, CA certificates as the roots that verify client
 // certificates, and the hosts of routes that ask for one. defaultDomain (global
 // tlsSettings.defaultDomain) picks the default certificate; without it the first by id.
-func compileTLS(st *state, routes []route.Route, defaultDomain string) (*tlsedge.Table, []certInfo) {
+func compileTLS(st *state) (*tlsedge.Table, []certInfo) {
+	defaultDomain := tlsDefaultDomain(st.globalDoc())
 	var certs []tlsedge.Cert
 	var cas []tlsedge.CA
 	var infos []certInfo
-	for _, e := range st.sorted(kCerts) {
+	for _, e := range st.ents[kCerts].All() {
 		doc := e.doc
 		chainPEM, _ := doc["chain"].(string)
 		keyPEM, _ := doc["privateKey"].(string)
@@ -174,8 +175,13 @@ func compileTLS(st *state, routes []route.Route, defaultDomain string) (*tlsedge
 		certs = append(certs, tlsedge.Cert{ID: e.id, Names: names, Pair: &pair})
 	}
 	var authHosts []string
-	for _, r := range routes {
-		if !r.Enabled || !wantsClientCert(r.Plugins) {
+	for _, e := range st.ents[kRoutes].All() {
+		var r struct {
+			Enabled  *bool                      `json:"enabled"`
+			Frontend struct{ Domains []string } `json:"frontend"`
+			Plugins  route.Plugins              `json:"plugins"`
+		}
+		if json.Unmarshal(e.raw, &r) != nil || (r.Enabled != nil && !*r.Enabled) || !wantsClientCert(r.Plugins) {
 			continue
 		}
 		for _, d := range r.Frontend.Domains {
@@ -183,6 +189,7 @@ func compileTLS(st *state, routes []route.Route, defaultDomain string) (*tlsedge
 			authHosts = append(authHosts, host)
 		}
 	}
+	sort.Slice(certs, func(i, j int) bool { return certs[i].ID < certs[j].ID })
 	opts := tlsedge.TableOptions{ClientCAs: cas, ClientAuthHosts: authHosts}
 	if defaultDomain != "" {
 		if c := tlsedge.NewTable(certs, tlsedge.TableOptions{}).Lookup(defaultDomain); c != nil {

@@ -28,7 +28,7 @@ func FuzzImport(f *testing.F) {
 			return
 		}
 		for _, k := range kinds {
-			for _, e := range st.ents[k.id] {
+			for _, e := range st.ents[k.id].All() {
 				c := &checker{}
 				k.check(c, e.doc)
 				if len(c.errs) > 0 {

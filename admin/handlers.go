@@ -49,7 +49,7 @@ func scopeOf(st *state, r *http.Request, parent kindID) (*scope, error) {
 		return nil, nil
 	}
 	id := r.PathValue("id")
-	if _, ok := st.ents[parent][id]; !ok {
+	if !st.ents[parent].Has(id) {
 		return nil, errNotFound(kinds[parent].label + " " + strconv.Quote(id))
 	}
 	if parent == kGroups {
@@ -172,7 +172,7 @@ func lookup(st *state, r *http.Request, k *kind, idParam string, parent kindID) 
 		return nil, err
 	}
 	id := r.PathValue(idParam)
-	e, ok := st.ents[k.id][id]
+	e, ok := st.ents[k.id].Get(id)
 	if !ok || !sc.matches(e.doc) {
 		return nil, errNotFound(k.label + " " + strconv.Quote(id))
 	}
@@ -215,7 +215,7 @@ func (s *Server) handleCreate(k *kind, parent kindID) func(http.ResponseWriter, 
 				doc["authorizedEntities"] = append(ents, sc.entity)
 			}
 			id := doc[k.idField].(string)
-			if _, dup := st.ents[k.id][id]; dup {
+			if st.ents[k.id].Has(id) {
 				return errConflict(k.label + " " + strconv.Quote(id))
 			}
 			if created, err = newEntity(id, doc); err != nil {

@@ -34,7 +34,7 @@ func buildImport(doc map[string]any) (*state, *otoroshi.Report, error) {
 			continue
 		}
 		id := d[k.idField].(string)
-		if _, dup := st.ents[k.id][id]; dup {
+		if st.ents[k.id].Has(id) {
 			c.add(path+"."+k.idField, "duplicate id %q", id)
 			continue
 		}
@@ -43,7 +43,7 @@ func buildImport(doc map[string]any) (*state, *otoroshi.Report, error) {
 			c.add(path, "%s", err.Error())
 			continue
 		}
-		st.ents[k.id][id] = e
+		st.ents[k.id] = st.ents[k.id].Set(id, e)
 	}
 	if cfg := im.Config; cfg != nil {
 		fillDefaults(cfg, globalDefaults)
@@ -92,8 +92,8 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 		if !jsonx.IfMatch(r.Header.Get("If-Match"), stateETag(st), true) {
 			return errPrecondition()
 		}
-		for id := range st.ents[kKeys] {
-			if _, kept := imported.ents[kKeys][id]; !kept {
+		for id := range st.ents[kKeys].All() {
+			if !imported.ents[kKeys].Has(id) {
 				undos = append(undos, s.forgetQuota(ws, id))
 			}
 		}
@@ -184,7 +184,7 @@ func (s *Server) seed(cur *state, data []byte) (*state, error) {
 	if err := commit(s.db, ws.reset, ws.changes, ws.audits); err != nil {
 		return nil, err
 	}
-	s.log.Info("imported the seed configuration", "routes", len(next.ents[kRoutes]), "groups", len(next.ents[kGroups]), "apikeys", len(next.ents[kKeys]))
+	s.log.Info("imported the seed configuration", "routes", next.ents[kRoutes].Len(), "groups", next.ents[kGroups].Len(), "apikeys", next.ents[kKeys].Len())
 	return next, nil
 }
 
@@ -205,7 +205,7 @@ func (s *Server) reportRouteWarnings(rep *otoroshi.Report, warnings []route.Warn
 	st := s.cur.Load()
 	for _, wa := range warnings {
 		entity := "routes/" + wa.RouteID
-		if _, ok := st.ents[kDescriptors][wa.RouteID]; ok {
+		if st.ents[kDescriptors].Has(wa.RouteID) {
 			entity = "serviceDescriptors/" + wa.RouteID
 		}
 		f := otoroshi.UnsupportedField{Entity: entity, Field: wa.Field, Message: wa.Message}

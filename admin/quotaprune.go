@@ -25,8 +25,7 @@ func (s *Server) forgetQuota(ws *writeSet, id string) (undo func()) {
 // not fatal (the records are then loaded and only waste a little space).
 func (s *Server) pruneQuotas(st *state) {
 	n, err := quota.PruneRecords(s.db, BucketQuotas, func(id string) bool {
-		_, ok := st.ents[kKeys][id]
-		return ok
+		return st.ents[kKeys].Has(id)
 	})
 	if err != nil {
 		s.log.Error("cannot prune the quota counters of deleted API keys", "err", err)

@@ -33,7 +33,7 @@ func (s *Server) handleQuotasReset(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) quotas(w http.ResponseWriter, r *http.Request, reset bool) error {
 	id := r.PathValue("id")
-	e, ok := s.cur.Load().ents[kKeys][id]
+	e, ok := s.cur.Load().ents[kKeys].Get(id)
 	if !ok {
 		return errNotFound("apikey " + strconv.Quote(id))
 	}

@@ -1,10 +1,8 @@
 package admin
 
 import (
-	"slices"
-	"strings"
-
 	"github.com/torii-gateway/torii/internal/jsonx"
+	"github.com/torii-gateway/torii/internal/pmap"
 )
 
 // entity is one stored document with its canonical encoding and ETag. It is immutable once built.
@@ -24,44 +22,28 @@ func newEntity(id string, doc map[string]any) (*entity, error) {
 }
 
 // state is the whole configuration: every entity of every kind plus the global config. A published
-// state is never modified; writers clone it.
+// state is never modified; writers clone it. Each kind is a persistent map (internal/pmap): a
+// clone costs O(1) and a change O(log n), whatever the number of entities, and the two states
+// share every entity and tree node the change did not touch.
 type state struct {
-	ents   []map[string]*entity // by kindID
-	global *entity              // nil: defaults
+	ents   []pmap.Map[*entity] // by kindID
+	global *entity             // nil: defaults
 	// extra holds the top-level fields of an imported export that are neither entities nor the
 	// config ("extensions"...), exported back as they came; nil when none.
 	extra *entity
 }
 
-func newState() *state {
-	st := &state{ents: make([]map[string]*entity, len(kinds))}
-	for i := range st.ents {
-		st.ents[i] = make(map[string]*entity)
-	}
-	return st
-}
+func newState() *state { return &state{ents: make([]pmap.Map[*entity], len(kinds))} }
 
-// clone copies the maps; entities are shared since they are immutable.
+// clone returns a copy that a writer may change; it shares everything with st.
 func (st *state) clone() *state {
-	c := &state{global: st.global, extra: st.extra, ents: make([]map[string]*entity, len(st.ents))}
-	for i, m := range st.ents {
-		c.ents[i] = make(map[string]*entity, len(m))
-		for k, v := range m {
-			c.ents[i][k] = v
-		}
-	}
-	return c
+	c := *st
+	c.ents = append([]pmap.Map[*entity](nil), st.ents...)
+	return &c
 }
 
 // sorted returns the entities of kind k ordered by id.
-func (st *state) sorted(k kindID) []*entity {
-	out := make([]*entity, 0, len(st.ents[k]))
-	for _, e := range st.ents[k] {
-		out = append(out, e)
-	}
-	slices.SortFunc(out, func(a, b *entity) int { return strings.Compare(a.id, b.id) })
-	return out
-}
+func (st *state) sorted(k kindID) []*entity { return st.ents[k].Values() }
 
 // globalDoc returns the stored global config or the defaults.
 func (st *state) globalDoc() map[string]any {
@@ -74,7 +56,7 @@ func (st *state) globalDoc() map[string]any {
 // empty reports whether st holds no entity (the global config aside).
 func (st *state) empty() bool {
 	for _, m := range st.ents {
-		if len(m) > 0 {
+		if m.Len() > 0 {
 			return false
 		}
 	}

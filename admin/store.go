@@ -134,7 +134,7 @@ func loadState(db *bbolt.DB) (*state, error) {
 				if err != nil {
 					return err
 				}
-				st.ents[k.id][e.id] = e
+				st.ents[k.id] = st.ents[k.id].Set(e.id, e)
 				return nil
 			})
 			if err != nil {

@@ -16,12 +16,12 @@ type writeSet struct {
 }
 
 func (ws *writeSet) put(st *state, k *kind, e *entity) {
-	st.ents[k.id][e.id] = e
+	st.ents[k.id] = st.ents[k.id].Set(e.id, e)
 	ws.changes = append(ws.changes, change{bucket: k.bucket, key: e.id, value: e.raw})
 }
 
 func (ws *writeSet) del(st *state, k *kind, id string) {
-	delete(st.ents[k.id], id)
+	st.ents[k.id] = st.ents[k.id].Delete(id)
 	ws.changes = append(ws.changes, change{bucket: k.bucket, key: id})
 }
 
@@ -41,7 +41,7 @@ func (s *Server) write(fn func(st *state, ws *writeSet) error) (*compiled, error
 	if err := fn(next, ws); err != nil {
 		return nil, err
 	}
-	publish, err := s.compiler.compile(next, s.version+1)
+	publish, err := s.compiler.update(s.published.Load(), next, ws, s.version+1)
 	if err != nil {
 		return nil, compileError(err)
 	}

@@ -22,3 +22,19 @@ func TestProxyGetZeroAllocs(t *testing.T) {
 		t.Errorf("%v allocations per proxied request, want 0", n)
 	}
 }
+
+// With ten plugins configured on the route and none firing (the request
+// passes every access check, no field to remove or add), a proxied GET
+// still allocates nothing.
+func TestProxyPluginsNotFiringZeroAllocs(t *testing.T) {
+	be := startFixedBackend(t)
+	srv := startProxy(t, core.Config{Loops: 1})
+	publishRoutes(t, srv, nil, 2, notFiringRoute(t, be))
+	bc := newBenchClient(t, srv.Addr().String())
+	for range 2000 {
+		bc.do(t)
+	}
+	if n := testing.AllocsPerRun(5000, func() { bc.do(t) }); n != 0 {
+		t.Errorf("%v allocations per proxied request, want 0", n)
+	}
+}

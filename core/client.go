@@ -19,7 +19,8 @@ const maxHeaders = 128
 type cstate uint8
 
 const (
-	csHead       cstate = iota // waiting for or reading a request head
+	csPreface    cstate = iota // waiting for the PROXY header the stream starts with (entry.go)
+	csHead                     // waiting for or reading a request head
 	csConnecting               // exchange started, the upstream connection is being dialed
 	csBody                     // forwarding the request body
 	csWait                     // request forwarded, response still streaming
@@ -57,10 +58,12 @@ type clientConn struct {
 	state        cstate
 	prev, next   *clientConn // the loop's list of client connections
 	flushWatched bool
-	remote       netip.Addr
-	carry        []byte   // inbound bytes taken back from a pump, consumed before gnet's buffer
-	pumpCarry    []byte   // set by a pump for the loop to take as carry
-	pump         *pumpJob // the pump this exchange is moving to, while it waits
+	remote       netip.Addr  // the client's address: the socket's peer, or what its way in said (entry.go)
+	tls          bool        // the client connected over TLS: scheme https (entry.go)
+	peer         *ClientInfo // what its way in said of the client; nil for a plain client
+	carry        []byte      // inbound bytes taken back from a pump, consumed before gnet's buffer
+	pumpCarry    []byte      // set by a pump for the loop to take as carry
+	pump         *pumpJob    // the pump this exchange is moving to, while it waits
 
 	// The current exchange.
 	method     httpparse.Method
@@ -88,6 +91,7 @@ type clientConn struct {
 	layout     headLayout     // where the Host and target are in head (head.go)
 	obs        exchangeObs    // request id, timings, event record (observe.go)
 	pol        exchangePolicy // what the policy steps decided (policy.go)
+	body       bodyState      // body bounds and upload rate (bodylimit.go)
 }
 
 // exchangeTimeouts are one exchange's backend timeouts in ms, from the
@@ -98,7 +102,9 @@ type exchangeTimeouts struct {
 
 func (cc *clientConn) expire(lp *loop, now int64) { lp.clientTimeout(cc, now) }
 
-func (lp *loop) openClient(c gnet.Conn) {
+// openClient sets up the client connection c, which came from the listener
+// (e nil) or from Enroll (entry.go). On c's loop, in OnOpen.
+func (lp *loop) openClient(c gnet.Conn, e *enrolled) {
 	cc, ok := popFree(&lp.freeClients)
 	if !ok {
 		cc = &clientConn{lp: lp}
@@ -107,8 +113,16 @@ func (lp *loop) openClient(c gnet.Conn) {
 	cc.c = c
 	cc.state = csHead
 	cc.remote = netip.Addr{}
+	cc.tls = false
+	cc.peer = nil
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.remote = ta.AddrPort().Addr().Unmap()
+	}
+	switch {
+	case e != nil && e.info != nil:
+		cc.applyClientInfo(e.info)
+	case e != nil || lp.s.cfg.ProxyProtocol:
+		cc.state = csPreface
 	}
 	c.SetContext(cc)
 	lp.linkClient(cc)
@@ -193,6 +207,10 @@ const minMaxWaiting = 16 << 20
 func (lp *loop) processClient(cc *clientConn) gnet.Action {
 	for {
 		switch cc.state {
+		case csPreface:
+			if !lp.readPreface(cc) {
+				return gnet.None
+			}
 		case csHead:
 			if !lp.readHead(cc) {
 				return gnet.None
@@ -293,6 +311,11 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 		lp.replyError(cc, k, hasBody || !cc.keepAlive)
 		return
 	}
+	if !lp.beginBodies(cc, snap.policyOf(rt)) {
+		lp.consume(cc, headLen)
+		lp.replyError(cc, errRequestTooLarge, true)
+		return
+	}
 	cc.pick.Tried = 0
 	up := lp.pickTarget(cc, rt, req, buf)
 	if up == nil {
@@ -347,7 +370,8 @@ func (lp *loop) attach(cc *clientConn, us *upstreamConn) bool {
 		return true
 	}
 	cc.state = csBody
-	lp.armExchange(cc, tkUpload, lp.s.cfg.IdleTimeout.Milliseconds())
+	cc.body.at = lp.s.now()
+	lp.armUpload(cc)
 	return true
 }
 
@@ -385,19 +409,21 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 		return false
 	}
 	var n, cut int // cut: trailer bytes filtered out (trailer.go)
+	var data int64 // body bytes, chunk framing left out
 	switch cc.reqFraming {
 	case httpparse.FramingLength:
 		n = len(buf)
 		if int64(n) > cc.reqLeft {
 			n = int(cc.reqLeft)
 		}
+		data = int64(n)
 		cc.reqLeft -= int64(n)
 		if cc.reqLeft == 0 {
 			cc.reqDone = true
 		}
 	case httpparse.FramingChunked:
 		for n < len(buf) {
-			m, _, done, err := cc.reqDec.Decode(buf[n:])
+			m, sp, done, err := cc.reqDec.Decode(buf[n:])
 			if err == httpparse.ErrNeedMore {
 				break
 			}
@@ -412,12 +438,16 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 			if done {
 				cut = m - filterTrailer(buf[n:n+m], cc.pol.keepUnderscores)
 			}
+			data += int64(sp.Len())
 			n += m
 			if done {
 				cc.reqDone = true
 				break
 			}
 		}
+	}
+	if !lp.requestBody(cc, data) {
+		return false // over its bound: aborted
 	}
 	if n > 0 {
 		if !send(us.c, buf[:n-cut]) {
@@ -434,7 +464,7 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 		}
 		return false
 	}
-	lp.armExchange(cc, tkUpload, lp.s.cfg.IdleTimeout.Milliseconds())
+	lp.armUpload(cc)
 	if us.c.OutboundBuffered() > lp.s.cfg.HighWater {
 		lp.pumpUpload(cc)
 	}
@@ -472,7 +502,7 @@ func (lp *loop) clientTimeout(cc *clientConn, now int64) {
 		cc.keepAlive = false
 		lp.replyError(cc, errClientTimeout, true)
 	case tkUpload:
-		lp.abortExchange(cc, errClientTimeout)
+		lp.abortExchange(cc, errBodyTimeout)
 	case tkConnect:
 		lp.retryOrAbort(cc, errTimeout, true)
 	case tkResponse:

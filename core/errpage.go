@@ -35,6 +35,17 @@ const (
 	errLoginRequired
 	errLoginRedirect
 	errAuthModuleMissing
+	errRequestTooLarge
+	errResponseTooLarge
+	errBodyTimeout
+	// The refusals of the route plugins of package plugin (plugins.go).
+	errBuildMode
+	errHTTP10
+	errMethodNotAllowed
+	errCors
+	errHeadersInvalid
+	errNotSecured
+	errPluginAnswer // a redirection or a CORS preflight answered by the chain
 	errKinds
 )
 
@@ -73,6 +84,21 @@ var errorInfo = [errKinds]struct {
 	errLoginRequired:     {401, "errors.auth.required", "Authentication required: log in first"},
 	errLoginRedirect:     {302, "errors.auth.required", "Authentication required: redirected to the login page"},
 	errAuthModuleMissing: {500, "errors.auth.config.not.found", "Auth. config. not found on the descriptor"},
+	// Body bounds (bodylimit.go): Otoroshi's RequestBodyLengthLimiter and
+	// ResponseBodyLengthLimiter answer with this id on both sides.
+	errRequestTooLarge:  {413, "errors.failed.response.entityTooLarge", "Request entity too large"},
+	errResponseTooLarge: {413, "errors.failed.response.entityTooLarge", "Response entity too large"},
+	errBodyTimeout:      {408, "errors.client.timeout", "Request timeout: the request body did not arrive in time, or too slowly"},
+	// Route plugins (plugins.go): statuses, ids and messages of Otoroshi's
+	// plugins. The answer of a redirection or preflight is built per
+	// request; its entry gives the status events show.
+	errBuildMode:        {503, "errors.service.under.construction", "Service under construction"},
+	errHTTP10:           {503, "errors.http.1_0.not.allowed", "HTTP/1.0 not allowed"},
+	errMethodNotAllowed: {405, "errors.method.not.allowed", "Method not allowed"},
+	errCors:             {404, "errors.cors.error", "Cors error"},
+	errHeadersInvalid:   {400, "errors.bad.request", "bad request"},
+	errNotSecured:       {502, "errors.service.not.secured", "Backend server does not seems to be secured. Cancelling request !"},
+	errPluginAnswer:     {200, "", ""},
 }
 
 // errKindOfStatus maps an httpparse rejection status to its errKind.

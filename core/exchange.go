@@ -57,6 +57,9 @@ func (s *Server) endExchange(lp *loop, cc *clientConn, us *upstreamConn, how end
 		if k == errLoginRedirect {
 			page = lp.loginRedirect(!end.keepClient)
 		}
+		if k == errPluginAnswer {
+			page = lp.pluginAnswer(!end.keepClient)
+		}
 		end.page = lp.insertHeaders(cc, k, page)
 	}
 	o := &cc.obs
@@ -71,6 +74,9 @@ func (s *Server) endExchange(lp *loop, cc *clientConn, us *upstreamConn, how end
 	info := &errorInfo[k]
 	if !cc.respHead {
 		o.status = uint16(info.status)
+		if k == errPluginAnswer {
+			o.status = uint16(cc.pol.answerStatus)
+		}
 	}
 	s.obsEnd(lp, cc, s.nanos(), info.cause, true)
 	return end

@@ -97,6 +97,9 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 		if !cc.pol.keepUnderscores && bytes.IndexByte(name, '_') >= 0 {
 			continue // underscoresInHeaders off (Global.UnderscoresInHeaders)
 		}
+		if cc.pol.chain.DropRequest(name) {
+			continue // RemoveHeadersIn, replaced by the route's plugins
+		}
 		switch len(name) {
 		case 4:
 			if httpparse.EqualFold(name, "host") {
@@ -136,8 +139,10 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 	host := req.Host.Bytes(buf)
 	dst = append(dst, "Host: "...)
 	l.hostAt = len(dst)
-	l.hostFromTarget = len(host) == 0 || cc.pol.overrideHost
-	if l.hostFromTarget {
+	l.hostFromTarget = (len(host) == 0 || cc.pol.overrideHost) && !cc.pol.chain.HasHost()
+	if cc.pol.chain.HasHost() {
+		dst = cc.pol.chain.AppendHost(dst, lp.pluginCtx(cc, rt, buf))
+	} else if l.hostFromTarget {
 		dst = append(dst, up.HostPort...)
 	} else {
 		dst = append(dst, host...)
@@ -150,9 +155,12 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 	}
 	dst = cc.remote.AppendTo(dst)
 	dst = append(dst, "\r\nX-Forwarded-Proto: "...)
-	if trust && hasXFP {
+	switch {
+	case trust && hasXFP:
 		dst = append(dst, xfp.Bytes(buf)...)
-	} else {
+	case cc.tls:
+		dst = append(dst, "https"...)
+	default:
 		dst = append(dst, "http"...)
 	}
 	if trust && hasXFH {
@@ -164,6 +172,9 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 	}
 	dst = append(dst, "\r\n"...)
 	dst = lp.appendOtoroshiIn(dst, cc, host)
+	if cc.pol.chain != nil {
+		dst = cc.pol.chain.AppendRequest(dst, lp.pluginCtx(cc, rt, buf), &cc.pol.px)
+	}
 	if cc.upgrade {
 		// Only websocket, whatever else the client offered (upgrade.go).
 		dst = append(dst, "Connection: Upgrade\r\nUpgrade: websocket\r\n"...)
@@ -209,6 +220,9 @@ func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn,
 		if len(name) >= len(hdrRequestID) && lp.s.obs.headersBack && isOtoroshiBackHeader(name) {
 			continue // replaced by ours (appendOtoroshiBack)
 		}
+		if cc.pol.chain.DropResponse(name) {
+			continue // RemoveHeadersOut, replaced by the route's plugins
+		}
 		dst = append(dst, name...)
 		dst = append(dst, ": "...)
 		dst = append(dst, h.Value.Bytes(buf)...)
@@ -250,6 +264,9 @@ func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn,
 		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
 	}
 	dst = appendPolicyHeaders(dst, cc)
+	if cc.pol.chain != nil {
+		dst = cc.pol.chain.AppendResponse(dst, lp.pluginCtx(cc, cc.rt, nil), &cc.pol.px, resp, buf)
+	}
 	if !cc.keepAlive {
 		dst = append(dst, "Connection: close\r\n"...)
 	} else if cc.http10 {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"github.com/torii-gateway/torii/core/plugin"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -59,8 +60,10 @@ type loop struct {
 	freeRecords []*event.Record
 
 	heads headScratch // timestamp cache, error page buffer (head.go)
-	obs   loopObs     // ring, request ids, pool statistics (observe.go)
-	pol   loopPolicy  // API-key scratch, tracking ids, pool sweeping (policy.go)
+	// plugCtx is the context handed to route plugins (plugins.go).
+	plugCtx plugin.Ctx
+	obs     loopObs    // ring, request ids, pool statistics (observe.go)
+	pol     loopPolicy // API-key scratch, tracking ids, pool sweeping (policy.go)
 }
 
 // maxFree bounds each free list; extra structs are left to the GC.

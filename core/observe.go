@@ -1,11 +1,8 @@
 package core
 
 import (
-	"maps"
-	"slices"
 	"time"
 
-	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/core/quota"
@@ -53,13 +50,12 @@ func (s *Server) initObserve() {
 func (s *Server) nanos() int64 { return int64(time.Since(s.start)) }
 
 // observeTable is what observation needs from one snapshot, built off the
-// loop by Publish: the metrics of each route, by route.Compiled.Index, and
-// the event identity of each API key.
+// loop by Publish: the metrics of each route, by route.Compiled.Index. The
+// event identity of an API key is built with the key (apikey.Key.Identity).
 type observeTable struct {
-	set        *metric.Set
-	hub        *event.Hub
-	routes     []*metric.RouteMetrics
-	identities map[*apikey.Key]*event.Identity
+	set    *metric.Set
+	hub    *event.Hub
+	routes []*metric.RouteMetrics
 }
 
 // attachObserve builds snap's observeTable for the server's metric Set and
@@ -73,6 +69,12 @@ func (s *Server) attachObserve(snap *Snapshot) {
 	if snap.obs != nil && snap.obs.set == set && snap.obs.hub == hub {
 		return
 	}
+	// The same route table as the current snapshot (an API key or global
+	// config change): the same route metrics, without a pass over the routes.
+	if cur := s.snap.Load(); cur != nil && cur.Routes == snap.Routes && cur.obs != nil && cur.obs.set == set && cur.obs.hub == hub {
+		snap.obs = cur.obs
+		return
+	}
 	t := &observeTable{set: set, hub: hub}
 	if set != nil && snap.Routes != nil {
 		rs := snap.Routes.Routes()
@@ -82,25 +84,7 @@ func (s *Server) attachObserve(snap *Snapshot) {
 		}
 		t.routes = set.SyncRoutes(ids)
 	}
-	if hub != nil && snap.Keys != nil {
-		keys := snap.Keys.Keys()
-		t.identities = make(map[*apikey.Key]*event.Identity, len(keys))
-		for i := range keys {
-			t.identities[&keys[i]] = newIdentity(&keys[i])
-		}
-	}
 	snap.obs = t
-}
-
-// newIdentity returns the event identity of an API key: immutable, shared
-// by every event of the key while its snapshot lives. It never holds a secret.
-func newIdentity(k *apikey.Key) *event.Identity {
-	id := &event.Identity{ClientID: k.ClientID, ClientName: k.ClientName}
-	if k.Source != nil {
-		id.Tags = slices.Clone(k.Source.Tags)
-		id.Metadata = maps.Clone(k.Source.Metadata)
-	}
-	return id
 }
 
 // keyQuotas converts a key's limits and what remains after a call into the
@@ -155,9 +139,6 @@ type exchangeObs struct {
 	dataOut int64 // response bytes written: head and body as relayed
 	status  uint16
 	routed  bool // obsRoute ran: the policy step ran too, so cc.pol is this request's
-	// identities are the API key identities of the request's snapshot, set
-	// once routed: the policy step has then run, so cc.pol is this request's.
-	identities map[*apikey.Key]*event.Identity
 }
 
 // obsBegin starts observing the request just parsed into lp.req from buf
@@ -188,6 +169,9 @@ func (lp *loop) obsBegin(cc *clientConn, buf []byte, headLen int) {
 		r.SetMethodToken(req.Method.Bytes(buf))
 	}
 	r.From = cc.remote
+	if cc.tls {
+		r.Flags |= event.FlagTLS
+	}
 	r.SetHost(req.Host.Bytes(buf))
 	r.SetURI(req.Target.Bytes(buf))
 	r.AddRequestHeaders(buf, req.Headers)
@@ -202,9 +186,6 @@ func (lp *loop) obsRoute(cc *clientConn, snap *Snapshot, rt *route.Compiled) {
 	o.routed = true
 	if o.rm = snap.routeMetrics(rt); o.rm != nil {
 		o.rm.Begin(lp.obs.index)
-	}
-	if snap.obs != nil {
-		o.identities = snap.obs.identities
 	}
 	if o.rec != nil {
 		o.rec.RouteID, o.rec.RouteName = rt.ID, rt.Name
@@ -288,8 +269,8 @@ func (s *Server) obsEnd(lp *loop, cc *clientConn, now int64, gwError string, fai
 	}
 	if u := cc.pol.user; u != nil {
 		r.Identity = u.Identity()
-	} else if k := cc.pol.key; k != nil && o.identities != nil {
-		if r.Identity = o.identities[k]; r.Identity != nil && cc.pol.counted {
+	} else if k := cc.pol.key; k != nil && o.routed {
+		if r.Identity = k.Identity(); cc.pol.counted {
 			r.Quotas = keyQuotas(k.Limits, cc.pol.rem)
 		}
 	}
@@ -317,6 +298,9 @@ func (lp *loop) obsAnswer(cc *clientConn, k errKind) {
 			}
 			o.rec.Reset(false)
 			o.rec.ReqID, o.rec.Start, o.rec.From = o.id, lp.s.obs.startWall+now, cc.remote
+			if cc.tls {
+				o.rec.Flags |= event.FlagTLS
+			}
 		}
 	}
 	if k == errTooManyRequests && o.rm != nil {

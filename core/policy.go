@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/plugin"
 	"github.com/torii-gateway/torii/core/privateapp"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
@@ -23,6 +24,9 @@ type loopPolicy struct {
 	// hold the Location and the response of a login redirect (privateapp.go).
 	sessions    *privateapp.Scratch
 	login, page []byte
+	// answer is a redirection or CORS preflight the route's plugins
+	// answered (plugins.go).
+	answer []byte
 }
 
 // exchangePolicy is what the policy steps decided for a client's current
@@ -34,6 +38,15 @@ type exchangePolicy struct {
 	// user is the private-app session the request came with (AuthModule),
 	// or nil. Immutable; it may outlive its session.
 	user *privateapp.User
+	// chain is the route's plugins (plugins.go), nil when it has none; px
+	// is their state for this exchange; clientIP is the address the IP
+	// lists judge.
+	chain    *plugin.Chain
+	px       plugin.Exchange
+	clientIP netip.Addr
+	// answerStatus is the status of a plugin's own answer (a redirection,
+	// a preflight), for the event.
+	answerStatus int
 	// counted is set when the call was counted against key's quotas; rem
 	// is then what remains, sent in the Otoroshi-*-Calls-Remaining headers.
 	counted bool
@@ -68,6 +81,8 @@ const trackingMaxAge = "2592000"
 func (p *exchangePolicy) reset() {
 	p.key = nil
 	p.user = nil
+	p.chain = nil
+	p.px.Reset()
 	p.counted = false
 	p.retryAfter = 0
 	p.ndrop = 0
@@ -96,6 +111,10 @@ func (p *exchangePolicy) dropped(i int) bool {
 func (lp *loop) policy(cc *clientConn, snap *Snapshot, rt *route.Compiled, buf []byte) (errKind, bool) {
 	cc.pol.reset()
 	cc.pol.keepUnderscores = snap.Global != nil && snap.Global.UnderscoresInHeaders
+	cc.pol.clientIP = cc.remote
+	if snap.Global != nil && snap.Global.TrustXForwarded {
+		cc.pol.clientIP = clientAddr(cc, snap.Global, buf)
+	}
 	if k, ok := lp.enterFlight(cc, snap.Global); !ok {
 		return k, false
 	}
@@ -116,6 +135,12 @@ func (lp *loop) policy(cc *clientConn, snap *Snapshot, rt *route.Compiled, buf [
 		cc.pol.overrideHost = rp.overrideHost
 		if rp.broken {
 			return errMisconfigured, false
+		}
+		if rp.chain != nil {
+			cc.pol.chain = rp.chain
+			if k, ok := lp.pluginAccess(cc, rp.chain, rt, buf); !ok {
+				return k, false
+			}
 		}
 		if rp.key != nil {
 			if k, ok := lp.checkKey(cc, snap, rp.key, rt, buf); !ok {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/plugin"
 	"github.com/torii-gateway/torii/core/route"
 )
 
@@ -107,9 +108,15 @@ type routePolicy struct {
 	// priv is the AuthModule step (privateapp.go), nil when the route has
 	// none.
 	priv *privGate
+	// chain is the route's other plugins (package plugin), nil when it
+	// has none.
+	chain *plugin.Chain
 	// broken is set when a step's config could not be compiled: the route
 	// refuses every request (500) rather than skipping the check.
 	broken bool
+	// reqBody and respBody are the RequestBodyLengthLimiter and
+	// ResponseBodyLengthLimiter steps (bodylimit.go), nil when absent.
+	reqBody, respBody *bodyLimiter
 }
 
 // BuildSnapshot compiles the per-route policies of routes (the ApikeyCalls
@@ -126,6 +133,18 @@ func BuildSnapshot(routes *route.Table, keys *apikey.Set, global *Global, versio
 	snap := &Snapshot{Routes: routes, Keys: keys, Global: global, Version: version}
 	err := snap.compilePolicies()
 	return snap, err
+}
+
+// BuildSnapshotFrom is BuildSnapshot for a change that may have left the
+// route table as it was: when routes is prev's table, the new snapshot shares
+// prev's compiled policies (immutable) instead of compiling them again, so
+// publishing an API key or global config change costs nothing per route.
+// prev is a snapshot BuildSnapshot or BuildSnapshotFrom returned, or nil.
+func BuildSnapshotFrom(prev *Snapshot, routes *route.Table, keys *apikey.Set, global *Global, version uint64) (*Snapshot, error) {
+	if prev == nil || !prev.built || prev.Routes != routes || routes == nil {
+		return BuildSnapshot(routes, keys, global, version)
+	}
+	return &Snapshot{Routes: routes, Keys: keys, Global: global, Version: version, policies: prev.policies, built: true}, nil
 }
 
 // compilePolicies fills s.policies from s.Routes.
@@ -155,9 +174,20 @@ func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 	var in apikey.PolicyInput
 	var hasKey, overrideHost bool
 	var priv *privGate
+	var reqBody, respBody *bodyLimiter
 	for i := range rt.Steps {
 		st := &rt.Steps[i]
 		switch st.Name {
+		case "RequestBodyLengthLimiter", "ResponseBodyLengthLimiter":
+			l, err := compileBodyLimiter(st.Name, st.Config)
+			if err != nil {
+				return routePolicy{}, err
+			}
+			if st.Name == "RequestBodyLengthLimiter" {
+				reqBody = tighter(reqBody, l)
+			} else {
+				respBody = tighter(respBody, l)
+			}
 		case "OverrideHost":
 			overrideHost = true
 		case "AuthModule", "MultiAuthModule":
@@ -181,7 +211,12 @@ func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 			}
 		}
 	}
-	rp := routePolicy{overrideHost: overrideHost, priv: priv}
+	rp := routePolicy{overrideHost: overrideHost, priv: priv, reqBody: reqBody, respBody: respBody}
+	ch, err := plugin.Compile(rt)
+	if err != nil {
+		return rp, err
+	}
+	rp.chain = ch
 	if !hasKey {
 		return rp, nil
 	}

@@ -93,9 +93,13 @@ type engineFlags struct {
 	reusePort     bool
 	trustForward  bool
 	allowConnect  bool
+	proxyProtocol bool
 	grace         time.Duration
 	headerTimeout time.Duration
 	idleTimeout   time.Duration
+	bodyTimeout   time.Duration
+	bodyMinRate   int
+	maxBody       int64
 	maxConns      int
 	poolIdle      int
 	poolIdleTime  time.Duration
@@ -112,9 +116,15 @@ func (f *engineFlags) register(fs *flag.FlagSet, listen string) {
 	fs.BoolVar(&f.reusePort, "reuseport", false, "one SO_REUSEPORT listener per event loop")
 	fs.BoolVar(&f.trustForward, "trust-forwarded", false, "keep client-supplied X-Forwarded-* headers and append to them")
 	fs.BoolVar(&f.allowConnect, "allow-connect", false, "let CONNECT requests through to the routed target")
+	fs.BoolVar(&f.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol header (v2 or v1) on every connection of --listen, from a TCP load balancer;\n"+
+		"its client address is the one routing, IP lists, X-Forwarded-For and events see (only behind such a balancer)")
 	fs.DurationVar(&f.grace, "shutdown-grace", core.DefaultShutdownGrace, "time given to in-flight requests on SIGTERM")
 	fs.DurationVar(&f.headerTimeout, "header-timeout", core.DefaultHeaderTimeout, "time allowed to send a request head")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", core.DefaultIdleTimeout, "keep-alive idle timeout of client connections")
+	fs.DurationVar(&f.bodyTimeout, "body-timeout", core.DefaultIdleTimeout, "longest wait for the next bytes of a request body")
+	fs.IntVar(&f.bodyMinRate, "body-min-rate", core.DefaultBodyMinRate, "least average request body rate in bytes/s, after the first --body-timeout (negative: none)")
+	fs.Int64Var(&f.maxBody, "max-request-body", core.DefaultMaxRequestBody, "largest request body in bytes, 413 past it (negative: none;\n"+
+		"a route's RequestBodyLengthLimiter plugin may set less)")
 	fs.IntVar(&f.maxConns, "max-conns", 0, "client connections before answering 503 (0: derived from the file descriptor limit,\n"+
 		"3/4 of what a reserve of 256 leaves; negative: no limit)")
 	fs.IntVar(&f.poolIdle, "pool-idle", core.DefaultPoolIdleLimit, "idle keep-alive connections kept per target and event loop")
@@ -151,9 +161,13 @@ func (f *engineFlags) config(log *slog.Logger) core.Config {
 		Logger:          log,
 		TrustForwarded:  f.trustForward,
 		AllowConnect:    f.allowConnect,
+		ProxyProtocol:   f.proxyProtocol,
 		ShutdownGrace:   f.grace,
 		HeaderTimeout:   f.headerTimeout,
 		IdleTimeout:     f.idleTimeout,
+		BodyTimeout:     f.bodyTimeout,
+		BodyMinRate:     f.bodyMinRate,
+		MaxRequestBody:  f.maxBody,
 		MaxConns:        maxConns,
 		PoolIdleLimit:   f.poolIdle,
 		PoolIdleTimeout: f.poolIdleTime,

@@ -50,8 +50,8 @@ type mutexMap struct {
 
 func newMutexMap(s *Set) *mutexMap {
 	mm := &mutexMap{m: make(map[string]*baselineEntry)}
-	for i := range s.keys {
-		mm.m[s.keys[i].ClientID] = &baselineEntry{key: &s.keys[i]}
+	for k := range s.All() {
+		mm.m[k.ClientID] = &baselineEntry{key: k}
 	}
 	return mm
 }

@@ -48,19 +48,21 @@ func TestZeroSetFindsNothing(t *testing.T) {
 
 // TestSetLayout checks what keeps the Set off cache lines written by other
 // objects: the struct fills one line, allocated on a line boundary, and a
-// Key (the padding on each side of Set.keys) is at least a line.
+// the index's directory and pages cannot grow into their padding.
 func TestSetLayout(t *testing.T) {
 	if n := unsafe.Sizeof(Set{}); n != cacheLine {
 		t.Fatalf("Set is %d bytes, want one %d-byte line", n, cacheLine)
-	}
-	if n := unsafe.Sizeof(Key{}); n < cacheLine {
-		t.Fatalf("Key is %d bytes, less than a %d-byte line of padding", n, cacheLine)
 	}
 	s := testKeys(t)
 	if p := uintptr(unsafe.Pointer(s)); p%cacheLine != 0 {
 		t.Fatalf("Set at %#x is not on a line boundary", p)
 	}
-	if cap(s.keys) != len(s.keys) || cap(s.index.slots) != len(s.index.slots) {
-		t.Fatal("Set.keys or the index slots can grow into their padding")
+	if cap(s.index.pages) != len(s.index.pages) {
+		t.Fatal("the index directory can grow into its padding")
+	}
+	for _, p := range s.index.pages {
+		if cap(p.slots) != len(p.slots) {
+			t.Fatal("index slots can grow into their padding")
+		}
 	}
 }

@@ -56,7 +56,20 @@ type Verdict struct {
 
 type answerer interface {
 	appendAnswer(dst []byte, x *Ctx) []byte
+	status() int
 }
+
+// Status is the status of a Respond verdict's answer.
+func (v Verdict) Status() int {
+	if v.answer == nil {
+		return 0
+	}
+	return v.answer.status()
+}
+
+func (r *redirect) status() int { return r.code }
+
+func (c *cors) status() int { return 204 }
 
 // accessCheck is one access plugin.
 type accessCheck interface {
@@ -64,10 +77,14 @@ type accessCheck interface {
 }
 
 // Access runs the access plugins in route order; the first that does not
-// let the request through decides. Runs on the loop; no allocation.
-func (c *Chain) Access(x *Ctx) Verdict {
+// let the request through decides. It records in xs what the response hooks
+// need to know of the request. Runs on the loop; no allocation.
+func (c *Chain) Access(x *Ctx, xs *Exchange) Verdict {
 	if c == nil {
 		return Verdict{}
+	}
+	if c.cors != nil {
+		xs.corsOff = !c.cors.applies(x)
 	}
 	for _, a := range c.access {
 		if v := a.check(x); v.Refuse != RefusalNone || v.Respond {

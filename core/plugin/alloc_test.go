@@ -17,7 +17,7 @@ func TestNotFiringAllocs(t *testing.T) {
 	names := [][]byte{[]byte("host"), []byte("x-a"), []byte("accept")}
 	dst := make([]byte, 0, 4096)
 	n := testing.AllocsPerRun(1000, func() {
-		if v := c.Access(x); v.Refuse != RefusalNone || v.Respond {
+		if v := c.Access(x, &Exchange{}); v.Refuse != RefusalNone || v.Respond {
 			t.Fatal("fired")
 		}
 		for _, nm := range names {
@@ -26,7 +26,7 @@ func TestNotFiringAllocs(t *testing.T) {
 			}
 		}
 		dst = c.AppendRequest(dst[:0], x, &Exchange{})
-		dst = c.AppendResponse(dst[:0], x, nil, nil)
+		dst = c.AppendResponse(dst[:0], x, &Exchange{}, nil, nil)
 	})
 	if n != 0 {
 		t.Fatalf("%v allocations per request", n)
@@ -49,7 +49,7 @@ func TestFiringAllocs(t *testing.T) {
 	var xs Exchange
 	n := testing.AllocsPerRun(1000, func() {
 		dst = c.AppendRequest(dst[:0], x, &xs)
-		dst = c.AppendResponse(dst[:0], x, nil, nil)
+		dst = c.AppendResponse(dst[:0], x, &Exchange{}, nil, nil)
 	})
 	if n != 0 {
 		t.Fatalf("%v allocations per request", n)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/privateapp"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/httpparse"
 )
@@ -19,10 +20,11 @@ import (
 type Ctx struct {
 	Req    *httpparse.Request
 	Buf    []byte
-	Remote netip.Addr      // the client address the IP lists judge
-	ID     uint64          // the request id sent as Otoroshi-Request-Id
-	Key    *apikey.Key     // the API key the request authenticated with, or nil
-	Route  *route.Compiled // the matched route
+	Remote netip.Addr       // the client address the IP lists judge
+	ID     uint64           // the request id sent as Otoroshi-Request-Id
+	Key    *apikey.Key      // the API key the request authenticated with, or nil
+	User   *privateapp.User // the private-app user (AuthModule), or nil
+	Route  *route.Compiled  // the matched route
 	Now    time.Time
 	TLS    bool // the client connection is TLS
 }
@@ -185,6 +187,10 @@ func (c *Chain) add(f *fields, rt *route.Compiled) {
 				continue
 			}
 			v := f.expr(field, h[name])
+			if !in && v.needsRequest() {
+				f.fail(field, "%q reads the request, which is no longer available when the response head is written (only req.id, req.ip, req.protocol, apikey.*, route.*, date* work here)", h[name])
+				continue
+			}
 			if !validFieldValue(h[name]) {
 				f.fail(field, "the value holds a control character")
 				continue
@@ -300,10 +306,13 @@ func validFieldValue(s string) bool {
 type Exchange struct {
 	state  [stateLen]byte
 	active bool
+	// corsOff is set when the request path matches an excluded pattern of
+	// Cors: the response gets no CORS fields.
+	corsOff bool
 }
 
 // Reset forgets the previous exchange.
-func (x *Exchange) Reset() { x.active = false }
+func (x *Exchange) Reset() { x.active, x.corsOff = false, false }
 
 // HasHost reports whether the route's AdditionalHeadersIn sets Host.
 func (c *Chain) HasHost() bool { return c != nil && c.host != nil }
@@ -365,7 +374,10 @@ func (c *Chain) AppendRequest(dst []byte, x *Ctx, xs *Exchange) []byte {
 // the client: Additional and Missing headers and CORS. resp and rbuf are the
 // backend's response head (nil for a response the proxy made). Runs on the
 // loop.
-func (c *Chain) AppendResponse(dst []byte, x *Ctx, resp *httpparse.Response, rbuf []byte) []byte {
+//
+// x.Req is not read: the request's bytes are gone by then (Compile refuses
+// response expressions that would need them).
+func (c *Chain) AppendResponse(dst []byte, x *Ctx, xs *Exchange, resp *httpparse.Response, rbuf []byte) []byte {
 	if c == nil {
 		return dst
 	}
@@ -381,7 +393,7 @@ func (c *Chain) AppendResponse(dst []byte, x *Ctx, resp *httpparse.Response, rbu
 		dst = a.value.Append(dst, x)
 		dst = append(dst, "\r\n"...)
 	}
-	if c.cors != nil {
+	if c.cors != nil && !xs.corsOff {
 		dst = c.cors.appendHeaders(dst, x)
 	}
 	return dst

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/httpparse"
 )
 
@@ -19,7 +20,7 @@ func TestCompileNoPlugins(t *testing.T) {
 	}
 	// A nil chain runs nothing.
 	x := parseReq(t, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	if v := c.Access(x); v.Refuse != RefusalNone || v.Respond {
+	if v := c.Access(x, &Exchange{}); v.Refuse != RefusalNone || v.Respond {
 		t.Fatal("nil chain refused")
 	}
 	if c.DropRequest([]byte("x")) || c.DropResponse([]byte("x")) || len(c.AppendRequest(nil, x, &Exchange{})) != 0 {
@@ -38,6 +39,7 @@ func TestCompileErrorsNameEveryField(t *testing.T) {
 		"HeadersValidation", `{"headers":{"x":"Regex([)"}}`,
 		"AllowHttpMethods", `{"allowed":"GET"}`,
 		"MaintenanceMode", `[1]`,
+		"AdditionalHeadersOut", `{"headers":{"X-Path":"${req.path}"}}`,
 	)
 	if !errors.Is(err, ErrConfig) {
 		t.Fatalf("err = %v", err)
@@ -52,6 +54,7 @@ func TestCompileErrorsNameEveryField(t *testing.T) {
 		`plugins[6].config.headers.x`,
 		`plugins[7].config.allowed`,
 		`plugins[8].config`,
+		`plugins[9].config.headers.X-Path`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %q:\n%v", want, err)
@@ -90,7 +93,7 @@ func TestHeaders(t *testing.T) {
 	if !c.DropResponse([]byte("x-powered-by")) || !c.DropResponse([]byte("X-Out")) || c.DropResponse([]byte("server")) {
 		t.Error("DropResponse wrong")
 	}
-	if got := string(c.AppendResponse(nil, x, resp, rbuf)); got != "X-Out: my-route\r\nX-Miss: 1\r\n" {
+	if got := string(c.AppendResponse(nil, x, &Exchange{}, resp, rbuf)); got != "X-Out: my-route\r\nX-Miss: 1\r\n" {
 		t.Errorf("AppendResponse = %q", got)
 	}
 }
@@ -103,7 +106,7 @@ func TestAccess(t *testing.T) {
 		if remote != "" {
 			x.Remote = netip.MustParseAddr(remote)
 		}
-		v := c.Access(x)
+		v := c.Access(x, &Exchange{})
 		if v.Refuse != want {
 			t.Errorf("%s %s on %q from %s: refusal %d, want %d", plugin, cfg, raw, remote, v.Refuse, want)
 		}
@@ -146,7 +149,7 @@ func TestCors(t *testing.T) {
 	f := func(raw string, want Refusal, answer string) {
 		t.Helper()
 		x := parseReq(t, raw)
-		v := c.Access(x)
+		v := c.Access(x, &Exchange{})
 		if v.Refuse != want || string(v.AppendAnswer(nil, x)) != answer {
 			t.Errorf("%q: %d %q, want %d %q", raw, v.Refuse, v.AppendAnswer(nil, x), want, answer)
 		}
@@ -158,11 +161,13 @@ func TestCors(t *testing.T) {
 	f(strings.Replace(pre, "x-token", "x-token, x-other", 1), RefusalCors, "")
 	f("OPTIONS /api HTTP/1.1\r\n\r\n", RefusalNone, "") // not a preflight: proxied
 	x := parseReq(t, "GET /api HTTP/1.1\r\n\r\n")
-	if got := string(c.AppendResponse(nil, x, nil, nil)); got != fields {
+	if got := string(c.AppendResponse(nil, x, &Exchange{}, nil, nil)); got != fields {
 		t.Errorf("response fields %q", got)
 	}
 	x = parseReq(t, "GET /private/x HTTP/1.1\r\n\r\n")
-	if got := string(c.AppendResponse(nil, x, nil, nil)); got != "" {
+	var xs Exchange
+	c.Access(x, &xs)
+	if got := string(c.AppendResponse(nil, x, &xs, nil, nil)); got != "" {
 		t.Errorf("excluded path got %q", got)
 	}
 }
@@ -246,5 +251,15 @@ func TestInfosShapes(t *testing.T) {
 	m = verify(fieldValue(string(legacy.AppendRequest(nil, x, &Exchange{})), "X-Claim"))
 	if m["sub"] != "--" {
 		t.Errorf("public Legacy = %v", m)
+	}
+}
+
+// TestKnownPlugins: every plugin this package runs is known to the route
+// compiler, so that it is not reported as unsupported.
+func TestKnownPlugins(t *testing.T) {
+	for _, n := range Names {
+		if !route.Known(n) {
+			t.Errorf("route.Known(%q) = false", n)
+		}
 	}
 }

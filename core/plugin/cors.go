@@ -30,6 +30,9 @@ func compileCors(f *fields) *cors {
 		f.fail("allow_origin", "the value holds a control character")
 	}
 	c.origin = f.expr("allow_origin", origin)
+	if c.origin.needsRequest() {
+		f.fail("allow_origin", "%q reads the request, which is no longer available when the response head is written", origin)
+	}
 	c.originLit = strings.ToLower(origin)
 	expose := f.strs("expose_headers")
 	c.allowHeaders = f.strs("allow_headers")
@@ -158,14 +161,14 @@ func trimSpace(b []byte) []byte {
 
 func (c *cors) appendAnswer(dst []byte, x *Ctx) []byte {
 	dst = append(dst, "HTTP/1.1 204 No Content\r\n"...)
-	return c.appendHeaders(dst, x)
-}
-
-// appendHeaders appends the CORS fields unless the path is excluded.
-func (c *cors) appendHeaders(dst []byte, x *Ctx) []byte {
 	if !c.applies(x) {
 		return dst
 	}
+	return c.appendHeaders(dst, x)
+}
+
+// appendHeaders appends the CORS fields.
+func (c *cors) appendHeaders(dst []byte, x *Ctx) []byte {
 	dst = append(dst, "Access-Control-Allow-Origin: "...)
 	dst = c.origin.Append(dst, x)
 	dst = append(dst, "\r\n"...)

@@ -106,6 +106,19 @@ func MustExpr(s string) Expr {
 	return e
 }
 
+// needsRequest reports whether e reads the request's bytes (path, host,
+// method, headers, query, cookies), which are gone when the response head
+// is written.
+func (e *Expr) needsRequest() bool {
+	for i := range e.segs {
+		switch e.segs[i].kind {
+		case exReqPath, exReqURI, exReqHost, exReqDomain, exReqMethod, exReqVersion, exReqHeader, exReqQuery, exReqCookie:
+			return true
+		}
+	}
+	return false
+}
+
 // Static reports whether e has no expression, and its text.
 func (e *Expr) Static() (string, bool) { return e.lit, e.static }
 

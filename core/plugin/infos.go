@@ -74,23 +74,37 @@ func (in *infos) appendClaim(dst []byte, x *Ctx) []byte {
 
 // payload builds the claim in Otoroshi's shape (utils/infotoken.scala).
 //
-// Latest: sub is the key's clientName (or "public"), then access_type
-// (apikey or public), apikey {clientId, clientName, metadata, tags} and the
-// add_fields. Legacy: sub is "apikey:<clientId>" (or "--"), then name,
+// Latest: sub is the user's email, the key's clientName or "public", then
+// access_type (user, apikey or public), user (privateapp.User.LightJSON),
+// apikey {clientId, clientName, metadata, tags} and the add_fields. Legacy: sub is "apikey:<clientId>" (or "--"), then name,
 // user_id, each metadata entry at the top level, and metadata, tags and
-// apikey as JSON text.
+// apikey as JSON text; for a user, sub is "pa:<email>", then email, name and
+// user as JSON text.
 func (in *infos) payload(p []byte, x *Ctx) []byte {
 	k := x.Key
 	now := nowOr(x.Now)
+	u := x.User
 	if !in.legacy {
 		sub := "public"
-		if k != nil {
+		switch {
+		case u != nil:
+			sub = u.Email
+		case k != nil:
 			sub = k.ClientName
 		}
 		p = appendClaimHead(p, sub, in.aud, now, in.ttl)
-		if k == nil {
+		switch {
+		case u != nil && k != nil:
+			p = append(p, `,"access_type":"both","user":`...)
+			p = append(p, u.LightJSON()...)
+			p = append(p, `,"apikey":`...)
+			p = appendLightJSON(p, k)
+		case u != nil:
+			p = append(p, `,"access_type":"user","user":`...)
+			p = append(p, u.LightJSON()...)
+		case k == nil:
 			p = append(p, `,"access_type":"public"`...)
-		} else {
+		default:
 			p = append(p, `,"access_type":"apikey","apikey":`...)
 			p = appendLightJSON(p, k)
 		}
@@ -103,6 +117,17 @@ func (in *infos) payload(p []byte, x *Ctx) []byte {
 			p = appendJSONString(p, string(a.value.Append(scratch[:0], x)))
 		}
 		return append(p, '}')
+	}
+	if u != nil {
+		var subBuf [128]byte
+		sub := append(append(subBuf[:0], "pa:"...), u.Email...)
+		p = appendClaimHead(p, string(sub), in.aud, now, in.ttl)
+		p = append(p, `,"email":`...)
+		p = appendJSONString(p, u.Email)
+		p = append(p, `,"name":`...)
+		p = appendJSONString(p, u.Name)
+		p = append(p, `,"user":`...)
+		return append(appendJSONBytes(p, u.LightJSON()), '}')
 	}
 	if k == nil {
 		p = appendClaimHead(p, "--", in.aud, now, in.ttl)

@@ -132,7 +132,7 @@ func TestCompilePluginsAndWarnings(t *testing.T) {
 	  {"plugin":"cp:otoroshi.next.plugins.OverrideHost"},
 	  {"plugin":"cp:otoroshi.next.plugins.ApikeyCalls","enabled":false},
 	  {"plugin":"cp:otoroshi.next.tunnel.TunnelPlugin","config":{"tunnel_id":"default"}},
-	  {"plugin":"cp:otoroshi.next.plugins.Cors","include":["/api"],"config":{"allow_origin":"*"}}]}]`, CompileOptions{})
+	  {"plugin":"cp:otoroshi.next.plugins.SnowMonkeyChaos","include":["/api"],"config":{"allow_origin":"*"}}]}]`, CompileOptions{})
 	c := tab.Route("r")
 	if len(c.Steps) != 3 {
 		t.Fatalf("steps %+v, want the 3 enabled plugins", c.Steps)
@@ -145,9 +145,9 @@ func TestCompilePluginsAndWarnings(t *testing.T) {
 	}
 	f(c.Steps[0], 0, "OverrideHost", true)
 	f(c.Steps[1], 2, "cp:otoroshi.next.tunnel.TunnelPlugin", false)
-	f(c.Steps[2], 3, "Cors", false)
+	f(c.Steps[2], 3, "SnowMonkeyChaos", false)
 	if string(c.Steps[2].Config) != `{"allow_origin":"*"}` || c.Steps[2].Include[0] != "/api" {
-		t.Fatalf("Cors step lost its config: %+v", c.Steps[2])
+		t.Fatalf("SnowMonkeyChaos step lost its config: %+v", c.Steps[2])
 	}
 	fields := map[string]bool{}
 	for _, w := range tab.Warnings() {

@@ -71,9 +71,10 @@ func NewHealthChecker(reg *Registry, opts HealthOptions) *HealthChecker {
 // target ejected for ever. Safe from any goroutine.
 func (h *HealthChecker) Update(t *Table) {
 	h.mu.Lock()
+	same := h.table == t
 	h.table = t
 	h.mu.Unlock()
-	if t == nil {
+	if t == nil || same { // the same table: an API key or global config change
 		return
 	}
 	for _, c := range t.routes {

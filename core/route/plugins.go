@@ -23,7 +23,21 @@ var knownPlugins = map[string]bool{
 	"XForwardedHeaders":       true,
 	"AuthModule":              true,
 	"MultiAuthModule":         true,
+	// core/bodylimit.go
+	"RequestBodyLengthLimiter":  true,
+	"ResponseBodyLengthLimiter": true,
+	// Run by package core/plugin (which imports this package, so the list
+	// is repeated here; core/plugin's TestKnownPlugins keeps both in step).
+	"AdditionalHeadersIn": true, "AdditionalHeadersOut": true, "MissingHeadersIn": true, "MissingHeadersOut": true,
+	"RemoveHeadersIn": true, "RemoveHeadersOut": true, "HeadersValidation": true,
+	"Cors": true, "Redirection": true, "MaintenanceMode": true, "BuildMode": true, "DisableHttp10": true,
+	"ReadOnlyCalls": true, "AllowHttpMethods": true, "IpAddressAllowedList": true, "IpAddressBlockList": true,
+	"OtoroshiChallenge": true, "OtoroshiInfos": true,
 }
+
+// Known reports whether Torii runs the built-in plugin named name (short
+// name, e.g. "Cors").
+func Known(name string) bool { return knownPlugins[name] }
 
 // Step is one enabled plugin of a compiled route, in the order the route lists them.
 type Step struct {

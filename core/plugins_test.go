@@ -1,0 +1,241 @@
+package core_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/route"
+)
+
+// withPlugins returns r with the given plugins (short name, config JSON).
+func withPlugins(r route.Route, plugins ...string) route.Route {
+	for i := 0; i+1 < len(plugins); i += 2 {
+		r.Plugins = append(r.Plugins, route.Plugin{Enabled: true, Plugin: "cp:otoroshi.next.plugins." + plugins[i],
+			Config: json.RawMessage(plugins[i+1])})
+	}
+	return r
+}
+
+// refBackend is a backend implementing Otoroshi's exchange protocol from
+// its description (../shared/OTOROSHI.md), with golang-jwt rather than
+// Torii's code: it checks the V2 state token (HS512 with the shared secret,
+// iss and sub Otoroshi, aud the route name, exp, iat, nbr, jti, state) and
+// answers a token with aud Otoroshi and state-resp; for V1 it echoes the
+// state. mode makes it misbehave: "wrong" answers another state, "replay"
+// answers the first answer it ever gave, "none" answers nothing.
+type refBackend struct {
+	secret string
+	v2     bool
+	route  string
+
+	mu     sync.Mutex
+	mode   string
+	first  string
+	claims []jwt.MapClaims // the Otoroshi-Claim tokens received, verified
+	heads  []http.Header
+	errs   []string
+}
+
+func (b *refBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.heads = append(b.heads, r.Header.Clone())
+	key := func(*jwt.Token) (any, error) { return []byte(b.secret), nil }
+	if c := r.Header.Get("Otoroshi-Claim"); c != "" {
+		tok, err := jwt.Parse(c, key, jwt.WithValidMethods([]string{"HS512"}), jwt.WithAudience(b.route), jwt.WithIssuer("Otoroshi"))
+		if err != nil {
+			b.errs = append(b.errs, "claim: "+err.Error())
+		} else {
+			b.claims = append(b.claims, tok.Claims.(jwt.MapClaims))
+		}
+	}
+	state := r.Header.Get("Otoroshi-State")
+	if state == "" {
+		b.errs = append(b.errs, "no Otoroshi-State")
+	}
+	answer := state
+	if b.v2 {
+		tok, err := jwt.Parse(state, key, jwt.WithValidMethods([]string{"HS512"}), jwt.WithAudience(b.route),
+			jwt.WithIssuer("Otoroshi"), jwt.WithSubject("Otoroshi"), jwt.WithExpirationRequired(), jwt.WithIssuedAt())
+		if err != nil {
+			b.errs = append(b.errs, "state: "+err.Error())
+			w.WriteHeader(400)
+			return
+		}
+		c := tok.Claims.(jwt.MapClaims)
+		if c["nbr"] == nil || c["jti"] == nil || c["state"] == nil {
+			b.errs = append(b.errs, "state claims missing")
+		}
+		now := time.Now()
+		answer, _ = jwt.NewWithClaims(jwt.SigningMethodHS512, jwt.MapClaims{"aud": "Otoroshi", "state-resp": c["state"],
+			"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(10 * time.Second).Unix()}).SignedString([]byte(b.secret))
+	}
+	if b.first == "" {
+		b.first = answer
+	}
+	switch b.mode {
+	case "wrong":
+		answer = strings.ToUpper(answer[:len(answer)/2]) + answer[len(answer)/2:]
+	case "replay":
+		answer = b.first
+	}
+	if b.mode != "none" {
+		w.Header().Set("Otoroshi-State-Resp", answer)
+	}
+	w.Header().Set("X-Powered-By", "ref")
+	_, _ = w.Write([]byte("secured"))
+}
+
+func (b *refBackend) set(mode string) {
+	b.mu.Lock()
+	b.mode = mode
+	b.mu.Unlock()
+}
+
+// TestOtoroshiExchangeProtocol: a route with OtoroshiChallenge (V1 and V2),
+// OtoroshiInfos and AdditionalHeadersIn sends what the reference backend
+// expects; a wrong, replayed or missing answer is refused 502
+// errors.service.not.secured and never reaches the client.
+func TestOtoroshiExchangeProtocol(t *testing.T) {
+	for _, v2 := range []bool{false, true} {
+		version := map[bool]string{false: "V1", true: "V2"}[v2]
+		t.Run(version, func(t *testing.T) {
+			be := &refBackend{secret: "secret", v2: v2, route: "secured.test"}
+			addr := startBackend(t, be)
+			srv := startProxy(t, core.Config{})
+			publishRoutes(t, srv, nil, 2, withPlugins(testRoute("secured.test", addr),
+				"AdditionalHeadersIn", `{"headers":{"X-Req":"${req.id}","X-From":"torii"}}`,
+				"OtoroshiChallenge", `{"version":"`+version+`","ttl":30}`,
+				"OtoroshiInfos", `{"version":"Latest","ttl":30}`))
+			c := dial(t, srv)
+			br := bufio.NewReader(c)
+			get := "GET /x HTTP/1.1\r\nHost: secured.test\r\nOtoroshi-State: forged\r\n\r\n"
+			resp, body := roundTrip(t, c, br, get, "GET")
+			if resp.StatusCode != 200 || body != "secured" {
+				t.Fatalf("good answer: %d %q", resp.StatusCode, body)
+			}
+			if resp.Header.Get("Otoroshi-State-Resp") != "" {
+				t.Error("the backend's answer leaked to the client")
+			}
+			be.mu.Lock()
+			h := be.heads[0]
+			if len(be.errs) > 0 || len(be.claims) != 1 || be.claims[0]["access_type"] != "public" {
+				t.Errorf("backend: errs %v claims %v", be.errs, be.claims)
+			}
+			be.mu.Unlock()
+			if h.Get("X-From") != "torii" || h.Get("X-Req") == "" || h.Get("X-Req") != h.Get("Otoroshi-Request-Id") {
+				t.Errorf("AdditionalHeadersIn: X-From %q X-Req %q id %q", h.Get("X-From"), h.Get("X-Req"), h.Get("Otoroshi-Request-Id"))
+			}
+			if len(h.Values("Otoroshi-State")) != 1 || h.Get("Otoroshi-State") == "forged" {
+				t.Errorf("Otoroshi-State %v: the client's copy must not pass", h.Values("Otoroshi-State"))
+			}
+			for _, mode := range []string{"wrong", "replay", "none"} {
+				be.set(mode)
+				c := dial(t, srv)
+				resp, body := roundTrip(t, c, bufio.NewReader(c), get, "GET")
+				if resp.StatusCode != 502 || resp.Header.Get("Otoroshi-Error-Cause") != "errors.service.not.secured" || body == "secured" {
+					t.Errorf("%s answer: %d %q %q", mode, resp.StatusCode, resp.Header.Get("Otoroshi-Error-Cause"), body)
+				}
+			}
+			be.set("")
+			c = dial(t, srv)
+			if resp, _ := roundTrip(t, c, bufio.NewReader(c), get, "GET"); resp.StatusCode != 200 {
+				t.Errorf("after the refusals: %d", resp.StatusCode)
+			}
+		})
+	}
+}
+
+// TestAccessAndHeaderPlugins runs the access and header plugins through the
+// proxy.
+func TestAccessAndHeaderPlugins(t *testing.T) {
+	be := startHeaderEcho(t)
+	srv := startProxy(t, core.Config{})
+	publishRoutes(t, srv, nil, 2,
+		withPlugins(testRoute("cors.test", be), "Cors", `{"allow_origin":"https://app.test","allow_methods":["GET","POST"],"allow_headers":["x-token"],"max_age":60}`),
+		withPlugins(testRoute("redirect.test", be), "Redirection", `{"code":307,"to":"https://new.test${req.uri}"}`),
+		withPlugins(testRoute("maint.test", be), "MaintenanceMode", `{}`),
+		withPlugins(testRoute("build.test", be), "BuildMode", `{}`),
+		withPlugins(testRoute("ip.test", be), "IpAddressBlockList", `{"addresses":["127.0.0.0/8"]}`),
+		withPlugins(testRoute("ipok.test", be), "IpAddressAllowedList", `{"addresses":["127.0.0.0/8","::1"]}`),
+		withPlugins(testRoute("ro.test", be), "ReadOnlyCalls", `{}`),
+		withPlugins(testRoute("methods.test", be), "AllowHttpMethods", `{"allowed":["GET"]}`),
+		withPlugins(testRoute("http10.test", be), "DisableHttp10", `{}`),
+		withPlugins(testRoute("hv.test", be), "HeadersValidation", `{"headers":{"X-Token":"Regex(t[0-9]+)"}}`),
+		withPlugins(testRoute("headers.test", be),
+			"RemoveHeadersIn", `{"header_names":["X-Secret"]}`,
+			"AdditionalHeadersIn", `{"headers":{"X-Added":"${req.method}"}}`,
+			"MissingHeadersIn", `{"headers":{"X-Maybe":"default"}}`,
+			"AdditionalHeadersOut", `{"headers":{"X-Route":"${route.name}"}}`,
+			"RemoveHeadersOut", `{"header_names":["Content-Type"]}`),
+	)
+	f := func(raw string, status int, check func(resp *http.Response, body string)) {
+		t.Helper()
+		c := dial(t, srv)
+		method, _, _ := strings.Cut(raw, " ")
+		resp, body := roundTrip(t, c, bufio.NewReader(c), raw, method)
+		if resp.StatusCode != status {
+			t.Fatalf("%q: status %d, want %d (cause %q, body %q)", raw, resp.StatusCode, status, resp.Header.Get("Otoroshi-Error-Cause"), body)
+		}
+		if check != nil {
+			check(resp, body)
+		}
+	}
+	cause := func(want string) func(*http.Response, string) {
+		return func(resp *http.Response, body string) {
+			t.Helper()
+			if got := resp.Header.Get("Otoroshi-Error-Cause"); got != want || !strings.Contains(body, want) {
+				t.Errorf("cause %q body %q, want %s", got, body, want)
+			}
+		}
+	}
+	f("OPTIONS /api HTTP/1.1\r\nHost: cors.test\r\nOrigin: https://app.test\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: X-Token\r\n\r\n", 204,
+		func(resp *http.Response, _ string) {
+			if resp.Header.Get("Access-Control-Allow-Origin") != "https://app.test" || resp.Header.Get("Access-Control-Max-Age") != "60" ||
+				resp.Header.Get("Access-Control-Allow-Methods") != "get, post" {
+				t.Errorf("preflight fields %v", resp.Header)
+			}
+		})
+	f("OPTIONS /api HTTP/1.1\r\nHost: cors.test\r\nOrigin: https://evil.test\r\nAccess-Control-Request-Method: POST\r\n\r\n", 404, cause("errors.cors.error"))
+	f("GET /api HTTP/1.1\r\nHost: cors.test\r\nOrigin: https://app.test\r\n\r\n", 200, func(resp *http.Response, _ string) {
+		if resp.Header.Get("Access-Control-Allow-Origin") != "https://app.test" {
+			t.Errorf("CORS fields missing on a proxied response: %v", resp.Header)
+		}
+	})
+	f("GET /a/b?c=d HTTP/1.1\r\nHost: redirect.test\r\n\r\n", 307, func(resp *http.Response, _ string) {
+		if resp.Header.Get("Location") != "https://new.test/a/b?c=d" {
+			t.Errorf("Location %q", resp.Header.Get("Location"))
+		}
+	})
+	f("GET / HTTP/1.1\r\nHost: maint.test\r\n\r\n", 503, cause("errors.service.in.maintenance"))
+	f("GET / HTTP/1.1\r\nHost: build.test\r\n\r\n", 503, cause("errors.service.under.construction"))
+	f("GET / HTTP/1.1\r\nHost: ip.test\r\n\r\n", 403, cause("errors.ip.address.not.allowed"))
+	f("GET / HTTP/1.1\r\nHost: ipok.test\r\n\r\n", 200, nil)
+	f("GET / HTTP/1.1\r\nHost: ro.test\r\n\r\n", 200, nil)
+	f("DELETE / HTTP/1.1\r\nHost: ro.test\r\n\r\n", 405, cause("errors.method.not.allowed"))
+	f("POST / HTTP/1.1\r\nHost: methods.test\r\nContent-Length: 0\r\n\r\n", 405, cause("errors.method.not.allowed"))
+	f("GET / HTTP/1.0\r\nHost: http10.test\r\n\r\n", 503, cause("errors.http.1_0.not.allowed"))
+	f("GET / HTTP/1.1\r\nHost: http10.test\r\n\r\n", 200, nil)
+	f("GET / HTTP/1.1\r\nHost: hv.test\r\nX-Token: t42\r\n\r\n", 200, nil)
+	f("GET / HTTP/1.1\r\nHost: hv.test\r\nX-Token: nope\r\n\r\n", 400, cause("errors.bad.request"))
+	f("GET / HTTP/1.1\r\nHost: headers.test\r\nX-Secret: s\r\nX-Added: forged\r\nX-Maybe: mine\r\n\r\n", 200, func(resp *http.Response, body string) {
+		names := strings.Split(strings.TrimSpace(body), "\n")
+		seen := map[string]int{}
+		for _, n := range names {
+			seen[n]++
+		}
+		if seen["x-secret"] != 0 || seen["x-added"] != 1 || seen["x-maybe"] != 1 {
+			t.Errorf("backend saw %v", names)
+		}
+		if resp.Header.Get("X-Route") != "headers.test" || resp.Header.Get("Content-Type") != "" {
+			t.Errorf("response fields %v", resp.Header)
+		}
+	})
+}

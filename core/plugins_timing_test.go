@@ -1,0 +1,64 @@
+package core_test
+
+import (
+	"testing"
+
+	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/route"
+)
+
+// notFiringPlugins are ten plugins configured so that the benchmark's GET
+// /hello with Host, User-Agent passes them all without a change: the
+// "configured, not firing" cost of issue 19.
+var notFiringPlugins = []string{
+	"Cors", `{"allow_origin":"*","allow_methods":["GET"],"excluded_patterns":["/.*"]}`,
+	"IpAddressBlockList", `{"addresses":["192.168.0.0/16","172.16.0.0/12"]}`,
+	"IpAddressAllowedList", `{"addresses":["127.0.0.0/8","::1"]}`,
+	"ReadOnlyCalls", `{}`,
+	"AllowHttpMethods", `{"allowed":["GET","HEAD"]}`,
+	"DisableHttp10", `{}`,
+	"HeadersValidation", `{"headers":{"User-Agent":"Contains(bench)"}}`,
+	"RemoveHeadersIn", `{"header_names":["X-Secret"]}`,
+	"RemoveHeadersOut", `{"header_names":["X-Powered-By"]}`,
+	"MissingHeadersIn", `{"headers":{"User-Agent":"none"}}`,
+}
+
+// notFiringRoute is quickRoute to the targets with notFiringPlugins.
+func notFiringRoute(tb testing.TB, targets ...string) route.Route {
+	return withPlugins(quickRoute(tb, targets...), notFiringPlugins...)
+}
+
+// BenchmarkProxyGetPluginsNotFiring is BenchmarkProxyGet on a route with
+// notFiringPlugins; compare with BenchmarkProxyGet in the same run.
+func BenchmarkProxyGetPluginsNotFiring(b *testing.B) {
+	be := startFixedBackend(b)
+	srv := startProxy(b, core.Config{Loops: 1})
+	publishRoutes(b, srv, nil, 2, notFiringRoute(b, be))
+	bc := newBenchClient(b, srv.Addr().String())
+	sendRequests(b, bc, 1000)
+}
+
+// BenchmarkProxyGetPluginsFiring: AdditionalHeadersIn/Out with
+// expressions, OtoroshiInfos (HS512 Latest claim) and Cors fields on every
+// response.
+func BenchmarkProxyGetPluginsFiring(b *testing.B) {
+	be := startFixedBackend(b)
+	srv := startProxy(b, core.Config{Loops: 1})
+	publishRoutes(b, srv, nil, 2, withPlugins(quickRoute(b, be),
+		"AdditionalHeadersIn", `{"headers":{"X-Req":"${req.id}","X-Ip":"${req.ip}"}}`,
+		"AdditionalHeadersOut", `{"headers":{"X-Route":"${route.name}"}}`,
+		"OtoroshiInfos", `{"version":"Latest"}`,
+		"Cors", `{"allow_origin":"*","allow_methods":["GET"]}`))
+	bc := newBenchClientTail(b, srv.Addr().String(), "Hello, World!")
+	sendRequests(b, bc, 1000)
+}
+
+// BenchmarkProxyGetPublished is BenchmarkProxyGet published as the plugin
+// benchmarks are (BuildSnapshot), without plugins: their baseline.
+func BenchmarkProxyGetPublished(b *testing.B) {
+	be := startFixedBackend(b)
+	srv := startProxy(b, core.Config{Loops: 1})
+	publishRoutes(b, srv, nil, 2, quickRoute(b, be))
+	bc := newBenchClient(b, srv.Addr().String())
+	sendRequests(b, bc, 1000)
+}
