@@ -23,6 +23,7 @@ const (
 	kExporters
 	kDescriptors
 	kCerts
+	kAuths
 	nManaged
 )
 
@@ -96,6 +97,13 @@ var kinds = append([]*kind{
 		generate: genCertID,
 		check:    checkCert,
 		enrich:   enrichCert,
+	},
+	kAuths: {
+		id: kAuths, array: otoroshi.ArrayAuthConfigs, apis: apisOf(otoroshi.ArrayAuthConfigs),
+		path: "auths", bucket: otoroshi.ArrayAuthConfigs, idField: "id", audit: "AUTHCONFIG", label: "auth module",
+		template: authTemplate, defaults: authDefaults,
+		generate: genAuthID,
+		check:    checkAuth,
 	},
 }, storedKinds()...)
 

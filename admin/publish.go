@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"errors"
+	"github.com/torii-gateway/torii/auth"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
+	"github.com/torii-gateway/torii/otoroshi"
 	"github.com/torii-gateway/torii/tlsedge"
 )
 
@@ -31,6 +33,10 @@ type compiled struct {
 	snap    *core.Snapshot // what is published: routes, keys and global with their policies
 	tls     *tlsedge.Table // the SNI table of the certificates
 	certs   []certInfo     // every stored certificate with a chain, for expiry metrics and alerts
+	// auths are the auth modules and private the routes (without the added login routes), for
+	// the login server.
+	auths   []*auth.Config
+	private []route.Route
 }
 
 // keyFieldRe finds the field an apikey validation error names ("... field clientSecret: ...").
@@ -44,6 +50,8 @@ type compiler struct {
 	resolver *net.Resolver
 	// counters are the proxy's quota counters, looked up once per key at compile time.
 	counters *quota.Counters
+	// login is the private-app login server, or nil.
+	login *auth.Server
 }
 
 func newCompiler(log *slog.Logger, resolver *net.Resolver) *compiler {
@@ -54,7 +62,11 @@ func newCompiler(log *slog.Logger, resolver *net.Resolver) *compiler {
 // entity and the field. It resolves target hostnames, so it may block (bounded by the route
 // package's resolve timeout); it runs on admin goroutines only.
 func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
-	table, err := c.compileRoutes(st)
+	table, private, err := c.compileRoutes(st)
+	if err != nil {
+		return nil, err
+	}
+	auths, err := compileAuths(st)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +88,7 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 		return nil, err
 	}
 	out.tls, out.certs = compileTLS(st)
+	out.auths, out.private = auths, private
 	return out, nil
 }
 
@@ -89,11 +102,13 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		return c.compile(st, version)
 	}
 	var keyIDs []string
-	routes, global, certs := false, false, false
+	routes, global, certs, auths := false, false, false, false
 	for _, ch := range ws.changes {
 		switch ch.bucket {
 		case bucketCerts:
 			certs = true
+		case otoroshi.ArrayAuthConfigs:
+			auths = true
 		case bucketKeys:
 			keyIDs = append(keyIDs, ch.key)
 		case bucketRoutes, bucketDescriptors: // descriptors compile into routes
@@ -103,9 +118,15 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		}
 	}
 	table, set, g := prev.routes, prev.keys, prev.global
+	mods, private := prev.auths, prev.private
 	var err error
 	if routes {
-		if table, err = c.compileRoutes(st); err != nil {
+		if table, private, err = c.compileRoutes(st); err != nil {
+			return nil, err
+		}
+	}
+	if auths {
+		if mods, err = compileAuths(st); err != nil {
 			return nil, err
 		}
 	}
@@ -141,11 +162,32 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	if certs || routes || global { // the certificates, the mTLS hosts, the default domain
 		out.tls, out.certs = compileTLS(st)
 	}
+	out.auths, out.private = mods, private
 	return out, nil
 }
 
-// compileRoutes decodes and compiles every route of st.
-func (c *compiler) compileRoutes(st *state) (*route.Table, error) {
+// compileAuths decodes the auth modules of st; errors name the module and the field.
+func compileAuths(st *state) ([]*auth.Config, error) {
+	var fields []FieldError
+	var out []*auth.Config
+	for _, e := range st.ents[kAuths].All() {
+		a, err := auth.Decode(e.raw)
+		if err != nil {
+			field, msg := auth.FieldOf(err)
+			fields = append(fields, FieldError{Field: jsonx.JoinPath("auth module "+e.id, field), Message: msg})
+			continue
+		}
+		out = append(out, a)
+	}
+	if len(fields) > 0 {
+		return nil, invalidConfig(fields)
+	}
+	return out, nil
+}
+
+// compileRoutes decodes and compiles every route of st, with the routes to the private-app login
+// pages added; it also returns the routes as decoded.
+func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error) {
 	var fields []FieldError
 	routes := make([]route.Route, 0, st.ents[kRoutes].Len())
 	for _, e := range st.ents[kRoutes].All() {
@@ -169,16 +211,20 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, error) {
 		routes = append(routes, r)
 	}
 	if len(fields) > 0 {
-		return nil, invalidConfig(fields)
+		return nil, nil, invalidConfig(fields)
+	}
+	private := routes
+	if c.login != nil {
+		routes = auth.LoginRoutes(routes, c.login.Addr())
 	}
 	table, err := route.Compile(routes, route.CompileOptions{Registry: c.reg, Resolver: c.resolver})
 	if err != nil {
-		return nil, routeCompileError(err)
+		return nil, nil, routeCompileError(err)
 	}
 	for _, w := range table.Warnings() {
 		c.log.Warn("route compiled with a warning", "warning", w.String())
 	}
-	return table, nil
+	return table, private, nil
 }
 
 // decodeKeys decodes and validates the API keys of ents; errors name the key and the field.
@@ -258,6 +304,10 @@ func routeCompileError(err error) error {
 // runtime state of targets that are gone.
 func (s *Server) publish(c *compiled) {
 	prev := s.published.Swap(c) // before Publish, so that a Publisher may call Keys for this version
+	if s.opts.PrivateApps != nil {
+		// Before the snapshot: the engine finds the modules its routes name.
+		s.opts.PrivateApps.Update(c.auths, c.private)
+	}
 	if s.opts.Publisher != nil {
 		s.opts.Publisher.Publish(c.snap)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/torii-gateway/torii/auth"
 	"io"
 	"log/slog"
 	"mime"
@@ -49,6 +50,10 @@ type Options struct {
 	Publisher Publisher
 	// TLS, when set, receives the SNI table compiled from the certificates with every snapshot.
 	TLS TLSPublisher
+	// PrivateApps, when set, is the private-app login server (package auth): each compile adds
+	// the routes to its login pages for the domains of the routes behind AuthModule, and each
+	// publish hands it the auth modules (/api/auths) and the routes first.
+	PrivateApps *auth.Server
 	// Quotas serves /api/apikeys/{id}/quotas; nil answers 501 there.
 	Quotas *quota.Counters
 	// Metrics, when set, is appended to /metrics (the proxy's per-route metrics).
@@ -86,6 +91,9 @@ type Options struct {
 	// key and was never seeded: an Otoroshi export, a JSON array of routes or {"routes": [...]}.
 	// It must compile, or New fails. Once a seed was imported, later starts ignore it.
 	Seed []byte
+	// Cluster, when set, serves /api/cluster/ (cluster mode's leader endpoints, package cluster)
+	// behind the Host check; it authenticates its callers itself.
+	Cluster http.Handler
 }
 
 // Server is the admin API. Create it with New, serve with Run or Handler, release with Close.
@@ -171,6 +179,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.compiler = newCompiler(s.log, opts.Resolver)
 	s.compiler.counters = opts.Quotas
+	s.compiler.login = opts.PrivateApps
 	if opts.Registry != nil {
 		s.compiler.reg = opts.Registry
 	}
@@ -325,6 +334,9 @@ func (s *Server) buildHandler() http.Handler {
 		s.serve(w, r, endpoint{h: func(http.ResponseWriter, *http.Request) error { return errNotFound("path " + r.URL.Path) }})
 	})
 	mux.Handle("/api/", notFound)
+	if s.opts.Cluster != nil {
+		mux.Handle("/api/cluster/", s.clusterHandler(s.opts.Cluster))
+	}
 	if s.opts.UI != nil {
 		mux.Handle("/", s.uiHandler(s.opts.UI))
 	} else {

@@ -91,6 +91,8 @@ type clientConn struct {
 	layout     headLayout     // where the Host and target are in head (head.go)
 	obs        exchangeObs    // request id, timings, event record (observe.go)
 	pol        exchangePolicy // what the policy steps decided (policy.go)
+	park       *parkToken     // set while the request waits for a quota lease (park.go)
+	parks      uint8          // times the current request was parked
 	body       bodyState      // body bounds and upload rate (bodylimit.go)
 }
 
@@ -112,6 +114,7 @@ func (lp *loop) openClient(c gnet.Conn, e *enrolled) {
 	}
 	cc.c = c
 	cc.state = csHead
+	cc.park, cc.parks = nil, 0
 	cc.remote = netip.Addr{}
 	cc.tls = false
 	cc.peer = nil
@@ -231,6 +234,9 @@ func (lp *loop) processClient(cc *clientConn) gnet.Action {
 // readHead parses one request head and starts its exchange. It reports
 // whether processing may continue with the new state.
 func (lp *loop) readHead(cc *clientConn) bool {
+	if lp.parkedWaiting(cc) {
+		return false
+	}
 	buf := lp.inbound(cc)
 	if len(buf) == 0 {
 		return false
@@ -306,7 +312,12 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	// before any byte goes to a backend; a refusal is answered like any
 	// other error.
 	cc.pick.Tracking = nil
-	if k, ok := lp.policy(cc, snap, rt, buf); !ok {
+	k, ok := lp.policy(cc, snap, rt, buf)
+	if k == errParked {
+		return // the head stays buffered until the quota wakes cc (park.go)
+	}
+	cc.parks = 0
+	if !ok {
 		lp.consume(cc, headLen)
 		lp.replyError(cc, k, hasBody || !cc.keepAlive)
 		return
