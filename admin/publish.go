@@ -5,12 +5,12 @@ import (
 	"errors"
 	"github.com/torii-gateway/torii/auth"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/dns"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
@@ -45,22 +45,21 @@ var keyFieldRe = regexp.MustCompile(`field (\S+):`)
 // compiler turns a state into a snapshot. Its route registry is kept across compiles so that
 // per-target runtime state (health, circuit breakers, latency) survives reloads.
 type compiler struct {
-	reg      *route.Registry
-	log      *slog.Logger
-	resolver *net.Resolver
+	reg   *route.Registry
+	log   *slog.Logger
+	names *dns.Cache // nil: names are resolved while compiling (the cluster worker's compiler)
 	// counters are the proxy's quota counters, looked up once per key at compile time.
 	counters *quota.Counters
 	// login is the private-app login server, or nil.
 	login *auth.Server
 }
 
-func newCompiler(log *slog.Logger, resolver *net.Resolver) *compiler {
-	return &compiler{reg: route.NewRegistry(), log: log, resolver: resolver}
+func newCompiler(log *slog.Logger, names *dns.Cache) *compiler {
+	return &compiler{reg: route.NewRegistry(), log: log, names: names}
 }
 
 // compile decodes every route and key with the typed packages and compiles them. Errors name the
-// entity and the field. It resolves target hostnames, so it may block (bounded by the route
-// package's resolve timeout); it runs on admin goroutines only.
+// entity and the field. Target hostnames come from the name cache: compiling never waits for DNS.
 func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	table, private, err := c.compileRoutes(st)
 	if err != nil {
@@ -217,7 +216,11 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error)
 	if c.login != nil {
 		routes = auth.LoginRoutes(routes, c.login.Addr())
 	}
-	table, err := route.Compile(routes, route.CompileOptions{Registry: c.reg, Resolver: c.resolver})
+	opts := route.CompileOptions{Registry: c.reg}
+	if c.names != nil {
+		opts.Names = c.names
+	}
+	table, err := route.Compile(routes, opts)
 	if err != nil {
 		return nil, nil, routeCompileError(err)
 	}
@@ -316,6 +319,7 @@ func (s *Server) publish(c *compiled) {
 	}
 	if prev == nil || prev.routes != c.routes {
 		s.compiler.reg.Prune(c.routes)
+		s.names.Watch(c.routes.Hostnames())
 	}
 	s.lastErr.Store(nil)
 	s.ready.Store(true)

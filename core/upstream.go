@@ -277,7 +277,7 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 		lp.startTunnel(cc, us)
 		return false
 	}
-	if cc.pol.chain.Checks() && !cc.pol.chain.CheckResponse(&us.resp, buf, lp.pluginCtx(cc, cc.rt, nil), &cc.pol.px) {
+	if cc.pol.chain.Checks(&cc.pol.px) && !cc.pol.chain.CheckResponse(&us.resp, buf, lp.pluginCtx(cc, cc.rt, nil), &cc.pol.px) {
 		// OtoroshiChallenge: a backend that does not answer the state
 		// (or answers it wrong) is not trusted with the client.
 		lp.abortExchange(cc, errNotSecured)
