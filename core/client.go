@@ -454,7 +454,7 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 				if n > 0 && !send(us.c, buf[:n]) {
 					return false
 				}
-				lp.abortExchange(cc, errBadRequest)
+				lp.abortExchange(cc, errKindOfStatus(httpparse.StatusOf(err))) // 431 for a trailer too large
 				return false
 			}
 			if done {
