@@ -3,7 +3,6 @@ package admin
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 
@@ -77,7 +76,7 @@ func NewClusterCompiler(log *slog.Logger, counters *quota.Counters, reg *route.R
 	if log == nil {
 		log = slog.Default()
 	}
-	c := newCompiler(log, net.DefaultResolver)
+	c := newCompiler(log, nil)
 	c.counters = counters
 	if reg != nil {
 		c.reg = reg

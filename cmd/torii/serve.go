@@ -21,6 +21,7 @@ import (
 	"github.com/torii-gateway/torii/admin"
 	"github.com/torii-gateway/torii/cluster"
 	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/dns"
 	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/core/quota"
@@ -41,6 +42,8 @@ type serveFlags struct {
 	adminHosts stringList
 	dataDir    string
 	resetKey   bool
+	dnsMinTTL  time.Duration
+	dnsMaxTTL  time.Duration
 	keyFile    string
 	healthEach time.Duration
 	accessLog  string
@@ -69,6 +72,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.routeSeries, "metrics-route-series", metric.DefaultRouteSeriesMax, "most routes with /metrics series of their own (routes with traffic since start, first come);\n"+
 		"the others are summed into route=\"other\"")
 	fs.BoolVar(&f.perRoute, "metrics-per-route", true, "write per-route /metrics series (false: every route is summed into route=\"other\")")
+	fs.DurationVar(&f.dnsMinTTL, "dns-min-ttl", dns.DefaultMinTTL, "floor of the DNS TTL of target host names (also how soon a name that does not resolve is tried again)")
+	fs.DurationVar(&f.dnsMaxTTL, "dns-max-ttl", dns.DefaultMaxTTL, "ceiling of the DNS TTL of target host names")
 	f.cluster.register(fs)
 	fs.DurationVar(&f.healthEach, "health-interval", 10*time.Second, "time between two rounds of active health checks (routes with backend.health_check)")
 }
@@ -295,6 +300,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		Seed:          seed,
 		KeyOut:        keyOut(f.keyFile, adminAt),
 		UI:            webUI,
+		DNS:           dns.Options{MinTTL: f.dnsMinTTL, MaxTTL: f.dnsMaxTTL},
 	})
 	if err != nil {
 		return err
