@@ -5,16 +5,17 @@ import (
 	"errors"
 	"github.com/torii-gateway/torii/auth"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/dns"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
 	"github.com/torii-gateway/torii/otoroshi"
+	"github.com/torii-gateway/torii/tlsedge"
 )
 
 // Publisher receives every new snapshot; *core.Server satisfies it. Publish must not block for
@@ -30,6 +31,8 @@ type compiled struct {
 	global  *GlobalSettings
 	version uint64
 	snap    *core.Snapshot // what is published: routes, keys and global with their policies
+	tls     *tlsedge.Table // the SNI table of the certificates
+	certs   []certInfo     // every stored certificate with a chain, for expiry metrics and alerts
 	// auths are the auth modules and private the routes (without the added login routes), for
 	// the login server.
 	auths   []*auth.Config
@@ -42,22 +45,21 @@ var keyFieldRe = regexp.MustCompile(`field (\S+):`)
 // compiler turns a state into a snapshot. Its route registry is kept across compiles so that
 // per-target runtime state (health, circuit breakers, latency) survives reloads.
 type compiler struct {
-	reg      *route.Registry
-	log      *slog.Logger
-	resolver *net.Resolver
+	reg   *route.Registry
+	log   *slog.Logger
+	names *dns.Cache // nil: names are resolved while compiling (the cluster worker's compiler)
 	// counters are the proxy's quota counters, looked up once per key at compile time.
 	counters *quota.Counters
 	// login is the private-app login server, or nil.
 	login *auth.Server
 }
 
-func newCompiler(log *slog.Logger, resolver *net.Resolver) *compiler {
-	return &compiler{reg: route.NewRegistry(), log: log, resolver: resolver}
+func newCompiler(log *slog.Logger, names *dns.Cache) *compiler {
+	return &compiler{reg: route.NewRegistry(), log: log, names: names}
 }
 
 // compile decodes every route and key with the typed packages and compiles them. Errors name the
-// entity and the field. It resolves target hostnames, so it may block (bounded by the route
-// package's resolve timeout); it runs on admin goroutines only.
+// entity and the field. Target hostnames come from the name cache: compiling never waits for DNS.
 func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	table, private, err := c.compileRoutes(st)
 	if err != nil {
@@ -84,6 +86,7 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
+	out.tls, out.certs = compileTLS(st)
 	out.auths, out.private = auths, private
 	return out, nil
 }
@@ -98,9 +101,11 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		return c.compile(st, version)
 	}
 	var keyIDs []string
-	routes, global, auths := false, false, false
+	routes, global, certs, auths := false, false, false, false
 	for _, ch := range ws.changes {
 		switch ch.bucket {
+		case bucketCerts:
+			certs = true
 		case otoroshi.ArrayAuthConfigs:
 			auths = true
 		case bucketKeys:
@@ -151,6 +156,10 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	out, err := c.assemble(prev.snap, table, set, g, version)
 	if err != nil {
 		return nil, err
+	}
+	out.tls, out.certs = prev.tls, prev.certs
+	if certs || routes || global { // the certificates, the mTLS hosts, the default domain
+		out.tls, out.certs = compileTLS(st)
 	}
 	out.auths, out.private = mods, private
 	return out, nil
@@ -207,7 +216,11 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error)
 	if c.login != nil {
 		routes = auth.LoginRoutes(routes, c.login.Addr())
 	}
-	table, err := route.Compile(routes, route.CompileOptions{Registry: c.reg, Resolver: c.resolver})
+	opts := route.CompileOptions{Registry: c.reg}
+	if c.names != nil {
+		opts.Names = c.names
+	}
+	table, err := route.Compile(routes, opts)
 	if err != nil {
 		return nil, nil, routeCompileError(err)
 	}
@@ -301,8 +314,12 @@ func (s *Server) publish(c *compiled) {
 	if s.opts.Publisher != nil {
 		s.opts.Publisher.Publish(c.snap)
 	}
+	if s.opts.TLS != nil && (prev == nil || prev.tls != c.tls) {
+		s.opts.TLS.SetTable(c.tls)
+	}
 	if prev == nil || prev.routes != c.routes {
 		s.compiler.reg.Prune(c.routes)
+		s.names.Watch(c.routes.Hostnames())
 	}
 	s.lastErr.Store(nil)
 	s.ready.Store(true)
@@ -317,14 +334,4 @@ func compileError(err error) error {
 		return ae
 	}
 	return &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration", Message: "the configuration would not compile: " + err.Error()}
-}
-
-// Keys returns the API keys compiled with the last published snapshot (nil before the first).
-// core.Snapshot does not carry keys yet: a Publisher that needs them calls Keys from Publish, which
-// sees the set of the snapshot being published. Safe from any goroutine.
-func (s *Server) Keys() *apikey.Set {
-	if c := s.published.Load(); c != nil {
-		return c.keys
-	}
-	return nil
 }

@@ -169,3 +169,17 @@ func TestBodyLimiterConfig(t *testing.T) {
 		t.Errorf("BuildSnapshot: %v, want a max_length error", err)
 	}
 }
+
+// TestLargeTrailer431: a request trailer section over the parser's bound (16 KiB) is
+// answered with the parser's status for it, 431, not a generic 400.
+func TestLargeTrailer431(t *testing.T) {
+	srv := startProxy(t, core.Config{}, testRoute("*", drainBackend(t)))
+	c := dial(t, srv)
+	defer c.Close()
+	trailer := "X-Big: " + strings.Repeat("t", 40<<10) + "\r\n"
+	go func() {
+		_, _ = fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n%s\r\n", trailer)
+	}()
+	resp, body := readResponse(t, bufio.NewReader(c), "POST")
+	checkError(t, resp, body, 431, "errors.headers.too.large")
+}

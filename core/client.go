@@ -91,6 +91,8 @@ type clientConn struct {
 	layout     headLayout     // where the Host and target are in head (head.go)
 	obs        exchangeObs    // request id, timings, event record (observe.go)
 	pol        exchangePolicy // what the policy steps decided (policy.go)
+	park       *parkToken     // set while the request waits for a quota lease (park.go)
+	parks      uint8          // times the current request was parked
 	body       bodyState      // body bounds and upload rate (bodylimit.go)
 }
 
@@ -112,6 +114,7 @@ func (lp *loop) openClient(c gnet.Conn, e *enrolled) {
 	}
 	cc.c = c
 	cc.state = csHead
+	cc.park, cc.parks = nil, 0
 	cc.remote = netip.Addr{}
 	cc.tls = false
 	cc.peer = nil
@@ -178,6 +181,17 @@ func (lp *loop) armExchange(cc *clientConn, k timerKind, phaseMs int64) {
 	lp.armClient(cc, k, d)
 }
 
+// trafficClient is OnTraffic for client connection cc: it consumes what cc
+// has sent as far as its state allows (processClient) and cuts off a client
+// that pushes too far ahead of its exchange.
+//
+// Runs on cc's loop, inside gnet's callback for cc and only there (lp.cur is
+// cc.c while it runs). The returned action is for cc.c: gnet.Close closes it
+// after the callback. Other connections (the exchange's upstream) may have
+// been closed during the call, and cc itself may have been closed and its
+// exchange ended by a nested OnClose (a failed write); neither is reported
+// in the result. Bytes peeked from cc.c live until their Discard or the end
+// of the call, whichever comes first; nothing derived from them is kept.
 func (lp *loop) trafficClient(cc *clientConn) gnet.Action {
 	lp.enter(cc.c)
 	act := lp.processClient(cc)
@@ -231,6 +245,9 @@ func (lp *loop) processClient(cc *clientConn) gnet.Action {
 // readHead parses one request head and starts its exchange. It reports
 // whether processing may continue with the new state.
 func (lp *loop) readHead(cc *clientConn) bool {
+	if lp.parkedWaiting(cc) {
+		return false
+	}
 	buf := lp.inbound(cc)
 	if len(buf) == 0 {
 		return false
@@ -306,7 +323,12 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	// before any byte goes to a backend; a refusal is answered like any
 	// other error.
 	cc.pick.Tracking = nil
-	if k, ok := lp.policy(cc, snap, rt, buf); !ok {
+	k, ok := lp.policy(cc, snap, rt, buf)
+	if k == errParked {
+		return // the head stays buffered until the quota wakes cc (park.go)
+	}
+	cc.parks = 0
+	if !ok {
 		lp.consume(cc, headLen)
 		lp.replyError(cc, k, hasBody || !cc.keepAlive)
 		return
@@ -432,7 +454,7 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 				if n > 0 && !send(us.c, buf[:n]) {
 					return false
 				}
-				lp.abortExchange(cc, errBadRequest)
+				lp.abortExchange(cc, errKindOfStatus(httpparse.StatusOf(err))) // 431 for a trailer too large
 				return false
 			}
 			if done {

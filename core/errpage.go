@@ -35,6 +35,8 @@ const (
 	errLoginRequired
 	errLoginRedirect
 	errAuthModuleMissing
+	// errParked is not answered: the request waits for a quota lease (park.go).
+	errParked
 	errRequestTooLarge
 	errResponseTooLarge
 	errBodyTimeout
@@ -84,6 +86,7 @@ var errorInfo = [errKinds]struct {
 	errLoginRequired:     {401, "errors.auth.required", "Authentication required: log in first"},
 	errLoginRedirect:     {302, "errors.auth.required", "Authentication required: redirected to the login page"},
 	errAuthModuleMissing: {500, "errors.auth.config.not.found", "Auth. config. not found on the descriptor"},
+	errParked:            {429, "errors.too.much.requests", "You performed too much requests"},
 	// Body bounds (bodylimit.go): Otoroshi's RequestBodyLengthLimiter and
 	// ResponseBodyLengthLimiter answer with this id on both sides.
 	errRequestTooLarge:  {413, "errors.failed.response.entityTooLarge", "Request entity too large"},

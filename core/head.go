@@ -97,7 +97,7 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 		if !cc.pol.keepUnderscores && bytes.IndexByte(name, '_') >= 0 {
 			continue // underscoresInHeaders off (Global.UnderscoresInHeaders)
 		}
-		if cc.pol.chain.DropRequest(name) {
+		if cc.pol.chain.DropRequest(name, &cc.pol.px) {
 			continue // RemoveHeadersIn, replaced by the route's plugins
 		}
 		switch len(name) {
@@ -139,8 +139,8 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 	host := req.Host.Bytes(buf)
 	dst = append(dst, "Host: "...)
 	l.hostAt = len(dst)
-	l.hostFromTarget = (len(host) == 0 || cc.pol.overrideHost) && !cc.pol.chain.HasHost()
-	if cc.pol.chain.HasHost() {
+	l.hostFromTarget = (len(host) == 0 || cc.pol.overrideHost) && !cc.pol.chain.HasHost(&cc.pol.px)
+	if cc.pol.chain.HasHost(&cc.pol.px) {
 		dst = cc.pol.chain.AppendHost(dst, lp.pluginCtx(cc, rt, buf))
 	} else if l.hostFromTarget {
 		dst = append(dst, up.HostPort...)
@@ -203,7 +203,13 @@ const (
 
 // appendResponseHead appends to dst the head sent to the client for the
 // response us parsed from buf: the status line, the end-to-end fields and the
-// framing chosen in us.out. 1xx heads get no framing fields.
+// framing chosen in us.out, then (final heads only) the Otoroshi headers
+// back, the policy headers and Connection. 1xx heads get no framing fields.
+//
+// Runs on the loop. It only reads buf (us's peeked inbound bytes, alive for
+// the call) and copies what it needs into dst: the result refers to nothing
+// in buf. dst is the caller's (lp.scratch in practice, dead after the Write
+// that sends it). It never fails and writes to no connection.
 func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn, buf []byte, kind headKind) []byte {
 	resp := &us.resp
 	dst = append(dst, "HTTP/1.1 "...)
@@ -220,7 +226,7 @@ func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn,
 		if len(name) >= len(hdrRequestID) && lp.s.obs.headersBack && isOtoroshiBackHeader(name) {
 			continue // replaced by ours (appendOtoroshiBack)
 		}
-		if cc.pol.chain.DropResponse(name) {
+		if cc.pol.chain.DropResponse(name, &cc.pol.px) {
 			continue // RemoveHeadersOut, replaced by the route's plugins
 		}
 		dst = append(dst, name...)

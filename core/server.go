@@ -55,6 +55,9 @@ func NewServer(cfg Config) (*Server, error) {
 	empty := []*loop{}
 	s.loopList.Store(&empty)
 	s.initObserve()
+	// Cluster mode: the gateway-wide throttles spend the same Redis leases as API keys.
+	s.limits.gateway.UseGlobal(cfg.Quotas)
+	s.limits.perIP.UseGlobal(cfg.Quotas)
 	return s, nil
 }
 

@@ -1,7 +1,8 @@
 // Command torii is the Torii gateway binary.
 //
 //	torii proxy --listen 127.0.0.1:8080 --to http://127.0.0.1:3000 [--to ...]
-//	torii serve [--listen :8080] [--admin 127.0.0.1:9000] [--data-dir ./data] [--config routes.json]
+//	torii serve [--listen :8080] [--admin 127.0.0.1:9000] [--data-dir ./data] [--config routes.json] [--cluster-leader]
+//	torii worker --leader http://HOST:PORT --cluster-key-file FILE [--redis HOST:PORT] [--quota-fail open|closed]
 //
 // proxy is the zero-config quick mode: one catch-all route, round-robin over
 // the --to targets, no state. serve runs the whole gateway: the proxy, the
@@ -13,7 +14,10 @@
 // answered by a built-in echo backend on --echo; the admin API key is printed
 // once (or written to --admin-key-file, mode 0600, for a service whose stderr
 // goes to a journal). With --admin off, serve runs statelessly from the
-// routes alone.
+// routes alone. With --cluster-leader, serve also answers the cluster
+// endpoints (/api/cluster/state, /quotas, /members) on the admin address, and
+// worker runs a proxy that takes its whole configuration from such a leader
+// (package cluster; README "Cluster mode").
 //
 // Every listen flag (--listen, --admin, --echo) takes port 0 for a free port. Once every
 // listener is bound, torii logs one "ready" line with their addresses and, with
@@ -62,7 +66,8 @@ func main() {
 
 const usage = `usage:
   torii proxy --listen 127.0.0.1:8080 --to http://127.0.0.1:3000 [--to ...]
-  torii serve [--listen :8080] [--admin 127.0.0.1:9000] [--data-dir ./data] [--config routes.json]
+  torii serve [--listen :8080] [--admin 127.0.0.1:9000] [--data-dir ./data] [--config routes.json] [--cluster-leader]
+  torii worker --leader http://HOST:PORT --cluster-key-file FILE [--listen :8080] [--data-dir DIR] [--redis HOST:PORT]
 port 0 in a listen flag picks a free port; --ready-file PATH reports the bound addresses as JSON
 run "torii <command> -h" for the flags of a command`
 
@@ -78,6 +83,8 @@ func run(args []string, stderr io.Writer) error {
 		return runProxy(ctx, args[1:], stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stderr)
+	case "worker":
+		return runWorker(ctx, args[1:], stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stderr, usage)
 		return nil

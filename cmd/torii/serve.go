@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/admin"
+	"github.com/torii-gateway/torii/cluster"
 	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/dns"
 	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/core/quota"
@@ -40,6 +42,8 @@ type serveFlags struct {
 	adminHosts stringList
 	dataDir    string
 	resetKey   bool
+	dnsMinTTL  time.Duration
+	dnsMaxTTL  time.Duration
 	keyFile    string
 	healthEach time.Duration
 	accessLog  string
@@ -48,6 +52,7 @@ type serveFlags struct {
 	// Route series cardinality of /metrics (metric.Set.SetRouteSeries).
 	routeSeries int
 	perRoute    bool
+	cluster     leaderFlags
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -67,6 +72,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.routeSeries, "metrics-route-series", metric.DefaultRouteSeriesMax, "most routes with /metrics series of their own (routes with traffic since start, first come);\n"+
 		"the others are summed into route=\"other\"")
 	fs.BoolVar(&f.perRoute, "metrics-per-route", true, "write per-route /metrics series (false: every route is summed into route=\"other\")")
+	fs.DurationVar(&f.dnsMinTTL, "dns-min-ttl", dns.DefaultMinTTL, "floor of the DNS TTL of target host names (also how soon a name that does not resolve is tried again)")
+	fs.DurationVar(&f.dnsMaxTTL, "dns-max-ttl", dns.DefaultMaxTTL, "ceiling of the DNS TTL of target host names")
+	f.cluster.register(fs)
 	fs.DurationVar(&f.healthEach, "health-interval", 10*time.Second, "time between two rounds of active health checks (routes with backend.health_check)")
 }
 
@@ -170,11 +178,15 @@ func serveRoutes(ctx context.Context, cfg core.Config, routes []route.Route, log
 type publisher struct {
 	engine *core.Server
 	health *route.HealthChecker
+	leader *cluster.Leader // nil unless --cluster-leader
 }
 
 func (p publisher) Publish(s *core.Snapshot) {
 	p.health.Update(s.Routes)
 	p.engine.Publish(s)
+	if p.leader != nil {
+		p.leader.Changed()
+	}
 }
 
 // serveWithAdmin runs the whole gateway: the engine, the admin API over the bbolt state, quota
@@ -257,10 +269,25 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	if f.webUI {
 		webUI = ui.Handler()
 	}
+	var leader *cluster.Leader
+	var clusterHandler http.Handler
+	if f.cluster.on {
+		if leader, err = newLeader(&f.cluster, f.dataDir, counters, log); err != nil {
+			return err
+		}
+		leader.OnAlert(func(name string, fields map[string]any) {
+			if err := hub.PublishAlert(name, fields); err != nil {
+				log.Error("cannot publish cluster alert", "err", err)
+			}
+		})
+		leader.RegisterMetrics(set)
+		clusterHandler = leader
+	}
 	adm, err := admin.New(admin.Options{
 		Listen:        f.adminAddr,
 		DataDir:       f.dataDir,
-		Publisher:     publisher{engine: srv, health: health},
+		Publisher:     publisher{engine: srv, health: health, leader: leader},
+		Cluster:       clusterHandler,
 		PrivateApps:   login,
 		Quotas:        counters,
 		Metrics:       set,
@@ -273,6 +300,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		Seed:          seed,
 		KeyOut:        keyOut(f.keyFile, adminAt),
 		UI:            webUI,
+		DNS:           dns.Options{MinTTL: f.dnsMinTTL, MaxTTL: f.dnsMaxTTL},
 	})
 	if err != nil {
 		return err
@@ -298,6 +326,10 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	spawn(func() { _ = health.Run(bg) })
 	spawn(func() { alerts.run(bg) })
 	spawn(func() { persistErr = persister.Run(bg) })
+	if leader != nil {
+		leader.SetSource(adm)
+		spawn(func() { leader.Run(bg) })
+	}
 	spawn(func() {
 		if err := login.Serve(bg, loginLn); err != nil {
 			log.Error("private-app login server stopped", "err", err)
