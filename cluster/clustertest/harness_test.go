@@ -267,4 +267,6 @@ func waitServing(t *testing.T, proxies []string, host, clientID string, want int
 	})
 }
 
-func contains(out fmt.Stringer, s string) bool { return bytes.Contains([]byte(out.String()), []byte(s)) }
+func contains(out fmt.Stringer, s string) bool {
+	return bytes.Contains([]byte(out.String()), []byte(s))
+}
