@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
@@ -80,13 +81,16 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	if prev == nil || len(ws.reset) > 0 {
 		return c.compile(st, version)
 	}
-	var keyIDs []string
+	var keyIDs, routeIDs []string
 	routes, global := false, false
 	for _, ch := range ws.changes {
 		switch ch.bucket {
 		case bucketKeys:
 			keyIDs = append(keyIDs, ch.key)
-		case bucketRoutes, bucketDescriptors: // descriptors compile into routes
+		case bucketRoutes:
+			routes = true
+			routeIDs = append(routeIDs, ch.key)
+		case bucketDescriptors: // descriptors compile into routes
 			routes = true
 		case bucketGlobal:
 			global = true
@@ -94,8 +98,14 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	}
 	table, set, g := prev.routes, prev.keys, prev.global
 	var err error
-	if routes {
+	switch {
+	case routes && (st.ents[kDescriptors].Len() > 0 || len(routeIDs) != len(ws.changes)):
+		// Descriptors compile into routes listed after the routes: keep to the full compile.
 		if table, err = c.compileRoutes(st); err != nil {
+			return nil, err
+		}
+	case routes:
+		if table, err = c.updateRoutes(prev.routes, st, routeIDs); err != nil {
 			return nil, err
 		}
 	}
@@ -153,12 +163,51 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, error) {
 	if len(fields) > 0 {
 		return nil, invalidConfig(fields)
 	}
-	table, err := route.Compile(routes, route.CompileOptions{Registry: c.reg, Resolver: c.resolver})
+	table, err := route.Compile(routes, c.routeOptions())
 	if err != nil {
 		return nil, routeCompileError(err)
 	}
 	for _, w := range table.Warnings() {
 		c.log.Warn("route compiled with a warning", "warning", w.String())
+	}
+	return table, nil
+}
+
+// routeOptions are the options of every route compile, full (compileRoutes) or not (updateRoutes).
+func (c *compiler) routeOptions() route.CompileOptions {
+	return route.CompileOptions{Registry: c.reg, Resolver: c.resolver}
+}
+
+// updateRoutes compiles the routes ids of st (deleted when st no longer has them) into a table
+// made from prev with route.Table.With: the other routes keep their compiled form.
+func (c *compiler) updateRoutes(prev *route.Table, st *state, ids []string) (*route.Table, error) {
+	var put []route.Route
+	var del []string
+	var fields []FieldError
+	for _, id := range ids {
+		e, ok := st.ents[kRoutes].Get(id)
+		if !ok {
+			del = append(del, id)
+			continue
+		}
+		var r route.Route
+		if err := json.Unmarshal(e.raw, &r); err != nil {
+			fields = append(fields, FieldError{Field: "route " + e.id, Message: err.Error()})
+			continue
+		}
+		put = append(put, r)
+	}
+	if len(fields) > 0 {
+		return nil, invalidConfig(fields)
+	}
+	table, err := prev.With(put, del, c.routeOptions())
+	if err != nil {
+		return nil, routeCompileError(err)
+	}
+	for _, w := range table.Warnings() {
+		if slices.Contains(ids, w.RouteID) {
+			c.log.Warn("route compiled with a warning", "warning", w.String())
+		}
 	}
 	return table, nil
 }

@@ -26,7 +26,12 @@ type Table struct {
 	addrs     map[netip.AddrPort]bool
 	warnings  []Warning
 	hostnames []string // asked of CompileOptions.Names, sorted
-	source    []Route
+	source    []*Route
+	// For With: every route by id (disabled ones too), the entries of each enabled route,
+	// and the hostnames each route asked of CompileOptions.Names.
+	byIDAll    map[string]*Route
+	domains    map[string][]*Compiled
+	routeHosts map[string][]string
 }
 
 // hostNode holds the paths of one host (or wildcard suffix). It is laid out to fill two
@@ -133,9 +138,14 @@ func (t *Table) Entries() []*Compiled { return t.entries }
 // Route returns the compiled route with that id (enabled routes only), or nil.
 func (t *Table) Route(id string) *Compiled { return t.byID[id] }
 
-// Source returns the routes the table was compiled from (a private copy, disabled routes
-// included). The slice must not be modified.
-func (t *Table) Source() []Route { return t.source }
+// Source returns a copy of the routes the table was compiled from, disabled routes included.
+func (t *Table) Source() []Route {
+	out := make([]Route, len(t.source))
+	for i, r := range t.source {
+		out[i] = *r
+	}
+	return out
+}
 
 // HasTarget reports whether the table has an upstream with that Upstream.Key. The engine
 // uses it (or HasAddr) to drain and close pools of targets a new table removed.
