@@ -53,8 +53,11 @@
 //
 // # Caveats
 //
-// The server runs on net/http goroutines, never on the proxy's event loops; compiling resolves
-// target hostnames, which may block a writer for the route package's resolve timeout. Reads see
+// The server runs on net/http goroutines, never on the proxy's event loops. Target host names are
+// resolved by a core/dns cache on its own goroutine (names.go): compiling, writing and importing
+// never wait for DNS (an import waits up to 2 s after it was stored, only to report which names do
+// not resolve); a name that does not resolve makes its targets down, and DNS changes are published
+// like any change. Reads see
 // an immutable state loaded through one atomic pointer and never wait for writers; writers
 // serialize on one mutex held across the bbolt commit and Publisher.Publish, which is fine because
 // admin writes are rare. Documents in a published state are never mutated: every change works on

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/dns"
 	"github.com/torii-gateway/torii/internal/jsonx"
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 const (
@@ -87,7 +89,7 @@ func (e *env) start(tweak func(*Options)) {
 		Logger:                slog.New(slog.NewTextHandler(io.Discard, nil)),
 		BootstrapClientID:     testClientID,
 		BootstrapClientSecret: testSecret,
-		Resolver:              fakeResolver(t),
+		DNS:                   fakeDNS(t),
 	}
 	if tweak != nil {
 		tweak(&opts)
@@ -218,37 +220,25 @@ func (e *env) must(want int, q req) resp {
 	return r
 }
 
-// fakeResolver answers every A query with 127.0.0.1 from a DNS server on a loopback UDP socket,
-// so that routes naming real-looking hosts (as in real Otoroshi exports) compile without network.
-func fakeResolver(t testing.TB) *net.Resolver {
+// fakeDNS answers every A query with 127.0.0.1 from a DNS server on a loopback UDP socket, so
+// that routes naming real-looking hosts (as in real Otoroshi exports) resolve without network.
+func fakeDNS(t testing.TB) dns.Options { return fakeDNSDeny(t, nil) }
+
+// fakeDNSDeny is fakeDNS answering NXDOMAIN for the names (lower case, without the final dot)
+// deny holds.
+func fakeDNSDeny(t testing.TB, deny func(name string) bool) dns.Options {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("dns listen: %v", err)
 	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if out := dnsAnswer(buf[:n]); out != nil {
-				_, _ = pc.WriteTo(out, from)
-			}
-		}
-	}()
-	addr := pc.LocalAddr().String()
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp", addr)
-	}}
+	testkit.ServeUDP(t, pc, func(q []byte) []byte { return dnsAnswer(q, deny) })
+	return dns.Options{Servers: []string{pc.LocalAddr().String()}, HostsFile: "-", Timeout: 500 * time.Millisecond}
 }
 
 // dnsAnswer builds the reply to one query (RFC 1035 4.1): A gets 127.0.0.1, anything else no
 // answer.
-func dnsAnswer(q []byte) []byte {
+func dnsAnswer(q []byte, deny func(string) bool) []byte {
 	if len(q) < 12 {
 		return nil
 	}
@@ -266,6 +256,14 @@ func dnsAnswer(q []byte) []byte {
 	binary.BigEndian.PutUint16(out[2:], 0x8180) // response, recursion desired+available, no error
 	binary.BigEndian.PutUint16(out[4:], 1)      // qdcount
 	out = append(out, question...)
+	var labels []string
+	for j := 12; j < i; j += int(q[j]) + 1 {
+		labels = append(labels, strings.ToLower(string(q[j+1:j+1+int(q[j])])))
+	}
+	if deny != nil && deny(strings.Join(labels, ".")) {
+		binary.BigEndian.PutUint16(out[2:], 0x8183) // NXDOMAIN
+		return out
+	}
 	if qtype == 1 {
 		binary.BigEndian.PutUint16(out[6:], 1) // ancount
 		out = append(out, 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1)

@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 	"time"
 
-	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
 	"github.com/torii-gateway/torii/otoroshi"
 	"go.etcd.io/bbolt"
@@ -112,7 +110,10 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	s.reportRouteWarnings(rep, c.routes.Warnings())
+	// The names of the new configuration resolve in the background; wait a little for their
+	// first answers so that the report names those that do not resolve.
+	s.primeNames(c.routes, importDNSWait)
+	s.reportRouteWarnings(rep, c)
 	return s.writeValue(w, http.StatusOK, rep)
 }
 
@@ -196,24 +197,4 @@ func seeded(db *bbolt.DB) bool {
 		return nil
 	})
 	return done
-}
-
-// reportRouteWarnings adds the compiler's warnings to an import report: a target that is down
-// (unresolved name, TLS) under Warnings, the rest under Unsupported. Routes converted from
-// service descriptors are named as descriptors.
-func (s *Server) reportRouteWarnings(rep *otoroshi.Report, warnings []route.Warning) {
-	st := s.cur.Load()
-	for _, wa := range warnings {
-		entity := "routes/" + wa.RouteID
-		if st.ents[kDescriptors].Has(wa.RouteID) {
-			entity = "serviceDescriptors/" + wa.RouteID
-		}
-		f := otoroshi.UnsupportedField{Entity: entity, Field: wa.Field, Message: wa.Message}
-		if strings.HasSuffix(wa.Field, ".hostname") || strings.HasSuffix(wa.Field, ".tls") {
-			rep.Warnings = append(rep.Warnings, f)
-		} else {
-			rep.Unsupported = append(rep.Unsupported, f)
-		}
-	}
-	rep.Sort()
 }

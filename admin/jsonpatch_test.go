@@ -15,5 +15,7 @@ func TestPatchWithJSONPatchBody(t *testing.T) {
 	}
 	e.must(http.StatusBadRequest, req{method: "PATCH", path: "/api/routes/route_a", body: `[{"op":"remove","path":"/nope"}]`})
 	e.must(http.StatusBadRequest, req{method: "PATCH", path: "/api/routes/route_a", body: `[{"op":"replace","path":"","value":[]}]`})
+	// RFC 6901 allows "~0" and "~1" only: "~2" is refused, not stored as a field named "a~2b".
+	e.must(http.StatusBadRequest, req{method: "PATCH", path: "/api/routes/route_a", body: `[{"op":"add","path":"/metadata/a~2b","value":"x"}]`})
 	e.must(http.StatusOK, req{method: "PATCH", path: "/api/globalconfig", body: `[{"op":"replace","path":"/maintenanceMode","value":true}]`})
 }

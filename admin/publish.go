@@ -4,16 +4,19 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
 
+	"github.com/torii-gateway/torii/auth"
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/dns"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
+	"github.com/torii-gateway/torii/otoroshi"
+	"github.com/torii-gateway/torii/tlsedge"
 )
 
 // Publisher receives every new snapshot; *core.Server satisfies it. Publish must not block for
@@ -29,6 +32,12 @@ type compiled struct {
 	global  *GlobalSettings
 	version uint64
 	snap    *core.Snapshot // what is published: routes, keys and global with their policies
+	tls     *tlsedge.Table // the SNI table of the certificates
+	certs   []certInfo     // every stored certificate with a chain, for expiry metrics and alerts
+	// auths are the auth modules and private the routes (without the added login routes), for
+	// the login server.
+	auths   []*auth.Config
+	private []route.Route
 }
 
 // keyFieldRe finds the field an apikey validation error names ("... field clientSecret: ...").
@@ -37,22 +46,27 @@ var keyFieldRe = regexp.MustCompile(`field (\S+):`)
 // compiler turns a state into a snapshot. Its route registry is kept across compiles so that
 // per-target runtime state (health, circuit breakers, latency) survives reloads.
 type compiler struct {
-	reg      *route.Registry
-	log      *slog.Logger
-	resolver *net.Resolver
+	reg   *route.Registry
+	log   *slog.Logger
+	names *dns.Cache // nil: names are resolved while compiling (the cluster worker's compiler)
 	// counters are the proxy's quota counters, looked up once per key at compile time.
 	counters *quota.Counters
+	// login is the private-app login server, or nil.
+	login *auth.Server
 }
 
-func newCompiler(log *slog.Logger, resolver *net.Resolver) *compiler {
-	return &compiler{reg: route.NewRegistry(), log: log, resolver: resolver}
+func newCompiler(log *slog.Logger, names *dns.Cache) *compiler {
+	return &compiler{reg: route.NewRegistry(), log: log, names: names}
 }
 
 // compile decodes every route and key with the typed packages and compiles them. Errors name the
-// entity and the field. It resolves target hostnames, so it may block (bounded by the route
-// package's resolve timeout); it runs on admin goroutines only.
+// entity and the field. Target hostnames come from the name cache: compiling never waits for DNS.
 func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
-	table, err := c.compileRoutes(st)
+	table, private, err := c.compileRoutes(st)
+	if err != nil {
+		return nil, err
+	}
+	auths, err := compileAuths(st)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +83,13 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.assemble(nil, table, set, global, version)
+	out, err := c.assemble(nil, table, set, global, version)
+	if err != nil {
+		return nil, err
+	}
+	out.tls, out.certs = compileTLS(st)
+	out.auths, out.private = auths, private
+	return out, nil
 }
 
 // update compiles st after the write ws from prev, the last compiled state, recompiling only
@@ -82,9 +102,13 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		return c.compile(st, version)
 	}
 	var keyIDs, routeIDs []string
-	routes, global := false, false
+	routes, global, certs, auths := false, false, false, false
 	for _, ch := range ws.changes {
 		switch ch.bucket {
+		case bucketCerts:
+			certs = true
+		case otoroshi.ArrayAuthConfigs:
+			auths = true
 		case bucketKeys:
 			keyIDs = append(keyIDs, ch.key)
 		case bucketRoutes:
@@ -97,15 +121,24 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		}
 	}
 	table, set, g := prev.routes, prev.keys, prev.global
+	mods, private := prev.auths, prev.private
 	var err error
 	switch {
-	case routes && (st.ents[kDescriptors].Len() > 0 || len(routeIDs) != len(ws.changes)):
-		// Descriptors compile into routes listed after the routes: keep to the full compile.
-		if table, err = c.compileRoutes(st); err != nil {
+	case routes && (st.ents[kDescriptors].Len() > 0 || st.ents[kAuths].Len() > 0 || len(routeIDs) != len(ws.changes)):
+		// Descriptors compile into routes listed after the routes, and auth modules add login
+		// routes: keep to the full compile.
+		if table, private, err = c.compileRoutes(st); err != nil {
 			return nil, err
 		}
 	case routes:
+		// No auth module: no login route, and the private-app server has no use for the routes.
 		if table, err = c.updateRoutes(prev.routes, st, routeIDs); err != nil {
+			return nil, err
+		}
+		private = nil
+	}
+	if auths {
+		if mods, err = compileAuths(st); err != nil {
 			return nil, err
 		}
 	}
@@ -133,11 +166,40 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 			return nil, err
 		}
 	}
-	return c.assemble(prev.snap, table, set, g, version)
+	out, err := c.assemble(prev.snap, table, set, g, version)
+	if err != nil {
+		return nil, err
+	}
+	out.tls, out.certs = prev.tls, prev.certs
+	if certs || routes || global { // the certificates, the mTLS hosts, the default domain
+		out.tls, out.certs = compileTLS(st)
+	}
+	out.auths, out.private = mods, private
+	return out, nil
 }
 
-// compileRoutes decodes and compiles every route of st.
-func (c *compiler) compileRoutes(st *state) (*route.Table, error) {
+// compileAuths decodes the auth modules of st; errors name the module and the field.
+func compileAuths(st *state) ([]*auth.Config, error) {
+	var fields []FieldError
+	var out []*auth.Config
+	for _, e := range st.ents[kAuths].All() {
+		a, err := auth.Decode(e.raw)
+		if err != nil {
+			field, msg := auth.FieldOf(err)
+			fields = append(fields, FieldError{Field: jsonx.JoinPath("auth module "+e.id, field), Message: msg})
+			continue
+		}
+		out = append(out, a)
+	}
+	if len(fields) > 0 {
+		return nil, invalidConfig(fields)
+	}
+	return out, nil
+}
+
+// compileRoutes decodes and compiles every route of st, with the routes to the private-app login
+// pages added; it also returns the routes as decoded.
+func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error) {
 	var fields []FieldError
 	routes := make([]route.Route, 0, st.ents[kRoutes].Len())
 	for _, e := range st.ents[kRoutes].All() {
@@ -161,21 +223,29 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, error) {
 		routes = append(routes, r)
 	}
 	if len(fields) > 0 {
-		return nil, invalidConfig(fields)
+		return nil, nil, invalidConfig(fields)
+	}
+	private := routes
+	if c.login != nil {
+		routes = auth.LoginRoutes(routes, c.login.Addr())
 	}
 	table, err := route.Compile(routes, c.routeOptions())
 	if err != nil {
-		return nil, routeCompileError(err)
+		return nil, nil, routeCompileError(err)
 	}
 	for _, w := range table.Warnings() {
 		c.log.Warn("route compiled with a warning", "warning", w.String())
 	}
-	return table, nil
+	return table, private, nil
 }
 
 // routeOptions are the options of every route compile, full (compileRoutes) or not (updateRoutes).
 func (c *compiler) routeOptions() route.CompileOptions {
-	return route.CompileOptions{Registry: c.reg, Resolver: c.resolver}
+	opts := route.CompileOptions{Registry: c.reg}
+	if c.names != nil {
+		opts.Names = c.names
+	}
+	return opts
 }
 
 // updateRoutes compiles the routes ids of st (deleted when st no longer has them) into a table
@@ -289,11 +359,19 @@ func routeCompileError(err error) error {
 // runtime state of targets that are gone.
 func (s *Server) publish(c *compiled) {
 	prev := s.published.Swap(c) // before Publish, so that a Publisher may call Keys for this version
+	if s.opts.PrivateApps != nil {
+		// Before the snapshot: the engine finds the modules its routes name.
+		s.opts.PrivateApps.Update(c.auths, c.private)
+	}
 	if s.opts.Publisher != nil {
 		s.opts.Publisher.Publish(c.snap)
 	}
+	if s.opts.TLS != nil && (prev == nil || prev.tls != c.tls) {
+		s.opts.TLS.SetTable(c.tls)
+	}
 	if prev == nil || prev.routes != c.routes {
 		s.compiler.reg.Prune(c.routes)
+		s.names.Watch(c.routes.Hostnames())
 	}
 	s.lastErr.Store(nil)
 	s.ready.Store(true)

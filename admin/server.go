@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/torii-gateway/torii/auth"
 	"io"
 	"log/slog"
 	"mime"
@@ -17,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/torii-gateway/torii/core/dns"
 	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/core/quota"
@@ -47,6 +49,12 @@ type Options struct {
 	DBPath  string
 	// Publisher receives every new snapshot; nil publishes nowhere (the API still works).
 	Publisher Publisher
+	// TLS, when set, receives the SNI table compiled from the certificates with every snapshot.
+	TLS TLSPublisher
+	// PrivateApps, when set, is the private-app login server (package auth): each compile adds
+	// the routes to its login pages for the domains of the routes behind AuthModule, and each
+	// publish hands it the auth modules (/api/auths) and the routes first.
+	PrivateApps *auth.Server
 	// Quotas serves /api/apikeys/{id}/quotas; nil answers 501 there.
 	Quotas *quota.Counters
 	// Metrics, when set, is appended to /metrics (the proxy's per-route metrics).
@@ -74,8 +82,10 @@ type Options struct {
 	KeyOut io.Writer
 	// MaxBodyBytes caps request bodies (DefaultMaxBody when zero).
 	MaxBodyBytes int64
-	// Resolver resolves route target hostnames at compile time (net.DefaultResolver when nil).
-	Resolver *net.Resolver
+	// DNS configures the cache that resolves target host names in the background (the zero
+	// value reads /etc/resolv.conf and /etc/hosts, TTL floor 5 s and ceiling 5 min). OnChange
+	// and Log are set by New.
+	DNS dns.Options
 	// UI, when set, is served at / (every path outside /api/ and the health endpoints) without
 	// the admin key, with the Host/Origin check; it logs in with POST /api/session and then calls
 	// this API with the session cookie.
@@ -84,6 +94,9 @@ type Options struct {
 	// key and was never seeded: an Otoroshi export, a JSON array of routes or {"routes": [...]}.
 	// It must compile, or New fails. Once a seed was imported, later starts ignore it.
 	Seed []byte
+	// Cluster, when set, serves /api/cluster/ (cluster mode's leader endpoints, package cluster)
+	// behind the Host check; it authenticates its callers itself.
+	Cluster http.Handler
 }
 
 // Server is the admin API. Create it with New, serve with Run or Handler, release with Close.
@@ -105,6 +118,10 @@ type Server struct {
 	published atomic.Pointer[compiled]
 
 	compiler *compiler
+	// names resolves target host names on its own goroutine (names.go).
+	names     *dns.Cache
+	stopNames func()
+	namesDone chan struct{}
 	// exportersApplied identifies the exporter configs last handed to Options.Events; guarded by mu.
 	exportersApplied string
 	sessions         sessions // the web UI's login sessions
@@ -167,13 +184,16 @@ func New(opts Options) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
-	s.compiler = newCompiler(s.log, opts.Resolver)
+	s.startNames(opts.DNS)
+	s.compiler = newCompiler(s.log, s.names)
 	s.compiler.counters = opts.Quotas
+	s.compiler.login = opts.PrivateApps
 	if opts.Registry != nil {
 		s.compiler.reg = opts.Registry
 	}
 	if len(opts.Seed) > 0 && !seeded(db) && st.empty() {
 		if st, err = s.seed(st, opts.Seed); err != nil {
+			s.stopNames()
 			db.Close()
 			return nil, err
 		}
@@ -182,6 +202,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s.pruneQuotas(st)
 	publish, err := s.compiler.compile(st, 1)
+	if err == nil && s.primeNames(publish.routes, startupDNSWait) {
+		publish, err = s.compiler.compile(st, 1)
+	}
 	if err != nil {
 		// The stored state no longer compiles (for example a target host that no longer
 		// resolves): serve the admin API so it can be fixed, publish nothing, say why.
@@ -212,6 +235,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close closes the database. Call it after Run returned.
 func (s *Server) Close() error {
+	s.stopNames()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.db.Close(); err != nil {
@@ -323,6 +347,9 @@ func (s *Server) buildHandler() http.Handler {
 		s.serve(w, r, endpoint{h: func(http.ResponseWriter, *http.Request) error { return errNotFound("path " + r.URL.Path) }})
 	})
 	mux.Handle("/api/", notFound)
+	if s.opts.Cluster != nil {
+		mux.Handle("/api/cluster/", s.clusterHandler(s.opts.Cluster))
+	}
 	if s.opts.UI != nil {
 		mux.Handle("/", s.uiHandler(s.opts.UI))
 	} else {

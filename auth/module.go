@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -129,8 +130,15 @@ func (e *fieldError) Error() string {
 	return fmt.Sprintf("auth module %q: field %s: %s", e.id, e.field, e.msg)
 }
 
-// Field is the name of the field at fault.
-func (e *fieldError) Field() string { return e.field }
+// FieldOf splits an error of Decode into the field at fault and the
+// message; field is "" when the error is not about one field.
+func FieldOf(err error) (field, msg string) {
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		return fe.field, fe.msg
+	}
+	return "", err.Error()
+}
 
 func (c *Config) fail(field, format string, args ...any) error {
 	return &fieldError{id: c.ID, field: field, msg: fmt.Sprintf(format, args...)}

@@ -51,6 +51,7 @@ type flow struct {
 // concurrent use.
 type Server struct {
 	sessions *privateapp.Sessions
+	addr     netip.AddrPort
 	log      *slog.Logger
 	client   *http.Client
 	key      []byte // CSRF token MAC key
@@ -82,11 +83,14 @@ type Options struct {
 	// HTTPClient talks to OAuth2 providers; nil means a client with a 15 s
 	// timeout.
 	HTTPClient *http.Client
+	// Addr is the loopback address the server is served on (Serve's
+	// listener), which LoginRoutes sends the login paths to.
+	Addr netip.AddrPort
 }
 
 // NewServer returns a login server with no module.
 func NewServer(o Options) *Server {
-	s := &Server{sessions: o.Sessions, log: o.Logger, client: o.HTTPClient,
+	s := &Server{sessions: o.Sessions, addr: o.Addr, log: o.Logger, client: o.HTTPClient,
 		flows: map[string]*flow{}, providers: map[string]*oauthProvider{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -98,6 +102,52 @@ func NewServer(o Options) *Server {
 	_, _ = rand.Read(s.key)
 	s.reg.Store(&registry{modules: map[string]*Config{}, routes: map[string]*privateRoute{}})
 	return s
+}
+
+// Addr is the address the login routes send requests to.
+func (s *Server) Addr() netip.AddrPort { return s.addr }
+
+// maintainEvery is how often Serve prunes expired sessions and refreshes
+// OAuth2 tokens.
+const maintainEvery = time.Minute
+
+// Serve serves the login pages on ln (a loopback listener: only the engine
+// talks to it) until ctx ends, and meanwhile prunes expired sessions and
+// refreshes tokens every minute.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	ctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(maintainEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_ = hs.Shutdown(sctx)
+				cancel()
+				return
+			case <-t.C:
+				if n := s.sessions.Prune(); n > 0 {
+					s.log.Info("expired private-app sessions dropped", "count", n)
+				}
+				if r, e := s.RefreshSessions(ctx); r+e > 0 {
+					s.log.Info("private-app sessions refreshed", "refreshed", r, "ended", e)
+				}
+			}
+		}
+	}()
+	err := hs.Serve(ln)
+	stop()
+	<-done
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("cannot serve the private-app login pages: %w", err)
 }
 
 // Update publishes the auth modules and the routes (to know which route

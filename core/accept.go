@@ -182,14 +182,9 @@ func (a *acceptor) serve(s *Server, ln *net.TCPListener) {
 			continue
 		}
 		backoff = 0
-		s.mu.Lock()
-		eng := s.eng
-		s.mu.Unlock()
-		res, err := eng.Register(gnet.NewNetConnContext(context.Background(), c))
+		res, err := s.register(c, nil) // entry.go
 		if err != nil {
-			// The engine is shutting down.
-			_ = c.Close()
-			continue
+			continue // the engine is shutting down; c is closed
 		}
 		a.results <- res
 	}

@@ -19,7 +19,8 @@ const maxHeaders = 128
 type cstate uint8
 
 const (
-	csHead       cstate = iota // waiting for or reading a request head
+	csPreface    cstate = iota // waiting for the PROXY header the stream starts with (entry.go)
+	csHead                     // waiting for or reading a request head
 	csConnecting               // exchange started, the upstream connection is being dialed
 	csBody                     // forwarding the request body
 	csWait                     // request forwarded, response still streaming
@@ -57,10 +58,12 @@ type clientConn struct {
 	state        cstate
 	prev, next   *clientConn // the loop's list of client connections
 	flushWatched bool
-	remote       netip.Addr
-	carry        []byte   // inbound bytes taken back from a pump, consumed before gnet's buffer
-	pumpCarry    []byte   // set by a pump for the loop to take as carry
-	pump         *pumpJob // the pump this exchange is moving to, while it waits
+	remote       netip.Addr  // the client's address: the socket's peer, or what its way in said (entry.go)
+	tls          bool        // the client connected over TLS: scheme https (entry.go)
+	peer         *ClientInfo // what its way in said of the client; nil for a plain client
+	carry        []byte      // inbound bytes taken back from a pump, consumed before gnet's buffer
+	pumpCarry    []byte      // set by a pump for the loop to take as carry
+	pump         *pumpJob    // the pump this exchange is moving to, while it waits
 
 	// The current exchange.
 	method     httpparse.Method
@@ -88,6 +91,9 @@ type clientConn struct {
 	layout     headLayout     // where the Host and target are in head (head.go)
 	obs        exchangeObs    // request id, timings, event record (observe.go)
 	pol        exchangePolicy // what the policy steps decided (policy.go)
+	park       *parkToken     // set while the request waits for a quota lease (park.go)
+	parks      uint8          // times the current request was parked
+	body       bodyState      // body bounds and upload rate (bodylimit.go)
 }
 
 // exchangeTimeouts are one exchange's backend timeouts in ms, from the
@@ -98,7 +104,9 @@ type exchangeTimeouts struct {
 
 func (cc *clientConn) expire(lp *loop, now int64) { lp.clientTimeout(cc, now) }
 
-func (lp *loop) openClient(c gnet.Conn) {
+// openClient sets up the client connection c, which came from the listener
+// (e nil) or from Enroll (entry.go). On c's loop, in OnOpen.
+func (lp *loop) openClient(c gnet.Conn, e *enrolled) {
 	cc, ok := popFree(&lp.freeClients)
 	if !ok {
 		cc = &clientConn{lp: lp}
@@ -106,9 +114,18 @@ func (lp *loop) openClient(c gnet.Conn) {
 	}
 	cc.c = c
 	cc.state = csHead
+	cc.park, cc.parks = nil, 0
 	cc.remote = netip.Addr{}
+	cc.tls = false
+	cc.peer = nil
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.remote = ta.AddrPort().Addr().Unmap()
+	}
+	switch {
+	case e != nil && e.info != nil:
+		cc.applyClientInfo(e.info)
+	case e != nil || lp.s.cfg.ProxyProtocol:
+		cc.state = csPreface
 	}
 	c.SetContext(cc)
 	lp.linkClient(cc)
@@ -193,6 +210,10 @@ const minMaxWaiting = 16 << 20
 func (lp *loop) processClient(cc *clientConn) gnet.Action {
 	for {
 		switch cc.state {
+		case csPreface:
+			if !lp.readPreface(cc) {
+				return gnet.None
+			}
 		case csHead:
 			if !lp.readHead(cc) {
 				return gnet.None
@@ -213,6 +234,9 @@ func (lp *loop) processClient(cc *clientConn) gnet.Action {
 // readHead parses one request head and starts its exchange. It reports
 // whether processing may continue with the new state.
 func (lp *loop) readHead(cc *clientConn) bool {
+	if lp.parkedWaiting(cc) {
+		return false
+	}
 	buf := lp.inbound(cc)
 	if len(buf) == 0 {
 		return false
@@ -288,9 +312,19 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	// before any byte goes to a backend; a refusal is answered like any
 	// other error.
 	cc.pick.Tracking = nil
-	if k, ok := lp.policy(cc, snap, rt, buf); !ok {
+	k, ok := lp.policy(cc, snap, rt, buf)
+	if k == errParked {
+		return // the head stays buffered until the quota wakes cc (park.go)
+	}
+	cc.parks = 0
+	if !ok {
 		lp.consume(cc, headLen)
 		lp.replyError(cc, k, hasBody || !cc.keepAlive)
+		return
+	}
+	if !lp.beginBodies(cc, snap.policyOf(rt)) {
+		lp.consume(cc, headLen)
+		lp.replyError(cc, errRequestTooLarge, true)
 		return
 	}
 	cc.pick.Tried = 0
@@ -347,7 +381,8 @@ func (lp *loop) attach(cc *clientConn, us *upstreamConn) bool {
 		return true
 	}
 	cc.state = csBody
-	lp.armExchange(cc, tkUpload, lp.s.cfg.IdleTimeout.Milliseconds())
+	cc.body.at = lp.s.now()
+	lp.armUpload(cc)
 	return true
 }
 
@@ -385,19 +420,21 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 		return false
 	}
 	var n, cut int // cut: trailer bytes filtered out (trailer.go)
+	var data int64 // body bytes, chunk framing left out
 	switch cc.reqFraming {
 	case httpparse.FramingLength:
 		n = len(buf)
 		if int64(n) > cc.reqLeft {
 			n = int(cc.reqLeft)
 		}
+		data = int64(n)
 		cc.reqLeft -= int64(n)
 		if cc.reqLeft == 0 {
 			cc.reqDone = true
 		}
 	case httpparse.FramingChunked:
 		for n < len(buf) {
-			m, _, done, err := cc.reqDec.Decode(buf[n:])
+			m, sp, done, err := cc.reqDec.Decode(buf[n:])
 			if err == httpparse.ErrNeedMore {
 				break
 			}
@@ -406,18 +443,22 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 				if n > 0 && !send(us.c, buf[:n]) {
 					return false
 				}
-				lp.abortExchange(cc, errBadRequest)
+				lp.abortExchange(cc, errKindOfStatus(httpparse.StatusOf(err))) // 431 for a trailer too large
 				return false
 			}
 			if done {
 				cut = m - filterTrailer(buf[n:n+m], cc.pol.keepUnderscores)
 			}
+			data += int64(sp.Len())
 			n += m
 			if done {
 				cc.reqDone = true
 				break
 			}
 		}
+	}
+	if !lp.requestBody(cc, data) {
+		return false // over its bound: aborted
 	}
 	if n > 0 {
 		if !send(us.c, buf[:n-cut]) {
@@ -434,7 +475,7 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 		}
 		return false
 	}
-	lp.armExchange(cc, tkUpload, lp.s.cfg.IdleTimeout.Milliseconds())
+	lp.armUpload(cc)
 	if us.c.OutboundBuffered() > lp.s.cfg.HighWater {
 		lp.pumpUpload(cc)
 	}
@@ -472,7 +513,7 @@ func (lp *loop) clientTimeout(cc *clientConn, now int64) {
 		cc.keepAlive = false
 		lp.replyError(cc, errClientTimeout, true)
 	case tkUpload:
-		lp.abortExchange(cc, errClientTimeout)
+		lp.abortExchange(cc, errBodyTimeout)
 	case tkConnect:
 		lp.retryOrAbort(cc, errTimeout, true)
 	case tkResponse:

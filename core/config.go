@@ -26,6 +26,14 @@ type Config struct {
 	// ReusePort binds Loops SO_REUSEPORT listening sockets, each with its own
 	// accept goroutine, instead of one (accept.go).
 	ReusePort bool
+	// ProxyProtocol makes the listener expect a PROXY protocol header
+	// (version 2 or 1) at the start of every connection, as written by a TCP
+	// load balancer in front of Torii (HAProxy's send-proxy, AWS NLB,
+	// ...): the client address it carries is the one the steps and the
+	// events see. A connection without one is answered 400. Only turn it on
+	// when every connection comes through such a balancer: anyone who can
+	// connect directly can then claim any address (entry.go).
+	ProxyProtocol bool
 	// Logger receives the engine's logs; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -41,6 +49,15 @@ type Config struct {
 	HeaderTimeout time.Duration
 	// IdleTimeout closes a client keep-alive connection idle between requests.
 	IdleTimeout time.Duration
+	// BodyTimeout bounds the wait for the next bytes of a request body (0:
+	// IdleTimeout); BodyMinRate, in bytes per second, is the least average
+	// rate of a request body after its first BodyTimeout (0: 500, like
+	// Apache's mod_reqtimeout; negative: none). See bodylimit.go.
+	BodyTimeout time.Duration
+	BodyMinRate int
+	// MaxRequestBody bounds request bodies in bytes, before any route's
+	// RequestBodyLengthLimiter (0: DefaultMaxRequestBody; negative: none).
+	MaxRequestBody int64
 	// ConnectTimeout, ResponseTimeout, BackendIdleTimeout and CallTimeout are
 	// the backend defaults used when a route's client config leaves them 0:
 	// the TCP connect, the wait for the response head after the request was
@@ -107,6 +124,8 @@ const (
 	DefaultHighWater          = 1 << 20
 	DefaultTickInterval       = 10 * time.Millisecond
 	DefaultShutdownGrace      = 30 * time.Second
+	DefaultBodyMinRate        = 500
+	DefaultMaxRequestBody     = 1 << 30
 )
 
 func (c *Config) setDefaults() error {
@@ -138,6 +157,16 @@ func (c *Config) setDefaults() error {
 	def(&c.PoolIdleTimeout, DefaultPoolIdleTimeout)
 	def(&c.TickInterval, DefaultTickInterval)
 	def(&c.ShutdownGrace, DefaultShutdownGrace)
+	def(&c.BodyTimeout, c.IdleTimeout)
+	if c.BodyMinRate == 0 {
+		c.BodyMinRate = DefaultBodyMinRate
+	}
+	switch {
+	case c.MaxRequestBody == 0:
+		c.MaxRequestBody = DefaultMaxRequestBody
+	case c.MaxRequestBody < 0:
+		c.MaxRequestBody = -1
+	}
 	if c.PoolIdleLimit <= 0 {
 		c.PoolIdleLimit = DefaultPoolIdleLimit
 	}

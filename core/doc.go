@@ -199,7 +199,8 @@
 // passes Config.HighWater (1 MiB), the exchange moves to a pump goroutine:
 //
 //  1. The sending side leaves the loop at once: its descriptor is duplicated
-//     (Conn.Dup) into a *net.TCPConn (os.NewFile + net.FileConn), what gnet
+//     (Conn.Dup) into a blocking *net.TCPConn or, for a client enrolled over a
+//     socketpair, *net.UnixConn (os.NewFile + net.FileConn), what gnet
 //     had read but we had not consumed is copied aside, and gnet closes its
 //     own descriptor, so gnet stops reading it and TCP flow control now holds
 //     the peer.

@@ -13,6 +13,8 @@ var (
 	// ErrEngineStopped is returned by Run when the engine stopped without
 	// Shutdown or a done context asking it to: a failure.
 	ErrEngineStopped = errors.New("core: proxy engine stopped unexpectedly")
+	// errBodyTooLarge stops a pump whose body went over its bound.
+	errBodyTooLarge = errors.New("core: body over its length limit")
 	// ErrNotStarted is returned by Shutdown before Run has started the engine.
 	ErrNotStarted = errors.New("core: server not started")
 	// ErrNoTarget is returned when a quick-mode target is not a usable http:// URL.

@@ -35,6 +35,11 @@ const (
 	errLoginRequired
 	errLoginRedirect
 	errAuthModuleMissing
+	// errParked is not answered: the request waits for a quota lease (park.go).
+	errParked
+	errRequestTooLarge
+	errResponseTooLarge
+	errBodyTimeout
 	// The refusals of the route plugins of package plugin (plugins.go).
 	errBuildMode
 	errHTTP10
@@ -81,6 +86,12 @@ var errorInfo = [errKinds]struct {
 	errLoginRequired:     {401, "errors.auth.required", "Authentication required: log in first"},
 	errLoginRedirect:     {302, "errors.auth.required", "Authentication required: redirected to the login page"},
 	errAuthModuleMissing: {500, "errors.auth.config.not.found", "Auth. config. not found on the descriptor"},
+	errParked:            {429, "errors.too.much.requests", "You performed too much requests"},
+	// Body bounds (bodylimit.go): Otoroshi's RequestBodyLengthLimiter and
+	// ResponseBodyLengthLimiter answer with this id on both sides.
+	errRequestTooLarge:  {413, "errors.failed.response.entityTooLarge", "Request entity too large"},
+	errResponseTooLarge: {413, "errors.failed.response.entityTooLarge", "Response entity too large"},
+	errBodyTimeout:      {408, "errors.client.timeout", "Request timeout: the request body did not arrive in time, or too slowly"},
 	// Route plugins (plugins.go): statuses, ids and messages of Otoroshi's
 	// plugins. The answer of a redirection or preflight is built per
 	// request; its entry gives the status events show.

@@ -97,7 +97,7 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 		if !cc.pol.keepUnderscores && bytes.IndexByte(name, '_') >= 0 {
 			continue // underscoresInHeaders off (Global.UnderscoresInHeaders)
 		}
-		if cc.pol.chain.DropRequest(name) {
+		if cc.pol.chain.DropRequest(name, &cc.pol.px) {
 			continue // RemoveHeadersIn, replaced by the route's plugins
 		}
 		switch len(name) {
@@ -139,8 +139,8 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 	host := req.Host.Bytes(buf)
 	dst = append(dst, "Host: "...)
 	l.hostAt = len(dst)
-	l.hostFromTarget = (len(host) == 0 || cc.pol.overrideHost) && !cc.pol.chain.HasHost()
-	if cc.pol.chain.HasHost() {
+	l.hostFromTarget = (len(host) == 0 || cc.pol.overrideHost) && !cc.pol.chain.HasHost(&cc.pol.px)
+	if cc.pol.chain.HasHost(&cc.pol.px) {
 		dst = cc.pol.chain.AppendHost(dst, lp.pluginCtx(cc, rt, buf))
 	} else if l.hostFromTarget {
 		dst = append(dst, up.HostPort...)
@@ -155,9 +155,12 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 	}
 	dst = cc.remote.AppendTo(dst)
 	dst = append(dst, "\r\nX-Forwarded-Proto: "...)
-	if trust && hasXFP {
+	switch {
+	case trust && hasXFP:
 		dst = append(dst, xfp.Bytes(buf)...)
-	} else {
+	case cc.tls:
+		dst = append(dst, "https"...)
+	default:
 		dst = append(dst, "http"...)
 	}
 	if trust && hasXFH {
@@ -217,7 +220,7 @@ func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn,
 		if len(name) >= len(hdrRequestID) && lp.s.obs.headersBack && isOtoroshiBackHeader(name) {
 			continue // replaced by ours (appendOtoroshiBack)
 		}
-		if cc.pol.chain.DropResponse(name) {
+		if cc.pol.chain.DropResponse(name, &cc.pol.px) {
 			continue // RemoveHeadersOut, replaced by the route's plugins
 		}
 		dst = append(dst, name...)

@@ -46,12 +46,21 @@ const (
 func (lp *loop) throttle(cc *clientConn, g *Global, buf []byte) (errKind, bool) {
 	if g.ThrottlingQuota > 0 && g.ThrottlingQuota < quota.Unlimited {
 		if ok, retry := lp.s.limits.gateway.Take(g.ThrottlingQuota, time.Now()); !ok {
+			if retry == quota.Pending {
+				q := lp.s.cfg.Quotas
+				return lp.pending(cc, 1, func(wake func()) { q.Wait(quota.GatewayKey, wake) }), false
+			}
 			cc.pol.retryAfter = retrySeconds(retry)
 			return errTooManyRequests, false
 		}
 	}
 	if g.PerIPThrottlingQuota > 0 && g.PerIPThrottlingQuota < quota.Unlimited {
-		if ok, retry := lp.s.limits.perIP.Take(clientAddr(cc, g, buf), g.PerIPThrottlingQuota, time.Now()); !ok {
+		addr := clientAddr(cc, g, buf)
+		if ok, retry := lp.s.limits.perIP.Take(addr, g.PerIPThrottlingQuota, time.Now()); !ok {
+			if retry == quota.Pending {
+				q := lp.s.cfg.Quotas
+				return lp.pending(cc, 1, func(wake func()) { q.Wait(quota.IPKey(addr), wake) }), false
+			}
 			cc.pol.retryAfter = retrySeconds(retry)
 			return errTooManyRequests, false
 		}

@@ -169,6 +169,9 @@ func (lp *loop) obsBegin(cc *clientConn, buf []byte, headLen int) {
 		r.SetMethodToken(req.Method.Bytes(buf))
 	}
 	r.From = cc.remote
+	if cc.tls {
+		r.Flags |= event.FlagTLS
+	}
 	r.SetHost(req.Host.Bytes(buf))
 	r.SetURI(req.Target.Bytes(buf))
 	r.AddRequestHeaders(buf, req.Headers)
@@ -295,6 +298,9 @@ func (lp *loop) obsAnswer(cc *clientConn, k errKind) {
 			}
 			o.rec.Reset(false)
 			o.rec.ReqID, o.rec.Start, o.rec.From = o.id, lp.s.obs.startWall+now, cc.remote
+			if cc.tls {
+				o.rec.Flags |= event.FlagTLS
+			}
 		}
 	}
 	if k == errTooManyRequests && o.rm != nil {

@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 // withPlugins returns r with the given plugins (short name, config JSON).
@@ -23,82 +21,6 @@ func withPlugins(r route.Route, plugins ...string) route.Route {
 	return r
 }
 
-// refBackend is a backend implementing Otoroshi's exchange protocol from
-// its description (../shared/OTOROSHI.md), with golang-jwt rather than
-// Torii's code: it checks the V2 state token (HS512 with the shared secret,
-// iss and sub Otoroshi, aud the route name, exp, iat, nbr, jti, state) and
-// answers a token with aud Otoroshi and state-resp; for V1 it echoes the
-// state. mode makes it misbehave: "wrong" answers another state, "replay"
-// answers the first answer it ever gave, "none" answers nothing.
-type refBackend struct {
-	secret string
-	v2     bool
-	route  string
-
-	mu     sync.Mutex
-	mode   string
-	first  string
-	claims []jwt.MapClaims // the Otoroshi-Claim tokens received, verified
-	heads  []http.Header
-	errs   []string
-}
-
-func (b *refBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.heads = append(b.heads, r.Header.Clone())
-	key := func(*jwt.Token) (any, error) { return []byte(b.secret), nil }
-	if c := r.Header.Get("Otoroshi-Claim"); c != "" {
-		tok, err := jwt.Parse(c, key, jwt.WithValidMethods([]string{"HS512"}), jwt.WithAudience(b.route), jwt.WithIssuer("Otoroshi"))
-		if err != nil {
-			b.errs = append(b.errs, "claim: "+err.Error())
-		} else {
-			b.claims = append(b.claims, tok.Claims.(jwt.MapClaims))
-		}
-	}
-	state := r.Header.Get("Otoroshi-State")
-	if state == "" {
-		b.errs = append(b.errs, "no Otoroshi-State")
-	}
-	answer := state
-	if b.v2 {
-		tok, err := jwt.Parse(state, key, jwt.WithValidMethods([]string{"HS512"}), jwt.WithAudience(b.route),
-			jwt.WithIssuer("Otoroshi"), jwt.WithSubject("Otoroshi"), jwt.WithExpirationRequired(), jwt.WithIssuedAt())
-		if err != nil {
-			b.errs = append(b.errs, "state: "+err.Error())
-			w.WriteHeader(400)
-			return
-		}
-		c := tok.Claims.(jwt.MapClaims)
-		if c["nbr"] == nil || c["jti"] == nil || c["state"] == nil {
-			b.errs = append(b.errs, "state claims missing")
-		}
-		now := time.Now()
-		answer, _ = jwt.NewWithClaims(jwt.SigningMethodHS512, jwt.MapClaims{"aud": "Otoroshi", "state-resp": c["state"],
-			"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(10 * time.Second).Unix()}).SignedString([]byte(b.secret))
-	}
-	if b.first == "" {
-		b.first = answer
-	}
-	switch b.mode {
-	case "wrong":
-		answer = strings.ToUpper(answer[:len(answer)/2]) + answer[len(answer)/2:]
-	case "replay":
-		answer = b.first
-	}
-	if b.mode != "none" {
-		w.Header().Set("Otoroshi-State-Resp", answer)
-	}
-	w.Header().Set("X-Powered-By", "ref")
-	_, _ = w.Write([]byte("secured"))
-}
-
-func (b *refBackend) set(mode string) {
-	b.mu.Lock()
-	b.mode = mode
-	b.mu.Unlock()
-}
-
 // TestOtoroshiExchangeProtocol: a route with OtoroshiChallenge (V1 and V2),
 // OtoroshiInfos and AdditionalHeadersIn sends what the reference backend
 // expects; a wrong, replayed or missing answer is refused 502
@@ -107,8 +29,7 @@ func TestOtoroshiExchangeProtocol(t *testing.T) {
 	for _, v2 := range []bool{false, true} {
 		version := map[bool]string{false: "V1", true: "V2"}[v2]
 		t.Run(version, func(t *testing.T) {
-			be := &refBackend{secret: "secret", v2: v2, route: "secured.test"}
-			addr := startBackend(t, be)
+			be, addr := testkit.NewExchangeBackend(t, "secret")
 			srv := startProxy(t, core.Config{})
 			publishRoutes(t, srv, nil, 2, withPlugins(testRoute("secured.test", addr),
 				"AdditionalHeadersIn", `{"headers":{"X-Req":"${req.id}","X-From":"torii"}}`,
@@ -124,12 +45,14 @@ func TestOtoroshiExchangeProtocol(t *testing.T) {
 			if resp.Header.Get("Otoroshi-State-Resp") != "" {
 				t.Error("the backend's answer leaked to the client")
 			}
-			be.mu.Lock()
-			h := be.heads[0]
-			if len(be.errs) > 0 || len(be.claims) != 1 || be.claims[0]["access_type"] != "public" {
-				t.Errorf("backend: errs %v claims %v", be.errs, be.claims)
+			seen := be.Requests()
+			if errs := be.Errors(); len(errs) > 0 || len(seen) != 1 || seen[0].Claim["access_type"] != "public" || seen[0].Claim["aud"] != "secured.test" {
+				t.Fatalf("backend: errs %v seen %+v", errs, seen)
 			}
-			be.mu.Unlock()
+			if v2 && (seen[0].State == nil || seen[0].State["aud"] != "secured.test") {
+				t.Errorf("V2 state token %v", seen[0].State)
+			}
+			h := seen[0].Header
 			if h.Get("X-From") != "torii" || h.Get("X-Req") == "" || h.Get("X-Req") != h.Get("Otoroshi-Request-Id") {
 				t.Errorf("AdditionalHeadersIn: X-From %q X-Req %q id %q", h.Get("X-From"), h.Get("X-Req"), h.Get("Otoroshi-Request-Id"))
 			}
@@ -137,14 +60,14 @@ func TestOtoroshiExchangeProtocol(t *testing.T) {
 				t.Errorf("Otoroshi-State %v: the client's copy must not pass", h.Values("Otoroshi-State"))
 			}
 			for _, mode := range []string{"wrong", "replay", "none"} {
-				be.set(mode)
+				be.SetMode(mode)
 				c := dial(t, srv)
 				resp, body := roundTrip(t, c, bufio.NewReader(c), get, "GET")
 				if resp.StatusCode != 502 || resp.Header.Get("Otoroshi-Error-Cause") != "errors.service.not.secured" || body == "secured" {
 					t.Errorf("%s answer: %d %q %q", mode, resp.StatusCode, resp.Header.Get("Otoroshi-Error-Cause"), body)
 				}
 			}
-			be.set("")
+			be.SetMode("")
 			c = dial(t, srv)
 			if resp, _ := roundTrip(t, c, bufio.NewReader(c), get, "GET"); resp.StatusCode != 200 {
 				t.Errorf("after the refusals: %d", resp.StatusCode)

@@ -178,6 +178,10 @@ func (lp *loop) checkKey(cc *clientConn, snap *Snapshot, p *apikey.Policy, rt *r
 		// A key identified but refused (out of quota, read-only, not
 		// authorized on the route, expired): its event names it.
 		cc.pol.key = res.Key
+		if rej == apikey.ErrLeasePending {
+			q, id := lp.s.cfg.Quotas, res.Key.ClientID
+			return lp.pending(cc, 1, func(wake func()) { q.Wait(id, wake) }), false
+		}
 		if rej == apikey.ErrTooManyRequests {
 			cc.pol.retryAfter = max(res.RetryAfter, 1)
 		}

@@ -34,7 +34,7 @@ type pumpJob struct {
 	kind             pumpKind
 	cc               *clientConn
 	us               *upstreamConn
-	client, upstream *net.TCPConn
+	client, upstream pumpConn
 	clientCarry      []byte // client bytes gnet had read but we had not consumed
 	upCarry          []byte
 	clientIn         bool // the client is still registered in gnet, draining
@@ -43,12 +43,20 @@ type pumpJob struct {
 	moved            int64 // body bytes the pump relayed (as read), for the event and metrics
 }
 
+// pumpConn is a socket a pump copies on with blocking I/O: a TCP
+// connection, or the Unix socketpair end of a client enrolled by its way in
+// (entry.go).
+type pumpConn interface {
+	net.Conn
+	CloseWrite() error
+}
+
 // detachConn takes the socket of c out of gnet's hands: it duplicates the
-// descriptor into a blocking-I/O *net.TCPConn (Go's poller gives it real TCP
-// flow control, and splice on Linux) and copies what gnet had buffered
-// inbound. The caller then closes c in gnet, which closes only gnet's
+// descriptor into a blocking-I/O connection (Go's poller gives it real flow
+// control, and splice between TCP sockets on Linux) and copies what gnet had
+// buffered inbound. The caller then closes c in gnet, which closes only gnet's
 // descriptor. c's outbound buffer must be empty: gnet would drop its rest.
-func detachConn(c gnet.Conn) (*net.TCPConn, []byte, error) {
+func detachConn(c gnet.Conn) (pumpConn, []byte, error) {
 	fd, err := c.Dup()
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot duplicate socket: %w", err)
@@ -65,7 +73,7 @@ func detachConn(c gnet.Conn) (*net.TCPConn, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot wrap socket: %w", err)
 	}
-	tc, ok := nc.(*net.TCPConn)
+	tc, ok := nc.(pumpConn)
 	if !ok {
 		_ = nc.Close()
 		return nil, nil, fmt.Errorf("cannot pump a %T", nc)
@@ -278,7 +286,7 @@ var errTunnelDone = errors.New("core: tunnel closed")
 
 // enroll gives nc back to loop lp with ctx as its connection context. When
 // it fails the connection is closed (and counted closed for a client).
-func (s *Server) enroll(lp *loop, ctx any, nc *net.TCPConn) bool {
+func (s *Server) enroll(lp *loop, ctx any, nc net.Conn) bool {
 	ch, err := lp.el.Enroll(gnet.NewContext(context.Background(), ctx), nc)
 	if err == nil {
 		if res := <-ch; res.Err != nil {
@@ -359,7 +367,8 @@ func (s *Server) pumpResponse(job *pumpJob) error {
 		}
 		return nil
 	case httpparse.FramingChunked:
-		_, n, err := pumpChunked(client, up, job.upCarry, &us.dec, us.out == outDechunk, true)
+		src := &limitReader{r: up, left: bodyBudget(job.cc.body.respMax, job.cc.body.sent)}
+		_, n, err := pumpChunked(client, src, job.upCarry, &us.dec, us.out == outDechunk, true)
 		job.moved += n
 		return err
 	default:
@@ -370,8 +379,9 @@ func (s *Server) pumpResponse(job *pumpJob) error {
 			}
 			job.moved += int64(len(job.upCarry))
 		}
+		src := &limitReader{r: up, left: bodyBudget(job.cc.body.respMax, job.cc.body.sent)}
 		for {
-			n, err := up.Read(buf)
+			n, err := src.Read(buf)
 			if n > 0 {
 				if werr := writeBody(client, buf[:n], us.out == outChunk); werr != nil {
 					return werr
@@ -495,7 +505,8 @@ func (s *Server) pumpRequest(job *pumpJob) error {
 		}
 		cc.reqLeft = 0
 	case httpparse.FramingChunked:
-		rest, n, err := pumpChunked(up, client, carry, &cc.reqDec, false, cc.pol.keepUnderscores)
+		src := &limitReader{r: client, left: bodyBudget(cc.body.reqMax, cc.body.got)}
+		rest, n, err := pumpChunked(up, src, carry, &cc.reqDec, false, cc.pol.keepUnderscores)
 		job.moved += n
 		if err != nil {
 			return err
@@ -514,7 +525,7 @@ func (s *Server) pumpRequest(job *pumpJob) error {
 func (s *Server) pumpBoth(job *pumpJob) {
 	client, up := job.client, job.upstream
 	done := make(chan struct{}, 2)
-	relay := func(dst, src *net.TCPConn, carry []byte) {
+	relay := func(dst, src pumpConn, carry []byte) {
 		defer func() { done <- struct{}{} }()
 		if len(carry) > 0 {
 			if _, err := dst.Write(carry); err != nil {

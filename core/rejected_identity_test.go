@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/core/apikey"
-	"github.com/torii-gateway/torii/core/quota"
 )
 
 // The event of a request refused with an identified key (here out of its
@@ -84,13 +83,7 @@ func TestRejectedKeyIdentityAllCauses(t *testing.T) {
 // connection to it.
 func startKeyedObserved(t *testing.T, keys ...apikey.ApiKey) (*observed, net.Conn, *bufio.Reader) {
 	t.Helper()
-	o := startObserved(t, 2)
-	be := startHeaderEcho(t)
-	q := quota.New(quota.Options{})
-	cfg := o.config(2)
-	cfg.Quotas = q
-	srv := startProxy(t, cfg)
-	publishKeys(t, srv, q, 2, keys, nil, keyRoute("keys.test", "", "", be))
+	o, srv := startObservedKeys(t, 2, keys, nil, keyRoute("keys.test", "", "", startHeaderEcho(t)))
 	c := dial(t, srv)
 	return o, c, bufio.NewReader(c)
 }

@@ -55,6 +55,9 @@ func NewServer(cfg Config) (*Server, error) {
 	empty := []*loop{}
 	s.loopList.Store(&empty)
 	s.initObserve()
+	// Cluster mode: the gateway-wide throttles spend the same Redis leases as API keys.
+	s.limits.gateway.UseGlobal(cfg.Quotas)
+	s.limits.perIP.UseGlobal(cfg.Quotas)
 	return s, nil
 }
 
@@ -272,12 +275,15 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 }
 
 func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	var e *enrolled
 	switch x := c.Context().(type) {
 	case *upstreamConn:
 		return nil, x.lp.onUpstreamOpen(x, c)
 	case *clientConn:
 		// A client enrolled back after a pump.
 		return nil, x.lp.onClientReopen(x, c)
+	case *enrolled:
+		e = x // a client handed over by Server.Enroll (entry.go)
 	}
 	s := h.s
 	lp := s.loopFor(c.EventLoop())
@@ -289,7 +295,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		s.conns.Add(-1)
 		return errorPage(errOverloaded, false, true), gnet.Close
 	}
-	lp.openClient(c)
+	lp.openClient(c, e)
 	return nil, gnet.None
 }
 

@@ -114,6 +114,9 @@ type routePolicy struct {
 	// broken is set when a step's config could not be compiled: the route
 	// refuses every request (500) rather than skipping the check.
 	broken bool
+	// reqBody and respBody are the RequestBodyLengthLimiter and
+	// ResponseBodyLengthLimiter steps (bodylimit.go), nil when absent.
+	reqBody, respBody *bodyLimiter
 }
 
 // BuildSnapshot compiles the per-route policies of routes (the ApikeyCalls
@@ -171,9 +174,20 @@ func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 	var in apikey.PolicyInput
 	var hasKey, overrideHost bool
 	var priv *privGate
+	var reqBody, respBody *bodyLimiter
 	for i := range rt.Steps {
 		st := &rt.Steps[i]
 		switch st.Name {
+		case "RequestBodyLengthLimiter", "ResponseBodyLengthLimiter":
+			l, err := compileBodyLimiter(st.Name, st.Config)
+			if err != nil {
+				return routePolicy{}, err
+			}
+			if st.Name == "RequestBodyLengthLimiter" {
+				reqBody = tighter(reqBody, l)
+			} else {
+				respBody = tighter(respBody, l)
+			}
 		case "OverrideHost":
 			overrideHost = true
 		case "AuthModule", "MultiAuthModule":
@@ -197,7 +211,7 @@ func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 			}
 		}
 	}
-	rp := routePolicy{overrideHost: overrideHost, priv: priv}
+	rp := routePolicy{overrideHost: overrideHost, priv: priv, reqBody: reqBody, respBody: respBody}
 	ch, err := plugin.Compile(rt)
 	if err != nil {
 		return rp, err

@@ -277,7 +277,7 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 		lp.startTunnel(cc, us)
 		return false
 	}
-	if cc.pol.chain.Checks() && !cc.pol.chain.CheckResponse(&us.resp, buf, lp.pluginCtx(cc, cc.rt, nil), &cc.pol.px) {
+	if cc.pol.chain.Checks(&cc.pol.px) && !cc.pol.chain.CheckResponse(&us.resp, buf, lp.pluginCtx(cc, cc.rt, nil), &cc.pol.px) {
 		// OtoroshiChallenge: a backend that does not answer the state
 		// (or answers it wrong) is not trusted with the client.
 		lp.abortExchange(cc, errNotSecured)
@@ -306,6 +306,10 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	}
 	if !cc.reqDone || lp.s.draining.Load() {
 		cc.keepAlive = false
+	}
+	if us.framing == httpparse.FramingLength && !cc.responseLengthOK(us.resp.ContentLength) {
+		lp.abortExchange(cc, errResponseTooLarge) // ResponseBodyLengthLimiter (bodylimit.go)
+		return false
 	}
 	lp.obsResponse(cc, us, buf)
 	lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, headFinal)
@@ -357,6 +361,9 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 				lp.abortExchange(cc, errBadGateway)
 				return false
 			}
+			if !lp.responseBody(cc, int64(data.Len())) {
+				return false
+			}
 			if us.out == outDechunk && data.Len() > 0 && !send(cc.c, buf[n+int(data.Start):n+int(data.End)]) {
 				return false
 			}
@@ -374,6 +381,9 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 		}
 	default:
 		n = len(buf)
+		if !lp.responseBody(cc, int64(n)) {
+			return false
+		}
 		ok := true
 		if us.out == outChunk {
 			lp.scratch = appendChunkSize(lp.scratch[:0], n)

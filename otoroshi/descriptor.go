@@ -26,6 +26,9 @@ var descriptorMapped = map[string]bool{
 	"userFacing": true, "useAkkaHttpClient": true, "useNewWSClient": true, "logAnalyticsOnServer": true,
 	"handleLegacyDomain": true, "issueCert": true, "issueCertCA": true, "letsEncrypt": true,
 	"detectApiKeySooner": true, "localHost": true, "localScheme": true, "secComInfoTokenVersion": true,
+	// The exchange protocol's settings, carried into OtoroshiChallenge and OtoroshiInfos.
+	"secComHeaders": true, "secComSettings": true, "secComUseSameAlgo": true, "secComExcludedPatterns": true,
+	"secComAlgoChallengeOtoToBack": true, "secComAlgoChallengeBackToOto": true, "secComAlgoInfoToken": true,
 }
 
 // DescriptorToRoute converts a legacy Otoroshi ServiceDescriptor into a Route document. It maps
@@ -234,19 +237,55 @@ func DescriptorToRoute(sd map[string]any) (route map[string]any, unsupported []s
 	if flag("sendOtoroshiHeadersBack") {
 		plugin("SendOtoroshiHeadersBack", nil, nil, map[string]any{})
 	}
+	// The exchange protocol, as Otoroshi's NgRoute.fromServiceDescriptor converts it: the
+	// challenge when enforceSecureCommunication and sendStateChallenge, the info token when
+	// sendInfoToken; NG configs count the ttl in seconds (secComTtl is milliseconds).
+	ttl := int64(30)
+	if n, ok := sd["secComTtl"].(json.Number); ok {
+		if ms, err := n.Int64(); err == nil && ms > 0 {
+			ttl = max(ms/1000, 1)
+		}
+	}
+	secHeaders := obj(sd["secComHeaders"])
+	headerName := func(field, def string) string {
+		if s, ok := secHeaders[field].(string); ok && strings.TrimSpace(s) != "" {
+			return s
+		}
+		return def
+	}
+	algo := func(own string) any {
+		if b, ok := sd["secComUseSameAlgo"].(bool); !ok || b {
+			own = "secComSettings"
+		}
+		if a := obj(sd[own]); len(a) > 0 {
+			return a
+		}
+		return map[string]any{"type": "HSAlgoSettings", "size": json.Number("512"), "secret": "${config.app.claim.sharedKey}", "base64": false}
+	}
 	if flag("enforceSecureCommunication") && flag("sendStateChallenge") {
 		version := "V2"
 		if n, _ := sd["secComVersion"].(json.Number); n.String() == "1" {
 			version = "V1"
 		}
-		ttl := sd["secComTtl"]
-		if ttl == nil {
-			ttl = json.Number("30000")
+		if s, _ := sd["secComVersion"].(string); s == "V1" {
+			version = "V1"
 		}
-		plugin("OtoroshiChallenge", nil, nil, map[string]any{"version": version, "ttl": ttl})
+		var exclude []any
+		for _, p := range strs(sd["secComExcludedPatterns"]) {
+			exclude = append(exclude, p)
+		}
+		plugin("OtoroshiChallenge", nil, exclude, map[string]any{"version": version, "ttl": json.Number(strconv.FormatInt(ttl, 10)),
+			"request_header_name":  headerName("stateRequestName", "Otoroshi-State"),
+			"response_header_name": headerName("stateResponseName", "Otoroshi-State-Resp"),
+			"algo_to_backend":      algo("secComAlgoChallengeOtoToBack"), "algo_from_backend": algo("secComAlgoChallengeBackToOto")})
 	}
-	if flag("enforceSecureCommunication") && flag("sendInfoToken") {
-		plugin("OtoroshiInfos", nil, nil, map[string]any{})
+	if flag("sendInfoToken") {
+		version := "Latest"
+		if v, _ := sd["secComInfoTokenVersion"].(string); v != "" {
+			version = v
+		}
+		plugin("OtoroshiInfos", nil, nil, map[string]any{"version": version, "ttl": json.Number(strconv.FormatInt(ttl, 10)),
+			"header_name": headerName("claimRequestName", "Otoroshi-Claim"), "algo": algo("secComAlgoInfoToken")})
 	}
 	if c := obj(sd["cors"]); c["enabled"] == true {
 		plugin("Cors", nil, nil, c)
@@ -282,7 +321,7 @@ func DescriptorToRoute(sd map[string]any) (route map[string]any, unsupported []s
 	if route["name"] == nil {
 		route["name"] = sd["id"]
 	}
-	secCom := flag("enforceSecureCommunication")
+	secCom := flag("enforceSecureCommunication") || flag("sendInfoToken")
 	for k, v := range sd {
 		if !secCom && strings.HasPrefix(k, "secCom") {
 			continue // the exchange protocol is off: its settings configure nothing

@@ -19,6 +19,8 @@ const (
 	ArrayKeys        = "apiKeys"
 	ArrayExporters   = "dataExporters"
 	ArrayDescriptors = "serviceDescriptors"
+	ArrayCerts       = "certificates"
+	ArrayAuthConfigs = "authConfigs"
 )
 
 // Kinds lists every entity array of an Otoroshi export (Otoroshi's OtoroshiExport.json, plus the
@@ -32,8 +34,8 @@ var Kinds = []KindInfo{
 	{Array: ArrayDescriptors, IDField: "id", Legacy: "services", APIs: "proxy.otoroshi.io/v1/service-descriptors"},
 	{Array: "errorTemplates", IDField: "serviceId", Legacy: "error-templates", APIs: "proxy.otoroshi.io/v1/error-templates"},
 	{Array: "jwtVerifiers", IDField: "id", Legacy: "verifiers", APIs: "security.otoroshi.io/v1/jwt-verifiers"},
-	{Array: "authConfigs", IDField: "id", Legacy: "auths", APIs: "security.otoroshi.io/v1/auth-modules"},
-	{Array: "certificates", IDField: "id", Legacy: "certificates", APIs: "pki.otoroshi.io/v1/certificates"},
+	{Array: ArrayAuthConfigs, IDField: "id", Legacy: "auths", APIs: "security.otoroshi.io/v1/auth-modules"},
+	{Array: ArrayCerts, IDField: "id", Legacy: "certificates", APIs: "pki.otoroshi.io/v1/certificates"},
 	{Array: "clientValidators", IDField: "id", Legacy: "client-validators"},
 	{Array: "scripts", IDField: "id", Legacy: "scripts"},
 	{Array: "tcpServices", IDField: "id", Legacy: "tcp/services", APIs: "proxy.otoroshi.io/v1/tcp-services"},
@@ -62,7 +64,7 @@ func KindOf(array string) (KindInfo, bool) {
 // Managed reports whether Torii validates and enforces the entities of an export array.
 func Managed(array string) bool {
 	switch array {
-	case ArrayRoutes, ArrayGroups, ArrayKeys, ArrayExporters, ArrayDescriptors:
+	case ArrayRoutes, ArrayGroups, ArrayKeys, ArrayExporters, ArrayDescriptors, ArrayCerts, ArrayAuthConfigs:
 		return true
 	}
 	return false

@@ -1,7 +1,8 @@
 // Command torii is the Torii gateway binary.
 //
 //	torii proxy --listen 127.0.0.1:8080 --to http://127.0.0.1:3000 [--to ...]
-//	torii serve [--listen :8080] [--admin 127.0.0.1:9000] [--data-dir ./data] [--config routes.json]
+//	torii serve [--listen :8080] [--admin 127.0.0.1:9000] [--data-dir ./data] [--config routes.json] [--cluster-leader]
+//	torii worker --leader http://HOST:PORT --cluster-key-file FILE [--redis HOST:PORT] [--quota-fail open|closed]
 //
 // proxy is the zero-config quick mode: one catch-all route, round-robin over
 // the --to targets, no state. serve runs the whole gateway: the proxy, the
@@ -13,7 +14,10 @@
 // answered by a built-in echo backend on --echo; the admin API key is printed
 // once (or written to --admin-key-file, mode 0600, for a service whose stderr
 // goes to a journal). With --admin off, serve runs statelessly from the
-// routes alone.
+// routes alone. With --cluster-leader, serve also answers the cluster
+// endpoints (/api/cluster/state, /quotas, /members) on the admin address, and
+// worker runs a proxy that takes its whole configuration from such a leader
+// (package cluster; README "Cluster mode").
 //
 // Every listen flag (--listen, --admin, --echo) takes port 0 for a free port. Once every
 // listener is bound, torii logs one "ready" line with their addresses and, with
@@ -62,7 +66,8 @@ func main() {
 
 const usage = `usage:
   torii proxy --listen 127.0.0.1:8080 --to http://127.0.0.1:3000 [--to ...]
-  torii serve [--listen :8080] [--admin 127.0.0.1:9000] [--data-dir ./data] [--config routes.json]
+  torii serve [--listen :8080] [--admin 127.0.0.1:9000] [--data-dir ./data] [--config routes.json] [--cluster-leader]
+  torii worker --leader http://HOST:PORT --cluster-key-file FILE [--listen :8080] [--data-dir DIR] [--redis HOST:PORT]
 port 0 in a listen flag picks a free port; --ready-file PATH reports the bound addresses as JSON
 run "torii <command> -h" for the flags of a command`
 
@@ -78,6 +83,8 @@ func run(args []string, stderr io.Writer) error {
 		return runProxy(ctx, args[1:], stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stderr)
+	case "worker":
+		return runWorker(ctx, args[1:], stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stderr, usage)
 		return nil
@@ -93,9 +100,13 @@ type engineFlags struct {
 	reusePort     bool
 	trustForward  bool
 	allowConnect  bool
+	proxyProtocol bool
 	grace         time.Duration
 	headerTimeout time.Duration
 	idleTimeout   time.Duration
+	bodyTimeout   time.Duration
+	bodyMinRate   int
+	maxBody       int64
 	maxConns      int
 	poolIdle      int
 	poolIdleTime  time.Duration
@@ -112,9 +123,15 @@ func (f *engineFlags) register(fs *flag.FlagSet, listen string) {
 	fs.BoolVar(&f.reusePort, "reuseport", false, "one SO_REUSEPORT listener per event loop")
 	fs.BoolVar(&f.trustForward, "trust-forwarded", false, "keep client-supplied X-Forwarded-* headers and append to them")
 	fs.BoolVar(&f.allowConnect, "allow-connect", false, "let CONNECT requests through to the routed target")
+	fs.BoolVar(&f.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol header (v2 or v1) on every connection of --listen, from a TCP load balancer;\n"+
+		"its client address is the one routing, IP lists, X-Forwarded-For and events see (only behind such a balancer)")
 	fs.DurationVar(&f.grace, "shutdown-grace", core.DefaultShutdownGrace, "time given to in-flight requests on SIGTERM")
 	fs.DurationVar(&f.headerTimeout, "header-timeout", core.DefaultHeaderTimeout, "time allowed to send a request head")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", core.DefaultIdleTimeout, "keep-alive idle timeout of client connections")
+	fs.DurationVar(&f.bodyTimeout, "body-timeout", core.DefaultIdleTimeout, "longest wait for the next bytes of a request body")
+	fs.IntVar(&f.bodyMinRate, "body-min-rate", core.DefaultBodyMinRate, "least average request body rate in bytes/s, after the first --body-timeout (negative: none)")
+	fs.Int64Var(&f.maxBody, "max-request-body", core.DefaultMaxRequestBody, "largest request body in bytes, 413 past it (negative: none;\n"+
+		"a route's RequestBodyLengthLimiter plugin may set less)")
 	fs.IntVar(&f.maxConns, "max-conns", 0, "client connections before answering 503 (0: derived from the file descriptor limit,\n"+
 		"3/4 of what a reserve of 256 leaves; negative: no limit)")
 	fs.IntVar(&f.poolIdle, "pool-idle", core.DefaultPoolIdleLimit, "idle keep-alive connections kept per target and event loop")
@@ -151,9 +168,13 @@ func (f *engineFlags) config(log *slog.Logger) core.Config {
 		Logger:          log,
 		TrustForwarded:  f.trustForward,
 		AllowConnect:    f.allowConnect,
+		ProxyProtocol:   f.proxyProtocol,
 		ShutdownGrace:   f.grace,
 		HeaderTimeout:   f.headerTimeout,
 		IdleTimeout:     f.idleTimeout,
+		BodyTimeout:     f.bodyTimeout,
+		BodyMinRate:     f.bodyMinRate,
+		MaxRequestBody:  f.maxBody,
 		MaxConns:        maxConns,
 		PoolIdleLimit:   f.poolIdle,
 		PoolIdleTimeout: f.poolIdleTime,

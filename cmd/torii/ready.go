@@ -21,6 +21,8 @@ type listeners struct {
 	Proxy string `json:"proxy"`
 	Admin string `json:"admin,omitempty"`
 	Echo  string `json:"echo,omitempty"`
+	// Status is torii worker's --status listener.
+	Status string `json:"status,omitempty"`
 }
 
 // readiness announces the bound listeners once all of them listen: one "ready" log line and,

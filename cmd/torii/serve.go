@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/torii-gateway/torii/auth"
 	"io"
 	"log/slog"
 	"net"
@@ -18,7 +19,9 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/admin"
+	"github.com/torii-gateway/torii/cluster"
 	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/dns"
 	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/core/quota"
@@ -39,6 +42,8 @@ type serveFlags struct {
 	adminHosts stringList
 	dataDir    string
 	resetKey   bool
+	dnsMinTTL  time.Duration
+	dnsMaxTTL  time.Duration
 	keyFile    string
 	healthEach time.Duration
 	accessLog  string
@@ -47,6 +52,7 @@ type serveFlags struct {
 	// Route series cardinality of /metrics (metric.Set.SetRouteSeries).
 	routeSeries int
 	perRoute    bool
+	cluster     leaderFlags
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -66,6 +72,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.routeSeries, "metrics-route-series", metric.DefaultRouteSeriesMax, "most routes with /metrics series of their own (routes with traffic since start, first come);\n"+
 		"the others are summed into route=\"other\"")
 	fs.BoolVar(&f.perRoute, "metrics-per-route", true, "write per-route /metrics series (false: every route is summed into route=\"other\")")
+	fs.DurationVar(&f.dnsMinTTL, "dns-min-ttl", dns.DefaultMinTTL, "floor of the DNS TTL of target host names (also how soon a name that does not resolve is tried again)")
+	fs.DurationVar(&f.dnsMaxTTL, "dns-max-ttl", dns.DefaultMaxTTL, "ceiling of the DNS TTL of target host names")
+	f.cluster.register(fs)
 	fs.DurationVar(&f.healthEach, "health-interval", 10*time.Second, "time between two rounds of active health checks (routes with backend.health_check)")
 }
 
@@ -169,11 +178,15 @@ func serveRoutes(ctx context.Context, cfg core.Config, routes []route.Route, log
 type publisher struct {
 	engine *core.Server
 	health *route.HealthChecker
+	leader *cluster.Leader // nil unless --cluster-leader
 }
 
 func (p publisher) Publish(s *core.Snapshot) {
 	p.health.Update(s.Routes)
 	p.engine.Publish(s)
+	if p.leader != nil {
+		p.leader.Changed()
+	}
 }
 
 // serveWithAdmin runs the whole gateway: the engine, the admin API over the bbolt state, quota
@@ -228,6 +241,21 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	cfg.Events, cfg.Metrics, cfg.Live = hub, set, live
 	cfg.Quotas = counters // counted by the engine, served and reset by the admin API, persisted
 
+	// Private apps: sessions in their own bbolt file (written at each login, not with the
+	// configuration), the login server on a loopback port the login routes point at.
+	sessions, closeSessions, err := openSessions(f.dataDir)
+	if err != nil {
+		return err
+	}
+	defer closeSessions()
+	cfg.PrivateApps = sessions
+	loginLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("cannot listen on loopback for the private-app login pages: %w", err)
+	}
+	login := auth.NewServer(auth.Options{Sessions: sessions, Logger: log.With("component", "privateapps"),
+		Addr: netip.MustParseAddrPort(loginLn.Addr().String())})
+
 	srv, err := core.NewServer(cfg)
 	if err != nil {
 		return err
@@ -241,10 +269,26 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	if f.webUI {
 		webUI = ui.Handler()
 	}
+	var leader *cluster.Leader
+	var clusterHandler http.Handler
+	if f.cluster.on {
+		if leader, err = newLeader(&f.cluster, f.dataDir, counters, log); err != nil {
+			return err
+		}
+		leader.OnAlert(func(name string, fields map[string]any) {
+			if err := hub.PublishAlert(name, fields); err != nil {
+				log.Error("cannot publish cluster alert", "err", err)
+			}
+		})
+		leader.RegisterMetrics(set)
+		clusterHandler = leader
+	}
 	adm, err := admin.New(admin.Options{
 		Listen:        f.adminAddr,
 		DataDir:       f.dataDir,
-		Publisher:     publisher{engine: srv, health: health},
+		Publisher:     publisher{engine: srv, health: health, leader: leader},
+		Cluster:       clusterHandler,
+		PrivateApps:   login,
 		Quotas:        counters,
 		Metrics:       set,
 		Live:          live,
@@ -256,6 +300,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		Seed:          seed,
 		KeyOut:        keyOut(f.keyFile, adminAt),
 		UI:            webUI,
+		DNS:           dns.Options{MinTTL: f.dnsMinTTL, MaxTTL: f.dnsMaxTTL},
 	})
 	if err != nil {
 		return err
@@ -281,6 +326,15 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	spawn(func() { _ = health.Run(bg) })
 	spawn(func() { alerts.run(bg) })
 	spawn(func() { persistErr = persister.Run(bg) })
+	if leader != nil {
+		leader.SetSource(adm)
+		spawn(func() { leader.Run(bg) })
+	}
+	spawn(func() {
+		if err := login.Serve(bg, loginLn); err != nil {
+			log.Error("private-app login server stopped", "err", err)
+		}
+	})
 
 	// One failing side (a port in use) stops the other.
 	run, stopRun := context.WithCancel(ctx)

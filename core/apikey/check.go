@@ -109,6 +109,10 @@ func (p *Policy) Check(s *Set, q *quota.Counters, sc *Scratch, req *httpparse.Re
 		ok, rem, retry := s.Count(q, k, now)
 		res.Counted, res.Rem = true, rem
 		if !ok {
+			if retry == quota.Pending {
+				// A cluster-wide lease is on its way: the caller parks the request.
+				return res, ErrLeasePending
+			}
 			res.RetryAfter = int((retry + time.Second - 1) / time.Second)
 			return res, ErrTooManyRequests
 		}

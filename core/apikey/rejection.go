@@ -32,4 +32,7 @@ var (
 	ErrReadOnly = &Rejection{405, "errors.method.not.allowed", "Method not allowed. Can only handle GET, HEAD, OPTIONS"}
 	// ErrTooManyRequests: a quota is exhausted; Result.RetryAfter says for how long.
 	ErrTooManyRequests = &Rejection{429, "errors.too.much.requests", "You performed too much requests"}
+	// ErrLeasePending: in cluster mode the key's quota lease is being fetched; the call was not
+	// counted. The caller waits with quota.Counters.Wait and checks again.
+	ErrLeasePending = &Rejection{429, "errors.too.much.requests", "You performed too much requests"}
 )

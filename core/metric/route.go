@@ -73,6 +73,12 @@ func (m *RouteMetrics) Begin(loop int) {
 	m.shards[loop&m.mask].inFlight.Add(1)
 }
 
+// Abandon ends a request started with Begin without recording it: the
+// request was parked and begins again later.
+func (m *RouteMetrics) Abandon(loop int) {
+	m.shards[loop&m.mask].inFlight.Add(-1)
+}
+
 // Done ends a request started with Begin and records its outcome: the status
 // sent to the client (0 if none), bytes read from the client and written to
 // it, and the total, backend and overhead (total minus backend) durations.

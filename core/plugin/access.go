@@ -83,11 +83,16 @@ func (c *Chain) Access(x *Ctx, xs *Exchange) Verdict {
 	if c == nil {
 		return Verdict{}
 	}
+	c.filter(x, xs)
 	if c.cors != nil {
 		xs.corsOff = !c.cors.applies(x)
 	}
-	for _, a := range c.access {
-		if v := a.check(x); v.Refuse != RefusalNone || v.Respond {
+	for i := range c.access {
+		a := &c.access[i]
+		if xs.off&a.bit != 0 {
+			continue
+		}
+		if v := a.check.check(x); v.Refuse != RefusalNone || v.Respond {
 			return v
 		}
 	}

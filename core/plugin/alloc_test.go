@@ -21,7 +21,7 @@ func TestNotFiringAllocs(t *testing.T) {
 			t.Fatal("fired")
 		}
 		for _, nm := range names {
-			if c.DropRequest(nm) || c.DropResponse(nm) {
+			if c.DropRequest(nm, &Exchange{}) || c.DropResponse(nm, &Exchange{}) {
 				t.Fatal("dropped")
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -51,15 +52,42 @@ func Runs(name string) bool {
 // Chain is the compiled plugins of one route. Immutable; safe for
 // concurrent use. A nil *Chain runs nothing.
 type Chain struct {
-	access    []accessCheck
-	reqDrop   []string // lower-case names of request fields not forwarded
+	access    []accessEntry
+	reqDrop   []dropName // request fields not forwarded
 	reqAdd    []headerAdd
-	respDrop  []string
+	respDrop  []dropName
 	respAdd   []headerAdd
 	host      *Expr // AdditionalHeadersIn's Host, which replaces the forwarded Host
+	hostBit   uint64
 	cors      *cors
+	corsBit   uint64
 	challenge *challenge
+	chalBit   uint64
 	infos     *infos
+	infosBit  uint64
+	// filters are the steps with include or exclude patterns; each has
+	// its bit, set in Exchange.off when the request path does not match.
+	filters []stepFilter
+}
+
+// stepFilter is the include and exclude path patterns of one step
+// (Otoroshi's NgPluginInstance.matches: included when include is empty or
+// one matches, and no exclude matches).
+type stepFilter struct {
+	bit              uint64
+	include, exclude []*regexp.Regexp
+}
+
+// accessEntry is one access plugin and its step's bit.
+type accessEntry struct {
+	check accessCheck
+	bit   uint64
+}
+
+// dropName is a lower-case field name a step removes.
+type dropName struct {
+	lower string
+	bit   uint64
 }
 
 // headerAdd is one field an Additional or Missing plugin adds.
@@ -68,6 +96,7 @@ type headerAdd struct {
 	lower       string
 	value       Expr
 	missingOnly bool
+	bit         uint64
 }
 
 // Compile compiles the Chain of rt from its steps. It returns nil and no
@@ -89,6 +118,9 @@ func Compile(rt *route.Compiled) (*Chain, error) {
 			continue
 		}
 		f := fields{idx: st.Index, name: st.Name, cfg: cfg}
+		if len(st.Include) > 0 || len(st.Exclude) > 0 {
+			f.bit = c.addFilter(&f, st.Include, st.Exclude)
+		}
 		c.add(&f, rt)
 		errs = append(errs, f.errs...)
 	}
@@ -116,6 +148,7 @@ func decodeConfig(raw json.RawMessage) (map[string]json.RawMessage, error) {
 // fields reads one plugin's config, collecting an error per bad field.
 type fields struct {
 	idx  int
+	bit  uint64 // the step's filter bit, 0 when it runs on every path
 	name string
 	cfg  map[string]json.RawMessage
 	errs []error
@@ -174,6 +207,67 @@ func sortedHeaders(h map[string]string) []string {
 	return names
 }
 
+// maxFilters is the number of steps of one route that may have include or
+// exclude patterns (one bit each in Exchange.off).
+const maxFilters = 64
+
+func (c *Chain) addFilter(f *fields, include, exclude []string) uint64 {
+	if len(c.filters) == maxFilters {
+		f.errs = append(f.errs, fmt.Errorf("%w: plugins[%d].include (%s): at most %d plugins of a route may have include or exclude patterns", ErrConfig, f.idx, f.name, maxFilters))
+		return 0
+	}
+	sf := stepFilter{bit: 1 << len(c.filters)}
+	for _, l := range []struct {
+		field string
+		pats  []string
+		dst   *[]*regexp.Regexp
+	}{{"include", include, &sf.include}, {"exclude", exclude, &sf.exclude}} {
+		for i, p := range l.pats {
+			re, err := regexp.Compile("^(?:" + p + ")$")
+			if err != nil {
+				f.errs = append(f.errs, fmt.Errorf("%w: plugins[%d].%s[%d] (%s): bad regular expression %q: %v", ErrConfig, f.idx, l.field, i, f.name, p, err))
+				continue
+			}
+			*l.dst = append(*l.dst, re)
+		}
+	}
+	c.filters = append(c.filters, sf)
+	return sf.bit
+}
+
+// filter sets in xs.off the bits of the steps whose patterns exclude the
+// request's path.
+func (c *Chain) filter(x *Ctx, xs *Exchange) {
+	xs.off = 0
+	if len(c.filters) == 0 {
+		return
+	}
+	p := x.Req.Path.Bytes(x.Buf)
+	if len(p) == 0 {
+		p = slash
+	}
+	for i := range c.filters {
+		sf := &c.filters[i]
+		in := len(sf.include) == 0
+		for _, re := range sf.include {
+			if re.Match(p) {
+				in = true
+				break
+			}
+		}
+		for _, re := range sf.exclude {
+			if in && re.Match(p) {
+				in = false
+			}
+		}
+		if !in {
+			xs.off |= sf.bit
+		}
+	}
+}
+
+var slash = []byte("/")
+
 func (c *Chain) add(f *fields, rt *route.Compiled) {
 	switch f.name {
 	case "AdditionalHeadersIn", "MissingHeadersIn", "AdditionalHeadersOut", "MissingHeadersOut":
@@ -203,19 +297,19 @@ func (c *Chain) add(f *fields, rt *route.Compiled) {
 			if in && lower == "host" {
 				if !missing {
 					ve := v
-					c.host = &ve
+					c.host, c.hostBit = &ve, f.bit
 				}
 				continue // a request always has a Host: MissingHeadersIn never adds it
 			}
-			add := headerAdd{name: name, lower: lower, value: v, missingOnly: missing}
+			add := headerAdd{name: name, lower: lower, value: v, missingOnly: missing, bit: f.bit}
 			if in {
 				if !missing {
-					c.reqDrop = appendUnique(c.reqDrop, lower)
+					c.reqDrop = appendDrop(c.reqDrop, lower, f.bit)
 				}
 				c.reqAdd = append(c.reqAdd, add)
 			} else {
 				if !missing {
-					c.respDrop = appendUnique(c.respDrop, lower)
+					c.respDrop = appendDrop(c.respDrop, lower, f.bit)
 				}
 				c.respAdd = append(c.respAdd, add)
 			}
@@ -234,41 +328,49 @@ func (c *Chain) add(f *fields, rt *route.Compiled) {
 				continue
 			}
 			if f.name == "RemoveHeadersIn" {
-				c.reqDrop = appendUnique(c.reqDrop, strings.ToLower(n))
+				c.reqDrop = appendDrop(c.reqDrop, strings.ToLower(n), f.bit)
 			} else {
-				c.respDrop = appendUnique(c.respDrop, strings.ToLower(n))
+				c.respDrop = appendDrop(c.respDrop, strings.ToLower(n), f.bit)
 			}
 		}
 	case "OtoroshiChallenge":
 		if ch := compileChallenge(f, rt); ch != nil {
-			c.challenge = ch
-			c.reqDrop = appendUnique(c.reqDrop, ch.reqLower)
-			c.respDrop = appendUnique(c.respDrop, ch.respLower)
+			c.challenge, c.chalBit = ch, f.bit
+			// The protocol's fields never pass, whether or not the step runs.
+			c.reqDrop = appendDrop(c.reqDrop, ch.reqLower, 0)
+			c.respDrop = appendDrop(c.respDrop, ch.respLower, 0)
 		}
 	case "OtoroshiInfos":
 		if in := compileInfos(f, rt); in != nil {
-			c.infos = in
-			c.reqDrop = appendUnique(c.reqDrop, in.lower)
+			c.infos, c.infosBit = in, f.bit
+			c.reqDrop = appendDrop(c.reqDrop, in.lower, 0)
 		}
 	case "Cors":
 		if co := compileCors(f); co != nil {
-			c.cors = co
-			c.access = append(c.access, co)
+			c.cors, c.corsBit = co, f.bit
+			c.access = append(c.access, accessEntry{co, f.bit})
 		}
 	default:
 		if a := compileAccess(f); a != nil {
-			c.access = append(c.access, a)
+			c.access = append(c.access, accessEntry{a, f.bit})
 		}
 	}
 }
 
-func appendUnique(s []string, v string) []string {
-	for _, x := range s {
-		if x == v {
+// appendDrop adds lower to s with the bit of the step that removes it. A
+// name two different steps remove is removed on every path (bit 0): one
+// bit cannot say "when either runs", and removing a field the route's
+// plugins name is the safe side.
+func appendDrop(s []dropName, lower string, bit uint64) []dropName {
+	for i := range s {
+		if s[i].lower == lower {
+			if s[i].bit != bit {
+				s[i].bit = 0
+			}
 			return s
 		}
 	}
-	return append(s, v)
+	return append(s, dropName{lower, bit})
 }
 
 // reserved reports whether a header plugin may not set the lower-case name:
@@ -306,16 +408,20 @@ func validFieldValue(s string) bool {
 type Exchange struct {
 	state  [stateLen]byte
 	active bool
+	// off has the bits of the steps whose include/exclude patterns do not
+	// match the request path: they do not run for this exchange.
+	off uint64
 	// corsOff is set when the request path matches an excluded pattern of
 	// Cors: the response gets no CORS fields.
 	corsOff bool
 }
 
 // Reset forgets the previous exchange.
-func (x *Exchange) Reset() { x.active, x.corsOff = false, false }
+func (x *Exchange) Reset() { x.active, x.corsOff, x.off = false, false, 0 }
 
-// HasHost reports whether the route's AdditionalHeadersIn sets Host.
-func (c *Chain) HasHost() bool { return c != nil && c.host != nil }
+// HasHost reports whether the route's AdditionalHeadersIn sets Host for
+// this exchange.
+func (c *Chain) HasHost(xs *Exchange) bool { return c != nil && c.host != nil && xs.off&c.hostBit == 0 }
 
 // AppendHost appends the Host value AdditionalHeadersIn sets.
 func (c *Chain) AppendHost(dst []byte, x *Ctx) []byte { return c.host.Append(dst, x) }
@@ -323,13 +429,23 @@ func (c *Chain) AppendHost(dst []byte, x *Ctx) []byte { return c.host.Append(dst
 // DropRequest reports whether the client's request field named name (any
 // case) is not forwarded: RemoveHeadersIn, a field AdditionalHeadersIn
 // replaces, or one of the exchange protocol's fields. No allocation.
-func (c *Chain) DropRequest(name []byte) bool {
-	return c != nil && len(c.reqDrop) > 0 && inFold(c.reqDrop, name)
+func (c *Chain) DropRequest(name []byte, xs *Exchange) bool {
+	return c != nil && len(c.reqDrop) > 0 && dropped(c.reqDrop, name, xs.off)
 }
 
 // DropResponse is DropRequest for the backend's response fields.
-func (c *Chain) DropResponse(name []byte) bool {
-	return c != nil && len(c.respDrop) > 0 && inFold(c.respDrop, name)
+func (c *Chain) DropResponse(name []byte, xs *Exchange) bool {
+	return c != nil && len(c.respDrop) > 0 && dropped(c.respDrop, name, xs.off)
+}
+
+func dropped(list []dropName, name []byte, off uint64) bool {
+	for i := range list {
+		d := &list[i]
+		if len(d.lower) == len(name) && off&d.bit == 0 && httpparse.EqualFold(name, d.lower) {
+			return true
+		}
+	}
+	return false
 }
 
 func inFold(list []string, name []byte) bool {
@@ -351,6 +467,9 @@ func (c *Chain) AppendRequest(dst []byte, x *Ctx, xs *Exchange) []byte {
 	}
 	for i := range c.reqAdd {
 		a := &c.reqAdd[i]
+		if xs.off&a.bit != 0 {
+			continue
+		}
 		if a.missingOnly {
 			if _, ok := x.Req.Lookup(x.Buf, a.lower); ok {
 				continue
@@ -361,10 +480,10 @@ func (c *Chain) AppendRequest(dst []byte, x *Ctx, xs *Exchange) []byte {
 		dst = a.value.Append(dst, x)
 		dst = append(dst, "\r\n"...)
 	}
-	if c.challenge != nil {
+	if c.challenge != nil && xs.off&c.chalBit == 0 {
 		dst = c.challenge.appendState(dst, x, xs)
 	}
-	if c.infos != nil {
+	if c.infos != nil && xs.off&c.infosBit == 0 {
 		dst = c.infos.appendClaim(dst, x)
 	}
 	return dst
@@ -383,6 +502,9 @@ func (c *Chain) AppendResponse(dst []byte, x *Ctx, xs *Exchange, resp *httpparse
 	}
 	for i := range c.respAdd {
 		a := &c.respAdd[i]
+		if xs.off&a.bit != 0 {
+			continue
+		}
 		if a.missingOnly && resp != nil {
 			if _, ok := resp.Lookup(rbuf, a.lower); ok {
 				continue
@@ -393,15 +515,15 @@ func (c *Chain) AppendResponse(dst []byte, x *Ctx, xs *Exchange, resp *httpparse
 		dst = a.value.Append(dst, x)
 		dst = append(dst, "\r\n"...)
 	}
-	if c.cors != nil && !xs.corsOff {
+	if c.cors != nil && !xs.corsOff && xs.off&c.corsBit == 0 {
 		dst = c.cors.appendHeaders(dst, x)
 	}
 	return dst
 }
 
 // Checks reports whether the chain must see the backend's response head
-// (OtoroshiChallenge).
-func (c *Chain) Checks() bool { return c != nil && c.challenge != nil }
+// (OtoroshiChallenge sent a state for this exchange).
+func (c *Chain) Checks(xs *Exchange) bool { return c != nil && c.challenge != nil && xs.active }
 
 // CheckResponse checks the backend's answer to the challenge. false means
 // the answer is missing or wrong: answer RefusalNotSecured.

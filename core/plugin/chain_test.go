@@ -23,7 +23,7 @@ func TestCompileNoPlugins(t *testing.T) {
 	if v := c.Access(x, &Exchange{}); v.Refuse != RefusalNone || v.Respond {
 		t.Fatal("nil chain refused")
 	}
-	if c.DropRequest([]byte("x")) || c.DropResponse([]byte("x")) || len(c.AppendRequest(nil, x, &Exchange{})) != 0 {
+	if c.DropRequest([]byte("x"), &Exchange{}) || c.DropResponse([]byte("x"), &Exchange{}) || len(c.AppendRequest(nil, x, &Exchange{})) != 0 {
 		t.Fatal("nil chain acted")
 	}
 }
@@ -73,7 +73,7 @@ func TestHeaders(t *testing.T) {
 	x := parseReq(t, "GET / HTTP/1.1\r\nHost: a\r\nX-Present: client\r\nX-Secret: s\r\nX-Req-Id: forged\r\n\r\n")
 	x.Key = testKey()
 	for name, want := range map[string]bool{"x-secret": true, "X-SECRET": true, "x-req-id": true, "x-client": true, "x-present": false, "x-other": false} {
-		if got := c.DropRequest([]byte(name)); got != want {
+		if got := c.DropRequest([]byte(name), &Exchange{}); got != want {
 			t.Errorf("DropRequest(%s) = %v", name, got)
 		}
 	}
@@ -82,7 +82,7 @@ func TestHeaders(t *testing.T) {
 	if got != want {
 		t.Errorf("AppendRequest = %q, want %q", got, want)
 	}
-	if !c.HasHost() || string(c.AppendHost(nil, x)) != "internal.example" {
+	if !c.HasHost(&Exchange{}) || string(c.AppendHost(nil, x)) != "internal.example" {
 		t.Errorf("Host override not set")
 	}
 	rbuf := []byte("HTTP/1.1 200 OK\r\nServer: nginx\r\nX-Powered-By: php\r\nContent-Length: 0\r\n\r\n")
@@ -90,7 +90,7 @@ func TestHeaders(t *testing.T) {
 	if _, err := httpparse.ParseResponse(rbuf, resp, &httpparse.Limits{}); err != nil {
 		t.Fatal(err)
 	}
-	if !c.DropResponse([]byte("x-powered-by")) || !c.DropResponse([]byte("X-Out")) || c.DropResponse([]byte("server")) {
+	if !c.DropResponse([]byte("x-powered-by"), &Exchange{}) || !c.DropResponse([]byte("X-Out"), &Exchange{}) || c.DropResponse([]byte("server"), &Exchange{}) {
 		t.Error("DropResponse wrong")
 	}
 	if got := string(c.AppendResponse(nil, x, &Exchange{}, resp, rbuf)); got != "X-Out: my-route\r\nX-Miss: 1\r\n" {
@@ -261,5 +261,44 @@ func TestKnownPlugins(t *testing.T) {
 		if !route.Known(n) {
 			t.Errorf("route.Known(%q) = false", n)
 		}
+	}
+}
+
+// TestIncludeExclude: a step runs only on paths its include patterns match
+// (all when none) and its exclude patterns do not.
+func TestIncludeExclude(t *testing.T) {
+	rt := &route.Compiled{ID: "r", Name: "r", Steps: []route.Step{
+		{Index: 0, Name: "MaintenanceMode", Include: []string{"/admin/.*"}},
+		{Index: 1, Name: "AdditionalHeadersIn", Exclude: []string{"/public/.*"}, Config: json.RawMessage(`{"headers":{"X-A":"1"}}`)},
+		{Index: 2, Name: "OtoroshiChallenge", Exclude: []string{"/public/.*"}, Config: json.RawMessage(`{"version":"V1"}`)},
+	}}
+	c, err := Compile(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(path string, refused bool, head string, checks bool) {
+		t.Helper()
+		x := parseReq(t, "GET "+path+" HTTP/1.1\r\n\r\n")
+		var xs Exchange
+		if v := c.Access(x, &xs); (v.Refuse != RefusalNone) != refused {
+			t.Errorf("%s: refusal %d", path, v.Refuse)
+		}
+		got := string(c.AppendRequest(nil, x, &xs))
+		if fieldValue(got, "X-A") != head {
+			t.Errorf("%s: head %q", path, got)
+		}
+		if c.Checks(&xs) != checks || (fieldValue(got, "Otoroshi-State") != "") != checks {
+			t.Errorf("%s: challenge %v, head %q", path, c.Checks(&xs), got)
+		}
+		if !c.DropRequest([]byte("otoroshi-state"), &xs) {
+			t.Errorf("%s: a client's Otoroshi-State must never pass", path)
+		}
+	}
+	f("/admin/x", true, "1", true)
+	f("/api", false, "1", true)
+	f("/public/x", false, "", false)
+	_, err = Compile(&route.Compiled{Steps: []route.Step{{Index: 4, Name: "Cors", Include: []string{"("}}}})
+	if err == nil || !strings.Contains(err.Error(), "plugins[4].include[0]") {
+		t.Errorf("bad include: %v", err)
 	}
 }

@@ -58,7 +58,7 @@ func TestChallenge(t *testing.T) {
 		c := mustChain(t, "OtoroshiChallenge", `{"version":"`+version+`","ttl":30}`)
 		x := parseReq(t, "GET / HTTP/1.1\r\nOtoroshi-State: forged\r\n\r\n")
 		x.Now = time.Now()
-		if !c.DropRequest([]byte("otoroshi-state")) || !c.DropResponse([]byte("Otoroshi-State-Resp")) {
+		if !c.DropRequest([]byte("otoroshi-state"), &Exchange{}) || !c.DropResponse([]byte("Otoroshi-State-Resp"), &Exchange{}) {
 			t.Fatal("protocol fields must not pass through")
 		}
 		var xs Exchange

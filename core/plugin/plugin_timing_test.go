@@ -49,11 +49,11 @@ func benchHooks(b *testing.B, c *Chain) {
 	for b.Loop() {
 		c.Access(x, &Exchange{})
 		for _, n := range names {
-			c.DropRequest(n)
+			c.DropRequest(n, &xs)
 		}
 		dst = c.AppendRequest(dst[:0], x, &xs)
 		for _, n := range names {
-			c.DropResponse(n)
+			c.DropResponse(n, &xs)
 		}
 		dst = c.AppendResponse(dst[:0], x, &Exchange{}, nil, nil)
 	}

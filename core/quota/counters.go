@@ -109,7 +109,10 @@ type Counters struct {
 	mask   uint64
 	loc    *time.Location
 	cal    atomic.Pointer[calendar]
-	_      [cacheLine - 6*8]byte
+	// global, when set (EnableGlobal, before any Take), makes limited keys
+	// spend leases of a cluster-wide quota.
+	global *global
+	_      [cacheLine - 7*8]byte
 }
 
 // New returns empty counters.
@@ -205,8 +208,9 @@ func (c *Counters) Slot(clientID string) *Slot {
 	sh.mu.Lock()
 	sl := sh.m[clientID]
 	if sl == nil {
-		sl = &Slot{}
-		sh.m[strings.Clone(clientID)] = sl
+		id := strings.Clone(clientID)
+		sl = c.newSlot(id)
+		sh.m[id] = sl
 	}
 	sh.mu.Unlock()
 	return sl
@@ -228,6 +232,9 @@ func (c *Counters) Take(clientID string, lim Limits, now time.Time) (ok bool, re
 // TakeSlot is Take for a slot obtained from c.Slot. The check and the count
 // happen under the slot's lock, as one step.
 func (c *Counters) TakeSlot(sl *Slot, lim Limits, now time.Time) (ok bool, rem Remaining, retryAfter time.Duration) {
+	if g := c.global; g != nil && lim.limited() {
+		return g.take(c, sl, lim, now)
+	}
 	ns := now.UnixNano()
 	cal := c.calendarFor(ns, now)
 	win := floorDiv(ns, int64(ThrottleWindow)) * int64(ThrottleWindow)

@@ -19,9 +19,10 @@ import (
 // Gateway counts the calls of the whole gateway against one throttling
 // quota. The zero value is ready; its counter is created on first use.
 type Gateway struct {
-	once sync.Once
-	c    *Counters
-	slot *Slot
+	once   sync.Once
+	c      *Counters
+	slot   *Slot
+	global *Counters // set by UseGlobal: counted cluster-wide (global_limits.go)
 }
 
 // Take counts one call against perSecond × 10 calls per ThrottleWindow;
@@ -30,6 +31,11 @@ type Gateway struct {
 // the first call.
 func (g *Gateway) Take(perSecond int64, now time.Time) (bool, time.Duration) {
 	g.once.Do(func() {
+		if g.global != nil {
+			g.c = g.global
+			g.slot = g.c.Slot(GatewayKey)
+			return
+		}
 		g.c = New(Options{Shards: 1})
 		g.slot = g.c.Slot("gateway")
 	})
@@ -48,6 +54,7 @@ const ipShards = 16
 // clients over time. The zero value is ready.
 type PerIP struct {
 	shards [ipShards]ipShard
+	global *Counters // set by UseGlobal: counted cluster-wide (global_limits.go)
 }
 
 type ipShard struct {
@@ -62,6 +69,9 @@ type ipShard struct {
 // window ends. A refused call is not counted. It allocates only when an
 // address is new in its shard's window and the map must grow.
 func (l *PerIP) Take(a netip.Addr, perSecond int64, now time.Time) (bool, time.Duration) {
+	if l.global != nil {
+		return l.takeGlobal(a, perSecond, now)
+	}
 	ns := now.UnixNano()
 	win := ns / int64(ThrottleWindow)
 	b := a.As16()

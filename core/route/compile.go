@@ -639,18 +639,21 @@ func (c *compiler) compilePool(r *Route, index int) *pool {
 		tg := u.Target
 		field := fmt.Sprintf("backend.targets[%d]", i)
 		addr, err := c.resolve(tg)
-		switch {
-		case err != nil && c.opts.Names == nil:
+		if err != nil && c.opts.Names == nil {
 			c.errs = append(c.errs, fmt.Errorf("route %q: %s.hostname: %w", id, field, err))
 			continue
-		case err != nil:
-			// Names are resolved off the loops and published like any change: until this
-			// one resolves, the target is down, never the configuration.
-			u.Down = DownUnresolved
-			c.warn(id, field+".hostname", "%q does not resolve (yet): the target is unavailable until it does", tg.Hostname)
-		case tg.TLS:
+		}
+		if tg.TLS {
 			u.Down = DownNeedsTLS
 			c.warn(id, field+".tls", "the target needs upstream TLS, which Torii does not implement yet: it is kept as a TLS target (never downgraded to plain HTTP) and unavailable (503 errors.circuit.breaker.open)")
+		}
+		if err != nil {
+			// Names are resolved off the loops and published like any change: until this
+			// one resolves, the target is down, never the configuration.
+			if u.Down == "" {
+				u.Down = DownUnresolved
+			}
+			c.warn(id, field+".hostname", "%q does not resolve (yet): the target is unavailable until it does", tg.Hostname)
 		}
 		if u.Down != "" {
 			p.down |= 1 << i

@@ -23,6 +23,9 @@ var knownPlugins = map[string]bool{
 	"XForwardedHeaders":       true,
 	"AuthModule":              true,
 	"MultiAuthModule":         true,
+	// core/bodylimit.go
+	"RequestBodyLengthLimiter":  true,
+	"ResponseBodyLengthLimiter": true,
 	// Run by package core/plugin (which imports this package, so the list
 	// is repeated here; core/plugin's TestKnownPlugins keeps both in step).
 	"AdditionalHeadersIn": true, "AdditionalHeadersOut": true, "MissingHeadersIn": true, "MissingHeadersOut": true,

@@ -81,6 +81,12 @@ func splitPointer(p string) ([]string, error) {
 	}
 	toks := strings.Split(p[1:], "/")
 	for i, t := range toks {
+		// RFC 6901 §3: "~" only ever starts "~0" or "~1".
+		for j := 0; j < len(t); j++ {
+			if t[j] == '~' && (j+1 == len(t) || (t[j+1] != '0' && t[j+1] != '1')) {
+				return nil, fmt.Errorf("JSON pointer %q has a '~' not followed by 0 or 1", p)
+			}
+		}
 		toks[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
 	}
 	return toks, nil

@@ -43,6 +43,11 @@ func TestJSONPatch(t *testing.T) {
 	f(`{"a":1}`, `[{"op":"add","path":"a","value":1}]`, "error")
 	f(`{"a":1}`, `[{"op":"remove","path":""}]`, "error")
 	f(`{"a":1}`, `["x"]`, "error")
+	// RFC 6901: "~" only as "~0" or "~1".
+	f(`{"a":1}`, `[{"op":"add","path":"/a~2b","value":1}]`, "error")
+	f(`{"a":1}`, `[{"op":"add","path":"/a~","value":1}]`, "error")
+	f(`{"a~":1}`, `[{"op":"move","from":"/a~","path":"/b"}]`, "error")
+	f(`{"a":1}`, `[{"op":"add","path":"/~01","value":1}]`, `{"a":1,"~1":1}`)
 }
 
 func mustCanon(s string) string {

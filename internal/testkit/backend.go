@@ -81,3 +81,22 @@ func RefusedAddr(t testing.TB) string {
 	}
 	return "127.0.0.1:" + strconv.Itoa(sa.(*unix.SockaddrInet4).Port)
 }
+
+// ServeUDP answers each datagram on pc with answer's result (nothing when nil) until pc is
+// closed; it closes pc when the test ends. It is how tests run a fake DNS server.
+func ServeUDP(t testing.TB, pc net.PacketConn, answer func(q []byte) []byte) {
+	t.Helper()
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if out := answer(buf[:n]); out != nil {
+				_, _ = pc.WriteTo(out, from)
+			}
+		}
+	}()
+}

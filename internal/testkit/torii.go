@@ -31,6 +31,8 @@ type Addrs struct {
 	Proxy string `json:"proxy"`
 	Admin string `json:"admin"`
 	Echo  string `json:"echo"`
+	// Status is torii worker's --status listener.
+	Status string `json:"status"`
 }
 
 // Torii is one torii process started by StartTorii.

@@ -1,0 +1,157 @@
+package admin
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/quota"
+	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/internal/jsonx"
+)
+
+// This file is the admin side of cluster mode (package cluster): the leader reads the whole state
+// as Otoroshi storage keys, and a worker, which has no database, compiles the state it received
+// with the same compiler the admin uses.
+
+// ClusterGlobalKey is the Otoroshi storage key of the global config.
+const ClusterGlobalKey = "otoroshi:config:global"
+
+// clusterPrefixes are the Otoroshi storage key prefixes of the kinds Otoroshi stores under another
+// name than their API path (KvApiKeyDataStore, KvServiceGroupDataStore,
+// KvDataExporterConfigDataStore); every other kind is stored under "otoroshi:<path>:".
+var clusterPrefixes = map[string]string{
+	"apikeys":               "otoroshi:apikey:coll:",
+	"groups":                "otoroshi:sgroup:",
+	"data-exporter-configs": "otoroshi:data-exporters:",
+}
+
+// clusterPrefix returns the storage key prefix of kind k.
+func clusterPrefix(k *kind) string {
+	if p, ok := clusterPrefixes[k.path]; ok {
+		return p
+	}
+	return "otoroshi:" + k.path + ":"
+}
+
+// ClusterEntries calls fn with the Otoroshi storage key and the canonical JSON of every stored
+// entity and of the global config, in a stable order (kinds, then ids). raw must not be modified;
+// it stays valid after fn returns. Safe from any goroutine: it reads the current immutable state.
+func (s *Server) ClusterEntries(fn func(key string, raw []byte)) {
+	st := s.cur.Load()
+	if st == nil {
+		return
+	}
+	if st.global != nil {
+		fn(ClusterGlobalKey, st.global.raw)
+	}
+	for _, k := range kinds {
+		prefix := clusterPrefix(k)
+		for _, e := range st.sorted(k.id) {
+			fn(prefix+e.id, e.raw)
+		}
+	}
+}
+
+// VerifyAdminKey reports whether id and secret are the admin API key, which holds every right,
+// the cluster right included. Constant time for a given id length; failures are not counted here
+// (the caller counts them).
+func (s *Server) VerifyAdminKey(id, secret string) bool { return s.key.verify(id, secret) }
+
+// ClusterCompiler compiles the state a worker receives from its leader into a snapshot, exactly
+// as the admin API compiles its own. Its route registry is kept across compiles, so that target
+// runtime state (health, circuit breakers) survives updates. Compile is not safe for concurrent
+// use (the worker calls it from one goroutine).
+type ClusterCompiler struct {
+	c       *compiler
+	version uint64
+}
+
+// NewClusterCompiler returns a compiler whose keys count against counters (nil: private
+// counters) and whose routes keep their runtime state in reg (nil: a private registry).
+func NewClusterCompiler(log *slog.Logger, counters *quota.Counters, reg *route.Registry) *ClusterCompiler {
+	if log == nil {
+		log = slog.Default()
+	}
+	c := newCompiler(log, nil)
+	c.counters = counters
+	if reg != nil {
+		c.reg = reg
+	}
+	return &ClusterCompiler{c: c}
+}
+
+// ClusterCompiled is one compiled cluster state.
+type ClusterCompiled struct {
+	Snapshot *core.Snapshot
+	Keys     *apikey.Set
+	Routes   *route.Table
+	// Global is the typed global config (nil: the defaults).
+	Global *GlobalSettings
+	// Ignored counts the entries whose key names no kind Torii stores.
+	Ignored int
+}
+
+// Compile decodes entries (Otoroshi storage key → the entity's JSON) into a state and compiles
+// it. Keys of kinds Torii does not store are ignored and counted. Errors name the entry or the
+// field. It may block on DNS (target hostnames); call it off the event loops.
+func (cc *ClusterCompiler) Compile(entries map[string][]byte) (*ClusterCompiled, error) {
+	st := newState()
+	ignored := 0
+	for key, raw := range entries {
+		doc, err := jsonx.DecodeObject(raw)
+		if err != nil {
+			return nil, fmt.Errorf("cannot decode cluster entry %q: %w", key, err)
+		}
+		if key == ClusterGlobalKey {
+			e, err := newEntity(globalKey, doc)
+			if err != nil {
+				return nil, fmt.Errorf("cannot encode cluster entry %q: %w", key, err)
+			}
+			st.global = e
+			continue
+		}
+		k, id := clusterKind(key)
+		if k == nil {
+			ignored++
+			continue
+		}
+		e, err := newEntity(id, doc)
+		if err != nil {
+			return nil, fmt.Errorf("cannot encode cluster entry %q: %w", key, err)
+		}
+		st.ents[k.id] = st.ents[k.id].Set(id, e)
+	}
+	cc.version++
+	out, err := cc.c.compile(st, cc.version)
+	if err != nil {
+		return nil, err
+	}
+	cc.c.reg.Prune(out.routes)
+	return &ClusterCompiled{Snapshot: out.snap, Keys: out.keys, Routes: out.routes, Global: out.global, Ignored: ignored}, nil
+}
+
+// clusterKind returns the kind and id of an Otoroshi storage key, or nil.
+func clusterKind(key string) (*kind, string) {
+	for _, k := range kinds {
+		if id, ok := strings.CutPrefix(key, clusterPrefix(k)); ok && id != "" {
+			return k, id
+		}
+	}
+	return nil, ""
+}
+
+// clusterHandler serves Options.Cluster under /api/cluster/ behind the Host check; the cluster
+// handler authenticates its callers itself (cluster keys).
+func (s *Server) clusterHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hostAllowed(r.Host) {
+			writeError(w, errForbidden("host not allowed"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
