@@ -15,6 +15,7 @@ import (
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
 	"github.com/torii-gateway/torii/otoroshi"
+	"github.com/torii-gateway/torii/tlsedge"
 )
 
 // Publisher receives every new snapshot; *core.Server satisfies it. Publish must not block for
@@ -30,6 +31,8 @@ type compiled struct {
 	global  *GlobalSettings
 	version uint64
 	snap    *core.Snapshot // what is published: routes, keys and global with their policies
+	tls     *tlsedge.Table // the SNI table of the certificates
+	certs   []certInfo     // every stored certificate with a chain, for expiry metrics and alerts
 	// auths are the auth modules and private the routes (without the added login routes), for
 	// the login server.
 	auths   []*auth.Config
@@ -83,6 +86,7 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
+	out.tls, out.certs = compileTLS(st)
 	out.auths, out.private = auths, private
 	return out, nil
 }
@@ -97,9 +101,11 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		return c.compile(st, version)
 	}
 	var keyIDs []string
-	routes, global, auths := false, false, false
+	routes, global, certs, auths := false, false, false, false
 	for _, ch := range ws.changes {
 		switch ch.bucket {
+		case bucketCerts:
+			certs = true
 		case otoroshi.ArrayAuthConfigs:
 			auths = true
 		case bucketKeys:
@@ -150,6 +156,10 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	out, err := c.assemble(prev.snap, table, set, g, version)
 	if err != nil {
 		return nil, err
+	}
+	out.tls, out.certs = prev.tls, prev.certs
+	if certs || routes || global { // the certificates, the mTLS hosts, the default domain
+		out.tls, out.certs = compileTLS(st)
 	}
 	out.auths, out.private = mods, private
 	return out, nil
@@ -304,6 +314,9 @@ func (s *Server) publish(c *compiled) {
 	if s.opts.Publisher != nil {
 		s.opts.Publisher.Publish(c.snap)
 	}
+	if s.opts.TLS != nil && (prev == nil || prev.tls != c.tls) {
+		s.opts.TLS.SetTable(c.tls)
+	}
 	if prev == nil || prev.routes != c.routes {
 		s.compiler.reg.Prune(c.routes)
 		s.names.Watch(c.routes.Hostnames())
@@ -321,14 +334,4 @@ func compileError(err error) error {
 		return ae
 	}
 	return &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration", Message: "the configuration would not compile: " + err.Error()}
-}
-
-// Keys returns the API keys compiled with the last published snapshot (nil before the first).
-// core.Snapshot does not carry keys yet: a Publisher that needs them calls Keys from Publish, which
-// sees the set of the snapshot being published. Safe from any goroutine.
-func (s *Server) Keys() *apikey.Set {
-	if c := s.published.Load(); c != nil {
-		return c.keys
-	}
-	return nil
 }
