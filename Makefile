@@ -7,7 +7,7 @@ TESTFLAGS ?=
 .PHONY: run build test test-race check fuzz bench bench-compare screenshots deps-test clean
 
 run: build
-	./$(BIN) serve
+	./$(BIN) serve --listen-tls :8443
 
 build:
 	$(GO) build -o $(BIN) ./cmd/torii
