@@ -335,13 +335,3 @@ func compileError(err error) error {
 	}
 	return &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration", Message: "the configuration would not compile: " + err.Error()}
 }
-
-// Keys returns the API keys compiled with the last published snapshot (nil before the first).
-// core.Snapshot does not carry keys yet: a Publisher that needs them calls Keys from Publish, which
-// sees the set of the snapshot being published. Safe from any goroutine.
-func (s *Server) Keys() *apikey.Set {
-	if c := s.published.Load(); c != nil {
-		return c.keys
-	}
-	return nil
-}
