@@ -11,6 +11,7 @@ import (
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/dns"
+	"github.com/torii-gateway/torii/core/plugin"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
@@ -34,6 +35,8 @@ type compiled struct {
 	// the login server.
 	auths   []*auth.Config
 	private []route.Route
+	// jwt is the compiled jwtVerifiers (jwt.go).
+	jwt *plugin.VerifierSet
 }
 
 // keyFieldRe finds the field an apikey validation error names ("... field clientSecret: ...").
@@ -66,6 +69,10 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
+	jwt, err := compileVerifiers(st)
+	if err != nil {
+		return nil, err
+	}
 	keys, fields := decodeKeys(st.ents[kKeys].Values())
 	if len(fields) > 0 {
 		return nil, invalidConfig(fields)
@@ -84,6 +91,7 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 		return nil, err
 	}
 	out.auths, out.private = auths, private
+	out.jwt, out.snap.JWT = jwt, jwt
 	return out, nil
 }
 
@@ -97,9 +105,11 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		return c.compile(st, version)
 	}
 	var keyIDs []string
-	routes, global, auths := false, false, false
+	routes, global, auths, jwts := false, false, false, false
 	for _, ch := range ws.changes {
 		switch ch.bucket {
+		case arrayJWTVerifiers:
+			jwts = true
 		case otoroshi.ArrayAuthConfigs:
 			auths = true
 		case bucketKeys:
@@ -147,11 +157,18 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 			return nil, err
 		}
 	}
+	jwt := prev.jwt
+	if jwts {
+		if jwt, err = compileVerifiers(st); err != nil {
+			return nil, err
+		}
+	}
 	out, err := c.assemble(prev.snap, table, set, g, version)
 	if err != nil {
 		return nil, err
 	}
 	out.auths, out.private = mods, private
+	out.jwt, out.snap.JWT = jwt, jwt
 	return out, nil
 }
 
