@@ -35,7 +35,8 @@
 //
 // Wiring (cmd/torii): admin.Run(ctx, admin.Options{Listen: ..., DataDir: ..., Publisher: engine,
 // Quotas: counters, Metrics: set, Live: live, Events: hub, Registry: reg}) or New + Run + Close;
-// the quota persister shares Server.DB. Keys and Global give a Publisher what core.Snapshot does not carry yet.
+// the quota persister shares Server.DB. Each publish hands the Publisher one core.Snapshot carrying the
+// routes, the compiled API keys and the global settings together.
 //
 // # Security
 //

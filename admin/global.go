@@ -94,8 +94,8 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// Global returns the global settings compiled with the last published snapshot (nil before the
-// first). Like Keys, a Publisher may call it from Publish. Safe from any goroutine.
+// Global returns the admin form of the global settings published last (nil before the first):
+// the engine gets them compiled, as core.Snapshot.Global. Safe from any goroutine.
 func (s *Server) Global() *GlobalSettings {
 	if c := s.published.Load(); c != nil {
 		return c.global

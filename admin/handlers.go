@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/torii-gateway/torii/internal/jsonx"
 )
@@ -64,6 +65,9 @@ func prepare(k *kind, doc map[string]any, create bool) error {
 	}
 	fillDefaults(doc, k.defaults)
 	c := &checker{}
+	if k.enrich != nil {
+		k.enrich(c, doc, time.Now())
+	}
 	k.check(c, doc)
 	if len(c.errs) > 0 {
 		return errValidation(c.errs)

@@ -48,7 +48,7 @@ func TestImportHandwritten(t *testing.T) {
 
 	want := map[string]int{"routes": 1, "serviceGroups": 2, "apiKeys": 2, "serviceDescriptors": 1, "config": 1}
 	want["certificates"] = 1
-	if fmt.Sprint(rep.Imported) != fmt.Sprint(want) || rep.Kept["certificates"] != 1 {
+	if fmt.Sprint(rep.Imported) != fmt.Sprint(want) || rep.Kept["certificates"] != 0 {
 		t.Fatalf("imported %v, kept %v", rep.Imported, rep.Kept)
 	}
 	for _, u := range [][2]string{
@@ -147,7 +147,7 @@ func TestImportRealExports(t *testing.T) {
 		t.Run(c.file, func(t *testing.T) {
 			e := newEnv(t, nil)
 			rep := importReport(t, e.must(http.StatusOK, req{method: "POST", path: "/api/otoroshi.json", body: readTestdata(t, c.file)}))
-			if rep.Kept["certificates"] != c.certs || len(rep.Ignored) > 0 {
+			if rep.Imported["certificates"] != c.certs || rep.Kept["certificates"] != 0 || len(rep.Ignored) > 0 {
 				t.Errorf("kept %v, ignored %v", rep.Kept, rep.Ignored)
 			}
 			if n := len(e.must(http.StatusOK, req{method: "GET", path: "/api/services"}).list(t)); n != c.services {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/torii-gateway/torii/internal/jsonx"
 	"github.com/torii-gateway/torii/otoroshi"
@@ -21,6 +22,7 @@ const (
 	kKeys
 	kExporters
 	kDescriptors
+	kCerts
 	kAuths
 	nManaged
 )
@@ -45,6 +47,9 @@ type kind struct {
 	generate func(doc map[string]any)
 	// check appends the problems of one document to c.
 	check func(c *checker, doc map[string]any)
+	// enrich, when set, runs on API writes only (not imports) before check: it derives fields
+	// and checks what an import keeps as it is (a certificate's validity dates).
+	enrich func(c *checker, doc map[string]any, now time.Time)
 }
 
 // kinds are the managed kinds (indexed by their kindID), then one stored kind per other export
@@ -84,6 +89,14 @@ var kinds = append([]*kind{
 		template: descriptorTemplate, defaults: descriptorDefaults,
 		generate: genDescriptorID,
 		check:    checkDescriptor,
+	},
+	kCerts: {
+		id: kCerts, array: otoroshi.ArrayCerts, apis: apisOf(otoroshi.ArrayCerts),
+		path: "certificates", bucket: bucketCerts, idField: "id", audit: "CERTIFICATE", label: "certificate",
+		template: certTemplate, defaults: certDefaults,
+		generate: genCertID,
+		check:    checkCert,
+		enrich:   enrichCert,
 	},
 	kAuths: {
 		id: kAuths, array: otoroshi.ArrayAuthConfigs, apis: apisOf(otoroshi.ArrayAuthConfigs),

@@ -16,6 +16,7 @@ import (
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
 	"github.com/torii-gateway/torii/otoroshi"
+	"github.com/torii-gateway/torii/tlsedge"
 )
 
 // Publisher receives every new snapshot; *core.Server satisfies it. Publish must not block for
@@ -31,6 +32,8 @@ type compiled struct {
 	global  *GlobalSettings
 	version uint64
 	snap    *core.Snapshot // what is published: routes, keys and global with their policies
+	tls     *tlsedge.Table // the SNI table of the certificates
+	certs   []certInfo     // every stored certificate with a chain, for expiry metrics and alerts
 	// auths are the auth modules and private the routes (without the added login routes), for
 	// the login server.
 	auths   []*auth.Config
@@ -90,6 +93,7 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
+	out.tls, out.certs = compileTLS(st)
 	out.auths, out.private = auths, private
 	out.jwt, out.snap.JWT = jwt, jwt
 	return out, nil
@@ -105,9 +109,11 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		return c.compile(st, version)
 	}
 	var keyIDs []string
-	routes, global, auths, jwts := false, false, false, false
+	routes, global, certs, auths, jwts := false, false, false, false, false
 	for _, ch := range ws.changes {
 		switch ch.bucket {
+		case bucketCerts:
+			certs = true
 		case arrayJWTVerifiers:
 			jwts = true
 		case otoroshi.ArrayAuthConfigs:
@@ -166,6 +172,10 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	out, err := c.assemble(prev.snap, table, set, g, version)
 	if err != nil {
 		return nil, err
+	}
+	out.tls, out.certs = prev.tls, prev.certs
+	if certs || routes || global { // the certificates, the mTLS hosts, the default domain
+		out.tls, out.certs = compileTLS(st)
 	}
 	out.auths, out.private = mods, private
 	out.jwt, out.snap.JWT = jwt, jwt
@@ -321,6 +331,9 @@ func (s *Server) publish(c *compiled) {
 	if s.opts.Publisher != nil {
 		s.opts.Publisher.Publish(c.snap)
 	}
+	if s.opts.TLS != nil && (prev == nil || prev.tls != c.tls) {
+		s.opts.TLS.SetTable(c.tls)
+	}
 	if prev == nil || prev.routes != c.routes {
 		s.compiler.reg.Prune(c.routes)
 		s.names.Watch(c.routes.Hostnames())
@@ -338,14 +351,4 @@ func compileError(err error) error {
 		return ae
 	}
 	return &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration", Message: "the configuration would not compile: " + err.Error()}
-}
-
-// Keys returns the API keys compiled with the last published snapshot (nil before the first).
-// core.Snapshot does not carry keys yet: a Publisher that needs them calls Keys from Publish, which
-// sees the set of the snapshot being published. Safe from any goroutine.
-func (s *Server) Keys() *apikey.Set {
-	if c := s.published.Load(); c != nil {
-		return c.keys
-	}
-	return nil
 }

@@ -49,6 +49,8 @@ type Options struct {
 	DBPath  string
 	// Publisher receives every new snapshot; nil publishes nowhere (the API still works).
 	Publisher Publisher
+	// TLS, when set, receives the SNI table compiled from the certificates with every snapshot.
+	TLS TLSPublisher
 	// PrivateApps, when set, is the private-app login server (package auth): each compile adds
 	// the routes to its login pages for the domains of the routes behind AuthModule, and each
 	// publish hands it the auth modules (/api/auths) and the routes first.

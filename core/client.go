@@ -181,6 +181,17 @@ func (lp *loop) armExchange(cc *clientConn, k timerKind, phaseMs int64) {
 	lp.armClient(cc, k, d)
 }
 
+// trafficClient is OnTraffic for client connection cc: it consumes what cc
+// has sent as far as its state allows (processClient) and cuts off a client
+// that pushes too far ahead of its exchange.
+//
+// Runs on cc's loop, inside gnet's callback for cc and only there (lp.cur is
+// cc.c while it runs). The returned action is for cc.c: gnet.Close closes it
+// after the callback. Other connections (the exchange's upstream) may have
+// been closed during the call, and cc itself may have been closed and its
+// exchange ended by a nested OnClose (a failed write); neither is reported
+// in the result. Bytes peeked from cc.c live until their Discard or the end
+// of the call, whichever comes first; nothing derived from them is kept.
 func (lp *loop) trafficClient(cc *clientConn) gnet.Action {
 	lp.enter(cc.c)
 	act := lp.processClient(cc)

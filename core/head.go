@@ -203,7 +203,13 @@ const (
 
 // appendResponseHead appends to dst the head sent to the client for the
 // response us parsed from buf: the status line, the end-to-end fields and the
-// framing chosen in us.out. 1xx heads get no framing fields.
+// framing chosen in us.out, then (final heads only) the Otoroshi headers
+// back, the policy headers and Connection. 1xx heads get no framing fields.
+//
+// Runs on the loop. It only reads buf (us's peeked inbound bytes, alive for
+// the call) and copies what it needs into dst: the result refers to nothing
+// in buf. dst is the caller's (lp.scratch in practice, dead after the Write
+// that sends it). It never fails and writes to no connection.
 func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn, buf []byte, kind headKind) []byte {
 	resp := &us.resp
 	dst = append(dst, "HTTP/1.1 "...)

@@ -69,14 +69,7 @@ func trailerAllowed(name []byte, keepUnderscores bool) bool {
 		return true
 	}
 	var arr [maxDeniedTrailerName]byte
-	low := arr[:len(name)]
-	for i, c := range name {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		low[i] = c
-	}
-	return !trailerDenied[string(low)]
+	return !trailerDenied[string(httpparse.Lower(arr[:], name))]
 }
 
 // filterTrailer rewrites in place elem, the last element of a chunked body as

@@ -178,6 +178,16 @@ var lastChunk = []byte("0\r\n\r\n")
 // both leave in one write.
 const coalesceMax = 16 << 10
 
+// trafficUpstream is OnTraffic for upstream connection us: it relays what
+// the backend sent to the client of us's exchange (processUpstream).
+//
+// Runs on us's loop, inside gnet's callback for us and only there. The
+// returned action is for us.c (gnet.Close: an idle pooled connection that
+// received bytes, or one whose exchange is gone). The exchange may have
+// ended during the call (finishExchange, abortExchange, a pump taking
+// over), and the client connection may have been closed: callers must not
+// assume us.cc or its state afterwards. Bytes peeked from us.c live until
+// their Discard or the end of the call; nothing derived from them is kept.
 func (lp *loop) trafficUpstream(us *upstreamConn) gnet.Action {
 	lp.enter(us.c)
 	return lp.leave(lp.processUpstream(us))
@@ -227,7 +237,18 @@ func (lp *loop) processUpstream(us *upstreamConn) gnet.Action {
 }
 
 // readResponseHead parses the response head in buf and writes the rewritten
-// head to the client; interim 1xx heads are relayed and skipped.
+// head to the client; interim 1xx heads are relayed and skipped. A 101 (or
+// a 2xx to CONNECT) starts a tunnel; a complete short body is written with
+// the head; a body-less response finishes the exchange.
+//
+// Runs on the loop, in us's callback. buf is us's peeked inbound bytes: it
+// is read during the call only and dies with the Discard of the consumed
+// head. It returns true when processing may go on with the bytes left (a
+// body, or the next head after a 1xx); false when it needs more bytes, or
+// when the exchange is over or gone: a malformed head aborted it, a write
+// failed (gnet closed the client and its OnClose tore the exchange down,
+// us included), or a tunnel started. After false the caller must not touch
+// cc or us's exchange state.
 func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) bool {
 	us.resp.Headers = us.hdr[:0]
 	n, err := httpparse.ParseResponse(buf, &us.resp, &lp.s.cfg.Limits)
@@ -335,7 +356,18 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 }
 
 // relayBody forwards response body bytes from buf to the client according to
-// us.out, finishing the exchange at the end of the body.
+// us.out, finishing the exchange at the end of the body, or handing it to a
+// pump when the client's outbound buffer passes HighWater.
+//
+// Runs on the loop, in us's callback. buf is us's peeked inbound bytes, read
+// during the call only; what was relayed is discarded before it returns, and
+// gnet copies what it cannot send at once, so no byte of buf outlives it. It
+// returns true when the body ended (the exchange finished: processUpstream
+// then judges what is left on us by its new state) or when it consumed bytes
+// and the exchange goes on; false when nothing was consumed, or when the exchange is over or gone: a
+// malformed chunk aborted it, a write failed (the client is closed and its
+// OnClose tore the exchange down), or a pump took it. After false the caller
+// must not touch cc or us's exchange state.
 func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 	done := false
 	var n int

@@ -131,6 +131,17 @@ func EqualFold(b []byte, s string) bool {
 	return true
 }
 
+// Lower writes the ASCII lower-case form of src into dst[:len(src)] and
+// returns that slice; dst must be at least as long as src (it may be src).
+// It does not allocate and is safe for concurrent use.
+func Lower(dst, src []byte) []byte {
+	dst = dst[:len(src)]
+	for i, c := range src {
+		dst[i] = toLower(c)
+	}
+	return dst
+}
+
 // equalFoldBytes reports whether a and b are equal under ASCII case folding.
 func equalFoldBytes(a, b []byte) bool {
 	if len(a) != len(b) {

@@ -19,6 +19,7 @@ const (
 	ArrayKeys        = "apiKeys"
 	ArrayExporters   = "dataExporters"
 	ArrayDescriptors = "serviceDescriptors"
+	ArrayCerts       = "certificates"
 	ArrayAuthConfigs = "authConfigs"
 )
 
@@ -34,7 +35,7 @@ var Kinds = []KindInfo{
 	{Array: "errorTemplates", IDField: "serviceId", Legacy: "error-templates", APIs: "proxy.otoroshi.io/v1/error-templates"},
 	{Array: "jwtVerifiers", IDField: "id", Legacy: "verifiers", APIs: "security.otoroshi.io/v1/jwt-verifiers"},
 	{Array: ArrayAuthConfigs, IDField: "id", Legacy: "auths", APIs: "security.otoroshi.io/v1/auth-modules"},
-	{Array: "certificates", IDField: "id", Legacy: "certificates", APIs: "pki.otoroshi.io/v1/certificates"},
+	{Array: ArrayCerts, IDField: "id", Legacy: "certificates", APIs: "pki.otoroshi.io/v1/certificates"},
 	{Array: "clientValidators", IDField: "id", Legacy: "client-validators"},
 	{Array: "scripts", IDField: "id", Legacy: "scripts"},
 	{Array: "tcpServices", IDField: "id", Legacy: "tcp/services", APIs: "proxy.otoroshi.io/v1/tcp-services"},
@@ -63,7 +64,7 @@ func KindOf(array string) (KindInfo, bool) {
 // Managed reports whether Torii validates and enforces the entities of an export array.
 func Managed(array string) bool {
 	switch array {
-	case ArrayRoutes, ArrayGroups, ArrayKeys, ArrayExporters, ArrayDescriptors, ArrayAuthConfigs:
+	case ArrayRoutes, ArrayGroups, ArrayKeys, ArrayExporters, ArrayDescriptors, ArrayCerts, ArrayAuthConfigs:
 		return true
 	}
 	return false

@@ -144,7 +144,7 @@ func Describe(chain []*x509.Certificate) Info {
 		To:          leaf.NotAfter,
 		SANs:        sans,
 		CA:          leaf.IsCA,
-		SelfSigned:  bytes.Equal(leaf.RawIssuer, leaf.RawSubject) && leaf.CheckSignatureFrom(leaf) == nil,
+		SelfSigned:  bytes.Equal(leaf.RawIssuer, leaf.RawSubject) && leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil,
 		Client:      client && !server,
 		Fingerprint: Fingerprint(leaf),
 	}

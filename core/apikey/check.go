@@ -143,7 +143,7 @@ func (p *Policy) scan(req *httpparse.Request, buf []byte, idx *[numSlots]int) (d
 	for i := range req.Headers {
 		name := req.Headers[i].Name.Bytes(buf)
 		for s := range idx {
-			if len(name) == len(p.names[s]) && equalFold(name, p.names[s]) {
+			if len(name) == len(p.names[s]) && httpparse.EqualFold(name, p.names[s]) {
 				if idx[s] < 0 {
 					idx[s] = i
 				} else {
@@ -337,7 +337,7 @@ func verifyBasic(sc *Scratch, s *Set, cred []byte) (*Key, *Rejection) {
 // cutScheme returns the credentials after an auth-scheme (RFC 9110 §11.4:
 // credentials = auth-scheme [ 1*SP token68 ]), matched case-insensitively.
 func cutScheme(v []byte, scheme string) ([]byte, bool) {
-	if len(v) <= len(scheme) || v[len(scheme)] != ' ' || !equalFold(v[:len(scheme)], scheme) {
+	if len(v) <= len(scheme) || v[len(scheme)] != ' ' || !httpparse.EqualFold(v[:len(scheme)], scheme) {
 		return nil, false
 	}
 	return bytes.TrimLeft(v[len(scheme):], " "), true
@@ -350,24 +350,6 @@ func optionalScheme(v []byte, scheme string) []byte {
 		return c
 	}
 	return v
-}
-
-// equalFold reports whether b equals the lower-case ASCII string s, ignoring
-// ASCII case in b.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // AppendQuotaHeaders appends the Otoroshi-Daily-Calls-Remaining and

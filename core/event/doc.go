@@ -3,14 +3,12 @@
 // pay almost nothing for it.
 //
 // The hot path: each event loop owns a Ring (single producer, single
-// consumer) of fixed-size Records. Either the loop calls Reserve, fills the
-// Record's Fields and copies the variable-length parts (host, URIs, headers)
-// into the slot's arena with the setters, then Commit, all in one callback;
-// or, for an exchange that spans callbacks (the usual case: headers are only
-// readable while the request is parsed, the status and sizes only known at
-// the end), it fills a Record it owns (one per client connection) as the
-// exchange progresses and Pushes it at the end, which copies the used part
-// into a slot. Goroutines that own no ring (pumps, tunnels) use PushShared,
+// consumer) of fixed-size Records. An exchange spans callbacks (headers are
+// only readable while the request is parsed, the status and sizes only known
+// at the end), so the loop fills a Record it owns (one per exchange) as the
+// exchange progresses, its Fields and, with the setters, the variable-length
+// parts (host, URIs, headers) in its arena, and Pushes it at the end, which
+// copies the used part into a slot. Goroutines that own no ring (pumps, tunnels) use PushShared,
 // which serialises on a mutex. Nothing allocates; a full ring drops the
 // record and counts it. Request ids come from a per-loop IDGen
 // (snowflake: milliseconds, loop id, sequence), formatted with AppendID into
@@ -35,9 +33,9 @@
 //
 // # Caveats
 //
-// A Ring's Reserve and Commit must be called by its one loop only. A Record
-// belongs to the loop between Reserve and Commit and to the drain goroutine
-// after; the loop must not touch it after Commit. Strings and the *Identity
+// A Ring's Push must be called by its one loop only. A slot belongs to the
+// drain goroutine once pushed; the Record pushed stays the loop's, to Reset
+// and reuse. Strings and the *Identity
 // stored in Fields are referenced, not copied: they must be immutable and
 // never reused for other content (snapshot strings are). Bytes passed to the
 // setters are copied and may die right after the call (gnet's Peek buffers).

@@ -29,12 +29,11 @@ func TestGatewayEventFields(t *testing.T) {
 		"Otoroshi-Client-Secret", "sec", "COOKIE", "sid=1", "Accept", "application/json")
 	resp := newWire("Content-Type", "application/json", "Set-Cookie", "sid=2")
 	ring := h.Ring(1)
-	rec := ring.Reserve()
-	if rec == nil {
-		t.Fatal("Reserve on an empty ring returned nil")
-	}
+	rec := newRecord(ring)
 	fillRecord(rec, 123456789, &in, &resp)
-	ring.Commit()
+	if !ring.Push(rec) {
+		t.Fatal("Push on an empty ring refused the record")
+	}
 
 	waitFor(t, "one event", func() bool { return len(out.lines()) == 1 })
 	line := out.lines()[0]
@@ -112,7 +111,7 @@ func TestGatewayEventFields(t *testing.T) {
 
 func TestGatewayEventEdgeCases(t *testing.T) {
 	r := newRing(1, false)
-	rec := r.Reserve()
+	rec := newRecord(r)
 	rec.Status = 504
 	rec.Method = httpparse.MethodOther
 	rec.SetMethodToken([]byte("PROPFIND"))
@@ -123,7 +122,7 @@ func TestGatewayEventEdgeCases(t *testing.T) {
 	rec.SetHost([]byte("h\xff\x01<b>"))
 	rec.SetURI([]byte(strings.Repeat("u", MaxURILen+10)))
 	rec.AddHeaderIn([]byte("X"), []byte("dropped: ring does not capture headers"))
-	r.Commit()
+	r.Push(rec)
 	var doc []byte
 	r.drain(1, func(rec *Record) { doc = AppendGatewayEvent(nil, rec, 1, DefaultEnv) })
 	var ev map[string]any
@@ -162,7 +161,7 @@ func TestGatewayEventEdgeCases(t *testing.T) {
 // overflows and truncation is flagged.
 func TestRecordArenaLimits(t *testing.T) {
 	r := newRing(1, true)
-	rec := r.Reserve()
+	rec := newRecord(r)
 	long := strings.Repeat("v", 1000)
 	for range 3 * MaxHeaders {
 		rec.AddHeaderIn([]byte("X-Long-Header-Name"), []byte(long))
@@ -187,11 +186,9 @@ func TestRecordArenaLimits(t *testing.T) {
 	if doc := AppendGatewayEvent(nil, rec, 1, "x"); !json.Valid(doc) {
 		t.Fatalf("invalid JSON: %s", doc)
 	}
-	// A reused slot starts empty.
-	r.Commit()
-	r.drain(1, func(*Record) {})
-	rec = r.Reserve()
+	// A reused record starts empty.
+	rec.Reset(true)
 	if rec.a.nIn != 0 || rec.a.used != 0 || rec.Flags != 0 || len(rec.Host()) != 0 {
-		t.Fatalf("reused slot not reset")
+		t.Fatalf("reused record not reset")
 	}
 }

@@ -18,7 +18,7 @@ import (
 // route metrics. The ring is drained inline every len(ring) iterations with
 // a no-op consumer, so the figures include the (tiny) amortised release.
 
-func benchRecord(b *testing.B, headers, push bool) {
+func benchRecord(b *testing.B, headers bool) {
 	h := NewHub(Options{Loops: 1, RingSize: 1024, CaptureHeaders: headers})
 	r := h.Ring(0)
 	m := metric.NewSet(1).Route("route_1")
@@ -27,21 +27,16 @@ func benchRecord(b *testing.B, headers, push bool) {
 	g := NewIDGen(0)
 	idBuf := make([]byte, 0, 24)
 	nowMs := time.Now().UnixMilli()
-	var own Record // a per-connection record, for the Push path
+	var own Record // a per-connection record, as the loop keeps one
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		id := g.Next(nowMs)
 		idBuf = AppendID(idBuf[:0], id)
 		m.Begin(0)
-		if push {
-			own.Reset(headers)
-			fillRecord(&own, id, &in, &out)
-			r.Push(&own)
-		} else if rec := r.Reserve(); rec != nil {
-			fillRecord(rec, id, &in, &out)
-			r.Commit()
-		}
+		own.Reset(headers)
+		fillRecord(&own, id, &in, &out)
+		r.Push(&own)
 		m.Done(0, 200, 321, 4567, 12*time.Millisecond, 9*time.Millisecond, 3*time.Millisecond)
 		if i&1023 == 1023 {
 			r.drain(1024, func(*Record) {})
@@ -52,26 +47,21 @@ func benchRecord(b *testing.B, headers, push bool) {
 	}
 }
 
-// BenchmarkLoopRecord: record an event without headers and the route metrics.
-func BenchmarkLoopRecord(b *testing.B) { benchRecord(b, false, false) }
+// BenchmarkLoopRecord: fill a per-connection Record without headers, Push
+// (copy) it into the ring, and the route metrics.
+func BenchmarkLoopRecord(b *testing.B) { benchRecord(b, false) }
 
 // BenchmarkLoopRecordHeaders: the same, copying 4 request and 2 response headers.
-func BenchmarkLoopRecordHeaders(b *testing.B) { benchRecord(b, true, false) }
-
-// BenchmarkLoopRecordPush: fill a per-connection Record, then Push (copy) it.
-func BenchmarkLoopRecordPush(b *testing.B) { benchRecord(b, false, true) }
-
-// BenchmarkLoopRecordPushHeaders: Push with headers.
-func BenchmarkLoopRecordPushHeaders(b *testing.B) { benchRecord(b, true, true) }
+func BenchmarkLoopRecordHeaders(b *testing.B) { benchRecord(b, true) }
 
 // BenchmarkLoopRecordDropped: the ring is full (exporter stalled); the record is dropped and counted.
 func BenchmarkLoopRecordDropped(b *testing.B) {
 	r := newRing(1, false)
-	r.Reserve()
-	r.Commit()
+	var own Record
+	r.Push(&own)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if rec := r.Reserve(); rec != nil {
+		if r.Push(&own) {
 			b.Fatal("ring not full")
 		}
 	}
@@ -145,7 +135,7 @@ func BenchmarkLoopBaselineEncodingJSON(b *testing.B) {
 // GatewayEvent JSON with the hand-written appender (drain goroutine).
 func BenchmarkExportEncode(b *testing.B) {
 	r := newRing(1, true)
-	rec := r.Reserve()
+	rec := newRecord(r)
 	in := newWire("Host", "api.example.com", "User-Agent", "bench/1.0", "Accept", "*/*", "Authorization", "Bearer x")
 	out := newWire("Content-Type", "application/json")
 	fillRecord(rec, 1, &in, &out)

@@ -30,7 +30,7 @@ func FuzzGatewayEvent(f *testing.F) {
 	f.Add([]byte(strings.Repeat("é", 200)), []byte(strings.Repeat("\u2028", 300)), []byte("x-API-key"), []byte("k"), []byte("M"))
 	f.Fuzz(func(t *testing.T, host, uri, hname, hvalue, method []byte) {
 		r := newRing(1, true)
-		rec := r.Reserve()
+		rec := newRecord(r)
 		rec.Method = httpparse.MethodOther
 		rec.SetMethodToken(method)
 		rec.SetHost(host)

@@ -108,7 +108,7 @@ func NewHub(opts Options) *Hub {
 }
 
 // Ring returns the ring of loop i (modulo the loop count). Only loop i may
-// Reserve, Commit and Push on it.
+// Push on it.
 func (h *Hub) Ring(i int) *Ring { return h.rings[i%h.opts.Loops] }
 
 // PushShared records rec from a goroutine that owns no ring (a pump or tunnel

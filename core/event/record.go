@@ -284,23 +284,9 @@ var secretHeaders = [...]string{
 // isSecretHeader reports whether name (any case) is one of secretHeaders.
 func isSecretHeader(name []byte) bool {
 	for _, s := range secretHeaders {
-		if len(s) == len(name) && equalFoldLower(name, s) {
+		if len(s) == len(name) && httpparse.EqualFold(name, s) {
 			return true
 		}
 	}
 	return false
-}
-
-// equalFoldLower compares ASCII b to the lower-case s, ignoring b's case.
-func equalFoldLower(b []byte, s string) bool {
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -93,6 +93,3 @@ func AppendID(dst []byte, id uint64) []byte { return strconv.AppendUint(dst, id,
 func IDTime(id uint64) time.Time {
 	return time.UnixMilli(int64(id>>(idGenBits+idSeqBits)) + IDEpoch)
 }
-
-// IDGenerator returns the generator id (event loop) of an id.
-func IDGenerator(id uint64) int { return int(id >> idSeqBits & idGenMask) }

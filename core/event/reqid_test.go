@@ -20,8 +20,8 @@ func TestIDGen(t *testing.T) {
 		}
 		seen[id] = true
 		prev = id
-		if IDGenerator(id) != 37 {
-			t.Fatalf("generator of %d = %d", id, IDGenerator(id))
+		if gen := id >> idSeqBits & idGenMask; gen != 37 {
+			t.Fatalf("generator of %d = %d", id, gen)
 		}
 	}
 	if got := IDTime(prev).UnixMilli(); got != now+2 {

@@ -13,8 +13,8 @@ const DefaultRingSize = 1024
 
 // Ring is a single-producer single-consumer queue of Records: the producer is
 // one event loop, the consumer the hub's drain goroutine. Slots are reused in
-// place; nothing is allocated after NewHub. When the ring is full, Reserve
-// counts a drop and returns nil: the loop never waits for the exporter.
+// place; nothing is allocated after NewHub. When the ring is full, Push
+// counts a drop and returns false: the loop never waits for the exporter.
 type Ring struct {
 	slots []Record
 	mask  uint64
@@ -25,7 +25,6 @@ type Ring struct {
 	next      uint64        // producer's copy of tail
 	headSeen  uint64        // last head the producer read
 	drops     atomic.Uint64
-	reserved  *Record
 	capHeader bool
 
 	// consumer side: written only by the drain goroutine.
@@ -42,46 +41,12 @@ func newRing(size int, captureHeaders bool) *Ring {
 	return &Ring{slots: make([]Record, n), mask: uint64(n - 1), capHeader: captureHeaders}
 }
 
-// Reserve returns the next free slot, reset, for the loop to fill and then
-// Commit; or nil when the ring is full, counting one drop. Calling Reserve
-// again before Commit returns the same slot, reset. Only the ring's loop may
-// call it, and only in straight-line code: a reservation must not be held
-// across callbacks, since any other exchange of the loop would get the same
-// slot. For an exchange that spans callbacks, fill a Record you own and Push
-// it at the end. The slot stays the loop's until Commit; 0 allocs.
-func (r *Ring) Reserve() *Record {
-	t := r.next
-	if t-r.headSeen > r.mask {
-		r.headSeen = r.head.Load()
-		if t-r.headSeen > r.mask {
-			r.drops.Add(1)
-			return nil
-		}
-	}
-	rec := &r.slots[t&r.mask]
-	rec.reset(r.capHeader)
-	r.reserved = rec
-	return rec
-}
-
-// Commit publishes the slot returned by the last Reserve to the consumer.
-// Without a pending Reserve it does nothing. Only the ring's loop may call it.
-func (r *Ring) Commit() {
-	if r.reserved == nil {
-		return
-	}
-	r.reserved = nil
-	r.next++
-	r.tail.Store(r.next)
-}
-
 // Push copies rec (a Record the loop owns, for example one per client
 // connection, filled while the exchange progressed) into the next slot and
 // publishes it; only the used part of the arena is copied. When the ring is
 // full it counts a drop and returns false. rec may be Reset and reused right
-// after. A pending Reserve is abandoned. Only the ring's loop may call it; 0 allocs.
+// after. Only the ring's loop may call it; 0 allocs.
 func (r *Ring) Push(rec *Record) bool {
-	r.reserved = nil
 	t := r.next
 	if t-r.headSeen > r.mask {
 		r.headSeen = r.head.Load()

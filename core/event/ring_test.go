@@ -22,10 +22,10 @@ func TestRingFullDrops(t *testing.T) {
 		t.Fatalf("Ring does not wrap modulo the loop count")
 	}
 	accepted := 0
+	rec := newRecord(r)
 	for i := range 100 {
-		if rec := r.Reserve(); rec != nil {
-			rec.ReqID = uint64(i)
-			r.Commit()
+		rec.ReqID = uint64(i)
+		if r.Push(rec) {
 			accepted++
 		}
 	}
@@ -46,23 +46,20 @@ func TestRingFullDrops(t *testing.T) {
 		t.Fatalf("drained %v", got)
 	}
 	for range 3 {
-		if r.Reserve() == nil {
+		if !r.Push(rec) {
 			t.Fatalf("no room after draining")
 		}
-		r.Commit()
 	}
-	if r.Reserve() != nil || r.Drops() != 93 {
+	if r.Push(rec) || r.Drops() != 93 {
 		t.Fatalf("ring not full again: drops %d", r.Drops())
 	}
-	// Reserve without Commit reuses the slot; Commit without Reserve is a no-op.
-	r.drain(100, func(*Record) {})
-	a := r.Reserve()
-	b := r.Reserve()
-	r.Commit()
-	r.Commit()
-	if a != b || r.Len() != 1 {
-		t.Fatalf("reserve/commit pairing: same slot %v len %d", a == b, r.Len())
-	}
+}
+
+// newRecord returns a Record reset for r, to fill and Push.
+func newRecord(r *Ring) *Record {
+	rec := new(Record)
+	rec.Reset(r.CapturesHeaders())
+	return rec
 }
 
 // TestRingSPSC runs a producer and a consumer concurrently (meaningful under
@@ -72,11 +69,10 @@ func TestRingSPSC(t *testing.T) {
 	const n = 20000
 	var wg sync.WaitGroup
 	wg.Go(func() {
+		rec := newRecord(r)
 		for i := uint64(1); i <= n; i++ {
-			if rec := r.Reserve(); rec != nil {
-				rec.ReqID = i
-				r.Commit()
-			}
+			rec.ReqID = i
+			r.Push(rec)
 		}
 	})
 	var got, last uint64

@@ -79,12 +79,11 @@ func startHub(t *testing.T, opts Options) *Hub {
 func record(t *testing.T, r *Ring, n int) {
 	t.Helper()
 	for i := range n {
-		rec := r.Reserve()
-		if rec == nil {
+		rec := newRecord(r)
+		fillRecord(rec, uint64(i+1), nil, nil)
+		if !r.Push(rec) {
 			t.Fatalf("ring full at record %d", i)
 		}
-		fillRecord(rec, uint64(i+1), nil, nil)
-		r.Commit()
 	}
 }
 

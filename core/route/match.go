@@ -32,10 +32,10 @@ func (t *Table) Match(req *httpparse.Request, buf []byte) *Compiled {
 			c = t.matchHost(host, path, req, buf)
 		case len(host) <= shortHostLen:
 			var arr [shortHostLen]byte // most hosts: less to zero than maxHostLen
-			c = t.matchHost(lower(arr[:len(host)], host), path, req, buf)
+			c = t.matchHost(httpparse.Lower(arr[:], host), path, req, buf)
 		default:
 			var arr [maxHostLen]byte
-			c = t.matchHost(lower(arr[:len(host)], host), path, req, buf)
+			c = t.matchHost(httpparse.Lower(arr[:], host), path, req, buf)
 		}
 		if c != nil {
 			return c
@@ -122,17 +122,6 @@ func globMatch(p string, s []byte) bool {
 
 // shortHostLen is the stack buffer size used to lower-case most Host values.
 const shortHostLen = 64
-
-// lower writes the ASCII lower-case form of src into dst (same length) and returns dst.
-func lower(dst, src []byte) []byte {
-	for i, c := range src {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst[i] = c
-	}
-	return dst
-}
 
 // hostClass flags the bytes splitHost looks for in one pass over a Host value:
 //
@@ -334,7 +323,7 @@ func (m *matchers) methodOK(req *httpparse.Request, buf []byte) bool {
 func headerValue(req *httpparse.Request, buf []byte, name string) ([]byte, bool) {
 	for i := range req.Headers {
 		h := &req.Headers[i]
-		if equalFold(h.Name.Bytes(buf), name) {
+		if httpparse.EqualFold(h.Name.Bytes(buf), name) {
 			return h.Value.Bytes(buf), true
 		}
 	}
@@ -345,7 +334,7 @@ func headerValue(req *httpparse.Request, buf []byte, name string) ([]byte, bool)
 func cookieValue(req *httpparse.Request, buf []byte, name string) ([]byte, bool) {
 	for i := range req.Headers {
 		h := &req.Headers[i]
-		if !equalFold(h.Name.Bytes(buf), "cookie") {
+		if !httpparse.EqualFold(h.Name.Bytes(buf), "cookie") {
 			continue
 		}
 		v := h.Value.Bytes(buf)
@@ -391,21 +380,4 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-// equalFold reports whether b equals the lower-case ASCII string s, ignoring ASCII case.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(s) {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -126,16 +126,8 @@ func (t *Table) Hostnames() []string { return t.hostnames }
 // modified.
 func (t *Table) Routes() []*Compiled { return t.routes }
 
-// Entries returns one Compiled per domain of every enabled route, in input order. The
-// slice must not be modified.
-func (t *Table) Entries() []*Compiled { return t.entries }
-
 // Route returns the compiled route with that id (enabled routes only), or nil.
 func (t *Table) Route(id string) *Compiled { return t.byID[id] }
-
-// Source returns the routes the table was compiled from (a private copy, disabled routes
-// included). The slice must not be modified.
-func (t *Table) Source() []Route { return t.source }
 
 // HasTarget reports whether the table has an upstream with that Upstream.Key. The engine
 // uses it (or HasAddr) to drain and close pools of targets a new table removed.
@@ -146,15 +138,6 @@ func (t *Table) HasTarget(key string) bool {
 // HasAddr reports whether some upstream of the table has that address.
 func (t *Table) HasAddr(a netip.AddrPort) bool {
 	return t != nil && t.addrs[a]
-}
-
-// Addrs returns the distinct upstream addresses of the table, in no particular order.
-func (t *Table) Addrs() []netip.AddrPort {
-	out := make([]netip.AddrPort, 0, len(t.addrs))
-	for a := range t.addrs {
-		out = append(out, a)
-	}
-	return out
 }
 
 // Compiled is one enabled route as matched through one of its domains. The Compiled values
