@@ -4,10 +4,10 @@ BIN       ?= bin/torii
 FUZZTIME  ?= 60s
 TESTFLAGS ?=
 
-.PHONY: run build test test-race check fuzz bench bench-compare screenshots deps-test clean
+.PHONY: run build test test-race check fuzz bench bench-compare screenshots deps-test clean cluster-demo test-cluster
 
 run: build
-	./$(BIN) serve
+	./$(BIN) serve --listen-tls :8443
 
 build:
 	$(GO) build -o $(BIN) ./cmd/torii
@@ -51,3 +51,13 @@ screenshots: deps-test
 
 clean:
 	rm -rf bin
+
+# cluster-demo runs redis-server, a leader and three workers on 127.0.0.1:8081-8083 with the demo
+# route, prints what to curl, and stops everything on Ctrl-C (tools/cluster-demo.sh).
+cluster-demo: build deps-test
+	@bash tools/cluster-demo.sh
+
+# test-cluster runs the long cluster tests over real processes: exact quotas through 3 workers,
+# 100 propagations, leader and Redis outages (about a minute; make test runs the short ones).
+test-cluster: deps-test
+	TORII_CLUSTER_LONG=1 $(GO) test -count=1 -v -timeout 10m ./cluster/...

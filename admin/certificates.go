@@ -145,7 +145,7 @@ func compileTLS(st *state) (*tlsedge.Table, []certInfo) {
 	var cas []tlsedge.CA
 	var infos []certInfo
 	for _, e := range st.ents[kCerts].All() {
-		doc := e.doc
+		doc := e.doc()
 		chainPEM, _ := doc["chain"].(string)
 		keyPEM, _ := doc["privateKey"].(string)
 		chain, key, err := pki.Check(chainPEM, keyPEM, time.Time{}, false)

@@ -48,7 +48,7 @@ func checkDescriptor(c *checker, doc map[string]any) {
 func descriptorRoutes(st *state) []map[string]any {
 	var out []map[string]any
 	for _, e := range st.sorted(kDescriptors) {
-		r, _ := otoroshi.DescriptorToRoute(e.doc)
+		r, _ := otoroshi.DescriptorToRoute(e.doc())
 		fillDefaults(r, routeDefaults)
 		out = append(out, r)
 	}

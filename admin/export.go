@@ -16,13 +16,13 @@ func exportDoc(st *state, now time.Time) map[string]any {
 	for _, k := range kinds {
 		out := []any{}
 		for _, e := range st.sorted(k.id) {
-			out = append(out, e.doc)
+			out = append(out, e.doc())
 		}
 		lists[k.array] = out
 	}
 	var extra map[string]any
 	if st.extra != nil {
-		extra = st.extra.doc
+		extra = st.extra.doc()
 	}
 	return otoroshi.Export(lists, st.globalDoc(), extra, now)
 }

@@ -100,7 +100,7 @@ func exporterConfigs(st *state) ([]event.ExporterConfig, []error) {
 	var cfgs []event.ExporterConfig
 	var errs []error
 	for _, e := range st.sorted(kExporters) {
-		cfg, err := decodeExporter(e.doc)
+		cfg, err := decodeExporter(e.doc())
 		if err != nil {
 			errs = append(errs, err)
 			continue

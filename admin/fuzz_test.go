@@ -30,7 +30,7 @@ func FuzzImport(f *testing.F) {
 		for _, k := range kinds {
 			for _, e := range st.ents[k.id].All() {
 				c := &checker{}
-				k.check(c, e.doc)
+				k.check(c, e.doc())
 				if len(c.errs) > 0 {
 					t.Fatalf("accepted an invalid %s: %v", k.label, c.errs)
 				}

@@ -99,7 +99,7 @@ func (s *Server) handleList(k *kind, parent kindID) func(http.ResponseWriter, *h
 		}
 		var picked []*entity
 		for _, e := range st.sorted(k.id) {
-			if sc.matches(e.doc) && matchFilters(e.doc, q) {
+			if sc.matches(e.doc()) && matchFilters(e.doc(), q) {
 				picked = append(picked, e)
 			}
 		}
@@ -173,7 +173,7 @@ func lookup(st *state, r *http.Request, k *kind, idParam string, parent kindID) 
 	}
 	id := r.PathValue(idParam)
 	e, ok := st.ents[k.id].Get(id)
-	if !ok || !sc.matches(e.doc) {
+	if !ok || !sc.matches(e.doc()) {
 		return nil, errNotFound(k.label + " " + strconv.Quote(id))
 	}
 	return e, nil
@@ -273,7 +273,7 @@ func (s *Server) handleUpdate(k *kind, idParam string, parent kindID, patch bool
 			}
 			var doc map[string]any
 			if patch {
-				m, err := applyPatch(cur.doc, in)
+				m, err := applyPatch(cur.doc(), in)
 				if err != nil {
 					return err
 				}
@@ -294,7 +294,7 @@ func (s *Server) handleUpdate(k *kind, idParam string, parent kindID, patch bool
 				return err
 			}
 			ws.put(st, k, updated)
-			s.audit(ws, r, "UPDATE_"+k.audit, cur.id, cur.doc, doc, "updated "+k.label+" "+cur.id)
+			s.audit(ws, r, "UPDATE_"+k.audit, cur.id, cur.doc(), doc, "updated "+k.label+" "+cur.id)
 			return nil
 		})
 		if err != nil {
@@ -321,7 +321,7 @@ func (s *Server) handleDelete(k *kind, idParam string, parent kindID) func(http.
 			if k.id == kKeys {
 				undo = s.forgetQuota(ws, cur.id)
 			}
-			s.audit(ws, r, "DELETE_"+k.audit, cur.id, cur.doc, nil, "deleted "+k.label+" "+cur.id)
+			s.audit(ws, r, "DELETE_"+k.audit, cur.id, cur.doc(), nil, "deleted "+k.label+" "+cur.id)
 			return nil
 		})
 		if err != nil {

@@ -79,8 +79,13 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 				t.Fatalf("step %d: key %s published as %+v, recompiled as %+v", step, k.ClientID, g, k)
 			}
 		}
-		if !reflect.DeepEqual(routeEntities(got.routes), routeEntities(want.routes)) {
+		if !reflect.DeepEqual(routeEntities(got.routes), routeEntities(want.routes)) || len(got.routes.Routes()) != len(want.routes.Routes()) {
 			t.Fatalf("step %d: published routes differ from a recompile", step)
+		}
+		for i, r := range want.routes.Routes() {
+			if g := got.routes.Routes()[i]; g.ID != r.ID || g.Index != r.Index || g.Upstreams()[0].Addr != r.Upstreams()[0].Addr {
+				t.Fatalf("step %d: route %d is %s@%d, recompiled %s@%d", step, i, g.ID, g.Index, r.ID, r.Index)
+			}
 		}
 		if !reflect.DeepEqual(got.global, want.global) || !reflect.DeepEqual(got.snap.Global, want.snap.Global) {
 			t.Fatalf("step %d: global %+v, recompiled %+v", step, got.global, want.global)

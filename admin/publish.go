@@ -3,11 +3,12 @@ package admin
 import (
 	"encoding/json"
 	"errors"
-	"github.com/torii-gateway/torii/auth"
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 
+	"github.com/torii-gateway/torii/auth"
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/dns"
@@ -108,7 +109,7 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	if prev == nil || len(ws.reset) > 0 {
 		return c.compile(st, version)
 	}
-	var keyIDs []string
+	var keyIDs, routeIDs []string
 	routes, global, certs, auths, jwts := false, false, false, false, false
 	for _, ch := range ws.changes {
 		switch ch.bucket {
@@ -120,7 +121,10 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 			auths = true
 		case bucketKeys:
 			keyIDs = append(keyIDs, ch.key)
-		case bucketRoutes, bucketDescriptors: // descriptors compile into routes
+		case bucketRoutes:
+			routes = true
+			routeIDs = append(routeIDs, ch.key)
+		case bucketDescriptors: // descriptors compile into routes
 			routes = true
 		case bucketGlobal:
 			global = true
@@ -129,10 +133,19 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	table, set, g := prev.routes, prev.keys, prev.global
 	mods, private := prev.auths, prev.private
 	var err error
-	if routes {
+	switch {
+	case routes && (st.ents[kDescriptors].Len() > 0 || st.ents[kAuths].Len() > 0 || len(routeIDs) != len(ws.changes)):
+		// Descriptors compile into routes listed after the routes, and auth modules add login
+		// routes: keep to the full compile.
 		if table, private, err = c.compileRoutes(st); err != nil {
 			return nil, err
 		}
+	case routes:
+		// No auth module: no login route, and the private-app server has no use for the routes.
+		if table, err = c.updateRoutes(prev.routes, st, routeIDs); err != nil {
+			return nil, err
+		}
+		private = nil
 	}
 	if auths {
 		if mods, err = compileAuths(st); err != nil {
@@ -233,11 +246,7 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error)
 	if c.login != nil {
 		routes = auth.LoginRoutes(routes, c.login.Addr())
 	}
-	opts := route.CompileOptions{Registry: c.reg}
-	if c.names != nil {
-		opts.Names = c.names
-	}
-	table, err := route.Compile(routes, opts)
+	table, err := route.Compile(routes, c.routeOptions())
 	if err != nil {
 		return nil, nil, routeCompileError(err)
 	}
@@ -245,6 +254,49 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error)
 		c.log.Warn("route compiled with a warning", "warning", w.String())
 	}
 	return table, private, nil
+}
+
+// routeOptions are the options of every route compile, full (compileRoutes) or not (updateRoutes).
+func (c *compiler) routeOptions() route.CompileOptions {
+	opts := route.CompileOptions{Registry: c.reg}
+	if c.names != nil {
+		opts.Names = c.names
+	}
+	return opts
+}
+
+// updateRoutes compiles the routes ids of st (deleted when st no longer has them) into a table
+// made from prev with route.Table.With: the other routes keep their compiled form.
+func (c *compiler) updateRoutes(prev *route.Table, st *state, ids []string) (*route.Table, error) {
+	var put []route.Route
+	var del []string
+	var fields []FieldError
+	for _, id := range ids {
+		e, ok := st.ents[kRoutes].Get(id)
+		if !ok {
+			del = append(del, id)
+			continue
+		}
+		var r route.Route
+		if err := json.Unmarshal(e.raw, &r); err != nil {
+			fields = append(fields, FieldError{Field: "route " + e.id, Message: err.Error()})
+			continue
+		}
+		put = append(put, r)
+	}
+	if len(fields) > 0 {
+		return nil, invalidConfig(fields)
+	}
+	table, err := prev.With(put, del, c.routeOptions())
+	if err != nil {
+		return nil, routeCompileError(err)
+	}
+	for _, w := range table.Warnings() {
+		if slices.Contains(ids, w.RouteID) {
+			c.log.Warn("route compiled with a warning", "warning", w.String())
+		}
+	}
+	return table, nil
 }
 
 // decodeKeys decodes and validates the API keys of ents; errors name the key and the field.

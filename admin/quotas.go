@@ -54,5 +54,5 @@ func (s *Server) quotas(w http.ResponseWriter, r *http.Request, reset bool) erro
 		}
 		s.emitAudits(ws.audits)
 	}
-	return s.writeValue(w, http.StatusOK, s.opts.Quotas.Usage(id, limitsOf(e.doc), time.Now()))
+	return s.writeValue(w, http.StatusOK, s.opts.Quotas.Usage(id, limitsOf(e.doc()), time.Now()))
 }

@@ -5,10 +5,11 @@ import (
 	"github.com/torii-gateway/torii/internal/pmap"
 )
 
-// entity is one stored document with its canonical encoding and ETag. It is immutable once built.
+// entity is one stored document: its canonical encoding, as stored in bbolt, and its ETag. It is
+// immutable once built. The decoded document is not kept (doc decodes it on demand): at a million
+// API keys the maps would take several KiB each, ten times the encoding.
 type entity struct {
 	id   string
-	doc  map[string]any
 	raw  []byte
 	etag string
 }
@@ -18,7 +19,16 @@ func newEntity(id string, doc map[string]any) (*entity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &entity{id: id, doc: doc, raw: raw, etag: jsonx.ETag(raw)}, nil
+	return &entity{id: id, raw: raw, etag: jsonx.ETag(raw)}, nil
+}
+
+// doc returns the entity's document, decoded from its encoding: a fresh map the caller may change.
+func (e *entity) doc() map[string]any {
+	d, err := jsonx.DecodeObject(e.raw)
+	if err != nil {
+		panic("BUG: an entity's encoding does not decode: " + err.Error())
+	}
+	return d
 }
 
 // state is the whole configuration: every entity of every kind plus the global config. A published
@@ -48,7 +58,7 @@ func (st *state) sorted(k kindID) []*entity { return st.ents[k].Values() }
 // globalDoc returns the stored global config or the defaults.
 func (st *state) globalDoc() map[string]any {
 	if st.global != nil {
-		return st.global.doc
+		return st.global.doc()
 	}
 	return globalTemplate()
 }

@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/internal/jsonx"
+	"github.com/torii-gateway/torii/internal/pmap"
 	"go.etcd.io/bbolt"
 )
 
@@ -125,21 +128,24 @@ func loadState(db *bbolt.DB) (*state, error) {
 	st := newState()
 	err := db.View(func(tx *bbolt.Tx) error {
 		for _, k := range kinds {
+			// bbolt yields keys in order: the map is built in one pass (pmap.Build). The stored
+			// encodings are kept as they are (writes store canonical encodings); each is checked
+			// to be a JSON object, not decoded.
+			var ids []string
+			var ents []*entity
 			err := tx.Bucket([]byte(k.bucket)).ForEach(func(key, val []byte) error {
-				doc, err := jsonx.DecodeObject(val)
-				if err != nil {
-					return fmt.Errorf("cannot decode %s %q: %w", k.label, key, err)
+				if !isJSONObject(val) {
+					return fmt.Errorf("cannot decode %s %q: not a JSON object", k.label, key)
 				}
-				e, err := newEntity(string(key), doc)
-				if err != nil {
-					return err
-				}
-				st.ents[k.id] = st.ents[k.id].Set(e.id, e)
+				raw := bytes.Clone(val) // val is valid only during the transaction
+				ids = append(ids, string(key))
+				ents = append(ents, &entity{id: ids[len(ids)-1], raw: raw, etag: jsonx.ETag(raw)})
 				return nil
 			})
 			if err != nil {
 				return err
 			}
+			st.ents[k.id] = pmap.Build(ids, ents)
 		}
 		var err error
 		if st.global, err = loadDoc(tx, bucketGlobal, globalKey); err != nil {
@@ -154,6 +160,12 @@ func loadState(db *bbolt.DB) (*state, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// isJSONObject reports whether b is one valid JSON object.
+func isJSONObject(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{' && json.Valid(b)
 }
 
 // loadDoc reads one JSON object stored under key; nil when there is none.

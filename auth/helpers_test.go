@@ -36,14 +36,7 @@ func startStack(t testing.TB, ss *privateapp.Sessions) *stack {
 		ss = privateapp.New(nil)
 	}
 	st := &stack{sessions: ss, login: auth.NewServer(auth.Options{Sessions: ss})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: st.login, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	t.Cleanup(func() { _ = hs.Close() })
-	st.addr = netip.MustParseAddrPort(ln.Addr().String())
+	st.serveLogin(t)
 	srv, err := core.NewServer(core.Config{Listen: "127.0.0.1:0", Loops: 1, PrivateApps: ss,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -52,6 +45,20 @@ func startStack(t testing.TB, ss *privateapp.Sessions) *stack {
 	testkit.Run(t, "proxy", srv.Run, srv.Ready())
 	st.srv = srv
 	return st
+}
+
+// serveLogin serves st.login on a new loopback port (the login routes of
+// the next publish point at it).
+func (st *stack) serveLogin(t testing.TB) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: st.login, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	st.addr = netip.MustParseAddrPort(ln.Addr().String())
 }
 
 // publish compiles modules (authConfigs JSON documents) and routes as the

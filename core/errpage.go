@@ -27,6 +27,7 @@ const (
 	errNoAPIKey
 	errInvalidTuple
 	errBadAPIKey
+	errBadAPIKey400
 	errInvalidAPIKey
 	errReadOnlyKey
 	errTooManyRequests
@@ -64,7 +65,7 @@ var errorInfo = [errKinds]struct {
 	errBadGateway:      {502, "errors.bad.gateway", "Bad gateway: the backend could not be reached or sent an invalid response"},
 	errTimeout:         {504, "errors.request.timeout", "Request timeout: the backend did not answer in time"},
 	errOverloaded:      {503, "errors.overloaded", "Service overloaded: too many concurrent connections"},
-	errNoTarget:        {503, "errors.no.target.available", "Service unavailable: no backend target is available"},
+	errNoTarget:        {503, "errors.circuit.breaker.open", "Service unavailable: no backend target is available"},
 	errConnectRefused:  {405, "errors.connect.not.allowed", "CONNECT is not allowed on this gateway"},
 	errClientTimeout:   {408, "errors.client.timeout", "Request timeout: the request head did not arrive in time"},
 	errBadRequest:      {400, "errors.bad.request", "Bad request: malformed HTTP request"},
@@ -78,7 +79,8 @@ var errorInfo = [errKinds]struct {
 	errNoAPIKey:        {400, "errors.no.api.key", "No ApiKey provided"},
 	errInvalidTuple:    {400, "errors.invalid.api.key.tuple", "Invalid ApiKey tuple"},
 	errBadAPIKey:       {401, "errors.bad.api.key", "Bad API key"},
-	errInvalidAPIKey:   {401, "errors.bad.api.key", "Invalid API key"},
+	errBadAPIKey400:    {400, "errors.bad.api.key", "Bad API key"},
+	errInvalidAPIKey:   {401, "errors.invalid.api.key", "Invalid API key"},
 	errReadOnlyKey:     {405, "errors.method.not.allowed", "Method not allowed. Can only handle GET, HEAD, OPTIONS"},
 	errTooManyRequests: {429, "errors.too.much.requests", "You performed too much requests"},
 	errMisconfigured:   {500, "errors.route.misconfigured", "The route's plugin configuration is invalid"},

@@ -201,7 +201,9 @@ func rejectionKind(r *apikey.Rejection) errKind {
 		return errInvalidTuple
 	case apikey.ErrBadKey:
 		return errBadAPIKey
-	case apikey.ErrNotAuthorized:
+	case apikey.ErrClientIDOnly, apikey.ErrBadJWT:
+		return errBadAPIKey400
+	case apikey.ErrInvalidKey:
 		return errInvalidAPIKey
 	case apikey.ErrReadOnly:
 		return errReadOnlyKey

@@ -31,10 +31,11 @@ func (c *compiler) resolve(tg *Target) (netip.Addr, error) {
 		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil
 	}
 	if c.opts.Names != nil {
-		if c.hosts == nil {
-			c.hosts = make(map[string]bool)
+		c.asked(host)
+		if c.routeHosts == nil {
+			c.routeHosts = make(map[string][]string)
 		}
-		c.hosts[host] = true
+		c.routeHosts[c.routeID] = append(c.routeHosts[c.routeID], host)
 		if a, ok := c.opts.Names.Lookup(host); ok {
 			return a.Unmap(), nil
 		}

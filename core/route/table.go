@@ -26,7 +26,12 @@ type Table struct {
 	addrs     map[netip.AddrPort]bool
 	warnings  []Warning
 	hostnames []string // asked of CompileOptions.Names, sorted
-	source    []Route
+	source    []*Route
+	// For With: every route by id (disabled ones too), the entries of each enabled route,
+	// and the hostnames each route asked of CompileOptions.Names.
+	byIDAll    map[string]*Route
+	domains    map[string][]*Compiled
+	routeHosts map[string][]string
 }
 
 // hostNode holds the paths of one host (or wildcard suffix). It is laid out to fill two

@@ -200,3 +200,44 @@ func (m Map[V]) Values() []V {
 	}
 	return out
 }
+
+// Build returns the map of keys (sorted, without duplicates) to vals, in
+// O(n): it builds the treap as a Cartesian tree with one stack pass instead
+// of n insertions. It panics when keys are not sorted or have a duplicate.
+func Build[V any](keys []string, vals []V) Map[V] {
+	if len(keys) != len(vals) {
+		panic("BUG: pmap.Build with more keys than values or the reverse")
+	}
+	var stack []*node[V]
+	for i, k := range keys {
+		if i > 0 && keys[i-1] >= k {
+			panic("BUG: pmap.Build keys not sorted or duplicated")
+		}
+		n := &node[V]{key: k, val: vals[i], prio: xxhash.Sum64String(k), size: 1}
+		var last *node[V]
+		for len(stack) > 0 && stack[len(stack)-1].prio < n.prio {
+			last = stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+		}
+		n.left = last
+		if len(stack) > 0 {
+			stack[len(stack)-1].right = n
+		}
+		stack = append(stack, n)
+	}
+	if len(stack) == 0 {
+		return Map[V]{}
+	}
+	root := stack[0]
+	fixSizes(root)
+	return Map[V]{root: root}
+}
+
+// fixSizes sets the sizes of a tree under construction.
+func fixSizes[V any](n *node[V]) int {
+	if n == nil {
+		return 0
+	}
+	n.size = 1 + fixSizes(n.left) + fixSizes(n.right)
+	return n.size
+}

@@ -115,3 +115,31 @@ func BenchmarkSetAt1M(b *testing.B) {
 		_ = m.Set(fmt.Sprintf("key_%07d", i%1_000_000), i)
 	}
 }
+
+func TestBuildIsTheSameTreap(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 17, 1000} {
+		keys := make([]string, n)
+		vals := make([]int, n)
+		var want Map[int]
+		for i := range keys {
+			keys[i], vals[i] = fmt.Sprintf("k%05d", i), i
+			want = want.Set(keys[i], i)
+		}
+		got := Build(keys, vals)
+		var same func(a, b *node[int]) bool
+		same = func(a, b *node[int]) bool {
+			if a == nil || b == nil {
+				return a == b
+			}
+			return a.key == b.key && a.val == b.val && a.size == b.size && same(a.left, b.left) && same(a.right, b.right)
+		}
+		if !same(got.root, want.root) {
+			t.Fatalf("Build of %d keys differs from %d insertions", n, n)
+		}
+		got = got.Set("k00000x", -1).Delete("k00001")
+		want = want.Set("k00000x", -1).Delete("k00001")
+		if !same(got.root, want.root) {
+			t.Fatalf("Build of %d keys then changes differs", n)
+		}
+	}
+}

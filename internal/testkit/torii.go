@@ -31,6 +31,8 @@ type Addrs struct {
 	Proxy string `json:"proxy"`
 	Admin string `json:"admin"`
 	Echo  string `json:"echo"`
+	// TLS is the --listen-tls listener.
+	TLS string `json:"tls"`
 	// Status is torii worker's --status listener.
 	Status string `json:"status"`
 }
