@@ -48,6 +48,9 @@ const (
 	errCors
 	errHeadersInvalid
 	errNotSecured
+	errTokenMissing
+	errBadToken
+	errVerifierMissing
 	errPluginAnswer // a redirection or a CORS preflight answered by the chain
 	errKinds
 )
@@ -103,6 +106,9 @@ var errorInfo = [errKinds]struct {
 	errCors:             {404, "errors.cors.error", "Cors error"},
 	errHeadersInvalid:   {400, "errors.bad.request", "bad request"},
 	errNotSecured:       {502, "errors.service.not.secured", "Backend server does not seems to be secured. Cancelling request !"},
+	errTokenMissing:     {400, "error.expected.token.not.found", "error.expected.token.not.found"},
+	errBadToken:         {400, "error.bad.token", "error.bad.token"},
+	errVerifierMissing:  {500, "error.missing.globaljwtverifier.id", "error.missing.globaljwtverifier.id"},
 	errPluginAnswer:     {200, "", ""},
 }
 

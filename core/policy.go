@@ -138,7 +138,7 @@ func (lp *loop) policy(cc *clientConn, snap *Snapshot, rt *route.Compiled, buf [
 		}
 		if rp.chain != nil {
 			cc.pol.chain = rp.chain
-			if k, ok := lp.pluginAccess(cc, rp.chain, rt, buf); !ok {
+			if k, ok := lp.pluginAccess(cc, snap, rp.chain, rt, buf); !ok {
 				return k, false
 			}
 		}

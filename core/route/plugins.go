@@ -32,7 +32,7 @@ var knownPlugins = map[string]bool{
 	"RemoveHeadersIn": true, "RemoveHeadersOut": true, "HeadersValidation": true,
 	"Cors": true, "Redirection": true, "MaintenanceMode": true, "BuildMode": true, "DisableHttp10": true,
 	"ReadOnlyCalls": true, "AllowHttpMethods": true, "IpAddressAllowedList": true, "IpAddressBlockList": true,
-	"OtoroshiChallenge": true, "OtoroshiInfos": true,
+	"OtoroshiChallenge": true, "OtoroshiInfos": true, "JwtVerification": true, "JwtSigner": true,
 }
 
 // Known reports whether Torii runs the built-in plugin named name (short
