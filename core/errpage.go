@@ -47,6 +47,8 @@ const (
 	errCors
 	errHeadersInvalid
 	errNotSecured
+	errClientCert
+	errMisdirected
 	errPluginAnswer // a redirection or a CORS preflight answered by the chain
 	errKinds
 )
@@ -101,6 +103,8 @@ var errorInfo = [errKinds]struct {
 	errCors:             {404, "errors.cors.error", "Cors error"},
 	errHeadersInvalid:   {400, "errors.bad.request", "bad request"},
 	errNotSecured:       {502, "errors.service.not.secured", "Backend server does not seems to be secured. Cancelling request !"},
+	errClientCert:       {403, "forbidden", "forbidden"},
+	errMisdirected:      {421, "errors.misdirected.request", "Misdirected request: Host does not match the TLS server name of this connection"},
 	errPluginAnswer:     {200, "", ""},
 }
 

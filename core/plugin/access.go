@@ -25,6 +25,8 @@ const (
 	RefusalCors                // 404 errors.cors.error
 	RefusalHeaders             // 400 errors.bad.request (HeadersValidation)
 	RefusalNotSecured          // 502 errors.service.not.secured (OtoroshiChallenge)
+	RefusalClientCert          // 403 forbidden (NgHasClientCert*Validator: no verified client certificate)
+	RefusalMisdirected         // 421 errors.misdirected.request (mTLS route: Host is not the TLS server name)
 	Refusals
 )
 
@@ -42,6 +44,8 @@ var RefusalInfo = [Refusals]struct {
 	RefusalCors:        {404, "errors.cors.error", "Cors error"},
 	RefusalHeaders:     {400, "errors.bad.request", "bad request"},
 	RefusalNotSecured:  {502, "errors.service.not.secured", "Backend server does not seems to be secured. Cancelling request !"},
+	RefusalClientCert:  {403, "forbidden", "forbidden"},
+	RefusalMisdirected: {421, "errors.misdirected.request", "Misdirected request: Host does not match the TLS server name of this connection"},
 }
 
 // Verdict is what Access decided.

@@ -28,6 +28,12 @@ type Ctx struct {
 	Route  *route.Compiled  // the matched route
 	Now    time.Time
 	TLS    bool // the client connection is TLS
+	// SNI is the lower-case server name of the TLS handshake and Cert what the TLS listener
+	// said of the client certificate (clientcert.go); HTTPSPort is the TLS listener's port
+	// (0: none, or 443), for ForceHttpsTraffic.
+	SNI       string
+	Cert      ClientCert
+	HTTPSPort int
 }
 
 // Names lists the plugins this package runs, by Otoroshi short name.
@@ -65,6 +71,9 @@ type Chain struct {
 	chalBit   uint64
 	infos     *infos
 	infosBit  uint64
+	// certHeaders: a client-certificate validator sends the certificate to the backend.
+	certHeaders bool
+	certBit     uint64
 	// filters are the steps with include or exclude patterns; each has
 	// its bit, set in Exchange.off when the request path does not match.
 	filters []stepFilter
@@ -270,6 +279,10 @@ var slash = []byte("/")
 
 func (c *Chain) add(f *fields, rt *route.Compiled) {
 	switch f.name {
+	case "NgHasClientCertValidator", "NgHasClientCertMatchingValidator":
+		c.addClientCert(f)
+	case "ForceHttpsTraffic":
+		c.access = append(c.access, accessEntry{check: forceHTTPS{}, bit: f.bit})
 	case "AdditionalHeadersIn", "MissingHeadersIn", "AdditionalHeadersOut", "MissingHeadersOut":
 		h := f.headers("headers")
 		in := strings.HasSuffix(f.name, "In")
@@ -486,7 +499,7 @@ func (c *Chain) AppendRequest(dst []byte, x *Ctx, xs *Exchange) []byte {
 	if c.infos != nil && xs.off&c.infosBit == 0 {
 		dst = c.infos.appendClaim(dst, x)
 	}
-	return dst
+	return c.appendCertHeaders(dst, x, xs)
 }
 
 // AppendResponse appends the fields the chain adds to the response sent to
