@@ -26,16 +26,19 @@ import (
 
 // pluginKinds maps a plugin refusal to its error page.
 var pluginKinds = [plugin.Refusals]errKind{
-	plugin.RefusalMaintenance: errMaintenance,
-	plugin.RefusalBuild:       errBuildMode,
-	plugin.RefusalHTTP10:      errHTTP10,
-	plugin.RefusalMethod:      errMethodNotAllowed,
-	plugin.RefusalIP:          errIPNotAllowed,
-	plugin.RefusalCors:        errCors,
-	plugin.RefusalHeaders:     errHeadersInvalid,
-	plugin.RefusalNotSecured:  errNotSecured,
-	plugin.RefusalClientCert:  errClientCert,
-	plugin.RefusalMisdirected: errMisdirected,
+	plugin.RefusalMaintenance:     errMaintenance,
+	plugin.RefusalBuild:           errBuildMode,
+	plugin.RefusalHTTP10:          errHTTP10,
+	plugin.RefusalMethod:          errMethodNotAllowed,
+	plugin.RefusalIP:              errIPNotAllowed,
+	plugin.RefusalCors:            errCors,
+	plugin.RefusalHeaders:         errHeadersInvalid,
+	plugin.RefusalNotSecured:      errNotSecured,
+	plugin.RefusalTokenMissing:    errTokenMissing,
+	plugin.RefusalBadToken:        errBadToken,
+	plugin.RefusalVerifierMissing: errVerifierMissing,
+	plugin.RefusalClientCert:      errClientCert,
+	plugin.RefusalMisdirected:     errMisdirected,
 }
 
 func init() {
@@ -73,8 +76,9 @@ func (lp *loop) pluginCtx(cc *clientConn, rt *route.Compiled, buf []byte) *plugi
 }
 
 // pluginAccess runs the route's access plugins for cc's request in buf.
-func (lp *loop) pluginAccess(cc *clientConn, ch *plugin.Chain, rt *route.Compiled, buf []byte) (errKind, bool) {
+func (lp *loop) pluginAccess(cc *clientConn, snap *Snapshot, ch *plugin.Chain, rt *route.Compiled, buf []byte) (errKind, bool) {
 	x := lp.pluginCtx(cc, rt, buf)
+	x.Verifiers = snap.JWT
 	v := ch.Access(x, &cc.pol.px)
 	if v.Refuse != plugin.RefusalNone {
 		return pluginKinds[v.Refuse], false

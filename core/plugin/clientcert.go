@@ -50,7 +50,7 @@ type clientCertCheck struct {
 	regexps  []*regexp.Regexp // regex_subject_dns
 }
 
-func (cc *clientCertCheck) check(x *Ctx) Verdict {
+func (cc *clientCertCheck) check(x *Ctx, _ *Exchange) Verdict {
 	if !x.TLS {
 		return Verdict{Refuse: RefusalClientCert}
 	}
@@ -132,7 +132,7 @@ func appendVisible(dst []byte, s string) []byte {
 // forceHTTPS is ForceHttpsTraffic.
 type forceHTTPS struct{}
 
-func (forceHTTPS) check(x *Ctx) Verdict {
+func (forceHTTPS) check(x *Ctx, _ *Exchange) Verdict {
 	if x.TLS {
 		return Verdict{}
 	}
