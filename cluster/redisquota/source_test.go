@@ -3,6 +3,7 @@ package redisquota
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -163,5 +164,83 @@ func TestLeaseFailOpenAndRecovery(t *testing.T) {
 	m := startNode(t, r.Addr, quota.FailOpen, 2)
 	if got := hammer([]*node{m}, "k", lim, 1000); got != 1000-int64(st.OpenAdmits) {
 		t.Fatalf("after recovery a second node got %d, want the %d left", got, 1000-int64(st.OpenAdmits))
+	}
+}
+
+func TestLeaseFailClosed(t *testing.T) {
+	r := testkit.StartRedis(t)
+	n := startNode(t, r.Addr, quota.FailClosed, 2)
+	lim := quota.Limits{Throttle: quota.Unlimited, Daily: 1000, Monthly: quota.Unlimited}
+	if got := hammer([]*node{n}, "k", lim, 10); got != 10 {
+		t.Fatalf("%d of 10 admitted", got)
+	}
+	held := n.c.GlobalStats().Held
+	r.Kill()
+	// Fail closed: only the leases held at the kill are spent; everything else is refused.
+	if got := hammer([]*node{n}, "k", lim, 300); got != held {
+		t.Fatalf("fail closed with %d leased calls held: %d admitted, want exactly those", held, got)
+	}
+	if st := n.c.GlobalStats(); st.OpenAdmits != 0 || st.Up {
+		t.Fatalf("stats %+v", st)
+	}
+	r.Restart()
+	testkit.Eventually(t, "counting again once Redis is back", func() error {
+		if a, _ := n.take("k", lim); !a {
+			return fmt.Errorf("refused; stats %+v", n.c.GlobalStats())
+		}
+		return nil
+	})
+}
+
+// TestGatewayAndPerIPThrottlesAreGlobal: with UseGlobal, quota.Gateway and quota.PerIP count
+// through the nodes' leases: exactly their throttle for the whole cluster.
+func TestGatewayAndPerIPThrottlesAreGlobal(t *testing.T) {
+	r := testkit.StartRedis(t)
+	nodes := []*node{startNode(t, r.Addr, quota.FailOpen, 3), startNode(t, r.Addr, quota.FailOpen, 3), startNode(t, r.Addr, quota.FailOpen, 3)}
+	waitWindowStart(t)
+	addr := netip.MustParseAddr("192.0.2.7")
+	var gw [3]quota.Gateway
+	var per [3]quota.PerIP
+	for i, n := range nodes {
+		gw[i].UseGlobal(n.c)
+		per[i].UseGlobal(n.c)
+	}
+	count := func(take func(i int) (bool, time.Duration), wait func(i int, wake func())) int64 {
+		var ok atomic.Int64
+		var wg sync.WaitGroup
+		var made atomic.Int64
+		for i := range nodes {
+			for range 3 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for made.Add(1) <= 600 {
+						for range maxParks + 1 {
+							a, retry := take(i)
+							if retry != quota.Pending {
+								if a {
+									ok.Add(1)
+								}
+								break
+							}
+							woke := make(chan struct{})
+							wait(i, func() { close(woke) })
+							<-woke
+						}
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		return ok.Load()
+	}
+	// 40 calls per second: 400 per 10-second window, whatever node serves them.
+	if got := count(func(i int) (bool, time.Duration) { return gw[i].Take(40, time.Now()) },
+		func(i int, wake func()) { nodes[i].c.Wait(quota.GatewayKey, wake) }); got != 400 {
+		t.Fatalf("gateway throttle of 400 per window through 3 nodes: %d admitted", got)
+	}
+	if got := count(func(i int) (bool, time.Duration) { return per[i].Take(addr, 30, time.Now()) },
+		func(i int, wake func()) { nodes[i].c.Wait(quota.IPKey(addr), wake) }); got != 300 {
+		t.Fatalf("per-IP throttle of 300 per window through 3 nodes: %d admitted", got)
 	}
 }
