@@ -4,7 +4,7 @@ BIN       ?= bin/torii
 FUZZTIME  ?= 60s
 TESTFLAGS ?=
 
-.PHONY: run build test test-race check fuzz bench bench-compare screenshots deps-test clean cluster-demo test-cluster
+.PHONY: run build test test-race check fuzz bench bench-compare screenshots deps-test clean cluster-demo test-cluster soak fdlimit
 
 run: build
 	./$(BIN) serve --listen-tls :8443
@@ -44,6 +44,20 @@ bench:
 # as root) and rewrites its section of BENCHMARKS.md. About 6 minutes; see bench/README.md.
 bench-compare:
 	$(GO) run ./bench/compare $(COMPAREFLAGS)
+
+# soak runs the endurance test for SOAK_DURATION (10 minutes) and writes its table to
+# SOAK_REPORT; make test runs the same test for 60 s. See soak/doc.go.
+SOAK_DURATION ?= 10m
+SOAK_REPORT   ?= soak-report.md
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) SOAK_REPORT=$(abspath $(SOAK_REPORT)) $(GO) test -count=1 -timeout 30m -run '^TestSoak$$' -v ./soak/
+
+# fdlimit holds FDLIMIT_CONNS idle keep-alive connections (default 20000) against torii
+# serve run with an RLIMIT_NOFILE of FDLIMIT_CONNS (as root: it raises its own limit), and
+# checks that torii keeps serving. See cmd/torii/fdlimit_test.go.
+FDLIMIT_CONNS ?= 20000
+fdlimit:
+	TORII_FDLIMIT_CONNS=$(FDLIMIT_CONNS) $(GO) test -count=1 -timeout 10m -run '^TestFDLimitAtScale$$' -v ./cmd/torii/
 
 # screenshots regenerates docs/screenshots/ from the browser test.
 screenshots: deps-test

@@ -489,6 +489,7 @@ func checkGlobal(c *checker, doc map[string]any) {
 			}
 		}
 	}
+	c.str(doc, globalAdminKeysGroup, "", false)
 	c.strings(doc, "tags", "")
 	c.stringMap(doc, "metadata", "")
 }

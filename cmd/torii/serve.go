@@ -257,12 +257,15 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	login := auth.NewServer(auth.Options{Sessions: sessions, Logger: log.With("component", "privateapps"),
 		Addr: netip.MustParseAddrPort(loginLn.Addr().String())})
 
-	srv, err := core.NewServer(cfg)
+	var srv *core.Server
+	front, err := startTLSFront(&f.engine.tls, &srv, log, f.dataDir, ready)
 	if err != nil {
 		return err
 	}
-	front, err := startTLSFront(&f.engine.tls, srv, log, f.dataDir, ready)
-	if err != nil {
+	if front != nil {
+		cfg.HTTPSPort = front.port()
+	}
+	if srv, err = core.NewServer(cfg); err != nil {
 		return err
 	}
 	var tlsPub admin.TLSPublisher
@@ -322,6 +325,10 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		return fmt.Errorf("cannot start the quota persister: %w", err)
 	}
 
+	// One failing side (a port in use, a database that stopped working) stops the others.
+	run, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+
 	// Background workers outlive the engine's drain, so that the last requests are counted,
 	// flushed and exported.
 	bg, stopBG := context.WithCancel(context.Background())
@@ -336,7 +343,13 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	spawn(func() { live.Run(bg) })
 	spawn(func() { _ = health.Run(bg) })
 	spawn(func() { alerts.run(bg) })
-	spawn(func() { persistErr = persister.Run(bg) })
+	spawn(func() {
+		// Run returns early only when the database keeps failing: the gateway stops, non-zero.
+		if persistErr = persister.Run(bg); persistErr != nil && bg.Err() == nil {
+			log.Error("the database is failing: stopping", "err", persistErr)
+			stopRun()
+		}
+	})
 	if leader != nil {
 		leader.SetSource(adm)
 		spawn(func() { leader.Run(bg) })
@@ -347,10 +360,8 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		}
 	})
 
-	// One failing side (a port in use) stops the other.
-	run, stopRun := context.WithCancel(ctx)
-	defer stopRun()
 	adminErr := make(chan error, 1)
+	injectFault(srv, adminLn, log)
 	adminServed = true
 	go func() {
 		err := adm.Serve(run, adminLn)
