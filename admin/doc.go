@@ -7,7 +7,7 @@
 //	/api/routes, /api/groups, /api/apikeys,       list (page, pageSize, filter.<field>), create,
 //	/api/data-exporter-configs, /api/services
 //	/apis/<group>/<version>/<plural>              the same at Otoroshi's paths, with _count and ndjson _bulk
-//	/api/<kind>, /apis/... of stored-only kinds   list and get (certificates' peers: tenants, teams, scripts...)
+//	/api/<kind>, /apis/... of stored-only kinds   list and get (tenants, teams, scripts...)
 //	/api/<kind>/_template, /api/<kind>/{id}       template, get, replace (PUT), merge-patch, delete
 //	/api/groups/{id}/apikeys[/{clientId}]         the same, scoped to the keys of a group
 //	/api/routes/{id}/apikeys[/{clientId}]         ... or of a route
