@@ -13,8 +13,8 @@ import (
 
 // buildImport turns an Otoroshi export into a complete state and its report. It is all or
 // nothing: any invalid entity makes it fail with the fields named by array index.
-func buildImport(doc map[string]any) (*state, *otoroshi.Report, error) {
-	im := otoroshi.Read(doc, maxImportEntities)
+func buildImport(doc map[string]any, maxEntities int) (*state, *otoroshi.Report, error) {
+	im := otoroshi.Read(doc, maxEntities)
 	st := newState()
 	c := &checker{}
 	for _, p := range im.Problems {
@@ -73,7 +73,7 @@ func buildImport(doc map[string]any) (*state, *otoroshi.Report, error) {
 
 // handleImport replaces the whole configuration with an Otoroshi export, all or nothing.
 func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
-	body, err := s.readBody(w, r, s.opts.MaxBodyBytes*importBodyFactor, false)
+	body, err := s.readBody(w, r, s.opts.MaxImportBytes, false)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errBadRequest(err.Error())
 	}
-	imported, rep, err := buildImport(doc)
+	imported, rep, err := buildImport(doc, s.opts.MaxImportEntities)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func (s *Server) seed(cur *state, data []byte) (*state, error) {
 	if !ok {
 		return nil, fmt.Errorf("cannot use seed configuration: %w", ErrBadSeed)
 	}
-	next, rep, err := buildImport(doc)
+	next, rep, err := buildImport(doc, s.opts.MaxImportEntities)
 	if err != nil {
 		return nil, fmt.Errorf("cannot import seed configuration: %w", err)
 	}
