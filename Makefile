@@ -4,10 +4,10 @@ BIN       ?= bin/torii
 FUZZTIME  ?= 60s
 TESTFLAGS ?=
 
-.PHONY: run build test test-race check fuzz bench bench-compare screenshots deps-test clean
+.PHONY: run build test test-race check fuzz bench bench-compare screenshots deps-test clean cluster-demo test-cluster soak fdlimit
 
 run: build
-	./$(BIN) serve
+	./$(BIN) serve --listen-tls :8443
 
 build:
 	$(GO) build -o $(BIN) ./cmd/torii
@@ -45,9 +45,33 @@ bench:
 bench-compare:
 	$(GO) run ./bench/compare $(COMPAREFLAGS)
 
+# soak runs the endurance test for SOAK_DURATION (10 minutes) and writes its table to
+# SOAK_REPORT; make test runs the same test for 60 s. See soak/doc.go.
+SOAK_DURATION ?= 10m
+SOAK_REPORT   ?= soak-report.md
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) SOAK_REPORT=$(abspath $(SOAK_REPORT)) $(GO) test -count=1 -timeout 30m -run '^TestSoak$$' -v ./soak/
+
+# fdlimit holds FDLIMIT_CONNS idle keep-alive connections (default 20000) against torii
+# serve run with an RLIMIT_NOFILE of FDLIMIT_CONNS (as root: it raises its own limit), and
+# checks that torii keeps serving. See cmd/torii/fdlimit_test.go.
+FDLIMIT_CONNS ?= 20000
+fdlimit:
+	TORII_FDLIMIT_CONNS=$(FDLIMIT_CONNS) $(GO) test -count=1 -timeout 10m -run '^TestFDLimitAtScale$$' -v ./cmd/torii/
+
 # screenshots regenerates docs/screenshots/ from the browser test.
 screenshots: deps-test
 	TORII_SCREENSHOTS=1 $(GO) test -count=1 -run TestBrowser ./ui/
 
 clean:
 	rm -rf bin
+
+# cluster-demo runs redis-server, a leader and three workers on 127.0.0.1:8081-8083 with the demo
+# route, prints what to curl, and stops everything on Ctrl-C (tools/cluster-demo.sh).
+cluster-demo: build deps-test
+	@bash tools/cluster-demo.sh
+
+# test-cluster runs the long cluster tests over real processes: exact quotas through 3 workers,
+# 100 propagations, leader and Redis outages (about a minute; make test runs the short ones).
+test-cluster: deps-test
+	TORII_CLUSTER_LONG=1 $(GO) test -count=1 -v -timeout 10m ./cluster/...

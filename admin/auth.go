@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 
 	"go.etcd.io/bbolt"
@@ -126,6 +127,9 @@ func (s *Server) hostAllowed(hostport string) bool {
 		if h == host {
 			return true
 		}
+	}
+	if st := s.cur.Load(); st != nil {
+		return slices.Contains(groupHosts(st), host)
 	}
 	return false
 }

@@ -140,6 +140,13 @@ func (s *Server) verifyKey(r *http.Request, id, secret string) error {
 		metricAuthThrottled.Inc()
 		return errTooManyFailures(wait)
 	}
+	if ok, readOnly := s.groupKeyAllowed(r, id, secret); ok {
+		if readOnly && !isSafeMethod(r.Method) {
+			return errForbidden("API key " + id + " is read-only")
+		}
+		s.authFails.forget(client)
+		return nil
+	}
 	if !s.key.verify(id, secret) {
 		metricAuthFailures.Inc()
 		s.authFails.fail(client, now)

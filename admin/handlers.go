@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,35 +13,76 @@ import (
 )
 
 // scope restricts API keys to the ones authorized on one group or one route, for
-// /api/groups/{id}/apikeys and /api/routes/{id}/apikeys.
+// /api/groups/{id}/apikeys and /api/routes/{id}/apikeys, with the proxy's rules
+// (apikey.Key.AuthorizedOn): a route scope holds the keys authorized on the route itself
+// (route_<id>, service_<id>) or on one of its groups.
 type scope struct {
-	entity string // "group_<id>" or "route_<id>", as in authorizedEntities
-	group  string // for a group scope: the group id, which also matches bare and legacy entries
+	route  string   // route id, or "" for a group scope
+	groups []string // the group, or the route's groups
 }
 
 func (sc *scope) matches(doc map[string]any) bool {
 	if sc == nil {
 		return true
 	}
-	if sc.group != "" {
-		if g, _ := doc["authorizedGroup"].(string); g == sc.group {
-			return true
+	for _, e := range keyEntities(doc) {
+		var g string
+		switch {
+		case strings.HasPrefix(e, "route_"):
+			if sc.route != "" && e[len("route_"):] == sc.route {
+				return true
+			}
+			continue
+		case strings.HasPrefix(e, "service_"):
+			if sc.route != "" && e[len("service_"):] == sc.route {
+				return true
+			}
+			continue
+		case strings.HasPrefix(e, "group_"):
+			g = e[len("group_"):]
+		default:
+			g = e // a bare entry is a group id
 		}
-	}
-	ents, _ := doc["authorizedEntities"].([]any)
-	for _, v := range ents {
-		s, _ := v.(string)
-		if s == sc.entity || (sc.group != "" && s == sc.group && !hasEntityPrefix(s)) {
+		if slices.Contains(sc.groups, g) {
 			return true
 		}
 	}
 	return false
 }
 
-// hasEntityPrefix reports whether an authorizedEntities entry names its kind; one that does not is
-// a group id.
-func hasEntityPrefix(s string) bool {
-	return strings.HasPrefix(s, "group_") || strings.HasPrefix(s, "route_") || strings.HasPrefix(s, "service_")
+// entity is what a key created in the scope is authorized on: group_<id> or route_<id>.
+func (sc *scope) entity() string {
+	if sc.route != "" {
+		return "route_" + sc.route
+	}
+	return "group_" + sc.groups[0]
+}
+
+// keyEntities returns what an API key document is authorized on: authorizedEntities, or for a
+// key from before them (2018), its authorizedGroup.
+func keyEntities(doc map[string]any) []string {
+	var out []string
+	ents, _ := doc["authorizedEntities"].([]any)
+	for _, v := range ents {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		if g, _ := doc["authorizedGroup"].(string); g != "" {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// normalizeKey fills authorizedEntities of a 2018-style key that only has authorizedGroup
+// (["group_<id>"]), as Otoroshi does when it reads one; authorizedGroup is kept.
+func normalizeKey(doc map[string]any) {
+	ents, _ := doc["authorizedEntities"].([]any)
+	if g, _ := doc["authorizedGroup"].(string); len(ents) == 0 && g != "" {
+		doc["authorizedEntities"] = []any{"group_" + g}
+	}
 }
 
 // scopeOf resolves the scope of a scoped request (parent < 0: none); 404 when the parent is unknown.
@@ -49,13 +91,21 @@ func scopeOf(st *state, r *http.Request, parent kindID) (*scope, error) {
 		return nil, nil
 	}
 	id := r.PathValue("id")
-	if !st.ents[parent].Has(id) {
+	e, ok := st.ents[parent].Get(id)
+	if !ok {
 		return nil, errNotFound(kinds[parent].label + " " + strconv.Quote(id))
 	}
 	if parent == kGroups {
-		return &scope{entity: "group_" + id, group: id}, nil
+		return &scope{groups: []string{id}}, nil
 	}
-	return &scope{entity: "route_" + id}, nil
+	sc := &scope{route: id}
+	gs, _ := e.doc()["groups"].([]any)
+	for _, g := range gs {
+		if s, ok := g.(string); ok {
+			sc.groups = append(sc.groups, s)
+		}
+	}
+	return sc, nil
 }
 
 // prepare fills defaults (and, on create, generated ids and secrets) and validates doc.
@@ -64,6 +114,9 @@ func prepare(k *kind, doc map[string]any, create bool) error {
 		k.generate(doc)
 	}
 	fillDefaults(doc, k.defaults)
+	if k.id == kKeys {
+		normalizeKey(doc)
+	}
 	c := &checker{}
 	if k.enrich != nil {
 		k.enrich(c, doc, time.Now())
@@ -324,7 +377,7 @@ func (s *Server) handleCreate(k *kind, parent kindID) func(http.ResponseWriter, 
 			}
 			if sc != nil && !sc.matches(doc) {
 				ents, _ := doc["authorizedEntities"].([]any)
-				doc["authorizedEntities"] = append(ents, sc.entity)
+				doc["authorizedEntities"] = append(ents, sc.entity())
 			}
 			id := doc[k.idField].(string)
 			if st.ents[k.id].Has(id) {

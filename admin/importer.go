@@ -23,6 +23,9 @@ func buildImport(doc map[string]any, maxEntities int) (*state, *otoroshi.Report,
 	for _, ie := range im.Entities {
 		k, d, path := kindByArray[ie.Array], ie.Doc, ie.Path()
 		fillDefaults(d, k.defaults)
+		if k.id == kKeys {
+			normalizeKey(d)
+		}
 		sub := &checker{}
 		k.check(sub, d)
 		for _, fe := range sub.errs {
@@ -114,6 +117,8 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 	// first answers so that the report names those that do not resolve.
 	s.primeNames(c.routes, importDNSWait)
 	s.reportRouteWarnings(rep, c)
+	adminKeysNote(s.cur.Load(), rep)
+	rep.Sort()
 	return s.writeValue(w, http.StatusOK, rep)
 }
 

@@ -126,6 +126,9 @@ func storedKinds() []*kind {
 		out = append(out, &kind{id: nManaged + kindID(len(out)), path: info.Legacy, bucket: info.Array,
 			idField: info.IDField, audit: strings.ToUpper(info.Array), label: info.Array, array: info.Array,
 			apis: info.APIs, stored: true, defaults: "{}", check: checkStored(info.IDField)})
+		if info.Array == arrayJWTVerifiers {
+			out[len(out)-1].check = checkVerifier
+		}
 	}
 	return out
 }
@@ -486,6 +489,7 @@ func checkGlobal(c *checker, doc map[string]any) {
 			}
 		}
 	}
+	c.str(doc, globalAdminKeysGroup, "", false)
 	c.strings(doc, "tags", "")
 	c.stringMap(doc, "metadata", "")
 }

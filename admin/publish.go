@@ -12,6 +12,7 @@ import (
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/dns"
+	"github.com/torii-gateway/torii/core/plugin"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
@@ -38,6 +39,8 @@ type compiled struct {
 	// the login server.
 	auths   []*auth.Config
 	private []route.Route
+	// jwt is the compiled jwtVerifiers (jwt.go).
+	jwt *plugin.VerifierSet
 }
 
 // keyFieldRe finds the field an apikey validation error names ("... field clientSecret: ...").
@@ -70,6 +73,10 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
+	jwt, err := compileVerifiers(st)
+	if err != nil {
+		return nil, err
+	}
 	keys, fields := decodeKeys(st.ents[kKeys].Values())
 	if len(fields) > 0 {
 		return nil, invalidConfig(fields)
@@ -89,6 +96,7 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	}
 	out.tls, out.certs = compileTLS(st, out.routes)
 	out.auths, out.private = auths, private
+	out.jwt, out.snap.JWT = jwt, jwt
 	return out, nil
 }
 
@@ -102,11 +110,13 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		return c.compile(st, version)
 	}
 	var keyIDs, routeIDs []string
-	routes, global, certs, auths := false, false, false, false
+	routes, global, certs, auths, jwts := false, false, false, false, false
 	for _, ch := range ws.changes {
 		switch ch.bucket {
 		case bucketCerts:
 			certs = true
+		case arrayJWTVerifiers:
+			jwts = true
 		case otoroshi.ArrayAuthConfigs:
 			auths = true
 		case bucketKeys:
@@ -166,6 +176,12 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 			return nil, err
 		}
 	}
+	jwt := prev.jwt
+	if jwts {
+		if jwt, err = compileVerifiers(st); err != nil {
+			return nil, err
+		}
+	}
 	out, err := c.assemble(prev.snap, table, set, g, version)
 	if err != nil {
 		return nil, err
@@ -175,6 +191,7 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		out.tls, out.certs = compileTLS(st, out.routes)
 	}
 	out.auths, out.private = mods, private
+	out.jwt, out.snap.JWT = jwt, jwt
 	return out, nil
 }
 

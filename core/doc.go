@@ -50,10 +50,16 @@
 // connection or dial one → write the rewritten head (and then the body bytes
 // as they arrive) → Discard. The response: OnTraffic(upstream) → Peek →
 // ParseResponse → write the rewritten head → relay the body by its framing →
-// on the last byte, report the outcome (Compiled.Report), park the upstream
-// connection in the pool and go on with the client's next pipelined request.
-// One client connection has at most one exchange in flight; pipelined
-// requests wait in gnet's inbound buffer and are answered in order.
+// on the last byte, end the exchange (exchange.go: release the in-flight
+// count, report the outcome with Compiled.Report, record the event), park
+// the upstream connection in the pool and go on with the client's next
+// pipelined request. One client connection has at most one exchange in
+// flight; pipelined requests wait in gnet's inbound buffer and are answered
+// in order. docs/ARCHITECTURE.md lists the walk function by function, and
+// the file that owns each concern: exchange.go the end of an exchange,
+// head.go every head written, pool.go the upstream pools, limits.go the
+// gateway-wide limits, entry.go the way in for connections that are not
+// the listener's (Server.Enroll, PROXY protocol).
 //
 // # Lifetime of peeked bytes
 //
@@ -104,27 +110,15 @@
 // separator. The path is rewritten in place in the peeked head (a normal
 // form is never longer); a clean path costs one scan and no write. Events
 // record the URI as the client sent it and the target URI as forwarded.
-// nginx matches locations against a normalised URI too (every %XX decoded,
-// %2F included; dot segments resolved, ".." above the root is 400; slashes
-// merged with merge_slashes on, its default), but proxy_pass without a URI
-// part forwards the raw request URI, so nginx and its backend can read one
-// request as two paths; Torii forwards what it matched, and keeps %2F
-// encoded rather than turning it into a separator. HAProxy normalises
-// nothing unless configured (http-request normalize-uri path-merge-slashes,
-// path-strip-dot, path-strip-dotdot [full], percent-decode-unreserved
-// [strict], percent-to-uppercase [strict], each opt-in); Torii always does
-// the equivalent of all five in their strict forms, except that a ".."
-// above the root is refused, not kept (path-strip-dotdot) or dropped
-// (full). Neither refuses "\" or "..;" by default.
+// (How this compares with nginx and HAProxy: docs/ARCHITECTURE.md.)
 //
 // Header names (head.go). A request field whose name holds "_" is not
-// forwarded unless Global.UnderscoresInHeaders, as nginx does by default
-// (underscores_in_headers off, ignore_invalid_headers on): CGI-style
-// backends map X-Api_Key and X-Api-Key to one variable, which would let a
-// client slip a credential or an X-Forwarded-* value past the proxy. API-key
-// extraction compares exact names, so an "_" spelling never authenticates.
-// Response fields are not filtered. Unlike nginx's ignore_invalid_headers,
-// other token characters (".", "!"...) in names are kept.
+// forwarded unless Global.UnderscoresInHeaders: CGI-style backends map
+// X-Api_Key and X-Api-Key to one variable, which would let a client slip a
+// credential or an X-Forwarded-* value past the proxy. API-key extraction
+// compares exact names, so an "_" spelling never authenticates. Response
+// fields are not filtered; other token characters (".", "!"...) in names
+// are kept.
 //
 // Trailers (trailer.go). Chunked trailer fields go through both ways (an
 // HTTP/1.0 client's de-chunked body has none), except those RFC 9110 §6.5.1

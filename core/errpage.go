@@ -27,6 +27,7 @@ const (
 	errNoAPIKey
 	errInvalidTuple
 	errBadAPIKey
+	errBadAPIKey400
 	errInvalidAPIKey
 	errReadOnlyKey
 	errTooManyRequests
@@ -47,6 +48,11 @@ const (
 	errCors
 	errHeadersInvalid
 	errNotSecured
+	errTokenMissing
+	errBadToken
+	errVerifierMissing
+	errClientCert
+	errMisdirected
 	errPluginAnswer // a redirection or a CORS preflight answered by the chain
 	errKinds
 )
@@ -61,7 +67,7 @@ var errorInfo = [errKinds]struct {
 	errBadGateway:      {502, "errors.bad.gateway", "Bad gateway: the backend could not be reached or sent an invalid response"},
 	errTimeout:         {504, "errors.request.timeout", "Request timeout: the backend did not answer in time"},
 	errOverloaded:      {503, "errors.overloaded", "Service overloaded: too many concurrent connections"},
-	errNoTarget:        {503, "errors.no.target.available", "Service unavailable: no backend target is available"},
+	errNoTarget:        {503, "errors.circuit.breaker.open", "Service unavailable: no backend target is available"},
 	errConnectRefused:  {405, "errors.connect.not.allowed", "CONNECT is not allowed on this gateway"},
 	errClientTimeout:   {408, "errors.client.timeout", "Request timeout: the request head did not arrive in time"},
 	errBadRequest:      {400, "errors.bad.request", "Bad request: malformed HTTP request"},
@@ -75,7 +81,8 @@ var errorInfo = [errKinds]struct {
 	errNoAPIKey:        {400, "errors.no.api.key", "No ApiKey provided"},
 	errInvalidTuple:    {400, "errors.invalid.api.key.tuple", "Invalid ApiKey tuple"},
 	errBadAPIKey:       {401, "errors.bad.api.key", "Bad API key"},
-	errInvalidAPIKey:   {401, "errors.bad.api.key", "Invalid API key"},
+	errBadAPIKey400:    {400, "errors.bad.api.key", "Bad API key"},
+	errInvalidAPIKey:   {401, "errors.invalid.api.key", "Invalid API key"},
 	errReadOnlyKey:     {405, "errors.method.not.allowed", "Method not allowed. Can only handle GET, HEAD, OPTIONS"},
 	errTooManyRequests: {429, "errors.too.much.requests", "You performed too much requests"},
 	errMisconfigured:   {500, "errors.route.misconfigured", "The route's plugin configuration is invalid"},
@@ -101,6 +108,11 @@ var errorInfo = [errKinds]struct {
 	errCors:             {404, "errors.cors.error", "Cors error"},
 	errHeadersInvalid:   {400, "errors.bad.request", "bad request"},
 	errNotSecured:       {502, "errors.service.not.secured", "Backend server does not seems to be secured. Cancelling request !"},
+	errTokenMissing:     {400, "error.expected.token.not.found", "error.expected.token.not.found"},
+	errBadToken:         {400, "error.bad.token", "error.bad.token"},
+	errVerifierMissing:  {500, "error.missing.globaljwtverifier.id", "error.missing.globaljwtverifier.id"},
+	errClientCert:       {403, "forbidden", "forbidden"},
+	errMisdirected:      {421, "errors.misdirected.request", "Misdirected request: Host does not match the TLS server name of this connection"},
 	errPluginAnswer:     {200, "", ""},
 }
 

@@ -26,14 +26,19 @@ import (
 
 // pluginKinds maps a plugin refusal to its error page.
 var pluginKinds = [plugin.Refusals]errKind{
-	plugin.RefusalMaintenance: errMaintenance,
-	plugin.RefusalBuild:       errBuildMode,
-	plugin.RefusalHTTP10:      errHTTP10,
-	plugin.RefusalMethod:      errMethodNotAllowed,
-	plugin.RefusalIP:          errIPNotAllowed,
-	plugin.RefusalCors:        errCors,
-	plugin.RefusalHeaders:     errHeadersInvalid,
-	plugin.RefusalNotSecured:  errNotSecured,
+	plugin.RefusalMaintenance:     errMaintenance,
+	plugin.RefusalBuild:           errBuildMode,
+	plugin.RefusalHTTP10:          errHTTP10,
+	plugin.RefusalMethod:          errMethodNotAllowed,
+	plugin.RefusalIP:              errIPNotAllowed,
+	plugin.RefusalCors:            errCors,
+	plugin.RefusalHeaders:         errHeadersInvalid,
+	plugin.RefusalNotSecured:      errNotSecured,
+	plugin.RefusalTokenMissing:    errTokenMissing,
+	plugin.RefusalBadToken:        errBadToken,
+	plugin.RefusalVerifierMissing: errVerifierMissing,
+	plugin.RefusalClientCert:      errClientCert,
+	plugin.RefusalMisdirected:     errMisdirected,
 }
 
 func init() {
@@ -60,13 +65,20 @@ func (lp *loop) pluginCtx(cc *clientConn, rt *route.Compiled, buf []byte) *plugi
 	x.User = cc.pol.user
 	x.Route = rt
 	x.Now = time.Now()
-	x.TLS = false
+	x.TLS = cc.tls
+	x.SNI, x.Cert = "", plugin.ClientCert{}
+	if p := cc.peer; p != nil {
+		x.SNI = p.ServerName
+		x.Cert = plugin.ClientCert{Present: p.ClientCert, Subject: p.ClientSubject, Fingerprint: p.ClientFingerprint, VerifiedBy: p.ClientVerifiedBy}
+	}
+	x.HTTPSPort = lp.s.cfg.HTTPSPort
 	return x
 }
 
 // pluginAccess runs the route's access plugins for cc's request in buf.
-func (lp *loop) pluginAccess(cc *clientConn, ch *plugin.Chain, rt *route.Compiled, buf []byte) (errKind, bool) {
+func (lp *loop) pluginAccess(cc *clientConn, snap *Snapshot, ch *plugin.Chain, rt *route.Compiled, buf []byte) (errKind, bool) {
 	x := lp.pluginCtx(cc, rt, buf)
+	x.Verifiers = snap.JWT
 	v := ch.Access(x, &cc.pol.px)
 	if v.Refuse != plugin.RefusalNone {
 		return pluginKinds[v.Refuse], false

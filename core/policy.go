@@ -138,7 +138,7 @@ func (lp *loop) policy(cc *clientConn, snap *Snapshot, rt *route.Compiled, buf [
 		}
 		if rp.chain != nil {
 			cc.pol.chain = rp.chain
-			if k, ok := lp.pluginAccess(cc, rp.chain, rt, buf); !ok {
+			if k, ok := lp.pluginAccess(cc, snap, rp.chain, rt, buf); !ok {
 				return k, false
 			}
 		}
@@ -201,7 +201,9 @@ func rejectionKind(r *apikey.Rejection) errKind {
 		return errInvalidTuple
 	case apikey.ErrBadKey:
 		return errBadAPIKey
-	case apikey.ErrNotAuthorized:
+	case apikey.ErrClientIDOnly, apikey.ErrBadJWT:
+		return errBadAPIKey400
+	case apikey.ErrInvalidKey:
 		return errInvalidAPIKey
 	case apikey.ErrReadOnly:
 		return errReadOnlyKey

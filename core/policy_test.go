@@ -195,16 +195,19 @@ func TestAPIKeyErrorsThroughProxy(t *testing.T) {
 		}
 	}
 	f("GET", "", 400, "errors.no.api.key")
-	f("GET", "Authorization: Bearer "+apikey.BearerToken("abc", "wrong")+"\r\n", 401, "errors.bad.api.key")
-	f("GET", "Authorization: Bearer "+apikey.BearerToken("nobody", "s3cr3t")+"\r\n", 401, "errors.bad.api.key")
+	// Otoroshi's mapping, by extraction method (apikey.scala, see core/apikey/check_test.go).
+	f("GET", "Authorization: Bearer "+apikey.BearerToken("abc", "wrong")+"\r\n", 401, "errors.invalid.api.key")
+	f("GET", "Authorization: Bearer "+apikey.BearerToken("nobody", "s3cr3t")+"\r\n", 401, "errors.invalid.api.key")
 	f("GET", "Otoroshi-Client-Id: abc\r\nOtoroshi-Client-Secret: nope\r\n", 401, "errors.bad.api.key")
-	f("GET", "X-Api-Key: abc\r\n", 401, "errors.bad.api.key") // not allowClientIdOnly
-	f("GET", "Authorization: Basic !!!!\r\n", 400, "errors.invalid.api.key.tuple")
-	f("GET", "Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte("abc"))+"\r\n", 400, "errors.invalid.api.key.tuple")
-	f("GET", "Otoroshi-Client-Id: abc\r\n", 400, "errors.invalid.api.key.tuple")
-	f("GET", "Authorization: Bearer otoapk_abc\r\n", 400, "errors.invalid.api.key.tuple")
+	f("GET", "Otoroshi-Client-Id: nobody\r\nOtoroshi-Client-Secret: nope\r\n", 401, "errors.invalid.api.key")
+	f("GET", "X-Api-Key: abc\r\n", 400, "errors.bad.api.key") // not allowClientIdOnly
+	f("GET", "X-Api-Key: nobody\r\n", 401, "errors.invalid.api.key")
+	f("GET", "Authorization: Basic !!!!\r\n", 400, "errors.no.api.key")
+	f("GET", "Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte("abc"))+"\r\n", 400, "errors.no.api.key")
+	f("GET", "Otoroshi-Client-Id: abc\r\n", 400, "errors.no.api.key")
+	f("GET", "Authorization: Bearer otoapk_abc\r\n", 401, "errors.invalid.api.key")
 	f("GET", "Otoroshi-Client-Id: off\r\nOtoroshi-Client-Secret: off-secret\r\n", 401, "errors.bad.api.key")
-	f("GET", "Otoroshi-Client-Id: other\r\nOtoroshi-Client-Secret: other-secret\r\n", 401, "errors.bad.api.key")
+	f("GET", "Otoroshi-Client-Id: other\r\nOtoroshi-Client-Secret: other-secret\r\n", 401, "errors.invalid.api.key")
 	f("POST", "Otoroshi-Client-Id: ro\r\nOtoroshi-Client-Secret: ro-secret\r\n", 405, "errors.method.not.allowed")
 	// And the connection still works.
 	resp, body := roundTrip(t, c, br, "GET /x HTTP/1.1\r\nHost: keys.test\r\nOtoroshi-Client-Id: ro\r\nOtoroshi-Client-Secret: ro-secret\r\n\r\n", "GET")

@@ -25,7 +25,7 @@ import (
 // route (Compiled.Report) so that its circuit breaker sees it. When the
 // attempts are spent, or no other target is usable, the client gets the error
 // of the last attempt (502 or 504); a route with no usable target at all is
-// answered 503 errors.no.target.available before any attempt.
+// answered 503 errors.circuit.breaker.open before any attempt.
 
 // pickTarget picks a target of rt for cc's request, skipping those already
 // tried (cc.pick.Tried, reset by the caller for a new request), and marks it

@@ -33,6 +33,10 @@ type Snapshot struct {
 	Global *Global
 	// Version identifies the snapshot in logs and events.
 	Version uint64
+	// JWT is the jwtVerifiers the JwtVerification and JwtSigner plugins
+	// name (plugin.NewVerifierSet); nil means none: those plugins then
+	// answer 500 error.missing.globaljwtverifier.id.
+	JWT *plugin.VerifierSet
 
 	// policies holds the per-route policy steps, by route.Compiled.Index.
 	policies []routePolicy
@@ -236,6 +240,7 @@ func prepareSnapshot(snap *Snapshot, log *slog.Logger) *Snapshot {
 		return snap
 	}
 	cp, err := BuildSnapshot(snap.Routes, snap.Keys, snap.Global, snap.Version)
+	cp.JWT = snap.JWT
 	if err != nil {
 		log.Error("published snapshot has routes with an invalid policy; they refuse every request", "version", snap.Version, "err", err)
 	}

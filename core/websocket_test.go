@@ -3,99 +3,17 @@ package core_test
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha1"
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/internal/testkit"
 )
-
-// A minimal WebSocket (RFC 6455) handshake and frame codec, enough to echo
-// binary messages through the proxy.
-
-const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-func wsAccept(key string) string {
-	h := sha1.Sum([]byte(key + wsGUID))
-	return base64.StdEncoding.EncodeToString(h[:])
-}
-
-func wsWriteFrame(w io.Writer, payload []byte, mask bool) error {
-	hdr := []byte{0x82}
-	m := byte(0)
-	if mask {
-		m = 0x80
-	}
-	switch n := len(payload); {
-	case n < 126:
-		hdr = append(hdr, m|byte(n))
-	case n < 1<<16:
-		hdr = append(hdr, m|126, byte(n>>8), byte(n))
-	default:
-		hdr = append(hdr, m|127)
-		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
-	}
-	body := payload
-	if mask {
-		key := []byte{1, 2, 3, 4}
-		hdr = append(hdr, key...)
-		body = make([]byte, len(payload))
-		for i, b := range payload {
-			body[i] = b ^ key[i%4]
-		}
-	}
-	if _, err := w.Write(hdr); err != nil {
-		return err
-	}
-	_, err := w.Write(body)
-	return err
-}
-
-func wsReadFrame(r io.Reader) ([]byte, error) {
-	var h [2]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return nil, err
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	var key [4]byte
-	masked := h[1]&0x80 != 0
-	if masked {
-		if _, err := io.ReadFull(r, key[:]); err != nil {
-			return nil, err
-		}
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(r, p); err != nil {
-		return nil, err
-	}
-	if masked {
-		for i := range p {
-			p[i] ^= key[i%4]
-		}
-	}
-	return p, nil
-}
 
 // wsEchoBackend answers the handshake, then echoes every frame.
 func wsEchoBackend(t *testing.T) string {
@@ -107,13 +25,13 @@ func wsEchoBackend(t *testing.T) string {
 			return
 		}
 		_, _ = fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-			"Sec-WebSocket-Accept: %s\r\n\r\n", wsAccept(req.Header.Get("Sec-WebSocket-Key")))
+			"Sec-WebSocket-Accept: %s\r\n\r\n", testkit.WSAccept(req.Header.Get("Sec-WebSocket-Key")))
 		for {
-			p, err := wsReadFrame(br)
+			p, err := testkit.WSReadFrame(br)
 			if err != nil {
 				return
 			}
-			if err := wsWriteFrame(c, p, false); err != nil {
+			if err := testkit.WSWriteFrame(c, p, false); err != nil {
 				return
 			}
 		}
@@ -137,18 +55,27 @@ func TestWebSocketEcho(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != wsAccept(key) ||
+			if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != testkit.WSAccept(key) ||
 				!strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
 				t.Fatalf("handshake: %d %v", resp.StatusCode, resp.Header)
 			}
 			for _, n := range sizes {
 				msg := bytes.Repeat([]byte{byte(n)}, n)
 				errc := make(chan error, 1)
-				go func() { errc <- wsWriteFrame(c, msg, true) }()
+				go func() { errc <- testkit.WSWriteFrame(c, msg, true) }()
 				if pumped && n > 1<<20 {
-					time.Sleep(300 * time.Millisecond) // fall behind the backend's echo
+					// Read nothing until the echo the client does not read has
+					// filled the proxy's outbound buffer past the high-water mark
+					// and moved the tunnel to a pump: the trigger, whatever the
+					// machine's speed (a fixed sleep was not enough under load).
+					testkit.Eventually(t, "the tunnel moves to a pump", func() error {
+						if srv.Stats().Pumped == 0 {
+							return fmt.Errorf("not pumped yet")
+						}
+						return nil
+					})
 				}
-				got, err := wsReadFrame(br)
+				got, err := testkit.WSReadFrame(br)
 				if err != nil {
 					t.Fatalf("%d-byte message: %v", n, err)
 				}

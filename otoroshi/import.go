@@ -18,6 +18,7 @@ var (
 		"monthlyQuota", "validUntil", "rotation", "tags", "metadata", "_loc")
 	configFields = fieldSet("maintenanceMode", "throttlingQuota", "perIpThrottlingQuota", "ipFiltering",
 		"trustXForwarded", "underscoresInHeaders", "limitConcurrentRequests", "maxConcurrentRequests", "tags", "metadata",
+		"adminApiKeysGroup", // Torii's: the service group whose API keys its admin API accepts
 		// Identity and cosmetics that configure no behaviour.
 		"otoroshiId", "lines", "templates", "enableEmbeddedMetrics", "streamEntityOnly", "autoLinkToDefaultGroup",
 		"maxLogsSize", "middleFingers", "apiReadOnly")

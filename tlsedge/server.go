@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -290,8 +292,11 @@ func (s *Server) refreshStaples(ctx context.Context) {
 }
 
 // plainHTTP400 is the answer to plain HTTP on the TLS port (nginx answers 400 too).
-const plainHTTP400 = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: 62\r\n\r\n" +
-	`{"Otoroshi-Error":"The plain HTTP request was sent to HTTPS port"}`
+var plainHTTP400 = func() string {
+	body := `{"Otoroshi-Error":"The plain HTTP request was sent to HTTPS port"}`
+	return "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body
+}()
 
 // serveConn does the handshake of nc under a slot, then relays it.
 func (s *Server) serveConn(nc net.Conn) {
@@ -368,7 +373,7 @@ func (s *Server) describe(nc net.Conn, tbl *Table, cs *tls.ConnectionState) prox
 		Src:        addrPort(nc.RemoteAddr()),
 		Dst:        addrPort(nc.LocalAddr()),
 		ALPN:       cs.NegotiatedProtocol,
-		Authority:  cs.ServerName,
+		Authority:  strings.ToLower(cs.ServerName),
 		SSL:        true,
 		TLSVersion: versionName(cs.Version),
 		Cipher:     tls.CipherSuiteName(cs.CipherSuite),

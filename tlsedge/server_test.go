@@ -84,7 +84,7 @@ func TestPlaintextToTLSPort(t *testing.T) {
 	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	b, _ := io.ReadAll(c)
-	if !strings.HasPrefix(string(b), "HTTP/1.1 400 Bad Request\r\n") || !strings.Contains(string(b), "plain HTTP request was sent to HTTPS port") {
+	if !strings.HasPrefix(string(b), "HTTP/1.1 400 Bad Request\r\n") || !strings.HasSuffix(string(b), "plain HTTP request was sent to HTTPS port\"}") {
 		t.Fatalf("got %q", b)
 	}
 	if s.Stats().Failures[ReasonPlaintext] != 1 {

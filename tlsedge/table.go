@@ -53,6 +53,7 @@ type Table struct {
 	def   *Cert
 	certs []*Cert
 
+	opts      TableOptions
 	caPool    *x509.CertPool
 	cas       []CA
 	authExact map[string]bool
@@ -62,7 +63,7 @@ type Table struct {
 // NewTable compiles certs. Names are case-insensitive. Where two certificates claim one name the
 // one that expires last wins (a renewal added before the old one is removed takes over at once).
 func NewTable(certs []Cert, o TableOptions) *Table {
-	t := &Table{exact: map[string]*Cert{}, wild: map[string]*Cert{}, authExact: map[string]bool{}, authWild: map[string]bool{}}
+	t := &Table{exact: map[string]*Cert{}, wild: map[string]*Cert{}, authExact: map[string]bool{}, authWild: map[string]bool{}, opts: o}
 	better := func(old, c *Cert) bool {
 		return old == nil || c.Pair.Leaf.NotAfter.After(old.Pair.Leaf.NotAfter)
 	}
@@ -108,6 +109,9 @@ func NewTable(certs []Cert, o TableOptions) *Table {
 	}
 	return t
 }
+
+// Options returns the options t was built with.
+func (t *Table) Options() TableOptions { return t.opts }
 
 // Len is the number of server certificates.
 func (t *Table) Len() int { return len(t.certs) }

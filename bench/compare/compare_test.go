@@ -139,7 +139,7 @@ func TestConfigs(t *testing.T) {
 	if err := json.Unmarshal([]byte(toriiKeyRoutes(9000)), &routes); err != nil {
 		t.Fatalf("Torii routes are not JSON: %v", err)
 	}
-	if len(routes) != 2 || len(routes[1].Plugins) != 0 || len(routes[1].Frontend.Domains) != 1 || routes[1].Frontend.Domains[0] != plainHost ||
+	if len(routes) != 3 || len(routes[2].Plugins) != 10 || routes[2].Frontend.Domains[0] != pluginsHost || len(routes[1].Plugins) != 0 || len(routes[1].Frontend.Domains) != 1 || routes[1].Frontend.Domains[0] != plainHost ||
 		len(routes[0].Frontend.Domains) != 1 || routes[0].Frontend.Domains[0] != "*" ||
 		len(routes[0].Backend.Targets) != 1 || routes[0].Backend.Targets[0].Port != 9000 ||
 		len(routes[0].Plugins) != 1 || !routes[0].Plugins[0].Enabled || routes[0].Plugins[0].Plugin != "cp:otoroshi.next.plugins.ApikeyCalls" {

@@ -124,9 +124,30 @@ const (
 // the API-key cost measured on the same process.
 const plainHost = "plain.bench"
 
+// pluginsHost names the route with notFiringPlugins, measured against
+// plainHost on the same process (issue 19: within 5%).
+const pluginsHost = "plugins.bench"
+
+// notFiringPlugins are ten of Torii's route plugins configured so that the
+// bench request (GET / with X-Bench: 1 from 127.0.0.1) passes them all
+// without a change: the access checks let it through, no field is removed
+// or added, Cors is excluded on every path.
+const notFiringPlugins = `[
+  {"enabled":true,"plugin":"cp:otoroshi.next.plugins.Cors","config":{"allow_origin":"*","allow_methods":["GET"],"excluded_patterns":["/.*"]}},
+  {"enabled":true,"plugin":"cp:otoroshi.next.plugins.IpAddressBlockList","config":{"addresses":["192.168.0.0/16","172.16.0.0/12"]}},
+  {"enabled":true,"plugin":"cp:otoroshi.next.plugins.IpAddressAllowedList","config":{"addresses":["127.0.0.0/8","::1"]}},
+  {"enabled":true,"plugin":"cp:otoroshi.next.plugins.ReadOnlyCalls","config":{}},
+  {"enabled":true,"plugin":"cp:otoroshi.next.plugins.AllowHttpMethods","config":{"allowed":["GET","HEAD"]}},
+  {"enabled":true,"plugin":"cp:otoroshi.next.plugins.DisableHttp10","config":{}},
+  {"enabled":true,"plugin":"cp:otoroshi.next.plugins.HeadersValidation","config":{"headers":{"X-Bench":"1"}}},
+  {"enabled":true,"plugin":"cp:otoroshi.next.plugins.RemoveHeadersIn","config":{"header_names":["X-Secret"]}},
+  {"enabled":true,"plugin":"cp:otoroshi.next.plugins.RemoveHeadersOut","config":{"header_names":["X-Powered-By"]}},
+  {"enabled":true,"plugin":"cp:otoroshi.next.plugins.MissingHeadersIn","config":{"headers":{"X-Bench":"0"}}}]`
+
 // toriiKeyRoutes is the routes file of the Torii that serves the API-key
 // scenario: every host goes to the bench backend through the ApikeyCalls
-// plugin, except plainHost, which goes there without it.
+// plugin, except plainHost, which goes there without it, and pluginsHost,
+// which goes there through notFiringPlugins.
 func toriiKeyRoutes(backend int) string {
 	return fmt.Sprintf(`[{"id":"bench","name":"bench",
   "frontend":{"domains":["*"]},
@@ -134,8 +155,12 @@ func toriiKeyRoutes(backend int) string {
   "plugins":[{"enabled":true,"plugin":"cp:otoroshi.next.plugins.ApikeyCalls","config":{}}]},
  {"id":"bench_plain","name":"bench-plain",
   "frontend":{"domains":[%[2]q]},
-  "backend":{"targets":[{"id":"backend","hostname":"127.0.0.1","port":%[1]d}],"root":"/"}}]
-`, backend, plainHost)
+  "backend":{"targets":[{"id":"backend","hostname":"127.0.0.1","port":%[1]d}],"root":"/"}},
+ {"id":"bench_plugins","name":"bench-plugins",
+  "frontend":{"domains":[%[3]q]},
+  "backend":{"targets":[{"id":"backend","hostname":"127.0.0.1","port":%[1]d}],"root":"/"},
+  "plugins":%[4]s}]
+`, backend, plainHost, pluginsHost, notFiringPlugins)
 }
 
 // benchKeyJSON is the body that creates the bench key through the admin API.

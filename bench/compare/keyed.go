@@ -90,6 +90,7 @@ func (e *env) checkKeyed(ctx context.Context, target string) error {
 		if host != "" {
 			req.Host = host
 		}
+		req.Header.Set("X-Bench", "1")
 		if withKey {
 			req.Header.Set("Otoroshi-Client-Id", benchClientID)
 			req.Header.Set("Otoroshi-Client-Secret", benchSecret)
@@ -117,6 +118,9 @@ func (e *env) checkKeyed(ctx context.Context, target string) error {
 	}
 	if code, err := call(false, plainHost); err != nil || code != http.StatusOK {
 		return fmt.Errorf("a call without the key for the plain route (Host %s) on %s got %d (want 200): %v", plainHost, url, code, err)
+	}
+	if code, err := call(false, pluginsHost); err != nil || code != http.StatusOK {
+		return fmt.Errorf("a call for the plugins route (Host %s) on %s got %d (want 200: no plugin may fire): %v", pluginsHost, url, code, err)
 	}
 	return nil
 }

@@ -287,6 +287,9 @@ func (r *results) markdown() string {
 	smallKey, smallServe := median(field(r.Closed["apikey"][torii], rps)), median(field(r.Closed["serve"][torii], rps))
 	w("- API-key cost < 10%% of Torii's throughput (issue 6), small GET with key and quota vs the same `torii serve` "+
 		"without a key: %s (%s).\n", keyCost(smallKey, smallServe), verdict(smallKey >= 0.9*smallServe, known(smallKey, smallServe)))
+	smallPlugins := median(field(r.Closed["plugins"][torii], rps))
+	w("- Ten route plugins configured, none firing, within 5%% of the same `torii serve` route without them (issue 19): "+
+		"%s (%s).\n", keyCost(smallPlugins, smallServe), verdict(smallPlugins >= 0.95*smallServe, known(smallPlugins, smallServe)))
 	oT, oN, oH := median(field(r.Open[torii], p99)), median(field(r.Open[nginx], p99)), median(field(r.Open[haproxy], p99))
 	w("- Added p99 no worse than nginx's and HAProxy's: Torii %s µs, nginx %s µs, HAProxy %s µs (%s).\n",
 		num(oT-base, 1), num(oN-base, 1), num(oH-base, 1), verdict(oT <= oN && oT <= oH, known(oT, oN, oH, base)))

@@ -80,7 +80,9 @@ var scenarios = []scenario{
 	{Key: "16k", Name: "16 KiB GET", Path: "/16k"},
 	{Key: "post", Name: "1 KiB POST", Path: "/", Args: []string{"-method", "POST", "-body-size", "1024"}},
 	// The baseline of the API-key cost: the same `torii serve` process, a route without the plugin.
-	{Key: "serve", Name: "small GET, torii serve, no key", Path: "/", Args: []string{"-H", "Host: " + plainHost}, Keyed: true, ToriiOnly: true},
+	{Key: "serve", Name: "small GET, torii serve, no key", Path: "/", Args: []string{"-H", "Host: " + plainHost, "-H", "X-Bench: 1"}, Keyed: true, ToriiOnly: true},
+	// The same process, a route with ten plugins configured and none firing (issue 19).
+	{Key: "plugins", Name: "small GET, torii serve, 10 plugins not firing", Path: "/", Args: []string{"-H", "Host: " + pluginsHost, "-H", "X-Bench: 1"}, Keyed: true, ToriiOnly: true},
 	{Key: "apikey", Name: "small GET + API key & quota", Path: "/", Args: keyHeaders(), Keyed: true},
 }
 

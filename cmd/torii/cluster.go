@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/torii-gateway/torii/admin"
 	"github.com/torii-gateway/torii/cluster"
@@ -187,8 +188,8 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("cannot listen on %s for --status: %w", f.status, err)
 		}
 		ready.addrs.Status = reachable(f.status, ln.Addr().String())
-		hs := &http.Server{Handler: statusHandler(set, engine, w)}
-		spawn(func() { _ = hs.Serve(ln) })
+		hs := &http.Server{Handler: statusHandler(set, engine, w), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = hs.Serve(ln) }()
 		defer hs.Close()
 	}
 	err = ready.run(ctx, srv)

@@ -55,6 +55,7 @@ import (
 
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/tlsedge"
 )
 
 func main() {
@@ -95,6 +96,7 @@ func run(args []string, stderr io.Writer) error {
 
 // engineFlags are the flags both commands share.
 type engineFlags struct {
+	tls           tlsFlags // registered by proxy and serve only
 	listen        string
 	loops         int
 	reusePort     bool
@@ -207,6 +209,7 @@ func runProxy(ctx context.Context, args []string, stderr io.Writer) error {
 	var to stringList
 	ef.register(fs, "127.0.0.1:8080")
 	fs.Var(&to, "to", "backend URL http://host:port (repeat for round-robin)")
+	ef.tls.register(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -223,14 +226,27 @@ func runProxy(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := ready.clear(); err != nil {
 		return err
 	}
-	return serveTable(ctx, ef.config(log), table, ready)
+	return serveTable(ctx, ef.config(log), table, ready, &ef.tls, "")
 }
 
 // serveTable runs a proxy engine over table until ctx is done; ready announces the listeners.
-func serveTable(ctx context.Context, cfg core.Config, table *route.Table, ready *readiness) error {
-	srv, err := core.NewServer(cfg)
+// With --listen-tls, the TLS listener serves the --tls-cert certificates, or without any a
+// certificate of the local CA kept in localDir (none when localDir is empty).
+func serveTable(ctx context.Context, cfg core.Config, table *route.Table, ready *readiness, tf *tlsFlags, localDir string) error {
+	var srv *core.Server
+	front, err := startTLSFront(tf, &srv, cfg.Logger, localDir, ready)
 	if err != nil {
 		return err
+	}
+	if front != nil {
+		cfg.HTTPSPort = front.port()
+	}
+	if srv, err = core.NewServer(cfg); err != nil {
+		return err
+	}
+	if front != nil {
+		front.SetTable(tlsedge.NewTable(nil, tlsedge.TableOptions{}))
+		go front.run(ctx, srv)
 	}
 	srv.Publish(&core.Snapshot{Routes: table, Version: 1})
 	err = ready.run(ctx, srv)

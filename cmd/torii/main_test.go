@@ -25,21 +25,7 @@ var toriiBin string
 // which torii reports in its ready file (see testkit.StartTorii).
 const anyPort = "127.0.0.1:0"
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "torii-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	toriiBin, err = testkit.BuildTorii(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testkit.MainWithTorii(m, &toriiBin)) }
 
 func get(t *testing.T, addr, host, path string) (*http.Response, string) {
 	t.Helper()

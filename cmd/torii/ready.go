@@ -20,7 +20,9 @@ import (
 type listeners struct {
 	Proxy string `json:"proxy"`
 	Admin string `json:"admin,omitempty"`
-	Echo  string `json:"echo,omitempty"`
+	// TLS is the --listen-tls listener.
+	TLS  string `json:"tls,omitempty"`
+	Echo string `json:"echo,omitempty"`
 	// Status is torii worker's --status listener.
 	Status string `json:"status,omitempty"`
 }
@@ -61,6 +63,9 @@ func (r *readiness) announce(ctx context.Context, srv *core.Server) {
 	}
 	r.addrs.Proxy = reachable(r.listen, addr.String())
 	attrs := []any{"proxy", r.addrs.Proxy}
+	if r.addrs.TLS != "" {
+		attrs = append(attrs, "tls", r.addrs.TLS)
+	}
 	if r.addrs.Admin != "" {
 		attrs = append(attrs, "admin", r.addrs.Admin)
 	}

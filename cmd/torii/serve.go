@@ -60,6 +60,7 @@ type serveFlags struct {
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	f.engine.register(fs, ":8080")
+	f.engine.tls.register(fs, true)
 	fs.StringVar(&f.configPath, "config", "", "routes file (JSON): the initial configuration imported into an empty database\n(with --admin off: the whole configuration); empty: the demo route")
 	fs.StringVar(&f.echoAddr, "echo", defaultEchoAddr, "address of the built-in echo backend used by the demo route (\"off\": none;\n"+
 		"port 0: a free port, which the demo route seeded at first start keeps: pass the reported address at later starts)")
@@ -144,7 +145,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	if f.adminAddr == "off" {
-		return serveRoutes(ctx, f.engine.config(log), routes, log, ready)
+		return serveRoutes(ctx, f.engine.config(log), routes, log, ready, &f.engine.tls, f.dataDir)
 	}
 	var seed []byte
 	if len(routes) > 0 {
@@ -168,7 +169,7 @@ func dropEcho(routes []route.Route) []route.Route {
 
 // serveRoutes runs a proxy engine over fixed routes until ctx is done; ready announces the
 // listeners.
-func serveRoutes(ctx context.Context, cfg core.Config, routes []route.Route, log *slog.Logger, ready *readiness) error {
+func serveRoutes(ctx context.Context, cfg core.Config, routes []route.Route, log *slog.Logger, ready *readiness, tls *tlsFlags, dataDir string) error {
 	table, err := route.Compile(routes, route.CompileOptions{})
 	if err != nil {
 		return fmt.Errorf("cannot compile routes: %w", err)
@@ -176,7 +177,7 @@ func serveRoutes(ctx context.Context, cfg core.Config, routes []route.Route, log
 	for _, w := range table.Warnings() {
 		log.Warn("route warning", "warning", w.String())
 	}
-	return serveTable(ctx, cfg, table, ready)
+	return serveTable(ctx, cfg, table, ready, tls, dataDir)
 }
 
 // publisher hands each snapshot the admin API compiles to the health checker and the engine.
@@ -261,9 +262,21 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	login := auth.NewServer(auth.Options{Sessions: sessions, Logger: log.With("component", "privateapps"),
 		Addr: netip.MustParseAddrPort(loginLn.Addr().String())})
 
-	srv, err := core.NewServer(cfg)
+	var srv *core.Server
+	front, err := startTLSFront(&f.engine.tls, &srv, log, f.dataDir, ready)
 	if err != nil {
 		return err
+	}
+	if front != nil {
+		cfg.HTTPSPort = front.port()
+	}
+	if srv, err = core.NewServer(cfg); err != nil {
+		return err
+	}
+	var tlsPub admin.TLSPublisher
+	if front != nil {
+		tlsPub = front
+		front.registerMetrics(set)
 	}
 	reg := route.NewRegistry()
 	alerts := newAlerter(hub, log)
@@ -294,6 +307,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		Publisher:         publisher{engine: srv, health: health, leader: leader},
 		Cluster:           clusterHandler,
 		PrivateApps:       login,
+		TLS:               tlsPub,
 		Quotas:            counters,
 		Metrics:           set,
 		MaxImportEntities: f.maxImportEntities,
@@ -318,6 +332,10 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		return fmt.Errorf("cannot start the quota persister: %w", err)
 	}
 
+	// One failing side (a port in use, a database that stopped working) stops the others.
+	run, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+
 	// Background workers outlive the engine's drain, so that the last requests are counted,
 	// flushed and exported.
 	bg, stopBG := context.WithCancel(context.Background())
@@ -332,7 +350,13 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	spawn(func() { live.Run(bg) })
 	spawn(func() { _ = health.Run(bg) })
 	spawn(func() { alerts.run(bg) })
-	spawn(func() { persistErr = persister.Run(bg) })
+	spawn(func() {
+		// Run returns early only when the database keeps failing: the gateway stops, non-zero.
+		if persistErr = persister.Run(bg); persistErr != nil && bg.Err() == nil {
+			log.Error("the database is failing: stopping", "err", persistErr)
+			stopRun()
+		}
+	})
 	if leader != nil {
 		leader.SetSource(adm)
 		spawn(func() { leader.Run(bg) })
@@ -343,10 +367,8 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		}
 	})
 
-	// One failing side (a port in use) stops the other.
-	run, stopRun := context.WithCancel(ctx)
-	defer stopRun()
 	adminErr := make(chan error, 1)
+	injectFault(srv, adminLn, log)
 	adminServed = true
 	go func() {
 		err := adm.Serve(run, adminLn)
@@ -355,6 +377,9 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		}
 		adminErr <- err
 	}()
+	if front != nil {
+		go front.run(run, srv)
+	}
 	engineErr := ready.run(run, srv)
 	if errors.Is(engineErr, core.ErrServerClosed) {
 		engineErr = nil

@@ -82,6 +82,15 @@ func (p *Policy) Check(s *Set, q *quota.Counters, sc *Scratch, req *httpparse.Re
 	var idx [numSlots]int
 	dup := p.scan(req, buf, &idx)
 	k, rej := p.extract(sc, s, req, buf, &idx, dup, now, &res)
+	if k != nil && p.Validate && !k.AuthorizedOn(routeID, routeGroups) {
+		// Otoroshi looks the key up for the route before it checks the credentials
+		// (findAuthorizeKeyFor): a key authorized elsewhere is not found. The event names
+		// the key only when its credentials were right.
+		if rej != nil {
+			return Result{}, ErrInvalidKey
+		}
+		return Result{Key: k}, ErrInvalidKey
+	}
 	if rej != nil {
 		return Result{}, rej
 	}
@@ -94,8 +103,10 @@ func (p *Policy) Check(s *Set, q *quota.Counters, sc *Scratch, req *httpparse.Re
 	if p.Validate {
 		// A refused key is still named in Result.Key, for the request's
 		// event; the caller must not treat it as authenticated.
-		if !k.Usable(now) || !k.AuthorizedOn(routeID, routeGroups) {
-			return Result{Key: k}, ErrNotAuthorized
+		if !k.Usable(now) {
+			// Otoroshi writes a key past validUntil as disabled; a disabled key's secret
+			// never matches (ApiKey.isValid).
+			return Result{Key: k}, ErrBadKey
 		}
 		if k.ReadOnly && !readMethod(req.MethodKind) {
 			return Result{Key: k}, ErrReadOnly
@@ -206,16 +217,18 @@ func (p *Policy) extract(sc *Scratch, s *Set, req *httpparse.Request, buf []byte
 				return nil, ErrInvalidTuple
 			}
 			k := lookup(s, id)
-			if k == nil || !k.AllowClientIDOnly {
-				return nil, ErrBadKey
+			if k == nil {
+				return nil, ErrInvalidKey
+			}
+			if !k.AllowClientIDOnly {
+				return k, ErrClientIDOnly
 			}
 			return k, nil
 		}
 	}
 	// 3. Client id and secret headers. Like Otoroshi, only the pair counts
-	// as credentials; a lone half lets the later methods try, and is
-	// reported as malformed if none applies.
-	partial := false
+	// as credentials; a lone half lets the later methods try, and is no
+	// credentials if none applies.
 	if p.enabled[MethodCustomHeaders] {
 		id, secret := value(slotID), value(slotSecret)
 		if len(id) > 0 && len(secret) > 0 {
@@ -227,7 +240,6 @@ func (p *Policy) extract(sc *Scratch, s *Set, req *httpparse.Request, buf []byte
 			}
 			return verifySecret(s, id, secret)
 		}
-		partial = idx[slotID] >= 0 || idx[slotSecret] >= 0
 	}
 	// 4. JWT, in its header or Authorization: Bearer.
 	if p.enabled[MethodJWT] {
@@ -264,9 +276,6 @@ func (p *Policy) extract(sc *Scratch, s *Set, req *httpparse.Request, buf []byte
 			return verifyBasic(sc, s, cred)
 		}
 	}
-	if partial {
-		return nil, ErrInvalidTuple
-	}
 	return nil, nil
 }
 
@@ -282,18 +291,18 @@ func lookup(s *Set, id []byte) *Key {
 func verifyBearer(s *Set, tok []byte) (*Key, *Rejection) {
 	last := bytes.LastIndexByte(tok, '_')
 	if last <= len(bearerPrefix) || last == len(tok)-1 {
-		return nil, ErrInvalidTuple
+		return nil, ErrInvalidKey
 	}
 	k := lookup(s, tok[len(bearerPrefix):last])
 	if k == nil {
-		return nil, ErrBadKey
+		return nil, ErrInvalidKey
 	}
 	match := 0
 	for i := range k.nsecrets {
 		match |= subtle.ConstantTimeCompare(k.bearerBytes[i], tok)
 	}
 	if match == 0 {
-		return nil, ErrBadKey
+		return k, ErrInvalidKey
 	}
 	return k, nil
 }
@@ -303,14 +312,14 @@ func verifyBearer(s *Set, tok []byte) (*Key, *Rejection) {
 func verifySecret(s *Set, id, secret []byte) (*Key, *Rejection) {
 	k := lookup(s, id)
 	if k == nil {
-		return nil, ErrBadKey
+		return nil, ErrInvalidKey
 	}
 	match := 0
 	for i := range k.nsecrets {
 		match |= subtle.ConstantTimeCompare(k.secretBytes[i], secret)
 	}
 	if match == 0 {
-		return nil, ErrBadKey
+		return k, ErrBadKey
 	}
 	return k, nil
 }
@@ -324,12 +333,12 @@ func verifyBasic(sc *Scratch, s *Set, cred []byte) (*Key, *Rejection) {
 	dst := sc.grow(enc.DecodedLen(len(cred)))
 	n, err := enc.Decode(dst, cred)
 	if err != nil {
-		return nil, ErrInvalidTuple
+		return nil, ErrNoKey
 	}
 	id, secret, ok := bytes.Cut(dst[:n], []byte{':'})
 	id, secret = bytes.TrimSpace(id), bytes.TrimSpace(secret)
 	if !ok || len(id) == 0 || len(secret) == 0 {
-		return nil, ErrInvalidTuple
+		return nil, ErrNoKey
 	}
 	return verifySecret(s, id, secret)
 }

@@ -148,25 +148,38 @@ func TestCheckMethods(t *testing.T) {
 	f("bearer in Otoroshi-Token with scheme", "keyA", MethodBearer, nil, "Otoroshi-Token: Bearer "+bearerA)
 	f("bearer in Authorization", "keyA", MethodBearer, nil, "Authorization: Bearer "+bearerA)
 	f("bearer scheme is case-insensitive", "keyA", MethodBearer, nil, "authorization: bEARER "+bearerA)
-	f("bearer, wrong hmac", "", MethodNone, ErrBadKey, "Authorization: Bearer "+bearerA[:len(bearerA)-1]+"0")
-	f("bearer of another secret", "", MethodNone, ErrBadKey, "Authorization: Bearer "+BearerToken("keyA", secretB))
-	f("bearer, unknown id", "", MethodNone, ErrBadKey, "Otoroshi-Token: "+BearerToken("nobody", secretA))
-	f("bearer without hmac", "", MethodNone, ErrInvalidTuple, "Otoroshi-Token: otoapk_keyA_")
-	f("bearer without id", "", MethodNone, ErrInvalidTuple, "Otoroshi-Token: otoapk_abcdef")
+	f("bearer, wrong hmac", "", MethodNone, ErrInvalidKey, // apikey.scala:1595 findAuthorizeKeyForBearer finds none
+		"Authorization: Bearer "+bearerA[:len(bearerA)-1]+"0")
+	f("bearer of another secret", "", MethodNone, ErrInvalidKey, // apikey.scala:1595
+		"Authorization: Bearer "+BearerToken("keyA", secretB))
+	f("bearer, unknown id", "", MethodNone, ErrInvalidKey, // apikey.scala:1595
+		"Otoroshi-Token: "+BearerToken("nobody", secretA))
+	f("bearer without hmac", "", MethodNone, ErrInvalidKey, // apikey.scala:1595
+		"Otoroshi-Token: otoapk_keyA_")
+	f("bearer without id", "", MethodNone, ErrInvalidKey, // apikey.scala:1595
+		"Otoroshi-Token: otoapk_abcdef")
 
 	// 2. Client id alone.
 	f("x-api-key", "keyB", MethodClientID, nil, "X-Api-Key: keyB")
-	f("x-api-key without allowClientIdOnly", "", MethodNone, ErrBadKey, "x-api-key: keyA")
-	f("x-api-key unknown", "", MethodNone, ErrBadKey, "x-api-key: nobody")
+	f("x-api-key without allowClientIdOnly", "", MethodNone, ErrClientIDOnly, // apikey.scala:1512: 400
+		"x-api-key: keyA")
+	f("x-api-key unknown", "", MethodNone, ErrInvalidKey, // apikey.scala:1550
+		"x-api-key: nobody")
 
 	// 3. Client id and secret headers.
 	f("custom headers", "keyA", MethodCustomHeaders, nil, "Otoroshi-Client-Id: keyA", "Otoroshi-Client-Secret: "+secretA)
-	f("custom headers, bad secret", "", MethodNone, ErrBadKey, "Otoroshi-Client-Id: keyA", "Otoroshi-Client-Secret: "+secretB)
-	f("custom headers, secret prefix", "", MethodNone, ErrBadKey, "Otoroshi-Client-Id: keyA", "Otoroshi-Client-Secret: "+secretA[:10])
-	f("custom headers, unknown id", "", MethodNone, ErrBadKey, "Otoroshi-Client-Id: nobody", "Otoroshi-Client-Secret: x")
-	f("custom headers, no secret", "", MethodNone, ErrInvalidTuple, "Otoroshi-Client-Id: keyA")
-	f("custom headers, no id", "", MethodNone, ErrInvalidTuple, "Otoroshi-Client-Secret: "+secretA)
-	f("custom headers, empty secret", "", MethodNone, ErrInvalidTuple, "Otoroshi-Client-Id: keyA", "Otoroshi-Client-Secret:")
+	f("custom headers, bad secret", "", MethodNone, ErrBadKey, // apikey.scala:1559
+		"Otoroshi-Client-Id: keyA", "Otoroshi-Client-Secret: "+secretB)
+	f("custom headers, secret prefix", "", MethodNone, ErrBadKey, // apikey.scala:1559
+		"Otoroshi-Client-Id: keyA", "Otoroshi-Client-Secret: "+secretA[:10])
+	f("custom headers, unknown id", "", MethodNone, ErrInvalidKey, // apikey.scala:1587
+		"Otoroshi-Client-Id: nobody", "Otoroshi-Client-Secret: x")
+	f("custom headers, no secret", "", MethodNone, ErrNoKey, // apikey.scala:1842: a lone half is no credentials
+		"Otoroshi-Client-Id: keyA")
+	f("custom headers, no id", "", MethodNone, ErrNoKey, // apikey.scala:1842
+		"Otoroshi-Client-Secret: "+secretA)
+	f("custom headers, empty secret", "", MethodNone, ErrNoKey, // apikey.scala:1842
+		"Otoroshi-Client-Id: keyA", "Otoroshi-Client-Secret:")
 	f("lone client id header, then Basic", "keyB", MethodBasic, nil, "Otoroshi-Client-Id: keyA", "Authorization: Basic "+basic("keyB", secretB))
 
 	// 4. JWT.
@@ -181,31 +194,46 @@ func TestCheckMethods(t *testing.T) {
 	f("JWT escaped id", "keyA", MethodJWT, nil, "Authorization: Bearer "+signJWT("HS256", secretA, `{"clientId":"key\u0041","n":{"a":[1,"}"]}}`))
 	f("JWT valid exp and nbf", "keyA", MethodJWT, nil, "Authorization: Bearer "+signJWT("HS256", secretA, claims(`,"exp":`+itoa(exp+60)+`,"nbf":`+itoa(exp-60))))
 	f("JWT exp within leeway", "keyA", MethodJWT, nil, "Authorization: Bearer "+signJWT("HS256", secretA, claims(`,"exp":`+itoa(exp-5))))
-	f("JWT expired", "", MethodNone, ErrBadKey, "Authorization: Bearer "+signJWT("HS256", secretA, claims(`,"exp":`+itoa(exp-11))))
-	f("JWT not yet valid", "", MethodNone, ErrBadKey, "Authorization: Bearer "+signJWT("HS256", secretA, claims(`,"nbf":`+itoa(exp+60))))
-	f("JWT wrong secret", "", MethodNone, ErrBadKey, "Authorization: Bearer "+signJWT("HS256", secretB, claims("")))
-	f("JWT unknown key", "", MethodNone, ErrBadKey, "Authorization: Bearer "+signJWT("HS256", secretA, `{"clientId":"nobody"}`))
-	f("JWT alg none", "", MethodNone, ErrBadKey, "Authorization: Bearer "+unsignedJWT(`{"alg":"none"}`, claims(""), ""))
-	f("JWT alg RS256", "", MethodNone, ErrBadKey, "Authorization: Bearer "+unsignedJWT(`{"alg":"RS256"}`, claims(""), "c2ln"))
-	f("JWT without id claim", "", MethodNone, ErrInvalidTuple, "Authorization: Bearer "+signJWT("HS256", secretA, `{"sub":"keyA"}`))
-	f("JWT bad base64", "", MethodNone, ErrInvalidTuple, "Authorization: Bearer a!b.c.d")
-	f("JWT payload not JSON", "", MethodNone, ErrInvalidTuple, "Authorization: Bearer "+unsignedJWT(`{"alg":"HS256"}`, `{"clientId":`, "c2ln"))
-	f("JWT non-numeric exp", "", MethodNone, ErrInvalidTuple, "Authorization: Bearer "+signJWT("HS256", secretA, claims(`,"exp":"soon"`)))
+	f("JWT expired", "", MethodNone, ErrBadJWT, // apikey.scala:1780: 400
+		"Authorization: Bearer "+signJWT("HS256", secretA, claims(`,"exp":`+itoa(exp-11))))
+	f("JWT not yet valid", "", MethodNone, ErrBadJWT, // apikey.scala:1780
+		"Authorization: Bearer "+signJWT("HS256", secretA, claims(`,"nbf":`+itoa(exp+60))))
+	f("JWT wrong secret", "", MethodNone, ErrBadJWT, // apikey.scala:1780
+		"Authorization: Bearer "+signJWT("HS256", secretB, claims("")))
+	f("JWT unknown key", "", MethodNone, ErrInvalidKey, // apikey.scala:1789
+		"Authorization: Bearer "+signJWT("HS256", secretA, `{"clientId":"nobody"}`))
+	f("JWT alg none", "", MethodNone, ErrInvalidKey, // apikey.scala:1785: no algorithm
+		"Authorization: Bearer "+unsignedJWT(`{"alg":"none"}`, claims(""), ""))
+	f("JWT alg RS256", "", MethodNone, ErrInvalidKey, // apikey.scala:1785
+		"Authorization: Bearer "+unsignedJWT(`{"alg":"RS256"}`, claims(""), "c2ln"))
+	f("JWT without id claim", "", MethodNone, ErrInvalidKey, // apikey.scala:1792
+		"Authorization: Bearer "+signJWT("HS256", secretA, `{"sub":"keyA"}`))
+	f("JWT bad base64", "", MethodNone, ErrInvalidKey, // apikey.scala:1794: JWT.decode fails
+		"Authorization: Bearer a!b.c.d")
+	f("JWT payload not JSON", "", MethodNone, ErrInvalidKey, // apikey.scala:1794
+		"Authorization: Bearer "+unsignedJWT(`{"alg":"HS256"}`, `{"clientId":`, "c2ln"))
+	f("JWT non-numeric exp", "", MethodNone, ErrInvalidKey, // apikey.scala:1794
+		"Authorization: Bearer "+signJWT("HS256", secretA, claims(`,"exp":"soon"`)))
 
 	// 5. Basic.
 	f("Basic in Authorization", "keyA", MethodBasic, nil, "Authorization: Basic "+basic("keyA", secretA))
 	f("Basic in Otoroshi-Authorization", "keyA", MethodBasic, nil, "Otoroshi-Authorization: Basic "+basic("keyA", secretA))
 	f("Basic in Otoroshi-Authorization without scheme", "keyA", MethodBasic, nil, "Otoroshi-Authorization: "+basic("keyA", secretA))
 	f("Basic without padding", "keyB", MethodBasic, nil, "Authorization: Basic "+strings.TrimRight(basic("keyB", secretB), "="))
-	f("Basic bad secret", "", MethodNone, ErrBadKey, "Authorization: Basic "+basic("keyA", secretB))
-	f("Basic unknown id", "", MethodNone, ErrBadKey, "Authorization: Basic "+basic("nobody", secretA))
-	f("Basic not base64", "", MethodNone, ErrInvalidTuple, "Authorization: Basic %%%")
-	f("Basic without colon", "", MethodNone, ErrInvalidTuple, "Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte("keyA")))
-	f("Basic empty secret", "", MethodNone, ErrInvalidTuple, "Authorization: Basic "+basic("keyA", ""))
+	f("Basic bad secret", "", MethodNone, ErrBadKey, // apikey.scala:1807
+		"Authorization: Basic "+basic("keyA", secretB))
+	f("Basic unknown id", "", MethodNone, ErrInvalidKey, // apikey.scala:1835
+		"Authorization: Basic "+basic("nobody", secretA))
+	f("Basic not base64", "", MethodNone, ErrNoKey, // apikey.scala:1842: undecodable Basic is no credentials
+		"Authorization: Basic %%%")
+	f("Basic without colon", "", MethodNone, ErrNoKey, // apikey.scala:1839
+		"Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte("keyA")))
+	f("Basic empty secret", "", MethodNone, ErrNoKey, // apikey.scala:1839
+		"Authorization: Basic "+basic("keyA", ""))
 
 	// Order: the first method present decides, even when a later one would succeed.
 	f("bearer before basic", "keyA", MethodBearer, nil, "Otoroshi-Token: "+bearerA, "Otoroshi-Authorization: "+basic("keyB", secretB))
-	f("bad bearer is not skipped", "", MethodNone, ErrBadKey, "Otoroshi-Token: "+BearerToken("keyA", "x"), "Otoroshi-Authorization: "+basic("keyA", secretA))
+	f("bad bearer is not skipped", "", MethodNone, ErrInvalidKey, "Otoroshi-Token: "+BearerToken("keyA", "x"), "Otoroshi-Authorization: "+basic("keyA", secretA))
 	f("client id before custom headers", "keyB", MethodClientID, nil, "Otoroshi-Client-Id: keyA", "Otoroshi-Client-Secret: "+secretA, "x-api-key: keyB")
 	f("custom headers before JWT", "keyB", MethodCustomHeaders, nil, "Authorization: Bearer "+signJWT("HS256", secretA, claims("")), "Otoroshi-Client-Id: keyB", "Otoroshi-Client-Secret: "+secretB)
 	f("JWT before basic", "keyA", MethodJWT, nil, "Otoroshi-Authorization: "+basic("keyB", secretB), "Otoroshi-Token: "+signJWT("HS256", secretA, claims("")))
@@ -232,11 +260,11 @@ func TestCheckValidation(t *testing.T) {
 	f("authorized through group_", "GET", "keyA", secretA, "route_9", def, nil)
 	f("authorized through a bare group id", "GET", "baregroup", "s5", "route_9", def, nil)
 	f("authorized on the route", "GET", "routeonly", "s4", "route_1", nil, nil)
-	f("route_ key on another route", "GET", "routeonly", "s4", "route_2", def, ErrNotAuthorized)
-	f("other group", "GET", "othergroup", "s6", "route_1", def, ErrNotAuthorized)
+	f("route_ key on another route", "GET", "routeonly", "s4", "route_2", def, ErrInvalidKey) // apikey.scala:1587 (findAuthorizeKeyFor: not for this route)
+	f("other group", "GET", "othergroup", "s6", "route_1", def, ErrInvalidKey)                // apikey.scala:1587
 	f("route in several groups", "GET", "othergroup", "s6", "route_1", []string{"default", "other"}, nil)
-	f("disabled", "GET", "disabled", "s1", "route_1", def, ErrNotAuthorized)
-	f("past validUntil", "GET", "expired", "s2", "route_1", def, ErrNotAuthorized)
+	f("disabled", "GET", "disabled", "s1", "route_1", def, ErrBadKey)       // apikey.scala:1559 (isValid needs enabled, :240)
+	f("past validUntil", "GET", "expired", "s2", "route_1", def, ErrBadKey) // apikey.scala:432 writes it disabled, then :1559
 	f("read-only GET", "GET", "readonly", "s3", "route_1", def, nil)
 	f("read-only HEAD", "HEAD", "readonly", "s3", "route_1", def, nil)
 	f("read-only OPTIONS", "OPTIONS", "readonly", "s3", "route_1", def, nil)
@@ -361,7 +389,7 @@ func TestCheckPublicPrivatePaths(t *testing.T) {
 
 	// On a public path, credentials that are present are still checked.
 	req, buf := parse(t, "GET /public/a HTTP/1.1", "Authorization: Basic "+basic("keyA", "wrong"))
-	if _, rej := p.Check(s, nil, sc, req, buf, "r", nil, testNow); rej != ErrBadKey {
+	if _, rej := p.Check(s, nil, sc, req, buf, "r", []string{"default"}, testNow); rej != ErrBadKey {
 		t.Fatalf("public path, bad credentials: %v", rej)
 	}
 	req, buf = parse(t, "GET /public/a HTTP/1.1", "Authorization: Basic "+basic("keyA", secretA))

@@ -39,15 +39,15 @@ func verifyJWT(sc *Scratch, s *Set, tok []byte, now time.Time) (*Key, *Rejection
 	buf := sc.grow(nh + np + ns + np)
 	hdr, err := decodeB64URL(buf[:0:nh], h64)
 	if err != nil {
-		return nil, ErrInvalidTuple
+		return nil, ErrInvalidKey
 	}
 	payload, err := decodeB64URL(buf[nh:nh:nh+np], p64)
 	if err != nil {
-		return nil, ErrInvalidTuple
+		return nil, ErrInvalidKey
 	}
 	sig, err := decodeB64URL(buf[nh+np:nh+np:nh+np+ns], s64)
 	if err != nil {
-		return nil, ErrInvalidTuple
+		return nil, ErrInvalidKey
 	}
 	idBuf := buf[nh+np+ns:]
 
@@ -64,20 +64,20 @@ func verifyJWT(sc *Scratch, s *Set, tok []byte, now time.Time) (*Key, *Rejection
 		return true
 	})
 	if !ok {
-		return nil, ErrInvalidTuple
+		return nil, ErrInvalidKey
 	}
 	var c jwtClaims
 	c.ok = walkObject(payload, func(name, value []byte) bool { return c.visit(name, value) })
 	if !c.ok || c.idRank == 0 {
-		return nil, ErrInvalidTuple
+		return nil, ErrInvalidKey
 	}
 	id, good := jsonString(c.id, idBuf)
 	if !good {
-		return nil, ErrInvalidTuple
+		return nil, ErrInvalidKey
 	}
 	k := lookup(s, id)
 	if k == nil {
-		return nil, ErrBadKey
+		return nil, ErrInvalidKey
 	}
 	h, block := sc.sha256, 64
 	switch string(alg) {
@@ -88,10 +88,10 @@ func verifyJWT(sc *Scratch, s *Set, tok []byte, now time.Time) (*Key, *Rejection
 		h, block = sc.sha512, 128
 	default:
 		// "none", RS*, ES*, unknown: never accepted with a secret.
-		return nil, ErrBadKey
+		return k, ErrInvalidKey
 	}
 	if len(sig) != h.Size() {
-		return nil, ErrBadKey
+		return k, ErrBadJWT
 	}
 	signed := tok[:d2]
 	match := false
@@ -101,14 +101,14 @@ func verifyJWT(sc *Scratch, s *Set, tok []byte, now time.Time) (*Key, *Rejection
 		}
 	}
 	if !match {
-		return nil, ErrBadKey
+		return k, ErrBadJWT
 	}
 	sec := now.Unix()
 	if c.hasExp && sec > c.exp+jwtLeeway {
-		return nil, ErrBadKey
+		return k, ErrBadJWT
 	}
 	if c.hasNbf && sec+jwtLeeway < c.nbf {
-		return nil, ErrBadKey
+		return k, ErrBadJWT
 	}
 	return k, nil
 }

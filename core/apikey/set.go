@@ -39,9 +39,9 @@ type Key struct {
 	validUntil int64 // Unix ms; math.MaxInt64 when the key never expires
 	// routes and groups the key is authorized on: short lists (a map costs hundreds of bytes
 	// per key even with one entry, and a scan of a few strings is as fast as a lookup).
-	routes []string
-	groups []string
-	nsecrets   int
+	routes   []string
+	groups   []string
+	nsecrets int
 	// The current secret, then the next one during rotation, and the
 	// Otoroshi bearer token of each, as bytes for constant-time comparison.
 	secretBytes [2][]byte

@@ -16,15 +16,20 @@ type Refusal uint8
 
 // The refusals, with Otoroshi's statuses and cause ids.
 const (
-	RefusalNone        Refusal = iota
-	RefusalMaintenance         // 503 errors.service.in.maintenance
-	RefusalBuild               // 503 errors.service.under.construction
-	RefusalHTTP10              // 503 errors.http.1_0.not.allowed
-	RefusalMethod              // 405 errors.method.not.allowed
-	RefusalIP                  // 403 errors.ip.address.not.allowed
-	RefusalCors                // 404 errors.cors.error
-	RefusalHeaders             // 400 errors.bad.request (HeadersValidation)
-	RefusalNotSecured          // 502 errors.service.not.secured (OtoroshiChallenge)
+	RefusalNone            Refusal = iota
+	RefusalMaintenance             // 503 errors.service.in.maintenance
+	RefusalBuild                   // 503 errors.service.under.construction
+	RefusalHTTP10                  // 503 errors.http.1_0.not.allowed
+	RefusalMethod                  // 405 errors.method.not.allowed
+	RefusalIP                      // 403 errors.ip.address.not.allowed
+	RefusalCors                    // 404 errors.cors.error
+	RefusalHeaders                 // 400 errors.bad.request (HeadersValidation)
+	RefusalNotSecured              // 502 errors.service.not.secured (OtoroshiChallenge)
+	RefusalTokenMissing            // 400 error.expected.token.not.found (JwtVerification, strict)
+	RefusalBadToken                // 400 error.bad.token (JwtVerification)
+	RefusalVerifierMissing         // 500 error.missing.globaljwtverifier.id
+	RefusalClientCert              // 403 forbidden (NgHasClientCert*Validator: no verified client certificate)
+	RefusalMisdirected             // 421 errors.misdirected.request (mTLS route: Host is not the TLS server name)
 	Refusals
 )
 
@@ -34,14 +39,19 @@ var RefusalInfo = [Refusals]struct {
 	Status         int
 	Cause, Message string
 }{
-	RefusalMaintenance: {503, "errors.service.in.maintenance", "Service in maintenance mode"},
-	RefusalBuild:       {503, "errors.service.under.construction", "Service under construction"},
-	RefusalHTTP10:      {503, "errors.http.1_0.not.allowed", "HTTP/1.0 not allowed"},
-	RefusalMethod:      {405, "errors.method.not.allowed", "Method not allowed"},
-	RefusalIP:          {403, "errors.ip.address.not.allowed", "Your IP address is not allowed"},
-	RefusalCors:        {404, "errors.cors.error", "Cors error"},
-	RefusalHeaders:     {400, "errors.bad.request", "bad request"},
-	RefusalNotSecured:  {502, "errors.service.not.secured", "Backend server does not seems to be secured. Cancelling request !"},
+	RefusalMaintenance:     {503, "errors.service.in.maintenance", "Service in maintenance mode"},
+	RefusalBuild:           {503, "errors.service.under.construction", "Service under construction"},
+	RefusalHTTP10:          {503, "errors.http.1_0.not.allowed", "HTTP/1.0 not allowed"},
+	RefusalMethod:          {405, "errors.method.not.allowed", "Method not allowed"},
+	RefusalIP:              {403, "errors.ip.address.not.allowed", "Your IP address is not allowed"},
+	RefusalCors:            {404, "errors.cors.error", "Cors error"},
+	RefusalHeaders:         {400, "errors.bad.request", "bad request"},
+	RefusalNotSecured:      {502, "errors.service.not.secured", "Backend server does not seems to be secured. Cancelling request !"},
+	RefusalTokenMissing:    {400, "error.expected.token.not.found", "error.expected.token.not.found"},
+	RefusalBadToken:        {400, "error.bad.token", "error.bad.token"},
+	RefusalVerifierMissing: {500, "error.missing.globaljwtverifier.id", "error.missing.globaljwtverifier.id"},
+	RefusalClientCert:      {403, "forbidden", "forbidden"},
+	RefusalMisdirected:     {421, "errors.misdirected.request", "Misdirected request: Host does not match the TLS server name of this connection"},
 }
 
 // Verdict is what Access decided.
@@ -73,7 +83,7 @@ func (c *cors) status() int { return 204 }
 
 // accessCheck is one access plugin.
 type accessCheck interface {
-	check(x *Ctx) Verdict
+	check(x *Ctx, xs *Exchange) Verdict
 }
 
 // Access runs the access plugins in route order; the first that does not
@@ -92,7 +102,7 @@ func (c *Chain) Access(x *Ctx, xs *Exchange) Verdict {
 		if xs.off&a.bit != 0 {
 			continue
 		}
-		if v := a.check.check(x); v.Refuse != RefusalNone || v.Respond {
+		if v := a.check.check(x, xs); v.Refuse != RefusalNone || v.Respond {
 			return v
 		}
 	}
@@ -111,11 +121,11 @@ func (v Verdict) AppendAnswer(dst []byte, x *Ctx) []byte {
 
 type refuser Refusal
 
-func (r refuser) check(*Ctx) Verdict { return Verdict{Refuse: Refusal(r)} }
+func (r refuser) check(*Ctx, *Exchange) Verdict { return Verdict{Refuse: Refusal(r)} }
 
 type http10 struct{}
 
-func (http10) check(x *Ctx) Verdict {
+func (http10) check(x *Ctx, xs *Exchange) Verdict {
 	if x.Req.Version == httpparse.HTTP10 {
 		return Verdict{Refuse: RefusalHTTP10}
 	}
@@ -124,7 +134,7 @@ func (http10) check(x *Ctx) Verdict {
 
 type readOnly struct{}
 
-func (readOnly) check(x *Ctx) Verdict {
+func (readOnly) check(x *Ctx, xs *Exchange) Verdict {
 	switch x.Req.MethodKind {
 	case httpparse.MethodGet, httpparse.MethodHead, httpparse.MethodOptions:
 		return Verdict{}
@@ -136,7 +146,7 @@ func (readOnly) check(x *Ctx) Verdict {
 // lower-case.
 type methods struct{ allowed, forbidden []string }
 
-func (m *methods) check(x *Ctx) Verdict {
+func (m *methods) check(x *Ctx, xs *Exchange) Verdict {
 	meth := x.Req.Method.Bytes(x.Buf)
 	if (len(m.allowed) > 0 && !inFold(m.allowed, meth)) || inFold(m.forbidden, meth) {
 		return Verdict{Refuse: RefusalMethod}
@@ -151,7 +161,7 @@ type ipList struct {
 	wild     []string // Otoroshi's wildcard patterns ("192.168.1.*")
 }
 
-func (l *ipList) check(x *Ctx) Verdict {
+func (l *ipList) check(x *Ctx, xs *Exchange) Verdict {
 	in := l.contains(x.Remote)
 	if in != l.allow {
 		return Verdict{Refuse: RefusalIP}
@@ -209,7 +219,7 @@ type redirect struct {
 	to   Expr
 }
 
-func (r *redirect) check(*Ctx) Verdict { return Verdict{Respond: true, answer: r} }
+func (r *redirect) check(*Ctx, *Exchange) Verdict { return Verdict{Respond: true, answer: r} }
 
 func (r *redirect) appendAnswer(dst []byte, x *Ctx) []byte {
 	dst = append(dst, "HTTP/1.1 "...)
@@ -262,7 +272,7 @@ type headerRule struct {
 	set   []string
 }
 
-func (h *headersValidation) check(x *Ctx) Verdict {
+func (h *headersValidation) check(x *Ctx, xs *Exchange) Verdict {
 	var scratch [256]byte
 	for i := range h.rules {
 		r := &h.rules[i]

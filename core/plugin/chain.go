@@ -25,9 +25,16 @@ type Ctx struct {
 	ID     uint64           // the request id sent as Otoroshi-Request-Id
 	Key    *apikey.Key      // the API key the request authenticated with, or nil
 	User   *privateapp.User // the private-app user (AuthModule), or nil
-	Route  *route.Compiled  // the matched route
-	Now    time.Time
-	TLS    bool // the client connection is TLS
+	// Verifiers are the snapshot's jwtVerifiers (JwtVerification, JwtSigner).
+	Verifiers *VerifierSet
+	Route     *route.Compiled // the matched route
+	Now       time.Time
+	TLS       bool // the client connection is TLS
+	// SNI is the lower-case TLS server name and Cert the client certificate the TLS listener
+	// reported (clientcert.go); HTTPSPort is the TLS listener's port, for ForceHttpsTraffic.
+	SNI       string
+	Cert      ClientCert
+	HTTPSPort int
 }
 
 // Names lists the plugins this package runs, by Otoroshi short name.
@@ -36,7 +43,7 @@ var Names = []string{
 	"RemoveHeadersIn", "RemoveHeadersOut", "HeadersValidation",
 	"Cors", "Redirection", "MaintenanceMode", "BuildMode", "DisableHttp10",
 	"ReadOnlyCalls", "AllowHttpMethods", "IpAddressAllowedList", "IpAddressBlockList",
-	"OtoroshiChallenge", "OtoroshiInfos",
+	"OtoroshiChallenge", "OtoroshiInfos", "JwtVerification", "JwtSigner",
 }
 
 // Runs reports whether this package runs the plugin named name.
@@ -65,6 +72,11 @@ type Chain struct {
 	chalBit   uint64
 	infos     *infos
 	infosBit  uint64
+	// jwt is set when a JwtVerification or JwtSigner step may send a token
+	// on (Exchange.jwt*).
+	jwt         bool
+	certHeaders bool
+	certBit     uint64
 	// filters are the steps with include or exclude patterns; each has
 	// its bit, set in Exchange.off when the request path does not match.
 	filters []stepFilter
@@ -270,6 +282,10 @@ var slash = []byte("/")
 
 func (c *Chain) add(f *fields, rt *route.Compiled) {
 	switch f.name {
+	case "NgHasClientCertValidator", "NgHasClientCertMatchingValidator":
+		c.addClientCert(f)
+	case "ForceHttpsTraffic":
+		c.access = append(c.access, accessEntry{check: forceHTTPS{}, bit: f.bit})
 	case "AdditionalHeadersIn", "MissingHeadersIn", "AdditionalHeadersOut", "MissingHeadersOut":
 		h := f.headers("headers")
 		in := strings.HasSuffix(f.name, "In")
@@ -345,6 +361,28 @@ func (c *Chain) add(f *fields, rt *route.Compiled) {
 			c.infos, c.infosBit = in, f.bit
 			c.reqDrop = appendDrop(c.reqDrop, in.lower, 0)
 		}
+	case "JwtVerification":
+		j := &jwtVerification{ids: f.strs("verifiers")}
+		if len(j.ids) == 0 {
+			f.fail("verifiers", "names no jwtVerifiers entity")
+		}
+		for _, k := range []string{"custom_response", "custom_response_status", "custom_response_headers", "custom_response_body"} {
+			var b any
+			if f.get(k, &b) && b != false && k == "custom_response" {
+				f.fail(k, "custom responses are not supported by Torii; the error is Otoroshi's default")
+			}
+		}
+		c.access = append(c.access, accessEntry{j, f.bit})
+		c.jwt = true
+	case "JwtSigner":
+		j := &jwtSigner{id: f.str("verifier", ""), replaceIfPresent: true, failIfPresent: true}
+		f.get("replace_if_present", &j.replaceIfPresent)
+		f.get("fail_if_present", &j.failIfPresent)
+		if j.id == "" {
+			f.fail("verifier", "names no jwtVerifiers entity")
+		}
+		c.access = append(c.access, accessEntry{j, f.bit})
+		c.jwt = true
 	case "Cors":
 		if co := compileCors(f); co != nil {
 			c.cors, c.corsBit = co, f.bit
@@ -414,10 +452,22 @@ type Exchange struct {
 	// corsOff is set when the request path matches an excluded pattern of
 	// Cors: the response gets no CORS fields.
 	corsOff bool
+	// The token a JwtVerification (Sign, Transform) or JwtSigner sends on:
+	// jwt[jwtAt:] in field jwtName after jwtPrefix, replacing the field
+	// jwtDrop. jwt's buffer is kept across exchanges of the connection.
+	jwt                         []byte
+	jwtAt                       int
+	jwtName, jwtPrefix, jwtDrop string
 }
 
 // Reset forgets the previous exchange.
-func (x *Exchange) Reset() { x.active, x.corsOff, x.off = false, false, 0 }
+func (x *Exchange) Reset() {
+	x.active, x.corsOff, x.off = false, false, 0
+	x.jwtName, x.jwtDrop = "", ""
+	if cap(x.jwt) > 16<<10 {
+		x.jwt = nil // an oversized token: do not keep its buffer
+	}
+}
 
 // HasHost reports whether the route's AdditionalHeadersIn sets Host for
 // this exchange.
@@ -430,7 +480,7 @@ func (c *Chain) AppendHost(dst []byte, x *Ctx) []byte { return c.host.Append(dst
 // case) is not forwarded: RemoveHeadersIn, a field AdditionalHeadersIn
 // replaces, or one of the exchange protocol's fields. No allocation.
 func (c *Chain) DropRequest(name []byte, xs *Exchange) bool {
-	return c != nil && len(c.reqDrop) > 0 && dropped(c.reqDrop, name, xs.off)
+	return c != nil && (len(c.reqDrop) > 0 && dropped(c.reqDrop, name, xs.off) || c.jwt && xs.dropJWT(name))
 }
 
 // DropResponse is DropRequest for the backend's response fields.
@@ -486,7 +536,10 @@ func (c *Chain) AppendRequest(dst []byte, x *Ctx, xs *Exchange) []byte {
 	if c.infos != nil && xs.off&c.infosBit == 0 {
 		dst = c.infos.appendClaim(dst, x)
 	}
-	return dst
+	if c.jwt {
+		dst = xs.appendJWT(dst)
+	}
+	return c.appendCertHeaders(dst, x, xs)
 }
 
 // AppendResponse appends the fields the chain adds to the response sent to

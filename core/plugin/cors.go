@@ -100,7 +100,7 @@ func (c *cors) applies(x *Ctx) bool {
 	return true
 }
 
-func (c *cors) check(x *Ctx) Verdict {
+func (c *cors) check(x *Ctx, _ *Exchange) Verdict {
 	if x.Req.MethodKind != httpparse.MethodOptions {
 		return Verdict{}
 	}

@@ -284,6 +284,48 @@ func digest(h crypto.Hash, b []byte) []byte {
 	return d.Sum(nil)
 }
 
+// hashOf returns the hash of a JWS algorithm name's size (RS256 → SHA-256).
+func hashOf(alg string) (crypto.Hash, bool) {
+	if len(alg) != 5 {
+		return 0, false
+	}
+	switch alg[2:] {
+	case "256":
+		return crypto.SHA256, true
+	case "384":
+		return crypto.SHA384, true
+	case "512":
+		return crypto.SHA512, true
+	}
+	return 0, false
+}
+
+// verifyPublic checks an RS, PS or ES signature of signing with key, for
+// the JWS algorithm alg.
+func verifyPublic(alg string, key any, signing, sig []byte) bool {
+	h, ok := hashOf(alg)
+	if !ok {
+		return false
+	}
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		switch alg[:2] {
+		case "RS":
+			return rsa.VerifyPKCS1v15(k, h, digest(h, signing), sig) == nil
+		case "PS":
+			return rsa.VerifyPSS(k, h, digest(h, signing), sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
+		}
+	case *ecdsa.PublicKey:
+		n := (k.Curve.Params().BitSize + 7) / 8
+		if alg[:2] != "ES" || len(sig) != 2*n {
+			return false
+		}
+		r, s := new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])
+		return ecdsa.Verify(k, digest(h, signing), r, s)
+	}
+	return false
+}
+
 // Verify checks token's signature with a and returns its decoded payload
 // appended to dst[:0]. The header's alg must be a's. It allocates for the
 // asymmetric algorithms only.
@@ -313,27 +355,17 @@ func (a *Algo) Verify(dst, token []byte) ([]byte, error) {
 		return dst[:0], fmt.Errorf("%w: bad signature encoding", ErrToken)
 	}
 	ok := false
-	switch {
-	case a.hs != nil:
+	if a.hs != nil {
 		st := a.pool.Get().(*hmacState)
 		st.h.Reset()
 		st.h.Write(signing)
 		st.sum = st.h.Sum(st.sum[:0])
 		ok = subtle.ConstantTimeCompare(st.sum, sig) == 1
 		a.pool.Put(st)
-	case a.rsaPub != nil:
-		d := digest(a.hash, signing)
-		if a.pss {
-			ok = rsa.VerifyPSS(a.rsaPub, a.hash, d, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
-		} else {
-			ok = rsa.VerifyPKCS1v15(a.rsaPub, a.hash, d, sig) == nil
-		}
-	case a.ecPub != nil:
-		n := (a.ecPub.Curve.Params().BitSize + 7) / 8
-		if len(sig) == 2*n {
-			r, s := new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])
-			ok = ecdsa.Verify(a.ecPub, digest(a.hash, signing), r, s)
-		}
+	} else if a.rsaPub != nil {
+		ok = verifyPublic(a.name, a.rsaPub, signing, sig)
+	} else if a.ecPub != nil {
+		ok = verifyPublic(a.name, a.ecPub, signing, sig)
 	}
 	if !ok {
 		return dst[:0], fmt.Errorf("%w: bad signature", ErrToken)

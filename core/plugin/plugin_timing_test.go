@@ -47,7 +47,7 @@ func benchHooks(b *testing.B, c *Chain) {
 	var xs Exchange
 	b.ReportAllocs()
 	for b.Loop() {
-		c.Access(x, &Exchange{})
+		c.Access(x, &xs)
 		for _, n := range names {
 			c.DropRequest(n, &xs)
 		}
@@ -55,7 +55,7 @@ func benchHooks(b *testing.B, c *Chain) {
 		for _, n := range names {
 			c.DropResponse(n, &xs)
 		}
-		dst = c.AppendResponse(dst[:0], x, &Exchange{}, nil, nil)
+		dst = c.AppendResponse(dst[:0], x, &xs, nil, nil)
 	}
 }
 

@@ -189,18 +189,34 @@ func (p *Persister) Flush() error {
 // returns the error of that final flush. Start it in its own goroutine
 // (go p.Run(ctx)); for a graceful shutdown, cancel ctx and wait for Run to
 // return before closing the database. Failed periodic flushes are logged
-// with slog and retried at the next tick.
+// with slog and retried at the next tick; after MaxFailedFlushes of them in
+// a row the database is taken as failed and Run returns that error before
+// ctx is done, for the caller to stop (the counts stay in memory, dirty).
 func (p *Persister) Run(ctx context.Context) error {
 	t := time.NewTicker(p.every)
 	defer t.Stop()
+	failed := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return p.Flush()
 		case <-t.C:
-			if err := p.Flush(); err != nil {
-				slog.Warn("quota flush failed", "err", err)
+			err := p.Flush()
+			if err == nil {
+				failed = 0
+				continue
+			}
+			failed++
+			slog.Warn("quota flush failed", "err", err, "in_a_row", failed)
+			if failed >= MaxFailedFlushes {
+				return fmt.Errorf("cannot persist quota counters: %d flushes in a row failed: %w", failed, err)
 			}
 		}
 	}
 }
+
+// MaxFailedFlushes is the number of periodic flushes in a row that may fail
+// before Run gives up (30 s at DefaultFlushEvery): long enough for a
+// transient error, short enough for a service manager to restart a gateway
+// whose database broke.
+const MaxFailedFlushes = 30

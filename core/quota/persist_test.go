@@ -201,3 +201,29 @@ func TestRestoreIntoExistingSlot(t *testing.T) {
 		t.Fatal("fourth call accepted with a daily quota of 3")
 	}
 }
+
+// TestRunGivesUpOnAFailingDatabase: when every flush fails (here the database was closed
+// under the persister), Run returns an error after MaxFailedFlushes periods instead of
+// retrying forever, so that the gateway can stop with a non-zero status.
+func TestRunGivesUpOnAFailingDatabase(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "q.db"))
+	c := New(Options{})
+	p, err := NewPersister(db, "q", c, 5*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Take("a", unlimited, time.Date(2026, 7, 14, 9, 0, 0, 0, time.UTC))
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+			t.Fatalf("Run = %v, want the database error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run kept retrying a closed database")
+	}
+}

@@ -32,7 +32,9 @@ var knownPlugins = map[string]bool{
 	"RemoveHeadersIn": true, "RemoveHeadersOut": true, "HeadersValidation": true,
 	"Cors": true, "Redirection": true, "MaintenanceMode": true, "BuildMode": true, "DisableHttp10": true,
 	"ReadOnlyCalls": true, "AllowHttpMethods": true, "IpAddressAllowedList": true, "IpAddressBlockList": true,
-	"OtoroshiChallenge": true, "OtoroshiInfos": true,
+	"OtoroshiChallenge": true, "OtoroshiInfos": true, "JwtVerification": true, "JwtSigner": true,
+	// core/plugin/clientcert.go (issue 17: mTLS and HTTPS)
+	"NgHasClientCertValidator": true, "NgHasClientCertMatchingValidator": true, "ForceHttpsTraffic": true,
 }
 
 // Known reports whether Torii runs the built-in plugin named name (short

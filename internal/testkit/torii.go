@@ -25,12 +25,31 @@ func BuildTorii(dir string) (string, error) {
 	return bin, nil
 }
 
+// MainWithTorii is a TestMain body for a package whose tests start the binary: it builds torii
+// into a temporary directory, stores its path in *bin, runs the tests and returns their exit
+// code (1 when the build fails).
+func MainWithTorii(m *testing.M, bin *string) int {
+	dir, err := os.MkdirTemp("", "torii-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *bin, err = BuildTorii(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
 // Addrs are the addresses a torii process reports in its --ready-file, empty for a listener
 // it does not run.
 type Addrs struct {
 	Proxy string `json:"proxy"`
 	Admin string `json:"admin"`
 	Echo  string `json:"echo"`
+	// TLS is the --listen-tls listener.
+	TLS string `json:"tls"`
 	// Status is torii worker's --status listener.
 	Status string `json:"status"`
 }

@@ -1,0 +1,118 @@
+package clustertest
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/torii-gateway/torii/internal/testkit"
+)
+
+// TestClusterSecurityAndPropagation: the state is refused without the cluster key or with a
+// wrong one (401) and never logged; a worker with a wrong key gets nothing; route changes reach
+// the workers by long poll (the p99 of the propagation is logged; the 100-change run is
+// TestClusterPropagation100).
+func TestClusterSecurityAndPropagation(t *testing.T) {
+	l := startLeader(t, t.TempDir(), "")
+	be := testkit.TextBackend(t, "backend")
+	keyedRoute(t, l, "sec", "sec.test", be, "key_sec", map[string]int64{"dailyQuota": 1000000})
+
+	for _, c := range []struct{ id, secret string }{{"", ""}, {"cluster_nope", "nope"}, {l.adminKey.ClientID, "wrong"}} {
+		req, _ := http.NewRequest("GET", "http://"+l.Admin+"/api/cluster/state", nil)
+		if c.id != "" {
+			req.SetBasicAuth(c.id, c.secret)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("state with key %q/%q: HTTP %d, want 401", c.id, c.secret, resp.StatusCode)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad-key")
+	if err := os.WriteFile(bad, []byte("clientId: cluster_x\nclientSecret: wrong\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	intruder := startWorker(t, l.Admin, bad, t.TempDir(), "intruder", "")
+
+	workers := make([]*testkit.Torii, 3)
+	proxies := make([]string, 3)
+	for i := range workers {
+		workers[i] = startWorker(t, l.Admin, l.keyFile, t.TempDir(), fmt.Sprintf("w%d", i+1), "")
+		proxies[i] = workers[i].Proxy
+	}
+	waitServing(t, proxies, "sec.test", "key_sec", http.StatusOK)
+	if code := get(intruder.Proxy, "sec.test", "key_sec"); code != http.StatusNotFound {
+		t.Fatalf("a worker with a wrong cluster key answered %d, want 404 (no state)", code)
+	}
+	if !contains(intruder.Out, "refused the cluster key") {
+		t.Fatalf("the intruder's log does not say the key was refused:\n%s", intruder.Out)
+	}
+
+	// Members: the leader lists the three workers.
+	var names []string
+	testkit.Eventually(t, "three members listed", func() error {
+		_, body := l.api(t, "GET", "/api/cluster/members", nil)
+		names = names[:0]
+		for _, n := range []string{"w1", "w2", "w3"} {
+			if strings.Contains(string(body), `"name":"`+n+`"`) {
+				names = append(names, n)
+			}
+		}
+		if len(names) != 3 {
+			return fmt.Errorf("members %s", body)
+		}
+		return nil
+	})
+	metrics := string(l.mustAPI(t, http.StatusOK, "GET", "/metrics", nil))
+	if !strings.Contains(metrics, `torii_cluster_member_last_seen_seconds{name="w1"`) {
+		t.Fatalf("leader /metrics lacks the members:\n%s", metrics)
+	}
+
+	p := propagate(t, l, proxies, 10)
+	t.Logf("propagation of %d changes to 3 workers: p50 %s, max %s", len(p), p[len(p)/2], p[len(p)-1])
+
+	// The state holds the key's secret: it never appears in any log.
+	for _, out := range []fmt.Stringer{l.Out, intruder.Out, workers[0].Out, workers[1].Out, workers[2].Out} {
+		if contains(out, "secret-key_sec") {
+			t.Fatalf("a log holds the API key secret:\n%s", out)
+		}
+	}
+}
+
+// propagate makes n route changes on l (the route's domain changes each time) and returns the
+// sorted times from the admin API's answer until every proxy serves the new domain.
+func propagate(t *testing.T, l *leader, proxies []string, n int) []time.Duration {
+	t.Helper()
+	be := testkit.TextBackend(t, "propagated")
+	host, port, _ := strings.Cut(strings.TrimPrefix(be, "http://"), ":")
+	l.mustAPI(t, http.StatusCreated, "POST", "/api/routes", fmt.Sprintf(`{"id":"prop","name":"prop",
+		"frontend":{"domains":["prop-0.test"]},"backend":{"targets":[{"hostname":%q,"port":%s}]}}`, host, port))
+	waitServing(t, proxies, "prop-0.test", "", http.StatusOK)
+	var times []time.Duration
+	for i := 1; i <= n; i++ {
+		dom := fmt.Sprintf("prop-%d.test", i)
+		l.mustAPI(t, http.StatusOK, "PATCH", "/api/routes/prop", fmt.Sprintf(`[{"op":"replace","path":"/frontend/domains","value":[%q]}]`, dom))
+		start := time.Now()
+		pending := slices.Clone(proxies)
+		for len(pending) > 0 {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("change %d not served by %v after 10s", i, pending)
+			}
+			pending = slices.DeleteFunc(pending, func(p string) bool { return get(p, dom, "") == http.StatusOK })
+			if len(pending) > 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		times = append(times, time.Since(start))
+	}
+	slices.Sort(times)
+	return times
+}

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/torii-gateway/torii/internal/testkit"
+	"github.com/torii-gateway/torii/pki"
+)
+
+// tlsPKI is a test CA and the PEM files of certificates it issued.
+type tlsPKI struct {
+	t     *testing.T
+	dir   string
+	ca    *pki.Minted
+	roots *x509.CertPool
+}
+
+func newTLSPKI(t *testing.T) *tlsPKI {
+	t.Helper()
+	ca, err := pki.Mint(pki.MintOptions{CommonName: "Torii test CA", CA: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tlsPKI{t: t, dir: t.TempDir(), ca: ca, roots: x509.NewCertPool()}
+	p.roots.AddCert(ca.Cert)
+	if err := os.WriteFile(filepath.Join(p.dir, "ca.pem"), []byte(ca.ChainPEM), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// issue writes name.pem and name.key for hosts and returns their paths and the certificate.
+func (p *tlsPKI) issue(name string, hosts ...string) (certPath, keyPath string, m *pki.Minted) {
+	p.t.Helper()
+	m, err := pki.Mint(pki.MintOptions{CommonName: name, Hosts: hosts, Issuer: p.ca})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	certPath, keyPath = filepath.Join(p.dir, name+".pem"), filepath.Join(p.dir, name+".key")
+	if err := os.WriteFile(certPath, []byte(m.ChainPEM), 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, []byte(m.KeyPEM), 0o600); err != nil {
+		p.t.Fatal(err)
+	}
+	return certPath, keyPath, m
+}
+
+// servedCN does one handshake with sni and returns the served certificate's CN.
+func servedCN(t *testing.T, addr, sni string, roots *x509.CertPool) string {
+	t.Helper()
+	cfg := &tls.Config{ServerName: sni, RootCAs: roots}
+	if sni == "" || roots == nil {
+		cfg = &tls.Config{ServerName: sni, InsecureSkipVerify: true}
+	}
+	c, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		t.Fatalf("handshake with SNI %q: %v", sni, err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+}
+
+// forwardedBackend answers with the X-Forwarded-Proto and -For it got.
+func forwardedBackend(t *testing.T) string {
+	return testkit.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "proto=%s for=%s host=%s", r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Forwarded-For"), r.Host)
+	}))
+}
+
+// TestTLSQuickMode: torii proxy with two certificate pairs and both listeners, checked with Go's
+// crypto/tls, curl and openssl s_client.
+func TestTLSQuickMode(t *testing.T) {
+	p := newTLSPKI(t)
+	c1, k1, _ := p.issue("first", "a.test")
+	c2, k2, _ := p.issue("wild", "*.wild.test", "b.test")
+	backend := forwardedBackend(t)
+	tr := testkit.StartTorii(t, toriiBin, "proxy", "--listen", anyPort, "--listen-tls", anyPort, "--to", "http://"+backend,
+		"--tls-cert", c1, "--tls-key", k1, "--tls-cert", c2, "--tls-key", k2, "--loops", "1")
+	if tr.TLS == "" {
+		t.Fatalf("no tls address in the ready file: %+v", tr.Addrs)
+	}
+	// SNI: exact, wildcard, another SAN, unknown name and no SNI get the first pair (default).
+	f := func(sni, want string) {
+		t.Helper()
+		roots := p.roots
+		if got := servedCN(t, tr.TLS, sni, roots); got != want {
+			t.Fatalf("SNI %q: served %q, want %q", sni, got, want)
+		}
+	}
+	f("a.test", "first")
+	f("x.wild.test", "wild")
+	f("b.test", "wild")
+	f("", "first")
+	_, port, _ := net.SplitHostPort(tr.TLS)
+
+	// curl: verified against the CA, X-Forwarded-Proto https, the client's address.
+	out, err := exec.Command("curl", "-sS", "--max-time", "10", "--cacert", filepath.Join(p.dir, "ca.pem"),
+		"--resolve", "x.wild.test:"+port+":127.0.0.1", "https://x.wild.test:"+port+"/").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "proto=https for=127.0.0.1 host=x.wild.test:"+port) {
+		t.Fatalf("curl: %v: %s", err, out)
+	}
+	// The plaintext listener still says http.
+	if _, body := get(t, tr.Proxy, "x", "/"); !strings.Contains(body, "proto=http ") {
+		t.Fatalf("plaintext: %s", body)
+	}
+	// openssl s_client: SNI choice and verification.
+	cmd := exec.Command("openssl", "s_client", "-connect", tr.TLS, "-servername", "a.test", "-CAfile", filepath.Join(p.dir, "ca.pem"),
+		"-verify_return_error", "-alpn", "http/1.1")
+	cmd.Stdin = strings.NewReader("")
+	out, err = cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "CN = first") || !strings.Contains(string(out), "Verify return code: 0 (ok)") ||
+		!strings.Contains(string(out), "ALPN protocol: http/1.1") {
+		t.Fatalf("openssl s_client: %v: %s", err, out)
+	}
+	// TLS 1.2 too.
+	cmd = exec.Command("openssl", "s_client", "-connect", tr.TLS, "-servername", "b.test", "-tls1_2", "-CAfile", filepath.Join(p.dir, "ca.pem"))
+	cmd.Stdin = strings.NewReader("")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "Protocol  : TLSv1.2") {
+		t.Fatalf("openssl TLS 1.2: %v: %s", err, out)
+	}
+
+	// Plain HTTP on the TLS port: 400, as nginx does.
+	out, err = exec.Command("curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", "http://"+tr.TLS+"/").CombinedOutput()
+	if err != nil || string(out) != "400" {
+		t.Fatalf("plain HTTP to the TLS port: %v %s", err, out)
+	}
+}
+
+// TestTLSServeCertificatesHot: certificates added, replaced and removed through the admin API
+// are used by the next handshake, under load, with no failed request; connections established
+// earlier keep their certificate; and the metrics count handshakes.
+func TestTLSServeCertificatesHot(t *testing.T) {
+	p := newTLSPKI(t)
+	backend := forwardedBackend(t)
+	g := startGateway(t, t.TempDir(), "off", "--listen-tls", anyPort)
+	if g.TLS == "" {
+		t.Fatal("no tls address")
+	}
+	g.mustAPI(http.StatusCreated, "POST", "/api/routes", map[string]any{"id": "r1", "name": "r1",
+		"frontend": map[string]any{"domains": []string{"hot.test"}},
+		"backend":  map[string]any{"targets": []any{map[string]any{"hostname": "127.0.0.1", "port": portOf(t, backend)}}}})
+	// Without stored certificates the local CA's certificate serves.
+	if cn := servedCN(t, g.TLS, "", nil); cn != "demo.torii.local" {
+		t.Fatalf("fallback certificate: %q", cn)
+	}
+	_, _, first := p.issue("hot-1", "hot.test")
+	g.mustAPI(http.StatusCreated, "POST", "/api/certificates", map[string]any{"id": "hot", "chain": first.ChainPEM, "privateKey": first.KeyPEM})
+	if cn := servedCN(t, g.TLS, "hot.test", p.roots); cn != "hot-1" {
+		t.Fatalf("after create: %q", cn)
+	}
+	early, err := tls.Dial("tcp", g.TLS, &tls.Config{ServerName: "hot.test", RootCAs: p.roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer early.Close()
+
+	// Load: new connections and keep-alive requests, while the certificate is replaced.
+	var ok, failed atomic.Int64
+	var lastErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(keepAlive bool) {
+			defer wg.Done()
+			tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "hot.test", RootCAs: p.roots}, DisableKeepAlives: !keepAlive,
+				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+					return (&net.Dialer{}).DialContext(ctx, "tcp", g.TLS)
+				}}
+			defer tr.CloseIdleConnections()
+			cl := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			for i := 0; i < 5000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := cl.Get("https://hot.test/")
+				if err != nil {
+					failed.Add(1)
+					lastErr.Store(err.Error())
+					continue
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode == 200 && strings.Contains(string(b), "proto=https") {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+					lastErr.Store(fmt.Sprintf("%d %s", res.StatusCode, b))
+				}
+			}
+		}(w%2 == 0)
+	}
+	for i := 2; i <= 6; i++ {
+		time.Sleep(100 * time.Millisecond)
+		_, _, next := p.issue("hot-"+strconv.Itoa(i), "hot.test")
+		g.mustAPI(http.StatusOK, "PUT", "/api/certificates/hot", map[string]any{"id": "hot", "chain": next.ChainPEM, "privateKey": next.KeyPEM})
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 || ok.Load() < 20 {
+		t.Fatalf("%d requests failed (last: %v), %d ok", failed.Load(), lastErr.Load(), ok.Load())
+	}
+	t.Logf("%d requests during 5 replacements, 0 failed", ok.Load())
+	if cn := servedCN(t, g.TLS, "hot.test", p.roots); cn != "hot-6" {
+		t.Fatalf("after replacements: %q", cn)
+	}
+	// The connection made before keeps its certificate and is still served.
+	if _, err := io.WriteString(early, "GET / HTTP/1.1\r\nHost: hot.test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 512)
+	_ = early.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := early.Read(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
+		t.Fatalf("early connection: %v %q", err, buf[:n])
+	}
+	if cn := early.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "hot-1" {
+		t.Fatalf("early connection shows %q", cn)
+	}
+	// Removal: back to the fallback.
+	g.mustAPI(http.StatusOK, "DELETE", "/api/certificates/hot", nil)
+	if cn := servedCN(t, g.TLS, "hot.test", nil); cn != "demo.torii.local" {
+		t.Fatalf("after delete: %q", cn)
+	}
+	// Metrics: handshakes and failures by reason, expiry per certificate.
+	_, _ = net.Dial("tcp", g.TLS) // a client that never speaks: counted once it times out or at exit
+	code, metrics := g.api("GET", "/metrics", nil)
+	if code != 200 || !strings.Contains(string(metrics), "torii_tls_handshakes_total ") ||
+		!strings.Contains(string(metrics), `torii_tls_handshake_failures_total{reason="timeout"}`) ||
+		!strings.Contains(string(metrics), `torii_tls_certificate_expiry_timestamp_seconds{id="torii-local"}`) ||
+		strings.Contains(string(metrics), "PRIVATE KEY") {
+		t.Fatalf("metrics: %d %s", code, metrics)
+	}
+}
+
+func portOf(t *testing.T, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// TestTLSMutualAndHostRule: an mTLS route (Otoroshi's NgHasClientCertValidator) refuses no
+// certificate and a certificate of another CA, serves a certificate of a store CA with its
+// subject and fingerprint sent to the backend, and refuses with 421 a request whose Host names
+// the mTLS route on a connection made for another name (SNI/Host mismatch), while a matching
+// Host and SNI pass. ForceHttpsTraffic redirects plaintext to the TLS port.
+func TestTLSMutualAndHostRule(t *testing.T) {
+	p := newTLSPKI(t)
+	other := newTLSPKI(t)
+	backend := testkit.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "subject=%s fp=%s", r.Header.Get("X-Client-Cert-Subject"), r.Header.Get("X-Client-Cert-Fingerprint"))
+	}))
+	g := startGateway(t, t.TempDir(), "off", "--listen-tls", anyPort)
+	target := []any{map[string]any{"hostname": "127.0.0.1", "port": portOf(t, backend)}}
+	g.mustAPI(http.StatusCreated, "POST", "/api/routes", map[string]any{"id": "mtls", "name": "mtls",
+		"frontend": map[string]any{"domains": []string{"mtls.test"}}, "backend": map[string]any{"targets": target},
+		"plugins": []any{map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.NgHasClientCertValidator"}}})
+	g.mustAPI(http.StatusCreated, "POST", "/api/routes", map[string]any{"id": "open", "name": "open",
+		"frontend": map[string]any{"domains": []string{"open.test"}}, "backend": map[string]any{"targets": target},
+		"plugins": []any{map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.ForceHttpsTraffic"}}})
+	_, _, srvCert := p.issue("server", "mtls.test", "open.test")
+	g.mustAPI(http.StatusCreated, "POST", "/api/certificates", map[string]any{"id": "server", "chain": srvCert.ChainPEM, "privateKey": srvCert.KeyPEM})
+	g.mustAPI(http.StatusCreated, "POST", "/api/certificates", map[string]any{"id": "clients-ca", "chain": p.ca.ChainPEM, "ca": true})
+
+	client := func(ca *tlsPKI, cn string) *tls.Certificate {
+		m, err := pki.Mint(pki.MintOptions{CommonName: cn, Client: true, Issuer: ca.ca})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := tls.X509KeyPair([]byte(m.ChainPEM), []byte(m.KeyPEM))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &c
+	}
+	good, bad := client(p, "alice"), client(other, "mallory")
+	call := func(sni, host string, cert *tls.Certificate, extra string) (int, string) {
+		t.Helper()
+		cfg := &tls.Config{ServerName: sni, RootCAs: p.roots}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		c, err := tls.Dial("tcp", g.TLS, cfg)
+		if err != nil {
+			t.Fatalf("handshake %s: %v", sni, err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\n%sConnection: close\r\n\r\n", host, extra)
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("response: %v", err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := call("mtls.test", "mtls.test", nil, ""); code != 403 {
+		t.Fatalf("no certificate: %d %s", code, body)
+	}
+	if code, body := call("mtls.test", "mtls.test", bad, ""); code != 403 {
+		t.Fatalf("certificate of another CA: %d %s", code, body)
+	}
+	code, body := call("mtls.test", "mtls.test", good, "X-Client-Cert-Subject: CN=admin\r\n")
+	if code != 200 || !strings.Contains(body, "subject=CN=alice,O=Torii fp=") || len(body) < len("subject=CN=alice,O=Torii fp=")+64 {
+		t.Fatalf("good certificate: %d %s", code, body)
+	}
+	// SNI/Host: a connection made for open.test (no client certificate asked) cannot reach the
+	// mTLS route by naming it in Host; the other way is the same rule.
+	if code, body := call("open.test", "mtls.test", good, ""); code != 421 || !strings.Contains(body, "errors.misdirected.request") {
+		t.Fatalf("SNI open.test, Host mtls.test: %d %s", code, body)
+	}
+	if code, _ := call("open.test", "open.test", nil, ""); code != 200 {
+		t.Fatalf("open route over TLS: %d", code)
+	}
+	// ForceHttpsTraffic: plaintext is sent to https on the TLS port.
+	req, _ := http.NewRequest("GET", "http://"+g.Proxy+"/a?b=c", nil)
+	req.Host = "open.test"
+	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	_, tlsPort, _ := net.SplitHostPort(g.TLS)
+	if res.StatusCode != 303 || res.Header.Get("Location") != "https://open.test:"+tlsPort+"/a?b=c" {
+		t.Fatalf("ForceHttpsTraffic: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+}
