@@ -168,13 +168,15 @@ func (s *Server) handleList(k *kind, parent kindID) func(http.ResponseWriter, *h
 				}
 			}
 		} else {
+			decode := sc != nil || hasFilters(q)
 			for _, e := range st.ents[k.id].All() {
-				if !mayMatch(e.raw, search, q) {
+				if search != "" && !searchHit(k, e, search) || !mayMatch(e.raw, q) {
 					continue
 				}
-				doc := e.doc()
-				if !sc.matches(doc) || !matchFilters(doc, q) || !matchSearch(k, e.id, doc, search) {
-					continue
+				if decode {
+					if doc := e.doc(); !sc.matches(doc) || !matchFilters(doc, q) {
+						continue
+					}
 				}
 				if int64(total) >= skip && len(page1) < pageSize {
 					page1 = append(page1, e)
@@ -221,14 +223,10 @@ func hasFilters(q url.Values) bool {
 	return false
 }
 
-// mayMatch is a cheap test on an entity's encoding before it is decoded: false when search (lower
-// case) does not appear in it whatever the case, or when the value of a filter made of characters
-// JSON never escapes does not appear in it. Listing a million API keys with a filter then decodes
-// only the few that may match.
-func mayMatch(raw []byte, search string, q url.Values) bool {
-	if search != "" && plainJSON(search) && !containsFold(raw, search) {
-		return false
-	}
+// mayMatch is a cheap test on an entity's encoding before it is decoded: false when the value of
+// a filter made of characters JSON never escapes does not appear in it. Listing a million API keys
+// with a filter then decodes only the few that may match.
+func mayMatch(raw []byte, q url.Values) bool {
 	for key, vals := range q {
 		if !strings.HasPrefix(key, "filter.") {
 			continue
@@ -274,26 +272,45 @@ func containsFold(b []byte, lower string) bool {
 	return false
 }
 
-// matchSearch applies search=<text> (a Torii addition, for the UI): the text appears, ignoring
-// case, in the entity's id or name, or, for a route, one of its domains.
-func matchSearch(k *kind, id string, doc map[string]any, search string) bool {
-	if search == "" {
+// searchHit applies search=<text> (a Torii addition, for the UI; lower case): the text appears,
+// ignoring ASCII case, in the entity's id, in the value of a "name" or "clientName" member, or, for
+// a route, in its domains. It reads the stored encoding without decoding it (canonical JSON:
+// members written as "key":value), so searching a million API keys scans their names, not their
+// whole documents.
+func searchHit(k *kind, e *entity, search string) bool {
+	if containsFold([]byte(e.id), search) {
 		return true
 	}
-	has := func(v any) bool {
-		s, ok := v.(string)
-		return ok && strings.Contains(strings.ToLower(s), search)
-	}
-	if has(id) || has(doc["name"]) || has(doc["clientName"]) {
-		return true
+	for _, field := range []string{`"name":"`, `"clientName":"`} {
+		for rest := e.raw; ; {
+			i := bytes.Index(rest, []byte(field))
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(field):]
+			end := bytes.IndexByte(rest, '"')
+			for end > 0 && rest[end-1] == '\\' { // an escaped quote: look further
+				next := bytes.IndexByte(rest[end+1:], '"')
+				if next < 0 {
+					end = -1
+					break
+				}
+				end += 1 + next
+			}
+			if end < 0 {
+				break
+			}
+			if containsFold(rest[:end], search) {
+				return true
+			}
+			rest = rest[end:]
+		}
 	}
 	if k.id == kRoutes {
-		if fe, ok := doc["frontend"].(map[string]any); ok {
-			ds, _ := fe["domains"].([]any)
-			for _, d := range ds {
-				if has(d) {
-					return true
-				}
+		if i := bytes.Index(e.raw, []byte(`"domains":[`)); i >= 0 {
+			list := e.raw[i:]
+			if end := bytes.IndexByte(list, ']'); end >= 0 && containsFold(list[len(`"domains":[`):end], search) {
+				return true
 			}
 		}
 	}

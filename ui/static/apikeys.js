@@ -45,6 +45,7 @@ async function renderList(main, fresh) {
   // The server pages and searches: there may be a million keys.
   const draw = (shown) => {
     quotaCells.clear();
+    refreshGen++; // the reads of the previous page stop
     setTimeout(refresh);
     return el('div', { class: 'table-wrap' }, el('table', { class: 'list' },
       el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', { class: 'hide-sm' }, 'Authorized on'), el('th', {}, 'State'), el('th', {}, 'Quota usage'), el('th', {}))),
@@ -92,16 +93,24 @@ async function renderList(main, fresh) {
     noMatch: (q) => empty(`No key matches “${q}”.`),
   });
   let quotasOff = false;
+  // Quota cells are read four at a time, so that the browser keeps connections free for the
+  // list itself; a new page stops the reads of the previous one.
+  let refreshGen = 0;
   const refresh = async () => {
     if (quotasOff) return;
-    await Promise.all([...quotaCells].slice(0, 100).map(async ([id, cell]) => {
-      try {
-        clear(cell, quotaBars(await api('GET', `/api/apikeys/${enc(id)}/quotas`)));
-      } catch (e) {
-        if (e.status === 501) { quotasOff = true; clear(cell, el('span', { class: 'muted' }, 'quota counters not available')); return; }
-        if (e.status !== 404 && e.status !== 401) report(e, 'cannot read quotas');
-      }
-    }));
+    const gen = ++refreshGen;
+    const cells = [...quotaCells];
+    for (let i = 0; i < cells.length; i += 4) {
+      if (gen !== refreshGen || quotasOff) return;
+      await Promise.all(cells.slice(i, i + 4).map(async ([id, cell]) => {
+        try {
+          clear(cell, quotaBars(await api('GET', `/api/apikeys/${enc(id)}/quotas`)));
+        } catch (e) {
+          if (e.status === 501) { quotasOff = true; clear(cell, el('span', { class: 'muted' }, 'quota counters not available')); return; }
+          if (e.status !== 404 && e.status !== 401) report(e, 'cannot read quotas');
+        }
+      }));
+    }
   };
   await list.reload();
   const t = setInterval(refresh, 2000);
