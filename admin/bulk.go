@@ -1,90 +1,151 @@
 package admin
 
 import (
-	"fmt"
-	"iter"
-	"sort"
+	"bytes"
+	"errors"
+	"mime"
+	"net/http"
 
 	"github.com/torii-gateway/torii/internal/jsonx"
 )
 
-// bulkBatch is the number of entities BulkLoad commits per bbolt transaction: big enough that
-// the fsync per commit does not dominate, small enough that a transaction's dirty pages stay a
-// few tens of MiB.
-const bulkBatch = 50_000
+// Otoroshi's /apis/<group>/<version>/<plural>/_bulk takes one entity per line (application/
+// x-ndjson; PATCH lines are {"id": ..., "patch": <JSON Patch>}, DELETE lines name the id) and
+// answers 200 with one ndjson line per entity: {"status":201,"created":true,"id":...,"id_field":...}
+// or {"status":400,"error":"bad_entity","error_description":...,"entity":...}. Each line is its own
+// write (validated, stored, published), as in Otoroshi; a bad line does not stop the others.
+// _count answers {"count": n}.
 
-// BulkLoad stores Otoroshi route and API key documents into the database at path (created when
-// missing), replacing entities with the same ids and keeping the others. Each document gets the
-// defaults and the checks of an import; the first invalid one stops the load with an error
-// naming it (the batches committed before it stay). Unlike an import it streams: it holds one
-// batch of encoded documents at a time, not the whole configuration.
-//
-// It is meant for tests and benchmarks at scale (the bench/scale helper, make bench-scale) and
-// for loading a generated configuration before the first start: it must not run while a Server
-// has the database open (bbolt's file lock makes it wait 2 s, then fail).
-func BulkLoad(path string, routes, keys iter.Seq[map[string]any]) (stored int, err error) {
-	db, err := openDB(path)
-	if err != nil {
-		return 0, err
+// bulkOp is what a _bulk method does to one entity.
+type bulkOp int
+
+const (
+	bulkCreate bulkOp = iota
+	bulkUpdate
+	bulkPatch
+	bulkDelete
+)
+
+func (s *Server) handleCount(k *kind) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, _ *http.Request) error {
+		return s.writeValue(w, http.StatusOK, map[string]any{"count": s.cur.Load().ents[k.id].Len()})
 	}
-	defer func() {
-		if cerr := db.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("cannot close database: %w", cerr)
+}
+
+func (s *Server) handleBulk(k *kind, op bulkOp) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-ndjson" {
+			return &APIError{Status: http.StatusBadRequest, Code: "bad_content_type", Message: "Unsupported content type (application/x-ndjson expected)"}
 		}
-	}()
-	for _, part := range []struct {
-		k    kindID
-		docs iter.Seq[map[string]any]
-	}{{kRoutes, routes}, {kKeys, keys}} {
-		if part.docs == nil {
-			continue
+		r.Header.Set("Content-Type", "application/json") // for readBody's check; the body is ndjson
+		body, err := s.readBody(w, r, s.opts.MaxBodyBytes*importBodyFactor, false)
+		if err != nil {
+			return err
 		}
-		k := kinds[part.k]
-		var batch []change
-		flush := func() error {
-			sort.Slice(batch, func(i, j int) bool { return batch[i].key < batch[j].key })
-			if err := commit(db, nil, batch, nil); err != nil {
+		var out bytes.Buffer
+		for line := range bytes.Lines(body) {
+			line = bytes.TrimSpace(line)
+			if len(line) == 0 {
+				continue
+			}
+			res := s.bulkOne(r, k, op, line)
+			raw, err := jsonx.Encode(res)
+			if err != nil {
 				return err
 			}
-			stored += len(batch)
-			batch = batch[:0]
-			return nil
+			out.Write(raw)
+			out.WriteByte('\n')
 		}
-		n := 0
-		for d0 := range part.docs {
-			// Through JSON, so that numbers and the rest have the types a decoded body has.
-			in, err := jsonx.Encode(d0)
-			if err != nil {
-				return stored, fmt.Errorf("cannot encode %s %d: %w", k.label, n, err)
-			}
-			d, err := jsonx.DecodeObject(in)
-			if err != nil {
-				return stored, fmt.Errorf("cannot decode %s %d: %w", k.label, n, err)
-			}
-			fillDefaults(d, k.defaults)
-			c := &checker{}
-			k.check(c, d)
-			if len(c.errs) > 0 {
-				return stored, fmt.Errorf("cannot load %s %d: field %s: %s", k.label, n, c.errs[0].Field, c.errs[0].Message)
-			}
-			id, _ := d[k.idField].(string)
-			raw, err := jsonx.Encode(d)
-			if err != nil {
-				return stored, fmt.Errorf("cannot encode %s %q: %w", k.label, id, err)
-			}
-			batch = append(batch, change{bucket: k.bucket, key: id, value: raw})
-			n++
-			if len(batch) == bulkBatch {
-				if err := flush(); err != nil {
-					return stored, err
-				}
-			}
-		}
-		if len(batch) > 0 {
-			if err := flush(); err != nil {
-				return stored, err
-			}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(out.Bytes())
+		return nil
+	}
+}
+
+// bulkOne applies op to the entity of one line and returns its result line.
+func (s *Server) bulkOne(r *http.Request, k *kind, op bulkOp, line []byte) map[string]any {
+	doc, err := jsonx.DecodeObject(line)
+	if err != nil {
+		return map[string]any{"status": http.StatusBadRequest, "error": "bad_entity", "error_description": err.Error(), "entity": string(line)}
+	}
+	id, _ := doc[k.idField].(string)
+	if op == bulkPatch || op == bulkDelete {
+		if id == "" {
+			id, _ = doc["id"].(string)
 		}
 	}
-	return stored, nil
+	var undo func()
+	_, err = s.write(func(st *state, ws *writeSet) error {
+		cur, exists := st.ents[k.id].Get(id)
+		switch op {
+		case bulkCreate:
+			if err := prepare(k, doc, true); err != nil {
+				return err
+			}
+			id = doc[k.idField].(string)
+			if st.ents[k.id].Has(id) {
+				return errors.New("entity already exists")
+			}
+		case bulkUpdate, bulkPatch:
+			if !exists {
+				return errors.New("entity not found")
+			}
+			if op == bulkPatch {
+				m, err := applyPatch(cur.doc(), doc["patch"])
+				if err != nil {
+					return err
+				}
+				doc = m
+			}
+			if got, _ := doc[k.idField].(string); got != id {
+				return errValidation([]FieldError{{Field: k.idField, Message: "must not change"}})
+			}
+			if err := prepare(k, doc, false); err != nil {
+				return err
+			}
+		case bulkDelete:
+			if !exists {
+				return errors.New("entity not found")
+			}
+			ws.del(st, k, id)
+			if k.id == kKeys {
+				undo = s.forgetQuota(ws, id)
+			}
+			s.audit(ws, r, "BULK_DELETE_"+k.audit, id, cur.doc(), nil, "bulk deleted "+k.label+" "+id)
+			return nil
+		}
+		e, err := newEntity(id, doc)
+		if err != nil {
+			return err
+		}
+		var before map[string]any
+		if exists {
+			before = cur.doc()
+		}
+		ws.put(st, k, e)
+		s.audit(ws, r, "BULK_UPDATE_"+k.audit, id, before, doc, "bulk wrote "+k.label+" "+id)
+		return nil
+	})
+	if err != nil {
+		if undo != nil {
+			undo()
+		}
+		msg := any(err.Error())
+		var ae *APIError
+		if errors.As(err, &ae) {
+			msg = map[string]any{"error": ae.Code, "error_description": ae.Message, "fields": ae.Fields}
+		}
+		return map[string]any{"status": http.StatusBadRequest, "error": "bad_entity", "error_description": msg, "entity": doc}
+	}
+	res := map[string]any{"id": id, "id_field": k.idField}
+	switch op {
+	case bulkCreate:
+		res["status"], res["created"] = http.StatusCreated, true
+	case bulkDelete:
+		res["status"], res["deleted"] = http.StatusOK, true
+	default:
+		res["status"], res["updated"] = http.StatusOK, true
+	}
+	return res
 }
