@@ -131,7 +131,7 @@ const (
 
 // startOP runs a provider with the clients "torii" (redirecting to the
 // login server's callback on app.test) and "other".
-func startOP(t testing.TB) *testOP {
+func startOP(t testing.TB, redirects ...string) *testOP {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -139,7 +139,7 @@ func startOP(t testing.TB) *testOP {
 	}
 	o := &testOP{issuer: "http://" + ln.Addr().String()}
 	clients := map[string]*storage.Client{
-		"torii": storage.WebClient("torii", "torii-secret", "http://app.test"+auth.Prefix+"callback"),
+		"torii": storage.WebClient("torii", "torii-secret", append(redirects, "http://app.test"+auth.Prefix+"callback")...),
 		"other": storage.WebClient("other", "other-secret", "http://other.test/cb"),
 	}
 	o.st = &opStorage{Storage: storage.NewStorageWithClients(storage.NewUserStore(o.issuer), clients), key: newKey(t, "key-1")}

@@ -34,6 +34,9 @@ type Config struct {
 	// when every connection comes through such a balancer: anyone who can
 	// connect directly can then claim any address (entry.go).
 	ProxyProtocol bool
+	// HTTPSPort is the port of the TLS listener in front of the engine (package tlsedge), for
+	// the redirections of ForceHttpsTraffic; 0 or 443 leaves the port out of the URL.
+	HTTPSPort int
 	// Logger receives the engine's logs; nil means slog.Default().
 	Logger *slog.Logger
 

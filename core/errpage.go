@@ -51,6 +51,8 @@ const (
 	errTokenMissing
 	errBadToken
 	errVerifierMissing
+	errClientCert
+	errMisdirected
 	errPluginAnswer // a redirection or a CORS preflight answered by the chain
 	errKinds
 )
@@ -109,6 +111,8 @@ var errorInfo = [errKinds]struct {
 	errTokenMissing:     {400, "error.expected.token.not.found", "error.expected.token.not.found"},
 	errBadToken:         {400, "error.bad.token", "error.bad.token"},
 	errVerifierMissing:  {500, "error.missing.globaljwtverifier.id", "error.missing.globaljwtverifier.id"},
+	errClientCert:       {403, "forbidden", "forbidden"},
+	errMisdirected:      {421, "errors.misdirected.request", "Misdirected request: Host does not match the TLS server name of this connection"},
 	errPluginAnswer:     {200, "", ""},
 }
 

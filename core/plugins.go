@@ -37,6 +37,8 @@ var pluginKinds = [plugin.Refusals]errKind{
 	plugin.RefusalTokenMissing:    errTokenMissing,
 	plugin.RefusalBadToken:        errBadToken,
 	plugin.RefusalVerifierMissing: errVerifierMissing,
+	plugin.RefusalClientCert:      errClientCert,
+	plugin.RefusalMisdirected:     errMisdirected,
 }
 
 func init() {
@@ -63,7 +65,13 @@ func (lp *loop) pluginCtx(cc *clientConn, rt *route.Compiled, buf []byte) *plugi
 	x.User = cc.pol.user
 	x.Route = rt
 	x.Now = time.Now()
-	x.TLS = false
+	x.TLS = cc.tls
+	x.SNI, x.Cert = "", plugin.ClientCert{}
+	if p := cc.peer; p != nil {
+		x.SNI = p.ServerName
+		x.Cert = plugin.ClientCert{Present: p.ClientCert, Subject: p.ClientSubject, Fingerprint: p.ClientFingerprint, VerifiedBy: p.ClientVerifiedBy}
+	}
+	x.HTTPSPort = lp.s.cfg.HTTPSPort
 	return x
 }
 

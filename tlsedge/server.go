@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -372,7 +373,7 @@ func (s *Server) describe(nc net.Conn, tbl *Table, cs *tls.ConnectionState) prox
 		Src:        addrPort(nc.RemoteAddr()),
 		Dst:        addrPort(nc.LocalAddr()),
 		ALPN:       cs.NegotiatedProtocol,
-		Authority:  cs.ServerName,
+		Authority:  strings.ToLower(cs.ServerName),
 		SSL:        true,
 		TLSVersion: versionName(cs.Version),
 		Cipher:     tls.CipherSuiteName(cs.CipherSuite),

@@ -233,12 +233,15 @@ func runProxy(ctx context.Context, args []string, stderr io.Writer) error {
 // With --listen-tls, the TLS listener serves the --tls-cert certificates, or without any a
 // certificate of the local CA kept in localDir (none when localDir is empty).
 func serveTable(ctx context.Context, cfg core.Config, table *route.Table, ready *readiness, tf *tlsFlags, localDir string) error {
-	srv, err := core.NewServer(cfg)
+	var srv *core.Server
+	front, err := startTLSFront(tf, &srv, cfg.Logger, localDir, ready)
 	if err != nil {
 		return err
 	}
-	front, err := startTLSFront(tf, srv, cfg.Logger, localDir, ready)
-	if err != nil {
+	if front != nil {
+		cfg.HTTPSPort = front.port()
+	}
+	if srv, err = core.NewServer(cfg); err != nil {
 		return err
 	}
 	if front != nil {

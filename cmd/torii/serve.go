@@ -257,12 +257,15 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	login := auth.NewServer(auth.Options{Sessions: sessions, Logger: log.With("component", "privateapps"),
 		Addr: netip.MustParseAddrPort(loginLn.Addr().String())})
 
-	srv, err := core.NewServer(cfg)
+	var srv *core.Server
+	front, err := startTLSFront(&f.engine.tls, &srv, log, f.dataDir, ready)
 	if err != nil {
 		return err
 	}
-	front, err := startTLSFront(&f.engine.tls, srv, log, f.dataDir, ready)
-	if err != nil {
+	if front != nil {
+		cfg.HTTPSPort = front.port()
+	}
+	if srv, err = core.NewServer(cfg); err != nil {
 		return err
 	}
 	var tlsPub admin.TLSPublisher

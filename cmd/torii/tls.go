@@ -92,9 +92,9 @@ type tlsFront struct {
 	log      *slog.Logger
 }
 
-// newTLSFront binds --listen-tls (nil when it is empty). Connections are handed to engine once
-// it runs.
-func newTLSFront(f *tlsFlags, engine *core.Server, log *slog.Logger) (*tlsFront, error) {
+// newTLSFront binds --listen-tls (nil when it is empty). Connections are handed to *engine once
+// it runs (set after the engine is made, which needs the bound port).
+func newTLSFront(f *tlsFlags, engine **core.Server, log *slog.Logger) (*tlsFront, error) {
 	if f.listen == "" {
 		if len(f.certs) > 0 {
 			return nil, errors.New("--tls-cert needs --listen-tls")
@@ -106,7 +106,7 @@ func newTLSFront(f *tlsFlags, engine *core.Server, log *slog.Logger) (*tlsFront,
 		return nil, err
 	}
 	srv, err := tlsedge.New(tlsedge.Config{
-		Enroll:           func(nc net.Conn) error { return engine.Enroll(nc, nil) },
+		Enroll:           func(nc net.Conn) error { return (*engine).Enroll(nc, nil) },
 		MinVersion:       minV,
 		HandshakeTimeout: f.handshakeTimeout,
 		MaxHandshakes:    f.maxHandshakes,
@@ -229,7 +229,7 @@ func writePair(certPath, keyPath string, m *pki.Minted) error {
 
 // startTLSFront binds --listen-tls (nil when not given) with its fallback certificates: the
 // --tls-cert pairs, else the local CA's in localDir, else an error. It announces the address.
-func startTLSFront(tf *tlsFlags, srv *core.Server, log *slog.Logger, localDir string, ready *readiness) (*tlsFront, error) {
+func startTLSFront(tf *tlsFlags, srv **core.Server, log *slog.Logger, localDir string, ready *readiness) (*tlsFront, error) {
 	front, err := newTLSFront(tf, srv, log)
 	if err != nil || front == nil {
 		return nil, err
@@ -254,6 +254,14 @@ func startTLSFront(tf *tlsFlags, srv *core.Server, log *slog.Logger, localDir st
 	front.fallback = certs
 	ready.addrs.TLS = reachable(tf.listen, front.ln.Addr().String())
 	return front, nil
+}
+
+// port is the bound TLS port, for ForceHttpsTraffic's redirections.
+func (t *tlsFront) port() int {
+	if a, ok := t.ln.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
 }
 
 // describeNames is for logs: the names a set of certificates serves.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -259,4 +260,91 @@ func portOf(t *testing.T, addr string) int {
 	}
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// TestTLSMutualAndHostRule: an mTLS route (Otoroshi's NgHasClientCertValidator) refuses no
+// certificate and a certificate of another CA, serves a certificate of a store CA with its
+// subject and fingerprint sent to the backend, and refuses with 421 a request whose Host names
+// the mTLS route on a connection made for another name (SNI/Host mismatch), while a matching
+// Host and SNI pass. ForceHttpsTraffic redirects plaintext to the TLS port.
+func TestTLSMutualAndHostRule(t *testing.T) {
+	p := newTLSPKI(t)
+	other := newTLSPKI(t)
+	backend := testkit.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "subject=%s fp=%s", r.Header.Get("X-Client-Cert-Subject"), r.Header.Get("X-Client-Cert-Fingerprint"))
+	}))
+	g := startGateway(t, t.TempDir(), "off", "--listen-tls", anyPort)
+	target := []any{map[string]any{"hostname": "127.0.0.1", "port": portOf(t, backend)}}
+	g.mustAPI(http.StatusCreated, "POST", "/api/routes", map[string]any{"id": "mtls", "name": "mtls",
+		"frontend": map[string]any{"domains": []string{"mtls.test"}}, "backend": map[string]any{"targets": target},
+		"plugins": []any{map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.NgHasClientCertValidator"}}})
+	g.mustAPI(http.StatusCreated, "POST", "/api/routes", map[string]any{"id": "open", "name": "open",
+		"frontend": map[string]any{"domains": []string{"open.test"}}, "backend": map[string]any{"targets": target},
+		"plugins": []any{map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.ForceHttpsTraffic"}}})
+	_, _, srvCert := p.issue("server", "mtls.test", "open.test")
+	g.mustAPI(http.StatusCreated, "POST", "/api/certificates", map[string]any{"id": "server", "chain": srvCert.ChainPEM, "privateKey": srvCert.KeyPEM})
+	g.mustAPI(http.StatusCreated, "POST", "/api/certificates", map[string]any{"id": "clients-ca", "chain": p.ca.ChainPEM, "ca": true})
+
+	client := func(ca *tlsPKI, cn string) *tls.Certificate {
+		m, err := pki.Mint(pki.MintOptions{CommonName: cn, Client: true, Issuer: ca.ca})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := tls.X509KeyPair([]byte(m.ChainPEM), []byte(m.KeyPEM))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &c
+	}
+	good, bad := client(p, "alice"), client(other, "mallory")
+	call := func(sni, host string, cert *tls.Certificate, extra string) (int, string) {
+		t.Helper()
+		cfg := &tls.Config{ServerName: sni, RootCAs: p.roots}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		c, err := tls.Dial("tcp", g.TLS, cfg)
+		if err != nil {
+			t.Fatalf("handshake %s: %v", sni, err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\n%sConnection: close\r\n\r\n", host, extra)
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("response: %v", err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := call("mtls.test", "mtls.test", nil, ""); code != 403 {
+		t.Fatalf("no certificate: %d %s", code, body)
+	}
+	if code, body := call("mtls.test", "mtls.test", bad, ""); code != 403 {
+		t.Fatalf("certificate of another CA: %d %s", code, body)
+	}
+	code, body := call("mtls.test", "mtls.test", good, "X-Client-Cert-Subject: CN=admin\r\n")
+	if code != 200 || !strings.Contains(body, "subject=CN=alice,O=Torii fp=") || len(body) < len("subject=CN=alice,O=Torii fp=")+64 {
+		t.Fatalf("good certificate: %d %s", code, body)
+	}
+	// SNI/Host: a connection made for open.test (no client certificate asked) cannot reach the
+	// mTLS route by naming it in Host; the other way is the same rule.
+	if code, body := call("open.test", "mtls.test", good, ""); code != 421 || !strings.Contains(body, "errors.misdirected.request") {
+		t.Fatalf("SNI open.test, Host mtls.test: %d %s", code, body)
+	}
+	if code, _ := call("open.test", "open.test", nil, ""); code != 200 {
+		t.Fatalf("open route over TLS: %d", code)
+	}
+	// ForceHttpsTraffic: plaintext is sent to https on the TLS port.
+	req, _ := http.NewRequest("GET", "http://"+g.Proxy+"/a?b=c", nil)
+	req.Host = "open.test"
+	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	_, tlsPort, _ := net.SplitHostPort(g.TLS)
+	if res.StatusCode != 303 || res.Header.Get("Location") != "https://open.test:"+tlsPort+"/a?b=c" {
+		t.Fatalf("ForceHttpsTraffic: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
 }

@@ -28,6 +28,8 @@ const (
 	RefusalTokenMissing            // 400 error.expected.token.not.found (JwtVerification, strict)
 	RefusalBadToken                // 400 error.bad.token (JwtVerification)
 	RefusalVerifierMissing         // 500 error.missing.globaljwtverifier.id
+	RefusalClientCert              // 403 forbidden (NgHasClientCert*Validator: no verified client certificate)
+	RefusalMisdirected             // 421 errors.misdirected.request (mTLS route: Host is not the TLS server name)
 	Refusals
 )
 
@@ -48,6 +50,8 @@ var RefusalInfo = [Refusals]struct {
 	RefusalTokenMissing:    {400, "error.expected.token.not.found", "error.expected.token.not.found"},
 	RefusalBadToken:        {400, "error.bad.token", "error.bad.token"},
 	RefusalVerifierMissing: {500, "error.missing.globaljwtverifier.id", "error.missing.globaljwtverifier.id"},
+	RefusalClientCert:      {403, "forbidden", "forbidden"},
+	RefusalMisdirected:     {421, "errors.misdirected.request", "Misdirected request: Host does not match the TLS server name of this connection"},
 }
 
 // Verdict is what Access decided.

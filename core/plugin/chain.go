@@ -30,6 +30,11 @@ type Ctx struct {
 	Route     *route.Compiled // the matched route
 	Now       time.Time
 	TLS       bool // the client connection is TLS
+	// SNI is the lower-case TLS server name and Cert the client certificate the TLS listener
+	// reported (clientcert.go); HTTPSPort is the TLS listener's port, for ForceHttpsTraffic.
+	SNI       string
+	Cert      ClientCert
+	HTTPSPort int
 }
 
 // Names lists the plugins this package runs, by Otoroshi short name.
@@ -69,7 +74,9 @@ type Chain struct {
 	infosBit  uint64
 	// jwt is set when a JwtVerification or JwtSigner step may send a token
 	// on (Exchange.jwt*).
-	jwt bool
+	jwt         bool
+	certHeaders bool
+	certBit     uint64
 	// filters are the steps with include or exclude patterns; each has
 	// its bit, set in Exchange.off when the request path does not match.
 	filters []stepFilter
@@ -275,6 +282,10 @@ var slash = []byte("/")
 
 func (c *Chain) add(f *fields, rt *route.Compiled) {
 	switch f.name {
+	case "NgHasClientCertValidator", "NgHasClientCertMatchingValidator":
+		c.addClientCert(f)
+	case "ForceHttpsTraffic":
+		c.access = append(c.access, accessEntry{check: forceHTTPS{}, bit: f.bit})
 	case "AdditionalHeadersIn", "MissingHeadersIn", "AdditionalHeadersOut", "MissingHeadersOut":
 		h := f.headers("headers")
 		in := strings.HasSuffix(f.name, "In")
@@ -528,7 +539,7 @@ func (c *Chain) AppendRequest(dst []byte, x *Ctx, xs *Exchange) []byte {
 	if c.jwt {
 		dst = xs.appendJWT(dst)
 	}
-	return dst
+	return c.appendCertHeaders(dst, x, xs)
 }
 
 // AppendResponse appends the fields the chain adds to the response sent to
