@@ -4,6 +4,7 @@ import * as dashboard from './dashboard.js';
 import * as routes from './routes.js';
 import * as apikeys from './apikeys.js';
 import * as misc from './misc.js';
+import * as cluster from './cluster.js';
 
 const pages = {
   dashboard: dashboard.render,
@@ -13,6 +14,7 @@ const pages = {
   global: misc.renderGlobal,
   importexport: misc.renderImportExport,
   audit: misc.renderAudit,
+  cluster: cluster.render,
 };
 
 const $ = (id) => document.getElementById(id);
