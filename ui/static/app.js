@@ -4,12 +4,14 @@ import * as dashboard from './dashboard.js';
 import * as routes from './routes.js';
 import * as apikeys from './apikeys.js';
 import * as misc from './misc.js';
+import * as auths from './auths.js';
 
 const pages = {
   dashboard: dashboard.render,
   routes: routes.render,
   apikeys: apikeys.render,
   groups: misc.renderGroups,
+  auths: auths.renderAuths,
   global: misc.renderGlobal,
   importexport: misc.renderImportExport,
   audit: misc.renderAudit,
