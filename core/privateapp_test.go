@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +95,12 @@ func TestAuthModuleGate(t *testing.T) {
 	}
 	if evs[0]["status"] != float64(302) {
 		t.Fatalf("redirect event status = %v", evs[0]["status"])
+	}
+	raw, err := os.ReadFile(o.events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), va[:20]) || strings.Contains(string(raw), vb[:20]) {
+		t.Fatal("an event carries a session cookie")
 	}
 }
