@@ -216,3 +216,33 @@ func TestSecureCookiesAndBasicAuth(t *testing.T) {
 		t.Fatalf("login of r_form on another host: %d", resp.StatusCode)
 	}
 }
+
+// MultiAuthModule: the login page lets the user choose among the route's
+// modules; each module's session opens the route.
+func TestMultiAuthModuleChooser(t *testing.T) {
+	be := testkit.TextBackend(t, "multi")
+	st := startStack(t, nil)
+	st.publish(t, []string{basicModule(t, "mod_a", ""), basicModule(t, "mod_b", "")}, privateRoute("r_multi", "multi.test", be, "mod_a", "mod_b"))
+	for _, mod := range []string{"mod_a", "mod_b"} {
+		c := st.browser(t)
+		resp, _ := get(t, c, "http://multi.test/x")
+		resp, page := get(t, c, "http://multi.test"+resp.Header.Get("Location"))
+		if resp.StatusCode != 200 || !strings.Contains(page, "Basic mod_a") || !strings.Contains(page, "Basic mod_b") {
+			t.Fatalf("chooser: %d %s", resp.StatusCode, page)
+		}
+		i := strings.Index(page, `ref=`+mod)
+		start := strings.LastIndex(page[:i], `href="`) + len(`href="`)
+		end := i + strings.IndexByte(page[i:], '"')
+		link := strings.ReplaceAll(page[start:end], "&amp;", "&")
+		_, form := get(t, c, "http://multi.test"+link)
+		if formValue(form, "ref") != mod {
+			t.Fatalf("%s: form for %q: %s", mod, formValue(form, "ref"), form)
+		}
+		if resp, _ := postForm(t, c, "multi.test", form, "alice@oto.tools", "wonderland", nil); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s: login %d", mod, resp.StatusCode)
+		}
+		if resp, body := get(t, c, "http://multi.test/x"); resp.StatusCode != 200 || body != "multi" {
+			t.Fatalf("%s: after login %d %s", mod, resp.StatusCode, body)
+		}
+	}
+}
