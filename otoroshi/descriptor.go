@@ -270,10 +270,7 @@ func DescriptorToRoute(sd map[string]any) (route map[string]any, unsupported []s
 		if s, _ := sd["secComVersion"].(string); s == "V1" {
 			version = "V1"
 		}
-		var exclude []any
-		for _, p := range strs(sd["secComExcludedPatterns"]) {
-			exclude = append(exclude, p)
-		}
+		exclude := strs(sd["secComExcludedPatterns"])
 		plugin("OtoroshiChallenge", nil, exclude, map[string]any{"version": version, "ttl": json.Number(strconv.FormatInt(ttl, 10)),
 			"request_header_name":  headerName("stateRequestName", "Otoroshi-State"),
 			"response_header_name": headerName("stateResponseName", "Otoroshi-State-Resp"),

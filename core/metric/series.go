@@ -57,9 +57,9 @@ func RouteLabel(id string) string {
 	for cut > 0 && cut < len(id) && !utf8.RuneStart(id[cut]) {
 		cut--
 	}
-	head := []rune(id[:cut]) // invalid bytes become U+FFFD
 	out := make([]byte, 0, maxRouteLabel+8)
-	for _, r := range head {
+	for _, r := range id[:cut] { // invalid bytes come as U+FFFD
+
 		if len(out)+utf8.RuneLen(r) > maxRouteLabel-17 {
 			break
 		}

@@ -181,10 +181,20 @@ func parseJWKS(body []byte) (*jwksKeys, error) {
 			}
 			x, err1 := b64.DecodeString(strings.TrimRight(k.X, "="))
 			y, err2 := b64.DecodeString(strings.TrimRight(k.Y, "="))
-			if err1 != nil || err2 != nil {
+			size := (curve.Params().BitSize + 7) / 8
+			if err1 != nil || err2 != nil || len(x) > size || len(y) > size {
 				continue
 			}
-			pub = &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
+			// SEC 1 uncompressed point: 0x04 || X || Y, each left-padded to the field size.
+			point := make([]byte, 1+2*size)
+			point[0] = 4
+			copy(point[1+size-len(x):1+size], x)
+			copy(point[1+2*size-len(y):], y)
+			ec, err := ecdsa.ParseUncompressedPublicKey(curve, point)
+			if err != nil {
+				continue
+			}
+			pub = ec
 		default:
 			continue
 		}

@@ -305,11 +305,8 @@ func (s *VerifierSet) Len() int {
 	return len(s.m)
 }
 
-// errMissing, errBad: how a verification failed.
-var (
-	errNoToken  = errors.New("error.expected.token.not.found")
-	errBadToken = errors.New("error.bad.token")
-)
+// errBadToken: how a verification failed.
+var errBadToken = errors.New("error.bad.token")
 
 // verify checks tok: signature (the verifier's key, or the JWKS key of its
 // kid), exp/nbf/iat against now, then the verification fields. It returns

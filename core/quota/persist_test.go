@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 func openDB(t *testing.T, path string) *bbolt.DB {
@@ -220,7 +221,7 @@ func TestRunGivesUpOnAFailingDatabase(t *testing.T) {
 	go func() { done <- p.Run(context.Background()) }()
 	select {
 	case err := <-done:
-		if err == nil || !errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+		if err == nil || !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 			t.Fatalf("Run = %v, want the database error", err)
 		}
 	case <-time.After(10 * time.Second):

@@ -19,10 +19,7 @@ func TestWithMatchesCompile(t *testing.T) {
 	reg := NewRegistry()
 	opts := CompileOptions{Seed: 1, Registry: reg}
 	cur := map[string]Route{}
-	var reqs [][2]string
-	for _, hp := range hostPaths {
-		reqs = append(reqs, hp)
-	}
+	reqs := hostPaths
 	tab, err := Compile(nil, opts)
 	if err != nil {
 		t.Fatal(err)
