@@ -61,6 +61,16 @@ func (s *Server) ClusterEntries(fn func(key string, raw []byte)) {
 // (the caller counts them).
 func (s *Server) VerifyAdminKey(id, secret string) bool { return s.key.verify(id, secret) }
 
+// AdminSession reports whether r is a GET carrying a valid admin UI session cookie: the UI's
+// Cluster page reads GET /api/cluster/members with it.
+func (s *Server) AdminSession(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	_, err := s.sessionAuth(r)
+	return err == nil
+}
+
 // ClusterCompiler compiles the state a worker receives from its leader into a snapshot, exactly
 // as the admin API compiles its own. Its route registry is kept across compiles, so that target
 // runtime state (health, circuit breakers) survives updates. Compile is not safe for concurrent

@@ -34,6 +34,11 @@ func (m *memSource) VerifyAdminKey(id, secret string) bool {
 	return id == m.admin.ClientID && secret == m.admin.Secret
 }
 
+func (m *memSource) AdminSession(r *http.Request) bool {
+	c, err := r.Cookie("session")
+	return err == nil && c.Value == "valid"
+}
+
 func (m *memSource) set(entries ...Entry) {
 	m.mu.Lock()
 	m.entries = entries
@@ -117,6 +122,19 @@ func TestLeaderRefusesWithoutClusterKey(t *testing.T) {
 	f("admin", "s3cret", http.StatusUnauthorized)
 	f(key.ClientID, key.Secret, http.StatusOK)
 	f("admin", "admin-secret", http.StatusOK)
+	// The UI's session reads the members, never the state.
+	for path, want := range map[string]int{"/api/cluster/members": http.StatusOK, "/api/cluster/state": http.StatusUnauthorized} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		req.AddCookie(&http.Cookie{Name: "session", Value: "valid"})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s with the UI session: HTTP %d, want %d", path, resp.StatusCode, want)
+		}
+	}
 }
 
 func TestWorkerLongPollAppliesChangesAndRefusesBadStates(t *testing.T) {

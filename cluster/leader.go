@@ -60,6 +60,9 @@ type Source interface {
 	ClusterEntries(fn func(key string, raw []byte))
 	// VerifyAdminKey reports whether id and secret are the admin API key.
 	VerifyAdminKey(id, secret string) bool
+	// AdminSession reports whether r carries the admin UI's session (GET /api/cluster/members
+	// accepts it, for the UI's Cluster page; the state never does).
+	AdminSession(r *http.Request) bool
 }
 
 // LeaderOptions configure NewLeader.
@@ -194,11 +197,13 @@ func (l *Leader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no cluster endpoint "+r.URL.Path)
 		return
 	}
-	if !l.authorized(r) {
+	if !l.authorized(r) && !(route == "GET /api/cluster/members" && l.adminSession(r)) {
 		l.refused.Add(1)
 		metricRefused.Inc()
 		l.log.Info("cluster request refused: no or wrong cluster key", "from", r.RemoteAddr, "path", r.URL.Path)
-		w.Header().Set("WWW-Authenticate", `Basic realm="torii cluster"`)
+		if r.Header.Get("X-Requested-With") == "" { // the UI asks for no browser login dialog
+			w.Header().Set("WWW-Authenticate", `Basic realm="torii cluster"`)
+		}
 		writeError(w, http.StatusUnauthorized, "a cluster key (or the admin API key) is required")
 		return
 	}
@@ -228,6 +233,11 @@ func (l *Leader) authorized(r *http.Request) bool {
 	}
 	box := l.src.Load()
 	return box != nil && box.VerifyAdminKey(id, secret)
+}
+
+func (l *Leader) adminSession(r *http.Request) bool {
+	box := l.src.Load()
+	return box != nil && box.AdminSession(r)
 }
 
 // serveState answers the current state, or, when the worker long-polls (?seq=N&epoch=E naming

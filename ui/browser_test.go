@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/torii-gateway/torii/admin"
+	"github.com/torii-gateway/torii/cluster"
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/core/quota"
@@ -34,6 +35,9 @@ const (
 	adminSecret = "ui-admin-secret-for-browser-tests"
 	chromePath  = "/usr/bin/chromium"
 )
+
+// clusterKey is the cluster key of the UI tests' leader.
+var clusterKey = cluster.Key{ClientID: "cluster_ui", Secret: "ui-cluster-secret"}
 
 // gateway is the whole stack of the browser tests, in process: a real engine on a loopback port,
 // the admin API with the UI on another, and a real backend.
@@ -67,12 +71,18 @@ func startGateway(t *testing.T) *gateway {
 		t.Fatal("engine did not start within 5s")
 	}
 	go live.Run(ctx)
+	leader := cluster.NewLeader(cluster.LeaderOptions{Key: clusterKey, Name: "ui-leader", Version: "test", Logger: log})
 	s, err := admin.New(admin.Options{
 		DataDir: t.TempDir(), Publisher: eng, Logger: log, UI: ui.Handler(),
 		Quotas: counters, Metrics: set, Live: live,
 		BootstrapClientID: adminID, BootstrapClientSecret: adminSecret,
+		Cluster: leader,
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	leader.SetSource(s)
+	if err := leader.Refresh(); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -640,6 +650,26 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("Content-Security-Policy violations: %q %v", v, err)
 		}
 		js(t, `document.getElementById('toasts').replaceChildren()`)
+	})
+
+	step("6c cluster members", func(t *testing.T) {
+		// A worker calls the leader (as torii worker does, with its headers and the cluster key).
+		req, _ := http.NewRequest("GET", g.base+"/api/cluster/state", nil)
+		req.SetBasicAuth(clusterKey.ClientID, clusterKey.Secret)
+		for k, v := range map[string]string{cluster.HeaderWorkerName: "worker-ui", cluster.HeaderWorkerID: "w-ui",
+			cluster.HeaderWorkerVersion: "9.9.9", cluster.HeaderWorkerHTTPPort: "8081", cluster.HeaderWorkerRedis: "down",
+			cluster.HeaderWorkerLeases: "42", cluster.HeaderWorkerStateFrom: strconv.FormatInt(time.Now().UnixMilli(), 10)} {
+			req.Header.Set(k, v)
+		}
+		res, err := g.client.Do(req)
+		if err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("worker call: %v %v", res, err)
+		}
+		res.Body.Close()
+		goTo(t, "#/cluster")
+		wait(t, `(() => { const r = document.querySelector('#cluster-members tr[data-id="w-ui"]'); return r !== null &&
+			r.textContent.includes('worker-ui') && r.textContent.includes('127.0.0.1:8081') && r.textContent.includes('9.9.9') &&
+			r.textContent.includes('42') && r.textContent.includes('unreachable'); })()`, 5*time.Second)
 	})
 
 	step("7 logout", func(t *testing.T) {

@@ -45,6 +45,16 @@ func TestClusterExactQuota(t *testing.T) {
 	keyedRoute(t, c.l, "warm", "warm.test", c.be, "key_warm", map[string]int64{"dailyQuota": 1000000})
 	waitServing(t, c.proxies, "warm.test", "key_warm", http.StatusOK)
 
+	// A hot key through the proxies: Redis round trips and lease requests per 1000 requests.
+	rt0, lr0 := redisWork(t, c)
+	hot := hammer(c.proxies, "warm.test", "key_warm", 9000, 8)
+	rt1, lr1 := redisWork(t, c)
+	if hot.get(200) != 9000 {
+		t.Fatalf("hot key far from its quota: %s", hot)
+	}
+	t.Logf("hot key, 9000 requests through 3 workers: %.2f Redis round trips and %.2f lease requests per 1000 requests",
+		(rt1-rt0)*1000/9000, (lr1-lr0)*1000/9000)
+
 	start := time.Now()
 	tl := hammer(c.proxies, "daily.test", "key_daily", 4500, 8)
 	t.Logf("dailyQuota 3000, 4500 requests through 3 workers in %s: %s", time.Since(start).Round(time.Millisecond), tl)
@@ -91,6 +101,17 @@ func exact(t *testing.T, what string, limit int, burst, settled *tally) {
 	if ok != limit {
 		t.Fatalf("%s: %d admitted in all, want exactly %d", what, ok, limit)
 	}
+}
+
+// redisWork sums the workers' Redis round trips and lease requests so far.
+func redisWork(t *testing.T, c *testCluster) (roundTrips, leaseRequests float64) {
+	t.Helper()
+	for _, w := range c.workers {
+		q := health(t, w)["quota"].(map[string]any)
+		roundTrips += q["redisCalls"].(float64)
+		leaseRequests += q["leaseRequests"].(float64)
+	}
+	return roundTrips, leaseRequests
 }
 
 // TestClusterRedisOutage: Redis killed under load: no request fails beyond quota decisions,

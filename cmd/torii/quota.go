@@ -76,6 +76,7 @@ func (f *quotaFlags) start(counters *quota.Counters, set *metric.Set, log *slog.
 		return func() uint64 { return f(counters.GlobalStats()) }
 	}
 	set.CounterFunc("torii_quota_redis_calls_total", stat(func(s quota.GlobalStats) uint64 { return s.Calls }))
+	set.CounterFunc("torii_quota_lease_requests_total", stat(func(s quota.GlobalStats) uint64 { return s.Requests }))
 	set.CounterFunc("torii_quota_redis_failures_total", stat(func(s quota.GlobalStats) uint64 { return s.Failures }))
 	set.CounterFunc("torii_quota_leased_calls_total", stat(func(s quota.GlobalStats) uint64 { return s.Granted }))
 	set.CounterFunc("torii_quota_returned_calls_total", stat(func(s quota.GlobalStats) uint64 { return s.Returned }))
@@ -142,7 +143,7 @@ func statusHandler(set *metric.Set, e *quotaEngine, w *cluster.Worker) http.Hand
 			"lastContact": w.LastContact().UnixMilli(),
 			"workers":     w.Workers(),
 			"redis":       st.Redis,
-			"quota": map[string]any{"redisCalls": gs.Calls, "redisFailures": gs.Failures, "leased": gs.Granted,
+			"quota": map[string]any{"redisCalls": gs.Calls, "leaseRequests": gs.Requests, "redisFailures": gs.Failures, "leased": gs.Granted,
 				"returned": gs.Returned, "held": gs.Held, "waits": gs.Waits, "overflows": gs.Overflows, "openAdmits": gs.OpenAdmits},
 		}
 		b, _ := json.Marshal(body)

@@ -88,7 +88,7 @@ const (
 	leaseTarget = 100 * time.Millisecond
 	// maxLease caps one lease (a hot key then costs at most one call to the source per
 	// maxLease calls).
-	maxLease = 1000
+	maxLease = 20000
 	// idleReturn returns the unspent lease of a key not called for this long, so that a cold
 	// key does not strand calls on one node.
 	idleReturn = time.Second
@@ -160,7 +160,7 @@ type global struct {
 	mu     sync.Mutex // guards active (lease goroutine and Close)
 	active map[*Slot]struct{}
 
-	calls, failures, granted, returned, waits, overflows, openAdmits atomic.Uint64
+	calls, requests, failures, granted, returned, waits, overflows, openAdmits atomic.Uint64
 }
 
 // EnableGlobal makes the limited quotas of c cluster-wide: each call spends a lease of calls
@@ -398,6 +398,7 @@ func (g *global) serve(batch []*Slot) {
 		err = g.src.Lease(ctx, reqs, grants)
 		cancel()
 		g.calls.Add(1)
+		g.requests.Add(uint64(len(reqs)))
 		if err != nil {
 			g.setDown(err)
 		}
@@ -540,6 +541,7 @@ func (g *global) giveBack(rets []LeaseReturn) {
 	err := g.src.Return(ctx, rets)
 	cancel()
 	g.calls.Add(1)
+	g.requests.Add(uint64(len(rets)))
 	if err != nil {
 		g.setDown(err)
 		return
@@ -569,8 +571,9 @@ func (m FailMode) String() string {
 // GlobalStats are the counters of the lease machinery.
 type GlobalStats struct {
 	Up bool
-	// Calls are round trips to the source; Failures the failed ones.
-	Calls, Failures uint64
+	// Calls are round trips to the source (each a batch), Requests the lease and return
+	// requests they carried (one script run each); Failures the failed round trips.
+	Calls, Requests, Failures uint64
 	// Granted and Returned are calls leased and given back; Held the unspent ones held now.
 	Granted, Returned uint64
 	Held              int64
@@ -593,7 +596,7 @@ func (c *Counters) GlobalStats() GlobalStats {
 		sl.mu.Unlock()
 	}
 	g.mu.Unlock()
-	return GlobalStats{Up: !g.down.Load(), Calls: g.calls.Load(), Failures: g.failures.Load(),
+	return GlobalStats{Up: !g.down.Load(), Calls: g.calls.Load(), Requests: g.requests.Load(), Failures: g.failures.Load(),
 		Granted: g.granted.Load(), Returned: g.returned.Load(), Held: held,
 		Waits: g.waits.Load(), Overflows: g.overflows.Load(), OpenAdmits: g.openAdmits.Load()}
 }

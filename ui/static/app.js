@@ -5,6 +5,7 @@ import * as routes from './routes.js';
 import * as apikeys from './apikeys.js';
 import * as misc from './misc.js';
 import * as auths from './auths.js';
+import * as cluster from './cluster.js';
 
 const pages = {
   dashboard: dashboard.render,
@@ -15,6 +16,7 @@ const pages = {
   global: misc.renderGlobal,
   importexport: misc.renderImportExport,
   audit: misc.renderAudit,
+  cluster: cluster.render,
 };
 
 const $ = (id) => document.getElementById(id);
