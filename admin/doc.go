@@ -5,14 +5,16 @@
 // The API (the embedded OpenAPI 3 document at /api/openapi.json lists every operation):
 //
 //	/api/routes, /api/groups, /api/apikeys,       list (page, pageSize, filter.<field>), create,
-//	/api/data-exporter-configs
+//	/api/data-exporter-configs, /api/services
+//	/apis/<group>/<version>/<plural>              the same at Otoroshi's paths, with _count and ndjson _bulk
+//	/api/<kind>, /apis/... of stored-only kinds   list and get (tenants, teams, scripts...)
 //	/api/<kind>/_template, /api/<kind>/{id}       template, get, replace (PUT), merge-patch, delete
 //	/api/groups/{id}/apikeys[/{clientId}]         the same, scoped to the keys of a group
 //	/api/routes/{id}/apikeys[/{clientId}]         ... or of a route
 //	/api/routes/{id}/targets                      a published route's targets: health, circuit, in flight, latency
 //	/api/apikeys/{id}/quotas                      quota usage (GET) and reset (DELETE)
 //	/api/globalconfig                             GET, PUT, PATCH
-//	/api/otoroshi.json                            export (GET) and import (POST) in Otoroshi's format
+//	/api/otoroshi.json, /api/import               export (GET) and import (POST) in Otoroshi's format
 //	/api/audit/events                             the audit log, newest first
 //	/api/events/stats                             event hub and data exporter counters
 //	/api/live, /api/live/{id}?every=<ms>          live statistics (JSON, server-sent events)

@@ -30,6 +30,16 @@ func (s *Server) endpoints() []endpoint {
 			add(http.MethodPatch, base+"/{id}", s.handleUpdate(k, "id", -1, true))
 			add(http.MethodDelete, base+"/{id}", s.handleDelete(k, "id", -1))
 		}
+		if k.apis != "" {
+			base := "/apis/" + k.apis
+			add(http.MethodGet, base+"/_count", s.handleCount(k))
+			if !k.stored {
+				add(http.MethodPost, base+"/_bulk", s.handleBulk(k, bulkCreate))
+				add(http.MethodPut, base+"/_bulk", s.handleBulk(k, bulkUpdate))
+				add(http.MethodPatch, base+"/_bulk", s.handleBulk(k, bulkPatch))
+				add(http.MethodDelete, base+"/_bulk", s.handleBulk(k, bulkDelete))
+			}
+		}
 	}
 	keys := kinds[kKeys]
 	for _, parent := range []kindID{kGroups, kRoutes} {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,10 +19,12 @@ import (
 // resolver goroutine publishes the change by itself.
 func TestImportWithUnresolvableNames(t *testing.T) {
 	engine := startEngine(t)
+	hub := newHub(t)
 	var denied atomic.Bool
 	denied.Store(true)
 	e := newEnv(t, func(o *Options) {
 		o.Publisher = engine
+		o.Events = hub
 		o.DNS = fakeDNSDeny(t, func(name string) bool { return denied.Load() && strings.HasPrefix(name, "service-") })
 		o.DNS.MinTTL = 100 * time.Millisecond
 	})
@@ -56,10 +59,17 @@ func TestImportWithUnresolvableNames(t *testing.T) {
 		t.Fatalf("proxy answered %d %s", res.StatusCode, body)
 	}
 
+	// Alerts go to the data exporters: one that keeps AlertEvents in a file.
+	alerts := filepath.Join(t.TempDir(), "alerts.ndjson")
+	exp := fileExporter("exp_alerts", alerts, true)
+	exp["filtering"] = map[string]any{"include": []any{map[string]any{"@type": "AlertEvent"}}, "exclude": []any{}}
+	e.must(http.StatusCreated, req{method: "POST", path: "/api/data-exporter-configs", body: exp})
+
 	denied.Store(false)
 	for deadline := time.Now().Add(10 * time.Second); state() != "up"; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the name resolved but the target stayed %q", state())
 		}
 	}
+	waitFile(t, alerts, `"TargetHostnameResolved"`)
 }

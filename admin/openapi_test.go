@@ -93,3 +93,41 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	walk(all)
 }
+
+// TestOpenAPIMatchesOtoroshi: every /apis/ operation Torii serves is one of Otoroshi's own
+// openapi.json (same path, same method), and for each kind Torii manages, every operation
+// Otoroshi has on it (CRUD, _template, _count, _bulk) is served.
+func TestOpenAPIMatchesOtoroshi(t *testing.T) {
+	e := newEnv(t, nil)
+	oto := map[string]bool{}
+	for _, l := range strings.Split(string(readTestdata(t, "otoroshi-openapi-paths.txt")), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			oto[l] = true
+		}
+	}
+	served := map[string]bool{}
+	for _, ep := range e.s.routes {
+		k := ep.method + " " + ep.pattern
+		served[k] = true
+		if strings.HasPrefix(ep.pattern, "/apis/") && !oto[k] {
+			t.Errorf("served but not in Otoroshi's openapi.json: %s", k)
+		}
+	}
+	for _, k := range []string{"POST /api/import", "POST /api/otoroshi.json", "GET /api/otoroshi.json"} {
+		if !served[k] {
+			t.Errorf("%s not served", k)
+		}
+	}
+	for _, kd := range kinds {
+		if kd.stored || kd.apis == "" {
+			continue
+		}
+		prefix := "/apis/" + kd.apis
+		for op := range oto {
+			_, path, _ := strings.Cut(op, " ")
+			if (path == prefix || strings.HasPrefix(path, prefix+"/")) && !served[op] {
+				t.Errorf("Otoroshi has %s on a kind Torii manages; Torii does not serve it", op)
+			}
+		}
+	}
+}
