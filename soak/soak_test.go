@@ -25,7 +25,13 @@ import (
 
 var toriiBin string
 
-func TestMain(m *testing.M) { os.Exit(testkit.MainWithTorii(m, &toriiBin)) }
+// TestMain builds the binary, or takes SOAK_TORII_BIN (to soak a given build).
+func TestMain(m *testing.M) {
+	if toriiBin = os.Getenv("SOAK_TORII_BIN"); toriiBin != "" {
+		os.Exit(m.Run())
+	}
+	os.Exit(testkit.MainWithTorii(m, &toriiBin))
+}
 
 // The bounds the soak fails on, comparing the last sample (taken after the traffic stopped
 // and 2 s of settling) with the first one taken after the warm-up.
@@ -59,12 +65,19 @@ func TestSoak(t *testing.T) {
 	if dur < 6*time.Minute {
 		every = 10 * time.Second
 	}
+	if v := os.Getenv("SOAK_SAMPLE_EVERY"); v != "" {
+		every, _ = time.ParseDuration(v)
+	}
 	s := newSoak(t)
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
 
 	var wg sync.WaitGroup
+	only := os.Getenv("SOAK_ONLY") // a comma-separated list of workers, to chase a problem
 	run := func(name string, pace time.Duration, f func(ctx context.Context) error) {
+		if only != "" && !strings.Contains(","+only+",", ","+name+",") {
+			return
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -92,7 +105,13 @@ func TestSoak(t *testing.T) {
 	run("api key", 20*time.Millisecond, s.keyed(s.keepAliveConn()))
 	run("config change", time.Second, s.configChange)
 	wg.Add(1)
-	go func() { defer wg.Done(); s.killer(ctx, 30*time.Second) }()
+	killEvery := 30 * time.Second
+	if v := os.Getenv("SOAK_KILL_EVERY"); v != "" {
+		if killEvery, _ = time.ParseDuration(v); killEvery <= 0 {
+			t.Fatalf("SOAK_KILL_EVERY %q", v)
+		}
+	}
+	go func() { defer wg.Done(); s.killer(ctx, killEvery) }()
 
 	var samples []sample
 	samples = append(samples, s.sample(0))
@@ -650,6 +669,7 @@ type sample struct {
 	at         time.Duration
 	label      string
 	rss        int64
+	heap       int64 // Go heap in use (go_memstats_heap_inuse_bytes)
 	fds        int
 	goroutines int
 	pooled     int
@@ -657,12 +677,13 @@ type sample struct {
 }
 
 func (sm sample) String() string {
-	return fmt.Sprintf("%6s RSS %6.1f MiB  goroutines %4d  fds %4d  pooled %3d  %v",
-		sm.at.Round(time.Second), float64(sm.rss)/(1<<20), sm.goroutines, sm.fds, sm.pooled, sm.counts)
+	return fmt.Sprintf("%6s RSS %6.1f MiB  heap %6.1f MiB  goroutines %4d  fds %4d  pooled %3d  %v",
+		sm.at.Round(time.Second), float64(sm.rss)/(1<<20), float64(sm.heap)/(1<<20), sm.goroutines, sm.fds, sm.pooled, sm.counts)
 }
 
 var (
 	goroutinesRe = regexp.MustCompile(`(?m)^go_goroutines (\d+)`)
+	heapRe       = regexp.MustCompile(`(?m)^go_memstats_heap_inuse_bytes (\d+)`)
 	pooledRe     = regexp.MustCompile(`(?m)^torii_upstream_pool_connections\{[^}]*\} (\d+)`)
 	rssRe        = regexp.MustCompile(`(?m)^VmRSS:\s+(\d+) kB`)
 )
@@ -683,6 +704,9 @@ func (s *soak) sample(at time.Duration) sample {
 		if m := goroutinesRe.FindSubmatch(b); m != nil {
 			sm.goroutines, _ = strconv.Atoi(string(m[1]))
 		}
+		if m := heapRe.FindSubmatch(b); m != nil {
+			sm.heap, _ = strconv.ParseInt(string(m[1]), 10, 64)
+		}
 		for _, m := range pooledRe.FindAllSubmatch(b, -1) {
 			n, _ := strconv.Atoi(string(m[1]))
 			sm.pooled += n
@@ -697,7 +721,7 @@ func (s *soak) sample(at time.Duration) sample {
 func (s *soak) report(dur time.Duration, samples []sample) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Soak of %v (%d backend kills, %d config changes)\n\n", dur, s.kills.Load(), s.churn.Load())
-	b.WriteString("| t | RSS MiB | goroutines | fds | pooled | ok | injected | unexplained |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| t | RSS MiB | Go heap MiB | goroutines | fds | pooled | ok | injected | unexplained |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, sm := range samples {
 		var injected int64
 		for k, v := range sm.counts {
@@ -709,7 +733,7 @@ func (s *soak) report(dur time.Duration, samples []sample) string {
 		if sm.label != "" {
 			at = sm.label
 		}
-		fmt.Fprintf(&b, "| %s | %.1f | %d | %d | %d | %d | %d | %d |\n", at, float64(sm.rss)/(1<<20), sm.goroutines,
+		fmt.Fprintf(&b, "| %s | %.1f | %.1f | %d | %d | %d | %d | %d | %d |\n", at, float64(sm.rss)/(1<<20), float64(sm.heap)/(1<<20), sm.goroutines,
 			sm.fds, sm.pooled, sm.counts["ok"], injected, sm.counts["unexplained"])
 	}
 	last := samples[len(samples)-1].counts
