@@ -5,6 +5,7 @@ import * as routes from './routes.js';
 import * as apikeys from './apikeys.js';
 import * as misc from './misc.js';
 import * as auths from './auths.js';
+import * as certs from './certs.js';
 import * as cluster from './cluster.js';
 
 const pages = {
@@ -13,6 +14,7 @@ const pages = {
   apikeys: apikeys.render,
   groups: misc.renderGroups,
   auths: auths.renderAuths,
+  certificates: certs.render,
   global: misc.renderGlobal,
   importexport: misc.renderImportExport,
   audit: misc.renderAudit,
