@@ -88,9 +88,9 @@ func TestDataExporterConfigs(t *testing.T) {
 
 	// An exporter of a type Torii does not run is stored and listed by the hub, not started.
 	e.must(http.StatusCreated, req{method: "POST", path: "/api/data-exporter-configs", body: map[string]any{
-		"id": "exp_kafka", "type": "kafka", "enabled": true, "config": map[string]any{"servers": []any{"k:9092"}}}})
-	if st := hub.Stats(); len(st.Unsupported) != 1 || st.Unsupported[0] != "exp_kafka" || len(st.Exporters) != 1 {
-		t.Fatalf("hub stats after a kafka exporter: %+v", st)
+		"id": "exp_elastic", "type": "elastic", "enabled": true, "config": map[string]any{"uris": []any{"http://127.0.0.1:9200"}}}})
+	if st := hub.Stats(); len(st.Unsupported) != 1 || st.Unsupported[0] != "exp_elastic" || len(st.Exporters) != 1 {
+		t.Fatalf("hub stats after an elastic exporter: %+v", st)
 	}
 	if l := e.must(http.StatusOK, req{method: "GET", path: "/api/data-exporter-configs"}).list(t); len(l) != 2 {
 		t.Fatalf("list: %d entries", len(l))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 
@@ -56,6 +57,8 @@ type compiler struct {
 	counters *quota.Counters
 	// login is the private-app login server, or nil.
 	login *auth.Server
+	// acme is the loopback address of the ACME challenge server (Options.ACMEChallenges).
+	acme netip.AddrPort
 }
 
 func newCompiler(log *slog.Logger, names *dns.Cache) *compiler {
@@ -94,7 +97,7 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.tls, out.certs = compileTLS(st)
+	out.tls, out.certs = compileTLS(st, out.routes)
 	out.auths, out.private = auths, private
 	out.jwt, out.snap.JWT = jwt, jwt
 	return out, nil
@@ -115,6 +118,7 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		switch ch.bucket {
 		case bucketCerts:
 			certs = true
+			routes = routes || c.acme.IsValid() // the ACME challenge routes follow the certificates
 		case arrayJWTVerifiers:
 			jwts = true
 		case otoroshi.ArrayAuthConfigs:
@@ -188,7 +192,7 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	}
 	out.tls, out.certs = prev.tls, prev.certs
 	if certs || routes || global { // the certificates, the mTLS hosts, the default domain
-		out.tls, out.certs = compileTLS(st)
+		out.tls, out.certs = compileTLS(st, out.routes)
 	}
 	out.auths, out.private = mods, private
 	out.jwt, out.snap.JWT = jwt, jwt
@@ -245,6 +249,9 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error)
 	private := routes
 	if c.login != nil {
 		routes = auth.LoginRoutes(routes, c.login.Addr())
+	}
+	if c.acme.IsValid() {
+		routes = append(routes[:len(routes):len(routes)], acmeRoutes(st, c.acme)...)
 	}
 	table, err := route.Compile(routes, c.routeOptions())
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -49,6 +50,11 @@ type Options struct {
 	DBPath  string
 	// Publisher receives every new snapshot; nil publishes nowhere (the API still works).
 	Publisher Publisher
+	// ACMEChallenges, when valid, is the loopback address of the ACME HTTP-01 challenge server:
+	// each certificate marked letsEncrypt gets a route "<domain>/.well-known/acme-challenge" to it.
+	ACMEChallenges netip.AddrPort
+	// Now is the clock of the certificate expiry alerts; nil: time.Now.
+	Now func() time.Time
 	// TLS, when set, receives the SNI table compiled from the certificates with every snapshot.
 	TLS TLSPublisher
 	// PrivateApps, when set, is the private-app login server (package auth): each compile adds
@@ -82,6 +88,11 @@ type Options struct {
 	KeyOut io.Writer
 	// MaxBodyBytes caps request bodies (DefaultMaxBody when zero).
 	MaxBodyBytes int64
+	// MaxImportEntities caps each list of an imported export (DefaultMaxImportEntities when
+	// zero); a longer list is refused with a 400 naming the list and this limit.
+	MaxImportEntities int
+	// MaxImportBytes caps the body of an import (MaxBodyBytes × 32 when zero).
+	MaxImportBytes int64
 	// DNS configures the cache that resolves target host names in the background (the zero
 	// value reads /etc/resolv.conf and /etc/hosts, TTL floor 5 s and ceiling 5 min). OnChange
 	// and Log are set by New.
@@ -118,6 +129,9 @@ type Server struct {
 	published atomic.Pointer[compiled]
 
 	compiler *compiler
+	// alerts receives the certificate expiry alerts (Options.Events); certAlerts remembers them.
+	alerts     alertPublisher
+	certAlerts certAlerts
 	// names resolves target host names on its own goroutine (names.go).
 	names     *dns.Cache
 	stopNames func()
@@ -141,8 +155,14 @@ func New(opts Options) (*Server, error) {
 		}
 		opts.DBPath = filepath.Join(dir, DefaultDBName)
 	}
+	if opts.MaxImportEntities <= 0 {
+		opts.MaxImportEntities = DefaultMaxImportEntities
+	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBody
+	}
+	if opts.MaxImportBytes <= 0 {
+		opts.MaxImportBytes = opts.MaxBodyBytes * importBodyFactor
 	}
 	if opts.KeyOut == nil {
 		opts.KeyOut = os.Stderr
@@ -187,6 +207,11 @@ func New(opts Options) (*Server, error) {
 	s.startNames(opts.DNS)
 	s.compiler = newCompiler(s.log, s.names)
 	s.compiler.counters = opts.Quotas
+	s.compiler.acme = opts.ACMEChallenges
+	if opts.Events != nil {
+		s.alerts = opts.Events
+	}
+	s.registerCertMetrics()
 	s.compiler.login = opts.PrivateApps
 	if opts.Registry != nil {
 		s.compiler.reg = opts.Registry
@@ -270,6 +295,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv.BaseContext = func(net.Listener) context.Context { return base }
 	srv.RegisterOnShutdown(cancelBase)
 	s.log.Info("admin API listening", "addr", ln.Addr().String())
+	go s.watchCertExpiry(base)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -471,4 +497,12 @@ func (s *Server) writeValue(w http.ResponseWriter, status int, v any) error {
 	}
 	writeJSON(w, status, body)
 	return nil
+}
+
+// now is the server's clock (Options.Now).
+func (s *Server) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
 }

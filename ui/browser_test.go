@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/torii-gateway/torii/pki"
 	"io"
 	"log/slog"
 	"net"
@@ -48,7 +49,10 @@ type gateway struct {
 	client  *http.Client
 }
 
-func startGateway(t *testing.T) *gateway {
+func startGateway(t *testing.T) *gateway { t.Helper(); return startGatewayIn(t, t.TempDir()) }
+
+// startGatewayIn is startGateway on the database of dataDir (which may hold a configuration).
+func startGatewayIn(t *testing.T, dataDir string) *gateway {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	set := metric.NewSet(1)
@@ -72,7 +76,7 @@ func startGateway(t *testing.T) *gateway {
 	go live.Run(ctx)
 	leader := cluster.NewLeader(cluster.LeaderOptions{Key: clusterKey, Name: "ui-leader", Version: "test", Logger: log})
 	s, err := admin.New(admin.Options{
-		DataDir: t.TempDir(), Publisher: eng, Logger: log, UI: ui.Handler(),
+		DataDir: dataDir, Publisher: eng, Logger: log, UI: ui.Handler(),
 		Quotas: counters, Metrics: set, Live: live,
 		BootstrapClientID: adminID, BootstrapClientSecret: adminSecret,
 		Cluster: leader,
@@ -492,6 +496,21 @@ func TestBrowser(t *testing.T) {
 		}
 		js(t, `window.scrollTo(0, 0)`)
 		screenshot(t, ctx, "route-editor.png")
+	})
+
+	step("4c certificates", func(t *testing.T) {
+		soon, err := pki.Mint(pki.MintOptions{CommonName: "soon.test", Hosts: []string{"soon.test"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.adminSend(t, "POST", "/api/certificates", map[string]any{"id": "soon", "name": "Soon", "chain": soon.ChainPEM, "privateKey": soon.KeyPEM})
+		goTo(t, "#/certificates")
+		wait(t, `document.querySelector('#certs-list tr[data-id="soon"] .expiry')?.textContent.startsWith('expires in 9 d') ||
+			document.querySelector('#certs-list tr[data-id="soon"] .expiry')?.textContent.startsWith('expires in 10 d')`, 5*time.Second)
+		do(t, "malformed chain", chromedp.SetValue(css(`#cert-form [name=chain]`), "not a certificate"), chromedp.Click(css(`#cert-save`)))
+		wait(t, `document.querySelector('#cert-form [name=chain]').closest('label').querySelector('.field-error')?.dataset.errorFor === 'chain'`, 5*time.Second)
+		screenshot(t, ctx, "certificates.png")
 	})
 
 	step("4b groups and global config", func(t *testing.T) {

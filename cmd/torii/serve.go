@@ -36,6 +36,7 @@ const defaultEchoAddr = "127.0.0.1:9001"
 // serveFlags are the flags of "torii serve".
 type serveFlags struct {
 	engine     engineFlags
+	acme       acmeFlags
 	configPath string
 	echoAddr   string
 	adminAddr  string
@@ -53,11 +54,15 @@ type serveFlags struct {
 	routeSeries int
 	perRoute    bool
 	cluster     leaderFlags
+	// Import limits (admin.Options.MaxImportEntities, MaxImportBytes).
+	maxImportEntities int
+	maxImportBytes    int64
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	f.engine.register(fs, ":8080")
 	f.engine.tls.register(fs, true)
+	f.acme.register(fs)
 	fs.StringVar(&f.configPath, "config", "", "routes file (JSON): the initial configuration imported into an empty database\n(with --admin off: the whole configuration); empty: the demo route")
 	fs.StringVar(&f.echoAddr, "echo", defaultEchoAddr, "address of the built-in echo backend used by the demo route (\"off\": none;\n"+
 		"port 0: a free port, which the demo route seeded at first start keeps: pass the reported address at later starts)")
@@ -72,6 +77,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.webUI, "ui", true, "serve the admin web UI at / on the admin address")
 	fs.IntVar(&f.routeSeries, "metrics-route-series", metric.DefaultRouteSeriesMax, "most routes with /metrics series of their own (routes with traffic since start, first come);\n"+
 		"the others are summed into route=\"other\"")
+	fs.IntVar(&f.maxImportEntities, "max-import-entities", admin.DefaultMaxImportEntities, "most entities in each list of an imported export (routes, apiKeys...)")
+	fs.Int64Var(&f.maxImportBytes, "max-import-bytes", 0, "largest import body in bytes (0: 32 MiB)")
 	fs.BoolVar(&f.perRoute, "metrics-per-route", true, "write per-route /metrics series (false: every route is summed into route=\"other\")")
 	fs.DurationVar(&f.dnsMinTTL, "dns-min-ttl", dns.DefaultMinTTL, "floor of the DNS TTL of target host names (also how soon a name that does not resolve is tried again)")
 	fs.DurationVar(&f.dnsMaxTTL, "dns-max-ttl", dns.DefaultMaxTTL, "ceiling of the DNS TTL of target host names")
@@ -268,6 +275,14 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	if srv, err = core.NewServer(cfg); err != nil {
 		return err
 	}
+	acme, err := newACME(&f.acme, log)
+	if err != nil {
+		return err
+	}
+	var acmeAt netip.AddrPort
+	if acme != nil {
+		acmeAt = acme.addr()
+	}
 	var tlsPub admin.TLSPublisher
 	if front != nil {
 		tlsPub = front
@@ -297,24 +312,27 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		clusterHandler = leader
 	}
 	adm, err := admin.New(admin.Options{
-		Listen:        f.adminAddr,
-		DataDir:       f.dataDir,
-		Publisher:     publisher{engine: srv, health: health, leader: leader},
-		Cluster:       clusterHandler,
-		PrivateApps:   login,
-		TLS:           tlsPub,
-		Quotas:        counters,
-		Metrics:       set,
-		Live:          live,
-		Events:        hub,
-		Registry:      reg,
-		Logger:        log,
-		AllowedHosts:  f.adminHosts,
-		ResetAdminKey: f.resetKey,
-		Seed:          seed,
-		KeyOut:        keyOut(f.keyFile, adminAt),
-		UI:            webUI,
-		DNS:           dns.Options{MinTTL: f.dnsMinTTL, MaxTTL: f.dnsMaxTTL},
+		Listen:            f.adminAddr,
+		DataDir:           f.dataDir,
+		Publisher:         publisher{engine: srv, health: health, leader: leader},
+		Cluster:           clusterHandler,
+		PrivateApps:       login,
+		TLS:               tlsPub,
+		ACMEChallenges:    acmeAt,
+		Quotas:            counters,
+		Metrics:           set,
+		MaxImportEntities: f.maxImportEntities,
+		MaxImportBytes:    f.maxImportBytes,
+		Live:              live,
+		Events:            hub,
+		Registry:          reg,
+		Logger:            log,
+		AllowedHosts:      f.adminHosts,
+		ResetAdminKey:     f.resetKey,
+		Seed:              seed,
+		KeyOut:            keyOut(f.keyFile, adminAt),
+		UI:                webUI,
+		DNS:               dns.Options{MinTTL: f.dnsMinTTL, MaxTTL: f.dnsMaxTTL},
 	})
 	if err != nil {
 		return err
@@ -343,6 +361,9 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	spawn(func() { live.Run(bg) })
 	spawn(func() { _ = health.Run(bg) })
 	spawn(func() { alerts.run(bg) })
+	if acme != nil {
+		spawn(func() { acme.run(bg, f.acme.every, adm.ACMECertificates, adm.StoreACMECertificate) })
+	}
 	spawn(func() {
 		// Run returns early only when the database keeps failing: the gateway stops, non-zero.
 		if persistErr = persister.Run(bg); persistErr != nil && bg.Err() == nil {

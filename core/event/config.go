@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// Exporter types Torii runs. Other Otoroshi types (kafka, elastic, pulsar...)
-// are kept in configurations but not started.
+// Exporter types Torii runs (and TypeKafka, kafka.go). Other Otoroshi types
+// (elastic, pulsar...) are kept in configurations but not started.
 const (
 	TypeWebhook = "webhook"
 	TypeFile    = "file"
@@ -216,6 +216,14 @@ func (c *ExporterConfig) Validate() error {
 		}
 		if f.MaxFileSize < 1 || f.MaxNumberOfFile < 0 {
 			return bad("config.maxFileSize", "size %d and count %d must be positive", f.MaxFileSize, f.MaxNumberOfFile)
+		}
+	case TypeKafka:
+		k, err := c.kafka()
+		if err != nil {
+			return bad("config", "%v", err)
+		}
+		if _, _, field, err := kafkaOptions(k); err != nil {
+			return bad("config."+field, "%v", err)
 		}
 	case TypeConsole:
 	default:

@@ -408,6 +408,16 @@ func (h *Hub) build(cfg ExporterConfig) (*exporter, error) {
 		s = fs
 	case TypeConsole:
 		s = &consoleSink{mu: &h.consoleMu, w: h.opts.Console}
+	case TypeKafka:
+		kc, err := cfg.kafka()
+		if err != nil {
+			return nil, err
+		}
+		ks, err := newKafkaSink(kc)
+		if err != nil {
+			return nil, fmt.Errorf("exporter %q: %w", cfg.ID, err)
+		}
+		s = ks
 	default:
 		return nil, fmt.Errorf("exporter %q: type %q: %w", cfg.ID, cfg.Type, ErrUnsupportedExporter)
 	}

@@ -230,9 +230,9 @@ func TestExporterValidation(t *testing.T) {
 	if st := h.Stats(); len(st.Exporters) != 0 {
 		t.Fatalf("a failed SetExporters changed the exporters: %+v", st)
 	}
-	kafka := good
-	kafka.ID, kafka.Type = "k", "kafka"
-	if err := h.SetExporters([]ExporterConfig{good, kafka}); err != nil {
+	elastic := good
+	elastic.ID, elastic.Type = "k", "elastic"
+	if err := h.SetExporters([]ExporterConfig{good, elastic}); err != nil {
 		t.Fatal(err)
 	}
 	if st := h.Stats(); len(st.Exporters) != 1 || fmt.Sprint(st.Unsupported) != "[k]" {
