@@ -54,6 +54,9 @@ type serveFlags struct {
 	routeSeries int
 	perRoute    bool
 	cluster     leaderFlags
+	// Import limits (admin.Options.MaxImportEntities, MaxImportBytes).
+	maxImportEntities int
+	maxImportBytes    int64
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -74,6 +77,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.webUI, "ui", true, "serve the admin web UI at / on the admin address")
 	fs.IntVar(&f.routeSeries, "metrics-route-series", metric.DefaultRouteSeriesMax, "most routes with /metrics series of their own (routes with traffic since start, first come);\n"+
 		"the others are summed into route=\"other\"")
+	fs.IntVar(&f.maxImportEntities, "max-import-entities", admin.DefaultMaxImportEntities, "most entities in each list of an imported export (routes, apiKeys...)")
+	fs.Int64Var(&f.maxImportBytes, "max-import-bytes", 0, "largest import body in bytes (0: 32 MiB)")
 	fs.BoolVar(&f.perRoute, "metrics-per-route", true, "write per-route /metrics series (false: every route is summed into route=\"other\")")
 	fs.DurationVar(&f.dnsMinTTL, "dns-min-ttl", dns.DefaultMinTTL, "floor of the DNS TTL of target host names (also how soon a name that does not resolve is tried again)")
 	fs.DurationVar(&f.dnsMaxTTL, "dns-max-ttl", dns.DefaultMaxTTL, "ceiling of the DNS TTL of target host names")
@@ -307,25 +312,27 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		clusterHandler = leader
 	}
 	adm, err := admin.New(admin.Options{
-		Listen:         f.adminAddr,
-		DataDir:        f.dataDir,
-		Publisher:      publisher{engine: srv, health: health, leader: leader},
-		Cluster:        clusterHandler,
-		PrivateApps:    login,
-		TLS:            tlsPub,
-		ACMEChallenges: acmeAt,
-		Quotas:         counters,
-		Metrics:        set,
-		Live:           live,
-		Events:         hub,
-		Registry:       reg,
-		Logger:         log,
-		AllowedHosts:   f.adminHosts,
-		ResetAdminKey:  f.resetKey,
-		Seed:           seed,
-		KeyOut:         keyOut(f.keyFile, adminAt),
-		UI:             webUI,
-		DNS:            dns.Options{MinTTL: f.dnsMinTTL, MaxTTL: f.dnsMaxTTL},
+		Listen:            f.adminAddr,
+		DataDir:           f.dataDir,
+		Publisher:         publisher{engine: srv, health: health, leader: leader},
+		Cluster:           clusterHandler,
+		PrivateApps:       login,
+		TLS:               tlsPub,
+		ACMEChallenges:    acmeAt,
+		Quotas:            counters,
+		Metrics:           set,
+		MaxImportEntities: f.maxImportEntities,
+		MaxImportBytes:    f.maxImportBytes,
+		Live:              live,
+		Events:            hub,
+		Registry:          reg,
+		Logger:            log,
+		AllowedHosts:      f.adminHosts,
+		ResetAdminKey:     f.resetKey,
+		Seed:              seed,
+		KeyOut:            keyOut(f.keyFile, adminAt),
+		UI:                webUI,
+		DNS:               dns.Options{MinTTL: f.dnsMinTTL, MaxTTL: f.dnsMaxTTL},
 	})
 	if err != nil {
 		return err
