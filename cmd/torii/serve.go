@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"github.com/torii-gateway/torii/auth"
+	"github.com/torii-gateway/torii/clientcreds"
+	"github.com/torii-gateway/torii/core/apikey"
 	"io"
 	"log/slog"
 	"net"
@@ -296,25 +298,37 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		leader.RegisterMetrics(set)
 		clusterHandler = leader
 	}
+	// The NgClientCredentials token endpoint answers with the keys in force: the engine's.
+	cc, err := clientcreds.New(func() *apikey.Set {
+		if snap := srv.Snapshot(); snap != nil {
+			return snap.Keys
+		}
+		return nil
+	}, log)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
 	adm, err := admin.New(admin.Options{
-		Listen:        f.adminAddr,
-		DataDir:       f.dataDir,
-		Publisher:     publisher{engine: srv, health: health, leader: leader},
-		Cluster:       clusterHandler,
-		PrivateApps:   login,
-		TLS:           tlsPub,
-		Quotas:        counters,
-		Metrics:       set,
-		Live:          live,
-		Events:        hub,
-		Registry:      reg,
-		Logger:        log,
-		AllowedHosts:  f.adminHosts,
-		ResetAdminKey: f.resetKey,
-		Seed:          seed,
-		KeyOut:        keyOut(f.keyFile, adminAt),
-		UI:            webUI,
-		DNS:           dns.Options{MinTTL: f.dnsMinTTL, MaxTTL: f.dnsMaxTTL},
+		Listen:            f.adminAddr,
+		DataDir:           f.dataDir,
+		Publisher:         publisher{engine: srv, health: health, leader: leader},
+		Cluster:           clusterHandler,
+		PrivateApps:       login,
+		ClientCredentials: cc,
+		TLS:               tlsPub,
+		Quotas:            counters,
+		Metrics:           set,
+		Live:              live,
+		Events:            hub,
+		Registry:          reg,
+		Logger:            log,
+		AllowedHosts:      f.adminHosts,
+		ResetAdminKey:     f.resetKey,
+		Seed:              seed,
+		KeyOut:            keyOut(f.keyFile, adminAt),
+		UI:                webUI,
+		DNS:               dns.Options{MinTTL: f.dnsMinTTL, MaxTTL: f.dnsMaxTTL},
 	})
 	if err != nil {
 		return err
