@@ -148,3 +148,52 @@ func TestCertificatesRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// alertRecorder keeps the alerts published.
+type alertRecorder struct {
+	mu    sync.Mutex
+	names []string
+	ids   []string
+}
+
+func (a *alertRecorder) PublishAlert(name string, fields map[string]any) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.names = append(a.names, name)
+	a.ids = append(a.ids, fields["cert"].(map[string]any)["id"].(string))
+	if _, err := jsonx.Encode(fields); err != nil {
+		return err
+	}
+	return nil
+}
+
+// TestCertificateExpiryAlerts moves an injected clock: nothing 31 days before the end, one
+// CertAlmostExpiredAlert at 30 days (not repeated), one CertExpiredAlert once past the end.
+func TestCertificateExpiryAlerts(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	e := newEnv(t, func(o *Options) { o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now } })
+	rec := &alertRecorder{}
+	e.s.alerts = rec
+	leaf := mint(t, pki.MintOptions{CommonName: "soon", Hosts: []string{"soon.example.com"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(60 * 24 * time.Hour)})
+	e.must(http.StatusCreated, req{method: "POST", path: "/api/certificates", body: map[string]any{"id": "soon", "chain": leaf.ChainPEM, "privateKey": leaf.KeyPEM}})
+	end := leaf.Cert.NotAfter
+	f := func(at time.Time, want string) {
+		t.Helper()
+		e.s.checkCertExpiry(at)
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if got := strings.Join(rec.names, ","); got != want {
+			t.Fatalf("at end%+v: alerts %q, want %q", at.Sub(end), got, want)
+		}
+	}
+	f(end.Add(-31*24*time.Hour), "")
+	f(end.Add(-30*24*time.Hour), "CertAlmostExpiredAlert")
+	f(end.Add(-29*24*time.Hour), "CertAlmostExpiredAlert")
+	f(end.Add(time.Minute), "CertAlmostExpiredAlert,CertExpiredAlert")
+	f(end.Add(time.Hour), "CertAlmostExpiredAlert,CertExpiredAlert")
+	if rec.ids[0] != "soon" {
+		t.Fatalf("alert for %v", rec.ids)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 
@@ -62,6 +63,8 @@ type compiler struct {
 	// routes with NgClientCredentials (a route change then compiles everything again).
 	cc       *clientcreds.Server
 	ccRoutes bool
+	// acme is the loopback address of the ACME challenge server (Options.ACMEChallenges).
+	acme netip.AddrPort
 }
 
 func newCompiler(log *slog.Logger, names *dns.Cache) *compiler {
@@ -121,6 +124,7 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		switch ch.bucket {
 		case bucketCerts:
 			certs = true
+			routes = routes || c.acme.IsValid() // the ACME challenge routes follow the certificates
 		case arrayJWTVerifiers:
 			jwts = true
 		case otoroshi.ArrayAuthConfigs:
@@ -264,6 +268,9 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error)
 		// Handed over now: a refused compile leaves the previous routes, whose hosts keep
 		// their configs; a new host's config is unused until its route is published.
 		c.cc.SetConfigs(ccConfs)
+	}
+	if c.acme.IsValid() {
+		routes = append(routes[:len(routes):len(routes)], acmeRoutes(st, c.acme)...)
 	}
 	table, err := route.Compile(routes, c.routeOptions())
 	if err != nil {

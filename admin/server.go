@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -50,6 +51,11 @@ type Options struct {
 	DBPath  string
 	// Publisher receives every new snapshot; nil publishes nowhere (the API still works).
 	Publisher Publisher
+	// ACMEChallenges, when valid, is the loopback address of the ACME HTTP-01 challenge server:
+	// each certificate marked letsEncrypt gets a route "<domain>/.well-known/acme-challenge" to it.
+	ACMEChallenges netip.AddrPort
+	// Now is the clock of the certificate expiry alerts; nil: time.Now.
+	Now func() time.Time
 	// TLS, when set, receives the SNI table compiled from the certificates with every snapshot.
 	TLS TLSPublisher
 	// PrivateApps, when set, is the private-app login server (package auth): each compile adds
@@ -123,6 +129,9 @@ type Server struct {
 	published atomic.Pointer[compiled]
 
 	compiler *compiler
+	// alerts receives the certificate expiry alerts (Options.Events); certAlerts remembers them.
+	alerts     alertPublisher
+	certAlerts certAlerts
 	// names resolves target host names on its own goroutine (names.go).
 	names     *dns.Cache
 	stopNames func()
@@ -192,6 +201,11 @@ func New(opts Options) (*Server, error) {
 	s.startNames(opts.DNS)
 	s.compiler = newCompiler(s.log, s.names)
 	s.compiler.counters = opts.Quotas
+	s.compiler.acme = opts.ACMEChallenges
+	if opts.Events != nil {
+		s.alerts = opts.Events
+	}
+	s.registerCertMetrics()
 	s.compiler.login = opts.PrivateApps
 	s.compiler.cc = opts.ClientCredentials
 	if opts.Registry != nil {
@@ -276,6 +290,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv.BaseContext = func(net.Listener) context.Context { return base }
 	srv.RegisterOnShutdown(cancelBase)
 	s.log.Info("admin API listening", "addr", ln.Addr().String())
+	go s.watchCertExpiry(base)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -477,4 +492,12 @@ func (s *Server) writeValue(w http.ResponseWriter, status int, v any) error {
 	}
 	writeJSON(w, status, body)
 	return nil
+}
+
+// now is the server's clock (Options.Now).
+func (s *Server) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/torii-gateway/torii/httpparse"
 	"github.com/torii-gateway/torii/proxyproto"
 )
 
@@ -38,7 +39,8 @@ import (
 // What the metadata changes downstream: ClientInfo.Addr is cc.remote, the
 // address the IP lists and per-IP throttling judge and X-Forwarded-For and
 // the event's "from" carry; TLS sets X-Forwarded-Proto https and the event's
-// to.scheme (event.FlagTLS); the whole ClientInfo is cc.peer (nil for a
+// to.scheme (event.FlagTLS); ALPN "h2" makes the event's protocol HTTP/2.0
+// (see alpnH2); the whole ClientInfo is cc.peer (nil for a
 // plain client), read-only, for the policy steps that need the rest (the
 // mTLS checks of a route).
 
@@ -60,6 +62,14 @@ type ClientInfo struct {
 	ClientCN, ClientSubject, ClientFingerprint, ClientVerifiedBy string
 }
 
+// An HTTP/2 front end (issue 18) carries each stream to the engine as an
+// HTTP/1.1 request on an enrolled connection whose ClientInfo.ALPN is "h2":
+// the event then records the protocol the client spoke, HTTP/2.0.
+const (
+	alpnH2    = "h2"
+	versionH2 = httpparse.Version(20) // "HTTP/2.0" in events (event.appendProtocolName)
+)
+
 // enrolled is the gnet connection context of a client handed over by
 // Enroll until OnOpen replaces it with a clientConn.
 type enrolled struct {
@@ -77,10 +87,21 @@ var ErrNotRunning = errors.New("core: proxy engine not running")
 // describes the client; otherwise info does and no header is expected. The
 // connection then counts against Config.MaxConns and is served like one
 // from the listener. Enroll blocks until a loop has taken the connection or
-// refused it; safe from any goroutine once Run has bound its listener
-// (Ready); it fails with ErrNotRunning before and during shutdown.
+// refused it (the loops take connections from the engine's first tick, a
+// few milliseconds after Ready); safe from any goroutine. It fails with
+// ErrNotRunning before Ready, during shutdown and once Run has returned.
 func (s *Server) Enroll(nc net.Conn, info *ClientInfo) error {
-	if s.draining.Load() {
+	select {
+	case <-s.booted:
+	default:
+		_ = nc.Close()
+		return ErrNotRunning
+	}
+	select {
+	case <-s.loopsUp:
+	case <-s.done:
+	}
+	if s.draining.Load() || isClosed(s.done) {
 		_ = nc.Close()
 		return ErrNotRunning
 	}
@@ -96,6 +117,16 @@ func (s *Server) Enroll(nc net.Conn, info *ClientInfo) error {
 		return fmt.Errorf("cannot enroll client connection: %w", res.Err)
 	}
 	return nil
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // register gives nc to the event loop with the fewest connections, with ctx

@@ -84,6 +84,23 @@ func TestEnrollProxyV2(t *testing.T) {
 		t.Fatalf("event from %v to %v, want 203.0.113.9 and https", evs[0]["from"], evs[0]["to"])
 	}
 
+	// ALPN h2 (an HTTP/2 front end's stream): the event says HTTP/2.0.
+	engine3, ours3 := socketpair(t)
+	h2 := in
+	h2.ALPN = "h2"
+	if _, err := ours3.Write(append(proxyproto.Append(nil, &h2), req...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Enroll(engine3, nil); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := readResponse(t, bufio.NewReader(ours3), "GET"); resp.StatusCode != 200 {
+		t.Fatalf("h2 stream: %d %s", resp.StatusCode, body)
+	}
+	if evs = o.waitEvents(t, 3); evs[2]["protocol"] != "HTTP/2.0" || evs[0]["protocol"] != "HTTP/1.1" {
+		t.Fatalf("protocols %v and %v, want HTTP/1.1 then HTTP/2.0", evs[0]["protocol"], evs[2]["protocol"])
+	}
+
 	// A client the block list names is refused on its real address.
 	engine2, ours2 := socketpair(t)
 	in.Src = netip.MustParseAddrPort("198.51.100.7:1")

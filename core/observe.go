@@ -165,6 +165,9 @@ func (lp *loop) obsBegin(cc *clientConn, buf []byte, headLen int) {
 	r.ReqID = o.id
 	r.Start = s.obs.startWall + now
 	r.Method, r.Version = req.MethodKind, req.Version
+	if cc.peer != nil && cc.peer.ALPN == alpnH2 {
+		r.Version = versionH2 // an HTTP/2 stream carried as HTTP/1.1 (entry.go)
+	}
 	if req.MethodKind == httpparse.MethodOther {
 		r.SetMethodToken(req.Method.Bytes(buf))
 	}

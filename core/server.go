@@ -26,6 +26,8 @@ type Server struct {
 	running bool
 	closed  bool
 	booted  chan struct{} // closed once the listener is bound
+	loopsUp chan struct{} // closed once the engine's loops take connections (first tick)
+	upOnce  sync.Once
 	done    chan struct{} // closed once gnet.Run has returned
 	addr    net.Addr
 
@@ -51,7 +53,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, fmt.Errorf("cannot configure proxy engine: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, start: time.Now(), booted: make(chan struct{}), done: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, start: time.Now(), booted: make(chan struct{}), loopsUp: make(chan struct{}), done: make(chan struct{})}
 	empty := []*loop{}
 	s.loopList.Store(&empty)
 	s.initObserve()
@@ -125,6 +127,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 
 	if err := s.acc.listen(&s.cfg); err != nil {
+		s.upOnce.Do(func() { close(s.loopsUp) }) // Enroll then fails at once
 		s.markBooted()
 		return fmt.Errorf("cannot run proxy engine on %s: %w", s.cfg.Listen, err)
 	}
@@ -325,6 +328,7 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	// The loops exist from the first tick on: accepting starts there.
 	h.s.acc.start(h.s)
+	h.s.upOnce.Do(func() { close(h.s.loopsUp) }) // Enroll may go on (entry.go)
 	for _, lp := range *h.s.loopList.Load() {
 		if lp.tickQueued.CompareAndSwap(false, true) {
 			if err := lp.el.Execute(context.Background(), lp); err != nil {

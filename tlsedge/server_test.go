@@ -29,7 +29,7 @@ func TestSNIChoice(t *testing.T) {
 		if cn != want {
 			t.Fatalf("sni %q: served %q, want %q", sni, cn, want)
 		}
-		if !strings.Contains(body, "sni="+sni+" ") || !strings.Contains(body, "ssl=true") || !strings.Contains(body, "alpn=http/1.1") &&
+		if !strings.Contains(body, "sni="+strings.ToLower(sni)+" ") || !strings.Contains(body, "ssl=true") || !strings.Contains(body, "alpn=http/1.1") &&
 			!strings.Contains(body, "alpn= ") {
 			t.Fatalf("sni %q: header %q", sni, body)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/torii-gateway/torii/pki"
 	"io"
 	"log/slog"
 	"net"
@@ -492,6 +493,21 @@ func TestBrowser(t *testing.T) {
 		}
 		js(t, `window.scrollTo(0, 0)`)
 		screenshot(t, ctx, "route-editor.png")
+	})
+
+	step("4c certificates", func(t *testing.T) {
+		soon, err := pki.Mint(pki.MintOptions{CommonName: "soon.test", Hosts: []string{"soon.test"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.adminSend(t, "POST", "/api/certificates", map[string]any{"id": "soon", "name": "Soon", "chain": soon.ChainPEM, "privateKey": soon.KeyPEM})
+		goTo(t, "#/certificates")
+		wait(t, `document.querySelector('#certs-list tr[data-id="soon"] .expiry')?.textContent.startsWith('expires in 9 d') ||
+			document.querySelector('#certs-list tr[data-id="soon"] .expiry')?.textContent.startsWith('expires in 10 d')`, 5*time.Second)
+		do(t, "malformed chain", chromedp.SetValue(css(`#cert-form [name=chain]`), "not a certificate"), chromedp.Click(css(`#cert-save`)))
+		wait(t, `document.querySelector('#cert-form [name=chain]').closest('label').querySelector('.field-error')?.dataset.errorFor === 'chain'`, 5*time.Second)
+		screenshot(t, ctx, "certificates.png")
 	})
 
 	step("4b groups and global config", func(t *testing.T) {

@@ -121,6 +121,27 @@ func TestMigrationScripts(t *testing.T) {
 	call("GET", "/api/services", nil, "admin-api-apikey-id", secret, http.StatusOK)
 	call("GET", "/apis/pki.otoroshi.io/v1/certificates/otoroshi-wildcard", nil, "admin-api-apikey-id", secret, http.StatusOK)
 
+	// An export built like a production one (internal names, https/ahttps targets, certificates,
+	// auth modules, a JWT verifier, several tenants) imports unedited too; its TLS targets are
+	// named as needing upstream TLS.
+	var big struct {
+		Warnings []struct{ Entity, Field, Message string }
+	}
+	if err := json.Unmarshal(admin("POST", "/api/otoroshi.json", file("every-kind-export.json"), http.StatusOK), &big); err != nil {
+		t.Fatal(err)
+	}
+	tls := 0
+	for _, w := range big.Warnings {
+		if strings.HasSuffix(w.Field, ".tls") {
+			tls++
+		}
+	}
+	if tls != 3 {
+		t.Errorf("%d TLS warnings, want 3: %+v", tls, big.Warnings)
+	}
+	admin("POST", "/api/import", file("export-tunnel-demo.json"), http.StatusOK)
+	admin("PATCH", "/api/globalconfig", []byte(`{"adminApiKeysGroup":"admin-api-group"}`), http.StatusOK)
+
 	// Export, import the export, export again: the same document but for its date.
 	first := admin("GET", "/api/otoroshi.json", nil, http.StatusOK)
 	admin("POST", "/api/otoroshi.json", first, http.StatusOK)

@@ -38,6 +38,7 @@ const defaultEchoAddr = "127.0.0.1:9001"
 // serveFlags are the flags of "torii serve".
 type serveFlags struct {
 	engine     engineFlags
+	acme       acmeFlags
 	configPath string
 	echoAddr   string
 	adminAddr  string
@@ -60,6 +61,7 @@ type serveFlags struct {
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	f.engine.register(fs, ":8080")
 	f.engine.tls.register(fs, true)
+	f.acme.register(fs)
 	fs.StringVar(&f.configPath, "config", "", "routes file (JSON): the initial configuration imported into an empty database\n(with --admin off: the whole configuration); empty: the demo route")
 	fs.StringVar(&f.echoAddr, "echo", defaultEchoAddr, "address of the built-in echo backend used by the demo route (\"off\": none;\n"+
 		"port 0: a free port, which the demo route seeded at first start keeps: pass the reported address at later starts)")
@@ -270,6 +272,14 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	if srv, err = core.NewServer(cfg); err != nil {
 		return err
 	}
+	acme, err := newACME(&f.acme, log)
+	if err != nil {
+		return err
+	}
+	var acmeAt netip.AddrPort
+	if acme != nil {
+		acmeAt = acme.addr()
+	}
 	var tlsPub admin.TLSPublisher
 	if front != nil {
 		tlsPub = front
@@ -315,8 +325,9 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		Publisher:         publisher{engine: srv, health: health, leader: leader},
 		Cluster:           clusterHandler,
 		PrivateApps:       login,
-		ClientCredentials: cc,
 		TLS:               tlsPub,
+		ACMEChallenges:    acmeAt,
+		ClientCredentials: cc,
 		Quotas:            counters,
 		Metrics:           set,
 		Live:              live,
@@ -357,6 +368,9 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	spawn(func() { live.Run(bg) })
 	spawn(func() { _ = health.Run(bg) })
 	spawn(func() { alerts.run(bg) })
+	if acme != nil {
+		spawn(func() { acme.run(bg, f.acme.every, adm.ACMECertificates, adm.StoreACMECertificate) })
+	}
 	spawn(func() {
 		// Run returns early only when the database keeps failing: the gateway stops, non-zero.
 		if persistErr = persister.Run(bg); persistErr != nil && bg.Err() == nil {

@@ -3,16 +3,20 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/torii-gateway/torii/acmecert"
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/pki"
@@ -158,12 +162,6 @@ func (t *tlsFront) registerMetrics(set *metric.Set) {
 				emit(float64(n), tlsedge.ReasonNames[i])
 			}
 		})
-	set.GaugeVecFunc("torii_tls_certificate_expiry_timestamp_seconds", "End of validity of each served certificate (Unix seconds).", []string{"id"},
-		func(emit func(float64, ...string)) {
-			for _, e := range s.Table().Expiries() {
-				emit(float64(e.NotAfter.Unix()), e.ID)
-			}
-		})
 }
 
 // localCerts returns the certificate of the local development CA kept in dir/tls: the CA is
@@ -271,4 +269,69 @@ func describeNames(cs []tlsedge.Cert) string {
 		n = append(n, c.Names...)
 	}
 	return strings.Join(n, ",")
+}
+
+// acmeFlags are serve's ACME flags.
+type acmeFlags struct {
+	directory string
+	email     string
+	caFile    string
+	every     time.Duration
+}
+
+func (f *acmeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.directory, "acme-directory", "", "ACME directory URL: certificates marked letsEncrypt are obtained and renewed there\n"+
+		"(HTTP-01 on --listen; empty: no ACME)")
+	fs.StringVar(&f.email, "acme-email", "", "contact address of the ACME account")
+	fs.StringVar(&f.caFile, "acme-ca-file", "", "PEM roots that the ACME directory's HTTPS certificate chains to (default: the system's)")
+	fs.DurationVar(&f.every, "acme-check-every", time.Hour, "how often certificates are checked for issuance or renewal")
+}
+
+// acmeFront is the ACME challenge server on loopback and the manager that orders certificates.
+type acmeFront struct {
+	ln  net.Listener
+	srv *http.Server
+	mgr *acmecert.Manager
+}
+
+// newACME starts nothing yet: it binds the challenge server's loopback port (nil without
+// --acme-directory).
+func newACME(f *acmeFlags, log *slog.Logger) (*acmeFront, error) {
+	if f.directory == "" {
+		return nil, nil
+	}
+	client := http.DefaultClient
+	if f.caFile != "" {
+		pemBytes, err := os.ReadFile(f.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read --acme-ca-file: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("--acme-ca-file %s: no PEM certificate", f.caFile)
+		}
+		client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	}
+	chals := acmecert.NewChallenges()
+	mgr, err := acmecert.New(acmecert.Config{DirectoryURL: f.directory, Email: f.email, HTTPClient: client,
+		Challenges: chals, Logger: log.With("component", "acme")})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on loopback for ACME challenges: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(acmecert.ChallengePrefix, chals)
+	return &acmeFront{ln: ln, mgr: mgr, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
+}
+
+func (a *acmeFront) addr() netip.AddrPort { return netip.MustParseAddrPort(a.ln.Addr().String()) }
+
+// run serves the challenges and orders due certificates every interval until ctx ends.
+func (a *acmeFront) run(ctx context.Context, every time.Duration, list func() []acmecert.Managed, save acmecert.Save) {
+	go func() { _ = a.srv.Serve(a.ln) }()
+	a.mgr.Run(ctx, every, list, save)
+	_ = a.srv.Close()
 }

@@ -236,19 +236,19 @@ func TestTLSServeCertificatesHot(t *testing.T) {
 	if cn := early.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "hot-1" {
 		t.Fatalf("early connection shows %q", cn)
 	}
-	// Removal: back to the fallback.
-	g.mustAPI(http.StatusOK, "DELETE", "/api/certificates/hot", nil)
-	if cn := servedCN(t, g.TLS, "hot.test", nil); cn != "demo.torii.local" {
-		t.Fatalf("after delete: %q", cn)
-	}
 	// Metrics: handshakes and failures by reason, expiry per certificate.
 	_, _ = net.Dial("tcp", g.TLS) // a client that never speaks: counted once it times out or at exit
 	code, metrics := g.api("GET", "/metrics", nil)
 	if code != 200 || !strings.Contains(string(metrics), "torii_tls_handshakes_total ") ||
 		!strings.Contains(string(metrics), `torii_tls_handshake_failures_total{reason="timeout"}`) ||
-		!strings.Contains(string(metrics), `torii_tls_certificate_expiry_timestamp_seconds{id="torii-local"}`) ||
+		!strings.Contains(string(metrics), `torii_certificate_expiry_timestamp_seconds{id="hot"}`) ||
 		strings.Contains(string(metrics), "PRIVATE KEY") {
 		t.Fatalf("metrics: %d %s", code, metrics)
+	}
+	// Removal: back to the fallback.
+	g.mustAPI(http.StatusOK, "DELETE", "/api/certificates/hot", nil)
+	if cn := servedCN(t, g.TLS, "hot.test", nil); cn != "demo.torii.local" {
+		t.Fatalf("after delete: %q", cn)
 	}
 }
 

@@ -26,8 +26,10 @@ import (
 // CA is a running Pebble.
 type CA struct {
 	DirectoryURL string
-	// Client trusts Pebble's own TLS certificate (its directory is served over HTTPS).
-	Client *http.Client
+	// Client trusts Pebble's own TLS certificate (its directory is served over HTTPS), whose
+	// root is RootsPEM.
+	Client   *http.Client
+	RootsPEM []byte
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -100,7 +102,7 @@ func Start(t testing.TB, httpPort int, validity time.Duration) *CA {
 	}
 	roots.AppendCertsFromPEM(minica)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
-	ca := &CA{DirectoryURL: fmt.Sprintf("https://127.0.0.1:%d/dir", apiPort), Client: client}
+	ca := &CA{DirectoryURL: fmt.Sprintf("https://127.0.0.1:%d/dir", apiPort), Client: client, RootsPEM: minica}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := client.Get(ca.DirectoryURL)
