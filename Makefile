@@ -4,7 +4,7 @@ BIN       ?= bin/torii
 FUZZTIME  ?= 60s
 TESTFLAGS ?=
 
-.PHONY: run build test test-race check fuzz bench bench-compare screenshots deps-test clean cluster-demo test-cluster soak fdlimit
+.PHONY: run build test test-race check fuzz bench bench-scale bench-compare screenshots deps-test clean cluster-demo test-cluster soak fdlimit
 
 run: build
 	./$(BIN) serve --listen-tls :8443
@@ -39,6 +39,14 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+# bench-scale measures Torii at 100k routes and 1M API keys (issue 15): admin write latency to the
+# proxy, heap per route and key, start time (admin.TestScale), then the UI's route and key lists in
+# Chromium (ui.TestBrowserScale). Long: about 15 minutes on 2 shared cores. SCALE=routes,keys.
+SCALE ?= 100000,1000000
+bench-scale: deps-test
+	TORII_SCALE=$(SCALE) $(GO) test -count=1 -v -timeout 60m -run '^TestScale$$' ./admin/
+	TORII_UI_SCALE=$(SCALE) $(GO) test -count=1 -v -timeout 60m -run '^TestBrowserScale$$' ./ui/
 
 # bench-compare measures Torii against nginx and HAProxy (installed from Debian when missing,
 # as root) and rewrites its section of BENCHMARKS.md. About 6 minutes; see bench/README.md.

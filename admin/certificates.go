@@ -139,7 +139,7 @@ type certInfo struct {
 // keypair, not revoked) by their SANs and domain, CA certificates as the roots that verify client
 // certificates, and the hosts of routes that ask for one. defaultDomain (global
 // tlsSettings.defaultDomain) picks the default certificate; without it the first by id.
-func compileTLS(st *state) (*tlsedge.Table, []certInfo) {
+func compileTLS(st *state, routes *route.Table) (*tlsedge.Table, []certInfo) {
 	defaultDomain := tlsDefaultDomain(st.globalDoc())
 	var certs []tlsedge.Cert
 	var cas []tlsedge.CA
@@ -174,19 +174,18 @@ func compileTLS(st *state) (*tlsedge.Table, []certInfo) {
 		pair := pki.Pair(chain, key)
 		certs = append(certs, tlsedge.Cert{ID: e.id, Names: names, Pair: &pair})
 	}
+	// The hosts of the routes that ask for a client certificate, from the compiled table (enabled
+	// routes, already decoded): no pass decoding every stored route on each write.
 	var authHosts []string
-	for _, e := range st.ents[kRoutes].All() {
-		var r struct {
-			Enabled  *bool                      `json:"enabled"`
-			Frontend struct{ Domains []string } `json:"frontend"`
-			Plugins  route.Plugins              `json:"plugins"`
-		}
-		if json.Unmarshal(e.raw, &r) != nil || (r.Enabled != nil && !*r.Enabled) || !wantsClientCert(r.Plugins) {
-			continue
-		}
-		for _, d := range r.Frontend.Domains {
-			host, _, _ := strings.Cut(d, "/")
-			authHosts = append(authHosts, host)
+	if routes != nil {
+		for _, c := range routes.Routes() {
+			if !wantsClientCert(c.Route.Plugins) {
+				continue
+			}
+			for _, d := range c.Route.Frontend.Domains {
+				host, _, _ := strings.Cut(d, "/")
+				authHosts = append(authHosts, host)
+			}
 		}
 	}
 	sort.Slice(certs, func(i, j int) bool { return certs[i].ID < certs[j].ID })

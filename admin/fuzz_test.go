@@ -23,7 +23,7 @@ func FuzzImport(f *testing.F) {
 		if err != nil {
 			return
 		}
-		st, _, err := buildImport(doc)
+		st, _, err := buildImport(doc, DefaultMaxImportEntities)
 		if err != nil {
 			return
 		}

@@ -150,18 +150,43 @@ func (s *Server) handleList(k *kind, parent kindID) func(http.ResponseWriter, *h
 		if err != nil {
 			return err
 		}
-		var picked []*entity
-		for _, e := range st.sorted(k.id) {
-			if sc.matches(e.doc()) && matchFilters(e.doc(), q) {
-				picked = append(picked, e)
+		search := strings.ToLower(strings.TrimSpace(q.Get("search")))
+		var page1 []*entity
+		var total int
+		skip := int64(page-1) * int64(pageSize)
+		if sc == nil && search == "" && !hasFilters(q) {
+			// The whole kind, in id order: the page is found by rank, O(log n + pageSize)
+			// however many entities there are.
+			m := st.ents[k.id]
+			total = m.Len()
+			if skip < int64(total) {
+				for _, e := range m.From(int(skip)) {
+					if len(page1) == pageSize {
+						break
+					}
+					page1 = append(page1, e)
+				}
+			}
+		} else {
+			decode := sc != nil || hasFilters(q)
+			for _, e := range st.ents[k.id].All() {
+				if search != "" && !searchHit(k, e, search) || !mayMatch(e.raw, q) {
+					continue
+				}
+				if decode {
+					if doc := e.doc(); !sc.matches(doc) || !matchFilters(doc, q) {
+						continue
+					}
+				}
+				if int64(total) >= skip && len(page1) < pageSize {
+					page1 = append(page1, e)
+				}
+				total++
 			}
 		}
-		total := len(picked)
-		start := min(int64(page-1)*int64(pageSize), int64(total))
-		end := min(start+int64(pageSize), int64(total))
 		var buf bytes.Buffer
 		buf.WriteByte('[')
-		for i, e := range picked[start:end] {
+		for i, e := range page1 {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
@@ -186,6 +211,110 @@ func positiveParam(q url.Values, name string, def int) (int, error) {
 		return 0, errBadRequest("bad query parameter", FieldError{Field: name, Message: "must be a positive integer"})
 	}
 	return n, nil
+}
+
+// hasFilters reports whether q has a filter.<field> parameter.
+func hasFilters(q url.Values) bool {
+	for key := range q {
+		if strings.HasPrefix(key, "filter.") {
+			return true
+		}
+	}
+	return false
+}
+
+// mayMatch is a cheap test on an entity's encoding before it is decoded: false when the value of
+// a filter made of characters JSON never escapes does not appear in it. Listing a million API keys
+// with a filter then decodes only the few that may match.
+func mayMatch(raw []byte, q url.Values) bool {
+	for key, vals := range q {
+		if !strings.HasPrefix(key, "filter.") {
+			continue
+		}
+		for _, v := range vals {
+			if plainJSON(v) && !bytes.Contains(raw, []byte(v)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// plainJSON reports whether s is written as itself in a JSON string.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFold reports whether lower (ASCII lower case) appears in b, ignoring ASCII case.
+func containsFold(b []byte, lower string) bool {
+	n := len(lower)
+	for i := 0; i+n <= len(b); i++ {
+		j := 0
+		for ; j < n; j++ {
+			c := b[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lower[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+// searchHit applies search=<text> (a Torii addition, for the UI; lower case): the text appears,
+// ignoring ASCII case, in the entity's id, in the value of a "name" or "clientName" member, or, for
+// a route, in its domains. It reads the stored encoding without decoding it (canonical JSON:
+// members written as "key":value), so searching a million API keys scans their names, not their
+// whole documents.
+func searchHit(k *kind, e *entity, search string) bool {
+	if containsFold([]byte(e.id), search) {
+		return true
+	}
+	for _, field := range []string{`"name":"`, `"clientName":"`} {
+		for rest := e.raw; ; {
+			i := bytes.Index(rest, []byte(field))
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(field):]
+			end := bytes.IndexByte(rest, '"')
+			for end > 0 && rest[end-1] == '\\' { // an escaped quote: look further
+				next := bytes.IndexByte(rest[end+1:], '"')
+				if next < 0 {
+					end = -1
+					break
+				}
+				end += 1 + next
+			}
+			if end < 0 {
+				break
+			}
+			if containsFold(rest[:end], search) {
+				return true
+			}
+			rest = rest[end:]
+		}
+	}
+	if k.id == kRoutes {
+		if i := bytes.Index(e.raw, []byte(`"domains":[`)); i >= 0 {
+			list := e.raw[i:]
+			if end := bytes.IndexByte(list, ']'); end >= 0 && containsFold(list[len(`"domains":[`):end], search) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // matchFilters applies filter.<field>=<value> on top-level fields: a scalar field matches when its

@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"sort"
@@ -13,8 +15,8 @@ import (
 
 // buildImport turns an Otoroshi export into a complete state and its report. It is all or
 // nothing: any invalid entity makes it fail with the fields named by array index.
-func buildImport(doc map[string]any) (*state, *otoroshi.Report, error) {
-	im := otoroshi.Read(doc, maxImportEntities)
+func buildImport(doc map[string]any, maxEntities int) (*state, *otoroshi.Report, error) {
+	im := otoroshi.Read(doc, maxEntities)
 	st := newState()
 	c := &checker{}
 	for _, p := range im.Problems {
@@ -76,7 +78,7 @@ func buildImport(doc map[string]any) (*state, *otoroshi.Report, error) {
 
 // handleImport replaces the whole configuration with an Otoroshi export, all or nothing.
 func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
-	body, err := s.readBody(w, r, s.opts.MaxBodyBytes*importBodyFactor, false)
+	body, err := s.readBody(w, r, s.opts.MaxImportBytes, false)
 	if err != nil {
 		return err
 	}
@@ -84,7 +86,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errBadRequest(err.Error())
 	}
-	imported, rep, err := buildImport(doc)
+	imported, rep, err := buildImport(doc, s.opts.MaxImportEntities)
 	if err != nil {
 		return err
 	}
@@ -142,13 +144,14 @@ func importChanges(next *state) []change {
 	return out
 }
 
-// stateETag identifies the whole configuration: the export without its dates.
+// stateETag identifies the whole configuration: the export without its dates (jsonx.ETag of its
+// encoding, hashed as writeExport streams it: no copy of a million entities).
 func stateETag(st *state) string {
-	raw, err := jsonx.Encode(exportDoc(st, time.Time{}))
-	if err != nil {
+	h := sha256.New()
+	if err := writeExport(h, st, time.Time{}); err != nil {
 		panic("BUG: state does not encode: " + err.Error())
 	}
-	return jsonx.ETag(raw)
+	return `"` + hex.EncodeToString(h.Sum(nil)[:12]) + `"`
 }
 
 // seed imports opts.Seed into an empty database at first start, through the same path as
@@ -165,7 +168,7 @@ func (s *Server) seed(cur *state, data []byte) (*state, error) {
 	if !ok {
 		return nil, fmt.Errorf("cannot use seed configuration: %w", ErrBadSeed)
 	}
-	next, rep, err := buildImport(doc)
+	next, rep, err := buildImport(doc, s.opts.MaxImportEntities)
 	if err != nil {
 		return nil, fmt.Errorf("cannot import seed configuration: %w", err)
 	}

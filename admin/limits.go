@@ -9,10 +9,10 @@ import (
 // can be huge by mistake, and these bounds keep one write from stalling the writer or every
 // proxied request.
 const (
-	// maxImportEntities caps each list of an import (routes, serviceDescriptors, apiKeys, ...):
-	// an import compiles every route, resolving target hosts, under the writer mutex, so a list
-	// of a million entities would hold every other write for minutes.
-	maxImportEntities = 10000
+	// DefaultMaxImportEntities is the default of Options.MaxImportEntities, the cap on each
+	// list of an import (routes, serviceDescriptors, apiKeys, ...): an operator with more API
+	// keys raises it (torii serve --max-import-entities).
+	DefaultMaxImportEntities = 1_000_000
 	// maxPathPatterns caps the public and private patterns of one PublicPrivatePaths plugin:
 	// each proxied request of the route may test all of them.
 	maxPathPatterns = 256

@@ -37,12 +37,18 @@ func TestInputLimits(t *testing.T) {
 	}
 	e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: withPatterns(many[:maxPathPatterns])})
 
-	keys := make([]any, maxImportEntities+1)
+	// The import list cap is the operator's setting, named in the error; the default takes 1M.
+	if DefaultMaxImportEntities < 1_000_000 {
+		t.Errorf("DefaultMaxImportEntities %d, want at least 1M", DefaultMaxImportEntities)
+	}
+	small := newEnv(t, func(o *Options) { o.MaxImportEntities = 50 })
+	keys := make([]any, 51)
 	for i := range keys {
 		keys[i] = map[string]any{}
 	}
-	if got := field(e.must(http.StatusBadRequest, req{method: "POST", path: "/api/otoroshi.json", body: map[string]any{"apiKeys": keys}})); got != "apiKeys" {
-		t.Errorf("too many entities: field %s", got)
+	res := small.must(http.StatusBadRequest, req{method: "POST", path: "/api/otoroshi.json", body: map[string]any{"apiKeys": keys}})
+	if got := field(res); got != "apiKeys" || !strings.Contains(string(res.body), "import limit of 50") || !strings.Contains(string(res.body), "--max-import-entities") {
+		t.Errorf("too many entities: field %s: %s", got, res.body)
 	}
 	exporter := func(include []any) map[string]any {
 		return map[string]any{"type": "console", "filtering": map[string]any{"include": include, "exclude": []any{}}}

@@ -103,7 +103,7 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.tls, out.certs = compileTLS(st)
+	out.tls, out.certs = compileTLS(st, out.routes)
 	out.auths, out.private = auths, private
 	out.jwt, out.snap.JWT = jwt, jwt
 	return out, nil
@@ -199,7 +199,7 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	}
 	out.tls, out.certs = prev.tls, prev.certs
 	if certs || routes || global { // the certificates, the mTLS hosts, the default domain
-		out.tls, out.certs = compileTLS(st)
+		out.tls, out.certs = compileTLS(st, out.routes)
 	}
 	out.auths, out.private = mods, private
 	out.jwt, out.snap.JWT = jwt, jwt

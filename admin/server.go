@@ -93,6 +93,11 @@ type Options struct {
 	KeyOut io.Writer
 	// MaxBodyBytes caps request bodies (DefaultMaxBody when zero).
 	MaxBodyBytes int64
+	// MaxImportEntities caps each list of an imported export (DefaultMaxImportEntities when
+	// zero); a longer list is refused with a 400 naming the list and this limit.
+	MaxImportEntities int
+	// MaxImportBytes caps the body of an import (MaxBodyBytes × 32 when zero).
+	MaxImportBytes int64
 	// DNS configures the cache that resolves target host names in the background (the zero
 	// value reads /etc/resolv.conf and /etc/hosts, TTL floor 5 s and ceiling 5 min). OnChange
 	// and Log are set by New.
@@ -155,8 +160,14 @@ func New(opts Options) (*Server, error) {
 		}
 		opts.DBPath = filepath.Join(dir, DefaultDBName)
 	}
+	if opts.MaxImportEntities <= 0 {
+		opts.MaxImportEntities = DefaultMaxImportEntities
+	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBody
+	}
+	if opts.MaxImportBytes <= 0 {
+		opts.MaxImportBytes = opts.MaxBodyBytes * importBodyFactor
 	}
 	if opts.KeyOut == nil {
 		opts.KeyOut = os.Stderr

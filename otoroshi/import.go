@@ -143,7 +143,8 @@ func Read(doc map[string]any, maxEntities int) *Import {
 			problem(name, "must be an array")
 		}
 		if len(l) > maxEntities {
-			problem(name, "holds "+strconv.Itoa(len(l))+" entities, at most "+strconv.Itoa(maxEntities))
+			problem(name, "holds "+strconv.Itoa(len(l))+" entities, more than the import limit of "+strconv.Itoa(maxEntities)+
+				" per list (torii serve --max-import-entities, admin.Options.MaxImportEntities)")
 			return nil
 		}
 		return l

@@ -49,7 +49,10 @@ type gateway struct {
 	client  *http.Client
 }
 
-func startGateway(t *testing.T) *gateway {
+func startGateway(t *testing.T) *gateway { t.Helper(); return startGatewayIn(t, t.TempDir()) }
+
+// startGatewayIn is startGateway on the database of dataDir (which may hold a configuration).
+func startGatewayIn(t *testing.T, dataDir string) *gateway {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	set := metric.NewSet(1)
@@ -73,7 +76,7 @@ func startGateway(t *testing.T) *gateway {
 	go live.Run(ctx)
 	leader := cluster.NewLeader(cluster.LeaderOptions{Key: clusterKey, Name: "ui-leader", Version: "test", Logger: log})
 	s, err := admin.New(admin.Options{
-		DataDir: t.TempDir(), Publisher: eng, Logger: log, UI: ui.Handler(),
+		DataDir: dataDir, Publisher: eng, Logger: log, UI: ui.Handler(),
 		Quotas: counters, Metrics: set, Live: live,
 		BootstrapClientID: adminID, BootstrapClientSecret: adminSecret,
 		Cluster: leader,

@@ -56,6 +56,9 @@ type serveFlags struct {
 	routeSeries int
 	perRoute    bool
 	cluster     leaderFlags
+	// Import limits (admin.Options.MaxImportEntities, MaxImportBytes).
+	maxImportEntities int
+	maxImportBytes    int64
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -76,6 +79,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.webUI, "ui", true, "serve the admin web UI at / on the admin address")
 	fs.IntVar(&f.routeSeries, "metrics-route-series", metric.DefaultRouteSeriesMax, "most routes with /metrics series of their own (routes with traffic since start, first come);\n"+
 		"the others are summed into route=\"other\"")
+	fs.IntVar(&f.maxImportEntities, "max-import-entities", admin.DefaultMaxImportEntities, "most entities in each list of an imported export (routes, apiKeys...)")
+	fs.Int64Var(&f.maxImportBytes, "max-import-bytes", 0, "largest import body in bytes (0: 32 MiB)")
 	fs.BoolVar(&f.perRoute, "metrics-per-route", true, "write per-route /metrics series (false: every route is summed into route=\"other\")")
 	fs.DurationVar(&f.dnsMinTTL, "dns-min-ttl", dns.DefaultMinTTL, "floor of the DNS TTL of target host names (also how soon a name that does not resolve is tried again)")
 	fs.DurationVar(&f.dnsMaxTTL, "dns-max-ttl", dns.DefaultMaxTTL, "ceiling of the DNS TTL of target host names")
@@ -330,6 +335,8 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		ClientCredentials: cc,
 		Quotas:            counters,
 		Metrics:           set,
+		MaxImportEntities: f.maxImportEntities,
+		MaxImportBytes:    f.maxImportBytes,
 		Live:              live,
 		Events:            hub,
 		Registry:          reg,

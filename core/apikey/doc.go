@@ -37,7 +37,8 @@
 // only during the call and keeps nothing derived from them, so it is safe to
 // call from gnet's OnTraffic with peeked bytes. Quota counters live outside
 // the snapshot (package quota), keyed by client id, so they survive reloads.
-// Key.Source points into the []ApiKey given to Compile: do not modify that
+// Key.Source is a copy of the ApiKey given to Compile (without Extra) whose
+// slices and maps are shared with it: do not modify that
 // slice afterwards.
 //
 // Query, cookie and path-parameter extractors, routing constraints and

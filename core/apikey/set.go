@@ -29,16 +29,19 @@ type Key struct {
 	// AllowClientIDOnly lets the key authenticate with its client id alone
 	// (x-api-key).
 	AllowClientIDOnly bool
-	// Source is the entity the key was compiled from. Read-only; it holds the
-	// secret, so never log it or put it in an event.
+	// Source is the entity the key was compiled from, without its Extra
+	// fields. Read-only; it holds the secret, so never log it or put it in an
+	// event.
 	Source *ApiKey
 
 	slot       *quota.Slot // the key's counters in Set.counters, when bound
 	enabled    bool
 	validUntil int64 // Unix ms; math.MaxInt64 when the key never expires
-	routes     map[string]struct{}
-	groups     map[string]struct{}
-	nsecrets   int
+	// routes and groups the key is authorized on: short lists (a map costs hundreds of bytes
+	// per key even with one entry, and a scan of a few strings is as fast as a lookup).
+	routes   []string
+	groups   []string
+	nsecrets int
 	// The current secret, then the next one during rotation, and the
 	// Otoroshi bearer token of each, as bytes for constant-time comparison.
 	secretBytes [2][]byte
@@ -141,11 +144,9 @@ func compileKey(k *Key, src *ApiKey) {
 		Limits:            src.Limits(),
 		ReadOnly:          src.ReadOnly,
 		AllowClientIDOnly: src.AllowClientIDOnly,
-		Source:            src,
+		Source:            trimmed(src),
 		enabled:           src.Enabled,
 		validUntil:        math.MaxInt64,
-		routes:            make(map[string]struct{}),
-		groups:            make(map[string]struct{}),
 	}
 	k.identity = event.Identity{ClientID: src.ClientID, ClientName: src.ClientName, Tags: src.Tags, Metadata: src.Metadata}
 	if src.ValidUntil != nil {
@@ -164,20 +165,37 @@ func compileKey(k *Key, src *ApiKey) {
 	for _, e := range entities {
 		switch {
 		case strings.HasPrefix(e, "route_"):
-			k.routes[e[len("route_"):]] = struct{}{}
+			k.routes = appendNew(k.routes, e[len("route_"):])
 		case strings.HasPrefix(e, "service_"):
 			// Legacy service descriptors become routes with the same id.
-			k.routes[e[len("service_"):]] = struct{}{}
+			k.routes = appendNew(k.routes, e[len("service_"):])
 		case strings.HasPrefix(e, "group_"):
-			k.groups[e[len("group_"):]] = struct{}{}
+			k.groups = appendNew(k.groups, e[len("group_"):])
 		default:
-			k.groups[e] = struct{}{}
+			k.groups = appendNew(k.groups, e)
 		}
 	}
 	k.addSecret(src.ClientSecret)
 	if r := src.Rotation; r.Enabled && r.NextSecret != nil && *r.NextSecret != "" && *r.NextSecret != src.ClientSecret {
 		k.addSecret(*r.NextSecret)
 	}
+}
+
+// appendNew appends s to list unless it is there.
+func appendNew(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return slices.Clip(append(list, s))
+}
+
+// trimmed returns a copy of src without Extra, the fields Torii does not know (restrictions,
+// bearer...), which nothing reads after compiling and which weigh more than the rest of the key:
+// at a million keys, the set would otherwise keep them all.
+func trimmed(src *ApiKey) *ApiKey {
+	c := *src
+	c.Extra = nil
+	return &c
 }
 
 func (k *Key) addSecret(secret string) {
@@ -213,11 +231,11 @@ func (s *Set) All() iter.Seq[*Key] {
 // AuthorizedOn reports whether the key may call the route routeID, directly
 // or through one of the route's groups.
 func (k *Key) AuthorizedOn(routeID string, routeGroups []string) bool {
-	if _, ok := k.routes[routeID]; ok {
+	if slices.Contains(k.routes, routeID) {
 		return true
 	}
 	for _, g := range routeGroups {
-		if _, ok := k.groups[g]; ok {
+		if slices.Contains(k.groups, g) {
 			return true
 		}
 	}
@@ -253,7 +271,7 @@ func sortByID(keys []*Key) []*Key {
 func (s *Set) ForGroup(groupID string) []*Key {
 	var out []*Key
 	for k := range s.All() {
-		if _, ok := k.groups[groupID]; ok {
+		if slices.Contains(k.groups, groupID) {
 			out = append(out, k)
 		}
 	}

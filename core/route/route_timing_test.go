@@ -83,7 +83,7 @@ func contains(list []string, s string) bool {
 }
 
 func BenchmarkMatch(b *testing.B) {
-	for _, n := range []int{10, 1000, 10000} {
+	for _, n := range []int{10, 1000, 10000, 100000} {
 		tab, reqs := genTable(b, n)
 		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
 			b.ReportAllocs()

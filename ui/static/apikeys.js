@@ -1,6 +1,6 @@
 // API keys: list with quota usage bars, create (the secret shown once), edit quotas, authorized
 // routes and groups, enable or disable, rotate the secret, reset the quotas, delete.
-import { api, clear, clearFieldErrors, el, empty, fmtNum, lines, pill, randomSecret, report, showFieldErrors, toast, withBusy, copyButton } from './lib.js';
+import { api, clear, clearFieldErrors, el, empty, fmtNum, lines, pagedList, pill, randomSecret, report, showFieldErrors, toast, withBusy, copyButton } from './lib.js';
 
 const enc = encodeURIComponent;
 const unlimited = 10000000; // Otoroshi's "no limit" value
@@ -41,15 +41,13 @@ async function renderList(main, fresh) {
   main.append(el('h1', {}, 'API keys'));
   if (fresh) main.append(fresh);
   main.append(el('div', { class: 'toolbar' }, search, el('span', { class: 'spacer' }), el('a', { class: 'button primary', href: '#/apikeys/new', id: 'apikey-new' }, 'New API key')), box);
-  let keys = await api('GET', '/api/apikeys?pageSize=1000');
   const quotaCells = new Map();
-  const draw = () => {
-    const q = search.value.trim().toLowerCase();
-    const shown = keys.filter((k) => !q || [k.clientId, k.clientName].some((s) => String(s || '').toLowerCase().includes(q)));
+  // The server pages and searches: there may be a million keys.
+  const draw = (shown) => {
     quotaCells.clear();
-    if (keys.length === 0) return clear(box, empty('No API key yet. Keys let clients call routes that require one, with quotas.', el('a', { class: 'button primary', href: '#/apikeys/new' }, 'Create the first key')));
-    if (shown.length === 0) return clear(box, empty(`No key matches “${search.value}”.`));
-    clear(box, el('div', { class: 'table-wrap' }, el('table', { class: 'list' },
+    refreshGen++; // the reads of the previous page stop
+    setTimeout(refresh);
+    return el('div', { class: 'table-wrap' }, el('table', { class: 'list' },
       el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', { class: 'hide-sm' }, 'Authorized on'), el('th', {}, 'State'), el('th', {}, 'Quota usage'), el('th', {}))),
       el('tbody', {}, shown.map((k) => {
         const cell = el('td', { class: 'quota-cell' }, el('span', { class: 'muted' }, '…'));
@@ -61,9 +59,8 @@ async function renderList(main, fresh) {
         };
         const toggle = btn(k.enabled === false ? 'Enable' : 'Disable', 'key-toggle', 'cannot change the key', async () => {
           const u = await api('PATCH', `/api/apikeys/${enc(k.clientId)}`, { enabled: k.enabled === false }, { contentType: 'application/merge-patch+json' });
-          keys = keys.map((x) => (x.clientId === k.clientId ? u : x));
           toast(`Key ${k.clientName} ${u.enabled === false ? 'disabled' : 'enabled'}`, 'ok');
-          draw();
+          await list.reload();
         });
         const rotate = btn('Rotate', 'key-rotate', 'cannot rotate the secret', async () => {
           if (!confirm(`Give ${k.clientName} a new secret? The old one stops working at once.`)) return;
@@ -79,9 +76,8 @@ async function renderList(main, fresh) {
         const del = btn('Delete', 'danger key-delete', 'cannot delete the key', async () => {
           if (!confirm(`Delete the key ${k.clientName}?`)) return;
           await api('DELETE', `/api/apikeys/${enc(k.clientId)}`);
-          keys = keys.filter((x) => x.clientId !== k.clientId);
           toast(`Key ${k.clientName} deleted`, 'ok');
-          draw();
+          await list.reload();
         });
         return el('tr', { dataset: { id: k.clientId } },
           el('td', {}, el('a', { href: `#/apikeys/${enc(k.clientId)}` }, k.clientName || k.clientId), el('div', { class: 'muted mono' }, k.clientId)),
@@ -89,23 +85,34 @@ async function renderList(main, fresh) {
           el('td', {}, pill(k.enabled !== false)),
           cell,
           el('td', { class: 'actions' }, el('a', { class: 'button', href: `#/apikeys/${enc(k.clientId)}` }, 'Edit'), ' ', toggle, ' ', rotate, ' ', reset, ' ', del));
-      })))));
-    refresh();
+      }))));
   };
+  const list = pagedList({
+    box, search, path: '/api/apikeys', draw,
+    none: () => empty('No API key yet. Keys let clients call routes that require one, with quotas.', el('a', { class: 'button primary', href: '#/apikeys/new' }, 'Create the first key')),
+    noMatch: (q) => empty(`No key matches “${q}”.`),
+  });
   let quotasOff = false;
+  // Quota cells are read four at a time, so that the browser keeps connections free for the
+  // list itself; a new page stops the reads of the previous one.
+  let refreshGen = 0;
   const refresh = async () => {
     if (quotasOff) return;
-    await Promise.all([...quotaCells].slice(0, 100).map(async ([id, cell]) => {
-      try {
-        clear(cell, quotaBars(await api('GET', `/api/apikeys/${enc(id)}/quotas`)));
-      } catch (e) {
-        if (e.status === 501) { quotasOff = true; clear(cell, el('span', { class: 'muted' }, 'quota counters not available')); return; }
-        if (e.status !== 404 && e.status !== 401) report(e, 'cannot read quotas');
-      }
-    }));
+    const gen = ++refreshGen;
+    const cells = [...quotaCells];
+    for (let i = 0; i < cells.length; i += 4) {
+      if (gen !== refreshGen || quotasOff) return;
+      await Promise.all(cells.slice(i, i + 4).map(async ([id, cell]) => {
+        try {
+          clear(cell, quotaBars(await api('GET', `/api/apikeys/${enc(id)}/quotas`)));
+        } catch (e) {
+          if (e.status === 501) { quotasOff = true; clear(cell, el('span', { class: 'muted' }, 'quota counters not available')); return; }
+          if (e.status !== 404 && e.status !== 401) report(e, 'cannot read quotas');
+        }
+      }));
+    }
   };
-  search.addEventListener('input', draw);
-  draw();
+  await list.reload();
   const t = setInterval(refresh, 2000);
   return () => clearInterval(t);
 }
@@ -114,7 +121,9 @@ async function renderEditor(main, id) {
   const isNew = id === null;
   const doc = isNew ? await api('GET', '/api/apikeys/_template') : await api('GET', `/api/apikeys/${enc(id)}`);
   if (isNew) { doc.clientName = ''; doc.authorizedEntities = []; }
-  const [routes, groups] = await Promise.all([api('GET', '/api/routes?pageSize=1000'), api('GET', '/api/groups?pageSize=1000')]);
+  // Routes: the first page and the ones the key is authorized on; a search asks the server for
+  // others (there may be 100k routes).
+  const [routes, groups] = await Promise.all([api('GET', '/api/routes?pageSize=50'), api('GET', '/api/groups?pageSize=1000')]);
   main.append(el('p', {}, el('a', { href: '#/apikeys' }, '← API keys')), el('h1', {}, isNew ? 'New API key' : `API key ${doc.clientName}`));
   const inp = (name, value, attrs = {}) => el('input', { name, value: value ?? '', dataset: { field: name }, ...attrs });
   const name = inp('clientName', doc.clientName, { required: true });
@@ -128,9 +137,21 @@ async function renderEditor(main, id) {
     return el('label', { class: 'check' }, el('input', { type: 'checkbox', value, checked: auth.has(value), dataset: { entity: value } }), label);
   };
   const others = el('textarea', { dataset: { field: 'authorizedEntities' }, placeholder: 'other entity ids, one per line' });
+  const routeBox = el('div', { id: 'key-routes' });
+  const routeSearch = el('input', { type: 'search', id: 'key-route-search', placeholder: 'Find a route by name, id or domain', 'aria-label': 'Find routes' });
   const entities = el('div', { class: 'cols' },
     el('div', {}, el('h3', {}, 'Groups'), groups.length ? groups.map((g) => entity(`group_${g.id}`, g.name || g.id)) : el('p', { class: 'muted' }, 'No group.')),
-    el('div', {}, el('h3', {}, 'Routes'), routes.length ? routes.map((r) => entity(`route_${r.id}`, r.name || r.id)) : el('p', { class: 'muted' }, 'No route.')));
+    el('div', {}, el('h3', {}, 'Routes'), routeSearch, routeBox));
+  const addRoutes = (rs) => routeBox.append(...rs.filter((r) => !known.has(`route_${r.id}`)).map((r) => entity(`route_${r.id}`, r.name || r.id)));
+  for (const a of auth) if (a.startsWith('route_')) addRoutes([{ id: a.slice(6) }]);
+  addRoutes(routes);
+  if (!routes.length) routeBox.append(el('p', { class: 'muted' }, 'No route.'));
+  let searchTimer = null;
+  routeSearch.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => api('GET', `/api/routes?pageSize=20&search=${enc(routeSearch.value.trim())}`)
+      .then((rs) => addRoutes(rs)).catch((e) => report(e, 'cannot search routes')), 250);
+  });
   others.value = [...auth].filter((a) => !known.has(a)).join('\n');
   const general = el('div', { id: 'form-errors' });
   const save = el('button', { type: 'submit', class: 'primary', id: 'apikey-save' }, isNew ? 'Create key' : 'Save');

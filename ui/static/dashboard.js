@@ -112,8 +112,16 @@ export async function render(main) {
   };
 
   // Top routes: request counters from /metrics, as rates between two reads.
-  let names = {};
-  api('GET', '/api/routes?pageSize=1000').then((rs) => { names = Object.fromEntries(rs.map((r) => [r.id, r.name || r.id])); }).catch((e) => report(e, 'cannot list routes'));
+  // Route names, asked for the routes shown only (there may be 100k routes); until the answer, and
+  // for the summed series route="other", the label itself.
+  const names = {};
+  const nameOf = (id) => {
+    if (!(id in names)) {
+      names[id] = id;
+      api('GET', `/api/routes/${encodeURIComponent(id)}`).then((r) => { names[id] = r.name || id; }).catch(() => {});
+    }
+    return names[id];
+  };
   let last = null;
   const pollTop = async () => {
     try {
@@ -130,7 +138,7 @@ export async function render(main) {
         clear(topBox, el('h3', {}, 'Top routes by traffic'), rows.length === 0
           ? el('p', { class: 'muted' }, 'No route has served traffic yet.')
           : el('div', { class: 'table-wrap' }, el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Route'), el('th', {}, 'Requests / s'), el('th', {}, 'Total'))),
-            el('tbody', {}, rows.map((r) => el('tr', {}, el('td', {}, el('a', { href: `#/routes/${encodeURIComponent(r.id)}` }, names[r.id] || r.id)),
+            el('tbody', {}, rows.map((r) => el('tr', {}, el('td', {}, el('a', { href: `#/routes/${encodeURIComponent(r.id)}` }, nameOf(r.id))),
               el('td', {}, fmtNum(r.rate, 1)), el('td', {}, fmtNum(r.total))))))));
       }
       last = { at: now, totals };

@@ -58,7 +58,7 @@ export function setUnauthorizedHandler(f) { onUnauthorized = f; }
 
 // api calls the admin API with the session cookie. body: an object (sent as JSON), a string, or
 // undefined. It resolves to the decoded JSON (or text, or null for 204) and rejects with APIError.
-export async function api(method, path, body, { contentType = 'application/json', raw = false, quiet401 = false } = {}) {
+export async function api(method, path, body, { contentType = 'application/json', raw = false, quiet401 = false, withCount = false } = {}) {
   // X-Requested-With asks the API not to send a Basic challenge, which would open the browser's
   // own login dialog.
   const init = { method, headers: { Accept: raw ? 'text/plain, */*;q=0.5' : 'application/json', 'X-Requested-With': 'torii-ui' }, credentials: 'same-origin' };
@@ -83,8 +83,45 @@ export async function api(method, path, body, { contentType = 'application/json'
     if (res.status === 401 && !quiet401) onUnauthorized();
     throw err;
   }
+  if (withCount) return { body: JSON.parse(text || '[]'), count: Number(res.headers.get('X-Count') || 0) };
   if (raw || res.status === 204 || text === '') return raw ? text : null;
   try { return JSON.parse(text); } catch { return text; }
+}
+
+// pagedList shows one page of a list the server pages and searches (page, pageSize and search
+// query parameters, the total in X-Count), so the browser never loads a whole kind: there may be
+// 100k routes or a million API keys. draw(items) returns the table of a page; none() the content
+// when the list is empty, noMatch(text) when the search finds nothing. Typing in search asks the
+// server again after a pause. It returns reload(), which fetches the current page again (after a
+// change), and items(), the entities shown.
+export function pagedList({ box, search, path, pageSize = 50, draw, none, noMatch }) {
+  let page = 1;
+  let seq = 0;
+  let items = [];
+  const load = async () => {
+    const my = ++seq;
+    const q = search.value.trim();
+    const sep = path.includes('?') ? '&' : '?';
+    const { body, count } = await api('GET', `${path}${sep}page=${page}&pageSize=${pageSize}${q ? `&search=${encodeURIComponent(q)}` : ''}`, undefined, { withCount: true });
+    if (my !== seq) return; // a later request is on its way
+    const pages = Math.max(1, Math.ceil(count / pageSize));
+    if (page > pages) { page = pages; return load(); }
+    items = body;
+    if (count === 0) { clear(box, q ? noMatch(search.value) : none()); return; }
+    const prev = el('button', { class: 'pager-prev', disabled: page <= 1 }, '‹ Previous');
+    const next = el('button', { class: 'pager-next', disabled: page >= pages }, 'Next ›');
+    prev.onclick = () => { page--; load().catch((e) => report(e, 'cannot list')); };
+    next.onclick = () => { page++; load().catch((e) => report(e, 'cannot list')); };
+    const from = (page - 1) * pageSize + 1;
+    clear(box, draw(items), el('div', { class: 'pager' }, prev,
+      el('span', { class: 'pager-info muted' }, `${fmtNum(from)}–${fmtNum(from + items.length - 1)} of ${fmtNum(count)}`), next));
+  };
+  let timer = null;
+  search.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { page = 1; load().catch((e) => report(e, 'cannot search')); }, 250);
+  });
+  return { reload: load, items: () => items };
 }
 
 // toast shows a message; errors stay until dismissed, others go after 4 s.

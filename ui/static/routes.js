@@ -1,6 +1,6 @@
 // Routes: list, search, create, edit (form and raw JSON), enable or disable, delete, and the
 // live statistics and target health and circuit-breaker states of one route.
-import { api, clear, clearFieldErrors, el, empty, fmtNum, formatHeaders, lines, parseHeaders, pill, report, showFieldErrors, toast, withBusy } from './lib.js';
+import { api, clear, clearFieldErrors, el, empty, fmtNum, formatHeaders, lines, pagedList, parseHeaders, pill, report, showFieldErrors, toast, withBusy } from './lib.js';
 
 const P = 'cp:otoroshi.next.plugins.';
 const lbTypes = ['RoundRobin', 'Random', 'Sticky', 'IpAddressHash', 'BestResponseTime', 'WeightedBestResponseTime', 'LeastConnections', 'PowerOfTwoRandomChoices', 'NaiveFailover'];
@@ -22,30 +22,27 @@ async function renderList(main) {
   main.append(el('h1', {}, 'Routes'),
     el('div', { class: 'toolbar' }, search, el('span', { class: 'spacer' }), el('a', { class: 'button primary', href: '#/routes/new', id: 'route-new' }, 'New route')),
     box);
-  let routes = await api('GET', '/api/routes?pageSize=1000');
-  const draw = () => {
-    const q = search.value.trim().toLowerCase();
-    const shown = routes.filter((r) => !q || [r.id, r.name, ...(r.frontend?.domains || [])].some((s) => String(s || '').toLowerCase().includes(q)));
-    if (routes.length === 0) return clear(box, empty('No route yet. A route sends the requests for some domains to backend targets.', el('a', { class: 'button primary', href: '#/routes/new' }, 'Create the first route')));
-    if (shown.length === 0) return clear(box, empty(`No route matches “${search.value}”.`));
-    clear(box, el('div', { class: 'table-wrap' }, el('table', { class: 'list' },
+  // The server pages and searches: there may be 100k routes.
+  const list = pagedList({
+    box, search, path: '/api/routes',
+    none: () => empty('No route yet. A route sends the requests for some domains to backend targets.', el('a', { class: 'button primary', href: '#/routes/new' }, 'Create the first route')),
+    noMatch: (q) => empty(`No route matches “${q}”.`),
+    draw: (routes) => el('div', { class: 'table-wrap' }, el('table', { class: 'list' },
       el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', {}, 'Domains'), el('th', { class: 'hide-sm' }, 'Targets'), el('th', {}, 'State'), el('th', {}))),
-      el('tbody', {}, shown.map((r) => {
+      el('tbody', {}, routes.map((r) => {
         const toggle = el('button', { class: 'route-toggle' }, r.enabled === false ? 'Enable' : 'Disable');
         toggle.onclick = () => withBusy(toggle, 'cannot change the route', async () => {
           const updated = await api('PATCH', `/api/routes/${enc(r.id)}`, { enabled: r.enabled === false }, { contentType: 'application/merge-patch+json' });
-          routes = routes.map((x) => (x.id === r.id ? updated : x));
           toast(`Route ${r.name || r.id} ${updated.enabled === false ? 'disabled' : 'enabled'}`, 'ok');
-          draw();
+          await list.reload();
         });
         const del = el('button', { class: 'danger route-delete' }, 'Delete');
         del.onclick = () => {
           if (!confirm(`Delete the route ${r.name || r.id}?`)) return;
           withBusy(del, 'cannot delete the route', async () => {
             await api('DELETE', `/api/routes/${enc(r.id)}`);
-            routes = routes.filter((x) => x.id !== r.id);
             toast(`Route ${r.name || r.id} deleted`, 'ok');
-            draw();
+            await list.reload();
           });
         };
         return el('tr', { dataset: { id: r.id } },
@@ -54,10 +51,9 @@ async function renderList(main) {
           el('td', { class: 'hide-sm mono' }, (r.backend?.targets || []).map((t) => `${t.tls ? 'https' : 'http'}://${t.hostname}:${t.port}`).join(', ')),
           el('td', {}, pill(r.enabled !== false)),
           el('td', { class: 'actions' }, el('a', { class: 'button', href: `#/routes/${enc(r.id)}` }, 'Edit'), ' ', toggle, ' ', del));
-      })))));
-  };
-  search.addEventListener('input', draw);
-  draw();
+      })))),
+  });
+  await list.reload();
   return null;
 }
 
