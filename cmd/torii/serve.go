@@ -396,7 +396,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	})
 
 	adminErr := make(chan error, 1)
-	injectFault(srv, adminLn, log)
+	injectFault(srv, adminLn, adm.DB().Close, log)
 	adminServed = true
 	go func() {
 		err := adm.Serve(run, adminLn)
