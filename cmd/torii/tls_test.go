@@ -297,6 +297,12 @@ func TestTLSMutualAndHostRule(t *testing.T) {
 		return &c
 	}
 	good, bad := client(p, "alice"), client(other, "mallory")
+	events := filepath.Join(t.TempDir(), "events.ndjson")
+	g.mustAPI(http.StatusCreated, "POST", "/api/data-exporter-configs", map[string]any{
+		"id": "exp_tls", "type": "file", "enabled": true, "groupSize": 1, "groupDuration": 20,
+		"filtering": map[string]any{"include": []any{map[string]any{"@type": "GatewayEvent"}}},
+		"config":    map[string]any{"path": events},
+	})
 	call := func(sni, host string, cert *tls.Certificate, extra string) (int, string) {
 		t.Helper()
 		cfg := &tls.Config{ServerName: sni, RootCAs: p.roots}
@@ -327,6 +333,17 @@ func TestTLSMutualAndHostRule(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "subject=CN=alice,O=Torii fp=") || len(body) < len("subject=CN=alice,O=Torii fp=")+64 {
 		t.Fatalf("good certificate: %d %s", code, body)
 	}
+	// The event carries the scheme, the subject and the fingerprint.
+	testkit.Eventually(t, "the mTLS event is exported", func() error {
+		b, _ := os.ReadFile(events)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, `"clientCertChain":["CN=alice,O=Torii"]`) && strings.Contains(line, `"scheme":"https"`) &&
+				strings.Contains(line, `"verifiedBy":"clients-ca"`) && strings.Contains(line, `"fingerprint":"`) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no event with the client certificate: %.3000s", b)
+	})
 	// SNI/Host: a connection made for open.test (no client certificate asked) cannot reach the
 	// mTLS route by naming it in Host; the other way is the same rule.
 	if code, body := call("open.test", "mtls.test", good, ""); code != 421 || !strings.Contains(body, "errors.misdirected.request") {
