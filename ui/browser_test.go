@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/torii-gateway/torii/pki"
+	"golang.org/x/crypto/bcrypt"
 	"io"
 	"log/slog"
 	"net"
@@ -540,6 +541,26 @@ func TestBrowser(t *testing.T) {
 		}
 		if !global.LimitConcurrentRequests || global.MaxConcurrentRequests != 250 || global.UnderscoresInHeaders {
 			t.Fatalf("request settings stored: %+v", global)
+		}
+	})
+
+	step("4d auth modules", func(t *testing.T) {
+		goTo(t, "#/auths")
+		do(t, "a module with a plain-text password", chromedp.WaitVisible(css(`#auth-form`)),
+			chromedp.SetValue(css(`#auth-doc`), `{"type":"basic","id":"auth_ui","name":"Staff","users":[{"name":"Ann","email":"ann@oto.tools","password":"plain"}]}`),
+			chromedp.Click(css(`#auth-save`)))
+		wait(t, `document.getElementById('auth-errors').textContent.includes('users[0].password')`, 5*time.Second)
+		hash, err := bcrypt.GenerateFromPassword([]byte("ann-pass"), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		do(t, "a good module", chromedp.SetValue(css(`#auth-doc`), `{"type":"basic","id":"auth_ui","name":"Staff","sessionMaxAge":3600,"users":[{"name":"Ann","email":"ann@oto.tools","password":"`+string(hash)+`"}]}`),
+			chromedp.Click(css(`#auth-save`)))
+		wait(t, `!!document.querySelector('#auths-list tr[data-id="auth_ui"]')`, 5*time.Second)
+		var mod struct{ Type, Name string }
+		g.adminGet(t, "/api/auths/auth_ui", &mod)
+		if mod.Type != "basic" || mod.Name != "Staff" {
+			t.Fatalf("stored module: %+v", mod)
 		}
 	})
 

@@ -4,6 +4,7 @@ import * as dashboard from './dashboard.js';
 import * as routes from './routes.js';
 import * as apikeys from './apikeys.js';
 import * as misc from './misc.js';
+import * as auths from './auths.js';
 import * as certs from './certs.js';
 import * as cluster from './cluster.js';
 
@@ -12,6 +13,7 @@ const pages = {
   routes: routes.render,
   apikeys: apikeys.render,
   groups: misc.renderGroups,
+  auths: auths.renderAuths,
   certificates: certs.render,
   global: misc.renderGlobal,
   importexport: misc.renderImportExport,
