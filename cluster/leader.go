@@ -45,6 +45,10 @@ const (
 	// HeaderWorkers is the number of workers the leader sees alive (at least 1): a worker
 	// divides the quotas by it while Redis is unreachable (fail open) and to size its leases.
 	HeaderWorkers = "Torii-Cluster-Workers"
+	// HeaderQuotaSince, on PUT /api/cluster/quotas, is the leader's quota change number the
+	// worker last received; the answer carries the current one and the counts of every key
+	// changed since.
+	HeaderQuotaSince = "Torii-Quota-Since"
 )
 
 // Long-poll bounds: a worker waits at most MaxWait for a change (DefaultWait when it does not
@@ -102,6 +106,12 @@ type Leader struct {
 	members members
 
 	refused atomic.Uint64 // requests refused for their key
+
+	// Quota pushes (no-Redis mode): the change number of each key pushed with calls, so that a
+	// worker learns the counts of keys it has not served (HeaderQuotaSince).
+	qmu      sync.Mutex
+	qseq     uint64
+	qchanges map[string]uint64
 }
 
 type sourceBox struct{ Source }
@@ -362,6 +372,7 @@ func (l *Leader) serveQuotas(w http.ResponseWriter, r *http.Request) {
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 4096), 1<<20)
 	var out []byte
+	sent := make(map[string]bool)
 	n := 0
 	for sc.Scan() {
 		n++
@@ -384,6 +395,10 @@ func (l *Leader) serveQuotas(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		u := l.opts.Quotas.Add(ql.Apk, ql.I, now)
+		if ql.I > 0 {
+			l.quotaChanged(ql.Apk)
+		}
+		sent[ql.Apk] = true
 		b, _ := json.Marshal(countLine{Typ: "apkcount", Apk: ql.Apk, Win: u.Win, Day: u.Day, Month: u.Month})
 		out = append(append(out, b...), '\n')
 	}
@@ -391,9 +406,48 @@ func (l *Leader) serveQuotas(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "cannot read the increments: "+err.Error())
 		return
 	}
+	// The keys other workers counted since this worker's last push (Torii-Quota-Since), so that
+	// it adopts the counts of keys it has not served yet.
+	since, _ := strconv.ParseUint(r.Header.Get(HeaderQuotaSince), 10, 64)
+	seq, changed := l.quotaChangesSince(since)
+	if l.opts.Quotas != nil {
+		for _, id := range changed {
+			if sent[id] {
+				continue
+			}
+			u := l.opts.Quotas.Add(id, 0, now)
+			b, _ := json.Marshal(countLine{Typ: "apkcount", Apk: id, Win: u.Win, Day: u.Day, Month: u.Month})
+			out = append(append(out, b...), '\n')
+		}
+	}
+	w.Header().Set(HeaderQuotaSince, strconv.FormatUint(seq, 10))
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
+}
+
+// quotaChanged records that id's counts changed (a pushed increment).
+func (l *Leader) quotaChanged(id string) {
+	l.qmu.Lock()
+	l.qseq++
+	if l.qchanges == nil {
+		l.qchanges = make(map[string]uint64)
+	}
+	l.qchanges[id] = l.qseq
+	l.qmu.Unlock()
+}
+
+// quotaChangesSince returns the current change number and the keys changed after since.
+func (l *Leader) quotaChangesSince(since uint64) (uint64, []string) {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	var ids []string
+	for id, s := range l.qchanges {
+		if s > since {
+			ids = append(ids, id)
+		}
+	}
+	return l.qseq, ids
 }
 
 // writeError answers Otoroshi's admin API error shape, {"error": "..."}.

@@ -128,6 +128,12 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	set := metric.NewSet(loops)
 	hub := event.NewHub(event.Options{Loops: loops, Metrics: set, Logger: log})
 	counters := quota.New(quota.Options{})
+	// Before the engine (its gateway throttles count in the same counters) and before any key
+	// is compiled (quota.Counters.EnableGlobal precedes the first slot).
+	engine, err := f.quota.start(counters, set, log)
+	if err != nil {
+		return err
+	}
 	cfg.Events, cfg.Metrics, cfg.Quotas = hub, set, counters
 	srv, err := core.NewServer(cfg)
 	if err != nil {
@@ -152,10 +158,6 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	name := f.name
 	if name == "" {
 		name = host + ":" + port
-	}
-	engine, err := f.quota.start(counters, set, log)
-	if err != nil {
-		return err
 	}
 	w, err := cluster.NewWorker(cluster.WorkerOptions{Leader: f.leader, Key: key, ID: "worker_" + name, Name: name,
 		Version: toriiVersion, Location: host, HTTPPort: httpPort, DataDir: f.dataDir, Apply: apply,
