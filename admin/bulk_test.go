@@ -60,3 +60,19 @@ func TestBulkAndCount(t *testing.T) {
 	e.must(http.StatusNotFound, req{method: "GET", path: base + "/g1"})
 	e.must(http.StatusBadRequest, req{method: "POST", path: base + "/_bulk", body: `{"id":"g9","name":"json"}`})
 }
+
+// TestGlobalConfigAtApisPath: Otoroshi's /apis path of the global config (one entity, id
+// "global") reads and writes the same config as /api/globalconfig.
+func TestGlobalConfigAtApisPath(t *testing.T) {
+	e := newEnv(t, nil)
+	const gc = "/apis/config.otoroshi.io/v1/global-configs"
+	e.must(http.StatusOK, req{method: "PATCH", path: gc + "/global", body: `{"maintenanceMode":true}`})
+	if g := e.must(http.StatusOK, req{method: "GET", path: "/api/globalconfig"}).obj(t); g["maintenanceMode"] != true {
+		t.Fatalf("PATCH at the /apis path not applied: %v", g)
+	}
+	if l := e.must(http.StatusOK, req{method: "GET", path: gc}).list(t); len(l) != 1 || l[0].(map[string]any)["maintenanceMode"] != true {
+		t.Fatalf("list %v", l)
+	}
+	e.must(http.StatusNotFound, req{method: "GET", path: gc + "/other"})
+	e.must(http.StatusOK, req{method: "GET", path: gc + "/_template"})
+}

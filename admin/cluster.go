@@ -2,9 +2,11 @@ package admin
 
 import (
 	"fmt"
+	"github.com/torii-gateway/torii/auth"
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
@@ -27,6 +29,7 @@ var clusterPrefixes = map[string]string{
 	"apikeys":               "otoroshi:apikey:coll:",
 	"groups":                "otoroshi:sgroup:",
 	"data-exporter-configs": "otoroshi:data-exporters:",
+	"auths":                 "otoroshi:auth:configs:", // KvAuthConfigsDataStore
 }
 
 // clusterPrefix returns the storage key prefix of kind k.
@@ -58,8 +61,28 @@ func (s *Server) ClusterEntries(fn func(key string, raw []byte)) {
 
 // VerifyAdminKey reports whether id and secret are the admin API key, which holds every right,
 // the cluster right included. Constant time for a given id length; failures are not counted here
-// (the caller counts them).
+// (ClusterAuth counts them).
 func (s *Server) VerifyAdminKey(id, secret string) bool { return s.key.verify(id, secret) }
+
+// ClusterAuth runs the admin API's failure accounting for a cluster request whose credentials
+// were checked by the caller (ok: the cluster key or the admin key): a client past the admin
+// API's failure limit is refused (blocked, with how long) even with a right key, a failure
+// counts against its address, a success clears them. So the cluster endpoints offer no way
+// around the admin API's brute-force protection.
+func (s *Server) ClusterAuth(r *http.Request, ok bool) (blocked bool, retryAfter time.Duration) {
+	client, now := clientPrefix(r.RemoteAddr), time.Now()
+	if wait, b := s.authFails.blocked(client, now); b {
+		metricAuthThrottled.Inc()
+		return true, wait
+	}
+	if !ok {
+		metricAuthFailures.Inc()
+		s.authFails.fail(client, now)
+		return false, 0
+	}
+	s.authFails.forget(client)
+	return false, 0
+}
 
 // AdminSession reports whether r is a GET carrying a valid admin UI session cookie: the UI's
 // Cluster page reads GET /api/cluster/members with it.
@@ -103,7 +126,16 @@ type ClusterCompiled struct {
 	Global *GlobalSettings
 	// Ignored counts the entries whose key names no kind Torii stores.
 	Ignored int
+	// Auths are the auth modules and Private the routes as decoded (without the added login
+	// routes): give them to the node's private-app login server (auth.Server.Update) before
+	// publishing Snapshot.
+	Auths   []*auth.Config
+	Private []route.Route
 }
+
+// SetPrivateApps makes every Compile add the routes to login's pages (its Addr) for the domains
+// of the routes behind AuthModule, as the leader's admin does for its own proxy.
+func (cc *ClusterCompiler) SetPrivateApps(login *auth.Server) { cc.c.login = login }
 
 // Compile decodes entries (Otoroshi storage key → the entity's JSON) into a state and compiles
 // it. Keys of kinds Torii does not store are ignored and counted. Errors name the entry or the
@@ -141,7 +173,8 @@ func (cc *ClusterCompiler) Compile(entries map[string][]byte) (*ClusterCompiled,
 		return nil, err
 	}
 	cc.c.reg.Prune(out.routes)
-	return &ClusterCompiled{Snapshot: out.snap, Keys: out.keys, Routes: out.routes, Global: out.global, Ignored: ignored}, nil
+	return &ClusterCompiled{Snapshot: out.snap, Keys: out.keys, Routes: out.routes, Global: out.global, Ignored: ignored,
+		Auths: out.auths, Private: out.private}, nil
 }
 
 // clusterKind returns the kind and id of an Otoroshi storage key, or nil.

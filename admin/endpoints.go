@@ -2,6 +2,9 @@ package admin
 
 import (
 	"net/http"
+	"strconv"
+
+	"github.com/torii-gateway/torii/otoroshi"
 )
 
 // endpoints is the whole API. The OpenAPI document (openapi.json) must list exactly these; a test
@@ -54,6 +57,17 @@ func (s *Server) endpoints() []endpoint {
 	add(http.MethodGet, "/api/routes/{id}/targets", s.handleRouteTargets)
 	add(http.MethodGet, "/api/apikeys/{id}/quotas", s.handleQuotasGet)
 	add(http.MethodDelete, "/api/apikeys/{id}/quotas", s.handleQuotasReset)
+	gc := "/apis/" + otoroshi.GlobalConfigAPIs
+	add(http.MethodGet, gc, s.handleGlobalList)
+	add(http.MethodGet, gc+"/_count", func(w http.ResponseWriter, _ *http.Request) error {
+		return s.writeValue(w, http.StatusOK, map[string]any{"count": 1})
+	})
+	add(http.MethodGet, gc+"/_template", func(w http.ResponseWriter, _ *http.Request) error {
+		return s.writeValue(w, http.StatusOK, globalTemplate())
+	})
+	add(http.MethodGet, gc+"/{id}", globalByID(s.handleGlobalGet))
+	add(http.MethodPut, gc+"/{id}", globalByID(s.handleGlobalUpdate(false)))
+	add(http.MethodPatch, gc+"/{id}", globalByID(s.handleGlobalUpdate(true)))
 	add(http.MethodGet, "/api/globalconfig", s.handleGlobalGet)
 	add(http.MethodPut, "/api/globalconfig", s.handleGlobalUpdate(false))
 	add(http.MethodPatch, "/api/globalconfig", s.handleGlobalUpdate(true))
@@ -73,7 +87,23 @@ func (s *Server) endpoints() []endpoint {
 		endpoint{method: http.MethodGet, pattern: "/live", public: true, h: s.handleLive},
 		// Login and logout run the Host/Origin check themselves (see session.go).
 		endpoint{method: http.MethodPost, pattern: "/api/session", public: true, h: s.handleLogin},
+		endpoint{method: http.MethodGet, pattern: "/api/session/sso", public: true, h: s.handleSSO},
 		endpoint{method: http.MethodDelete, pattern: "/api/session", public: true, h: s.handleLogout},
 	)
 	return eps
+}
+
+// globalByID serves the global config at Otoroshi's /apis path, whose one id is "global".
+func globalByID(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if id := r.PathValue("id"); id != otoroshi.GlobalConfigID {
+			return errNotFound("global config " + strconv.Quote(id))
+		}
+		return h(w, r)
+	}
+}
+
+// handleGlobalList answers the /apis list of global configs: the one global config.
+func (s *Server) handleGlobalList(w http.ResponseWriter, _ *http.Request) error {
+	return s.writeValue(w, http.StatusOK, []any{s.cur.Load().globalDoc()})
 }

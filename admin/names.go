@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -29,19 +30,40 @@ const (
 	importDNSWait  = 2 * time.Second
 )
 
+var (
+	metricDNSLookups  = metrics.GetOrCreateCounter("torii_dns_lookups_total")
+	metricDNSFailures = metrics.GetOrCreateCounter("torii_dns_failures_total")
+	// lastNames is the name cache of the last Server created, which the gauges read.
+	lastNames atomic.Pointer[dns.Cache]
+	_         = metrics.GetOrCreateGauge("torii_dns_unresolved_names", func() float64 { return namesStat().Unresolved })
+	_         = metrics.GetOrCreateGauge("torii_dns_watched_names", func() float64 { return namesStat().Watched })
+)
+
+// namesStat reads the gauges' values from lastNames.
+func namesStat() (st struct{ Unresolved, Watched float64 }) {
+	if c := lastNames.Load(); c != nil {
+		s := c.Stats()
+		st.Unresolved, st.Watched = float64(s.Unresolved), float64(s.Watched)
+	}
+	return st
+}
+
 // startNames creates the name cache and its goroutine.
 func (s *Server) startNames(opts dns.Options) {
 	opts.OnChange = s.namesChanged
+	opts.OnLookup = func(ok bool) {
+		metricDNSLookups.Inc()
+		if !ok {
+			metricDNSFailures.Inc()
+		}
+	}
 	opts.Log = s.log
 	s.names = dns.New(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopNames = func() { cancel(); <-s.namesDone }
 	s.namesDone = make(chan struct{})
 	go func() { defer close(s.namesDone); s.names.Run(ctx) }()
-	metrics.GetOrCreateGauge(`torii_dns_unresolved_names`, func() float64 { return float64(s.names.Stats().Unresolved) })
-	metrics.GetOrCreateGauge(`torii_dns_watched_names`, func() float64 { return float64(s.names.Stats().Watched) })
-	metrics.GetOrCreateGauge(`torii_dns_lookups_total`, func() float64 { return float64(s.names.Stats().Lookups) })
-	metrics.GetOrCreateGauge(`torii_dns_failures_total`, func() float64 { return float64(s.names.Stats().Failures) })
+	lastNames.Store(s.names)
 }
 
 // primeNames watches the names of a compiled table and waits (up to d) for their first answers.

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/torii-gateway/torii/auth"
+	"github.com/torii-gateway/torii/clientcreds"
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/dns"
@@ -57,6 +59,10 @@ type compiler struct {
 	counters *quota.Counters
 	// login is the private-app login server, or nil.
 	login *auth.Server
+	// cc is the client-credentials endpoint, or nil; ccRoutes says the last full compile found
+	// routes with NgClientCredentials (a route change then compiles everything again).
+	cc       *clientcreds.Server
+	ccRoutes bool
 	// acme is the loopback address of the ACME challenge server (Options.ACMEChallenges).
 	acme netip.AddrPort
 }
@@ -138,7 +144,8 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	mods, private := prev.auths, prev.private
 	var err error
 	switch {
-	case routes && (st.ents[kDescriptors].Len() > 0 || st.ents[kAuths].Len() > 0 || len(routeIDs) != len(ws.changes)):
+	case routes && (st.ents[kDescriptors].Len() > 0 || st.ents[kAuths].Len() > 0 || len(routeIDs) != len(ws.changes) ||
+		c.cc != nil && (c.ccRoutes || changedUse(st, routeIDs, clientcreds.PluginName))):
 		// Descriptors compile into routes listed after the routes, and auth modules add login
 		// routes: keep to the full compile.
 		if table, private, err = c.compileRoutes(st); err != nil {
@@ -249,6 +256,18 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error)
 	private := routes
 	if c.login != nil {
 		routes = auth.LoginRoutes(routes, c.login.Addr())
+	}
+	var ccConfs map[string]clientcreds.Config
+	if c.cc != nil {
+		var err error
+		if routes, ccConfs, err = clientcreds.Routes(routes, c.cc.Addr()); err != nil {
+			return nil, nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
+				Message: "the configuration would not compile: " + err.Error(), Fields: []FieldError{{Field: "plugins", Message: err.Error()}}}
+		}
+		c.ccRoutes = len(ccConfs) > 0
+		// Handed over now: a refused compile leaves the previous routes, whose hosts keep
+		// their configs; a new host's config is unused until its route is published.
+		c.cc.SetConfigs(ccConfs)
 	}
 	if c.acme.IsValid() {
 		routes = append(routes[:len(routes):len(routes)], acmeRoutes(st, c.acme)...)
@@ -410,4 +429,15 @@ func compileError(err error) error {
 		return ae
 	}
 	return &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration", Message: "the configuration would not compile: " + err.Error()}
+}
+
+// changedUse reports whether one of the routes ids of st names the plugin (its raw JSON holds the
+// name): such a change needs the full compile, which adds the plugin's routes.
+func changedUse(st *state, ids []string, plugin string) bool {
+	for _, id := range ids {
+		if e, ok := st.ents[kRoutes].Get(id); ok && bytes.Contains(e.raw, []byte(plugin)) {
+			return true
+		}
+	}
+	return false
 }

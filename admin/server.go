@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/torii-gateway/torii/auth"
+	"github.com/torii-gateway/torii/clientcreds"
 	"io"
 	"log/slog"
 	"mime"
@@ -61,6 +62,10 @@ type Options struct {
 	// the routes to its login pages for the domains of the routes behind AuthModule, and each
 	// publish hands it the auth modules (/api/auths) and the routes first.
 	PrivateApps *auth.Server
+	// ClientCredentials, when set, is the NgClientCredentials token endpoint (package
+	// clientcreds): each compile adds the routes to it for the domains of the routes with the
+	// plugin, and each publish hands it their configs. Its keys should be Server.Keys.
+	ClientCredentials *clientcreds.Server
 	// Quotas serves /api/apikeys/{id}/quotas; nil answers 501 there.
 	Quotas *quota.Counters
 	// Metrics, when set, is appended to /metrics (the proxy's per-route metrics).
@@ -213,6 +218,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.registerCertMetrics()
 	s.compiler.login = opts.PrivateApps
+	s.compiler.cc = opts.ClientCredentials
 	if opts.Registry != nil {
 		s.compiler.reg = opts.Registry
 	}

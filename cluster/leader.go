@@ -45,6 +45,10 @@ const (
 	// HeaderWorkers is the number of workers the leader sees alive (at least 1): a worker
 	// divides the quotas by it while Redis is unreachable (fail open) and to size its leases.
 	HeaderWorkers = "Torii-Cluster-Workers"
+	// HeaderQuotaSince, on PUT /api/cluster/quotas, is the leader's quota change number the
+	// worker last received; the answer carries the current one and the counts of every key
+	// changed since.
+	HeaderQuotaSince = "Torii-Quota-Since"
 )
 
 // Long-poll bounds: a worker waits at most MaxWait for a change (DefaultWait when it does not
@@ -63,6 +67,9 @@ type Source interface {
 	// AdminSession reports whether r carries the admin UI's session (GET /api/cluster/members
 	// accepts it, for the UI's Cluster page; the state never does).
 	AdminSession(r *http.Request) bool
+	// ClusterAuth counts the outcome of a key check against the caller's address, with the
+	// admin API's limit: blocked says the address made too many failures (refuse it, 429).
+	ClusterAuth(r *http.Request, ok bool) (blocked bool, retryAfter time.Duration)
 }
 
 // LeaderOptions configure NewLeader.
@@ -102,6 +109,12 @@ type Leader struct {
 	members members
 
 	refused atomic.Uint64 // requests refused for their key
+
+	// Quota pushes (no-Redis mode): the change number of each key pushed with calls, so that a
+	// worker learns the counts of keys it has not served (HeaderQuotaSince).
+	qmu      sync.Mutex
+	qseq     uint64
+	qchanges map[string]uint64
 }
 
 type sourceBox struct{ Source }
@@ -197,7 +210,15 @@ func (l *Leader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no cluster endpoint "+r.URL.Path)
 		return
 	}
-	if !l.authorized(r) && !(route == "GET /api/cluster/members" && l.adminSession(r)) {
+	ok, blocked, wait := l.authorized(r)
+	if blocked {
+		metricRefused.Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		writeError(w, http.StatusTooManyRequests, "too many failed authentications from this address")
+		return
+	}
+	ok = ok || (route == "GET /api/cluster/members" && l.adminSession(r))
+	if !ok {
 		l.refused.Add(1)
 		metricRefused.Inc()
 		l.log.Info("cluster request refused: no or wrong cluster key", "from", r.RemoteAddr, "path", r.URL.Path)
@@ -220,19 +241,30 @@ func (l *Leader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorized checks the caller's key: Basic auth, or Otoroshi-Client-Id and -Secret.
-func (l *Leader) authorized(r *http.Request) bool {
-	id, secret, ok := r.BasicAuth()
-	if !ok {
+//
+// A request naming the cluster key's client id is checked against it alone: a 256-bit random
+// secret needs no attempt limit, and workers sharing an address with a misbehaving client are
+// never locked out. Any other credentials are the admin key's, with the admin API's failure
+// accounting (blocked: too many failures from this address, refused even with the right key),
+// so the cluster endpoints offer no way around its brute-force protection.
+func (l *Leader) authorized(r *http.Request) (ok, blocked bool, retryAfter time.Duration) {
+	id, secret, found := r.BasicAuth()
+	if !found {
 		id, secret = r.Header.Get("Otoroshi-Client-Id"), r.Header.Get("Otoroshi-Client-Secret")
 		if id == "" || secret == "" {
-			return false
+			return false, false, 0
 		}
 	}
-	if l.opts.Key.ClientID != "" && l.key.verify(id, secret) {
-		return true
+	if l.opts.Key.ClientID != "" && id == l.opts.Key.ClientID {
+		return l.key.verify(id, secret), false, 0
 	}
 	box := l.src.Load()
-	return box != nil && box.VerifyAdminKey(id, secret)
+	if box == nil {
+		return false, false, 0
+	}
+	ok = box.VerifyAdminKey(id, secret)
+	blocked, retryAfter = box.ClusterAuth(r, ok)
+	return ok && !blocked, blocked, retryAfter
 }
 
 func (l *Leader) adminSession(r *http.Request) bool {
@@ -362,6 +394,7 @@ func (l *Leader) serveQuotas(w http.ResponseWriter, r *http.Request) {
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 4096), 1<<20)
 	var out []byte
+	sent := make(map[string]bool)
 	n := 0
 	for sc.Scan() {
 		n++
@@ -384,6 +417,10 @@ func (l *Leader) serveQuotas(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		u := l.opts.Quotas.Add(ql.Apk, ql.I, now)
+		if ql.I > 0 {
+			l.quotaChanged(ql.Apk)
+		}
+		sent[ql.Apk] = true
 		b, _ := json.Marshal(countLine{Typ: "apkcount", Apk: ql.Apk, Win: u.Win, Day: u.Day, Month: u.Month})
 		out = append(append(out, b...), '\n')
 	}
@@ -391,9 +428,48 @@ func (l *Leader) serveQuotas(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "cannot read the increments: "+err.Error())
 		return
 	}
+	// The keys other workers counted since this worker's last push (Torii-Quota-Since), so that
+	// it adopts the counts of keys it has not served yet.
+	since, _ := strconv.ParseUint(r.Header.Get(HeaderQuotaSince), 10, 64)
+	seq, changed := l.quotaChangesSince(since)
+	if l.opts.Quotas != nil {
+		for _, id := range changed {
+			if sent[id] {
+				continue
+			}
+			u := l.opts.Quotas.Add(id, 0, now)
+			b, _ := json.Marshal(countLine{Typ: "apkcount", Apk: id, Win: u.Win, Day: u.Day, Month: u.Month})
+			out = append(append(out, b...), '\n')
+		}
+	}
+	w.Header().Set(HeaderQuotaSince, strconv.FormatUint(seq, 10))
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
+}
+
+// quotaChanged records that id's counts changed (a pushed increment).
+func (l *Leader) quotaChanged(id string) {
+	l.qmu.Lock()
+	l.qseq++
+	if l.qchanges == nil {
+		l.qchanges = make(map[string]uint64)
+	}
+	l.qchanges[id] = l.qseq
+	l.qmu.Unlock()
+}
+
+// quotaChangesSince returns the current change number and the keys changed after since.
+func (l *Leader) quotaChangesSince(since uint64) (uint64, []string) {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	var ids []string
+	for id, s := range l.qchanges {
+		if s > since {
+			ids = append(ids, id)
+		}
+	}
+	return l.qseq, ids
 }
 
 // writeError answers Otoroshi's admin API error shape, {"error": "..."}.

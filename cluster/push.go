@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/torii-gateway/torii/core/quota"
@@ -23,12 +24,17 @@ const PushEvery = time.Second
 type Pusher struct {
 	w        *Worker
 	counters *quota.Counters
+	adopt    bool
+	since    uint64                  // the leader's quota change number last received
 	last     map[string]quota.Counts // counts at the last push (after raising)
 }
 
-// NewPusher returns the pusher of w's counters.
-func NewPusher(w *Worker, counters *quota.Counters) *Pusher {
-	return &Pusher{w: w, counters: counters, last: make(map[string]quota.Counts)}
+// NewPusher returns the pusher of w's counters. With adopt, the worker takes the cluster's
+// counts from the answers (the no-Redis quota mode); without, it only reports its calls (so
+// that the leader's usage report covers the cluster) and its status (a heartbeat), its quotas
+// being counted in Redis.
+func NewPusher(w *Worker, counters *quota.Counters, adopt bool) *Pusher {
+	return &Pusher{w: w, counters: counters, adopt: adopt, last: make(map[string]quota.Counts)}
 }
 
 // Run pushes every PushEvery until ctx is done, and once more at the end (shutdown).
@@ -50,35 +56,33 @@ func (p *Pusher) Run(ctx context.Context) {
 	}
 }
 
-// PushOnce pushes the calls counted since the last successful push. Keys with no new call
-// are sent too (with i 0) when the worker has counted them this day, so that the answer brings
-// the other workers' calls; at most every key once.
+// PushOnce pushes the calls counted since the last successful push (an empty push is the
+// worker's heartbeat) and, with adopt, raises the local counts to the leader's answer: the keys
+// pushed and every key another worker pushed since the previous answer.
 func (p *Pusher) PushOnce(ctx context.Context) error {
 	now := time.Now()
 	at := make(map[string]quota.Counts)
 	var body bytes.Buffer
 	p.counters.Each(now, func(id string, n quota.Counts) {
-		if n.Day == 0 && n.Month == 0 {
-			return
-		}
 		at[id] = n
 		delta := n.Day - p.last[id].Day
 		if delta < 0 { // a new day
 			delta = n.Day
 		}
+		if delta == 0 {
+			return
+		}
 		b, _ := json.Marshal(quotaLine{Typ: "apkincr", Apk: id, I: delta})
 		body.Write(b)
 		body.WriteByte('\n')
 	})
-	if body.Len() == 0 {
-		return nil
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, p.w.base.JoinPath("/api/cluster/quotas").String(), &body)
 	if err != nil {
 		return fmt.Errorf("cannot build the quota push: %w", err)
 	}
 	p.w.headers(req.Header)
 	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set(HeaderQuotaSince, strconv.FormatUint(p.since, 10))
 	resp, err := p.w.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach the leader: %w", err)
@@ -89,6 +93,12 @@ func (p *Pusher) PushOnce(ctx context.Context) error {
 	}
 	for id, n := range at {
 		p.last[id] = n
+	}
+	if s, err := strconv.ParseUint(resp.Header.Get(HeaderQuotaSince), 10, 64); err == nil {
+		p.since = s
+	}
+	if !p.adopt {
+		return nil
 	}
 	sc := bufio.NewScanner(resp.Body)
 	now = time.Now()

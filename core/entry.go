@@ -9,6 +9,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/httpparse"
 	"github.com/torii-gateway/torii/proxyproto"
 )
@@ -60,6 +61,9 @@ type ClientInfo struct {
 	// did).
 	ClientCert                                                   bool
 	ClientCN, ClientSubject, ClientFingerprint, ClientVerifiedBy string
+
+	// cert is the client certificate as the connection's event records carry it, made once.
+	cert *event.ClientCert
 }
 
 // An HTTP/2 front end (issue 18) carries each stream to the engine as an
@@ -152,6 +156,9 @@ func (s *Server) register(nc net.Conn, ctx any) (<-chan gnet.RegisteredResult, e
 // applyClientInfo makes info cc's view of its client (see ClientInfo). On
 // cc's loop, before its first request.
 func (cc *clientConn) applyClientInfo(info *ClientInfo) {
+	if info.ClientCert && info.cert == nil {
+		info.cert = &event.ClientCert{Subject: info.ClientSubject, Fingerprint: info.ClientFingerprint, VerifiedBy: info.ClientVerifiedBy}
+	}
 	cc.peer = info
 	if info.Addr.IsValid() {
 		cc.remote = info.Addr.Addr().Unmap()
@@ -208,5 +215,9 @@ func (cc *clientConn) applyHeader(h *proxyproto.Header) {
 		TLSVersion: string(h.TLSVersion), Cipher: string(h.Cipher), ClientCert: h.ClientCert,
 		ClientCN: string(h.ClientCN), ClientSubject: string(h.Subject),
 		ClientFingerprint: string(h.Fingerprint), ClientVerifiedBy: string(h.VerifiedBy),
+	}
+	if h.ClientCert {
+		p := cc.peer
+		p.cert = &event.ClientCert{Subject: p.ClientSubject, Fingerprint: p.ClientFingerprint, VerifiedBy: p.ClientVerifiedBy}
 	}
 }

@@ -277,6 +277,9 @@ func (s *Server) obsEnd(lp *loop, cc *clientConn, now int64, gwError string, fai
 			r.Quotas = keyQuotas(k.Limits, cc.pol.rem)
 		}
 	}
+	if cc.peer != nil {
+		r.ClientCert = cc.peer.cert
+	}
 	if lp.obs.ring != nil && cc.state != csPumped {
 		lp.obs.ring.Push(r)
 	} else if s.obs.hub != nil {

@@ -20,9 +20,8 @@ type loopPolicy struct {
 	scratch *apikey.Scratch
 	// rnd is a splitmix64 state for tracking ids, seeded from crypto/rand.
 	rnd uint64
-	// sessions is the loop's private-app check scratch; login and page
-	// hold the Location and the response of a login redirect (privateapp.go).
-	sessions    *privateapp.Scratch
+	// login and page hold the Location and the response of a login
+	// redirect (privateapp.go).
 	login, page []byte
 	// answer is a redirection or CORS preflight the route's plugins
 	// answered (plugins.go).

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/torii-gateway/torii/core/privateapp"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/httpparse"
 )
@@ -92,9 +91,6 @@ func (lp *loop) checkSession(cc *clientConn, g *privGate, rt *route.Compiled, bu
 	if ss == nil {
 		return errAuthModuleMissing, false
 	}
-	if lp.pol.sessions == nil {
-		lp.pol.sessions = privateapp.NewScratch(ss)
-	}
 	now := time.Now().UnixNano()
 	known := false
 	for _, id := range g.modules {
@@ -103,7 +99,7 @@ func (lp *loop) checkSession(cc *clientConn, g *privGate, rt *route.Compiled, bu
 			continue
 		}
 		known = true
-		if u := ss.Check(lp.pol.sessions, id, m.Cookie, &lp.req, buf, now); u != nil {
+		if u := ss.Check(id, m.Cookie, &lp.req, buf, now); u != nil {
 			cc.pol.user = u
 			return 0, true
 		}

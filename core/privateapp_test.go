@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/privateapp"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
@@ -94,5 +97,42 @@ func TestAuthModuleGate(t *testing.T) {
 	}
 	if evs[0]["status"] != float64(302) {
 		t.Fatalf("redirect event status = %v", evs[0]["status"])
+	}
+	raw, err := os.ReadFile(o.events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), va[:20]) || strings.Contains(string(raw), vb[:20]) {
+		t.Fatal("an event carries a session cookie")
+	}
+}
+
+// pass_with_apikey: a valid API key of the route's ApikeyCalls passes
+// without a session, a session passes without a key, neither is a login.
+func TestAuthModulePassWithApikey(t *testing.T) {
+	be := startHeaderEcho(t)
+	ss := privateapp.New(nil)
+	ss.SetModules(map[string]*privateapp.Module{"mod_a": {ID: "mod_a", Type: "basic", Cookie: privateapp.CookieName("basic", "mod_a"), MaxAge: time.Hour}})
+	q := quota.New(quota.Options{})
+	srv := startProxy(t, core.Config{Loops: 1, Quotas: q, PrivateApps: ss})
+	r := keyRoute("both.test", "", "", be)
+	cfg, _ := json.Marshal(map[string]any{"auth_module": "mod_a", "pass_with_apikey": true})
+	r.Plugins = append(r.Plugins, route.Plugin{Enabled: true, Plugin: "cp:otoroshi.next.plugins.AuthModule", Config: cfg})
+	publishKeys(t, srv, q, 2, []apikey.ApiKey{testKey("key-1", "secret-1")}, nil, r)
+	v, _ := ss.Create(&privateapp.User{Module: "mod_a", Email: "a@oto.tools"}, time.Hour)
+	c := dial(t, srv)
+	br := bufio.NewReader(c)
+	for _, tc := range []struct {
+		extra string
+		want  int
+	}{
+		{"Otoroshi-Client-Id: key-1\r\nOtoroshi-Client-Secret: secret-1\r\n", 200},
+		{"Cookie: oto-papps-basic-auth-mod_a=" + v + "\r\n", 200},
+		{"Accept: text/html\r\n", 302},
+		{"Otoroshi-Client-Id: key-1\r\nOtoroshi-Client-Secret: wrong\r\n", 401},
+	} {
+		if resp, body := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: both.test\r\n"+tc.extra+"\r\n", "GET"); resp.StatusCode != tc.want {
+			t.Fatalf("%q: %d, want %d: %s", tc.extra, resp.StatusCode, tc.want, body)
+		}
 	}
 }

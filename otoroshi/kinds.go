@@ -23,6 +23,13 @@ const (
 	ArrayAuthConfigs = "authConfigs"
 )
 
+// GlobalConfigAPIs is "<group>/<version>/<plural>" of the global config in Otoroshi's /apis/ admin
+// API; its one entity has the id GlobalConfigID.
+const (
+	GlobalConfigAPIs = "config.otoroshi.io/v1/global-configs"
+	GlobalConfigID   = "global"
+)
+
 // Kinds lists every entity array of an Otoroshi export (Otoroshi's OtoroshiExport.json, plus the
 // arrays older versions wrote), in export order. Torii stores each of them, lists it, and exports it
 // back unchanged, whether or not it enforces it.

@@ -2,8 +2,10 @@ package clustertest
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +122,12 @@ func redisWork(t *testing.T, c *testCluster) (roundTrips, leaseRequests float64)
 func TestClusterRedisOutage(t *testing.T) {
 	long(t)
 	c := startCluster(t, "open")
+	alerts := filepath.Join(t.TempDir(), "alerts.ndjson")
+	c.l.mustAPI(t, http.StatusCreated, "POST", "/api/data-exporter-configs", map[string]any{
+		"id": "alerts", "name": "alerts", "type": "file", "enabled": true, "groupSize": 1, "groupDuration": 20,
+		"filtering": map[string]any{"include": []any{map[string]any{"@type": "AlertEvent"}}, "exclude": []any{}},
+		"config":    map[string]any{"path": alerts, "maxFileSize": 1 << 20, "maxNumberOfFile": 1},
+	})
 	keyedRoute(t, c.l, "big", "big.test", c.be, "key_big", map[string]int64{"dailyQuota": 1000000})
 	waitServing(t, c.proxies, "big.test", "key_big", http.StatusOK)
 
@@ -149,6 +157,28 @@ func TestClusterRedisOutage(t *testing.T) {
 			if h := health(t, w); h["redis"] != "down" {
 				return fmt.Errorf("worker %s: redis %v", w.Proxy, h["redis"])
 			}
+		}
+		return nil
+	})
+	// The metric on every worker, the members on the leader, the alert through its exporter.
+	for _, w := range c.workers {
+		resp, err := client.Get("http://" + w.Status + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "torii_quota_redis_up 0") {
+			t.Fatalf("worker /metrics during the outage lacks torii_quota_redis_up 0")
+		}
+	}
+	testkit.Eventually(t, "the leader's alert and members", func() error {
+		b, _ := os.ReadFile(alerts)
+		if !strings.Contains(string(b), "QuotaRedisUnreachableAlert") {
+			return fmt.Errorf("alerts file: %q", b)
+		}
+		if _, m := c.l.api(t, "GET", "/api/cluster/members", nil); !strings.Contains(string(m), `"redis":"down"`) {
+			return fmt.Errorf("members: %s", m)
 		}
 		return nil
 	})
@@ -233,5 +263,60 @@ func TestClusterPropagation100(t *testing.T) {
 	}
 	if p99 > time.Second {
 		t.Fatalf("p99 %s, want under 1 s", p99)
+	}
+}
+
+// TestClusterGatewayThrottle: the global config's throttlingQuota (calls per second, counted per
+// 10-second window) holds for the whole cluster: exactly 10 x throttlingQuota through 3 workers.
+func TestClusterGatewayThrottle(t *testing.T) {
+	long(t)
+	c := startCluster(t, "open")
+	host, port, _ := strings.Cut(c.be, ":")
+	c.l.mustAPI(t, http.StatusCreated, "POST", "/api/routes", fmt.Sprintf(`{"id":"open","name":"open",
+		"frontend":{"domains":["open.test"]},"backend":{"targets":[{"hostname":%q,"port":%s}]}}`, host, port))
+	c.l.mustAPI(t, http.StatusOK, "PATCH", "/api/globalconfig", `[{"op":"replace","path":"/throttlingQuota","value":150}]`)
+	waitServing(t, c.proxies, "open.test", "", http.StatusOK)
+	w := int64(quota.ThrottleWindow)
+	if left := w - time.Now().UnixNano()%w; left < int64(8*time.Second) {
+		time.Sleep(time.Duration(left) + 20*time.Millisecond)
+	}
+	win := time.Now().UnixNano() / w
+	tl := hammer(c.proxies, "open.test", "", 2200, 8)
+	settled := settle(c.proxies, "open.test", "")
+	if time.Now().UnixNano()/w != win {
+		t.Skip("the load outlasted one 10 s window")
+	}
+	exact(t, "gateway throttlingQuota 150/s (1500 per window)", 1500, tl, settled)
+}
+
+// TestClusterQuotasWithoutRedis: without Redis the workers push their calls to the leader every
+// second and adopt the cluster's counts: the leader counts every call, and a worker that did not
+// serve a key still refuses it once the others used its quota (the overshoot is what the others
+// admit within one push period; here none, the traffic being sequential).
+func TestClusterQuotasWithoutRedis(t *testing.T) {
+	long(t)
+	be := testkit.TextBackend(t, "backend")
+	l := startLeader(t, t.TempDir(), "")
+	var proxies []string
+	for i := range 3 {
+		proxies = append(proxies, startWorker(t, l.Admin, l.keyFile, t.TempDir(), fmt.Sprintf("w%d", i+1), "").Proxy)
+	}
+	keyedRoute(t, l, "push", "push.test", be, "key_push", map[string]int64{"dailyQuota": 100})
+	waitServing(t, proxies, "push.test", "key_none", http.StatusUnauthorized)
+	if tl := hammer(proxies[:1], "push.test", "key_push", 60, 2); tl.get(200) != 60 {
+		t.Fatalf("worker 1: %s", tl)
+	}
+	testkit.Eventually(t, "the leader counting worker 1's calls", func() error {
+		_, b := l.api(t, "GET", "/api/apikeys/key_push/quotas", nil)
+		if !strings.Contains(string(b), `"currentCallsPerDay":60`) {
+			return fmt.Errorf("quotas: %s", b)
+		}
+		return nil
+	})
+	time.Sleep(2500 * time.Millisecond) // workers 2 and 3 push (nothing) and adopt the count
+	tl := hammer(proxies[1:2], "push.test", "key_push", 80, 1)
+	t.Logf("worker 2 after worker 1's 60 calls of a dailyQuota of 100: %s", tl)
+	if tl.get(200) != 40 {
+		t.Fatalf("worker 2 admitted %d, want the 40 left (sequential traffic: no overshoot)", tl.get(200))
 	}
 }

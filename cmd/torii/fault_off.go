@@ -11,4 +11,4 @@ import (
 
 // injectFault does nothing: faults are injected only in test binaries built with the
 // toriifault tag (fault_on.go).
-func injectFault(*core.Server, net.Listener, *slog.Logger) {}
+func injectFault(*core.Server, net.Listener, func() error, *slog.Logger) {}

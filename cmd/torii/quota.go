@@ -106,16 +106,21 @@ func (e *quotaEngine) status() cluster.Status {
 	return s
 }
 
-// run counts until ctx is done: the lease goroutine (which returns the unspent leases at the
-// end), or the pusher.
+// run counts until ctx is done: with Redis the lease goroutine (which returns the unspent
+// leases at the end) and a pusher that only reports (usage on the leader, and the worker's
+// status every second); without, the pusher that adopts the cluster's counts.
 func (e *quotaEngine) run(ctx context.Context) {
-	if e.src != nil {
-		e.counters.RunGlobal(ctx)
+	if e.w == nil {
 		return
 	}
-	if e.w != nil {
-		cluster.NewPusher(e.w, e.counters).Run(ctx)
+	if e.src == nil {
+		cluster.NewPusher(e.w, e.counters, true).Run(ctx)
+		return
 	}
+	done := make(chan struct{})
+	go func() { defer close(done); cluster.NewPusher(e.w, e.counters, false).Run(ctx) }()
+	e.counters.RunGlobal(ctx)
+	<-done
 }
 
 func (e *quotaEngine) close() {

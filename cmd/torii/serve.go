@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"github.com/torii-gateway/torii/auth"
+	"github.com/torii-gateway/torii/clientcreds"
+	"github.com/torii-gateway/torii/core/apikey"
 	"io"
 	"log/slog"
 	"net"
@@ -311,6 +313,17 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		leader.RegisterMetrics(set)
 		clusterHandler = leader
 	}
+	// The NgClientCredentials token endpoint answers with the keys in force: the engine's.
+	cc, err := clientcreds.New(func() *apikey.Set {
+		if snap := srv.Snapshot(); snap != nil {
+			return snap.Keys
+		}
+		return nil
+	}, log)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
 	adm, err := admin.New(admin.Options{
 		Listen:            f.adminAddr,
 		DataDir:           f.dataDir,
@@ -319,6 +332,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		PrivateApps:       login,
 		TLS:               tlsPub,
 		ACMEChallenges:    acmeAt,
+		ClientCredentials: cc,
 		Quotas:            counters,
 		Metrics:           set,
 		MaxImportEntities: f.maxImportEntities,
@@ -382,7 +396,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	})
 
 	adminErr := make(chan error, 1)
-	injectFault(srv, adminLn, log)
+	injectFault(srv, adminLn, adm.DB().Close, log)
 	adminServed = true
 	go func() {
 		err := adm.Serve(run, adminLn)

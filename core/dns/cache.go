@@ -40,6 +40,9 @@ type Options struct {
 	// OnChange is called on the resolver goroutine after a round in which some name got, changed
 	// or lost its address.
 	OnChange func()
+	// OnLookup, when set, is called on the resolver goroutine after each name was asked, with
+	// whether it got an address (for counters).
+	OnLookup func(ok bool)
 	Log      *slog.Logger
 }
 
@@ -291,6 +294,9 @@ func (c *Cache) round(ctx context.Context) time.Time {
 			e.Err = r.err.Error()
 		}
 		e.Next = now.Add(wait)
+		if c.opts.OnLookup != nil {
+			c.opts.OnLookup(r.err == nil)
+		}
 		if e.Addr != before {
 			changed = true
 			c.opts.Log.Info("target name resolved", "name", r.host, "from", before, "to", e.Addr, "error", e.Err)

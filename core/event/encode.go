@@ -99,6 +99,7 @@ func AppendGatewayEvent(dst []byte, rec *Record, eventID uint64, env string) []b
 	dst = rec.appendHeaders(dst, rec.a.headersOut[:rec.a.nOut])
 	dst = append(dst, `,"identity":`...)
 	dst = appendIdentity(dst, rec.Identity)
+	dst = appendClientCert(dst, rec.ClientCert)
 	dst = append(dst, `,"gwError":`...)
 	if rec.GwError == "" {
 		dst = append(dst, "null"...)
@@ -115,6 +116,27 @@ func AppendGatewayEvent(dst []byte, rec *Record, eventID uint64, env string) []b
 	dst = appendQuotas(dst, rec.Identity != nil && rec.Identity.Type != IdentityPrivateApp, &rec.Quotas)
 	dst = append(dst, `,"truncated":`...)
 	dst = strconv.AppendBool(dst, rec.Flags&FlagTruncated != 0)
+	return append(dst, '}')
+}
+
+// appendClientCert appends Otoroshi's clientCertChain (the subject DNs) and Torii's clientCert
+// (subject, SHA-256 fingerprint, verifying CA id), or null.
+func appendClientCert(dst []byte, c *ClientCert) []byte {
+	if c == nil {
+		return append(dst, `,"clientCertChain":[],"clientCert":null`...)
+	}
+	dst = append(dst, `,"clientCertChain":[`...)
+	dst = appendJSONString(dst, c.Subject)
+	dst = append(dst, `],"clientCert":{"subject":`...)
+	dst = appendJSONString(dst, c.Subject)
+	dst = append(dst, `,"fingerprint":`...)
+	dst = appendJSONString(dst, c.Fingerprint)
+	dst = append(dst, `,"verifiedBy":`...)
+	if c.VerifiedBy == "" {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendJSONString(dst, c.VerifiedBy)
+	}
 	return append(dst, '}')
 }
 

@@ -92,7 +92,17 @@ type Fields struct {
 	TargetHost string    // "host:port" of the backend that answered (target.host)
 	GwError    string    // gateway error cause id such as "errors.request.timeout" (gwError), "" for none
 	Identity   *Identity // API key, nil when the call used none (identity: null)
-	Quotas     Quotas    // meaningful when Identity is not nil
+	// ClientCert is the client certificate of the TLS connection (clientCertChain and
+	// clientCert), nil without one. Shared by the connection's records: never changed.
+	ClientCert *ClientCert
+	Quotas     Quotas // meaningful when Identity is not nil
+}
+
+// ClientCert is a client certificate presented on a TLS connection.
+type ClientCert struct {
+	Subject     string // RFC 2253 subject DN
+	Fingerprint string // SHA-256, lower-case hex
+	VerifiedBy  string // id of the store CA that verified it, "" when none did
 }
 
 type span struct{ off, n uint16 }

@@ -16,13 +16,12 @@ func TestCheckAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	req, buf := parse(t, "GET / HTTP/1.1\r\nHost: a\r\nCookie: other=1; oto-papps-basic-auth-m="+v+"\r\n\r\n")
-	sc := privateapp.NewScratch(s)
 	now := time.Now().UnixNano()
-	if s.Check(sc, "m", "oto-papps-basic-auth-m", req, buf, now) == nil {
+	if s.Check("m", "oto-papps-basic-auth-m", req, buf, now) == nil {
 		t.Fatal("valid session refused")
 	}
 	if n := testing.AllocsPerRun(1000, func() {
-		s.Check(sc, "m", "oto-papps-basic-auth-m", req, buf, now)
+		s.Check("m", "oto-papps-basic-auth-m", req, buf, now)
 	}); n != 0 {
 		t.Fatalf("Check allocates %v times", n)
 	}
@@ -32,11 +31,10 @@ func BenchmarkCheck(b *testing.B) {
 	s := privateapp.New(nil)
 	v, _ := s.Create(&privateapp.User{Module: "m", Email: "a@b"}, time.Hour)
 	req, buf := parse(b, "GET / HTTP/1.1\r\nHost: a\r\nCookie: other=1; oto-papps-basic-auth-m="+v+"\r\n\r\n")
-	sc := privateapp.NewScratch(s)
 	now := time.Now().UnixNano()
 	b.ReportAllocs()
 	for b.Loop() {
-		if s.Check(sc, "m", "oto-papps-basic-auth-m", req, buf, now) == nil {
+		if s.Check("m", "oto-papps-basic-auth-m", req, buf, now) == nil {
 			b.Fatal("refused")
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"sync"
 	"time"
 
@@ -148,7 +147,7 @@ func (s *Sessions) Create(u *User, maxAge time.Duration) (string, error) {
 		return "", err
 	}
 	s.put(u)
-	return s.cookieValue(u.Module, u.ID), nil
+	return u.ID + "." + u.mac, nil
 }
 
 // Replace stores u in place of the session with the same ID (a token
@@ -193,28 +192,30 @@ func (s *Sessions) store(u *User) error {
 	return nil
 }
 
+// put makes u visible to Check, with the MAC its cookie must carry.
 func (s *Sessions) put(u *User) {
+	u.mac = s.mac(u.Module, u.ID)
 	sh := s.shardOf(u.ID)
 	sh.mu.Lock()
 	sh.m[u.ID] = u
 	sh.mu.Unlock()
 }
 
-// cookieValue returns "<id>.<mac>".
-func (s *Sessions) cookieValue(module, id string) string {
+// mac is the MAC part of the cookie of session id of module: HMAC-SHA256
+// under the store's secret, truncated to 128 bits, base64url.
+func (s *Sessions) mac(module, id string) string {
 	m := hmac.New(sha256.New, s.secret)
 	m.Write([]byte(module))
 	m.Write([]byte{0})
 	m.Write([]byte(id))
 	sum := m.Sum(nil)
-	return id + "." + base64.RawURLEncoding.EncodeToString(sum[:macBytes])
+	return base64.RawURLEncoding.EncodeToString(sum[:macBytes])
 }
 
 // Lookup returns the live session of a cookie value for module. Off the
 // loops (it allocates); loops use Check.
 func (s *Sessions) Lookup(module, value string) (*User, bool) {
-	sc := NewScratch(s)
-	u := sc.verify(s, module, []byte(value), s.now().UnixNano())
+	u := s.verify(module, []byte(value), s.now().UnixNano())
 	return u, u != nil
 }
 
@@ -314,24 +315,12 @@ func (s *Sessions) shardAt(last, prev byte) *shard {
 	return &s.shards[(last^prev<<3)%nShards]
 }
 
-// Scratch is the per-goroutine state of Check: an HMAC whose key schedule is
-// computed once, and buffers. Not safe for concurrent use.
-type Scratch struct {
-	mac hash.Hash
-	sum [sha256.Size]byte
-	enc [macLen + 2]byte
-}
-
-// NewScratch returns a Scratch for checks against s.
-func NewScratch(s *Sessions) *Scratch {
-	return &Scratch{mac: hmac.New(sha256.New, s.secret)}
-}
-
 // Check returns the live session of module named by the request's cookie
 // cookieName, or nil. now is Unix ns. It runs on a loop: no allocation, no
-// I/O, shard read locks held only for one map lookup. req and buf are only
-// read during the call; sc must have been made for s.
-func (s *Sessions) Check(sc *Scratch, module, cookieName string, req *httpparse.Request, buf []byte, now int64) *User {
+// I/O, no hashing (the MAC each session's cookie must carry is computed
+// when the session is stored), shard read locks held only for one map
+// lookup. req and buf are only read during the call.
+func (s *Sessions) Check(module, cookieName string, req *httpparse.Request, buf []byte, now int64) *User {
 	for i := range req.Headers {
 		h := &req.Headers[i]
 		if !httpparse.EqualFold(h.Name.Bytes(buf), "cookie") {
@@ -345,7 +334,7 @@ func (s *Sessions) Check(sc *Scratch, module, cookieName string, req *httpparse.
 			if string(k) != cookieName {
 				continue
 			}
-			if u := sc.verify(s, module, val, now); u != nil {
+			if u := s.verify(module, val, now); u != nil {
 				return u
 			}
 		}
@@ -353,33 +342,26 @@ func (s *Sessions) Check(sc *Scratch, module, cookieName string, req *httpparse.
 	return nil
 }
 
-// verify checks a cookie value's MAC and looks its id up.
-func (sc *Scratch) verify(s *Sessions, module string, val []byte, now int64) *User {
+// verify looks a cookie value's id up and checks its MAC against the
+// session's (constant time): a forged or truncated MAC, a session of
+// another module or an expired one gives nil. Ids are 256 random bits, so
+// the lookup before the MAC check tells an attacker nothing usable.
+func (s *Sessions) verify(module string, val []byte, now int64) *User {
 	if len(val) != valueLen || val[idLen] != '.' {
 		return nil
 	}
 	id, mac := val[:idLen], val[idLen+1:]
-	sc.mac.Reset()
-	sc.mac.Write(unsafeBytes(module))
-	sc.mac.Write(zero[:])
-	sc.mac.Write(id)
-	sum := sc.mac.Sum(sc.sum[:0])
-	base64.RawURLEncoding.Encode(sc.enc[:], sum[:macBytes])
-	if subtle.ConstantTimeCompare(sc.enc[:macLen], mac) != 1 {
-		return nil
-	}
 	sh := s.shardAt(id[idLen-1], id[idLen-2])
 	sh.mu.RLock()
 	u := sh.m[string(id)]
 	sh.mu.RUnlock()
-	if u == nil || u.Module != module || u.Expired(now) {
+	if u == nil || subtle.ConstantTimeCompare(unsafeBytes(u.mac), mac) != 1 || u.Module != module || u.Expired(now) {
 		return nil
 	}
 	return u
 }
 
 var (
-	zero      [1]byte
 	semicolon = []byte{';'}
 	equals    = []byte{'='}
 )

@@ -35,23 +35,22 @@ func TestCreateCheckDeleteAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := privateapp.NewScratch(s)
 	now := time.Now().UnixNano()
-	check := func(s *privateapp.Sessions, sc *privateapp.Scratch, module, cookie string) *privateapp.User {
+	check := func(s *privateapp.Sessions, module, cookie string) *privateapp.User {
 		req, buf := parse(t, "GET / HTTP/1.1\r\nHost: a\r\nCookie: x=1; "+cookie+"; y=2\r\n\r\n")
-		return s.Check(sc, module, "oto-papps-basic-auth-mod1", req, buf, now)
+		return s.Check(module, "oto-papps-basic-auth-mod1", req, buf, now)
 	}
-	if got := check(s, sc, "mod1", "oto-papps-basic-auth-mod1="+v); got == nil || got.Email != "alice@oto.tools" {
+	if got := check(s, "mod1", "oto-papps-basic-auth-mod1="+v); got == nil || got.Email != "alice@oto.tools" {
 		t.Fatalf("valid cookie: got %v", got)
 	}
-	if got := check(s, sc, "mod2", "oto-papps-basic-auth-mod1="+v); got != nil {
+	if got := check(s, "mod2", "oto-papps-basic-auth-mod1="+v); got != nil {
 		t.Fatal("a cookie of module mod1 passed for mod2")
 	}
 	forged := v[:len(v)-1] + "A"
 	if forged == v {
 		forged = v[:len(v)-1] + "B"
 	}
-	if got := check(s, sc, "mod1", "oto-papps-basic-auth-mod1="+forged); got != nil {
+	if got := check(s, "mod1", "oto-papps-basic-auth-mod1="+forged); got != nil {
 		t.Fatal("a forged MAC passed")
 	}
 	if got := string(u.LightJSON()); got != `{"name":"Alice","email":"alice@oto.tools","profile":{},"metadata":{"role":"admin"},"tags":[]}` {
@@ -65,7 +64,7 @@ func TestCreateCheckDeleteAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := check(s2, privateapp.NewScratch(s2), "mod1", "oto-papps-basic-auth-mod1="+v); got == nil || got.Name != "Alice" {
+	if got := check(s2, "mod1", "oto-papps-basic-auth-mod1="+v); got == nil || got.Name != "Alice" {
 		t.Fatal("session lost across a restart")
 	}
 	if err := s2.Delete(u.ID); err != nil {
@@ -75,7 +74,7 @@ func TestCreateCheckDeleteAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if check(s3, privateapp.NewScratch(s3), "mod1", "oto-papps-basic-auth-mod1="+v) != nil {
+	if check(s3, "mod1", "oto-papps-basic-auth-mod1="+v) != nil {
 		t.Fatal("deleted session came back after a restart")
 	}
 	// Expiry.

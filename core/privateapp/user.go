@@ -29,6 +29,7 @@ type User struct {
 	RefreshToken string `json:"refreshToken,omitempty"`
 	IDToken      string `json:"idToken,omitempty"`
 
+	mac      string          // what the cookie must carry after "<id>."
 	light    []byte          // LightJSON
 	identity *event.Identity // Identity
 	expires  int64           // ExpiresAt in Unix ns, read on the loops

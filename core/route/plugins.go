@@ -33,6 +33,8 @@ var knownPlugins = map[string]bool{
 	"Cors": true, "Redirection": true, "MaintenanceMode": true, "BuildMode": true, "DisableHttp10": true,
 	"ReadOnlyCalls": true, "AllowHttpMethods": true, "IpAddressAllowedList": true, "IpAddressBlockList": true,
 	"OtoroshiChallenge": true, "OtoroshiInfos": true, "JwtVerification": true, "JwtSigner": true,
+	// Served off the loops by package clientcreds, through a route the admin adds.
+	"NgClientCredentials": true,
 	// core/plugin/clientcert.go (issue 17: mTLS and HTTPS)
 	"NgHasClientCertValidator": true, "NgHasClientCertMatchingValidator": true, "ForceHttpsTraffic": true,
 }
