@@ -142,6 +142,11 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	reg := route.NewRegistry()
 	health := route.NewHealthChecker(reg, route.HealthOptions{})
 	compiler := admin.NewClusterCompiler(log, counters, reg)
+	defer compiler.Close()
+	compiler.OnNamesChange(func(out *admin.ClusterCompiled) { // target names resolved or changed
+		health.Update(out.Snapshot.Routes)
+		srv.Publish(out.Snapshot)
+	})
 	apply := func(entries map[string][]byte) error {
 		out, err := compiler.Compile(entries)
 		if err != nil {
