@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
@@ -61,8 +62,28 @@ func (s *Server) ClusterEntries(fn func(key string, raw []byte)) {
 
 // VerifyAdminKey reports whether id and secret are the admin API key, which holds every right,
 // the cluster right included. Constant time for a given id length; failures are not counted here
-// (the caller counts them).
+// (ClusterAuth counts them).
 func (s *Server) VerifyAdminKey(id, secret string) bool { return s.key.verify(id, secret) }
+
+// ClusterAuth runs the admin API's failure accounting for a cluster request whose credentials
+// were checked by the caller (ok: the cluster key or the admin key): a client past the admin
+// API's failure limit is refused (blocked, with how long) even with a right key, a failure
+// counts against its address, a success clears them. So the cluster endpoints offer no way
+// around the admin API's brute-force protection.
+func (s *Server) ClusterAuth(r *http.Request, ok bool) (blocked bool, retryAfter time.Duration) {
+	client, now := clientPrefix(r.RemoteAddr), time.Now()
+	if wait, b := s.authFails.blocked(client, now); b {
+		metricAuthThrottled.Inc()
+		return true, wait
+	}
+	if !ok {
+		metricAuthFailures.Inc()
+		s.authFails.fail(client, now)
+		return false, 0
+	}
+	s.authFails.forget(client)
+	return false, 0
+}
 
 // AdminSession reports whether r is a GET carrying a valid admin UI session cookie: the UI's
 // Cluster page reads GET /api/cluster/members with it.

@@ -39,6 +39,8 @@ func (m *memSource) AdminSession(r *http.Request) bool {
 	return err == nil && c.Value == "valid"
 }
 
+func (m *memSource) ClusterAuth(*http.Request, bool) (bool, time.Duration) { return false, 0 }
+
 func (m *memSource) set(entries ...Entry) {
 	m.mu.Lock()
 	m.entries = entries

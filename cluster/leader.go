@@ -67,6 +67,9 @@ type Source interface {
 	// AdminSession reports whether r carries the admin UI's session (GET /api/cluster/members
 	// accepts it, for the UI's Cluster page; the state never does).
 	AdminSession(r *http.Request) bool
+	// ClusterAuth counts the outcome of a key check against the caller's address, with the
+	// admin API's limit: blocked says the address made too many failures (refuse it, 429).
+	ClusterAuth(r *http.Request, ok bool) (blocked bool, retryAfter time.Duration)
 }
 
 // LeaderOptions configure NewLeader.
@@ -207,7 +210,15 @@ func (l *Leader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no cluster endpoint "+r.URL.Path)
 		return
 	}
-	if !l.authorized(r) && !(route == "GET /api/cluster/members" && l.adminSession(r)) {
+	ok, blocked, wait := l.authorized(r)
+	if blocked {
+		metricRefused.Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		writeError(w, http.StatusTooManyRequests, "too many failed authentications from this address")
+		return
+	}
+	ok = ok || (route == "GET /api/cluster/members" && l.adminSession(r))
+	if !ok {
 		l.refused.Add(1)
 		metricRefused.Inc()
 		l.log.Info("cluster request refused: no or wrong cluster key", "from", r.RemoteAddr, "path", r.URL.Path)
@@ -230,19 +241,30 @@ func (l *Leader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorized checks the caller's key: Basic auth, or Otoroshi-Client-Id and -Secret.
-func (l *Leader) authorized(r *http.Request) bool {
-	id, secret, ok := r.BasicAuth()
-	if !ok {
+//
+// A request naming the cluster key's client id is checked against it alone: a 256-bit random
+// secret needs no attempt limit, and workers sharing an address with a misbehaving client are
+// never locked out. Any other credentials are the admin key's, with the admin API's failure
+// accounting (blocked: too many failures from this address, refused even with the right key),
+// so the cluster endpoints offer no way around its brute-force protection.
+func (l *Leader) authorized(r *http.Request) (ok, blocked bool, retryAfter time.Duration) {
+	id, secret, found := r.BasicAuth()
+	if !found {
 		id, secret = r.Header.Get("Otoroshi-Client-Id"), r.Header.Get("Otoroshi-Client-Secret")
 		if id == "" || secret == "" {
-			return false
+			return false, false, 0
 		}
 	}
-	if l.opts.Key.ClientID != "" && l.key.verify(id, secret) {
-		return true
+	if l.opts.Key.ClientID != "" && id == l.opts.Key.ClientID {
+		return l.key.verify(id, secret), false, 0
 	}
 	box := l.src.Load()
-	return box != nil && box.VerifyAdminKey(id, secret)
+	if box == nil {
+		return false, false, 0
+	}
+	ok = box.VerifyAdminKey(id, secret)
+	blocked, retryAfter = box.ClusterAuth(r, ok)
+	return ok && !blocked, blocked, retryAfter
 }
 
 func (l *Leader) adminSession(r *http.Request) bool {

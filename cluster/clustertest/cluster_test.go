@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/torii-gateway/torii/cluster"
 	"github.com/torii-gateway/torii/internal/testkit"
 )
 
@@ -36,8 +37,15 @@ func TestClusterSecurityAndPropagation(t *testing.T) {
 			t.Fatalf("state with key %q/%q: HTTP %d, want 401", c.id, c.secret, resp.StatusCode)
 		}
 	}
+	// The intruder knows the cluster key's id, not its secret (a wrong id would count as an
+	// admin key failure and, after ten, lock this address out of the admin API: the admin's
+	// brute-force protection, which the test's own admin calls share).
+	good, err := cluster.ReadKeyFile(l.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	bad := filepath.Join(t.TempDir(), "bad-key")
-	if err := os.WriteFile(bad, []byte("clientId: cluster_x\nclientSecret: wrong\n"), 0o600); err != nil {
+	if err := os.WriteFile(bad, []byte("clientId: "+good.ClientID+"\nclientSecret: wrong\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	intruder := startWorker(t, l.Admin, bad, t.TempDir(), "intruder", "")
@@ -79,6 +87,20 @@ func TestClusterSecurityAndPropagation(t *testing.T) {
 	p := propagate(t, l, proxies, 10)
 	t.Logf("propagation of %d changes to 3 workers: p50 %s, max %s", len(p), p[len(p)/2], p[len(p)-1])
 
+	// Guessing the admin key through the cluster endpoints meets the admin API's limit (429 after
+	// ten failures from an address, even with the right admin key); the cluster key still works.
+	// (Last: the test's own admin calls come from this address.)
+	codes := map[int]int{}
+	for range 12 {
+		codes[stateStatus(t, l.Admin, l.adminKey.ClientID, "guess")]++
+	}
+	if codes[http.StatusTooManyRequests] == 0 || stateStatus(t, l.Admin, l.adminKey.ClientID, l.adminKey.Secret) != http.StatusTooManyRequests {
+		t.Fatalf("12 wrong admin secrets: %v; want 429 from the limit on, for the right one too", codes)
+	}
+	if code := stateStatus(t, l.Admin, good.ClientID, good.Secret); code != http.StatusOK {
+		t.Fatalf("the cluster key after the admin lockout: %d, want 200", code)
+	}
+
 	// The state holds the key's secret: it never appears in any log.
 	for _, out := range []fmt.Stringer{l.Out, intruder.Out, workers[0].Out, workers[1].Out, workers[2].Out} {
 		if contains(out, "secret-key_sec") {
@@ -115,4 +137,17 @@ func propagate(t *testing.T, l *leader, proxies []string, n int) []time.Duration
 	}
 	slices.Sort(times)
 	return times
+}
+
+// stateStatus answers the status of GET /api/cluster/state with these credentials.
+func stateStatus(t *testing.T, admin, id, secret string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+admin+"/api/cluster/state", nil)
+	req.SetBasicAuth(id, secret)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -136,6 +136,21 @@ func TestTLSQuickMode(t *testing.T) {
 		t.Fatalf("openssl TLS 1.2: %v: %s", err, out)
 	}
 
+	// Resumption with openssl: the session saved by one connection resumes on the next (TLS 1.2,
+	// where s_client has the ticket before it exits).
+	sess := filepath.Join(t.TempDir(), "sess.pem")
+	for i, want := range []string{"New, TLSv1.2", "Reused, TLSv1.2"} {
+		flag := "-sess_out"
+		if i == 1 {
+			flag = "-sess_in"
+		}
+		cmd = exec.Command("openssl", "s_client", "-connect", tr.TLS, "-servername", "a.test", "-tls1_2", flag, sess)
+		cmd.Stdin = strings.NewReader("")
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), want) {
+			t.Fatalf("openssl resumption, want %q: %v: %s", want, err, out)
+		}
+	}
+
 	// Plain HTTP on the TLS port: 400, as nginx does.
 	out, err = exec.Command("curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", "http://"+tr.TLS+"/").CombinedOutput()
 	if err != nil || string(out) != "400" {
@@ -363,5 +378,95 @@ func TestTLSMutualAndHostRule(t *testing.T) {
 	_, tlsPort, _ := net.SplitHostPort(g.TLS)
 	if res.StatusCode != 303 || res.Header.Get("Location") != "https://open.test:"+tlsPort+"/a?b=c" {
 		t.Fatalf("ForceHttpsTraffic: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+}
+
+// rssKiB is the resident memory of process pid.
+func rssKiB(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// TestTLSHandshakeFlood: 1500 connections that open and never finish a handshake (half of them
+// send a partial ClientHello) while an established keep-alive connection keeps being served;
+// torii's memory stays bounded (handshake slots, not one goroutine per flooder), and a new
+// client gets through once the flood is gone (the handshake deadline frees the slots).
+func TestTLSHandshakeFlood(t *testing.T) {
+	p := newTLSPKI(t)
+	c1, k1, _ := p.issue("flood", "flood.test")
+	backend := forwardedBackend(t)
+	tr := testkit.StartTorii(t, toriiBin, "proxy", "--listen", anyPort, "--listen-tls", anyPort, "--to", "http://"+backend,
+		"--tls-cert", c1, "--tls-key", k1, "--loops", "1", "--tls-max-handshakes", "32", "--tls-handshake-timeout", "2s")
+	est, err := tls.Dial("tcp", tr.TLS, &tls.Config{ServerName: "flood.test", RootCAs: p.roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer est.Close()
+	br := bufio.NewReader(est)
+	ask := func() time.Duration {
+		t.Helper()
+		start := time.Now()
+		_ = est.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(est, "GET / HTTP/1.1\r\nHost: flood.test\r\n\r\n")
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("established connection during the flood: %v", err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("established connection: %d", res.StatusCode)
+		}
+		return time.Since(start)
+	}
+	ask()
+	pid := tr.Cmd.Process.Pid
+	before := rssKiB(t, pid)
+	var flood []net.Conn
+	defer func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	}()
+	// A partial ClientHello record header: the server waits for the rest.
+	partial := []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc}
+	var slowest time.Duration
+	for i := 0; i < 1500; i++ {
+		c, err := net.DialTimeout("tcp", tr.TLS, 2*time.Second)
+		if err != nil {
+			break // the accept queue is full: the kernel refuses, which is the point
+		}
+		if i%2 == 0 {
+			_, _ = c.Write(partial)
+		}
+		flood = append(flood, c)
+		if i%100 == 0 {
+			slowest = max(slowest, ask())
+		}
+	}
+	slowest = max(slowest, ask())
+	after := rssKiB(t, pid)
+	t.Logf("%d flooding connections: RSS %d -> %d KiB, slowest established request %v", len(flood), before, after, slowest)
+	if after-before > 32*1024 {
+		t.Fatalf("RSS grew by %d KiB under the handshake flood", after-before)
+	}
+	// Once the deadline frees slots, a real client gets through, and the flood is counted.
+	for _, c := range flood {
+		c.Close()
+	}
+	flood = nil
+	if cn := servedCN(t, tr.TLS, "flood.test", p.roots); cn != "flood" {
+		t.Fatalf("after the flood: %q", cn)
 	}
 }
