@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"fmt"
+	"github.com/torii-gateway/torii/auth"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -31,6 +32,7 @@ var clusterPrefixes = map[string]string{
 	"apikeys":               "otoroshi:apikey:coll:",
 	"groups":                "otoroshi:sgroup:",
 	"data-exporter-configs": "otoroshi:data-exporters:",
+	"auths":                 "otoroshi:auth:configs:", // KvAuthConfigsDataStore
 }
 
 // clusterPrefix returns the storage key prefix of kind k.
@@ -164,7 +166,16 @@ type ClusterCompiled struct {
 	Global *GlobalSettings
 	// Ignored counts the entries whose key names no kind Torii stores.
 	Ignored int
+	// Auths are the auth modules and Private the routes as decoded (without the added login
+	// routes): give them to the node's private-app login server (auth.Server.Update) before
+	// publishing Snapshot.
+	Auths   []*auth.Config
+	Private []route.Route
 }
+
+// SetPrivateApps makes every Compile add the routes to login's pages (its Addr) for the domains
+// of the routes behind AuthModule, as the leader's admin does for its own proxy.
+func (cc *ClusterCompiler) SetPrivateApps(login *auth.Server) { cc.c.login = login }
 
 // Compile decodes entries (Otoroshi storage key → the entity's JSON) into a state and compiles
 // it. Keys of kinds Torii does not store are ignored and counted. Errors name the entry or the
@@ -178,13 +189,28 @@ func (cc *ClusterCompiler) Compile(entries map[string][]byte) (*ClusterCompiled,
 	cc.mu.Lock()
 	cc.last = entries
 	cc.mu.Unlock()
-	// New names: wait a little for their first answers, as the leader does at start.
+	// Names without an address yet: wait a little for their first answers, as the leader does
+	// at start, and compile again only if one of them resolved.
 	hosts := out.Routes.Hostnames()
 	cc.c.names.Watch(hosts)
+	var missing []string
+	for _, h := range hosts {
+		if _, ok := cc.c.names.Lookup(h); !ok {
+			missing = append(missing, h)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), startupDNSWait)
 	defer cancel()
-	cc.c.names.Wait(ctx, hosts)
-	return cc.compileEntries(entries)
+	cc.c.names.Wait(ctx, missing)
+	for _, h := range missing {
+		if _, ok := cc.c.names.Lookup(h); ok {
+			return cc.compileEntries(entries)
+		}
+	}
+	return out, nil
 }
 
 // compileEntries decodes and compiles one cluster state.
@@ -223,7 +249,8 @@ func (cc *ClusterCompiler) compileEntries(entries map[string][]byte) (*ClusterCo
 		return nil, err
 	}
 	cc.c.reg.Prune(out.routes)
-	return &ClusterCompiled{Snapshot: out.snap, Keys: out.keys, Routes: out.routes, Global: out.global, Ignored: ignored}, nil
+	return &ClusterCompiled{Snapshot: out.snap, Keys: out.keys, Routes: out.routes, Global: out.global, Ignored: ignored,
+		Auths: out.auths, Private: out.private}, nil
 }
 
 // clusterKind returns the kind and id of an Otoroshi storage key, or nil.
