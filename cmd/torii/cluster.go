@@ -158,6 +158,12 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	health := route.NewHealthChecker(reg, route.HealthOptions{})
 	compiler := admin.NewClusterCompiler(log, counters, reg)
 	compiler.SetPrivateApps(login)
+	defer compiler.Close()
+	compiler.OnNamesChange(func(out *admin.ClusterCompiled) { // target names resolved or changed
+		login.Update(out.Auths, out.Private)
+		health.Update(out.Snapshot.Routes)
+		srv.Publish(out.Snapshot)
+	})
 	apply := func(entries map[string][]byte) error {
 		out, err := compiler.Compile(entries)
 		if err != nil {
