@@ -246,15 +246,22 @@ func (s *Sessions) Prune() int {
 	now := s.now().UnixNano()
 	var gone []string
 	for i := range s.shards {
+		// Find under the read lock (loops keep checking meanwhile), delete under the write lock
+		// one id at a time: a loop never waits behind a scan of the whole shard.
 		sh := &s.shards[i]
-		sh.mu.Lock()
+		start := len(gone)
+		sh.mu.RLock()
 		for id, u := range sh.m {
 			if u.Expired(now) {
-				delete(sh.m, id)
 				gone = append(gone, id)
 			}
 		}
-		sh.mu.Unlock()
+		sh.mu.RUnlock()
+		for _, id := range gone[start:] {
+			sh.mu.Lock()
+			delete(sh.m, id)
+			sh.mu.Unlock()
+		}
 	}
 	if s.db != nil && len(gone) > 0 {
 		_ = s.db.Update(func(tx *bbolt.Tx) error {
