@@ -4,7 +4,7 @@ BIN       ?= bin/torii
 FUZZTIME  ?= 60s
 TESTFLAGS ?=
 
-.PHONY: run build test test-race check fuzz bench bench-scale bench-compare screenshots deps-test clean cluster-demo test-cluster soak fdlimit
+.PHONY: run build test test-race check fuzz bench bench-scale bench-compare bench-tls screenshots deps-test clean cluster-demo test-cluster soak fdlimit
 
 run: build
 	./$(BIN) serve --listen-tls :8443
@@ -52,6 +52,11 @@ bench-scale: deps-test
 # as root) and rewrites its section of BENCHMARKS.md. About 6 minutes; see bench/README.md.
 bench-compare:
 	$(GO) run ./bench/compare $(COMPAREFLAGS)
+
+# bench-tls compares HTTPS against nginx and HAProxy (h2load --h1; see BENCHMARKS.md).
+TLS_ROUNDS ?= 3
+bench-tls:
+	bash bench/tls-compare.sh $(TLS_ROUNDS)
 
 # soak runs the endurance test for SOAK_DURATION (10 minutes) and writes its table to
 # SOAK_REPORT; make test runs the same test for 60 s. See soak/doc.go.

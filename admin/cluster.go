@@ -1,14 +1,18 @@
 package admin
 
 import (
+	"context"
 	"fmt"
+	"github.com/torii-gateway/torii/auth"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/dns"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
@@ -28,6 +32,7 @@ var clusterPrefixes = map[string]string{
 	"apikeys":               "otoroshi:apikey:coll:",
 	"groups":                "otoroshi:sgroup:",
 	"data-exporter-configs": "otoroshi:data-exporters:",
+	"auths":                 "otoroshi:auth:configs:", // KvAuthConfigsDataStore
 }
 
 // clusterPrefix returns the storage key prefix of kind k.
@@ -94,11 +99,19 @@ func (s *Server) AdminSession(r *http.Request) bool {
 
 // ClusterCompiler compiles the state a worker receives from its leader into a snapshot, exactly
 // as the admin API compiles its own. Its route registry is kept across compiles, so that target
-// runtime state (health, circuit breakers) survives updates. Compile is not safe for concurrent
-// use (the worker calls it from one goroutine).
+// runtime state (health, circuit breakers) survives updates. Target host names come from a name
+// cache resolved on its own goroutine (started by NewClusterCompiler, stopped by Close), as on the
+// leader: a name that does not resolve makes its targets down, never the state refused. Compile is
+// not safe for concurrent use with itself (the worker calls it from one goroutine); when the
+// cache's answers change, the last state is compiled again and handed to the OnNamesChange
+// callback.
 type ClusterCompiler struct {
 	c       *compiler
+	mu      sync.Mutex // Compile and the recompile after a DNS change
 	version uint64
+	last    map[string][]byte
+	onNames func(*ClusterCompiled)
+	stop    func()
 }
 
 // NewClusterCompiler returns a compiler whose keys count against counters (nil: private
@@ -107,12 +120,41 @@ func NewClusterCompiler(log *slog.Logger, counters *quota.Counters, reg *route.R
 	if log == nil {
 		log = slog.Default()
 	}
-	c := newCompiler(log, nil)
-	c.counters = counters
+	cc := &ClusterCompiler{}
+	names := dns.New(dns.Options{Log: log, OnChange: cc.namesChanged})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); names.Run(ctx) }()
+	cc.stop = func() { cancel(); <-done }
+	cc.c = newCompiler(log, names)
+	cc.c.counters = counters
 	if reg != nil {
-		c.reg = reg
+		cc.c.reg = reg
 	}
-	return &ClusterCompiler{c: c}
+	return cc
+}
+
+// OnNamesChange sets what receives the state compiled again after a DNS change (the worker
+// publishes it). Call it before the first Compile.
+func (cc *ClusterCompiler) OnNamesChange(f func(*ClusterCompiled)) { cc.onNames = f }
+
+// Close stops the name cache's goroutine.
+func (cc *ClusterCompiler) Close() { cc.stop() }
+
+// namesChanged runs on the name cache's goroutine: the last state again, with the new addresses.
+func (cc *ClusterCompiler) namesChanged() {
+	cc.mu.Lock()
+	last := cc.last
+	cc.mu.Unlock()
+	if last == nil || cc.onNames == nil {
+		return
+	}
+	out, err := cc.compileEntries(last)
+	if err != nil {
+		cc.c.log.Error("cluster state does not compile after a DNS change; the last one stays published", "err", err)
+		return
+	}
+	cc.onNames(out)
 }
 
 // ClusterCompiled is one compiled cluster state.
@@ -124,12 +166,57 @@ type ClusterCompiled struct {
 	Global *GlobalSettings
 	// Ignored counts the entries whose key names no kind Torii stores.
 	Ignored int
+	// Auths are the auth modules and Private the routes as decoded (without the added login
+	// routes): give them to the node's private-app login server (auth.Server.Update) before
+	// publishing Snapshot.
+	Auths   []*auth.Config
+	Private []route.Route
 }
+
+// SetPrivateApps makes every Compile add the routes to login's pages (its Addr) for the domains
+// of the routes behind AuthModule, as the leader's admin does for its own proxy.
+func (cc *ClusterCompiler) SetPrivateApps(login *auth.Server) { cc.c.login = login }
 
 // Compile decodes entries (Otoroshi storage key → the entity's JSON) into a state and compiles
 // it. Keys of kinds Torii does not store are ignored and counted. Errors name the entry or the
-// field. It may block on DNS (target hostnames); call it off the event loops.
+// field. It waits (at most 3 s) for the first DNS answers of names it has not seen; call it off
+// the event loops.
 func (cc *ClusterCompiler) Compile(entries map[string][]byte) (*ClusterCompiled, error) {
+	out, err := cc.compileEntries(entries)
+	if err != nil {
+		return nil, err
+	}
+	cc.mu.Lock()
+	cc.last = entries
+	cc.mu.Unlock()
+	// Names without an address yet: wait a little for their first answers, as the leader does
+	// at start, and compile again only if one of them resolved.
+	hosts := out.Routes.Hostnames()
+	cc.c.names.Watch(hosts)
+	var missing []string
+	for _, h := range hosts {
+		if _, ok := cc.c.names.Lookup(h); !ok {
+			missing = append(missing, h)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startupDNSWait)
+	defer cancel()
+	cc.c.names.Wait(ctx, missing)
+	for _, h := range missing {
+		if _, ok := cc.c.names.Lookup(h); ok {
+			return cc.compileEntries(entries)
+		}
+	}
+	return out, nil
+}
+
+// compileEntries decodes and compiles one cluster state.
+func (cc *ClusterCompiler) compileEntries(entries map[string][]byte) (*ClusterCompiled, error) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
 	st := newState()
 	ignored := 0
 	for key, raw := range entries {
@@ -162,7 +249,8 @@ func (cc *ClusterCompiler) Compile(entries map[string][]byte) (*ClusterCompiled,
 		return nil, err
 	}
 	cc.c.reg.Prune(out.routes)
-	return &ClusterCompiled{Snapshot: out.snap, Keys: out.keys, Routes: out.routes, Global: out.global, Ignored: ignored}, nil
+	return &ClusterCompiled{Snapshot: out.snap, Keys: out.keys, Routes: out.routes, Global: out.global, Ignored: ignored,
+		Auths: out.auths, Private: out.private}, nil
 }
 
 // clusterKind returns the kind and id of an Otoroshi storage key, or nil.

@@ -87,6 +87,7 @@ func (s *Server) endpoints() []endpoint {
 		endpoint{method: http.MethodGet, pattern: "/live", public: true, h: s.handleLive},
 		// Login and logout run the Host/Origin check themselves (see session.go).
 		endpoint{method: http.MethodPost, pattern: "/api/session", public: true, h: s.handleLogin},
+		endpoint{method: http.MethodGet, pattern: "/api/session/sso", public: true, h: s.handleSSO},
 		endpoint{method: http.MethodDelete, pattern: "/api/session", public: true, h: s.handleLogout},
 	)
 	return eps

@@ -404,16 +404,46 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	s.startSession(w, r, t, id)
 }
 
-// authenticate checks credentials with the module, throttled. On failure
-// it answers itself for 429/503 and returns the status for the caller to
-// render 401/403.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, c *Config, username, password string) (*Identity, int) {
+// Errors of Login.
+var (
+	// ErrLoginRefused: unknown user, wrong password, or a user the module
+	// does not allow (allowedUsers, deniedUsers, group filters).
+	ErrLoginRefused = errors.New("auth: login refused")
+	// ErrNoPasswordLogin: the module logs in through a provider's pages
+	// (oauth2), not with a password.
+	ErrNoPasswordLogin = errors.New("auth: this module has no password login")
+	// errNotAllowed: good credentials, but the module does not let this user in.
+	errNotAllowed = fmt.Errorf("%w: user not allowed", ErrLoginRefused)
+)
+
+// ThrottledError: the client or the user failed too many logins; retry
+// after RetryAfter.
+type ThrottledError struct{ RetryAfter time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("auth: too many failed logins, retry in %v", e.RetryAfter.Round(time.Second))
+}
+
+// Login checks username and password with the module moduleID (basic or
+// ldap), throttled per client (its address, as the caller counts it) and
+// per user as the login pages are. It blocks on bcrypt or the directory:
+// call it on a request goroutine. Errors: ErrLoginRefused, *ThrottledError,
+// ErrLDAPUnavailable, ErrNoPasswordLogin, or an unknown module.
+func (s *Server) Login(ctx context.Context, moduleID, username, password, client string) (*Identity, *Config, error) {
+	c := s.reg.Load().modules[moduleID]
+	if c == nil {
+		return nil, nil, fmt.Errorf("auth: no auth module %q", moduleID)
+	}
+	id, err := s.check(ctx, c, username, password, "ip:"+client)
+	return id, c, err
+}
+
+// check checks credentials with module c, throttled by client and user.
+func (s *Server) check(ctx context.Context, c *Config, username, password, client string) (*Identity, error) {
 	now := time.Now()
-	keys := []string{clientKey(r), "user:" + c.ID + ":" + strings.ToLower(username)}
+	keys := []string{client, "user:" + c.ID + ":" + strings.ToLower(username)}
 	if wait, blocked := s.throttle.blocked(now, keys...); blocked {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-		writeError(w, r, http.StatusTooManyRequests, "errors.too.much.requests", "Too many failed logins: try again later")
-		return nil, http.StatusTooManyRequests
+		return nil, &ThrottledError{RetryAfter: wait}
 	}
 	var id *Identity
 	var err error
@@ -421,29 +451,52 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, c *Config,
 	case TypeBasic:
 		id, err = basicLogin(c, username, password)
 	case TypeLDAP:
-		ctx, cancel := context.WithTimeout(r.Context(), loginTimeout)
+		ctx, cancel := context.WithTimeout(ctx, loginTimeout)
 		id, err = ldapLogin(ctx, c, username, password)
 		cancel()
 	default:
-		err = fmt.Errorf("auth: module type %q has no password login", c.Type)
+		return nil, ErrNoPasswordLogin
 	}
 	if err != nil {
 		if errors.Is(err, ErrLDAPUnavailable) {
 			s.log.Warn("auth module unavailable", "module", c.ID, "err", err)
-			writeError(w, r, http.StatusServiceUnavailable, "errors.auth.provider.unavailable",
-				"The authentication provider is unavailable: try again later")
-			return nil, http.StatusServiceUnavailable
+			return nil, err
 		}
 		s.throttle.fail(now, keys...)
 		s.log.Info("login failed", "module", c.ID, "client", keys[0])
-		return nil, http.StatusUnauthorized
+		return nil, ErrLoginRefused
 	}
 	if !allowed(c, id) {
 		s.throttle.fail(now, keys...)
+		return nil, errNotAllowed
+	}
+	return id, nil
+}
+
+// authenticate is check for the login pages. On failure it answers itself
+// for 429/503 and returns the status for the caller to render 401/403.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, c *Config, username, password string) (*Identity, int) {
+	id, err := s.check(r.Context(), c, username, password, clientKey(r))
+	var te *ThrottledError
+	switch {
+	case err == nil:
+		return id, 0
+	case errors.As(err, &te):
+		w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter/time.Second)+1))
+		writeError(w, r, http.StatusTooManyRequests, "errors.too.much.requests", "Too many failed logins: try again later")
+		return nil, http.StatusTooManyRequests
+	case errors.Is(err, ErrLDAPUnavailable):
+		writeError(w, r, http.StatusServiceUnavailable, "errors.auth.provider.unavailable",
+			"The authentication provider is unavailable: try again later")
+		return nil, http.StatusServiceUnavailable
+	case errors.Is(err, errNotAllowed):
 		return nil, http.StatusForbidden
 	}
-	return id, 0
+	return nil, http.StatusUnauthorized
 }
+
+// Module returns the published auth module id, or nil.
+func (s *Server) Module(id string) *Config { return s.reg.Load().modules[id] }
 
 // basicPrompt serves a module with basicAuth: the browser's own prompt.
 func (s *Server) basicPrompt(w http.ResponseWriter, r *http.Request, t *target) {

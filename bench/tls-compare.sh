@@ -26,6 +26,14 @@ cleanup() {
 }
 trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || true
+need=()
+command -v h2load >/dev/null || need+=(nghttp2-client)
+command -v nginx >/dev/null || need+=(nginx)
+command -v haproxy >/dev/null || need+=(haproxy)
+if [ ${#need[@]} -gt 0 ]; then
+	[ "$(id -u)" = 0 ] || { echo "tls-compare.sh: install ${need[*]}" >&2; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
 for b in torii:./cmd/torii backend:./bench/backend tlsidle:./bench/tlsidle; do
 	go build -o "$dir/${b%%:*}" "${b#*:}"
 done

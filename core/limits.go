@@ -23,7 +23,8 @@ import (
 // MaxConcurrentRequests requests ever reach the backends together. The
 // count is released exactly once per counted request (clientConn.inFlight
 // says whether it holds one), by endExchange (exchange.go), whatever the
-// outcome. Retries keep the count: one request is in flight however many
+// outcome; a request parked for a quota lease (park.go) gives it back and
+// takes it again when its policy step runs anew. Retries keep the count: one request is in flight however many
 // targets it tries.
 
 // serverLimits are the Server's gateway-wide counters.

@@ -1,8 +1,10 @@
 package tlsedge
 
 import (
+	"bytes"
 	"crypto/tls"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -264,3 +266,60 @@ func TestHandshakeTimeoutAndLimit(t *testing.T) {
 		t.Fatalf("timeouts counted: %d", f)
 	}
 }
+
+// lineCounter counts log lines.
+type lineCounter struct{ n atomic.Int64 }
+
+func (l *lineCounter) Write(b []byte) (int, error) {
+	l.n.Add(int64(bytes.Count(b, []byte("\n"))))
+	return len(b), nil
+}
+
+// TestFailureLogRate: 200 failed handshakes in a burst write one log line (with the client
+// address), and the next line, a period later, says how many were left out.
+func TestFailureLogRate(t *testing.T) {
+	p := newPKI(t, "test CA")
+	var lines lineCounter
+	var buf strings.Builder
+	var mu sync.Mutex
+	w := io.MultiWriter(&lines, writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(b) }))
+	s, addr := startEdge(t, Config{Logger: slog.New(slog.NewTextHandler(w, nil)), LogEvery: 300 * time.Millisecond},
+		NewTable([]Cert{p.cert(t, "a", "a.test")}, TableOptions{}))
+	for i := 0; i < 200; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(c, "garbage that is not TLS\r\n\r\n")
+		_, _ = io.ReadAll(c)
+		c.Close()
+	}
+	for s.Stats().Failures[ReasonProtocol]+s.Stats().Failures[ReasonPlaintext] < 200 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := lines.n.Load(); n < 1 || n > 2 {
+		t.Fatalf("%d log lines for 200 failures", n)
+	}
+	time.Sleep(350 * time.Millisecond)
+	c, _ := net.Dial("tcp", addr)
+	_, _ = io.WriteString(c, "garbage\r\n\r\n")
+	_, _ = io.ReadAll(c)
+	c.Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		mu.Lock()
+		out := buf.String()
+		mu.Unlock()
+		if strings.Contains(out, "suppressed=") && strings.Contains(out, "client=127.0.0.1:") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no line with the suppressed count and the client: %s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/torii-gateway/torii/auth"
+	"github.com/torii-gateway/torii/core/privateapp"
 	"github.com/torii-gateway/torii/pki"
 	"golang.org/x/crypto/bcrypt"
 	"io"
@@ -59,8 +61,12 @@ func startGatewayIn(t *testing.T, dataDir string) *gateway {
 	set := metric.NewSet(1)
 	live := metric.NewLive(set)
 	counters := quota.New(quota.Options{})
+	// Private apps (auth modules, the back-office login through one of them), as torii serve
+	// wires them; the login server is not served: the UI only uses its Login.
+	sessions := privateapp.New(nil)
+	login := auth.NewServer(auth.Options{Sessions: sessions, Logger: log})
 	eng, err := core.NewServer(core.Config{Listen: "127.0.0.1:0", Loops: 1, Logger: log,
-		Quotas: counters, Metrics: set, Live: live})
+		Quotas: counters, Metrics: set, Live: live, PrivateApps: sessions})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +86,7 @@ func startGatewayIn(t *testing.T, dataDir string) *gateway {
 		DataDir: dataDir, Publisher: eng, Logger: log, UI: ui.Handler(),
 		Quotas: counters, Metrics: set, Live: live,
 		BootstrapClientID: adminID, BootstrapClientSecret: adminSecret,
-		Cluster: leader,
+		Cluster: leader, PrivateApps: login,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -694,5 +700,26 @@ func TestBrowser(t *testing.T) {
 	step("7 logout", func(t *testing.T) {
 		do(t, "logout", chromedp.Click(css(`#logout`)), chromedp.WaitVisible(css(`#login-form`)))
 		do(t, "reload", chromedp.Reload(), chromedp.WaitVisible(css(`#login-form`)))
+	})
+
+	step("8 back-office login through an auth module", func(t *testing.T) {
+		hash, err := bcrypt.GenerateFromPassword([]byte("ann-pass"), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.adminSend(t, "POST", "/api/auths", map[string]any{"type": "basic", "id": "auth_bo", "name": "Staff", // step 6 replaced everything
+			"users": []any{map[string]any{"name": "Ann", "email": "ann@oto.tools", "password": string(hash), "metadata": map[string]any{"toriiAdmin": true}}}})
+		var global map[string]any
+		g.adminGet(t, "/api/globalconfig", &global)
+		global["backOfficeAuthRef"] = "auth_bo"
+		g.adminSend(t, "PUT", "/api/globalconfig", global)
+		do(t, "the login page offers the module", chromedp.Reload(), chromedp.WaitVisible(css(`#sso-form`)))
+		if title, _ := chromedp.Run(ctx, chromedp.Text(css(`#sso-title`))); title != "Log in with Staff" {
+			t.Fatalf("SSO title %q", title)
+		}
+		do(t, "log in as Ann", chromedp.SendKeys(css(`#sso-user`), "ann@oto.tools"), chromedp.SendKeys(css(`#sso-password`), "ann-pass"),
+			chromedp.Click(css(`#sso-submit`)), chromedp.WaitVisible(css(`#shell`)))
+		wait(t, `document.getElementById('who').textContent === 'user:ann@oto.tools'`, 5*time.Second)
+		do(t, "logout", chromedp.Click(css(`#logout`)), chromedp.WaitVisible(css(`#login-form`)))
 	})
 }

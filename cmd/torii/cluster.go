@@ -4,10 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/torii-gateway/torii/auth"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -135,6 +137,19 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	cfg.Events, cfg.Metrics, cfg.Quotas = hub, set, counters
+	// Private apps on this node: its own sessions (per node, as documented) and login server.
+	sessions, closeSessions, err := openSessions(f.dataDir)
+	if err != nil {
+		return err
+	}
+	defer closeSessions()
+	cfg.PrivateApps = sessions
+	loginLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("cannot listen on loopback for the private-app login pages: %w", err)
+	}
+	login := auth.NewServer(auth.Options{Sessions: sessions, Logger: log.With("component", "privateapps"),
+		Addr: netip.MustParseAddrPort(loginLn.Addr().String())})
 	srv, err := core.NewServer(cfg)
 	if err != nil {
 		return err
@@ -142,11 +157,19 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	reg := route.NewRegistry()
 	health := route.NewHealthChecker(reg, route.HealthOptions{})
 	compiler := admin.NewClusterCompiler(log, counters, reg)
+	compiler.SetPrivateApps(login)
+	defer compiler.Close()
+	compiler.OnNamesChange(func(out *admin.ClusterCompiled) { // target names resolved or changed
+		login.Update(out.Auths, out.Private)
+		health.Update(out.Snapshot.Routes)
+		srv.Publish(out.Snapshot)
+	})
 	apply := func(entries map[string][]byte) error {
 		out, err := compiler.Compile(entries)
 		if err != nil {
 			return err
 		}
+		login.Update(out.Auths, out.Private)
 		health.Update(out.Snapshot.Routes)
 		srv.Publish(out.Snapshot)
 		log.Info("cluster state applied", "routes", len(out.Routes.Routes()), "ignored", out.Ignored)
@@ -183,6 +206,11 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	spawn(func() { hub.Run(bg) })
 	spawn(func() { _ = health.Run(bg) })
 	spawn(func() { w.Run(bg) })
+	spawn(func() {
+		if err := login.Serve(bg, loginLn); err != nil {
+			log.Error("private-app login server stopped", "err", err)
+		}
+	})
 	spawn(func() { engine.run(bg) })
 	if f.status != "" {
 		ln, err := net.Listen("tcp", f.status)

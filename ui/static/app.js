@@ -31,6 +31,11 @@ function showLogin() {
   $('shell').hidden = true;
   $('login').hidden = false;
   $('login-id').focus();
+  // The back-office auth module (global config backOfficeAuthRef), when there is one.
+  api('GET', '/api/session/sso', undefined, { quiet401: true }).then((sso) => {
+    $('sso-form').hidden = !sso.enabled;
+    if (sso.enabled) { $('sso-title').textContent = `Log in with ${sso.name}`; $('sso-user').focus(); }
+  }).catch(() => { $('sso-form').hidden = true; });
 }
 
 async function showApp(who) {
@@ -84,6 +89,22 @@ $('login-form').addEventListener('submit', (ev) => {
       await showApp(s.clientId);
     } catch (e) {
       errBox.textContent = e.status === 401 ? 'Wrong client id or secret.' : e.message;
+      errBox.hidden = false;
+    }
+  });
+});
+
+$('sso-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const errBox = $('sso-error');
+  errBox.hidden = true;
+  withBusy($('sso-submit'), null, async () => {
+    try {
+      const s = await api('POST', '/api/session', { username: $('sso-user').value.trim(), password: $('sso-password').value }, { quiet401: true });
+      $('sso-password').value = '';
+      await showApp(s.clientId);
+    } catch (e) {
+      errBox.textContent = e.status === 401 ? 'Wrong user name or password.' : e.message;
       errBox.hidden = false;
     }
   });
