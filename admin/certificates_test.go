@@ -174,7 +174,7 @@ func TestCertificateExpiryAlerts(t *testing.T) {
 	now := time.Now()
 	e := newEnv(t, func(o *Options) { o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now } })
 	rec := &alertRecorder{}
-	e.s.alerts = rec
+	e.s.setAlerts(rec)
 	leaf := mint(t, pki.MintOptions{CommonName: "soon", Hosts: []string{"soon.example.com"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(60 * 24 * time.Hour)})
 	e.must(http.StatusCreated, req{method: "POST", path: "/api/certificates", body: map[string]any{"id": "soon", "chain": leaf.ChainPEM, "privateKey": leaf.KeyPEM}})

@@ -95,6 +95,19 @@ func DescriptorToRoute(sd map[string]any) (route map[string]any, unsupported []s
 	tl, _ := sd["targets"].([]any)
 	for i, t := range tl {
 		tm := obj(t)
+		for k, v := range tm {
+			switch k {
+			case "host", "scheme", "weight", "protocol", "ipAddress", "tags", "metadata":
+			case "predicate":
+				if p, _ := v.(map[string]any); p["type"] != "AlwaysMatch" && !IsInert(v) {
+					unsupported = append(unsupported, "targets["+strconv.Itoa(i)+"].predicate")
+				}
+			default:
+				if !IsInert(v) {
+					unsupported = append(unsupported, "targets["+strconv.Itoa(i)+"]."+k)
+				}
+			}
+		}
 		hostport, _ := tm["host"].(string)
 		scheme, _ := tm["scheme"].(string)
 		// "ahttps"/"ahttp" are the same schemes served by Otoroshi's alternate HTTP client:
