@@ -33,14 +33,21 @@ type certAlerts struct {
 	sent map[string]bool
 }
 
+// setAlerts replaces where the expiry alerts go (tests).
+func (s *Server) setAlerts(a alertPublisher) {
+	s.certAlerts.mu.Lock()
+	s.alerts = a
+	s.certAlerts.mu.Unlock()
+}
+
 // checkCertExpiry sends the expiry alerts due at now for the published certificates.
 func (s *Server) checkCertExpiry(now time.Time) {
 	c := s.published.Load()
+	s.certAlerts.mu.Lock()
+	defer s.certAlerts.mu.Unlock()
 	if c == nil || s.alerts == nil {
 		return
 	}
-	s.certAlerts.mu.Lock()
-	defer s.certAlerts.mu.Unlock()
 	if s.certAlerts.sent == nil {
 		s.certAlerts.sent = map[string]bool{}
 	}

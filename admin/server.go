@@ -134,7 +134,8 @@ type Server struct {
 	published atomic.Pointer[compiled]
 
 	compiler *compiler
-	// alerts receives the certificate expiry alerts (Options.Events); certAlerts remembers them.
+	// alerts receives the certificate expiry alerts (Options.Events); certAlerts remembers them
+	// and guards alerts.
 	alerts     alertPublisher
 	certAlerts certAlerts
 	// names resolves target host names on its own goroutine (names.go).

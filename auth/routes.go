@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/torii-gateway/torii/core/route"
@@ -95,7 +96,8 @@ func LoginRoutes(routes []route.Route, addr netip.AddrPort) []route.Route {
 	}
 	out := make([]route.Route, len(routes), len(routes)+len(hosts))
 	copy(out, routes)
-	for _, h := range sorted(hosts) {
+	slices.Sort(hosts)
+	for _, h := range hosts {
 		out = append(out, route.Route{
 			ID: loginRouteID(h), Name: "Private apps login (" + h + ")",
 			Description: "added by Torii: the login pages of the routes behind AuthModule on " + h,
@@ -111,15 +113,6 @@ func LoginRoutes(routes []route.Route, addr netip.AddrPort) []route.Route {
 		})
 	}
 	return out
-}
-
-func sorted(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s
 }
 
 // hostMatches reports whether the request host (port dropped, lower case)

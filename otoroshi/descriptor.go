@@ -95,6 +95,19 @@ func DescriptorToRoute(sd map[string]any) (route map[string]any, unsupported []s
 	tl, _ := sd["targets"].([]any)
 	for i, t := range tl {
 		tm := obj(t)
+		for k, v := range tm {
+			switch k {
+			case "host", "scheme", "weight", "protocol", "ipAddress", "tags", "metadata":
+			case "predicate":
+				if p, _ := v.(map[string]any); p["type"] != "AlwaysMatch" && !IsInert(v) {
+					unsupported = append(unsupported, "targets["+strconv.Itoa(i)+"].predicate")
+				}
+			default:
+				if !IsInert(v) {
+					unsupported = append(unsupported, "targets["+strconv.Itoa(i)+"]."+k)
+				}
+			}
+		}
 		hostport, _ := tm["host"].(string)
 		scheme, _ := tm["scheme"].(string)
 		// "ahttps"/"ahttp" are the same schemes served by Otoroshi's alternate HTTP client:
@@ -122,6 +135,13 @@ func DescriptorToRoute(sd map[string]any) (route map[string]any, unsupported []s
 		}
 		if ip, ok := tm["ipAddress"].(string); ok && ip != "" {
 			target["ip_address"] = ip
+		}
+		if mc, ok := tm["mtlsConfig"].(map[string]any); ok && tls {
+			// Otoroshi's MtlsConfig, as the NG target's tls_config.
+			b := func(f string) bool { v, _ := mc[f].(bool); return v }
+			ids := func(f string) []any { v, _ := mc[f].([]any); return append([]any{}, v...) }
+			target["tls_config"] = map[string]any{"enabled": b("mtls"), "loose": b("loose"), "trust_all": b("trustAll"),
+				"certs": ids("certs"), "trusted_certs": ids("trustedCerts")}
 		}
 		targets = append(targets, target)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -284,4 +285,42 @@ func TestGatewayAndPerIPThrottlesAreGlobal(t *testing.T) {
 		func(i int, wake func()) { nodes[i].c.Wait(quota.IPKey(addr), wake) }); got != 300 {
 		t.Fatalf("per-IP throttle of 300 per window through 3 nodes: %d admitted", got)
 	}
+}
+
+// TestLeaseReturnedAtWindowEnd: a busy key whose 10-second window ends gives the unspent calls
+// of its lease back to the day's counter at once (not after a second idle). Long: it waits for
+// a window to end (TORII_CLUSTER_LONG=1, make test-cluster).
+func TestLeaseReturnedAtWindowEnd(t *testing.T) {
+	if os.Getenv("TORII_CLUSTER_LONG") == "" {
+		t.Skip("long: run with TORII_CLUSTER_LONG=1 (make test-cluster)")
+	}
+	r := testkit.StartRedis(t)
+	n := startNode(t, r.Addr, quota.FailOpen, 1)
+	lim := quota.Limits{Throttle: 100000, Daily: 100000, Monthly: quota.Unlimited}
+	waitWindowStart(t)
+	win := time.Now().UnixNano() / int64(quota.ThrottleWindow)
+	admitted := hammer([]*node{n}, "k", lim, 2000) // the lease grows past what is spent
+	if n.c.GlobalStats().Held == 0 {
+		t.Fatal("no lease held after a burst")
+	}
+	// Stay busy (a call every 100 ms, so no idle return) until the window ends.
+	for time.Now().UnixNano()/int64(quota.ThrottleWindow) == win {
+		if a, _ := n.take("k", lim); a {
+			admitted++
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if a, _ := n.take("k", lim); a {
+		admitted++
+	}
+	day := time.Now().UTC().Truncate(24 * time.Hour).UnixMilli()
+	testkit.Eventually(t, "the old window's unspent calls back in the day's count", func() error {
+		out, err := r.Do("GET", fmt.Sprintf("torii:q:{k}:d:%d", day))
+		_, v, _ := strings.Cut(out, "\r\n")
+		counted, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if want := admitted + n.c.GlobalStats().Held; err != nil || counted != want {
+			return fmt.Errorf("day counter %d (%v), want %d admitted + %d held", counted, err, admitted, n.c.GlobalStats().Held)
+		}
+		return nil
+	})
 }
