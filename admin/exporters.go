@@ -38,7 +38,7 @@ func exporterTemplate() map[string]any {
 }
 
 // checkExporter types the fields, then lets the event package validate the config the way the
-// hub will (sizes, filters, webhook URL, file path). A type Torii does not run (kafka, elastic...)
+// hub will (sizes, filters, webhook URL, file path, kafka brokers). A type Torii does not run (elastic...)
 // is accepted and kept: the hub lists it and does not start it.
 func checkExporter(c *checker, doc map[string]any) {
 	checkID(c, doc, "id")

@@ -386,3 +386,18 @@ func TestOIDCLogin(t *testing.T) {
 		}
 	}
 }
+
+// A provider that cannot be reached: the login answers 502 in Otoroshi's
+// shape, other hosts and open sessions are not concerned.
+func TestOIDCProviderDown(t *testing.T) {
+	be := testkit.TextBackend(t, "ok")
+	st := startStack(t, nil)
+	down := "http://" + testkit.RefusedAddr(t)
+	st.publish(t, []string{oidcModule(down)}, privateRoute("r_down", "app.test", be, "mod_oidc"))
+	req, _ := http.NewRequest("GET", "http://app.test"+auth.Prefix+"login?route=r_down&redirect=/", nil)
+	req.Header.Set("Accept", "application/json")
+	resp, body := do(t, st.browser(t), req)
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, `"error":"errors.auth.provider.unavailable"`) {
+		t.Fatalf("provider down: %d %s", resp.StatusCode, body)
+	}
+}

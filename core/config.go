@@ -43,6 +43,11 @@ type Config struct {
 	// TrustForwarded keeps client-supplied X-Forwarded-For/-Proto/-Host and
 	// appends to them; otherwise they are replaced.
 	TrustForwarded bool
+	// XForwardedByPlugin sends X-Forwarded-For/-Proto/-Host only on routes
+	// with Otoroshi's XForwardedHeaders plugin, as Otoroshi does; by default
+	// (false) every route sends them. Client-supplied copies are never
+	// forwarded unless TrustForwarded (and then only with ours).
+	XForwardedByPlugin bool
 	// AllowConnect lets CONNECT requests through (as a tunnel to the routed
 	// target); otherwise CONNECT is answered 405.
 	AllowConnect bool

@@ -148,27 +148,29 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 		dst = append(dst, host...)
 	}
 	l.hostEnd = len(dst)
-	dst = append(dst, "\r\nX-Forwarded-For: "...)
-	if trust && hasXFF {
-		dst = append(dst, xff.Bytes(buf)...)
-		dst = append(dst, ", "...)
-	}
-	dst = cc.remote.AppendTo(dst)
-	dst = append(dst, "\r\nX-Forwarded-Proto: "...)
-	switch {
-	case trust && hasXFP:
-		dst = append(dst, xfp.Bytes(buf)...)
-	case cc.tls:
-		dst = append(dst, "https"...)
-	default:
-		dst = append(dst, "http"...)
-	}
-	if trust && hasXFH {
-		dst = append(dst, "\r\nX-Forwarded-Host: "...)
-		dst = append(dst, xfh.Bytes(buf)...)
-	} else if len(host) > 0 {
-		dst = append(dst, "\r\nX-Forwarded-Host: "...)
-		dst = append(dst, host...)
+	if cc.pol.xForwarded {
+		dst = append(dst, "\r\nX-Forwarded-For: "...)
+		if trust && hasXFF {
+			dst = append(dst, xff.Bytes(buf)...)
+			dst = append(dst, ", "...)
+		}
+		dst = cc.remote.AppendTo(dst)
+		dst = append(dst, "\r\nX-Forwarded-Proto: "...)
+		switch {
+		case trust && hasXFP:
+			dst = append(dst, xfp.Bytes(buf)...)
+		case cc.tls:
+			dst = append(dst, "https"...)
+		default:
+			dst = append(dst, "http"...)
+		}
+		if trust && hasXFH {
+			dst = append(dst, "\r\nX-Forwarded-Host: "...)
+			dst = append(dst, xfh.Bytes(buf)...)
+		} else if len(host) > 0 {
+			dst = append(dst, "\r\nX-Forwarded-Host: "...)
+			dst = append(dst, host...)
+		}
 	}
 	dst = append(dst, "\r\n"...)
 	dst = lp.appendOtoroshiIn(dst, cc, host)

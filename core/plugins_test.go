@@ -162,3 +162,29 @@ func TestAccessAndHeaderPlugins(t *testing.T) {
 		}
 	})
 }
+
+// TestXForwardedByPlugin: with Config.XForwardedByPlugin, only a route with
+// the XForwardedHeaders plugin sends X-Forwarded-*, and a client's copies
+// never pass.
+func TestXForwardedByPlugin(t *testing.T) {
+	be := startHeaderEcho(t)
+	srv := startProxy(t, core.Config{XForwardedByPlugin: true})
+	publishRoutes(t, srv, nil, 2, testRoute("plain.test", be), withPlugins(testRoute("xfwd.test", be), "XForwardedHeaders", `{}`))
+	f := func(host string, want bool) {
+		t.Helper()
+		c := dial(t, srv)
+		_, body := roundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: "+host+"\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n", "GET")
+		names := strings.Split(strings.TrimSpace(body), "\n")
+		got := 0
+		for _, n := range names {
+			if strings.HasPrefix(n, "x-forwarded-") {
+				got++
+			}
+		}
+		if want && got != 3 || !want && got != 0 {
+			t.Errorf("%s: backend saw %v", host, names)
+		}
+	}
+	f("plain.test", false)
+	f("xfwd.test", true)
+}

@@ -65,6 +65,8 @@ type exchangePolicy struct {
 	// overrideHost sends the target's host:port as Host (the route's
 	// OverrideHost plugin, compiled at publish: routePolicy).
 	overrideHost bool
+	// xForwarded sends the X-Forwarded-* fields (head.go).
+	xForwarded bool
 	// keepUnderscores forwards request fields whose names hold "_"
 	// (Global.UnderscoresInHeaders).
 	keepUnderscores bool
@@ -88,6 +90,7 @@ func (p *exchangePolicy) reset() {
 	p.ntracking = 0
 	p.attempts = 1
 	p.overrideHost = false
+	p.xForwarded = false
 }
 
 // dropped reports whether request header i carries credentials.
@@ -130,8 +133,10 @@ func (lp *loop) policy(cc *clientConn, snap *Snapshot, rt *route.Compiled, buf [
 			return k, false
 		}
 	}
+	cc.pol.xForwarded = !lp.s.cfg.XForwardedByPlugin
 	if rp := snap.policyOf(rt); rp != nil {
 		cc.pol.overrideHost = rp.overrideHost
+		cc.pol.xForwarded = cc.pol.xForwarded || rp.xForwarded
 		if rp.broken {
 			return errMisconfigured, false
 		}

@@ -109,6 +109,9 @@ type routePolicy struct {
 	// overrideHost is set when the route has the OverrideHost plugin: the
 	// target's host:port is sent as Host instead of the client's.
 	overrideHost bool
+	// xForwarded is set when the route has the XForwardedHeaders plugin
+	// (Config.XForwardedByPlugin).
+	xForwarded bool
 	// priv is the AuthModule step (privateapp.go), nil when the route has
 	// none.
 	priv *privGate
@@ -176,7 +179,7 @@ func (s *Snapshot) compilePolicies() error {
 
 func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 	var in apikey.PolicyInput
-	var hasKey, overrideHost bool
+	var hasKey, overrideHost, xForwarded bool
 	var priv *privGate
 	var reqBody, respBody *bodyLimiter
 	for i := range rt.Steps {
@@ -194,6 +197,8 @@ func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 			}
 		case "OverrideHost":
 			overrideHost = true
+		case "XForwardedHeaders":
+			xForwarded = true
 		case "AuthModule", "MultiAuthModule":
 			if priv != nil {
 				continue // the first instance decides
@@ -215,7 +220,7 @@ func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 			}
 		}
 	}
-	rp := routePolicy{overrideHost: overrideHost, priv: priv, reqBody: reqBody, respBody: respBody}
+	rp := routePolicy{overrideHost: overrideHost, xForwarded: xForwarded, priv: priv, reqBody: reqBody, respBody: respBody}
 	ch, err := plugin.Compile(rt)
 	if err != nil {
 		return rp, err

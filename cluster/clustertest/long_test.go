@@ -286,6 +286,24 @@ func TestClusterGatewayThrottle(t *testing.T) {
 	if time.Now().UnixNano()/w != win {
 		t.Skip("the load outlasted one 10 s window")
 	}
+	if tl.get(200)+settled.get(200) != 1500 {
+		keys, _ := c.redis.Do("KEYS", "*")
+		val, _ := c.redis.Do("GET", fmt.Sprintf("torii:q:{%s}:w:%d", quota.GatewayKey, win*w/int64(time.Millisecond)))
+		t.Logf("redis keys %q, gateway window count %q", keys, val)
+		for _, wk := range c.workers {
+			t.Logf("worker %s: %v", wk.Proxy, health(t, wk))
+			resp, err := client.Get("http://" + wk.Status + "/metrics")
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				for _, line := range strings.Split(string(b), "\n") {
+					if strings.Contains(line, `route="open"`) && (strings.Contains(line, "requests") || strings.Contains(line, "status")) {
+						t.Log(line)
+					}
+				}
+			}
+		}
+	}
 	exact(t, "gateway throttlingQuota 150/s (1500 per window)", 1500, tl, settled)
 }
 

@@ -101,6 +101,7 @@ type engineFlags struct {
 	loops         int
 	reusePort     bool
 	trustForward  bool
+	xfwdByPlugin  bool
 	allowConnect  bool
 	proxyProtocol bool
 	grace         time.Duration
@@ -124,6 +125,7 @@ func (f *engineFlags) register(fs *flag.FlagSet, listen string) {
 	fs.IntVar(&f.loops, "loops", 0, "event loops (0: GOMAXPROCS)")
 	fs.BoolVar(&f.reusePort, "reuseport", false, "one SO_REUSEPORT listener per event loop")
 	fs.BoolVar(&f.trustForward, "trust-forwarded", false, "keep client-supplied X-Forwarded-* headers and append to them")
+	fs.BoolVar(&f.xfwdByPlugin, "x-forwarded-by-plugin", false, "send X-Forwarded-* only on routes with the XForwardedHeaders plugin, as Otoroshi does (default: on every route)")
 	fs.BoolVar(&f.allowConnect, "allow-connect", false, "let CONNECT requests through to the routed target")
 	fs.BoolVar(&f.proxyProtocol, "proxy-protocol", false, "expect a PROXY protocol header (v2 or v1) on every connection of --listen, from a TCP load balancer;\n"+
 		"its client address is the one routing, IP lists, X-Forwarded-For and events see (only behind such a balancer)")
@@ -164,23 +166,24 @@ func (f *engineFlags) config(log *slog.Logger) core.Config {
 		maxConns = 0
 	}
 	return core.Config{
-		Listen:          f.listen,
-		Loops:           f.loops,
-		ReusePort:       f.reusePort,
-		Logger:          log,
-		TrustForwarded:  f.trustForward,
-		AllowConnect:    f.allowConnect,
-		ProxyProtocol:   f.proxyProtocol,
-		ShutdownGrace:   f.grace,
-		HeaderTimeout:   f.headerTimeout,
-		IdleTimeout:     f.idleTimeout,
-		BodyTimeout:     f.bodyTimeout,
-		BodyMinRate:     f.bodyMinRate,
-		MaxRequestBody:  f.maxBody,
-		MaxConns:        maxConns,
-		PoolIdleLimit:   f.poolIdle,
-		PoolIdleTimeout: f.poolIdleTime,
-		HighWater:       f.highWater,
+		Listen:             f.listen,
+		Loops:              f.loops,
+		ReusePort:          f.reusePort,
+		Logger:             log,
+		TrustForwarded:     f.trustForward,
+		XForwardedByPlugin: f.xfwdByPlugin,
+		AllowConnect:       f.allowConnect,
+		ProxyProtocol:      f.proxyProtocol,
+		ShutdownGrace:      f.grace,
+		HeaderTimeout:      f.headerTimeout,
+		IdleTimeout:        f.idleTimeout,
+		BodyTimeout:        f.bodyTimeout,
+		BodyMinRate:        f.bodyMinRate,
+		MaxRequestBody:     f.maxBody,
+		MaxConns:           maxConns,
+		PoolIdleLimit:      f.poolIdle,
+		PoolIdleTimeout:    f.poolIdleTime,
+		HighWater:          f.highWater,
 
 		NoOtoroshiHeadersIn:   f.noHeadersIn,
 		NoOtoroshiHeadersBack: f.noHeadersBack,

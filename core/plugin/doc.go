@@ -2,10 +2,12 @@
 // implements beyond API keys: header plugins (AdditionalHeadersIn/Out,
 // MissingHeadersIn/Out, RemoveHeadersIn/Out, HeadersValidation), access
 // plugins (Cors, Redirection, MaintenanceMode, BuildMode, DisableHttp10,
-// ReadOnlyCalls, AllowHttpMethods, IpAddressAllowedList, IpAddressBlockList)
-// and Otoroshi's exchange protocol (OtoroshiChallenge V1 and V2,
-// OtoroshiInfos in its Latest and Legacy shapes), with the subset of
-// Otoroshi's ${...} expression language those plugins' docs show.
+// ReadOnlyCalls, AllowHttpMethods, IpAddressAllowedList, IpAddressBlockList),
+// Otoroshi's exchange protocol (OtoroshiChallenge V1 and V2, OtoroshiInfos
+// in its Latest and Legacy shapes) and JWT (JwtVerification, JwtSigner, with
+// the jwtVerifiers entities compiled into a VerifierSet, JWKS fetched off
+// the loops), with the subset of Otoroshi's ${...} expression language those
+// plugins' docs show.
 //
 // # Compile at publish, run on the loop
 //

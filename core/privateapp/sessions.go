@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -18,15 +19,18 @@ import (
 
 // Sizes of a cookie value "<id>.<mac>".
 const (
-	idBytes  = 32                       // random bits of a session id: 256
-	idLen    = 43                       // base64url (no padding) of idBytes
-	macBytes = 16                       // HMAC-SHA256 truncated to 128 bits
-	macLen   = 22                       // base64url of macBytes
-	valueLen = idLen + 1 + macLen       // the whole cookie value
-	nShards  = 64                       // shards of the in-memory table
-	maxUsers = 1 << 20                  // sessions kept in memory at most: stops a login flood from eating the heap
-	cacheLn  = 64                       // bytes of a cache line, for shard padding
-	shardPad = cacheLn - 8 - 24%cacheLn // keeps two shards' locks off one line (RWMutex is 24 bytes, the map 8)
+	idBytes  = 32                 // random bits of a session id: 256
+	idLen    = 43                 // base64url (no padding) of idBytes
+	macBytes = 16                 // HMAC-SHA256 truncated to 128 bits
+	macLen   = 22                 // base64url of macBytes
+	valueLen = idLen + 1 + macLen // the whole cookie value
+	nShards  = 64                 // shards of the in-memory table
+	maxUsers = 1 << 20            // sessions kept in memory at most: stops a login flood from eating the heap
+	// maxPerUser bounds the sessions of one user of one module: a user who scripts logins
+	// ends their own oldest sessions rather than filling the table.
+	maxPerUser = 32
+	cacheLn    = 64                       // bytes of a cache line, for shard padding
+	shardPad   = cacheLn - 8 - 24%cacheLn // keeps two shards' locks off one line (RWMutex is 24 bytes, the map 8)
 )
 
 // Bucket names in the bbolt database.
@@ -44,6 +48,50 @@ type Sessions struct {
 	shards [nShards]shard
 	now    func() time.Time
 	moduleTable
+
+	// byUser lists the session ids of each (module, email), oldest first, for maxPerUser. Only
+	// Create, Delete, Prune and Open touch it; loops never do.
+	umu    sync.Mutex
+	byUser map[string][]string
+}
+
+func userKey(u *User) string { return u.Module + "\x00" + u.Email }
+
+// track records u's id for its user and returns the ids to end (past maxPerUser).
+func (s *Sessions) track(u *User) []string {
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	if s.byUser == nil {
+		s.byUser = map[string][]string{}
+	}
+	k := userKey(u)
+	ids := append(s.byUser[k], u.ID)
+	var over []string
+	if len(ids) > maxPerUser {
+		over = append(over, ids[:len(ids)-maxPerUser]...)
+		ids = append([]string(nil), ids[len(ids)-maxPerUser:]...)
+	}
+	s.byUser[k] = ids
+	return over
+}
+
+// untrack forgets id of u's user.
+func (s *Sessions) untrack(u *User) {
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	k := userKey(u)
+	ids := s.byUser[k]
+	for i, id := range ids {
+		if id == u.ID {
+			ids = append(ids[:i:i], ids[i+1:]...)
+			break
+		}
+	}
+	if len(ids) == 0 {
+		delete(s.byUser, k)
+		return
+	}
+	s.byUser[k] = ids
 }
 
 type shard struct {
@@ -96,6 +144,7 @@ func Open(db *bbolt.DB) (*Sessions, error) {
 	s.db = db
 	now := s.now()
 	var stale [][]byte
+	var loaded []*User
 	err = db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
 			u := new(User)
@@ -105,11 +154,18 @@ func Open(db *bbolt.DB) (*Sessions, error) {
 			}
 			u.finish()
 			s.put(u)
+			loaded = append(loaded, u)
 			return nil
 		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot load the private-app sessions: %w", err)
+	}
+	sort.Slice(loaded, func(i, j int) bool { return loaded[i].CreatedAt.Before(loaded[j].CreatedAt) })
+	for _, u := range loaded {
+		for _, old := range s.track(u) {
+			_ = s.Delete(old)
+		}
 	}
 	if len(stale) > 0 {
 		_ = db.Update(func(tx *bbolt.Tx) error {
@@ -147,6 +203,11 @@ func (s *Sessions) Create(u *User, maxAge time.Duration) (string, error) {
 		return "", err
 	}
 	s.put(u)
+	for _, old := range s.track(u) {
+		if err := s.Delete(old); err != nil {
+			return "", err
+		}
+	}
 	return u.ID + "." + u.mac, nil
 }
 
@@ -224,8 +285,12 @@ func (s *Sessions) Lookup(module, value string) (*User, bool) {
 func (s *Sessions) Delete(id string) error {
 	sh := s.shardOf(id)
 	sh.mu.Lock()
+	u := sh.m[id]
 	delete(sh.m, id)
 	sh.mu.Unlock()
+	if u != nil {
+		s.untrack(u)
+	}
 	if s.db == nil {
 		return nil
 	}
@@ -259,8 +324,12 @@ func (s *Sessions) Prune() int {
 		sh.mu.RUnlock()
 		for _, id := range gone[start:] {
 			sh.mu.Lock()
+			u := sh.m[id]
 			delete(sh.m, id)
 			sh.mu.Unlock()
+			if u != nil {
+				s.untrack(u)
+			}
 		}
 	}
 	if s.db != nil && len(gone) > 0 {

@@ -85,3 +85,29 @@ func TestCreateCheckDeleteAndRestart(t *testing.T) {
 		t.Fatalf("Prune = %d, want 1", n)
 	}
 }
+
+// One user of one module keeps at most 32 sessions: the oldest end first.
+func TestSessionsPerUserBounded(t *testing.T) {
+	s := privateapp.New(nil)
+	var first []string
+	for i := range 40 {
+		v, err := s.Create(&privateapp.User{Module: "m", Email: "a@b"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < 8 {
+			first = append(first, v)
+		}
+	}
+	if _, err := s.Create(&privateapp.User{Module: "m", Email: "other@b"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Len(); n != 33 {
+		t.Fatalf("%d sessions, want 32 for a@b and 1 for other@b", n)
+	}
+	for _, v := range first {
+		if _, ok := s.Lookup("m", v); ok {
+			t.Fatal("one of the oldest sessions survived")
+		}
+	}
+}
