@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/internal/jsonx"
+	"github.com/torii-gateway/torii/internal/testkit"
 	"github.com/torii-gateway/torii/pki"
 	"github.com/torii-gateway/torii/tlsedge"
 )
@@ -24,14 +25,7 @@ type tlsRecorder struct {
 func (r *tlsRecorder) SetTable(t *tlsedge.Table) { r.mu.Lock(); r.t = t; r.mu.Unlock() }
 func (r *tlsRecorder) table() *tlsedge.Table     { r.mu.Lock(); defer r.mu.Unlock(); return r.t }
 
-func mint(t *testing.T, o pki.MintOptions) *pki.Minted {
-	t.Helper()
-	m, err := pki.Mint(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
+func mint(t *testing.T, o pki.MintOptions) *pki.Minted { return testkit.Mint(t, o) }
 
 func TestCertificatesCRUD(t *testing.T) {
 	rec := &tlsRecorder{}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
 	"github.com/torii-gateway/torii/otoroshi"
 )
@@ -342,29 +341,30 @@ func canonicalExport(t *testing.T, raw []byte) string {
 	return string(out)
 }
 
-// TestImportKeepsTLSTargets: https and ahttps targets stay TLS targets (never plain HTTP); the
-// import succeeds and its report says each needs upstream TLS.
+// TestImportKeepsTLSTargets: https and ahttps targets become TLS targets (never plain HTTP), with
+// a TLS profile whose SNI is the target host; the import report says so for each.
 func TestImportKeepsTLSTargets(t *testing.T) {
 	e := newEnv(t, nil)
 	rep := importReport(t, e.must(http.StatusOK, req{method: "POST", path: "/api/otoroshi.json", body: readTestdata(t, "every-kind-export.json")}))
 	for _, w := range []string{"serviceDescriptors/service_billing", "serviceDescriptors/service_legacy", "routes/route_pay"} {
 		found := false
-		for _, x := range rep.Warnings {
-			found = found || (x.Entity == w && strings.HasSuffix(x.Field, ".tls") && strings.Contains(x.Message, "upstream TLS"))
+		for _, x := range rep.Converted {
+			found = found || strings.HasPrefix(x, w+": backend.targets[0] is a TLS target: Torii connects to it with TLS")
 		}
 		if !found {
-			t.Errorf("no TLS warning for %s: %+v", w, rep.Warnings)
+			t.Errorf("no TLS note for %s: %+v", w, rep.Converted)
+		}
+		for _, x := range rep.Warnings {
+			if x.Entity == w && strings.HasSuffix(x.Field, ".tls") {
+				t.Errorf("TLS warning left: %+v", x)
+			}
 		}
 	}
 	tab := e.s.published.Load().routes
 	for _, id := range []string{"service_billing", "service_legacy", "route_pay"} {
 		ups := tab.Route(id).Upstreams()
-		if !ups[0].Target.TLS || ups[0].Down != route.DownNeedsTLS {
-			t.Errorf("%s: tls %v down %q", id, ups[0].Target.TLS, ups[0].Down)
+		if !ups[0].Target.TLS || ups[0].TLS == nil || ups[0].TLS.ServerName != ups[0].Target.Hostname {
+			t.Errorf("%s: tls %v profile %+v", id, ups[0].Target.TLS, ups[0].TLS)
 		}
-	}
-	ts := e.must(http.StatusOK, req{method: "GET", path: "/api/routes/route_pay/targets"}).list(t)
-	if st := ts[0].(map[string]any)["state"]; st != route.DownNeedsTLS {
-		t.Errorf("target state %v", st)
 	}
 }

@@ -164,8 +164,6 @@ func (s *Server) reportRouteWarnings(rep *otoroshi.Report, c *compiled) {
 				continue
 			}
 			rep.Warnings = append(rep.Warnings, f)
-		case strings.HasSuffix(wa.Field, ".tls"):
-			rep.Warnings = append(rep.Warnings, f)
 		default:
 			rep.Unsupported = append(rep.Unsupported, f)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/torii-gateway/torii/core/plugin"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/core/upstls"
 	"github.com/torii-gateway/torii/internal/jsonx"
 	"github.com/torii-gateway/torii/otoroshi"
 	"github.com/torii-gateway/torii/tlsedge"
@@ -38,6 +39,7 @@ type compiled struct {
 	snap    *core.Snapshot // what is published: routes, keys and global with their policies
 	tls     *tlsedge.Table // the SNI table of the certificates
 	certs   []certInfo     // every stored certificate with a chain, for expiry metrics and alerts
+	upcerts *upstreamCerts // the certificates TLS targets' tls_config names (upstreamtls.go)
 	// auths are the auth modules and private the routes (without the added login routes), for
 	// the login server.
 	auths   []*auth.Config
@@ -104,6 +106,7 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 		return nil, err
 	}
 	out.tls, out.certs = compileTLS(st, out.routes)
+	out.upcerts = compileUpstreamCerts(st)
 	out.auths, out.private = auths, private
 	out.jwt, out.snap.JWT = jwt, jwt
 	return out, nil
@@ -197,9 +200,12 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	if err != nil {
 		return nil, err
 	}
-	out.tls, out.certs = prev.tls, prev.certs
+	out.tls, out.certs, out.upcerts = prev.tls, prev.certs, prev.upcerts
 	if certs || routes || global { // the certificates, the mTLS hosts, the default domain
 		out.tls, out.certs = compileTLS(st, out.routes)
+	}
+	if certs {
+		out.upcerts = compileUpstreamCerts(st)
 	}
 	out.auths, out.private = mods, private
 	out.jwt, out.snap.JWT = jwt, jwt
@@ -411,6 +417,9 @@ func (s *Server) publish(c *compiled) {
 	}
 	if s.opts.TLS != nil && (prev == nil || prev.tls != c.tls) {
 		s.opts.TLS.SetTable(c.tls)
+	}
+	if prev == nil || prev.upcerts != c.upcerts {
+		upstls.SetStore(c.upcerts)
 	}
 	if prev == nil || prev.routes != c.routes {
 		s.compiler.reg.Prune(c.routes)

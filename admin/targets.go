@@ -20,7 +20,7 @@ type targetStatus struct {
 	InFlight  int64   `json:"inFlight"`
 	LatencyMs float64 `json:"latencyMs"` // EWMA of successful calls
 	// State is "up", or why the target takes no request whatever its health: "unresolved" (its
-	// hostname does not resolve; Address is then empty) or "needs upstream TLS".
+	// hostname does not resolve; Address is then empty).
 	State string `json:"state"`
 }
 

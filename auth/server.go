@@ -157,6 +157,10 @@ func (s *Server) Update(modules []*Config, routes []route.Route) {
 	reg := &registry{modules: map[string]*Config{}, routes: map[string]*privateRoute{}}
 	cat := map[string]*privateapp.Module{}
 	for _, c := range modules {
+		if c.Unsupported {
+			s.log.Warn("auth module kept but not run: Torii does not support its type; routes using it answer 500", "module", c.ID, "type", c.Type)
+			continue
+		}
 		reg.modules[c.ID] = c
 		cat[c.ID] = &privateapp.Module{ID: c.ID, Type: c.Type, Cookie: c.Cookie(), MaxAge: c.MaxAge()}
 	}

@@ -80,6 +80,7 @@ type clientConn struct {
 	head       []byte // the rewritten request head, kept for one retry; nil between exchanges (idle.go)
 	rt         *route.Compiled
 	target     *route.Upstream
+	upReason   string // why the last connect to a TLS target failed (upstls.Reason), for the event
 	pick       route.PickInput
 	up         *upstreamConn
 	respHead   bool  // the response head was written to the client
@@ -355,7 +356,7 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 	lp.obsBackend(cc, up)
 	lp.consume(cc, headLen+lp.coalesceBody(cc, buf[headLen:]))
 
-	if us := lp.takeIdle(up.Addr); us != nil {
+	if us := lp.takeIdle(up); us != nil {
 		lp.attach(cc, us)
 		return
 	}
@@ -365,7 +366,7 @@ func (lp *loop) startExchange(cc *clientConn, buf []byte, headLen int) {
 
 // connect dials a fresh upstream connection for cc's exchange.
 func (lp *loop) connect(cc *clientConn) {
-	us := lp.newUpstream(cc.target.Addr)
+	us := lp.newUpstream(cc.target)
 	us.cc = cc
 	cc.up = us
 	cc.state = csConnecting

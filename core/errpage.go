@@ -54,6 +54,9 @@ const (
 	errClientCert
 	errMisdirected
 	errPluginAnswer // a redirection or a CORS preflight answered by the chain
+	// errUpstreamTLS: the TLS handshake with a TLS target failed (its certificate did not
+	// verify, or it refused ours); the event's gwError carries the reason (upstls.Reason).
+	errUpstreamTLS
 	errKinds
 )
 
@@ -65,6 +68,7 @@ var errorInfo = [errKinds]struct {
 }{
 	errNotFound:        {404, "errors.service.not.found", "Service not found"},
 	errBadGateway:      {502, "errors.bad.gateway", "Bad gateway: the backend could not be reached or sent an invalid response"},
+	errUpstreamTLS:     {502, "errors.bad.gateway", "Bad gateway: the TLS handshake with the backend failed"},
 	errTimeout:         {504, "errors.request.timeout", "Request timeout: the backend did not answer in time"},
 	errOverloaded:      {503, "errors.overloaded", "Service overloaded: too many concurrent connections"},
 	errNoTarget:        {503, "errors.circuit.breaker.open", "Service unavailable: no backend target is available"},

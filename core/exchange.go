@@ -78,7 +78,12 @@ func (s *Server) endExchange(lp *loop, cc *clientConn, us *upstreamConn, how end
 			o.status = uint16(cc.pol.answerStatus)
 		}
 	}
-	s.obsEnd(lp, cc, s.nanos(), info.cause, true)
+	cause := info.cause
+	if k == errUpstreamTLS && cc.upReason != "" {
+		cause = cc.upReason // the reason, in the event only
+	}
+	cc.upReason = ""
+	s.obsEnd(lp, cc, s.nanos(), cause, true)
 	return end
 }
 

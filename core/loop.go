@@ -4,13 +4,14 @@ import (
 	"context"
 	"github.com/torii-gateway/torii/core/plugin"
 	"net"
-	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/torii-gateway/torii/core/event"
+	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/core/upstls"
 	"github.com/torii-gateway/torii/httpparse"
 )
 
@@ -148,13 +149,14 @@ func (lp *loop) closeConn(c gnet.Conn) {
 	_ = lp.el.Close(c)
 }
 
-func (lp *loop) newUpstream(addr netip.AddrPort) *upstreamConn {
+func (lp *loop) newUpstream(up *route.Upstream) *upstreamConn {
 	us, ok := popFree(&lp.freeUps)
 	if !ok {
 		us = &upstreamConn{lp: lp}
 		us.t.owner = us
 	}
-	us.addr = addr
+	us.addr = up.Addr
+	us.prof = up.TLS
 	us.state = usDialing
 	us.reused = false
 	return us
@@ -171,10 +173,17 @@ func (lp *loop) freeUpstream(us *upstreamConn) {
 // runs onUpstreamOpen on the loop. A failure comes back through Execute as
 // onDialError. A new connection costs a goroutine; pooled ones cost nothing.
 func (lp *loop) dial(us *upstreamConn, timeoutMs int64) {
-	addr := us.addr
+	addr, prof := us.addr, us.prof
 	go func() {
-		d := net.Dialer{Timeout: msDuration(timeoutMs)}
-		nc, err := d.Dial("tcp", addr.String())
+		var nc net.Conn
+		var err error
+		if prof != nil {
+			// TLS target: handshake here, the loop gets a socketpair end (package upstls).
+			nc, err = upstls.Dial(context.Background(), addr.String(), prof, msDuration(timeoutMs))
+		} else {
+			d := net.Dialer{Timeout: msDuration(timeoutMs)}
+			nc, err = d.Dial("tcp", addr.String())
+		}
 		if err == nil {
 			var ch <-chan gnet.RegisteredResult
 			ch, err = lp.el.Enroll(gnet.NewContext(context.Background(), us), nc)

@@ -206,6 +206,11 @@ func (lp *loop) obsBackend(cc *clientConn, up *route.Upstream) {
 	if o.rec != nil {
 		o.rec.TargetHost = up.HostPort
 		o.rec.SetTargetURI(cc.layout.target(cc.head))
+		if up.TLS != nil {
+			o.rec.Flags |= event.FlagTargetTLS
+		} else {
+			o.rec.Flags &^= event.FlagTargetTLS // a retry to a plaintext target
+		}
 	}
 }
 

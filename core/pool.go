@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/core/upstls"
 )
 
 // Upstream pools. Each loop keeps its own idle keep-alive connections per
@@ -19,7 +20,7 @@ import (
 
 // pools is one loop's upstream pools and what it needs to keep them.
 type pools struct {
-	m map[netip.AddrPort]*hostPool
+	m map[poolKey]*hostPool
 
 	// swept is the snapshot whose removed targets' pools were last closed;
 	// live is its route table.
@@ -36,7 +37,22 @@ type hostPool struct {
 	idle []*upstreamConn
 }
 
-func (p *pools) init() { p.m = make(map[netip.AddrPort]*hostPool) }
+func (p *pools) init() { p.m = make(map[poolKey]*hostPool) }
+
+// poolKey identifies a pool: the target address and, for a TLS target, its TLS profile id (0
+// for plaintext), so that TLS and plaintext connections to one address never mix, nor two TLS
+// configurations (client certificate, trust) to one address.
+type poolKey struct {
+	addr netip.AddrPort
+	tls  uint32
+}
+
+func keyOf(addr netip.AddrPort, p *upstls.Profile) poolKey {
+	if p == nil {
+		return poolKey{addr: addr}
+	}
+	return poolKey{addr: addr, tls: p.ID}
+}
 
 // pop takes the most recently parked connection of hp, or nil.
 func (hp *hostPool) pop() *upstreamConn {
@@ -44,10 +60,10 @@ func (hp *hostPool) pop() *upstreamConn {
 	return us
 }
 
-// takeIdle returns an idle pooled connection to addr, marked active and
+// takeIdle returns an idle pooled connection to up, marked active and
 // reused, or nil. On the loop.
-func (lp *loop) takeIdle(addr netip.AddrPort) *upstreamConn {
-	hp := lp.pools.m[addr]
+func (lp *loop) takeIdle(up *route.Upstream) *upstreamConn {
+	hp := lp.pools.m[keyOf(up.Addr, up.TLS)]
 	if hp == nil {
 		return nil
 	}
@@ -65,10 +81,11 @@ func (lp *loop) takeIdle(addr netip.AddrPort) *upstreamConn {
 // server is draining or the current table no longer routes to its address.
 // On the loop.
 func (lp *loop) putIdle(us *upstreamConn) {
-	hp := lp.pools.m[us.addr]
+	k := keyOf(us.addr, us.prof)
+	hp := lp.pools.m[k]
 	if hp == nil {
 		hp = &hostPool{addr: us.addr}
-		lp.pools.m[us.addr] = hp
+		lp.pools.m[k] = hp
 	}
 	if len(hp.idle) >= lp.s.cfg.PoolIdleLimit || lp.s.draining.Load() || !lp.addrLive(us.addr) {
 		us.state = usClosing
@@ -84,7 +101,7 @@ func (lp *loop) putIdle(us *upstreamConn) {
 // removeIdle takes us out of its pool if it is there (its timer fired, or
 // the backend closed it).
 func (lp *loop) removeIdle(us *upstreamConn) {
-	hp := lp.pools.m[us.addr]
+	hp := lp.pools.m[keyOf(us.addr, us.prof)]
 	if hp == nil {
 		return
 	}
@@ -128,12 +145,12 @@ func (lp *loop) sweepPools() {
 	if snap != nil {
 		p.live = snap.Routes
 	}
-	for addr, hp := range p.m {
-		if lp.addrLive(addr) {
+	for k, hp := range p.m {
+		if lp.addrLive(k.addr) {
 			continue
 		}
 		lp.closePool(hp)
-		delete(p.m, addr)
+		delete(p.m, k)
 	}
 }
 
@@ -186,13 +203,16 @@ func (lp *loop) publishPoolStats(now int64) {
 		}
 	}
 	stats := make([]poolStat, 0, len(p.m)+len(g.busy))
-	for addr, hp := range p.m {
-		stats = append(stats, poolStat{addr: addr, size: len(hp.idle) + g.busy[addr], idle: len(hp.idle)})
+	for _, hp := range p.m {
+		stats = append(stats, poolStat{addr: hp.addr, idle: len(hp.idle)})
 	}
+	// Busy connections are counted per address (TLS and plaintext pools of one address add up
+	// in emitPoolStats).
 	for addr, n := range g.busy {
-		if p.m[addr] == nil {
-			stats = append(stats, poolStat{addr: addr, size: n})
-		}
+		stats = append(stats, poolStat{addr: addr, size: n})
+	}
+	for i := range stats {
+		stats[i].size += stats[i].idle
 	}
 	g.stats.Store(&stats)
 }

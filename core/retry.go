@@ -92,7 +92,7 @@ func (lp *loop) retryAttempt(cc *clientConn) {
 		panic("BUG: retry without a target")
 	}
 	cc.began = lp.s.now()
-	us := lp.takeIdle(up.Addr)
+	us := lp.takeIdle(up)
 	if us == nil {
 		lp.connect(cc) // onUpstreamOpen forwards the buffered body
 		return

@@ -7,6 +7,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/torii-gateway/torii/core/upstls"
 	"github.com/torii-gateway/torii/httpparse"
 )
 
@@ -42,6 +43,7 @@ type upstreamConn struct {
 	lp        *loop
 	t         timer
 	addr      netip.AddrPort
+	prof      *upstls.Profile // TLS profile of a TLS target (the conn is a socketpair end); nil for plaintext
 	state     ustate
 	cc        *clientConn // the exchange served; nil when idle
 	reused    bool        // taken from the pool for this exchange
@@ -121,7 +123,10 @@ func (lp *loop) onDialError(us *upstreamConn, err error) {
 	cc.up = nil
 	k := errBadGateway
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if reason := upstls.Reason(err); reason != "" {
+		k = errUpstreamTLS
+		cc.upReason = reason
+	} else if errors.As(err, &ne) && ne.Timeout() {
 		k = errTimeout
 	}
 	lp.s.log.Debug("cannot connect to backend", "addr", us.addr.String(), "err", err)

@@ -136,6 +136,13 @@ func DescriptorToRoute(sd map[string]any) (route map[string]any, unsupported []s
 		if ip, ok := tm["ipAddress"].(string); ok && ip != "" {
 			target["ip_address"] = ip
 		}
+		if mc, ok := tm["mtlsConfig"].(map[string]any); ok && tls {
+			// Otoroshi's MtlsConfig, as the NG target's tls_config.
+			b := func(f string) bool { v, _ := mc[f].(bool); return v }
+			ids := func(f string) []any { v, _ := mc[f].([]any); return append([]any{}, v...) }
+			target["tls_config"] = map[string]any{"enabled": b("mtls"), "loose": b("loose"), "trust_all": b("trustAll"),
+				"certs": ids("certs"), "trusted_certs": ids("trustedCerts")}
+		}
 		targets = append(targets, target)
 	}
 

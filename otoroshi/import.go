@@ -1,6 +1,7 @@
 package otoroshi
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 
@@ -30,7 +31,7 @@ var (
 var (
 	frontendFields = fieldSet("domains", "strip_path", "exact", "headers", "query", "methods")
 	backendFields  = fieldSet("targets", "root", "rewrite", "load_balancing", "client", "health_check")
-	targetFields   = fieldSet("id", "hostname", "port", "tls", "weight", "protocol", "backup", "ip_address")
+	targetFields   = fieldSet("id", "hostname", "port", "tls", "weight", "protocol", "backup", "ip_address", "tls_config")
 	clientFields   = fieldSet("retries", "max_errors", "retry_initial_delay", "backoff_factor", "connection_timeout",
 		"idle_timeout", "call_timeout", "call_and_stream_timeout", "global_timeout", "sample_interval")
 )
@@ -59,8 +60,8 @@ type Report struct {
 	// Converted lists the changes the import made to carry an entity over.
 	Converted []string `json:"converted,omitempty"`
 	// Warnings name what imported but will not work as in Otoroshi until something changes: a
-	// target host name that does not resolve from here, a TLS target while upstream TLS is not
-	// implemented, an admin API key that is refused on Torii's admin API.
+	// target host name that does not resolve from here, an admin API key that is refused on
+	// Torii's admin API.
 	Warnings []UnsupportedField `json:"warnings"`
 	// Notes state differences of semantics that concern the imported entities.
 	Notes []string `json:"notes,omitempty"`
@@ -188,11 +189,15 @@ func Read(doc map[string]any, maxEntities int) *Import {
 				for _, f := range routeNestedUnsupported(d) {
 					rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: entity, Field: f})
 				}
+				be, _ := d["backend"].(map[string]any)
+				rep.Converted = append(rep.Converted, tlsTargets(entity, be)...)
 			case ArrayDescriptors:
-				_, missing := DescriptorToRoute(d)
+				r, missing := DescriptorToRoute(d)
 				for _, f := range missing {
 					rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: entity, Field: f})
 				}
+				be, _ := r["backend"].(map[string]any)
+				rep.Converted = append(rep.Converted, tlsTargets(entity, be)...)
 			}
 			if f := known[k.Array]; f != nil {
 				unsupported(entity, d, f)
@@ -294,4 +299,31 @@ func inlineBackendRef(rm map[string]any, backends map[string]map[string]any) boo
 	rm["backend"] = jsonx.DeepCopy(b)
 	delete(rm, "backend_ref")
 	return true
+}
+
+// tlsTargets says, for each TLS target of a route backend (tls: true, from an https or ahttps
+// descriptor target too), that it is connected to with TLS and how it is verified.
+func tlsTargets(entity string, be map[string]any) []string {
+	var out []string
+	targets, _ := be["targets"].([]any)
+	for i, t := range targets {
+		tm, _ := t.(map[string]any)
+		if on, _ := tm["tls"].(bool); !on {
+			continue
+		}
+		how := "verified against the system roots and its host name"
+		if tc, _ := tm["tls_config"].(map[string]any); tc != nil {
+			flag := func(f string) bool { b, _ := tc[f].(bool); return b }
+			switch {
+			case flag("trust_all"):
+				how = "not verified (tls_config.trust_all)"
+			case flag("loose"):
+				how = "chain verified, host name not (tls_config.loose)"
+			case flag("enabled"):
+				how = "verified with tls_config (trusted_certs, client certs from the certificate store)"
+			}
+		}
+		out = append(out, fmt.Sprintf("%s: backend.targets[%d] is a TLS target: Torii connects to it with TLS, %s", entity, i, how))
+	}
+	return out
 }

@@ -16,8 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/torii-gateway/torii/internal/sockpair"
 	"github.com/torii-gateway/torii/pki"
 	"github.com/torii-gateway/torii/proxyproto"
 )
@@ -424,18 +423,8 @@ func addrPort(a net.Addr) netip.AddrPort {
 // handoff creates the socketpair, writes the PROXY header on our end, gives the other end to
 // the engine and starts the relay, which runs until either side closes.
 func (s *Server) handoff(tc *tls.Conn, in *proxyproto.Info) error {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	engineEnd, ours, err := sockpair.New()
 	if err != nil {
-		return fmt.Errorf("cannot create socketpair: %w", err)
-	}
-	engineEnd, err := fdConn(fds[0], "tls-engine")
-	if err != nil {
-		_ = unix.Close(fds[1])
-		return err
-	}
-	ours, err := fdConn(fds[1], "tls-relay")
-	if err != nil {
-		_ = engineEnd.Close()
 		return err
 	}
 	hdr := proxyproto.Append(make([]byte, 0, 256), in)
@@ -453,18 +442,7 @@ func (s *Server) handoff(tc *tls.Conn, in *proxyproto.Info) error {
 	s.active.Add(1)
 	go func() {
 		defer s.active.Add(-1)
-		relay(tc, ours)
+		sockpair.Relay(tc, ours)
 	}()
 	return nil
-}
-
-// fdConn wraps a socket fd as a net.Conn; the fd is owned by the result.
-func fdConn(fd int, name string) (*net.UnixConn, error) {
-	f := os.NewFile(uintptr(fd), name)
-	c, err := net.FileConn(f)
-	_ = f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("cannot wrap socketpair end: %w", err)
-	}
-	return c.(*net.UnixConn), nil
 }

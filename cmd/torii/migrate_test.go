@@ -122,22 +122,22 @@ func TestMigrationScripts(t *testing.T) {
 	call("GET", "/apis/pki.otoroshi.io/v1/certificates/otoroshi-wildcard", nil, "admin-api-apikey-id", secret, http.StatusOK)
 
 	// An export built like a production one (internal names, https/ahttps targets, certificates,
-	// auth modules, a JWT verifier, several tenants) imports unedited too; its TLS targets are
-	// named as needing upstream TLS.
+	// auth modules, a JWT verifier, several tenants) imports unedited too; its report names each
+	// TLS target as connected with TLS.
 	var big struct {
-		Warnings []struct{ Entity, Field, Message string }
+		Converted []string
 	}
 	if err := json.Unmarshal(admin("POST", "/api/otoroshi.json", file("every-kind-export.json"), http.StatusOK), &big); err != nil {
 		t.Fatal(err)
 	}
 	tls := 0
-	for _, w := range big.Warnings {
-		if strings.HasSuffix(w.Field, ".tls") {
+	for _, c := range big.Converted {
+		if strings.Contains(c, "is a TLS target: Torii connects to it with TLS") {
 			tls++
 		}
 	}
 	if tls != 3 {
-		t.Errorf("%d TLS warnings, want 3: %+v", tls, big.Warnings)
+		t.Errorf("%d TLS targets reported, want 3: %+v", tls, big.Converted)
 	}
 	admin("POST", "/api/import", file("export-tunnel-demo.json"), http.StatusOK)
 	admin("PATCH", "/api/globalconfig", []byte(`{"adminApiKeysGroup":"admin-api-group"}`), http.StatusOK)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/torii-gateway/torii/core/upstls"
 	"github.com/torii-gateway/torii/httpparse"
 )
 
@@ -40,8 +41,7 @@ type Names interface {
 
 // Why a compiled target is down whatever its health: Upstream.Down.
 const (
-	DownUnresolved = "unresolved"         // its hostname does not resolve (yet)
-	DownNeedsTLS   = "needs upstream TLS" // tls: true, and the engine does not speak TLS to targets yet
+	DownUnresolved = "unresolved" // its hostname does not resolve (yet)
 )
 
 // defaultResolveTimeout bounds one hostname resolution so that a dead DNS server cannot
@@ -650,8 +650,12 @@ func (c *compiler) compilePool(r *Route, index int) *pool {
 			continue
 		}
 		if tg.TLS {
-			u.Down = DownNeedsTLS
-			c.warn(id, field+".tls", "the target needs upstream TLS, which Torii does not implement yet: it is kept as a TLS target (never downgraded to plain HTTP) and unavailable (503 errors.circuit.breaker.open)")
+			conf, terr := targetTLSConfig(tg)
+			if terr != nil {
+				c.fail(id, field+".tls_config", "%v", terr)
+				continue
+			}
+			u.TLS = upstls.Intern(tg.Hostname, conf)
 		}
 		if err != nil {
 			// Names are resolved off the loops and published like any change: until this
@@ -675,4 +679,18 @@ func (c *compiler) compilePool(r *Route, index int) *pool {
 	p.seq = smoothSequence(p.ups, p.primary)
 	p.bseq = smoothSequence(p.ups, p.backup)
 	return p
+}
+
+// targetTLSConfig decodes a TLS target's tls_config (Otoroshi's NG target member; absent means
+// the defaults: system roots, host name verified, no client certificate).
+func targetTLSConfig(tg *Target) (upstls.Config, error) {
+	var conf upstls.Config
+	raw, ok := tg.Extra["tls_config"]
+	if !ok || string(raw) == "null" {
+		return conf, nil
+	}
+	if err := json.Unmarshal(raw, &conf); err != nil {
+		return conf, fmt.Errorf("cannot decode: %v", err)
+	}
+	return conf, nil
 }

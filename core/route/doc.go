@@ -45,8 +45,8 @@
 //
 // # Differences from Otoroshi
 //
-// TLS targets are kept as TLS targets but down (Upstream.Down, DownNeedsTLS, with a warning):
-// the engine does not speak TLS to targets yet and never downgrades them; targets whose
+// A TLS target (tls: true) carries an interned TLS profile (Upstream.TLS, package upstls) made
+// of its hostname (the SNI) and its tls_config; targets whose
 // protocol is not HTTP/1.x are used as HTTP/1.1 with a warning; backend.rewrite is
 // ignored with a warning; "**" in a host is rejected; a route has at most 64 targets; an
 // unknown load-balancing type is RoundRobin with a warning; Sticky without an

@@ -11,9 +11,9 @@ type nameMap map[string]netip.Addr
 
 func (m nameMap) Lookup(host string) (netip.Addr, bool) { a, ok := m[host]; return a, ok }
 
-// TestDownTargets: with a Names cache, an unresolved hostname and a TLS target compile (with a
-// warning each) into targets that Pick never returns; the others still serve, and the names
-// asked are listed for the resolver.
+// TestDownTargets: with a Names cache, an unresolved hostname compiles (with a warning) into a
+// target that Pick never returns; the others, a TLS target included (with its TLS profile), still
+// serve, and the names asked are listed for the resolver.
 func TestDownTargets(t *testing.T) {
 	tab := mustCompile(t, `[{"id":"r","frontend":{"domains":["a.com"]},"backend":{"targets":[
 		{"id":"dns","hostname":"Svc.Internal.","port":80},
@@ -23,7 +23,7 @@ func TestDownTargets(t *testing.T) {
 		CompileOptions{Names: nameMap{"known.internal": netip.MustParseAddr("127.0.0.1")}})
 	r := tab.Route("r")
 	ups := r.Upstreams()
-	if ups[0].Down != DownUnresolved || ups[1].Down != DownNeedsTLS || ups[2].Down != "" || ups[3].Down != "" {
+	if ups[0].Down != DownUnresolved || ups[1].Down != "" || ups[1].TLS == nil || ups[1].TLS.ServerName != "known.internal" || ups[2].Down != "" || ups[3].Down != "" {
 		t.Fatalf("down: %q %q %q %q", ups[0].Down, ups[1].Down, ups[2].Down, ups[3].Down)
 	}
 	if ups[3].Addr.String() != "127.0.0.2:81" {
@@ -33,7 +33,7 @@ func TestDownTargets(t *testing.T) {
 	for _, w := range tab.Warnings() {
 		warned = append(warned, w.Field)
 	}
-	if got := strings.Join(warned, " "); !strings.Contains(got, "backend.targets[0].hostname") || !strings.Contains(got, "backend.targets[1].tls") {
+	if got := strings.Join(warned, " "); !strings.Contains(got, "backend.targets[0].hostname") || strings.Contains(got, "backend.targets[1]") {
 		t.Errorf("warnings %v", warned)
 	}
 	if got := strings.Join(tab.Hostnames(), " "); got != "known.internal svc.internal" {
@@ -47,7 +47,7 @@ func TestDownTargets(t *testing.T) {
 	}
 	// Only down targets: nothing to pick, the engine answers 503.
 	tab = mustCompile(t, `[{"id":"r","frontend":{"domains":["a.com"]},"backend":{"targets":[
-		{"id":"dns","hostname":"svc.internal","port":80},{"id":"tls","hostname":"127.0.0.1","port":443,"tls":true}]}}]`,
+		{"id":"dns","hostname":"svc.internal","port":80},{"id":"tls","hostname":"tls.internal","port":443,"tls":true}]}}]`,
 		CompileOptions{Names: nameMap{}})
 	if u, _ := tab.Route("r").Pick(nil); u != nil {
 		t.Fatalf("picked a down target %+v", u)

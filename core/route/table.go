@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/torii-gateway/torii/core/upstls"
 )
 
 // Table is an immutable routing snapshot built by Compile. It is safe for any number of
@@ -191,8 +193,11 @@ type Upstream struct {
 	Backup   bool
 	Target   *Target // source entity
 	// Down, when not empty, says why the target takes no request whatever its health
-	// (DownUnresolved, DownNeedsTLS); Addr is then invalid.
+	// (DownUnresolved); Addr is then invalid.
 	Down string
+	// TLS, for a target with tls: true, is its interned TLS client profile (server name and
+	// tls_config); nil for plaintext.
+	TLS *upstls.Profile
 
 	state *TargetState
 }
