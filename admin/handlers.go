@@ -273,38 +273,40 @@ func containsFold(b []byte, lower string) bool {
 }
 
 // searchHit applies search=<text> (a Torii addition, for the UI; lower case): the text appears,
-// ignoring ASCII case, in the entity's id, in the value of a "name" or "clientName" member, or, for
-// a route, in its domains. It reads the stored encoding without decoding it (canonical JSON:
+// ignoring ASCII case, in the entity's id, in the value of a "name" member ("clientName" for API
+// keys), or, for a route, in its domains. It reads the stored encoding without decoding it (canonical JSON:
 // members written as "key":value), so searching a million API keys scans their names, not their
 // whole documents.
 func searchHit(k *kind, e *entity, search string) bool {
 	if containsFold([]byte(e.id), search) {
 		return true
 	}
-	for _, field := range []string{`"name":"`, `"clientName":"`} {
-		for rest := e.raw; ; {
-			i := bytes.Index(rest, []byte(field))
-			if i < 0 {
-				break
-			}
-			rest = rest[i+len(field):]
-			end := bytes.IndexByte(rest, '"')
-			for end > 0 && rest[end-1] == '\\' { // an escaped quote: look further
-				next := bytes.IndexByte(rest[end+1:], '"')
-				if next < 0 {
-					end = -1
-					break
-				}
-				end += 1 + next
-			}
-			if end < 0 {
-				break
-			}
-			if containsFold(rest[:end], search) {
-				return true
-			}
-			rest = rest[end:]
+	field := `"name":"`
+	if k.id == kKeys {
+		field = `"clientName":"` // keys have no name: scanning a whole key for one costs most of a search
+	}
+	for rest := e.raw; ; {
+		i := bytes.Index(rest, []byte(field))
+		if i < 0 {
+			break
 		}
+		rest = rest[i+len(field):]
+		end := bytes.IndexByte(rest, '"')
+		for end > 0 && rest[end-1] == '\\' { // an escaped quote: look further
+			next := bytes.IndexByte(rest[end+1:], '"')
+			if next < 0 {
+				end = -1
+				break
+			}
+			end += 1 + next
+		}
+		if end < 0 {
+			break
+		}
+		if containsFold(rest[:end], search) {
+			return true
+		}
+		rest = rest[end:]
 	}
 	if k.id == kRoutes {
 		if i := bytes.Index(e.raw, []byte(`"domains":[`)); i >= 0 {

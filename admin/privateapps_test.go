@@ -58,7 +58,9 @@ func TestImportedAuthModuleAsksForLogin(t *testing.T) {
 		"label": "Otoroshi export", "config": map[string]any{},
 		"authConfigs": []any{map[string]any{"type": "basic", "id": "auth_mod_demo", "name": "Demo users", "desc": "",
 			"basicAuth": false, "sessionMaxAge": 3600000,
-			"users": []any{map[string]any{"name": "John Doe", "password": string(hash), "email": "john.doe@oto.tools", "metadata": map[string]any{}}}}},
+			"users": []any{map[string]any{"name": "John Doe", "password": string(hash), "email": "john.doe@oto.tools", "metadata": map[string]any{}}}},
+			// A module type Torii does not run is kept, not refused.
+			map[string]any{"type": "saml", "id": "auth_mod_saml", "name": "SAML", "singleSignOnUrl": "https://idp.example/sso"}},
 		"routes": []any{map[string]any{"id": "route_private", "name": "private", "enabled": true,
 			"frontend": map[string]any{"domains": []string{"private.oto.tools"}},
 			"backend":  map[string]any{"targets": []any{map[string]any{"id": "t1", "hostname": "127.0.0.1", "port": port}}},
@@ -66,7 +68,7 @@ func TestImportedAuthModuleAsksForLogin(t *testing.T) {
 				"config": map[string]any{"auth_module": "auth_mod_demo", "pass_with_apikey": false}}}}},
 	}
 	e.must(http.StatusOK, req{method: "POST", path: "/api/otoroshi.json", body: export})
-	if list := e.must(http.StatusOK, req{method: "GET", path: "/api/auths"}).list(t); len(list) != 1 {
+	if list := e.must(http.StatusOK, req{method: "GET", path: "/api/auths"}).list(t); len(list) != 2 {
 		t.Fatalf("/api/auths lists %d modules", len(list))
 	}
 	bad := e.do(req{method: "POST", path: "/api/auths", body: map[string]any{"type": "basic", "id": "bad",
@@ -124,7 +126,7 @@ func TestImportedAuthModuleAsksForLogin(t *testing.T) {
 	}
 	// The export gives the module back.
 	exp := e.must(http.StatusOK, req{method: "GET", path: "/api/otoroshi.json"}).obj(t)
-	if a, _ := exp["authConfigs"].([]any); len(a) != 1 {
+	if a, _ := exp["authConfigs"].([]any); len(a) != 2 {
 		t.Fatalf("export authConfigs = %v", exp["authConfigs"])
 	}
 }

@@ -418,6 +418,11 @@ func (s *Server) publish(c *compiled) {
 	if s.opts.TLS != nil && (prev == nil || prev.tls != c.tls) {
 		s.opts.TLS.SetTable(c.tls)
 	}
+	if prev == nil || prev.tls != c.tls {
+		// The certificates changed: one added within AlertBefore of its end is reported now,
+		// not at the next hourly check.
+		s.checkCertExpiry(s.now())
+	}
 	if prev == nil || prev.upcerts != c.upcerts {
 		upstls.SetStore(c.upcerts)
 	}

@@ -71,7 +71,15 @@ type Config struct {
 	AdminPassword *string       `json:"adminPassword"`
 	MetadataField *string       `json:"metadataField"`
 	AllowEmpty    bool          `json:"allowEmptyPassword"`
+
+	// Unsupported is set for Otoroshi module types Torii keeps but does not run (saml, oauth1,
+	// wasm, workflow): stored, listed and exported; a route that uses one answers 500
+	// errors.auth.config.not.found.
+	Unsupported bool `json:"-"`
 }
+
+// unsupportedTypes are Otoroshi's other module types: kept, not enforced.
+var unsupportedTypes = map[string]bool{"saml": true, "oauth1": true, "wasm": true, "workflow": true}
 
 // BasicUser is one user of a basic module; Password is a bcrypt hash.
 type BasicUser struct {
@@ -152,6 +160,13 @@ func (c *Config) check() error {
 	if c.SessionMaxAge != nil && *c.SessionMaxAge < 0 {
 		return c.fail("sessionMaxAge", "%d is negative", *c.SessionMaxAge)
 	}
+	if c.Type == "oauth2-global" { // Otoroshi's older name of the same module
+		c.Type = TypeOAuth2
+	}
+	if unsupportedTypes[c.Type] {
+		c.Unsupported = true
+		return nil
+	}
 	switch c.Type {
 	case TypeBasic:
 		seen := map[string]bool{}
@@ -220,8 +235,8 @@ func (c *Config) check() error {
 		}
 		for i, s := range c.ServerURLs {
 			u, err := url.Parse(s)
-			if err != nil || u.Scheme != "ldap" || u.Host == "" {
-				return c.fail(fmt.Sprintf("serverUrls[%d]", i), "%q is not an ldap://host:port URL (ldaps is not supported yet)", s)
+			if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" {
+				return c.fail(fmt.Sprintf("serverUrls[%d]", i), "%q is not an ldap:// or ldaps:// host:port URL", s)
 			}
 		}
 		if c.SearchBase == "" {
@@ -248,7 +263,7 @@ func (c *Config) check() error {
 			c.EmailField = "mail"
 		}
 	default:
-		return c.fail("type", "%q is not one of basic, oauth2, ldap", c.Type)
+		return c.fail("type", "%q is not one of basic, oauth2, ldap (or Otoroshi's saml, oauth1, wasm, workflow, kept but not run)", c.Type)
 	}
 	return nil
 }

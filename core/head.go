@@ -73,7 +73,11 @@ func (lp *loop) appendRequestHead(dst []byte, cc *clientConn, buf []byte, rt *ro
 		if len(path) == 0 {
 			path = slash
 		}
-		dst = rt.RewritePath(dst, path)
+		if cc.pol.canary {
+			dst = rt.RewriteCanaryPath(dst, path)
+		} else {
+			dst = rt.RewritePath(dst, path)
+		}
 		if req.Query.Len() > 0 {
 			dst = append(dst, '?')
 			dst = append(dst, req.Query.Bytes(buf)...)
@@ -391,6 +395,7 @@ func appendPolicyHeaders(dst []byte, cc *clientConn) []byte {
 	if cc.pol.counted {
 		dst = apikey.AppendQuotaHeaders(dst, cc.pol.rem)
 	}
+	dst = appendCanaryCookie(dst, cc)
 	if cc.pol.ntracking > 0 {
 		dst = append(dst, "Set-Cookie: "+route.TrackingCookie+"="...)
 		dst = append(dst, cc.pol.tracking[:cc.pol.ntracking]...)

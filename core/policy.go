@@ -67,6 +67,11 @@ type exchangePolicy struct {
 	overrideHost bool
 	// xForwarded sends the X-Forwarded-* fields (head.go).
 	xForwarded bool
+	// canary sends the request to the route's canary (canary.go);
+	// canaryID[:ncanary] is a made-up canary id to set on the response.
+	canary   bool
+	canaryID [canaryIDLen]byte
+	ncanary  int
 	// keepUnderscores forwards request fields whose names hold "_"
 	// (Global.UnderscoresInHeaders).
 	keepUnderscores bool
@@ -91,6 +96,8 @@ func (p *exchangePolicy) reset() {
 	p.attempts = 1
 	p.overrideHost = false
 	p.xForwarded = false
+	p.canary = false
+	p.ncanary = 0
 }
 
 // dropped reports whether request header i carries credentials.
@@ -160,6 +167,9 @@ func (lp *loop) policy(cc *clientConn, snap *Snapshot, rt *route.Compiled, buf [
 				return k, false
 			}
 		}
+	}
+	if tr := rt.CanaryTraffic(); tr > 0 {
+		lp.canaryFor(cc, tr, buf)
 	}
 	if rt.NeedsTracking(&lp.req, buf) {
 		lp.newTracking(cc)

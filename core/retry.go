@@ -35,7 +35,7 @@ import (
 func (lp *loop) pickTarget(cc *clientConn, rt *route.Compiled, req *httpparse.Request, buf []byte) *route.Upstream {
 	cc.pick.ClientIP = cc.remote
 	cc.pick.Req, cc.pick.Buf = req, buf
-	up, idx := rt.Pick(&cc.pick)
+	up, idx := pickFor(rt, cc.pol.canary, &cc.pick)
 	cc.pick.Req, cc.pick.Buf = nil, nil
 	if up != nil && idx >= 0 && idx < 64 {
 		cc.pick.Tried |= 1 << uint(idx)

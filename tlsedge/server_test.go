@@ -285,6 +285,7 @@ func TestFailureLogRate(t *testing.T) {
 	w := io.MultiWriter(&lines, writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(b) }))
 	s, addr := startEdge(t, Config{Logger: slog.New(slog.NewTextHandler(w, nil)), LogEvery: 300 * time.Millisecond},
 		NewTable([]Cert{p.cert(t, "a", "a.test")}, TableOptions{}))
+	start := time.Now()
 	for i := 0; i < 200; i++ {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -297,8 +298,10 @@ func TestFailureLogRate(t *testing.T) {
 	for s.Stats().Failures[ReasonProtocol]+s.Stats().Failures[ReasonPlaintext] < 200 {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := lines.n.Load(); n < 1 || n > 2 {
-		t.Fatalf("%d log lines for 200 failures", n)
+	// One line per LogEvery at most (the burst is ~100 ms on a quiet machine, longer under load).
+	allowed := 2 + int64(time.Since(start)/(300*time.Millisecond))
+	if n := lines.n.Load(); n < 1 || n > allowed {
+		t.Fatalf("%d log lines for 200 failures in %v (at most %d)", n, time.Since(start), allowed)
 	}
 	time.Sleep(350 * time.Millisecond)
 	c, _ := net.Dial("tcp", addr)

@@ -212,12 +212,12 @@ func hammer(proxies []string, host, clientID string, total, perProxy int) *tally
 }
 
 // settle sends requests one at a time, round robin over proxies, until every proxy answered
-// 429 ten times in a row (at most 100 requests per proxy): the calls leased but not spent when
+// 429 ten times in a row (at most 2000 requests per proxy): the calls leased but not spent when
 // a burst ended are spent, as continued traffic spends them.
 func settle(proxies []string, host, clientID string) *tally {
 	var tl tally
 	refused := make([]int, len(proxies))
-	for range 100 {
+	for range 2000 {
 		done := true
 		for i, p := range proxies {
 			if refused[i] >= 10 {

@@ -276,10 +276,9 @@ func TestClusterGatewayThrottle(t *testing.T) {
 		"frontend":{"domains":["open.test"]},"backend":{"targets":[{"hostname":%q,"port":%s}]}}`, host, port))
 	c.l.mustAPI(t, http.StatusOK, "PATCH", "/api/globalconfig", `[{"op":"replace","path":"/throttlingQuota","value":150}]`)
 	waitServing(t, c.proxies, "open.test", "", http.StatusOK)
+	// The next window, always: the requests of waitServing count in the current one.
 	w := int64(quota.ThrottleWindow)
-	if left := w - time.Now().UnixNano()%w; left < int64(8*time.Second) {
-		time.Sleep(time.Duration(left) + 20*time.Millisecond)
-	}
+	time.Sleep(time.Duration(w-time.Now().UnixNano()%w) + 20*time.Millisecond)
 	win := time.Now().UnixNano() / w
 	tl := hammer(c.proxies, "open.test", "", 2200, 8)
 	settled := settle(c.proxies, "open.test", "")

@@ -470,3 +470,31 @@ func TestTLSHandshakeFlood(t *testing.T) {
 		t.Fatalf("after the flood: %q", cn)
 	}
 }
+
+// TestCertificateExpiryAlertExported: a certificate that ends in 10 days, added through the admin
+// API, makes a CertAlmostExpiredAlert reach a file data exporter (no private key in it).
+func TestCertificateExpiryAlertExported(t *testing.T) {
+	g := startGateway(t, t.TempDir(), "off")
+	alerts := filepath.Join(t.TempDir(), "alerts.ndjson")
+	g.mustAPI(http.StatusCreated, "POST", "/api/data-exporter-configs", map[string]any{
+		"id": "exp_alerts", "type": "file", "enabled": true, "groupSize": 1, "groupDuration": 20,
+		"filtering": map[string]any{"include": []any{map[string]any{"@type": "AlertEvent"}}},
+		"config":    map[string]any{"path": alerts},
+	})
+	m, err := pki.Mint(pki.MintOptions{CommonName: "soon", Hosts: []string{"soon.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.mustAPI(http.StatusCreated, "POST", "/api/certificates", map[string]any{"id": "soon", "chain": m.ChainPEM, "privateKey": m.KeyPEM})
+	testkit.Eventually(t, "the expiry alert is exported", func() error {
+		b, _ := os.ReadFile(alerts)
+		if !strings.Contains(string(b), `"alert":"CertAlmostExpiredAlert"`) || !strings.Contains(string(b), `"id":"soon"`) {
+			return fmt.Errorf("alerts file holds %q", b)
+		}
+		if strings.Contains(string(b), "PRIVATE KEY") {
+			t.Fatal("the alert carries the private key")
+		}
+		return nil
+	})
+}

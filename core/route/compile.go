@@ -238,12 +238,17 @@ func build(source []*Route, prev *Table, opts CompileOptions) (*Table, error) {
 			t.entries = append(t.entries, e)
 			t.add(e)
 		}
-		p := entries[0].pool
-		for k := range p.ups {
-			u := &p.ups[k]
-			t.upstreams[u.Key] = u
-			if u.Down == "" {
-				t.addrs[u.Addr] = true
+		pools := []*pool{entries[0].pool}
+		if cn := entries[0].canary; cn != nil {
+			pools = append(pools, cn.pool)
+		}
+		for _, p := range pools {
+			for k := range p.ups {
+				u := &p.ups[k]
+				t.upstreams[u.Key] = u
+				if u.Down == "" {
+					t.addrs[u.Addr] = true
+				}
 			}
 		}
 	}
@@ -328,6 +333,7 @@ func (c *compiler) compileRoute(r *Route, index int) []*Compiled {
 	m := c.compileMatchers(r)
 	steps := c.compileSteps(r)
 	p := c.compilePool(r, index)
+	cn := c.compileCanary(r, steps, index)
 
 	if len(r.Frontend.Domains) == 0 && r.Enabled {
 		c.fail(id, "frontend.domains", "an enabled route needs at least one domain")
@@ -349,7 +355,7 @@ func (c *compiler) compileRoute(r *Route, index int) []*Compiled {
 		out = append(out, &Compiled{
 			ID: id, Name: r.Name, Route: r, Client: cl, Domain: domain, Prefix: path,
 			Exact: r.Frontend.Exact, Steps: steps, stripPath: r.Frontend.StripPath, root: root,
-			match: m, pool: p,
+			match: m, pool: p, canary: cn,
 		})
 	}
 	if len(c.errs) != nerr || p == nil {

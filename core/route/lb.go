@@ -126,7 +126,10 @@ type pool struct {
 // nil and -1 when no target is available (the engine answers 503). in may be nil. Safe
 // from any goroutine; 0 allocs.
 func (c *Compiled) Pick(in *PickInput) (*Upstream, int) {
-	p := c.pool
+	return pickFrom(c.pool, in)
+}
+
+func pickFrom(p *pool, in *PickInput) (*Upstream, int) {
 	var tried uint64
 	if in != nil {
 		tried = in.Tried

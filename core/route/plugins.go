@@ -35,6 +35,8 @@ var knownPlugins = map[string]bool{
 	"OtoroshiChallenge": true, "OtoroshiInfos": true, "JwtVerification": true, "JwtSigner": true,
 	// Served off the loops by package clientcreds, through a route the admin adds.
 	"NgClientCredentials": true,
+	// Compiled by this package (canary.go) into a second target pool.
+	"CanaryMode": true,
 	// core/plugin/clientcert.go (issue 17: mTLS and HTTPS)
 	"NgHasClientCertValidator": true, "NgHasClientCertMatchingValidator": true, "ForceHttpsTraffic": true,
 }

@@ -6,13 +6,16 @@ package route
 // The result is dst extended (it aliases dst's array when that has the capacity, and
 // then allocates nothing); path is only read. Safe from any goroutine.
 func (c *Compiled) RewritePath(dst, path []byte) []byte {
+	return rewrite(dst, path, c.stripPath, c.Prefix, c.root)
+}
+
+func rewrite(dst, path []byte, stripPath bool, prefix, root string) []byte {
 	rest := path
-	if c.stripPath {
-		if len(c.Prefix) <= len(rest) && string(rest[:len(c.Prefix)]) == c.Prefix {
-			rest = rest[len(c.Prefix):]
+	if stripPath {
+		if len(prefix) <= len(rest) && string(rest[:len(prefix)]) == prefix {
+			rest = rest[len(prefix):]
 		}
 	}
-	root := c.root
 	switch {
 	case len(rest) == 0:
 		dst = append(dst, root...)

@@ -167,6 +167,7 @@ type Compiled struct {
 	root      string
 	match     matchers
 	pool      *pool
+	canary    *canary // CanaryMode, or nil
 }
 
 // Upstreams returns the route's targets in declaration order (index = bit in

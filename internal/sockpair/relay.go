@@ -16,6 +16,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,6 +28,11 @@ const (
 	inBuf  = 4 << 10
 	outBuf = 16 << 10
 )
+
+// writeTimeout bounds one write to the TLS peer: a peer that stops reading (its TCP window
+// shut) is cut off after it, as nginx's send_timeout does, instead of holding the connection's
+// goroutines and buffers forever.
+const writeTimeout = 60 * time.Second
 
 var outPool = sync.Pool{New: func() any { b := make([]byte, outBuf); return &b }}
 
@@ -89,6 +95,7 @@ func toPeer(tc *tls.Conn, ours *net.UnixConn) {
 			}
 			return
 		}
+		_ = tc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		_, werr := tc.Write((*bp)[:n])
 		outPool.Put(bp)
 		if werr != nil {
