@@ -274,6 +274,9 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	if front != nil {
 		cfg.HTTPSPort = front.port()
 	}
+	if cfg.H2C, err = (&f.engine.tls).h2.serveH2C(&srv, cfg.Logger); err != nil {
+		return err
+	}
 	if srv, err = core.NewServer(cfg); err != nil {
 		return err
 	}
