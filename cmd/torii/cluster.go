@@ -164,10 +164,22 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		health.Update(out.Snapshot.Routes)
 		srv.Publish(out.Snapshot)
 	})
+	exportersApplied := "" // the ExportersTag running; apply runs on one goroutine at a time
 	apply := func(entries map[string][]byte) error {
 		out, err := compiler.Compile(entries)
 		if err != nil {
 			return err
+		}
+		// The leader's data exporters run here too, on the hub's goroutine (off the loops), so
+		// that every call a worker serves is exported. One the hub cannot start (a file path
+		// absent on this machine) leaves the previous ones running: the routes still apply.
+		if out.ExportersTag != exportersApplied {
+			if err := hub.SetExporters(out.Exporters); err != nil {
+				log.Error("data exporters of the cluster state not started; the previous ones keep running", "err", err)
+			} else {
+				exportersApplied = out.ExportersTag
+				log.Info("data exporters applied", "count", len(out.Exporters))
+			}
 		}
 		login.Update(out.Auths, out.Private)
 		health.Update(out.Snapshot.Routes)
