@@ -140,7 +140,10 @@ func New(cfg Config) (*Server, error) {
 		MaxHeaderBytes: int(cfg.MaxHeaderListSize),
 		IdleTimeout:    cfg.IdleTimeout,
 		HTTP2: &http.HTTP2Config{
-			MaxConcurrentStreams:          int(cfg.MaxConcurrentStreams),
+			MaxConcurrentStreams: int(cfg.MaxConcurrentStreams),
+			// RFC 9113's initial 16 KiB, not Go's 1 MiB default: smaller buffers per connection,
+			// and peers (h2spec) that ignore our SETTINGS get the size they expect.
+			MaxReadFrameSize:              1 << 14,
 			MaxReceiveBufferPerStream:     int(cfg.StreamWindow),
 			MaxReceiveBufferPerConnection: int(cfg.ConnWindow),
 			SendPingTimeout:               cfg.PingAfter,
