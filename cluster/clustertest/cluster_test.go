@@ -54,7 +54,7 @@ func TestClusterSecurityAndPropagation(t *testing.T) {
 	intruder := startWorker(t, l.Admin, bad, t.TempDir(), "intruder", "")
 
 	// A webhook data exporter on the leader runs on the workers too: a call served by a worker
-	// reaches it (the leader's own proxy serves nothing here).
+	// reaches it (the leader's own proxy serves nothing here), and the worker's access log.
 	hook := newHookServer(t)
 	l.mustAPI(t, http.StatusCreated, "POST", "/api/data-exporter-configs", map[string]any{
 		"id": "hook", "name": "hook", "type": "webhook", "enabled": true, "groupSize": 1, "groupDuration": 20,
@@ -64,8 +64,13 @@ func TestClusterSecurityAndPropagation(t *testing.T) {
 
 	workers := make([]*testkit.Torii, 3)
 	proxies := make([]string, 3)
+	accessLog := filepath.Join(t.TempDir(), "w2-access.log")
 	for i := range workers {
-		workers[i] = startWorker(t, l.Admin, l.keyFile, t.TempDir(), fmt.Sprintf("w%d", i+1), "")
+		var extra []string
+		if i == 1 {
+			extra = []string{"--access-log", accessLog}
+		}
+		workers[i] = startWorker(t, l.Admin, l.keyFile, t.TempDir(), fmt.Sprintf("w%d", i+1), "", extra...)
 		proxies[i] = workers[i].Proxy
 	}
 	waitServing(t, proxies, "sec.test", "key_sec", http.StatusOK)
@@ -88,6 +93,13 @@ func TestClusterSecurityAndPropagation(t *testing.T) {
 	testkit.Eventually(t, "the worker's event at the leader's webhook exporter", func() error {
 		if !hook.has(`/exported-by-w2`) {
 			return fmt.Errorf("not received; the webhook got %d bodies", hook.count())
+		}
+		return nil
+	})
+	testkit.Eventually(t, "the call in the worker's access log", func() error {
+		b, _ := os.ReadFile(accessLog)
+		if !strings.Contains(string(b), "/exported-by-w2") {
+			return fmt.Errorf("access log:\n%s", b)
 		}
 		return nil
 	})

@@ -84,6 +84,7 @@ type workerFlags struct {
 	dataDir string
 	name    string
 	status  string
+	access  accessLogFlags
 	quota   quotaFlags
 }
 
@@ -94,6 +95,7 @@ func (f *workerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dataDir, "data-dir", admin.DefaultDataDir, "directory where the last state received is kept ("+cluster.StateFile+"),\nserved at start while the leader is down")
 	fs.StringVar(&f.name, "name", "", "this worker's name in the cluster (default: host name and port)")
 	fs.StringVar(&f.status, "status", "", "address of a small status listener (/metrics, /health; empty: none; port 0: a free port)")
+	f.access.register(fs)
 	f.quota.register(fs)
 }
 
@@ -112,6 +114,9 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if f.leader == "" || f.keyFile == "" {
 		return fmt.Errorf("torii worker needs --leader http://HOST:PORT and --cluster-key-file FILE")
 	}
+	if err := f.access.check(); err != nil {
+		return err
+	}
 	key, err := cluster.ReadKeyFile(f.keyFile)
 	if err != nil {
 		return err
@@ -127,8 +132,14 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		loops = runtime.GOMAXPROCS(0)
 	}
 	cfg.Loops = loops
+	accessLog, closeAccessLog, err := openAccessLog(f.access.path)
+	if err != nil {
+		return err
+	}
+	defer closeAccessLog()
 	set := metric.NewSet(loops)
-	hub := event.NewHub(event.Options{Loops: loops, Metrics: set, Logger: log})
+	hub := event.NewHub(event.Options{Loops: loops, Metrics: set, Logger: log,
+		AccessLog: accessLog, AccessLogFormat: f.access.format()})
 	counters := quota.New(quota.Options{})
 	// Before the engine (its gateway throttles count in the same counters) and before any key
 	// is compiled (quota.Counters.EnableGlobal precedes the first slot).
