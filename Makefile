@@ -4,7 +4,7 @@ BIN       ?= bin/torii
 FUZZTIME  ?= 60s
 TESTFLAGS ?=
 
-.PHONY: run build test test-race check fuzz bench bench-scale bench-compare bench-tls screenshots deps-test clean cluster-demo test-cluster soak fdlimit
+.PHONY: run build test test-race check fuzz bench bench-scale bench-compare bench-tls h2spec screenshots deps-test clean cluster-demo test-cluster soak fdlimit
 
 run: build
 	./$(BIN) serve --listen-tls :8443
@@ -57,6 +57,11 @@ bench-compare:
 TLS_ROUNDS ?= 3
 bench-tls:
 	bash bench/tls-compare.sh $(TLS_ROUNDS)
+
+# h2spec runs the HTTP/2 conformance suite against --listen-tls (h2) and --listen (h2c); see
+# BENCHMARKS.md for the score and the cases that fail by design.
+h2spec:
+	bash bench/h2spec.sh -v
 
 # soak runs the endurance test for SOAK_DURATION (10 minutes) and writes its table to
 # SOAK_REPORT; make test runs the same test for 60 s. See soak/doc.go.

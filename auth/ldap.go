@@ -3,6 +3,8 @@ package auth
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,7 +47,10 @@ type ldapConn struct {
 	msgID int
 }
 
-func ldapDial(ctx context.Context, servers []string) (*ldapConn, error) {
+// ldapDial connects to the first server of servers that answers: ldap:// in
+// clear (port 389 by default), ldaps:// over TLS (port 636), verified against
+// roots (nil: the system's roots) and the URL's host name.
+func ldapDial(ctx context.Context, servers []string, roots *x509.CertPool) (*ldapConn, error) {
 	var errs []error
 	for _, s := range servers {
 		u, err := url.Parse(s)
@@ -54,10 +59,20 @@ func ldapDial(ctx context.Context, servers []string) (*ldapConn, error) {
 		}
 		host := u.Host
 		if u.Port() == "" {
-			host = net.JoinHostPort(u.Hostname(), "389")
+			port := "389"
+			if u.Scheme == "ldaps" {
+				port = "636"
+			}
+			host = net.JoinHostPort(u.Hostname(), port)
 		}
 		d := net.Dialer{Timeout: ldapTimeout}
-		c, err := d.DialContext(ctx, "tcp", host)
+		var c net.Conn
+		if u.Scheme == "ldaps" {
+			td := tls.Dialer{NetDialer: &d, Config: &tls.Config{ServerName: u.Hostname(), RootCAs: roots, MinVersion: tls.VersionTLS12}}
+			c, err = td.DialContext(ctx, "tcp", host)
+		} else {
+			c, err = d.DialContext(ctx, "tcp", host)
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -268,14 +283,14 @@ func decodeEntry(b []byte) (ldapEntry, error) {
 // LDAP module does: bind as the admin (or anonymously), collect the
 // members of the groups the group filters find, find the user with the
 // search filter, check group membership, then bind as the user.
-func ldapLogin(ctx context.Context, c *Config, username, password string) (*Identity, error) {
+func ldapLogin(ctx context.Context, c *Config, username, password string, roots *x509.CertPool) (*Identity, error) {
 	if username == "" || password == "" {
 		// A bind with an empty password is an unauthenticated bind, which
 		// LDAP servers accept as anonymous (RFC 4513 §5.1.2): never a
 		// login, whatever allowEmptyPassword says.
 		return nil, errBadCredentials
 	}
-	l, err := ldapDial(ctx, c.ServerURLs)
+	l, err := ldapDial(ctx, c.ServerURLs, roots)
 	if err != nil {
 		return nil, err
 	}

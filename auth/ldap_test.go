@@ -1,6 +1,10 @@
 package auth_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,6 +12,7 @@ import (
 
 	"github.com/torii-gateway/torii/auth"
 	"github.com/torii-gateway/torii/internal/testkit"
+	"github.com/torii-gateway/torii/pki"
 )
 
 const ldapDirectory = `dn: dc=torii,dc=test
@@ -117,5 +122,68 @@ func TestLDAPLogin(t *testing.T) {
 	}
 	if resp, body := get(t, c, "http://app.test/home"); resp.StatusCode != 200 || body != "ldap backend" {
 		t.Fatalf("open session with the LDAP server down: %d %s", resp.StatusCode, body)
+	}
+}
+
+// ldaps://: the module talks TLS to the directory (here a TLS terminator in
+// front of slapd, with a certificate for 127.0.0.1), verified against the
+// server's roots; a server whose certificate is not trusted is unavailable
+// (503), never used in clear.
+func TestLDAPSLogin(t *testing.T) {
+	ldap := testkit.StartSlapd(t, ldapDirectory)
+	cert, err := pki.Mint(pki.MintOptions{CommonName: "ldap test", Hosts: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair([]byte(cert.ChainPEM), []byte(cert.KeyPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	backend := strings.TrimPrefix(ldap.URL, "ldap://")
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b, err := net.Dial("tcp", backend)
+				if err != nil {
+					return
+				}
+				defer b.Close()
+				go func() { _, _ = io.Copy(b, c) }()
+				_, _ = io.Copy(c, b)
+			}()
+		}
+	}()
+	be := testkit.TextBackend(t, "ldaps backend")
+	module := strings.Replace(ldapModule("ldaps://"+ln.Addr().String()), `"id":"mod_ldap"`, `"id":"mod_ldaps"`, 1)
+	login := "http://app.test/.well-known/otoroshi/privateapps/login?route=r_ldaps&redirect=/"
+	for _, trusted := range []bool{true, false} {
+		roots := x509.NewCertPool()
+		if trusted {
+			roots.AddCert(cert.Cert)
+		}
+		st := startStack(t, nil)
+		st.login = auth.NewServer(auth.Options{Sessions: st.sessions, LDAPRootCAs: roots})
+		st.serveLogin(t)
+		st.publish(t, []string{module}, privateRoute("r_ldaps", "app.test", be, "mod_ldaps"))
+		c := st.browser(t)
+		_, page := get(t, c, login)
+		resp, body := postForm(t, c, "app.test", page, "alice", "alice-pass", nil)
+		want := http.StatusSeeOther
+		if !trusted {
+			want = http.StatusServiceUnavailable
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("ldaps, trusted=%v: %d %s", trusted, resp.StatusCode, body)
+		}
 	}
 }

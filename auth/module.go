@@ -235,8 +235,8 @@ func (c *Config) check() error {
 		}
 		for i, s := range c.ServerURLs {
 			u, err := url.Parse(s)
-			if err != nil || u.Scheme != "ldap" || u.Host == "" {
-				return c.fail(fmt.Sprintf("serverUrls[%d]", i), "%q is not an ldap://host:port URL (ldaps is not supported yet)", s)
+			if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" {
+				return c.fail(fmt.Sprintf("serverUrls[%d]", i), "%q is not an ldap:// or ldaps:// host:port URL", s)
 			}
 		}
 		if c.SearchBase == "" {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -50,13 +51,14 @@ type flow struct {
 // app's domain, reached through the engine (LoginRoutes). Safe for
 // concurrent use.
 type Server struct {
-	sessions *privateapp.Sessions
-	addr     netip.AddrPort
-	log      *slog.Logger
-	client   *http.Client
-	key      []byte // CSRF token MAC key
-	reg      atomic.Pointer[registry]
-	throttle throttle
+	sessions  *privateapp.Sessions
+	addr      netip.AddrPort
+	ldapRoots *x509.CertPool
+	log       *slog.Logger
+	client    *http.Client
+	key       []byte // CSRF token MAC key
+	reg       atomic.Pointer[registry]
+	throttle  throttle
 
 	mu    sync.Mutex
 	flows map[string]*flow
@@ -86,11 +88,14 @@ type Options struct {
 	// Addr is the loopback address the server is served on (Serve's
 	// listener), which LoginRoutes sends the login paths to.
 	Addr netip.AddrPort
+	// LDAPRootCAs verify the certificates of ldaps:// servers; nil means
+	// the system's roots.
+	LDAPRootCAs *x509.CertPool
 }
 
 // NewServer returns a login server with no module.
 func NewServer(o Options) *Server {
-	s := &Server{sessions: o.Sessions, addr: o.Addr, log: o.Logger, client: o.HTTPClient,
+	s := &Server{sessions: o.Sessions, addr: o.Addr, ldapRoots: o.LDAPRootCAs, log: o.Logger, client: o.HTTPClient,
 		flows: map[string]*flow{}, providers: map[string]*oauthProvider{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -456,7 +461,7 @@ func (s *Server) check(ctx context.Context, c *Config, username, password, clien
 		id, err = basicLogin(c, username, password)
 	case TypeLDAP:
 		ctx, cancel := context.WithTimeout(ctx, loginTimeout)
-		id, err = ldapLogin(ctx, c, username, password)
+		id, err = ldapLogin(ctx, c, username, password, s.ldapRoots)
 		cancel()
 	default:
 		return nil, ErrNoPasswordLogin

@@ -182,6 +182,10 @@ func (a *acceptor) serve(s *Server, ln *net.TCPListener) {
 			continue
 		}
 		backoff = 0
+		if s.cfg.H2C != nil {
+			go a.sniffH2C(s, c) // h2c.go
+			continue
+		}
 		res, err := s.register(c, nil) // entry.go
 		if err != nil {
 			continue // the engine is shutting down; c is closed

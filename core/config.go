@@ -34,6 +34,11 @@ type Config struct {
 	// when every connection comes through such a balancer: anyone who can
 	// connect directly can then claim any address (entry.go).
 	ProxyProtocol bool
+	// H2C, when set, serves plaintext HTTP/2 with prior knowledge on the listener: each new
+	// connection is peeked on a goroutine (h2c.go) and one that starts with the HTTP/2 client
+	// preface is given to H2C (package h2edge) on that goroutine instead of the loops. Off
+	// (nil) by default; not combined with ProxyProtocol.
+	H2C func(c net.Conn)
 	// HTTPSPort is the port of the TLS listener in front of the engine (package tlsedge), for
 	// the redirections of ForceHttpsTraffic; 0 or 443 leaves the port out of the URL.
 	HTTPSPort int

@@ -20,7 +20,7 @@ import (
 )
 
 // publishWithVerifiers publishes routes with the given jwtVerifiers documents.
-func publishWithVerifiers(t *testing.T, srv *core.Server, docs []string, routes ...route.Route) {
+func publishWithVerifiers(t testing.TB, srv *core.Server, docs []string, routes ...route.Route) {
 	t.Helper()
 	var raws []json.RawMessage
 	for _, d := range docs {
@@ -42,7 +42,7 @@ func publishWithVerifiers(t *testing.T, srv *core.Server, docs []string, routes 
 	srv.Publish(snap)
 }
 
-func hs512(t *testing.T, secret string, claims jwt.MapClaims) string {
+func hs512(t testing.TB, secret string, claims jwt.MapClaims) string {
 	t.Helper()
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS512, claims).SignedString([]byte(secret))
 	if err != nil {

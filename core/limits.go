@@ -59,8 +59,8 @@ func (lp *loop) throttle(cc *clientConn, g *Global, buf []byte) (errKind, bool) 
 		addr := clientAddr(cc, g, buf)
 		if ok, retry := lp.s.limits.perIP.Take(addr, g.PerIPThrottlingQuota, time.Now()); !ok {
 			if retry == quota.Pending {
-				q := lp.s.cfg.Quotas
-				return lp.pending(cc, 1, func(wake func()) { q.Wait(quota.IPKey(addr), wake) }), false
+				ip := &lp.s.limits.perIP
+				return lp.pending(cc, 1, func(wake func()) { ip.Wait(addr, wake) }), false
 			}
 			cc.pol.retryAfter = retrySeconds(retry)
 			return errTooManyRequests, false
@@ -106,4 +106,8 @@ func (s *Server) InFlight() int64 { return s.limits.flight.Count() }
 func (s *Server) registerFlightMetrics(set *metric.Set) {
 	set.GaugeFunc(famGatewayInFlight, func() float64 { return float64(s.limits.flight.Count()) })
 	set.CounterFunc(famConcurrentRejected, func() uint64 { return s.limits.flight.Rejected() })
+	// The per-address throttle's slots in cluster mode (0 when standalone).
+	set.GaugeFunc("torii_quota_ip_slots", func() float64 { return float64(s.limits.perIP.SlotStats().Slots) })
+	set.CounterFunc("torii_quota_ip_slots_evicted_total", func() uint64 { return s.limits.perIP.SlotStats().Evicted })
+	set.CounterFunc("torii_quota_ip_slot_overflows_total", func() uint64 { return s.limits.perIP.SlotStats().Overflows })
 }

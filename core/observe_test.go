@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/core/quota"
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 // observed is one process's observation wiring, as cmd/torii builds it: one
@@ -73,27 +73,7 @@ func (o *observed) config(loops int) core.Config {
 
 // waitEvents waits until the exporter's file holds n events and returns them.
 func (o *observed) waitEvents(t *testing.T, n int) []map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, _ := os.ReadFile(o.events)
-		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-		if len(b) > 0 && len(lines) >= n {
-			var evs []map[string]any
-			for _, l := range lines {
-				var ev map[string]any
-				if err := json.Unmarshal([]byte(l), &ev); err != nil {
-					t.Fatalf("event is not JSON: %v: %s", err, l)
-				}
-				evs = append(evs, ev)
-			}
-			return evs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events expected in %s, file has %d bytes: %s", n, o.events, len(b), b)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return testkit.WaitEvents(t, o.events, n)
 }
 
 // headerBackend records the Otoroshi request headers it receives.

@@ -1,7 +1,10 @@
 package core_test
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/route"
@@ -59,6 +62,32 @@ func BenchmarkProxyGetPublished(b *testing.B) {
 	be := startFixedBackend(b)
 	srv := startProxy(b, core.Config{Loops: 1})
 	publishRoutes(b, srv, nil, 2, quickRoute(b, be))
+	bc := newBenchClient(b, srv.Addr().String())
+	sendRequests(b, bc, 1000)
+}
+
+// BenchmarkProxyGetJwtVerification: every request carries an HS512 token
+// that a JwtVerification (PassThrough, one required claim) verifies.
+func BenchmarkProxyGetJwtVerification(b *testing.B) {
+	be := startFixedBackend(b)
+	srv := startProxy(b, core.Config{Loops: 1})
+	publishWithVerifiers(b, srv, []string{`{"type":"global","id":"hs","source":{"type":"InHeader","name":"Authorization","remove":"Bearer "},
+		"algoSettings":{"type":"HSAlgoSettings","size":512,"secret":"s3cret"},
+		"strategy":{"type":"PassThrough","verificationSettings":{"fields":{"iss":"corp"}}}}`},
+		withPlugins(quickRoute(b, be), "JwtVerification", `{"verifiers":["hs"]}`))
+	tok := hs512(b, "s3cret", jwt.MapClaims{"iss": "corp", "sub": "bench"})
+	bc := newBenchClientFor(b, srv.Addr().String(), "GET /hello HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: torii-bench\r\nAuthorization: Bearer "+tok+"\r\n\r\n")
+	sendRequests(b, bc, 1000)
+}
+
+// BenchmarkProxyGetCanary: CanaryMode sending every client to the canary,
+// with a new canary id and cookie per request.
+func BenchmarkProxyGetCanary(b *testing.B) {
+	be := startFixedBackend(b)
+	host, port, _ := strings.Cut(be, ":")
+	srv := startProxy(b, core.Config{Loops: 1})
+	publishRoutes(b, srv, nil, 2, withPlugins(quickRoute(b, be), "CanaryMode",
+		`{"traffic":1,"targets":[{"id":"c","hostname":"`+host+`","port":`+port+`}]}`))
 	bc := newBenchClient(b, srv.Addr().String())
 	sendRequests(b, bc, 1000)
 }

@@ -45,8 +45,12 @@ type Config struct {
 	// MinVersion and MaxVersion restrict TLS versions (tls.VersionTLS12, tls.VersionTLS13);
 	// zero: TLS 1.2 to 1.3.
 	MinVersion, MaxVersion uint16
-	// NextProtos is offered by ALPN; nil: ["http/1.1"]. The HTTP/2 work adds "h2" here.
-	NextProtos       []string
+	// NextProtos is offered by ALPN; nil: ["http/1.1"], or ["h2", "http/1.1"] with ServeH2.
+	NextProtos []string
+	// ServeH2, when set, serves a connection whose ALPN chose h2 (package h2edge), on the
+	// connection's goroutine, instead of handing the stream to Enroll; it returns when the
+	// connection ends.
+	ServeH2          func(tc *tls.Conn, info *proxyproto.Info)
 	HandshakeTimeout time.Duration
 	MaxHandshakes    int
 	TicketRotation   time.Duration
@@ -124,6 +128,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.NextProtos == nil {
 		cfg.NextProtos = []string{"http/1.1"}
+		if cfg.ServeH2 != nil {
+			cfg.NextProtos = []string{"h2", "http/1.1"}
+		}
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
@@ -319,6 +326,13 @@ func (s *Server) serveConn(nc net.Conn) {
 		s.resumed.Add(1)
 	}
 	info := s.describe(nc, ec.tbl, &cs)
+	if cs.NegotiatedProtocol == "h2" && s.cfg.ServeH2 != nil {
+		s.active.Add(1)
+		s.cfg.ServeH2(tc, &info)
+		s.active.Add(-1)
+		_ = tc.Close()
+		return
+	}
 	if err := s.handoff(tc, &info); err != nil {
 		s.failures[ReasonHandoff].Add(1)
 		s.logLimited("TLS connection not handed to the engine", "client", nc.RemoteAddr().String(), "err", err)

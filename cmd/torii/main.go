@@ -244,6 +244,9 @@ func serveTable(ctx context.Context, cfg core.Config, table *route.Table, ready 
 	if front != nil {
 		cfg.HTTPSPort = front.port()
 	}
+	if cfg.H2C, err = (tf).h2.serveH2C(&srv, cfg.Logger); err != nil {
+		return err
+	}
 	if srv, err = core.NewServer(cfg); err != nil {
 		return err
 	}

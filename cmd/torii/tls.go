@@ -30,6 +30,7 @@ type tlsFlags struct {
 	minVersion       string
 	handshakeTimeout time.Duration
 	maxHandshakes    int
+	h2               h2Flags
 }
 
 func (f *tlsFlags) register(fs *flag.FlagSet, serve bool) {
@@ -43,6 +44,7 @@ func (f *tlsFlags) register(fs *flag.FlagSet, serve bool) {
 	fs.StringVar(&f.minVersion, "tls-min-version", "1.2", "lowest TLS version accepted: 1.2 or 1.3")
 	fs.DurationVar(&f.handshakeTimeout, "tls-handshake-timeout", tlsedge.DefaultHandshakeTimeout, "time allowed for a TLS handshake")
 	fs.IntVar(&f.maxHandshakes, "tls-max-handshakes", tlsedge.DefaultMaxHandshakes, "TLS handshakes run at once; more wait in the accept queue")
+	f.h2.register(fs)
 }
 
 // fileCerts loads the --tls-cert/--tls-key pairs. A certificate serves the names of its SANs
@@ -109,8 +111,13 @@ func newTLSFront(f *tlsFlags, engine **core.Server, log *slog.Logger) (*tlsFront
 	if err != nil {
 		return nil, err
 	}
+	serveH2, err := f.h2.serveTLS(engine, log)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := tlsedge.New(tlsedge.Config{
 		Enroll:           func(nc net.Conn) error { return (*engine).Enroll(nc, nil) },
+		ServeH2:          serveH2,
 		MinVersion:       minV,
 		HandshakeTimeout: f.handshakeTimeout,
 		MaxHandshakes:    f.maxHandshakes,

@@ -324,7 +324,11 @@ func (g *global) enqueue(sl *Slot) bool {
 // refused or failed), from the lease goroutine, or at once when none is pending. The woken
 // caller takes again. Safe for concurrent use; wake must not block.
 func (c *Counters) Wait(clientID string, wake func()) {
-	sl := c.lookup(clientID)
+	c.waitSlot(c.lookup(clientID), wake)
+}
+
+// waitSlot is Wait for the slot sl (nil: none).
+func (c *Counters) waitSlot(sl *Slot, wake func()) {
 	if sl == nil || c.global == nil {
 		wake()
 		return

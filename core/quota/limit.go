@@ -54,7 +54,7 @@ const ipShards = 16
 // clients over time. The zero value is ready.
 type PerIP struct {
 	shards [ipShards]ipShard
-	global *Counters // set by UseGlobal: counted cluster-wide (global_limits.go)
+	global *ipGlobal // set by UseGlobal: counted cluster-wide (global_limits.go)
 }
 
 type ipShard struct {
@@ -69,14 +69,20 @@ type ipShard struct {
 // window ends. A refused call is not counted. It allocates only when an
 // address is new in its shard's window and the map must grow.
 func (l *PerIP) Take(a netip.Addr, perSecond int64, now time.Time) (bool, time.Duration) {
+	limit := perSecond * int64(ThrottleWindow/time.Second)
 	if l.global != nil {
-		return l.takeGlobal(a, perSecond, now)
+		return l.takeGlobal(a, limit, now)
 	}
+	return l.takeLocal(a, limit, now)
+}
+
+// takeLocal is Take counting in this process only, against limit calls per
+// window.
+func (l *PerIP) takeLocal(a netip.Addr, limit int64, now time.Time) (bool, time.Duration) {
 	ns := now.UnixNano()
 	win := ns / int64(ThrottleWindow)
 	b := a.As16()
 	sh := &l.shards[xxhash.Sum64(b[:])&(ipShards-1)]
-	limit := perSecond * int64(ThrottleWindow/time.Second)
 	sh.mu.Lock()
 	if sh.m == nil {
 		sh.m = make(map[netip.Addr]int64)

@@ -1,5 +1,5 @@
 // Groups, global config, import / export and the audit log.
-import { api, clear, clearFieldErrors, el, empty, fmtTime, lines, report, showFieldErrors, toast, withBusy } from './lib.js';
+import { api, clear, clearFieldErrors, el, empty, fmtTime, lines, pagedList, report, showFieldErrors, toast, withBusy } from './lib.js';
 
 const enc = encodeURIComponent;
 
@@ -12,7 +12,8 @@ export async function renderGroups(main) {
   const cancel = el('button', { type: 'button', hidden: true }, 'Cancel edit');
   const form = el('form', { class: 'card', id: 'group-form', novalidate: true }, el('h2', {}, 'New group'),
     el('div', { class: 'cols' }, el('label', {}, 'Name', name), el('label', {}, 'Description', description)), general, el('div', { class: 'row' }, save, cancel));
-  main.append(el('h1', {}, 'Groups'), form, box);
+  const search = el('input', { id: 'group-search', type: 'search', placeholder: 'Search by name or id', 'aria-label': 'Search groups' });
+  main.append(el('h1', {}, 'Groups'), form, el('div', { class: 'toolbar' }, search), box);
   let editing = null;
   const startEdit = (g) => {
     editing = g;
@@ -32,10 +33,12 @@ export async function renderGroups(main) {
     clearFieldErrors(form);
   };
   cancel.onclick = stopEdit;
-  const load = async () => {
-    const groups = await api('GET', '/api/groups?pageSize=1000');
-    if (groups.length === 0) return clear(box, empty('No group. Groups gather routes so that one API key can be authorized on all of them.'));
-    clear(box, el('div', { class: 'table-wrap' }, el('table', { class: 'list' },
+  // The server pages and searches, as for routes and keys.
+  const list = pagedList({
+    box, search, path: '/api/groups',
+    none: () => empty('No group. Groups gather routes so that one API key can be authorized on all of them.'),
+    noMatch: (q) => empty(`No group matches “${q}”.`),
+    draw: (groups) => el('div', { class: 'table-wrap' }, el('table', { class: 'list' },
       el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', { class: 'hide-sm' }, 'Id'), el('th', {}, 'Description'), el('th', {}))),
       el('tbody', {}, groups.map((g) => {
         const del = el('button', { class: 'danger' }, 'Delete');
@@ -45,8 +48,9 @@ export async function renderGroups(main) {
         };
         return el('tr', { dataset: { id: g.id } }, el('td', {}, g.name), el('td', { class: 'hide-sm mono' }, g.id), el('td', {}, g.description || ''),
           el('td', { class: 'actions' }, el('button', { onclick: () => startEdit(g) }, 'Edit'), ' ', del));
-      })))));
-  };
+      })))),
+  });
+  const load = () => list.reload();
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     clearFieldErrors(form);

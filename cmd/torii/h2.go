@@ -1,0 +1,91 @@
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/h2edge"
+	"github.com/torii-gateway/torii/proxyproto"
+)
+
+// h2Flags are the downstream HTTP/2 flags (package h2edge), registered with the TLS flags.
+type h2Flags struct {
+	http2 bool // ALPN h2 on --listen-tls
+	h2c   bool // HTTP/2 with prior knowledge on --listen
+	cfg   h2edge.Config
+	// Limits as flags give them, checked and converted by server.
+	maxStreams, maxHeaderList, streamWindow, connWindow uint
+	srv                                                 *h2edge.Server // made once, shared by both ways in
+}
+
+func (f *h2Flags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&f.http2, "http2", true, "offer HTTP/2 (ALPN h2) on --listen-tls")
+	fs.BoolVar(&f.h2c, "h2c", false, "serve HTTP/2 with prior knowledge (h2c) on --listen too (each new connection is peeked first)")
+	fs.UintVar(&f.maxStreams, "h2-max-streams", h2edge.DefaultMaxConcurrentStreams, "concurrent HTTP/2 streams per connection")
+	fs.UintVar(&f.maxHeaderList, "h2-max-header-list", h2edge.DefaultMaxHeaderListSize, "largest decoded HTTP/2 header list in bytes")
+	fs.UintVar(&f.streamWindow, "h2-stream-window", h2edge.DefaultStreamWindow, "HTTP/2 flow-control window granted per stream in bytes")
+	fs.UintVar(&f.connWindow, "h2-conn-window", h2edge.DefaultConnWindow, "HTTP/2 flow-control window granted per connection in bytes")
+	fs.DurationVar(&f.cfg.IdleTimeout, "h2-idle-timeout", h2edge.DefaultIdleTimeout, "close an HTTP/2 connection without streams after this long")
+	fs.DurationVar(&f.cfg.PingAfter, "h2-ping-after", h2edge.DefaultPingAfter, "send an HTTP/2 PING after this long without a frame from the client")
+	fs.DurationVar(&f.cfg.PingTimeout, "h2-ping-timeout", h2edge.DefaultPingTimeout, "close an HTTP/2 connection whose PING is not answered in this time")
+}
+
+// server returns the HTTP/2 server, made on first use; streams go to *engine.
+func (f *h2Flags) server(engine **core.Server, log *slog.Logger) (*h2edge.Server, error) {
+	if f.srv != nil {
+		return f.srv, nil
+	}
+	const maxWindow = 1<<31 - 1 // RFC 9113 §6.9.1
+	if f.maxStreams > 1<<31 || f.maxHeaderList > 1<<30 || f.streamWindow > maxWindow || f.connWindow > maxWindow {
+		return nil, fmt.Errorf("--h2-max-streams %d, --h2-max-header-list %d, --h2-stream-window %d, --h2-conn-window %d: out of range (windows at most %d)",
+			f.maxStreams, f.maxHeaderList, f.streamWindow, f.connWindow, maxWindow)
+	}
+	cfg := f.cfg
+	cfg.MaxConcurrentStreams, cfg.MaxHeaderListSize = uint32(f.maxStreams), uint32(f.maxHeaderList)
+	cfg.StreamWindow, cfg.ConnWindow = int32(f.streamWindow), int32(f.connWindow)
+	cfg.Enroll = func(nc net.Conn) error { return (*engine).Enroll(nc, nil) }
+	cfg.Logger = log.With("component", "http2")
+	srv, err := h2edge.New(cfg)
+	f.srv = srv
+	return srv, err
+}
+
+// serveTLS is tlsedge's ServeH2 with --http2, nil without.
+func (f *h2Flags) serveTLS(engine **core.Server, log *slog.Logger) (func(*tls.Conn, *proxyproto.Info), error) {
+	if !f.http2 {
+		return nil, nil
+	}
+	srv, err := f.server(engine, log)
+	if err != nil {
+		return nil, err
+	}
+	return srv.ServeTLS, nil
+}
+
+// serveH2C is core.Config.H2C with --h2c, nil without.
+func (f *h2Flags) serveH2C(engine **core.Server, log *slog.Logger) (func(net.Conn), error) {
+	if !f.h2c {
+		return nil, nil
+	}
+	srv, err := f.server(engine, log)
+	if err != nil {
+		return nil, err
+	}
+	return func(c net.Conn) {
+		var in proxyproto.Info
+		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			in.Src = a.AddrPort()
+		}
+		if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+			in.Dst = a.AddrPort()
+		}
+		in.Src = netip.AddrPortFrom(in.Src.Addr().Unmap(), in.Src.Port())
+		in.Dst = netip.AddrPortFrom(in.Dst.Addr().Unmap(), in.Dst.Port())
+		srv.Serve(c, in)
+	}, nil
+}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/torii-gateway/torii/internal/testkit"
+)
+
+// TestHTTP2Binary: the real binary with --listen-tls (ALPN h2 by default) and --h2c: curl
+// --http2 over TLS and --http2-prior-knowledge on the plaintext listener are served as HTTP/2
+// (the backend sees HTTP/1.1 with the client's address and scheme), and HTTP/1.1 on the
+// plaintext listener still works with --h2c on.
+func TestHTTP2Binary(t *testing.T) {
+	p := newTLSPKI(t)
+	c1, k1, _ := p.issue("h2", "h2.test")
+	backend := forwardedBackend(t)
+	tr := testkit.StartTorii(t, toriiBin, "proxy", "--listen", anyPort, "--listen-tls", anyPort, "--to", "http://"+backend,
+		"--tls-cert", c1, "--tls-key", k1, "--loops", "1", "--h2c")
+	_, port, _ := net.SplitHostPort(tr.TLS)
+	curl := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("curl", append([]string{"-sS", "--max-time", "10", "-w", " v=%{http_version}"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("curl %v: %v: %s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := curl("--http2", "--cacert", filepath.Join(p.dir, "ca.pem"), "--resolve", "h2.test:"+port+":127.0.0.1", "https://h2.test:"+port+"/"); out != "proto=https for=127.0.0.1 host=h2.test:"+port+" v=2" {
+		t.Errorf("curl --http2 over TLS: %q", out)
+	}
+	if out := curl("--http2-prior-knowledge", "http://"+tr.Proxy+"/"); out != "proto=http for=127.0.0.1 host="+tr.Proxy+" v=2" {
+		t.Errorf("curl --http2-prior-knowledge: %q", out)
+	}
+	if out := curl("--http1.1", "http://"+tr.Proxy+"/"); !strings.HasSuffix(out, " v=1.1") || !strings.HasPrefix(out, "proto=http ") {
+		t.Errorf("HTTP/1.1 with --h2c: %q", out)
+	}
+	if out := curl("--http1.1", "--cacert", filepath.Join(p.dir, "ca.pem"), "--resolve", "h2.test:"+port+":127.0.0.1", "https://h2.test:"+port+"/"); !strings.HasSuffix(out, " v=1.1") {
+		t.Errorf("HTTP/1.1 over TLS: %q", out)
+	}
+}

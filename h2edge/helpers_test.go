@@ -1,0 +1,143 @@
+package h2edge_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/event"
+	"github.com/torii-gateway/torii/core/metric"
+	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/h2edge"
+	"github.com/torii-gateway/torii/internal/testkit"
+	"github.com/torii-gateway/torii/proxyproto"
+)
+
+// env is an engine with one route to a counting backend, an h2edge.Server on a plaintext
+// listener (h2c with prior knowledge) and the events the engine recorded.
+type env struct {
+	srv     *core.Server
+	h2      *h2edge.Server
+	addr    string // h2c listener
+	backend string
+	hits    atomic.Int64 // complete requests the backend received
+	events  string
+	mu      sync.Mutex
+	last    *http.Request // last request the backend saw (head only)
+	lastB   []byte
+}
+
+func newEnv(t *testing.T, cfg h2edge.Config) *env {
+	t.Helper()
+	e := &env{}
+	e.backend = testkit.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return // a request cut short (its stream failed): not a request the backend serves
+		}
+		e.hits.Add(1)
+		e.mu.Lock()
+		e.last, e.lastB = r, b
+		e.mu.Unlock()
+		switch r.URL.Path {
+		case "/trailers":
+			w.Header().Set("Trailer", "X-Sum")
+			w.WriteHeader(200)
+			_, _ = io.WriteString(w, "body")
+			w.Header().Set("X-Sum", "42")
+			return
+		case "/stream":
+			for i := range 3 {
+				fmt.Fprintf(w, "part%d;", i)
+				w.(http.Flusher).Flush()
+			}
+			return
+		case "/slow":
+			time.Sleep(300 * time.Millisecond)
+		}
+		fmt.Fprintf(w, "proto=%s host=%s xff=%s xfp=%s len=%d body=%s", r.Proto, r.Host,
+			r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Proto"), r.ContentLength, b)
+	}))
+	loops := 1
+	set := metric.NewSet(loops)
+	hub := event.NewHub(event.Options{Loops: loops, Metrics: set, PollInterval: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); hub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	e.events = filepath.Join(t.TempDir(), "events.ndjson")
+	ec := event.DefaultExporterConfig()
+	ec.ID, ec.Type, ec.Enabled, ec.GroupDuration = "file", event.TypeFile, true, 10
+	ec.Config = json.RawMessage(fmt.Sprintf(`{"path":%q,"maxFileSize":67108864,"maxNumberOfFile":1}`, e.events))
+	if err := hub.SetExporters([]event.ExporterConfig{ec}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := core.NewServer(core.Config{Listen: "127.0.0.1:0", Loops: loops, Events: hub, Metrics: set,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.MustParseAddrPort(e.backend)
+	r := route.Route{ID: "r", Name: "r", Enabled: true, Groups: []string{"default"},
+		Frontend: route.Frontend{Domains: []string{"h2.test"}},
+		Backend: route.Backend{Root: "/", LoadBalancing: route.LoadBalancing{Type: "RoundRobin"}, Client: route.DefaultClientConfig(),
+			Targets: []route.Target{{ID: "t", Hostname: ap.Addr().String(), Port: int(ap.Port()), Weight: 1, Protocol: "HTTP/1.1"}}}}
+	table, err := route.Compile([]route.Route{r}, route.CompileOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Publish(&core.Snapshot{Routes: table, Version: 1})
+	testkit.Run(t, "proxy", srv.Run, srv.Ready())
+	e.srv = srv
+	cfg.Enroll = func(nc net.Conn) error { return srv.Enroll(nc, nil) }
+	if e.h2, err = h2edge.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	e.addr = ln.Addr().String()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go e.h2.Serve(c, proxyproto.Info{Src: netip.MustParseAddrPort(c.RemoteAddr().String()),
+				Dst: netip.MustParseAddrPort(c.LocalAddr().String())})
+		}
+	}()
+	return e
+}
+
+// client is Go's HTTP/2 client speaking h2c with prior knowledge to the env.
+func (e *env) client() *http.Client {
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		Protocols: &protos,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", e.addr)
+		},
+	}}
+}
+
+// waitEvents waits for n events and returns them.
+func (e *env) waitEvents(t *testing.T, n int) []map[string]any {
+	return testkit.WaitEvents(t, e.events, n)
+}
