@@ -13,6 +13,7 @@ import (
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/dns"
+	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/internal/jsonx"
@@ -171,6 +172,11 @@ type ClusterCompiled struct {
 	// publishing Snapshot.
 	Auths   []*auth.Config
 	Private []route.Route
+	// Exporters are the data exporters of the state, ordered by id, and ExportersTag
+	// identifies them: hand them to the node's event hub (SetExporters) when the tag changed,
+	// as the admin does for the leader's own proxy.
+	Exporters    []event.ExporterConfig
+	ExportersTag string
 }
 
 // SetPrivateApps makes every Compile add the routes to login's pages (its Addr) for the domains
@@ -249,8 +255,12 @@ func (cc *ClusterCompiler) compileEntries(entries map[string][]byte) (*ClusterCo
 		return nil, err
 	}
 	cc.c.reg.Prune(out.routes)
+	exps, errs := exporterConfigs(st)
+	for _, err := range errs {
+		cc.c.log.Error("data exporter of the cluster state does not decode; skipped", "err", err)
+	}
 	return &ClusterCompiled{Snapshot: out.snap, Keys: out.keys, Routes: out.routes, Global: out.global, Ignored: ignored,
-		Auths: out.auths, Private: out.private}, nil
+		Auths: out.auths, Private: out.private, Exporters: exps, ExportersTag: exportersTag(st)}, nil
 }
 
 // clusterKind returns the kind and id of an Otoroshi storage key, or nil.

@@ -2,11 +2,14 @@ package clustertest
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,10 +53,24 @@ func TestClusterSecurityAndPropagation(t *testing.T) {
 	}
 	intruder := startWorker(t, l.Admin, bad, t.TempDir(), "intruder", "")
 
+	// A webhook data exporter on the leader runs on the workers too: a call served by a worker
+	// reaches it (the leader's own proxy serves nothing here), and the worker's access log.
+	hook := newHookServer(t)
+	l.mustAPI(t, http.StatusCreated, "POST", "/api/data-exporter-configs", map[string]any{
+		"id": "hook", "name": "hook", "type": "webhook", "enabled": true, "groupSize": 1, "groupDuration": 20,
+		"filtering": map[string]any{"include": []any{map[string]any{"@type": "GatewayEvent"}}, "exclude": []any{}},
+		"config":    map[string]any{"url": hook.URL},
+	})
+
 	workers := make([]*testkit.Torii, 3)
 	proxies := make([]string, 3)
+	accessLog := filepath.Join(t.TempDir(), "w2-access.log")
 	for i := range workers {
-		workers[i] = startWorker(t, l.Admin, l.keyFile, t.TempDir(), fmt.Sprintf("w%d", i+1), "")
+		var extra []string
+		if i == 1 {
+			extra = []string{"--access-log", accessLog}
+		}
+		workers[i] = startWorker(t, l.Admin, l.keyFile, t.TempDir(), fmt.Sprintf("w%d", i+1), "", extra...)
 		proxies[i] = workers[i].Proxy
 	}
 	waitServing(t, proxies, "sec.test", "key_sec", http.StatusOK)
@@ -63,6 +80,29 @@ func TestClusterSecurityAndPropagation(t *testing.T) {
 	if !contains(intruder.Out, "refused the cluster key") {
 		t.Fatalf("the intruder's log does not say the key was refused:\n%s", intruder.Out)
 	}
+
+	req, _ := http.NewRequest("GET", "http://"+proxies[1]+"/exported-by-w2", nil)
+	req.Host = "sec.test"
+	req.Header.Set("Otoroshi-Client-Id", "key_sec")
+	req.Header.Set("Otoroshi-Client-Secret", "secret-key_sec-0123456789")
+	if resp, err := client.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	testkit.Eventually(t, "the worker's event at the leader's webhook exporter", func() error {
+		if !hook.has(`/exported-by-w2`) {
+			return fmt.Errorf("not received; the webhook got %d bodies", hook.count())
+		}
+		return nil
+	})
+	testkit.Eventually(t, "the call in the worker's access log", func() error {
+		b, _ := os.ReadFile(accessLog)
+		if !strings.Contains(string(b), "/exported-by-w2") {
+			return fmt.Errorf("access log:\n%s", b)
+		}
+		return nil
+	})
 
 	// Members: the leader lists the three workers.
 	var names []string
@@ -150,4 +190,36 @@ func stateStatus(t *testing.T, admin, id, secret string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// hookServer is a loopback webhook receiver: it keeps the bodies posted to it.
+type hookServer struct {
+	URL    string
+	mu     sync.Mutex
+	bodies []string
+}
+
+func newHookServer(t *testing.T) *hookServer {
+	h := &hookServer{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		h.bodies = append(h.bodies, string(b))
+		h.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	h.URL = srv.URL
+	return h
+}
+
+func (h *hookServer) has(s string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.ContainsFunc(h.bodies, func(b string) bool { return strings.Contains(b, s) })
+}
+
+func (h *hookServer) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.bodies)
 }

@@ -84,6 +84,7 @@ type workerFlags struct {
 	dataDir string
 	name    string
 	status  string
+	access  accessLogFlags
 	quota   quotaFlags
 }
 
@@ -94,6 +95,7 @@ func (f *workerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dataDir, "data-dir", admin.DefaultDataDir, "directory where the last state received is kept ("+cluster.StateFile+"),\nserved at start while the leader is down")
 	fs.StringVar(&f.name, "name", "", "this worker's name in the cluster (default: host name and port)")
 	fs.StringVar(&f.status, "status", "", "address of a small status listener (/metrics, /health; empty: none; port 0: a free port)")
+	f.access.register(fs)
 	f.quota.register(fs)
 }
 
@@ -112,6 +114,9 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if f.leader == "" || f.keyFile == "" {
 		return fmt.Errorf("torii worker needs --leader http://HOST:PORT and --cluster-key-file FILE")
 	}
+	if err := f.access.check(); err != nil {
+		return err
+	}
 	key, err := cluster.ReadKeyFile(f.keyFile)
 	if err != nil {
 		return err
@@ -127,8 +132,14 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		loops = runtime.GOMAXPROCS(0)
 	}
 	cfg.Loops = loops
+	accessLog, closeAccessLog, err := openAccessLog(f.access.path)
+	if err != nil {
+		return err
+	}
+	defer closeAccessLog()
 	set := metric.NewSet(loops)
-	hub := event.NewHub(event.Options{Loops: loops, Metrics: set, Logger: log})
+	hub := event.NewHub(event.Options{Loops: loops, Metrics: set, Logger: log,
+		AccessLog: accessLog, AccessLogFormat: f.access.format()})
 	counters := quota.New(quota.Options{})
 	// Before the engine (its gateway throttles count in the same counters) and before any key
 	// is compiled (quota.Counters.EnableGlobal precedes the first slot).
@@ -164,10 +175,22 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		health.Update(out.Snapshot.Routes)
 		srv.Publish(out.Snapshot)
 	})
+	exportersApplied := "" // the ExportersTag running; apply runs on one goroutine at a time
 	apply := func(entries map[string][]byte) error {
 		out, err := compiler.Compile(entries)
 		if err != nil {
 			return err
+		}
+		// The leader's data exporters run here too, on the hub's goroutine (off the loops), so
+		// that every call a worker serves is exported. One the hub cannot start (a file path
+		// absent on this machine) leaves the previous ones running: the routes still apply.
+		if out.ExportersTag != exportersApplied {
+			if err := hub.SetExporters(out.Exporters); err != nil {
+				log.Error("data exporters of the cluster state not started; the previous ones keep running", "err", err)
+			} else {
+				exportersApplied = out.ExportersTag
+				log.Info("data exporters applied", "count", len(out.Exporters))
+			}
 		}
 		login.Update(out.Auths, out.Private)
 		health.Update(out.Snapshot.Routes)

@@ -49,8 +49,7 @@ type serveFlags struct {
 	dnsMaxTTL  time.Duration
 	keyFile    string
 	healthEach time.Duration
-	accessLog  string
-	accessFmt  string
+	access     accessLogFlags
 	webUI      bool
 	// Route series cardinality of /metrics (metric.Set.SetRouteSeries).
 	routeSeries int
@@ -74,8 +73,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.resetKey, "reset-admin-key", false, "replace the stored admin API key with a new one, printed once")
 	fs.StringVar(&f.keyFile, "admin-key-file", "", "write a newly created admin API key to this file (mode 0600) instead of stderr,\n"+
 		"which a service manager may keep in its journal")
-	fs.StringVar(&f.accessLog, "access-log", "", `access log file, one line per request ("-": stdout; empty: none)`)
-	fs.StringVar(&f.accessFmt, "access-log-format", string(event.AccessLogJSON), "access log format: json or common")
+	f.access.register(fs)
 	fs.BoolVar(&f.webUI, "ui", true, "serve the admin web UI at / on the admin address")
 	fs.IntVar(&f.routeSeries, "metrics-route-series", metric.DefaultRouteSeriesMax, "most routes with /metrics series of their own (routes with traffic since start, first come);\n"+
 		"the others are summed into route=\"other\"")
@@ -101,8 +99,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if fm := event.AccessLogFormat(f.accessFmt); fm != event.AccessLogJSON && fm != event.AccessLogCommon {
-		return fmt.Errorf("unknown access log format %q (json or common)", f.accessFmt)
+	if err := f.access.check(); err != nil {
+		return err
 	}
 	log := newLogger(stderr, f.engine.logLevel)
 	ready := f.engine.readiness(log)
@@ -233,7 +231,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	}()
 	adminAt := reachable(f.adminAddr, adminLn.Addr().String())
 	ready.addrs.Admin = adminAt
-	accessLog, closeAccessLog, err := openAccessLog(f.accessLog)
+	accessLog, closeAccessLog, err := openAccessLog(f.access.path)
 	if err != nil {
 		return err
 	}
@@ -244,7 +242,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	}
 	set.SetRouteSeries(f.routeSeries, f.perRoute)
 	hub := event.NewHub(event.Options{Loops: loops, Metrics: set, Logger: log,
-		AccessLog: accessLog, AccessLogFormat: event.AccessLogFormat(f.accessFmt)})
+		AccessLog: accessLog, AccessLogFormat: f.access.format()})
 	live := metric.NewLive(set)
 	counters := quota.New(quota.Options{})
 	cfg.Loops = loops // the hub has one ring per loop
@@ -428,22 +426,6 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	}
 	log.Info("stopped: in-flight requests finished, quota counters flushed, database closed")
 	return nil
-}
-
-// openAccessLog opens the access log named by the --access-log flag (nil writer when empty).
-// The returned close runs after the hub stopped writing.
-func openAccessLog(path string) (io.Writer, func(), error) {
-	switch path {
-	case "":
-		return nil, func() {}, nil
-	case "-":
-		return os.Stdout, func() {}, nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot open access log: %w", err)
-	}
-	return f, func() { _ = f.Close() }, nil
 }
 
 // keyNotice prints the admin key created at first start, with a way to use it.
