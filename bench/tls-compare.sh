@@ -6,7 +6,7 @@
 #   ka   keep-alive small GET, h2load -c $KA_CONNS for $SECS s: req/s
 #   new  new TLS connections with one request each, h2load -c $NEW_CONNS -n $NEW_CONNS: conn/s
 # and first, on fresh processes, each proxy's RSS with $IDLE idle TLS connections (after one
-# request each), per connection.
+# request each), per connection, 1 s after they are open and, with IDLE_SETTLE=150, again later.
 #
 #   bench/tls-compare.sh [ROUNDS]          (from the repository root; nginx, haproxy, h2load installed)
 #
@@ -136,9 +136,16 @@ for t in torii nginx haproxy; do
 	read -r line <&"${IDLEP[0]}"
 	sleep 1
 	after=$(rss_tree "$pid")
+	settled=""
+	if [ "${IDLE_SETTLE:-0}" -gt 0 ]; then
+		# Go returns freed heap and shrinks idle goroutine stacks at its periodic GC (2 min).
+		sleep "$IDLE_SETTLE"
+		s2=$(rss_tree "$pid")
+		settled=" after ${IDLE_SETTLE}s: rss_kib=$s2 per_conn_kib=$(awk -v a="$s2" -v b="$before" -v n="$IDLE" 'BEGIN{printf "%.1f", (a-b)/n}')"
+	fi
 	exec {IDLEP[1]}>&-
 	wait "$IDLEP_PID" 2>/dev/null || true
-	echo "idle $t rss_before_kib=$before rss_after_kib=$after per_conn_kib=$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN{printf "%.1f", (a-b)/n}') ($line)"
+	echo "idle $t rss_before_kib=$before rss_after_kib=$after per_conn_kib=$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN{printf "%.1f", (a-b)/n}')$settled ($line)"
 	sleep 1
 done
 for r in $(seq 1 "$rounds"); do

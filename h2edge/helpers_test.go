@@ -38,7 +38,7 @@ type env struct {
 	lastB   []byte
 }
 
-func newEnv(t *testing.T, cfg h2edge.Config) *env {
+func newEnv(t testing.TB, cfg h2edge.Config) *env {
 	t.Helper()
 	e := &env{}
 	e.backend = testkit.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
