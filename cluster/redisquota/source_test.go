@@ -282,7 +282,7 @@ func TestGatewayAndPerIPThrottlesAreGlobal(t *testing.T) {
 		t.Fatalf("gateway throttle of 400 per window through 3 nodes: %d admitted", got)
 	}
 	if got := count(func(i int) (bool, time.Duration) { return per[i].Take(addr, 30, time.Now()) },
-		func(i int, wake func()) { nodes[i].c.Wait(quota.IPKey(addr), wake) }); got != 300 {
+		func(i int, wake func()) { per[i].Wait(addr, wake) }); got != 300 {
 		t.Fatalf("per-IP throttle of 300 per window through 3 nodes: %d admitted", got)
 	}
 }
