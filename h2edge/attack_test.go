@@ -69,18 +69,23 @@ func TestH2Attacks(t *testing.T) {
 
 	t.Run("rapid reset", func(t *testing.T) {
 		rc := dialRaw(t, e.addr)
+		// All the frames in one write, so that the server reads them faster than handlers can
+		// start, whatever the machine's load (or -race) does to both.
+		var burst bytes.Buffer
+		bf := http2.NewFramer(&burst, nil)
 		for i := 0; i < 20000; i++ {
 			id := uint32(2*i + 1)
-			if rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: get, EndHeaders: true, EndStream: true}) != nil ||
-				rc.fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
-				break
-			}
+			_ = bf.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: get, EndHeaders: true, EndStream: true})
+			_ = bf.WriteRSTStream(id, http2.ErrCodeCancel)
 		}
+		go func() { _, _ = rc.c.Write(burst.Bytes()) }()
 		neighbourServed(t, e, cl)
-		got := closedSoon(rc, 2*time.Second)
+		got := closedSoon(rc, 5*time.Second)
 		t.Logf("rapid reset: attacker %q after 20000 HEADERS+RST_STREAM, backend requests %d", got, e.hits.Load())
-		if got != "GOAWAY ENHANCE_YOUR_CALM" {
-			t.Errorf("rapid reset: attacker %q, want GOAWAY ENHANCE_YOUR_CALM", got)
+		// x/net sends GOAWAY ENHANCE_YOUR_CALM and closes; when the close resets the socket
+		// before the GOAWAY is read, the client sees only the close.
+		if got != "GOAWAY ENHANCE_YOUR_CALM" && got != "closed" {
+			t.Errorf("rapid reset: attacker %q, want the connection cut off (GOAWAY ENHANCE_YOUR_CALM)", got)
 		}
 	})
 	t.Run("CONTINUATION flood", func(t *testing.T) {
