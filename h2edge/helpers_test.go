@@ -32,6 +32,7 @@ type env struct {
 	addr    string // h2c listener
 	backend string
 	hits    atomic.Int64 // complete requests the backend received
+	enrolls atomic.Int64 // socketpairs enrolled into the engine
 	events  string
 	mu      sync.Mutex
 	last    *http.Request // last request the backend saw (head only)
@@ -101,7 +102,7 @@ func newEnv(t testing.TB, cfg h2edge.Config) *env {
 	srv.Publish(&core.Snapshot{Routes: table, Version: 1})
 	testkit.Run(t, "proxy", srv.Run, srv.Ready())
 	e.srv = srv
-	cfg.Enroll = func(nc net.Conn) error { return srv.Enroll(nc, nil) }
+	cfg.Enroll = func(nc net.Conn) error { e.enrolls.Add(1); return srv.Enroll(nc, nil) }
 	if e.h2, err = h2edge.New(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 func BenchmarkH2Get(b *testing.B) {
 	e := newEnv(b, h2edge.Config{})
 	benchGet(b, e.client())
+	b.ReportMetric(float64(e.enrolls.Load())/float64(b.N), "enrolls/op")
 }
 
 // BenchmarkH1Get is the HTTP/1.1 baseline of BenchmarkH2Get.
