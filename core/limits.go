@@ -107,6 +107,9 @@ func (s *Server) registerFlightMetrics(set *metric.Set) {
 	set.GaugeFunc(famGatewayInFlight, func() float64 { return float64(s.limits.flight.Count()) })
 	set.CounterFunc(famConcurrentRejected, func() uint64 { return s.limits.flight.Rejected() })
 	// The per-address throttle's slots in cluster mode (0 when standalone).
+	metric.Describe("torii_quota_ip_slots", "Client addresses holding a cluster-wide per-IP throttling slot (cluster workers; 0 otherwise).")
+	metric.Describe("torii_quota_ip_slots_evicted_total", "Per-IP throttling slots dropped after a whole idle window (cluster workers).")
+	metric.Describe("torii_quota_ip_slot_overflows_total", "Per-IP throttled calls counted locally because the cluster-wide slots were full (quota.MaxIPSlots).")
 	set.GaugeFunc("torii_quota_ip_slots", func() float64 { return float64(s.limits.perIP.SlotStats().Slots) })
 	set.CounterFunc("torii_quota_ip_slots_evicted_total", func() uint64 { return s.limits.perIP.SlotStats().Evicted })
 	set.CounterFunc("torii_quota_ip_slot_overflows_total", func() uint64 { return s.limits.perIP.SlotStats().Overflows })

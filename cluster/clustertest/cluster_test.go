@@ -3,6 +3,7 @@ package clustertest
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -58,9 +59,16 @@ func TestClusterSecurityAndPropagation(t *testing.T) {
 	hook := newHookServer(t)
 	l.mustAPI(t, http.StatusCreated, "POST", "/api/data-exporter-configs", map[string]any{
 		"id": "hook", "name": "hook", "type": "webhook", "enabled": true, "groupSize": 1, "groupDuration": 20,
-		"filtering": map[string]any{"include": []any{map[string]any{"@type": "GatewayEvent"}}, "exclude": []any{}},
+		"filtering": map[string]any{"include": []any{map[string]any{"@type": "GatewayEvent"}, map[string]any{"@type": "AlertEvent"}}, "exclude": []any{}},
 		"config":    map[string]any{"url": hook.URL},
 	})
+	// A route whose only target refuses connections, with a circuit breaker that opens at the
+	// first error: the worker's alert reaches the exporter too.
+	dead := testkit.RefusedAddr(t)
+	dh, dp, _ := net.SplitHostPort(dead)
+	l.mustAPI(t, http.StatusCreated, "POST", "/api/routes", fmt.Sprintf(`{"id":"dead","name":"dead",
+		"frontend":{"domains":["dead.test"]},"backend":{"targets":[{"hostname":%q,"port":%s}],
+		"client":{"retries":0,"max_errors":1,"sample_interval":60000}}}`, dh, dp))
 
 	workers := make([]*testkit.Torii, 3)
 	proxies := make([]string, 3)
@@ -93,6 +101,15 @@ func TestClusterSecurityAndPropagation(t *testing.T) {
 	testkit.Eventually(t, "the worker's event at the leader's webhook exporter", func() error {
 		if !hook.has(`/exported-by-w2`) {
 			return fmt.Errorf("not received; the webhook got %d bodies", hook.count())
+		}
+		return nil
+	})
+	testkit.Eventually(t, "the worker's circuit breaker alert at the leader's webhook exporter", func() error {
+		if code := get(proxies[1], "dead.test", ""); code != http.StatusBadGateway && code != http.StatusServiceUnavailable {
+			return fmt.Errorf("dead.test: HTTP %d, not routed to its dead target yet", code)
+		}
+		if !hook.has("CircuitBreakerOpenedAlert") {
+			return fmt.Errorf("no alert; the webhook got %d bodies", hook.count())
 		}
 		return nil
 	})

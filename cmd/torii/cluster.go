@@ -166,6 +166,9 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	reg := route.NewRegistry()
+	// Circuit breaker and health transitions become alerts for the exporters, as on the leader.
+	alerts := newAlerter(hub, log)
+	reg.OnEvent = alerts.offer
 	health := route.NewHealthChecker(reg, route.HealthOptions{})
 	compiler := admin.NewClusterCompiler(log, counters, reg)
 	compiler.SetPrivateApps(login)
@@ -227,6 +230,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		go func() { defer wg.Done(); fn() }()
 	}
 	spawn(func() { hub.Run(bg) })
+	spawn(func() { alerts.run(bg) })
 	spawn(func() { _ = health.Run(bg) })
 	spawn(func() { w.Run(bg) })
 	spawn(func() {

@@ -92,6 +92,10 @@ const (
 	// idleReturn returns the unspent lease of a key not called for this long, so that a cold
 	// key does not strand calls on one node.
 	idleReturn = time.Second
+	// scarceIdleReturn is idleReturn for a key the source had little left of at the last grant
+	// (less than a lease for every node, see lease.scarce): at the end of a burst the calls one
+	// node still holds go back within a sweep or two, where other nodes, refused, ask again.
+	scarceIdleReturn = sweepEvery
 	// exhaustedRecheck is how long a node refuses a key the source said was exhausted before it
 	// asks again (another node may have returned calls).
 	exhaustedRecheck = time.Second
@@ -505,11 +509,13 @@ func (g *global) sweep(now time.Time, final bool) {
 	}
 	var rets []LeaseReturn
 	var owing []*Slot
+	nodes := g.nodes()
 	g.mu.Lock()
 	for sl := range g.active {
 		sl.mu.Lock()
 		l := leaseOf(sl)
-		if l.left > 0 && (final || ns-l.touched > int64(idleReturn)) {
+		idle := ns - l.touched
+		if l.left > 0 && (final || idle > int64(idleReturn) || (idle > int64(scarceIdleReturn) && l.scarce(nodes))) {
 			rets = append(rets, LeaseReturn{Key: l.id, Win: l.win, Day: l.day, Month: l.month, N: l.left})
 			l.left = 0
 			l.size = 1
@@ -522,9 +528,9 @@ func (g *global) sweep(now time.Time, final bool) {
 			owing = append(owing, sl)
 			l.pending = true
 		}
-		idle := l.left == 0 && l.owed == 0 && l.retN == 0 && !l.pending
+		done := l.left == 0 && l.owed == 0 && l.retN == 0 && !l.pending
 		sl.mu.Unlock()
-		if idle {
+		if done {
 			delete(g.active, sl)
 		}
 	}
@@ -533,6 +539,15 @@ func (g *global) sweep(now time.Time, final bool) {
 	if len(owing) > 0 {
 		g.serve(owing)
 	}
+}
+
+// scarce reports whether the source had less left, in one of the lease's windows, than a lease
+// of this size for each of nodes nodes at the last grant: the rest of the quota is then mostly
+// in leases, and an idle node's unspent calls are what the others can still get.
+func (l *lease) scarce(nodes int64) bool {
+	want := nodes * max(l.size, 1)
+	return (l.win != 0 && l.known.Throttle < want) || (l.day != 0 && l.known.Daily < want) ||
+		(l.month != 0 && l.known.Monthly < want)
 }
 
 // giveBack returns unspent calls to the source; a failed return is counted (those calls are

@@ -151,3 +151,29 @@ func TestPerIPGlobalNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per call of a known address", n)
 	}
 }
+
+// BenchmarkPerIPGlobalTake: one call of a known address in cluster mode (lease held), over 256
+// addresses.
+func BenchmarkPerIPGlobalTake(b *testing.B) {
+	c := New(Options{})
+	c.EnableGlobal(grantAll{}, GlobalOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.RunGlobal(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	l := &PerIP{}
+	l.UseGlobal(c)
+	now := time.Now()
+	addrs := make([]netip.Addr, 256)
+	for i := range addrs {
+		addrs[i] = ipN(i)
+		for _, retry := l.Take(addrs[i], 100_000, now); retry == Pending; _, retry = l.Take(addrs[i], 100_000, now) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		l.Take(addrs[i&255], 100_000, now)
+	}
+}
