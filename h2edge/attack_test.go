@@ -170,6 +170,12 @@ func TestH2Attacks(t *testing.T) {
 		}
 		neighbourServed(t, e, cl)
 	})
+	if st := e.h2.Stats(); st.Errors["conn_ENHANCE_YOUR_CALM_too_many_early_resets"] == 0 || st.Served < 8 {
+		// The counters the metrics export see the attacks.
+		t.Errorf("stats after the attacks: %+v", st)
+	} else {
+		t.Logf("stats: %+v", st)
+	}
 	if grown := heapMiB() - base; grown > 64 {
 		t.Errorf("heap grew by %.1f MiB over the attacks", grown)
 	} else {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -81,6 +82,40 @@ type Server struct {
 	ln    *connListener
 	conns sync.Map // net.Conn -> *connState, from Serve until the connection closes
 	start sync.Once
+
+	active, served atomic.Int64
+	streams        atomic.Uint64
+	errMu          sync.Mutex
+	errs           map[string]uint64 // by x/net's error kind (a bounded set of names)
+}
+
+// Stats are the server's counters. Errors counts the protocol errors x/net reported, by kind
+// ("conn_ENHANCE_YOUR_CALM_too_many_early_resets" for rapid reset, "conn_close_lost_ping"...).
+type Stats struct {
+	Conns   int64  // HTTP/2 connections open now
+	Served  int64  // connections served since the start
+	Streams uint64 // streams handled (requests, refused ones included)
+	Errors  map[string]uint64
+}
+
+// Stats returns a copy of the counters. Safe from any goroutine.
+func (s *Server) Stats() Stats {
+	st := Stats{Conns: s.active.Load(), Served: s.served.Load(), Streams: s.streams.Load(), Errors: map[string]uint64{}}
+	s.errMu.Lock()
+	for k, n := range s.errs {
+		st.Errors[k] = n
+	}
+	s.errMu.Unlock()
+	return st
+}
+
+func (s *Server) countError(kind string) {
+	s.errMu.Lock()
+	s.errs[kind]++
+	s.errMu.Unlock()
+	if s.cfg.CountError != nil {
+		s.cfg.CountError(kind)
+	}
 }
 
 // connState is one HTTP/2 connection's link to the engine.
@@ -130,7 +165,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, ln: newConnListener()}
+	s := &Server{cfg: cfg, ln: newConnListener(), errs: map[string]uint64{}}
 	var protos http.Protocols
 	protos.SetHTTP2(true)
 	protos.SetUnencryptedHTTP2(true)
@@ -149,7 +184,7 @@ func New(cfg Config) (*Server, error) {
 			SendPingTimeout:               cfg.PingAfter,
 			PingTimeout:                   cfg.PingTimeout,
 			WriteByteTimeout:              cfg.WriteTimeout,
-			CountError:                    cfg.CountError,
+			CountError:                    s.countError,
 		},
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			st, _ := s.conns.Load(c)
@@ -209,7 +244,10 @@ func (s *Server) Serve(c net.Conn, info proxyproto.Info) {
 		_ = c.Close()
 		return
 	}
+	s.active.Add(1)
+	s.served.Add(1)
 	<-st.done
+	s.active.Add(-1)
 }
 
 // ServeTLS is Serve for a TLS connection whose ALPN chose h2 (tlsedge's hook).
@@ -227,6 +265,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	if st == nil {
 		panic("BUG: an HTTP/2 stream without its connection state")
 	}
+	s.streams.Add(1)
 	if k := validate(r); k != nil {
 		writeError(w, k.status, k.cause, k.msg)
 		return

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sort"
 
 	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/h2edge"
 	"github.com/torii-gateway/torii/proxyproto"
 )
@@ -88,4 +90,28 @@ func (f *h2Flags) serveH2C(engine **core.Server, log *slog.Logger) (func(net.Con
 		in.Dst = netip.AddrPortFrom(in.Dst.Addr().Unmap(), in.Dst.Port())
 		srv.Serve(c, in)
 	}, nil
+}
+
+// registerMetrics exports the HTTP/2 counters when HTTP/2 is served (--http2 with --listen-tls,
+// or --h2c). Error kinds are x/net's fixed names: a bounded label set.
+func (f *h2Flags) registerMetrics(set *metric.Set) {
+	s := f.srv
+	if s == nil {
+		return
+	}
+	set.GaugeFunc("torii_http2_connections", func() float64 { return float64(s.Stats().Conns) })
+	set.CounterFunc("torii_http2_connections_total", func() uint64 { return uint64(s.Stats().Served) })
+	set.CounterFunc("torii_http2_streams_total", func() uint64 { return s.Stats().Streams })
+	set.CounterVecFunc("torii_http2_errors_total", "HTTP/2 protocol errors by kind (x/net's names; floods and rapid resets included).",
+		[]string{"kind"}, func(emit func(float64, ...string)) {
+			st := s.Stats()
+			kinds := make([]string, 0, len(st.Errors))
+			for k := range st.Errors {
+				kinds = append(kinds, k)
+			}
+			sort.Strings(kinds)
+			for _, k := range kinds {
+				emit(float64(st.Errors[k]), k)
+			}
+		})
 }

@@ -291,6 +291,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		tlsPub = front
 		front.registerMetrics(set)
 	}
+	f.engine.tls.h2.registerMetrics(set)
 	reg := route.NewRegistry()
 	alerts := newAlerter(hub, log)
 	reg.OnEvent = alerts.offer
