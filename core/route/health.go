@@ -2,6 +2,7 @@ package route
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/torii-gateway/torii/core/upstls"
 )
 
 // HealthOptions tunes a HealthChecker.
@@ -56,6 +59,15 @@ func NewHealthChecker(reg *Registry, opts HealthOptions) *HealthChecker {
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 64 << 10,
+		// TLS targets are checked over TLS with their own profile (SNI, trust, client
+		// certificate), carried by the request's context.
+		DialTLSContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			p, _ := ctx.Value(tlsProfileKey{}).(*upstls.Profile)
+			if p == nil {
+				return nil, errors.New("route: TLS health check without a TLS profile")
+			}
+			return upstls.DialTLS(ctx, addr, p)
+		},
 	}
 	return &HealthChecker{
 		reg: reg, interval: opts.Interval, conc: opts.Concurrency,
@@ -153,7 +165,12 @@ func (h *HealthChecker) check(ctx context.Context, hc *HealthCheck, u *Upstream)
 	if pu, err := url.Parse(hc.URL); err == nil && pu.IsAbs() {
 		target = pu.RequestURI() // an absolute URL keeps its path; the target is ours
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+u.Addr.String()+target, nil)
+	scheme := "http://"
+	if u.TLS != nil {
+		scheme = "https://"
+		ctx = context.WithValue(ctx, tlsProfileKey{}, u.TLS)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+u.Addr.String()+target, nil)
 	if err != nil {
 		return false, fmt.Sprintf("cannot build health check request: %s", err)
 	}
@@ -180,3 +197,6 @@ func healthyStatus(hc *HealthCheck, status int) bool {
 	}
 	return status >= 200 && status < 400
 }
+
+// tlsProfileKey carries a TLS target's profile to the health checker's TLS dialer.
+type tlsProfileKey struct{}

@@ -3,6 +3,8 @@ package route
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -204,5 +206,36 @@ func TestHealthCheckTimeout(t *testing.T) {
 	}
 	if tab.Route("r").Upstreams()[0].State().Healthy() {
 		t.Fatalf("a target that never answers must be unhealthy")
+	}
+}
+
+// TestHealthCheckTLS: a TLS target is checked over TLS with its profile (here trust_all, since
+// httptest's certificate is for example.com): healthy; the same server as a plaintext target
+// is unhealthy (it answers 400 to plain HTTP).
+func TestHealthCheckTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || r.URL.Path != "/health" {
+			w.WriteHeader(404)
+			return
+		}
+		w.WriteHeader(204)
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	js := fmt.Sprintf(`[{"id":"r","frontend":{"domains":["h.com"]},"backend":{"health_check":{"enabled":true,"url":"/health","timeout":2000},"targets":[
+		{"id":"tls","hostname":"127.0.0.1","port":%d,"tls":true,"tls_config":{"trust_all":true}},
+		{"id":"verified","hostname":"127.0.0.1","port":%d,"tls":true},
+		{"id":"plain","hostname":"127.0.0.1","port":%d}]}}]`, port, port, port)
+	reg := NewRegistry()
+	tab := mustCompile(t, js, CompileOptions{Registry: reg})
+	hc := NewHealthChecker(reg, HealthOptions{Interval: time.Hour})
+	hc.Update(tab)
+	hc.CheckNow(context.Background())
+	ups := tab.Route("r").Upstreams()
+	if !ups[0].State().Healthy() || ups[1].State().Healthy() || ups[2].State().Healthy() {
+		t.Fatalf("healthy: tls %v, verified against system roots %v, plain %v; want true false false",
+			ups[0].State().Healthy(), ups[1].State().Healthy(), ups[2].State().Healthy())
 	}
 }

@@ -201,16 +201,14 @@ func Reason(err error) string {
 
 var errHandshake = errors.New("upstls: handshake failed")
 
-// Dial connects to addr with p's TLS configuration within timeout, then returns the engine's end
-// of a socketpair relayed to the TLS connection (see the package comment). Blocking: never call
-// it on an event loop. An error wraps the cause; Reason classifies TLS failures.
-func Dial(ctx context.Context, addr string, p *Profile, timeout time.Duration) (*net.UnixConn, error) {
+// DialTLS connects to addr with p's TLS configuration and completes the handshake within ctx
+// (the health checker's dialer; Dial for the engine). Blocking: never call it on an event loop.
+// An error wraps the cause; Reason classifies TLS failures.
+func DialTLS(ctx context.Context, addr string, p *Profile) (*tls.Conn, error) {
 	tc, err := p.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: tc}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -224,11 +222,24 @@ func Dial(ctx context.Context, addr string, p *Profile, timeout time.Duration) (
 		}
 		return nil, fmt.Errorf("cannot establish TLS with %s: %w", addr, err)
 	}
+	return c.(*tls.Conn), nil
+}
+
+// Dial connects to addr with p's TLS configuration within timeout, then returns the engine's end
+// of a socketpair relayed to the TLS connection (see the package comment). Blocking: never call
+// it on an event loop. An error wraps the cause; Reason classifies TLS failures.
+func Dial(ctx context.Context, addr string, p *Profile, timeout time.Duration) (*net.UnixConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := DialTLS(ctx, addr, p)
+	if err != nil {
+		return nil, err
+	}
 	engine, ours, err := sockpair.New()
 	if err != nil {
 		_ = c.Close()
 		return nil, err
 	}
-	go sockpair.Relay(c.(*tls.Conn), ours)
+	go sockpair.Relay(c, ours)
 	return engine, nil
 }
