@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,8 @@ func TestWorkerPrivateApp(t *testing.T) {
 	l.mustAPI(t, http.StatusCreated, "POST", "/api/routes", fmt.Sprintf(`{"id":"route_pa","name":"pa",
 		"frontend":{"domains":["pa.test"]},"backend":{"targets":[{"hostname":%q,"port":%s}]},
 		"plugins":[{"enabled":true,"plugin":"cp:otoroshi.next.plugins.AuthModule","config":{"auth_module":"auth_w"}}]}`, host, port))
-	w := startWorker(t, l.Admin, l.keyFile, t.TempDir(), "pa-worker", "")
+	wdir := t.TempDir()
+	w := startWorker(t, l.Admin, l.keyFile, wdir, "pa-worker", "")
 
 	c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	send := func(proxy, method, path, cookie string, form url.Values) (*http.Response, string) {
@@ -94,5 +96,9 @@ func TestWorkerPrivateApp(t *testing.T) {
 	}
 	if resp, _ := send(l.Proxy, "GET", "/app", session, nil); resp.StatusCode != http.StatusFound {
 		t.Fatalf("the leader's proxy took the worker's session (sessions are per node): HTTP %d", resp.StatusCode)
+	}
+	// A worker keeps no database, not even for its sessions (they are in its memory).
+	if dbs, _ := filepath.Glob(filepath.Join(wdir, "*.db")); len(dbs) > 0 {
+		t.Fatalf("the worker opened a database: %v", dbs)
 	}
 }

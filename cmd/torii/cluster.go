@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/torii-gateway/torii/auth"
 	"io"
 	"log/slog"
 	"net"
@@ -18,10 +17,12 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/admin"
+	"github.com/torii-gateway/torii/auth"
 	"github.com/torii-gateway/torii/cluster"
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/event"
 	"github.com/torii-gateway/torii/core/metric"
+	"github.com/torii-gateway/torii/core/privateapp"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 )
@@ -149,11 +150,9 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cfg.Events, cfg.Metrics, cfg.Quotas = hub, set, counters
 	// Private apps on this node: its own sessions (per node, as documented) and login server.
-	sessions, closeSessions, err := openSessions(f.dataDir)
-	if err != nil {
-		return err
-	}
-	defer closeSessions()
+	// A worker keeps no database (issue 20): its sessions live in memory only, so a worker
+	// restart logs its private-app users out; the leader and a standalone serve persist theirs.
+	sessions := privateapp.New(nil)
 	cfg.PrivateApps = sessions
 	loginLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
