@@ -44,7 +44,12 @@ const largeBody = 64 << 10
 
 // startFixedBackendWith answers every request head (no bodies) with resp.
 func startFixedBackendWith(tb testing.TB, resp []byte) string {
-	return startRawBackend(tb, func(c net.Conn) {
+	return startRawBackend(tb, func(c net.Conn) { serveFixed(c, resp) })
+}
+
+// serveFixed answers every request head read from c with resp.
+func serveFixed(c net.Conn, resp []byte) {
+	{
 		_ = c.SetDeadline(time.Time{})
 		buf := make([]byte, 16<<10)
 		matched := 0 // bytes of "\r\n\r\n" matched so far, across reads
@@ -74,7 +79,7 @@ func startFixedBackendWith(tb testing.TB, resp []byte) string {
 				}
 			}
 		}
-	})
+	}
 }
 
 // benchClient sends req and reads a response of exactly respLen bytes, with

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/core/upstls"
 	"github.com/torii-gateway/torii/internal/testkit"
@@ -75,7 +76,7 @@ func tlsBackend(t *testing.T, cert *pki.Minted, clientCAs *x509.CertPool) string
 }
 
 // tlsRoute routes domain to one TLS target named host (pinned to addr's IP with ip_address).
-func tlsRoute(t *testing.T, domain, host, addr, tlsConfig string) route.Route {
+func tlsRoute(t testing.TB, domain, host, addr, tlsConfig string) route.Route {
 	t.Helper()
 	ap, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
@@ -179,4 +180,38 @@ func TestUpstreamTLS(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("no event for %v", want)
 	}
+}
+
+// BenchmarkProxyGetTLSTarget is BenchmarkProxyGet to a TLS backend (keep-alive, pooled): the
+// cost of the socketpair relay and the record layer on the relay goroutines. Compare with
+// BenchmarkProxyGet in the same run:
+//
+//	go test -run '^$' -bench 'ProxyGet$|ProxyGetTLSTarget' -benchtime 20000x -count 3 ./core/
+func BenchmarkProxyGetTLSTarget(b *testing.B) {
+	cert, err := pki.Mint(pki.MintOptions{CommonName: "bench", Hosts: []string{"127.0.0.1"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair([]byte(cert.ChainPEM), []byte(cert.KeyPEM))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); serveFixed(c, []byte(benchResponse)) }()
+		}
+	}()
+	r := tlsRoute(b, "bench.test", "127.0.0.1", ln.Addr().String(), `{"trust_all":true}`)
+	srv := startProxy(b, core.Config{Loops: 1}, r)
+	bc := newBenchClient(b, srv.Addr().String())
+	sendRequests(b, bc, 1000)
 }
