@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/torii-gateway/torii/internal/testkit"
 )
@@ -13,7 +18,7 @@ import (
 // TestHTTP2Binary: the real binary with --listen-tls (ALPN h2 by default) and --h2c: curl
 // --http2 over TLS and --http2-prior-knowledge on the plaintext listener are served as HTTP/2
 // (the backend sees HTTP/1.1 with the client's address and scheme), and HTTP/1.1 on the
-// plaintext listener still works with --h2c on.
+// plaintext listener still works with --h2c on; Go's HTTP/2 client over TLS too.
 func TestHTTP2Binary(t *testing.T) {
 	p := newTLSPKI(t)
 	c1, k1, _ := p.issue("h2", "h2.test")
@@ -31,6 +36,24 @@ func TestHTTP2Binary(t *testing.T) {
 	}
 	if out := curl("--http2", "--cacert", filepath.Join(p.dir, "ca.pem"), "--resolve", "h2.test:"+port+":127.0.0.1", "https://h2.test:"+port+"/"); out != "proto=https for=127.0.0.1 host=h2.test:"+port+" v=2" {
 		t.Errorf("curl --http2 over TLS: %q", out)
+	}
+	// Go's HTTP/2 client over TLS.
+	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: p.roots, ServerName: "h2.test"},
+		ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", tr.TLS)
+		},
+	}}
+	resp, err := cl.Get("https://h2.test:" + port + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.Proto != "HTTP/2.0" || string(b) != "proto=https for=127.0.0.1 host=h2.test:"+port {
+		t.Errorf("Go client over TLS: %s %q", resp.Proto, b)
 	}
 	if out := curl("--http2-prior-knowledge", "http://"+tr.Proxy+"/"); out != "proto=http for=127.0.0.1 host="+tr.Proxy+" v=2" {
 		t.Errorf("curl --http2-prior-knowledge: %q", out)
