@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"sort"
@@ -190,6 +191,7 @@ func compileTLS(st *state, routes *route.Table) (*tlsedge.Table, []certInfo) {
 	}
 	sort.Slice(certs, func(i, j int) bool { return certs[i].ID < certs[j].ID })
 	opts := tlsedge.TableOptions{ClientCAs: cas, ClientAuthHosts: authHosts}
+	opts.MinVersion, opts.MaxVersion = tlsVersions(st.globalDoc())
 	if defaultDomain != "" {
 		if c := tlsedge.NewTable(certs, tlsedge.TableOptions{}).Lookup(defaultDomain); c != nil {
 			for i := range certs {
@@ -231,6 +233,44 @@ func tlsDefaultDomain(global map[string]any) string {
 	ts, _ := global["tlsSettings"].(map[string]any)
 	d, _ := ts["defaultDomain"].(string)
 	return d
+}
+
+// tlsVersionNames are the values of tlsSettings.minVersion and maxVersion (Torii's fields).
+var tlsVersionNames = map[string]uint16{
+	"1.2": tls.VersionTLS12, "TLSv1.2": tls.VersionTLS12,
+	"1.3": tls.VersionTLS13, "TLSv1.3": tls.VersionTLS13,
+}
+
+// tlsVersions reads tlsSettings.minVersion and maxVersion (0 when unset: the --tls-min-version
+// flag and TLS 1.3 apply). checkGlobal refused anything else before it was stored.
+func tlsVersions(global map[string]any) (minV, maxV uint16) {
+	ts, _ := global["tlsSettings"].(map[string]any)
+	lo, _ := ts["minVersion"].(string)
+	hi, _ := ts["maxVersion"].(string)
+	return tlsVersionNames[lo], tlsVersionNames[hi]
+}
+
+// checkTLSSettings checks Torii's fields of tlsSettings: minVersion and maxVersion are "1.2" or
+// "1.3" (or "TLSv1.2", "TLSv1.3"), the minimum not above the maximum.
+func checkTLSSettings(c *checker, doc map[string]any) {
+	ts := c.object(doc, "tlsSettings", "", false)
+	if ts == nil {
+		return
+	}
+	c.str(ts, "defaultDomain", "tlsSettings", false)
+	var v [2]uint16
+	for i, f := range []string{"minVersion", "maxVersion"} {
+		s := c.str(ts, f, "tlsSettings", false)
+		if s == "" {
+			continue
+		}
+		if v[i] = tlsVersionNames[s]; v[i] == 0 {
+			c.add("tlsSettings."+f, "must be \"1.2\" or \"1.3\", not %q", s)
+		}
+	}
+	if v[0] != 0 && v[1] != 0 && v[0] > v[1] {
+		c.add("tlsSettings.minVersion", "must not be above tlsSettings.maxVersion (%s > %s)", tls.VersionName(v[0]), tls.VersionName(v[1]))
+	}
 }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }

@@ -490,6 +490,7 @@ func checkGlobal(c *checker, doc map[string]any) {
 		}
 	}
 	c.str(doc, globalAdminKeysGroup, "", false)
+	checkTLSSettings(c, doc)
 	c.strings(doc, "tags", "")
 	c.stringMap(doc, "metadata", "")
 }

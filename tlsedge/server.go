@@ -86,15 +86,18 @@ var ReasonNames = [nReasons]string{"timeout", "plaintext", "no_certificate", "pr
 
 // Server terminates TLS on the connections of one or more listeners.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	table   atomic.Pointer[Table]
-	base    *tls.Config // no client certificate requested
-	mtls    *tls.Config // a client certificate requested (hosts of mTLS routes)
-	tickets *ticketKeys
-	staples *stapler
-	slots   chan struct{}
-	kick    chan struct{} // a new table: refresh staples now
+	cfg   Config
+	log   *slog.Logger
+	table atomic.Pointer[Table]
+	base  *tls.Config // no client certificate requested
+	mtls  *tls.Config // a client certificate requested (hosts of mTLS routes)
+	// byVersion are base and mtls for each allowed (min, max) pair, indexed by
+	// [min-TLS1.2][max-TLS1.2]: a table's version setting picks one, no config made per handshake.
+	byVersion [2][2]*[2]*tls.Config
+	tickets   *ticketKeys
+	staples   *stapler
+	slots     chan struct{}
+	kick      chan struct{} // a new table: refresh staples now
 
 	handshakes, resumed, clientCerts, clientValid atomic.Uint64
 	failures                                      [nReasons]atomic.Uint64
@@ -164,6 +167,21 @@ func New(cfg Config) (*Server, error) {
 	s.base.GetConfigForClient = s.configFor
 	tk.attach(s.base)
 	tk.attach(s.mtls)
+	for lo := range 2 {
+		for hi := lo; hi < 2; hi++ {
+			minV, maxV := tls.VersionTLS12+uint16(lo), tls.VersionTLS12+uint16(hi)
+			if minV == cfg.MinVersion && maxV == cfg.MaxVersion {
+				s.byVersion[lo][hi] = &[2]*tls.Config{s.base, s.mtls}
+				continue
+			}
+			b, m := s.base.Clone(), s.mtls.Clone()
+			b.GetConfigForClient, m.GetConfigForClient = nil, nil
+			b.MinVersion, b.MaxVersion, m.MinVersion, m.MaxVersion = minV, maxV, minV, maxV
+			tk.attach(b)
+			tk.attach(m)
+			s.byVersion[lo][hi] = &[2]*tls.Config{b, m}
+		}
+	}
 	s.staples = newStapler()
 	s.table.Store(NewTable(nil, TableOptions{}))
 	return s, nil
@@ -208,10 +226,44 @@ type edgeConn struct {
 }
 
 func (s *Server) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-	if ec, ok := hello.Conn.(*edgeConn); ok && ec.tbl.wantsClientCert(hello.ServerName) {
-		return s.mtls, nil
+	ec, ok := hello.Conn.(*edgeConn)
+	if !ok {
+		return nil, nil
 	}
-	return nil, nil
+	minV, maxV := s.versions(ec.tbl)
+	pair := s.byVersion[minV-tls.VersionTLS12][maxV-tls.VersionTLS12]
+	if ec.tbl.wantsClientCert(hello.ServerName) {
+		return pair[1], nil
+	}
+	if pair[0] == s.base {
+		return nil, nil
+	}
+	return pair[0], nil
+}
+
+// versions are the TLS versions of a handshake that started with tbl: the table's setting (the
+// global tlsSettings) where it has one, else the server's (the --tls-min-version flag). When a
+// set bound crosses the server's other bound, the set one wins: a setting of minVersion 1.3
+// under a server maximum of 1.2 gives 1.3 to 1.3.
+func (s *Server) versions(tbl *Table) (minV, maxV uint16) {
+	minV, maxV = s.cfg.MinVersion, s.cfg.MaxVersion
+	o := &tbl.opts
+	if o.MinVersion != 0 {
+		minV = o.MinVersion
+	}
+	if o.MaxVersion != 0 {
+		maxV = o.MaxVersion
+	}
+	minV = min(max(minV, tls.VersionTLS12), tls.VersionTLS13)
+	maxV = min(max(maxV, tls.VersionTLS12), tls.VersionTLS13)
+	if minV > maxV {
+		if o.MaxVersion == 0 || o.MinVersion != 0 && o.MaxVersion != 0 {
+			maxV = minV
+		} else {
+			minV = maxV
+		}
+	}
+	return minV, maxV
 }
 
 func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {

@@ -326,3 +326,38 @@ func TestFailureLogRate(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// TestTableVersions: a table's version setting replaces the server's for the handshakes that
+// start with it, and a set bound wins over the server's other bound when they cross.
+func TestTableVersions(t *testing.T) {
+	p := newPKI(t, "test CA")
+	cert := p.cert(t, "a", "a.test")
+	s, addr := startEdge(t, Config{}, NewTable([]Cert{cert}, TableOptions{MinVersion: tls.VersionTLS13}))
+	dial12 := func() error {
+		c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "a.test", RootCAs: p.roots, MaxVersion: tls.VersionTLS12})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if dial12() == nil {
+		t.Fatal("TLS 1.2 accepted with the table's MinVersion 1.3")
+	}
+	s.SetTable(NewTable([]Cert{p.cert(t, "a", "a.test")}, TableOptions{}))
+	if err := dial12(); err != nil {
+		t.Fatalf("TLS 1.2 refused after the table dropped its setting: %v", err)
+	}
+	for _, c := range []struct{ srvMin, srvMax, tMin, tMax, wantMin, wantMax uint16 }{
+		{tls.VersionTLS12, tls.VersionTLS13, 0, 0, tls.VersionTLS12, tls.VersionTLS13},
+		{tls.VersionTLS13, tls.VersionTLS13, tls.VersionTLS12, 0, tls.VersionTLS12, tls.VersionTLS13},
+		{tls.VersionTLS12, tls.VersionTLS12, tls.VersionTLS13, 0, tls.VersionTLS13, tls.VersionTLS13},
+		{tls.VersionTLS13, tls.VersionTLS13, 0, tls.VersionTLS12, tls.VersionTLS12, tls.VersionTLS12},
+		{tls.VersionTLS12, tls.VersionTLS13, tls.VersionTLS13, tls.VersionTLS12, tls.VersionTLS13, tls.VersionTLS13},
+	} {
+		srv := &Server{cfg: Config{MinVersion: c.srvMin, MaxVersion: c.srvMax}}
+		lo, hi := srv.versions(NewTable(nil, TableOptions{MinVersion: c.tMin, MaxVersion: c.tMax}))
+		if lo != c.wantMin || hi != c.wantMax {
+			t.Errorf("%+v: got %x-%x", c, lo, hi)
+		}
+	}
+}

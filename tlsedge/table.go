@@ -43,6 +43,10 @@ type TableOptions struct {
 	// ClientAuthHosts are the SNI names (exact or "*.suffix") of routes that want a client
 	// certificate: the handshake asks for one (and verifies it against ClientCAs) only there.
 	ClientAuthHosts []string
+	// MinVersion and MaxVersion, when not zero, replace the server's (Config) for the handshakes
+	// that start with this table: the admin's global tlsSettings, hot-applied at publish. A set
+	// field wins over the server's other bound when they cross (see Server.versions).
+	MinVersion, MaxVersion uint16
 }
 
 // Table is the SNI table, compiled once per publish: each handshake does one lookup. It is
