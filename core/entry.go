@@ -58,9 +58,11 @@ type ClientInfo struct {
 	// ClientCert says the client presented a certificate; ClientCN,
 	// ClientSubject and ClientFingerprint (SHA-256, lower-case hex) describe
 	// it, and ClientVerifiedBy names the CA that verified it ("" when none
-	// did).
+	// did). ClientSerial (lower-case hex, no leading zeros) and ClientIssuer
+	// (the issuer DN) are what NgHasClientCertMatchingValidator matches too.
 	ClientCert                                                   bool
 	ClientCN, ClientSubject, ClientFingerprint, ClientVerifiedBy string
+	ClientSerial, ClientIssuer                                   string
 
 	// cert is the client certificate as the connection's event records carry it, made once.
 	cert *event.ClientCert
@@ -215,6 +217,7 @@ func (cc *clientConn) applyHeader(h *proxyproto.Header) {
 		TLSVersion: string(h.TLSVersion), Cipher: string(h.Cipher), ClientCert: h.ClientCert,
 		ClientCN: string(h.ClientCN), ClientSubject: string(h.Subject),
 		ClientFingerprint: string(h.Fingerprint), ClientVerifiedBy: string(h.VerifiedBy),
+		ClientSerial: string(h.Serial), ClientIssuer: string(h.Issuer),
 	}
 	if h.ClientCert {
 		p := cc.peer

@@ -69,7 +69,8 @@ func (lp *loop) pluginCtx(cc *clientConn, rt *route.Compiled, buf []byte) *plugi
 	x.SNI, x.Cert = "", plugin.ClientCert{}
 	if p := cc.peer; p != nil {
 		x.SNI = p.ServerName
-		x.Cert = plugin.ClientCert{Present: p.ClientCert, Subject: p.ClientSubject, Fingerprint: p.ClientFingerprint, VerifiedBy: p.ClientVerifiedBy}
+		x.Cert = plugin.ClientCert{Present: p.ClientCert, Subject: p.ClientSubject, Fingerprint: p.ClientFingerprint,
+			VerifiedBy: p.ClientVerifiedBy, Serial: p.ClientSerial, Issuer: p.ClientIssuer}
 	}
 	x.HTTPSPort = lp.s.cfg.HTTPSPort
 	return x

@@ -50,6 +50,11 @@ const (
 	// TypeClientVerified names the store CA (by certificate id) that verified the client
 	// certificate; absent when the certificate was not verified (Torii).
 	TypeClientVerified = 0xE2
+	// TypeClientSerial is the client certificate's serial number, lower-case hex without
+	// leading zeros (Java's BigInteger.toString(16), what Otoroshi matches) (Torii).
+	TypeClientSerial = 0xE3
+	// TypeClientIssuer is the client certificate's issuer DN (Torii).
+	TypeClientIssuer = 0xE4
 )
 
 // SSL client bits (the first byte of a TypeSSL value).
@@ -87,6 +92,8 @@ type Header struct {
 	Fingerprint []byte
 	Subject     []byte
 	VerifiedBy  []byte
+	Serial      []byte
+	Issuer      []byte
 }
 
 // Info is what Append writes; strings, so that a writer can build it from crypto/tls state.
@@ -102,6 +109,8 @@ type Info struct {
 	Fingerprint string
 	Subject     string
 	VerifiedBy  string
+	Serial      string
+	Issuer      string
 }
 
 // Append appends the PROXY v2 header of in to dst. Addresses of different families are written
@@ -152,6 +161,8 @@ func Append(dst []byte, in *Info) []byte {
 	dst = appendTLV(dst, TypeClientFingerprint, in.Fingerprint)
 	dst = appendTLV(dst, TypeClientSubject, in.Subject)
 	dst = appendTLV(dst, TypeClientVerified, in.VerifiedBy)
+	dst = appendTLV(dst, TypeClientSerial, in.Serial)
+	dst = appendTLV(dst, TypeClientIssuer, in.Issuer)
 	binary.BigEndian.PutUint16(dst[start+1:], uint16(len(dst)-start-3))
 	return dst
 }
@@ -263,6 +274,10 @@ func (h *Header) tlvs(b []byte, inSSL bool) error {
 			h.Subject = v
 		case typ == TypeClientVerified:
 			h.VerifiedBy = v
+		case typ == TypeClientSerial:
+			h.Serial = v
+		case typ == TypeClientIssuer:
+			h.Issuer = v
 		}
 	}
 	return nil

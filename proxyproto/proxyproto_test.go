@@ -18,7 +18,8 @@ func TestRoundTrip(t *testing.T) {
 		if h.Src != in.Src || h.Dst != in.Dst || string(h.Authority) != in.Authority || string(h.ALPN) != in.ALPN ||
 			h.SSL != in.SSL || h.ClientCert != in.ClientCert || string(h.TLSVersion) != in.TLSVersion ||
 			string(h.ClientCN) != in.ClientCN || string(h.Fingerprint) != in.Fingerprint ||
-			string(h.Subject) != in.Subject || string(h.VerifiedBy) != in.VerifiedBy || string(h.Cipher) != in.Cipher {
+			string(h.Subject) != in.Subject || string(h.VerifiedBy) != in.VerifiedBy || string(h.Cipher) != in.Cipher ||
+			string(h.Serial) != in.Serial || string(h.Issuer) != in.Issuer {
 			t.Fatalf("got %+v for %+v", h, in)
 		}
 		// Every proper prefix asks for more.
@@ -32,7 +33,8 @@ func TestRoundTrip(t *testing.T) {
 	f(Info{Src: netip.MustParseAddrPort("[2001:db8::1]:4567"), Dst: netip.MustParseAddrPort("[::1]:8443"),
 		ALPN: "http/1.1", Authority: "api.example.com", SSL: true, TLSVersion: "TLSv1.3", Cipher: "TLS_AES_128_GCM_SHA256"})
 	f(Info{Src: netip.MustParseAddrPort("127.0.0.1:1"), Dst: netip.MustParseAddrPort("127.0.0.1:2"), SSL: true, ClientCert: true,
-		ClientCN: "alice", Fingerprint: "ab12", Subject: "CN=alice,O=Torii", VerifiedBy: "ca-1"})
+		ClientCN: "alice", Fingerprint: "ab12", Subject: "CN=alice,O=Torii", VerifiedBy: "ca-1",
+		Serial: "1f2e3d", Issuer: "CN=Torii test CA,O=Torii"})
 }
 
 func TestParseRefuses(t *testing.T) {

@@ -451,6 +451,10 @@ func (s *Server) describe(nc net.Conn, tbl *Table, cs *tls.ConnectionState) prox
 	in.ClientCert = true
 	in.ClientCN = leaf.Subject.CommonName
 	in.Subject = leaf.Subject.String()
+	in.Issuer = leaf.Issuer.String()
+	if leaf.SerialNumber != nil {
+		in.Serial = leaf.SerialNumber.Text(16)
+	}
 	in.Fingerprint = pki.Fingerprint(leaf)
 	if tbl.caPool != nil {
 		inter := x509.NewCertPool()

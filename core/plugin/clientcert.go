@@ -1,9 +1,9 @@
 package plugin
 
 import (
-	"path"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/torii-gateway/torii/httpparse"
 )
@@ -19,8 +19,15 @@ import (
 // route's domain in Host (the SNI/Host mismatch of known ingress mTLS bypasses, and HTTP/2
 // connection coalescing). A mismatch is 421 Misdirected Request, which tells a client to retry on
 // a connection made for that name; no certificate or an unverified one is 403, Otoroshi's answer.
-// NgHasClientCertMatchingValidator adds Otoroshi's subject checks (subject_dns with '*'
-// wildcards, regex_subject_dns). Both pass the certificate's subject and SHA-256 fingerprint to
+// NgHasClientCertMatchingValidator adds Otoroshi's matching: the request passes when the
+// certificate matches any entry of serial_numbers (lower-case hex without leading zeros, as Java's
+// BigInteger.toString(16); ':' separators and upper case are accepted in the config), subject_dns
+// or issuer_dns (exact, or '*' wildcards matching any run of characters), regex_subject_dns or
+// regex_issuer_dns (whole-DN regular expressions); with every list empty nothing passes, as in
+// Otoroshi. DNs are RFC 2253 ("CN=a,O=b,C=FR"); a space after a separating comma in a config
+// entry is ignored ("CN=a, O=b" as Java prints it matches too). Otoroshi also matches the
+// certificates above the leaf in the presented chain; Torii matches the leaf (the one a store
+// CA verified). Both pass the certificate's subject and SHA-256 fingerprint to
 // the backend in X-Client-Cert-Subject and X-Client-Cert-Fingerprint, replacing any a client sent.
 //
 // ForceHttpsTraffic answers a plaintext request with 303 to the same URL in https (Otoroshi's
@@ -32,6 +39,8 @@ type ClientCert struct {
 	Subject     string // RFC 2253 subject DN
 	Fingerprint string // SHA-256 of the certificate, lower-case hex
 	VerifiedBy  string // id of the store CA that verified it; "" when none did
+	Serial      string // serial number, lower-case hex without leading zeros
+	Issuer      string // RFC 2253 issuer DN
 }
 
 // The headers the client-certificate validators send to the backend.
@@ -46,8 +55,106 @@ func init() {
 
 // clientCertCheck is one client-certificate validator.
 type clientCertCheck struct {
-	subjects []string         // subject_dns: exact, or path.Match patterns with '*'
-	regexps  []*regexp.Regexp // regex_subject_dns
+	matching      bool             // NgHasClientCertMatchingValidator: one of the lists must match
+	serials       []string         // serial_numbers, normalised (lower-case hex, no ':', no leading zeros)
+	subjects      []dnPattern      // subject_dns
+	issuers       []dnPattern      // issuer_dns
+	subjectRegexp []*regexp.Regexp // regex_subject_dns
+	issuerRegexp  []*regexp.Regexp // regex_issuer_dns
+}
+
+// dnPattern is an entry of subject_dns or issuer_dns: an exact DN, or one with '*' wildcards.
+type dnPattern struct {
+	exact string
+	re    *regexp.Regexp // set when the entry has a '*'
+}
+
+func (p *dnPattern) match(dn string) bool {
+	if p.re != nil {
+		return p.re.MatchString(dn)
+	}
+	return p.exact == dn
+}
+
+// compileDN makes a dnPattern of s: Otoroshi's '*' matches any run of characters.
+func compileDN(s string) dnPattern {
+	s = normalizeDN(s)
+	if !strings.Contains(s, "*") {
+		return dnPattern{exact: s}
+	}
+	parts := strings.Split(s, "*")
+	for i := range parts {
+		parts[i] = regexp.QuoteMeta(parts[i])
+	}
+	return dnPattern{re: regexp.MustCompile("^" + strings.Join(parts, ".*") + "$")}
+}
+
+// normalizeDN drops the spaces after the separating (unescaped) commas of a DN, so that Java's
+// "CN=a, O=b" is RFC 2253's "CN=a,O=b".
+func normalizeDN(s string) string {
+	if !strings.Contains(s, ", ") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		b = append(b, s[i])
+		switch s[i] {
+		case '\\':
+			if i+1 < len(s) {
+				i++
+				b = append(b, s[i])
+			}
+		case ',':
+			for i+1 < len(s) && s[i+1] == ' ' {
+				i++
+			}
+		}
+	}
+	return string(b)
+}
+
+// normalizeSerial writes a configured serial number as Otoroshi compares it.
+func normalizeSerial(s string) string {
+	s = strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimLeft(strings.TrimPrefix(s, "-"), "0")
+	if s == "" {
+		return "0"
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}
+
+// matches reports whether the certificate matches one entry of the lists.
+func (cc *clientCertCheck) matches(c *ClientCert) bool {
+	for _, s := range cc.serials {
+		if s == c.Serial {
+			return true
+		}
+	}
+	for i := range cc.subjects {
+		if cc.subjects[i].match(c.Subject) {
+			return true
+		}
+	}
+	for i := range cc.issuers {
+		if cc.issuers[i].match(c.Issuer) {
+			return true
+		}
+	}
+	for _, re := range cc.subjectRegexp {
+		if re.MatchString(c.Subject) {
+			return true
+		}
+	}
+	for _, re := range cc.issuerRegexp {
+		if re.MatchString(c.Issuer) {
+			return true
+		}
+	}
+	return false
 }
 
 func (cc *clientCertCheck) check(x *Ctx, _ *Exchange) Verdict {
@@ -60,43 +167,40 @@ func (cc *clientCertCheck) check(x *Ctx, _ *Exchange) Verdict {
 	if !x.Cert.Present || x.Cert.VerifiedBy == "" {
 		return Verdict{Refuse: RefusalClientCert}
 	}
-	if len(cc.subjects)+len(cc.regexps) == 0 {
-		return Verdict{}
+	if cc.matching && !cc.matches(&x.Cert) {
+		return Verdict{Refuse: RefusalClientCert}
 	}
-	for _, s := range cc.subjects {
-		if s == x.Cert.Subject {
-			return Verdict{}
-		}
-		if ok, _ := path.Match(s, x.Cert.Subject); ok {
-			return Verdict{}
-		}
-	}
-	for _, re := range cc.regexps {
-		if re.MatchString(x.Cert.Subject) {
-			return Verdict{}
-		}
-	}
-	return Verdict{Refuse: RefusalClientCert}
+	return Verdict{}
 }
 
 // addClientCert compiles NgHasClientCertValidator or NgHasClientCertMatchingValidator.
 func (c *Chain) addClientCert(f *fields) {
 	cc := &clientCertCheck{}
 	if f.name == "NgHasClientCertMatchingValidator" {
-		cc.subjects = f.strs("subject_dns")
-		for i, r := range f.strs("regex_subject_dns") {
-			re, err := regexp.Compile("^(?:" + r + ")$")
-			if err != nil {
-				f.fail("regex_subject_dns["+strconv.Itoa(i)+"]", "bad regular expression %q: %v", r, err)
-				continue
-			}
-			cc.regexps = append(cc.regexps, re)
+		cc.matching = true
+		for _, s := range f.strs("serial_numbers") {
+			cc.serials = append(cc.serials, normalizeSerial(s))
 		}
-		for _, unsupported := range []string{"serial_numbers", "issuer_dns", "regex_issuer_dns"} {
-			if len(f.strs(unsupported)) > 0 {
-				f.fail(unsupported, "not supported by Torii: match the subject (subject_dns, regex_subject_dns) or the verifying CA")
-			}
+		for _, s := range f.strs("subject_dns") {
+			cc.subjects = append(cc.subjects, compileDN(s))
 		}
+		for _, s := range f.strs("issuer_dns") {
+			cc.issuers = append(cc.issuers, compileDN(s))
+		}
+		compile := func(field string) []*regexp.Regexp {
+			var out []*regexp.Regexp
+			for i, r := range f.strs(field) {
+				re, err := regexp.Compile("^(?:" + r + ")$")
+				if err != nil {
+					f.fail(field+"["+strconv.Itoa(i)+"]", "bad regular expression %q: %v", r, err)
+					continue
+				}
+				out = append(out, re)
+			}
+			return out
+		}
+		cc.subjectRegexp = compile("regex_subject_dns")
+		cc.issuerRegexp = compile("regex_issuer_dns")
 	}
 	c.access = append(c.access, accessEntry{check: cc, bit: f.bit})
 	if !c.certHeaders {
