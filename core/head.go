@@ -235,9 +235,21 @@ func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn,
 		if cc.pol.chain.DropResponse(name, &cc.pol.px) {
 			continue // RemoveHeadersOut, replaced by the route's plugins
 		}
+		value := h.Value.Bytes(buf)
+		if us.out == outGzip {
+			if httpparse.EqualFold(name, "content-encoding") {
+				continue // identity, replaced by gzip
+			}
+			if httpparse.EqualFold(name, "etag") && len(value) > 0 && value[0] == '"' {
+				dst = append(dst, "ETag: W/"...) // the compressed bytes differ: a weak validator
+				dst = append(dst, value...)
+				dst = append(dst, "\r\n"...)
+				continue
+			}
+		}
 		dst = append(dst, name...)
 		dst = append(dst, ": "...)
-		dst = append(dst, h.Value.Bytes(buf)...)
+		dst = append(dst, value...)
 		dst = append(dst, "\r\n"...)
 	}
 	if kind == headTunnel {
@@ -274,6 +286,8 @@ func (lp *loop) appendResponseHead(dst []byte, us *upstreamConn, cc *clientConn,
 		}
 	case outChunk:
 		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
+	case outGzip:
+		dst = append(dst, "Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\nVary: Accept-Encoding\r\n"...)
 	}
 	dst = appendPolicyHeaders(dst, cc)
 	if cc.pol.chain != nil {

@@ -159,6 +159,16 @@ func (lp *loop) pumpFlushCheck(cc *clientConn) bool {
 		return false
 	}
 	lp.wheel.disarm(&cc.t)
+	if lp.closeCur {
+		// A detached socket is the current callback's: gnet closes it, and
+		// runs its OnClose, when the callback returns. The pump starts after
+		// that, or a quick pump (a small gzip body) could hand the upstream
+		// back before the old OnClose saw it as pumped.
+		run := gnet.RunnableFunc(func(context.Context) error { go lp.s.runPump(lp, job); return nil })
+		if lp.el.Execute(context.Background(), run) == nil {
+			return true
+		}
+	}
 	go lp.s.runPump(lp, job)
 	return true
 }
@@ -346,6 +356,9 @@ func (lp *loop) reattachUpstream(us *upstreamConn) {
 func (s *Server) pumpResponse(job *pumpJob) error {
 	us := job.us
 	client, up := job.client, job.upstream
+	if us.out == outGzip {
+		return s.pumpGzip(job)
+	}
 	switch us.framing {
 	case httpparse.FramingLength:
 		left := us.left

@@ -34,6 +34,7 @@ const (
 	outDechunk                // chunked backend, HTTP/1.0 client: chunk data only, close at the end
 	outChunk                  // backend framed by close, HTTP/1.1 client: encoded as chunks
 	outRaw                    // backend framed by close, HTTP/1.0 client: raw, close at the end
+	outGzip                   // GzipResponseCompressor: decoded, compressed and chunked by a pump (gzippump.go)
 )
 
 // upstreamConn is one connection to a backend target, owned by one loop and
@@ -60,6 +61,7 @@ type upstreamConn struct {
 	out       outMode
 	left      int64
 	dec       httpparse.ChunkedDecoder
+	gzipLevel int8 // compression level when out is outGzip
 }
 
 func (us *upstreamConn) expire(lp *loop, _ int64) {
@@ -83,6 +85,7 @@ func (us *upstreamConn) beginResponse() {
 	us.gotHead = false
 	us.keepAlive = false
 	us.out = outNone
+	us.gzipLevel = 0
 	us.left = 0
 	us.dec.Reset()
 }
@@ -333,6 +336,11 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	if !cc.reqDone || lp.s.draining.Load() {
 		cc.keepAlive = false
 	}
+	if cc.pol.chain != nil && !cc.http10 {
+		if level, ok := cc.pol.chain.Gzip(&cc.pol.px, &us.resp, buf, us.out == outNone); ok {
+			us.out, us.gzipLevel = outGzip, int8(level)
+		}
+	}
 	if us.framing == httpparse.FramingLength && !cc.responseLengthOK(us.resp.ContentLength) {
 		lp.abortExchange(cc, errResponseTooLarge) // ResponseBodyLengthLimiter (bodylimit.go)
 		return false
@@ -341,9 +349,16 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	lp.scratch = lp.appendResponseHead(lp.scratch[:0], us, cc, buf, headFinal)
 	cc.respHead = true
 	us.gotHead = true
-	if us.framing == httpparse.FramingLength && us.left <= coalesceMax && int64(len(buf)-n) >= us.left {
+	if us.framing == httpparse.FramingLength && us.out != outGzip && us.left <= coalesceMax && int64(len(buf)-n) >= us.left {
 		// A small body that is all here goes out with the head: one write.
 		lp.scratch = append(lp.scratch, buf[n:n+int(us.left)]...)
+		n += int(us.left)
+		us.left = 0
+	}
+	if us.out == outGzip && us.framing == httpparse.FramingLength && us.left <= gzipInlineMax && int64(len(buf)-n) >= us.left {
+		// A small body that is all here is compressed on the loop (bounded
+		// work, gzippump.go) and goes out with the head: one write.
+		lp.scratch = appendGzipBody(lp.scratch, buf[n:n+int(us.left)], int(us.gzipLevel))
 		n += int(us.left)
 		us.left = 0
 	}
@@ -355,6 +370,12 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	if us.out == outNone || (us.framing == httpparse.FramingLength && us.left == 0) {
 		lp.finishExchange(cc)
 		return true
+	}
+	if us.out == outGzip {
+		// Compression never runs on a loop: a pump decodes, compresses and
+		// chunks the body (gzippump.go).
+		lp.pumpDownload(cc, us)
+		return false
 	}
 	lp.armExchange(cc, tkBackendIdle, cc.timeouts.idle)
 	return true

@@ -94,6 +94,9 @@ func (c *Chain) Access(x *Ctx, xs *Exchange) Verdict {
 		return Verdict{}
 	}
 	c.filter(x, xs)
+	if c.gzip != nil {
+		c.gzipRequest(x, xs)
+	}
 	if c.cors != nil {
 		xs.corsOff = !c.cors.applies(x)
 	}

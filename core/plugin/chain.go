@@ -44,6 +44,7 @@ var Names = []string{
 	"Cors", "Redirection", "MaintenanceMode", "BuildMode", "DisableHttp10",
 	"ReadOnlyCalls", "AllowHttpMethods", "IpAddressAllowedList", "IpAddressBlockList",
 	"OtoroshiChallenge", "OtoroshiInfos", "JwtVerification", "JwtSigner",
+	"GzipResponseCompressor",
 }
 
 // Runs reports whether this package runs the plugin named name.
@@ -77,6 +78,7 @@ type Chain struct {
 	jwt         bool
 	certHeaders bool
 	certBit     uint64
+	gzip        *gzipConf // GzipResponseCompressor (gzip.go)
 	// filters are the steps with include or exclude patterns; each has
 	// its bit, set in Exchange.off when the request path does not match.
 	filters []stepFilter
@@ -383,6 +385,12 @@ func (c *Chain) add(f *fields, rt *route.Compiled) {
 		}
 		c.access = append(c.access, accessEntry{j, f.bit})
 		c.jwt = true
+	case "GzipResponseCompressor":
+		if c.gzip != nil {
+			f.errs = append(f.errs, fmt.Errorf("%w: plugins[%d] (%s): a route has at most one", ErrConfig, f.idx, f.name))
+			break
+		}
+		c.gzip = compileGzip(f)
 	case "Cors":
 		if co := compileCors(f); co != nil {
 			c.cors, c.corsBit = co, f.bit
@@ -452,6 +460,9 @@ type Exchange struct {
 	// corsOff is set when the request path matches an excluded pattern of
 	// Cors: the response gets no CORS fields.
 	corsOff bool
+	// gzip is set when the request accepts gzip and GzipResponseCompressor
+	// runs for it: the response may be compressed (Chain.Gzip).
+	gzip bool
 	// The token a JwtVerification (Sign, Transform) or JwtSigner sends on:
 	// jwt[jwtAt:] in field jwtName after jwtPrefix, replacing the field
 	// jwtDrop. jwt's buffer is kept across exchanges of the connection.
@@ -462,7 +473,7 @@ type Exchange struct {
 
 // Reset forgets the previous exchange.
 func (x *Exchange) Reset() {
-	x.active, x.corsOff, x.off = false, false, 0
+	x.active, x.corsOff, x.off, x.gzip = false, false, 0, false
 	x.jwtName, x.jwtDrop = "", ""
 	if cap(x.jwt) > 16<<10 {
 		x.jwt = nil // an oversized token: do not keep its buffer
