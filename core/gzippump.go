@@ -1,8 +1,8 @@
 package core
 
 import (
-	gzip "github.com/klauspost/compress/gzip"
 	"fmt"
+	gzip "github.com/klauspost/compress/gzip"
 	"io"
 	"sync"
 
