@@ -2,9 +2,10 @@ package core
 
 import (
 	"fmt"
-	gzip "github.com/klauspost/compress/gzip"
 	"io"
 	"sync"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/torii-gateway/torii/httpparse"
 )

@@ -308,7 +308,16 @@ func DescriptorToRoute(sd map[string]any) (route map[string]any, unsupported []s
 		plugin("Cors", nil, nil, c)
 	}
 	if g := obj(sd["gzip"]); g["enabled"] == true {
-		plugin("GzipResponseCompressor", nil, nil, g)
+		// The legacy GzipConfig's fields, under NgGzipConfig's names (fromLegacy).
+		ng := map[string]any{}
+		for legacy, name := range map[string]string{"excludedPatterns": "excluded_patterns", "whiteList": "allowed_list",
+			"blackList": "blocked_list", "bufferSize": "buffer_size", "chunkedThreshold": "chunked_threshold",
+			"compressionLevel": "compression_level"} {
+			if v, ok := g[legacy]; ok {
+				ng[name] = v
+			}
+		}
+		plugin("GzipResponseCompressor", nil, nil, ng)
 	}
 	if plugins == nil {
 		plugins = []any{}

@@ -33,6 +33,7 @@ var knownPlugins = map[string]bool{
 	"Cors": true, "Redirection": true, "MaintenanceMode": true, "BuildMode": true, "DisableHttp10": true,
 	"ReadOnlyCalls": true, "AllowHttpMethods": true, "IpAddressAllowedList": true, "IpAddressBlockList": true,
 	"OtoroshiChallenge": true, "OtoroshiInfos": true, "JwtVerification": true, "JwtSigner": true,
+	"GzipResponseCompressor": true,
 	// Served off the loops by package clientcreds, through a route the admin adds.
 	"NgClientCredentials": true,
 	// Compiled by this package (canary.go) into a second target pool.
