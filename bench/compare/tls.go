@@ -28,7 +28,7 @@ type tlsResults struct {
 	KeepAlive  map[string][]float64   `json:"keepalive_rps"`    // keep-alive small GET req/s, per round
 	NewConns   map[string][]float64   `json:"new_conns_per_s"`  // new connections (one request each) per s
 	Idle       map[string]tlsIdleConn `json:"idle"`             // RSS per idle TLS connection
-	Failures   map[string]string      `json:"failures"`         // h2load's request and status lines, last round
+	Failures   map[string][]string    `json:"failures"`         // h2load's request and status lines, per round
 	Lines      []string               `json:"lines"`            // the script's output, verbatim
 	Error      string                 `json:"error,omitempty"`  // why the phase stopped, if it did
 	ScriptArgs string                 `json:"script,omitempty"` // how it was run
@@ -75,7 +75,7 @@ func (e *env) tlsRounds(ctx context.Context) {
 // parse reads the script's output lines ("idle ...", "round ...").
 func (r *tlsResults) parse(rd io.Reader) {
 	r.KeepAlive, r.NewConns = map[string][]float64{}, map[string][]float64{}
-	r.Idle, r.Failures = map[string]tlsIdleConn{}, map[string]string{}
+	r.Idle, r.Failures = map[string]tlsIdleConn{}, map[string][]string{}
 	sc := bufio.NewScanner(rd)
 	for sc.Scan() {
 		line := sc.Text()
@@ -106,7 +106,7 @@ func (r *tlsResults) parse(rd io.Reader) {
 				r.NewConns[t] = append(r.NewConns[t], v)
 			}
 			if i := strings.LastIndex(line, " (requests:"); i >= 0 {
-				r.Failures[t] = strings.TrimSuffix(line[i+2:], ")")
+				r.Failures[t] = append(r.Failures[t], "round "+f[1]+": "+strings.TrimSuffix(line[i+2:], ")"))
 			}
 		}
 	}
@@ -161,10 +161,19 @@ func (r *tlsResults) markdown(w func(format string, args ...any), verdict func(o
 	kaT, newT := median(r.KeepAlive[torii]), median(r.NewConns[torii])
 	w("\n- HTTPS keep-alive small GET, Torii ≥ nginx: %s (%s).\n", ratio(kaT, kaN), verdict(kaT >= kaN, known(kaT, kaN)))
 	w("- New TLS connections per second, Torii ≥ 0.8× nginx: %s (%s).\n", ratio(newT, newN), verdict(newT >= 0.8*newN, known(newT, newN)))
+	// A round whose h2load run failed requests says so: its zero is left out of the medians
+	// above, never hidden.
+	clean := true
 	for _, t := range targetOrder[1:] {
-		if f, ok := r.Failures[t]; ok {
-			w("- %s, h2load totals: %s\n", label(t), f)
+		for _, f := range r.Failures[t] {
+			if countBefore(f, " failed,") > 0 {
+				clean = false
+				w("- %s, new-connection run with failures, %s\n", label(t), f)
+			}
 		}
+	}
+	if clean && len(r.Failures) > 0 {
+		w("- Every new-connection run: 0 failed requests.\n")
 	}
 }
 
@@ -178,4 +187,15 @@ func spread(xs []float64) string {
 		lo, hi = min(lo, x), max(hi, x)
 	}
 	return num(lo, 0) + "–" + num(hi, 0)
+}
+
+// countBefore is the integer just before word in s ("2000 failed," → 2000); 0 when none.
+func countBefore(s, word string) int {
+	i := strings.Index(s, word)
+	if i < 0 {
+		return 0
+	}
+	j := strings.LastIndexByte(s[:i], ' ')
+	n, _ := strconv.Atoi(s[j+1 : i])
+	return n
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -20,6 +21,16 @@ round 2 torii ka_req_s=25000.00 [status codes: 125000 2xx] new_conn_s=500.00 (re
 round 2 nginx ka_req_s=16000.00 [status codes: 80000 2xx] new_conn_s=310.00 (requests: 2000 total; status codes: 2000 2xx)
 round 2 haproxy ka_req_s=18000.00 [] new_conn_s= (requests: ; )
 `
+	bad := &tlsResults{}
+	bad.parse(strings.NewReader("round 1 torii ka_req_s=20710.40 [x] new_conn_s=0.00 (requests: 2000 total, 2000 started, 0 done, 0 succeeded, 2000 failed, 2000 errored, 0 timeout; status codes: 0 2xx)\n"))
+	if len(bad.NewConns[torii]) != 0 {
+		t.Fatalf("a failed run counted: %v", bad.NewConns)
+	}
+	var lines []string
+	bad.markdown(func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }, func(ok, known bool) string { return "" }, func(...float64) bool { return true })
+	if md := strings.Join(lines, ""); !strings.Contains(md, "Torii, new-connection run with failures, round 1: requests: 2000 total, 2000 started, 0 done, 0 succeeded, 2000 failed") {
+		t.Fatalf("failures hidden:\n%s", md)
+	}
 	r := &tlsResults{Rounds: 2, Seconds: 5, ScriptArgs: "SECS=5 bash bench/tls-compare.sh 2"}
 	r.parse(strings.NewReader(out))
 	if got := r.KeepAlive[torii]; len(got) != 2 || got[0] != 27251.3 || got[1] != 25000 {
@@ -34,8 +45,8 @@ round 2 haproxy ka_req_s=18000.00 [] new_conn_s= (requests: ; )
 	if ic := r.Idle[nginx]; ic.PerConnKiB != 16.6 || ic.SettledKiB != 0 {
 		t.Fatalf("idle %+v", ic)
 	}
-	if !strings.HasPrefix(r.Failures[torii], "requests: 2000 total, 0 failed;") {
-		t.Fatalf("failures %q", r.Failures[torii])
+	if f := r.Failures[torii]; len(f) != 2 || !strings.HasPrefix(f[1], "round 2: requests: 2000 total, 0 failed;") {
+		t.Fatalf("failures %q", f)
 	}
 	res := &results{TLS: r}
 	res.Machine.Load, res.Machine.Cores = "0.10 0.20 0.30", 2
@@ -46,6 +57,7 @@ round 2 haproxy ka_req_s=18000.00 [] new_conn_s= (requests: ; )
 		"| nginx | 15607 | 15214–16000 | 1.00x |",
 		"HTTPS keep-alive small GET, Torii ≥ nginx: 1.67x (met)",
 		"New TLS connections per second, Torii ≥ 0.8× nginx: 1.62x (met)",
+		"Every new-connection run: 0 failed requests.",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
