@@ -102,7 +102,9 @@ func (r *tlsResults) parse(rd io.Reader) {
 			if v := floatAfter(line, "ka_req_s="); v > 0 {
 				r.KeepAlive[t] = append(r.KeepAlive[t], v)
 			}
-			if v := floatAfter(line, "new_conn_s="); v > 0 {
+			// A new-connection run that failed requests is no sample (its rate counts the
+			// failures' time); the report lists it below the table.
+			if v := floatAfter(line, "new_conn_s="); v > 0 && countBefore(line, " failed,") == 0 {
 				r.NewConns[t] = append(r.NewConns[t], v)
 			}
 			if i := strings.LastIndex(line, " (requests:"); i >= 0 {
@@ -161,8 +163,8 @@ func (r *tlsResults) markdown(w func(format string, args ...any), verdict func(o
 	kaT, newT := median(r.KeepAlive[torii]), median(r.NewConns[torii])
 	w("\n- HTTPS keep-alive small GET, Torii ≥ nginx: %s (%s).\n", ratio(kaT, kaN), verdict(kaT >= kaN, known(kaT, kaN)))
 	w("- New TLS connections per second, Torii ≥ 0.8× nginx: %s (%s).\n", ratio(newT, newN), verdict(newT >= 0.8*newN, known(newT, newN)))
-	// A round whose h2load run failed requests says so: its zero is left out of the medians
-	// above, never hidden.
+	// A round whose h2load run failed requests says so: it is left out of the medians above,
+	// never hidden.
 	clean := true
 	for _, t := range targetOrder[1:] {
 		for _, f := range r.Failures[t] {

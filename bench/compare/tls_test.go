@@ -22,8 +22,9 @@ round 2 nginx ka_req_s=16000.00 [status codes: 80000 2xx] new_conn_s=310.00 (req
 round 2 haproxy ka_req_s=18000.00 [] new_conn_s= (requests: ; )
 `
 	bad := &tlsResults{}
-	bad.parse(strings.NewReader("round 1 torii ka_req_s=20710.40 [x] new_conn_s=0.00 (requests: 2000 total, 2000 started, 0 done, 0 succeeded, 2000 failed, 2000 errored, 0 timeout; status codes: 0 2xx)\n"))
-	if len(bad.NewConns[torii]) != 0 {
+	bad.parse(strings.NewReader("round 1 torii ka_req_s=20710.40 [x] new_conn_s=0.00 (requests: 2000 total, 2000 started, 0 done, 0 succeeded, 2000 failed, 2000 errored, 0 timeout; status codes: 0 2xx)\n" +
+		"round 1 nginx ka_req_s=26753.80 [x] new_conn_s=11.93 (requests: 2000 total, 2000 started, 840 done, 840 succeeded, 1160 failed, 1160 errored, 0 timeout; status codes: 840 2xx)\n"))
+	if len(bad.NewConns[torii])+len(bad.NewConns[nginx]) != 0 {
 		t.Fatalf("a failed run counted: %v", bad.NewConns)
 	}
 	var lines []string
