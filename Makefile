@@ -49,7 +49,8 @@ bench-scale: deps-test
 	TORII_UI_SCALE=$(SCALE) $(GO) test -count=1 -v -timeout 60m -run '^TestBrowserScale$$' ./ui/
 
 # bench-compare measures Torii against nginx and HAProxy (installed from Debian when missing,
-# as root) and rewrites its section of BENCHMARKS.md. About 6 minutes; see bench/README.md.
+# as root) and rewrites its section of BENCHMARKS.md, HTTPS scenarios included (its "tls" phase
+# runs bench/tls-compare.sh). About 8 minutes; see bench/README.md.
 bench-compare:
 	$(GO) run ./bench/compare $(COMPAREFLAGS)
 

@@ -17,9 +17,14 @@
 //  6. runs the closed-loop scenarios in alternating rounds (direct, Torii,
 //     nginx, HAProxy, then again), then the open-loop fixed-rate run for
 //     added p99 latency;
-//  7. stops only the processes it started, by PID, and prints the report.
+//  7. stops only the processes it started, by PID;
+//  8. runs the HTTPS scenarios (phase "tls"): bench/tls-compare.sh with the
+//     same rounds and -duration, whose lines it reads into the report
+//     (keep-alive req/s, new TLS connections/s, RSS per idle TLS connection
+//     against nginx and HAProxy);
+//  9. prints the report.
 //
-// All traffic goes to 127.0.0.1. The default run takes about 6 minutes;
+// All traffic goes to 127.0.0.1. The default run takes about 8 minutes;
 // -long runs more rounds of longer measurements; -only runs some phases
 // alone (e.g. -only memory,open) and leaves BENCHMARKS.md untouched.
 package main

@@ -316,6 +316,9 @@ func (r *results) markdown() string {
 		"(against the backend directly) vs %s µs/req (%s).\n", num(gen, 2), strings.Join(cheaper, ", "),
 		verdict(allCheaper, anyProxy && !math.IsNaN(gen)))
 
+	if r.TLS != nil {
+		r.TLS.markdown(w, verdict, known)
+	}
 	w("\n### Caveats\n\n")
 	w("- Two cores in all: the backend and the load generator share one, so the direct ceiling is what one core can do " +
 		"with both; proxied numbers are bounded by the proxy's core and by that shared core. Absolute numbers say little " +

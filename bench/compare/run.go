@@ -28,7 +28,7 @@ type options struct {
 }
 
 // The phases -only can pick.
-var phaseNames = []string{"memory", "generators", "closed", "open", "allocs"}
+var phaseNames = []string{"memory", "generators", "closed", "open", "tls", "allocs"}
 
 // runs reports whether phase is to run.
 func (o *options) runs(phase string) bool { return o.only == nil || o.only[phase] }
@@ -131,6 +131,7 @@ type results struct {
 	Tools       map[string][]toolSample        `json:"generators"` // "loadgen", "wrk" → rounds
 	Allocs      []allocLine                    `json:"allocs"`
 	AllocsNote  string                         `json:"allocs_note"`
+	TLS         *tlsResults                    `json:"tls,omitempty"` // the HTTPS phase (bench/tls-compare.sh)
 }
 
 type env struct {
@@ -196,6 +197,9 @@ func run(ctx context.Context, o *options) error {
 	e.stopAll()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("cannot finish the comparison: %w", err)
+	}
+	if o.runs("tls") {
+		e.tlsRounds(ctx) // after the plaintext proxies stopped: the script starts its own on the same CPUs
 	}
 	if !o.skipAllocs && o.runs("allocs") {
 		res.Allocs, res.AllocsNote = measureAllocs(ctx, o)
