@@ -45,3 +45,27 @@ func TestDescriptorToRoute(t *testing.T) {
 	f(`{"id":"s3","hosts":["a.com"],"paths":["p/"],"targets":[{"host":"h:1","scheme":"http"}],"enforceSecureCommunication":true,"sendStateChallenge":true,"secComVersion":2,"overrideHost":false}`,
 		"[a.com/p]", "h:1/false", "ApikeyCalls OtoroshiChallenge")
 }
+
+// A descriptor's enabled legacy gzip becomes GzipResponseCompressor with
+// NgGzipConfig's field names (as Otoroshi's fromLegacy).
+func TestDescriptorGzip(t *testing.T) {
+	d, err := jsonx.DecodeObject([]byte(`{"id":"s","hosts":["a.com"],"targets":[{"host":"h:1","scheme":"http"}],"publicPatterns":["/.*"],
+		"gzip":{"enabled":true,"excludedPatterns":["/raw.*"],"whiteList":["text/*"],"blackList":["image/*"],"bufferSize":4096,"chunkedThreshold":1000,"compressionLevel":7}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := DescriptorToRoute(d)
+	for _, p := range r["plugins"].([]any) {
+		pm := p.(map[string]any)
+		if pm["plugin"] != "cp:otoroshi.next.plugins.GzipResponseCompressor" {
+			continue
+		}
+		got := fmt.Sprint(pm["config"])
+		want := "map[allowed_list:[text/*] blocked_list:[image/*] buffer_size:4096 chunked_threshold:1000 compression_level:7 excluded_patterns:[/raw.*]]"
+		if got != want {
+			t.Errorf("config %s, want %s", got, want)
+		}
+		return
+	}
+	t.Errorf("no GzipResponseCompressor in %v", r["plugins"])
+}
