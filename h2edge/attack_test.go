@@ -170,7 +170,10 @@ func TestH2Attacks(t *testing.T) {
 		}
 		neighbourServed(t, e, cl)
 	})
-	if st := e.h2.Stats(); st.Errors["conn_ENHANCE_YOUR_CALM_too_many_early_resets"] == 0 || st.Served < 8 {
+	// The rapid-reset attacker is cut off by x/net's early-reset guard or, when the machine is
+	// loaded enough that 300 ms pass before it trips, by the PING timeout (it never answers
+	// PINGs): either way a counter the metrics export saw it.
+	if st := e.h2.Stats(); st.Errors["conn_ENHANCE_YOUR_CALM_too_many_early_resets"]+st.Errors["conn_close_lost_ping"] == 0 || st.Served < 8 {
 		// The counters the metrics export see the attacks.
 		t.Errorf("stats after the attacks: %+v", st)
 	} else {
