@@ -16,20 +16,10 @@ import (
 // key in the file opens the admin API. A directory where the file cannot be written stops the
 // start before a key is created.
 func TestServeAdminKeyFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "admin-key")
-	p := testkit.StartTorii(t, toriiBin, "serve", "--listen", anyPort, "--admin", anyPort, "--echo", "off",
-		"--data-dir", filepath.Join(dir, "data"), "--admin-key-file", path)
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("no key file: %v", err)
-	}
+	p, path, id, secret := serveWithAdminKeyFile(t)
+	dir := filepath.Dir(path)
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode: %v (%v)", fi.Mode(), err)
-	}
-	m := regexp.MustCompile(`clientId: (\S+)\nclientSecret: (\S+)\n`).FindStringSubmatch(string(raw))
-	if m == nil {
-		t.Fatalf("key file holds %q", raw)
 	}
 	testkit.Eventually(t, "the key notice", func() error {
 		if !strings.Contains(p.Out.String(), "shown nowhere else") {
@@ -37,15 +27,15 @@ func TestServeAdminKeyFile(t *testing.T) {
 		}
 		return nil
 	})
-	if out := p.Out.String(); strings.Contains(out, m[2]) || !strings.Contains(out, path) {
+	if out := p.Out.String(); strings.Contains(out, secret) || !strings.Contains(out, path) {
 		t.Fatalf("stderr shows the secret or not the file: %s", out)
 	}
 	for _, c := range []struct {
 		secret string
 		want   int
-	}{{m[2], http.StatusOK}, {"wrong", http.StatusUnauthorized}} {
+	}{{secret, http.StatusOK}, {"wrong", http.StatusUnauthorized}} {
 		req, _ := http.NewRequest("GET", "http://"+p.Admin+"/api/routes", nil)
-		req.SetBasicAuth(m[1], c.secret)
+		req.SetBasicAuth(id, c.secret)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -66,4 +56,23 @@ func TestServeAdminKeyFile(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "data2", "torii.db")); err == nil {
 		t.Fatal("a database was created although the key could not be written")
 	}
+}
+
+// serveWithAdminKeyFile starts torii serve with a fresh data directory and --admin-key-file, and
+// returns the process, the key file's path and the client id and secret the file holds.
+func serveWithAdminKeyFile(t *testing.T) (p *testkit.Torii, path, id, secret string) {
+	t.Helper()
+	dir := t.TempDir()
+	path = filepath.Join(dir, "admin-key")
+	p = testkit.StartTorii(t, toriiBin, "serve", "--listen", anyPort, "--admin", anyPort, "--echo", "off",
+		"--data-dir", filepath.Join(dir, "data"), "--admin-key-file", path)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("no key file: %v", err)
+	}
+	m := regexp.MustCompile(`clientId: (\S+)\nclientSecret: (\S+)\n`).FindStringSubmatch(string(raw))
+	if m == nil {
+		t.Fatalf("key file holds %q", raw)
+	}
+	return p, path, m[1], m[2]
 }

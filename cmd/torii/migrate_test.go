@@ -7,12 +7,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/torii-gateway/torii/internal/jsonx"
-	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 // TestMigrationScripts runs what an Otoroshi user's admin scripts do, against the real binary:
@@ -21,18 +19,7 @@ import (
 // the admin API with the export's own admin API key once the global setting allows it, and export
 // then import the result again unchanged.
 func TestMigrationScripts(t *testing.T) {
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "admin-key")
-	p := testkit.StartTorii(t, toriiBin, "serve", "--listen", anyPort, "--admin", anyPort, "--echo", "off",
-		"--data-dir", filepath.Join(dir, "data"), "--admin-key-file", keyFile)
-	raw, err := os.ReadFile(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`clientId: (\S+)\nclientSecret: (\S+)\n`).FindStringSubmatch(string(raw))
-	if m == nil {
-		t.Fatalf("key file holds %q", raw)
-	}
+	p, _, keyID, keySecret := serveWithAdminKeyFile(t)
 	// call sends one request as a script would, with Otoroshi's client id/secret headers.
 	call := func(method, path string, body []byte, id, secret string, want int) []byte {
 		t.Helper()
@@ -55,7 +42,7 @@ func TestMigrationScripts(t *testing.T) {
 	}
 	admin := func(method, path string, body []byte, want int) []byte {
 		t.Helper()
-		return call(method, path, body, m[1], m[2], want)
+		return call(method, path, body, keyID, keySecret, want)
 	}
 	count := func(path string) int {
 		t.Helper()
