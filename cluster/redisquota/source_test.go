@@ -141,20 +141,28 @@ func TestLeaseReturnedWhenIdleAndAtShutdown(t *testing.T) {
 	}
 }
 
-func TestLeaseFailOpenAndRecovery(t *testing.T) {
+// idleAfterTen starts Redis and one node of two with the given outage policy, admits 10 calls
+// of key "k" (daily limit 1000) and waits until the idle key has given its lease back (after a
+// second), so that nothing is held when the test then kills Redis.
+func idleAfterTen(t *testing.T, policy quota.FailMode) (*testkit.Redis, *node, quota.Limits) {
+	t.Helper()
 	r := testkit.StartRedis(t)
-	n := startNode(t, r.Addr, quota.FailOpen, 2)
+	n := startNode(t, r.Addr, policy, 2)
 	lim := quota.Limits{Throttle: quota.Unlimited, Daily: 1000, Monthly: quota.Unlimited}
 	if got := hammer([]*node{n}, "k", lim, 10); got != 10 {
 		t.Fatalf("%d of 10 admitted", got)
 	}
-	// An idle key gives its lease back after a second: nothing is held at the kill.
 	testkit.Eventually(t, "the idle lease returned", func() error {
 		if h := n.c.GlobalStats().Held; h != 0 {
 			return fmt.Errorf("%d calls still held", h)
 		}
 		return nil
 	})
+	return r, n, lim
+}
+
+func TestLeaseFailOpenAndRecovery(t *testing.T) {
+	r, n, lim := idleAfterTen(t, quota.FailOpen)
 	r.Kill()
 	// Fail open: this node admits up to its share of the day (1000/2 = 500, its first 10
 	// included), no more.
@@ -192,18 +200,7 @@ func TestLeaseFailOpenAndRecovery(t *testing.T) {
 }
 
 func TestLeaseFailClosed(t *testing.T) {
-	r := testkit.StartRedis(t)
-	n := startNode(t, r.Addr, quota.FailClosed, 2)
-	lim := quota.Limits{Throttle: quota.Unlimited, Daily: 1000, Monthly: quota.Unlimited}
-	if got := hammer([]*node{n}, "k", lim, 10); got != 10 {
-		t.Fatalf("%d of 10 admitted", got)
-	}
-	testkit.Eventually(t, "the idle lease returned", func() error {
-		if h := n.c.GlobalStats().Held; h != 0 {
-			return fmt.Errorf("%d calls still held", h)
-		}
-		return nil
-	})
+	r, n, lim := idleAfterTen(t, quota.FailClosed)
 	r.Kill()
 	// Fail closed: no lease held, nothing admitted.
 	if got := hammer([]*node{n}, "k", lim, 300); got != 0 {
