@@ -2,14 +2,12 @@ package clustertest
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/torii-gateway/torii/internal/testkit"
 	"golang.org/x/crypto/bcrypt"
@@ -34,29 +32,9 @@ func TestWorkerPrivateApp(t *testing.T) {
 	wdir := t.TempDir()
 	w := startWorker(t, l.Admin, l.keyFile, wdir, "pa-worker", "")
 
-	c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	send := func(proxy, method, path, cookie string, form url.Values) (*http.Response, string) {
 		t.Helper()
-		var body io.Reader
-		if form != nil {
-			body = strings.NewReader(form.Encode())
-		}
-		req, _ := http.NewRequest(method, "http://"+proxy+path, body)
-		req.Host = "pa.test"
-		req.Header.Set("Accept", "text/html")
-		if form != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		if cookie != "" {
-			req.Header.Set("Cookie", cookie)
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(b)
+		return testkit.BrowserRequest(t, proxy, "pa.test", method, path, cookie, form)
 	}
 	var resp *http.Response
 	testkit.Eventually(t, "the worker asks for a login on the private route", func() error {

@@ -2,13 +2,11 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/torii-gateway/torii/internal/testkit"
 	"golang.org/x/crypto/bcrypt"
@@ -35,27 +33,8 @@ func TestServePrivateAppSurvivesRestart(t *testing.T) {
 
 	send := func(proxy, method, path, cookie string, form url.Values) *http.Response {
 		t.Helper()
-		var body io.Reader
-		if form != nil {
-			body = strings.NewReader(form.Encode())
-		}
-		req, _ := http.NewRequest(method, "http://"+proxy+path, body)
-		req.Host = "private.test"
-		req.Header.Set("Accept", "text/html")
-		if form != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		if cookie != "" {
-			req.Header.Set("Cookie", cookie)
-		}
-		c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		resp.Header.Set("X-Test-Body", string(b))
+		resp, b := testkit.BrowserRequest(t, proxy, "private.test", method, path, cookie, form)
+		resp.Header.Set("X-Test-Body", b)
 		return resp
 	}
 	var resp *http.Response
