@@ -48,68 +48,68 @@ func BenchmarkLeaseClient(b *testing.B) {
 	}
 	b.Run("rueidis/single", func(b *testing.B) {
 		b.ReportAllocs()
-		start := testkit.CPUTime()
-		defer func() { b.ReportMetric(float64(testkit.CPUTime()-start)/float64(b.N), "cpu-ns/op") }()
-		b.RunParallel(func(pb *testing.PB) {
-			ctx := context.Background()
-			for pb.Next() {
-				if err := ruScript.Exec(ctx, ru, key(), args).Error(); err != nil {
-					b.Error(err)
-					return
+		testkit.ReportCPU(b, func() {
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					if err := ruScript.Exec(ctx, ru, key(), args).Error(); err != nil {
+						b.Error(err)
+						return
+					}
 				}
-			}
+			})
 		})
 	})
 	b.Run("go-redis/single", func(b *testing.B) {
 		b.ReportAllocs()
-		start := testkit.CPUTime()
-		defer func() { b.ReportMetric(float64(testkit.CPUTime()-start)/float64(b.N), "cpu-ns/op") }()
-		b.RunParallel(func(pb *testing.PB) {
-			ctx := context.Background()
-			for pb.Next() {
-				if err := grScript.Run(ctx, gr, key(), anyArgs...).Err(); err != nil {
-					b.Error(err)
-					return
+		testkit.ReportCPU(b, func() {
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					if err := grScript.Run(ctx, gr, key(), anyArgs...).Err(); err != nil {
+						b.Error(err)
+						return
+					}
 				}
-			}
+			})
 		})
 	})
 	const batch = 64
 	b.Run("rueidis/batch64", func(b *testing.B) {
 		b.ReportAllocs()
-		start := testkit.CPUTime()
-		defer func() { b.ReportMetric(float64(testkit.CPUTime()-start)/float64(b.N), "cpu-ns/op") }()
-		ctx := context.Background()
-		for i := 0; i < b.N; i += batch {
-			execs := make([]rueidis.LuaExec, batch)
-			for j := range execs {
-				execs[j] = rueidis.LuaExec{Keys: key(), Args: args}
-			}
-			for _, res := range ruScript.ExecMulti(ctx, ru, execs...) {
-				if err := res.Error(); err != nil {
-					b.Fatal(err)
+		testkit.ReportCPU(b, func() {
+			ctx := context.Background()
+			for i := 0; i < b.N; i += batch {
+				execs := make([]rueidis.LuaExec, batch)
+				for j := range execs {
+					execs[j] = rueidis.LuaExec{Keys: key(), Args: args}
+				}
+				for _, res := range ruScript.ExecMulti(ctx, ru, execs...) {
+					if err := res.Error(); err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
-		}
+		})
 	})
 	b.Run("go-redis/batch64", func(b *testing.B) {
 		b.ReportAllocs()
-		start := testkit.CPUTime()
-		defer func() { b.ReportMetric(float64(testkit.CPUTime()-start)/float64(b.N), "cpu-ns/op") }()
-		ctx := context.Background()
-		_ = grScript.Load(ctx, gr).Err()
-		for i := 0; i < b.N; i += batch {
-			cmds, err := gr.Pipelined(ctx, func(p goredis.Pipeliner) error {
-				for range batch {
-					grScript.EvalSha(ctx, p, key(), anyArgs...)
+		testkit.ReportCPU(b, func() {
+			ctx := context.Background()
+			_ = grScript.Load(ctx, gr).Err()
+			for i := 0; i < b.N; i += batch {
+				cmds, err := gr.Pipelined(ctx, func(p goredis.Pipeliner) error {
+					for range batch {
+						grScript.EvalSha(ctx, p, key(), anyArgs...)
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
 				}
-				return nil
-			})
-			if err != nil {
-				b.Fatal(err)
+				_ = cmds
 			}
-			_ = cmds
-		}
+		})
 	})
 }
 
