@@ -33,14 +33,20 @@ func notFiringRoute(tb testing.TB, targets ...string) route.Route {
 	return withPlugins(quickRoute(tb, targets...), notFiringPlugins...)
 }
 
+// benchRoute is BenchmarkProxyGet's measurement on r, published as the plugin benchmarks are
+// (BuildSnapshot): one loop, small GETs with keep-alive.
+func benchRoute(b *testing.B, r route.Route) {
+	srv := startProxy(b, core.Config{Loops: 1})
+	publishRoutes(b, srv, nil, 2, r)
+	bc := newBenchClient(b, srv.Addr().String())
+	sendRequests(b, bc, 1000)
+}
+
 // BenchmarkProxyGetPluginsNotFiring is BenchmarkProxyGet on a route with
 // notFiringPlugins; compare with BenchmarkProxyGet in the same run.
 func BenchmarkProxyGetPluginsNotFiring(b *testing.B) {
 	be := startFixedBackend(b)
-	srv := startProxy(b, core.Config{Loops: 1})
-	publishRoutes(b, srv, nil, 2, notFiringRoute(b, be))
-	bc := newBenchClient(b, srv.Addr().String())
-	sendRequests(b, bc, 1000)
+	benchRoute(b, notFiringRoute(b, be))
 }
 
 // BenchmarkProxyGetPluginsFiring: AdditionalHeadersIn/Out with
@@ -62,10 +68,7 @@ func BenchmarkProxyGetPluginsFiring(b *testing.B) {
 // benchmarks are (BuildSnapshot), without plugins: their baseline.
 func BenchmarkProxyGetPublished(b *testing.B) {
 	be := startFixedBackend(b)
-	srv := startProxy(b, core.Config{Loops: 1})
-	publishRoutes(b, srv, nil, 2, quickRoute(b, be))
-	bc := newBenchClient(b, srv.Addr().String())
-	sendRequests(b, bc, 1000)
+	benchRoute(b, quickRoute(b, be))
 }
 
 // BenchmarkProxyGetJwtVerification: every request carries an HS512 token
@@ -87,11 +90,8 @@ func BenchmarkProxyGetJwtVerification(b *testing.B) {
 func BenchmarkProxyGetCanary(b *testing.B) {
 	be := startFixedBackend(b)
 	host, port, _ := strings.Cut(be, ":")
-	srv := startProxy(b, core.Config{Loops: 1})
-	publishRoutes(b, srv, nil, 2, withPlugins(quickRoute(b, be), "CanaryMode",
+	benchRoute(b, withPlugins(quickRoute(b, be), "CanaryMode",
 		`{"traffic":1,"targets":[{"id":"c","hostname":"`+host+`","port":`+port+`}]}`))
-	bc := newBenchClient(b, srv.Addr().String())
-	sendRequests(b, bc, 1000)
 }
 
 // BenchmarkProxyGetGzip: GzipResponseCompressor firing on the 13-byte
