@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/internal/pebbletest"
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 // TestACMEWithPebble: torii serve obtains a certificate for an entity marked letsEncrypt from
@@ -20,12 +20,7 @@ func TestACMEWithPebble(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Pebble")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := testkit.FreePort(t)
 	ca := pebbletest.Start(t, port, 90*24*time.Hour)
 	roots := filepath.Join(t.TempDir(), "pebble-roots.pem")
 	if err := os.WriteFile(roots, ca.RootsPEM, 0o644); err != nil {

@@ -13,7 +13,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 // CA is a running Pebble.
@@ -30,17 +31,6 @@ type CA struct {
 	// root is RootsPEM.
 	Client   *http.Client
 	RootsPEM []byte
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func moduleDir(t testing.TB) string {
@@ -71,18 +61,18 @@ func Start(t testing.TB, httpPort int, validity time.Duration) *CA {
 	pebble := build(t, dir, "github.com/letsencrypt/pebble/v2/cmd/pebble")
 	chall := build(t, dir, "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv")
 
-	dnsPort := freePort(t)
+	dnsPort := testkit.FreePort(t)
 	run(t, chall, nil, "-dnsserver", fmt.Sprintf("127.0.0.1:%d", dnsPort), "-http01", "", "-https01", "", "-doh", "",
-		"-tlsalpn01", "", "-management", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
+		"-tlsalpn01", "", "-management", fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t)), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
 
-	apiPort := freePort(t)
+	apiPort := testkit.FreePort(t)
 	cfg := map[string]any{"pebble": map[string]any{
 		"listenAddress":           fmt.Sprintf("127.0.0.1:%d", apiPort),
-		"managementListenAddress": fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"managementListenAddress": fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t)),
 		"certificate":             filepath.Join(mod, "test/certs/localhost/cert.pem"),
 		"privateKey":              filepath.Join(mod, "test/certs/localhost/key.pem"),
 		"httpPort":                httpPort,
-		"tlsPort":                 freePort(t),
+		"tlsPort":                 testkit.FreePort(t),
 		"ocspResponderURL":        "",
 		"keyAlgorithm":            "ecdsa",
 		"profiles":                map[string]any{"default": map[string]any{"description": "test", "validityPeriod": int(validity.Seconds())}},

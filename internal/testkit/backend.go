@@ -100,3 +100,15 @@ func ServeUDP(t testing.TB, pc net.PacketConn, answer func(q []byte) []byte) {
 		}
 	}()
 }
+
+// FreePort returns a loopback TCP port that was free a moment ago, for a server that must be
+// told its port before it starts (or restart on the same one).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
