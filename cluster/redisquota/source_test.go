@@ -193,9 +193,19 @@ func TestLeaseFailOpenAndRecovery(t *testing.T) {
 	})
 	// Exact counting resumes: what Redis did not count remains, for a second node (this one
 	// is limited by its local count of 500 too).
+	// counted may include a lease that was being returned when it was read (seen under CPU
+	// load: 491 read, 490 once returned), so the second node's share is bounded by both reads,
+	// and Redis itself must end at exactly the quota: never over.
 	m := startNode(t, r.Addr, quota.FailOpen, 2)
-	if got := hammer([]*node{m}, "k", lim, 1000); got != 1000-counted {
-		t.Fatalf("after recovery a second node got %d, want the %d left", got, 1000-counted)
+	got := hammer([]*node{m}, "k", lim, 1000)
+	if got > 1000-int64(st.OpenAdmits) || got < 1000-counted {
+		t.Fatalf("after recovery a second node got %d, want the %d to %d left", got, 1000-counted, 1000-int64(st.OpenAdmits))
+	}
+	day := time.Now().UTC().Truncate(24 * time.Hour).UnixMilli()
+	out, err := r.Do("GET", fmt.Sprintf("torii:q:{k}:d:%d", day))
+	_, v, _ := strings.Cut(out, "\r\n")
+	if final, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err != nil || final != 1000 {
+		t.Fatalf("after recovery Redis counts %q (%v), want exactly the quota, 1000", out, err)
 	}
 }
 
