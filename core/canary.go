@@ -2,8 +2,6 @@ package core
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/binary"
 
 	"github.com/torii-gateway/torii/core/plugin"
 	"github.com/torii-gateway/torii/core/route"
@@ -43,19 +41,7 @@ func (lp *loop) canaryFor(cc *clientConn, traffic float64, buf []byte) {
 		}
 	}
 	if id == nil {
-		if lp.pol.rnd == 0 {
-			var seed [8]byte
-			_, _ = rand.Read(seed[:])
-			lp.pol.rnd = binary.LittleEndian.Uint64(seed[:]) | 1
-		}
-		const hex = "0123456789abcdef"
-		for i := 0; i < canaryIDLen; i += 16 {
-			v := splitmix(&lp.pol.rnd)
-			for j := range 16 {
-				cc.pol.canaryID[i+j] = hex[v&15]
-				v >>= 4
-			}
-		}
+		lp.randomHex(cc.pol.canaryID[:canaryIDLen])
 		cc.pol.ncanary = canaryIDLen
 		id = cc.pol.canaryID[:canaryIDLen]
 	}

@@ -279,22 +279,29 @@ func (g *Global) ipAllowed(a netip.Addr) bool {
 	return false
 }
 
-// newTracking makes up an otoroshi-tracking id for cc's request and hands
-// it to Pick; the response sets it as a cookie.
-func (lp *loop) newTracking(cc *clientConn) {
+// randomHex fills dst (a multiple of 16 bytes long) with lowercase hex digits
+// from the loop's splitmix generator, seeded from crypto/rand on first use.
+// Loop only: the generator state is the loop's own.
+func (lp *loop) randomHex(dst []byte) {
 	if lp.pol.rnd == 0 {
 		var seed [8]byte
 		_, _ = rand.Read(seed[:])
 		lp.pol.rnd = binary.LittleEndian.Uint64(seed[:]) | 1
 	}
 	const hex = "0123456789abcdef"
-	for i := 0; i < trackingLen; i += 16 {
+	for i := 0; i+16 <= len(dst); i += 16 {
 		v := splitmix(&lp.pol.rnd)
 		for j := range 16 {
-			cc.pol.tracking[i+j] = hex[v&15]
+			dst[i+j] = hex[v&15]
 			v >>= 4
 		}
 	}
+}
+
+// newTracking makes up an otoroshi-tracking id for cc's request and hands
+// it to Pick; the response sets it as a cookie.
+func (lp *loop) newTracking(cc *clientConn) {
+	lp.randomHex(cc.pol.tracking[:trackingLen])
 	cc.pol.ntracking = trackingLen
 	cc.pick.Tracking = cc.pol.tracking[:trackingLen]
 }

@@ -261,19 +261,25 @@ func (c *Counters) TakeSlot(sl *Slot, lim Limits, now time.Time) (ok bool, rem R
 		Monthly:  remaining(lim.Monthly, mc),
 	}
 	if !ok {
-		var end int64
-		if !okW {
-			end = win + int64(ThrottleWindow)
-		}
-		if !okD {
-			end = max(end, c.windowEnd(day, cal.dayStart, cal.dayEnd, false))
-		}
-		if !okM {
-			end = max(end, c.windowEnd(month, cal.monthStart, cal.monthEnd, true))
-		}
-		retryAfter = time.Duration(end - ns)
+		retryAfter = c.retryAfter(okW, okD, okM, win, day, month, cal, ns)
 	}
 	return ok, rem, retryAfter
+}
+
+// retryAfter is how long until every refusing window (throttle, day, month:
+// the ok flags that are false) has ended, from ns.
+func (c *Counters) retryAfter(okW, okD, okM bool, win, day, month int64, cal *calendar, ns int64) time.Duration {
+	var end int64
+	if !okW {
+		end = win + int64(ThrottleWindow)
+	}
+	if !okD {
+		end = max(end, c.windowEnd(day, cal.dayStart, cal.dayEnd, false))
+	}
+	if !okM {
+		end = max(end, c.windowEnd(month, cal.monthStart, cal.monthEnd, true))
+	}
+	return time.Duration(end - ns)
 }
 
 // windowEnd returns the end of the calendar day (or month) that starts at

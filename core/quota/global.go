@@ -290,17 +290,7 @@ func (g *global) take(c *Counters, sl *Slot, lim Limits, now time.Time) (ok bool
 		Monthly:  globalRemaining(lim.Monthly, mc, known.Monthly, left),
 	}
 	if !ok && retryAfter == 0 {
-		var end int64
-		if !okW {
-			end = win + int64(ThrottleWindow)
-		}
-		if !okD {
-			end = max(end, c.windowEnd(day, cal.dayStart, cal.dayEnd, false))
-		}
-		if !okM {
-			end = max(end, c.windowEnd(month, cal.monthStart, cal.monthEnd, true))
-		}
-		retryAfter = time.Duration(end - ns)
+		retryAfter = c.retryAfter(okW, okD, okM, win, day, month, cal, ns)
 	}
 	return ok, rem, retryAfter
 }
