@@ -46,6 +46,11 @@ type compiled struct {
 	private []route.Route
 	// jwt is the compiled jwtVerifiers (jwt.go).
 	jwt *plugin.VerifierSet
+	// routeIDs, when routesFrom is not 0, are the routes a write changed in the table of
+	// the compiled of version routesFrom (route.Table.With): publishing after that one
+	// prunes and watches for those routes only. 0: routes is a full compile or unchanged.
+	routeIDs   []string
+	routesFrom uint64
 }
 
 // keyFieldRe finds the field an apikey validation error names ("... field clientSecret: ...").
@@ -146,6 +151,7 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	table, set, g := prev.routes, prev.keys, prev.global
 	mods, private := prev.auths, prev.private
 	var err error
+	delta := false // the route table is prev's changed by routeIDs only
 	switch {
 	case routes && (st.ents[kDescriptors].Len() > 0 || st.ents[kAuths].Len() > 0 || len(routeIDs) != len(ws.changes) ||
 		c.cc != nil && (c.ccRoutes || changedUse(st, routeIDs, clientcreds.PluginName))):
@@ -159,7 +165,7 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		if table, err = c.updateRoutes(prev.routes, st, routeIDs); err != nil {
 			return nil, err
 		}
-		private = nil
+		private, delta = nil, true
 	}
 	if auths {
 		if mods, err = compileAuths(st); err != nil {
@@ -201,7 +207,12 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		return nil, err
 	}
 	out.tls, out.certs, out.upcerts = prev.tls, prev.certs, prev.upcerts
-	if certs || routes || global { // the certificates, the mTLS hosts, the default domain
+	if delta {
+		out.routeIDs, out.routesFrom = routeIDs, prev.version
+	}
+	// The certificates, the mTLS hosts (of the routes that want a client certificate), the
+	// default domain.
+	if certs || global || routes && (!delta || wantClientCert(prev.routes, table, routeIDs)) {
 		out.tls, out.certs = compileTLS(st, out.routes)
 	}
 	if certs {
@@ -426,7 +437,16 @@ func (s *Server) publish(c *compiled) {
 	if prev == nil || prev.upcerts != c.upcerts {
 		upstls.SetStore(c.upcerts)
 	}
-	if prev == nil || prev.routes != c.routes {
+	switch {
+	case prev != nil && prev.routes == c.routes:
+	case prev != nil && c.routesFrom == prev.version && c.routesFrom != 0:
+		// A write changed a few routes of prev's table: their targets only, and the names
+		// only if they changed (route.Table.With keeps the list when they did not).
+		s.compiler.reg.PruneRoutes(c.routes, c.routeIDs)
+		if !slices.Equal(prev.routes.Hostnames(), c.routes.Hostnames()) {
+			s.names.Watch(c.routes.Hostnames())
+		}
+	default:
 		s.compiler.reg.Prune(c.routes)
 		s.names.Watch(c.routes.Hostnames())
 	}
@@ -443,6 +463,20 @@ func compileError(err error) error {
 		return ae
 	}
 	return &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration", Message: "the configuration would not compile: " + err.Error()}
+}
+
+// wantClientCert reports whether one of the routes ids, as it was in prev or as it is in next,
+// asks for a client certificate: the TLS table, which lists those routes' hosts, must then be
+// made again.
+func wantClientCert(prev, next *route.Table, ids []string) bool {
+	for _, id := range ids {
+		for _, t := range [2]*route.Table{prev, next} {
+			if c := t.Route(id); c != nil && wantsClientCert(c.Route.Plugins) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // changedUse reports whether one of the routes ids of st names the plugin (its raw JSON holds the
