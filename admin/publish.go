@@ -46,11 +46,6 @@ type compiled struct {
 	private []route.Route
 	// jwt is the compiled jwtVerifiers (jwt.go).
 	jwt *plugin.VerifierSet
-	// routeIDs, when routesFrom is not 0, are the routes a write changed in the table of
-	// the compiled of version routesFrom (route.Table.With): publishing after that one
-	// prunes and watches for those routes only. 0: routes is a full compile or unchanged.
-	routeIDs   []string
-	routesFrom uint64
 }
 
 // keyFieldRe finds the field an apikey validation error names ("... field clientSecret: ...").
@@ -151,7 +146,6 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	table, set, g := prev.routes, prev.keys, prev.global
 	mods, private := prev.auths, prev.private
 	var err error
-	delta := false // the route table is prev's changed by routeIDs only
 	switch {
 	case routes && (st.ents[kDescriptors].Len() > 0 || st.ents[kAuths].Len() > 0 || len(routeIDs) != len(ws.changes) ||
 		c.cc != nil && (c.ccRoutes || changedUse(st, routeIDs, clientcreds.PluginName))):
@@ -165,7 +159,7 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		if table, err = c.updateRoutes(prev.routes, st, routeIDs); err != nil {
 			return nil, err
 		}
-		private, delta = nil, true
+		private = nil
 	}
 	if auths {
 		if mods, err = compileAuths(st); err != nil {
@@ -207,12 +201,9 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		return nil, err
 	}
 	out.tls, out.certs, out.upcerts = prev.tls, prev.certs, prev.upcerts
-	if delta {
-		out.routeIDs, out.routesFrom = routeIDs, prev.version
-	}
 	// The certificates, the mTLS hosts (of the routes that want a client certificate), the
 	// default domain.
-	if certs || global || routes && (!delta || wantClientCert(prev.routes, table, routeIDs)) {
+	if certs || global || routes && wantClientCert(table.DeltaFrom(prev.routes)) {
 		out.tls, out.certs = compileTLS(st, out.routes)
 	}
 	if certs {
@@ -437,15 +428,21 @@ func (s *Server) publish(c *compiled) {
 	if prev == nil || prev.upcerts != c.upcerts {
 		upstls.SetStore(c.upcerts)
 	}
+	var d *route.Delta
+	if prev != nil {
+		d = c.routes.DeltaFrom(prev.routes)
+	}
 	switch {
 	case prev != nil && prev.routes == c.routes:
-	case prev != nil && c.routesFrom == prev.version && c.routesFrom != 0:
-		// A write changed a few routes of prev's table: their targets only, and the names
-		// only if they changed (route.Table.With keeps the list when they did not).
-		s.compiler.reg.PruneRoutes(c.routes, c.routeIDs)
-		if !slices.Equal(prev.routes.Hostnames(), c.routes.Hostnames()) {
-			s.names.Watch(c.routes.Hostnames())
+	case d != nil:
+		// A write changed a few routes of prev's table: the states of their targets only,
+		// and the names they added or dropped.
+		ids := make([]string, len(d.Removed))
+		for i, rt := range d.Removed {
+			ids[i] = rt.ID
 		}
+		s.compiler.reg.PruneRoutes(c.routes, ids)
+		s.names.WatchDiff(d.HostsAdded, d.HostsRemoved)
 	default:
 		s.compiler.reg.Prune(c.routes)
 		s.names.Watch(c.routes.Hostnames())
@@ -465,13 +462,16 @@ func compileError(err error) error {
 	return &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration", Message: "the configuration would not compile: " + err.Error()}
 }
 
-// wantClientCert reports whether one of the routes ids, as it was in prev or as it is in next,
-// asks for a client certificate: the TLS table, which lists those routes' hosts, must then be
-// made again.
-func wantClientCert(prev, next *route.Table, ids []string) bool {
-	for _, id := range ids {
-		for _, t := range [2]*route.Table{prev, next} {
-			if c := t.Route(id); c != nil && wantsClientCert(c.Route.Plugins) {
+// wantClientCert reports whether the route changes d (nil: unknown) may change the TLS table,
+// which lists the hosts of the routes that ask for a client certificate: d is nil, or a route
+// it removed or added asks for one.
+func wantClientCert(d *route.Delta) bool {
+	if d == nil {
+		return true
+	}
+	for _, rts := range [2][]*route.Compiled{d.Removed, d.Added} {
+		for _, c := range rts {
+			if wantsClientCert(c.Route.Plugins) {
 				return true
 			}
 		}

@@ -180,6 +180,7 @@ func build(source []*Route, prev *Table, opts CompileOptions) (*Table, error) {
 		routes:     make([]*Compiled, 0, n),
 		entries:    make([]*Compiled, 0, n),
 		source:     source,
+		serial:     tableSerial.Add(1),
 	}
 	var prevWarnings map[string][]Warning
 	if prev != nil {
@@ -273,7 +274,7 @@ func build(source []*Route, prev *Table, opts CompileOptions) (*Table, error) {
 	}
 	t.free = free
 	if prev != nil {
-		t.delta = &Delta{}
+		t.delta = &Delta{from: prev.serial}
 		for _, o := range prev.routes {
 			if n := t.byID[o.ID]; n == o {
 				continue

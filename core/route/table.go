@@ -40,7 +40,12 @@ type Table struct {
 	slots int
 	free  []int
 	delta *Delta // what With changed; nil for Compile
+	// serial identifies the table among those of the process, for DeltaFrom.
+	serial uint64
 }
+
+// tableSerial numbers the tables made by the process.
+var tableSerial atomic.Uint64
 
 // Delta is what Table.With changed, against the table it was called on. A route that was
 // replaced (put again) or compiled again (a target that did not resolve) is in Removed with
@@ -54,6 +59,8 @@ type Delta struct {
 	Added []*Compiled
 	// HostsAdded and HostsRemoved are the changes to Hostnames, sorted.
 	HostsAdded, HostsRemoved []string
+
+	from uint64 // the serial of the table With was called on (no pointer: old tables are not kept)
 }
 
 // hostNode holds the paths of one host (or wildcard suffix). It is laid out to fill two
@@ -177,6 +184,16 @@ func (t *Table) RouteAt(i int) *Compiled {
 
 // Delta returns what With changed to make t, or nil when t comes from Compile.
 func (t *Table) Delta() *Delta { return t.delta }
+
+// DeltaFrom returns what With changed to make t when t was made by prev.With, else nil
+// (t comes from Compile, or from another table): a consumer holding state per route of prev
+// (by Index) can update it by the Delta only when it is relative to prev.
+func (t *Table) DeltaFrom(prev *Table) *Delta {
+	if t == nil || prev == nil || t.delta == nil || t.delta.from != prev.serial {
+		return nil
+	}
+	return t.delta
+}
 
 // Route returns the compiled route with that id (enabled routes only), or nil.
 func (t *Table) Route(id string) *Compiled { return t.byID[id] }
