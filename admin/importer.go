@@ -159,23 +159,26 @@ func (im *importer) finish() (*state, *otoroshi.Report, error) {
 	return st, res.Report, nil
 }
 
-// handleImport replaces the whole configuration with an Otoroshi export, all or nothing.
+// handleImport replaces the whole configuration with an Otoroshi export, all or nothing. The
+// body streams (importstream.go): read and validated one entity at a time, staged in bbolt in
+// batches, swapped in and published once.
 func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
-	body, err := s.readBody(w, r, s.opts.MaxImportBytes, false)
-	if err != nil {
+	if err := checkBodyType(r, false); err != nil {
 		return err
 	}
-	doc, err := jsonx.DecodeObject(body)
+	body := http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes)
+	s.importMu.Lock()
+	defer s.importMu.Unlock()
+	imported, rep, err := readImport(body, s.opts.MaxImportEntities)
 	if err != nil {
-		return errBadRequest(err.Error())
+		return importBodyError(body, err, s.opts.MaxImportBytes)
 	}
-	imported, rep, err := buildImport(doc, s.opts.MaxImportEntities)
-	if err != nil {
+	if err := s.stageImport(imported); err != nil {
 		return err
 	}
 	var undos []func()
 	c, err := s.write(func(st *state, ws *writeSet) error {
-		if !jsonx.IfMatch(r.Header.Get("If-Match"), stateETag(st), true) {
+		if m := r.Header.Get("If-Match"); m != "" && !jsonx.IfMatch(m, stateETag(st), true) {
 			return errPrecondition()
 		}
 		for id := range st.ents[kKeys].All() {
@@ -183,11 +186,11 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 				undos = append(undos, s.forgetQuota(ws, id))
 			}
 		}
-		ws.reset = entityBuckets()
+		ws.reset, ws.staged = entityBuckets(), true
 		st.ents = imported.ents
 		st.global = imported.global
 		st.extra = imported.extra
-		ws.changes = append(ws.changes, importChanges(imported)...)
+		ws.changes = append(ws.changes, importChanges(imported, false)...)
 		s.audit(ws, r, "FULL_OTOROSHI_IMPORT", "", nil, map[string]any{"imported": rep.Imported},
 			"imported a whole configuration")
 		return nil
@@ -195,6 +198,9 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		for _, undo := range undos {
 			undo()
+		}
+		if derr := s.dropStaging(); derr != nil {
+			s.log.Error("cannot drop the staging buckets of a refused import", "err", derr)
 		}
 		return err
 	}
@@ -208,10 +214,13 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 }
 
 // importChanges are the bbolt writes that store an imported state, after entityBuckets were
-// emptied.
-func importChanges(next *state) []change {
+// emptied (with its entities) or replaced by the staged ones (without).
+func importChanges(next *state, entities bool) []change {
 	var out []change
 	for _, k := range kinds {
+		if !entities {
+			break
+		}
 		for _, e := range next.sorted(k.id) {
 			out = append(out, change{bucket: k.bucket, key: e.id, value: e.raw})
 		}
@@ -258,7 +267,7 @@ func (s *Server) seed(cur *state, data []byte) (*state, error) {
 	if _, err := s.compiler.compile(next, 1); err != nil {
 		return nil, fmt.Errorf("cannot compile seed configuration: %w", err)
 	}
-	ws := &writeSet{reset: entityBuckets(), changes: importChanges(next)}
+	ws := &writeSet{reset: entityBuckets(), changes: importChanges(next, true)}
 	if next.global == nil {
 		next.global = cur.global
 		if cur.global != nil {

@@ -14,6 +14,7 @@ import (
 // duplicate keys refused, MaxDepth), with the same error messages and paths; a document read
 // to its end with an ObjectReader is refused exactly when DecodeObject refuses it.
 type ObjectReader struct {
+	src  *errReader
 	dec  *json.Decoder
 	seen map[string]bool
 	key  string
@@ -24,7 +25,8 @@ type ObjectReader struct {
 // NewObjectReader reads the opening brace of the object of r. A document that is not an object
 // is read to its end and refused as DecodeObject refuses it.
 func NewObjectReader(r io.Reader) (*ObjectReader, error) {
-	dec := json.NewDecoder(r)
+	src := &errReader{r: r}
+	dec := json.NewDecoder(src)
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
@@ -37,12 +39,12 @@ func NewObjectReader(r io.Reader) (*ObjectReader, error) {
 		if _, err := decodeFrom(dec, tok, "", 0); err != nil {
 			return nil, err
 		}
-		if err := atEnd(dec); err != nil {
+		if err := atEnd(dec, src); err != nil {
 			return nil, err
 		}
 		return nil, errors.New("expected a JSON object")
 	}
-	return &ObjectReader{dec: dec, seen: map[string]bool{}}, nil
+	return &ObjectReader{src: src, dec: dec, seen: map[string]bool{}}, nil
 }
 
 // Next reads the next member's key (skipping the value of the previous member if it was not
@@ -57,7 +59,7 @@ func (o *ObjectReader) Next() (key string, ok bool, err error) {
 		if _, err := o.dec.Token(); err != nil {
 			return "", false, fmt.Errorf("invalid JSON: %w", err)
 		}
-		return "", false, atEnd(o.dec)
+		return "", false, atEnd(o.dec, o.src)
 	}
 	kt, err := o.dec.Token()
 	if err != nil {
@@ -110,13 +112,26 @@ func (o *ObjectReader) Elements(each func(i int, v any) error) (value any, isArr
 }
 
 // atEnd checks that dec holds nothing after the value it read.
-func atEnd(dec *json.Decoder) error {
+func atEnd(dec *json.Decoder, src *errReader) error {
 	if _, err := dec.Token(); err != io.EOF {
-		var me *json.SyntaxError
-		if err != nil && !errors.As(err, &me) {
-			return fmt.Errorf("invalid JSON: %w", err) // a read error, such as a body over its limit
+		if src.err != nil {
+			return fmt.Errorf("cannot read: %w", src.err) // such as a body over its limit
 		}
 		return errors.New("unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// errReader remembers the error of its reader other than io.EOF.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }
