@@ -82,7 +82,11 @@ func (s *Server) attachObserve(snap *Snapshot) {
 		for i, r := range rs {
 			ids[i] = r.ID
 		}
-		t.routes = set.SyncRoutes(ids)
+		ms := set.SyncRoutes(ids)
+		t.routes = make([]*metric.RouteMetrics, snap.Routes.Slots()) // by Index, nil for an unused slot
+		for i, r := range rs {
+			t.routes[r.Index] = ms[i]
+		}
 	}
 	snap.obs = t
 }

@@ -161,7 +161,7 @@ func (s *Snapshot) compilePolicies() error {
 		return nil
 	}
 	rts := s.Routes.Routes()
-	s.policies = make([]routePolicy, len(rts))
+	s.policies = make([]routePolicy, s.Routes.Slots())
 	var errs []error
 	for _, rt := range rts {
 		if rt.Index < 0 || rt.Index >= len(s.policies) {
