@@ -63,13 +63,12 @@ type h2conn struct {
 	nOpen   uint32      // streams counted against MaxConcurrentStreams
 
 	// The header block being received (HEADERS then CONTINUATION).
-	hdrStream    uint32
-	hdrEnd       bool // END_STREAM on its HEADERS
-	hdrFrames    int
-	hdrBuf       []byte
-	hdrPrio      bool
-	sink         h2sink // decodes a block into a stream's HTTP/1.1 head
-	fieldScratch []byte
+	hdrStream uint32
+	hdrEnd    bool // END_STREAM on its HEADERS
+	hdrFrames int
+	hdrBuf    []byte
+	hdrPrio   bool
+	sink      h2sink // decodes a block into a stream's HTTP/1.1 head
 
 	// Flood accounting: frames that cost us work without progress, per second.
 	floodAt    int64
@@ -79,7 +78,6 @@ type h2conn struct {
 	lastFrame int64 // ms, last frame from the client
 	pingSent  int64 // ms, an unanswered PING of ours was sent (0: none)
 	stalledAt int64 // ms, since when frames wait on a client that reads nothing
-	freeSt    []*h2stream
 }
 
 // h2Enrolled marks a connection handed to the loops as HTTP/2 with prior
@@ -122,11 +120,16 @@ func (lp *loop) openH2(c gnet.Conn, info *ClientInfo) *h2conn {
 	now := lp.s.now()
 	hc.lastFrame = now
 	c.SetContext(hc)
+	if lp.h2conns == nil {
+		lp.h2conns = make(map[*h2conn]struct{})
+	}
+	lp.h2conns[hc] = struct{}{}
 	lp.s.h2Conns.Add(1)
 	lp.s.h2Served.Add(1)
 	// Our SETTINGS first (RFC 9113 §3.4), then the connection window.
-	o := h2.AppendFrameHeader(hc.out[:0], 4*6, h2.FrameSettings, 0, 0)
+	o := h2.AppendFrameHeader(hc.out[:0], 5*6, h2.FrameSettings, 0, 0)
 	o = h2.AppendSetting(o, h2.SettingMaxConcurrentStreams, cfg.MaxConcurrentStreams)
+	o = h2.AppendSetting(o, h2.SettingMaxFrameSize, h2.MinMaxFrameSize)
 	o = h2.AppendSetting(o, h2.SettingInitialWindowSize, uint32(cfg.StreamWindow))
 	o = h2.AppendSetting(o, h2.SettingMaxHeaderListSize, cfg.MaxHeaderListSize)
 	o = h2.AppendSetting(o, h2.SettingEnablePush, 0)
@@ -564,7 +567,12 @@ func (lp *loop) h2Data(hc *h2conn, fh h2.FrameHeader, p []byte) h2.ErrCode {
 			return h2.ErrCodeNo
 		}
 		st.clLeft -= int64(len(p))
-		st.in = append(st.in, p...)
+		if st.clLeft == 0 && len(p) > 0 && fh.Flags&h2.FlagEndStream == 0 {
+			st.in = append(st.in, p[:len(p)-1]...)
+			st.held, st.hasHeld = p[len(p)-1], true
+		} else {
+			st.in = append(st.in, p...)
+		}
 	} else if len(p) > 0 {
 		st.in = appendChunkSize(st.in, len(p))
 		st.in = append(st.in, p...)
@@ -589,6 +597,7 @@ func (lp *loop) h2EndOfRequest(hc *h2conn, st *h2stream, withTrailers bool) {
 	if st.clLeft < 0 && st.hasBody && !withTrailers {
 		st.in = append(st.in, "0\r\n\r\n"...)
 	}
+	st.releaseHeld()
 	lp.h2Drive(st)
 }
 
@@ -732,12 +741,14 @@ func (hc *h2conn) Run(context.Context) error {
 // flushNow writes the queued frames. A failed write closes the connection
 // (gnet runs OnClose inside Write).
 func (hc *h2conn) flushNow() {
-	if hc.closed || len(hc.out) == 0 {
+	if hc.closed {
 		return
 	}
-	out := hc.out
-	hc.out = hc.out[:0]
-	_, _ = hc.c.Write(out)
+	if len(hc.out) > 0 {
+		out := hc.out
+		hc.out = hc.out[:0]
+		_, _ = hc.c.Write(out)
+	}
 	if !hc.closed && !hc.inCb && hc.goingAway && hc.idle() {
 		hc.lp.closeConn(hc.c)
 	}
@@ -751,6 +762,8 @@ func (lp *loop) closeH2(hc *h2conn) {
 	}
 	hc.closed = true
 	lp.s.h2Conns.Add(-1)
+	lp.s.conns.Add(-1)
+	delete(lp.h2conns, hc)
 	lp.wheel.disarm(&hc.t)
 	for len(hc.streams) > 0 {
 		st := hc.streams[len(hc.streams)-1]
@@ -760,6 +773,24 @@ func (lp *loop) closeH2(hc *h2conn) {
 			lp.closeStream(st)
 		}
 		hc.release(st)
+	}
+}
+
+// drainH2 starts a graceful shutdown of the loop's HTTP/2 connections:
+// GOAWAY, no new stream; each closes once its streams are done.
+func (lp *loop) drainH2() {
+	for hc := range lp.h2conns {
+		if hc.closed {
+			continue
+		}
+		if !hc.goingAway {
+			hc.goingAway = true
+			hc.out = h2.AppendGoAway(hc.out, hc.lastID, h2.ErrCodeNo)
+		}
+		hc.flushNow()
+		if !hc.closed && hc.idle() {
+			lp.closeConn(hc.c)
+		}
 	}
 }
 
@@ -788,4 +819,27 @@ func (lp *loop) becomeH2(cc *clientConn) {
 		}
 	}
 	hc.inCb = false
+}
+
+// HTTP2Stats are the counters of the engine's own HTTP/2 server.
+type HTTP2Stats struct {
+	Conns   int64  // open HTTP/2 connections
+	Served  int64  // HTTP/2 connections ever
+	Streams uint64 // request streams ever
+	// Errors counts, by RFC 9113 error code name ("protocol_error",
+	// "enhance_your_calm" for floods and rapid resets, "settings_timeout"
+	// for an unanswered PING, "refused_stream" past the stream limit),
+	// the streams and connections we ended with that code.
+	Errors map[string]uint64
+}
+
+// HTTP2Stats returns the HTTP/2 counters. Safe from any goroutine.
+func (s *Server) HTTP2Stats() HTTP2Stats {
+	st := HTTP2Stats{Conns: s.h2Conns.Load(), Served: s.h2Served.Load(), Streams: s.h2Streams.Load(), Errors: map[string]uint64{}}
+	for i := range s.h2Errors {
+		if n := s.h2Errors[i].Load(); n > 0 {
+			st.Errors[h2.ErrCode(i).String()] = n
+		}
+	}
+	return st
 }

@@ -130,6 +130,12 @@ func (k *h2sink) Field(name, value []byte) error {
 		return nil
 	}
 	if k.trailers {
+		if forbiddenTrailer(name) {
+			// Framing, routing or authentication in trailers: refused when the
+			// request declared trailers (Trailer), dropped otherwise, like x/net.
+			k.bad = k.st != nil && k.st.declTrailers
+			return nil
+		}
 		if trailerAllowed(name, true) {
 			k.fields = appendFieldLine(k.fields, name, value)
 		}
@@ -164,6 +170,8 @@ func (k *h2sink) Field(name, value []byte) error {
 		return nil
 	case "http2-settings":
 		return nil // connection-specific in HTTP/1.1; meaningless here
+	case "trailer":
+		k.st.declTrailers = true
 	}
 	k.fields = appendFieldLine(k.fields, name, value)
 	return nil
@@ -281,7 +289,21 @@ func (k *h2sink) decodeTrailers(st *h2stream, block []byte) error {
 		st.in = append(st.in, k.fields...)
 		st.in = append(st.in, '\r', '\n')
 	}
+	st.releaseHeld()
 	return nil
+}
+
+// forbiddenTrailer reports whether a trailer field may not be sent: the
+// fields framing, routing, authentication or content handling depend on.
+func forbiddenTrailer(name []byte) bool {
+	switch string(name) {
+	case "authorization", "cache-control", "connection", "content-encoding", "content-length",
+		"content-range", "content-type", "expect", "host", "keep-alive", "max-forwards", "pragma",
+		"proxy-authenticate", "proxy-authorization", "proxy-connection", "range", "realm", "te",
+		"trailer", "transfer-encoding", "www-authenticate":
+		return true
+	}
+	return false
 }
 
 func appendFieldLine(dst, name, value []byte) []byte {

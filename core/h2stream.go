@@ -48,6 +48,21 @@ type h2stream struct {
 	sentEnd  bool
 	released bool
 	counted  bool // counted against MaxConcurrentStreams
+	// declTrailers: the request declared trailers (a trailer field).
+	declTrailers bool
+	// held is the last body byte of a content-length body, given to the
+	// engine only with END_STREAM: a stream refused at its end (bad
+	// trailers) never completes a request at the backend.
+	held    byte
+	hasHeld bool
+}
+
+// releaseHeld gives the engine the body byte held back until END_STREAM.
+func (st *h2stream) releaseHeld() {
+	if st.hasHeld {
+		st.in = append(st.in, st.held)
+		st.hasHeld = false
+	}
 }
 
 const (
@@ -83,6 +98,7 @@ func (hc *h2conn) releaseStream(st *h2stream) {
 	st.Conn, st.hc, st.cc, st.ctx = nil, nil, nil, nil
 	st.in, st.off = st.in[:0], 0
 	st.hasBody, st.unacked, st.recvDone, st.reset = false, 0, false, false
+	st.declTrailers, st.hasHeld = false, false
 	st.rs, st.carry, st.left = rsHead, st.carry[:0], 0
 	st.dec.Reset()
 	st.pending, st.pendEnd, st.trailers, st.sentEnd = st.pending[:0], false, st.trailers[:0], false
@@ -113,6 +129,9 @@ func (hc *h2conn) release(st *h2stream) {
 	hc.releaseStream(st)
 	if hc.idle() && !hc.closed {
 		hc.armIdle(hc.lp)
+		if hc.goingAway {
+			hc.wantFlush() // the flush closes it
+		}
 	}
 }
 

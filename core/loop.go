@@ -63,6 +63,7 @@ type loop struct {
 	// HTTP/2 (h2conn.go): stream structs to reuse, the response head being
 	// translated and its HPACK block.
 	freeStreams []*h2stream
+	h2conns     map[*h2conn]struct{}
 	h2resp      httpparse.Response
 	h2respHdr   [maxHeaders]httpparse.Header
 	h2blk       []byte
@@ -247,6 +248,7 @@ func (lp *loop) checkFlushWait() {
 // connections during a graceful shutdown.
 func (lp *loop) drainIdle() {
 	lp.drainPools()
+	lp.drainH2()
 	for _, cc := range lp.idleClients() {
 		cc.state = csClosing
 		lp.closeConn(cc.c)
