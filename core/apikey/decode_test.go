@@ -127,7 +127,7 @@ func randomKey(rng *rand.Rand) []byte {
 	d := map[string]any{
 		"clientId": word(), "clientSecret": word(), "clientName": word(), "description": word(),
 		"authorizedEntities": []string{"route_" + word(), "group_" + word(), "service_" + word(), word()},
-		"enabled": rng.IntN(2) == 0, "readOnly": rng.IntN(2) == 0, "allowClientIdOnly": rng.IntN(2) == 0,
+		"enabled":            rng.IntN(2) == 0, "readOnly": rng.IntN(2) == 0, "allowClientIdOnly": rng.IntN(2) == 0,
 		"throttlingQuota": rng.Int64N(1 << 40), "dailyQuota": rng.Int64N(1 << 40), "monthlyQuota": -rng.Int64N(1 << 40),
 		"validUntil": rng.Int64N(1 << 45),
 		"rotation": map[string]any{"enabled": rng.IntN(2) == 0, "rotationEvery": rng.Int64N(1000), "gracePeriod": rng.Int64N(1000),
