@@ -180,6 +180,7 @@ func build(source []*Route, prev *Table, opts CompileOptions) (*Table, error) {
 		routes:     make([]*Compiled, 0, n),
 		entries:    make([]*Compiled, 0, n),
 		source:     source,
+		serial:     tableSerial.Add(1),
 	}
 	var prevWarnings map[string][]Warning
 	if prev != nil {
@@ -189,6 +190,11 @@ func build(source []*Route, prev *Table, opts CompileOptions) (*Table, error) {
 		}
 	}
 
+	var free []int // slots freed by earlier tables, reused last freed first
+	if prev != nil {
+		t.slots = prev.slots
+		free = slices.Clone(prev.free)
+	}
 	claims := make(map[string]string, len(source)) // conflict key → id of the first route claiming it
 	seen := make(map[string]int, len(source))
 	for i, r := range t.source {
@@ -203,13 +209,11 @@ func build(source []*Route, prev *Table, opts CompileOptions) (*Table, error) {
 		seen[r.ID] = i
 		t.byIDAll[r.ID] = r
 		var entries []*Compiled
+		reused := false
 		if old := prev.reusable(r); old != nil || (prev != nil && prev.byIDAll[r.ID] == r && !r.Enabled) {
-			// Compiled before, unchanged, every target resolved: shallow copies that only
-			// differ by Index share the targets and their load-balancing state.
-			for _, e := range old {
-				cp := *e
-				entries = append(entries, &cp)
-			}
+			// Compiled before, unchanged, every target resolved: the same entries, which
+			// keep their Index, targets and load-balancing state.
+			entries, reused = old, true
 			c.warnings = append(c.warnings, prevWarnings[r.ID]...)
 			for _, h := range prev.routeHosts[r.ID] {
 				c.asked(h)
@@ -220,8 +224,21 @@ func build(source []*Route, prev *Table, opts CompileOptions) (*Table, error) {
 		if entries == nil || !r.Enabled {
 			continue
 		}
-		for _, e := range entries {
-			e.Index = len(t.routes)
+		if !reused {
+			idx := t.slots
+			switch {
+			case prev == nil:
+				t.slots++
+			case prev.byID[r.ID] != nil:
+				idx = prev.byID[r.ID].Index // a replaced route keeps its slot
+			case len(free) > 0:
+				idx, free = free[len(free)-1], free[:len(free)-1]
+			default:
+				t.slots++
+			}
+			for _, e := range entries {
+				e.Index = idx
+			}
 		}
 		t.routes = append(t.routes, entries[0])
 		t.byID[r.ID] = entries[0]
@@ -255,6 +272,24 @@ func build(source []*Route, prev *Table, opts CompileOptions) (*Table, error) {
 	if len(c.errs) != 0 {
 		return nil, fmt.Errorf("cannot compile routes: %w", errors.Join(c.errs...))
 	}
+	t.free = free
+	if prev != nil {
+		t.delta = &Delta{from: prev.serial}
+		for _, o := range prev.routes {
+			if n := t.byID[o.ID]; n == o {
+				continue
+			} else if n == nil {
+				t.free = append(t.free, o.Index) // not reused by the table that freed it
+			}
+			t.delta.Removed = append(t.delta.Removed, o)
+		}
+		for _, n := range t.routes {
+			if prev.byID[n.ID] != n {
+				t.delta.Added = append(t.delta.Added, n)
+			}
+		}
+		slices.SortFunc(t.routes, func(a, b *Compiled) int { return a.Index - b.Index })
+	}
 	t.finish()
 	t.warnings = c.warnings
 	t.routeHosts = c.routeHosts
@@ -262,7 +297,29 @@ func build(source []*Route, prev *Table, opts CompileOptions) (*Table, error) {
 		t.hostnames = append(t.hostnames, h)
 	}
 	slices.Sort(t.hostnames)
+	if t.delta != nil {
+		t.delta.HostsAdded, t.delta.HostsRemoved = sortedDiff(t.hostnames, prev.hostnames)
+	}
 	return t, nil
+}
+
+// sortedDiff returns the strings of a not in b and those of b not in a (both sorted).
+func sortedDiff(a, b []string) (onlyA, onlyB []string) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || i < len(a) && a[i] < b[j]:
+			onlyA = append(onlyA, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			onlyB = append(onlyB, b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return onlyA, onlyB
 }
 
 // reusable returns the compiled entries of r in t when t compiled this very *Route, it is

@@ -3,6 +3,7 @@ package route
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,32 @@ type Table struct {
 	byIDAll    map[string]*Route
 	domains    map[string][]*Compiled
 	routeHosts map[string][]string
+	// slots is one more than the largest Compiled.Index ever given in this table's line;
+	// free holds the slots of removed routes, reused (last freed first) by later tables.
+	slots int
+	free  []int
+	delta *Delta // what With changed; nil for Compile
+	// serial identifies the table among those of the process, for DeltaFrom.
+	serial uint64
+}
+
+// tableSerial numbers the tables made by the process.
+var tableSerial atomic.Uint64
+
+// Delta is what Table.With changed, against the table it was called on. A route that was
+// replaced (put again) or compiled again (a target that did not resolve) is in Removed with
+// its old form and in Added with its new one, with the same Index: apply Removed first.
+// The slices must not be modified.
+type Delta struct {
+	// Removed are the routes (their first domain's entry) of the old table that the new
+	// one does not have as they were: deleted, disabled, replaced or recompiled.
+	Removed []*Compiled
+	// Added are the routes of the new table that the old one did not have as they are.
+	Added []*Compiled
+	// HostsAdded and HostsRemoved are the changes to Hostnames, sorted.
+	HostsAdded, HostsRemoved []string
+
+	from uint64 // the serial of the table With was called on (no pointer: old tables are not kept)
 }
 
 // hostNode holds the paths of one host (or wildcard suffix). It is laid out to fill two
@@ -129,9 +156,44 @@ func (t *Table) Warnings() []Warning { return t.warnings }
 // modified.
 func (t *Table) Hostnames() []string { return t.hostnames }
 
-// Routes returns one Compiled per enabled route, in input order. The slice must not be
-// modified.
+// Routes returns one Compiled per enabled route (its first domain's entry), by Index:
+// for a table from Compile, that is input order. The slice must not be modified.
 func (t *Table) Routes() []*Compiled { return t.routes }
+
+// Slots returns one more than the largest Compiled.Index of the table (or of a table it
+// was made from with With): the length of a slice indexed by Index. Some indexes in
+// [0, Slots) may be unused (RouteAt returns nil for them).
+func (t *Table) Slots() int {
+	if t == nil {
+		return 0
+	}
+	return t.slots
+}
+
+// RouteAt returns the route whose Index is i, or nil when no route has it.
+func (t *Table) RouteAt(i int) *Compiled {
+	if t == nil {
+		return nil
+	}
+	j, ok := slices.BinarySearchFunc(t.routes, i, func(c *Compiled, i int) int { return c.Index - i })
+	if !ok {
+		return nil
+	}
+	return t.routes[j]
+}
+
+// Delta returns what With changed to make t, or nil when t comes from Compile.
+func (t *Table) Delta() *Delta { return t.delta }
+
+// DeltaFrom returns what With changed to make t when t was made by prev.With, else nil
+// (t comes from Compile, or from another table): a consumer holding state per route of prev
+// (by Index) can update it by the Delta only when it is relative to prev.
+func (t *Table) DeltaFrom(prev *Table) *Delta {
+	if t == nil || prev == nil || t.delta == nil || t.delta.from != prev.serial {
+		return nil
+	}
+	return t.delta
+}
 
 // Route returns the compiled route with that id (enabled routes only), or nil.
 func (t *Table) Route(id string) *Compiled { return t.byID[id] }
@@ -159,8 +221,11 @@ type Compiled struct {
 	Prefix   string       // path prefix of Domain ("/" when the domain has no path)
 	Exact    bool         // frontend.exact: the path must equal Prefix
 	Steps    []Step       // enabled plugins in order; see Step.Supported
-	// Index is the position of the route in Table.Routes(), the same for all its domains:
-	// per-route counters can live in a slice instead of a map keyed by ID.
+	// Index is the slot of the route, the same for all its domains and below
+	// Table.Slots(): per-route state can live in a slice instead of a map keyed by ID.
+	// Compile numbers the routes from 0 in input order; With keeps the Index of a route
+	// that stays (even when it is replaced), and gives a new route the slot of a route
+	// removed by an earlier With, or a new one.
 	Index int
 
 	stripPath bool

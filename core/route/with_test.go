@@ -11,7 +11,7 @@ import (
 
 // TestWithMatchesCompile applies random batches of route creates, updates (new domains and
 // targets), disables and deletes with Table.With, and checks after each that the table has
-// the source, the routes (ids and indexes), the upstreams and the matches of a table compiled
+// the source, the routes, the upstreams and the matches of a table compiled
 // from scratch with the same routes.
 func TestWithMatchesCompile(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
@@ -49,9 +49,11 @@ func TestWithMatchesCompile(t *testing.T) {
 			put = append(put, r)
 			cur[r.ID] = r
 		}
+		prev := tab
 		if tab, err = tab.With(put, del, opts); err != nil {
 			t.Fatalf("batch %d: With: %v", batch, err)
 		}
+		checkSlots(t, batch, prev, tab)
 		all := make([]Route, 0, len(cur))
 		for _, r := range cur {
 			all = append(all, r)
@@ -67,10 +69,10 @@ func TestWithMatchesCompile(t *testing.T) {
 		if len(tab.Routes()) != len(want.Routes()) || len(tab.entries) != len(want.entries) {
 			t.Fatalf("batch %d: %d routes %d entries, want %d %d", batch, len(tab.Routes()), len(tab.entries), len(want.Routes()), len(want.entries))
 		}
-		for i, r := range want.Routes() {
-			g := tab.Routes()[i]
-			if g.ID != r.ID || g.Index != r.Index || g.Domain != r.Domain || !reflect.DeepEqual(addrsOf(g), addrsOf(r)) {
-				t.Fatalf("batch %d: route %d is %s@%d %v, want %s@%d %v", batch, i, g.ID, g.Index, addrsOf(g), r.ID, r.Index, addrsOf(r))
+		for _, r := range want.Routes() {
+			g := tab.Route(r.ID)
+			if g == nil || g.Domain != r.Domain || !reflect.DeepEqual(addrsOf(g), addrsOf(r)) {
+				t.Fatalf("batch %d: route %s is %v, want %s %v", batch, r.ID, g, r.Domain, addrsOf(r))
 			}
 		}
 		if !reflect.DeepEqual(sortedAddrs(tab), sortedAddrs(want)) || len(tab.upstreams) != len(want.upstreams) || len(tab.addrs) != len(want.addrs) {
@@ -79,7 +81,7 @@ func TestWithMatchesCompile(t *testing.T) {
 		for _, hp := range reqs {
 			req, buf := request("GET", hp[0], hp[1])
 			g, w := tab.Match(req, buf), want.Match(req, buf)
-			if (g == nil) != (w == nil) || (g != nil && (g.ID != w.ID || g.Index != w.Index || g.Domain != w.Domain)) {
+			if (g == nil) != (w == nil) || (g != nil && (g.ID != w.ID || g.Domain != w.Domain)) {
 				t.Fatalf("batch %d: %s%s matched %v, want %v", batch, hp[0], hp[1], g, w)
 			}
 		}
@@ -140,4 +142,77 @@ func derefs(rs []*Route) []Route {
 		out[i] = *r
 	}
 	return out
+}
+
+// checkSlots checks that With gave every route of next a distinct Index below Slots, that
+// routes of prev keep theirs, that a new route takes a slot no route of prev held, and that
+// next.Delta() turns prev's routes into next's.
+func checkSlots(t *testing.T, batch int, prev, next *Table) {
+	t.Helper()
+	byIndex := map[int]*Compiled{}
+	for _, c := range next.Routes() {
+		if c.Index < 0 || c.Index >= next.Slots() || byIndex[c.Index] != nil {
+			t.Fatalf("batch %d: route %s has Index %d (slots %d, taken by %v)", batch, c.ID, c.Index, next.Slots(), byIndex[c.Index])
+		}
+		byIndex[c.Index] = c
+		if next.RouteAt(c.Index) != c {
+			t.Fatalf("batch %d: RouteAt(%d) = %v, want %s", batch, c.Index, next.RouteAt(c.Index), c.ID)
+		}
+		for _, e := range next.domains[c.ID] {
+			if e.Index != c.Index {
+				t.Fatalf("batch %d: route %s domain %s has Index %d, want %d", batch, c.ID, e.Domain, e.Index, c.Index)
+			}
+		}
+		if o := prev.Route(c.ID); o != nil && o.Index != c.Index {
+			t.Fatalf("batch %d: route %s moved from slot %d to %d", batch, c.ID, o.Index, c.Index)
+		} else if o == nil && prev.RouteAt(c.Index) != nil {
+			t.Fatalf("batch %d: new route %s took slot %d of %s", batch, c.ID, c.Index, prev.RouteAt(c.Index).ID)
+		}
+	}
+	for i := range next.Slots() {
+		if next.RouteAt(i) != byIndex[i] {
+			t.Fatalf("batch %d: RouteAt(%d) = %v, want %v", batch, i, next.RouteAt(i), byIndex[i])
+		}
+	}
+	d := next.Delta()
+	if d == nil {
+		t.Fatalf("batch %d: With returned no Delta", batch)
+	}
+	set := map[string]*Compiled{}
+	for _, c := range prev.Routes() {
+		set[c.ID] = c
+	}
+	for _, c := range d.Removed {
+		if set[c.ID] != c {
+			t.Fatalf("batch %d: Delta removes %s, which the old table does not have as such", batch, c.ID)
+		}
+		delete(set, c.ID)
+	}
+	for _, c := range d.Added {
+		if set[c.ID] != nil {
+			t.Fatalf("batch %d: Delta adds %s twice", batch, c.ID)
+		}
+		set[c.ID] = c
+	}
+	if len(set) != len(next.Routes()) {
+		t.Fatalf("batch %d: old routes + Delta = %d routes, want %d", batch, len(set), len(next.Routes()))
+	}
+	for _, c := range next.Routes() {
+		if set[c.ID] != c {
+			t.Fatalf("batch %d: old routes + Delta has %v for %s, want %v", batch, set[c.ID], c.ID, c)
+		}
+	}
+	hosts := map[string]bool{}
+	for _, h := range prev.Hostnames() {
+		hosts[h] = true
+	}
+	for _, h := range d.HostsRemoved {
+		delete(hosts, h)
+	}
+	for _, h := range d.HostsAdded {
+		hosts[h] = true
+	}
+	if len(hosts) != len(next.Hostnames()) {
+		t.Fatalf("batch %d: old hostnames + Delta = %d, want %d", batch, len(hosts), len(next.Hostnames()))
+	}
 }
