@@ -10,8 +10,8 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/torii-gateway/torii/core/event"
-	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/core/h2up"
+	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/core/upstls"
 	"github.com/torii-gateway/torii/httpparse"
 )

@@ -84,11 +84,11 @@ type Fields struct {
 	// GRPCStatus is the gRPC status of the call plus one (grpc-status from the response's
 	// trailers, or its headers for a trailers-only response; grpcStatus), 0 when none was seen.
 	GRPCStatus uint8
-	Method   httpparse.Method
-	Version  httpparse.Version
-	Attempts uint8 // backend attempts (callAttempts)
-	Flags    Flags
-	From     netip.Addr // client address (from)
+	Method     httpparse.Method
+	Version    httpparse.Version
+	Attempts   uint8 // backend attempts (callAttempts)
+	Flags      Flags
+	From       netip.Addr // client address (from)
 
 	RouteID    string    // @serviceId
 	RouteName  string    // @service
