@@ -78,7 +78,7 @@ func TestImportHandwritten(t *testing.T) {
 		t.Errorf("descriptor lost its own fields: %v", sd)
 	}
 	e.must(http.StatusNotFound, req{method: "GET", path: "/api/routes/legacy-invoices"})
-	r := descriptorRoutes(e.s.cur.Load())[0]
+	r := descriptorDoc(e.s.cur.Load().sorted(kDescriptors)[0])
 	fe, be := r["frontend"].(map[string]any), r["backend"].(map[string]any)
 	if got := fmt.Sprint(fe["domains"]); got != "[invoices.example.com/invoices billing.example.com/invoices]" {
 		t.Errorf("domains %s", got)
