@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/torii-gateway/torii/auth"
 	"github.com/torii-gateway/torii/clientcreds"
@@ -88,11 +90,11 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, fields := decodeKeys(st.ents[kKeys].Values())
+	keys, fields := c.compileKeys(st.ents[kKeys].Values())
 	if len(fields) > 0 {
 		return nil, invalidConfig(fields)
 	}
-	set, err := apikey.CompileWith(keys, apikey.CompileOptions{Counters: c.counters})
+	set, err := apikey.NewSet(keys, c.counters)
 	if err != nil {
 		return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
 			Message: "the configuration would not compile: " + err.Error()}
@@ -117,11 +119,19 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 // the number of keys), the route table when a route changed, the global config when it changed.
 // Without prev, or after a write that replaced whole buckets (an import), it compiles
 // everything. The result is what compile(st) would give (TestIncrementalMatchesFullCompile).
-func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint64) (*compiled, error) {
+//
+// A refused write may have created registry states for targets that were never published
+// (compiling gives each target its state); they are dropped before update returns, for the
+// routes the write named, or all of them when it compiled every route.
+func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint64) (out *compiled, err error) {
 	if prev == nil || len(ws.reset) > 0 {
-		return c.compile(st, version)
+		out, err = c.compile(st, version)
+		if err != nil && prev != nil {
+			c.reg.Prune(prev.routes)
+		}
+		return out, err
 	}
-	var keyIDs, routeIDs []string
+	var keyIDs, routeIDs, descIDs []string
 	routes, global, certs, auths, jwts := false, false, false, false, false
 	for _, ch := range ws.changes {
 		switch ch.bucket {
@@ -139,24 +149,37 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 			routeIDs = append(routeIDs, ch.key)
 		case bucketDescriptors: // descriptors compile into routes
 			routes = true
+			descIDs = append(descIDs, ch.key)
 		case bucketGlobal:
 			global = true
 		}
 	}
 	table, set, g := prev.routes, prev.keys, prev.global
 	mods, private := prev.auths, prev.private
-	var err error
+	full := routes && (st.ents[kAuths].Len() > 0 || len(routeIDs)+len(descIDs) != len(ws.changes) ||
+		c.cc != nil && (c.ccRoutes || changedUse(st, kRoutes, routeIDs, clientcreds.PluginName) || changedUse(st, kDescriptors, descIDs, clientcreds.PluginName)) ||
+		clash(st, routeIDs, descIDs))
+	defer func() {
+		switch {
+		case err == nil || !routes:
+		case full:
+			c.reg.Prune(prev.routes)
+		default:
+			c.reg.PruneRoutes(prev.routes, append(routeIDs, descIDs...))
+		}
+	}()
 	switch {
-	case routes && (st.ents[kDescriptors].Len() > 0 || st.ents[kAuths].Len() > 0 || len(routeIDs) != len(ws.changes) ||
-		c.cc != nil && (c.ccRoutes || changedUse(st, routeIDs, clientcreds.PluginName))):
-		// Descriptors compile into routes listed after the routes, and auth modules add login
-		// routes: keep to the full compile.
+	case full:
+		// Auth modules add login routes (and the private-app server wants every route), a
+		// route with client credentials adds routes, other changes (ACME certificates) add
+		// routes too, and a route and a descriptor with one id are refused with a message
+		// that names both: keep to the full compile.
 		if table, private, err = c.compileRoutes(st); err != nil {
 			return nil, err
 		}
 	case routes:
 		// No auth module: no login route, and the private-app server has no use for the routes.
-		if table, err = c.updateRoutes(prev.routes, st, routeIDs); err != nil {
+		if table, err = c.updateRoutes(prev.routes, st, routeIDs, descIDs); err != nil {
 			return nil, err
 		}
 		private = nil
@@ -176,14 +199,11 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 				del = append(del, id)
 			}
 		}
-		put, fields := decodeKeys(present)
+		put, fields := c.compileKeys(present)
 		if len(fields) > 0 {
 			return nil, invalidConfig(fields)
 		}
-		if set, err = set.With(put, del); err != nil {
-			return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
-				Message: "the configuration would not compile: " + err.Error()}
-		}
+		set = set.WithKeys(put, del)
 	}
 	if global {
 		if g, err = compileGlobalOf(st); err != nil {
@@ -196,7 +216,7 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 			return nil, err
 		}
 	}
-	out, err := c.assemble(prev.snap, table, set, g, version)
+	out, err = c.assemble(prev.snap, table, set, g, version)
 	if err != nil {
 		return nil, err
 	}
@@ -246,12 +266,8 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error)
 		}
 		routes = append(routes, r)
 	}
-	for _, d := range descriptorRoutes(st) {
-		var r route.Route
-		raw, err := jsonx.Encode(d)
-		if err == nil {
-			err = json.Unmarshal(raw, &r)
-		}
+	for _, e := range st.sorted(kDescriptors) {
+		r, err := descriptorRoute(e)
 		if err != nil {
 			fields = append(fields, FieldError{Field: "service descriptor " + r.ID, Message: err.Error()})
 			continue
@@ -299,9 +315,10 @@ func (c *compiler) routeOptions() route.CompileOptions {
 	return opts
 }
 
-// updateRoutes compiles the routes ids of st (deleted when st no longer has them) into a table
-// made from prev with route.Table.With: the other routes keep their compiled form.
-func (c *compiler) updateRoutes(prev *route.Table, st *state, ids []string) (*route.Table, error) {
+// updateRoutes compiles the routes ids and the service descriptors descIDs of st (deleted when
+// st no longer has them) into a table made from prev with route.Table.With: the other routes
+// keep their compiled form.
+func (c *compiler) updateRoutes(prev *route.Table, st *state, ids, descIDs []string) (*route.Table, error) {
 	var put []route.Route
 	var del []string
 	var fields []FieldError
@@ -318,6 +335,19 @@ func (c *compiler) updateRoutes(prev *route.Table, st *state, ids []string) (*ro
 		}
 		put = append(put, r)
 	}
+	for _, id := range descIDs {
+		e, ok := st.ents[kDescriptors].Get(id)
+		if !ok {
+			del = append(del, id)
+			continue
+		}
+		r, err := descriptorRoute(e)
+		if err != nil {
+			fields = append(fields, FieldError{Field: "service descriptor " + r.ID, Message: err.Error()})
+			continue
+		}
+		put = append(put, r)
+	}
 	if len(fields) > 0 {
 		return nil, invalidConfig(fields)
 	}
@@ -326,34 +356,86 @@ func (c *compiler) updateRoutes(prev *route.Table, st *state, ids []string) (*ro
 		return nil, routeCompileError(err)
 	}
 	for _, w := range table.Warnings() {
-		if slices.Contains(ids, w.RouteID) {
+		if slices.Contains(ids, w.RouteID) || slices.Contains(descIDs, w.RouteID) {
 			c.log.Warn("route compiled with a warning", "warning", w.String())
 		}
 	}
 	return table, nil
 }
 
-// decodeKeys decodes and validates the API keys of ents; errors name the key and the field.
-func decodeKeys(ents []*entity) ([]apikey.ApiKey, []FieldError) {
-	var fields []FieldError
-	keys := make([]apikey.ApiKey, 0, len(ents))
-	for _, e := range ents {
-		var k apikey.ApiKey
-		if err := json.Unmarshal(e.raw, &k); err != nil {
-			fields = append(fields, FieldError{Field: "apikey " + e.id, Message: err.Error()})
-			continue
+// clash reports whether one of the routes ids or descriptors descIDs of st has the id of a
+// descriptor or a route (the full compile refuses that, naming both).
+func clash(st *state, ids, descIDs []string) bool {
+	for _, id := range ids {
+		if st.ents[kDescriptors].Has(id) {
+			return true
 		}
-		if err := k.Validate(); err != nil {
-			field := "apikey " + k.ClientID
+	}
+	for _, id := range descIDs {
+		if st.ents[kRoutes].Has(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// compileKeys decodes, validates and compiles the API keys of ents, on every core when there are
+// many (loading a million keys is mostly this); errors name the key and the field, in the order of
+// ents.
+func (c *compiler) compileKeys(ents []*entity) ([]*apikey.Key, []FieldError) {
+	keys := make([]*apikey.Key, len(ents))
+	errs := make([]*FieldError, len(ents))
+	one := func(i int) {
+		e := ents[i]
+		src, err := apikey.DecodeKey(e.raw)
+		if err != nil {
+			errs[i] = &FieldError{Field: "apikey " + e.id, Message: err.Error()}
+			return
+		}
+		if keys[i], err = apikey.CompileOne(&src, c.counters); err != nil {
+			field := "apikey " + src.ClientID
 			if m := keyFieldRe.FindStringSubmatch(err.Error()); m != nil {
 				field = m[1]
 			}
-			fields = append(fields, FieldError{Field: field, Message: err.Error()})
-			continue
+			errs[i] = &FieldError{Field: field, Message: err.Error()}
 		}
-		keys = append(keys, k)
 	}
-	return keys, fields
+	parallel(len(ents), one)
+	var fields []FieldError
+	out := keys[:0]
+	for i, k := range keys {
+		if errs[i] != nil {
+			fields = append(fields, *errs[i])
+		} else {
+			out = append(out, k)
+		}
+	}
+	return out, fields
+}
+
+// parallelMin is the number of items below which parallel runs them on the calling goroutine.
+const parallelMin = 1024
+
+// parallel calls f(i) for i in [0, n), spread over GOMAXPROCS goroutines in contiguous ranges
+// when n is large; it returns when every call has.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/parallelMin)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // invalidConfig is the 400 of a configuration that does not compile, with one field per problem.
@@ -479,11 +561,11 @@ func wantClientCert(d *route.Delta) bool {
 	return false
 }
 
-// changedUse reports whether one of the routes ids of st names the plugin (its raw JSON holds the
-// name): such a change needs the full compile, which adds the plugin's routes.
-func changedUse(st *state, ids []string, plugin string) bool {
+// changedUse reports whether one of the entities ids of kind k in st names the plugin (its raw
+// JSON holds the name): such a change needs the full compile, which adds the plugin's routes.
+func changedUse(st *state, k kindID, ids []string, plugin string) bool {
 	for _, id := range ids {
-		if e, ok := st.ents[kRoutes].Get(id); ok && bytes.Contains(e.raw, []byte(plugin)) {
+		if e, ok := st.ents[k].Get(id); ok && bytes.Contains(e.raw, []byte(plugin)) {
 			return true
 		}
 	}

@@ -80,16 +80,22 @@ func NewHealthChecker(reg *Registry, opts HealthOptions) *HealthChecker {
 
 // Update makes t the table whose targets are checked. Targets of routes without an enabled
 // health check are marked healthy, so that a check removed by a reload does not leave a
-// target ejected for ever. Safe from any goroutine.
+// target ejected for ever: those of every route, or when t was made by the previous table's
+// With, those of the routes it added or replaced only. Safe from any goroutine.
 func (h *HealthChecker) Update(t *Table) {
 	h.mu.Lock()
-	same := h.table == t
+	prev := h.table
 	h.table = t
 	h.mu.Unlock()
-	if t == nil || same { // the same table: an API key or global config change
+	if t == nil || prev == t { // the same table: an API key or global config change
 		return
 	}
-	for _, c := range t.routes {
+	routes := t.routes
+	if d := t.DeltaFrom(prev); d != nil {
+		// A route write: the other routes' targets were marked by an earlier Update.
+		routes = d.Added
+	}
+	for _, c := range routes {
 		if c.pool.hc != nil {
 			continue
 		}
