@@ -89,7 +89,7 @@ func (h *HealthChecker) Update(t *Table) {
 	if t == nil || same { // the same table: an API key or global config change
 		return
 	}
-	for _, c := range t.routes {
+	for _, c := range t.Routes() {
 		if c.pool.hc != nil {
 			continue
 		}
@@ -124,7 +124,7 @@ func (h *HealthChecker) CheckNow(ctx context.Context) {
 	}
 	sem := make(chan struct{}, h.conc)
 	var wg sync.WaitGroup
-	for _, c := range t.routes {
+	for _, c := range t.Routes() {
 		hc := c.pool.hc
 		if hc == nil {
 			continue
