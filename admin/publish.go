@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
-	"slices"
 
 	"github.com/torii-gateway/torii/auth"
 	"github.com/torii-gateway/torii/clientcreds"
@@ -323,8 +322,8 @@ func (c *compiler) updateRoutes(prev *route.Table, st *state, ids []string) (*ro
 	if err != nil {
 		return nil, routeCompileError(err)
 	}
-	for _, w := range table.Warnings() {
-		if slices.Contains(ids, w.RouteID) {
+	for _, id := range ids {
+		for _, w := range table.RouteWarnings(id) {
 			c.log.Warn("route compiled with a warning", "warning", w.String())
 		}
 	}

@@ -100,12 +100,14 @@ type builder struct {
 	nentries  int
 	// kept holds the slots of the enabled routes removed by this With: the same id put
 	// again takes its slot back, the others are freed for later tables.
-	kept      map[string]int
-	touched   map[string]*touchedHost // by kind + host name
-	names     map[string]bool         // hostnames whose count changed
-	wildCount *[256]int32
-	wildOwned bool
-	delta     *Delta
+	kept    map[string]int
+	touched map[string]*touchedHost // by kind + host name
+	names   map[string]bool         // hostnames whose count changed
+	// addrsChanged holds the addresses (addrKeys) that appeared (true) or went (false).
+	addrsChanged map[string]bool
+	wildCount    *[256]int32
+	wildOwned    bool
+	delta        *Delta
 }
 
 // touchedHost is a host whose node must be rebuilt: the routes whose old entries leave it
@@ -131,20 +133,21 @@ func newBuilder(prev *Table, opts CompileOptions, hint int) *builder {
 	}
 	b := &builder{
 		prev: prev, c: c,
-		recs:      newOverlay(base.recs, hint),
-		upstreams: newOverlay(base.upstreams, hint),
-		addrs:     newOverlay(base.addrs, hint),
-		hostRefs:  newOverlay(base.hostRefs, 0),
-		down:      newOverlay(base.down, 0),
-		slots:     newSlotWriter(base.slots),
-		nslots:    base.nslots,
-		free:      base.free,
-		nroutes:   base.nroutes,
-		nentries:  base.nentries,
-		kept:      map[string]int{},
-		touched:   make(map[string]*touchedHost, hint),
-		names:     map[string]bool{},
-		wildCount: base.wildCount,
+		recs:         newOverlay(base.recs, hint),
+		upstreams:    newOverlay(base.upstreams, hint),
+		addrs:        newOverlay(base.addrs, hint),
+		hostRefs:     newOverlay(base.hostRefs, 0),
+		down:         newOverlay(base.down, 0),
+		slots:        newSlotWriter(base.slots),
+		nslots:       base.nslots,
+		free:         base.free,
+		nroutes:      base.nroutes,
+		nentries:     base.nentries,
+		kept:         map[string]int{},
+		touched:      make(map[string]*touchedHost, hint),
+		names:        map[string]bool{},
+		addrsChanged: map[string]bool{},
+		wildCount:    base.wildCount,
 	}
 	if b.wildCount == nil {
 		b.wildCount = &[256]int32{}
@@ -203,7 +206,7 @@ func (b *builder) remove(id string) {
 			u := &p.ups[i]
 			b.upstreams.remove(u.Key)
 			if u.Down == "" {
-				count(b.addrs, strings.Clone(addrKey(&key, u.Addr)), -1)
+				b.countAddr(addrKey(&key, u.Addr), -1)
 			}
 		}
 	}
@@ -256,7 +259,7 @@ func (b *builder) add(r *Route, pos int) {
 			u := &p.ups[i]
 			b.upstreams.put(u.Key, u)
 			if u.Down == "" {
-				count(b.addrs, strings.Clone(addrKey(&key, u.Addr)), 1)
+				b.countAddr(addrKey(&key, u.Addr), 1)
 			} else {
 				rec.down = true
 			}
@@ -264,6 +267,15 @@ func (b *builder) add(r *Route, pos int) {
 	}
 	if rec.down {
 		b.down.put(r.ID, true)
+	}
+}
+
+// countAddr counts one upstream more (d=1) or less (d=-1) at the address of key (an
+// addrKey, copied when kept).
+func (b *builder) countAddr(key string, d int32) {
+	before, after := count(b.addrs, strings.Clone(key), d)
+	if (before == 0) != (after == 0) {
+		b.addrsChanged[strings.Clone(key)] = after > 0
 	}
 }
 
@@ -329,8 +341,11 @@ func (b *builder) done() (*Table, error) {
 		prev = &Table{}
 	}
 	t := &Table{
-		globs: prev.globs, any: prev.any,
+		globs: prev.globs, any: prev.any, serial: tableSerial.Add(1),
 		nroutes: b.nroutes, nentries: b.nentries, nslots: b.nslots, delta: b.delta,
+	}
+	if b.delta != nil {
+		b.delta.from = b.prev.serial
 	}
 	// Slots of removed routes that did not come back, last freed on top.
 	freed := make([]int, 0, len(b.kept))
@@ -434,6 +449,18 @@ func (b *builder) done() (*Table, error) {
 	t.recs = b.recs.commit()
 	t.upstreams = b.upstreams.commit()
 	t.addrs = b.addrs.commit()
+	var addrPut []*hostNode
+	var addrDel []string
+	for k, in := range b.addrsChanged {
+		if !in {
+			if prev.addrs.Has(k) {
+				addrDel = append(addrDel, k)
+			}
+		} else if !prev.addrs.Has(k) {
+			addrPut = append(addrPut, newHostNode(k))
+		}
+	}
+	t.addrIdx = prev.addrIdx.with(addrPut, addrDel)
 	t.hostRefs = b.hostRefs.commit()
 	t.down = b.down.commit()
 	t.slots = b.slots.v

@@ -83,13 +83,19 @@ func NewHealthChecker(reg *Registry, opts HealthOptions) *HealthChecker {
 // target ejected for ever. Safe from any goroutine.
 func (h *HealthChecker) Update(t *Table) {
 	h.mu.Lock()
-	same := h.table == t
+	prev := h.table
 	h.table = t
 	h.mu.Unlock()
-	if t == nil || same { // the same table: an API key or global config change
+	if t == nil || prev == t { // the same table: an API key or global config change
 		return
 	}
-	for _, c := range t.Routes() {
+	var routes []*Compiled
+	if d := t.DeltaFrom(prev); d != nil {
+		routes = d.Added // the other routes were set when their table was
+	} else {
+		routes = t.Routes()
+	}
+	for _, c := range routes {
 		if c.pool.hc != nil {
 			continue
 		}

@@ -100,7 +100,7 @@ func (o *overlay[V]) commit() pmap.Map[V] {
 const addrKeyLen = 19
 
 // addrKey writes the key of a into b and returns it as a string that aliases b: it must
-// not outlive b (lookups only). 0 allocs.
+// not outlive b. 0 allocs.
 func addrKey(b *[addrKeyLen]byte, a netip.AddrPort) string {
 	ip := a.Addr().As16()
 	copy(b[:16], ip[:])

@@ -25,7 +25,8 @@ type Table struct {
 	recs      pmap.Map[*routeRec] // every route by id, disabled ones too
 	slots     slotVec             // the enabled routes (first domain's entry) by Index
 	upstreams pmap.Map[*Upstream] // by Upstream.Key
-	addrs     pmap.Map[int32]     // addrKey → upstreams up with that address
+	addrs     pmap.Map[int32]     // addrKey → upstreams up with that address (With)
+	addrIdx   hostIndex           // the addrKeys of addrs, for HasAddr on the loops
 	hostRefs  pmap.Map[int32]     // hostname asked of CompileOptions.Names → routes asking
 	down      pmap.Map[bool]      // ids of the routes with a target that did not resolve
 	wildCount *[256]int32         // wildcard suffixes by length (wildLens as counts)
@@ -37,15 +38,16 @@ type Table struct {
 	free   *freeSlot
 	delta  *Delta // what With changed; nil for Compile
 
-	views atomic.Pointer[tableViews] // flat lists, made on first use
+	serial uint64 // tells tables apart for DeltaFrom
+
+	// Flat lists, made on first use.
+	routeList atomic.Pointer[[]*Compiled]
+	warnList  atomic.Pointer[[]Warning]
+	hostList  atomic.Pointer[[]string]
 }
 
-// tableViews are the flat lists some callers want, made from the persistent parts.
-type tableViews struct {
-	routes    []*Compiled
-	warnings  []Warning
-	hostnames []string
-}
+// tableSerial numbers tables.
+var tableSerial atomic.Uint64
 
 // Delta is what Table.With changed, against the table it was called on. A route that was
 // replaced (put again) or compiled again (a target that did not resolve) is in Removed with
@@ -59,6 +61,8 @@ type Delta struct {
 	Added []*Compiled
 	// HostsAdded and HostsRemoved are the changes to Hostnames, sorted.
 	HostsAdded, HostsRemoved []string
+
+	from uint64 // serial of the table With was called on
 }
 
 // hostNode holds the paths of one host (or wildcard suffix). It is laid out to fill two
@@ -148,19 +152,81 @@ func (w Warning) String() string {
 }
 
 // Warnings returns what Compile and With reported without failing, by route id. The
-// first call on a table costs a pass over its routes. The slice must not be modified.
-func (t *Table) Warnings() []Warning { return t.view().warnings }
+// first call on a table costs a pass over its routes (RouteWarnings does not). The slice
+// must not be modified.
+func (t *Table) Warnings() []Warning {
+	if t == nil {
+		return nil
+	}
+	return *lazy(&t.warnList, func() []Warning {
+		var out []Warning
+		for _, r := range t.recs.All() {
+			out = append(out, r.warnings...)
+		}
+		return out
+	})
+}
+
+// RouteWarnings returns the warnings of the route id (enabled or not). O(log n). The slice
+// must not be modified.
+func (t *Table) RouteWarnings(id string) []Warning {
+	if t == nil {
+		return nil
+	}
+	r, _ := t.recs.Get(id)
+	if r == nil {
+		return nil
+	}
+	return r.warnings
+}
 
 // Hostnames returns the target hostnames that Compile asked of CompileOptions.Names (resolved
 // or not), sorted: the names a resolver must keep fresh for this table. The first call on a
 // table costs a pass over the names (Delta has the changes). The slice must not be modified.
-func (t *Table) Hostnames() []string { return t.view().hostnames }
+func (t *Table) Hostnames() []string {
+	if t == nil {
+		return nil
+	}
+	return *lazy(&t.hostList, func() []string {
+		out := make([]string, 0, t.hostRefs.Len())
+		for h := range t.hostRefs.All() {
+			out = append(out, h)
+		}
+		return out
+	})
+}
 
 // Routes returns one Compiled per enabled route (its first domain's entry), by Index:
 // for a table from Compile, that is input order. The first call on a table costs a pass
-// over the routes: per-write code should use Delta, RouteAt and Route instead. The slice
-// must not be modified.
-func (t *Table) Routes() []*Compiled { return t.view().routes }
+// over the routes: per-write code should use DeltaFrom, RouteAt and Route instead. The
+// slice must not be modified.
+func (t *Table) Routes() []*Compiled {
+	if t == nil {
+		return nil
+	}
+	return *lazy(&t.routeList, func() []*Compiled {
+		out := make([]*Compiled, 0, t.nroutes)
+		for _, chunk := range t.slots.dir {
+			for _, c := range chunk {
+				if c != nil {
+					out = append(out, c)
+				}
+			}
+		}
+		return out
+	})
+}
+
+// lazy returns the value in p, made by make on first use (by one caller or a few racing
+// ones: the first stored wins).
+func lazy[T any](p *atomic.Pointer[T], make func() T) *T {
+	if v := p.Load(); v != nil {
+		return v
+	}
+	v := make()
+	p.CompareAndSwap(nil, &v)
+	return p.Load()
+}
 
 // Len returns the number of enabled routes.
 func (t *Table) Len() int {
@@ -168,31 +234,6 @@ func (t *Table) Len() int {
 		return 0
 	}
 	return t.nroutes
-}
-
-func (t *Table) view() *tableViews {
-	if t == nil {
-		return &tableViews{}
-	}
-	if v := t.views.Load(); v != nil {
-		return v
-	}
-	v := &tableViews{routes: make([]*Compiled, 0, t.nroutes), hostnames: make([]string, 0, t.hostRefs.Len())}
-	for _, chunk := range t.slots.dir {
-		for _, c := range chunk {
-			if c != nil {
-				v.routes = append(v.routes, c)
-			}
-		}
-	}
-	for _, r := range t.recs.All() {
-		v.warnings = append(v.warnings, r.warnings...)
-	}
-	for h := range t.hostRefs.All() {
-		v.hostnames = append(v.hostnames, h)
-	}
-	t.views.CompareAndSwap(nil, v)
-	return t.views.Load()
 }
 
 // Slots returns one more than the largest Compiled.Index of the table (or of a table it
@@ -216,6 +257,15 @@ func (t *Table) RouteAt(i int) *Compiled {
 // Delta returns what With changed to make t, or nil when t comes from Compile.
 func (t *Table) Delta() *Delta {
 	if t == nil {
+		return nil
+	}
+	return t.delta
+}
+
+// DeltaFrom returns what With changed to make t when it was called on prev, or nil when t
+// was not made from prev by one With (then compare the tables in full).
+func (t *Table) DeltaFrom(prev *Table) *Delta {
+	if t == nil || prev == nil || t.delta == nil || t.delta.from != prev.serial {
 		return nil
 	}
 	return t.delta
@@ -245,7 +295,8 @@ func (t *Table) HasAddr(a netip.AddrPort) bool {
 		return false
 	}
 	var b [addrKeyLen]byte
-	return t.addrs.Has(addrKey(&b, a))
+	addrKey(&b, a)
+	return t.addrIdx.get(b[:]) != nil
 }
 
 // Compiled is one enabled route as matched through one of its domains. The Compiled values
