@@ -31,42 +31,56 @@ type hostSlot struct {
 // a 3 KiB directory and pages of about 8 KiB.
 const pageHosts = 256
 
+// hashedNode is a node and the xxhash of its host.
+type hashedNode struct {
+	hash uint64
+	node *hostNode
+}
+
 // buildHostIndex indexes nodes, which have distinct hosts.
 func buildHostIndex(nodes []*hostNode) hostIndex {
-	if len(nodes) == 0 {
+	hs := make([]hashedNode, len(nodes))
+	for i, n := range nodes {
+		hs[i] = hashedNode{xxhash.Sum64String(n.name()), n}
+	}
+	return buildHashed(hs)
+}
+
+func buildHashed(hs []hashedNode) hostIndex {
+	if len(hs) == 0 {
 		return hostIndex{}
 	}
 	np := 1
-	for np*pageHosts < len(nodes) {
+	for np*pageHosts < len(hs) {
 		np <<= 1
 	}
-	per := make([][]*hostNode, np)
-	for _, n := range nodes {
-		pi := xxhash.Sum64String(n.name()) & uint64(np-1)
-		per[pi] = append(per[pi], n)
+	per := make([][]hashedNode, np)
+	for _, h := range hs {
+		pi := h.hash & uint64(np-1)
+		per[pi] = append(per[pi], h)
 	}
-	x := hostIndex{pages: make([][]hostSlot, np), n: len(nodes)}
+	x := hostIndex{pages: make([][]hostSlot, np), n: len(hs)}
 	for pi, ns := range per {
 		x.pages[pi] = buildHostPage(ns)
 	}
 	return x
 }
 
-// buildHostPage returns a page holding ns. A node that must be chained behind another with
+// buildHostPage returns a page holding hs. A node that must be chained behind another with
 // the same hash, or that carries a chain from the page it came from, is copied first:
 // nodes are shared between tables and never written once published.
-func buildHostPage(ns []*hostNode) []hostSlot {
+func buildHostPage(hs []hashedNode) []hostSlot {
 	size := uint64(8)
-	if len(ns) > 0 {
-		size = max(size, uint64(1)<<bits.Len(uint(2*len(ns))))
+	if len(hs) > 0 {
+		size = max(size, uint64(1)<<bits.Len(uint(2*len(hs))))
 	}
 	p := make([]hostSlot, size)
 	mask := size - 1
-	for _, n := range ns {
+	for _, hn := range hs {
+		n, h := hn.node, hn.hash
 		if n.nextNode() != nil {
 			n = n.detached()
 		}
-		h := xxhash.Sum64String(n.name())
 		for i := (h >> 32) & mask; ; i = (i + 1) & mask {
 			s := &p[i]
 			if s.node == nil {
@@ -96,11 +110,11 @@ func (n *hostNode) detached() *hostNode {
 	return &cp
 }
 
-// hostPageNodes appends every node of page p, chains included.
-func hostPageNodes(p []hostSlot, out []*hostNode) []*hostNode {
+// hostPageNodes appends every node of page p, chains included, with their hashes.
+func hostPageNodes(p []hostSlot, out []hashedNode) []hashedNode {
 	for i := range p {
 		for n := p[i].node; n != nil; n = n.nextNode() {
-			out = append(out, n)
+			out = append(out, hashedNode{p[i].hash, n})
 		}
 	}
 	return out
@@ -109,8 +123,9 @@ func hostPageNodes(p []hostSlot, out []*hostNode) []*hostNode {
 // with returns an index with the nodes of put added or replacing the node of the same
 // host, and the hosts of del removed (put and del name distinct hosts). x is unchanged:
 // the result copies the directory and rebuilds only the pages a change falls in, sharing
-// the others. The directory is re-paged when pages would hold more than 4 × pageHosts
-// hosts on average, or fewer than pageHosts / 4 with more than one page.
+// the others (their nodes keep their hashes: no host is hashed again). The directory is
+// re-paged when pages would hold more than 4 × pageHosts hosts on average, or fewer than
+// pageHosts / 4 with more than one page.
 func (x *hostIndex) with(put []*hostNode, del []string) hostIndex {
 	if len(put) == 0 && len(del) == 0 {
 		return *x
@@ -120,46 +135,49 @@ func (x *hostIndex) with(put []*hostNode, del []string) hostIndex {
 	}
 	mask := uint64(len(x.pages) - 1)
 	type change struct {
-		put  []*hostNode
-		gone map[string]bool
+		put  []hashedNode
+		gone map[uint64][]string // hosts leaving or replaced, by hash
 	}
 	changes := map[uint64]*change{}
-	at := func(host string) *change {
-		pi := xxhash.Sum64String(host) & mask
-		c := changes[pi]
+	at := func(host string) (*change, uint64) {
+		h := xxhash.Sum64String(host)
+		c := changes[h&mask]
 		if c == nil {
-			c = &change{gone: map[string]bool{}}
-			changes[pi] = c
+			c = &change{gone: map[uint64][]string{}}
+			changes[h&mask] = c
 		}
-		return c
+		c.gone[h] = append(c.gone[h], host)
+		return c, h
 	}
-	for _, h := range del {
-		at(h).gone[h] = true
+	for _, host := range del {
+		at(host)
 	}
 	for _, n := range put {
-		c := at(n.name())
-		c.gone[n.name()] = true
-		c.put = append(c.put, n)
+		c, h := at(n.name())
+		c.put = append(c.put, hashedNode{h, n})
 	}
 	nx := hostIndex{pages: slices.Clone(x.pages), n: x.n}
 	for pi, c := range changes {
-		var ns []*hostNode
-		for _, n := range hostPageNodes(x.pages[pi], nil) {
-			if c.gone[n.name()] {
-				nx.n--
-				continue
+		old := x.pages[pi]
+		ns := make([]hashedNode, 0, len(old)/2+len(c.put))
+		for i := range old {
+			for n := old[i].node; n != nil; n = n.nextNode() {
+				if hosts := c.gone[old[i].hash]; hosts != nil && slices.ContainsFunc(hosts, func(h string) bool { return n.isString(h) }) {
+					nx.n--
+					continue
+				}
+				ns = append(ns, hashedNode{old[i].hash, n})
 			}
-			ns = append(ns, n)
 		}
 		nx.n += len(c.put)
 		nx.pages[pi] = buildHostPage(append(ns, c.put...))
 	}
 	if np := len(nx.pages); nx.n > 4*pageHosts*np || (np > 1 && nx.n < pageHosts/4*np) {
-		var all []*hostNode
+		var all []hashedNode
 		for _, p := range nx.pages {
 			all = hostPageNodes(p, all)
 		}
-		return buildHostIndex(all)
+		return buildHashed(all)
 	}
 	if nx.n == 0 {
 		return hostIndex{}

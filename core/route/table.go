@@ -124,6 +124,14 @@ func (n *hostNode) is(h []byte) bool {
 	return int(n.keyLen) == len(h) && string(n.key[:n.keyLen]) == string(h)
 }
 
+// isString is is for a string host (build time). 0 allocs.
+func (n *hostNode) isString(h string) bool {
+	if n.keyLen == longHost {
+		return n.ext.host == h
+	}
+	return int(n.keyLen) == len(h) && string(n.key[:n.keyLen]) == h
+}
+
 // nextNode returns the next host with the same hash.
 func (n *hostNode) nextNode() *hostNode {
 	if n.ext == nil {
