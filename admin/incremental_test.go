@@ -2,6 +2,8 @@ package admin
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"reflect"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 )
@@ -16,11 +20,43 @@ import (
 // TestIncrementalMatchesFullCompile is the property test of incremental publish: after each
 // write of a random sequence of route and API key creates, updates and deletes (and global config
 // and group changes) through the admin API, the published snapshot's keys, routes and global
-// config equal those of a full recompile of the stored state.
+// config equal those of a full recompile of the stored state. What a route write updates by
+// its delta (route.Table.DeltaFrom) is checked against the full state too: the snapshot's
+// per-route policies and route metrics by Index (core.Snapshot.Consistent), the exported route
+// metrics, the registry's target states and the TLS table's client-certificate hosts. Routes
+// share hosts, get disabled, carry an API key policy or ask for a client certificate.
 func TestIncrementalMatchesFullCompile(t *testing.T) {
 	counters := quota.New(quota.Options{})
-	e := newEnv(t, func(o *Options) { o.Quotas = counters })
+	set := metric.NewSet(2)
+	srv, err := core.NewServer(core.Config{Listen: "127.0.0.1:0", Loops: 2, Metrics: set, Quotas: counters,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(o *Options) { o.Quotas = counters; o.Publisher = srv })
 	rng := rand.New(rand.NewPCG(7, 8))
+	// rbody is a route whose host, plugins and state are drawn at random.
+	rbody := func(id string, step int) map[string]any {
+		domain := fmt.Sprintf("%s-%d.example.com", id, step)
+		if rng.IntN(3) == 0 { // a host other routes have too
+			domain = fmt.Sprintf("shared%d.example.com/%s", rng.IntN(2), id)
+		}
+		r := routeBody(id, domain, 3000+step)
+		var plugins []any
+		if rng.IntN(3) == 0 {
+			plugins = append(plugins, map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.ApikeyCalls", "config": map[string]any{}})
+		}
+		if rng.IntN(4) == 0 {
+			plugins = append(plugins, map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.NgHasClientCertValidator", "config": map[string]any{}})
+		}
+		if plugins != nil {
+			r["plugins"] = plugins
+		}
+		if rng.IntN(6) == 0 {
+			r["enabled"] = false
+		}
+		return r
+	}
 	routes, keys := map[string]bool{}, map[string]bool{}
 	pick := func(m map[string]bool) string {
 		n := rng.IntN(len(m))
@@ -45,11 +81,11 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 		switch op := rng.IntN(10); {
 		case op < 2 || len(routes) == 0:
 			id := fmt.Sprintf("r%d", step)
-			e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: routeBody(id, id+".example.com", 3000+step)})
+			e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: rbody(id, step)})
 			routes[id] = true
 		case op == 2:
 			id := pick(routes)
-			e.must(http.StatusOK, req{method: "PUT", path: "/api/routes/" + id, body: routeBody(id, fmt.Sprintf("%s-%d.example.com", id, step), 4000+step)})
+			e.must(http.StatusOK, req{method: "PUT", path: "/api/routes/" + id, body: rbody(id, step)})
 		case op == 3 && len(routes) > 1:
 			id := pick(routes)
 			e.must(http.StatusOK, req{method: "DELETE", path: "/api/routes/" + id})
@@ -93,6 +129,54 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 		if !reflect.DeepEqual(got.global, want.global) || !reflect.DeepEqual(got.snap.Global, want.snap.Global) {
 			t.Fatalf("step %d: global %+v, recompiled %+v", step, got.global, want.global)
 		}
+		checkDelta(t, step, e, srv, set, got, want)
+	}
+}
+
+// checkDelta checks what a write updates by its route delta against the full state: the
+// published snapshot's per-route state, the exported route metrics, the registry's target
+// states and the client-certificate hosts of the TLS table.
+func checkDelta(t *testing.T, step int, e *env, srv *core.Server, set *metric.Set, got, want *compiled) {
+	t.Helper()
+	snap := srv.Snapshot()
+	if snap != got.snap {
+		t.Fatalf("step %d: the proxy's snapshot is not the published one", step)
+	}
+	if err := snap.Consistent(); err != nil {
+		t.Fatalf("step %d: %v", step, err)
+	}
+	wantIDs := []string{metric.NoRouteID}
+	var keys []string
+	for _, rt := range want.routes.Routes() {
+		wantIDs = append(wantIDs, rt.ID)
+		for _, u := range rt.Upstreams() {
+			keys = append(keys, u.Key)
+		}
+	}
+	slices.Sort(wantIDs)
+	var exported []string
+	for _, m := range set.Routes() {
+		exported = append(exported, m.ID())
+	}
+	if !slices.Equal(exported, wantIDs) {
+		t.Fatalf("step %d: route metrics exported for %v, want %v", step, exported, wantIDs)
+	}
+	reg := e.s.compiler.reg
+	for _, k := range keys {
+		if reg.Lookup(k) == nil {
+			t.Fatalf("step %d: no registry state for target %s", step, k)
+		}
+	}
+	if reg.Len() != len(keys) {
+		t.Fatalf("step %d: %d registry states, want the %d targets of the routes", step, reg.Len(), len(keys))
+	}
+	hosts := func(c *compiled) []string {
+		h := slices.Clone(c.tls.Options().ClientAuthHosts)
+		slices.Sort(h)
+		return h
+	}
+	if g, w := hosts(got), hosts(want); !slices.Equal(g, w) {
+		t.Fatalf("step %d: client certificate hosts %v, recompiled %v", step, g, w)
 	}
 }
 

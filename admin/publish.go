@@ -200,7 +200,9 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 		return nil, err
 	}
 	out.tls, out.certs, out.upcerts = prev.tls, prev.certs, prev.upcerts
-	if certs || routes || global { // the certificates, the mTLS hosts, the default domain
+	// The certificates, the mTLS hosts (of the routes that want a client certificate), the
+	// default domain.
+	if certs || global || routes && wantClientCert(table.DeltaFrom(prev.routes)) {
 		out.tls, out.certs = compileTLS(st, out.routes)
 	}
 	if certs {
@@ -425,7 +427,22 @@ func (s *Server) publish(c *compiled) {
 	if prev == nil || prev.upcerts != c.upcerts {
 		upstls.SetStore(c.upcerts)
 	}
-	if prev == nil || prev.routes != c.routes {
+	var d *route.Delta
+	if prev != nil {
+		d = c.routes.DeltaFrom(prev.routes)
+	}
+	switch {
+	case prev != nil && prev.routes == c.routes:
+	case d != nil:
+		// A write changed a few routes of prev's table: the states of their targets only,
+		// and the names they added or dropped.
+		ids := make([]string, len(d.Removed))
+		for i, rt := range d.Removed {
+			ids[i] = rt.ID
+		}
+		s.compiler.reg.PruneRoutes(c.routes, ids)
+		s.names.WatchDiff(d.HostsAdded, d.HostsRemoved)
+	default:
 		s.compiler.reg.Prune(c.routes)
 		s.names.Watch(c.routes.Hostnames())
 	}
@@ -442,6 +459,23 @@ func compileError(err error) error {
 		return ae
 	}
 	return &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration", Message: "the configuration would not compile: " + err.Error()}
+}
+
+// wantClientCert reports whether the route changes d (nil: unknown) may change the TLS table,
+// which lists the hosts of the routes that ask for a client certificate: d is nil, or a route
+// it removed or added asks for one.
+func wantClientCert(d *route.Delta) bool {
+	if d == nil {
+		return true
+	}
+	for _, rts := range [2][]*route.Compiled{d.Removed, d.Added} {
+		for _, c := range rts {
+			if wantsClientCert(c.Route.Plugins) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // changedUse reports whether one of the routes ids of st names the plugin (its raw JSON holds the

@@ -114,6 +114,11 @@ func openDB(path string) (*bbolt.DB, error) {
 				return fmt.Errorf("cannot migrate schema %d to %d: %w", v, v+1, err)
 			}
 		}
+		if tx.Bucket([]byte(stagingBucket)) != nil { // an import that did not finish
+			if err := tx.DeleteBucket([]byte(stagingBucket)); err != nil {
+				return fmt.Errorf("cannot drop the staging buckets of an unfinished import: %w", err)
+			}
+		}
 		return tx.Bucket([]byte(bucketMeta)).Put([]byte(metaSchema), []byte(strconv.Itoa(schemaVersion)))
 	})
 	if err != nil {
@@ -204,20 +209,25 @@ func commit(db *bbolt.DB, reset []string, changes []change, audits [][]byte) err
 				return fmt.Errorf("cannot recreate bucket %s: %w", name, err)
 			}
 		}
-		for _, c := range changes {
-			b := tx.Bucket([]byte(c.bucket))
-			var err error
-			if c.value == nil {
-				err = b.Delete([]byte(c.key))
-			} else {
-				err = b.Put([]byte(c.key), c.value)
-			}
-			if err != nil {
-				return fmt.Errorf("cannot write %s/%s: %w", c.bucket, c.key, err)
-			}
-		}
-		return appendAudit(tx, audits)
+		return applyChanges(tx, changes, audits)
 	})
+}
+
+// applyChanges applies changes and appends the audit events in tx.
+func applyChanges(tx *bbolt.Tx, changes []change, audits [][]byte) error {
+	for _, c := range changes {
+		b := tx.Bucket([]byte(c.bucket))
+		var err error
+		if c.value == nil {
+			err = b.Delete([]byte(c.key))
+		} else {
+			err = b.Put([]byte(c.key), c.value)
+		}
+		if err != nil {
+			return fmt.Errorf("cannot write %s/%s: %w", c.bucket, c.key, err)
+		}
+	}
+	return appendAudit(tx, audits)
 }
 
 func appendAudit(tx *bbolt.Tx, audits [][]byte) error {

@@ -22,6 +22,18 @@ const h2cPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 // registered (the loop's own head timeout answers it).
 func (a *acceptor) sniffH2C(s *Server, c *net.TCPConn) {
 	if sniffPreface(c, s.cfg.HeaderTimeout) {
+		if s.cfg.HTTP2.H2C {
+			// Served on the loops (h2conn.go), the preface still in the socket.
+			info := &ClientInfo{ALPN: alpnH2}
+			if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+				info.Addr = a.AddrPort()
+			}
+			res, err := s.register(c, &h2Enrolled{info: info})
+			if err == nil {
+				a.results <- res
+			}
+			return
+		}
 		s.cfg.H2C(c)
 		return
 	}

@@ -60,6 +60,14 @@ type loop struct {
 	freeHeads   [][]byte
 	freeRecords []*event.Record
 
+	// HTTP/2 (h2conn.go): stream structs to reuse, the response head being
+	// translated and its HPACK block.
+	freeStreams []*h2stream
+	h2conns     map[*h2conn]struct{}
+	h2resp      httpparse.Response
+	h2respHdr   [maxHeaders]httpparse.Header
+	h2blk       []byte
+
 	heads headScratch // timestamp cache, error page buffer (head.go)
 	// plugCtx is the context handed to route plugins (plugins.go).
 	plugCtx plugin.Ctx
@@ -109,6 +117,7 @@ func (lp *loop) recycle() {
 		cc.carry = nil
 		cc.pumpCarry = nil
 		cc.pump = nil
+		cc.h2 = nil
 		lp.releaseExchange(cc)
 		pushFree(&lp.freeClients, cc)
 	}
@@ -144,6 +153,10 @@ func (lp *loop) closeConn(c gnet.Conn) {
 	}
 	if c == lp.cur {
 		lp.closeCur = true
+		return
+	}
+	if st, ok := c.(*h2stream); ok {
+		lp.closeStream(st) // a virtual connection (h2stream.go)
 		return
 	}
 	_ = lp.el.Close(c)
@@ -235,6 +248,7 @@ func (lp *loop) checkFlushWait() {
 // connections during a graceful shutdown.
 func (lp *loop) drainIdle() {
 	lp.drainPools()
+	lp.drainH2()
 	for _, cc := range lp.idleClients() {
 		cc.state = csClosing
 		lp.closeConn(cc.c)

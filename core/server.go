@@ -37,7 +37,14 @@ type Server struct {
 	draining atomic.Bool
 	conns    atomic.Int64 // open client connections, pumped ones included
 	pumped   atomic.Int64 // exchanges handed to a pump goroutine, ever
-	pumps    sync.WaitGroup
+
+	// HTTP/2 on the loops (h2conn.go): open connections, connections ever,
+	// streams ever, errors by code (ours and the client's resets).
+	h2Conns   atomic.Int64
+	h2Served  atomic.Int64
+	h2Streams atomic.Uint64
+	h2Errors  [16]atomic.Uint64
+	pumps     sync.WaitGroup
 
 	pumpMu sync.Mutex
 	active map[*pumpJob]struct{} // pumps copying right now, closed on a forced stop
@@ -287,6 +294,19 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, x.lp.onClientReopen(x, c)
 	case *enrolled:
 		e = x // a client handed over by Server.Enroll (entry.go)
+	case *h2Enrolled:
+		// HTTP/2 with prior knowledge (h2c.go).
+		s := h.s
+		lp := s.loopFor(c.EventLoop())
+		if s.draining.Load() {
+			return nil, gnet.Close
+		}
+		if n := s.conns.Add(1); s.cfg.MaxConns > 0 && n > int64(s.cfg.MaxConns) {
+			s.conns.Add(-1)
+			return nil, gnet.Close
+		}
+		lp.openH2(c, x.info)
+		return nil, gnet.None
 	}
 	s := h.s
 	lp := s.loopFor(c.EventLoop())
@@ -308,6 +328,8 @@ func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 		x.lp.onClientClose(x)
 	case *upstreamConn:
 		x.lp.onUpstreamClose(x)
+	case *h2conn:
+		x.lp.closeH2(x)
 	}
 	return gnet.None
 }
@@ -318,6 +340,8 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		return x.lp.trafficClient(x)
 	case *upstreamConn:
 		return x.lp.trafficUpstream(x)
+	case *h2conn:
+		return x.lp.trafficH2(x)
 	}
 	return gnet.Close
 }

@@ -336,7 +336,7 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	if !cc.reqDone || lp.s.draining.Load() {
 		cc.keepAlive = false
 	}
-	if cc.pol.chain != nil && !cc.http10 {
+	if cc.pol.chain != nil && !cc.http10 && cc.h2 == nil { // gzip runs on a pump: not for HTTP/2 streams
 		if level, ok := cc.pol.chain.Gzip(&cc.pol.px, &us.resp, buf, us.out == outNone); ok {
 			us.out, us.gzipLevel = outGzip, int8(level)
 		}
@@ -460,7 +460,7 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 		return true
 	}
 	lp.armExchange(cc, tkBackendIdle, cc.timeouts.idle)
-	if cc.c.OutboundBuffered() > lp.s.cfg.HighWater {
+	if cc.h2 == nil && cc.c.OutboundBuffered() > lp.s.cfg.HighWater {
 		lp.pumpDownload(cc, us)
 		return false
 	}

@@ -247,6 +247,9 @@ func serveTable(ctx context.Context, cfg core.Config, table *route.Table, ready 
 	if cfg.H2C, err = (tf).h2.serveH2C(&srv, cfg.Logger); err != nil {
 		return err
 	}
+	if cfg.HTTP2, err = tf.h2.engineConfig(); err != nil {
+		return err
+	}
 	if srv, err = core.NewServer(cfg); err != nil {
 		return err
 	}
