@@ -57,7 +57,7 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 		}
 		return r
 	}
-	routes, keys := map[string]bool{}, map[string]bool{}
+	routes, keys, descs := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	pick := func(m map[string]bool) string {
 		n := rng.IntN(len(m))
 		for id := range m {
@@ -77,8 +77,40 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 			"clientName": fmt.Sprintf("%s gen %d", id, gen), "authorizedEntities": ents,
 			"enabled": rng.IntN(5) != 0, "throttlingQuota": 10 + rng.IntN(100), "tags": []string{fmt.Sprint("t", gen)}}
 	}
-	for step := range 150 {
-		switch op := rng.IntN(10); {
+	for step := range 250 {
+		switch op := rng.IntN(13); {
+		case op >= 10 && (op == 10 || len(descs) == 0):
+			// A legacy service descriptor, created or updated: it compiles into a route.
+			if len(descs) > 0 && rng.IntN(2) == 0 {
+				id := pick(descs)
+				e.must(http.StatusOK, req{method: "PUT", path: "/api/services/" + id, body: descBody(id, step)})
+				break
+			}
+			id := fmt.Sprintf("d%d", step)
+			e.must(http.StatusCreated, req{method: "POST", path: "/api/services", body: descBody(id, step)})
+			descs[id] = true
+		case op == 11:
+			id := pick(descs)
+			e.must(http.StatusOK, req{method: "DELETE", path: "/api/services/" + id})
+			delete(descs, id)
+		case op == 12:
+			// A route with a descriptor's id, or the other way round, or with a broken plugin
+			// config, is refused, and nothing changes.
+			if rng.IntN(3) == 0 {
+				// A route whose plugin config does not compile: its target states, made while
+				// compiling, are dropped with the write.
+				bad := rbody(fmt.Sprintf("bad%d", step), step)
+				bad["plugins"] = []any{map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.ApikeyCalls",
+					"config": map[string]any{"mandatory": "yes"}}}
+				e.must(http.StatusBadRequest, req{method: "POST", path: "/api/routes", body: bad})
+				break
+			}
+			if len(routes) > 0 && rng.IntN(2) == 0 {
+				e.must(http.StatusBadRequest, req{method: "POST", path: "/api/services", body: descBody(pick(routes), step)})
+			} else {
+				id := pick(descs)
+				e.must(http.StatusBadRequest, req{method: "POST", path: "/api/routes", body: rbody(id, step)})
+			}
 		case op < 2 || len(routes) == 0:
 			id := fmt.Sprintf("r%d", step)
 			e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: rbody(id, step)})
@@ -131,6 +163,13 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 		}
 		checkDelta(t, step, e, srv, set, got, want)
 	}
+}
+
+// descBody is a service descriptor (Otoroshi's legacy entity) on its own host.
+func descBody(id string, step int) map[string]any {
+	return map[string]any{"id": id, "name": id, "env": "prod", "domain": "example.com", "subdomain": fmt.Sprintf("%s-%d", id, step),
+		"enabled": true, "groups": []string{"default"}, "root": "/", "matchingRoot": nil, "stripPath": true,
+		"targets": []any{map[string]any{"host": fmt.Sprintf("127.0.0.1:%d", 5000+step), "scheme": "http", "weight": 1}}}
 }
 
 // checkDelta checks what a write updates by its route delta against the full state: the

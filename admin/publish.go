@@ -116,11 +116,19 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 // the number of keys), the route table when a route changed, the global config when it changed.
 // Without prev, or after a write that replaced whole buckets (an import), it compiles
 // everything. The result is what compile(st) would give (TestIncrementalMatchesFullCompile).
-func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint64) (*compiled, error) {
+//
+// A refused write may have created registry states for targets that were never published
+// (compiling gives each target its state); they are dropped before update returns, for the
+// routes the write named, or all of them when it compiled every route.
+func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint64) (out *compiled, err error) {
 	if prev == nil || len(ws.reset) > 0 {
-		return c.compile(st, version)
+		out, err = c.compile(st, version)
+		if err != nil && prev != nil {
+			c.reg.Prune(prev.routes)
+		}
+		return out, err
 	}
-	var keyIDs, routeIDs []string
+	var keyIDs, routeIDs, descIDs []string
 	routes, global, certs, auths, jwts := false, false, false, false, false
 	for _, ch := range ws.changes {
 		switch ch.bucket {
@@ -138,24 +146,37 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 			routeIDs = append(routeIDs, ch.key)
 		case bucketDescriptors: // descriptors compile into routes
 			routes = true
+			descIDs = append(descIDs, ch.key)
 		case bucketGlobal:
 			global = true
 		}
 	}
 	table, set, g := prev.routes, prev.keys, prev.global
 	mods, private := prev.auths, prev.private
-	var err error
+	full := routes && (st.ents[kAuths].Len() > 0 || len(routeIDs)+len(descIDs) != len(ws.changes) ||
+		c.cc != nil && (c.ccRoutes || changedUse(st, kRoutes, routeIDs, clientcreds.PluginName) || changedUse(st, kDescriptors, descIDs, clientcreds.PluginName)) ||
+		clash(st, routeIDs, descIDs))
+	defer func() {
+		switch {
+		case err == nil || !routes:
+		case full:
+			c.reg.Prune(prev.routes)
+		default:
+			c.reg.PruneRoutes(prev.routes, append(routeIDs, descIDs...))
+		}
+	}()
 	switch {
-	case routes && (st.ents[kDescriptors].Len() > 0 || st.ents[kAuths].Len() > 0 || len(routeIDs) != len(ws.changes) ||
-		c.cc != nil && (c.ccRoutes || changedUse(st, routeIDs, clientcreds.PluginName))):
-		// Descriptors compile into routes listed after the routes, and auth modules add login
-		// routes: keep to the full compile.
+	case full:
+		// Auth modules add login routes (and the private-app server wants every route), a
+		// route with client credentials adds routes, other changes (ACME certificates) add
+		// routes too, and a route and a descriptor with one id are refused with a message
+		// that names both: keep to the full compile.
 		if table, private, err = c.compileRoutes(st); err != nil {
 			return nil, err
 		}
 	case routes:
 		// No auth module: no login route, and the private-app server has no use for the routes.
-		if table, err = c.updateRoutes(prev.routes, st, routeIDs); err != nil {
+		if table, err = c.updateRoutes(prev.routes, st, routeIDs, descIDs); err != nil {
 			return nil, err
 		}
 		private = nil
@@ -195,7 +216,7 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 			return nil, err
 		}
 	}
-	out, err := c.assemble(prev.snap, table, set, g, version)
+	out, err = c.assemble(prev.snap, table, set, g, version)
 	if err != nil {
 		return nil, err
 	}
@@ -245,12 +266,8 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error)
 		}
 		routes = append(routes, r)
 	}
-	for _, d := range descriptorRoutes(st) {
-		var r route.Route
-		raw, err := jsonx.Encode(d)
-		if err == nil {
-			err = json.Unmarshal(raw, &r)
-		}
+	for _, e := range st.sorted(kDescriptors) {
+		r, err := descriptorRoute(e)
 		if err != nil {
 			fields = append(fields, FieldError{Field: "service descriptor " + r.ID, Message: err.Error()})
 			continue
@@ -298,9 +315,10 @@ func (c *compiler) routeOptions() route.CompileOptions {
 	return opts
 }
 
-// updateRoutes compiles the routes ids of st (deleted when st no longer has them) into a table
-// made from prev with route.Table.With: the other routes keep their compiled form.
-func (c *compiler) updateRoutes(prev *route.Table, st *state, ids []string) (*route.Table, error) {
+// updateRoutes compiles the routes ids and the service descriptors descIDs of st (deleted when
+// st no longer has them) into a table made from prev with route.Table.With: the other routes
+// keep their compiled form.
+func (c *compiler) updateRoutes(prev *route.Table, st *state, ids, descIDs []string) (*route.Table, error) {
 	var put []route.Route
 	var del []string
 	var fields []FieldError
@@ -317,6 +335,19 @@ func (c *compiler) updateRoutes(prev *route.Table, st *state, ids []string) (*ro
 		}
 		put = append(put, r)
 	}
+	for _, id := range descIDs {
+		e, ok := st.ents[kDescriptors].Get(id)
+		if !ok {
+			del = append(del, id)
+			continue
+		}
+		r, err := descriptorRoute(e)
+		if err != nil {
+			fields = append(fields, FieldError{Field: "service descriptor " + r.ID, Message: err.Error()})
+			continue
+		}
+		put = append(put, r)
+	}
 	if len(fields) > 0 {
 		return nil, invalidConfig(fields)
 	}
@@ -324,12 +355,28 @@ func (c *compiler) updateRoutes(prev *route.Table, st *state, ids []string) (*ro
 	if err != nil {
 		return nil, routeCompileError(err)
 	}
-	for _, id := range ids {
+	for _, id := range append(ids[:len(ids):len(ids)], descIDs...) {
 		for _, w := range table.RouteWarnings(id) {
 			c.log.Warn("route compiled with a warning", "warning", w.String())
 		}
 	}
 	return table, nil
+}
+
+// clash reports whether one of the routes ids or descriptors descIDs of st has the id of a
+// descriptor or a route (the full compile refuses that, naming both).
+func clash(st *state, ids, descIDs []string) bool {
+	for _, id := range ids {
+		if st.ents[kDescriptors].Has(id) {
+			return true
+		}
+	}
+	for _, id := range descIDs {
+		if st.ents[kRoutes].Has(id) {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeKeys decodes and validates the API keys of ents; errors name the key and the field.
@@ -478,11 +525,11 @@ func wantClientCert(d *route.Delta) bool {
 	return false
 }
 
-// changedUse reports whether one of the routes ids of st names the plugin (its raw JSON holds the
-// name): such a change needs the full compile, which adds the plugin's routes.
-func changedUse(st *state, ids []string, plugin string) bool {
+// changedUse reports whether one of the entities ids of kind k in st names the plugin (its raw
+// JSON holds the name): such a change needs the full compile, which adds the plugin's routes.
+func changedUse(st *state, k kindID, ids []string, plugin string) bool {
 	for _, id := range ids {
-		if e, ok := st.ents[kRoutes].Get(id); ok && bytes.Contains(e.raw, []byte(plugin)) {
+		if e, ok := st.ents[k].Get(id); ok && bytes.Contains(e.raw, []byte(plugin)) {
 			return true
 		}
 	}

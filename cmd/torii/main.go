@@ -211,7 +211,7 @@ func runProxy(ctx context.Context, args []string, stderr io.Writer) error {
 	var ef engineFlags
 	var to stringList
 	ef.register(fs, "127.0.0.1:8080")
-	fs.Var(&to, "to", "backend URL http://host:port (repeat for round-robin)")
+	fs.Var(&to, "to", "backend URL http://host:port, or h2c://host:port for HTTP/2 with prior knowledge (gRPC) (repeat for round-robin)")
 	ef.tls.register(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -420,13 +420,16 @@ func (c *compiler) compilePool(r *Route, index int) *pool {
 			c.fail(id, field+".weight", "must be <= %d, got %d", maxWeight, tg.Weight)
 		}
 		anyWeight = anyWeight || tg.Weight > 0
-		switch tg.Protocol {
+		h2 := false
+		switch strings.ToUpper(strings.TrimSpace(tg.Protocol)) {
 		case "", "HTTP/1.1", "HTTP/1.0":
+		case "HTTP/2.0", "HTTP/2":
+			h2 = true // h2c, or h2 over TLS for a tls target (package h2up)
 		default:
 			c.warn(id, field+".protocol", "%q is not supported, HTTP/1.1 is used", tg.Protocol)
 		}
 		p.ups[i] = Upstream{ID: tid, HostPort: net.JoinHostPort(tg.Hostname, strconv.Itoa(tg.Port)),
-			Weight: tg.Weight, Backup: tg.Backup, Target: tg}
+			Weight: tg.Weight, Backup: tg.Backup, Target: tg, H2: h2}
 		if tg.Weight > 0 {
 			if tg.Backup {
 				p.backup |= 1 << i

@@ -361,6 +361,9 @@ type Upstream struct {
 	// TLS, for a target with tls: true, is its interned TLS client profile (server name and
 	// tls_config); nil for plaintext.
 	TLS *upstls.Profile
+	// H2: the target's protocol is HTTP/2.0: the engine reaches it through an HTTP/2 bridge
+	// (package core/h2up), h2c for plaintext, h2 (ALPN) with TLS.
+	H2 bool
 
 	state *TargetState
 }
