@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"regexp"
 	"runtime"
-	"slices"
 	"sync"
 
 	"github.com/torii-gateway/torii/auth"
@@ -363,8 +362,8 @@ func (c *compiler) updateRoutes(prev *route.Table, st *state, ids, descIDs []str
 	if err != nil {
 		return nil, routeCompileError(err)
 	}
-	for _, w := range table.Warnings() {
-		if slices.Contains(ids, w.RouteID) || slices.Contains(descIDs, w.RouteID) {
+	for _, id := range append(ids[:len(ids):len(ids)], descIDs...) {
+		for _, w := range table.RouteWarnings(id) {
 			c.log.Warn("route compiled with a warning", "warning", w.String())
 		}
 	}
