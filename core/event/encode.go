@@ -210,7 +210,7 @@ func appendIdentity(dst []byte, id *Identity) []byte {
 	}
 	dst = append(dst, `],"metadata":{`...)
 	first := true
-	for k, v := range id.Metadata { // order does not matter in a JSON object
+	for k, v := range id.Metadata.All() {
 		if !first {
 			dst = append(dst, ',')
 		}

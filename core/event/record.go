@@ -53,7 +53,7 @@ type Identity struct {
 	ClientID   string
 	ClientName string
 	Tags       []string
-	Metadata   map[string]string
+	Metadata   Pairs
 }
 
 // The identityType values of events.

@@ -184,7 +184,7 @@ func TestCompileResolvesTargets(t *testing.T) {
 	if targetKey("a/b", "c", ups[0].Addr) == targetKey("a", "b/c", ups[0].Addr) {
 		t.Fatalf("target keys are ambiguous")
 	}
-	if !tab.HasAddr(netip.MustParseAddrPort("10.1.2.3:8082")) || len(tab.addrs) != 3 {
+	if !tab.HasAddr(netip.MustParseAddrPort("10.1.2.3:8082")) || tab.addrs.Len() != 3 {
 		t.Fatalf("HasAddr disagrees with the upstreams")
 	}
 }
