@@ -113,7 +113,6 @@ func (lp *loop) pumpUpload(cc *clientConn) {
 	lp.beginPump(cc, cc.up, pumpUpload)
 }
 
-//
 // For an HTTP/2 target (us.h2: a gRPC backend through h2up), whose response may
 // stream while the request body is still open, a pump of one direction would
 // stop the other and can deadlock a backend that answers each message before
