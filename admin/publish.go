@@ -8,7 +8,8 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
-	"slices"
+	"runtime"
+	"sync"
 
 	"github.com/torii-gateway/torii/auth"
 	"github.com/torii-gateway/torii/clientcreds"
@@ -94,11 +95,11 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, fields := decodeKeys(st.ents[kKeys].Values())
+	keys, fields := c.compileKeys(st.ents[kKeys].Values())
 	if len(fields) > 0 {
 		return nil, invalidConfig(fields)
 	}
-	set, err := apikey.CompileWith(keys, apikey.CompileOptions{Counters: c.counters})
+	set, err := apikey.NewSet(keys, c.counters)
 	if err != nil {
 		return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
 			Message: "the configuration would not compile: " + err.Error()}
@@ -209,14 +210,11 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 				del = append(del, id)
 			}
 		}
-		put, fields := decodeKeys(present)
+		put, fields := c.compileKeys(present)
 		if len(fields) > 0 {
 			return nil, invalidConfig(fields)
 		}
-		if set, err = set.With(put, del); err != nil {
-			return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
-				Message: "the configuration would not compile: " + err.Error()}
-		}
+		set = set.WithKeys(put, del)
 	}
 	if global {
 		if g, err = compileGlobalOf(st); err != nil {
@@ -402,8 +400,8 @@ func (c *compiler) updateRoutes(prev *compiled, st *state, ids, descIDs []string
 	if err != nil {
 		return routeSet{}, routeCompileError(err)
 	}
-	for _, w := range table.Warnings() {
-		if slices.Contains(ids, w.RouteID) || slices.Contains(descIDs, w.RouteID) {
+	for _, id := range append(ids[:len(ids):len(ids)], descIDs...) {
+		for _, w := range table.RouteWarnings(id) {
 			c.log.Warn("route compiled with a warning", "warning", w.String())
 		}
 	}
@@ -469,27 +467,63 @@ func clash(st *state, ids, descIDs []string) bool {
 	return false
 }
 
-// decodeKeys decodes and validates the API keys of ents; errors name the key and the field.
-func decodeKeys(ents []*entity) ([]apikey.ApiKey, []FieldError) {
-	var fields []FieldError
-	keys := make([]apikey.ApiKey, 0, len(ents))
-	for _, e := range ents {
-		var k apikey.ApiKey
-		if err := json.Unmarshal(e.raw, &k); err != nil {
-			fields = append(fields, FieldError{Field: "apikey " + e.id, Message: err.Error()})
-			continue
+// compileKeys decodes, validates and compiles the API keys of ents, on every core when there are
+// many (loading a million keys is mostly this); errors name the key and the field, in the order of
+// ents.
+func (c *compiler) compileKeys(ents []*entity) ([]*apikey.Key, []FieldError) {
+	keys := make([]*apikey.Key, len(ents))
+	errs := make([]*FieldError, len(ents))
+	one := func(i int) {
+		e := ents[i]
+		src, err := apikey.DecodeKey(e.raw)
+		if err != nil {
+			errs[i] = &FieldError{Field: "apikey " + e.id, Message: err.Error()}
+			return
 		}
-		if err := k.Validate(); err != nil {
-			field := "apikey " + k.ClientID
+		if keys[i], err = apikey.CompileOne(&src, c.counters); err != nil {
+			field := "apikey " + src.ClientID
 			if m := keyFieldRe.FindStringSubmatch(err.Error()); m != nil {
 				field = m[1]
 			}
-			fields = append(fields, FieldError{Field: field, Message: err.Error()})
-			continue
+			errs[i] = &FieldError{Field: field, Message: err.Error()}
 		}
-		keys = append(keys, k)
 	}
-	return keys, fields
+	parallel(len(ents), one)
+	var fields []FieldError
+	out := keys[:0]
+	for i, k := range keys {
+		if errs[i] != nil {
+			fields = append(fields, *errs[i])
+		} else {
+			out = append(out, k)
+		}
+	}
+	return out, fields
+}
+
+// parallelMin is the number of items below which parallel runs them on the calling goroutine.
+const parallelMin = 1024
+
+// parallel calls f(i) for i in [0, n), spread over GOMAXPROCS goroutines in contiguous ranges
+// when n is large; it returns when every call has.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/parallelMin)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // invalidConfig is the 400 of a configuration that does not compile, with one field per problem.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -132,6 +133,9 @@ func TestScale(t *testing.T) {
 	t.Logf("stored %d keys in %v", nk, time.Since(t0).Round(time.Millisecond))
 	e, srv, took := start()
 	all := heapNow()
+	if path := os.Getenv("TORII_SCALE_HEAPPROFILE"); path != "" {
+		writeHeapProfile(t, path)
+	}
 	t.Logf("start with %d routes and %d keys: %v; heap %.1f MiB in all, %.0f B per key",
 		nr, nk, took.Round(time.Millisecond), float64(all-base)/(1<<20), float64(all-withRoutes)/float64(max(nk, 1)))
 
@@ -181,6 +185,18 @@ func TestScale(t *testing.T) {
 	timed("route delete", func(i int) req { return req{method: "DELETE", path: "/api/routes/" + fmt.Sprintf("route_%07d", nr+i)} },
 		http.StatusOK, func(i int) bool { return srv.Snapshot().Routes.Route(fmt.Sprintf("route_%07d", nr+i)) == nil })
 	rounds = routeRounds
+}
+
+// writeHeapProfile writes the heap profile (go tool pprof -sample_index=inuse_space) to path.
+func writeHeapProfile(t *testing.T, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }

@@ -84,7 +84,8 @@ type Config struct {
 	ConnectTimeout, ResponseTimeout, BackendIdleTimeout, CallTimeout time.Duration
 
 	// PoolIdleLimit is the number of idle keep-alive connections a loop keeps
-	// per target; PoolIdleTimeout closes an idle pooled connection.
+	// per target (0: DefaultPoolIdleLimit, or DefaultH2PoolIdleLimit when
+	// HTTP2.Enabled); PoolIdleTimeout closes an idle pooled connection.
 	PoolIdleLimit   int
 	PoolIdleTimeout time.Duration
 
@@ -212,6 +213,7 @@ const (
 	DefaultBackendIdleTimeout = 60 * time.Second
 	DefaultCallTimeout        = 120 * time.Second
 	DefaultPoolIdleLimit      = 64
+	DefaultH2PoolIdleLimit    = 512 // PoolIdleLimit's default with HTTP2.Enabled
 	DefaultPoolIdleTimeout    = 60 * time.Second
 	DefaultHighWater          = 1 << 20
 	DefaultTickInterval       = 10 * time.Millisecond
@@ -261,6 +263,13 @@ func (c *Config) setDefaults() error {
 	}
 	if c.PoolIdleLimit <= 0 {
 		c.PoolIdleLimit = DefaultPoolIdleLimit
+		if c.HTTP2.Enabled {
+			// One HTTP/2 connection alone may hold 100 exchanges in flight: a
+			// pool that keeps 64 idle connections would close and redial most
+			// backend connections under a few such clients (h2load -c 50 -m 10
+			// through 64: 9.6k req/s; through 512: 62k, docs/ARCHITECTURE.md).
+			c.PoolIdleLimit = DefaultH2PoolIdleLimit
+		}
 	}
 	if c.HighWater <= 0 {
 		c.HighWater = DefaultHighWater

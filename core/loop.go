@@ -10,6 +10,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/torii-gateway/torii/core/event"
+	"github.com/torii-gateway/torii/core/h2up"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/core/upstls"
 	"github.com/torii-gateway/torii/httpparse"
@@ -170,6 +171,7 @@ func (lp *loop) newUpstream(up *route.Upstream) *upstreamConn {
 	}
 	us.addr = up.Addr
 	us.prof = up.TLS
+	us.h2 = up.H2
 	us.state = usDialing
 	us.reused = false
 	return us
@@ -186,14 +188,18 @@ func (lp *loop) freeUpstream(us *upstreamConn) {
 // runs onUpstreamOpen on the loop. A failure comes back through Execute as
 // onDialError. A new connection costs a goroutine; pooled ones cost nothing.
 func (lp *loop) dial(us *upstreamConn, timeoutMs int64) {
-	addr, prof := us.addr, us.prof
+	addr, prof, h2 := us.addr, us.prof, us.h2
 	go func() {
 		var nc net.Conn
 		var err error
-		if prof != nil {
+		switch {
+		case h2:
+			// HTTP/2 target: the loop speaks HTTP/1.1 to a bridge (package h2up).
+			nc, err = h2up.Dial(context.Background(), addr.String(), prof, msDuration(timeoutMs))
+		case prof != nil:
 			// TLS target: handshake here, the loop gets a socketpair end (package upstls).
 			nc, err = upstls.Dial(context.Background(), addr.String(), prof, msDuration(timeoutMs))
-		} else {
+		default:
 			d := net.Dialer{Timeout: msDuration(timeoutMs)}
 			nc, err = d.Dial("tcp", addr.String())
 		}

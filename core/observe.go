@@ -178,7 +178,8 @@ type exchangeObs struct {
 	dataIn  int64 // request bytes read: head and body
 	dataOut int64 // response bytes written: head and body as relayed
 	status  uint16
-	routed  bool // obsRoute ran: the policy step ran too, so cc.pol is this request's
+	grpc    uint8 // gRPC status + 1 (grpc.go), 0: none seen
+	routed  bool  // obsRoute ran: the policy step ran too, so cc.pol is this request's
 }
 
 // obsBegin starts observing the request just parsed into lp.req from buf
@@ -262,6 +263,9 @@ func (lp *loop) obsResponse(cc *clientConn, us *upstreamConn, buf []byte) {
 	o := &cc.obs
 	o.respAt = lp.s.nanos()
 	o.status = uint16(us.resp.Status)
+	if us.h2 {
+		o.grpc = grpcStatusOf(&us.resp, buf) // a trailers-only gRPC response
+	}
 	if o.rec != nil {
 		o.rec.AddResponseHeaders(buf, us.resp.Headers)
 		if us.out == outChunk || (us.out == outPass && us.framing == httpparse.FramingChunked) {
@@ -301,6 +305,7 @@ func (s *Server) obsEnd(lp *loop, cc *clientConn, now int64, gwError string, fai
 	r.Duration, r.Backend = total, backend
 	r.DataIn, r.DataOut = o.dataIn, o.dataOut
 	r.Status = o.status
+	r.GRPCStatus = o.grpc
 	r.Attempts = 0
 	if o.routed && o.backend > 0 {
 		// Targets tried (retries across targets), plus the retry of a

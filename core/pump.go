@@ -381,7 +381,11 @@ func (s *Server) pumpResponse(job *pumpJob) error {
 		return nil
 	case httpparse.FramingChunked:
 		src := &limitReader{r: up, left: bodyBudget(job.cc.body.respMax, job.cc.body.sent)}
-		_, n, err := pumpChunked(client, src, job.upCarry, &us.dec, us.out == outDechunk, true)
+		var grpc *uint8
+		if us.h2 {
+			grpc = &job.cc.obs.grpc // the pump owns cc
+		}
+		_, n, err := pumpChunked(client, src, job.upCarry, &us.dec, us.out == outDechunk, true, grpc)
 		job.moved += n
 		return err
 	default:
@@ -436,8 +440,9 @@ func writeBody(w io.Writer, b []byte, chunk bool) error {
 // fields are filtered (filterTrailer, keepUnderscores). It returns a copy of
 // the bytes read past the body's end (a pipelined request, for a request body)
 // and the number of body bytes it decoded (framing included, as the loop counts
-// them), also when it fails.
-func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.ChunkedDecoder, dechunk, keepUnderscores bool) ([]byte, int64, error) {
+// them), also when it fails. With grpc not nil, the grpc-status of the trailers
+// (plus one, grpc.go) is stored there when they have one.
+func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.ChunkedDecoder, dechunk, keepUnderscores bool, grpc *uint8) ([]byte, int64, error) {
 	buf := make([]byte, pumpBuf)
 	n := copy(buf, carry)
 	if n < len(carry) {
@@ -453,6 +458,11 @@ func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.Chun
 			}
 			if err != nil {
 				return nil, moved, fmt.Errorf("cannot pump chunked body: %w", err)
+			}
+			if done && grpc != nil {
+				if g := grpcStatusInTrailer(buf[off : off+m]); g != 0 {
+					*grpc = g
+				}
 			}
 			if dechunk {
 				if data.Len() > 0 {
@@ -519,7 +529,7 @@ func (s *Server) pumpRequest(job *pumpJob) error {
 		cc.reqLeft = 0
 	case httpparse.FramingChunked:
 		src := &limitReader{r: client, left: bodyBudget(cc.body.reqMax, cc.body.got)}
-		rest, n, err := pumpChunked(up, src, carry, &cc.reqDec, false, cc.pol.keepUnderscores)
+		rest, n, err := pumpChunked(up, src, carry, &cc.reqDec, false, cc.pol.keepUnderscores, nil)
 		job.moved += n
 		if err != nil {
 			return err

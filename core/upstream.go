@@ -45,6 +45,7 @@ type upstreamConn struct {
 	t         timer
 	addr      netip.AddrPort
 	prof      *upstls.Profile // TLS profile of a TLS target (the conn is a socketpair end); nil for plaintext
+	h2        bool            // an HTTP/2 target: the conn is a socketpair end bridged by core/h2up
 	state     ustate
 	cc        *clientConn // the exchange served; nil when idle
 	reused    bool        // taken from the pool for this exchange
@@ -424,6 +425,11 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 			}
 			if us.out == outDechunk && data.Len() > 0 && !send(cc.c, buf[n+int(data.Start):n+int(data.End)]) {
 				return false
+			}
+			if fin && us.h2 {
+				if g := grpcStatusInTrailer(buf[n : n+m]); g != 0 {
+					cc.obs.grpc = g
+				}
 			}
 			if fin && us.out == outPass {
 				cut = m - filterTrailer(buf[n:n+m], true)

@@ -80,8 +80,7 @@ func NewHealthChecker(reg *Registry, opts HealthOptions) *HealthChecker {
 
 // Update makes t the table whose targets are checked. Targets of routes without an enabled
 // health check are marked healthy, so that a check removed by a reload does not leave a
-// target ejected for ever: those of every route, or when t was made by the previous table's
-// With, those of the routes it added or replaced only. Safe from any goroutine.
+// target ejected for ever. Safe from any goroutine.
 func (h *HealthChecker) Update(t *Table) {
 	h.mu.Lock()
 	prev := h.table
@@ -90,10 +89,11 @@ func (h *HealthChecker) Update(t *Table) {
 	if t == nil || prev == t { // the same table: an API key or global config change
 		return
 	}
-	routes := t.routes
+	var routes []*Compiled
 	if d := t.DeltaFrom(prev); d != nil {
-		// A route write: the other routes' targets were marked by an earlier Update.
-		routes = d.Added
+		routes = d.Added // the other routes were set when their table was
+	} else {
+		routes = t.Routes()
 	}
 	for _, c := range routes {
 		if c.pool.hc != nil {
@@ -130,7 +130,7 @@ func (h *HealthChecker) CheckNow(ctx context.Context) {
 	}
 	sem := make(chan struct{}, h.conc)
 	var wg sync.WaitGroup
-	for _, c := range t.routes {
+	for _, c := range t.Routes() {
 		hc := c.pool.hc
 		if hc == nil {
 			continue
