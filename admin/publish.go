@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"regexp"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/torii-gateway/torii/auth"
