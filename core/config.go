@@ -169,6 +169,40 @@ const (
 	h2MaxStreamsLimit      = 1 << 16
 )
 
+// with returns h overridden by the global settings g (validated by the admin API; values out of
+// range keep h's).
+func (h *HTTP2Config) with(g *GlobalHTTP2) *HTTP2Config {
+	c := *h
+	switch g.H2C {
+	case 1:
+		c.H2C = c.Enabled
+	case -1:
+		c.H2C = false
+	}
+	if g.MaxConcurrentStreams > 0 && g.MaxConcurrentStreams <= h2MaxStreamsLimit {
+		c.MaxConcurrentStreams = g.MaxConcurrentStreams
+	}
+	if g.MaxHeaderListSize >= 1024 && g.MaxHeaderListSize <= h2MaxHeaderListLimit {
+		c.MaxHeaderListSize = g.MaxHeaderListSize
+	}
+	if g.StreamWindow >= h2MinWindow {
+		c.StreamWindow = g.StreamWindow
+	}
+	if g.ConnWindow >= h2MinWindow {
+		c.ConnWindow = g.ConnWindow
+	}
+	for _, d := range []struct {
+		dst *time.Duration
+		v   time.Duration
+	}{
+		{&c.IdleTimeout, g.IdleTimeout}, {&c.PingAfter, g.PingAfter}, {&c.PingTimeout, g.PingTimeout}} {
+		if d.v > 0 {
+			*d.dst = d.v
+		}
+	}
+	return &c
+}
+
 func (h *HTTP2Config) setDefaults() error {
 	if h.MaxConcurrentStreams == 0 {
 		h.MaxConcurrentStreams = DefaultH2MaxStreams

@@ -37,23 +37,21 @@ func (a *acceptor) sniffH2C(s *Server, c *net.TCPConn) {
 		_ = c.Close()
 		return
 	}
-	if h2 {
-		if s.cfg.HTTP2.H2C {
-			// Served on the loops (h2conn.go), the preface still in the socket.
-			info := &ClientInfo{ALPN: alpnH2}
-			if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-				info.Addr = a.AddrPort()
-			}
-			res, err := s.register(c, &h2Enrolled{info: info})
-			if err == nil {
-				a.results <- res
-			}
-			return
-		}
-		s.cfg.H2C(c)
+	if h2 && s.cfg.H2C != nil && !s.h2cfg.Load().H2C {
+		s.cfg.H2C(c) // package h2edge, on this goroutine
 		return
 	}
-	res, err := s.register(c, nil)
+	var ctx any // HTTP/1.x: a plain client
+	if h2 {
+		// Served on the loops (h2conn.go), the preface still in the socket
+		// (also when h2c was turned off since the accept).
+		info := &ClientInfo{ALPN: alpnH2}
+		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			info.Addr = ta.AddrPort()
+		}
+		ctx = &h2Enrolled{info: info}
+	}
+	res, err := s.register(c, ctx)
 	if err != nil {
 		return
 	}

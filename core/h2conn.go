@@ -96,7 +96,7 @@ const (
 // openH2 turns gnet connection c into an HTTP/2 connection (its preface
 // not read yet); info describes the client (ALPN h2).
 func (lp *loop) openH2(c gnet.Conn, info *ClientInfo) *h2conn {
-	cfg := &lp.s.cfg.HTTP2
+	cfg := lp.s.h2cfg.Load() // the limits in force when the connection opened, for its life
 	hc := &h2conn{c: c, lp: lp, cfg: cfg}
 	hc.t.owner = hc
 	if info == nil {

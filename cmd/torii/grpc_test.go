@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,12 +18,14 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/torii-gateway/torii/internal/testkit"
+	"github.com/torii-gateway/torii/pki"
 )
 
 // grpcMax is the message size limit of the test's gRPC client and server: large messages
@@ -117,15 +121,25 @@ func (b *grpcBackend) FullDuplexCall(s grpc.BidiStreamingServer[grpc_testing.Str
 	}
 }
 
-// startGRPCBackend serves the TestService over h2c on a loopback port.
-func startGRPCBackend(t testing.TB) (*grpcBackend, string) {
+// startGRPCBackend serves the TestService over h2c on a loopback port, or over TLS (ALPN h2)
+// with a self-signed certificate when tlsOn.
+func startGRPCBackend(t testing.TB, tlsOn bool) (*grpcBackend, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &grpcBackend{}
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(grpcMax), grpc.MaxSendMsgSize(grpcMax))
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(grpcMax), grpc.MaxSendMsgSize(grpcMax)}
+	if tlsOn {
+		m := testkit.Mint(t, pki.MintOptions{CommonName: "grpc backend", Hosts: []string{"127.0.0.1"}})
+		cert, err := tls.X509KeyPair([]byte(m.ChainPEM), []byte(m.KeyPEM))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, grpc.Creds(credentials.NewServerTLSFromCert(&cert)))
+	}
+	gs := grpc.NewServer(opts...)
 	grpc_testing.RegisterTestServiceServer(gs, b)
 	go func() { _ = gs.Serve(ln) }()
 	t.Cleanup(gs.Stop)
@@ -133,8 +147,10 @@ func startGRPCBackend(t testing.TB) (*grpcBackend, string) {
 }
 
 // grpcRoutes writes a routes file: grpc.test to the gRPC backend in HTTP/2 (h2c), down.test to
-// a port where nothing listens, same protocol.
-func grpcRoutes(t testing.TB, backend string) string {
+// a port where nothing listens, same protocol; with tlsBackend, grpcs.test to it in h2 over TLS
+// (tls_config.trust_all: its certificate is self-signed) and untrusted.test to it verified
+// against the system roots (which fails).
+func grpcRoutes(t testing.TB, backend, tlsBackend string) string {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(backend)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -143,12 +159,18 @@ func grpcRoutes(t testing.TB, backend string) string {
 	}
 	_, downPort, _ := net.SplitHostPort(ln.Addr().String())
 	_ = ln.Close()
-	route := func(id, domain, h, p string) string {
+	route := func(id, domain, h, p, tlsConf string) string {
 		return fmt.Sprintf(`{"id":%q,"name":%q,"enabled":true,"frontend":{"domains":[%q]},
-		 "backend":{"targets":[{"hostname":%q,"port":%s,"protocol":"HTTP/2.0"}],"root":"/"}}`, id, id, domain, h, p)
+		 "backend":{"targets":[{"hostname":%q,"port":%s,"protocol":"HTTP/2.0"%s}],"root":"/"}}`, id, id, domain, h, p, tlsConf)
 	}
 	path := filepath.Join(t.TempDir(), "routes.json")
-	doc := "[" + route("grpc", "grpc.test", host, port) + "," + route("down", "down.test", "127.0.0.1", downPort) + "]"
+	doc := "[" + route("grpc", "grpc.test", host, port, "") + "," + route("down", "down.test", "127.0.0.1", downPort, "")
+	if tlsBackend != "" {
+		th, tp, _ := net.SplitHostPort(tlsBackend)
+		doc += "," + route("grpcs", "grpcs.test", th, tp, `,"tls":true,"tls_config":{"trust_all":true}`) +
+			"," + route("untrusted", "untrusted.test", th, tp, `,"tls":true`)
+	}
+	doc += "]"
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -157,11 +179,11 @@ func grpcRoutes(t testing.TB, backend string) string {
 
 // startGRPCGateway runs the gateway binary with the default HTTP/2 front (h2c with prior
 // knowledge on --listen) and a low --high-water, so that large messages go through pumps.
-func startGRPCGateway(t testing.TB, backend string) (proxy, accessLog string) {
+func startGRPCGateway(t testing.TB, backend, tlsBackend string) (proxy, accessLog string) {
 	t.Helper()
 	accessLog = filepath.Join(t.TempDir(), "access.log")
 	tr := testkit.StartTorii(t, toriiBin, "serve", "--listen", anyPort, "--admin", anyPort, "--data-dir", t.TempDir(), "--echo", "off",
-		"--config", grpcRoutes(t, backend), "--h2c", "--loops", "1", "--high-water", "65536",
+		"--config", grpcRoutes(t, backend, tlsBackend), "--h2c", "--loops", "1", "--high-water", "65536",
 		"--access-log", accessLog)
 	return tr.Proxy, accessLog
 }
@@ -181,11 +203,14 @@ func grpcClient(t testing.TB, addr, authority string) grpc_testing.TestServiceCl
 // TestGRPCThroughGateway: a real grpc-go client and server (h2c, loopback) through the gateway
 // binary, with the route's target in HTTP/2 (protocol HTTP/2.0): unary, server-streaming,
 // client-streaming and bidirectional calls with trailers both ways, an error status, a deadline
-// exceeded, large messages under backpressure (8 MiB each way with --high-water 64 KiB), a
-// backend that is down, and grpc-status in each call's event (access log).
+// exceeded, large messages under backpressure (8 MiB each way with --high-water 64 KiB, and a
+// ping-pong of 2 MiB messages that only completes if responses flow while the request stream is
+// open, pumps included), a backend that is down, and grpc-status in each call's event (access
+// log).
 func TestGRPCThroughGateway(t *testing.T) {
-	backend, baddr := startGRPCBackend(t)
-	proxy, accessLog := startGRPCGateway(t, baddr)
+	backend, baddr := startGRPCBackend(t, false)
+	_, tlsAddr := startGRPCBackend(t, true)
+	proxy, accessLog := startGRPCGateway(t, baddr, tlsAddr)
 	c := grpcClient(t, proxy, "grpc.test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -316,6 +341,7 @@ func TestGRPCThroughGateway(t *testing.T) {
 	if err != nil || len(resp.Payload.Body) != big || resp.Username != fmt.Sprint(big) {
 		t.Fatalf("large unary: %v", err)
 	}
+	pingPong(4, 2<<20)
 
 	// A backend that is down: the gateway answers 502, which gRPC clients read as Unavailable.
 	down := grpcClient(t, proxy, "down.test")
@@ -325,22 +351,42 @@ func TestGRPCThroughGateway(t *testing.T) {
 		t.Errorf("backend down: %v", err)
 	}
 
-	// Events: one per call, with grpc-status (unary OK, streams OK, errors with their code).
+	// h2 over TLS to the backend (ALPN h2); one whose certificate fails verification is a 502.
+	resp, err = grpcClient(t, proxy, "grpcs.test").UnaryCall(ctx, &grpc_testing.SimpleRequest{ResponseSize: 3, Payload: payload(7)})
+	calls++
+	if err != nil || len(resp.Payload.Body) != 3 || resp.Username != "7" {
+		t.Errorf("h2 over TLS: %v %v", resp, err)
+	}
+	_, err = grpcClient(t, proxy, "untrusted.test").UnaryCall(ctx, &grpc_testing.SimpleRequest{})
+	calls++
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("untrusted TLS backend: %v", err)
+	}
+
+	// Events: one per call, with grpc-status (OK, or the error's code; none for the deadline,
+	// unless the backend's own copy of it, grpc-timeout, answered DEADLINE_EXCEEDED first, and
+	// none for the 502). A pumped call's event may come after the next call's: compared sorted.
 	entries := testkit.WaitEvents(t, accessLog, calls) // the access log is ndjson too
-	want := []string{"0", "0", "0", "0", "5", "7", "", "0", ""}
+	want := []string{"FullDuplexCall 0", "FullDuplexCall 0", "StreamingInputCall 0", "StreamingOutputCall 0",
+		"StreamingOutputCall 7", "UnaryCall ", "UnaryCall 0", "UnaryCall 0", "UnaryCall 0", "UnaryCall 5", "UnaryCall 502", "UnaryCall 502"}
 	var got []string
 	for _, e := range entries {
-		g := ""
-		if v, ok := e["grpcStatus"]; ok {
-			g = fmt.Sprint(v)
+		g := fmt.Sprint(e["grpcStatus"])
+		switch {
+		case e["host"] != "grpc.test" && e["status"] == float64(502) && e["grpcStatus"] == nil:
+			g = "502"
+		case e["grpcStatus"] == nil || g == "4":
+			g = ""
 		}
-		got = append(got, g)
+		uri, _ := e["uri"].(string)
+		got = append(got, strings.TrimPrefix(uri, "/grpc.testing.TestService/")+" "+g)
+		if e["protocol"] != "HTTP/2.0" {
+			t.Errorf("event protocol %v", e["protocol"])
+		}
 	}
+	sort.Strings(got)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("grpcStatus of the events %q, want %q (entries %v)", got, want, entries)
-	}
-	if entries[len(entries)-1]["status"] != float64(502) || entries[0]["protocol"] != "HTTP/2.0" {
-		t.Errorf("events: last %v, first %v", entries[len(entries)-1], entries[0])
+		t.Errorf("events (call, grpcStatus):\n%q, want\n%q", got, want)
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatal("test ran out of time")

@@ -72,10 +72,10 @@ func (f *h2Flags) loops() (bool, error) {
 }
 
 // engineConfig is core.Config.HTTP2: on with --h2-server loops (ALPN h2 from --listen-tls with
-// --http2, h2c with --h2c), off otherwise.
+// --http2, h2c with --h2c or the global config's http2Settings.h2c), off otherwise.
 func (f *h2Flags) engineConfig() (core.HTTP2Config, error) {
 	on, err := f.loops()
-	if err != nil || !on || (!f.http2 && !f.h2c) {
+	if err != nil || !on {
 		return core.HTTP2Config{}, err
 	}
 	const maxWindow = 1<<31 - 1
