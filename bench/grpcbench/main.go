@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,14 +46,15 @@ func main() {
 	size := flag.Int("size", 64, "request and response payload bytes")
 	loops := flag.Int("loops", 1, "torii event loops")
 	bin := flag.String("torii", "", "torii binary (default: built from ./cmd/torii into a temporary directory)")
+	extra := flag.String("flags", "", "more torii proxy flags, space-separated (e.g. \"--h2-server h2edge\")")
 	flag.Parse()
-	if err := run(*rounds, *dur, *conc, *conns, *size, *loops, *bin); err != nil {
+	if err := run(*rounds, *dur, *conc, *conns, *size, *loops, *bin, strings.Fields(*extra)); err != nil {
 		fmt.Fprintln(os.Stderr, "grpcbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rounds int, dur time.Duration, conc, conns, size, loops int, bin string) error {
+func run(rounds int, dur time.Duration, conc, conns, size, loops int, bin string, extra []string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -74,13 +76,13 @@ func run(rounds int, dur time.Duration, conc, conns, size, loops int, bin string
 			return fmt.Errorf("cannot build torii: %v\n%s", err, out)
 		}
 	}
-	proxy, stop, err := startTorii(bin, dir, backend, loops)
+	proxy, stop, err := startTorii(bin, dir, backend, loops, extra)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	fmt.Printf("gRPC unary, %d B payloads, %d calls in flight over %d connections, %d x %v per side, torii --loops %d\n",
-		size, conc, conns, rounds, dur, loops)
+	fmt.Printf("gRPC unary, %d B payloads, %d calls in flight over %d connections, %d x %v per side, torii --loops %d %s\n",
+		size, conc, conns, rounds, dur, loops, strings.Join(extra, " "))
 	var ratios []float64
 	for r := range rounds {
 		direct, derr := measure(backend, dur, conc, conns, size)
@@ -146,10 +148,11 @@ func measure(addr string, dur time.Duration, conc, conns, size int) (float64, er
 }
 
 // startTorii runs torii in quick mode in front of backend and returns its address.
-func startTorii(bin, dir, backend string, loops int) (string, func(), error) {
+func startTorii(bin, dir, backend string, loops int, extra []string) (string, func(), error) {
 	ready := filepath.Join(dir, "ready.json")
-	cmd := exec.Command(bin, "proxy", "--listen", "127.0.0.1:0", "--to", "h2c://"+backend, "--h2c",
-		"--loops", fmt.Sprint(loops), "--ready-file", ready, "--log-level", "warn")
+	args := append([]string{"proxy", "--listen", "127.0.0.1:0", "--to", "h2c://" + backend, "--h2c",
+		"--loops", fmt.Sprint(loops), "--ready-file", ready, "--log-level", "warn"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
