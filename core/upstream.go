@@ -45,6 +45,7 @@ type upstreamConn struct {
 	t         timer
 	addr      netip.AddrPort
 	prof      *upstls.Profile // TLS profile of a TLS target (the conn is a socketpair end); nil for plaintext
+	h2        bool            // an HTTP/2 target: the conn is a socketpair end bridged by core/h2up
 	state     ustate
 	cc        *clientConn // the exchange served; nil when idle
 	reused    bool        // taken from the pool for this exchange
@@ -336,7 +337,7 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	if !cc.reqDone || lp.s.draining.Load() {
 		cc.keepAlive = false
 	}
-	if cc.pol.chain != nil && !cc.http10 {
+	if cc.pol.chain != nil && !cc.http10 && cc.h2 == nil { // gzip runs on a pump: not for HTTP/2 streams
 		if level, ok := cc.pol.chain.Gzip(&cc.pol.px, &us.resp, buf, us.out == outNone); ok {
 			us.out, us.gzipLevel = outGzip, int8(level)
 		}
@@ -425,6 +426,11 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 			if us.out == outDechunk && data.Len() > 0 && !send(cc.c, buf[n+int(data.Start):n+int(data.End)]) {
 				return false
 			}
+			if fin && us.h2 {
+				if g := grpcStatusInTrailer(buf[n : n+m]); g != 0 {
+					cc.obs.grpc = g
+				}
+			}
 			if fin && us.out == outPass {
 				cut = m - filterTrailer(buf[n:n+m], true)
 			}
@@ -460,7 +466,7 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 		return true
 	}
 	lp.armExchange(cc, tkBackendIdle, cc.timeouts.idle)
-	if cc.c.OutboundBuffered() > lp.s.cfg.HighWater {
+	if cc.h2 == nil && cc.c.OutboundBuffered() > lp.s.cfg.HighWater {
 		lp.pumpDownload(cc, us)
 		return false
 	}

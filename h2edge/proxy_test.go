@@ -15,7 +15,9 @@ import (
 // POST with and without content-length, streamed response, response trailers, 50 concurrent
 // streams on one connection, an unknown host answered by the engine (404 in Otoroshi's shape),
 // and events with protocol HTTP/2.0.
-func TestH2Proxy(t *testing.T) {
+func TestH2Proxy(t *testing.T) { bothServers(t, testH2Proxy) }
+
+func testH2Proxy(t *testing.T) {
 	e := newEnv(t, h2edge.Config{})
 	cl := e.client()
 	do := func(method, path, body string, chunked bool) (*http.Response, string) {

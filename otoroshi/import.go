@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/torii-gateway/torii/internal/jsonx"
 )
@@ -390,13 +391,22 @@ func inlineBackendRef(rm map[string]any, backends map[string]map[string]any) boo
 }
 
 // tlsTargets says, for each TLS target of a route backend (tls: true, from an https or ahttps
-// descriptor target too), that it is connected to with TLS and how it is verified.
+// descriptor target too), that it is connected to with TLS and how it is verified, and for each
+// HTTP/2.0 target that it is spoken to in HTTP/2.
 func tlsTargets(entity string, be map[string]any) []string {
 	var out []string
 	targets, _ := be["targets"].([]any)
 	for i, t := range targets {
 		tm, _ := t.(map[string]any)
-		if on, _ := tm["tls"].(bool); !on {
+		on, _ := tm["tls"].(bool)
+		if p, _ := tm["protocol"].(string); strings.HasPrefix(strings.ToUpper(strings.TrimSpace(p)), "HTTP/2") {
+			how := "h2c (HTTP/2 with prior knowledge, no TLS)"
+			if on {
+				how = "h2 over TLS (ALPN)"
+			}
+			out = append(out, fmt.Sprintf("%s: backend.targets[%d] keeps protocol %s: Torii speaks HTTP/2 to it, %s, with trailers and streaming both ways (gRPC)", entity, i, p, how))
+		}
+		if !on {
 			continue
 		}
 		how := "verified against the system roots and its host name"

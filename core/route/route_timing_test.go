@@ -116,7 +116,7 @@ func BenchmarkMatch(b *testing.B) {
 				}
 			})
 		})
-		base := newBaseline(derefs(tab.source))
+		base := newBaseline(derefs(tableSources(tab)))
 		b.Run(fmt.Sprintf("baseline/routes=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0

@@ -63,11 +63,11 @@ func TestWithMatchesCompile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("batch %d: Compile: %v", batch, err)
 		}
-		if !reflect.DeepEqual(derefs(tab.source), derefs(want.source)) {
+		if !reflect.DeepEqual(derefs(tableSources(tab)), derefs(tableSources(want))) {
 			t.Fatalf("batch %d: sources differ", batch)
 		}
-		if len(tab.Routes()) != len(want.Routes()) || len(tab.entries) != len(want.entries) {
-			t.Fatalf("batch %d: %d routes %d entries, want %d %d", batch, len(tab.Routes()), len(tab.entries), len(want.Routes()), len(want.entries))
+		if len(tab.Routes()) != len(want.Routes()) || tab.nentries != want.nentries {
+			t.Fatalf("batch %d: %d routes %d entries, want %d %d", batch, len(tab.Routes()), tab.nentries, len(want.Routes()), want.nentries)
 		}
 		for _, r := range want.Routes() {
 			g := tab.Route(r.ID)
@@ -75,8 +75,8 @@ func TestWithMatchesCompile(t *testing.T) {
 				t.Fatalf("batch %d: route %s is %v, want %s %v", batch, r.ID, g, r.Domain, addrsOf(r))
 			}
 		}
-		if !reflect.DeepEqual(sortedAddrs(tab), sortedAddrs(want)) || len(tab.upstreams) != len(want.upstreams) || len(tab.addrs) != len(want.addrs) {
-			t.Fatalf("batch %d: %d upstreams %d addrs, want %d %d", batch, len(tab.upstreams), len(tab.addrs), len(want.upstreams), len(want.addrs))
+		if !reflect.DeepEqual(sortedAddrs(tab), sortedAddrs(want)) || tab.upstreams.Len() != want.upstreams.Len() || tab.addrs.Len() != want.addrs.Len() {
+			t.Fatalf("batch %d: %d upstreams %d addrs, want %d %d", batch, tab.upstreams.Len(), tab.addrs.Len(), want.upstreams.Len(), want.addrs.Len())
 		}
 		for _, hp := range reqs {
 			req, buf := request("GET", hp[0], hp[1])
@@ -129,8 +129,8 @@ func BenchmarkWith100k(b *testing.B) {
 
 func sortedAddrs(t *Table) []string {
 	var out []string
-	for a := range t.addrs {
-		out = append(out, a.String())
+	for k := range t.addrs.All() {
+		out = append(out, k)
 	}
 	slices.Sort(out)
 	return out
@@ -158,7 +158,7 @@ func checkSlots(t *testing.T, batch int, prev, next *Table) {
 		if next.RouteAt(c.Index) != c {
 			t.Fatalf("batch %d: RouteAt(%d) = %v, want %s", batch, c.Index, next.RouteAt(c.Index), c.ID)
 		}
-		for _, e := range next.domains[c.ID] {
+		for _, e := range recEntries(next, c.ID) {
 			if e.Index != c.Index {
 				t.Fatalf("batch %d: route %s domain %s has Index %d, want %d", batch, c.ID, e.Domain, e.Index, c.Index)
 			}
@@ -215,4 +215,13 @@ func checkSlots(t *testing.T, batch int, prev, next *Table) {
 	if len(hosts) != len(next.Hostnames()) {
 		t.Fatalf("batch %d: old hostnames + Delta = %d, want %d", batch, len(hosts), len(next.Hostnames()))
 	}
+}
+
+// recEntries returns the domain entries of the route id in t.
+func recEntries(t *Table, id string) []*Compiled {
+	r, _ := t.recs.Get(id)
+	if r == nil {
+		return nil
+	}
+	return r.entries
 }
