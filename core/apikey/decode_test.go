@@ -172,8 +172,8 @@ func TestCompiledKeyFromDecodeKey(t *testing.T) {
 		var kw, kg Key
 		compileKey(&kw, &want)
 		compileKey(&kg, &got)
-		if !reflect.DeepEqual(kw, kg) {
-			t.Fatalf("key %d: compiled keys differ\n got %#v\nwant %#v", i, kg, kw)
+		if !reflect.DeepEqual(&kw, &kg) {
+			t.Fatalf("key %d: compiled keys differ\n got %#v\nwant %#v", i, &kg, &kw)
 		}
 	}
 }
@@ -188,5 +188,17 @@ func TestBearerMACIsHMAC(t *testing.T) {
 		if got, want := appendBearerMAC(nil, id, secret), m.Sum(nil); !bytes.Equal(got, want) {
 			t.Fatalf("length %d: %x, want %x", n, got, want)
 		}
+	}
+}
+
+// TestFieldBitsCoverKnownFields: every name of knownFields has its own bit.
+func TestFieldBitsCoverKnownFields(t *testing.T) {
+	seen := 0
+	for _, name := range knownFields {
+		bit := fieldBit(name)
+		if bit == 0 || seen&bit != 0 {
+			t.Fatalf("field %s: bit %d (seen %b)", name, bit, seen)
+		}
+		seen |= bit
 	}
 }
