@@ -222,7 +222,7 @@ func importChanges(next *state, entities bool) []change {
 			break
 		}
 		for _, e := range next.sorted(k.id) {
-			out = append(out, change{bucket: k.bucket, key: e.id, value: e.raw})
+			out = append(out, change{bucket: k.bucket, key: e.id, value: e.bytes()})
 		}
 	}
 	if next.global != nil {

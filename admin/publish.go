@@ -255,15 +255,23 @@ func compileAuths(st *state) ([]*auth.Config, error) {
 // compileRoutes decodes and compiles every route of st, with the routes to the private-app login
 // pages added; it also returns the routes as decoded.
 func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error) {
-	var fields []FieldError
-	routes := make([]route.Route, 0, st.ents[kRoutes].Len())
-	for _, e := range st.ents[kRoutes].All() {
-		var r route.Route
-		if err := json.Unmarshal(e.raw, &r); err != nil {
-			fields = append(fields, FieldError{Field: "route " + e.id, Message: err.Error()})
-			continue
+	ents := st.ents[kRoutes].Values()
+	routes := make([]route.Route, len(ents))
+	errs := make([]*FieldError, len(ents))
+	parallel(len(ents), func(lo, hi int) {
+		rd := &reader{}
+		defer rd.close()
+		for i := lo; i < hi; i++ {
+			if err := decodeStored(rd.bytes(ents[i]), &routes[i]); err != nil {
+				errs[i] = &FieldError{Field: "route " + ents[i].id, Message: err.Error()}
+			}
 		}
-		routes = append(routes, r)
+	})
+	var fields []FieldError // any refuses the compile below: routes keeps no failed one
+	for i := range errs {
+		if errs[i] != nil {
+			fields = append(fields, *errs[i])
+		}
 	}
 	for _, e := range st.sorted(kDescriptors) {
 		r, err := descriptorRoute(e)
@@ -328,7 +336,7 @@ func (c *compiler) updateRoutes(prev *route.Table, st *state, ids, descIDs []str
 			continue
 		}
 		var r route.Route
-		if err := json.Unmarshal(e.raw, &r); err != nil {
+		if err := decodeStored(e.bytes(), &r); err != nil {
 			fields = append(fields, FieldError{Field: "route " + e.id, Message: err.Error()})
 			continue
 		}
@@ -384,9 +392,14 @@ func clash(st *state, ids, descIDs []string) bool {
 func (c *compiler) compileKeys(ents []*entity) ([]*apikey.Key, []FieldError) {
 	keys := make([]*apikey.Key, len(ents))
 	errs := make([]*FieldError, len(ents))
-	one := func(i int) {
+	one := func(rd *reader, i int) {
 		e := ents[i]
-		src, err := apikey.DecodeKey(e.raw)
+		raw := rd.bytes(e)
+		if raw == nil {
+			errs[i] = &FieldError{Field: "apikey " + e.id, Message: errNoLongerStored.Error()}
+			return
+		}
+		src, err := apikey.DecodeKey(raw)
 		if err != nil {
 			errs[i] = &FieldError{Field: "apikey " + e.id, Message: err.Error()}
 			return
@@ -399,7 +412,13 @@ func (c *compiler) compileKeys(ents []*entity) ([]*apikey.Key, []FieldError) {
 			errs[i] = &FieldError{Field: field, Message: err.Error()}
 		}
 	}
-	parallel(len(ents), one)
+	parallel(len(ents), func(lo, hi int) {
+		rd := &reader{}
+		defer rd.close()
+		for i := lo; i < hi; i++ {
+			one(rd, i)
+		}
+	})
 	var fields []FieldError
 	out := keys[:0]
 	for i, k := range keys {
@@ -415,26 +434,31 @@ func (c *compiler) compileKeys(ents []*entity) ([]*apikey.Key, []FieldError) {
 // parallelMin is the number of items below which parallel runs them on the calling goroutine.
 const parallelMin = 1024
 
-// parallel calls f(i) for i in [0, n), spread over GOMAXPROCS goroutines in contiguous ranges
-// when n is large; it returns when every call has.
-func parallel(n int, f func(i int)) {
+// parallel calls f on contiguous ranges [lo, hi) covering [0, n), on GOMAXPROCS goroutines when
+// n is large; it returns when every call has.
+func parallel(n int, f func(lo, hi int)) {
 	workers := min(runtime.GOMAXPROCS(0), n/parallelMin)
 	if workers <= 1 {
-		for i := range n {
-			f(i)
-		}
+		f(0, n)
 		return
 	}
 	var wg sync.WaitGroup
 	for w := range workers {
-		lo, hi := n*w/workers, n*(w+1)/workers
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				f(i)
-			}
-		})
+		wg.Go(func() { f(n*w/workers, n*(w+1)/workers) })
 	}
 	wg.Wait()
+}
+
+// errNoLongerStored is what a compile says of a cold entity bbolt no longer has (never under the
+// writer lock, where the state is bbolt's).
+var errNoLongerStored = errors.New("no longer stored")
+
+// decodeStored decodes a stored encoding (nil: no longer stored) into v.
+func decodeStored(raw []byte, v any) error {
+	if raw == nil {
+		return errNoLongerStored
+	}
+	return json.Unmarshal(raw, v)
 }
 
 // invalidConfig is the 400 of a configuration that does not compile, with one field per problem.
@@ -564,7 +588,7 @@ func wantClientCert(d *route.Delta) bool {
 // JSON holds the name): such a change needs the full compile, which adds the plugin's routes.
 func changedUse(st *state, k kindID, ids []string, plugin string) bool {
 	for _, id := range ids {
-		if e, ok := st.ents[k].Get(id); ok && bytes.Contains(e.raw, []byte(plugin)) {
+		if e, ok := st.ents[k].Get(id); ok && bytes.Contains(e.bytes(), []byte(plugin)) {
 			return true
 		}
 	}

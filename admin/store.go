@@ -135,15 +135,28 @@ func loadState(db *bbolt.DB) (*state, error) {
 		for _, k := range kinds {
 			// bbolt yields keys in order: the map is built in one pass (pmap.Build). The stored
 			// encodings are kept as they are (writes store canonical encodings); each is checked
-			// to be a JSON object, not decoded.
+			// to be a JSON object, not decoded. Routes and API keys stay cold (see entity):
+			// the compile that follows decodes every one of them, so they are only checked to
+			// be an object's bytes here.
 			var ids []string
 			var ents []*entity
+			var cs *coldStore
+			if k.id == kKeys || k.id == kRoutes {
+				cs = &coldStore{db: db, bucket: []byte(k.bucket)}
+			}
 			err := tx.Bucket([]byte(k.bucket)).ForEach(func(key, val []byte) error {
+				ids = append(ids, string(key))
+				if cs != nil {
+					if v := bytes.TrimSpace(val); len(v) < 2 || v[0] != '{' || v[len(v)-1] != '}' {
+						return fmt.Errorf("cannot decode %s %q: not a JSON object", k.label, key)
+					}
+					ents = append(ents, &entity{id: ids[len(ids)-1], cold: cs})
+					return nil
+				}
 				if !isJSONObject(val) {
 					return fmt.Errorf("cannot decode %s %q: not a JSON object", k.label, key)
 				}
 				raw := bytes.Clone(val) // val is valid only during the transaction
-				ids = append(ids, string(key))
 				ents = append(ents, &entity{id: ids[len(ids)-1], raw: raw, etag: jsonx.ETag(raw)})
 				return nil
 			})

@@ -429,6 +429,9 @@ func (lp *loop) timeoutsFor(rt *route.Compiled) exchangeTimeouts {
 // that processing continues.
 func (lp *loop) forwardBody(cc *clientConn) bool {
 	us := cc.up
+	if us.state == usPumped {
+		return false // back from an interrupted upload pump, the upstream not yet (pump.go)
+	}
 	buf := lp.inbound(cc)
 	if len(buf) == 0 {
 		return false

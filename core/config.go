@@ -84,7 +84,8 @@ type Config struct {
 	ConnectTimeout, ResponseTimeout, BackendIdleTimeout, CallTimeout time.Duration
 
 	// PoolIdleLimit is the number of idle keep-alive connections a loop keeps
-	// per target; PoolIdleTimeout closes an idle pooled connection.
+	// per target (0: DefaultPoolIdleLimit, or DefaultH2PoolIdleLimit when
+	// HTTP2.Enabled); PoolIdleTimeout closes an idle pooled connection.
 	PoolIdleLimit   int
 	PoolIdleTimeout time.Duration
 
@@ -168,6 +169,40 @@ const (
 	h2MaxStreamsLimit      = 1 << 16
 )
 
+// with returns h overridden by the global settings g (validated by the admin API; values out of
+// range keep h's).
+func (h *HTTP2Config) with(g *GlobalHTTP2) *HTTP2Config {
+	c := *h
+	switch g.H2C {
+	case 1:
+		c.H2C = c.Enabled
+	case -1:
+		c.H2C = false
+	}
+	if g.MaxConcurrentStreams > 0 && g.MaxConcurrentStreams <= h2MaxStreamsLimit {
+		c.MaxConcurrentStreams = g.MaxConcurrentStreams
+	}
+	if g.MaxHeaderListSize >= 1024 && g.MaxHeaderListSize <= h2MaxHeaderListLimit {
+		c.MaxHeaderListSize = g.MaxHeaderListSize
+	}
+	if g.StreamWindow >= h2MinWindow {
+		c.StreamWindow = g.StreamWindow
+	}
+	if g.ConnWindow >= h2MinWindow {
+		c.ConnWindow = g.ConnWindow
+	}
+	for _, d := range []struct {
+		dst *time.Duration
+		v   time.Duration
+	}{
+		{&c.IdleTimeout, g.IdleTimeout}, {&c.PingAfter, g.PingAfter}, {&c.PingTimeout, g.PingTimeout}} {
+		if d.v > 0 {
+			*d.dst = d.v
+		}
+	}
+	return &c
+}
+
 func (h *HTTP2Config) setDefaults() error {
 	if h.MaxConcurrentStreams == 0 {
 		h.MaxConcurrentStreams = DefaultH2MaxStreams
@@ -212,6 +247,7 @@ const (
 	DefaultBackendIdleTimeout = 60 * time.Second
 	DefaultCallTimeout        = 120 * time.Second
 	DefaultPoolIdleLimit      = 64
+	DefaultH2PoolIdleLimit    = 512 // PoolIdleLimit's default with HTTP2.Enabled
 	DefaultPoolIdleTimeout    = 60 * time.Second
 	DefaultHighWater          = 1 << 20
 	DefaultTickInterval       = 10 * time.Millisecond
@@ -261,6 +297,13 @@ func (c *Config) setDefaults() error {
 	}
 	if c.PoolIdleLimit <= 0 {
 		c.PoolIdleLimit = DefaultPoolIdleLimit
+		if c.HTTP2.Enabled {
+			// One HTTP/2 connection alone may hold 100 exchanges in flight: a
+			// pool that keeps 64 idle connections would close and redial most
+			// backend connections under a few such clients (h2load -c 50 -m 10
+			// through 64: 9.6k req/s; through 512: 62k, docs/ARCHITECTURE.md).
+			c.PoolIdleLimit = DefaultH2PoolIdleLimit
+		}
 	}
 	if c.HighWater <= 0 {
 		c.HighWater = DefaultHighWater

@@ -96,7 +96,7 @@ const (
 // openH2 turns gnet connection c into an HTTP/2 connection (its preface
 // not read yet); info describes the client (ALPN h2).
 func (lp *loop) openH2(c gnet.Conn, info *ClientInfo) *h2conn {
-	cfg := &lp.s.cfg.HTTP2
+	cfg := lp.s.h2cfg.Load() // the limits in force when the connection opened, for its life
 	hc := &h2conn{c: c, lp: lp, cfg: cfg}
 	hc.t.owner = hc
 	if info == nil {
@@ -663,10 +663,20 @@ func (hc *h2conn) armIdle(lp *loop) {
 	if hc.pingSent != 0 {
 		d = min(d, hc.pingSent+hc.cfg.PingTimeout.Milliseconds())
 	}
-	if hc.c.OutboundBuffered() > 0 || hc.hasPending() {
+	if hc.c.OutboundBuffered() > 0 || hc.hasPending() || hc.creditHeld() {
 		d = min(d, now+lp.s.cfg.TickInterval.Milliseconds())
 	}
 	lp.wheel.arm(&hc.t, d)
+}
+
+// kick makes the connection's timer fire at the next tick: data waits on a
+// busy socket, or a window credit on a backed-up backend.
+func (hc *h2conn) kick() {
+	lp := hc.lp
+	d := lp.s.now() + lp.s.cfg.TickInterval.Milliseconds()
+	if hc.t.deadline == 0 || hc.t.deadline > d {
+		lp.wheel.arm(&hc.t, d)
+	}
 }
 
 // expire is the connection's timer: the preface timeout, idle and ping

@@ -253,6 +253,7 @@ func (st *h2stream) credit() {
 		return
 	}
 	if cc := st.cc; cc != nil && cc.up != nil && cc.up.c != nil && cc.up.c.OutboundBuffered() > hc.lp.s.cfg.HighWater {
+		hc.kick() // the timer retries
 		return
 	}
 	n := st.unacked
@@ -470,12 +471,13 @@ func (st *h2stream) flush() {
 	}
 	for len(st.pending) > 0 {
 		if hc.c.OutboundBuffered() > hc.lp.s.cfg.HighWater {
-			return // the client reads slowly: the connection's timer sends the rest
+			hc.kick() // the client reads slowly: the connection's timer sends the rest
+			return
 		}
 		n := int64(len(st.pending))
 		n = min(n, st.sendWin, hc.sendWin, int64(hc.peerMaxFrame))
 		if n <= 0 {
-			return
+			return // a WINDOW_UPDATE sends the rest
 		}
 		var flags uint8
 		last := n == int64(len(st.pending))
@@ -580,4 +582,14 @@ func trimOWS(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// creditHeld reports whether a stream holds back window credit.
+func (hc *h2conn) creditHeld() bool {
+	for _, st := range hc.streams {
+		if st.unacked > 0 && st.InboundBuffered() == 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -44,7 +44,10 @@ type Server struct {
 	h2Served  atomic.Int64
 	h2Streams atomic.Uint64
 	h2Errors  [16]atomic.Uint64
-	pumps     sync.WaitGroup
+	// h2cfg is the HTTP/2 configuration in force: Config.HTTP2, or its
+	// merge with the published Global.HTTP2.
+	h2cfg atomic.Pointer[HTTP2Config]
+	pumps sync.WaitGroup
 
 	pumpMu sync.Mutex
 	active map[*pumpJob]struct{} // pumps copying right now, closed on a forced stop
@@ -61,6 +64,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("cannot configure proxy engine: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, start: time.Now(), booted: make(chan struct{}), loopsUp: make(chan struct{}), done: make(chan struct{})}
+	s.h2cfg.Store(&s.cfg.HTTP2)
 	empty := []*loop{}
 	s.loopList.Store(&empty)
 	s.initObserve()
@@ -82,6 +86,11 @@ func NewServer(cfg Config) (*Server, error) {
 func (s *Server) Publish(snap *Snapshot) {
 	snap = prepareSnapshot(snap, s.log)
 	s.attachObserve(snap)
+	if g := snap.Global; g != nil && g.HTTP2 != nil {
+		s.h2cfg.Store(s.cfg.HTTP2.with(g.HTTP2))
+	} else if cur := s.h2cfg.Load(); cur != &s.cfg.HTTP2 {
+		s.h2cfg.Store(&s.cfg.HTTP2)
+	}
 	s.snap.Store(snap)
 }
 

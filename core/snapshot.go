@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/metric"
@@ -105,6 +106,22 @@ type Global struct {
 	// the Server, so a reload does not reset it.
 	LimitConcurrentRequests bool
 	MaxConcurrentRequests   int64
+	// HTTP2, when set, overrides the engine's HTTP/2 settings (Config.HTTP2,
+	// from the flags) gateway-wide: h2c on the listener and the limits. It
+	// applies to connections accepted (h2c) or becoming HTTP/2 (limits) after
+	// the Publish; it needs Config.HTTP2.Enabled (the engine's own server).
+	HTTP2 *GlobalHTTP2
+}
+
+// GlobalHTTP2 are the HTTP/2 settings of the global configuration (Torii's
+// http2Settings). Zero fields keep the engine's values (the flags).
+type GlobalHTTP2 struct {
+	// H2C turns h2c with prior knowledge on the plaintext listener on (1) or
+	// off (-1); 0 keeps the engine's setting.
+	H2C                                     int8
+	MaxConcurrentStreams, MaxHeaderListSize uint32
+	StreamWindow, ConnWindow                int32
+	IdleTimeout, PingAfter, PingTimeout     time.Duration
 }
 
 // routePolicy is the compiled policy steps of one route.

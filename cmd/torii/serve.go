@@ -294,7 +294,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		tlsPub = front
 		front.registerMetrics(set)
 	}
-	f.engine.tls.h2.registerMetrics(set)
+	f.engine.tls.h2.registerMetrics(set, &srv)
 	reg := route.NewRegistry()
 	alerts := newAlerter(hub, log)
 	reg.OnEvent = alerts.offer

@@ -364,7 +364,9 @@ func writeResponse(c *net.UnixConn, req *http.Request, resp *http.Response) bool
 	var moved http.Header
 	noBody := req.Method == http.MethodHead || resp.StatusCode == http.StatusNoContent ||
 		resp.StatusCode == http.StatusNotModified || resp.StatusCode < 200
-	if !noBody && resp.Header.Get("Grpc-Status") != "" && resp.Body == http.NoBody {
+	if !noBody && resp.Header.Get("Grpc-Status") != "" {
+		// Trailers-only (gRPC): the status in the headers means there is no body (Go's
+		// HTTP/2 client does not say whether the HEADERS frame ended the stream).
 		moved = http.Header{}
 		for _, k := range grpcStatusFields {
 			if v, ok := resp.Header[k]; ok {
