@@ -172,9 +172,9 @@ type ClusterCompiled struct {
 	Global *GlobalSettings
 	// Ignored counts the entries whose key names no kind Torii stores.
 	Ignored int
-	// Auths are the auth modules and Private the routes as decoded (without the added login
-	// routes): give them to the node's private-app login server (auth.Server.Update) before
-	// publishing Snapshot.
+	// Auths are the auth modules and Private the routes, as decoded, that matter to the login
+	// server (auth.LoginRelevant; not the added login routes): give them to the node's
+	// private-app login server (auth.Server.Update) before publishing Snapshot.
 	Auths   []*auth.Config
 	Private []route.Route
 	// Exporters are the data exporters of the state, ordered by id, and ExportersTag

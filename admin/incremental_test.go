@@ -6,13 +6,16 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/torii-gateway/torii/auth"
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/metric"
+	"github.com/torii-gateway/torii/core/privateapp"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 )
@@ -33,8 +36,12 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, func(o *Options) { o.Quotas = counters; o.Publisher = srv })
+	// A login server (never dialed): routes behind AuthModule get login routes.
+	login := auth.NewServer(auth.Options{Sessions: privateapp.New(nil), Addr: netip.MustParseAddrPort("127.0.0.1:1")})
+	e := newEnv(t, func(o *Options) { o.Quotas = counters; o.Publisher = srv; o.PrivateApps = login })
+	e.must(http.StatusCreated, req{method: "POST", path: "/api/auths", body: map[string]any{"type": "basic", "id": "auth_mod_1", "name": "users"}})
 	rng := rand.New(rand.NewPCG(7, 8))
+	taker := false // a route takes the login prefix of host shared0
 	// rbody is a route whose host, plugins and state are drawn at random.
 	rbody := func(id string, step int) map[string]any {
 		domain := fmt.Sprintf("%s-%d.example.com", id, step)
@@ -48,6 +55,9 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 		}
 		if rng.IntN(4) == 0 {
 			plugins = append(plugins, map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.NgHasClientCertValidator", "config": map[string]any{}})
+		}
+		if rng.IntN(4) == 0 { // a private app: its host gets a login route
+			plugins = append(plugins, map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.AuthModule", "config": map[string]any{"auth_module": "auth_mod_1"}})
 		}
 		if plugins != nil {
 			r["plugins"] = plugins
@@ -78,7 +88,16 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 			"enabled": rng.IntN(5) != 0, "throttlingQuota": 10 + rng.IntN(100), "tags": []string{fmt.Sprint("t", gen)}}
 	}
 	for step := range 250 {
-		switch op := rng.IntN(13); {
+		switch op := rng.IntN(14); {
+		case op == 13:
+			// A route of the user on the login prefix of a shared host: no login route is
+			// added there while it exists.
+			if taker {
+				e.must(http.StatusOK, req{method: "DELETE", path: "/api/routes/taker"})
+			} else {
+				e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: routeBody("taker", "shared0.example.com"+strings.TrimSuffix(auth.Prefix, "/"), 3999)})
+			}
+			taker = !taker
 		case op >= 10 && (op == 10 || len(descs) == 0):
 			// A legacy service descriptor, created or updated: it compiles into a route.
 			if len(descs) > 0 && rng.IntN(2) == 0 {
@@ -102,6 +121,7 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 				bad := rbody(fmt.Sprintf("bad%d", step), step)
 				bad["plugins"] = []any{map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.ApikeyCalls",
 					"config": map[string]any{"mandatory": "yes"}}}
+				bad["enabled"] = true
 				e.must(http.StatusBadRequest, req{method: "POST", path: "/api/routes", body: bad})
 				break
 			}
@@ -216,6 +236,17 @@ func checkDelta(t *testing.T, step int, e *env, srv *core.Server, set *metric.Se
 	}
 	if g, w := hosts(got), hosts(want); !slices.Equal(g, w) {
 		t.Fatalf("step %d: client certificate hosts %v, recompiled %v", step, g, w)
+	}
+	ids := func(rs []route.Route) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if g, w := ids(got.private), ids(want.private); !slices.Equal(g, w) || !slices.Equal(got.logins, want.logins) {
+		t.Fatalf("step %d: private routes %v and login routes %v, recompiled %v and %v", step, g, got.logins, w, want.logins)
 	}
 }
 

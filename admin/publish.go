@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"regexp"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/torii-gateway/torii/auth"
@@ -21,6 +22,7 @@ import (
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/core/upstls"
 	"github.com/torii-gateway/torii/internal/jsonx"
+	"github.com/torii-gateway/torii/internal/pmap"
 	"github.com/torii-gateway/torii/otoroshi"
 	"github.com/torii-gateway/torii/tlsedge"
 )
@@ -41,10 +43,15 @@ type compiled struct {
 	tls     *tlsedge.Table // the SNI table of the certificates
 	certs   []certInfo     // every stored certificate with a chain, for expiry metrics and alerts
 	upcerts *upstreamCerts // the certificates TLS targets' tls_config names (upstreamtls.go)
-	// auths are the auth modules and private the routes (without the added login routes), for
-	// the login server.
+	// auths are the auth modules and private the routes that matter to the login server (those
+	// auth.LoginRelevant holds for; the routes it adds are not there), for the login server.
 	auths   []*auth.Config
 	private []route.Route
+	// With a login server, authRoutes are the private routes by id and logins the ids of the
+	// routes added to the login pages, sorted: a route write makes the login routes again
+	// from these, not from every route.
+	authRoutes pmap.Map[route.Route]
+	logins     []string
 	// jwt is the compiled jwtVerifiers (jwt.go).
 	jwt *plugin.VerifierSet
 }
@@ -77,7 +84,7 @@ func newCompiler(log *slog.Logger, names *dns.Cache) *compiler {
 // compile decodes every route and key with the typed packages and compiles them. Errors name the
 // entity and the field. Target hostnames come from the name cache: compiling never waits for DNS.
 func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
-	table, private, err := c.compileRoutes(st)
+	rs, err := c.compileRoutes(st)
 	if err != nil {
 		return nil, err
 	}
@@ -102,13 +109,14 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.assemble(nil, table, set, global, version)
+	out, err := c.assemble(nil, rs.table, set, global, version)
 	if err != nil {
 		return nil, err
 	}
 	out.tls, out.certs = compileTLS(st, out.routes)
 	out.upcerts = compileUpstreamCerts(st)
-	out.auths, out.private = auths, private
+	out.auths = auths
+	out.private, out.authRoutes, out.logins = rs.private, rs.authRoutes, rs.logins
 	out.jwt, out.snap.JWT = jwt, jwt
 	return out, nil
 }
@@ -153,9 +161,10 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 			global = true
 		}
 	}
-	table, set, g := prev.routes, prev.keys, prev.global
-	mods, private := prev.auths, prev.private
-	full := routes && (st.ents[kAuths].Len() > 0 || len(routeIDs)+len(descIDs) != len(ws.changes) ||
+	set, g := prev.keys, prev.global
+	mods := prev.auths
+	rs := routeSet{table: prev.routes, private: prev.private, authRoutes: prev.authRoutes, logins: prev.logins}
+	full := routes && (len(routeIDs)+len(descIDs) != len(ws.changes) ||
 		c.cc != nil && (c.ccRoutes || changedUse(st, kRoutes, routeIDs, clientcreds.PluginName) || changedUse(st, kDescriptors, descIDs, clientcreds.PluginName)) ||
 		clash(st, routeIDs, descIDs))
 	defer func() {
@@ -169,20 +178,24 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	}()
 	switch {
 	case full:
-		// Auth modules add login routes (and the private-app server wants every route), a
-		// route with client credentials adds routes, other changes (ACME certificates) add
+		// A route with client credentials adds routes, other changes (ACME certificates) add
 		// routes too, and a route and a descriptor with one id are refused with a message
 		// that names both: keep to the full compile.
-		if table, private, err = c.compileRoutes(st); err != nil {
+		if rs, err = c.compileRoutes(st); err != nil {
 			return nil, err
 		}
 	case routes:
-		// No auth module: no login route, and the private-app server has no use for the routes.
-		if table, err = c.updateRoutes(prev.routes, st, routeIDs, descIDs); err != nil {
+		switch rs, err = c.updateRoutes(prev, st, routeIDs, descIDs); {
+		case errors.Is(err, errFullCompile):
+			full = true
+			if rs, err = c.compileRoutes(st); err != nil {
+				return nil, err
+			}
+		case err != nil:
 			return nil, err
 		}
-		private = nil
 	}
+	table := rs.table
 	if auths {
 		if mods, err = compileAuths(st); err != nil {
 			return nil, err
@@ -228,7 +241,8 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	if certs {
 		out.upcerts = compileUpstreamCerts(st)
 	}
-	out.auths, out.private = mods, private
+	out.auths = mods
+	out.private, out.authRoutes, out.logins = rs.private, rs.authRoutes, rs.logins
 	out.jwt, out.snap.JWT = jwt, jwt
 	return out, nil
 }
@@ -252,9 +266,20 @@ func compileAuths(st *state) ([]*auth.Config, error) {
 	return out, nil
 }
 
+// routeSet is a compiled route table with what the login server needs of its routes.
+type routeSet struct {
+	table      *route.Table
+	private    []route.Route         // compiled.private
+	authRoutes pmap.Map[route.Route] // compiled.authRoutes
+	logins     []string              // compiled.logins
+}
+
+// errFullCompile is updateRoutes's answer to a change it cannot make by difference.
+var errFullCompile = errors.New("admin: the change needs a full compile")
+
 // compileRoutes decodes and compiles every route of st, with the routes to the private-app login
-// pages added; it also returns the routes as decoded.
-func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error) {
+// pages added; it also returns the routes that matter to the login server.
+func (c *compiler) compileRoutes(st *state) (routeSet, error) {
 	ents := st.ents[kRoutes].Values()
 	routes := make([]route.Route, len(ents))
 	errs := make([]*FieldError, len(ents))
@@ -282,17 +307,28 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error)
 		routes = append(routes, r)
 	}
 	if len(fields) > 0 {
-		return nil, nil, invalidConfig(fields)
+		return routeSet{}, invalidConfig(fields)
 	}
-	private := routes
+	var rs routeSet
 	if c.login != nil {
+		for i := range routes {
+			if auth.LoginRelevant(&routes[i]) {
+				rs.private = append(rs.private, routes[i])
+				rs.authRoutes = rs.authRoutes.Set(routes[i].ID, routes[i])
+			}
+		}
+		n := len(routes)
 		routes = auth.LoginRoutes(routes, c.login.Addr())
+		for _, r := range routes[n:] {
+			rs.logins = append(rs.logins, r.ID)
+		}
+		slices.Sort(rs.logins)
 	}
 	var ccConfs map[string]clientcreds.Config
 	if c.cc != nil {
 		var err error
 		if routes, ccConfs, err = clientcreds.Routes(routes, c.cc.Addr()); err != nil {
-			return nil, nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
+			return routeSet{}, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
 				Message: "the configuration would not compile: " + err.Error(), Fields: []FieldError{{Field: "plugins", Message: err.Error()}}}
 		}
 		c.ccRoutes = len(ccConfs) > 0
@@ -305,12 +341,13 @@ func (c *compiler) compileRoutes(st *state) (*route.Table, []route.Route, error)
 	}
 	table, err := route.Compile(routes, c.routeOptions())
 	if err != nil {
-		return nil, nil, routeCompileError(err)
+		return routeSet{}, routeCompileError(err)
 	}
 	for _, w := range table.Warnings() {
 		c.log.Warn("route compiled with a warning", "warning", w.String())
 	}
-	return table, private, nil
+	rs.table = table
+	return rs, nil
 }
 
 // routeOptions are the options of every route compile, full (compileRoutes) or not (updateRoutes).
@@ -323,9 +360,12 @@ func (c *compiler) routeOptions() route.CompileOptions {
 }
 
 // updateRoutes compiles the routes ids and the service descriptors descIDs of st (deleted when
-// st no longer has them) into a table made from prev with route.Table.With: the other routes
-// keep their compiled form.
-func (c *compiler) updateRoutes(prev *route.Table, st *state, ids, descIDs []string) (*route.Table, error) {
+// st no longer has them) into a table made from prev's with route.Table.With: the other routes
+// keep their compiled form. With a login server, the login routes are made again from prev's
+// private routes changed by the write, and the difference goes into the same With. It answers
+// errFullCompile when a login route would take the id of a stored route or descriptor (the
+// full compile refuses that, naming both).
+func (c *compiler) updateRoutes(prev *compiled, st *state, ids, descIDs []string) (routeSet, error) {
 	var put []route.Route
 	var del []string
 	var fields []FieldError
@@ -356,18 +396,68 @@ func (c *compiler) updateRoutes(prev *route.Table, st *state, ids, descIDs []str
 		put = append(put, r)
 	}
 	if len(fields) > 0 {
-		return nil, invalidConfig(fields)
+		return routeSet{}, invalidConfig(fields)
 	}
-	table, err := prev.With(put, del, c.routeOptions())
+	rs := routeSet{private: prev.private, authRoutes: prev.authRoutes, logins: prev.logins}
+	if c.login != nil {
+		var err error
+		if put, del, err = c.updateLogins(&rs, st, put, del); err != nil {
+			return routeSet{}, err
+		}
+	}
+	table, err := prev.routes.With(put, del, c.routeOptions())
 	if err != nil {
-		return nil, routeCompileError(err)
+		return routeSet{}, routeCompileError(err)
 	}
 	for _, id := range append(ids[:len(ids):len(ids)], descIDs...) {
 		for _, w := range table.RouteWarnings(id) {
 			c.log.Warn("route compiled with a warning", "warning", w.String())
 		}
 	}
-	return table, nil
+	rs.table = table
+	return rs, nil
+}
+
+// updateLogins changes rs's private routes by the routes put and deleted, makes the login
+// routes of the result and returns put and del with the login routes to add and remove.
+func (c *compiler) updateLogins(rs *routeSet, st *state, put []route.Route, del []string) ([]route.Route, []string, error) {
+	ar := rs.authRoutes
+	for _, id := range del {
+		ar = ar.Delete(id)
+	}
+	for i := range put {
+		if auth.IsLoginRouteID(put[i].ID) {
+			return nil, nil, errFullCompile // a stored route with a login route's id
+		}
+		if auth.LoginRelevant(&put[i]) {
+			ar = ar.Set(put[i].ID, put[i])
+		} else {
+			ar = ar.Delete(put[i].ID)
+		}
+	}
+	if ar == rs.authRoutes {
+		return put, del, nil // no route that matters to the login routes changed
+	}
+	private := ar.Values()
+	all := auth.LoginRoutes(private, c.login.Addr())
+	logins := make([]string, 0, len(all)-len(private))
+	for _, r := range all[len(private):] {
+		logins = append(logins, r.ID)
+		if !slices.Contains(rs.logins, r.ID) {
+			if st.ents[kRoutes].Has(r.ID) || st.ents[kDescriptors].Has(r.ID) {
+				return nil, nil, errFullCompile
+			}
+			put = append(put, r)
+		}
+	}
+	slices.Sort(logins)
+	for _, id := range rs.logins {
+		if _, found := slices.BinarySearch(logins, id); !found {
+			del = append(del, id)
+		}
+	}
+	rs.private, rs.authRoutes, rs.logins = private, ar, logins
+	return put, del, nil
 }
 
 // clash reports whether one of the routes ids or descriptors descIDs of st has the id of a
