@@ -23,7 +23,7 @@ func buildFlat(hs []hashedNode) flatIndex {
 	for _, hn := range hs {
 		for i := hn.hash & x.mask; ; i = (i + 1) & x.mask {
 			if x.slots[i].node == nil {
-				x.slots[i] = hostSlot{hn.hash, hn.node}
+				x.slots[i] = hostSlot(hn)
 				break
 			}
 		}
