@@ -2,6 +2,7 @@ package admin
 
 import (
 	"crypto/subtle"
+	"github.com/torii-gateway/torii/internal/jsonx"
 	"net/http"
 	"slices"
 	"strings"
@@ -50,14 +51,18 @@ func (s *Server) groupKeyAllowed(r *http.Request, id, secret string) (ok, readOn
 		return false, false
 	}
 	e, found := st.ents[kKeys].Get(id)
-	if !found || !keyOnGroup(e.doc(), g) || e.doc()["enabled"] == false {
+	if !found {
 		return false, false
 	}
-	want, _ := e.doc()["clientSecret"].(string)
+	doc := e.doc()
+	if doc == nil || !keyOnGroup(doc, g) || doc["enabled"] == false {
+		return false, false
+	}
+	want, _ := doc["clientSecret"].(string)
 	if subtle.ConstantTimeCompare([]byte(want), []byte(secret)) != 1 {
 		return false, false
 	}
-	ro, _ := e.doc()["readOnly"].(bool)
+	ro, _ := doc["readOnly"].(bool)
 	return true, ro
 }
 
@@ -76,11 +81,14 @@ func groupHosts(st *state) []string {
 		gs, _ := doc["groups"].([]any)
 		return slices.Contains(gs, any(g))
 	}
-	for _, e := range st.ents[kRoutes].Values() {
-		if !inGroup(e.doc()) {
+	rd := &reader{}
+	defer rd.close()
+	for _, e := range st.ents[kRoutes].All() {
+		doc, err := jsonx.DecodeObject(rd.bytes(e))
+		if err != nil || !inGroup(doc) {
 			continue
 		}
-		fe, _ := e.doc()["frontend"].(map[string]any)
+		fe, _ := doc["frontend"].(map[string]any)
 		ds, _ := fe["domains"].([]any)
 		for _, d := range ds {
 			if s, ok := d.(string); ok {

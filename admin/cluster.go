@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"github.com/torii-gateway/torii/auth"
@@ -55,10 +56,14 @@ func (s *Server) ClusterEntries(fn func(key string, raw []byte)) {
 	if st.global != nil {
 		fn(ClusterGlobalKey, st.global.raw)
 	}
+	rd := &reader{}
+	defer rd.close()
 	for _, k := range kinds {
 		prefix := clusterPrefix(k)
-		for _, e := range st.sorted(k.id) {
-			fn(prefix+e.id, e.raw)
+		for _, e := range st.ents[k.id].All() {
+			if raw := rd.bytes(e); raw != nil {
+				fn(prefix+e.id, bytes.Clone(raw)) // fn may keep it; bbolt's memory lives as long as the transaction
+			}
 		}
 	}
 }
@@ -167,9 +172,9 @@ type ClusterCompiled struct {
 	Global *GlobalSettings
 	// Ignored counts the entries whose key names no kind Torii stores.
 	Ignored int
-	// Auths are the auth modules and Private the routes as decoded (without the added login
-	// routes): give them to the node's private-app login server (auth.Server.Update) before
-	// publishing Snapshot.
+	// Auths are the auth modules and Private the routes, as decoded, that matter to the login
+	// server (auth.LoginRelevant; not the added login routes): give them to the node's
+	// private-app login server (auth.Server.Update) before publishing Snapshot.
 	Auths   []*auth.Config
 	Private []route.Route
 	// Exporters are the data exporters of the state, ordered by id, and ExportersTag

@@ -1,6 +1,10 @@
 package admin
 
 import (
+	"encoding/json"
+
+	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/internal/jsonx"
 	"github.com/torii-gateway/torii/otoroshi"
 )
 
@@ -44,13 +48,19 @@ func checkDescriptor(c *checker, doc map[string]any) {
 	}
 }
 
-// descriptorRoutes converts every descriptor of st into its route document.
-func descriptorRoutes(st *state) []map[string]any {
-	var out []map[string]any
-	for _, e := range st.sorted(kDescriptors) {
-		r, _ := otoroshi.DescriptorToRoute(e.doc())
-		fillDefaults(r, routeDefaults)
-		out = append(out, r)
+// descriptorDoc converts the descriptor e into its route document (same id).
+func descriptorDoc(e *entity) map[string]any {
+	d, _ := otoroshi.DescriptorToRoute(e.doc())
+	fillDefaults(d, routeDefaults)
+	return d
+}
+
+// descriptorRoute converts the descriptor e into its route (r.ID is set even on an error).
+func descriptorRoute(e *entity) (route.Route, error) {
+	r := route.Route{ID: e.id}
+	raw, err := jsonx.Encode(descriptorDoc(e))
+	if err == nil {
+		err = json.Unmarshal(raw, &r)
 	}
-	return out
+	return r, err
 }

@@ -28,6 +28,10 @@ func writeExport(w io.Writer, st *state, now time.Time) error {
 		byArray[k.array] = k.id
 	}
 	names := slices.Sorted(maps.Keys(doc))
+	// One read transaction for the cold entities (see entity), for as long as the export is
+	// written: a writer that must grow the file waits for it.
+	rd := &reader{}
+	defer rd.close()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.WriteByte('{')
 	for i, name := range names {
@@ -44,10 +48,14 @@ func writeExport(w io.Writer, st *state, now time.Time) error {
 			bw.WriteByte('[')
 			n := 0
 			for _, e := range st.ents[id].All() {
+				raw := rd.bytes(e)
+				if raw == nil {
+					continue // deleted since this state was published
+				}
 				if n > 0 {
 					bw.WriteByte(',')
 				}
-				bw.Write(e.raw)
+				bw.Write(raw)
 				n++
 			}
 			bw.WriteByte(']')

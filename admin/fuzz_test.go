@@ -7,7 +7,8 @@ import (
 	"github.com/torii-gateway/torii/internal/jsonx"
 )
 
-// FuzzImport: buildImport never panics, and every entity it accepts encodes and validates.
+// FuzzImport: buildImport never panics, every entity it accepts encodes and validates, and the
+// streamed import (readImport) gives the same state, report and errors.
 func FuzzImport(f *testing.F) {
 	for _, name := range []string{"handwritten-export.json", "export-tunnel-demo.json"} {
 		raw, err := os.ReadFile("testdata/" + name)
@@ -19,6 +20,9 @@ func FuzzImport(f *testing.F) {
 	f.Add([]byte(`{"serviceDescriptors":[{"id":"x","targets":[{"host":"h"}],"paths":[1,"a"],"hosts":[]}]}`))
 	f.Add([]byte(`{"routes":[{"id":"r","frontend":{"domains":["a"]},"backend":{"targets":[{"hostname":"h","port":1}]}}],"config":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := CompareStreamedImport(data, 3); err != nil {
+			t.Fatal(err)
+		}
 		doc, err := jsonx.DecodeObject(data)
 		if err != nil {
 			return

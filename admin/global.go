@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/torii-gateway/torii/core"
 )
@@ -24,6 +25,9 @@ type GlobalSettings struct {
 	// UnderscoresInHeaders forwards request fields whose names hold "_" (dropped by default; see
 	// core.Global.UnderscoresInHeaders).
 	UnderscoresInHeaders bool
+
+	// HTTP2 is Torii's http2Settings (nil when absent: the flags apply).
+	HTTP2 *core.GlobalHTTP2
 }
 
 // compileGlobal types the global config document (already validated by checkGlobal, so errors
@@ -46,6 +50,9 @@ func compileGlobal(doc map[string]any) (*GlobalSettings, error) {
 	g.ThrottlingQuota = integer("throttlingQuota", 10000000)
 	g.PerIPThrottlingQuota = integer("perIpThrottlingQuota", 10000000)
 	g.MaxConcurrentRequests = integer("maxConcurrentRequests", 1000)
+	if hs, ok := doc["http2Settings"].(map[string]any); ok {
+		g.HTTP2 = compileHTTP2Settings(hs)
+	}
 	ipf, _ := doc["ipFiltering"].(map[string]any)
 	for list, dst := range map[string]*[]netip.Prefix{"whitelist": &g.Allowed, "blacklist": &g.Blocked} {
 		items, _ := ipf[list].([]any)
@@ -79,7 +86,72 @@ func (g *GlobalSettings) core() *core.Global {
 
 		LimitConcurrentRequests: g.LimitConcurrentRequests,
 		MaxConcurrentRequests:   g.MaxConcurrentRequests,
+
+		HTTP2: g.HTTP2,
 	}
+}
+
+// http2Settings is Torii's object of the global config for HTTP/2 to clients (served by the
+// engine's own HTTP/2 server, --h2-server loops): h2c turns HTTP/2 with prior knowledge on the
+// plaintext listener on or off, the others are the limits (timeouts in milliseconds). An absent
+// field keeps the flag's value; changes apply to connections opened after them.
+var http2Limits = []struct {
+	key    string
+	lo, hi int64
+}{
+	{"maxConcurrentStreams", 1, 1 << 16},
+	{"maxHeaderListSize", 1024, 1 << 20},
+	{"streamWindow", 1024, 1<<31 - 1},
+	{"connWindow", 1024, 1<<31 - 1},
+	{"idleTimeout", 1, 86_400_000},
+	{"pingAfter", 1, 86_400_000},
+	{"pingTimeout", 1, 86_400_000},
+}
+
+// checkHTTP2Settings checks http2Settings.
+func checkHTTP2Settings(c *checker, doc map[string]any) {
+	hs := c.object(doc, "http2Settings", "", false)
+	if hs == nil {
+		return
+	}
+	c.boolean(hs, "h2c", "http2Settings")
+	for _, l := range http2Limits {
+		c.integer(hs, l.key, "http2Settings", l.lo, l.hi)
+	}
+	for k := range hs {
+		known := k == "h2c"
+		for _, l := range http2Limits {
+			known = known || k == l.key
+		}
+		if !known {
+			c.add("http2Settings."+k, "is not a setting (h2c, maxConcurrentStreams, maxHeaderListSize, streamWindow, connWindow, idleTimeout, pingAfter, pingTimeout)")
+		}
+	}
+}
+
+// compileHTTP2Settings types a checked http2Settings object.
+func compileHTTP2Settings(hs map[string]any) *core.GlobalHTTP2 {
+	g := &core.GlobalHTTP2{}
+	if b, ok := hs["h2c"].(bool); ok {
+		g.H2C = -1
+		if b {
+			g.H2C = 1
+		}
+	}
+	v := func(k string) int64 {
+		if n, ok := hs[k].(json.Number); ok {
+			if i, err := n.Int64(); err == nil {
+				return i
+			}
+		}
+		return 0
+	}
+	g.MaxConcurrentStreams, g.MaxHeaderListSize = uint32(v("maxConcurrentStreams")), uint32(v("maxHeaderListSize"))
+	g.StreamWindow, g.ConnWindow = int32(v("streamWindow")), int32(v("connWindow"))
+	g.IdleTimeout = time.Duration(v("idleTimeout")) * time.Millisecond
+	g.PingAfter = time.Duration(v("pingAfter")) * time.Millisecond
+	g.PingTimeout = time.Duration(v("pingTimeout")) * time.Millisecond
+	return g
 }
 
 // parsePrefix accepts a CIDR prefix or a single address (a /32 or /128).

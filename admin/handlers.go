@@ -153,6 +153,8 @@ func (s *Server) handleList(k *kind, parent kindID) func(http.ResponseWriter, *h
 		search := strings.ToLower(strings.TrimSpace(q.Get("search")))
 		var page1 []*entity
 		var total int
+		rd := &reader{}
+		defer rd.close()
 		skip := int64(page-1) * int64(pageSize)
 		if sc == nil && search == "" && !hasFilters(q) {
 			// The whole kind, in id order: the page is found by rank, O(log n + pageSize)
@@ -170,11 +172,13 @@ func (s *Server) handleList(k *kind, parent kindID) func(http.ResponseWriter, *h
 		} else {
 			decode := sc != nil || hasFilters(q)
 			for _, e := range st.ents[k.id].All() {
-				if search != "" && !searchHit(k, e, search) || !mayMatch(e.raw, q) {
+				raw := rd.bytes(e)
+				if raw == nil || search != "" && !searchHit(k, e.id, raw, search) || !mayMatch(raw, q) {
 					continue
 				}
 				if decode {
-					if doc := e.doc(); !sc.matches(doc) || !matchFilters(doc, q) {
+					doc, err := jsonx.DecodeObject(raw)
+					if err != nil || !sc.matches(doc) || !matchFilters(doc, q) {
 						continue
 					}
 				}
@@ -186,12 +190,19 @@ func (s *Server) handleList(k *kind, parent kindID) func(http.ResponseWriter, *h
 		}
 		var buf bytes.Buffer
 		buf.WriteByte('[')
-		for i, e := range page1 {
-			if i > 0 {
+		n := 0
+		for _, e := range page1 {
+			raw := rd.bytes(e)
+			if raw == nil {
+				continue // deleted since this state was published
+			}
+			if n > 0 {
 				buf.WriteByte(',')
 			}
-			buf.Write(e.raw)
+			buf.Write(raw)
+			n++
 		}
+		rd.close()
 		buf.WriteByte(']')
 		w.Header().Set("X-Count", strconv.Itoa(total))
 		w.Header().Set("X-Page", strconv.Itoa(page))
@@ -277,15 +288,15 @@ func containsFold(b []byte, lower string) bool {
 // keys), or, for a route, in its domains. It reads the stored encoding without decoding it (canonical JSON:
 // members written as "key":value), so searching a million API keys scans their names, not their
 // whole documents.
-func searchHit(k *kind, e *entity, search string) bool {
-	if containsFold([]byte(e.id), search) {
+func searchHit(k *kind, id string, raw []byte, search string) bool {
+	if containsFold([]byte(id), search) {
 		return true
 	}
 	field := `"name":"`
 	if k.id == kKeys {
 		field = `"clientName":"` // keys have no name: scanning a whole key for one costs most of a search
 	}
-	for rest := e.raw; ; {
+	for rest := raw; ; {
 		i := bytes.Index(rest, []byte(field))
 		if i < 0 {
 			break
@@ -309,8 +320,8 @@ func searchHit(k *kind, e *entity, search string) bool {
 		rest = rest[end:]
 	}
 	if k.id == kRoutes {
-		if i := bytes.Index(e.raw, []byte(`"domains":[`)); i >= 0 {
-			list := e.raw[i:]
+		if i := bytes.Index(raw, []byte(`"domains":[`)); i >= 0 {
+			list := raw[i:]
 			if end := bytes.IndexByte(list, ']'); end >= 0 && containsFold(list[len(`"domains":[`):end], search) {
 				return true
 			}
@@ -369,8 +380,12 @@ func (s *Server) handleGet(k *kind, idParam string, parent kindID) func(http.Res
 		if err != nil {
 			return err
 		}
-		w.Header().Set("ETag", e.etag)
-		writeRead(w, r, e.raw)
+		raw, etag := e.read()
+		if raw == nil { // deleted since the state was loaded
+			return errNotFound(k.label + " " + strconv.Quote(e.id))
+		}
+		w.Header().Set("ETag", etag)
+		writeRead(w, r, raw)
 		return nil
 	}
 }
@@ -452,7 +467,7 @@ func (s *Server) handleUpdate(k *kind, idParam string, parent kindID, patch bool
 			if err != nil {
 				return err
 			}
-			if !jsonx.IfMatch(r.Header.Get("If-Match"), cur.etag, true) {
+			if _, etag := cur.read(); !jsonx.IfMatch(r.Header.Get("If-Match"), etag, true) {
 				return errPrecondition()
 			}
 			var doc map[string]any
@@ -498,7 +513,7 @@ func (s *Server) handleDelete(k *kind, idParam string, parent kindID) func(http.
 			if err != nil {
 				return err
 			}
-			if !jsonx.IfMatch(r.Header.Get("If-Match"), cur.etag, true) {
+			if _, etag := cur.read(); !jsonx.IfMatch(r.Header.Get("If-Match"), etag, true) {
 				return errPrecondition()
 			}
 			ws.del(st, k, cur.id)

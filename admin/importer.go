@@ -1,14 +1,19 @@
 package admin
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/torii-gateway/torii/internal/jsonx"
+	"github.com/torii-gateway/torii/internal/pmap"
 	"github.com/torii-gateway/torii/otoroshi"
 	"go.etcd.io/bbolt"
 )
@@ -16,39 +21,117 @@ import (
 // buildImport turns an Otoroshi export into a complete state and its report. It is all or
 // nothing: any invalid entity makes it fail with the fields named by array index.
 func buildImport(doc map[string]any, maxEntities int) (*state, *otoroshi.Report, error) {
-	im := otoroshi.Read(doc, maxEntities)
-	st := newState()
-	c := &checker{}
-	for _, p := range im.Problems {
+	im := newImporter(maxEntities)
+	im.rd.Backends(doc["backends"])
+	for _, k := range otoroshi.Kinds {
+		v := doc[k.Array]
+		if v == nil {
+			continue
+		}
+		l, ok := v.([]any)
+		if !ok {
+			im.rd.NotArray(k.Array)
+			continue
+		}
+		if len(l) > maxEntities {
+			im.rd.TooMany(k.Array, len(l))
+			continue
+		}
+		for i, v := range l {
+			im.entity(k.Array, i, v)
+		}
+	}
+	for name, v := range doc {
+		im.rd.TopLevel(name, v)
+	}
+	return im.finish()
+}
+
+// importer builds the state of an imported export one entity at a time: buildImport hands it a
+// decoded document, readImport the elements of a request body as they are decoded. Each entity
+// is validated, converted and encoded as it comes; the state is assembled by finish.
+type importer struct {
+	rd *otoroshi.Reader
+	c  *checker
+	// accepted are, by kind, the valid entities in the order they came, with their index in
+	// their array (finish sorts them by id and names the duplicates).
+	accepted [][]acceptedEntity
+}
+
+type acceptedEntity struct {
+	e     *entity
+	index int
+}
+
+func newImporter(maxEntities int) *importer {
+	return &importer{rd: otoroshi.NewReader(maxEntities), c: &checker{}, accepted: make([][]acceptedEntity, len(kinds))}
+}
+
+// entity reads element i of the export array: converted, defaults filled, validated (errors name
+// the array, the index and the field) and encoded.
+func (im *importer) entity(array string, i int, v any) {
+	ie, ok := im.rd.Entity(array, i, v)
+	if !ok {
+		return
+	}
+	k, d, path := kindByArray[ie.Array], ie.Doc, ie.Path()
+	fillDefaults(d, k.defaults)
+	if k.id == kKeys {
+		normalizeKey(d)
+	}
+	sub := &checker{}
+	k.check(sub, d)
+	for _, fe := range sub.errs {
+		im.c.add(path+"."+fe.Field, "%s", fe.Message)
+	}
+	if len(sub.errs) > 0 {
+		return
+	}
+	e, err := newEntity(d[k.idField].(string), d)
+	if err != nil {
+		im.c.add(path, "%s", err.Error())
+		return
+	}
+	im.accepted[k.id] = append(im.accepted[k.id], acceptedEntity{e, i})
+}
+
+// tooMany refuses the array, found to hold n entities, more than the limit: what was read of it
+// is forgotten, as a list refused before reading it.
+func (im *importer) tooMany(array string, n int) {
+	im.rd.TooMany(array, n)
+	prefix := array + "["
+	im.c.errs = slices.DeleteFunc(im.c.errs, func(fe FieldError) bool { return strings.HasPrefix(fe.Field, prefix) })
+	im.accepted[kindByArray[array].id] = nil
+}
+
+// finish assembles the imported state: each kind's entities sorted by id (the first of a
+// duplicated id is kept, the others are errors), the global config and the export's other
+// fields. Any error refuses the whole import.
+func (im *importer) finish() (*state, *otoroshi.Report, error) {
+	res := im.rd.Finish()
+	c := im.c
+	for _, p := range res.Problems {
 		c.add(p.Field, "%s", p.Message)
 	}
-	for _, ie := range im.Entities {
-		k, d, path := kindByArray[ie.Array], ie.Doc, ie.Path()
-		fillDefaults(d, k.defaults)
-		if k.id == kKeys {
-			normalizeKey(d)
+	st := newState()
+	for kid, acc := range im.accepted {
+		k := kinds[kid]
+		slices.SortFunc(acc, func(a, b acceptedEntity) int {
+			return cmp.Or(strings.Compare(a.e.id, b.e.id), cmp.Compare(a.index, b.index))
+		})
+		ids := make([]string, 0, len(acc))
+		ents := make([]*entity, 0, len(acc))
+		for j, a := range acc {
+			if j > 0 && a.e.id == acc[j-1].e.id {
+				c.add(k.array+"["+strconv.Itoa(a.index)+"]."+k.idField, "duplicate id %q", a.e.id)
+				continue
+			}
+			ids, ents = append(ids, a.e.id), append(ents, a.e)
 		}
-		sub := &checker{}
-		k.check(sub, d)
-		for _, fe := range sub.errs {
-			c.add(path+"."+fe.Field, "%s", fe.Message)
-		}
-		if len(sub.errs) > 0 {
-			continue
-		}
-		id := d[k.idField].(string)
-		if st.ents[k.id].Has(id) {
-			c.add(path+"."+k.idField, "duplicate id %q", id)
-			continue
-		}
-		e, err := newEntity(id, d)
-		if err != nil {
-			c.add(path, "%s", err.Error())
-			continue
-		}
-		st.ents[k.id] = st.ents[k.id].Set(id, e)
+		im.accepted[kid] = nil
+		st.ents[kid] = pmap.Build(ids, ents)
 	}
-	if cfg := im.Config; cfg != nil {
+	if cfg := res.Config; cfg != nil {
 		fillDefaults(cfg, globalDefaults)
 		sub := &checker{}
 		checkGlobal(sub, cfg)
@@ -61,38 +144,50 @@ func buildImport(doc map[string]any, maxEntities int) (*state, *otoroshi.Report,
 			st.global = e
 		}
 	}
-	if len(im.Extra) > 0 {
-		if e, err := newEntity(metaExtra, im.Extra); err != nil {
+	if len(res.Extra) > 0 {
+		if e, err := newEntity(metaExtra, res.Extra); err != nil {
 			c.add("export", "%s", err.Error())
 		} else {
 			st.extra = e
 		}
 	}
 	if len(c.errs) > 0 {
-		sort.Slice(c.errs, func(i, j int) bool { return c.errs[i].Field < c.errs[j].Field })
+		sort.SliceStable(c.errs, func(i, j int) bool { return c.errs[i].Field < c.errs[j].Field })
 		return nil, nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.import",
 			Message: "the export is not valid; nothing was imported", Fields: c.errs}
 	}
-	return st, im.Report, nil
+	return st, res.Report, nil
 }
 
-// handleImport replaces the whole configuration with an Otoroshi export, all or nothing.
+// importTimeout bounds the reading, processing and answer of one import.
+const importTimeout = 30 * time.Minute
+
+// handleImport replaces the whole configuration with an Otoroshi export, all or nothing. The
+// body streams (importstream.go): read and validated one entity at a time, staged in bbolt in
+// batches, swapped in and published once.
 func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
-	body, err := s.readBody(w, r, s.opts.MaxImportBytes, false)
-	if err != nil {
+	if err := checkBodyType(r, false); err != nil {
 		return err
 	}
-	doc, err := jsonx.DecodeObject(body)
+	// The server's 60 s read and write timeouts bound requests that hold a body in memory; an
+	// import is read while it is processed, which takes minutes for a million entities on a
+	// busy machine (it is authenticated by now, and its size is capped by MaxImportBytes).
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(importTimeout))
+	_ = rc.SetWriteDeadline(time.Now().Add(importTimeout))
+	body := http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes)
+	s.importMu.Lock()
+	defer s.importMu.Unlock()
+	imported, rep, err := readImport(body, s.opts.MaxImportEntities)
 	if err != nil {
-		return errBadRequest(err.Error())
+		return importBodyError(body, err, s.opts.MaxImportBytes)
 	}
-	imported, rep, err := buildImport(doc, s.opts.MaxImportEntities)
-	if err != nil {
+	if err := s.stageImport(imported); err != nil {
 		return err
 	}
 	var undos []func()
 	c, err := s.write(func(st *state, ws *writeSet) error {
-		if !jsonx.IfMatch(r.Header.Get("If-Match"), stateETag(st), true) {
+		if m := r.Header.Get("If-Match"); m != "" && !jsonx.IfMatch(m, stateETag(st), true) {
 			return errPrecondition()
 		}
 		for id := range st.ents[kKeys].All() {
@@ -100,11 +195,11 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 				undos = append(undos, s.forgetQuota(ws, id))
 			}
 		}
-		ws.reset = entityBuckets()
+		ws.reset, ws.staged = entityBuckets(), true
 		st.ents = imported.ents
 		st.global = imported.global
 		st.extra = imported.extra
-		ws.changes = append(ws.changes, importChanges(imported)...)
+		ws.changes = append(ws.changes, importChanges(imported, false)...)
 		s.audit(ws, r, "FULL_OTOROSHI_IMPORT", "", nil, map[string]any{"imported": rep.Imported},
 			"imported a whole configuration")
 		return nil
@@ -112,6 +207,9 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		for _, undo := range undos {
 			undo()
+		}
+		if derr := s.dropStaging(); derr != nil {
+			s.log.Error("cannot drop the staging buckets of a refused import", "err", derr)
 		}
 		return err
 	}
@@ -125,12 +223,15 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 }
 
 // importChanges are the bbolt writes that store an imported state, after entityBuckets were
-// emptied.
-func importChanges(next *state) []change {
+// emptied (with its entities) or replaced by the staged ones (without).
+func importChanges(next *state, entities bool) []change {
 	var out []change
 	for _, k := range kinds {
+		if !entities {
+			break
+		}
 		for _, e := range next.sorted(k.id) {
-			out = append(out, change{bucket: k.bucket, key: e.id, value: e.raw})
+			out = append(out, change{bucket: k.bucket, key: e.id, value: e.bytes()})
 		}
 	}
 	if next.global != nil {
@@ -175,7 +276,7 @@ func (s *Server) seed(cur *state, data []byte) (*state, error) {
 	if _, err := s.compiler.compile(next, 1); err != nil {
 		return nil, fmt.Errorf("cannot compile seed configuration: %w", err)
 	}
-	ws := &writeSet{reset: entityBuckets(), changes: importChanges(next)}
+	ws := &writeSet{reset: entityBuckets(), changes: importChanges(next, true)}
 	if next.global == nil {
 		next.global = cur.global
 		if cur.global != nil {

@@ -78,7 +78,7 @@ func TestImportHandwritten(t *testing.T) {
 		t.Errorf("descriptor lost its own fields: %v", sd)
 	}
 	e.must(http.StatusNotFound, req{method: "GET", path: "/api/routes/legacy-invoices"})
-	r := descriptorRoutes(e.s.cur.Load())[0]
+	r := descriptorDoc(e.s.cur.Load().sorted(kDescriptors)[0])
 	fe, be := r["frontend"].(map[string]any), r["backend"].(map[string]any)
 	if got := fmt.Sprint(fe["domains"]); got != "[invoices.example.com/invoices billing.example.com/invoices]" {
 		t.Errorf("domains %s", got)
@@ -366,5 +366,43 @@ func TestImportKeepsTLSTargets(t *testing.T) {
 		if !ups[0].Target.TLS || ups[0].TLS == nil || ups[0].TLS.ServerName != ups[0].Target.Hostname {
 			t.Errorf("%s: tls %v profile %+v", id, ups[0].Target.TLS, ups[0].TLS)
 		}
+	}
+}
+
+// TestImportKeepsHTTP2Targets: Otoroshi targets with protocol HTTP/2.0 (a route's, an https
+// service descriptor's) stay HTTP/2 targets: the import report says how Torii speaks to them
+// (h2c, or h2 over TLS), the published table sends to them in HTTP/2, and the export gives the
+// protocol back unchanged.
+func TestImportKeepsHTTP2Targets(t *testing.T) {
+	e := newEnv(t, nil)
+	rep := importReport(t, e.must(http.StatusOK, req{method: "POST", path: "/api/otoroshi.json", body: `{
+		"routes":[{"id":"route_grpc","frontend":{"domains":["grpc.example.com"]},
+			"backend":{"targets":[{"id":"t","hostname":"127.0.0.1","port":50051,"protocol":"HTTP/2.0"}],"root":"/"}}],
+		"serviceDescriptors":[{"id":"service_grpc","name":"g","env":"prod","domain":"example.com","subdomain":"g",
+			"targets":[{"host":"127.0.0.1:50052","scheme":"https","protocol":"HTTP/2.0"}],"root":"/"}]}`}))
+	for _, w := range []string{"routes/route_grpc: backend.targets[0] keeps protocol HTTP/2.0: Torii speaks HTTP/2 to it, h2c",
+		"serviceDescriptors/service_grpc: backend.targets[0] keeps protocol HTTP/2.0: Torii speaks HTTP/2 to it, h2 over TLS"} {
+		found := false
+		for _, x := range rep.Converted {
+			found = found || strings.HasPrefix(x, w)
+		}
+		if !found {
+			t.Errorf("no %q in the report: %+v", w, rep.Converted)
+		}
+	}
+	for _, x := range rep.Warnings {
+		if strings.HasSuffix(x.Field, ".protocol") {
+			t.Errorf("protocol warning: %+v", x)
+		}
+	}
+	tab := e.s.published.Load().routes
+	for _, id := range []string{"route_grpc", "service_grpc"} {
+		if ups := tab.Route(id).Upstreams(); !ups[0].H2 {
+			t.Errorf("%s: target not HTTP/2: %+v", id, ups[0])
+		}
+	}
+	ex := e.must(http.StatusOK, req{method: "GET", path: "/api/otoroshi.json"}).body
+	if n := strings.Count(string(ex), `"protocol":"HTTP/2.0"`); n < 2 {
+		t.Errorf("export has %d HTTP/2.0 targets, want 2: %.3000s", n, ex)
 	}
 }

@@ -2,11 +2,20 @@ package admin
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/torii-gateway/torii/auth"
+	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/metric"
+	"github.com/torii-gateway/torii/core/privateapp"
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 )
@@ -14,12 +23,51 @@ import (
 // TestIncrementalMatchesFullCompile is the property test of incremental publish: after each
 // write of a random sequence of route and API key creates, updates and deletes (and global config
 // and group changes) through the admin API, the published snapshot's keys, routes and global
-// config equal those of a full recompile of the stored state.
+// config equal those of a full recompile of the stored state. What a route write updates by
+// its delta (route.Table.DeltaFrom) is checked against the full state too: the snapshot's
+// per-route policies and route metrics by Index (core.Snapshot.Consistent), the exported route
+// metrics, the registry's target states and the TLS table's client-certificate hosts. Routes
+// share hosts, get disabled, carry an API key policy or ask for a client certificate.
 func TestIncrementalMatchesFullCompile(t *testing.T) {
 	counters := quota.New(quota.Options{})
-	e := newEnv(t, func(o *Options) { o.Quotas = counters })
+	set := metric.NewSet(2)
+	srv, err := core.NewServer(core.Config{Listen: "127.0.0.1:0", Loops: 2, Metrics: set, Quotas: counters,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A login server (never dialed): routes behind AuthModule get login routes.
+	login := auth.NewServer(auth.Options{Sessions: privateapp.New(nil), Addr: netip.MustParseAddrPort("127.0.0.1:1")})
+	e := newEnv(t, func(o *Options) { o.Quotas = counters; o.Publisher = srv; o.PrivateApps = login })
+	e.must(http.StatusCreated, req{method: "POST", path: "/api/auths", body: map[string]any{"type": "basic", "id": "auth_mod_1", "name": "users"}})
 	rng := rand.New(rand.NewPCG(7, 8))
-	routes, keys := map[string]bool{}, map[string]bool{}
+	taker := false // a route takes the login prefix of host shared0
+	// rbody is a route whose host, plugins and state are drawn at random.
+	rbody := func(id string, step int) map[string]any {
+		domain := fmt.Sprintf("%s-%d.example.com", id, step)
+		if rng.IntN(3) == 0 { // a host other routes have too
+			domain = fmt.Sprintf("shared%d.example.com/%s", rng.IntN(2), id)
+		}
+		r := routeBody(id, domain, 3000+step)
+		var plugins []any
+		if rng.IntN(3) == 0 {
+			plugins = append(plugins, map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.ApikeyCalls", "config": map[string]any{}})
+		}
+		if rng.IntN(4) == 0 {
+			plugins = append(plugins, map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.NgHasClientCertValidator", "config": map[string]any{}})
+		}
+		if rng.IntN(4) == 0 { // a private app: its host gets a login route
+			plugins = append(plugins, map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.AuthModule", "config": map[string]any{"auth_module": "auth_mod_1"}})
+		}
+		if plugins != nil {
+			r["plugins"] = plugins
+		}
+		if rng.IntN(6) == 0 {
+			r["enabled"] = false
+		}
+		return r
+	}
+	routes, keys, descs := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	pick := func(m map[string]bool) string {
 		n := rng.IntN(len(m))
 		for id := range m {
@@ -39,15 +87,57 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 			"clientName": fmt.Sprintf("%s gen %d", id, gen), "authorizedEntities": ents,
 			"enabled": rng.IntN(5) != 0, "throttlingQuota": 10 + rng.IntN(100), "tags": []string{fmt.Sprint("t", gen)}}
 	}
-	for step := range 150 {
-		switch op := rng.IntN(10); {
+	for step := range 250 {
+		switch op := rng.IntN(14); {
+		case op == 13:
+			// A route of the user on the login prefix of a shared host: no login route is
+			// added there while it exists.
+			if taker {
+				e.must(http.StatusOK, req{method: "DELETE", path: "/api/routes/taker"})
+			} else {
+				e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: routeBody("taker", "shared0.example.com"+strings.TrimSuffix(auth.Prefix, "/"), 3999)})
+			}
+			taker = !taker
+		case op >= 10 && (op == 10 || len(descs) == 0):
+			// A legacy service descriptor, created or updated: it compiles into a route.
+			if len(descs) > 0 && rng.IntN(2) == 0 {
+				id := pick(descs)
+				e.must(http.StatusOK, req{method: "PUT", path: "/api/services/" + id, body: descBody(id, step)})
+				break
+			}
+			id := fmt.Sprintf("d%d", step)
+			e.must(http.StatusCreated, req{method: "POST", path: "/api/services", body: descBody(id, step)})
+			descs[id] = true
+		case op == 11:
+			id := pick(descs)
+			e.must(http.StatusOK, req{method: "DELETE", path: "/api/services/" + id})
+			delete(descs, id)
+		case op == 12:
+			// A route with a descriptor's id, or the other way round, or with a broken plugin
+			// config, is refused, and nothing changes.
+			if rng.IntN(3) == 0 {
+				// A route whose plugin config does not compile: its target states, made while
+				// compiling, are dropped with the write.
+				bad := rbody(fmt.Sprintf("bad%d", step), step)
+				bad["plugins"] = []any{map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.ApikeyCalls",
+					"config": map[string]any{"mandatory": "yes"}}}
+				bad["enabled"] = true
+				e.must(http.StatusBadRequest, req{method: "POST", path: "/api/routes", body: bad})
+				break
+			}
+			if len(routes) > 0 && rng.IntN(2) == 0 {
+				e.must(http.StatusBadRequest, req{method: "POST", path: "/api/services", body: descBody(pick(routes), step)})
+			} else {
+				id := pick(descs)
+				e.must(http.StatusBadRequest, req{method: "POST", path: "/api/routes", body: rbody(id, step)})
+			}
 		case op < 2 || len(routes) == 0:
 			id := fmt.Sprintf("r%d", step)
-			e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: routeBody(id, id+".example.com", 3000+step)})
+			e.must(http.StatusCreated, req{method: "POST", path: "/api/routes", body: rbody(id, step)})
 			routes[id] = true
 		case op == 2:
 			id := pick(routes)
-			e.must(http.StatusOK, req{method: "PUT", path: "/api/routes/" + id, body: routeBody(id, fmt.Sprintf("%s-%d.example.com", id, step), 4000+step)})
+			e.must(http.StatusOK, req{method: "PUT", path: "/api/routes/" + id, body: rbody(id, step)})
 		case op == 3 && len(routes) > 1:
 			id := pick(routes)
 			e.must(http.StatusOK, req{method: "DELETE", path: "/api/routes/" + id})
@@ -82,14 +172,81 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 		if !reflect.DeepEqual(routeEntities(got.routes), routeEntities(want.routes)) || len(got.routes.Routes()) != len(want.routes.Routes()) {
 			t.Fatalf("step %d: published routes differ from a recompile", step)
 		}
-		for i, r := range want.routes.Routes() {
-			if g := got.routes.Routes()[i]; g.ID != r.ID || g.Index != r.Index || g.Upstreams()[0].Addr != r.Upstreams()[0].Addr {
-				t.Fatalf("step %d: route %d is %s@%d, recompiled %s@%d", step, i, g.ID, g.Index, r.ID, r.Index)
+		for _, r := range want.routes.Routes() {
+			// Indexes are slots kept across writes (route.Table.With), not positions: compare ids.
+			if g := got.routes.Route(r.ID); g == nil || got.routes.RouteAt(g.Index) != g || g.Upstreams()[0].Addr != r.Upstreams()[0].Addr {
+				t.Fatalf("step %d: route %s is %v, recompiled %v", step, r.ID, g, r)
 			}
 		}
 		if !reflect.DeepEqual(got.global, want.global) || !reflect.DeepEqual(got.snap.Global, want.snap.Global) {
 			t.Fatalf("step %d: global %+v, recompiled %+v", step, got.global, want.global)
 		}
+		checkDelta(t, step, e, srv, set, got, want)
+	}
+}
+
+// descBody is a service descriptor (Otoroshi's legacy entity) on its own host.
+func descBody(id string, step int) map[string]any {
+	return map[string]any{"id": id, "name": id, "env": "prod", "domain": "example.com", "subdomain": fmt.Sprintf("%s-%d", id, step),
+		"enabled": true, "groups": []string{"default"}, "root": "/", "matchingRoot": nil, "stripPath": true,
+		"targets": []any{map[string]any{"host": fmt.Sprintf("127.0.0.1:%d", 5000+step), "scheme": "http", "weight": 1}}}
+}
+
+// checkDelta checks what a write updates by its route delta against the full state: the
+// published snapshot's per-route state, the exported route metrics, the registry's target
+// states and the client-certificate hosts of the TLS table.
+func checkDelta(t *testing.T, step int, e *env, srv *core.Server, set *metric.Set, got, want *compiled) {
+	t.Helper()
+	snap := srv.Snapshot()
+	if snap != got.snap {
+		t.Fatalf("step %d: the proxy's snapshot is not the published one", step)
+	}
+	if err := snap.Consistent(); err != nil {
+		t.Fatalf("step %d: %v", step, err)
+	}
+	wantIDs := []string{metric.NoRouteID}
+	var keys []string
+	for _, rt := range want.routes.Routes() {
+		wantIDs = append(wantIDs, rt.ID)
+		for _, u := range rt.Upstreams() {
+			keys = append(keys, u.Key)
+		}
+	}
+	slices.Sort(wantIDs)
+	var exported []string
+	for _, m := range set.Routes() {
+		exported = append(exported, m.ID())
+	}
+	if !slices.Equal(exported, wantIDs) {
+		t.Fatalf("step %d: route metrics exported for %v, want %v", step, exported, wantIDs)
+	}
+	reg := e.s.compiler.reg
+	for _, k := range keys {
+		if reg.Lookup(k) == nil {
+			t.Fatalf("step %d: no registry state for target %s", step, k)
+		}
+	}
+	if reg.Len() != len(keys) {
+		t.Fatalf("step %d: %d registry states, want the %d targets of the routes", step, reg.Len(), len(keys))
+	}
+	hosts := func(c *compiled) []string {
+		h := slices.Clone(c.tls.Options().ClientAuthHosts)
+		slices.Sort(h)
+		return h
+	}
+	if g, w := hosts(got), hosts(want); !slices.Equal(g, w) {
+		t.Fatalf("step %d: client certificate hosts %v, recompiled %v", step, g, w)
+	}
+	ids := func(rs []route.Route) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if g, w := ids(got.private), ids(want.private); !slices.Equal(g, w) || !slices.Equal(got.logins, want.logins) {
+		t.Fatalf("step %d: private routes %v and login routes %v, recompiled %v and %v", step, g, got.logins, w, want.logins)
 	}
 }
 
@@ -99,5 +256,6 @@ func routeEntities(t *route.Table) []route.Route {
 	for _, c := range t.Routes() {
 		out = append(out, *c.Route)
 	}
+	slices.SortFunc(out, func(a, b route.Route) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }

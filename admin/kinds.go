@@ -491,6 +491,7 @@ func checkGlobal(c *checker, doc map[string]any) {
 	}
 	c.str(doc, globalAdminKeysGroup, "", false)
 	checkTLSSettings(c, doc)
+	checkHTTP2Settings(c, doc)
 	c.strings(doc, "tags", "")
 	c.stringMap(doc, "metadata", "")
 }

@@ -114,6 +114,11 @@ func openDB(path string) (*bbolt.DB, error) {
 				return fmt.Errorf("cannot migrate schema %d to %d: %w", v, v+1, err)
 			}
 		}
+		if tx.Bucket([]byte(stagingBucket)) != nil { // an import that did not finish
+			if err := tx.DeleteBucket([]byte(stagingBucket)); err != nil {
+				return fmt.Errorf("cannot drop the staging buckets of an unfinished import: %w", err)
+			}
+		}
 		return tx.Bucket([]byte(bucketMeta)).Put([]byte(metaSchema), []byte(strconv.Itoa(schemaVersion)))
 	})
 	if err != nil {
@@ -130,15 +135,28 @@ func loadState(db *bbolt.DB) (*state, error) {
 		for _, k := range kinds {
 			// bbolt yields keys in order: the map is built in one pass (pmap.Build). The stored
 			// encodings are kept as they are (writes store canonical encodings); each is checked
-			// to be a JSON object, not decoded.
+			// to be a JSON object, not decoded. Routes and API keys stay cold (see entity):
+			// the compile that follows decodes every one of them, so they are only checked to
+			// be an object's bytes here.
 			var ids []string
 			var ents []*entity
+			var cs *coldStore
+			if k.id == kKeys || k.id == kRoutes {
+				cs = &coldStore{db: db, bucket: []byte(k.bucket)}
+			}
 			err := tx.Bucket([]byte(k.bucket)).ForEach(func(key, val []byte) error {
+				ids = append(ids, string(key))
+				if cs != nil {
+					if v := bytes.TrimSpace(val); len(v) < 2 || v[0] != '{' || v[len(v)-1] != '}' {
+						return fmt.Errorf("cannot decode %s %q: not a JSON object", k.label, key)
+					}
+					ents = append(ents, &entity{id: ids[len(ids)-1], cold: cs})
+					return nil
+				}
 				if !isJSONObject(val) {
 					return fmt.Errorf("cannot decode %s %q: not a JSON object", k.label, key)
 				}
 				raw := bytes.Clone(val) // val is valid only during the transaction
-				ids = append(ids, string(key))
 				ents = append(ents, &entity{id: ids[len(ids)-1], raw: raw, etag: jsonx.ETag(raw)})
 				return nil
 			})
@@ -204,20 +222,25 @@ func commit(db *bbolt.DB, reset []string, changes []change, audits [][]byte) err
 				return fmt.Errorf("cannot recreate bucket %s: %w", name, err)
 			}
 		}
-		for _, c := range changes {
-			b := tx.Bucket([]byte(c.bucket))
-			var err error
-			if c.value == nil {
-				err = b.Delete([]byte(c.key))
-			} else {
-				err = b.Put([]byte(c.key), c.value)
-			}
-			if err != nil {
-				return fmt.Errorf("cannot write %s/%s: %w", c.bucket, c.key, err)
-			}
-		}
-		return appendAudit(tx, audits)
+		return applyChanges(tx, changes, audits)
 	})
+}
+
+// applyChanges applies changes and appends the audit events in tx.
+func applyChanges(tx *bbolt.Tx, changes []change, audits [][]byte) error {
+	for _, c := range changes {
+		b := tx.Bucket([]byte(c.bucket))
+		var err error
+		if c.value == nil {
+			err = b.Delete([]byte(c.key))
+		} else {
+			err = b.Put([]byte(c.key), c.value)
+		}
+		if err != nil {
+			return fmt.Errorf("cannot write %s/%s: %w", c.bucket, c.key, err)
+		}
+	}
+	return appendAudit(tx, audits)
 }
 
 func appendAudit(tx *bbolt.Tx, audits [][]byte) error {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/torii-gateway/torii/internal/jsonx"
+	"go.etcd.io/bbolt"
 )
 
 // writeSet is what one write stores: bucket changes, buckets emptied first, and audit events.
@@ -13,6 +14,22 @@ type writeSet struct {
 	reset   []string
 	changes []change
 	audits  [][]byte
+	// staged: the buckets of reset are replaced by the import's staging buckets (stageImport),
+	// not emptied.
+	staged bool
+}
+
+// commit stores ws in one bbolt transaction (fsynced before it returns).
+func (ws *writeSet) commit(db *bbolt.DB) error {
+	if !ws.staged {
+		return commit(db, ws.reset, ws.changes, ws.audits)
+	}
+	return db.Update(func(tx *bbolt.Tx) error {
+		if err := swapStaged(tx, ws.reset); err != nil {
+			return err
+		}
+		return applyChanges(tx, ws.changes, ws.audits)
+	})
 }
 
 func (ws *writeSet) put(st *state, k *kind, e *entity) {
@@ -48,7 +65,7 @@ func (s *Server) write(fn func(st *state, ws *writeSet) error) (*compiled, error
 	if err := s.applyExporters(next); err != nil {
 		return nil, compileError(err)
 	}
-	if err := commit(s.db, ws.reset, ws.changes, ws.audits); err != nil {
+	if err := ws.commit(s.db); err != nil {
 		if rerr := s.applyExporters(s.cur.Load()); rerr != nil {
 			s.log.Error("cannot restore the data exporters after a failed commit", "err", rerr)
 		}

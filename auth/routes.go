@@ -66,6 +66,23 @@ func privateRoutes(routes []route.Route) map[string]*privateRoute {
 	return out
 }
 
+// LoginRelevant reports whether LoginRoutes depends on r: r is enabled with
+// an enabled AuthModule or MultiAuthModule plugin, or one of its domains
+// takes the login prefix. LoginRoutes over the relevant routes of a list adds
+// the same routes as over the whole list, so a caller that keeps the
+// relevant ones need not go over every route again after a change.
+func LoginRelevant(r *route.Route) bool {
+	for _, d := range r.Frontend.Domains {
+		if strings.HasSuffix(strings.ToLower(strings.TrimSuffix(d, "/")), strings.TrimSuffix(Prefix, "/")) {
+			return true
+		}
+	}
+	return len(privateRoutes([]route.Route{*r})) > 0
+}
+
+// IsLoginRouteID reports whether id is the id LoginRoutes gives its routes.
+func IsLoginRouteID(id string) bool { return strings.HasPrefix(id, loginRouteID("")) }
+
 // LoginRoutes returns routes with, for each host of a route behind
 // AuthModule, one route more that sends host+Prefix to the login server at
 // addr (Host kept, path kept). Call it on the admin's routes before

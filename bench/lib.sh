@@ -2,6 +2,7 @@
 # The sourcing script sets: me (its name, for messages), port (first of five ports), nginx_listen
 # ("ssl" or "ssl http2"), haproxy_alpn ("http/1.1" or "h2,http/1.1"), builds (extra name:package
 # pairs to build besides torii and backend) and h2load_flags (extra h2load flags, e.g. --h1).
+# TORII_FLAGS (environment) adds flags to torii's command line, e.g. "--h2-server loops".
 # Sourcing it installs what is missing, builds, writes the certificate and the nginx/HAProxy
 # configurations, checks the ports are free, starts backend, torii, nginx and HAProxy (pids kept in
 # pids, killed on exit) and waits for their ports. It defines start, port_of, rss_tree and h2.
@@ -100,7 +101,7 @@ start() { # name cpu cmd...
 }
 start backend 1 "$dir/backend" -listen "127.0.0.1:$backend" -size 32
 start torii 0 "$dir/torii" proxy --listen "127.0.0.1:$torii_plain" --listen-tls "127.0.0.1:$torii" --tls-cert "$dir/cert.pem" \
-	--tls-key "$dir/key.pem" --to "http://127.0.0.1:$backend" --loops 1 --log-level error --max-conns 9000
+	--tls-key "$dir/key.pem" --to "http://127.0.0.1:$backend" --loops 1 --log-level error --max-conns 9000 ${TORII_FLAGS:-}
 start nginx 0 nginx -c "$dir/nginx.conf"
 start haproxy 0 haproxy -f "$dir/haproxy.cfg"
 for p in $backend $torii $nginx $haproxy; do

@@ -227,13 +227,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, conf Config) {
 	if set := s.keys(); set != nil {
 		key = set.Get(p["client_id"])
 	}
-	if key == nil || key.Source == nil || !key.Usable(now) ||
-		subtle.ConstantTimeCompare([]byte(key.Source.ClientSecret), []byte(p["client_secret"])) != 1 {
+	if key == nil || !key.Usable(now) ||
+		subtle.ConstantTimeCompare([]byte(key.Secret()), []byte(p["client_secret"])) != 1 {
 		jsonError(w, http.StatusUnauthorized, "access_denied", "Bad client credentials")
 		return
 	}
 	scope := p["scope"]
-	granted := key.Source.Metadata["scope"]
+	granted, _ := key.Metadata().Get("scope")
 	if scope != "" && !hasScopes(granted, scope) {
 		jsonError(w, http.StatusForbidden, "access_denied", "Client has not been granted scopes: "+scope)
 		return
@@ -249,7 +249,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, conf Config) {
 		"jti": hex.EncodeToString(jti[:]), "exp": now.Add(exp).Unix(), "iat": now.Unix(), "nbf": now.Unix(),
 		"cid": key.ClientID, "iss": proto + "://" + r.Host, "sub": key.ClientID, "aud": "otoroshi"})
 	tok.Header["kid"] = conf.DefaultKeyPair
-	signed, err := tok.SignedString([]byte(key.Source.ClientSecret))
+	signed, err := tok.SignedString([]byte(key.Secret()))
 	if err != nil {
 		jsonError(w, http.StatusInternalServerError, "server_error", "cannot sign the token")
 		return
@@ -294,24 +294,22 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 			return nil, errors.New("no keys")
 		}
 		k := set.Get(cid)
-		if k == nil || k.Source == nil || !k.Usable(s.now()) {
+		if k == nil || !k.Usable(s.now()) {
 			return nil, errors.New("unknown client")
 		}
-		return []byte(k.Source.ClientSecret), nil
+		return []byte(k.Secret()), nil
 	}, jwt.WithValidMethods([]string{"HS512"}), jwt.WithExpirationRequired(), jwt.WithTimeFunc(s.now))
 	if err != nil || !tok.Valid {
 		jsonError(w, http.StatusUnauthorized, "access_denied", "Unauthorized")
 		return
 	}
 	k := s.keys().Get(claims["cid"].(string))
-	light := map[string]any{"clientId": k.ClientID, "clientName": k.ClientName, "metadata": k.Source.Metadata,
-		"tags": k.Source.Tags, "access_type": "apikey"}
-	if light["metadata"] == nil {
-		light["metadata"] = map[string]string{}
+	tags := k.Tags()
+	if tags == nil {
+		tags = []string{}
 	}
-	if light["tags"] == nil {
-		light["tags"] = []string{}
-	}
+	light := map[string]any{"clientId": k.ClientID, "clientName": k.ClientName, "metadata": k.Metadata().Map(),
+		"tags": tags, "access_type": "apikey"}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(light)
 }

@@ -182,7 +182,7 @@ func (a *acceptor) serve(s *Server, ln *net.TCPListener) {
 			continue
 		}
 		backoff = 0
-		if s.cfg.H2C != nil {
+		if s.cfg.H2C != nil || s.h2cfg.Load().H2C {
 			go a.sniffH2C(s, c) // h2c.go
 			continue
 		}

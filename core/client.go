@@ -64,6 +64,7 @@ type clientConn struct {
 	carry        []byte      // inbound bytes taken back from a pump, consumed before gnet's buffer
 	pumpCarry    []byte      // set by a pump for the loop to take as carry
 	pump         *pumpJob    // the pump this exchange is moving to, while it waits
+	h2           *h2stream   // the HTTP/2 stream this virtual connection is (h2stream.go); never pumped
 
 	// The current exchange.
 	method     httpparse.Method
@@ -114,6 +115,7 @@ func (lp *loop) openClient(c gnet.Conn, e *enrolled) {
 		cc.t.owner = cc
 	}
 	cc.c = c
+	cc.h2 = nil
 	cc.state = csHead
 	cc.park, cc.parks = nil, 0
 	cc.remote = netip.Addr{}
@@ -427,6 +429,9 @@ func (lp *loop) timeoutsFor(rt *route.Compiled) exchangeTimeouts {
 // that processing continues.
 func (lp *loop) forwardBody(cc *clientConn) bool {
 	us := cc.up
+	if us.state == usPumped {
+		return false // back from an interrupted upload pump, the upstream not yet (pump.go)
+	}
 	buf := lp.inbound(cc)
 	if len(buf) == 0 {
 		return false
@@ -488,7 +493,7 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 		return false
 	}
 	lp.armUpload(cc)
-	if us.c.OutboundBuffered() > lp.s.cfg.HighWater {
+	if cc.h2 == nil && us.c.OutboundBuffered() > lp.s.cfg.HighWater {
 		lp.pumpUpload(cc)
 	}
 	return false
@@ -582,8 +587,13 @@ func peekCarry(c gnet.Conn, carry *[]byte) []byte {
 	return b
 }
 
-// discardCarry drops the first n bytes returned by peekCarry.
+// discardCarry drops the first n bytes returned by peekCarry. n == 0 drops
+// nothing: gnet's Discard(0) would drop everything buffered (a partial chunk
+// size line left by relayBody was lost that way).
 func discardCarry(c gnet.Conn, carry *[]byte, n int) {
+	if n <= 0 {
+		return
+	}
 	if len(*carry) > 0 {
 		*carry = (*carry)[n:]
 		if len(*carry) == 0 {

@@ -1,6 +1,8 @@
 package core
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"runtime"
@@ -39,6 +41,10 @@ type Config struct {
 	// preface is given to H2C (package h2edge) on that goroutine instead of the loops. Off
 	// (nil) by default; not combined with ProxyProtocol.
 	H2C func(c net.Conn)
+	// HTTP2 serves HTTP/2 on the event loops (h2conn.go) instead of package h2edge: an
+	// enrolled connection whose ClientInfo (or PROXY header) says ALPN h2, and, with
+	// HTTP2.H2C, plaintext connections starting with the HTTP/2 preface. Off by default.
+	HTTP2 HTTP2Config
 	// HTTPSPort is the port of the TLS listener in front of the engine (package tlsedge), for
 	// the redirections of ForceHttpsTraffic; 0 or 443 leaves the port out of the URL.
 	HTTPSPort int
@@ -78,7 +84,8 @@ type Config struct {
 	ConnectTimeout, ResponseTimeout, BackendIdleTimeout, CallTimeout time.Duration
 
 	// PoolIdleLimit is the number of idle keep-alive connections a loop keeps
-	// per target; PoolIdleTimeout closes an idle pooled connection.
+	// per target (0: DefaultPoolIdleLimit, or DefaultH2PoolIdleLimit when
+	// HTTP2.Enabled); PoolIdleTimeout closes an idle pooled connection.
 	PoolIdleLimit   int
 	PoolIdleTimeout time.Duration
 
@@ -124,6 +131,113 @@ type Config struct {
 	NoOtoroshiHeadersIn, NoOtoroshiHeadersBack bool
 }
 
+// HTTP2Config is the engine's own HTTP/2 server (h2conn.go). Zero limits take the Default*
+// values below (the same as package h2edge's).
+type HTTP2Config struct {
+	// Enabled serves HTTP/2 on the loops: connections enrolled with ALPN h2 (the TLS
+	// listener) become HTTP/2 connections whose streams are virtual client connections.
+	Enabled bool
+	// H2C also serves HTTP/2 with prior knowledge on the plaintext listener (each new
+	// connection is peeked first, h2c.go). Needs Enabled.
+	H2C bool
+	// MaxConcurrentStreams is SETTINGS_MAX_CONCURRENT_STREAMS; more open streams are refused.
+	MaxConcurrentStreams uint32
+	// MaxHeaderListSize bounds a decoded header list (name + value + 32 per field); larger is
+	// answered 431. It also bounds a header block's compressed size (CONTINUATION floods).
+	MaxHeaderListSize uint32
+	// StreamWindow and ConnWindow are the flow-control windows granted to the client.
+	StreamWindow, ConnWindow int32
+	// IdleTimeout closes a connection without open streams; PingAfter sends a PING after
+	// that long without a frame; PingTimeout closes a connection whose PING is unanswered;
+	// WriteTimeout closes a connection that accepts no byte that long while frames wait.
+	IdleTimeout, PingAfter, PingTimeout, WriteTimeout time.Duration
+}
+
+// The defaults of HTTP2Config.
+const (
+	DefaultH2MaxStreams    = 100
+	DefaultH2MaxHeaderList = 32 << 10
+	DefaultH2StreamWindow  = 256 << 10
+	DefaultH2ConnWindow    = 1 << 20
+	DefaultH2IdleTimeout   = 2 * time.Minute
+	DefaultH2PingAfter     = 30 * time.Second
+	DefaultH2PingTimeout   = 15 * time.Second
+	DefaultH2WriteTimeout  = 30 * time.Second
+	h2MaxWindow            = 1<<31 - 1
+	h2MinWindow            = 1 << 10
+	h2MaxHeaderListLimit   = 1 << 20
+	h2MaxStreamsLimit      = 1 << 16
+)
+
+// with returns h overridden by the global settings g (validated by the admin API; values out of
+// range keep h's).
+func (h *HTTP2Config) with(g *GlobalHTTP2) *HTTP2Config {
+	c := *h
+	switch g.H2C {
+	case 1:
+		c.H2C = c.Enabled
+	case -1:
+		c.H2C = false
+	}
+	if g.MaxConcurrentStreams > 0 && g.MaxConcurrentStreams <= h2MaxStreamsLimit {
+		c.MaxConcurrentStreams = g.MaxConcurrentStreams
+	}
+	if g.MaxHeaderListSize >= 1024 && g.MaxHeaderListSize <= h2MaxHeaderListLimit {
+		c.MaxHeaderListSize = g.MaxHeaderListSize
+	}
+	if g.StreamWindow >= h2MinWindow {
+		c.StreamWindow = g.StreamWindow
+	}
+	if g.ConnWindow >= h2MinWindow {
+		c.ConnWindow = g.ConnWindow
+	}
+	for _, d := range []struct {
+		dst *time.Duration
+		v   time.Duration
+	}{
+		{&c.IdleTimeout, g.IdleTimeout}, {&c.PingAfter, g.PingAfter}, {&c.PingTimeout, g.PingTimeout}} {
+		if d.v > 0 {
+			*d.dst = d.v
+		}
+	}
+	return &c
+}
+
+func (h *HTTP2Config) setDefaults() error {
+	if h.MaxConcurrentStreams == 0 {
+		h.MaxConcurrentStreams = DefaultH2MaxStreams
+	}
+	if h.MaxHeaderListSize == 0 {
+		h.MaxHeaderListSize = DefaultH2MaxHeaderList
+	}
+	if h.StreamWindow == 0 {
+		h.StreamWindow = DefaultH2StreamWindow
+	}
+	if h.ConnWindow == 0 {
+		h.ConnWindow = DefaultH2ConnWindow
+	}
+	for _, d := range []struct {
+		p *time.Duration
+		v time.Duration
+	}{{&h.IdleTimeout, DefaultH2IdleTimeout}, {&h.PingAfter, DefaultH2PingAfter},
+		{&h.PingTimeout, DefaultH2PingTimeout}, {&h.WriteTimeout, DefaultH2WriteTimeout}} {
+		if *d.p <= 0 {
+			*d.p = d.v
+		}
+	}
+	switch {
+	case h.MaxConcurrentStreams > h2MaxStreamsLimit:
+		return fmt.Errorf("HTTP/2 max concurrent streams %d: at most %d", h.MaxConcurrentStreams, h2MaxStreamsLimit)
+	case h.MaxHeaderListSize < 1024 || h.MaxHeaderListSize > h2MaxHeaderListLimit:
+		return fmt.Errorf("HTTP/2 max header list size %d: between 1024 and %d", h.MaxHeaderListSize, h2MaxHeaderListLimit)
+	case h.StreamWindow < h2MinWindow || h.ConnWindow < h2MinWindow:
+		return fmt.Errorf("HTTP/2 windows %d (stream), %d (connection): between %d and %d", h.StreamWindow, h.ConnWindow, h2MinWindow, h2MaxWindow)
+	case h.H2C && !h.Enabled:
+		return errors.New("HTTP/2 h2c on the loops needs HTTP2.Enabled")
+	}
+	return nil
+}
+
 // The defaults of Config.
 const (
 	DefaultHeaderTimeout      = 10 * time.Second
@@ -133,6 +247,7 @@ const (
 	DefaultBackendIdleTimeout = 60 * time.Second
 	DefaultCallTimeout        = 120 * time.Second
 	DefaultPoolIdleLimit      = 64
+	DefaultH2PoolIdleLimit    = 512 // PoolIdleLimit's default with HTTP2.Enabled
 	DefaultPoolIdleTimeout    = 60 * time.Second
 	DefaultHighWater          = 1 << 20
 	DefaultTickInterval       = 10 * time.Millisecond
@@ -182,9 +297,19 @@ func (c *Config) setDefaults() error {
 	}
 	if c.PoolIdleLimit <= 0 {
 		c.PoolIdleLimit = DefaultPoolIdleLimit
+		if c.HTTP2.Enabled {
+			// One HTTP/2 connection alone may hold 100 exchanges in flight: a
+			// pool that keeps 64 idle connections would close and redial most
+			// backend connections under a few such clients (h2load -c 50 -m 10
+			// through 64: 9.6k req/s; through 512: 62k, docs/ARCHITECTURE.md).
+			c.PoolIdleLimit = DefaultH2PoolIdleLimit
+		}
 	}
 	if c.HighWater <= 0 {
 		c.HighWater = DefaultHighWater
+	}
+	if err := c.HTTP2.setDefaults(); err != nil {
+		return err
 	}
 	if c.Quotas == nil {
 		c.Quotas = quota.New(quota.Options{})

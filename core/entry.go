@@ -198,6 +198,10 @@ func (lp *loop) readPreface(cc *clientConn) bool {
 	}
 	lp.consume(cc, n)
 	cc.state = csHead
+	if lp.s.cfg.HTTP2.Enabled && cc.peer != nil && cc.peer.ALPN == alpnH2 && cc.h2 == nil {
+		lp.becomeH2(cc)
+		return false
+	}
 	return true
 }
 

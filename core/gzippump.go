@@ -140,7 +140,7 @@ func (s *Server) pumpGzip(job *pumpJob) error {
 	case httpparse.FramingChunked:
 		src := &limitReader{r: job.upstream, left: bodyBudget(job.cc.body.respMax, job.cc.body.sent)}
 		var n int64
-		_, n, err = pumpChunked(sink, src, job.upCarry, &us.dec, true, true)
+		_, n, err = pumpChunked(sink, src, job.upCarry, &us.dec, true, true, nil)
 		job.moved += n
 	case httpparse.FramingLength:
 		left := us.left

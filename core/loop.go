@@ -10,6 +10,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/torii-gateway/torii/core/event"
+	"github.com/torii-gateway/torii/core/h2up"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/core/upstls"
 	"github.com/torii-gateway/torii/httpparse"
@@ -60,6 +61,14 @@ type loop struct {
 	freeHeads   [][]byte
 	freeRecords []*event.Record
 
+	// HTTP/2 (h2conn.go): stream structs to reuse, the response head being
+	// translated and its HPACK block.
+	freeStreams []*h2stream
+	h2conns     map[*h2conn]struct{}
+	h2resp      httpparse.Response
+	h2respHdr   [maxHeaders]httpparse.Header
+	h2blk       []byte
+
 	heads headScratch // timestamp cache, error page buffer (head.go)
 	// plugCtx is the context handed to route plugins (plugins.go).
 	plugCtx plugin.Ctx
@@ -109,6 +118,7 @@ func (lp *loop) recycle() {
 		cc.carry = nil
 		cc.pumpCarry = nil
 		cc.pump = nil
+		cc.h2 = nil
 		lp.releaseExchange(cc)
 		pushFree(&lp.freeClients, cc)
 	}
@@ -146,6 +156,10 @@ func (lp *loop) closeConn(c gnet.Conn) {
 		lp.closeCur = true
 		return
 	}
+	if st, ok := c.(*h2stream); ok {
+		lp.closeStream(st) // a virtual connection (h2stream.go)
+		return
+	}
 	_ = lp.el.Close(c)
 }
 
@@ -157,6 +171,7 @@ func (lp *loop) newUpstream(up *route.Upstream) *upstreamConn {
 	}
 	us.addr = up.Addr
 	us.prof = up.TLS
+	us.h2 = up.H2
 	us.state = usDialing
 	us.reused = false
 	return us
@@ -173,14 +188,18 @@ func (lp *loop) freeUpstream(us *upstreamConn) {
 // runs onUpstreamOpen on the loop. A failure comes back through Execute as
 // onDialError. A new connection costs a goroutine; pooled ones cost nothing.
 func (lp *loop) dial(us *upstreamConn, timeoutMs int64) {
-	addr, prof := us.addr, us.prof
+	addr, prof, h2 := us.addr, us.prof, us.h2
 	go func() {
 		var nc net.Conn
 		var err error
-		if prof != nil {
+		switch {
+		case h2:
+			// HTTP/2 target: the loop speaks HTTP/1.1 to a bridge (package h2up).
+			nc, err = h2up.Dial(context.Background(), addr.String(), prof, msDuration(timeoutMs))
+		case prof != nil:
 			// TLS target: handshake here, the loop gets a socketpair end (package upstls).
 			nc, err = upstls.Dial(context.Background(), addr.String(), prof, msDuration(timeoutMs))
-		} else {
+		default:
 			d := net.Dialer{Timeout: msDuration(timeoutMs)}
 			nc, err = d.Dial("tcp", addr.String())
 		}
@@ -235,6 +254,7 @@ func (lp *loop) checkFlushWait() {
 // connections during a graceful shutdown.
 func (lp *loop) drainIdle() {
 	lp.drainPools()
+	lp.drainH2()
 	for _, cc := range lp.idleClients() {
 		cc.state = csClosing
 		lp.closeConn(cc.c)

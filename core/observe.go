@@ -8,6 +8,7 @@ import (
 	"github.com/torii-gateway/torii/core/quota"
 	"github.com/torii-gateway/torii/core/route"
 	"github.com/torii-gateway/torii/httpparse"
+	"github.com/torii-gateway/torii/internal/pvec"
 )
 
 // Observation of the hot path (see "Observation" in the package doc). Every
@@ -50,12 +51,13 @@ func (s *Server) initObserve() {
 func (s *Server) nanos() int64 { return int64(time.Since(s.start)) }
 
 // observeTable is what observation needs from one snapshot, built off the
-// loop by Publish: the metrics of each route, by route.Compiled.Index. The
+// loop by Publish: the metrics of each route, by route.Compiled.Index, in a
+// persistent vector that a route write changes in O(changed routes). The
 // event identity of an API key is built with the key (apikey.Key.Identity).
 type observeTable struct {
 	set    *metric.Set
 	hub    *event.Hub
-	routes []*metric.RouteMetrics
+	routes pvec.Vec[*metric.RouteMetrics]
 }
 
 // attachObserve builds snap's observeTable for the server's metric Set and
@@ -69,22 +71,57 @@ func (s *Server) attachObserve(snap *Snapshot) {
 	if snap.obs != nil && snap.obs.set == set && snap.obs.hub == hub {
 		return
 	}
+	cur := s.snap.Load()
+	if cur == nil || cur.obs == nil || cur.obs.set != set || cur.obs.hub != hub {
+		cur = nil
+	}
 	// The same route table as the current snapshot (an API key or global
 	// config change): the same route metrics, without a pass over the routes.
-	if cur := s.snap.Load(); cur != nil && cur.Routes == snap.Routes && cur.obs != nil && cur.obs.set == set && cur.obs.hub == hub {
+	if cur != nil && cur.Routes == snap.Routes {
 		snap.obs = cur.obs
 		return
 	}
 	t := &observeTable{set: set, hub: hub}
-	if set != nil && snap.Routes != nil {
-		rs := snap.Routes.Routes()
-		ids := make([]string, len(rs))
-		for i, r := range rs {
-			ids[i] = r.ID
-		}
-		t.routes = set.SyncRoutes(ids)
-	}
 	snap.obs = t
+	if set == nil || snap.Routes == nil {
+		return
+	}
+	if d := snap.Routes.DeltaFrom(curRoutes(cur)); d != nil {
+		// A route write: the current metrics but for the routes it changed.
+		removed := make([]string, len(d.Removed))
+		ed := cur.obs.routes.Edit()
+		for i, rt := range d.Removed {
+			removed[i] = rt.ID
+			ed.Clear(rt.Index)
+		}
+		added := make([]string, len(d.Added))
+		for i, rt := range d.Added {
+			added[i] = rt.ID
+		}
+		for i, m := range set.SyncRoutesDelta(added, removed) {
+			ed.Set(d.Added[i].Index, m)
+		}
+		t.routes = ed.Vec()
+		return
+	}
+	rs := snap.Routes.Routes()
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.ID
+	}
+	ed := t.routes.Edit()
+	for i, m := range set.SyncRoutes(ids) {
+		ed.Set(rs[i].Index, m)
+	}
+	t.routes = ed.Vec()
+}
+
+// curRoutes is the route table of cur, or nil.
+func curRoutes(cur *Snapshot) *route.Table {
+	if cur == nil {
+		return nil
+	}
+	return cur.Routes
 }
 
 // keyQuotas converts a key's limits and what remains after a call into the
@@ -99,10 +136,13 @@ func keyQuotas(lim quota.Limits, rem quota.Remaining) event.Quotas {
 
 // routeMetrics returns the metrics of rt in snap, or nil.
 func (snap *Snapshot) routeMetrics(rt *route.Compiled) *metric.RouteMetrics {
-	if snap == nil || snap.obs == nil || rt.Index < 0 || rt.Index >= len(snap.obs.routes) {
+	if snap == nil || snap.obs == nil {
 		return nil
 	}
-	return snap.obs.routes[rt.Index]
+	if p := snap.obs.routes.At(rt.Index); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // loopObs is the observation state of one loop, touched only on it (pools
@@ -138,7 +178,8 @@ type exchangeObs struct {
 	dataIn  int64 // request bytes read: head and body
 	dataOut int64 // response bytes written: head and body as relayed
 	status  uint16
-	routed  bool // obsRoute ran: the policy step ran too, so cc.pol is this request's
+	grpc    uint8 // gRPC status + 1 (grpc.go), 0: none seen
+	routed  bool  // obsRoute ran: the policy step ran too, so cc.pol is this request's
 }
 
 // obsBegin starts observing the request just parsed into lp.req from buf
@@ -222,6 +263,9 @@ func (lp *loop) obsResponse(cc *clientConn, us *upstreamConn, buf []byte) {
 	o := &cc.obs
 	o.respAt = lp.s.nanos()
 	o.status = uint16(us.resp.Status)
+	if us.h2 {
+		o.grpc = grpcStatusOf(&us.resp, buf) // a trailers-only gRPC response
+	}
 	if o.rec != nil {
 		o.rec.AddResponseHeaders(buf, us.resp.Headers)
 		if us.out == outChunk || (us.out == outPass && us.framing == httpparse.FramingChunked) {
@@ -261,6 +305,7 @@ func (s *Server) obsEnd(lp *loop, cc *clientConn, now int64, gwError string, fai
 	r.Duration, r.Backend = total, backend
 	r.DataIn, r.DataOut = o.dataIn, o.dataOut
 	r.Status = o.status
+	r.GRPCStatus = o.grpc
 	r.Attempts = 0
 	if o.routed && o.backend > 0 {
 		// Targets tried (retries across targets), plus the retry of a

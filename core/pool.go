@@ -42,16 +42,20 @@ func (p *pools) init() { p.m = make(map[poolKey]*hostPool) }
 // poolKey identifies a pool: the target address and, for a TLS target, its TLS profile id (0
 // for plaintext), so that TLS and plaintext connections to one address never mix, nor two TLS
 // configurations (client certificate, trust) to one address.
+//
+// h2 sets apart the socketpairs bridged to an HTTP/2 target (core/h2up) from HTTP/1.1
+// connections to the same address.
 type poolKey struct {
 	addr netip.AddrPort
 	tls  uint32
+	h2   bool
 }
 
-func keyOf(addr netip.AddrPort, p *upstls.Profile) poolKey {
+func keyOf(addr netip.AddrPort, p *upstls.Profile, h2 bool) poolKey {
 	if p == nil {
-		return poolKey{addr: addr}
+		return poolKey{addr: addr, h2: h2}
 	}
-	return poolKey{addr: addr, tls: p.ID}
+	return poolKey{addr: addr, tls: p.ID, h2: h2}
 }
 
 // pop takes the most recently parked connection of hp, or nil.
@@ -63,7 +67,7 @@ func (hp *hostPool) pop() *upstreamConn {
 // takeIdle returns an idle pooled connection to up, marked active and
 // reused, or nil. On the loop.
 func (lp *loop) takeIdle(up *route.Upstream) *upstreamConn {
-	hp := lp.pools.m[keyOf(up.Addr, up.TLS)]
+	hp := lp.pools.m[keyOf(up.Addr, up.TLS, up.H2)]
 	if hp == nil {
 		return nil
 	}
@@ -81,7 +85,7 @@ func (lp *loop) takeIdle(up *route.Upstream) *upstreamConn {
 // server is draining or the current table no longer routes to its address.
 // On the loop.
 func (lp *loop) putIdle(us *upstreamConn) {
-	k := keyOf(us.addr, us.prof)
+	k := keyOf(us.addr, us.prof, us.h2)
 	hp := lp.pools.m[k]
 	if hp == nil {
 		hp = &hostPool{addr: us.addr}
@@ -101,7 +105,7 @@ func (lp *loop) putIdle(us *upstreamConn) {
 // removeIdle takes us out of its pool if it is there (its timer fired, or
 // the backend closed it).
 func (lp *loop) removeIdle(us *upstreamConn) {
-	hp := lp.pools.m[keyOf(us.addr, us.prof)]
+	hp := lp.pools.m[keyOf(us.addr, us.prof, us.h2)]
 	if hp == nil {
 		return
 	}

@@ -21,7 +21,16 @@ const (
 	pumpDownload pumpKind = iota + 1 // the response body, upstream → client
 	pumpUpload                       // the request body, client → upstream
 	pumpTunnel                       // both ways, after a 101
+	// pumpDuplex copies both bodies at once, each with its framing: the response of an
+	// HTTP/2 target (h2up) streaming while the request body is still open (bidirectional
+	// gRPC). See beginPump.
+	pumpDuplex
 )
+
+// errPumpInterrupted ends an upload pump that handed its exchange back to the loop
+// before the request body's end, because the backend started its response
+// (pumpUploadWatched).
+var errPumpInterrupted = errors.New("core: upload pump interrupted by the response")
 
 // pumpBuf is the copy buffer of a pump that must look at the bytes (chunked
 // bodies, chunk encoding); length-framed bodies and tunnels splice instead.
@@ -41,6 +50,7 @@ type pumpJob struct {
 	upIn             bool
 	deadline         time.Time
 	moved            int64 // body bytes the pump relayed (as read), for the event and metrics
+	movedUp          int64 // request body bytes of a pumpDuplex (moved counts the response's)
 }
 
 // pumpConn is a socket a pump copies on with blocking I/O: a TCP
@@ -103,7 +113,20 @@ func (lp *loop) pumpUpload(cc *clientConn) {
 	lp.beginPump(cc, cc.up, pumpUpload)
 }
 
+// beginPump hands cc's exchange with us over to a pump of that kind, once the
+// outbound buffers have drained (pumpFlushCheck).
+//
+// For an HTTP/2 target (us.h2: a gRPC backend through h2up), whose response may
+// stream while the request body is still open, a pump of one direction would
+// stop the other and can deadlock a backend that answers each message before
+// reading the next: the response of such an exchange is pumped together with
+// the rest of the request body (pumpDuplex), and an upload pump that starts
+// before the response head hands the exchange back to the loop as soon as the
+// response begins (pumpUploadWatched), so that the loop relays its head.
 func (lp *loop) beginPump(cc *clientConn, us *upstreamConn, kind pumpKind) {
+	if us.h2 && (kind == pumpDownload && !cc.reqDone || kind == pumpUpload && us.gotHead) {
+		kind = pumpDuplex
+	}
 	job := &pumpJob{kind: kind, cc: cc, us: us, clientIn: true, upIn: true,
 		deadline: lp.s.start.Add(msDuration(cc.deadline))}
 	if kind == pumpTunnel {
@@ -225,18 +248,29 @@ func (s *Server) runPump(lp *loop, job *pumpJob) {
 	case pumpDownload:
 		err = s.pumpResponse(job)
 	case pumpUpload:
-		err = s.pumpRequest(job)
+		if job.us.h2 {
+			err = s.pumpUploadWatched(job)
+		} else {
+			err = s.pumpRequest(job)
+		}
 	case pumpTunnel:
 		s.pumpBoth(job)
 		err = errTunnelDone
+	case pumpDuplex:
+		err = s.pumpDuplex(job)
 	}
 	cc := job.cc
 	cc.obsPumped(job.kind, job.moved)
-	if job.kind == pumpUpload && err == nil {
+	if job.kind == pumpDuplex {
+		cc.obsPumped(pumpUpload, job.movedUp)
+	}
+	if job.kind == pumpUpload && (err == nil || err == errPumpInterrupted) {
 		// The request body is through: the response comes back on the
 		// loop, client first, then upstream. The exchange goes on there.
 		_ = job.client.SetDeadline(time.Time{})
 		_ = job.upstream.SetDeadline(time.Time{})
+		// An interrupted upload (cc in csBody) goes on on the loop too, once
+		// both are back (reattachUpstream).
 		if s.enroll(lp, cc, job.client) {
 			if !s.enroll(lp, job.us, job.upstream) {
 				_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
@@ -332,6 +366,10 @@ func (lp *loop) onClientReopen(cc *clientConn, c gnet.Conn) gnet.Action {
 		}
 	case csWait:
 		lp.armExchange(cc, tkResponse, cc.timeouts.response)
+	case csBody:
+		// An upload pump interrupted by the response (pumpUploadWatched): the
+		// body goes on once the upstream is back too (reattachUpstream).
+		lp.armUpload(cc)
 	}
 	return lp.leave(gnet.None)
 }
@@ -348,6 +386,13 @@ func (lp *loop) reattachUpstream(us *upstreamConn) {
 	us.state = usActive
 	if lp.processUpstream(us) == gnet.Close {
 		lp.closeCur = true
+		return
+	}
+	if cc.up == us && cc.state == csBody && lp.inboundLen(cc) > 0 {
+		// The rest of a request body the client sent while both were away.
+		if lp.processClient(cc) == gnet.Close {
+			lp.closeConn(cc.c)
+		}
 	}
 }
 
@@ -381,7 +426,11 @@ func (s *Server) pumpResponse(job *pumpJob) error {
 		return nil
 	case httpparse.FramingChunked:
 		src := &limitReader{r: up, left: bodyBudget(job.cc.body.respMax, job.cc.body.sent)}
-		_, n, err := pumpChunked(client, src, job.upCarry, &us.dec, us.out == outDechunk, true)
+		var grpc *uint8
+		if us.h2 {
+			grpc = &job.cc.obs.grpc // the pump owns cc
+		}
+		_, n, err := pumpChunked(client, src, job.upCarry, &us.dec, us.out == outDechunk, true, grpc)
 		job.moved += n
 		return err
 	default:
@@ -436,8 +485,9 @@ func writeBody(w io.Writer, b []byte, chunk bool) error {
 // fields are filtered (filterTrailer, keepUnderscores). It returns a copy of
 // the bytes read past the body's end (a pipelined request, for a request body)
 // and the number of body bytes it decoded (framing included, as the loop counts
-// them), also when it fails.
-func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.ChunkedDecoder, dechunk, keepUnderscores bool) ([]byte, int64, error) {
+// them), also when it fails. With grpc not nil, the grpc-status of the trailers
+// (plus one, grpc.go) is stored there when they have one.
+func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.ChunkedDecoder, dechunk, keepUnderscores bool, grpc *uint8) ([]byte, int64, error) {
 	buf := make([]byte, pumpBuf)
 	n := copy(buf, carry)
 	if n < len(carry) {
@@ -453,6 +503,11 @@ func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.Chun
 			}
 			if err != nil {
 				return nil, moved, fmt.Errorf("cannot pump chunked body: %w", err)
+			}
+			if done && grpc != nil {
+				if g := grpcStatusInTrailer(buf[off : off+m]); g != 0 {
+					*grpc = g
+				}
 			}
 			if dechunk {
 				if data.Len() > 0 {
@@ -485,7 +540,9 @@ func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.Chun
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, moved, err
+			// What was read but not decoded yet, for a pump interrupted
+			// mid-body that gives the exchange back to the loop.
+			return append([]byte(nil), buf[:n]...), moved, err
 		}
 	}
 }
@@ -495,43 +552,138 @@ func pumpChunked(dst io.Writer, src io.Reader, carry []byte, dec *httpparse.Chun
 // request) stays in the carry for the loop.
 func (s *Server) pumpRequest(job *pumpJob) error {
 	cc := job.cc
-	client, up := job.client, job.upstream
-	carry := job.clientCarry
-	switch cc.reqFraming {
-	case httpparse.FramingLength:
-		left := cc.reqLeft
-		n := min(int64(len(carry)), left)
-		if n > 0 {
-			if _, err := up.Write(carry[:n]); err != nil {
-				return err
-			}
-			job.moved += n
-			left -= n
-			carry = carry[n:]
-		}
-		if left > 0 {
-			m, err := io.CopyN(up, client, left)
-			job.moved += m
-			if err != nil {
-				return fmt.Errorf("cannot pump request body (%d of %d bytes): %w", m, left, err)
-			}
-		}
-		cc.reqLeft = 0
-	case httpparse.FramingChunked:
-		src := &limitReader{r: client, left: bodyBudget(cc.body.reqMax, cc.body.got)}
-		rest, n, err := pumpChunked(up, src, carry, &cc.reqDec, false, cc.pol.keepUnderscores)
-		job.moved += n
-		if err != nil {
-			return err
-		}
-		carry = rest
+	carry, err := s.pumpRequestBody(job, &job.moved)
+	cc.bodySent = true
+	if err != nil {
+		return err
 	}
 	cc.reqDone = true
-	cc.bodySent = true
 	cc.state = csWait
 	cc.pumpCarry = carry
 	job.us.carry = job.upCarry
 	return nil
+}
+
+// pumpRequestBody copies the rest of the request body from job.client to
+// job.upstream, counting the bytes in *moved, and returns what the client sent
+// past the body's end. When it fails, cc's body state (reqLeft, reqDec) says
+// how far it went and the bytes returned are those read but not yet written
+// (a chunked element cut by the failure), for pumpUploadWatched.
+func (s *Server) pumpRequestBody(job *pumpJob, moved *int64) ([]byte, error) {
+	cc := job.cc
+	client, up := job.client, job.upstream
+	carry := job.clientCarry
+	switch cc.reqFraming {
+	case httpparse.FramingLength:
+		n := min(int64(len(carry)), cc.reqLeft)
+		if n > 0 {
+			if _, err := up.Write(carry[:n]); err != nil {
+				return nil, err
+			}
+			*moved += n
+			cc.reqLeft -= n
+			carry = carry[n:]
+		}
+		if cc.reqLeft > 0 {
+			left := cc.reqLeft
+			m, err := io.CopyN(up, client, left)
+			*moved += m
+			cc.reqLeft -= m
+			if err != nil {
+				return nil, fmt.Errorf("cannot pump request body (%d of %d bytes): %w", m, left, err)
+			}
+		}
+	case httpparse.FramingChunked:
+		src := &limitReader{r: client, left: bodyBudget(cc.body.reqMax, cc.body.got)}
+		rest, n, err := pumpChunked(up, src, carry, &cc.reqDec, false, cc.pol.keepUnderscores, nil)
+		*moved += n
+		if err != nil {
+			return rest, err
+		}
+		carry = rest
+	}
+	return carry, nil
+}
+
+// pumpUploadWatched is pumpRequest for an HTTP/2 target, whose response may
+// begin while the request body is still open: a watcher reads the upstream
+// meanwhile, and its first bytes (or its end) interrupt the copy between two
+// writes, giving the exchange back to the loop (errPumpInterrupted, cc in
+// csBody) with the bytes read on either side as carries. The loop then relays
+// the response head and goes on in full duplex (pumpDuplex under backpressure).
+func (s *Server) pumpUploadWatched(job *pumpJob) error {
+	cc := job.cc
+	var got []byte
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		buf := make([]byte, pumpBuf)
+		n, _ := job.upstream.Read(buf)
+		got = buf[:n]
+		// The response began (or the upstream ended): stop reading the client.
+		_ = job.client.SetReadDeadline(time.Now())
+	}()
+	carry, err := s.pumpRequestBody(job, &job.moved)
+	cc.bodySent = true
+	_ = job.upstream.SetReadDeadline(time.Now())
+	<-watched
+	_ = job.upstream.SetReadDeadline(job.deadline)
+	_ = job.client.SetReadDeadline(job.deadline)
+	job.us.carry = joinCarry(job.upCarry, got)
+	if err == nil {
+		cc.reqDone = true
+		cc.state = csWait
+		cc.pumpCarry = carry
+		return nil
+	}
+	if !isTimeout(err) || !job.deadline.IsZero() && !time.Now().Before(job.deadline) {
+		return err // a failure, or the call's own deadline
+	}
+	// Interrupted mid-body: what was read of the client and not written goes
+	// back to the loop, which decodes it again from the body state.
+	cc.state = csBody
+	cc.pumpCarry = carry
+	cc.body.got += job.moved // framing included: the bound errs on the safe side
+	return errPumpInterrupted
+}
+
+// isTimeout reports whether err is a deadline passing (an interrupted copy).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// pumpDuplex copies the response body to the client and the rest of the
+// request body to the upstream at once (an HTTP/2 target's full-duplex
+// exchange, see beginPump). The exchange ends with the response: a request
+// body still open then is cut (the client connection closes, as endExchange
+// decides for a request not done).
+func (s *Server) pumpDuplex(job *pumpJob) error {
+	cc := job.cc
+	upDone := make(chan error, 1)
+	go func() {
+		carry, err := s.pumpRequestBody(job, &job.movedUp)
+		if err == nil {
+			cc.reqDone = true
+			cc.pumpCarry = carry
+		}
+		upDone <- err
+	}()
+	err := s.pumpResponse(job)
+	var upErr error
+	select {
+	case upErr = <-upDone:
+	default:
+		// The response is over, the request body is not: stop copying it.
+		_ = job.client.SetReadDeadline(time.Now())
+		_ = job.upstream.SetWriteDeadline(time.Now())
+		<-upDone
+	}
+	cc.bodySent = true
+	if err == nil && upErr != nil && !isTimeout(upErr) {
+		s.log.Debug("request body of a full-duplex exchange cut", "err", upErr)
+	}
+	return err
 }
 
 // pumpBoth relays an upgraded connection both ways until either side ends.

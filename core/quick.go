@@ -10,8 +10,9 @@ import (
 
 // QuickRoute returns the single catch-all route of quick mode ("torii proxy
 // --to ..."): every host and path goes to targets, round-robin. Each target is
-// an http:// URL with a host and a port (80 when absent); its path is the
-// route's root.
+// an http:// URL with a host and a port (80 when absent), or h2c:// for a
+// target spoken to in HTTP/2 with prior knowledge (protocol HTTP/2.0); its path
+// is the route's root.
 func QuickRoute(targets []string) (route.Route, error) {
 	r := route.Route{
 		ID:      "route_quick",
@@ -32,8 +33,12 @@ func QuickRoute(targets []string) (route.Route, error) {
 	}
 	for i, t := range targets {
 		u, err := url.Parse(t)
-		if err != nil || u.Scheme != "http" || u.Hostname() == "" {
-			return r, fmt.Errorf("cannot build quick route: %w: %q is not an http://host:port URL", ErrNoTarget, t)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "h2c") || u.Hostname() == "" {
+			return r, fmt.Errorf("cannot build quick route: %w: %q is not an http://host:port (or h2c://host:port) URL", ErrNoTarget, t)
+		}
+		proto := "HTTP/1.1"
+		if u.Scheme == "h2c" {
+			proto = "HTTP/2.0" // HTTP/2 with prior knowledge (gRPC backends)
 		}
 		host, port := u.Hostname(), u.Port()
 		if port == "" {
@@ -51,7 +56,7 @@ func QuickRoute(targets []string) (route.Route, error) {
 			Hostname: host,
 			Port:     p,
 			Weight:   1,
-			Protocol: "HTTP/1.1",
+			Protocol: proto,
 		})
 	}
 	return r, nil

@@ -37,7 +37,18 @@ type Server struct {
 	draining atomic.Bool
 	conns    atomic.Int64 // open client connections, pumped ones included
 	pumped   atomic.Int64 // exchanges handed to a pump goroutine, ever
-	pumps    sync.WaitGroup
+
+	// HTTP/2 on the loops (h2conn.go): open connections, connections ever,
+	// streams ever, errors by code (ours and the client's resets).
+	h2Conns   atomic.Int64
+	h2Served  atomic.Int64
+	h2Streams atomic.Uint64
+	h2Errors  [16]atomic.Uint64
+	h2Held    atomic.Int64 // backend connections held off the loop for a draining stream, ever
+	// h2cfg is the HTTP/2 configuration in force: Config.HTTP2, or its
+	// merge with the published Global.HTTP2.
+	h2cfg atomic.Pointer[HTTP2Config]
+	pumps sync.WaitGroup
 
 	pumpMu sync.Mutex
 	active map[*pumpJob]struct{} // pumps copying right now, closed on a forced stop
@@ -54,6 +65,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("cannot configure proxy engine: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, start: time.Now(), booted: make(chan struct{}), loopsUp: make(chan struct{}), done: make(chan struct{})}
+	s.h2cfg.Store(&s.cfg.HTTP2)
 	empty := []*loop{}
 	s.loopList.Store(&empty)
 	s.initObserve()
@@ -75,6 +87,11 @@ func NewServer(cfg Config) (*Server, error) {
 func (s *Server) Publish(snap *Snapshot) {
 	snap = prepareSnapshot(snap, s.log)
 	s.attachObserve(snap)
+	if g := snap.Global; g != nil && g.HTTP2 != nil {
+		s.h2cfg.Store(s.cfg.HTTP2.with(g.HTTP2))
+	} else if cur := s.h2cfg.Load(); cur != &s.cfg.HTTP2 {
+		s.h2cfg.Store(&s.cfg.HTTP2)
+	}
 	s.snap.Store(snap)
 }
 
@@ -287,6 +304,19 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, x.lp.onClientReopen(x, c)
 	case *enrolled:
 		e = x // a client handed over by Server.Enroll (entry.go)
+	case *h2Enrolled:
+		// HTTP/2 with prior knowledge (h2c.go).
+		s := h.s
+		lp := s.loopFor(c.EventLoop())
+		if s.draining.Load() {
+			return nil, gnet.Close
+		}
+		if n := s.conns.Add(1); s.cfg.MaxConns > 0 && n > int64(s.cfg.MaxConns) {
+			s.conns.Add(-1)
+			return nil, gnet.Close
+		}
+		lp.openH2(c, x.info)
+		return nil, gnet.None
 	}
 	s := h.s
 	lp := s.loopFor(c.EventLoop())
@@ -308,6 +338,8 @@ func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 		x.lp.onClientClose(x)
 	case *upstreamConn:
 		x.lp.onUpstreamClose(x)
+	case *h2conn:
+		x.lp.closeH2(x)
 	}
 	return gnet.None
 }
@@ -318,6 +350,8 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		return x.lp.trafficClient(x)
 	case *upstreamConn:
 		return x.lp.trafficUpstream(x)
+	case *h2conn:
+		return x.lp.trafficH2(x)
 	}
 	return gnet.Close
 }

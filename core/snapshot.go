@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/torii-gateway/torii/core/apikey"
+	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/core/plugin"
 	"github.com/torii-gateway/torii/core/route"
+	"github.com/torii-gateway/torii/internal/pvec"
 )
 
 // Snapshot is everything the hot path reads about configuration, published
@@ -38,8 +41,12 @@ type Snapshot struct {
 	// answer 500 error.missing.globaljwtverifier.id.
 	JWT *plugin.VerifierSet
 
-	// policies holds the per-route policy steps, by route.Compiled.Index.
-	policies []routePolicy
+	// policies holds the per-route policy steps, by route.Compiled.Index: a
+	// persistent vector, so that a table made by route.Table.With costs the
+	// changed routes only (BuildSnapshotFrom). broken counts the routes
+	// whose policy did not compile.
+	policies pvec.Vec[routePolicy]
+	broken   int
 	built    bool
 
 	obs *observeTable // filled by Publish: route metrics by route index
@@ -99,10 +106,28 @@ type Global struct {
 	// the Server, so a reload does not reset it.
 	LimitConcurrentRequests bool
 	MaxConcurrentRequests   int64
+	// HTTP2, when set, overrides the engine's HTTP/2 settings (Config.HTTP2,
+	// from the flags) gateway-wide: h2c on the listener and the limits. It
+	// applies to connections accepted (h2c) or becoming HTTP/2 (limits) after
+	// the Publish; it needs Config.HTTP2.Enabled (the engine's own server).
+	HTTP2 *GlobalHTTP2
+}
+
+// GlobalHTTP2 are the HTTP/2 settings of the global configuration (Torii's
+// http2Settings). Zero fields keep the engine's values (the flags).
+type GlobalHTTP2 struct {
+	// H2C turns h2c with prior knowledge on the plaintext listener on (1) or
+	// off (-1); 0 keeps the engine's setting.
+	H2C                                     int8
+	MaxConcurrentStreams, MaxHeaderListSize uint32
+	StreamWindow, ConnWindow                int32
+	IdleTimeout, PingAfter, PingTimeout     time.Duration
 }
 
 // routePolicy is the compiled policy steps of one route.
 type routePolicy struct {
+	// src is the route this policy was compiled from (Consistent checks it).
+	src *route.Compiled
 	// key is the API key policy of the ApikeyCalls plugin, nil when the
 	// route has none.
 	key *apikey.Policy
@@ -143,15 +168,43 @@ func BuildSnapshot(routes *route.Table, keys *apikey.Set, global *Global, versio
 }
 
 // BuildSnapshotFrom is BuildSnapshot for a change that may have left the
-// route table as it was: when routes is prev's table, the new snapshot shares
-// prev's compiled policies (immutable) instead of compiling them again, so
-// publishing an API key or global config change costs nothing per route.
-// prev is a snapshot BuildSnapshot or BuildSnapshotFrom returned, or nil.
+// route table as it was, or changed a few of its routes: when routes is
+// prev's table, the new snapshot shares prev's compiled policies (immutable)
+// instead of compiling them again, so publishing an API key or global
+// config change costs nothing per route; when routes was made by
+// prev.Routes.With (route.Table.DeltaFrom), only the policies of the routes
+// it added or replaced are compiled, the others are shared. The result is
+// what BuildSnapshot would give. prev is a snapshot BuildSnapshot or
+// BuildSnapshotFrom returned, or nil.
 func BuildSnapshotFrom(prev *Snapshot, routes *route.Table, keys *apikey.Set, global *Global, version uint64) (*Snapshot, error) {
-	if prev == nil || !prev.built || prev.Routes != routes || routes == nil {
+	if prev == nil || !prev.built || routes == nil {
 		return BuildSnapshot(routes, keys, global, version)
 	}
-	return &Snapshot{Routes: routes, Keys: keys, Global: global, Version: version, policies: prev.policies, built: true}, nil
+	snap := &Snapshot{Routes: routes, Keys: keys, Global: global, Version: version, policies: prev.policies, broken: prev.broken, built: true}
+	if prev.Routes == routes {
+		return snap, nil
+	}
+	d := routes.DeltaFrom(prev.Routes)
+	if d == nil || prev.broken > 0 {
+		// A table of its own, or broken routes whose errors a full compile reports.
+		return BuildSnapshot(routes, keys, global, version)
+	}
+	ed := prev.policies.Edit()
+	for _, rt := range d.Removed {
+		ed.Clear(rt.Index)
+	}
+	var errs []error
+	for _, rt := range d.Added {
+		p, err := compileRoutePolicy(rt)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cannot compile the policy of route %q: %w", rt.ID, err))
+			p.broken = true
+			snap.broken++
+		}
+		ed.Set(rt.Index, p)
+	}
+	snap.policies = ed.Vec()
+	return snap, errors.Join(errs...)
 }
 
 // compilePolicies fills s.policies from s.Routes.
@@ -160,21 +213,69 @@ func (s *Snapshot) compilePolicies() error {
 	if s.Routes == nil {
 		return nil
 	}
-	rts := s.Routes.Routes()
-	s.policies = make([]routePolicy, len(rts))
+	ed := pvec.Vec[routePolicy]{}.Edit()
 	var errs []error
-	for _, rt := range rts {
-		if rt.Index < 0 || rt.Index >= len(s.policies) {
+	for _, rt := range s.Routes.Routes() {
+		if rt.Index < 0 || rt.Index >= s.Routes.Slots() {
 			panic("BUG: route index out of range")
 		}
 		p, err := compileRoutePolicy(rt)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("cannot compile the policy of route %q: %w", rt.ID, err))
 			p.broken = true
+			s.broken++
 		}
-		s.policies[rt.Index] = p
+		ed.Set(rt.Index, p)
 	}
+	s.policies = ed.Vec()
 	return errors.Join(errs...)
+}
+
+// Consistent checks that the per-route state of s is that of its route
+// table: the policy in each route's slot was compiled from that route, the
+// other slots are empty, and (once published) each route's slot holds its
+// own metrics. Tests of incremental publishing call it after each change; it
+// costs O(slots).
+func (s *Snapshot) Consistent() error {
+	if s == nil || s.Routes == nil {
+		return nil
+	}
+	n := max(s.Routes.Slots(), s.policies.Len())
+	if s.obs != nil {
+		n = max(n, s.obs.routes.Len())
+	}
+	for i := range n {
+		rt := s.Routes.RouteAt(i)
+		var src *route.Compiled
+		if p := s.policies.At(i); p != nil {
+			src = p.src
+		}
+		if src != rt {
+			return fmt.Errorf("core: slot %d: policy compiled from %s, route there is %s", i, describe(src), describe(rt))
+		}
+		if s.obs == nil || s.obs.set == nil {
+			continue
+		}
+		var m *metric.RouteMetrics
+		if p := s.obs.routes.At(i); p != nil {
+			m = *p
+		}
+		switch {
+		case rt == nil && m != nil:
+			return fmt.Errorf("core: slot %d: metrics of route %q in a free slot", i, m.ID())
+		case rt != nil && (m == nil || m.ID() != rt.ID):
+			return fmt.Errorf("core: slot %d: route %q has metrics %v", i, rt.ID, m)
+		}
+	}
+	return nil
+}
+
+// describe names a compiled route in Consistent's errors.
+func describe(rt *route.Compiled) string {
+	if rt == nil {
+		return "nothing"
+	}
+	return fmt.Sprintf("route %q (%p)", rt.ID, rt)
 }
 
 func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
@@ -220,7 +321,7 @@ func compileRoutePolicy(rt *route.Compiled) (routePolicy, error) {
 			}
 		}
 	}
-	rp := routePolicy{overrideHost: overrideHost, xForwarded: xForwarded, priv: priv, reqBody: reqBody, respBody: respBody}
+	rp := routePolicy{src: rt, overrideHost: overrideHost, xForwarded: xForwarded, priv: priv, reqBody: reqBody, respBody: respBody}
 	ch, err := plugin.Compile(rt)
 	if err != nil {
 		return rp, err
@@ -254,8 +355,5 @@ func prepareSnapshot(snap *Snapshot, log *slog.Logger) *Snapshot {
 
 // policyOf returns the policy steps of rt, which s.Routes matched.
 func (s *Snapshot) policyOf(rt *route.Compiled) *routePolicy {
-	if rt.Index < 0 || rt.Index >= len(s.policies) {
-		return nil
-	}
-	return &s.policies[rt.Index]
+	return s.policies.At(rt.Index)
 }

@@ -37,7 +37,7 @@ func TestPumpChunkedFiltersTrailer(t *testing.T) {
 		t.Helper()
 		var dec httpparse.ChunkedDecoder
 		var out bytes.Buffer
-		rest, moved, err := pumpChunked(&out, strings.NewReader(body[12:]+next), []byte(body[:12]), &dec, false, keepUnderscores)
+		rest, moved, err := pumpChunked(&out, strings.NewReader(body[12:]+next), []byte(body[:12]), &dec, false, keepUnderscores, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -45,11 +45,13 @@ type upstreamConn struct {
 	t         timer
 	addr      netip.AddrPort
 	prof      *upstls.Profile // TLS profile of a TLS target (the conn is a socketpair end); nil for plaintext
+	h2        bool            // an HTTP/2 target: the conn is a socketpair end bridged by core/h2up
 	state     ustate
 	cc        *clientConn // the exchange served; nil when idle
 	reused    bool        // taken from the pool for this exchange
 	abandoned bool        // its exchange ended while it was dialing
 	carry     []byte      // inbound bytes taken back from a pump, consumed before gnet's buffer
+	held      pumpConn    // the socket, off the loop while its HTTP/2 stream drains (h2hold.go)
 
 	// The response of the current exchange.
 	resp      httpparse.Response
@@ -77,6 +79,7 @@ func (us *upstreamConn) reset() {
 	us.cc = nil
 	us.abandoned = false
 	us.carry = nil
+	us.held = nil
 	us.beginResponse()
 }
 
@@ -336,7 +339,7 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	if !cc.reqDone || lp.s.draining.Load() {
 		cc.keepAlive = false
 	}
-	if cc.pol.chain != nil && !cc.http10 {
+	if cc.pol.chain != nil && !cc.http10 && cc.h2 == nil { // gzip runs on a pump: not for HTTP/2 streams
 		if level, ok := cc.pol.chain.Gzip(&cc.pol.px, &us.resp, buf, us.out == outNone); ok {
 			us.out, us.gzipLevel = outGzip, int8(level)
 		}
@@ -425,6 +428,11 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 			if us.out == outDechunk && data.Len() > 0 && !send(cc.c, buf[n+int(data.Start):n+int(data.End)]) {
 				return false
 			}
+			if fin && us.h2 {
+				if g := grpcStatusInTrailer(buf[n : n+m]); g != 0 {
+					cc.obs.grpc = g
+				}
+			}
 			if fin && us.out == outPass {
 				cut = m - filterTrailer(buf[n:n+m], true)
 			}
@@ -461,8 +469,13 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 	}
 	lp.armExchange(cc, tkBackendIdle, cc.timeouts.idle)
 	if cc.c.OutboundBuffered() > lp.s.cfg.HighWater {
-		lp.pumpDownload(cc, us)
-		return false
+		if cc.h2 == nil {
+			lp.pumpDownload(cc, us)
+			return false
+		}
+		if lp.holdUpstream(cc, us) { // an HTTP/2 stream (h2hold.go)
+			return false
+		}
 	}
 	return n > 0
 }

@@ -1,6 +1,7 @@
 package h2edge_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,8 +25,25 @@ import (
 	"github.com/torii-gateway/torii/proxyproto"
 )
 
+// onLoops makes newEnv serve HTTP/2 with the engine's own server (core.Config.HTTP2, h2c on
+// the engine's listener) instead of an h2edge.Server; set by bothServers.
+var onLoops bool
+
+// bothServers runs f twice: against h2edge and against the engine's own HTTP/2 server
+// ("loops"), which must pass the same tests before it replaces h2edge.
+func bothServers(t *testing.T, f func(t *testing.T)) {
+	for _, impl := range []string{"h2edge", "loops"} {
+		t.Run(impl, func(t *testing.T) {
+			onLoops = impl == "loops"
+			defer func() { onLoops = false }()
+			f(t)
+		})
+	}
+}
+
 // env is an engine with one route to a counting backend, an h2edge.Server on a plaintext
-// listener (h2c with prior knowledge) and the events the engine recorded.
+// listener (h2c with prior knowledge) and the events the engine recorded; with onLoops, the
+// engine itself serves h2c on its listener (h2 is nil).
 type env struct {
 	srv     *core.Server
 	h2      *h2edge.Server
@@ -64,6 +82,14 @@ func newEnv(t testing.TB, cfg h2edge.Config) *env {
 				w.(http.Flusher).Flush()
 			}
 			return
+		case "/big": // 48 MiB as fast as the gateway takes it
+			chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+			for range 48 << 20 / len(chunk) {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+			return
 		case "/slow":
 			time.Sleep(300 * time.Millisecond)
 		}
@@ -85,8 +111,12 @@ func newEnv(t testing.TB, cfg h2edge.Config) *env {
 	if err := hub.SetExporters([]event.ExporterConfig{ec}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := core.NewServer(core.Config{Listen: "127.0.0.1:0", Loops: loops, Events: hub, Metrics: set,
-		Logger: slog.New(slog.DiscardHandler)})
+	ccfg := core.Config{Listen: "127.0.0.1:0", Loops: loops, Events: hub, Metrics: set,
+		Logger: slog.New(slog.DiscardHandler)}
+	if onLoops {
+		ccfg.HTTP2 = engineH2(cfg)
+	}
+	srv, err := core.NewServer(ccfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +132,10 @@ func newEnv(t testing.TB, cfg h2edge.Config) *env {
 	srv.Publish(&core.Snapshot{Routes: table, Version: 1})
 	testkit.Run(t, "proxy", srv.Run, srv.Ready())
 	e.srv = srv
+	if onLoops {
+		e.addr = srv.Addr().String()
+		return e
+	}
 	cfg.Enroll = func(nc net.Conn) error { e.enrolls.Add(1); return srv.Enroll(nc, nil) }
 	if e.h2, err = h2edge.New(cfg); err != nil {
 		t.Fatal(err)
@@ -123,6 +157,13 @@ func newEnv(t testing.TB, cfg h2edge.Config) *env {
 		}
 	}()
 	return e
+}
+
+// engineH2 is the engine's HTTP/2 configuration with cfg's limits, h2c on.
+func engineH2(cfg h2edge.Config) core.HTTP2Config {
+	return core.HTTP2Config{Enabled: true, H2C: true, MaxConcurrentStreams: cfg.MaxConcurrentStreams,
+		MaxHeaderListSize: cfg.MaxHeaderListSize, StreamWindow: cfg.StreamWindow, ConnWindow: cfg.ConnWindow,
+		IdleTimeout: cfg.IdleTimeout, PingAfter: cfg.PingAfter, PingTimeout: cfg.PingTimeout, WriteTimeout: cfg.WriteTimeout}
 }
 
 // client is Go's HTTP/2 client speaking h2c with prior knowledge to the env.

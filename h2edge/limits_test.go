@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/h2edge"
 )
 
@@ -41,7 +42,9 @@ func serverSettings(t *testing.T, rc *rawConn) (map[http2.SettingID]uint32, uint
 // TestH2LimitDefaults: the defaults are what the server advertises and enforces: 100 concurrent
 // streams (the 101st is refused), a 32 KiB header list (431 past it), 256 KiB per stream and
 // 1 MiB per connection of flow-control window, 16 KiB frames; and a setting changes each.
-func TestH2LimitDefaults(t *testing.T) {
+func TestH2LimitDefaults(t *testing.T) { bothServers(t, testH2LimitDefaults) }
+
+func testH2LimitDefaults(t *testing.T) {
 	e := newEnv(t, h2edge.Config{})
 	rc := dialRaw(t, e.addr)
 	st, connWin := serverSettings(t, rc)
@@ -89,7 +92,11 @@ func TestH2LimitDefaults(t *testing.T) {
 	if got := closedSoon(rc3, 3*time.Second); got == "" {
 		t.Errorf("idle connection still open after IdleTimeout")
 	}
-	if _, err := h2edge.New(h2edge.Config{Enroll: e.h2.Config().Enroll, StreamWindow: 1000}); err == nil {
+	if onLoops {
+		if _, err := core.NewServer(core.Config{Listen: "127.0.0.1:0", HTTP2: core.HTTP2Config{Enabled: true, StreamWindow: 1000}}); err == nil {
+			t.Errorf("a window below 1024 was accepted")
+		}
+	} else if _, err := h2edge.New(h2edge.Config{Enroll: e.h2.Config().Enroll, StreamWindow: 1000}); err == nil {
 		t.Errorf("a window below 65535 was accepted")
 	}
 }

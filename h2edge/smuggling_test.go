@@ -69,7 +69,9 @@ func (rc *rawConn) send(t *testing.T, block []byte, data ...string) string {
 // TestH2DowngradeSmuggling: every malformed spelling of the H2.CL, H2.TE, CRLF-injection and
 // pseudo-header classes is refused (reset or 4xx) and never reaches the backend; a body that
 // looks like a second request is forwarded as the body of exactly one request.
-func TestH2DowngradeSmuggling(t *testing.T) {
+func TestH2DowngradeSmuggling(t *testing.T) { bothServers(t, testH2DowngradeSmuggling) }
+
+func testH2DowngradeSmuggling(t *testing.T) {
 	e := newEnv(t, h2edge.Config{})
 	base := []string{":method", "POST", ":scheme", "http", ":path", "/", ":authority", "h2.test"}
 	with := func(extra ...string) []byte { return headers(append(append([]string{}, base...), extra...)...) }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/torii-gateway/torii/internal/jsonx"
 )
@@ -129,108 +130,210 @@ type Import struct {
 // caller stores nothing when there is any. An array longer than maxEntities is a problem. The
 // documents in the result are doc's own (backend references are inlined in place).
 func Read(doc map[string]any, maxEntities int) *Import {
-	im := &Import{Extra: map[string]any{}, Report: &Report{Done: true, Imported: map[string]int{},
-		Kept: map[string]int{}, Ignored: map[string]int{}, Unsupported: []UnsupportedField{},
-		Warnings: []UnsupportedField{}}}
-	rep := im.Report
-	problem := func(field, msg string) { im.Problems = append(im.Problems, Problem{field, msg}) }
-	list := func(name string) []any {
-		v := doc[name]
+	rd := NewReader(maxEntities)
+	rd.Backends(doc["backends"])
+	for _, k := range Kinds {
+		v := doc[k.Array]
 		if v == nil {
-			return nil
+			continue
 		}
 		l, ok := v.([]any)
 		if !ok {
-			problem(name, "must be an array")
+			rd.NotArray(k.Array)
+			continue
 		}
 		if len(l) > maxEntities {
-			problem(name, "holds "+strconv.Itoa(len(l))+" entities, more than the import limit of "+strconv.Itoa(maxEntities)+
-				" per list (torii serve --max-import-entities, admin.Options.MaxImportEntities)")
-			return nil
+			rd.TooMany(k.Array, len(l))
+			continue
 		}
-		return l
-	}
-	unsupported := func(entity string, d map[string]any, known map[string]bool) {
-		for k, v := range d {
-			if !known[k] && !IsInert(v) {
-				rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: entity, Field: k})
-			}
-		}
-	}
-	known := map[string]map[string]bool{ArrayRoutes: routeFields, ArrayGroups: groupFields, ArrayKeys: keyFields}
-
-	backends := storedBackends(doc["backends"])
-	for _, k := range Kinds {
-		for i, v := range list(k.Array) {
-			e := Entity{Array: k.Array, Index: i}
-			d, ok := v.(map[string]any)
-			if !ok {
-				problem(e.Path(), "must be an object")
-				continue
-			}
-			e.Doc = d
-			id := e.ID()
-			if id == "" {
-				problem(e.Path()+"."+k.IDField, "is required")
-				continue
-			}
-			im.Entities = append(im.Entities, e)
-			rep.Imported[k.Array]++
-			if !Managed(k.Array) {
-				rep.Kept[k.Array]++
-				continue
-			}
-			entity := k.Array + "/" + id
-			switch k.Array {
-			case ArrayRoutes:
-				if inlineBackendRef(d, backends) {
-					rep.Converted = append(rep.Converted, entity+": backend_ref inlined from backends")
-				}
-				for _, f := range routeNestedUnsupported(d) {
-					rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: entity, Field: f})
-				}
-				be, _ := d["backend"].(map[string]any)
-				rep.Converted = append(rep.Converted, tlsTargets(entity, be)...)
-			case ArrayDescriptors:
-				r, missing := DescriptorToRoute(d)
-				for _, f := range missing {
-					rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: entity, Field: f})
-				}
-				be, _ := r["backend"].(map[string]any)
-				rep.Converted = append(rep.Converted, tlsTargets(entity, be)...)
-			}
-			if f := known[k.Array]; f != nil {
-				unsupported(entity, d, f)
+		for i, v := range l {
+			if e, ok := rd.Entity(k.Array, i, v); ok {
+				rd.im.Entities = append(rd.im.Entities, e)
 			}
 		}
 	}
 	for name, v := range doc {
-		if _, isKind := KindOf(name); isKind || exportHeader[name] {
-			continue
+		rd.TopLevel(name, v)
+	}
+	return rd.Finish()
+}
+
+// Reader reads an export one entity at a time, whatever the order of its arrays: Read hands it
+// a decoded document, the admin API's streaming import the elements of a request body as they
+// are decoded, so that the whole document is never held. Its Import has no Entities: the caller
+// keeps those Entity returns.
+type Reader struct {
+	im  *Import
+	max int
+	// backends are the export's stored backends by id, for the routes' backend_ref.
+	backends map[string]map[string]any
+	// converted are Report.Converted with the place of their entity, ordered by Finish as Read
+	// orders them (by array in the order of Kinds, then index).
+	converted []converted
+	rank      map[string]int
+}
+
+type converted struct {
+	rank, index int
+	msg         string
+}
+
+// NewReader returns a Reader of an export whose arrays hold at most maxEntities entities.
+func NewReader(maxEntities int) *Reader {
+	rd := &Reader{max: maxEntities, backends: map[string]map[string]any{}, rank: map[string]int{},
+		im: &Import{Extra: map[string]any{}, Report: &Report{Done: true, Imported: map[string]int{},
+			Kept: map[string]int{}, Ignored: map[string]int{}, Unsupported: []UnsupportedField{},
+			Warnings: []UnsupportedField{}}}}
+	for i, k := range Kinds {
+		rd.rank[k.Array] = i
+	}
+	return rd
+}
+
+// Limit is the most entities an array may hold.
+func (rd *Reader) Limit() int { return rd.max }
+
+func (rd *Reader) problem(field, msg string) {
+	rd.im.Problems = append(rd.im.Problems, Problem{field, msg})
+}
+
+// Backends indexes the export's "backends" value, for the routes that reference one.
+func (rd *Reader) Backends(v any) {
+	list, _ := v.([]any)
+	for _, b := range list {
+		rd.AddBackend(b)
+	}
+}
+
+// AddBackend indexes one element of the export's "backends" (Otoroshi StoredNgBackend: {id,
+// backend: {...}}).
+func (rd *Reader) AddBackend(v any) {
+	bm, _ := v.(map[string]any)
+	id, _ := bm["id"].(string)
+	if inner, ok := bm["backend"].(map[string]any); ok && id != "" {
+		rd.backends[id] = inner
+	}
+}
+
+// NotArray records that the export's field name, an entity array, is not an array.
+func (rd *Reader) NotArray(name string) { rd.problem(name, "must be an array") }
+
+// TooMany records that the array name holds n entities, more than the limit.
+func (rd *Reader) TooMany(name string, n int) {
+	rd.problem(name, "holds "+strconv.Itoa(n)+" entities, more than the import limit of "+strconv.Itoa(rd.max)+
+		" per list (torii serve --max-import-entities, admin.Options.MaxImportEntities)")
+}
+
+// Entity reads element index of the export array (one of Kinds): it checks it is an object with
+// an id, counts it in the report, inlines its backend_ref, and lists what it holds that Torii
+// does not implement. ok is false when it is not an entity (a problem was recorded). A route
+// with a backend_ref should be read after every element of "backends" was added.
+func (rd *Reader) Entity(array string, index int, v any) (e Entity, ok bool) {
+	k, _ := KindOf(array)
+	rep := rd.im.Report
+	e = Entity{Array: array, Index: index}
+	d, ok := v.(map[string]any)
+	if !ok {
+		rd.problem(e.Path(), "must be an object")
+		return e, false
+	}
+	e.Doc = d
+	id := e.ID()
+	if id == "" {
+		rd.problem(e.Path()+"."+k.IDField, "is required")
+		return e, false
+	}
+	rep.Imported[array]++
+	if !Managed(array) {
+		rep.Kept[array]++
+		return e, true
+	}
+	entity := array + "/" + id
+	convert := func(msgs ...string) {
+		for _, m := range msgs {
+			rd.converted = append(rd.converted, converted{rd.rank[array], index, m})
 		}
-		if name == "config" {
-			if v == nil {
-				continue
-			}
-			cfg, ok := v.(map[string]any)
-			if !ok {
-				problem("config", "must be an object")
-				continue
-			}
-			im.Config = cfg
-			rep.Imported["config"] = 1
-			unsupported("config", cfg, configFields)
-			continue
+	}
+	switch array {
+	case ArrayRoutes:
+		if inlineBackendRef(d, rd.backends) {
+			convert(entity + ": backend_ref inlined from backends")
 		}
-		im.Extra[name] = v
-		if !IsInert(v) {
-			rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: "export", Field: name,
-				Message: "kept and exported back, not enforced"})
+		for _, f := range routeNestedUnsupported(d) {
+			rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: entity, Field: f})
 		}
+		be, _ := d["backend"].(map[string]any)
+		convert(tlsTargets(entity, be)...)
+	case ArrayDescriptors:
+		r, missing := DescriptorToRoute(d)
+		for _, f := range missing {
+			rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: entity, Field: f})
+		}
+		be, _ := r["backend"].(map[string]any)
+		convert(tlsTargets(entity, be)...)
+	}
+	if f := knownFields[array]; f != nil {
+		rd.unsupported(entity, d, f)
+	}
+	return e, true
+}
+
+// knownFields are the top-level fields Torii implements, by export array.
+var knownFields = map[string]map[string]bool{ArrayRoutes: routeFields, ArrayGroups: groupFields, ArrayKeys: keyFields}
+
+func (rd *Reader) unsupported(entity string, d map[string]any, known map[string]bool) {
+	for k, v := range d {
+		if !known[k] && !IsInert(v) {
+			rd.im.Report.Unsupported = append(rd.im.Report.Unsupported, UnsupportedField{Entity: entity, Field: k})
+		}
+	}
+}
+
+// TopLevel reads the export's field name unless it is an entity array or one of the export's
+// own header fields: the global config, or a field kept as it is and exported back.
+func (rd *Reader) TopLevel(name string, v any) {
+	if _, isKind := KindOf(name); isKind || exportHeader[name] {
+		return
+	}
+	rep := rd.im.Report
+	if name == "config" {
+		if v == nil {
+			return
+		}
+		cfg, ok := v.(map[string]any)
+		if !ok {
+			rd.problem("config", "must be an object")
+			return
+		}
+		rd.im.Config = cfg
+		rep.Imported["config"] = 1
+		rd.unsupported("config", cfg, configFields)
+		return
+	}
+	rd.im.Extra[name] = v
+	if !IsInert(v) {
+		rep.Unsupported = append(rep.Unsupported, UnsupportedField{Entity: "export", Field: name,
+			Message: "kept and exported back, not enforced"})
+	}
+}
+
+// Finish completes the report (conversions in the order of the export's arrays, notes, sorted
+// lists) and returns what was read.
+func (rd *Reader) Finish() *Import {
+	sort.SliceStable(rd.converted, func(i, j int) bool {
+		a, b := rd.converted[i], rd.converted[j]
+		if a.rank != b.rank {
+			return a.rank < b.rank
+		}
+		return a.index < b.index
+	})
+	rep := rd.im.Report
+	for _, c := range rd.converted {
+		rep.Converted = append(rep.Converted, c.msg)
 	}
 	rep.Notes = append(rep.Notes, ThrottlingNote)
 	rep.Sort()
-	return im
+	return rd.im
 }
 
 // ThrottlingNote says how Torii reads an API key's throttlingQuota, which changed across
@@ -273,20 +376,6 @@ func routeNestedUnsupported(doc map[string]any) []string {
 	return out
 }
 
-// storedBackends indexes an export's "backends" (Otoroshi StoredNgBackend: {id, backend: {...}}).
-func storedBackends(v any) map[string]map[string]any {
-	out := map[string]map[string]any{}
-	list, _ := v.([]any)
-	for _, b := range list {
-		bm, _ := b.(map[string]any)
-		id, _ := bm["id"].(string)
-		if inner, ok := bm["backend"].(map[string]any); ok && id != "" {
-			out[id] = inner
-		}
-	}
-	return out
-}
-
 // inlineBackendRef replaces the backend of a route that references a stored backend (backend_ref)
 // by a copy of that backend, since Torii routes carry their backend inline. It reports whether it
 // did.
@@ -302,13 +391,22 @@ func inlineBackendRef(rm map[string]any, backends map[string]map[string]any) boo
 }
 
 // tlsTargets says, for each TLS target of a route backend (tls: true, from an https or ahttps
-// descriptor target too), that it is connected to with TLS and how it is verified.
+// descriptor target too), that it is connected to with TLS and how it is verified, and for each
+// HTTP/2.0 target that it is spoken to in HTTP/2.
 func tlsTargets(entity string, be map[string]any) []string {
 	var out []string
 	targets, _ := be["targets"].([]any)
 	for i, t := range targets {
 		tm, _ := t.(map[string]any)
-		if on, _ := tm["tls"].(bool); !on {
+		on, _ := tm["tls"].(bool)
+		if p, _ := tm["protocol"].(string); strings.HasPrefix(strings.ToUpper(strings.TrimSpace(p)), "HTTP/2") {
+			how := "h2c (HTTP/2 with prior knowledge, no TLS)"
+			if on {
+				how = "h2 over TLS (ALPN)"
+			}
+			out = append(out, fmt.Sprintf("%s: backend.targets[%d] keeps protocol %s: Torii speaks HTTP/2 to it, %s, with trailers and streaming both ways (gRPC)", entity, i, p, how))
+		}
+		if !on {
 			continue
 		}
 		how := "verified against the system roots and its host name"

@@ -194,7 +194,8 @@ func newSoak(t *testing.T) *soak {
 	s.stableAddr = testkit.Backend(t, backendHandler())
 	s.flaky = newRestartable(t, backendHandler())
 	s.torii = testkit.StartTorii(t, toriiBin, "serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-		"--echo", "off", "--data-dir", t.TempDir(), "--loops", "2", "--health-interval", "1h")
+		"--echo", "off", "--data-dir", t.TempDir(), "--loops", "2", "--health-interval", "1h",
+		"--pool-idle", "64") // the structural bound below (the default is 512 with HTTP/2 on the loops)
 	m := keyRe.FindStringSubmatch(s.torii.Out.String())
 	if m == nil {
 		t.Fatalf("no admin key printed:\n%s", s.torii.Out)

@@ -17,8 +17,9 @@ import (
 
 // h2Flags are the downstream HTTP/2 flags (package h2edge), registered with the TLS flags.
 type h2Flags struct {
-	http2 bool // ALPN h2 on --listen-tls
-	h2c   bool // HTTP/2 with prior knowledge on --listen
+	http2 bool   // ALPN h2 on --listen-tls
+	h2c   bool   // HTTP/2 with prior knowledge on --listen
+	impl  string // "h2edge" (goroutines, package h2edge) or "loops" (the engine's own, core/h2conn.go)
 	cfg   h2edge.Config
 	// Limits as flags give them, checked and converted by server.
 	maxStreams, maxHeaderList, streamWindow, connWindow uint
@@ -27,6 +28,7 @@ type h2Flags struct {
 
 func (f *h2Flags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.http2, "http2", true, "offer HTTP/2 (ALPN h2) on --listen-tls")
+	fs.StringVar(&f.impl, "h2-server", "loops", "HTTP/2 server: loops (the engine's own, on its event loops) or h2edge (Go's, on goroutines)")
 	fs.BoolVar(&f.h2c, "h2c", false, "serve HTTP/2 with prior knowledge (h2c) on --listen too (each new connection is peeked first)")
 	fs.UintVar(&f.maxStreams, "h2-max-streams", h2edge.DefaultMaxConcurrentStreams, "concurrent HTTP/2 streams per connection")
 	fs.UintVar(&f.maxHeaderList, "h2-max-header-list", h2edge.DefaultMaxHeaderListSize, "largest decoded HTTP/2 header list in bytes")
@@ -57,10 +59,41 @@ func (f *h2Flags) server(engine **core.Server, log *slog.Logger) (*h2edge.Server
 	return srv, err
 }
 
-// serveTLS is tlsedge's ServeH2 with --http2, nil without.
+// loops reports whether --h2-server loops serves HTTP/2 on the engine's loops; an unknown
+// value is an error.
+func (f *h2Flags) loops() (bool, error) {
+	switch f.impl {
+	case "", "h2edge":
+		return false, nil
+	case "loops":
+		return true, nil
+	}
+	return false, fmt.Errorf("--h2-server %q: h2edge or loops", f.impl)
+}
+
+// engineConfig is core.Config.HTTP2: on with --h2-server loops (ALPN h2 from --listen-tls with
+// --http2, h2c with --h2c or the global config's http2Settings.h2c), off otherwise.
+func (f *h2Flags) engineConfig() (core.HTTP2Config, error) {
+	on, err := f.loops()
+	if err != nil || !on {
+		return core.HTTP2Config{}, err
+	}
+	const maxWindow = 1<<31 - 1
+	if f.maxStreams > 1<<16 || f.maxHeaderList > 1<<20 || f.streamWindow > maxWindow || f.connWindow > maxWindow {
+		return core.HTTP2Config{}, fmt.Errorf("--h2-max-streams %d, --h2-max-header-list %d, --h2-stream-window %d, --h2-conn-window %d: out of range",
+			f.maxStreams, f.maxHeaderList, f.streamWindow, f.connWindow)
+	}
+	return core.HTTP2Config{Enabled: true, H2C: f.h2c,
+		MaxConcurrentStreams: uint32(f.maxStreams), MaxHeaderListSize: uint32(f.maxHeaderList),
+		StreamWindow: int32(f.streamWindow), ConnWindow: int32(f.connWindow),
+		IdleTimeout: f.cfg.IdleTimeout, PingAfter: f.cfg.PingAfter, PingTimeout: f.cfg.PingTimeout}, nil
+}
+
+// serveTLS is tlsedge's ServeH2 with --http2, nil without (and with --h2-server loops: the
+// engine reads ALPN h2 from the PROXY header of the handed-over connection).
 func (f *h2Flags) serveTLS(engine **core.Server, log *slog.Logger) (func(*tls.Conn, *proxyproto.Info), error) {
-	if !f.http2 {
-		return nil, nil
+	if on, err := f.loops(); !f.http2 || on || err != nil {
+		return nil, err
 	}
 	srv, err := f.server(engine, log)
 	if err != nil {
@@ -71,8 +104,8 @@ func (f *h2Flags) serveTLS(engine **core.Server, log *slog.Logger) (func(*tls.Co
 
 // serveH2C is core.Config.H2C with --h2c, nil without.
 func (f *h2Flags) serveH2C(engine **core.Server, log *slog.Logger) (func(net.Conn), error) {
-	if !f.h2c {
-		return nil, nil
+	if on, err := f.loops(); !f.h2c || on || err != nil {
+		return nil, err
 	}
 	srv, err := f.server(engine, log)
 	if err != nil {
@@ -93,18 +126,26 @@ func (f *h2Flags) serveH2C(engine **core.Server, log *slog.Logger) (func(net.Con
 }
 
 // registerMetrics exports the HTTP/2 counters when HTTP/2 is served (--http2 with --listen-tls,
-// or --h2c). Error kinds are x/net's fixed names: a bounded label set.
-func (f *h2Flags) registerMetrics(set *metric.Set) {
-	s := f.srv
-	if s == nil {
+// or --h2c), by *engine with --h2-server loops, else by h2edge. Error kinds are a bounded label
+// set: RFC 9113 error code names (loops) or x/net's fixed names (h2edge).
+func (f *h2Flags) registerMetrics(set *metric.Set, engine **core.Server) {
+	var stats func() h2edge.Stats
+	if on, _ := f.loops(); on && (f.http2 || f.h2c) {
+		stats = func() h2edge.Stats {
+			st := (*engine).HTTP2Stats()
+			return h2edge.Stats{Conns: st.Conns, Served: st.Served, Streams: st.Streams, Errors: st.Errors}
+		}
+	} else if s := f.srv; s != nil {
+		stats = s.Stats
+	} else {
 		return
 	}
-	set.GaugeFunc("torii_http2_connections", func() float64 { return float64(s.Stats().Conns) })
-	set.CounterFunc("torii_http2_connections_total", func() uint64 { return uint64(s.Stats().Served) })
-	set.CounterFunc("torii_http2_streams_total", func() uint64 { return s.Stats().Streams })
-	set.CounterVecFunc("torii_http2_errors_total", "HTTP/2 protocol errors by kind (x/net's names; floods and rapid resets included).",
+	set.GaugeFunc("torii_http2_connections", func() float64 { return float64(stats().Conns) })
+	set.CounterFunc("torii_http2_connections_total", func() uint64 { return uint64(stats().Served) })
+	set.CounterFunc("torii_http2_streams_total", func() uint64 { return stats().Streams })
+	set.CounterVecFunc("torii_http2_errors_total", "HTTP/2 protocol errors by kind (RFC 9113 code names; floods and rapid resets included).",
 		[]string{"kind"}, func(emit func(float64, ...string)) {
-			st := s.Stats()
+			st := stats()
 			kinds := make([]string, 0, len(st.Errors))
 			for k := range st.Errors {
 				kinds = append(kinds, k)

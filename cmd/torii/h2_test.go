@@ -20,11 +20,17 @@ import (
 // (the backend sees HTTP/1.1 with the client's address and scheme), and HTTP/1.1 on the
 // plaintext listener still works with --h2c on; Go's HTTP/2 client over TLS too.
 func TestHTTP2Binary(t *testing.T) {
+	for _, impl := range []string{"loops", "h2edge"} {
+		t.Run(impl, func(t *testing.T) { testHTTP2Binary(t, impl) })
+	}
+}
+
+func testHTTP2Binary(t *testing.T, impl string) {
 	p := newTLSPKI(t)
 	c1, k1, _ := p.issue("h2", "h2.test")
 	backend := forwardedBackend(t)
 	tr := testkit.StartTorii(t, toriiBin, "proxy", "--listen", anyPort, "--listen-tls", anyPort, "--to", "http://"+backend,
-		"--tls-cert", c1, "--tls-key", k1, "--loops", "1", "--h2c")
+		"--tls-cert", c1, "--tls-key", k1, "--loops", "1", "--h2c", "--h2-server", impl)
 	_, port, _ := net.SplitHostPort(tr.TLS)
 	curl := func(args ...string) string {
 		t.Helper()

@@ -138,7 +138,7 @@ func (f *engineFlags) register(fs *flag.FlagSet, listen string) {
 		"a route's RequestBodyLengthLimiter plugin may set less)")
 	fs.IntVar(&f.maxConns, "max-conns", 0, "client connections before answering 503 (0: derived from the file descriptor limit,\n"+
 		"3/4 of what a reserve of 256 leaves; negative: no limit)")
-	fs.IntVar(&f.poolIdle, "pool-idle", core.DefaultPoolIdleLimit, "idle keep-alive connections kept per target and event loop")
+	fs.IntVar(&f.poolIdle, "pool-idle", 0, fmt.Sprintf("idle keep-alive connections kept per target and event loop (0: %d, or %d with --h2-server loops)", core.DefaultPoolIdleLimit, core.DefaultH2PoolIdleLimit))
 	fs.DurationVar(&f.poolIdleTime, "pool-idle-timeout", core.DefaultPoolIdleTimeout, "close pooled connections idle this long")
 	fs.IntVar(&f.highWater, "high-water", core.DefaultHighWater, "buffered bytes past which an exchange moves to a pump goroutine")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -211,7 +211,7 @@ func runProxy(ctx context.Context, args []string, stderr io.Writer) error {
 	var ef engineFlags
 	var to stringList
 	ef.register(fs, "127.0.0.1:8080")
-	fs.Var(&to, "to", "backend URL http://host:port (repeat for round-robin)")
+	fs.Var(&to, "to", "backend URL http://host:port, or h2c://host:port for HTTP/2 with prior knowledge (gRPC) (repeat for round-robin)")
 	ef.tls.register(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -245,6 +245,9 @@ func serveTable(ctx context.Context, cfg core.Config, table *route.Table, ready 
 		cfg.HTTPSPort = front.port()
 	}
 	if cfg.H2C, err = (tf).h2.serveH2C(&srv, cfg.Logger); err != nil {
+		return err
+	}
+	if cfg.HTTP2, err = tf.h2.engineConfig(); err != nil {
 		return err
 	}
 	if srv, err = core.NewServer(cfg); err != nil {

@@ -275,6 +275,9 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 	if cfg.H2C, err = (&f.engine.tls).h2.serveH2C(&srv, cfg.Logger); err != nil {
 		return err
 	}
+	if cfg.HTTP2, err = f.engine.tls.h2.engineConfig(); err != nil {
+		return err
+	}
 	if srv, err = core.NewServer(cfg); err != nil {
 		return err
 	}
@@ -291,7 +294,7 @@ func serveWithAdmin(ctx context.Context, f *serveFlags, log *slog.Logger, seed [
 		tlsPub = front
 		front.registerMetrics(set)
 	}
-	f.engine.tls.h2.registerMetrics(set)
+	f.engine.tls.h2.registerMetrics(set, &srv)
 	reg := route.NewRegistry()
 	alerts := newAlerter(hub, log)
 	reg.OnEvent = alerts.offer

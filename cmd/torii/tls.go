@@ -118,9 +118,14 @@ func newTLSFront(f *tlsFlags, engine **core.Server, log *slog.Logger) (*tlsFront
 	if err != nil {
 		return nil, err
 	}
+	var protos []string
+	if on, _ := f.h2.loops(); on && f.h2.http2 {
+		protos = []string{"h2", "http/1.1"} // served by the engine (core/h2conn.go)
+	}
 	srv, err := tlsedge.New(tlsedge.Config{
 		Enroll:           func(nc net.Conn) error { return (*engine).Enroll(nc, nil) },
 		ServeH2:          serveH2,
+		NextProtos:       protos,
 		MinVersion:       minV,
 		HandshakeTimeout: f.handshakeTimeout,
 		MaxHandshakes:    f.maxHandshakes,

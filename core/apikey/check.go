@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"strconv"
@@ -297,14 +298,47 @@ func verifyBearer(s *Set, tok []byte) (*Key, *Rejection) {
 	if k == nil {
 		return nil, ErrInvalidKey
 	}
+	// The key keeps the HMACs, not the tokens: the hex after the last '_' must be the lowercase
+	// hex of one of them (what BearerToken writes).
+	var mac [sha256.Size]byte
+	if !lowerHex(mac[:], tok[last+1:]) {
+		return k, ErrInvalidKey
+	}
 	match := 0
-	for i := range k.nsecrets {
-		match |= subtle.ConstantTimeCompare(k.bearerBytes[i], tok)
+	for i := range int(k.nsecrets) {
+		match |= subtle.ConstantTimeCompare(k.macs[i*sha256.Size:(i+1)*sha256.Size], mac[:])
 	}
 	if match == 0 {
 		return k, ErrInvalidKey
 	}
 	return k, nil
+}
+
+// lowerHex decodes src, lowercase hex of exactly len(dst) bytes, into dst; false for anything
+// else.
+func lowerHex(dst, src []byte) bool {
+	if len(src) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		hi, lo := hexVal(src[2*i]), hexVal(src[2*i+1])
+		if hi > 15 || lo > 15 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+// hexVal is the value of a lowercase hex digit, or 255.
+func hexVal(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 255
 }
 
 // verifySecret checks a client id and secret pair, comparing the secret in
@@ -316,7 +350,7 @@ func verifySecret(s *Set, id, secret []byte) (*Key, *Rejection) {
 	}
 	match := 0
 	for i := range k.nsecrets {
-		match |= subtle.ConstantTimeCompare(k.secretBytes[i], secret)
+		match |= subtle.ConstantTimeCompare(bytesOf(k.secrets[i]), secret)
 	}
 	if match == 0 {
 		return k, ErrBadKey

@@ -37,9 +37,10 @@
 // only during the call and keeps nothing derived from them, so it is safe to
 // call from gnet's OnTraffic with peeked bytes. Quota counters live outside
 // the snapshot (package quota), keyed by client id, so they survive reloads.
-// Key.Source is a copy of the ApiKey given to Compile (without Extra) whose
-// slices and maps are shared with it: do not modify that
-// slice afterwards.
+// A compiled Key keeps copies of the strings it needs (Metadata, Tags,
+// Secret), not the ApiKey it was compiled from: the stored document is the
+// admin's. DecodeKey reads a stored key without reflection and falls back to
+// encoding/json for anything unusual, so both give the same ApiKey.
 //
 // Query, cookie and path-parameter extractors, routing constraints and
 // key-pair signed JWTs of Otoroshi's config are not supported; ParsePolicy

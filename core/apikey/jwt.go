@@ -96,7 +96,7 @@ func verifyJWT(sc *Scratch, s *Set, tok []byte, now time.Time) (*Key, *Rejection
 	signed := tok[:d2]
 	match := false
 	for i := range k.nsecrets {
-		if hmac.Equal(sc.hmacSum(h, block, k.secretBytes[i], signed), sig) {
+		if hmac.Equal(sc.hmacSum(h, block, bytesOf(k.secrets[i]), signed), sig) {
 			match = true
 		}
 	}

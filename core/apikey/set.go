@@ -21,6 +21,11 @@ import (
 const bearerPrefix = "otoapk_"
 
 // Key is one compiled, immutable API key. Safe for concurrent readers.
+//
+// A Set may hold a million keys, so a Key is small: 256 bytes, plus one block holding every
+// string it keeps (client id, name, secrets, bearer HMACs, authorized entities, tags, metadata)
+// and one block of their string headers. It keeps only what is enforced or reported; the stored
+// document is the admin's.
 type Key struct {
 	ClientID   string
 	ClientName string
@@ -29,23 +34,20 @@ type Key struct {
 	// AllowClientIDOnly lets the key authenticate with its client id alone
 	// (x-api-key).
 	AllowClientIDOnly bool
-	// Source is the entity the key was compiled from, without its Extra
-	// fields. Read-only; it holds the secret, so never log it or put it in an
-	// event.
-	Source *ApiKey
 
+	enabled  bool
+	nsecrets uint8
+	// entities are the routes (the first nroutes) and then the groups the key is authorized
+	// on: short lists (a map costs hundreds of bytes per key even with one entry, and a scan
+	// of a few strings is as fast as a lookup).
+	nroutes    uint32
 	slot       *quota.Slot // the key's counters in Set.counters, when bound
-	enabled    bool
-	validUntil int64 // Unix ms; math.MaxInt64 when the key never expires
-	// routes and groups the key is authorized on: short lists (a map costs hundreds of bytes
-	// per key even with one entry, and a scan of a few strings is as fast as a lookup).
-	routes   []string
-	groups   []string
-	nsecrets int
-	// The current secret, then the next one during rotation, and the
-	// Otoroshi bearer token of each, as bytes for constant-time comparison.
-	secretBytes [2][]byte
-	bearerBytes [2][]byte
+	validUntil int64       // Unix ms; math.MaxInt64 when the key never expires
+	entities   []string
+	// The current secret, then the next one during rotation, and the HMAC-SHA256 of each's
+	// Otoroshi bearer token (32 bytes each in macs).
+	secrets [2]string
+	macs    []byte
 	// identity is what events say about the key; built once per key, so a
 	// snapshot needs no table of identities.
 	identity event.Identity
@@ -137,21 +139,16 @@ func (s *Set) With(put []ApiKey, del []string) (*Set, error) {
 	return &Set{index: base.with(ks, del), counters: s.counters}, nil
 }
 
+// WithKeys is With for keys compiled already (CompileOne, with the counters of s).
+func (s *Set) WithKeys(put []*Key, del []string) *Set {
+	base := s.index
+	if len(base.pages) == 0 {
+		base = newIndex(len(put))
+	}
+	return &Set{index: base.with(put, del), counters: s.counters}
+}
+
 func compileKey(k *Key, src *ApiKey) {
-	*k = Key{
-		ClientID:          src.ClientID,
-		ClientName:        src.ClientName,
-		Limits:            src.Limits(),
-		ReadOnly:          src.ReadOnly,
-		AllowClientIDOnly: src.AllowClientIDOnly,
-		Source:            trimmed(src),
-		enabled:           src.Enabled,
-		validUntil:        math.MaxInt64,
-	}
-	k.identity = event.Identity{ClientID: src.ClientID, ClientName: src.ClientName, Tags: src.Tags, Metadata: src.Metadata}
-	if src.ValidUntil != nil {
-		k.validUntil = *src.ValidUntil
-	}
 	entities := src.AuthorizedEntities
 	if len(entities) == 0 {
 		// Keys from before authorizedEntities carry one authorizedGroup.
@@ -162,55 +159,107 @@ func compileKey(k *Key, src *ApiKey) {
 			}
 		}
 	}
+	var routes, groups []string
 	for _, e := range entities {
 		switch {
 		case strings.HasPrefix(e, "route_"):
-			k.routes = appendNew(k.routes, e[len("route_"):])
+			routes = appendNew(routes, e[len("route_"):])
 		case strings.HasPrefix(e, "service_"):
 			// Legacy service descriptors become routes with the same id.
-			k.routes = appendNew(k.routes, e[len("service_"):])
+			routes = appendNew(routes, e[len("service_"):])
 		case strings.HasPrefix(e, "group_"):
-			k.groups = appendNew(k.groups, e[len("group_"):])
+			groups = appendNew(groups, e[len("group_"):])
 		default:
-			k.groups = appendNew(k.groups, e)
+			groups = appendNew(groups, e)
 		}
 	}
-	k.addSecret(src.ClientSecret)
+	secrets := []string{src.ClientSecret}
 	if r := src.Rotation; r.Enabled && r.NextSecret != nil && *r.NextSecret != "" && *r.NextSecret != src.ClientSecret {
-		k.addSecret(*r.NextSecret)
+		secrets = append(secrets, *r.NextSecret)
 	}
+	meta := event.PairsOf(src.Metadata)
+
+	// One block for the strings, one for the string headers.
+	size := len(secrets)*sha256.Size + len(src.ClientID) + len(src.ClientName)
+	for _, list := range [][]string{secrets, routes, groups, src.Tags, meta} {
+		for _, s := range list {
+			size += len(s)
+		}
+	}
+	a := arena{b: make([]byte, 0, size)}
+	hdr := make([]string, 0, len(routes)+len(groups)+len(src.Tags)+len(meta))
+	strs := func(list []string) []string {
+		if len(list) == 0 {
+			return nil
+		}
+		start := len(hdr)
+		for _, s := range list {
+			hdr = append(hdr, a.str(s))
+		}
+		return hdr[start:len(hdr):len(hdr)]
+	}
+	for _, s := range secrets {
+		a.b = appendBearerMAC(a.b, src.ClientID, s)
+	}
+	*k = Key{
+		ClientID:          a.str(src.ClientID),
+		ClientName:        a.str(src.ClientName),
+		Limits:            src.Limits(),
+		ReadOnly:          src.ReadOnly,
+		AllowClientIDOnly: src.AllowClientIDOnly,
+		enabled:           src.Enabled,
+		nsecrets:          uint8(len(secrets)),
+		nroutes:           uint32(len(routes)),
+		validUntil:        math.MaxInt64,
+		macs:              a.b[: len(secrets)*sha256.Size : len(secrets)*sha256.Size],
+	}
+	for i, s := range secrets {
+		k.secrets[i] = a.str(s)
+	}
+	if src.ValidUntil != nil {
+		k.validUntil = *src.ValidUntil
+	}
+	k.entities = strs(append(routes, groups...))
+	k.identity = event.Identity{ClientID: k.ClientID, ClientName: k.ClientName,
+		Tags: strs(src.Tags), Metadata: event.Pairs(strs(meta))}
 }
+
+// routes returns the routes the key is authorized on, by id.
+func (k *Key) routes() []string { return k.entities[:k.nroutes] }
+
+// groups returns the groups the key is authorized on, by id.
+func (k *Key) groups() []string { return k.entities[k.nroutes:] }
+
+// Secret returns the key's current secret. Never log it.
+func (k *Key) Secret() string { return k.secrets[0] }
+
+// Metadata returns the key's metadata. Read-only.
+func (k *Key) Metadata() event.Pairs { return k.identity.Metadata }
+
+// Tags returns the key's tags. Read-only.
+func (k *Key) Tags() []string { return k.identity.Tags }
 
 // appendNew appends s to list unless it is there.
 func appendNew(list []string, s string) []string {
 	if slices.Contains(list, s) {
 		return list
 	}
-	return slices.Clip(append(list, s))
+	return append(list, s)
 }
 
-// trimmed returns a copy of src without Extra, the fields Torii does not know (restrictions,
-// bearer...), which nothing reads after compiling and which weigh more than the rest of the key:
-// at a million keys, the set would otherwise keep them all.
-func trimmed(src *ApiKey) *ApiKey {
-	c := *src
-	c.Extra = nil
-	return &c
-}
-
-func (k *Key) addSecret(secret string) {
-	k.secretBytes[k.nsecrets] = []byte(secret)
-	k.bearerBytes[k.nsecrets] = []byte(BearerToken(k.ClientID, secret))
-	k.nsecrets++
+// appendBearerMAC appends the HMAC-SHA256 of an Otoroshi bearer token, "otoapk_<clientId>" keyed
+// with the secret (the token is its prefix, "_" and this in hex).
+func appendBearerMAC(dst []byte, clientID, secret string) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(bearerPrefix + clientID))
+	return m.Sum(dst)
 }
 
 // BearerToken returns the Otoroshi bearer token of a key:
 // "otoapk_<clientId>_" followed by the hex HMAC-SHA256 of "otoapk_<clientId>"
 // keyed with the secret.
 func BearerToken(clientID, secret string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(bearerPrefix + clientID))
-	return bearerPrefix + clientID + "_" + hex.EncodeToString(m.Sum(nil))
+	return bearerPrefix + clientID + "_" + hex.EncodeToString(appendBearerMAC(nil, clientID, secret))
 }
 
 // Get returns the key with client id id, or nil.
@@ -231,11 +280,11 @@ func (s *Set) All() iter.Seq[*Key] {
 // AuthorizedOn reports whether the key may call the route routeID, directly
 // or through one of the route's groups.
 func (k *Key) AuthorizedOn(routeID string, routeGroups []string) bool {
-	if slices.Contains(k.routes, routeID) {
+	if slices.Contains(k.routes(), routeID) {
 		return true
 	}
 	for _, g := range routeGroups {
-		if slices.Contains(k.groups, g) {
+		if slices.Contains(k.groups(), g) {
 			return true
 		}
 	}
@@ -271,9 +320,44 @@ func sortByID(keys []*Key) []*Key {
 func (s *Set) ForGroup(groupID string) []*Key {
 	var out []*Key
 	for k := range s.All() {
-		if slices.Contains(k.groups, groupID) {
+		if slices.Contains(k.groups(), groupID) {
 			out = append(out, k)
 		}
 	}
 	return sortByID(out)
+}
+
+// CompileKey decodes (DecodeKey), validates and compiles one stored key, binding its counters
+// when counters is not nil. raw is only read during the call. Errors name the field. Keys compiled
+// this way, by as many goroutines as there are cores, make a Set with NewSet or Set.WithKeys.
+func CompileKey(raw []byte, counters *quota.Counters) (*Key, error) {
+	src, err := DecodeKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("cannot decode apikey: %w", err)
+	}
+	return CompileOne(&src, counters)
+}
+
+// CompileOne validates and compiles src, binding its counters when counters is not nil. It keeps
+// nothing of src. Errors name the client id and field.
+func CompileOne(src *ApiKey, counters *quota.Counters) (*Key, error) {
+	if err := src.Validate(); err != nil {
+		return nil, err
+	}
+	k := &Key{}
+	compileKey(k, src)
+	if counters != nil {
+		k.slot = counters.Slot(k.ClientID)
+	}
+	return k, nil
+}
+
+// NewSet builds a Set of compiled keys (CompileKey) whose counters are counters (nil: none).
+// Errors name a duplicate client id.
+func NewSet(keys []*Key, counters *quota.Counters) (*Set, error) {
+	s := &Set{index: newIndex(len(keys)), counters: counters}
+	if dup, ok := s.index.build(keys); !ok {
+		return nil, fmt.Errorf("cannot compile apikey %q: field clientId: %w", dup, ErrDuplicate)
+	}
+	return s, nil
 }

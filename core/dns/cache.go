@@ -152,6 +152,28 @@ func (c *Cache) Watch(hosts []string) {
 	}
 }
 
+// WatchDiff changes the names to keep resolved by a difference: add are watched (new ones are
+// resolved at once), remove forgotten. After Watch(a), WatchDiff(add, remove) is Watch(b) where
+// b is a with add and without remove; it costs O(len(add)+len(remove)).
+func (c *Cache) WatchDiff(add, remove []string) {
+	c.mu.Lock()
+	added := false
+	for _, h := range remove {
+		delete(c.names, normalize(h))
+	}
+	for _, h := range add {
+		h = normalize(h)
+		if _, ok := c.names[h]; !ok {
+			c.names[h] = &entry{}
+			added = true
+		}
+	}
+	c.mu.Unlock()
+	if added {
+		c.kick()
+	}
+}
+
 func (c *Cache) kick() {
 	select {
 	case c.wake <- struct{}{}:

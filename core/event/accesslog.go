@@ -108,6 +108,10 @@ func appendJSONLog(b []byte, rec *Record) []byte {
 	b = appendProtocol(b, rec.Version)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendUint(b, uint64(rec.Status), 10)
+	if rec.GRPCStatus != 0 {
+		b = append(b, `,"grpcStatus":`...)
+		b = appendGRPCStatus(b, rec.GRPCStatus)
+	}
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, rec.DataOut, 10)
 	b = append(b, `,"duration":`...)

@@ -91,6 +91,8 @@ func AppendGatewayEvent(dst []byte, rec *Record, eventID uint64, env string) []b
 	dst = strconv.AppendInt(dst, rec.DataOut, 10)
 	dst = append(dst, `},"status":`...)
 	dst = strconv.AppendUint(dst, uint64(rec.Status), 10)
+	dst = append(dst, `,"grpcStatus":`...)
+	dst = appendGRPCStatus(dst, rec.GRPCStatus)
 	dst = append(dst, `,"responseChunked":`...)
 	dst = strconv.AppendBool(dst, rec.Flags&FlagChunked != 0)
 	dst = append(dst, `,"headers":`...)
@@ -117,6 +119,14 @@ func AppendGatewayEvent(dst []byte, rec *Record, eventID uint64, env string) []b
 	dst = append(dst, `,"truncated":`...)
 	dst = strconv.AppendBool(dst, rec.Flags&FlagTruncated != 0)
 	return append(dst, '}')
+}
+
+// appendGRPCStatus appends the gRPC status code of a Record's GRPCStatus, or null.
+func appendGRPCStatus(dst []byte, g uint8) []byte {
+	if g == 0 {
+		return append(dst, "null"...)
+	}
+	return strconv.AppendUint(dst, uint64(g-1), 10)
 }
 
 // appendClientCert appends Otoroshi's clientCertChain (the subject DNs) and Torii's clientCert
@@ -200,7 +210,7 @@ func appendIdentity(dst []byte, id *Identity) []byte {
 	}
 	dst = append(dst, `],"metadata":{`...)
 	first := true
-	for k, v := range id.Metadata { // order does not matter in a JSON object
+	for k, v := range id.Metadata.All() {
 		if !first {
 			dst = append(dst, ',')
 		}

@@ -65,7 +65,7 @@ var (
 	testFrom  = netip.MustParseAddr("::ffff:192.0.2.7")
 )
 
-var testIdentity = &Identity{ClientID: "abcdefghijklmnop", ClientName: "demo key", Tags: []string{"prod"}, Metadata: map[string]string{"team": "a"}}
+var testIdentity = &Identity{ClientID: "abcdefghijklmnop", ClientName: "demo key", Tags: []string{"prod"}, Metadata: Pairs{"team", "a"}}
 
 // fillRecord fills rec as the engine does at the end of an exchange.
 func fillRecord(rec *Record, reqID uint64, in, out *wire) {

@@ -53,7 +53,7 @@ type Identity struct {
 	ClientID   string
 	ClientName string
 	Tags       []string
-	Metadata   map[string]string
+	Metadata   Pairs
 }
 
 // The identityType values of events.
@@ -81,11 +81,14 @@ type Fields struct {
 	DataIn   int64  // request bytes read from the client (data.dataIn)
 	DataOut  int64  // response bytes written to the client (data.dataOut)
 	Status   uint16 // status sent to the client
-	Method   httpparse.Method
-	Version  httpparse.Version
-	Attempts uint8 // backend attempts (callAttempts)
-	Flags    Flags
-	From     netip.Addr // client address (from)
+	// GRPCStatus is the gRPC status of the call plus one (grpc-status from the response's
+	// trailers, or its headers for a trailers-only response; grpcStatus), 0 when none was seen.
+	GRPCStatus uint8
+	Method     httpparse.Method
+	Version    httpparse.Version
+	Attempts   uint8 // backend attempts (callAttempts)
+	Flags      Flags
+	From       netip.Addr // client address (from)
 
 	RouteID    string    // @serviceId
 	RouteName  string    // @service

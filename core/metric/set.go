@@ -23,7 +23,11 @@ type Set struct {
 
 	mu     sync.Mutex
 	routes map[string]*RouteMetrics // every route ever created, by id
-	active atomic.Pointer[[]*RouteMetrics]
+	// active are the exported routes (under mu); sorted is them sorted by id, made by
+	// Routes when nil, so that a route write changes a map entry instead of re-sorting
+	// every route.
+	active map[string]*RouteMetrics
+	sorted atomic.Pointer[[]*RouteMetrics]
 	vecs   []gaugeVec
 	funcs  []funcFamily // CounterFunc and GaugeFunc members, by family (help.go)
 
@@ -49,11 +53,9 @@ func NewSet(loops int) *Set {
 	if loops < 1 {
 		loops = 1
 	}
-	s := &Set{vm: metrics.NewSet(), shards: loops, routes: make(map[string]*RouteMetrics)}
+	s := &Set{vm: metrics.NewSet(), shards: loops, routes: make(map[string]*RouteMetrics), active: make(map[string]*RouteMetrics)}
 	s.process.Store(true)
 	s.seriesMax.Store(DefaultRouteSeriesMax)
-	empty := []*RouteMetrics{}
-	s.active.Store(&empty)
 	return s
 }
 
@@ -72,48 +74,78 @@ const NoRouteID = "_none"
 func (s *Set) Route(id string) *RouteMetrics {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	m := s.metricsOf(id)
+	s.export(m)
+	return m
+}
+
+// metricsOf returns the metrics of id, created on first use. s.mu is held.
+func (s *Set) metricsOf(id string) *RouteMetrics {
 	m := s.routes[id]
 	if m == nil {
 		m = newRouteMetrics(id, s.shards)
 		s.routes[id] = m
 	}
-	cur := *s.active.Load()
-	i, found := slices.BinarySearchFunc(cur, id, func(r *RouteMetrics, id string) int { return strings.Compare(r.id, id) })
-	if !found {
-		next := slices.Insert(slices.Clone(cur), i, m)
-		s.active.Store(&next)
-	}
 	return m
+}
+
+// export adds m to the exported routes. s.mu is held.
+func (s *Set) export(m *RouteMetrics) {
+	if s.active[m.id] == nil {
+		s.active[m.id] = m
+		s.sorted.Store(nil)
+	}
+}
+
+// unexport stops exporting route id. s.mu is held.
+func (s *Set) unexport(id string) {
+	if s.active[id] != nil {
+		delete(s.active, id)
+		s.sorted.Store(nil)
+	}
 }
 
 // SyncRoutes makes ids exactly the exported routes, creating metrics for new
 // ids and keeping the counters of known ones, and returns the metrics in the
 // order of ids. Call it once per compiled snapshot (off the loop); it costs
-// O(n log n) for n routes, where n calls to Route would cost O(n²).
+// O(n) for n routes. SyncRoutesDelta does the same for a change of a few
+// routes in O(changed).
 func (s *Set) SyncRoutes(ids []string) []*RouteMetrics {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]*RouteMetrics, len(ids))
-	active := make([]*RouteMetrics, 0, len(ids))
-	seen := make(map[string]bool, len(ids)+1)
+	active := make(map[string]*RouteMetrics, len(ids)+1)
 	if m := s.routes[NoRouteID]; m != nil { // keep exporting unmatched requests
-		seen[NoRouteID] = true
-		active = append(active, m)
+		active[NoRouteID] = m
 	}
 	for i, id := range ids {
-		m := s.routes[id]
-		if m == nil {
-			m = newRouteMetrics(id, s.shards)
-			s.routes[id] = m
-		}
+		m := s.metricsOf(id)
 		out[i] = m
-		if !seen[id] {
-			seen[id] = true
-			active = append(active, m)
+		active[id] = m
+	}
+	s.active = active
+	s.sorted.Store(nil)
+	return out
+}
+
+// SyncRoutesDelta changes the exported routes by a route write: the routes
+// removed stop being exported, then those added are (a route replaced by a
+// write is in both and stays exported). It returns the metrics of added, in
+// order, created on first use. It costs O(len(removed)+len(added)) whatever
+// the number of routes; the next Routes call sorts them again.
+func (s *Set) SyncRoutesDelta(added, removed []string) []*RouteMetrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range removed {
+		if id != NoRouteID {
+			s.unexport(id)
 		}
 	}
-	slices.SortFunc(active, func(a, b *RouteMetrics) int { return strings.Compare(a.id, b.id) })
-	s.active.Store(&active)
+	out := make([]*RouteMetrics, len(added))
+	for i, id := range added {
+		out[i] = s.metricsOf(id)
+		s.export(out[i])
+	}
 	return out
 }
 
@@ -122,18 +154,34 @@ func (s *Set) SyncRoutes(ids []string) []*RouteMetrics {
 func (s *Set) PruneRoutes(keep func(id string) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur := *s.active.Load()
-	next := make([]*RouteMetrics, 0, len(cur))
-	for _, m := range cur {
-		if keep(m.id) {
-			next = append(next, m)
+	for id := range s.active {
+		if !keep(id) {
+			s.unexport(id)
 		}
 	}
-	s.active.Store(&next)
 }
 
-// Routes returns the exported routes sorted by id. The slice must not be modified.
-func (s *Set) Routes() []*RouteMetrics { return *s.active.Load() }
+// Routes returns the exported routes sorted by id. The slice must not be
+// modified. After a change of the exported routes, the first call sorts
+// them (O(n log n), on the scraping goroutine); later calls return the same
+// slice.
+func (s *Set) Routes() []*RouteMetrics {
+	if p := s.sorted.Load(); p != nil {
+		return *p
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.sorted.Load(); p != nil {
+		return *p
+	}
+	out := make([]*RouteMetrics, 0, len(s.active))
+	for _, m := range s.active {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b *RouteMetrics) int { return strings.Compare(a.id, b.id) })
+	s.sorted.Store(&out)
+	return out
+}
 
 // NewCounter registers a counter with a full Prometheus name, labels
 // included (for example `torii_events_dropped_total{stage="ring"}`).

@@ -368,14 +368,14 @@ func (s *segment) append(dst []byte, c *Ctx) []byte {
 			return append(dst, c.Key.ClientName...)
 		}
 	case exKeyMeta:
-		if c.Key != nil && c.Key.Source != nil {
-			if v, ok := c.Key.Source.Metadata[s.arg]; ok {
+		if c.Key != nil {
+			if v, ok := c.Key.Metadata().Get(s.arg); ok {
 				return append(dst, v...)
 			}
 		}
 	case exKeyTag:
-		if c.Key != nil && c.Key.Source != nil && s.idx < len(c.Key.Source.Tags) {
-			return append(dst, c.Key.Source.Tags[s.idx]...)
+		if c.Key != nil && s.idx < len(c.Key.Tags()) {
+			return append(dst, c.Key.Tags()[s.idx]...)
 		}
 	case exRouteID:
 		if c.Route != nil {

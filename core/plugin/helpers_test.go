@@ -31,8 +31,12 @@ func parseReq(t testing.TB, raw string) *Ctx {
 
 // testKey is an API key with metadata and tags.
 func testKey() *apikey.Key {
-	return &apikey.Key{ClientID: "cid1", ClientName: "client one",
-		Source: &apikey.ApiKey{ClientID: "cid1", ClientName: "client one", Metadata: map[string]string{"env": "prod"}, Tags: []string{"t1", "t2"}}}
+	set, err := apikey.Compile([]apikey.ApiKey{{ClientID: "cid1", ClientName: "client one", ClientSecret: "secret1",
+		Enabled: true, Metadata: map[string]string{"env": "prod"}, Tags: []string{"t1", "t2"}}})
+	if err != nil {
+		panic("BUG: " + err.Error())
+	}
+	return set.Get("cid1")
 }
 
 // chainOf compiles one route whose plugins are given as name → config JSON,

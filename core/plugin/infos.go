@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"github.com/torii-gateway/torii/core/event"
 	"strings"
 	"unicode/utf8"
 
@@ -140,8 +141,8 @@ func (in *infos) payload(p []byte, x *Ctx) []byte {
 	p = appendJSONString(p, k.ClientName)
 	p = append(p, `,"user_id":`...)
 	p = appendJSONString(p, k.ClientID)
-	meta := metadataOf(k)
-	for mk, mv := range meta {
+	meta := k.Metadata()
+	for mk, mv := range meta.All() {
 		p = append(p, ',')
 		p = appendJSONString(p, mk)
 		p = append(p, ':')
@@ -152,7 +153,7 @@ func (in *infos) payload(p []byte, x *Ctx) []byte {
 	p = appendMetadata(p, meta)
 	p = appendStringified(p, `,"metadata":`, start)
 	start = len(p)
-	p = appendTags(p, tagsOf(k))
+	p = appendTags(p, k.Tags())
 	p = appendStringified(p, `,"tags":`, start)
 	start = len(p)
 	p = appendLightJSON(p, k)
@@ -170,20 +171,6 @@ func appendStringified(p []byte, prefix string, start int) []byte {
 	return p[:start+n]
 }
 
-func metadataOf(k *apikey.Key) map[string]string {
-	if k.Source == nil {
-		return nil
-	}
-	return k.Source.Metadata
-}
-
-func tagsOf(k *apikey.Key) []string {
-	if k.Source == nil {
-		return nil
-	}
-	return k.Source.Tags
-}
-
 // appendLightJSON appends Otoroshi's ApiKey.lightJson.
 func appendLightJSON(p []byte, k *apikey.Key) []byte {
 	p = append(p, `{"clientId":`...)
@@ -191,16 +178,16 @@ func appendLightJSON(p []byte, k *apikey.Key) []byte {
 	p = append(p, `,"clientName":`...)
 	p = appendJSONString(p, k.ClientName)
 	p = append(p, `,"metadata":`...)
-	p = appendMetadata(p, metadataOf(k))
+	p = appendMetadata(p, k.Metadata())
 	p = append(p, `,"tags":`...)
-	p = appendTags(p, tagsOf(k))
+	p = appendTags(p, k.Tags())
 	return append(p, '}')
 }
 
-func appendMetadata(p []byte, m map[string]string) []byte {
+func appendMetadata(p []byte, m event.Pairs) []byte {
 	p = append(p, '{')
 	first := true
-	for k, v := range m {
+	for k, v := range m.All() {
 		if !first {
 			p = append(p, ',')
 		}

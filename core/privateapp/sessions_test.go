@@ -56,7 +56,7 @@ func TestCreateCheckDeleteAndRestart(t *testing.T) {
 	if got := string(u.LightJSON()); got != `{"name":"Alice","email":"alice@oto.tools","profile":{},"metadata":{"role":"admin"},"tags":[]}` {
 		t.Fatalf("LightJSON = %s", got)
 	}
-	if id := u.Identity(); id.Type != "PRIVATEAPP" || id.ClientID != "alice@oto.tools" || id.Metadata["role"] != "admin" {
+	if id := u.Identity(); id.Type != "PRIVATEAPP" || id.ClientID != "alice@oto.tools" || func() string { v, _ := id.Metadata.Get("role"); return v }() != "admin" {
 		t.Fatalf("identity = %+v", id)
 	}
 	// Restart: the same database gives the same secret and session.

@@ -69,7 +69,7 @@ func (u *User) finish() {
 	b = append(b, tags...)
 	u.light = append(b, '}')
 	u.identity = &event.Identity{Type: event.IdentityPrivateApp, ClientID: u.Email, ClientName: u.Name,
-		Tags: u.Tags, Metadata: stringValues(u.Metadata)}
+		Tags: u.Tags, Metadata: event.PairsOf(stringValues(u.Metadata))}
 }
 
 func nonNil(s []string) []string {

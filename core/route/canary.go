@@ -17,6 +17,9 @@ type canary struct {
 	pool    *pool
 }
 
+// canarySuffix is added to the route id to make the id of its canary pool's targets.
+const canarySuffix = "~canary"
+
 // canaryDoc is the plugin's config.
 type canaryDoc struct {
 	Traffic *float64 `json:"traffic"`
@@ -56,7 +59,7 @@ func (c *compiler) compileCanary(r *Route, steps []Step, index int) *canary {
 			return nil
 		}
 		cr := *r
-		cr.ID = r.ID + "~canary"
+		cr.ID = r.ID + canarySuffix
 		cr.Backend.Targets = d.Targets
 		cr.Backend.HealthCheck = nil
 		for i := range cr.Backend.Targets {

@@ -2,7 +2,6 @@ package route
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -69,19 +68,10 @@ type compiler struct {
 	warnings []Warning
 	resolved map[string]resolution
 	seed     uint64
-	hosts    map[string]bool // hostnames asked of opts.Names
 	// routeHosts are the hostnames each route asked of opts.Names, by route id; routeID is
 	// the route being compiled.
 	routeHosts map[string][]string
 	routeID    string
-}
-
-// asked records a hostname asked of opts.Names.
-func (c *compiler) asked(host string) {
-	if c.hosts == nil {
-		c.hosts = make(map[string]bool)
-	}
-	c.hosts[host] = true
 }
 
 type resolution struct {
@@ -95,192 +85,6 @@ func (c *compiler) fail(routeID, field, format string, args ...any) {
 
 func (c *compiler) warn(routeID, field, format string, args ...any) {
 	c.warnings = append(c.warnings, Warning{RouteID: routeID, Field: field, Message: fmt.Sprintf(format, args...)})
-}
-
-// Compile validates routes and builds an immutable Table. Every invalid field and every
-// conflict is reported (joined into one error naming route ids and fields); nothing is
-// left to be found out at request time. Target hostnames are resolved here, never on the
-// hot path, so Compile may block for up to ResolveTimeout per hostname: call it off the
-// event loops. Disabled routes are validated but neither resolved nor matched.
-func Compile(routes []Route, opts CompileOptions) (*Table, error) {
-	source := make([]*Route, len(routes))
-	for i := range routes {
-		r := routes[i].Clone()
-		source[i] = &r
-	}
-	return build(source, nil, opts)
-}
-
-// With returns the table of t's routes with the routes of put added or, when t has a route
-// with their id, replaced, and the routes with an id in del removed: what Compile would
-// return for that list, where replaced routes keep their position, removed ones leave theirs
-// and new ones go where their id sorts when t's routes are sorted by id (at the end
-// otherwise). Only the routes of put are compiled: the others keep their compiled form (its
-// targets, matchers, plugin steps and load-balancing state), so a change costs a pass of
-// map inserts over the routes instead of compiling each. A route whose target did not
-// resolve is compiled again, in case it resolves now. t is unchanged.
-func (t *Table) With(put []Route, del []string, opts CompileOptions) (*Table, error) {
-	gone := make(map[string]bool, len(del)+len(put))
-	for _, id := range del {
-		gone[id] = true
-	}
-	fresh := make(map[string]*Route, len(put))
-	var added []*Route
-	for i := range put {
-		r := put[i].Clone()
-		if _, dup := fresh[r.ID]; !dup && t.byIDAll[r.ID] == nil {
-			added = append(added, &r)
-		}
-		fresh[r.ID] = &r
-	}
-	sorted := slices.IsSortedFunc(t.source, func(a, b *Route) int { return strings.Compare(a.ID, b.ID) })
-	source := make([]*Route, 0, len(t.source)+len(added))
-	for _, r := range t.source {
-		switch {
-		case gone[r.ID] && fresh[r.ID] == nil:
-		case fresh[r.ID] != nil:
-			source = append(source, fresh[r.ID])
-		default:
-			source = append(source, r)
-		}
-	}
-	for _, r := range added {
-		if r != fresh[r.ID] {
-			continue // an earlier put of the same id
-		}
-		i := len(source)
-		if sorted {
-			i, _ = slices.BinarySearchFunc(source, r.ID, func(a *Route, id string) int { return strings.Compare(a.ID, id) })
-		}
-		source = slices.Insert(source, i, r)
-	}
-	return build(source, t, opts)
-}
-
-// build compiles the routes of source (owned by the new table) into a Table. Routes that
-// are in prev, with the same *Route, keep prev's compiled entries.
-func build(source []*Route, prev *Table, opts CompileOptions) (*Table, error) {
-	c := &compiler{opts: opts, reg: opts.Registry, resolved: make(map[string]resolution), seed: opts.Seed}
-	if c.reg == nil {
-		c.reg = NewRegistry()
-	}
-	if c.seed == 0 {
-		c.seed = uint64(time.Now().UnixNano())
-	}
-	n := len(source)
-	t := &Table{
-		exactNodes: make(map[string]*hostNode, n),
-		wildNodes:  make(map[string]*hostNode),
-		globNodes:  make(map[string]*hostNode),
-		byID:       make(map[string]*Compiled, n),
-		byIDAll:    make(map[string]*Route, n),
-		domains:    make(map[string][]*Compiled, n),
-		upstreams:  make(map[string]*Upstream, n),
-		addrs:      make(map[netip.AddrPort]bool),
-		routes:     make([]*Compiled, 0, n),
-		entries:    make([]*Compiled, 0, n),
-		source:     source,
-	}
-	var prevWarnings map[string][]Warning
-	if prev != nil {
-		prevWarnings = make(map[string][]Warning)
-		for _, w := range prev.warnings {
-			prevWarnings[w.RouteID] = append(prevWarnings[w.RouteID], w)
-		}
-	}
-
-	claims := make(map[string]string, len(source)) // conflict key → id of the first route claiming it
-	seen := make(map[string]int, len(source))
-	for i, r := range t.source {
-		if r.ID == "" {
-			c.fail(fmt.Sprintf("#%d", i), "id", "must not be empty")
-			continue
-		}
-		if j, dup := seen[r.ID]; dup {
-			c.fail(r.ID, "id", "duplicate of routes[%d]", j)
-			continue
-		}
-		seen[r.ID] = i
-		t.byIDAll[r.ID] = r
-		var entries []*Compiled
-		if old := prev.reusable(r); old != nil || (prev != nil && prev.byIDAll[r.ID] == r && !r.Enabled) {
-			// Compiled before, unchanged, every target resolved: shallow copies that only
-			// differ by Index share the targets and their load-balancing state.
-			for _, e := range old {
-				cp := *e
-				entries = append(entries, &cp)
-			}
-			c.warnings = append(c.warnings, prevWarnings[r.ID]...)
-			for _, h := range prev.routeHosts[r.ID] {
-				c.asked(h)
-			}
-		} else {
-			entries = c.compileRoute(r, i)
-		}
-		if entries == nil || !r.Enabled {
-			continue
-		}
-		for _, e := range entries {
-			e.Index = len(t.routes)
-		}
-		t.routes = append(t.routes, entries[0])
-		t.byID[r.ID] = entries[0]
-		t.domains[r.ID] = entries
-		for _, e := range entries {
-			key := e.Domain + "\x00" + strconv.FormatBool(e.Exact) + "\x00" + e.match.key()
-			if prev, dup := claims[key]; dup {
-				if prev != r.ID {
-					c.errs = append(c.errs, fmt.Errorf("%w: routes %q and %q both claim domain %q%s", ErrConflict, prev, r.ID, e.Domain, e.match.describe()))
-				}
-				continue
-			}
-			claims[key] = r.ID
-			t.entries = append(t.entries, e)
-			t.add(e)
-		}
-		pools := []*pool{entries[0].pool}
-		if cn := entries[0].canary; cn != nil {
-			pools = append(pools, cn.pool)
-		}
-		for _, p := range pools {
-			for k := range p.ups {
-				u := &p.ups[k]
-				t.upstreams[u.Key] = u
-				if u.Down == "" {
-					t.addrs[u.Addr] = true
-				}
-			}
-		}
-	}
-	if len(c.errs) != 0 {
-		return nil, fmt.Errorf("cannot compile routes: %w", errors.Join(c.errs...))
-	}
-	t.finish()
-	t.warnings = c.warnings
-	t.routeHosts = c.routeHosts
-	for h := range c.hosts {
-		t.hostnames = append(t.hostnames, h)
-	}
-	slices.Sort(t.hostnames)
-	return t, nil
-}
-
-// reusable returns the compiled entries of r in t when t compiled this very *Route, it is
-// enabled and all its targets resolved; else nil.
-func (t *Table) reusable(r *Route) []*Compiled {
-	if t == nil || t.byIDAll[r.ID] != r {
-		return nil
-	}
-	entries := t.domains[r.ID]
-	if len(entries) == 0 {
-		return nil
-	}
-	for _, u := range entries[0].pool.ups {
-		if u.Down != "" {
-			return nil
-		}
-	}
-	return entries
 }
 
 // compileRoute validates one route and returns one Compiled per domain (nil when invalid).
@@ -616,13 +420,16 @@ func (c *compiler) compilePool(r *Route, index int) *pool {
 			c.fail(id, field+".weight", "must be <= %d, got %d", maxWeight, tg.Weight)
 		}
 		anyWeight = anyWeight || tg.Weight > 0
-		switch tg.Protocol {
+		h2 := false
+		switch strings.ToUpper(strings.TrimSpace(tg.Protocol)) {
 		case "", "HTTP/1.1", "HTTP/1.0":
+		case "HTTP/2.0", "HTTP/2":
+			h2 = true // h2c, or h2 over TLS for a tls target (package h2up)
 		default:
 			c.warn(id, field+".protocol", "%q is not supported, HTTP/1.1 is used", tg.Protocol)
 		}
 		p.ups[i] = Upstream{ID: tid, HostPort: net.JoinHostPort(tg.Hostname, strconv.Itoa(tg.Port)),
-			Weight: tg.Weight, Backup: tg.Backup, Target: tg}
+			Weight: tg.Weight, Backup: tg.Backup, Target: tg, H2: h2}
 		if tg.Weight > 0 {
 			if tg.Backup {
 				p.backup |= 1 << i

@@ -127,13 +127,16 @@ func TestCompileConflicts(t *testing.T) {
 
 func TestCompilePluginsAndWarnings(t *testing.T) {
 	tab := mustCompile(t, `[{"id":"r","backend_ref":null,"frontend":{"domains":["a.com"]},"backend":{"rewrite":true,"target_refs":["t_1"],
-	 "targets":[{"hostname":"127.0.0.1","port":80,"protocol":"HTTP/2.0"}]},
+	 "targets":[{"hostname":"127.0.0.1","port":80,"protocol":"HTTP/3.0"},{"hostname":"127.0.0.2","port":80,"protocol":"HTTP/2.0"}]},
 	 "plugins":[
 	  {"plugin":"cp:otoroshi.next.plugins.OverrideHost"},
 	  {"plugin":"cp:otoroshi.next.plugins.ApikeyCalls","enabled":false},
 	  {"plugin":"cp:otoroshi.next.tunnel.TunnelPlugin","config":{"tunnel_id":"default"}},
 	  {"plugin":"cp:otoroshi.next.plugins.SnowMonkeyChaos","include":["/api"],"config":{"allow_origin":"*"}}]}]`, CompileOptions{})
 	c := tab.Route("r")
+	if ups := c.pool.ups; ups[0].H2 || !ups[1].H2 {
+		t.Fatalf("protocol HTTP/3.0 must be HTTP/1.1 (warned), HTTP/2.0 HTTP/2: H2 %v %v", ups[0].H2, ups[1].H2)
+	}
 	if len(c.Steps) != 3 {
 		t.Fatalf("steps %+v, want the 3 enabled plugins", c.Steps)
 	}
@@ -181,7 +184,7 @@ func TestCompileResolvesTargets(t *testing.T) {
 	if targetKey("a/b", "c", ups[0].Addr) == targetKey("a", "b/c", ups[0].Addr) {
 		t.Fatalf("target keys are ambiguous")
 	}
-	if !tab.HasAddr(netip.MustParseAddrPort("10.1.2.3:8082")) || len(tab.addrs) != 3 {
+	if !tab.HasAddr(netip.MustParseAddrPort("10.1.2.3:8082")) || tab.addrs.Len() != 3 {
 		t.Fatalf("HasAddr disagrees with the upstreams")
 	}
 }

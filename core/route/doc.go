@@ -46,8 +46,9 @@
 // # Differences from Otoroshi
 //
 // A TLS target (tls: true) carries an interned TLS profile (Upstream.TLS, package upstls) made
-// of its hostname (the SNI) and its tls_config; targets whose
-// protocol is not HTTP/1.x are used as HTTP/1.1 with a warning; backend.rewrite is
+// of its hostname (the SNI) and its tls_config; a target whose protocol is HTTP/2.0 is
+// reached in HTTP/2 (Upstream.H2: h2c, or h2 with ALPN for a TLS target); other protocols
+// (HTTP/3.0) are used as HTTP/1.1 with a warning; backend.rewrite is
 // ignored with a warning; "**" in a host is rejected; a route has at most 64 targets; an
 // unknown load-balancing type is RoundRobin with a warning; Sticky without an
 // otoroshi-tracking cookie hashes PickInput.Tracking (the id the engine sets); plugins

@@ -30,7 +30,7 @@ func slowMatch(t *Table, req *httpparse.Request, buf []byte) *Compiled {
 		// of the same length.
 		var wild []string
 		seen := map[string]bool{}
-		for _, e := range t.entries {
+		for _, e := range tableEntries(t) {
 			p := e.Domain[:len(e.Domain)-len(e.Prefix)]
 			if p == "*" || !strings.Contains(p, "*") || seen[p] {
 				continue
@@ -61,7 +61,7 @@ func slowMatch(t *Table, req *httpparse.Request, buf []byte) *Compiled {
 	tiers = append(tiers, "*")
 	for _, tier := range tiers {
 		var cands []*Compiled
-		for _, e := range t.entries {
+		for _, e := range tableEntries(t) {
 			if e.Domain[:len(e.Domain)-len(e.Prefix)] != tier {
 				continue
 			}
@@ -69,7 +69,7 @@ func slowMatch(t *Table, req *httpparse.Request, buf []byte) *Compiled {
 				cands = append(cands, e)
 			}
 		}
-		// Exact paths first, then longer prefixes, then more matchers, then input order.
+		// Exact paths first, then longer prefixes, then more matchers, then route id.
 		slices.SortStableFunc(cands, func(a, b *Compiled) int {
 			la, lb := len(a.Prefix), len(b.Prefix)
 			if a.Exact {

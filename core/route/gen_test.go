@@ -102,7 +102,7 @@ func compact(reqs []parsedReq) []parsedReq {
 func TestGeneratedTablesMatch(t *testing.T) {
 	for _, n := range []int{10, 1000, 10000} {
 		tab, reqs := genTable(t, n)
-		base := newBaseline(derefs(tab.source))
+		base := newBaseline(derefs(tableSources(tab)))
 		for _, r := range reqs {
 			c := tab.Match(r.req, r.buf)
 			if c == nil || c.ID != r.id {

@@ -59,3 +59,22 @@ func mustCompile(t testing.TB, js string, opts CompileOptions) *Table {
 	}
 	return tab
 }
+
+// tableSources returns the routes of t (disabled ones too), by id.
+func tableSources(t *Table) []*Route {
+	var out []*Route
+	for _, r := range t.recs.All() {
+		out = append(out, r.src)
+	}
+	return out
+}
+
+// tableEntries returns every domain entry of the enabled routes of t, by route id then
+// domain order: the order in which candidates with as many matchers are tried.
+func tableEntries(t *Table) []*Compiled {
+	var out []*Compiled
+	for _, r := range t.recs.All() {
+		out = append(out, r.entries...)
+	}
+	return out
+}

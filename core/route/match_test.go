@@ -134,17 +134,19 @@ func TestRewritePath(t *testing.T) {
 func TestHostIndexComparesBytes(t *testing.T) {
 	long := strings.Repeat("x", inlineHostLen) + ".com"
 	a, b, l := newHostNode("a.com"), newHostNode("b.com"), newHostNode(long)
-	x := buildHostIndex(map[string]*hostNode{"a.com": a, "b.com": b, long: l})
+	x := buildHostIndex([]*hostNode{a, b, l})
 	if x.get([]byte("a.com")) != a || x.get([]byte(long)) != l || x.get([]byte("c.com")) != nil {
 		t.Fatalf("plain lookups failed")
 	}
 	// Simulate colliding hosts chained in front of a.com and of the long host: lookups walk
 	// the chain and compare bytes, so no host can reach another's node.
-	for i := range x.slots {
-		if n := x.slots[i].node; n == a || n == l {
-			evil := newHostNode("evil.com")
-			evil.chain(n)
-			x.slots[i].node = evil
+	for _, p := range x.pages {
+		for i := range p {
+			if n := p[i].node; n == a || n == l {
+				evil := newHostNode("evil.com")
+				evil.chain(n)
+				p[i].node = evil
+			}
 		}
 	}
 	if x.get([]byte("a.com")) != a || x.get([]byte(long)) != l {

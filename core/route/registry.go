@@ -27,6 +27,8 @@ type Registry struct {
 
 	mu     sync.Mutex
 	states map[string]*TargetState
+	// byRoute holds the keys of states by TargetState.RouteID, for PruneRoutes.
+	byRoute map[string]map[string]bool
 }
 
 // NewRegistry returns an empty registry.
@@ -61,6 +63,13 @@ func (r *Registry) state(key, routeID, targetID string) *TargetState {
 	if st == nil {
 		st = &TargetState{Key: key, RouteID: routeID, TargetID: targetID, reg: r}
 		r.states[key] = st
+		if r.byRoute == nil {
+			r.byRoute = make(map[string]map[string]bool)
+		}
+		if r.byRoute[routeID] == nil {
+			r.byRoute[routeID] = make(map[string]bool, 1)
+		}
+		r.byRoute[routeID][key] = true
 	}
 	return st
 }
@@ -79,10 +88,38 @@ func (r *Registry) Lookup(key string) *TargetState {
 func (r *Registry) Prune(t *Table) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for k := range r.states {
+	for k, st := range r.states {
 		if t == nil || !t.HasTarget(k) {
-			delete(r.states, k)
+			r.drop(st)
 		}
+	}
+}
+
+// PruneRoutes is Prune for a table that differs from the last one pruned by the routes
+// ids only (added, replaced or deleted): it drops the states of those routes (their
+// canary targets included) that t no longer has, in O(their targets) whatever the size
+// of t.
+func (r *Registry) PruneRoutes(t *Table, ids []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		for _, rid := range [2]string{id, id + canarySuffix} {
+			for k := range r.byRoute[rid] {
+				if t == nil || !t.HasTarget(k) {
+					r.drop(r.states[k])
+				}
+			}
+		}
+	}
+}
+
+// drop forgets st. r.mu is held.
+func (r *Registry) drop(st *TargetState) {
+	delete(r.states, st.Key)
+	keys := r.byRoute[st.RouteID]
+	delete(keys, st.Key)
+	if len(keys) == 0 {
+		delete(r.byRoute, st.RouteID)
 	}
 }
 

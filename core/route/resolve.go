@@ -31,7 +31,6 @@ func (c *compiler) resolve(tg *Target) (netip.Addr, error) {
 		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil
 	}
 	if c.opts.Names != nil {
-		c.asked(host)
 		if c.routeHosts == nil {
 			c.routeHosts = make(map[string][]string)
 		}

@@ -205,9 +205,19 @@ var errHandshake = errors.New("upstls: handshake failed")
 // (the health checker's dialer; Dial for the engine). Blocking: never call it on an event loop.
 // An error wraps the cause; Reason classifies TLS failures.
 func DialTLS(ctx context.Context, addr string, p *Profile) (*tls.Conn, error) {
+	return DialALPN(ctx, addr, p, nil)
+}
+
+// DialALPN is DialTLS offering the application protocols protos (ALPN), for a backend spoken to
+// in HTTP/2 (package h2up offers "h2"). The caller checks what was negotiated.
+func DialALPN(ctx context.Context, addr string, p *Profile, protos []string) (*tls.Conn, error) {
 	tc, err := p.tlsConfig()
 	if err != nil {
 		return nil, err
+	}
+	if len(protos) > 0 {
+		tc = tc.Clone() // the session cache is shared by the clone
+		tc.NextProtos = protos
 	}
 	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: tc}
 	c, err := d.DialContext(ctx, "tcp", addr)

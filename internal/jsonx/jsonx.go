@@ -42,6 +42,11 @@ func decodeValue(dec *json.Decoder, path string, depth int) (any, error) {
 		}
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
+	return decodeFrom(dec, tok, path, depth)
+}
+
+// decodeFrom decodes the value that begins with tok, already read from dec.
+func decodeFrom(dec *json.Decoder, tok json.Token, path string, depth int) (any, error) {
 	d, ok := tok.(json.Delim)
 	if !ok {
 		return tok, nil
