@@ -84,10 +84,13 @@ func (e *entity) doc() map[string]any {
 }
 
 // reader reads the encodings of many entities through one bbolt read transaction, opened at the
-// first cold entity. Close it before any write transaction of the same goroutine (bbolt may wait
-// for readers to remap its file).
+// first cold entity. Entities read in id order (a list, a compile's range) are found by stepping a
+// cursor, not by a search from the root each. Close it before any write transaction of the same
+// goroutine (bbolt may wait for readers to remap its file).
 type reader struct {
-	tx *bbolt.Tx
+	tx     *bbolt.Tx
+	cur    *bbolt.Cursor
+	bucket []byte // the cursor's
 }
 
 // bytes returns the encoding of e; for a cold entity, bbolt's memory, valid until close (copy it
@@ -103,18 +106,31 @@ func (rd *reader) bytes(e *entity) []byte {
 		}
 		rd.tx = tx
 	}
-	b := rd.tx.Bucket(e.cold.bucket)
-	if b == nil {
+	if rd.cur == nil || string(rd.bucket) != string(e.cold.bucket) {
+		b := rd.tx.Bucket(e.cold.bucket)
+		if b == nil {
+			return nil
+		}
+		rd.cur, rd.bucket = b.Cursor(), e.cold.bucket
+		if k, v := rd.cur.Seek([]byte(e.id)); string(k) == e.id {
+			return v
+		}
 		return nil
 	}
-	return b.Get([]byte(e.id))
+	if k, v := rd.cur.Next(); string(k) == e.id { // the next id: the common case
+		return v
+	}
+	if k, v := rd.cur.Seek([]byte(e.id)); string(k) == e.id {
+		return v
+	}
+	return nil
 }
 
 // close ends the read transaction, if one was opened.
 func (rd *reader) close() {
 	if rd.tx != nil {
 		_ = rd.tx.Rollback()
-		rd.tx = nil
+		rd.tx, rd.cur = nil, nil
 	}
 }
 

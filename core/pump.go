@@ -113,6 +113,9 @@ func (lp *loop) pumpUpload(cc *clientConn) {
 	lp.beginPump(cc, cc.up, pumpUpload)
 }
 
+// beginPump hands cc's exchange with us over to a pump of that kind, once the
+// outbound buffers have drained (pumpFlushCheck).
+//
 // For an HTTP/2 target (us.h2: a gRPC backend through h2up), whose response may
 // stream while the request body is still open, a pump of one direction would
 // stop the other and can deadlock a backend that answers each message before

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,12 +18,14 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/torii-gateway/torii/internal/testkit"
+	"github.com/torii-gateway/torii/pki"
 )
 
 // grpcMax is the message size limit of the test's gRPC client and server: large messages
@@ -118,15 +121,25 @@ func (b *grpcBackend) FullDuplexCall(s grpc.BidiStreamingServer[grpc_testing.Str
 	}
 }
 
-// startGRPCBackend serves the TestService over h2c on a loopback port.
-func startGRPCBackend(t testing.TB) (*grpcBackend, string) {
+// startGRPCBackend serves the TestService over h2c on a loopback port, or over TLS (ALPN h2)
+// with a self-signed certificate when tlsOn.
+func startGRPCBackend(t testing.TB, tlsOn bool) (*grpcBackend, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &grpcBackend{}
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(grpcMax), grpc.MaxSendMsgSize(grpcMax))
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(grpcMax), grpc.MaxSendMsgSize(grpcMax)}
+	if tlsOn {
+		m := testkit.Mint(t, pki.MintOptions{CommonName: "grpc backend", Hosts: []string{"127.0.0.1"}})
+		cert, err := tls.X509KeyPair([]byte(m.ChainPEM), []byte(m.KeyPEM))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, grpc.Creds(credentials.NewServerTLSFromCert(&cert)))
+	}
+	gs := grpc.NewServer(opts...)
 	grpc_testing.RegisterTestServiceServer(gs, b)
 	go func() { _ = gs.Serve(ln) }()
 	t.Cleanup(gs.Stop)
@@ -134,8 +147,10 @@ func startGRPCBackend(t testing.TB) (*grpcBackend, string) {
 }
 
 // grpcRoutes writes a routes file: grpc.test to the gRPC backend in HTTP/2 (h2c), down.test to
-// a port where nothing listens, same protocol.
-func grpcRoutes(t testing.TB, backend string) string {
+// a port where nothing listens, same protocol; with tlsBackend, grpcs.test to it in h2 over TLS
+// (tls_config.trust_all: its certificate is self-signed) and untrusted.test to it verified
+// against the system roots (which fails).
+func grpcRoutes(t testing.TB, backend, tlsBackend string) string {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(backend)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -144,12 +159,18 @@ func grpcRoutes(t testing.TB, backend string) string {
 	}
 	_, downPort, _ := net.SplitHostPort(ln.Addr().String())
 	_ = ln.Close()
-	route := func(id, domain, h, p string) string {
+	route := func(id, domain, h, p, tlsConf string) string {
 		return fmt.Sprintf(`{"id":%q,"name":%q,"enabled":true,"frontend":{"domains":[%q]},
-		 "backend":{"targets":[{"hostname":%q,"port":%s,"protocol":"HTTP/2.0"}],"root":"/"}}`, id, id, domain, h, p)
+		 "backend":{"targets":[{"hostname":%q,"port":%s,"protocol":"HTTP/2.0"%s}],"root":"/"}}`, id, id, domain, h, p, tlsConf)
 	}
 	path := filepath.Join(t.TempDir(), "routes.json")
-	doc := "[" + route("grpc", "grpc.test", host, port) + "," + route("down", "down.test", "127.0.0.1", downPort) + "]"
+	doc := "[" + route("grpc", "grpc.test", host, port, "") + "," + route("down", "down.test", "127.0.0.1", downPort, "")
+	if tlsBackend != "" {
+		th, tp, _ := net.SplitHostPort(tlsBackend)
+		doc += "," + route("grpcs", "grpcs.test", th, tp, `,"tls":true,"tls_config":{"trust_all":true}`) +
+			"," + route("untrusted", "untrusted.test", th, tp, `,"tls":true`)
+	}
+	doc += "]"
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -158,11 +179,11 @@ func grpcRoutes(t testing.TB, backend string) string {
 
 // startGRPCGateway runs the gateway binary with the default HTTP/2 front (h2c with prior
 // knowledge on --listen) and a low --high-water, so that large messages go through pumps.
-func startGRPCGateway(t testing.TB, backend string) (proxy, accessLog string) {
+func startGRPCGateway(t testing.TB, backend, tlsBackend string) (proxy, accessLog string) {
 	t.Helper()
 	accessLog = filepath.Join(t.TempDir(), "access.log")
 	tr := testkit.StartTorii(t, toriiBin, "serve", "--listen", anyPort, "--admin", anyPort, "--data-dir", t.TempDir(), "--echo", "off",
-		"--config", grpcRoutes(t, backend), "--h2c", "--loops", "1", "--high-water", "65536",
+		"--config", grpcRoutes(t, backend, tlsBackend), "--h2c", "--loops", "1", "--high-water", "65536",
 		"--access-log", accessLog)
 	return tr.Proxy, accessLog
 }
@@ -187,8 +208,9 @@ func grpcClient(t testing.TB, addr, authority string) grpc_testing.TestServiceCl
 // open, pumps included), a backend that is down, and grpc-status in each call's event (access
 // log).
 func TestGRPCThroughGateway(t *testing.T) {
-	backend, baddr := startGRPCBackend(t)
-	proxy, accessLog := startGRPCGateway(t, baddr)
+	backend, baddr := startGRPCBackend(t, false)
+	_, tlsAddr := startGRPCBackend(t, true)
+	proxy, accessLog := startGRPCGateway(t, baddr, tlsAddr)
 	c := grpcClient(t, proxy, "grpc.test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -329,17 +351,29 @@ func TestGRPCThroughGateway(t *testing.T) {
 		t.Errorf("backend down: %v", err)
 	}
 
+	// h2 over TLS to the backend (ALPN h2); one whose certificate fails verification is a 502.
+	resp, err = grpcClient(t, proxy, "grpcs.test").UnaryCall(ctx, &grpc_testing.SimpleRequest{ResponseSize: 3, Payload: payload(7)})
+	calls++
+	if err != nil || len(resp.Payload.Body) != 3 || resp.Username != "7" {
+		t.Errorf("h2 over TLS: %v %v", resp, err)
+	}
+	_, err = grpcClient(t, proxy, "untrusted.test").UnaryCall(ctx, &grpc_testing.SimpleRequest{})
+	calls++
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("untrusted TLS backend: %v", err)
+	}
+
 	// Events: one per call, with grpc-status (OK, or the error's code; none for the deadline,
 	// unless the backend's own copy of it, grpc-timeout, answered DEADLINE_EXCEEDED first, and
 	// none for the 502). A pumped call's event may come after the next call's: compared sorted.
 	entries := testkit.WaitEvents(t, accessLog, calls) // the access log is ndjson too
 	want := []string{"FullDuplexCall 0", "FullDuplexCall 0", "StreamingInputCall 0", "StreamingOutputCall 0",
-		"StreamingOutputCall 7", "UnaryCall ", "UnaryCall 0", "UnaryCall 0", "UnaryCall 5", "UnaryCall 502"}
+		"StreamingOutputCall 7", "UnaryCall ", "UnaryCall 0", "UnaryCall 0", "UnaryCall 0", "UnaryCall 5", "UnaryCall 502", "UnaryCall 502"}
 	var got []string
 	for _, e := range entries {
 		g := fmt.Sprint(e["grpcStatus"])
 		switch {
-		case e["host"] == "down.test" && e["status"] == float64(502) && e["grpcStatus"] == nil:
+		case e["host"] != "grpc.test" && e["status"] == float64(502) && e["grpcStatus"] == nil:
 			g = "502"
 		case e["grpcStatus"] == nil || g == "4":
 			g = ""

@@ -213,6 +213,7 @@ func (b *backend) get(ctx context.Context) (*http.ClientConn, error) {
 func (b *backend) serve(c *net.UnixConn) {
 	defer c.Close()
 	br := bufio.NewReaderSize(c, readBuf)
+	out := &writer{w: bufio.NewWriterSize(c, writeBuf), buf: make([]byte, copyBuf)}
 	var next <-chan error // the watcher of the previous exchange, which peeked the next request
 	for {
 		var err error
@@ -229,7 +230,7 @@ func (b *backend) serve(c *net.UnixConn) {
 			return
 		}
 		var ok bool
-		if next, ok = b.exchange(c, br, req); !ok {
+		if next, ok = b.exchange(c, br, out, req); !ok {
 			return
 		}
 	}
@@ -237,7 +238,7 @@ func (b *backend) serve(c *net.UnixConn) {
 
 // exchange sends req as an HTTP/2 stream and writes its response back on c. It reports whether
 // c may carry another request; next, when not nil, delivers the result of peeking at it.
-func (b *backend) exchange(c *net.UnixConn, br *bufio.Reader, req *http.Request) (next <-chan error, ok bool) {
+func (b *backend) exchange(c *net.UnixConn, br *bufio.Reader, out *writer, req *http.Request) (next <-chan error, ok bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	keep := !req.Close
@@ -295,7 +296,7 @@ func (b *backend) exchange(c *net.UnixConn, br *bufio.Reader, req *http.Request)
 		return nil, false
 	}
 	defer resp.Body.Close()
-	if !writeResponse(c, req, resp) {
+	if !out.response(req, resp) {
 		return nil, false
 	}
 	if !body.done() {
@@ -358,9 +359,15 @@ var skipResponse = map[string]bool{
 // response to its trailers.
 var grpcStatusFields = []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"}
 
-// writeResponse writes resp on c as HTTP/1.1, streaming its body; it reports success.
-func writeResponse(c *net.UnixConn, req *http.Request, resp *http.Response) bool {
-	w := bufio.NewWriterSize(c, writeBuf)
+// writer writes responses on one bridge's socketpair, with buffers kept for its life.
+type writer struct {
+	w   *bufio.Writer
+	buf []byte
+}
+
+// response writes resp as HTTP/1.1, streaming its body; it reports success.
+func (o *writer) response(req *http.Request, resp *http.Response) bool {
+	w := o.w
 	var moved http.Header
 	noBody := req.Method == http.MethodHead || resp.StatusCode == http.StatusNoContent ||
 		resp.StatusCode == http.StatusNotModified || resp.StatusCode < 200
@@ -398,10 +405,10 @@ func writeResponse(c *net.UnixConn, req *http.Request, resp *http.Response) bool
 		return true
 	}
 	if !chunked {
-		n, err := io.CopyBuffer(flushWriter{w}, io.LimitReader(resp.Body, resp.ContentLength), make([]byte, copyBuf))
+		n, err := io.CopyBuffer(flushWriter{w}, io.LimitReader(resp.Body, resp.ContentLength), o.buf)
 		return err == nil && n == resp.ContentLength
 	}
-	buf := make([]byte, copyBuf)
+	buf := o.buf
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {

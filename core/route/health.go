@@ -39,6 +39,7 @@ type HealthChecker struct {
 	interval time.Duration
 	conc     int
 	client   *http.Client
+	h2client *http.Client // for HTTP/2 targets (Upstream.H2): h2c, or h2 with ALPN over TLS
 
 	mu    sync.Mutex
 	table *Table
@@ -53,6 +54,16 @@ func NewHealthChecker(reg *Registry, opts HealthOptions) *HealthChecker {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
+	return &HealthChecker{
+		reg: reg, interval: opts.Interval, conc: opts.Concurrency,
+		client: healthClient(false), h2client: healthClient(true),
+	}
+}
+
+// healthClient is the checker's HTTP client: HTTP/1.1, or with h2 HTTP/2 only (h2c with prior
+// knowledge in plaintext, ALPN h2 over TLS), as the engine speaks to the target.
+func healthClient(h2 bool) *http.Client {
+	var protos []string
 	tr := &http.Transport{
 		Proxy:                  nil,
 		DialContext:            (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -66,15 +77,18 @@ func NewHealthChecker(reg *Registry, opts HealthOptions) *HealthChecker {
 			if p == nil {
 				return nil, errors.New("route: TLS health check without a TLS profile")
 			}
-			return upstls.DialTLS(ctx, addr, p)
+			return upstls.DialALPN(ctx, addr, p, protos)
 		},
 	}
-	return &HealthChecker{
-		reg: reg, interval: opts.Interval, conc: opts.Concurrency,
-		client: &http.Client{
-			Transport:     tr,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+	if h2 {
+		protos = []string{"h2"}
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetHTTP2(true)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
 
@@ -182,7 +196,11 @@ func (h *HealthChecker) check(ctx context.Context, hc *HealthCheck, u *Upstream)
 	}
 	req.Host = u.HostPort
 	req.Header.Set("User-Agent", "torii-health-check")
-	resp, err := h.client.Do(req)
+	client := h.client
+	if u.H2 {
+		client = h.h2client
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return false, fmt.Sprintf("health check failed: %s", err)
 	}

@@ -239,3 +239,45 @@ func TestHealthCheckTLS(t *testing.T) {
 			ups[0].State().Healthy(), ups[1].State().Healthy(), ups[2].State().Healthy())
 	}
 }
+
+// TestHealthCheckHTTP2: targets with protocol HTTP/2.0 are checked in HTTP/2, as the engine
+// speaks to them: h2c with prior knowledge in plaintext, ALPN h2 over TLS. A server that only
+// speaks h2c is unhealthy for an HTTP/1.1 target and healthy for an HTTP/2.0 one.
+func TestHealthCheckHTTP2(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 2 || r.URL.Path != "/health" {
+			w.WriteHeader(404)
+			return
+		}
+		w.WriteHeader(204)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	h2c := &http.Server{Handler: h, Protocols: &p, ErrorLog: log.New(io.Discard, "", 0)}
+	go func() { _ = h2c.Serve(ln) }()
+	t.Cleanup(func() { _ = h2c.Close() })
+	tlsSrv := httptest.NewUnstartedServer(h)
+	tlsSrv.EnableHTTP2 = true
+	tlsSrv.StartTLS()
+	t.Cleanup(tlsSrv.Close)
+	plainPort := ln.Addr().(*net.TCPAddr).Port
+	tlsPort := tlsSrv.Listener.Addr().(*net.TCPAddr).Port
+	js := fmt.Sprintf(`[{"id":"r","frontend":{"domains":["h.com"]},"backend":{"health_check":{"enabled":true,"url":"/health","timeout":2000},"targets":[
+		{"id":"h2c","hostname":"127.0.0.1","port":%d,"protocol":"HTTP/2.0"},
+		{"id":"h1","hostname":"127.0.0.1","port":%d,"protocol":"HTTP/1.1"},
+		{"id":"h2","hostname":"127.0.0.1","port":%d,"protocol":"HTTP/2.0","tls":true,"tls_config":{"trust_all":true}}]}}]`, plainPort, plainPort, tlsPort)
+	reg := NewRegistry()
+	tab := mustCompile(t, js, CompileOptions{Registry: reg})
+	hc := NewHealthChecker(reg, HealthOptions{Interval: time.Hour})
+	hc.Update(tab)
+	hc.CheckNow(context.Background())
+	ups := tab.Route("r").Upstreams()
+	if !ups[0].State().Healthy() || ups[1].State().Healthy() || !ups[2].State().Healthy() {
+		t.Fatalf("healthy: h2c %v, HTTP/1.1 to an h2c-only server %v, h2 over TLS %v; want true false true",
+			ups[0].State().Healthy(), ups[1].State().Healthy(), ups[2].State().Healthy())
+	}
+}
