@@ -20,7 +20,7 @@ func FuzzImport(f *testing.F) {
 	f.Add([]byte(`{"serviceDescriptors":[{"id":"x","targets":[{"host":"h"}],"paths":[1,"a"],"hosts":[]}]}`))
 	f.Add([]byte(`{"routes":[{"id":"r","frontend":{"domains":["a"]},"backend":{"targets":[{"hostname":"h","port":1}]}}],"config":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := CompareStreamedImport(data, 3); err != nil {
+		if _, err := CompareStreamedImport(data, 3); err != nil {
 			t.Fatal(err)
 		}
 		doc, err := jsonx.DecodeObject(data)

@@ -159,6 +159,9 @@ func (im *importer) finish() (*state, *otoroshi.Report, error) {
 	return st, res.Report, nil
 }
 
+// importTimeout bounds the reading, processing and answer of one import.
+const importTimeout = 30 * time.Minute
+
 // handleImport replaces the whole configuration with an Otoroshi export, all or nothing. The
 // body streams (importstream.go): read and validated one entity at a time, staged in bbolt in
 // batches, swapped in and published once.
@@ -166,6 +169,12 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err := checkBodyType(r, false); err != nil {
 		return err
 	}
+	// The server's 60 s read and write timeouts bound requests that hold a body in memory; an
+	// import is read while it is processed, which takes minutes for a million entities on a
+	// busy machine (it is authenticated by now, and its size is capped by MaxImportBytes).
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(importTimeout))
+	_ = rc.SetWriteDeadline(time.Now().Add(importTimeout))
 	body := http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes)
 	s.importMu.Lock()
 	defer s.importMu.Unlock()

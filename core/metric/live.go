@@ -185,7 +185,9 @@ func (l *Live) sample(now time.Time) {
 	}
 	l.mu.Lock()
 	for i, m := range routes {
-		m.live.push(&snaps[i])
+		if d := m.data.Load(); d != nil { // no history for a route without traffic: it reads zero
+			d.live.push(&snaps[i])
+		}
 	}
 	l.global.push(&global)
 	l.mu.Unlock()
@@ -204,7 +206,12 @@ func (l *Live) Stats(routeID string) (Stats, error) {
 		if m == nil {
 			return Stats{}, ErrUnknownRoute
 		}
-		h = &m.live
+		d := m.data.Load()
+		if d == nil { // no request yet: no history
+			s := l.current(routeID, time.Now())
+			return statsBetween(&s, &s), nil
+		}
+		h = &d.live
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -244,7 +251,11 @@ func (l *Live) StatsAll() (global Stats, routes map[string]Stats) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, m := range ms {
-		cur, prev, ok := m.live.window()
+		var cur, prev *liveSnap
+		ok := false
+		if d := m.data.Load(); d != nil {
+			cur, prev, ok = d.live.window()
+		}
 		if !ok {
 			now := liveSnap{at: time.Now()}
 			rs := m.snapshot()

@@ -49,12 +49,22 @@ type shard struct {
 
 // RouteMetrics holds the counters and histograms of one route, sharded per
 // event loop. Create it with Set.Route off the loop; record into it from the
-// loop. The recording methods are safe for concurrent use and never allocate.
+// loop. The recording methods are safe for concurrent use; they allocate
+// once, on a route's first request: the shards and the live history (about
+// 1 KiB per event loop) exist only for routes that had traffic, so a
+// configuration of 100k routes of which a few thousand are called does not
+// hold 100k of them.
 type RouteMetrics struct {
-	id     string
+	id   string
+	n    int // shards to allocate: a power of two
+	data atomic.Pointer[routeData]
+}
+
+// routeData is what a route that had traffic records into.
+type routeData struct {
 	shards []shard
-	mask   int // len(shards)-1; len is a power of two
-	live   liveHistory
+	mask   int         // len(shards)-1
+	live   liveHistory // guarded by Live.mu
 }
 
 func newRouteMetrics(id string, shards int) *RouteMetrics {
@@ -62,7 +72,30 @@ func newRouteMetrics(id string, shards int) *RouteMetrics {
 	for n < shards {
 		n <<= 1
 	}
-	return &RouteMetrics{id: id, shards: make([]shard, n), mask: n - 1}
+	return &RouteMetrics{id: id, n: n}
+}
+
+// rec returns the route's data, allocating it at the first request.
+func (m *RouteMetrics) rec() *routeData {
+	if d := m.data.Load(); d != nil {
+		return d
+	}
+	return m.alloc()
+}
+
+// alloc installs the route's data; of two loops racing, one's is kept.
+func (m *RouteMetrics) alloc() *routeData {
+	d := &routeData{shards: make([]shard, m.n), mask: m.n - 1}
+	if m.data.CompareAndSwap(nil, d) {
+		return d
+	}
+	return m.data.Load()
+}
+
+// shard returns the shard of loop.
+func (m *RouteMetrics) shard(loop int) *shard {
+	d := m.rec()
+	return &d.shards[loop&d.mask]
 }
 
 // ID returns the route id the metrics were created for.
@@ -70,13 +103,13 @@ func (m *RouteMetrics) ID() string { return m.id }
 
 // Begin counts one more request in flight on the route. Pair it with Done.
 func (m *RouteMetrics) Begin(loop int) {
-	m.shards[loop&m.mask].inFlight.Add(1)
+	m.shard(loop).inFlight.Add(1)
 }
 
 // Abandon ends a request started with Begin without recording it: the
 // request was parked and begins again later.
 func (m *RouteMetrics) Abandon(loop int) {
-	m.shards[loop&m.mask].inFlight.Add(-1)
+	m.shard(loop).inFlight.Add(-1)
 }
 
 // Done ends a request started with Begin and records its outcome: the status
@@ -84,7 +117,7 @@ func (m *RouteMetrics) Abandon(loop int) {
 // it, and the total, backend and overhead (total minus backend) durations.
 // It costs a few uncontended atomic adds.
 func (m *RouteMetrics) Done(loop, status int, dataIn, dataOut int64, total, backend, overhead time.Duration) {
-	s := &m.shards[loop&m.mask]
+	s := m.shard(loop)
 	s.inFlight.Add(-1)
 	s.class[classOf(status)].Add(1)
 	if dataIn > 0 {
@@ -100,7 +133,7 @@ func (m *RouteMetrics) Done(loop, status int, dataIn, dataOut int64, total, back
 
 // QuotaRejected counts one request refused because an API key quota was exceeded.
 func (m *RouteMetrics) QuotaRejected(loop int) {
-	m.shards[loop&m.mask].quotaRejected.Add(1)
+	m.shard(loop).quotaRejected.Add(1)
 }
 
 // routeSnapshot is the sum of a route's shards at one instant.
@@ -115,10 +148,14 @@ type routeSnapshot struct {
 	overhead      histSnapshot
 }
 
-// add sums the shards of m into s.
+// add sums the shards of m into s (nothing for a route without traffic).
 func (s *routeSnapshot) add(m *RouteMetrics) {
-	for i := range m.shards {
-		sh := &m.shards[i]
+	d := m.data.Load()
+	if d == nil {
+		return
+	}
+	for i := range d.shards {
+		sh := &d.shards[i]
 		for c := range sh.class {
 			s.class[c] += sh.class[c].Load()
 		}

@@ -76,8 +76,12 @@ func RouteLabel(id string) string {
 // request since the process started. It reads the class counters and the
 // in-flight gauge only, so checking 100k routes takes about a millisecond.
 func (m *RouteMetrics) hasTraffic() bool {
-	for i := range m.shards {
-		sh := &m.shards[i]
+	d := m.data.Load()
+	if d == nil {
+		return false
+	}
+	for i := range d.shards {
+		sh := &d.shards[i]
 		if sh.inFlight.Load() != 0 {
 			return true
 		}
