@@ -51,6 +51,7 @@ type upstreamConn struct {
 	reused    bool        // taken from the pool for this exchange
 	abandoned bool        // its exchange ended while it was dialing
 	carry     []byte      // inbound bytes taken back from a pump, consumed before gnet's buffer
+	held      pumpConn    // the socket, off the loop while its HTTP/2 stream drains (h2hold.go)
 
 	// The response of the current exchange.
 	resp      httpparse.Response
@@ -78,6 +79,7 @@ func (us *upstreamConn) reset() {
 	us.cc = nil
 	us.abandoned = false
 	us.carry = nil
+	us.held = nil
 	us.beginResponse()
 }
 
@@ -466,9 +468,14 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 		return true
 	}
 	lp.armExchange(cc, tkBackendIdle, cc.timeouts.idle)
-	if cc.h2 == nil && cc.c.OutboundBuffered() > lp.s.cfg.HighWater {
-		lp.pumpDownload(cc, us)
-		return false
+	if cc.c.OutboundBuffered() > lp.s.cfg.HighWater {
+		if cc.h2 == nil {
+			lp.pumpDownload(cc, us)
+			return false
+		}
+		if lp.holdUpstream(cc, us) { // an HTTP/2 stream (h2hold.go)
+			return false
+		}
 	}
 	return n > 0
 }
