@@ -182,7 +182,8 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return importBodyError(body, err, s.opts.MaxImportBytes)
 	}
-	if err := s.stageImport(imported); err != nil {
+	swapIn, err := s.stageImport(imported)
+	if err != nil {
 		return err
 	}
 	var undos []func()
@@ -196,6 +197,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		ws.reset, ws.staged = entityBuckets(), true
+		ws.committed = append(ws.committed, swapIn)
 		st.ents = imported.ents
 		st.global = imported.global
 		st.extra = imported.extra

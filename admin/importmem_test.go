@@ -53,7 +53,7 @@ func BenchmarkImportPhasesHeap(b *testing.B) {
 			b.Fatal(err)
 		}
 		mark("read")
-		if err := e.s.stageImport(st); err != nil {
+		if _, err := e.s.stageImport(st); err != nil {
 			b.Fatal(err)
 		}
 		mark("staged")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/torii-gateway/torii/internal/jsonx"
+	"github.com/torii-gateway/torii/internal/pmap"
 	"github.com/torii-gateway/torii/otoroshi"
 	"go.etcd.io/bbolt"
 )
@@ -122,10 +123,18 @@ func importBodyError(body io.Reader, err error, limit int64) error {
 }
 
 // stageImport writes the entities of next into the staging buckets, in batches, replacing any
-// staging left by an import that did not finish.
-func (s *Server) stageImport(next *state) error {
+// staging left by an import that did not finish. The routes and API keys of next then become
+// cold (see entity): read in the staging buckets until swapIn says they were swapped in, in the
+// live ones after, so that an imported configuration holds the heap a loaded one does.
+func (s *Server) stageImport(next *state) (swapIn func(), err error) {
 	if err := s.dropStaging(); err != nil {
-		return err
+		return nil, err
+	}
+	var stores []*coldStore
+	swapIn = func() {
+		for _, cs := range stores {
+			cs.staged.Store(false)
+		}
 	}
 	if err := s.db.Update(func(tx *bbolt.Tx) error {
 		root, err := tx.CreateBucket([]byte(stagingBucket))
@@ -139,7 +148,7 @@ func (s *Server) stageImport(next *state) error {
 		}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("cannot create the import's staging buckets: %w", err)
+		return nil, fmt.Errorf("cannot create the import's staging buckets: %w", err)
 	}
 	for _, k := range kinds {
 		batch := make([]*entity, 0, min(stageBatch, next.ents[k.id].Len()))
@@ -160,17 +169,28 @@ func (s *Server) stageImport(next *state) error {
 		for _, e := range next.ents[k.id].All() {
 			if batch = append(batch, e); len(batch) == stageBatch {
 				if err := flush(); err != nil {
-					return err
+					return nil, err
 				}
 			}
 		}
 		if len(batch) > 0 {
 			if err := flush(); err != nil {
-				return err
+				return nil, err
 			}
 		}
+		if coldKind(k) {
+			cs := &coldStore{db: s.db, bucket: []byte(k.bucket)}
+			cs.staged.Store(true)
+			stores = append(stores, cs)
+			n := next.ents[k.id].Len()
+			ids, ents := make([]string, 0, n), make([]*entity, 0, n)
+			for id, e := range next.ents[k.id].All() {
+				ids, ents = append(ids, id), append(ents, &entity{id: e.id, cold: cs})
+			}
+			next.ents[k.id] = pmap.Build(ids, ents)
+		}
 	}
-	return nil
+	return swapIn, nil
 }
 
 // dropStaging deletes the staging buckets, if any.
