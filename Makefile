@@ -4,7 +4,7 @@ BIN       ?= bin/torii
 FUZZTIME  ?= 60s
 TESTFLAGS ?=
 
-.PHONY: run build test test-race check fuzz bench bench-scale bench-compare bench-tls h2spec screenshots deps-test clean cluster-demo test-cluster soak fdlimit
+.PHONY: run build test test-race check fuzz bench bench-scale bench-compare bench-tls bench-grpc h2spec screenshots deps-test clean cluster-demo test-cluster soak fdlimit
 
 run: build
 	./$(BIN) serve --listen-tls :8443
@@ -53,6 +53,10 @@ bench-scale: deps-test
 # runs bench/tls-compare.sh). About 8 minutes; see bench/README.md.
 bench-compare:
 	$(GO) run ./bench/compare $(COMPAREFLAGS)
+
+# bench-grpc measures gRPC unary calls/s through Torii against direct calls (issue 18).
+bench-grpc:
+	$(GO) run ./bench/grpcbench
 
 # bench-tls compares HTTPS against nginx and HAProxy (h2load --h1; see BENCHMARKS.md).
 TLS_ROUNDS ?= 3

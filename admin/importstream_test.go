@@ -18,7 +18,7 @@ import (
 // the scale test of package admin_test (scalegen imports admin), which also gets the outcome:
 // the error's fields, or the number of API keys imported.
 func CompareStreamedImport(raw []byte, maxEntities int) (outcome string, err error) {
-	sst, srep, serr := readImport(bytes.NewReader(raw), maxEntities)
+	sst, srep, serr := readImport(bytes.NewReader(raw), maxEntities, nil)
 	if serr != nil {
 		var ae *APIError
 		if errors.As(serr, &ae) {
@@ -188,11 +188,15 @@ func TestStreamedImportRefusedKeepsState(t *testing.T) {
 	check()
 
 	// A crash between staging and the swap: the next start drops the staging, keeps the state.
-	next, _, err := readImport(bytes.NewReader(genExport(3, 2000, -1)), DefaultMaxImportEntities)
+	sg, err := e.s.newStager()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.s.stageImport(next); err != nil {
+	next, _, err := readImport(bytes.NewReader(genExport(3, 2000, -1)), DefaultMaxImportEntities, sg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sg.finish(next); err != nil {
 		t.Fatal(err)
 	}
 	e.stop()
@@ -204,6 +208,24 @@ func TestStreamedImportRefusedKeepsState(t *testing.T) {
 	e.must(http.StatusOK, req{method: "POST", path: "/api/otoroshi.json", body: genExport(4, 3000, -1)})
 	if n := e.s.cur.Load().ents[kKeys].Len(); n != 3000 {
 		t.Fatalf("%d keys after import", n)
+	}
+	// Imported routes and keys are cold, read in the live buckets, as after a start.
+	for _, k := range []kindID{kKeys, kRoutes} {
+		for _, ent := range e.s.cur.Load().ents[k].All() {
+			if ent.cold == nil || ent.cold.staged.Load() || ent.raw != nil {
+				t.Fatalf("imported %s %s: not cold in the live bucket", kinds[k].label, ent.id)
+			}
+		}
+	}
+	key := e.must(http.StatusOK, req{method: "GET", path: "/api/apikeys/key0002999"}).obj(t)
+	if key["clientSecret"] != "secret-4-2999" {
+		t.Fatalf("key read after import: %v", key)
+	}
+	exported := e.must(http.StatusOK, req{method: "GET", path: "/api/otoroshi.json"}).header.Get("ETag")
+	e.stop()
+	e.start(nil)
+	if got := e.must(http.StatusOK, req{method: "GET", path: "/api/otoroshi.json"}).header.Get("ETag"); got != exported {
+		t.Fatalf("the imported state differs after a restart")
 	}
 }
 

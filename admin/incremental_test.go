@@ -13,7 +13,9 @@ import (
 	"testing"
 
 	"github.com/torii-gateway/torii/auth"
+	"github.com/torii-gateway/torii/clientcreds"
 	"github.com/torii-gateway/torii/core"
+	"github.com/torii-gateway/torii/core/apikey"
 	"github.com/torii-gateway/torii/core/metric"
 	"github.com/torii-gateway/torii/core/privateapp"
 	"github.com/torii-gateway/torii/core/quota"
@@ -38,7 +40,15 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 	}
 	// A login server (never dialed): routes behind AuthModule get login routes.
 	login := auth.NewServer(auth.Options{Sessions: privateapp.New(nil), Addr: netip.MustParseAddrPort("127.0.0.1:1")})
-	e := newEnv(t, func(o *Options) { o.Quotas = counters; o.Publisher = srv; o.PrivateApps = login })
+	// A client-credentials server: routes with NgClientCredentials get token routes.
+	cc, err := clientcreds.New(func() *apikey.Set { return nil }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cc.Close() })
+	e := newEnv(t, func(o *Options) {
+		o.Quotas, o.Publisher, o.PrivateApps, o.ClientCredentials = counters, srv, login, cc
+	})
 	e.must(http.StatusCreated, req{method: "POST", path: "/api/auths", body: map[string]any{"type": "basic", "id": "auth_mod_1", "name": "users"}})
 	rng := rand.New(rand.NewPCG(7, 8))
 	taker := false // a route takes the login prefix of host shared0
@@ -55,6 +65,10 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 		}
 		if rng.IntN(4) == 0 {
 			plugins = append(plugins, map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.NgHasClientCertValidator", "config": map[string]any{}})
+		}
+		if rng.IntN(5) == 0 { // a token endpoint on the route's hosts; the first route of a host gives its config
+			plugins = append(plugins, map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.NgClientCredentials",
+				"config": map[string]any{"expiration": 1000 * (1 + rng.IntN(3))}})
 		}
 		if rng.IntN(4) == 0 { // a private app: its host gets a login route
 			plugins = append(plugins, map[string]any{"enabled": true, "plugin": "cp:otoroshi.next.plugins.AuthModule", "config": map[string]any{"auth_module": "auth_mod_1"}})
@@ -157,6 +171,7 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 			e.must(http.StatusOK, req{method: "PATCH", path: "/api/globalconfig", body: map[string]any{"throttlingQuota": 100 + step}})
 		}
 		got := e.s.published.Load()
+		gotConfs := cc.Configs()
 		want, err := e.s.compiler.compile(e.s.cur.Load(), got.version)
 		if err != nil {
 			t.Fatalf("step %d: full compile: %v", step, err)
@@ -182,6 +197,9 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 			t.Fatalf("step %d: global %+v, recompiled %+v", step, got.global, want.global)
 		}
 		checkDelta(t, step, e, srv, set, got, want)
+		if wantConfs := cc.Configs(); !reflect.DeepEqual(gotConfs, wantConfs) || !slices.Equal(got.ccIDs, want.ccIDs) {
+			t.Fatalf("step %d: client credentials configs %v and token routes %v, recompiled %v and %v", step, gotConfs, got.ccIDs, wantConfs, want.ccIDs)
+		}
 	}
 }
 

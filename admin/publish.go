@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -52,6 +51,11 @@ type compiled struct {
 	// from these, not from every route.
 	authRoutes pmap.Map[route.Route]
 	logins     []string
+	// With a client-credentials server, ccRoutes are the routes using NgClientCredentials, by
+	// ccKey (the order of the full compile's list), and ccIDs the ids of the token routes added
+	// for them, sorted.
+	ccRoutes pmap.Map[route.Route]
+	ccIDs    []string
 	// jwt is the compiled jwtVerifiers (jwt.go).
 	jwt *plugin.VerifierSet
 }
@@ -69,10 +73,8 @@ type compiler struct {
 	counters *quota.Counters
 	// login is the private-app login server, or nil.
 	login *auth.Server
-	// cc is the client-credentials endpoint, or nil; ccRoutes says the last full compile found
-	// routes with NgClientCredentials (a route change then compiles everything again).
-	cc       *clientcreds.Server
-	ccRoutes bool
+	// cc is the client-credentials endpoint, or nil.
+	cc *clientcreds.Server
 	// acme is the loopback address of the ACME challenge server (Options.ACMEChallenges).
 	acme netip.AddrPort
 }
@@ -126,6 +128,7 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 	out.upcerts = compileUpstreamCerts(st)
 	out.auths = auths
 	out.private, out.authRoutes, out.logins = rs.private, rs.authRoutes, rs.logins
+	out.ccRoutes, out.ccIDs = rs.ccRoutes, rs.ccIDs
 	out.jwt, out.snap.JWT = jwt, jwt
 	return out, nil
 }
@@ -138,7 +141,8 @@ func (c *compiler) compile(st *state, version uint64) (*compiled, error) {
 //
 // A refused write may have created registry states for targets that were never published
 // (compiling gives each target its state); they are dropped before update returns, for the
-// routes the write named, or all of them when it compiled every route.
+// routes the write named, or all of them when it compiled every route. The client-credentials
+// configs it handed over are put back.
 func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint64) (out *compiled, err error) {
 	if prev == nil || len(ws.reset) > 0 {
 		out, err = c.compile(st, version)
@@ -172,11 +176,17 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	}
 	set, g := prev.keys, prev.global
 	mods := prev.auths
-	rs := routeSet{table: prev.routes, private: prev.private, authRoutes: prev.authRoutes, logins: prev.logins}
-	full := routes && (len(routeIDs)+len(descIDs) != len(ws.changes) ||
-		c.cc != nil && (c.ccRoutes || changedUse(st, kRoutes, routeIDs, clientcreds.PluginName) || changedUse(st, kDescriptors, descIDs, clientcreds.PluginName)) ||
-		clash(st, routeIDs, descIDs))
+	rs := routeSet{table: prev.routes, private: prev.private, authRoutes: prev.authRoutes, logins: prev.logins,
+		ccRoutes: prev.ccRoutes, ccIDs: prev.ccIDs}
+	full := routes && (len(routeIDs)+len(descIDs) != len(ws.changes) || clash(st, routeIDs, descIDs))
+	var confs map[string]clientcreds.Config
+	if c.cc != nil {
+		confs = c.cc.Configs()
+	}
 	defer func() {
+		if err != nil && c.cc != nil {
+			c.cc.SetConfigs(confs) // the token endpoint's configs of the routes still published
+		}
 		switch {
 		case err == nil || !routes:
 		case full:
@@ -187,9 +197,8 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	}()
 	switch {
 	case full:
-		// A route with client credentials adds routes, other changes (ACME certificates) add
-		// routes too, and a route and a descriptor with one id are refused with a message
-		// that names both: keep to the full compile.
+		// Other changes (ACME certificates) add routes too, and a route and a descriptor
+		// with one id are refused with a message that names both: keep to the full compile.
 		if rs, err = c.compileRoutes(st); err != nil {
 			return nil, err
 		}
@@ -252,6 +261,7 @@ func (c *compiler) update(prev *compiled, st *state, ws *writeSet, version uint6
 	}
 	out.auths = mods
 	out.private, out.authRoutes, out.logins = rs.private, rs.authRoutes, rs.logins
+	out.ccRoutes, out.ccIDs = rs.ccRoutes, rs.ccIDs
 	out.jwt, out.snap.JWT = jwt, jwt
 	return out, nil
 }
@@ -281,6 +291,17 @@ type routeSet struct {
 	private    []route.Route         // compiled.private
 	authRoutes pmap.Map[route.Route] // compiled.authRoutes
 	logins     []string              // compiled.logins
+	ccRoutes   pmap.Map[route.Route] // compiled.ccRoutes
+	ccIDs      []string              // compiled.ccIDs
+}
+
+// ccKey orders the routes using NgClientCredentials as the full compile lists them: the
+// routes by id, then the descriptors by id (the first route naming a host gives its config).
+func ccKey(descriptor bool, id string) string {
+	if descriptor {
+		return "1" + id
+	}
+	return "0" + id
 }
 
 // errFullCompile is updateRoutes's answer to a change it cannot make by difference.
@@ -318,6 +339,7 @@ func (c *compiler) compileRoutes(st *state) (routeSet, error) {
 	if len(fields) > 0 {
 		return routeSet{}, invalidConfig(fields)
 	}
+	stored := len(routes) // the routes, then the descriptors; what is added comes after
 	var rs routeSet
 	if c.login != nil {
 		for i := range routes {
@@ -333,17 +355,21 @@ func (c *compiler) compileRoutes(st *state) (routeSet, error) {
 		}
 		slices.Sort(rs.logins)
 	}
-	var ccConfs map[string]clientcreds.Config
 	if c.cc != nil {
-		var err error
-		if routes, ccConfs, err = clientcreds.Routes(routes, c.cc.Addr()); err != nil {
-			return routeSet{}, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
-				Message: "the configuration would not compile: " + err.Error(), Fields: []FieldError{{Field: "plugins", Message: err.Error()}}}
+		for i := range routes[:stored] {
+			if clientcreds.Uses(&routes[i]) {
+				rs.ccRoutes = rs.ccRoutes.Set(ccKey(i >= len(ents), routes[i].ID), routes[i])
+			}
 		}
-		c.ccRoutes = len(ccConfs) > 0
-		// Handed over now: a refused compile leaves the previous routes, whose hosts keep
-		// their configs; a new host's config is unused until its route is published.
-		c.cc.SetConfigs(ccConfs)
+		n := len(routes)
+		var err error
+		if routes, err = c.tokenRoutes(routes); err != nil {
+			return routeSet{}, err
+		}
+		for _, r := range routes[n:] {
+			rs.ccIDs = append(rs.ccIDs, r.ID)
+		}
+		slices.Sort(rs.ccIDs)
 	}
 	if c.acme.IsValid() {
 		routes = append(routes[:len(routes):len(routes)], acmeRoutes(st, c.acme)...)
@@ -377,11 +403,12 @@ func (c *compiler) routeOptions() route.CompileOptions {
 func (c *compiler) updateRoutes(prev *compiled, st *state, ids, descIDs []string) (routeSet, error) {
 	var put []route.Route
 	var del []string
+	var putKeys, delKeys []string // ccKey of put and del
 	var fields []FieldError
 	for _, id := range ids {
 		e, ok := st.ents[kRoutes].Get(id)
 		if !ok {
-			del = append(del, id)
+			del, delKeys = append(del, id), append(delKeys, ccKey(false, id))
 			continue
 		}
 		var r route.Route
@@ -389,12 +416,12 @@ func (c *compiler) updateRoutes(prev *compiled, st *state, ids, descIDs []string
 			fields = append(fields, FieldError{Field: "route " + e.id, Message: err.Error()})
 			continue
 		}
-		put = append(put, r)
+		put, putKeys = append(put, r), append(putKeys, ccKey(false, id))
 	}
 	for _, id := range descIDs {
 		e, ok := st.ents[kDescriptors].Get(id)
 		if !ok {
-			del = append(del, id)
+			del, delKeys = append(del, id), append(delKeys, ccKey(true, id))
 			continue
 		}
 		r, err := descriptorRoute(e)
@@ -402,12 +429,19 @@ func (c *compiler) updateRoutes(prev *compiled, st *state, ids, descIDs []string
 			fields = append(fields, FieldError{Field: "service descriptor " + r.ID, Message: err.Error()})
 			continue
 		}
-		put = append(put, r)
+		put, putKeys = append(put, r), append(putKeys, ccKey(true, id))
 	}
 	if len(fields) > 0 {
 		return routeSet{}, invalidConfig(fields)
 	}
-	rs := routeSet{private: prev.private, authRoutes: prev.authRoutes, logins: prev.logins}
+	rs := routeSet{private: prev.private, authRoutes: prev.authRoutes, logins: prev.logins,
+		ccRoutes: prev.ccRoutes, ccIDs: prev.ccIDs}
+	if c.cc != nil {
+		var err error
+		if put, del, err = c.updateTokenRoutes(&rs, st, put, putKeys, del, delKeys); err != nil {
+			return routeSet{}, err
+		}
+	}
 	if c.login != nil {
 		var err error
 		if put, del, err = c.updateLogins(&rs, st, put, del); err != nil {
@@ -430,42 +464,107 @@ func (c *compiler) updateRoutes(prev *compiled, st *state, ids, descIDs []string
 // updateLogins changes rs's private routes by the routes put and deleted, makes the login
 // routes of the result and returns put and del with the login routes to add and remove.
 func (c *compiler) updateLogins(rs *routeSet, st *state, put []route.Route, del []string) ([]route.Route, []string, error) {
-	ar := rs.authRoutes
-	for _, id := range del {
-		ar = ar.Delete(id)
-	}
-	for i := range put {
-		if auth.IsLoginRouteID(put[i].ID) {
-			return nil, nil, errFullCompile // a stored route with a login route's id
-		}
-		if auth.LoginRelevant(&put[i]) {
-			ar = ar.Set(put[i].ID, put[i])
-		} else {
-			ar = ar.Delete(put[i].ID)
-		}
+	ar, err := relevantOf(rs.authRoutes, put, nil, del, auth.IsLoginRouteID, auth.LoginRelevant)
+	if err != nil {
+		return nil, nil, err
 	}
 	if ar == rs.authRoutes {
 		return put, del, nil // no route that matters to the login routes changed
 	}
 	private := ar.Values()
 	all := auth.LoginRoutes(private, c.login.Addr())
-	logins := make([]string, 0, len(all)-len(private))
-	for _, r := range all[len(private):] {
-		logins = append(logins, r.ID)
-		if !slices.Contains(rs.logins, r.ID) {
+	logins, put, del, err := addedDiff(st, all[len(private):], rs.logins, put, del)
+	if err != nil {
+		return nil, nil, err
+	}
+	rs.private, rs.authRoutes, rs.logins = private, ar, logins
+	return put, del, nil
+}
+
+// relevantOf changes m, the routes an added kind of route (login, token) depends on, by the
+// routes put (under keys, or their ids when keys is nil) and the keys del: a route is kept
+// when relevant holds for it. A put with the id of an added route answers errFullCompile
+// (the full compile refuses that stored route as a duplicate).
+func relevantOf(m pmap.Map[route.Route], put []route.Route, keys, del []string, added func(id string) bool, relevant func(*route.Route) bool) (pmap.Map[route.Route], error) {
+	for _, k := range del {
+		m = m.Delete(k)
+	}
+	for i := range put {
+		if added(put[i].ID) {
+			return m, errFullCompile
+		}
+		k := put[i].ID
+		if keys != nil {
+			k = keys[i]
+		}
+		if relevant(&put[i]) {
+			m = m.Set(k, put[i])
+		} else {
+			m = m.Delete(k)
+		}
+	}
+	return m, nil
+}
+
+// addedDiff compares the routes a compile adds (login or token routes) with the ids of those
+// it added before (sorted): it returns the new ids, sorted, and put and del with the routes to
+// add and the ids to remove. An added route that would take the id of a stored route or
+// descriptor answers errFullCompile (the full compile refuses it, naming both).
+func addedDiff(st *state, added []route.Route, before []string, put []route.Route, del []string) ([]string, []route.Route, []string, error) {
+	ids := make([]string, 0, len(added))
+	for _, r := range added {
+		ids = append(ids, r.ID)
+		if !slices.Contains(before, r.ID) {
 			if st.ents[kRoutes].Has(r.ID) || st.ents[kDescriptors].Has(r.ID) {
-				return nil, nil, errFullCompile
+				return nil, nil, nil, errFullCompile
 			}
 			put = append(put, r)
 		}
 	}
-	slices.Sort(logins)
-	for _, id := range rs.logins {
-		if _, found := slices.BinarySearch(logins, id); !found {
+	slices.Sort(ids)
+	for _, id := range before {
+		if _, found := slices.BinarySearch(ids, id); !found {
 			del = append(del, id)
 		}
 	}
-	rs.private, rs.authRoutes, rs.logins = private, ar, logins
+	return ids, put, del, nil
+}
+
+// tokenRoutes adds to routes the token routes of those using NgClientCredentials and hands
+// their configs to the client-credentials server.
+func (c *compiler) tokenRoutes(routes []route.Route) ([]route.Route, error) {
+	routes, confs, err := clientcreds.Routes(routes, c.cc.Addr())
+	if err != nil {
+		return nil, &APIError{Status: http.StatusBadRequest, Code: "errors.invalid.configuration",
+			Message: "the configuration would not compile: " + err.Error(), Fields: []FieldError{{Field: "plugins", Message: err.Error()}}}
+	}
+	// Handed over now: a refused compile leaves the previous routes, whose hosts keep their
+	// configs; a new host's config is unused until its route is published.
+	c.cc.SetConfigs(confs)
+	return routes, nil
+}
+
+// updateTokenRoutes is updateLogins for the token routes of NgClientCredentials: it changes
+// rs's routes using the plugin by the routes put (ccKey putKeys) and deleted (delKeys), makes
+// their token routes and returns put and del with the token routes to add and remove.
+func (c *compiler) updateTokenRoutes(rs *routeSet, st *state, put []route.Route, putKeys []string, del, delKeys []string) ([]route.Route, []string, error) {
+	cr, err := relevantOf(rs.ccRoutes, put, putKeys, delKeys, clientcreds.IsTokenRouteID, clientcreds.Uses)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cr == rs.ccRoutes {
+		return put, del, nil // no route using the plugin changed
+	}
+	using := cr.Values()
+	all, err := c.tokenRoutes(using)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids, put, del, err := addedDiff(st, all[len(using):], rs.ccIDs, put, del)
+	if err != nil {
+		return nil, nil, err
+	}
+	rs.ccRoutes, rs.ccIDs = cr, ids
 	return put, del, nil
 }
 
@@ -678,17 +777,6 @@ func wantClientCert(d *route.Delta) bool {
 			if wantsClientCert(c.Route.Plugins) {
 				return true
 			}
-		}
-	}
-	return false
-}
-
-// changedUse reports whether one of the entities ids of kind k in st names the plugin (its raw
-// JSON holds the name): such a change needs the full compile, which adds the plugin's routes.
-func changedUse(st *state, k kindID, ids []string, plugin string) bool {
-	for _, id := range ids {
-		if e, ok := st.ents[k].Get(id); ok && bytes.Contains(e.bytes(), []byte(plugin)) {
-			return true
 		}
 	}
 	return false

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"sync/atomic"
 
 	"github.com/torii-gateway/torii/internal/jsonx"
 	"github.com/torii-gateway/torii/internal/pmap"
@@ -29,6 +30,24 @@ type entity struct {
 type coldStore struct {
 	db     *bbolt.DB
 	bucket []byte
+	// staged: the entities are those of an import not swapped in yet, read in the import's
+	// staging bucket (importstream.go); the import clears it once its transaction committed,
+	// before its state is made current.
+	staged atomic.Bool
+}
+
+// coldKind reports whether the entities of k are cold once stored (loaded at start, imported).
+func coldKind(k *kind) bool { return k.id == kKeys || k.id == kRoutes }
+
+// in returns the bucket of the store in tx, or nil.
+func (cs *coldStore) in(tx *bbolt.Tx) *bbolt.Bucket {
+	if cs.staged.Load() {
+		if st := tx.Bucket([]byte(stagingBucket)); st != nil {
+			return st.Bucket(cs.bucket)
+		}
+		return nil
+	}
+	return tx.Bucket(cs.bucket)
 }
 
 func newEntity(id string, doc map[string]any) (*entity, error) {
@@ -47,7 +66,7 @@ func (e *entity) bytes() []byte {
 	}
 	var out []byte
 	_ = e.cold.db.View(func(tx *bbolt.Tx) error {
-		if b := tx.Bucket(e.cold.bucket); b != nil {
+		if b := e.cold.in(tx); b != nil {
 			out = bytes.Clone(b.Get([]byte(e.id)))
 		}
 		return nil
@@ -88,9 +107,9 @@ func (e *entity) doc() map[string]any {
 // cursor, not by a search from the root each. Close it before any write transaction of the same
 // goroutine (bbolt may wait for readers to remap its file).
 type reader struct {
-	tx     *bbolt.Tx
-	cur    *bbolt.Cursor
-	bucket []byte // the cursor's
+	tx    *bbolt.Tx
+	cur   *bbolt.Cursor
+	store *coldStore // the cursor's
 }
 
 // bytes returns the encoding of e; for a cold entity, bbolt's memory, valid until close (copy it
@@ -106,12 +125,12 @@ func (rd *reader) bytes(e *entity) []byte {
 		}
 		rd.tx = tx
 	}
-	if rd.cur == nil || string(rd.bucket) != string(e.cold.bucket) {
-		b := rd.tx.Bucket(e.cold.bucket)
+	if rd.cur == nil || rd.store != e.cold {
+		b := e.cold.in(rd.tx)
 		if b == nil {
 			return nil
 		}
-		rd.cur, rd.bucket = b.Cursor(), e.cold.bucket
+		rd.cur, rd.store = b.Cursor(), e.cold
 		if k, v := rd.cur.Seek([]byte(e.id)); string(k) == e.id {
 			return v
 		}

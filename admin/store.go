@@ -141,7 +141,7 @@ func loadState(db *bbolt.DB) (*state, error) {
 			var ids []string
 			var ents []*entity
 			var cs *coldStore
-			if k.id == kKeys || k.id == kRoutes {
+			if coldKind(k) {
 				cs = &coldStore{db: db, bucket: []byte(k.bucket)}
 			}
 			err := tx.Bucket([]byte(k.bucket)).ForEach(func(key, val []byte) error {

@@ -17,6 +17,8 @@ type writeSet struct {
 	// staged: the buckets of reset are replaced by the import's staging buckets (stageImport),
 	// not emptied.
 	staged bool
+	// committed run once the transaction committed, before the new state is made current.
+	committed []func()
 }
 
 // commit stores ws in one bbolt transaction (fsynced before it returns).
@@ -70,6 +72,9 @@ func (s *Server) write(fn func(st *state, ws *writeSet) error) (*compiled, error
 			s.log.Error("cannot restore the data exporters after a failed commit", "err", rerr)
 		}
 		return nil, err
+	}
+	for _, f := range ws.committed {
+		f()
 	}
 	metricWrites.Inc()
 	s.version++

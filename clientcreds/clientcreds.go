@@ -314,6 +314,24 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(light)
 }
 
+// tokenRoutePrefix starts the id of every token route Routes adds.
+const tokenRoutePrefix = "torii_oauth_"
+
+// Uses reports whether Routes depends on r: r has an enabled NgClientCredentials plugin.
+// Routes over the routes that use the plugin adds the same routes, with the same configs, as
+// over a whole list in the same order.
+func Uses(r *route.Route) bool {
+	for _, pl := range r.Plugins {
+		if pl.Enabled && strings.HasSuffix(pl.Plugin, "."+PluginName) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsTokenRouteID reports whether id is the id Routes gives its routes.
+func IsTokenRouteID(id string) bool { return strings.HasPrefix(id, tokenRoutePrefix) }
+
 // Routes returns routes with, for each domain of a route with an enabled
 // NgClientCredentials plugin (its config's domain, or the route's domains
 // when "*"), one route more that sends host+Prefix to the server at addr.
@@ -357,7 +375,7 @@ func Routes(routes []route.Route, addr netip.AddrPort) ([]route.Route, map[strin
 	out := append([]route.Route(nil), routes...)
 	for _, h := range sortedKeys(confs) {
 		out = append(out, route.Route{
-			ID: "torii_oauth_" + base64.RawURLEncoding.EncodeToString([]byte(h)), Name: "Client credentials (" + h + ")",
+			ID: tokenRoutePrefix + base64.RawURLEncoding.EncodeToString([]byte(h)), Name: "Client credentials (" + h + ")",
 			Description: "added by Torii: the NgClientCredentials token endpoint on " + h,
 			Enabled:     true, Groups: []string{"default"},
 			Frontend: route.Frontend{Domains: []string{h + strings.TrimSuffix(Prefix, "/")}},
@@ -377,6 +395,15 @@ func (s *Server) SetConfigs(confs map[string]Config) {
 		m[k] = v
 	}
 	s.confs.Store(&m)
+}
+
+// Configs returns the per-host configs in force (from the last SetConfigs); the map must not
+// be modified.
+func (s *Server) Configs() map[string]Config {
+	if m := s.confs.Load(); m != nil {
+		return *m
+	}
+	return nil
 }
 
 func sortedKeys(m map[string]Config) []string {

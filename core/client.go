@@ -587,8 +587,13 @@ func peekCarry(c gnet.Conn, carry *[]byte) []byte {
 	return b
 }
 
-// discardCarry drops the first n bytes returned by peekCarry.
+// discardCarry drops the first n bytes returned by peekCarry. n == 0 drops
+// nothing: gnet's Discard(0) would drop everything buffered (a partial chunk
+// size line left by relayBody was lost that way).
 func discardCarry(c gnet.Conn, carry *[]byte, n int) {
+	if n <= 0 {
+		return
+	}
 	if len(*carry) > 0 {
 		*carry = (*carry)[n:]
 		if len(*carry) == 0 {

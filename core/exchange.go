@@ -161,6 +161,9 @@ func (lp *loop) dropUpstream(cc *clientConn) {
 		return
 	}
 	us.cc = nil
+	if lp.dropHeld(us) {
+		return
+	}
 	if us.state == usDialing || us.state == usPumped {
 		us.abandoned = true
 		return

@@ -724,6 +724,9 @@ func (hc *h2conn) expire(lp *loop, now int64) {
 		return
 	}
 	lp.h2Resume(hc)
+	if lp.releaseDrained(hc) {
+		hc.kick()
+	}
 	if !hc.closed {
 		hc.armIdle(lp)
 	}

@@ -252,7 +252,7 @@ func (st *h2stream) credit() {
 	if st.unacked == 0 || hc == nil || hc.closed {
 		return
 	}
-	if cc := st.cc; cc != nil && cc.up != nil && cc.up.c != nil && cc.up.c.OutboundBuffered() > hc.lp.s.cfg.HighWater {
+	if cc := st.cc; cc != nil && cc.up != nil && cc.up.state == usActive && cc.up.c != nil && cc.up.c.OutboundBuffered() > hc.lp.s.cfg.HighWater {
 		hc.kick() // the timer retries
 		return
 	}
@@ -470,7 +470,7 @@ func (st *h2stream) flush() {
 		return
 	}
 	for len(st.pending) > 0 {
-		if hc.c.OutboundBuffered() > hc.lp.s.cfg.HighWater {
+		if hc.c.OutboundBuffered()+len(hc.out) > hc.lp.s.cfg.HighWater {
 			hc.kick() // the client reads slowly: the connection's timer sends the rest
 			return
 		}

@@ -44,6 +44,7 @@ type Server struct {
 	h2Served  atomic.Int64
 	h2Streams atomic.Uint64
 	h2Errors  [16]atomic.Uint64
+	h2Held    atomic.Int64 // backend connections held off the loop for a draining stream, ever
 	// h2cfg is the HTTP/2 configuration in force: Config.HTTP2, or its
 	// merge with the published Global.HTTP2.
 	h2cfg atomic.Pointer[HTTP2Config]

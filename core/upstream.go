@@ -51,6 +51,7 @@ type upstreamConn struct {
 	reused    bool        // taken from the pool for this exchange
 	abandoned bool        // its exchange ended while it was dialing
 	carry     []byte      // inbound bytes taken back from a pump, consumed before gnet's buffer
+	held      pumpConn    // the socket, off the loop while its HTTP/2 stream drains (h2hold.go)
 
 	// The response of the current exchange.
 	resp      httpparse.Response
@@ -78,6 +79,7 @@ func (us *upstreamConn) reset() {
 	us.cc = nil
 	us.abandoned = false
 	us.carry = nil
+	us.held = nil
 	us.beginResponse()
 }
 
@@ -337,7 +339,10 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	if !cc.reqDone || lp.s.draining.Load() {
 		cc.keepAlive = false
 	}
-	if cc.pol.chain != nil && !cc.http10 && cc.h2 == nil { // gzip runs on a pump: not for HTTP/2 streams
+	// An HTTP/2 stream cannot move to the gzip pump: it gets gzip only when the
+	// body is compressed on the loop (known length, small, all here).
+	if cc.pol.chain != nil && !cc.http10 && (cc.h2 == nil ||
+		(us.framing == httpparse.FramingLength && us.left <= gzipInlineMax && int64(len(buf)-n) >= us.left)) {
 		if level, ok := cc.pol.chain.Gzip(&cc.pol.px, &us.resp, buf, us.out == outNone); ok {
 			us.out, us.gzipLevel = outGzip, int8(level)
 		}
@@ -466,9 +471,14 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 		return true
 	}
 	lp.armExchange(cc, tkBackendIdle, cc.timeouts.idle)
-	if cc.h2 == nil && cc.c.OutboundBuffered() > lp.s.cfg.HighWater {
-		lp.pumpDownload(cc, us)
-		return false
+	if cc.c.OutboundBuffered() > lp.s.cfg.HighWater {
+		if cc.h2 == nil {
+			lp.pumpDownload(cc, us)
+			return false
+		}
+		if lp.holdUpstream(cc, us) { // an HTTP/2 stream (h2hold.go)
+			return false
+		}
 	}
 	return n > 0
 }

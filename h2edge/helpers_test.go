@@ -1,6 +1,7 @@
 package h2edge_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -79,6 +80,14 @@ func newEnv(t testing.TB, cfg h2edge.Config) *env {
 			for i := range 3 {
 				fmt.Fprintf(w, "part%d;", i)
 				w.(http.Flusher).Flush()
+			}
+			return
+		case "/big": // 48 MiB as fast as the gateway takes it
+			chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+			for range 48 << 20 / len(chunk) {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
 			}
 			return
 		case "/slow":

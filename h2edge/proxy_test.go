@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/torii-gateway/torii/h2edge"
 )
@@ -94,5 +95,45 @@ func testH2Proxy(t *testing.T) {
 		if ev["protocol"] != "HTTP/2.0" {
 			t.Fatalf("event protocol %v: %v", ev["protocol"], ev)
 		}
+	}
+}
+
+// TestH2SlowBigDownload: a 48 MiB response to a client that reads slowly completes, and the
+// gateway does not hold it in memory: the backend is pushed back on (the engine's server takes
+// the backend's socket off the loop while the stream drains, h2hold.go).
+func TestH2SlowBigDownload(t *testing.T) { bothServers(t, testH2SlowBigDownload) }
+
+func testH2SlowBigDownload(t *testing.T) {
+	e := newEnv(t, h2edge.Config{})
+	base := heapMiB()
+	resp, err := e.client().Get("http://h2.test/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 256<<10)
+	total, peak := 0, 0.0
+	for i := 0; ; i++ {
+		n, err := io.ReadFull(resp.Body, buf)
+		total += n
+		if err != nil {
+			if total != 48<<20 {
+				t.Logf("read error: %v", err)
+			}
+			break
+		}
+		if i%16 == 0 {
+			time.Sleep(40 * time.Millisecond) // ~6 MiB/s: far slower than the backend
+			if h := heapMiB(); h > peak {
+				peak = h
+			}
+		}
+	}
+	if total != 48<<20 {
+		t.Fatalf("read %d bytes, want %d", total, 48<<20)
+	}
+	t.Logf("peak heap growth during the download: %.1f MiB", peak-base)
+	if peak-base > 40 {
+		t.Errorf("heap grew by %.1f MiB while a 48 MiB body went to a slow client", peak-base)
 	}
 }

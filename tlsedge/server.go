@@ -19,6 +19,7 @@ import (
 	"github.com/torii-gateway/torii/internal/sockpair"
 	"github.com/torii-gateway/torii/pki"
 	"github.com/torii-gateway/torii/proxyproto"
+	"golang.org/x/sys/unix"
 )
 
 // Defaults of Config.
@@ -50,7 +51,12 @@ type Config struct {
 	// ServeH2, when set, serves a connection whose ALPN chose h2 (package h2edge), on the
 	// connection's goroutine, instead of handing the stream to Enroll; it returns when the
 	// connection ends.
-	ServeH2          func(tc *tls.Conn, info *proxyproto.Info)
+	ServeH2 func(tc *tls.Conn, info *proxyproto.Info)
+	// Relay chooses how established connections are relayed to the engine: RelayPoller (the
+	// default, "") runs them on the process's relay pollers (sockpair.Poller: one goroutine
+	// per poller, no goroutine per connection), RelayGoroutines on two goroutines each
+	// (sockpair.Relay). docs/ARCHITECTURE.md has the measurements.
+	Relay            string
 	HandshakeTimeout time.Duration
 	MaxHandshakes    int
 	TicketRotation   time.Duration
@@ -59,6 +65,12 @@ type Config struct {
 	// counted and summed in the next line); zero: one per second.
 	LogEvery time.Duration
 }
+
+// Relay modes of Config.Relay.
+const (
+	RelayPoller     = "poller"
+	RelayGoroutines = "goroutines"
+)
 
 // Stats are the server's counters since its start.
 type Stats struct {
@@ -134,6 +146,13 @@ func New(cfg Config) (*Server, error) {
 		if cfg.ServeH2 != nil {
 			cfg.NextProtos = []string{"h2", "http/1.1"}
 		}
+	}
+	switch cfg.Relay {
+	case "":
+		cfg.Relay = RelayPoller
+	case RelayPoller, RelayGoroutines:
+	default:
+		return nil, fmt.Errorf("cannot configure TLS listener: relay %q: want %q or %q", cfg.Relay, RelayPoller, RelayGoroutines)
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
@@ -221,8 +240,8 @@ func (s *Server) Stats() Stats {
 // edgeConn is the raw connection of one handshake with the table it loaded, so that every
 // callback of that handshake uses one table.
 type edgeConn struct {
-	net.Conn
-	tbl *Table
+	*sockpair.Conn // lets the relay read without a failed read per record
+	tbl            *Table
 }
 
 func (s *Server) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -360,7 +379,7 @@ var plainHTTP400 = func() string {
 func (s *Server) serveConn(nc net.Conn) {
 	defer s.wg.Done()
 	s.inHandshake.Add(1)
-	ec := &edgeConn{Conn: nc, tbl: s.table.Load()}
+	ec := &edgeConn{Conn: sockpair.Wrap(nc), tbl: s.table.Load()}
 	tc := tls.Server(ec, s.base)
 	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	err := tc.Handshake()
@@ -493,11 +512,14 @@ func addrPort(a net.Addr) netip.AddrPort {
 // handoff creates the socketpair, writes the PROXY header on our end, gives the other end to
 // the engine and starts the relay, which runs until either side closes.
 func (s *Server) handoff(tc *tls.Conn, in *proxyproto.Info) error {
+	hdr := proxyproto.Append(make([]byte, 0, 256), in)
+	if s.cfg.Relay == RelayPoller {
+		return s.handoffPoller(tc, hdr)
+	}
 	engineEnd, ours, err := sockpair.New()
 	if err != nil {
 		return err
 	}
-	hdr := proxyproto.Append(make([]byte, 0, 256), in)
 	if _, err := ours.Write(hdr); err != nil {
 		_ = engineEnd.Close()
 		_ = ours.Close()
@@ -514,5 +536,38 @@ func (s *Server) handoff(tc *tls.Conn, in *proxyproto.Info) error {
 		defer s.active.Add(-1)
 		sockpair.Relay(tc, ours)
 	}()
+	return nil
+}
+
+// handoffPoller is handoff onto a relay poller.
+func (s *Server) handoffPoller(tc *tls.Conn, hdr []byte) error {
+	ec, ok := tc.NetConn().(*edgeConn)
+	if !ok {
+		return errors.New("BUG: TLS connection not over an edgeConn")
+	}
+	p, err := sockpair.Shared()
+	if err != nil {
+		return err
+	}
+	engineEnd, ours, err := sockpair.NewRaw()
+	if err != nil {
+		return err
+	}
+	// A fresh socketpair's buffer takes the whole header at once.
+	if n, err := unix.Write(ours, hdr); err != nil || n != len(hdr) {
+		_ = engineEnd.Close()
+		_ = unix.Close(ours)
+		return fmt.Errorf("cannot write PROXY header: %d of %d bytes: %v", n, len(hdr), err)
+	}
+	if err := s.cfg.Enroll(engineEnd); err != nil {
+		_ = unix.Close(ours)
+		return fmt.Errorf("cannot enroll connection: %w", err)
+	}
+	s.active.Add(1)
+	if err := p.Add(tc, ec.Conn, ours, func() { s.active.Add(-1) }); err != nil {
+		s.active.Add(-1)
+		_ = unix.Close(ours)
+		return err
+	}
 	return nil
 }

@@ -30,6 +30,7 @@ type tlsFlags struct {
 	minVersion       string
 	handshakeTimeout time.Duration
 	maxHandshakes    int
+	relay            string
 	h2               h2Flags
 }
 
@@ -44,6 +45,8 @@ func (f *tlsFlags) register(fs *flag.FlagSet, serve bool) {
 	fs.StringVar(&f.minVersion, "tls-min-version", "1.2", "lowest TLS version accepted: 1.2 or 1.3")
 	fs.DurationVar(&f.handshakeTimeout, "tls-handshake-timeout", tlsedge.DefaultHandshakeTimeout, "time allowed for a TLS handshake")
 	fs.IntVar(&f.maxHandshakes, "tls-max-handshakes", tlsedge.DefaultMaxHandshakes, "TLS handshakes run at once; more wait in the accept queue")
+	fs.StringVar(&f.relay, "tls-relay", tlsedge.RelayPoller, "how established TLS connections are relayed to the event loops: "+
+		tlsedge.RelayPoller+" (relay pollers, one goroutine each) or "+tlsedge.RelayGoroutines+" (two goroutines per connection)")
 	f.h2.register(fs)
 }
 
@@ -126,6 +129,7 @@ func newTLSFront(f *tlsFlags, engine **core.Server, log *slog.Logger) (*tlsFront
 		MinVersion:       minV,
 		HandshakeTimeout: f.handshakeTimeout,
 		MaxHandshakes:    f.maxHandshakes,
+		Relay:            f.relay,
 		Logger:           log.With("component", "tls"),
 	})
 	if err != nil {

@@ -43,6 +43,9 @@ func Compile(routes []Route, opts CompileOptions) (*Table, error) {
 // whose target did not resolve is compiled again, in case it resolves now. t is unchanged;
 // Delta on the result says what changed.
 func (t *Table) With(put []Route, del []string, opts CompileOptions) (*Table, error) {
+	if t == nil {
+		t = &Table{} // no routes: a nil table matches nothing
+	}
 	b := newBuilder(t, opts, len(put))
 	fresh := make(map[string]*Route, len(put))
 	for i := range put {
@@ -178,7 +181,7 @@ func (b *builder) remove(id string) {
 	}
 	b.recs.remove(id)
 	b.down.remove(id)
-	for _, h := range rec.hosts {
+	for _, h := range rec.hosts() {
 		count(b.hostRefs, h, -1)
 		b.names[h] = true
 	}
@@ -225,16 +228,17 @@ func (b *builder) add(r *Route, pos int) {
 	nw := len(b.c.warnings)
 	entries := b.c.compileRoute(r, seed)
 	rec := &routeRec{src: r}
-	if len(b.c.warnings) > nw {
-		rec.warnings = slices.Clip(b.c.warnings[nw:])
-	}
-	if hs := b.c.routeHosts[r.ID]; len(hs) > 0 {
-		slices.Sort(hs)
-		rec.hosts = slices.Compact(hs)
-		delete(b.c.routeHosts, r.ID)
+	hs := b.c.routeHosts[r.ID]
+	if len(b.c.warnings) > nw || len(hs) > 0 {
+		rec.more = &recMore{warnings: slices.Clip(b.c.warnings[nw:])}
+		if len(hs) > 0 {
+			slices.Sort(hs)
+			rec.more.hosts = slices.Compact(hs)
+			delete(b.c.routeHosts, r.ID)
+		}
 	}
 	b.recs.put(r.ID, rec)
-	for _, h := range rec.hosts {
+	for _, h := range rec.hosts() {
 		count(b.hostRefs, h, 1)
 		b.names[h] = true
 	}
@@ -325,10 +329,10 @@ func (b *builder) oldEntries(th *touchedHost) []*Compiled {
 	case kindAny:
 		n = b.prev.any
 	}
-	if n == nil || n.ext == nil {
+	if n == nil {
 		return nil
 	}
-	return n.ext.entries
+	return n.entries(nil)
 }
 
 // done rebuilds the touched hosts and returns the table.

@@ -46,12 +46,15 @@ func buildHostIndex(nodes []*hostNode) hostIndex {
 	return buildHashed(hs)
 }
 
-func buildHashed(hs []hashedNode) hostIndex {
+func buildHashed(hs []hashedNode) hostIndex { return buildPaged(hs, pageHosts) }
+
+// buildPaged indexes hs in pages of perPage hosts on average.
+func buildPaged(hs []hashedNode, perPage int) hostIndex {
 	if len(hs) == 0 {
 		return hostIndex{}
 	}
 	np := 1
-	for np*pageHosts < len(hs) {
+	for np*perPage < len(hs) {
 		np <<= 1
 	}
 	per := make([][]hashedNode, np)
@@ -102,7 +105,7 @@ func buildHostPage(hs []hashedNode) []hostSlot {
 func (n *hostNode) detached() *hostNode {
 	cp := *n
 	if n.ext != nil {
-		cp.ext = &hostExt{host: n.ext.host, entries: n.ext.entries}
+		cp.ext = &hostExt{host: n.ext.host}
 	}
 	if len(n.paths.prefixes) == 1 && &n.paths.prefixes[0] == &n.inline[0] {
 		cp.paths.prefixes = cp.inline[:]
@@ -248,10 +251,6 @@ func entryOrder(a, b *Compiled) int { return strings.Compare(a.ID, b.ID) }
 // the same exact flag and matchers.
 func buildNode(name string, entries []*Compiled) (*hostNode, error) {
 	n := newHostNode(name)
-	if n.ext == nil {
-		n.ext = &hostExt{}
-	}
-	n.ext.entries = entries
 	var claims map[string]string
 	if len(entries) > 1 {
 		claims = make(map[string]string, len(entries))
@@ -278,6 +277,25 @@ func boolKey(b bool) string {
 		return "t\x00"
 	}
 	return "f\x00"
+}
+
+// entries appends the domain entries of n (every candidate of every path).
+func (n *hostNode) entries(out []*Compiled) []*Compiled {
+	add := func(g *prefixGroup) {
+		out = append(out, g.cands...)
+		if g.plain != nil {
+			out = append(out, g.plain)
+		}
+	}
+	for i := range n.paths.prefixes {
+		add(&n.paths.prefixes[i])
+	}
+	if m := n.paths.more; m != nil {
+		for _, g := range m.exact {
+			add(g)
+		}
+	}
+	return out
 }
 
 // addEntry adds one domain entry to the paths of n.

@@ -14,13 +14,32 @@ import (
 
 // routeRec is what a Table keeps of one route, enabled or not, by id.
 type routeRec struct {
-	src      *Route      // the table's private copy
-	entries  []*Compiled // one per domain; nil for a disabled route
-	hosts    []string    // hostnames the route asked of CompileOptions.Names
-	warnings []Warning
+	src     *Route      // the table's private copy
+	entries []*Compiled // one per domain; nil for a disabled route
+	more    *recMore    // nil for most routes
 	// down is set when some target did not resolve: With compiles the route again, in
 	// case it resolves now.
 	down bool
+}
+
+// recMore is what few routes have.
+type recMore struct {
+	hosts    []string // hostnames the route asked of CompileOptions.Names
+	warnings []Warning
+}
+
+func (r *routeRec) hosts() []string {
+	if r.more == nil {
+		return nil
+	}
+	return r.more.hosts
+}
+
+func (r *routeRec) warnings() []Warning {
+	if r.more == nil {
+		return nil
+	}
+	return r.more.warnings
 }
 
 // overlay is a batch of changes to a pmap.Map: reads see the changes, commit applies them

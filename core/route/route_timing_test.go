@@ -85,22 +85,30 @@ func contains(list []string, s string) bool {
 func BenchmarkMatch(b *testing.B) {
 	for _, n := range []int{10, 1000, 10000, 100000} {
 		tab, reqs := genTable(b, n)
-		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			testkit.ReportCPU(b, func() {
-				for b.Loop() {
-					r := &reqs[i]
-					if tab.Match(r.req, r.buf) == nil {
-						b.Fatal("no match")
+		match := func(tab *Table) func(b *testing.B) {
+			return func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				testkit.ReportCPU(b, func() {
+					for b.Loop() {
+						r := &reqs[i]
+						if tab.Match(r.req, r.buf) == nil {
+							b.Fatal("no match")
+						}
+						i++
+						if i == len(reqs) {
+							i = 0
+						}
 					}
-					i++
-					if i == len(reqs) {
-						i = 0
-					}
-				}
-			})
-		})
+				})
+			}
+		}
+		b.Run(fmt.Sprintf("routes=%d", n), match(tab))
+		// The same table with its host indexes in one page each: the flat index of before
+		// issue 15 but for one load of the one-entry directory (always in cache), to measure
+		// what paging costs in the same process (-count interleaves the two).
+		flat := &Table{exact: onePage(&tab.exact), wild: onePage(&tab.wild), wildLens: tab.wildLens, globs: tab.globs, any: tab.any}
+		b.Run(fmt.Sprintf("routes=%d,onepage", n), match(flat))
 		b.Run(fmt.Sprintf("hot/routes=%d", n), func(b *testing.B) {
 			// One request over and over (a lower-case Host on an exact-host route): request
 			// and table path stay in cache, as when a request was just parsed and its host
@@ -295,4 +303,13 @@ func BenchmarkCompile(b *testing.B) {
 			}
 		}
 	})
+}
+
+// onePage returns x's hosts in an index of one page.
+func onePage(x *hostIndex) hostIndex {
+	var all []hashedNode
+	for _, p := range x.pages {
+		all = hostPageNodes(p, all)
+	}
+	return buildPaged(all, len(all)+1)
 }

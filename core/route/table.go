@@ -92,9 +92,8 @@ type globHost struct {
 
 // hostExt holds what few hostNodes need.
 type hostExt struct {
-	host    string      // a host longer than inlineHostLen
-	next    *hostNode   // next host with the same xxhash
-	entries []*Compiled // the domain entries of the host, sorted by entryOrder (With)
+	host string    // a host longer than inlineHostLen
+	next *hostNode // next host with the same xxhash
 }
 
 func newHostNode(host string) *hostNode {
@@ -169,7 +168,7 @@ func (t *Table) Warnings() []Warning {
 	return *lazy(&t.warnList, func() []Warning {
 		var out []Warning
 		for _, r := range t.recs.All() {
-			out = append(out, r.warnings...)
+			out = append(out, r.warnings()...)
 		}
 		return out
 	})
@@ -185,7 +184,7 @@ func (t *Table) RouteWarnings(id string) []Warning {
 	if r == nil {
 		return nil
 	}
-	return r.warnings
+	return r.warnings()
 }
 
 // Hostnames returns the target hostnames that Compile asked of CompileOptions.Names (resolved

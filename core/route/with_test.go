@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/torii-gateway/torii/internal/testkit"
 )
 
 // TestWithMatchesCompile applies random batches of route creates, updates (new domains and
@@ -108,14 +110,41 @@ func BenchmarkWith100k(b *testing.B) {
 	b.Run("With", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
-		for b.Loop() {
-			r := routes[i%len(routes)].Clone()
-			r.Name = fmt.Sprint("renamed ", i)
-			if _, err := tab.With([]Route{r}, nil, opts); err != nil {
-				b.Fatal(err)
+		testkit.ReportCPU(b, func() {
+			for b.Loop() {
+				r := routes[(i*7919)%len(routes)].Clone()
+				r.Name = fmt.Sprint("renamed ", i)
+				if _, err := tab.With([]Route{r}, nil, opts); err != nil {
+					b.Fatal(err)
+				}
+				i++
 			}
-			i++
-		}
+		})
+	})
+	b.Run("With/create-delete", func(b *testing.B) {
+		// Each op adds a route on a new host or deletes the one the previous op added, on
+		// the table the previous op returned: a chain of tables, as admin writes make.
+		b.ReportAllocs()
+		cur, i := tab, 0
+		testkit.ReportCPU(b, func() {
+			for b.Loop() {
+				var put []Route
+				var del []string
+				if i%2 == 0 {
+					r := routes[0].Clone()
+					r.ID, r.Frontend.Domains = fmt.Sprint("new_", i), []string{fmt.Sprintf("new%d.example.com", i)}
+					put = []Route{r}
+				} else {
+					del = []string{fmt.Sprint("new_", i-1)}
+				}
+				next, err := cur.With(put, del, opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cur = next
+				i++
+			}
+		})
 	})
 	b.Run("Compile", func(b *testing.B) {
 		b.ReportAllocs()

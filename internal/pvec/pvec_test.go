@@ -93,3 +93,33 @@ func BenchmarkEditOne(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAt is a read of one slot of a 100k-slot vector of 64-byte values (the size of a
+// route policy), at pseudo-random indexes, against the same read from a flat slice: the cost
+// the chunk directory adds on the hot path.
+func BenchmarkAt(b *testing.B) {
+	const n = 100_000
+	e := Vec[[8]uint64]{}.Edit()
+	flat := make([][8]uint64, n)
+	for i := range n {
+		e.Set(i, [8]uint64{uint64(i)})
+		flat[i] = [8]uint64{uint64(i)}
+	}
+	v := e.Vec()
+	b.Run("pvec", func(b *testing.B) {
+		var sum uint64
+		for i := range b.N {
+			sum += v.At(int(uint32(i) * 2654435761 % n))[0]
+		}
+		sink = sum
+	})
+	b.Run("flat", func(b *testing.B) {
+		var sum uint64
+		for i := range b.N {
+			sum += flat[int(uint32(i)*2654435761%n)][0]
+		}
+		sink = sum
+	})
+}
+
+var sink uint64

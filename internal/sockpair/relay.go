@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -29,17 +28,18 @@ const (
 	outBuf = 16 << 10
 )
 
-// writeTimeout bounds one write to the TLS peer: a peer that stops reading (its TCP window
-// shut) is cut off after it, as nginx's send_timeout does, instead of holding the connection's
+// writeTimeout bounds a write to the TLS peer: a peer that stops reading (its TCP window
+// shut) is cut off after between half of it and all of it (the deadline is moved only when
+// half has passed), as nginx's send_timeout does, instead of holding the connection's
 // goroutines and buffers forever.
-const writeTimeout = 60 * time.Second
+var writeTimeout = 60 * time.Second
 
 var outPool = sync.Pool{New: func() any { b := make([]byte, outBuf); return &b }}
 
 // Relay copies peer→engine (decrypting) and engine→peer (encrypting) until both directions end,
 // then closes both connections. tc is the TLS connection (a client at the edge, a backend for a
 // TLS target) and ours the relay's end of the pair whose other end the engine holds. It blocks:
-// run it on its own goroutine.
+// run it on its own goroutine. (Poller relays many connections on one goroutine.)
 func Relay(tc *tls.Conn, ours *net.UnixConn) {
 	done := make(chan struct{})
 	go func() {
@@ -75,31 +75,57 @@ func toPeer(tc *tls.Conn, ours *net.UnixConn) {
 	if err != nil {
 		return
 	}
+	var e engineRead
+	fn := e.read // bound once: a closure per read would allocate
+	var deadline time.Time
 	for {
-		var bp *[]byte
-		var n int
-		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			bp = outPool.Get().(*[]byte)
-			n, rerr = unix.Read(int(fd), *bp)
-			if errors.Is(rerr, syscall.EAGAIN) {
-				outPool.Put(bp)
-				bp = nil
-				return false
-			}
-			return true
-		})
+		err := rc.Read(fn)
+		bp, n, rerr := e.bp, e.n, e.err
+		e.bp, e.err = nil, nil
 		if err != nil || rerr != nil || n <= 0 {
 			if bp != nil {
 				outPool.Put(bp)
 			}
 			return
 		}
-		_ = tc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		// The write deadline moves only when less than half of writeTimeout is left: a timer
+		// update per response costs about as much as the rest of this loop's user time.
+		if now := time.Now(); deadline.Sub(now) < writeTimeout/2 {
+			deadline = now.Add(writeTimeout)
+			_ = tc.SetWriteDeadline(deadline)
+		}
 		_, werr := tc.Write((*bp)[:n])
 		outPool.Put(bp)
 		if werr != nil {
 			return
+		}
+	}
+}
+
+// engineRead is toPeer's RawConn callback and its results.
+type engineRead struct {
+	bp  *[]byte
+	n   int
+	err error
+}
+
+func (e *engineRead) read(fd uintptr) bool {
+	e.bp = outPool.Get().(*[]byte)
+	for {
+		n, err := unix.Read(int(fd), *e.bp)
+		switch {
+		case err == nil:
+			e.n = n
+			return true
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			outPool.Put(e.bp)
+			e.bp = nil
+			return false
+		default:
+			e.err = err
+			return true
 		}
 	}
 }
