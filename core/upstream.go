@@ -339,7 +339,10 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	if !cc.reqDone || lp.s.draining.Load() {
 		cc.keepAlive = false
 	}
-	if cc.pol.chain != nil && !cc.http10 && cc.h2 == nil { // gzip runs on a pump: not for HTTP/2 streams
+	// An HTTP/2 stream cannot move to the gzip pump: it gets gzip only when the
+	// body is compressed on the loop (known length, small, all here).
+	if cc.pol.chain != nil && !cc.http10 && (cc.h2 == nil ||
+		(us.framing == httpparse.FramingLength && us.left <= gzipInlineMax && int64(len(buf)-n) >= us.left)) {
 		if level, ok := cc.pol.chain.Gzip(&cc.pol.px, &us.resp, buf, us.out == outNone); ok {
 			us.out, us.gzipLevel = outGzip, int8(level)
 		}
