@@ -179,13 +179,13 @@ func grpcRoutes(t testing.TB, backend, tlsBackend string) string {
 
 // startGRPCGateway runs the gateway binary with the default HTTP/2 front (h2c with prior
 // knowledge on --listen) and a low --high-water, so that large messages go through pumps.
-func startGRPCGateway(t testing.TB, backend, tlsBackend string) (proxy, accessLog string) {
+func startGRPCGateway(t testing.TB, backend, tlsBackend string) (tr *testkit.Torii, accessLog string) {
 	t.Helper()
 	accessLog = filepath.Join(t.TempDir(), "access.log")
-	tr := testkit.StartTorii(t, toriiBin, "serve", "--listen", anyPort, "--admin", anyPort, "--data-dir", t.TempDir(), "--echo", "off",
+	tr = testkit.StartTorii(t, toriiBin, "serve", "--listen", anyPort, "--admin", anyPort, "--data-dir", t.TempDir(), "--echo", "off",
 		"--config", grpcRoutes(t, backend, tlsBackend), "--h2c", "--loops", "1", "--high-water", "65536",
 		"--access-log", accessLog)
-	return tr.Proxy, accessLog
+	return tr, accessLog
 }
 
 func grpcClient(t testing.TB, addr, authority string) grpc_testing.TestServiceClient {
@@ -210,7 +210,8 @@ func grpcClient(t testing.TB, addr, authority string) grpc_testing.TestServiceCl
 func TestGRPCThroughGateway(t *testing.T) {
 	backend, baddr := startGRPCBackend(t, false)
 	_, tlsAddr := startGRPCBackend(t, true)
-	proxy, accessLog := startGRPCGateway(t, baddr, tlsAddr)
+	tr, accessLog := startGRPCGateway(t, baddr, tlsAddr)
+	proxy := tr.Proxy
 	c := grpcClient(t, proxy, "grpc.test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -390,5 +391,10 @@ func TestGRPCThroughGateway(t *testing.T) {
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatal("test ran out of time")
+	}
+	// Built with GOFLAGS=-race, the binary reports races on its output.
+	tr.Stop()
+	if out := tr.Out.String(); strings.Contains(out, "DATA RACE") {
+		t.Errorf("the gateway reported a data race:\n%s", out)
 	}
 }

@@ -44,13 +44,19 @@ import (
 // IdleTimeout closes an HTTP/2 connection to a backend that carried no stream for that long.
 const IdleTimeout = 90 * time.Second
 
-// Buffer sizes of one bridge (one socketpair): requests are read through readBuf, each
-// response DATA read lands in a copyBuf and leaves in one write of at most writeBuf.
+// Buffer sizes of one bridge (one socketpair): requests are read through readBuf, held for
+// the bridge's life (an idle pooled socketpair keeps only it and its goroutine); each response
+// DATA read lands in a copyBuf and leaves in one write of at most writeBuf, both taken from a
+// pool for the time of one response.
 const (
-	readBuf  = 16 << 10
+	readBuf  = 4 << 10
 	copyBuf  = 16 << 10
 	writeBuf = copyBuf + 32
 )
+
+var writers = sync.Pool{New: func() any {
+	return &writer{w: bufio.NewWriterSize(nil, writeBuf), buf: make([]byte, copyBuf)}
+}}
 
 // drainMax bounds the request body bytes read and dropped after a backend answered without
 // reading them all, to keep the socketpair usable for the next request.
@@ -213,7 +219,6 @@ func (b *backend) get(ctx context.Context) (*http.ClientConn, error) {
 func (b *backend) serve(c *net.UnixConn) {
 	defer c.Close()
 	br := bufio.NewReaderSize(c, readBuf)
-	out := &writer{w: bufio.NewWriterSize(c, writeBuf), buf: make([]byte, copyBuf)}
 	var next <-chan error // the watcher of the previous exchange, which peeked the next request
 	for {
 		var err error
@@ -230,7 +235,7 @@ func (b *backend) serve(c *net.UnixConn) {
 			return
 		}
 		var ok bool
-		if next, ok = b.exchange(c, br, out, req); !ok {
+		if next, ok = b.exchange(c, br, req); !ok {
 			return
 		}
 	}
@@ -238,7 +243,7 @@ func (b *backend) serve(c *net.UnixConn) {
 
 // exchange sends req as an HTTP/2 stream and writes its response back on c. It reports whether
 // c may carry another request; next, when not nil, delivers the result of peeking at it.
-func (b *backend) exchange(c *net.UnixConn, br *bufio.Reader, out *writer, req *http.Request) (next <-chan error, ok bool) {
+func (b *backend) exchange(c *net.UnixConn, br *bufio.Reader, req *http.Request) (next <-chan error, ok bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	keep := !req.Close
@@ -296,7 +301,12 @@ func (b *backend) exchange(c *net.UnixConn, br *bufio.Reader, out *writer, req *
 		return nil, false
 	}
 	defer resp.Body.Close()
-	if !out.response(req, resp) {
+	out := writers.Get().(*writer)
+	out.w.Reset(c)
+	wrote := out.response(req, resp)
+	out.w.Reset(nil)
+	writers.Put(out)
+	if !wrote {
 		return nil, false
 	}
 	if !body.done() {
@@ -359,7 +369,7 @@ var skipResponse = map[string]bool{
 // response to its trailers.
 var grpcStatusFields = []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"}
 
-// writer writes responses on one bridge's socketpair, with buffers kept for its life.
+// writer writes a response on a bridge's socketpair (pooled buffers: writers).
 type writer struct {
 	w   *bufio.Writer
 	buf []byte
