@@ -56,6 +56,10 @@ type importer struct {
 	// accepted are, by kind, the valid entities in the order they came, with their index in
 	// their array (finish sorts them by id and names the duplicates).
 	accepted [][]acceptedEntity
+	// stage, when set, receives the routes and API keys as they are read (streamed imports);
+	// stageErr is its first failure.
+	stage    *stager
+	stageErr error
 }
 
 type acceptedEntity struct {
@@ -92,8 +96,18 @@ func (im *importer) entity(array string, i int, v any) {
 		im.c.add(path, "%s", err.Error())
 		return
 	}
+	if im.stage != nil && coldKind(k) {
+		// Written to the staging bucket now; only its id is kept (a cold entity).
+		if e, err = im.stage.add(k, e, im.failed()); err != nil {
+			im.stageErr = cmp.Or(im.stageErr, err)
+			return
+		}
+	}
 	im.accepted[k.id] = append(im.accepted[k.id], acceptedEntity{e, i})
 }
+
+// failed reports whether the import already has an error: it will store nothing.
+func (im *importer) failed() bool { return len(im.c.errs) > 0 || im.rd.Failed() }
 
 // tooMany refuses the array, found to hold n entities, more than the limit: what was read of it
 // is forgotten, as a list refused before reading it.
@@ -108,6 +122,14 @@ func (im *importer) tooMany(array string, n int) {
 // duplicated id is kept, the others are errors), the global config and the export's other
 // fields. Any error refuses the whole import.
 func (im *importer) finish() (*state, *otoroshi.Report, error) {
+	if im.stage != nil {
+		if err := im.stage.flushAll(im.failed()); err != nil {
+			im.stageErr = cmp.Or(im.stageErr, err)
+		}
+	}
+	if im.stageErr != nil {
+		return nil, nil, im.stageErr
+	}
 	res := im.rd.Finish()
 	c := im.c
 	for _, p := range res.Problems {
@@ -178,12 +200,23 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 	body := http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes)
 	s.importMu.Lock()
 	defer s.importMu.Unlock()
-	imported, rep, err := readImport(body, s.opts.MaxImportEntities)
+	sg, err := s.newStager()
 	if err != nil {
+		return err
+	}
+	dropStaging := func() {
+		if derr := s.dropStaging(); derr != nil {
+			s.log.Error("cannot drop the staging buckets of a refused import", "err", derr)
+		}
+	}
+	imported, rep, err := readImport(body, s.opts.MaxImportEntities, sg)
+	if err != nil {
+		dropStaging()
 		return importBodyError(body, err, s.opts.MaxImportBytes)
 	}
-	swapIn, err := s.stageImport(imported)
+	swapIn, err := sg.finish(imported)
 	if err != nil {
+		dropStaging()
 		return err
 	}
 	var undos []func()
@@ -210,9 +243,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 		for _, undo := range undos {
 			undo()
 		}
-		if derr := s.dropStaging(); derr != nil {
-			s.log.Error("cannot drop the staging buckets of a refused import", "err", derr)
-		}
+		dropStaging()
 		return err
 	}
 	// The names of the new configuration resolve in the background; wait a little for their

@@ -5,39 +5,47 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/torii-gateway/torii/internal/jsonx"
-	"github.com/torii-gateway/torii/internal/pmap"
 	"github.com/torii-gateway/torii/otoroshi"
 	"go.etcd.io/bbolt"
 )
 
 // An import streams (handleImport): the body is read member by member with a token decoder
 // (jsonx.ObjectReader), each entity is decoded, converted, validated and encoded on its own
-// (importer), so the document is never held, decoded or not: only the encodings of the entities
-// that the new state keeps anyway. A valid import is then written, sorted by id, into staging
-// buckets in transactions of stageBatch entities (bbolt holds the dirty pages of one batch, not
-// of the whole configuration), and one last transaction swaps the staging buckets for the live
-// ones (bbolt MoveBucket: no copy), with the global config, the audit event and the quota
-// records of the keys that are gone. A refused import, or a crash before the swap, leaves the
-// previous state stored and published; staging is dropped (at the next start after a crash).
+// (importer), so the document is never held, decoded or not. The routes and API keys are written
+// into staging buckets as they come, in transactions of about stageBytes sorted by id (bbolt holds
+// the dirty pages of one batch), and only their ids stay in memory: they are cold entities (see
+// entity), read in staging until the swap; the other kinds, few, are staged at the end. One last
+// transaction swaps the staging buckets for the live ones (bbolt MoveBucket: no copy), with the
+// global config, the audit event and the quota records of the keys that are gone. A refused
+// import, or a crash before the swap, leaves the previous state stored and published; staging is
+// dropped (at the next start after a crash).
 
 // stagingBucket holds, while an import is written, one child bucket per entity kind.
 const stagingBucket = "import-staging"
 
-// stageBatch is the number of entities written per staging transaction.
-const stageBatch = 16384
+// stageBatch is the number of entities written per staging transaction at the end; the routes
+// and API keys are written as they are read, about stageBytes of encodings per transaction.
+const (
+	stageBatch = 16384
+	stageBytes = 8 << 20
+)
 
 // readImport reads an Otoroshi export from body one entity at a time (see the note above) and
 // returns what buildImport returns for the decoded document: the same state, report and
-// errors. A route with a backend_ref that comes before the export's "backends" (Otoroshi
+// errors. With sg, the routes and API keys are staged as they are read and are cold in the
+// state. A route with a backend_ref that comes before the export's "backends" (Otoroshi
 // writes routes first) waits for them.
-func readImport(body io.Reader, maxEntities int) (*state, *otoroshi.Report, error) {
+func readImport(body io.Reader, maxEntities int, sg *stager) (*state, *otoroshi.Report, error) {
 	or, err := jsonx.NewObjectReader(body)
 	if err != nil {
 		return nil, nil, err
 	}
 	im := newImporter(maxEntities)
+	im.stage = sg
 	type pending struct {
 		index int
 		doc   any
@@ -122,19 +130,20 @@ func importBodyError(body io.Reader, err error, limit int64) error {
 	return errTooLarge(limit)
 }
 
-// stageImport writes the entities of next into the staging buckets, in batches, replacing any
-// staging left by an import that did not finish. The routes and API keys of next then become
-// cold (see entity): read in the staging buckets until swapIn says they were swapped in, in the
-// live ones after, so that an imported configuration holds the heap a loaded one does.
-func (s *Server) stageImport(next *state) (swapIn func(), err error) {
+// stager writes an import into the staging buckets: the routes and API keys as they are read
+// (add), in transactions of about stageBytes sorted by id, so that only their ids stay in memory
+// (cold entities, read in staging until the swap); the other kinds, few, at the end (finish).
+type stager struct {
+	db      *bbolt.DB
+	stores  []*coldStore // by kind, for the cold kinds
+	pending [][]*entity  // by kind
+	bytes   int
+}
+
+// newStager replaces any staging left by an import that did not finish by empty staging buckets.
+func (s *Server) newStager() (*stager, error) {
 	if err := s.dropStaging(); err != nil {
 		return nil, err
-	}
-	var stores []*coldStore
-	swapIn = func() {
-		for _, cs := range stores {
-			cs.staged.Store(false)
-		}
 	}
 	if err := s.db.Update(func(tx *bbolt.Tx) error {
 		root, err := tx.CreateBucket([]byte(stagingBucket))
@@ -150,19 +159,80 @@ func (s *Server) stageImport(next *state) (swapIn func(), err error) {
 	}); err != nil {
 		return nil, fmt.Errorf("cannot create the import's staging buckets: %w", err)
 	}
+	sg := &stager{db: s.db, stores: make([]*coldStore, len(kinds)), pending: make([][]*entity, len(kinds))}
 	for _, k := range kinds {
-		batch := make([]*entity, 0, min(stageBatch, next.ents[k.id].Len()))
+		if coldKind(k) {
+			cs := &coldStore{db: s.db, bucket: []byte(k.bucket)}
+			cs.staged.Store(true)
+			sg.stores[k.id] = cs
+		}
+	}
+	return sg, nil
+}
+
+// add stages e, of a cold kind, and returns the cold entity that stands for it. An import that
+// already failed stores nothing: e is dropped.
+func (sg *stager) add(k *kind, e *entity, failed bool) (*entity, error) {
+	stub := &entity{id: e.id, cold: sg.stores[k.id]}
+	if !failed {
+		sg.pending[k.id] = append(sg.pending[k.id], e)
+		if sg.bytes += len(e.raw); sg.bytes >= stageBytes {
+			return stub, sg.flushAll(false)
+		}
+	}
+	return stub, nil
+}
+
+// flushAll writes the pending entities in one transaction (none when the import failed).
+func (sg *stager) flushAll(failed bool) error {
+	defer func() {
+		for i := range sg.pending {
+			sg.pending[i] = sg.pending[i][:0]
+		}
+		sg.bytes = 0
+	}()
+	if failed || sg.bytes == 0 {
+		return nil
+	}
+	return sg.db.Update(func(tx *bbolt.Tx) error {
+		for kid, batch := range sg.pending {
+			if err := putSorted(tx, kinds[kid], batch); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// putSorted writes batch, sorted by id, into the staging bucket of k.
+func putSorted(tx *bbolt.Tx, k *kind, batch []*entity) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	slices.SortFunc(batch, func(a, b *entity) int { return strings.Compare(a.id, b.id) })
+	b := tx.Bucket([]byte(stagingBucket)).Bucket([]byte(k.bucket))
+	if last, _ := b.Cursor().Last(); last == nil || string(last) < batch[0].id {
+		b.FillPercent = 0.9 // appended in key order: pages filled, not split in halves
+	}
+	for _, e := range batch {
+		if err := b.Put([]byte(e.id), e.raw); err != nil {
+			return fmt.Errorf("cannot stage %s/%s: %w", k.bucket, e.id, err)
+		}
+	}
+	return nil
+}
+
+// finish stages the entities of next that are not cold (the routes and API keys were, by add),
+// in batches, and returns the function that, once the swap committed, has the cold entities read
+// in the live buckets.
+func (sg *stager) finish(next *state) (swapIn func(), err error) {
+	for _, k := range kinds {
+		if coldKind(k) {
+			continue
+		}
+		var batch []*entity
 		flush := func() error {
-			err := s.db.Update(func(tx *bbolt.Tx) error {
-				b := tx.Bucket([]byte(stagingBucket)).Bucket([]byte(k.bucket))
-				b.FillPercent = 0.9 // written in key order: pages filled, not split in halves
-				for _, e := range batch {
-					if err := b.Put([]byte(e.id), e.raw); err != nil {
-						return fmt.Errorf("cannot stage %s/%s: %w", k.bucket, e.id, err)
-					}
-				}
-				return nil
-			})
+			err := sg.db.Update(func(tx *bbolt.Tx) error { return putSorted(tx, k, batch) })
 			batch = batch[:0]
 			return err
 		}
@@ -173,24 +243,17 @@ func (s *Server) stageImport(next *state) (swapIn func(), err error) {
 				}
 			}
 		}
-		if len(batch) > 0 {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		}
-		if coldKind(k) {
-			cs := &coldStore{db: s.db, bucket: []byte(k.bucket)}
-			cs.staged.Store(true)
-			stores = append(stores, cs)
-			n := next.ents[k.id].Len()
-			ids, ents := make([]string, 0, n), make([]*entity, 0, n)
-			for id, e := range next.ents[k.id].All() {
-				ids, ents = append(ids, id), append(ents, &entity{id: e.id, cold: cs})
-			}
-			next.ents[k.id] = pmap.Build(ids, ents)
+		if err := flush(); err != nil {
+			return nil, err
 		}
 	}
-	return swapIn, nil
+	return func() {
+		for _, cs := range sg.stores {
+			if cs != nil {
+				cs.staged.Store(false)
+			}
+		}
+	}, nil
 }
 
 // dropStaging deletes the staging buckets, if any.

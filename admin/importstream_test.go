@@ -18,7 +18,7 @@ import (
 // the scale test of package admin_test (scalegen imports admin), which also gets the outcome:
 // the error's fields, or the number of API keys imported.
 func CompareStreamedImport(raw []byte, maxEntities int) (outcome string, err error) {
-	sst, srep, serr := readImport(bytes.NewReader(raw), maxEntities)
+	sst, srep, serr := readImport(bytes.NewReader(raw), maxEntities, nil)
 	if serr != nil {
 		var ae *APIError
 		if errors.As(serr, &ae) {
@@ -188,11 +188,15 @@ func TestStreamedImportRefusedKeepsState(t *testing.T) {
 	check()
 
 	// A crash between staging and the swap: the next start drops the staging, keeps the state.
-	next, _, err := readImport(bytes.NewReader(genExport(3, 2000, -1)), DefaultMaxImportEntities)
+	sg, err := e.s.newStager()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.s.stageImport(next); err != nil {
+	next, _, err := readImport(bytes.NewReader(genExport(3, 2000, -1)), DefaultMaxImportEntities, sg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sg.finish(next); err != nil {
 		t.Fatal(err)
 	}
 	e.stop()

@@ -190,6 +190,9 @@ func NewReader(maxEntities int) *Reader {
 	return rd
 }
 
+// Failed reports whether a problem was recorded: the export will not be imported.
+func (rd *Reader) Failed() bool { return len(rd.im.Problems) > 0 }
+
 // Limit is the most entities an array may hold.
 func (rd *Reader) Limit() int { return rd.max }
 
