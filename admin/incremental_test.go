@@ -180,7 +180,7 @@ func TestIncrementalMatchesFullCompile(t *testing.T) {
 			t.Fatalf("step %d: %d keys published, %d recompiled, %d stored", step, got.keys.Len(), want.keys.Len(), len(keys))
 		}
 		for k := range want.keys.All() {
-			if g := got.keys.Get(k.ClientID); g == nil || !reflect.DeepEqual(*g, *k) {
+			if g := got.keys.Get(k.ClientID); g == nil || !reflect.DeepEqual(g, k) {
 				t.Fatalf("step %d: key %s published as %+v, recompiled as %+v", step, k.ClientID, g, k)
 			}
 		}

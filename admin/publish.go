@@ -602,7 +602,7 @@ func (c *compiler) compileKeys(ents []*entity) ([]*apikey.Key, []FieldError) {
 			errs[i] = &FieldError{Field: "apikey " + e.id, Message: err.Error()}
 			return
 		}
-		if keys[i], err = apikey.CompileOne(&src, c.counters); err != nil {
+		if keys[i], err = apikey.CompileOne(&src); err != nil {
 			field := "apikey " + src.ClientID
 			if m := keyFieldRe.FindStringSubmatch(err.Error()); m != nil {
 				field = m[1]

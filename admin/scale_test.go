@@ -148,8 +148,22 @@ func TestScale(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("TORII_SCALE_WRITES")); err == nil && n > 0 {
 		rounds = n
 	}
+	// The phases of each write inside the server: edit and compile, fsynced commit, publish.
+	var phases [3][]time.Duration
+	e.s.mu.Lock()
+	e.s.writePhases = func(compile, commit, publish time.Duration) {
+		for i, d := range [3]time.Duration{compile, commit, publish} {
+			phases[i] = append(phases[i], d)
+		}
+	}
+	e.s.mu.Unlock()
+	pct := func(d []time.Duration) string {
+		slices.Sort(d)
+		return fmt.Sprintf("%.2f/%.2f", ms(d[len(d)/2]), ms(d[len(d)*99/100]))
+	}
 	timed := func(what string, q func(i int) req, want int, visible func(i int) bool) {
 		lat := make([]time.Duration, 0, rounds)
+		phases = [3][]time.Duration{}
 		for i := range rounds {
 			t0 := time.Now()
 			e.must(want, q(i))
@@ -159,8 +173,9 @@ func TestScale(t *testing.T) {
 			}
 		}
 		slices.Sort(lat)
-		t.Logf("%-13s p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms  (%d writes)", what,
-			ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1]), len(lat))
+		t.Logf("%-13s p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms  (%d writes; p50/p99 ms: compile %s, commit %s, publish %s)", what,
+			ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1]), len(lat),
+			pct(phases[0]), pct(phases[1]), pct(phases[2]))
 	}
 	newKey := func(i int) string { return fmt.Sprintf("key%07dxxxxxx", nk+i) }
 	timed("key create", func(i int) req {

@@ -118,6 +118,10 @@ type Options struct {
 
 // Server is the admin API. Create it with New, serve with Run or Handler, release with Close.
 type Server struct {
+	// writePhases, when set (by tests, under mu), receives the time of each write's phases:
+	// edit and compile, bbolt commit (fsynced), publish.
+	writePhases func(compile, commit, publish time.Duration)
+
 	opts         Options
 	log          *slog.Logger
 	db           *bbolt.DB

@@ -55,6 +55,7 @@ func (ws *writeSet) setGlobal(st *state, e *entity) {
 func (s *Server) write(fn func(st *state, ws *writeSet) error) (*compiled, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	t0 := time.Now()
 	next := s.cur.Load().clone()
 	ws := &writeSet{}
 	if err := fn(next, ws); err != nil {
@@ -67,6 +68,7 @@ func (s *Server) write(fn func(st *state, ws *writeSet) error) (*compiled, error
 	if err := s.applyExporters(next); err != nil {
 		return nil, compileError(err)
 	}
+	t1 := time.Now()
 	if err := ws.commit(s.db); err != nil {
 		if rerr := s.applyExporters(s.cur.Load()); rerr != nil {
 			s.log.Error("cannot restore the data exporters after a failed commit", "err", rerr)
@@ -77,9 +79,13 @@ func (s *Server) write(fn func(st *state, ws *writeSet) error) (*compiled, error
 		f()
 	}
 	metricWrites.Inc()
+	t2 := time.Now()
 	s.version++
 	s.cur.Store(next)
 	s.publish(publish)
+	if s.writePhases != nil {
+		s.writePhases(t1.Sub(t0), t2.Sub(t1), time.Since(t2))
+	}
 	s.emitAudits(ws.audits)
 	return publish, nil
 }

@@ -3,7 +3,9 @@
 # ECDSA P-256 certificate, placed like bench/compare: the proxies pinned to CPU 0 (one worker,
 # thread or event loop each), the backend and h2load (--h1) on CPU 1. Rounds alternate the three
 # proxies. It prints, per round and proxy:
-#   ka   keep-alive small GET, h2load -c $KA_CONNS for $SECS s: req/s
+#   ka   keep-alive small GET, h2load -c $KA_CONNS for $SECS s: req/s, and the proxy's CPU time
+#        per request over that run (ka_cpu_us_req: user+system time of the proxy's processes from
+#        /proc, 10 ms ticks), which other load on the machine disturbs less than req/s
 #   new  new TLS connections with one request each, h2load -c $NEW_CONNS -n $NEW_CONNS: conn/s
 # and first, on fresh processes, each proxy's RSS with $IDLE idle TLS connections (after one
 # request each), per connection, 1 s after they are open and, with IDLE_SETTLE=150, again later.
@@ -43,10 +45,23 @@ for t in torii nginx haproxy; do
 	echo "idle $t rss_before_kib=$before rss_after_kib=$after per_conn_kib=$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN{printf "%.1f", (a-b)/n}')$settled ($line)"
 	sleep 1
 done
+cpu_ticks() { # user+system clock ticks of pid and its children
+	local total=0 p
+	for p in $1 $(pgrep -P "$1" || true); do
+		total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo $total
+}
+hz=$(getconf CLK_TCK)
 for r in $(seq 1 "$rounds"); do
 	for t in torii nginx haproxy; do
 		p=$(port_of "$t")
-		ka=$(h2 "$t" "$p" -c "$KA_CONNS" -D "$SECS" | awk '/^finished in/{r=$4} /^status codes:/{c=$0} END{print r " [" c "]"}')
+		pid=$(eval "echo \$pid_$t")
+		t0=$(cpu_ticks "$pid")
+		kout=$(h2 "$t" "$p" -c "$KA_CONNS" -D "$SECS")
+		t1=$(cpu_ticks "$pid")
+		ka=$(echo "$kout" | awk -v d=$((t1 - t0)) -v hz="$hz" '/^finished in/{r=$4} /^status codes:/{c=$0}
+			/^requests:/{n=$8} END{printf "%s [%s] ka_cpu_us_req=%.2f", r, c, (n > 0 ? d * 1e6 / hz / n : 0)}')
 		new=$(h2 "$t" "$p" -c "$NEW_CONNS" -n "$NEW_CONNS" | awk '/^finished in/{print $4}')
 		fail=$(awk '/^requests:/{f=$0} /^status codes:/{c=$0} END{print f "; " c}' "$dir/h2load-$t.log")
 		echo "round $r $t ka_req_s=$ka new_conn_s=$new ($fail)"

@@ -739,9 +739,28 @@ func (hc *h2conn) wantFlush() {
 		return
 	}
 	hc.flushQueued = true
-	if err := hc.lp.el.Execute(context.Background(), hc); err != nil {
+	lp := hc.lp
+	if lp.h2batch {
+		// In a backend's callback: written when it ends (flushH2Dirty), no
+		// task and no allocation.
+		lp.h2dirty = append(lp.h2dirty, hc)
+		return
+	}
+	if err := lp.el.Execute(context.Background(), hc); err != nil {
 		hc.flushQueued = false
 	}
+}
+
+// flushH2Dirty writes the frames queued for HTTP/2 connections during a
+// backend's callback.
+func (lp *loop) flushH2Dirty() {
+	for i := 0; i < len(lp.h2dirty); i++ { // a failed write may close more
+		hc := lp.h2dirty[i]
+		lp.h2dirty[i] = nil
+		hc.flushQueued = false
+		hc.flushNow()
+	}
+	lp.h2dirty = lp.h2dirty[:0]
 }
 
 // Run is the flush task (gnet.Runnable).

@@ -617,9 +617,12 @@ func (s *Server) pumpUploadWatched(job *pumpJob) error {
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		buf := make([]byte, pumpBuf)
-		n, _ := job.upstream.Read(buf)
-		got = buf[:n]
+		if len(job.upCarry) == 0 {
+			// (Bytes in the carry: the response began while the pump waited to start.)
+			buf := make([]byte, pumpBuf)
+			n, _ := job.upstream.Read(buf)
+			got = buf[:n]
+		}
 		// The response began (or the upstream ended): stop reading the client.
 		_ = job.client.SetReadDeadline(time.Now())
 	}()

@@ -201,7 +201,16 @@ const coalesceMax = 16 << 10
 // their Discard or the end of the call; nothing derived from them is kept.
 func (lp *loop) trafficUpstream(us *upstreamConn) gnet.Action {
 	lp.enter(us.c)
-	return lp.leave(lp.processUpstream(us))
+	outer := lp.h2batch
+	lp.h2batch = true
+	act := lp.processUpstream(us)
+	if !outer {
+		// Frames the response produced for HTTP/2 clients leave now, while
+		// us is still the current connection (h2conn.go, wantFlush).
+		lp.h2batch = false
+		lp.flushH2Dirty()
+	}
+	return lp.leave(act)
 }
 
 // processUpstream consumes what us's inbound buffer holds: the response head,

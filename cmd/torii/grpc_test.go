@@ -160,11 +160,16 @@ func grpcRoutes(t testing.TB, backend, tlsBackend string) string {
 	_, downPort, _ := net.SplitHostPort(ln.Addr().String())
 	_ = ln.Close()
 	route := func(id, domain, h, p, tlsConf string) string {
+		client := ""
+		if id == "short" {
+			client = `,"client":{"call_and_stream_timeout":400}`
+		}
 		return fmt.Sprintf(`{"id":%q,"name":%q,"enabled":true,"frontend":{"domains":[%q]},
-		 "backend":{"targets":[{"hostname":%q,"port":%s,"protocol":"HTTP/2.0"%s}],"root":"/"}}`, id, id, domain, h, p, tlsConf)
+		 "backend":{"targets":[{"hostname":%q,"port":%s,"protocol":"HTTP/2.0"%s}],"root":"/"%s}}`, id, id, domain, h, p, tlsConf, client)
 	}
 	path := filepath.Join(t.TempDir(), "routes.json")
-	doc := "[" + route("grpc", "grpc.test", host, port, "") + "," + route("down", "down.test", "127.0.0.1", downPort, "")
+	doc := "[" + route("grpc", "grpc.test", host, port, "") + "," + route("down", "down.test", "127.0.0.1", downPort, "") +
+		"," + route("short", "short.test", host, port, "")
 	if tlsBackend != "" {
 		th, tp, _ := net.SplitHostPort(tlsBackend)
 		doc += "," + route("grpcs", "grpcs.test", th, tp, `,"tls":true,"tls_config":{"trust_all":true}`) +
@@ -203,7 +208,7 @@ func grpcClient(t testing.TB, addr, authority string) grpc_testing.TestServiceCl
 // TestGRPCThroughGateway: a real grpc-go client and server (h2c, loopback) through the gateway
 // binary, with the route's target in HTTP/2 (protocol HTTP/2.0): unary, server-streaming,
 // client-streaming and bidirectional calls with trailers both ways, an error status, a deadline
-// exceeded, large messages under backpressure (8 MiB each way with --high-water 64 KiB, and a
+// exceeded, a stream cut by the route's call timeout, large messages under backpressure (8 MiB each way with --high-water 64 KiB, and a
 // ping-pong of 2 MiB messages that only completes if responses flow while the request stream is
 // open, pumps included), a backend that is down, and grpc-status in each call's event (access
 // log).
@@ -352,6 +357,23 @@ func TestGRPCThroughGateway(t *testing.T) {
 		t.Errorf("backend down: %v", err)
 	}
 
+	// The route's call timeout (call_and_stream_timeout 400 ms) bounds a stream: cut, not hung.
+	ss, err = grpcClient(t, proxy, "short.test").StreamingOutputCall(ctx, &grpc_testing.StreamingOutputCallRequest{
+		ResponseParameters: []*grpc_testing.ResponseParameters{{Size: 10}, {Size: 10, IntervalUs: 3_000_000}}})
+	calls++
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if _, err := ss.Recv(); err != nil {
+		t.Fatalf("short route, first message: %v", err)
+	}
+	if _, err := ss.Recv(); err == nil || err == io.EOF || time.Since(start) > 2*time.Second {
+		t.Errorf("stream past the route's call timeout: %v after %v", err, time.Since(start))
+	} else {
+		t.Logf("stream cut by the route's call timeout after %v: %v", time.Since(start), err)
+	}
+
 	// h2 over TLS to the backend (ALPN h2); one whose certificate fails verification is a 502.
 	resp, err = grpcClient(t, proxy, "grpcs.test").UnaryCall(ctx, &grpc_testing.SimpleRequest{ResponseSize: 3, Payload: payload(7)})
 	calls++
@@ -368,13 +390,13 @@ func TestGRPCThroughGateway(t *testing.T) {
 	// unless the backend's own copy of it, grpc-timeout, answered DEADLINE_EXCEEDED first, and
 	// none for the 502). A pumped call's event may come after the next call's: compared sorted.
 	entries := testkit.WaitEvents(t, accessLog, calls) // the access log is ndjson too
-	want := []string{"FullDuplexCall 0", "FullDuplexCall 0", "StreamingInputCall 0", "StreamingOutputCall 0",
-		"StreamingOutputCall 7", "UnaryCall ", "UnaryCall 0", "UnaryCall 0", "UnaryCall 0", "UnaryCall 5", "UnaryCall 502", "UnaryCall 502"}
+	want := []string{"FullDuplexCall 0", "FullDuplexCall 0", "StreamingInputCall 0", "StreamingOutputCall ",
+		"StreamingOutputCall 0", "StreamingOutputCall 7", "UnaryCall ", "UnaryCall 0", "UnaryCall 0", "UnaryCall 0", "UnaryCall 5", "UnaryCall 502", "UnaryCall 502"}
 	var got []string
 	for _, e := range entries {
 		g := fmt.Sprint(e["grpcStatus"])
 		switch {
-		case e["host"] != "grpc.test" && e["status"] == float64(502) && e["grpcStatus"] == nil:
+		case e["host"] != "grpc.test" && e["host"] != "short.test" && e["status"] == float64(502) && e["grpcStatus"] == nil:
 			g = "502"
 		case e["grpcStatus"] == nil || g == "4":
 			g = ""

@@ -133,11 +133,18 @@ func (p *Policy) Check(s *Set, q *quota.Counters, sc *Scratch, req *httpparse.Re
 }
 
 // Count counts one call of k against q (see quota.Counters.Take), through
-// the key's bound slot when s was compiled with q. It does not allocate once
-// the key has been counted once. Safe for concurrent use.
+// the key's slot when s was compiled with q: the first call looks the slot up
+// (q.Slot, allocating it for a client id never counted) and binds it to the
+// key, later ones neither look up nor allocate. Two loops binding at once
+// bind the same slot. Safe for concurrent use.
 func (s *Set) Count(q *quota.Counters, k *Key, now time.Time) (ok bool, rem quota.Remaining, retryAfter time.Duration) {
-	if k.slot != nil && s.counters == q {
-		return q.TakeSlot(k.slot, k.Limits, now)
+	if s.counters == q && q != nil {
+		sl := k.slot.Load()
+		if sl == nil {
+			sl = q.Slot(k.ClientID)
+			k.slot.Store(sl)
+		}
+		return q.TakeSlot(sl, k.Limits, now)
 	}
 	return q.Take(k.ClientID, k.Limits, now)
 }

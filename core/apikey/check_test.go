@@ -327,8 +327,8 @@ func testCheckQuotasAndDrop(t *testing.T, bound bool) {
 	if rej.Status != 429 || rej.Cause != "errors.too.much.requests" || rej.Message != "You performed too much requests" {
 		t.Fatalf("429 rejection %+v", rej)
 	}
-	if bound != (res.Key.slot != nil) {
-		t.Fatalf("bound=%v but key slot %p", bound, res.Key.slot)
+	if bound != (res.Key.slot.Load() != nil) {
+		t.Fatalf("bound=%v but key slot %p", bound, res.Key.slot.Load())
 	}
 	if u := q.Usage("limited", res.Key.Limits, testNow); u.CurrentCallsPerDay != 2 {
 		t.Fatalf("refused call was counted: %+v", u)

@@ -1,6 +1,9 @@
 package apikey
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -169,8 +172,33 @@ func TestCompiledKeyFromDecodeKey(t *testing.T) {
 		var kw, kg Key
 		compileKey(&kw, &want)
 		compileKey(&kg, &got)
-		if !reflect.DeepEqual(kw, kg) {
-			t.Fatalf("key %d: compiled keys differ\n got %#v\nwant %#v", i, kg, kw)
+		if !reflect.DeepEqual(&kw, &kg) {
+			t.Fatalf("key %d: compiled keys differ\n got %#v\nwant %#v", i, &kg, &kw)
 		}
+	}
+}
+
+// TestBearerMACIsHMAC: the stack-buffer HMAC of a bearer token is crypto/hmac's, for secrets and
+// client ids around the block size.
+func TestBearerMACIsHMAC(t *testing.T) {
+	for _, n := range []int{0, 1, 31, 63, 64, 65, 100, 185, 186, 200} {
+		id, secret := strings.Repeat("i", n), strings.Repeat("s", n)
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write([]byte(bearerPrefix + id))
+		if got, want := appendBearerMAC(nil, id, secret), m.Sum(nil); !bytes.Equal(got, want) {
+			t.Fatalf("length %d: %x, want %x", n, got, want)
+		}
+	}
+}
+
+// TestFieldBitsCoverKnownFields: every name of knownFields has its own bit.
+func TestFieldBitsCoverKnownFields(t *testing.T) {
+	seen := 0
+	for _, name := range knownFields {
+		bit := fieldBit(name)
+		if bit == 0 || seen&bit != 0 {
+			t.Fatalf("field %s: bit %d (seen %b)", name, bit, seen)
+		}
+		seen |= bit
 	}
 }

@@ -39,7 +39,7 @@ func BenchmarkDecodeKey(b *testing.B) {
 		b.Run(c.name+"/CompileKey", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := CompileKey(raw, nil); err != nil {
+				if _, err := CompileKey(raw); err != nil {
 					b.Fatal(err)
 				}
 			}

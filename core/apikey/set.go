@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -40,9 +41,12 @@ type Key struct {
 	// entities are the routes (the first nroutes) and then the groups the key is authorized
 	// on: short lists (a map costs hundreds of bytes per key even with one entry, and a scan
 	// of a few strings is as fast as a lookup).
-	nroutes    uint32
-	slot       *quota.Slot // the key's counters in Set.counters, when bound
-	validUntil int64       // Unix ms; math.MaxInt64 when the key never expires
+	nroutes uint32
+	// slot is the key's counters in Set.counters, bound at the key's first counted call
+	// (Set.Count): a million keys of which few are used hold few slots, and compiling a key
+	// takes no quota shard lock.
+	slot       atomic.Pointer[quota.Slot]
+	validUntil int64 // Unix ms; math.MaxInt64 when the key never expires
 	entities   []string
 	// The current secret, then the next one during rotation, and the HMAC-SHA256 of each's
 	// Otoroshi bearer token (32 bytes each in macs).
@@ -89,7 +93,7 @@ func Compile(keys []ApiKey) (*Set, error) { return CompileWith(keys, CompileOpti
 // CompileWith is Compile with options. It runs off the event loops (it
 // allocates and may take quota shard locks).
 func CompileWith(keys []ApiKey, opts CompileOptions) (*Set, error) {
-	ks, err := compileKeys(keys, opts.Counters)
+	ks, err := compileKeys(keys)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +106,7 @@ func CompileWith(keys []ApiKey, opts CompileOptions) (*Set, error) {
 
 // compileKeys validates and compiles keys; the Key values are allocated
 // together.
-func compileKeys(keys []ApiKey, counters *quota.Counters) ([]*Key, error) {
+func compileKeys(keys []ApiKey) ([]*Key, error) {
 	block := make([]Key, len(keys))
 	out := make([]*Key, len(keys))
 	for i := range keys {
@@ -112,9 +116,6 @@ func compileKeys(keys []ApiKey, counters *quota.Counters) ([]*Key, error) {
 		}
 		k := &block[i]
 		compileKey(k, src)
-		if counters != nil {
-			k.slot = counters.Slot(k.ClientID)
-		}
 		out[i] = k
 	}
 	return out, nil
@@ -128,7 +129,7 @@ func compileKeys(keys []ApiKey, counters *quota.Counters) ([]*Key, error) {
 // pages the change falls in. Quota counters are those of s. Off the event
 // loops only.
 func (s *Set) With(put []ApiKey, del []string) (*Set, error) {
-	ks, err := compileKeys(put, s.counters)
+	ks, err := compileKeys(put)
 	if err != nil {
 		return nil, err
 	}
@@ -248,11 +249,30 @@ func appendNew(list []string, s string) []string {
 }
 
 // appendBearerMAC appends the HMAC-SHA256 of an Otoroshi bearer token, "otoapk_<clientId>" keyed
-// with the secret (the token is its prefix, "_" and this in hex).
+// with the secret (the token is its prefix, "_" and this in hex). Loading a million keys computes
+// a million of these: for the usual sizes it hashes two stack buffers (RFC 2104 with SHA-256's
+// 64-byte block) instead of building an hmac.New per key.
 func appendBearerMAC(dst []byte, clientID, secret string) []byte {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(bearerPrefix + clientID))
-	return m.Sum(dst)
+	const block = 64
+	msgLen := len(bearerPrefix) + len(clientID)
+	if len(secret) > block || msgLen > 192 {
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write([]byte(bearerPrefix + clientID))
+		return m.Sum(dst)
+	}
+	var in [block + 192]byte
+	var out [block + sha256.Size]byte
+	copy(in[:], secret)
+	copy(out[:], secret)
+	for i := range block {
+		in[i] ^= 0x36
+		out[i] ^= 0x5c
+	}
+	copy(in[block+copy(in[block:], bearerPrefix):], clientID)
+	inner := sha256.Sum256(in[:block+msgLen])
+	copy(out[block:], inner[:])
+	sum := sha256.Sum256(out[:])
+	return append(dst, sum[:]...)
 }
 
 // BearerToken returns the Otoroshi bearer token of a key:
@@ -327,28 +347,25 @@ func (s *Set) ForGroup(groupID string) []*Key {
 	return sortByID(out)
 }
 
-// CompileKey decodes (DecodeKey), validates and compiles one stored key, binding its counters
-// when counters is not nil. raw is only read during the call. Errors name the field. Keys compiled
-// this way, by as many goroutines as there are cores, make a Set with NewSet or Set.WithKeys.
-func CompileKey(raw []byte, counters *quota.Counters) (*Key, error) {
+// CompileKey decodes (DecodeKey), validates and compiles one stored key. raw is only read during
+// the call. Errors name the field. Keys compiled this way, by as many goroutines as there are
+// cores, make a Set with NewSet or Set.WithKeys.
+func CompileKey(raw []byte) (*Key, error) {
 	src, err := DecodeKey(raw)
 	if err != nil {
 		return nil, fmt.Errorf("cannot decode apikey: %w", err)
 	}
-	return CompileOne(&src, counters)
+	return CompileOne(&src)
 }
 
-// CompileOne validates and compiles src, binding its counters when counters is not nil. It keeps
-// nothing of src. Errors name the client id and field.
-func CompileOne(src *ApiKey, counters *quota.Counters) (*Key, error) {
+// CompileOne validates and compiles src. It keeps nothing of src. Errors name the client id and
+// field.
+func CompileOne(src *ApiKey) (*Key, error) {
 	if err := src.Validate(); err != nil {
 		return nil, err
 	}
 	k := &Key{}
 	compileKey(k, src)
-	if counters != nil {
-		k.slot = counters.Slot(k.ClientID)
-	}
 	return k, nil
 }
 

@@ -43,6 +43,9 @@ func Compile(routes []Route, opts CompileOptions) (*Table, error) {
 // whose target did not resolve is compiled again, in case it resolves now. t is unchanged;
 // Delta on the result says what changed.
 func (t *Table) With(put []Route, del []string, opts CompileOptions) (*Table, error) {
+	if t == nil {
+		t = &Table{} // no routes: a nil table matches nothing
+	}
 	b := newBuilder(t, opts, len(put))
 	fresh := make(map[string]*Route, len(put))
 	for i := range put {

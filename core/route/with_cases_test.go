@@ -172,6 +172,10 @@ func TestWithReusesFreedIndex(t *testing.T) {
 	if delta == nil || len(delta.Removed) != 1 || delta.Removed[0] != b.Route("c") || len(delta.Added) != 2 {
 		t.Fatalf("delta %+v, want c removed, c and d added", delta)
 	}
+	var none *Table
+	if n, err := none.With([]Route{mk("a", "a.test", 1)}, nil, CompileOptions{}); err != nil || n.Route("a") == nil || n.Route("a").Index != 0 {
+		t.Fatalf("With on a nil table: %v, %v", n, err)
+	}
 	if c.DeltaFrom(a) != nil || a.DeltaFrom(nil) != nil {
 		t.Fatalf("DeltaFrom answered for a table c was not made from")
 	}

@@ -265,7 +265,6 @@ func (p *Poller) register() {
 
 // pump moves what can move in both directions without blocking, then settles r's state.
 func (p *Poller) pump(r *relayed) {
-
 	for r.peerReady && !r.peerDone && len(r.toEngine) == 0 {
 		n, err := r.tc.Read(p.inBuf)
 		if n > 0 {
