@@ -52,6 +52,8 @@ type tlsLink struct {
 	cc   *clientConn // the engine's side; nil once it closed
 	info *ClientInfo
 
+	recLeft int // bytes of the current record not yet given to crypto/tls
+
 	in  []byte // plaintext not yet consumed by the engine (from off)
 	off int
 	out []byte // plaintext written in a backend's callback, sent at its end
@@ -73,6 +75,10 @@ type tlsVC struct {
 }
 
 var errTLSClosed = errors.New("TLS client connection closed")
+
+// errTLSNeedMore is not expected: the fed Conn reads only when InboundBuffered
+// says there is a whole record header or the rest of a record.
+var errTLSNeedMore = errors.New("TLS record header incomplete")
 
 // EnrollTLS hands the engine a TLS client connection whose handshake is
 // done: nc is its TCP connection (closed when EnrollTLS returns, the engine
@@ -110,17 +116,40 @@ func (s *Server) EnrollTLS(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *
 // The sockpair.Feeder of the tls.Conn: the socket's gnet connection, on the loop.
 
 // Before OnOpen (an enrollment that failed) there is nothing to read and
-// writes fail.
+// writes fail. Read gives crypto/tls at most one record at a time (the
+// rest stays in gnet's buffer), so that when a Read of the tls.Conn has
+// drained its plaintext and gnet holds nothing, the tls.Conn holds no
+// ciphertext either and decryptTLS does not ask again: each attempt that
+// finds nothing costs crypto/tls an allocation (its readFromUntil).
+
+// tlsRecordHeader is the length of a TLS record header.
+const tlsRecordHeader = 5
 
 func (l *tlsLink) InboundBuffered() int {
 	if l.raw == nil {
 		return 0
 	}
-	return l.raw.InboundBuffered()
+	n := l.raw.InboundBuffered()
+	if l.recLeft == 0 && n < tlsRecordHeader {
+		return 0 // a record header arrives whole before it is read
+	}
+	return n
 }
 
 func (l *tlsLink) Read(p []byte) (int, error) {
-	return l.raw.Read(p)
+	if l.recLeft == 0 {
+		h, _ := l.raw.Peek(tlsRecordHeader)
+		if len(h) < tlsRecordHeader {
+			return 0, errTLSNeedMore
+		}
+		l.recLeft = tlsRecordHeader + (int(h[3])<<8 | int(h[4]))
+	}
+	if len(p) > l.recLeft {
+		p = p[:l.recLeft]
+	}
+	n, err := l.raw.Read(p)
+	l.recLeft -= n
+	return n, err
 }
 
 func (l *tlsLink) Write(p []byte) (int, error) {
@@ -225,13 +254,16 @@ func (lp *loop) decryptTLS(l *tlsLink) {
 				l.in = nb
 			}
 		}
+		room := cap(l.in) - len(l.in)
 		n, err := l.tc.Read(l.in[len(l.in):cap(l.in)])
 		l.in = l.in[:len(l.in)+n]
 		if err == nil {
+			if n < room && l.recLeft == 0 && l.raw.InboundBuffered() == 0 {
+				return // crypto/tls holds nothing more (see tlsLink.Read)
+			}
 			continue
 		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Temporary() { //nolint:staticcheck // the fed conn's "would block"
+		if ne, ok := err.(net.Error); ok && ne.Temporary() { //nolint:staticcheck // the fed conn's "would block"
 			return
 		}
 		l.peerDone = true
