@@ -2,6 +2,10 @@
 GO        ?= go
 BIN       ?= bin/torii
 FUZZTIME  ?= 60s
+# FUZZFLAGS: one fuzz worker by default (the machine's cores are shared); FUZZPKGS narrows the
+# packages, e.g. make fuzz FUZZPKGS='./core/h2 ./core' FUZZTIME=5m for the HTTP/2 targets.
+FUZZFLAGS ?= -parallel 1
+FUZZPKGS  ?= ./...
 TESTFLAGS ?=
 
 .PHONY: run build test test-race check fuzz bench bench-scale bench-compare bench-tls bench-grpc h2spec screenshots deps-test clean cluster-demo test-cluster soak fdlimit
@@ -30,10 +34,10 @@ check:
 
 # fuzz runs every Fuzz target of every package for FUZZTIME each.
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
+	@set -e; for pkg in $$($(GO) list $(FUZZPKGS)); do \
 		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "== $$pkg $$t ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; \
 		done; \
 	done
 

@@ -13,7 +13,7 @@ import (
 // resets the stream with PROTOCOL_ERROR before any byte reaches the engine:
 //   - names: lower-case tokens only (no upper case, CR, LF, NUL, space,
 //     colon outside pseudo-headers); values: no NUL, CR, LF or other
-//     control byte but HTAB;
+//     control byte but HTAB, no leading or trailing SP or HTAB;
 //   - pseudo-headers: only :method, :scheme, :authority, :path (extended
 //     CONNECT's :protocol is not advertised), each at most once, none after
 //     a regular field, none in trailers; :method a token; :path non-empty,
@@ -335,8 +335,13 @@ func validToken(b []byte) bool {
 	return true
 }
 
-// validValue refuses NUL, CR, LF and the other control bytes but HTAB.
+// validValue refuses NUL, CR, LF and the other control bytes but HTAB, and
+// a value that starts or ends with SP or HTAB (RFC 9113 §8.2.1: an HTTP/1.1
+// parser would trim it, so the request forwarded would not be the one sent).
 func validValue(v []byte) bool {
+	if n := len(v); n > 0 && (v[0] == ' ' || v[0] == '\t' || v[n-1] == ' ' || v[n-1] == '\t') {
+		return false
+	}
 	for _, c := range v {
 		if (c < 0x20 && c != '\t') || c == 0x7f {
 			return false

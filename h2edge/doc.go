@@ -3,6 +3,11 @@
 // HTTP/1.1 request, so that every stream goes through the same steps as an HTTP/1.1 request
 // (routing, plugins, API keys, quotas, events with protocol HTTP/2.0, metrics).
 //
+// Since issue 18's h2loop work this is the fallback (`torii --h2-server h2edge`): by default the
+// engine serves HTTP/2 itself on its event loops (core/h2conn.go, core.Config.HTTP2), several
+// times faster and without allocations per stream. This package's tests run against both servers
+// (bothServers); it stays until the engine's server has run in production for a while.
+//
 // Per HTTP/2 connection, a small pool of Unix socketpairs is enrolled into the engine (Config.Enroll,
 // core.Server.Enroll with a PROXY v2 header whose ALPN is h2 and which carries the client's
 // address and TLS details); net/http's Transport writes one request per socketpair at a time
