@@ -350,10 +350,12 @@ func validValue(v []byte) bool {
 	return true
 }
 
-// validTarget refuses spaces and control bytes in :path.
+// validTarget refuses in :path what no request-target holds (RFC 3986 §3.3-3.5,
+// the bytes httpparse refuses too): spaces, control bytes, DEL, non-ASCII
+// bytes and "#" (a fragment is never sent).
 func validTarget(v []byte) bool {
 	for _, c := range v {
-		if c <= 0x20 || c == 0x7f {
+		if c <= 0x20 || c >= 0x7f || c == '#' {
 			return false
 		}
 	}
