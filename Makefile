@@ -8,7 +8,7 @@ FUZZFLAGS ?= -parallel 1
 FUZZPKGS  ?= ./...
 TESTFLAGS ?=
 
-.PHONY: run build test test-race check fuzz bench bench-scale bench-compare bench-tls bench-grpc h2spec screenshots deps-test clean cluster-demo test-cluster soak fdlimit
+.PHONY: run build test test-race check fuzz bench bench-scale bench-scale-start bench-compare bench-tls bench-grpc h2spec screenshots deps-test clean cluster-demo test-cluster soak fdlimit
 
 run: build
 	./$(BIN) serve --listen-tls :8443
@@ -52,9 +52,16 @@ bench-scale: deps-test
 	TORII_SCALE=$(SCALE) $(GO) test -count=1 -v -timeout 60m -run '^TestScale$$' ./admin/
 	TORII_UI_SCALE=$(SCALE) $(GO) test -count=1 -v -timeout 60m -run '^TestBrowserScale$$' ./ui/
 
+# bench-scale-start times torii serve from process start to serving (admin API and proxy) on a
+# generated data directory of 100k routes and 1M keys (issue 15, "Startup"); BEFORE=<git ref>
+# measures that commit too, interleaved. Generating the data takes minutes; DIR keeps it.
+bench-scale-start:
+	ROUTES=100000 KEYS=1000000 ROUNDS=2 bash bench/scale-start.sh
+
 # bench-compare measures Torii against nginx and HAProxy (installed from Debian when missing,
 # as root) and rewrites its section of BENCHMARKS.md, HTTPS scenarios included (its "tls" phase
-# runs bench/tls-compare.sh). About 8 minutes; see bench/README.md.
+# runs bench/tls-compare.sh), HTTP/2 ("h2": bench/h2-compare.sh, about 1.5 minutes) and gRPC
+# ("grpc": bench/grpcbench, about 1 minute). About 11 minutes; see bench/README.md.
 bench-compare:
 	$(GO) run ./bench/compare $(COMPAREFLAGS)
 
