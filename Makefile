@@ -60,7 +60,8 @@ bench-scale-start:
 
 # bench-compare measures Torii against nginx and HAProxy (installed from Debian when missing,
 # as root) and rewrites its section of BENCHMARKS.md, HTTPS scenarios included (its "tls" phase
-# runs bench/tls-compare.sh). About 8 minutes; see bench/README.md.
+# runs bench/tls-compare.sh), HTTP/2 ("h2": bench/h2-compare.sh, about 1.5 minutes) and gRPC
+# ("grpc": bench/grpcbench, about 1 minute). About 11 minutes; see bench/README.md.
 bench-compare:
 	$(GO) run ./bench/compare $(COMPAREFLAGS)
 

@@ -7,6 +7,11 @@
 //
 //	go run ./bench/grpcbench -rounds 5 -duration 5s -c 32 -conns 4 -size 64
 //
+// Nothing is pinned unless -torii-cpu is given: then torii runs under taskset on that CPU, and
+// the caller pins this process (bench/compare's "grpc" phase runs it under taskset on the load
+// CPU, torii on the proxy CPU). The "round N: direct X calls/s, torii Y calls/s" lines are what
+// that phase reads.
+//
 // Bounded: rounds x 2 x duration of load, plus start-up.
 package main
 
@@ -46,15 +51,16 @@ func main() {
 	size := flag.Int("size", 64, "request and response payload bytes")
 	loops := flag.Int("loops", 1, "torii event loops")
 	bin := flag.String("torii", "", "torii binary (default: built from ./cmd/torii into a temporary directory)")
+	cpu := flag.Int("torii-cpu", -1, "CPU to pin torii to with taskset (-1: not pinned)")
 	extra := flag.String("flags", "", "more torii proxy flags, space-separated (e.g. \"--h2-server h2edge\")")
 	flag.Parse()
-	if err := run(*rounds, *dur, *conc, *conns, *size, *loops, *bin, strings.Fields(*extra)); err != nil {
+	if err := run(*rounds, *dur, *conc, *conns, *size, *loops, *cpu, *bin, strings.Fields(*extra)); err != nil {
 		fmt.Fprintln(os.Stderr, "grpcbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rounds int, dur time.Duration, conc, conns, size, loops int, bin string, extra []string) error {
+func run(rounds int, dur time.Duration, conc, conns, size, loops, cpu int, bin string, extra []string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -76,13 +82,17 @@ func run(rounds int, dur time.Duration, conc, conns, size, loops int, bin string
 			return fmt.Errorf("cannot build torii: %v\n%s", err, out)
 		}
 	}
-	proxy, stop, err := startTorii(bin, dir, backend, loops, extra)
+	proxy, stop, err := startTorii(bin, dir, backend, loops, cpu, extra)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	fmt.Printf("gRPC unary, %d B payloads, %d calls in flight over %d connections, %d x %v per side, torii --loops %d %s\n",
-		size, conc, conns, rounds, dur, loops, strings.Join(extra, " "))
+	pinned := "not pinned"
+	if cpu >= 0 {
+		pinned = fmt.Sprintf("torii on CPU %d", cpu)
+	}
+	fmt.Printf("gRPC unary, %d B payloads, %d calls in flight over %d connections, %d x %v per side, torii --loops %d %s (%s)\n",
+		size, conc, conns, rounds, dur, loops, strings.Join(extra, " "), pinned)
 	var ratios []float64
 	for r := range rounds {
 		direct, derr := measure(backend, dur, conc, conns, size)
@@ -148,11 +158,15 @@ func measure(addr string, dur time.Duration, conc, conns, size int) (float64, er
 }
 
 // startTorii runs torii in quick mode in front of backend and returns its address.
-func startTorii(bin, dir, backend string, loops int, extra []string) (string, func(), error) {
+// With cpu >= 0 it runs under taskset, pinned to that CPU.
+func startTorii(bin, dir, backend string, loops, cpu int, extra []string) (string, func(), error) {
 	ready := filepath.Join(dir, "ready.json")
 	args := append([]string{"proxy", "--listen", "127.0.0.1:0", "--to", "h2c://" + backend, "--h2c",
 		"--loops", fmt.Sprint(loops), "--ready-file", ready, "--log-level", "warn"}, extra...)
 	cmd := exec.Command(bin, args...)
+	if cpu >= 0 {
+		cmd = exec.Command("taskset", append([]string{"-c", fmt.Sprint(cpu), bin}, args...)...)
+	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
