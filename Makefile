@@ -8,7 +8,7 @@ FUZZFLAGS ?= -parallel 1
 FUZZPKGS  ?= ./...
 TESTFLAGS ?=
 
-.PHONY: run build test test-race check fuzz bench bench-scale bench-scale-start bench-compare bench-tls bench-grpc h2spec screenshots deps-test clean cluster-demo test-cluster soak fdlimit
+.PHONY: run build test test-race check fuzz bench bench-scale bench-scale-import bench-scale-start bench-compare bench-tls bench-grpc h2spec screenshots deps-test clean cluster-demo test-cluster soak fdlimit
 
 run: build
 	./$(BIN) serve --listen-tls :8443
@@ -52,6 +52,13 @@ bench-scale: deps-test
 	TORII_SCALE=$(SCALE) $(GO) test -count=1 -v -timeout 60m -run '^TestScale$$' ./admin/
 	TORII_UI_SCALE=$(SCALE) $(GO) test -count=1 -v -timeout 60m -run '^TestBrowserScale$$' ./ui/
 
+# bench-scale-import measures the memory of torii serve importing a generated export of 1,000
+# routes and 1M keys through POST /api/otoroshi.json (issue 15, "Import and export stream"): peak
+# RSS (VmHWM) against the RSS after the import and after a restart on it; BEFORE=<git ref> measures
+# that commit too, in the same run (BENCHMARKS.md used BEFORE=4bf2241). About 10 minutes.
+bench-scale-import:
+	KEYS=1000000 ROUTES=1000 bash bench/import-rss.sh
+
 # bench-scale-start times torii serve from process start to serving (admin API and proxy) on a
 # generated data directory of 100k routes and 1M keys (issue 15, "Startup"); BEFORE=<git ref>
 # measures that commit too, interleaved. Generating the data takes minutes; DIR keeps it.
@@ -60,7 +67,8 @@ bench-scale-start:
 
 # bench-compare measures Torii against nginx and HAProxy (installed from Debian when missing,
 # as root) and rewrites its section of BENCHMARKS.md, HTTPS scenarios included (its "tls" phase
-# runs bench/tls-compare.sh). About 8 minutes; see bench/README.md.
+# runs bench/tls-compare.sh), HTTP/2 ("h2": bench/h2-compare.sh, about 1.5 minutes) and gRPC
+# ("grpc": bench/grpcbench, about 1 minute). About 11 minutes; see bench/README.md.
 bench-compare:
 	$(GO) run ./bench/compare $(COMPAREFLAGS)
 

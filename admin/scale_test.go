@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -144,6 +145,7 @@ func TestScale(t *testing.T) {
 	t.Logf("start with %d routes and %d keys: %v; heap %.1f MiB in all, %.0f B per key",
 		nr, nk, took.Round(time.Millisecond), float64(all-base)/(1<<20), float64(all-withRoutes)/float64(max(nk, 1)))
 
+	diskBaseline(t, filepath.Dir(dbPath))
 	rounds := 200
 	if n, err := strconv.Atoi(os.Getenv("TORII_SCALE_WRITES")); err == nil && n > 0 {
 		rounds = n
@@ -230,3 +232,29 @@ func cpuTime() time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// diskBaseline logs what the disk under dir gives one 4 KiB page write followed by fdatasync,
+// 200 times: the floor of a bbolt commit (which does at least two), measured in the same run
+// as the writes, for reading their tail.
+func diskBaseline(t *testing.T, dir string) {
+	f, err := os.CreateTemp(dir, "fsync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	page := make([]byte, 4096)
+	lat := make([]time.Duration, 0, 200)
+	for i := range 200 {
+		t0 := time.Now()
+		if _, err := f.WriteAt(page, int64(i%64)*4096); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			t.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	t.Logf("disk baseline: 4 KiB write + fdatasync p50 %.2f ms  p99 %.2f ms  max %.2f ms  (200 times)",
+		ms(lat[100]), ms(lat[198]), ms(lat[199]))
+}

@@ -4,7 +4,8 @@
 # backend, placed like bench/tls-compare.sh: the proxies pinned to CPU 0 (one worker, thread or
 # event loop each), the backend and h2load on CPU 1. Rounds alternate the three proxies. Per round
 # and proxy: small GET req/s with h2load -c $CONNS -m $STREAMS (50 connections, 10 streams each)
-# for $SECS s.
+# for $SECS s, the negotiated protocol and h2load's failed requests ("round R NAME h2_req_s=...
+# proto=... failed=... [status codes...]": bench/compare's "h2" phase reads these lines).
 #
 #   bench/h2-compare.sh [ROUNDS]          (from the repository root; nginx, haproxy, h2load installed)
 #
@@ -27,6 +28,7 @@ for r in $(seq 1 "$rounds"); do
 		rps=$(echo "$out" | awk '/^finished in/{print $4}')
 		codes=$(echo "$out" | awk '/^status codes:/{print}')
 		proto=$(echo "$out" | awk '/^Application protocol:/{print $3}')
-		echo "round $r $t h2_req_s=$rps proto=$proto [$codes]"
+		failed=$(echo "$out" | awk '/^requests:/{print $10}')
+		echo "round $r $t h2_req_s=$rps proto=$proto failed=$failed [$codes]"
 	done
 done

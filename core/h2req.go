@@ -2,7 +2,6 @@ package core
 
 import (
 	"bytes"
-	"strings"
 
 	"github.com/torii-gateway/torii/core/h2"
 	"github.com/torii-gateway/torii/httpparse"
@@ -362,20 +361,10 @@ func validTarget(v []byte) bool {
 	return true
 }
 
-// validAuthority allows host[:port] characters only (no userinfo).
+// validAuthority allows a non-empty host[:port] without userinfo, exactly
+// what httpparse accepts in Host (the translated request's Host must parse).
 func validAuthority(v []byte) bool {
-	if len(v) == 0 {
-		return false
-	}
-	for _, c := range v {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("-._~:[]%!$&'()*+,;=", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
+	return len(v) > 0 && httpparse.ValidAuthority(v)
 }
 
 func parseDigits(v []byte) (int64, bool) {

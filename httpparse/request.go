@@ -309,6 +309,11 @@ func (req *Request) setPathQuery(ps, te, q int) {
 	req.Query = Span{int32(q + 1), int32(te)}
 }
 
+// ValidAuthority reports whether a Host value a is accepted by ParseRequest
+// (validAuthority below): for translators such as the HTTP/2 server, whose
+// :authority becomes a Host field that must parse the same.
+func ValidAuthority(a []byte) bool { return validAuthority(a, false) }
+
 // validAuthority reports whether a is an authority without userinfo
 // (RFC 3986 §3.2, RFC 9110 §4.2.4 forbids userinfo in http URIs):
 //

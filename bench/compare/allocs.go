@@ -27,14 +27,30 @@ var (
 // note saying why there are none.
 func measureAllocs(ctx context.Context, o *options) ([]allocLine, string) {
 	logf("running the in-process allocation benchmarks (bench/inproc)")
+	return benchAllocs(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem",
+		"-benchtime", "20000x", "-count", "1", "./bench/inproc")
+}
+
+// coreAllocsCmd is the engine's HTTP/2 allocation benchmark with its HTTP/1.1 baseline: one
+// stream after the other on one h2c connection, client and backend allocation-free, the whole
+// process counted (core/h2_alloc_test.go).
+const coreAllocsCmd = "go test ./core -run '^$' -bench 'ProxyH2Get$|ProxyGet$' -benchmem -benchtime 20000x"
+
+// measureCoreAllocs runs coreAllocsCmd and returns its lines, or a note saying why there are none.
+func measureCoreAllocs(ctx context.Context) ([]allocLine, string) {
+	logf("running the engine's HTTP/2 allocation benchmark: %s", coreAllocsCmd)
+	return benchAllocs(ctx, "go", "test", "./core", "-run", "^$", "-bench", "ProxyH2Get$|ProxyGet$", "-benchmem",
+		"-benchtime", "20000x", "-count", "1")
+}
+
+// benchAllocs runs a go test benchmark command, bounded to 5 minutes, and parses its lines.
+func benchAllocs(ctx context.Context, name string, args ...string) ([]allocLine, string) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem",
-		"-benchtime", "20000x", "-count", "1", "./bench/inproc")
-	out, err := cmd.CombinedOutput()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	lines := parseBench(string(out))
 	if err != nil || len(lines) == 0 {
-		return lines, "the in-process benchmark failed: " + firstLine(string(out))
+		return lines, "the benchmark failed: " + firstLine(string(out))
 	}
 	return lines, ""
 }

@@ -31,6 +31,7 @@ func TestParseOnly(t *testing.T) {
 	}
 	f("memory", []string{"memory"}, []string{"open", "closed", "generators", "allocs"}, false)
 	f("open, closed", []string{"open", "closed"}, []string{"memory", "allocs"}, false)
+	f("h2,grpc", []string{"h2", "grpc"}, []string{"tls", "closed", "allocs", "memory"}, false)
 	f("memory,latency", nil, nil, true)
 	f("", nil, nil, true)
 	if o := (options{}); !o.runs("allocs") {

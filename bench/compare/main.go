@@ -22,9 +22,15 @@
 //     same rounds and -duration, whose lines it reads into the report
 //     (keep-alive req/s, new TLS connections/s, RSS per idle TLS connection
 //     against nginx and HAProxy);
-//  9. prints the report.
+//  9. runs the HTTP/2 scenario (phase "h2"): bench/h2-compare.sh, h2load
+//     -c 50 -m 10 small GET over TLS (ALPN h2) against the same three;
+//  10. runs gRPC unary calls through Torii against direct calls (phase
+//     "grpc"): bench/grpcbench, pinned like the rest;
+//  11. runs the allocation benchmarks (phase "allocs"): bench/inproc, and
+//     the engine's HTTP/2 request against its HTTP/1.1 one (./core);
+//  12. prints the report.
 //
-// All traffic goes to 127.0.0.1. The default run takes about 8 minutes;
+// All traffic goes to 127.0.0.1. The default run takes about 11 minutes;
 // -long runs more rounds of longer measurements; -only runs some phases
 // alone (e.g. -only memory,open) and leaves BENCHMARKS.md untouched.
 package main

@@ -262,6 +262,16 @@ func (r *results) markdown() string {
 	} else {
 		w("Not measured: %s\n", r.AllocsNote)
 	}
+	if len(r.CoreAllocs) > 0 {
+		w("\nHTTP/2 in the engine, `%s`: one stream after the other on one h2c connection, client and backend "+
+			"allocation-free, whole process counted; BenchmarkProxyGet is the same exchange over HTTP/1.1.\n\n", coreAllocsCmd)
+		w("| benchmark | ns/op | B/op | allocs/op |\n|---|---:|---:|---:|\n")
+		for _, a := range r.CoreAllocs {
+			w("| %s | %.0f | %.0f | %.0f |\n", a.Name, a.NsPerOp, a.BytesPerOp, a.AllocsPerOp)
+		}
+	} else if r.CoreNote != "" {
+		w("\nHTTP/2 in the engine (`%s`): not measured: %s\n", coreAllocsCmd, r.CoreNote)
+	}
 
 	w("\n### Against the targets of issues 4 and 6\n\n")
 	smallT, smallN, smallH := median(field(r.Closed["small"][torii], rps)), median(field(r.Closed["small"][nginx], rps)), median(field(r.Closed["small"][haproxy], rps))
@@ -318,6 +328,12 @@ func (r *results) markdown() string {
 
 	if r.TLS != nil {
 		r.TLS.markdown(w, verdict, known)
+	}
+	if r.H2 != nil {
+		r.H2.markdown(w, verdict, known, r.CoreAllocs)
+	}
+	if r.GRPC != nil {
+		r.GRPC.markdown(w)
 	}
 	w("\n### Caveats\n\n")
 	w("- Two cores in all: the backend and the load generator share one, so the direct ceiling is what one core can do " +

@@ -28,7 +28,7 @@ type options struct {
 }
 
 // The phases -only can pick.
-var phaseNames = []string{"memory", "generators", "closed", "open", "tls", "allocs"}
+var phaseNames = []string{"memory", "generators", "closed", "open", "tls", "h2", "grpc", "allocs"}
 
 // runs reports whether phase is to run.
 func (o *options) runs(phase string) bool { return o.only == nil || o.only[phase] }
@@ -131,7 +131,11 @@ type results struct {
 	Tools       map[string][]toolSample        `json:"generators"` // "loadgen", "wrk" → rounds
 	Allocs      []allocLine                    `json:"allocs"`
 	AllocsNote  string                         `json:"allocs_note"`
-	TLS         *tlsResults                    `json:"tls,omitempty"` // the HTTPS phase (bench/tls-compare.sh)
+	TLS         *tlsResults                    `json:"tls,omitempty"`  // the HTTPS phase (bench/tls-compare.sh)
+	H2          *h2Results                     `json:"h2,omitempty"`   // the HTTP/2 phase (bench/h2-compare.sh)
+	GRPC        *grpcResults                   `json:"grpc,omitempty"` // the gRPC phase (bench/grpcbench)
+	CoreAllocs  []allocLine                    `json:"core_allocs"`    // BenchmarkProxyH2Get and BenchmarkProxyGet (./core)
+	CoreNote    string                         `json:"core_allocs_note"`
 }
 
 type env struct {
@@ -179,8 +183,13 @@ func run(ctx context.Context, o *options) error {
 	if err := e.build(ctx); err != nil {
 		return err
 	}
-	if err := e.startAll(ctx); err != nil {
-		return err
+	// The plaintext proxies serve the first four phases only: the others start their own
+	// processes, or none.
+	plain := (o.idleConns > 0 && o.runs("memory")) || o.runs("generators") || o.runs("closed") || o.runs("open")
+	if plain {
+		if err := e.startAll(ctx); err != nil {
+			return err
+		}
 	}
 	if o.idleConns > 0 && o.runs("memory") {
 		e.measureMemory(ctx)
@@ -201,8 +210,15 @@ func run(ctx context.Context, o *options) error {
 	if o.runs("tls") {
 		e.tlsRounds(ctx) // after the plaintext proxies stopped: the script starts its own on the same CPUs
 	}
+	if o.runs("h2") {
+		e.h2Rounds(ctx) // the script starts its own proxies, like the tls phase
+	}
+	if o.runs("grpc") {
+		e.grpcRounds(ctx)
+	}
 	if !o.skipAllocs && o.runs("allocs") {
 		res.Allocs, res.AllocsNote = measureAllocs(ctx, o)
+		res.CoreAllocs, res.CoreNote = measureCoreAllocs(ctx)
 	}
 	res.Elapsed = time.Since(res.Started)
 	res.Machine.LoadEnd = loadAverage()

@@ -44,32 +44,50 @@ var tlsTargets = map[string]string{"torii": torii, "nginx": nginx, "haproxy": ha
 
 // tlsRounds runs the script with the run's rounds and measurement length.
 func (e *env) tlsRounds(ctx context.Context) {
-	secs := max(int(e.o.duration/time.Second), 1)
-	r := &tlsResults{Rounds: e.o.rounds, Seconds: secs}
+	r := &tlsResults{Rounds: e.o.rounds, Seconds: e.scriptSecs()}
 	e.res.TLS = r
-	r.ScriptArgs = fmt.Sprintf("SECS=%d bash %s %d", secs, tlsScript, e.o.rounds)
-	logf("HTTPS scenarios: %s", r.ScriptArgs)
-	cmd := exec.CommandContext(ctx, "bash", tlsScript, strconv.Itoa(e.o.rounds))
-	cmd.Env = append(os.Environ(), "SECS="+strconv.Itoa(secs))
-	// On cancel, TERM lets the script's EXIT trap stop the processes it started.
+	r.ScriptArgs, r.Error = e.runScript(ctx, "HTTPS scenarios", tlsScript, r.parse)
+}
+
+// scriptSecs is the run's measurement length in whole seconds, a script's SECS.
+func (e *env) scriptSecs() int { return max(int(e.o.duration/time.Second), 1) }
+
+// runScript runs one of the comparison scripts (bench/*-compare.sh) with the run's rounds and
+// SECS, and returns its command line and why it failed ("" when it did not).
+func (e *env) runScript(ctx context.Context, what, script string, parse func(io.Reader)) (cmdline, failure string) {
+	secs := strconv.Itoa(e.scriptSecs())
+	cmdline = fmt.Sprintf("SECS=%s bash %s %d", secs, script, e.o.rounds)
+	logf("%s: %s", what, cmdline)
+	if err := runLines(ctx, []string{"SECS=" + secs}, parse, "bash", script, strconv.Itoa(e.o.rounds)); err != nil {
+		logf("%v", err)
+		return cmdline, err.Error()
+	}
+	return cmdline, ""
+}
+
+// runLines runs a command from the repository root with env added to this process's, copies
+// its output to stderr and hands its stdout to parse, which must read it to the end. Cancelling
+// ctx sends TERM, so that a script's EXIT trap can stop the processes it started.
+func runLines(ctx context.Context, env []string, parse func(io.Reader), name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		r.Error = err.Error()
-		return
+		return fmt.Errorf("cannot run %s: %w", name, err)
 	}
 	if err := cmd.Start(); err != nil {
-		r.Error = fmt.Sprintf("cannot run %s: %v", tlsScript, err)
-		logf("%s", r.Error)
-		return
+		return fmt.Errorf("cannot run %s: %w", name, err)
 	}
-	r.parse(io.TeeReader(out, os.Stderr))
+	tee := io.TeeReader(out, os.Stderr)
+	parse(tee)
+	_, _ = io.Copy(io.Discard, tee) // what parse left (a line too long for it): Wait needs the pipe drained
 	if err := cmd.Wait(); err != nil {
-		r.Error = fmt.Sprintf("%s: %v", tlsScript, err)
-		logf("%s", r.Error)
+		return fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
 	}
+	return nil
 }
 
 // parse reads the script's output lines ("idle ...", "round ...").
@@ -180,7 +198,10 @@ func (r *tlsResults) markdown(w func(format string, args ...any), verdict func(o
 }
 
 // spread is "min–max" of xs, "n/a" when empty.
-func spread(xs []float64) string {
+func spread(xs []float64) string { return spreadPrec(xs, 0) }
+
+// spreadPrec is spread with prec decimals.
+func spreadPrec(xs []float64, prec int) string {
 	if len(xs) == 0 {
 		return "n/a"
 	}
@@ -188,7 +209,7 @@ func spread(xs []float64) string {
 	for _, x := range xs {
 		lo, hi = min(lo, x), max(hi, x)
 	}
-	return num(lo, 0) + "–" + num(hi, 0)
+	return num(lo, prec) + "–" + num(hi, prec)
 }
 
 // countBefore is the integer just before word in s ("2000 failed," → 2000); 0 when none.

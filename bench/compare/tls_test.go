@@ -52,14 +52,20 @@ round 2 haproxy ka_req_s=18000.00 [] new_conn_s= (requests: ; )
 	res := &results{TLS: r}
 	res.Machine.Load, res.Machine.Cores = "0.10 0.20 0.30", 2
 	md := res.markdown()
-	for _, want := range []string{
+	mustContain(t, md,
 		"### HTTPS (TLS at the edge, `bench/tls-compare.sh`)",
 		"| Torii | 26126 | 25000–27251 | 1.67x | 496 | 491–500 | 1.62x | 33.0 KiB (settled 7.3) | 1.99x |", // 26125.65/15607, 495.6/306
 		"| nginx | 15607 | 15214–16000 | 1.00x |",
 		"HTTPS keep-alive small GET, Torii ≥ nginx: 1.67x (met)",
 		"New TLS connections per second, Torii ≥ 0.8× nginx: 1.62x (met)",
 		"Every new-connection run: 0 failed requests.",
-	} {
+	)
+}
+
+// mustContain fails t for each of wants the rendered markdown md lacks.
+func mustContain(t *testing.T, md string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
