@@ -263,7 +263,7 @@ func (lp *loop) decryptTLS(l *tlsLink) {
 			}
 			continue
 		}
-		if ne, ok := err.(net.Error); ok && ne.Temporary() { //nolint:staticcheck // the fed conn's "would block"
+		if sockpair.IsWouldBlock(err) {
 			return
 		}
 		l.peerDone = true

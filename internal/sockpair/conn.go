@@ -83,6 +83,10 @@ var errWouldBlock net.Error = wouldBlock{}
 
 type wouldBlock struct{}
 
+// IsWouldBlock reports whether err is a fed or polled Conn's "would block", as returned
+// unwrapped by crypto/tls's Read.
+func IsWouldBlock(err error) bool { return err == errWouldBlock }
+
 func (wouldBlock) Error() string   { return "sockpair: read would block" }
 func (wouldBlock) Timeout() bool   { return false }
 func (wouldBlock) Temporary() bool { return true }
