@@ -8,7 +8,7 @@ FUZZFLAGS ?= -parallel 1
 FUZZPKGS  ?= ./...
 TESTFLAGS ?=
 
-.PHONY: run build test test-race check fuzz bench bench-scale bench-scale-start bench-compare bench-tls bench-grpc h2spec screenshots deps-test clean cluster-demo test-cluster soak soak-h2 fdlimit
+.PHONY: run build test test-race check fuzz bench bench-scale bench-scale-import bench-scale-start bench-compare bench-tls bench-grpc h2spec screenshots deps-test clean cluster-demo test-cluster soak soak-h2 fdlimit
 
 run: build
 	./$(BIN) serve --listen-tls :8443
@@ -51,6 +51,13 @@ SCALE ?= 100000,1000000
 bench-scale: deps-test
 	TORII_SCALE=$(SCALE) $(GO) test -count=1 -v -timeout 60m -run '^TestScale$$' ./admin/
 	TORII_UI_SCALE=$(SCALE) $(GO) test -count=1 -v -timeout 60m -run '^TestBrowserScale$$' ./ui/
+
+# bench-scale-import measures the memory of torii serve importing a generated export of 1,000
+# routes and 1M keys through POST /api/otoroshi.json (issue 15, "Import and export stream"): peak
+# RSS (VmHWM) against the RSS after the import and after a restart on it; BEFORE=<git ref> measures
+# that commit too, in the same run (BENCHMARKS.md used BEFORE=4bf2241). About 10 minutes.
+bench-scale-import:
+	KEYS=1000000 ROUTES=1000 bash bench/import-rss.sh
 
 # bench-scale-start times torii serve from process start to serving (admin API and proxy) on a
 # generated data directory of 100k routes and 1M keys (issue 15, "Startup"); BEFORE=<git ref>

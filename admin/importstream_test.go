@@ -247,3 +247,34 @@ func genExport(gen, keys, bad int) []byte {
 	b.WriteString("]}\n")
 	return b.Bytes()
 }
+
+// TestStreamedImportWithConcurrentWrites: writes made while an import streams are either replaced
+// by it or made after it, and what is stored is what is served (same export after a restart).
+func TestStreamedImportWithConcurrentWrites(t *testing.T) {
+	e := newEnv(t, nil)
+	done := make(chan resp)
+	go func() { done <- e.do(req{method: "POST", path: "/api/otoroshi.json", body: genExport(5, 5000, -1)}) }()
+	for i := 0; ; i++ {
+		if i == 20000 {
+			t.Fatal("the import did not end during 20,000 writes")
+		}
+		e.must(http.StatusCreated, req{method: "POST", path: "/api/groups", body: map[string]any{"id": fmt.Sprintf("g%d", i), "name": "during"}})
+		select {
+		case r := <-done:
+			if r.status != http.StatusOK {
+				t.Fatalf("import: %d %s", r.status, r.body)
+			}
+			if n := e.s.cur.Load().ents[kKeys].Len(); n != 5000 {
+				t.Fatalf("%d keys after import", n)
+			}
+			served := e.must(http.StatusOK, req{method: "GET", path: "/api/otoroshi.json"}).header.Get("ETag")
+			e.stop()
+			e.start(nil)
+			if got := e.must(http.StatusOK, req{method: "GET", path: "/api/otoroshi.json"}).header.Get("ETag"); got != served {
+				t.Fatalf("stored state differs from the served one after writes during an import")
+			}
+			return
+		default:
+		}
+	}
+}

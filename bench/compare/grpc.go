@@ -93,7 +93,8 @@ func (r *grpcResults) markdown(w func(format string, args ...any)) {
 	w("\n### gRPC unary calls through Torii against direct (issue 18, `%s`)\n\n", grpcPkg)
 	w("Run as this comparison's \"grpc\" phase: `%s` (alone: `make bench-grpc`). A grpc-go server of the interop TestService "+
 		"(h2c) and grpc-go clients in one process pinned to the load CPU; `torii proxy --loops 1 --h2c --to h2c://...` pinned "+
-		"to the proxy CPU; each round measures direct then through Torii for %d s. Load average when the phase started: %s.\n\n",
+		"to the proxy CPU; each round measures direct then through Torii for %d s. Direct, the clients and the server share the "+
+		"load CPU; through Torii the proxy has its own CPU besides. Load average when the phase started: %s.\n\n",
 		r.Command, r.Seconds, orNA(r.Load))
 	if r.Header != "" {
 		w("grpcbench: %s.\n\n", strings.TrimSpace(r.Header))

@@ -183,8 +183,13 @@ func run(ctx context.Context, o *options) error {
 	if err := e.build(ctx); err != nil {
 		return err
 	}
-	if err := e.startAll(ctx); err != nil {
-		return err
+	// The plaintext proxies serve the first four phases only: the others start their own
+	// processes, or none.
+	plain := (o.idleConns > 0 && o.runs("memory")) || o.runs("generators") || o.runs("closed") || o.runs("open")
+	if plain {
+		if err := e.startAll(ctx); err != nil {
+			return err
+		}
 	}
 	if o.idleConns > 0 && o.runs("memory") {
 		e.measureMemory(ctx)

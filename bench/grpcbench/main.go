@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,7 +83,7 @@ func run(rounds int, dur time.Duration, conc, conns, size, loops, cpu int, bin s
 			return fmt.Errorf("cannot build torii: %v\n%s", err, out)
 		}
 	}
-	proxy, stop, err := startTorii(bin, dir, backend, loops, cpu, extra)
+	proxy, pid, stop, err := startTorii(bin, dir, backend, loops, cpu, extra)
 	if err != nil {
 		return err
 	}
@@ -95,28 +96,49 @@ func run(rounds int, dur time.Duration, conc, conns, size, loops, cpu int, bin s
 		size, conc, conns, rounds, dur, loops, strings.Join(extra, " "), pinned)
 	var ratios []float64
 	for r := range rounds {
-		direct, derr := measure(backend, dur, conc, conns, size)
-		via, verr := measure(proxy, dur, conc, conns, size)
+		direct, _, derr := measure(backend, dur, conc, conns, size)
+		cpu0 := cpuTicks(pid)
+		via, calls, verr := measure(proxy, dur, conc, conns, size)
+		perCall := float64(cpuTicks(pid)-cpu0) * 1e6 / clockTicks / float64(calls)
 		if derr != nil || verr != nil {
 			return fmt.Errorf("round %d: direct %v, torii %v", r+1, derr, verr)
 		}
 		ratios = append(ratios, via/direct)
-		fmt.Printf("round %d: direct %.0f calls/s, torii %.0f calls/s, ratio %.2f\n", r+1, direct, via, via/direct)
+		fmt.Printf("round %d: direct %.0f calls/s, torii %.0f calls/s, ratio %.2f, torii CPU %.1f µs/call\n", r+1, direct, via, via/direct, perCall)
 	}
 	sort.Float64s(ratios)
 	fmt.Printf("median ratio torii/direct: %.2f (min %.2f, max %.2f)\n", ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
 	return nil
 }
 
-// measure runs conc callers for dur against addr and returns completed calls per second; any
-// failed call fails the measurement.
-func measure(addr string, dur time.Duration, conc, conns, size int) (float64, error) {
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times (100 on Linux).
+const clockTicks = 100
+
+// cpuTicks returns the user+system CPU time of process pid in clock ticks (0 when unreadable).
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) start after the last ')'.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
+}
+
+// measure runs conc callers for dur against addr and returns completed calls per second and
+// their number; any failed call fails the measurement.
+func measure(addr string, dur time.Duration, conc, conns, size int) (float64, int64, error) {
 	clients := make([]grpc_testing.TestServiceClient, conns)
 	for i := range clients {
 		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithAuthority("grpc.bench"))
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		defer cc.Close()
 		clients[i] = grpc_testing.NewTestServiceClient(cc)
@@ -125,7 +147,7 @@ func measure(addr string, dur time.Duration, conc, conns, size int) (float64, er
 	// Warm-up: connections and pools.
 	for _, c := range clients {
 		if _, err := c.UnaryCall(context.Background(), req); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), dur+10*time.Second)
@@ -152,14 +174,15 @@ func measure(addr string, dur time.Duration, conc, conns, size int) (float64, er
 	wg.Wait()
 	el := time.Since(start)
 	if err, _ := failed.Load().(error); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return float64(calls.Load()) / el.Seconds(), nil
+	return float64(calls.Load()) / el.Seconds(), calls.Load(), nil
 }
 
-// startTorii runs torii in quick mode in front of backend and returns its address.
-// With cpu >= 0 it runs under taskset, pinned to that CPU.
-func startTorii(bin, dir, backend string, loops, cpu int, extra []string) (string, func(), error) {
+// startTorii runs torii in quick mode in front of backend and returns its address and pid
+// (taskset execs torii in its own process). With cpu >= 0 it runs under taskset, pinned to that
+// CPU.
+func startTorii(bin, dir, backend string, loops, cpu int, extra []string) (string, int, func(), error) {
 	ready := filepath.Join(dir, "ready.json")
 	args := append([]string{"proxy", "--listen", "127.0.0.1:0", "--to", "h2c://" + backend, "--h2c",
 		"--loops", fmt.Sprint(loops), "--ready-file", ready, "--log-level", "warn"}, extra...)
@@ -169,7 +192,7 @@ func startTorii(bin, dir, backend string, loops, cpu int, extra []string) (strin
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop := func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -179,9 +202,9 @@ func startTorii(bin, dir, backend string, loops, cpu int, extra []string) (strin
 		}
 		var a struct{ Proxy string }
 		if json.Unmarshal(b, &a) == nil && a.Proxy != "" {
-			return a.Proxy, stop, nil
+			return a.Proxy, cmd.Process.Pid, stop, nil
 		}
 	}
 	stop()
-	return "", nil, fmt.Errorf("torii did not get ready")
+	return "", 0, nil, fmt.Errorf("torii did not get ready")
 }

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"runtime"
 
+	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/event"
 )
 
@@ -43,4 +47,31 @@ func openAccessLog(path string) (io.Writer, func(), error) {
 		return nil, nil, fmt.Errorf("cannot open access log: %w", err)
 	}
 	return f, func() { _ = f.Close() }, nil
+}
+
+// startAccessLog gives an engine without the admin API (serve --admin off) an event hub that
+// only writes the access log named by f, so --access-log is honoured there too; without the
+// flag it changes nothing. stop, called after the engine stopped, drains what the loops
+// recorded, then closes the file.
+func startAccessLog(cfg *core.Config, f accessLogFlags, log *slog.Logger) (stop func(), err error) {
+	w, closeFile, err := openAccessLog(f.path)
+	if err != nil || w == nil {
+		return func() {}, err
+	}
+	if cfg.Loops <= 0 {
+		cfg.Loops = runtime.GOMAXPROCS(0)
+	}
+	hub := event.NewHub(event.Options{Loops: cfg.Loops, Logger: log, AccessLog: w, AccessLogFormat: f.format()})
+	cfg.Events = hub
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hub.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+		closeFile()
+	}, nil
 }

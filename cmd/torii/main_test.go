@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -99,12 +100,27 @@ func TestServeRoutesFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(routes), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := testkit.StartTorii(t, toriiBin, "serve", "--listen", anyPort, "--admin", "off", "--echo", "off", "--config", path).Proxy
+	accessLog := filepath.Join(t.TempDir(), "access.log")
+	addr := testkit.StartTorii(t, toriiBin, "serve", "--listen", anyPort, "--admin", "off", "--echo", "off", "--config", path,
+		"--access-log", accessLog).Proxy
 	if _, body := get(t, addr, "api.test", "/v1/users"); body != "from-file" {
 		t.Errorf("routed body %q", body)
 	}
 	if resp, _ := get(t, addr, "api.test", "/v2"); resp.StatusCode != 404 {
 		t.Errorf("unrouted path: %d", resp.StatusCode)
+	}
+	// Without the admin API there is no event hub of its own: --access-log still gets a line
+	// per request (it was silently ignored before).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(accessLog)
+		if bytes.Contains(b, []byte("/v1/users")) && bytes.Contains(b, []byte("/v2")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("access log after 10 s: %q", b)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

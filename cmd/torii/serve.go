@@ -147,7 +147,13 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	if f.adminAddr == "off" {
-		return serveRoutes(ctx, f.engine.config(log), routes, log, ready, &f.engine.tls, f.dataDir)
+		cfg := f.engine.config(log)
+		stop, err := startAccessLog(&cfg, f.access, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		return serveRoutes(ctx, cfg, routes, log, ready, &f.engine.tls, f.dataDir)
 	}
 	var seed []byte
 	if len(routes) > 0 {

@@ -178,26 +178,36 @@ func compileKey(k *Key, src *ApiKey) {
 	if r := src.Rotation; r.Enabled && r.NextSecret != nil && *r.NextSecret != "" && *r.NextSecret != src.ClientSecret {
 		secrets = append(secrets, *r.NextSecret)
 	}
-	meta := event.PairsOf(src.Metadata)
+	// The metadata in key order, as event.Pairs wants it, without building a Pairs to copy.
+	metaKeys := make([]string, 0, 8)
+	for mk := range src.Metadata {
+		metaKeys = append(metaKeys, mk)
+	}
+	slices.Sort(metaKeys)
 
 	// One block for the strings, one for the string headers.
 	size := len(secrets)*sha256.Size + len(src.ClientID) + len(src.ClientName)
-	for _, list := range [][]string{secrets, routes, groups, src.Tags, meta} {
+	for _, list := range [][]string{secrets, routes, groups, src.Tags} {
 		for _, s := range list {
 			size += len(s)
 		}
 	}
+	for mk, mv := range src.Metadata {
+		size += len(mk) + len(mv)
+	}
 	a := arena{b: make([]byte, 0, size)}
-	hdr := make([]string, 0, len(routes)+len(groups)+len(src.Tags)+len(meta))
-	strs := func(list []string) []string {
-		if len(list) == 0 {
+	hdr := make([]string, 0, len(routes)+len(groups)+len(src.Tags)+2*len(metaKeys))
+	// since returns the headers appended from start on, nil when none.
+	since := func(start int) []string {
+		if start == len(hdr) {
 			return nil
 		}
-		start := len(hdr)
+		return hdr[start:len(hdr):len(hdr)]
+	}
+	strs := func(list []string) {
 		for _, s := range list {
 			hdr = append(hdr, a.str(s))
 		}
-		return hdr[start:len(hdr):len(hdr)]
 	}
 	for _, s := range secrets {
 		a.b = appendBearerMAC(a.b, src.ClientID, s)
@@ -220,9 +230,17 @@ func compileKey(k *Key, src *ApiKey) {
 	if src.ValidUntil != nil {
 		k.validUntil = *src.ValidUntil
 	}
-	k.entities = strs(append(routes, groups...))
-	k.identity = event.Identity{ClientID: k.ClientID, ClientName: k.ClientName,
-		Tags: strs(src.Tags), Metadata: event.Pairs(strs(meta))}
+	strs(routes)
+	strs(groups)
+	k.entities = since(0)
+	start := len(hdr)
+	strs(src.Tags)
+	tags := since(start)
+	start = len(hdr)
+	for _, mk := range metaKeys {
+		hdr = append(hdr, a.str(mk), a.str(src.Metadata[mk]))
+	}
+	k.identity = event.Identity{ClientID: k.ClientID, ClientName: k.ClientName, Tags: tags, Metadata: since(start)}
 }
 
 // routes returns the routes the key is authorized on, by id.
