@@ -51,6 +51,7 @@ type tlsLink struct {
 	vc   tlsVC
 	cc   *clientConn // the engine's side; nil once it closed
 	info *ClientInfo
+	done func() // EnrollTLS's, called once when the connection is over
 
 	recLeft int // bytes of the current record not yet given to crypto/tls
 
@@ -94,8 +95,10 @@ var errTLSNeedMore = errors.New("TLS record header incomplete")
 // done: nc is its TCP connection (closed when EnrollTLS returns, the engine
 // keeping a duplicate of its descriptor), tc the tls.Conn over rec, which
 // wraps nc and is switched to fed mode here; info describes the client (no
-// PROXY header). From then on only the loop uses tc. Otherwise like Enroll.
-func (s *Server) EnrollTLS(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *ClientInfo) error {
+// PROXY header). From then on only the loop uses tc. When EnrollTLS returns
+// nil, done (if not nil) is called once, on the loop, when the connection is
+// over. Otherwise like Enroll.
+func (s *Server) EnrollTLS(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *ClientInfo, done func()) error {
 	select {
 	case <-s.booted:
 	default:
@@ -111,7 +114,7 @@ func (s *Server) EnrollTLS(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *
 		return ErrNotRunning
 	}
 	cp := *info
-	l := &tlsLink{tc: tc, info: &cp}
+	l := &tlsLink{tc: tc, info: &cp, done: done}
 	rec.Feed(l)
 	ch, err := s.register(nc, &tlsEnrolled{link: l})
 	if err != nil {
@@ -386,6 +389,7 @@ func (lp *loop) closeTLS(l *tlsLink) {
 			return
 		}
 		l.closed = true // on its way back: reopenTLS closes it
+		l.finish()
 		if cc := l.cc; cc != nil {
 			l.cc = nil
 			lp.onClientClose(cc)
@@ -407,9 +411,18 @@ func (lp *loop) onTLSClose(l *tlsLink) {
 	}
 	l.closed = true
 	l.out = nil
+	l.finish()
 	if cc := l.cc; cc != nil {
 		l.cc = nil
 		lp.onClientClose(cc)
+	}
+}
+
+// finish calls done once.
+func (l *tlsLink) finish() {
+	if f := l.done; f != nil {
+		l.done = nil
+		f()
 	}
 }
 
