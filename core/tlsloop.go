@@ -65,9 +65,15 @@ type tlsLink struct {
 	cipherOut []byte
 	moving    bool // off the loop or on its way back: raw is stale, its OnClose is ours
 
-	in  []byte // plaintext not yet consumed by the engine (from off)
-	off int
-	out []byte // plaintext written in a backend's callback, sent at its end
+	// in is the plaintext not yet consumed by the engine (from off): during
+	// serveTLS the loop's shared buffer (shared), else own, which only a
+	// connection whose bytes outlived a callback has (an idle keep-alive
+	// connection holds none).
+	in     []byte
+	off    int
+	own    []byte
+	shared bool
+	out    []byte // plaintext written in a backend's callback, sent at its end
 
 	dirty    bool // in lp.tlsDirty
 	watched  bool // in lp.tlsWatch
@@ -242,6 +248,7 @@ func (lp *loop) driveTLS(l *tlsLink) {
 // serveTLS decrypts what the socket brought and lets the engine consume it;
 // it reports whether the socket must close (close_notify already sent).
 func (lp *loop) serveTLS(l *tlsLink) bool {
+	defer lp.unshareTLS(l)
 	if l.raw.InboundBuffered() > lp.maxWaiting() {
 		lp.s.log.Debug("TLS client sent too far ahead of its exchange", "buffered", l.raw.InboundBuffered())
 		return lp.shutTLS(l)
@@ -345,6 +352,12 @@ const minTLSRoom = 2048
 // decryptTLS moves the records the socket brought into the plaintext buffer
 // as far as the engine's backpressure allows.
 func (lp *loop) decryptTLS(l *tlsLink) {
+	if !l.shared && len(l.in) == l.off {
+		if lp.tlsBuf == nil {
+			lp.tlsBuf = make([]byte, 0, 16<<10)
+		}
+		l.in, l.off, l.shared = lp.tlsBuf[:0], 0, true
+	}
 	for !l.peerDone && !l.paused && !l.closed {
 		if len(l.in)-l.off > lp.maxWaiting() {
 			return // the trafficClient check cuts the client off
@@ -358,6 +371,9 @@ func (lp *loop) decryptTLS(l *tlsLink) {
 				nb := make([]byte, len(l.in), 2*cap(l.in)+4096)
 				copy(nb, l.in)
 				l.in = nb
+				if l.shared {
+					lp.tlsBuf = nb[:0]
+				}
 			}
 		}
 		room := cap(l.in) - len(l.in)
@@ -374,6 +390,22 @@ func (lp *loop) decryptTLS(l *tlsLink) {
 		}
 		l.peerDone = true
 	}
+}
+
+// unshareTLS moves what the engine left of l's plaintext out of the loop's
+// shared buffer at the end of serveTLS.
+func (lp *loop) unshareTLS(l *tlsLink) {
+	if !l.shared {
+		return
+	}
+	l.shared = false
+	rest := l.in[l.off:]
+	if len(rest) == 0 {
+		l.in, l.off = l.own[:0], 0
+		return
+	}
+	l.own = append(l.own[:0], rest...)
+	l.in, l.off = l.own, 0
 }
 
 // closeTLS is closeConn for a TLS client's virtual connection.
@@ -537,8 +569,8 @@ func (v *tlsVC) Discard(n int) (int, error) {
 	l.off += n
 	if l.off == len(l.in) {
 		l.in, l.off = l.in[:0], 0
-		if cap(l.in) > 64<<10 {
-			l.in = nil
+		if !l.shared && cap(l.in) > 64<<10 {
+			l.in, l.own = nil, nil
 		}
 	}
 	return n, nil
