@@ -8,7 +8,7 @@ FUZZFLAGS ?= -parallel 1
 FUZZPKGS  ?= ./...
 TESTFLAGS ?=
 
-.PHONY: run build test test-race check fuzz bench bench-scale bench-scale-import bench-scale-start bench-compare bench-tls bench-grpc h2spec screenshots deps-test clean cluster-demo test-cluster soak fdlimit
+.PHONY: run build test test-race check fuzz bench bench-scale bench-scale-import bench-scale-start bench-compare bench-tls bench-grpc h2spec screenshots deps-test clean cluster-demo test-cluster soak soak-h2 fdlimit
 
 run: build
 	./$(BIN) serve --listen-tls :8443
@@ -92,6 +92,12 @@ SOAK_DURATION ?= 10m
 SOAK_REPORT   ?= soak-report.md
 soak:
 	SOAK_DURATION=$(SOAK_DURATION) SOAK_REPORT=$(abspath $(SOAK_REPORT)) $(GO) test -count=1 -timeout 30m -run '^TestSoak$$' -v ./soak/
+
+# soak-h2 sends random HTTP/2 frame scripts to an engine for H2SOAK (core.TestH2FuzzSoak): the
+# server stays up, a neighbour connection keeps being served, the heap stays bounded.
+H2SOAK ?= 5m
+soak-h2:
+	TORII_H2SOAK=$(H2SOAK) $(GO) test -count=1 -timeout 60m -run '^TestH2FuzzSoak$$' -v ./core/
 
 # fdlimit holds FDLIMIT_CONNS idle keep-alive connections (default 20000) against torii
 # serve run with an RLIMIT_NOFILE of FDLIMIT_CONNS (as root: it raises its own limit), and

@@ -65,6 +65,7 @@ type clientConn struct {
 	pumpCarry    []byte      // set by a pump for the loop to take as carry
 	pump         *pumpJob    // the pump this exchange is moving to, while it waits
 	h2           *h2stream   // the HTTP/2 stream this virtual connection is (h2stream.go); never pumped
+	tl           *tlsLink    // the TLS client this virtual connection serves on the loop (tlsloop.go); never pumped
 
 	// The current exchange.
 	method     httpparse.Method
@@ -116,6 +117,7 @@ func (lp *loop) openClient(c gnet.Conn, e *enrolled) {
 	}
 	cc.c = c
 	cc.h2 = nil
+	cc.tl = nil
 	cc.state = csHead
 	cc.park, cc.parks = nil, 0
 	cc.remote = netip.Addr{}
@@ -493,8 +495,13 @@ func (lp *loop) forwardBody(cc *clientConn) bool {
 		return false
 	}
 	lp.armUpload(cc)
-	if cc.h2 == nil && us.c.OutboundBuffered() > lp.s.cfg.HighWater {
-		lp.pumpUpload(cc)
+	if us.c.OutboundBuffered() > lp.s.cfg.HighWater {
+		switch {
+		case cc.tl != nil:
+			lp.pauseTLS(cc) // no pump: decryption waits (tlsloop.go)
+		case cc.h2 == nil:
+			lp.pumpUpload(cc)
+		}
 	}
 	return false
 }
@@ -611,6 +618,10 @@ func send(c gnet.Conn, b []byte) bool {
 	_, err := c.Write(b)
 	return err == nil
 }
+
+// virtual reports whether cc's connection is no socket of its own (an HTTP/2
+// stream, a TLS client served on the loop): its exchanges are never pumped.
+func (cc *clientConn) virtual() bool { return cc.h2 != nil || cc.tl != nil }
 
 // freeClient retires cc; it is recycled at the next tick.
 func (lp *loop) freeClient(cc *clientConn) {

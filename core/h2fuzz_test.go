@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -286,7 +287,8 @@ func checkBodyLen(t *testing.T, status int, head bool, cl, data int64) {
 	}
 }
 
-// TestH2FuzzSoak sends random frame scripts on many connections for a bounded time and count,
+// TestH2FuzzSoak sends random frame scripts on many connections for a bounded time and count
+// (3 s or 2000 connections; TORII_H2SOAK=10m for longer),
 // then checks that the server is alive, serves a neighbour, has closed every fuzzed connection
 // and that its heap came back near where it started.
 func TestH2FuzzSoak(t *testing.T) {
@@ -312,21 +314,43 @@ func TestH2FuzzSoak(t *testing.T) {
 		seed ^= seed << 17
 		return byte(seed)
 	}
-	deadline := time.Now().Add(3 * time.Second)
+	// make soak-h2 runs it longer (TORII_H2SOAK=duration); make test, at most 3 s.
+	dur, limit := 3*time.Second, 2000
+	if d, err := time.ParseDuration(os.Getenv("TORII_H2SOAK")); err == nil {
+		dur, limit = d, 1<<30
+	}
+	deadline := time.Now().Add(dur)
 	n := 0
-	for ; n < 400 && time.Now().Before(deadline); n++ {
-		script := make([]byte, 8+int(rnd())%256)
-		for i := range script {
-			script[i] = rnd()
-			if i%4 == 0 && rnd() < 160 {
-				script[i] = 16 + rnd()%4 // mostly valid HEADERS, so streams reach the engine
-			} else if i%4 == 2 {
-				script[i] = 1 + 2*(rnd()%4) // a few odd stream ids
+	// Frames of the kinds h2Script knows, with plausible flags, stream ids and lengths: mostly
+	// requests with bodies, trailers, resets, window and settings changes, a few of anything.
+	kinds := []byte{16, 16, 17, 17, 18, 19, 0, 0, 0, 3, 8, 8, 4, 6, 2, 9, 1, 7, 12}
+	for ; n < limit && time.Now().Before(deadline); n++ {
+		var script []byte
+		sid := byte(1)
+		for range 1 + int(rnd())%24 {
+			kind := kinds[int(rnd())%len(kinds)]
+			flags := rnd() & (h2.FlagEndStream | h2.FlagEndHeaders | h2.FlagPadded | h2.FlagPriority)
+			if kind >= 16 {
+				flags = h2.FlagEndHeaders | rnd()&h2.FlagEndStream
+				if kind != 19 && rnd() < 200 {
+					sid += 2 * (rnd() % 2)
+				}
+			}
+			size := []byte{0, 4, 5, 6, 8, 20}[int(rnd())%6]
+			if kind == 0 {
+				size = rnd()
+			}
+			script = append(script, kind, flags, sid, size)
+			for range size {
+				script = append(script, rnd())
 			}
 		}
 		runScript(t, addr, h2Script(script), 50*time.Millisecond)
 		if n%50 == 0 {
 			nb.check(t)
+			if h := heap(); h > before+64<<20 {
+				t.Fatalf("heap in use %d MiB after %d connections, %d MiB before", h>>20, n, before>>20)
+			}
 		}
 	}
 	nb.check(t)

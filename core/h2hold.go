@@ -22,7 +22,7 @@ import (
 // queued towards the backend, or the socket could not be duplicated): the
 // DATA then keeps waiting in the stream. In us's callback.
 func (lp *loop) holdUpstream(cc *clientConn, us *upstreamConn) bool {
-	if us.c.OutboundBuffered() > 0 || cc.h2 == nil || cc.h2.hc == nil {
+	if us.c.OutboundBuffered() > 0 || (cc.h2 == nil || cc.h2.hc == nil) && cc.tl == nil {
 		return false
 	}
 	tc, carry, err := detachConn(us.c)
@@ -35,7 +35,11 @@ func (lp *loop) holdUpstream(cc *clientConn, us *upstreamConn) bool {
 	us.state = usPumped // gnet's OnClose for its copy leaves the struct alone
 	lp.closeConn(us.c)
 	lp.s.h2Held.Add(1)
-	cc.h2.hc.kick()
+	if cc.tl != nil {
+		lp.watchTLS(cc.tl) // the tick releases it (tlsloop.go)
+	} else {
+		cc.h2.hc.kick()
+	}
 	return true
 }
 

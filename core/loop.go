@@ -71,6 +71,10 @@ type loop struct {
 	h2respHdr   [maxHeaders]httpparse.Header
 	h2blk       []byte
 
+	// TLS clients served on the loop (tlsloop.go): those written to during
+	// a backend's callback, and those whose backpressure the tick checks.
+	tlsDirty, tlsWatch, tlsSpare []*tlsLink
+
 	heads headScratch // timestamp cache, error page buffer (head.go)
 	// plugCtx is the context handed to route plugins (plugins.go).
 	plugCtx plugin.Ctx
@@ -99,6 +103,7 @@ func (lp *loop) Run(context.Context) error {
 	now := lp.s.now()
 	lp.wheel.advance(lp, now)
 	lp.checkFlushWait()
+	lp.checkTLSWatch()
 	lp.publishPoolStats(now)
 	lp.sweepPools()
 	if lp.s.draining.Load() {
@@ -121,6 +126,7 @@ func (lp *loop) recycle() {
 		cc.pumpCarry = nil
 		cc.pump = nil
 		cc.h2 = nil
+		cc.tl = nil
 		lp.releaseExchange(cc)
 		pushFree(&lp.freeClients, cc)
 	}
@@ -160,6 +166,10 @@ func (lp *loop) closeConn(c gnet.Conn) {
 	}
 	if st, ok := c.(*h2stream); ok {
 		lp.closeStream(st) // a virtual connection (h2stream.go)
+		return
+	}
+	if v, ok := c.(*tlsVC); ok {
+		lp.closeTLS(v.l) // a TLS client served on the loop (tlsloop.go)
 		return
 	}
 	_ = lp.el.Close(c)

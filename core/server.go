@@ -309,6 +309,19 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, x.lp.onClientReopen(x, c)
 	case *enrolled:
 		e = x // a client handed over by Server.Enroll (entry.go)
+	case *tlsEnrolled:
+		// A TLS client whose record layer the loop drives (tlsloop.go).
+		s := h.s
+		lp := s.loopFor(c.EventLoop())
+		if s.draining.Load() {
+			return nil, gnet.Close
+		}
+		if n := s.conns.Add(1); s.cfg.MaxConns > 0 && n > int64(s.cfg.MaxConns) {
+			s.conns.Add(-1)
+			return nil, gnet.Close
+		}
+		lp.openTLS(c, x.link)
+		return nil, gnet.None
 	case *h2Enrolled:
 		// HTTP/2 with prior knowledge (h2c.go).
 		s := h.s
@@ -345,6 +358,8 @@ func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 		x.lp.onUpstreamClose(x)
 	case *h2conn:
 		x.lp.closeH2(x)
+	case *tlsLink:
+		x.lp.onTLSClose(x)
 	}
 	return gnet.None
 }
@@ -357,6 +372,8 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		return x.lp.trafficUpstream(x)
 	case *h2conn:
 		return x.lp.trafficH2(x)
+	case *tlsLink:
+		return x.lp.trafficTLS(x)
 	}
 	return gnet.Close
 }

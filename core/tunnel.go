@@ -30,6 +30,16 @@ func (lp *loop) relayTunnel(cc *clientConn, us *upstreamConn, fromClient bool) {
 		_, _ = from.Discard(len(b))
 	}
 	if to.OutboundBuffered() > lp.s.cfg.HighWater {
-		lp.beginPump(cc, us, pumpTunnel)
+		if !cc.virtual() {
+			lp.beginPump(cc, us, pumpTunnel)
+			return
+		}
+		// A TLS client on the loop has no socket to pump: its tunnel stays
+		// here, cut off when a side falls this far behind (tlsloop.go).
+		if to.OutboundBuffered() > lp.maxWaiting() {
+			lp.s.log.Debug("tunnel peer too far behind", "buffered", to.OutboundBuffered())
+			lp.closeConn(us.c)
+			lp.closeConn(cc.c)
+		}
 	}
 }

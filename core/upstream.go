@@ -209,6 +209,7 @@ func (lp *loop) trafficUpstream(us *upstreamConn) gnet.Action {
 		// us is still the current connection (h2conn.go, wantFlush).
 		lp.h2batch = false
 		lp.flushH2Dirty()
+		lp.flushTLSDirty()
 	}
 	return lp.leave(act)
 }
@@ -350,7 +351,7 @@ func (lp *loop) readResponseHead(us *upstreamConn, cc *clientConn, buf []byte) b
 	}
 	// An HTTP/2 stream cannot move to the gzip pump: it gets gzip only when the
 	// body is compressed on the loop (known length, small, all here).
-	if cc.pol.chain != nil && !cc.http10 && (cc.h2 == nil ||
+	if cc.pol.chain != nil && !cc.http10 && (!cc.virtual() ||
 		(us.framing == httpparse.FramingLength && us.left <= gzipInlineMax && int64(len(buf)-n) >= us.left)) {
 		if level, ok := cc.pol.chain.Gzip(&cc.pol.px, &us.resp, buf, us.out == outNone); ok {
 			us.out, us.gzipLevel = outGzip, int8(level)
@@ -481,11 +482,11 @@ func (lp *loop) relayBody(us *upstreamConn, cc *clientConn, buf []byte) bool {
 	}
 	lp.armExchange(cc, tkBackendIdle, cc.timeouts.idle)
 	if cc.c.OutboundBuffered() > lp.s.cfg.HighWater {
-		if cc.h2 == nil {
+		if !cc.virtual() {
 			lp.pumpDownload(cc, us)
 			return false
 		}
-		if lp.holdUpstream(cc, us) { // an HTTP/2 stream (h2hold.go)
+		if lp.holdUpstream(cc, us) { // an HTTP/2 stream or a TLS client on the loop (h2hold.go)
 			return false
 		}
 	}

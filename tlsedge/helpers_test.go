@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/torii-gateway/torii/internal/sockpair"
 	"github.com/torii-gateway/torii/pki"
 	"github.com/torii-gateway/torii/proxyproto"
 )
@@ -27,6 +29,9 @@ type fakeEngine struct {
 	mu    sync.Mutex
 	last  proxyproto.Header
 }
+
+// loopEnrolls counts the connections given to enrollLoop.
+var loopEnrolls atomic.Int64
 
 type hdrConn struct {
 	net.Conn
@@ -72,6 +77,26 @@ func (e *fakeEngine) enroll(nc net.Conn) error {
 	return nil
 }
 
+// enrollLoop stands for core.Server.EnrollTLS: the handshake's details, as the header that the
+// other relays would have written, and the TLS connection served as it is (the record layer on
+// the real loops is tested in cmd/torii).
+func (e *fakeEngine) enrollLoop(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, in *proxyproto.Info) error {
+	if rec == nil || tc.NetConn() == nil || nc == nil {
+		return errors.New("enrollLoop: missing connection")
+	}
+	hdr := proxyproto.Append(nil, in)
+	var h proxyproto.Header
+	if _, err := proxyproto.Parse(hdr, &h); err != nil {
+		return err
+	}
+	loopEnrolls.Add(1)
+	e.conns <- &hdrConn{Conn: tc, h: h, r: tc}
+	return nil
+}
+
+// relayMode, when set, is the Relay of the servers startEdge starts (see TestLoopRelay).
+var relayMode string
+
 type ctxKey struct{}
 
 func startEngine(t *testing.T) *fakeEngine {
@@ -99,6 +124,10 @@ func startEdge(t *testing.T, cfg Config, tbl *Table) (*Server, string) {
 	e := startEngine(t)
 	if cfg.Enroll == nil {
 		cfg.Enroll = e.enroll
+	}
+	if relayMode != "" && cfg.Relay == "" {
+		cfg.Relay = relayMode
+		cfg.EnrollLoop = e.enrollLoop
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

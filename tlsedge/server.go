@@ -55,8 +55,15 @@ type Config struct {
 	// Relay chooses how established connections are relayed to the engine: RelayPoller (the
 	// default, "") runs them on the process's relay pollers (sockpair.Poller: one goroutine
 	// per poller, no goroutine per connection), RelayGoroutines on two goroutines each
-	// (sockpair.Relay). docs/ARCHITECTURE.md has the measurements.
-	Relay            string
+	// (sockpair.Relay), RelayLoop hands the TCP connection itself to an event loop that
+	// drives the record layer (EnrollLoop; no socketpair; connections whose ALPN chose h2
+	// still go through the pollers). docs/ARCHITECTURE.md has the measurements.
+	Relay string
+	// EnrollLoop hands the engine a connection whose handshake succeeded, for RelayLoop:
+	// nc is the TCP connection, tc the tls.Conn over rec (which wraps nc; the engine switches
+	// it to fed mode, sockpair.Conn.Feed), info what a PROXY header would have said. It takes
+	// ownership of nc and tc. Required with RelayLoop.
+	EnrollLoop       func(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *proxyproto.Info) error
 	HandshakeTimeout time.Duration
 	MaxHandshakes    int
 	TicketRotation   time.Duration
@@ -70,6 +77,7 @@ type Config struct {
 const (
 	RelayPoller     = "poller"
 	RelayGoroutines = "goroutines"
+	RelayLoop       = "loop"
 )
 
 // Stats are the server's counters since its start.
@@ -151,8 +159,12 @@ func New(cfg Config) (*Server, error) {
 	case "":
 		cfg.Relay = RelayPoller
 	case RelayPoller, RelayGoroutines:
+	case RelayLoop:
+		if cfg.EnrollLoop == nil {
+			return nil, fmt.Errorf("cannot configure TLS listener: relay %q needs EnrollLoop", cfg.Relay)
+		}
 	default:
-		return nil, fmt.Errorf("cannot configure TLS listener: relay %q: want %q or %q", cfg.Relay, RelayPoller, RelayGoroutines)
+		return nil, fmt.Errorf("cannot configure TLS listener: relay %q: want %q, %q or %q", cfg.Relay, RelayPoller, RelayGoroutines, RelayLoop)
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
@@ -512,8 +524,11 @@ func addrPort(a net.Addr) netip.AddrPort {
 // handoff creates the socketpair, writes the PROXY header on our end, gives the other end to
 // the engine and starts the relay, which runs until either side closes.
 func (s *Server) handoff(tc *tls.Conn, in *proxyproto.Info) error {
+	if s.cfg.Relay == RelayLoop && in.ALPN != "h2" {
+		return s.handoffLoop(tc, in)
+	}
 	hdr := proxyproto.Append(make([]byte, 0, 256), in)
-	if s.cfg.Relay == RelayPoller {
+	if s.cfg.Relay == RelayPoller || s.cfg.Relay == RelayLoop {
 		return s.handoffPoller(tc, hdr)
 	}
 	engineEnd, ours, err := sockpair.New()
@@ -568,6 +583,21 @@ func (s *Server) handoffPoller(tc *tls.Conn, hdr []byte) error {
 		s.active.Add(-1)
 		_ = unix.Close(ours)
 		return err
+	}
+	return nil
+}
+
+// handoffLoop gives the TCP connection of tc to an event loop, which drives the record layer
+// from then on.
+func (s *Server) handoffLoop(tc *tls.Conn, in *proxyproto.Info) error {
+	ec, ok := tc.NetConn().(*edgeConn)
+	if !ok {
+		return errors.New("BUG: TLS connection not over an edgeConn")
+	}
+	s.active.Add(1) // counted while enrolled; the engine owns the connection afterwards
+	defer s.active.Add(-1)
+	if err := s.cfg.EnrollLoop(ec.Conn.Conn, tc, ec.Conn, in); err != nil {
+		return fmt.Errorf("cannot enroll connection: %w", err)
 	}
 	return nil
 }

@@ -362,3 +362,24 @@ func TestTableVersions(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopRelay runs the handshake-side tests with Relay "loop": the connection and what the
+// handshake learned reach EnrollLoop instead of a PROXY header on a socketpair; HTTP/2 stays on
+// the pollers; and the mode needs EnrollLoop.
+func TestLoopRelay(t *testing.T) {
+	if _, err := New(Config{Enroll: func(net.Conn) error { return nil }, Relay: RelayLoop}); err == nil ||
+		!strings.Contains(err.Error(), "EnrollLoop") {
+		t.Fatalf("relay loop without EnrollLoop: %v", err)
+	}
+	relayMode = RelayLoop
+	defer func() { relayMode = "" }()
+	for name, f := range map[string]func(*testing.T){"SNIChoice": TestSNIChoice, "Versions": TestVersions,
+		"HotReplace": TestHotReplace, "Resumption": TestResumption, "MutualTLS": TestMutualTLS,
+		"TableVersions": TestTableVersions, "PlaintextToTLSPort": TestPlaintextToTLSPort} {
+		before := loopEnrolls.Load()
+		t.Run(name, f)
+		if name != "PlaintextToTLSPort" && loopEnrolls.Load() == before {
+			t.Fatalf("%s: no connection went to EnrollLoop", name)
+		}
+	}
+}

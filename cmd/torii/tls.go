@@ -19,7 +19,9 @@ import (
 	"github.com/torii-gateway/torii/acmecert"
 	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/core/metric"
+	"github.com/torii-gateway/torii/internal/sockpair"
 	"github.com/torii-gateway/torii/pki"
+	"github.com/torii-gateway/torii/proxyproto"
 	"github.com/torii-gateway/torii/tlsedge"
 )
 
@@ -46,7 +48,8 @@ func (f *tlsFlags) register(fs *flag.FlagSet, serve bool) {
 	fs.DurationVar(&f.handshakeTimeout, "tls-handshake-timeout", tlsedge.DefaultHandshakeTimeout, "time allowed for a TLS handshake")
 	fs.IntVar(&f.maxHandshakes, "tls-max-handshakes", tlsedge.DefaultMaxHandshakes, "TLS handshakes run at once; more wait in the accept queue")
 	fs.StringVar(&f.relay, "tls-relay", tlsedge.RelayPoller, "how established TLS connections are relayed to the event loops: "+
-		tlsedge.RelayPoller+" (relay pollers, one goroutine each) or "+tlsedge.RelayGoroutines+" (two goroutines per connection)")
+		tlsedge.RelayPoller+" (relay pollers, one goroutine each), "+tlsedge.RelayGoroutines+" (two goroutines per connection) or "+
+		tlsedge.RelayLoop+" (the event loops drive the record layer; HTTP/2 connections still use the pollers)")
 	f.h2.register(fs)
 }
 
@@ -123,7 +126,10 @@ func newTLSFront(f *tlsFlags, engine **core.Server, log *slog.Logger) (*tlsFront
 		protos = []string{"h2", "http/1.1"} // served by the engine (core/h2conn.go)
 	}
 	srv, err := tlsedge.New(tlsedge.Config{
-		Enroll:           func(nc net.Conn) error { return (*engine).Enroll(nc, nil) },
+		Enroll: func(nc net.Conn) error { return (*engine).Enroll(nc, nil) },
+		EnrollLoop: func(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, in *proxyproto.Info) error {
+			return (*engine).EnrollTLS(nc, tc, rec, clientInfo(in))
+		},
 		ServeH2:          serveH2,
 		NextProtos:       protos,
 		MinVersion:       minV,
@@ -350,4 +356,14 @@ func (a *acmeFront) run(ctx context.Context, every time.Duration, list func() []
 	go func() { _ = a.srv.Serve(a.ln) }()
 	a.mgr.Run(ctx, every, list, save)
 	_ = a.srv.Close()
+}
+
+// clientInfo is what a PROXY header of in would tell the engine.
+func clientInfo(in *proxyproto.Info) *core.ClientInfo {
+	return &core.ClientInfo{
+		Addr: in.Src, TLS: in.SSL, ALPN: in.ALPN, ServerName: in.Authority,
+		TLSVersion: in.TLSVersion, Cipher: in.Cipher, ClientCert: in.ClientCert,
+		ClientCN: in.ClientCN, ClientSubject: in.Subject, ClientFingerprint: in.Fingerprint,
+		ClientVerifiedBy: in.VerifiedBy, ClientSerial: in.Serial, ClientIssuer: in.Issuer,
+	}
 }

@@ -19,7 +19,9 @@ import (
 // regex_issuer_dns through real mTLS connections: the serial number and issuer DN travel from the
 // TLS listener to the route's check in the PROXY v2 header. Matching certificates pass, the
 // others get 403, and a configuration with no list lets nothing through (Otoroshi's rule).
-func TestTLSClientCertMatching(t *testing.T) {
+func TestTLSClientCertMatching(t *testing.T) { bothRelays(t, testTLSClientCertMatching) }
+
+func testTLSClientCertMatching(t *testing.T) {
 	p := newTLSPKI(t)
 	ca2, err := pki.Mint(pki.MintOptions{CommonName: "Second Issuer", CA: true})
 	if err != nil {
@@ -28,7 +30,7 @@ func TestTLSClientCertMatching(t *testing.T) {
 	backend := testkit.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "subject=%s", r.Header.Get("X-Client-Cert-Subject"))
 	}))
-	g := startGateway(t, t.TempDir(), "off", "--listen-tls", anyPort)
+	g := startGateway(t, t.TempDir(), "off", "--listen-tls", anyPort, "--tls-relay", tlsRelay)
 	client := func(issuer *pki.Minted, cn string) (*tls.Certificate, *x509.Certificate) {
 		m, err := pki.Mint(pki.MintOptions{CommonName: cn, Client: true, Issuer: issuer})
 		if err != nil {

@@ -86,12 +86,14 @@ func forwardedBackend(t *testing.T) string {
 
 // TestTLSQuickMode: torii proxy with two certificate pairs and both listeners, checked with Go's
 // crypto/tls, curl and openssl s_client.
-func TestTLSQuickMode(t *testing.T) {
+func TestTLSQuickMode(t *testing.T) { bothRelays(t, testTLSQuickMode) }
+
+func testTLSQuickMode(t *testing.T) {
 	p := newTLSPKI(t)
 	c1, k1, _ := p.issue("first", "a.test")
 	c2, k2, _ := p.issue("wild", "*.wild.test", "b.test")
 	backend := forwardedBackend(t)
-	tr := testkit.StartTorii(t, toriiBin, "proxy", "--listen", anyPort, "--listen-tls", anyPort, "--to", "http://"+backend,
+	tr := testkit.StartTorii(t, toriiBin, "proxy", "--listen", anyPort, "--listen-tls", anyPort, "--tls-relay", tlsRelay, "--to", "http://"+backend,
 		"--tls-cert", c1, "--tls-key", k1, "--tls-cert", c2, "--tls-key", k2, "--loops", "1")
 	if tr.TLS == "" {
 		t.Fatalf("no tls address in the ready file: %+v", tr.Addrs)
@@ -161,10 +163,12 @@ func TestTLSQuickMode(t *testing.T) {
 // TestTLSServeCertificatesHot: certificates added, replaced and removed through the admin API
 // are used by the next handshake, under load, with no failed request; connections established
 // earlier keep their certificate; and the metrics count handshakes.
-func TestTLSServeCertificatesHot(t *testing.T) {
+func TestTLSServeCertificatesHot(t *testing.T) { bothRelays(t, testTLSServeCertificatesHot) }
+
+func testTLSServeCertificatesHot(t *testing.T) {
 	p := newTLSPKI(t)
 	backend := forwardedBackend(t)
-	g := startGateway(t, t.TempDir(), "off", "--listen-tls", anyPort)
+	g := startGateway(t, t.TempDir(), "off", "--listen-tls", anyPort, "--tls-relay", tlsRelay)
 	if g.TLS == "" {
 		t.Fatal("no tls address")
 	}
@@ -282,13 +286,15 @@ func portOf(t *testing.T, addr string) int {
 // subject and fingerprint sent to the backend, and refuses with 421 a request whose Host names
 // the mTLS route on a connection made for another name (SNI/Host mismatch), while a matching
 // Host and SNI pass. ForceHttpsTraffic redirects plaintext to the TLS port.
-func TestTLSMutualAndHostRule(t *testing.T) {
+func TestTLSMutualAndHostRule(t *testing.T) { bothRelays(t, testTLSMutualAndHostRule) }
+
+func testTLSMutualAndHostRule(t *testing.T) {
 	p := newTLSPKI(t)
 	other := newTLSPKI(t)
 	backend := testkit.Backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "subject=%s fp=%s", r.Header.Get("X-Client-Cert-Subject"), r.Header.Get("X-Client-Cert-Fingerprint"))
 	}))
-	g := startGateway(t, t.TempDir(), "off", "--listen-tls", anyPort)
+	g := startGateway(t, t.TempDir(), "off", "--listen-tls", anyPort, "--tls-relay", tlsRelay)
 	target := []any{map[string]any{"hostname": "127.0.0.1", "port": portOf(t, backend)}}
 	g.mustAPI(http.StatusCreated, "POST", "/api/routes", map[string]any{"id": "mtls", "name": "mtls",
 		"frontend": map[string]any{"domains": []string{"mtls.test"}}, "backend": map[string]any{"targets": target},
@@ -402,11 +408,13 @@ func rssKiB(t *testing.T, pid int) int {
 // send a partial ClientHello) while an established keep-alive connection keeps being served;
 // torii's memory stays bounded (handshake slots, not one goroutine per flooder), and a new
 // client gets through once the flood is gone (the handshake deadline frees the slots).
-func TestTLSHandshakeFlood(t *testing.T) {
+func TestTLSHandshakeFlood(t *testing.T) { bothRelays(t, testTLSHandshakeFlood) }
+
+func testTLSHandshakeFlood(t *testing.T) {
 	p := newTLSPKI(t)
 	c1, k1, _ := p.issue("flood", "flood.test")
 	backend := forwardedBackend(t)
-	tr := testkit.StartTorii(t, toriiBin, "proxy", "--listen", anyPort, "--listen-tls", anyPort, "--to", "http://"+backend,
+	tr := testkit.StartTorii(t, toriiBin, "proxy", "--listen", anyPort, "--listen-tls", anyPort, "--tls-relay", tlsRelay, "--to", "http://"+backend,
 		"--tls-cert", c1, "--tls-key", k1, "--loops", "1", "--tls-max-handshakes", "32", "--tls-handshake-timeout", "2s")
 	est, err := tls.Dial("tcp", tr.TLS, &tls.Config{ServerName: "flood.test", RootCAs: p.roots})
 	if err != nil {

@@ -10,8 +10,10 @@ import (
 // TestTLSGlobalVersions: the global tlsSettings.minVersion/maxVersion is applied at publish by the
 // next handshake (no restart), a TLS 1.2 client is refused once it says 1.3 and accepted again
 // once relaxed; bad values get a 400 naming the field; unset, the --tls-min-version flag rules.
-func TestTLSGlobalVersions(t *testing.T) {
-	g := startGateway(t, t.TempDir(), "off", "--listen-tls", anyPort)
+func TestTLSGlobalVersions(t *testing.T) { bothRelays(t, testTLSGlobalVersions) }
+
+func testTLSGlobalVersions(t *testing.T) {
+	g := startGateway(t, t.TempDir(), "off", "--listen-tls", anyPort, "--tls-relay", tlsRelay)
 	handshake := func(maxV uint16) (uint16, error) {
 		t.Helper()
 		c, err := tls.Dial("tcp", g.TLS, &tls.Config{ServerName: "demo.torii.local", InsecureSkipVerify: true, MaxVersion: maxV})
@@ -68,8 +70,10 @@ func TestTLSGlobalVersions(t *testing.T) {
 }
 
 // TestTLSGlobalVersionsOverFlag: the global setting wins over --tls-min-version.
-func TestTLSGlobalVersionsOverFlag(t *testing.T) {
-	g := startGateway(t, t.TempDir(), "off", "--listen-tls", anyPort, "--tls-min-version", "1.3")
+func TestTLSGlobalVersionsOverFlag(t *testing.T) { bothRelays(t, testTLSGlobalVersionsOverFlag) }
+
+func testTLSGlobalVersionsOverFlag(t *testing.T) {
+	g := startGateway(t, t.TempDir(), "off", "--listen-tls", anyPort, "--tls-relay", tlsRelay, "--tls-min-version", "1.3")
 	dial := func() error {
 		c, err := tls.Dial("tcp", g.TLS, &tls.Config{ServerName: "demo.torii.local", InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
 		if err == nil {

@@ -39,6 +39,30 @@ type Conn struct {
 	werr         error
 	closed       bool
 	laddr, raddr net.Addr
+
+	// Set by Feed: an event loop owns the socket and drives the record layer (see Feed).
+	fed  bool
+	feed Feeder
+}
+
+// Feeder is what an event loop gives a fed Conn: the bytes it read from the socket (Read,
+// InboundBuffered) and the socket's outbound side (Write, which never blocks: what the socket
+// does not take waits in the loop's buffer). A gnet.Conn is one, inside its loop.
+type Feeder interface {
+	InboundBuffered() int
+	Read(p []byte) (int, error)
+	Write(p []byte) (int, error)
+}
+
+// Feed hands c to an event loop after the handshake: from then on Read takes the ciphertext
+// the loop read (and reports "would block", a temporary net.Error crypto/tls keeps its state
+// across, when there is none), Write gives ciphertext to the loop's outbound buffer, deadlines
+// do nothing and Close does nothing (the loop closes the socket). No system call either way.
+// Call it on the loop, before the first Read or Write there; the descriptor c wraps must no
+// longer be used (the loop has its own duplicate).
+func (c *Conn) Feed(f Feeder) {
+	c.laddr, c.raddr = c.Conn.LocalAddr(), c.Conn.RemoteAddr()
+	c.feed, c.fed, c.polled = f, true, true
 }
 
 // Wrap returns c wrapped for a Poller.
@@ -59,6 +83,10 @@ var errWouldBlock net.Error = wouldBlock{}
 
 type wouldBlock struct{}
 
+// IsWouldBlock reports whether err is a fed or polled Conn's "would block", as returned
+// unwrapped by crypto/tls's Read.
+func IsWouldBlock(err error) bool { return err == errWouldBlock }
+
 func (wouldBlock) Error() string   { return "sockpair: read would block" }
 func (wouldBlock) Timeout() bool   { return false }
 func (wouldBlock) Temporary() bool { return true }
@@ -70,6 +98,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if c.fed {
+		if c.feed.InboundBuffered() == 0 {
+			return 0, errWouldBlock
+		}
+		return c.feed.Read(p)
 	}
 	if c.drained && !c.hup {
 		c.drained = false
@@ -98,6 +132,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 func (c *Conn) Write(p []byte) (int, error) {
 	if !c.polled {
 		return c.Conn.Write(p)
+	}
+	if c.fed {
+		return c.feed.Write(p)
 	}
 	if c.werr != nil {
 		return 0, c.werr
@@ -186,6 +223,9 @@ func (c *Conn) Close() error {
 		return net.ErrClosed
 	}
 	c.closed = true
+	if c.fed {
+		return nil
+	}
 	return unix.Close(c.fd)
 }
 

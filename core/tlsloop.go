@@ -1,0 +1,460 @@
+package core
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/torii-gateway/torii/internal/sockpair"
+)
+
+// TLS record layer on the loops (tlsedge relay mode "loop"). The handshake
+// runs on a goroutine (package tlsedge); then the client's TCP connection
+// itself is enrolled into a loop (EnrollTLS) and the loop drives crypto/tls
+// over it: a sockpair.Conn under the tls.Conn, switched to fed mode, reads
+// the ciphertext gnet read from the socket and writes ciphertext into the
+// gnet connection's outbound buffer, so no socketpair and no relay thread
+// stand between the client and the engine. The HTTP/1.1 pipeline serves a
+// virtual client connection (tlsVC), like an HTTP/2 stream (h2stream.go):
+// its inbound buffer is the plaintext tls.Conn.Read returned, its Write goes
+// through tls.Conn.Write (batched to one record per backend callback, like
+// HTTP/2 frames), and its exchanges never move to a pump: a response that
+// the client reads slowly holds the backend's socket off the loop (h2hold.go)
+// until the client's outbound drains below HighWater/2; an upload that the
+// backend takes slowly stops the decryption until the backend's outbound
+// drains, gnet's inbound buffer of the client then bounded by maxWaiting (a
+// client past it is cut off); a tunnel (WebSocket) relays on the loop and is
+// cut off past maxWaiting buffered towards the client. A close_notify (or
+// the end of the TCP stream) from the client ends the connection once what
+// it sent before is served, as the end of stream of a plain client does;
+// closing the connection sends close_notify first. Post-handshake messages
+// (TLS 1.3 KeyUpdate) are handled by crypto/tls inside Read, its answer
+// written through the same outbound buffer.
+
+// tlsEnrolled is the gnet connection context of a TLS client handed over by
+// EnrollTLS until OnOpen replaces it with its tlsLink.
+type tlsEnrolled struct {
+	link *tlsLink
+}
+
+// tlsLink is one TLS client connection on a loop: the gnet connection of its
+// socket (raw), the tls.Conn over it, and the virtual connection the engine
+// serves (vc).
+type tlsLink struct {
+	raw  gnet.Conn
+	tc   *tls.Conn
+	lp   *loop
+	vc   tlsVC
+	cc   *clientConn // the engine's side; nil once it closed
+	info *ClientInfo
+
+	recLeft int // bytes of the current record not yet given to crypto/tls
+
+	in  []byte // plaintext not yet consumed by the engine (from off)
+	off int
+	out []byte // plaintext written in a backend's callback, sent at its end
+
+	dirty    bool // in lp.tlsDirty
+	watched  bool // in lp.tlsWatch
+	paused   bool // decryption stopped while the backend's outbound drains
+	peerDone bool // close_notify, end of stream or a record error: nothing more comes
+	closed   bool // gnet closed raw
+}
+
+// tlsVC is the virtual client connection of a tlsLink; gnet.Conn methods not
+// defined here fall through to the socket's gnet connection (addresses, event
+// loop) and must not be used for I/O.
+type tlsVC struct {
+	gnet.Conn
+	l   *tlsLink
+	ctx any
+}
+
+var errTLSClosed = errors.New("TLS client connection closed")
+
+// errTLSNeedMore is not expected: the fed Conn reads only when InboundBuffered
+// says there is a whole record header or the rest of a record.
+var errTLSNeedMore = errors.New("TLS record header incomplete")
+
+// EnrollTLS hands the engine a TLS client connection whose handshake is
+// done: nc is its TCP connection (closed when EnrollTLS returns, the engine
+// keeping a duplicate of its descriptor), tc the tls.Conn over rec, which
+// wraps nc and is switched to fed mode here; info describes the client (no
+// PROXY header). From then on only the loop uses tc. Otherwise like Enroll.
+func (s *Server) EnrollTLS(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *ClientInfo) error {
+	select {
+	case <-s.booted:
+	default:
+		_ = nc.Close()
+		return ErrNotRunning
+	}
+	select {
+	case <-s.loopsUp:
+	case <-s.done:
+	}
+	if s.draining.Load() || isClosed(s.done) {
+		_ = nc.Close()
+		return ErrNotRunning
+	}
+	cp := *info
+	l := &tlsLink{tc: tc, info: &cp}
+	rec.Feed(l)
+	ch, err := s.register(nc, &tlsEnrolled{link: l})
+	if err != nil {
+		return err
+	}
+	if res := <-ch; res.Err != nil {
+		return fmt.Errorf("cannot enroll TLS client connection: %w", res.Err)
+	}
+	return nil
+}
+
+// The sockpair.Feeder of the tls.Conn: the socket's gnet connection, on the loop.
+
+// Before OnOpen (an enrollment that failed) there is nothing to read and
+// writes fail. Read gives crypto/tls at most one record at a time (the
+// rest stays in gnet's buffer), so that when a Read of the tls.Conn has
+// drained its plaintext and gnet holds nothing, the tls.Conn holds no
+// ciphertext either and decryptTLS does not ask again: each attempt that
+// finds nothing costs crypto/tls an allocation (its readFromUntil).
+
+// tlsRecordHeader is the length of a TLS record header.
+const tlsRecordHeader = 5
+
+func (l *tlsLink) InboundBuffered() int {
+	if l.raw == nil {
+		return 0
+	}
+	n := l.raw.InboundBuffered()
+	if l.recLeft == 0 && n < tlsRecordHeader {
+		return 0 // a record header arrives whole before it is read
+	}
+	return n
+}
+
+func (l *tlsLink) Read(p []byte) (int, error) {
+	if l.recLeft == 0 {
+		h, _ := l.raw.Peek(tlsRecordHeader)
+		if len(h) < tlsRecordHeader {
+			return 0, errTLSNeedMore
+		}
+		l.recLeft = tlsRecordHeader + (int(h[3])<<8 | int(h[4]))
+	}
+	if len(p) > l.recLeft {
+		p = p[:l.recLeft]
+	}
+	n, err := l.raw.Read(p)
+	l.recLeft -= n
+	return n, err
+}
+
+func (l *tlsLink) Write(p []byte) (int, error) {
+	if l.closed || l.raw == nil {
+		return 0, errTLSClosed
+	}
+	return l.raw.Write(p)
+}
+
+// openTLS sets up the TLS client l on gnet connection c. In c's OnOpen.
+func (lp *loop) openTLS(c gnet.Conn, l *tlsLink) {
+	l.raw, l.lp = c, lp
+	l.vc.Conn, l.vc.l = c, l
+	c.SetContext(l)
+	lp.openClient(&l.vc, &enrolled{info: l.info})
+	l.cc = l.vc.ctx.(*clientConn)
+	l.cc.tl = l
+	// crypto/tls may hold application data that came with the handshake's
+	// last flight: serve it without waiting for more traffic.
+	if err := lp.el.Execute(context.Background(), l); err != nil {
+		lp.s.log.Debug("cannot queue first read of TLS client", "err", err)
+	}
+}
+
+// Run is the first read of a newly enrolled connection (gnet.Runnable).
+func (l *tlsLink) Run(context.Context) error {
+	if !l.closed {
+		l.lp.driveTLS(l)
+	}
+	return nil
+}
+
+// trafficTLS is OnTraffic for a TLS client's socket.
+func (lp *loop) trafficTLS(l *tlsLink) gnet.Action {
+	if lp.serveTLS(l) {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// driveTLS is trafficTLS outside the socket's callback.
+func (lp *loop) driveTLS(l *tlsLink) {
+	if lp.serveTLS(l) && !l.closed {
+		_ = lp.el.Close(l.raw)
+	}
+}
+
+// serveTLS decrypts what the socket brought and lets the engine consume it;
+// it reports whether the socket must close (close_notify already sent).
+func (lp *loop) serveTLS(l *tlsLink) bool {
+	if l.raw.InboundBuffered() > lp.maxWaiting() {
+		lp.s.log.Debug("TLS client sent too far ahead of its exchange", "buffered", l.raw.InboundBuffered())
+		return lp.shutTLS(l)
+	}
+	lp.decryptTLS(l)
+	cc := l.cc
+	if cc == nil || l.closed {
+		return !l.closed
+	}
+	if lp.trafficClient(cc) == gnet.Close || l.cc != cc {
+		return lp.shutTLS(l)
+	}
+	if l.peerDone && !l.paused && l.vc.InboundBuffered() == 0 && (cc.state == csHead || cc.state == csClosing) {
+		// The client is done and everything it sent was served.
+		return lp.shutTLS(l)
+	}
+	return false
+}
+
+// shutTLS sends what is pending and close_notify before the socket closes;
+// it reports whether the socket is still open (it then must close).
+func (lp *loop) shutTLS(l *tlsLink) bool {
+	if l.closed {
+		return false
+	}
+	lp.flushTLS(l)
+	if !l.closed && !l.peerDone {
+		_ = l.tc.CloseWrite()
+	}
+	return !l.closed
+}
+
+// minTLSRoom is the least free room of the plaintext buffer a record is
+// decrypted into (crypto/tls copies the rest of a record on the next Read).
+const minTLSRoom = 2048
+
+// decryptTLS moves the records the socket brought into the plaintext buffer
+// as far as the engine's backpressure allows.
+func (lp *loop) decryptTLS(l *tlsLink) {
+	for !l.peerDone && !l.paused && !l.closed {
+		if len(l.in)-l.off > lp.maxWaiting() {
+			return // the trafficClient check cuts the client off
+		}
+		if cap(l.in)-len(l.in) < minTLSRoom {
+			if l.off > 0 {
+				l.in = l.in[:copy(l.in, l.in[l.off:])]
+				l.off = 0
+			}
+			if cap(l.in)-len(l.in) < minTLSRoom {
+				nb := make([]byte, len(l.in), 2*cap(l.in)+4096)
+				copy(nb, l.in)
+				l.in = nb
+			}
+		}
+		room := cap(l.in) - len(l.in)
+		n, err := l.tc.Read(l.in[len(l.in):cap(l.in)])
+		l.in = l.in[:len(l.in)+n]
+		if err == nil {
+			if n < room && l.recLeft == 0 && l.raw.InboundBuffered() == 0 {
+				return // crypto/tls holds nothing more (see tlsLink.Read)
+			}
+			continue
+		}
+		if sockpair.IsWouldBlock(err) {
+			return
+		}
+		l.peerDone = true
+	}
+}
+
+// closeTLS is closeConn for a TLS client's virtual connection.
+func (lp *loop) closeTLS(l *tlsLink) {
+	if lp.shutTLS(l) {
+		_ = lp.el.Close(l.raw)
+	}
+}
+
+// onTLSClose is OnClose for a TLS client's socket.
+func (lp *loop) onTLSClose(l *tlsLink) {
+	if l.closed {
+		return
+	}
+	l.closed = true
+	l.out = nil
+	if cc := l.cc; cc != nil {
+		l.cc = nil
+		lp.onClientClose(cc)
+	}
+}
+
+// flushTLS sends the plaintext batched during a backend's callback.
+func (lp *loop) flushTLS(l *tlsLink) {
+	if len(l.out) == 0 || l.closed {
+		return
+	}
+	out := l.out
+	l.out = l.out[:0]
+	_, _ = l.tc.Write(out)
+	if cap(l.out) > 64<<10 {
+		l.out = nil
+	}
+}
+
+// flushTLSDirty writes what TLS clients were sent during a backend's callback.
+func (lp *loop) flushTLSDirty() {
+	for i := 0; i < len(lp.tlsDirty); i++ { // a failed write may close more
+		l := lp.tlsDirty[i]
+		lp.tlsDirty[i] = nil
+		l.dirty = false
+		lp.flushTLS(l)
+	}
+	lp.tlsDirty = lp.tlsDirty[:0]
+}
+
+// watchTLS makes the loop's tick check l's backpressure (checkTLSWatch).
+func (lp *loop) watchTLS(l *tlsLink) {
+	if !l.watched {
+		l.watched = true
+		lp.tlsWatch = append(lp.tlsWatch, l)
+	}
+}
+
+// pauseTLS stops decrypting cc's requests while its backend's outbound drains.
+func (lp *loop) pauseTLS(cc *clientConn) {
+	cc.tl.paused = true
+	lp.watchTLS(cc.tl)
+}
+
+// checkTLSWatch, at each tick, enrolls back the backends held for TLS
+// clients whose outbound drained, and resumes the uploads whose backend's
+// did.
+func (lp *loop) checkTLSWatch() {
+	if len(lp.tlsWatch) == 0 {
+		return
+	}
+	list := lp.tlsWatch
+	lp.tlsWatch = lp.tlsSpare[:0]
+	half := lp.s.cfg.HighWater / 2
+	for _, l := range list {
+		l.watched = false
+		cc := l.cc
+		if l.closed || cc == nil {
+			continue
+		}
+		if us := cc.up; us != nil && us.held != nil {
+			if l.raw.OutboundBuffered()+len(l.out) < half {
+				lp.releaseHeld(cc)
+			} else {
+				lp.watchTLS(l)
+			}
+		}
+		if l.paused {
+			if us := cc.up; us != nil && us.c != nil && us.state == usActive && us.c.OutboundBuffered() >= half {
+				lp.watchTLS(l)
+				continue
+			}
+			l.paused = false
+			lp.driveTLS(l)
+		}
+	}
+	clear(list)
+	lp.tlsSpare = list[:0]
+}
+
+// The gnet.Conn methods the pipeline uses.
+
+func (v *tlsVC) Context() any       { return v.ctx }
+func (v *tlsVC) SetContext(ctx any) { v.ctx = ctx }
+
+func (v *tlsVC) Peek(n int) ([]byte, error) {
+	l := v.l
+	b := l.in[l.off:]
+	if n >= 0 && n < len(b) {
+		b = b[:n]
+	}
+	return b, nil
+}
+
+func (v *tlsVC) InboundBuffered() int { return len(v.l.in) - v.l.off }
+
+func (v *tlsVC) Discard(n int) (int, error) {
+	l := v.l
+	if n < 0 || n > len(l.in)-l.off {
+		n = len(l.in) - l.off
+	}
+	l.off += n
+	if l.off == len(l.in) {
+		l.in, l.off = l.in[:0], 0
+		if cap(l.in) > 64<<10 {
+			l.in = nil
+		}
+	}
+	return n, nil
+}
+
+func (v *tlsVC) Next(n int) ([]byte, error) {
+	b, _ := v.Peek(n)
+	_, _ = v.Discard(len(b))
+	return b, nil
+}
+
+func (v *tlsVC) Read(p []byte) (int, error) {
+	b, _ := v.Next(len(p))
+	return copy(p, b), nil
+}
+
+func (v *tlsVC) OutboundBuffered() int {
+	if v.l.closed {
+		return 0
+	}
+	return len(v.l.out) + v.l.raw.OutboundBuffered()
+}
+
+func (v *tlsVC) Close() error { v.l.lp.closeConn(v); return nil }
+
+func (v *tlsVC) Dup() (int, error) {
+	return -1, errors.New("a TLS connection served on the loop has no plaintext socket")
+}
+
+func (v *tlsVC) Writev(bs [][]byte) (int, error) {
+	n := 0
+	for _, b := range bs {
+		m, err := v.Write(b)
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Write encrypts b for the client: at once, or at the end of the running
+// backend callback (one record for a response's head and body).
+func (v *tlsVC) Write(b []byte) (int, error) {
+	l := v.l
+	if l.closed {
+		return 0, errTLSClosed
+	}
+	lp := l.lp
+	if lp.h2batch || len(l.out) > 0 {
+		l.out = append(l.out, b...)
+		if !l.dirty && lp.h2batch {
+			l.dirty = true
+			lp.tlsDirty = append(lp.tlsDirty, l)
+		} else if !lp.h2batch {
+			lp.flushTLS(l)
+		}
+		if l.closed {
+			return 0, errTLSClosed
+		}
+		return len(b), nil
+	}
+	n, err := l.tc.Write(b)
+	if err != nil {
+		return n, err
+	}
+	return n, nil
+}
