@@ -3,10 +3,17 @@
 # ("ssl" or "ssl http2"), haproxy_alpn ("http/1.1" or "h2,http/1.1"), builds (extra name:package
 # pairs to build besides torii and backend) and h2load_flags (extra h2load flags, e.g. --h1).
 # TORII_FLAGS (environment) adds flags to torii's command line, e.g. "--h2-server loops".
+# TORII2_FLAGS (environment), when set, starts a second Torii ("torii2", ports port+5 and
+# port+6) with those flags added instead, measured in the same rounds (e.g. TORII_FLAGS="--tls-relay
+# poller" TORII2_FLAGS="--tls-relay loop": two relay modes interleaved with nginx). The script's
+# proxies list (set here) then holds it.
 # Sourcing it installs what is missing, builds, writes the certificate and the nginx/HAProxy
 # configurations, checks the ports are free, starts backend, torii, nginx and HAProxy (pids kept in
 # pids, killed on exit) and waits for their ports. It defines start, port_of, rss_tree and h2.
 backend=$port torii=$((port + 1)) nginx=$((port + 2)) haproxy=$((port + 3)) torii_plain=$((port + 4))
+torii2=$((port + 5)) torii2_plain=$((port + 6))
+proxies=(torii nginx haproxy)
+[ -n "${TORII2_FLAGS:-}" ] && proxies=(torii torii2 nginx haproxy)
 dir=$(mktemp -d)
 pids=()
 cleanup() {
@@ -86,7 +93,7 @@ backend be
     server s1 127.0.0.1:$backend
 HAPROXY
 
-for p in $(seq "$port" $((port + 4))); do
+for p in $(seq "$port" $((port + 6))); do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 		echo "$me: port $p is in use" >&2
 		exit 1
@@ -102,9 +109,13 @@ start() { # name cpu cmd...
 start backend 1 "$dir/backend" -listen "127.0.0.1:$backend" -size 32
 start torii 0 "$dir/torii" proxy --listen "127.0.0.1:$torii_plain" --listen-tls "127.0.0.1:$torii" --tls-cert "$dir/cert.pem" \
 	--tls-key "$dir/key.pem" --to "http://127.0.0.1:$backend" --loops 1 --log-level error --max-conns 9000 ${TORII_FLAGS:-}
+if [ -n "${TORII2_FLAGS:-}" ]; then
+	start torii2 0 "$dir/torii" proxy --listen "127.0.0.1:$torii2_plain" --listen-tls "127.0.0.1:$torii2" --tls-cert "$dir/cert.pem" \
+		--tls-key "$dir/key.pem" --to "http://127.0.0.1:$backend" --loops 1 --log-level error --max-conns 9000 ${TORII2_FLAGS}
+fi
 start nginx 0 nginx -c "$dir/nginx.conf"
 start haproxy 0 haproxy -f "$dir/haproxy.cfg"
-for p in $backend $torii $nginx $haproxy; do
+for p in $backend $torii $nginx $haproxy ${TORII2_FLAGS:+$torii2}; do
 	for _ in $(seq 1 100); do
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break
 		sleep 0.1

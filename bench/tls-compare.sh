@@ -11,8 +11,9 @@
 # request each), per connection, 1 s after they are open and, with IDLE_SETTLE=150, again later.
 #
 #   bench/tls-compare.sh [ROUNDS]          (from the repository root; nginx, haproxy, h2load installed)
+#   IDLE=0 TORII_FLAGS="--tls-relay poller" TORII2_FLAGS="--tls-relay loop" bench/tls-compare.sh 5   (two relay modes, same rounds)
 #
-# Traffic goes to 127.0.0.1 only; ports TC_PORT..TC_PORT+4 (default 29201). Stops only the
+# Traffic goes to 127.0.0.1 only; ports TC_PORT..TC_PORT+6 (default 29201). Stops only the
 # processes it started, by PID.
 set -euo pipefail
 rounds=${1:-3}
@@ -25,7 +26,7 @@ me=tls-compare.sh nginx_listen=ssl haproxy_alpn=http/1.1 h2load_flags=--h1 build
 echo "# $(date -u +%FT%TZ) rounds=$rounds SECS=$SECS KA_CONNS=$KA_CONNS NEW_CONNS=$NEW_CONNS IDLE=$IDLE"
 echo "# $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg)"
 # Memory first, on fresh processes: a Go heap (and nginx's pools) keep what a load phase grew.
-for t in torii nginx haproxy; do
+for t in "${proxies[@]}"; do
 	p=$(port_of "$t")
 	pid=$(eval "echo \$pid_$t")
 	before=$(rss_tree "$pid")
@@ -54,7 +55,7 @@ cpu_ticks() { # user+system clock ticks of pid and its children
 }
 hz=$(getconf CLK_TCK)
 for r in $(seq 1 "$rounds"); do
-	for t in torii nginx haproxy; do
+	for t in "${proxies[@]}"; do
 		p=$(port_of "$t")
 		pid=$(eval "echo \$pid_$t")
 		t0=$(cpu_ticks "$pid")

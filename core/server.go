@@ -307,6 +307,9 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	case *clientConn:
 		// A client enrolled back after a pump.
 		return nil, x.lp.onClientReopen(x, c)
+	case *tlsLink:
+		// A TLS client back from holdTLS (tlsloop.go).
+		return nil, x.lp.reopenTLS(x, c)
 	case *enrolled:
 		e = x // a client handed over by Server.Enroll (entry.go)
 	case *tlsEnrolled:

@@ -54,6 +54,16 @@ type tlsLink struct {
 
 	recLeft int // bytes of the current record not yet given to crypto/tls
 
+	// held is the socket while it is off the loop (holdTLS): an upload the
+	// backend takes slowly leaves the client's bytes in the kernel, TCP flow
+	// control pushing back, as a pump would. carry is the ciphertext gnet
+	// had read then (read before the socket's), cipherOut what crypto/tls
+	// wrote meanwhile (sent when the socket is back).
+	held      net.Conn
+	carry     []byte
+	cipherOut []byte
+	moving    bool // off the loop or on its way back: raw is stale, its OnClose is ours
+
 	in  []byte // plaintext not yet consumed by the engine (from off)
 	off int
 	out []byte // plaintext written in a backend's callback, sent at its end
@@ -126,10 +136,10 @@ func (s *Server) EnrollTLS(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *
 const tlsRecordHeader = 5
 
 func (l *tlsLink) InboundBuffered() int {
-	if l.raw == nil {
+	if l.raw == nil || l.moving {
 		return 0
 	}
-	n := l.raw.InboundBuffered()
+	n := len(l.carry) + l.raw.InboundBuffered()
 	if l.recLeft == 0 && n < tlsRecordHeader {
 		return 0 // a record header arrives whole before it is read
 	}
@@ -138,7 +148,7 @@ func (l *tlsLink) InboundBuffered() int {
 
 func (l *tlsLink) Read(p []byte) (int, error) {
 	if l.recLeft == 0 {
-		h, _ := l.raw.Peek(tlsRecordHeader)
+		h := l.peekCipher()
 		if len(h) < tlsRecordHeader {
 			return 0, errTLSNeedMore
 		}
@@ -147,14 +157,43 @@ func (l *tlsLink) Read(p []byte) (int, error) {
 	if len(p) > l.recLeft {
 		p = p[:l.recLeft]
 	}
-	n, err := l.raw.Read(p)
+	var n int
+	var err error
+	if len(l.carry) > 0 {
+		n = copy(p, l.carry)
+		l.carry = l.carry[n:]
+		if len(l.carry) == 0 {
+			l.carry = nil
+		}
+	} else {
+		n, err = l.raw.Read(p)
+	}
 	l.recLeft -= n
 	return n, err
+}
+
+// peekCipher returns the next record header's bytes (fewer when they have
+// not all come), from the carry first.
+func (l *tlsLink) peekCipher() []byte {
+	if len(l.carry) == 0 {
+		h, _ := l.raw.Peek(tlsRecordHeader)
+		return h
+	}
+	if len(l.carry) < tlsRecordHeader && l.raw.InboundBuffered() > 0 {
+		b, _ := l.raw.Peek(-1)
+		l.carry = append(l.carry, b...)
+		_, _ = l.raw.Discard(-1)
+	}
+	return l.carry[:min(len(l.carry), tlsRecordHeader)]
 }
 
 func (l *tlsLink) Write(p []byte) (int, error) {
 	if l.closed || l.raw == nil {
 		return 0, errTLSClosed
+	}
+	if l.moving {
+		l.cipherOut = append(l.cipherOut, p...)
+		return len(p), nil
 	}
 	return l.raw.Write(p)
 }
@@ -216,7 +255,71 @@ func (lp *loop) serveTLS(l *tlsLink) bool {
 		// The client is done and everything it sent was served.
 		return lp.shutTLS(l)
 	}
+	if l.paused && l.raw.InboundBuffered() > lp.s.cfg.HighWater {
+		return lp.holdTLS(l)
+	}
 	return false
+}
+
+// holdTLS takes the socket of l, whose decryption is paused, off the loop
+// (see tlsLink.held); the tick brings it back (checkTLSWatch). It reports
+// whether gnet's copy must now close (its OnClose then leaves l alone).
+func (lp *loop) holdTLS(l *tlsLink) bool {
+	if l.raw.OutboundBuffered() > 0 || len(l.out) > 0 {
+		return false // the tick tries again once it went out
+	}
+	nc, carry, err := detachConn(l.raw)
+	if err != nil {
+		lp.s.log.Debug("cannot hold TLS client connection", "err", err)
+		return false
+	}
+	l.carry = joinCarry(l.carry, carry)
+	l.held = nc
+	l.moving = true
+	lp.watchTLS(l)
+	return true
+}
+
+// unholdTLS enrolls l's socket back into the loop; OnOpen then goes on
+// (reopenTLS). On the loop.
+func (lp *loop) unholdTLS(l *tlsLink) {
+	nc := l.held
+	l.held = nil
+	go func() {
+		if lp.s.enroll(lp, l, nc) {
+			return
+		}
+		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			lp.onTLSGone(l)
+			return nil
+		}))
+	}()
+}
+
+// reopenTLS is OnOpen for l's socket back on the loop.
+func (lp *loop) reopenTLS(l *tlsLink, c gnet.Conn) gnet.Action {
+	if l.closed {
+		return gnet.Close
+	}
+	l.raw, l.vc.Conn = c, c
+	l.moving = false
+	c.SetContext(l)
+	if len(l.cipherOut) > 0 {
+		out := l.cipherOut
+		l.cipherOut = nil
+		if _, err := c.Write(out); err != nil {
+			return gnet.None // closed inside Write, OnClose ran
+		}
+	}
+	lp.watchTLS(l) // still paused: the tick decrypts what waited (not inside OnOpen)
+	return gnet.None
+}
+
+// onTLSGone ends l whose socket could not come back.
+func (lp *loop) onTLSGone(l *tlsLink) {
+	l.moving = false
+	l.raw = nil
+	lp.onTLSClose(l)
 }
 
 // shutTLS sends what is pending and close_notify before the socket closes;
@@ -258,7 +361,7 @@ func (lp *loop) decryptTLS(l *tlsLink) {
 		n, err := l.tc.Read(l.in[len(l.in):cap(l.in)])
 		l.in = l.in[:len(l.in)+n]
 		if err == nil {
-			if n < room && l.recLeft == 0 && l.raw.InboundBuffered() == 0 {
+			if n < room && l.recLeft == 0 && len(l.carry) == 0 && l.raw.InboundBuffered() == 0 {
 				return // crypto/tls holds nothing more (see tlsLink.Read)
 			}
 			continue
@@ -272,6 +375,23 @@ func (lp *loop) decryptTLS(l *tlsLink) {
 
 // closeTLS is closeConn for a TLS client's virtual connection.
 func (lp *loop) closeTLS(l *tlsLink) {
+	if l.moving {
+		if l.closed {
+			return
+		}
+		if l.held != nil {
+			_ = l.held.Close()
+			l.held = nil
+			lp.onTLSClose(l)
+			return
+		}
+		l.closed = true // on its way back: reopenTLS closes it
+		if cc := l.cc; cc != nil {
+			l.cc = nil
+			lp.onClientClose(cc)
+		}
+		return
+	}
 	if lp.shutTLS(l) {
 		_ = lp.el.Close(l.raw)
 	}
@@ -279,6 +399,9 @@ func (lp *loop) closeTLS(l *tlsLink) {
 
 // onTLSClose is OnClose for a TLS client's socket.
 func (lp *loop) onTLSClose(l *tlsLink) {
+	if l.moving && l.held != nil {
+		return // gnet's copy of a held socket
+	}
 	if l.closed {
 		return
 	}
@@ -344,6 +467,19 @@ func (lp *loop) checkTLSWatch() {
 		if l.closed || cc == nil {
 			continue
 		}
+		if l.moving {
+			if l.held == nil {
+				lp.watchTLS(l) // on its way back
+				continue
+			}
+			if us := cc.up; us != nil && us.c != nil && us.state == usActive && us.c.OutboundBuffered() >= half {
+				lp.watchTLS(l)
+				continue
+			}
+			lp.unholdTLS(l)
+			lp.watchTLS(l)
+			continue
+		}
 		if us := cc.up; us != nil && us.held != nil {
 			if l.raw.OutboundBuffered()+len(l.out) < half {
 				lp.releaseHeld(cc)
@@ -407,10 +543,14 @@ func (v *tlsVC) Read(p []byte) (int, error) {
 }
 
 func (v *tlsVC) OutboundBuffered() int {
-	if v.l.closed {
+	l := v.l
+	if l.closed {
 		return 0
 	}
-	return len(v.l.out) + v.l.raw.OutboundBuffered()
+	if l.moving {
+		return len(l.out) + len(l.cipherOut)
+	}
+	return len(l.out) + l.raw.OutboundBuffered()
 }
 
 func (v *tlsVC) Close() error { v.l.lp.closeConn(v); return nil }

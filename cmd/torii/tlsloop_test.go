@@ -49,9 +49,25 @@ func bodyBackend(t *testing.T) string {
 		case "/big":
 			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
 			_, _ = w.Write(big)
-		case "/up":
+		case "/up", "/slowup":
 			h := sha256.New()
-			n, err := io.Copy(h, r.Body)
+			var n int64
+			var err error
+			if r.URL.Path == "/slowup" {
+				// A backend that takes the body at ~12 MiB/s: the proxy must push back on the
+				// client rather than buffer or cut it off.
+				for err == nil {
+					var m int64
+					m, err = io.CopyN(h, r.Body, 256<<10)
+					n += m
+					time.Sleep(20 * time.Millisecond)
+				}
+				if err == io.EOF {
+					err = nil
+				}
+			} else {
+				n, err = io.Copy(h, r.Body)
+			}
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
@@ -84,7 +100,8 @@ func bodyBackend(t *testing.T) string {
 }
 
 // TestTLSBodiesAndTunnels: over TLS, with a small high-water mark so that backpressure starts
-// early: an 8 MiB response read slowly, an 8 MiB upload to a backend that reads it, a WebSocket
+// early: an 8 MiB response read slowly, an 8 MiB upload to a backend that reads it, a 20 MiB
+// upload to a slow backend (more than the proxy may buffer), a WebSocket
 // echo, clients that leave mid-response, a TLS 1.3 KeyUpdate from openssl, then keep-alive
 // still served. With both relays.
 func TestTLSBodiesAndTunnels(t *testing.T) { bothRelays(t, testTLSBodiesAndTunnels) }
@@ -148,6 +165,22 @@ func testTLSBodiesAndTunnels(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if want := fmt.Sprintf("n=%d sum=%x", len(up), sha256.Sum256(up)); string(body) != want {
 		t.Fatalf("upload: %q, want %q", body, want)
+	}
+
+	// A 20 MiB upload to a slow backend: more than the proxy may buffer (16 MiB), so it only
+	// passes with backpressure to the client.
+	up = pattern(20 << 20)
+	go func() {
+		fmt.Fprintf(c, "POST /slowup HTTP/1.1\r\nHost: bodies.test\r\nContent-Length: %d\r\n\r\n", len(up))
+		_, _ = c.Write(up)
+	}()
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	if want := fmt.Sprintf("n=%d sum=%x", len(up), sha256.Sum256(up)); string(body) != want {
+		t.Fatalf("slow upload: %q, want %q", body, want)
 	}
 
 	// Clients that leave in the middle of a big response, and one that sends close_notify.
