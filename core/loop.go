@@ -74,6 +74,7 @@ type loop struct {
 	// TLS clients served on the loop (tlsloop.go): those written to during
 	// a backend's callback, and those whose backpressure the tick checks.
 	tlsDirty, tlsWatch, tlsSpare []*tlsLink
+	tlsBuf                       []byte // plaintext being decrypted (tlsLink.in during serveTLS)
 
 	heads headScratch // timestamp cache, error page buffer (head.go)
 	// plugCtx is the context handed to route plugins (plugins.go).

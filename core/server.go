@@ -363,6 +363,8 @@ func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 		x.lp.closeH2(x)
 	case *tlsLink:
 		x.lp.onTLSClose(x)
+	case *tlsEnrolled:
+		x.link.finish() // refused in OnOpen
 	}
 	return gnet.None
 }

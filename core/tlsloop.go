@@ -51,6 +51,7 @@ type tlsLink struct {
 	vc   tlsVC
 	cc   *clientConn // the engine's side; nil once it closed
 	info *ClientInfo
+	done func() // EnrollTLS's, called once when the connection is over
 
 	recLeft int // bytes of the current record not yet given to crypto/tls
 
@@ -64,9 +65,15 @@ type tlsLink struct {
 	cipherOut []byte
 	moving    bool // off the loop or on its way back: raw is stale, its OnClose is ours
 
-	in  []byte // plaintext not yet consumed by the engine (from off)
-	off int
-	out []byte // plaintext written in a backend's callback, sent at its end
+	// in is the plaintext not yet consumed by the engine (from off): during
+	// serveTLS the loop's shared buffer (shared), else own, which only a
+	// connection whose bytes outlived a callback has (an idle keep-alive
+	// connection holds none).
+	in     []byte
+	off    int
+	own    []byte
+	shared bool
+	out    []byte // plaintext written in a backend's callback, sent at its end
 
 	dirty    bool // in lp.tlsDirty
 	watched  bool // in lp.tlsWatch
@@ -94,8 +101,10 @@ var errTLSNeedMore = errors.New("TLS record header incomplete")
 // done: nc is its TCP connection (closed when EnrollTLS returns, the engine
 // keeping a duplicate of its descriptor), tc the tls.Conn over rec, which
 // wraps nc and is switched to fed mode here; info describes the client (no
-// PROXY header). From then on only the loop uses tc. Otherwise like Enroll.
-func (s *Server) EnrollTLS(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *ClientInfo) error {
+// PROXY header). From then on only the loop uses tc. When EnrollTLS returns
+// nil, done (if not nil) is called once, on the loop, when the connection is
+// over. Otherwise like Enroll.
+func (s *Server) EnrollTLS(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *ClientInfo, done func()) error {
 	select {
 	case <-s.booted:
 	default:
@@ -111,7 +120,7 @@ func (s *Server) EnrollTLS(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *
 		return ErrNotRunning
 	}
 	cp := *info
-	l := &tlsLink{tc: tc, info: &cp}
+	l := &tlsLink{tc: tc, info: &cp, done: done}
 	rec.Feed(l)
 	ch, err := s.register(nc, &tlsEnrolled{link: l})
 	if err != nil {
@@ -239,6 +248,7 @@ func (lp *loop) driveTLS(l *tlsLink) {
 // serveTLS decrypts what the socket brought and lets the engine consume it;
 // it reports whether the socket must close (close_notify already sent).
 func (lp *loop) serveTLS(l *tlsLink) bool {
+	defer lp.unshareTLS(l)
 	if l.raw.InboundBuffered() > lp.maxWaiting() {
 		lp.s.log.Debug("TLS client sent too far ahead of its exchange", "buffered", l.raw.InboundBuffered())
 		return lp.shutTLS(l)
@@ -342,6 +352,12 @@ const minTLSRoom = 2048
 // decryptTLS moves the records the socket brought into the plaintext buffer
 // as far as the engine's backpressure allows.
 func (lp *loop) decryptTLS(l *tlsLink) {
+	if !l.shared && len(l.in) == l.off {
+		if lp.tlsBuf == nil {
+			lp.tlsBuf = make([]byte, 0, 16<<10)
+		}
+		l.in, l.off, l.shared = lp.tlsBuf[:0], 0, true
+	}
 	for !l.peerDone && !l.paused && !l.closed {
 		if len(l.in)-l.off > lp.maxWaiting() {
 			return // the trafficClient check cuts the client off
@@ -355,6 +371,9 @@ func (lp *loop) decryptTLS(l *tlsLink) {
 				nb := make([]byte, len(l.in), 2*cap(l.in)+4096)
 				copy(nb, l.in)
 				l.in = nb
+				if l.shared {
+					lp.tlsBuf = nb[:0]
+				}
 			}
 		}
 		room := cap(l.in) - len(l.in)
@@ -373,6 +392,22 @@ func (lp *loop) decryptTLS(l *tlsLink) {
 	}
 }
 
+// unshareTLS moves what the engine left of l's plaintext out of the loop's
+// shared buffer at the end of serveTLS.
+func (lp *loop) unshareTLS(l *tlsLink) {
+	if !l.shared {
+		return
+	}
+	l.shared = false
+	rest := l.in[l.off:]
+	if len(rest) == 0 {
+		l.in, l.off = l.own[:0], 0
+		return
+	}
+	l.own = append(l.own[:0], rest...)
+	l.in, l.off = l.own, 0
+}
+
 // closeTLS is closeConn for a TLS client's virtual connection.
 func (lp *loop) closeTLS(l *tlsLink) {
 	if l.moving {
@@ -386,6 +421,7 @@ func (lp *loop) closeTLS(l *tlsLink) {
 			return
 		}
 		l.closed = true // on its way back: reopenTLS closes it
+		l.finish()
 		if cc := l.cc; cc != nil {
 			l.cc = nil
 			lp.onClientClose(cc)
@@ -407,9 +443,18 @@ func (lp *loop) onTLSClose(l *tlsLink) {
 	}
 	l.closed = true
 	l.out = nil
+	l.finish()
 	if cc := l.cc; cc != nil {
 		l.cc = nil
 		lp.onClientClose(cc)
+	}
+}
+
+// finish calls done once.
+func (l *tlsLink) finish() {
+	if f := l.done; f != nil {
+		l.done = nil
+		f()
 	}
 }
 
@@ -524,8 +569,8 @@ func (v *tlsVC) Discard(n int) (int, error) {
 	l.off += n
 	if l.off == len(l.in) {
 		l.in, l.off = l.in[:0], 0
-		if cap(l.in) > 64<<10 {
-			l.in = nil
+		if !l.shared && cap(l.in) > 64<<10 {
+			l.in, l.own = nil, nil
 		}
 	}
 	return n, nil

@@ -59,7 +59,7 @@ func TestTLSLoopGetAllocs(t *testing.T) {
 			enrolled <- err
 			return
 		}
-		enrolled <- srv.EnrollTLS(nc, tc, rec, &core.ClientInfo{TLS: true, ServerName: "bench.test", TLSVersion: "TLSv1.3"})
+		enrolled <- srv.EnrollTLS(nc, tc, rec, &core.ClientInfo{TLS: true, ServerName: "bench.test", TLSVersion: "TLSv1.3"}, nil)
 	}()
 
 	const warm, n = 2000, 5000

@@ -80,7 +80,7 @@ func (e *fakeEngine) enroll(nc net.Conn) error {
 // enrollLoop stands for core.Server.EnrollTLS: the handshake's details, as the header that the
 // other relays would have written, and the TLS connection served as it is (the record layer on
 // the real loops is tested in cmd/torii).
-func (e *fakeEngine) enrollLoop(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, in *proxyproto.Info) error {
+func (e *fakeEngine) enrollLoop(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, in *proxyproto.Info, done func()) error {
 	if rec == nil || tc.NetConn() == nil || nc == nil {
 		return errors.New("enrollLoop: missing connection")
 	}
@@ -90,8 +90,20 @@ func (e *fakeEngine) enrollLoop(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, i
 		return err
 	}
 	loopEnrolls.Add(1)
-	e.conns <- &hdrConn{Conn: tc, h: h, r: tc}
+	e.conns <- &hdrConn{Conn: &doneConn{Conn: tc, done: done}, h: h, r: tc}
 	return nil
+}
+
+// doneConn calls done at its first Close.
+type doneConn struct {
+	net.Conn
+	once sync.Once
+	done func()
+}
+
+func (c *doneConn) Close() error {
+	c.once.Do(c.done)
+	return c.Conn.Close()
 }
 
 // relayMode, when set, is the Relay of the servers startEdge starts (see TestLoopRelay).

@@ -62,8 +62,9 @@ type Config struct {
 	// EnrollLoop hands the engine a connection whose handshake succeeded, for RelayLoop:
 	// nc is the TCP connection, tc the tls.Conn over rec (which wraps nc; the engine switches
 	// it to fed mode, sockpair.Conn.Feed), info what a PROXY header would have said. It takes
-	// ownership of nc and tc. Required with RelayLoop.
-	EnrollLoop       func(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *proxyproto.Info) error
+	// ownership of nc and tc; when it returns nil it calls done once the connection is over
+	// (Stats.Active counts it until then). Required with RelayLoop.
+	EnrollLoop       func(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *proxyproto.Info, done func()) error
 	HandshakeTimeout time.Duration
 	MaxHandshakes    int
 	TicketRotation   time.Duration
@@ -594,9 +595,9 @@ func (s *Server) handoffLoop(tc *tls.Conn, in *proxyproto.Info) error {
 	if !ok {
 		return errors.New("BUG: TLS connection not over an edgeConn")
 	}
-	s.active.Add(1) // counted while enrolled; the engine owns the connection afterwards
-	defer s.active.Add(-1)
-	if err := s.cfg.EnrollLoop(ec.Conn.Conn, tc, ec.Conn, in); err != nil {
+	s.active.Add(1)
+	if err := s.cfg.EnrollLoop(ec.Conn.Conn, tc, ec.Conn, in, func() { s.active.Add(-1) }); err != nil {
+		s.active.Add(-1)
 		return fmt.Errorf("cannot enroll connection: %w", err)
 	}
 	return nil

@@ -47,9 +47,9 @@ func (f *tlsFlags) register(fs *flag.FlagSet, serve bool) {
 	fs.StringVar(&f.minVersion, "tls-min-version", "1.2", "lowest TLS version accepted: 1.2 or 1.3")
 	fs.DurationVar(&f.handshakeTimeout, "tls-handshake-timeout", tlsedge.DefaultHandshakeTimeout, "time allowed for a TLS handshake")
 	fs.IntVar(&f.maxHandshakes, "tls-max-handshakes", tlsedge.DefaultMaxHandshakes, "TLS handshakes run at once; more wait in the accept queue")
-	fs.StringVar(&f.relay, "tls-relay", tlsedge.RelayPoller, "how established TLS connections are relayed to the event loops: "+
-		tlsedge.RelayPoller+" (relay pollers, one goroutine each), "+tlsedge.RelayGoroutines+" (two goroutines per connection) or "+
-		tlsedge.RelayLoop+" (the event loops drive the record layer; HTTP/2 connections still use the pollers)")
+	fs.StringVar(&f.relay, "tls-relay", tlsedge.RelayLoop, "how established TLS connections reach the event loops: "+
+		tlsedge.RelayLoop+" (the loops drive the record layer of the client's own socket; HTTP/2 connections use the pollers), "+
+		tlsedge.RelayPoller+" (a socketpair relayed by relay pollers, one goroutine each) or "+tlsedge.RelayGoroutines+" (two goroutines per connection)")
 	f.h2.register(fs)
 }
 
@@ -127,8 +127,8 @@ func newTLSFront(f *tlsFlags, engine **core.Server, log *slog.Logger) (*tlsFront
 	}
 	srv, err := tlsedge.New(tlsedge.Config{
 		Enroll: func(nc net.Conn) error { return (*engine).Enroll(nc, nil) },
-		EnrollLoop: func(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, in *proxyproto.Info) error {
-			return (*engine).EnrollTLS(nc, tc, rec, clientInfo(in))
+		EnrollLoop: func(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, in *proxyproto.Info, done func()) error {
+			return (*engine).EnrollTLS(nc, tc, rec, clientInfo(in), done)
 		},
 		ServeH2:          serveH2,
 		NextProtos:       protos,
