@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -651,12 +650,14 @@ func parallel(n int, f func(lo, hi int)) {
 // writer lock, where the state is bbolt's).
 var errNoLongerStored = errors.New("no longer stored")
 
-// decodeStored decodes a stored encoding (nil: no longer stored) into v.
-func decodeStored(raw []byte, v any) error {
+// decodeStored decodes a stored encoding (nil: no longer stored) into r. It calls the route's
+// own decoder directly: json.Unmarshal would first validate the whole encoding and scan it again
+// to find its end, and the route's decoder validates it anyway (the same errors).
+func decodeStored(raw []byte, r *route.Route) error {
 	if raw == nil {
 		return errNoLongerStored
 	}
-	return json.Unmarshal(raw, v)
+	return r.UnmarshalJSON(raw)
 }
 
 // invalidConfig is the 400 of a configuration that does not compile, with one field per problem.
