@@ -261,9 +261,11 @@ func (lp *loop) serveTLS(l *tlsLink) bool {
 	if lp.trafficClient(cc) == gnet.Close || l.cc != cc {
 		return lp.shutTLS(l)
 	}
-	if l.peerDone && !l.paused && l.vc.InboundBuffered() == 0 && (cc.state == csHead || cc.state == csClosing) {
-		// The client is done and everything it sent was served.
-		return lp.shutTLS(l)
+	if l.peerDone {
+		if lp.peerServed(l) {
+			return lp.shutTLS(l)
+		}
+		lp.watchTLS(l) // the tick closes it once the exchange in flight is over
 	}
 	if l.paused && l.raw.InboundBuffered() > lp.s.cfg.HighWater {
 		return lp.holdTLS(l)
@@ -330,6 +332,13 @@ func (lp *loop) onTLSGone(l *tlsLink) {
 	l.moving = false
 	l.raw = nil
 	lp.onTLSClose(l)
+}
+
+// peerServed reports whether everything the client sent before its
+// close_notify was served.
+func (lp *loop) peerServed(l *tlsLink) bool {
+	cc := l.cc
+	return cc != nil && !l.paused && l.vc.InboundBuffered() == 0 && (cc.state == csHead || cc.state == csClosing)
 }
 
 // shutTLS sends what is pending and close_notify before the socket closes;
@@ -510,6 +519,14 @@ func (lp *loop) checkTLSWatch() {
 		l.watched = false
 		cc := l.cc
 		if l.closed || cc == nil {
+			continue
+		}
+		if l.peerDone && !l.moving && !l.paused {
+			if lp.peerServed(l) && l.raw.OutboundBuffered()+len(l.out) == 0 {
+				lp.closeTLS(l)
+			} else {
+				lp.watchTLS(l)
+			}
 			continue
 		}
 		if l.moving {

@@ -94,6 +94,15 @@ func TestTLSLoopExchanges(t *testing.T) {
 		body := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
 		go fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: bench.test\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		read(fmt.Sprintf("/up n=%d sum=%x", len(body), sha256.Sum256([]byte(body))))
+		// close_notify right behind a request: the response comes, then the connection ends
+		// (close_notify back, no waiting for the idle timeout).
+		fmt.Fprintf(c, "GET /last HTTP/1.1\r\nHost: bench.test\r\n\r\n")
+		_ = c.CloseWrite()
+		read("/last n=0")
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("after close_notify and the last response: %d bytes, %v; want EOF", n, err)
+		}
 		_ = c.Close()
 	}
 	deadline := time.Now().Add(5 * time.Second)
