@@ -97,6 +97,27 @@ var ErrNotRunning = errors.New("core: proxy engine not running")
 // few milliseconds after Ready); safe from any goroutine. It fails with
 // ErrNotRunning before Ready, during shutdown and once Run has returned.
 func (s *Server) Enroll(nc net.Conn, info *ClientInfo) error {
+	if err := s.waitEnrollable(nc); err != nil {
+		return err
+	}
+	if info != nil {
+		cp := *info
+		info = &cp
+	}
+	ch, err := s.register(nc, &enrolled{info: info})
+	if err != nil {
+		return err
+	}
+	if res := <-ch; res.Err != nil {
+		return fmt.Errorf("cannot enroll client connection: %w", res.Err)
+	}
+	return nil
+}
+
+// waitEnrollable waits until the loops take enrolled connections. Before
+// Ready, during shutdown and once Run has returned it closes nc and fails
+// with ErrNotRunning.
+func (s *Server) waitEnrollable(nc net.Conn) error {
 	select {
 	case <-s.booted:
 	default:
@@ -110,17 +131,6 @@ func (s *Server) Enroll(nc net.Conn, info *ClientInfo) error {
 	if s.draining.Load() || isClosed(s.done) {
 		_ = nc.Close()
 		return ErrNotRunning
-	}
-	if info != nil {
-		cp := *info
-		info = &cp
-	}
-	ch, err := s.register(nc, &enrolled{info: info})
-	if err != nil {
-		return err
-	}
-	if res := <-ch; res.Err != nil {
-		return fmt.Errorf("cannot enroll client connection: %w", res.Err)
 	}
 	return nil
 }

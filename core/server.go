@@ -314,29 +314,17 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		e = x // a client handed over by Server.Enroll (entry.go)
 	case *tlsEnrolled:
 		// A TLS client whose record layer the loop drives (tlsloop.go).
-		s := h.s
-		lp := s.loopFor(c.EventLoop())
-		if s.draining.Load() {
+		if !h.s.admitVirtual() {
 			return nil, gnet.Close
 		}
-		if n := s.conns.Add(1); s.cfg.MaxConns > 0 && n > int64(s.cfg.MaxConns) {
-			s.conns.Add(-1)
-			return nil, gnet.Close
-		}
-		lp.openTLS(c, x.link)
+		h.s.loopFor(c.EventLoop()).openTLS(c, x.link)
 		return nil, gnet.None
 	case *h2Enrolled:
 		// HTTP/2 with prior knowledge (h2c.go).
-		s := h.s
-		lp := s.loopFor(c.EventLoop())
-		if s.draining.Load() {
+		if !h.s.admitVirtual() {
 			return nil, gnet.Close
 		}
-		if n := s.conns.Add(1); s.cfg.MaxConns > 0 && n > int64(s.cfg.MaxConns) {
-			s.conns.Add(-1)
-			return nil, gnet.Close
-		}
-		lp.openH2(c, x.info)
+		h.s.loopFor(c.EventLoop()).openH2(c, x.info)
 		return nil, gnet.None
 	}
 	s := h.s
@@ -351,6 +339,21 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	lp.openClient(c, e)
 	return nil, gnet.None
+}
+
+// admitVirtual counts a new TLS-on-loop or h2c client against
+// Config.MaxConns. It reports false, counting nothing, while the engine
+// drains or when it is full: the caller closes the connection without an
+// answer (no plaintext HTTP/1.1 page fits either protocol).
+func (s *Server) admitVirtual() bool {
+	if s.draining.Load() {
+		return false
+	}
+	if n := s.conns.Add(1); s.cfg.MaxConns > 0 && n > int64(s.cfg.MaxConns) {
+		s.conns.Add(-1)
+		return false
+	}
+	return true
 }
 
 func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {

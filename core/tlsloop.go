@@ -105,19 +105,8 @@ var errTLSNeedMore = errors.New("TLS record header incomplete")
 // nil, done (if not nil) is called once, on the loop, when the connection is
 // over. Otherwise like Enroll.
 func (s *Server) EnrollTLS(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *ClientInfo, done func()) error {
-	select {
-	case <-s.booted:
-	default:
-		_ = nc.Close()
-		return ErrNotRunning
-	}
-	select {
-	case <-s.loopsUp:
-	case <-s.done:
-	}
-	if s.draining.Load() || isClosed(s.done) {
-		_ = nc.Close()
-		return ErrNotRunning
+	if err := s.waitEnrollable(nc); err != nil {
+		return err
 	}
 	cp := *info
 	l := &tlsLink{tc: tc, info: &cp, done: done}
