@@ -373,6 +373,28 @@ func testTLSMutualAndHostRule(t *testing.T) {
 	if code, _ := call("open.test", "open.test", nil, ""); code != 200 {
 		t.Fatalf("open route over TLS: %d", code)
 	}
+	// HTTP/2 connection coalescing is the same question: one h2 connection made for open.test
+	// (with a good client certificate, which open.test's handshake does not ask for) carries a
+	// stream for open.test, then one whose :authority is mtls.test. The second is refused 421.
+	h2c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{ForceAttemptHTTP2: true, MaxConnsPerHost: 1,
+		TLSClientConfig: &tls.Config{ServerName: "open.test", RootCAs: p.roots, Certificates: []tls.Certificate{*good}}}}
+	defer h2c.CloseIdleConnections()
+	for _, c := range []struct {
+		host string
+		code int
+	}{{"open.test", 200}, {"mtls.test", 421}} {
+		req, _ := http.NewRequest("GET", "https://"+g.TLS+"/", nil)
+		req.Host = c.host
+		res, err := h2c.Do(req)
+		if err != nil {
+			t.Fatalf("HTTP/2 to %s: %v", c.host, err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.ProtoMajor != 2 || res.StatusCode != c.code {
+			t.Fatalf("HTTP/2 stream for %s on a connection for open.test: %s %d %s", c.host, res.Proto, res.StatusCode, b)
+		}
+	}
 	// ForceHttpsTraffic: plaintext is sent to https on the TLS port.
 	req, _ := http.NewRequest("GET", "http://"+g.Proxy+"/a?b=c", nil)
 	req.Host = "open.test"
