@@ -114,6 +114,7 @@ func (e *env) stop() {
 	if e.cancel == nil {
 		return
 	}
+	e.client.CloseIdleConnections()
 	e.cancel()
 	if err := <-e.done; err != nil {
 		e.t.Errorf("Serve: %v", err)
