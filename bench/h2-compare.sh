@@ -24,11 +24,15 @@ echo "# $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xar
 for r in $(seq 1 "$rounds"); do
 	for t in "${proxies[@]}"; do
 		p=$(port_of "$t")
+		pid=$(eval "echo \$pid_$t")
+		t0=$(cpu_ticks "$pid")
 		out=$(h2 "$t" "$p" -c "$CONNS" -m "$STREAMS" -D "$SECS")
+		t1=$(cpu_ticks "$pid")
 		rps=$(echo "$out" | awk '/^finished in/{print $4}')
+		cpu=$(echo "$out" | awk -v d=$((t1 - t0)) -v hz="$hz" '/^requests:/{n=$8} END{printf "%.2f", (n > 0 ? d * 1e6 / hz / n : 0)}')
 		codes=$(echo "$out" | awk '/^status codes:/{print}')
 		proto=$(echo "$out" | awk '/^Application protocol:/{print $3}')
 		failed=$(echo "$out" | awk '/^requests:/{print $10}')
-		echo "round $r $t h2_req_s=$rps proto=$proto failed=$failed [$codes]"
+		echo "round $r $t h2_req_s=$rps proto=$proto failed=$failed [$codes] cpu_us_req=$cpu"
 	done
 done

@@ -131,3 +131,12 @@ rss_tree() { # total RSS in KiB of pid and its children
 	echo $total
 }
 h2() { taskset -c 1 h2load $h2load_flags -t 1 --connect-to "127.0.0.1:$2" "${@:3}" "https://bench.test:$2/" 2>&1 | tee -a "$dir/h2load-$1.log" || true; }
+
+cpu_ticks() { # user+system clock ticks of pid and its children
+	local total=0 p
+	for p in $1 $(pgrep -P "$1" || true); do
+		total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo $total
+}
+hz=$(getconf CLK_TCK)

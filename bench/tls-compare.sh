@@ -46,14 +46,6 @@ for t in "${proxies[@]}"; do
 	echo "idle $t rss_before_kib=$before rss_after_kib=$after per_conn_kib=$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN{printf "%.1f", (a-b)/n}')$settled ($line)"
 	sleep 1
 done
-cpu_ticks() { # user+system clock ticks of pid and its children
-	local total=0 p
-	for p in $1 $(pgrep -P "$1" || true); do
-		total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
-	done
-	echo $total
-}
-hz=$(getconf CLK_TCK)
 for r in $(seq 1 "$rounds"); do
 	for t in "${proxies[@]}"; do
 		p=$(port_of "$t")
