@@ -19,33 +19,35 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/torii-gateway/torii/core"
 	"github.com/torii-gateway/torii/internal/sockpair"
 	"github.com/torii-gateway/torii/proxyproto"
 )
 
-// Defaults of Config. Each bounds what one connection can make the server hold.
+// Defaults of Config. Each bounds what one connection can make the server hold. The limits
+// are the engine's own HTTP/2 server's (core.DefaultH2*), so both servers default alike.
 const (
 	// DefaultMaxConcurrentStreams bounds the streams (and so the engine-side socketpairs) open
 	// at once per connection; x/net refuses more (REFUSED_STREAM) and closes a connection
 	// whose resets outrun its handlers (rapid reset, CVE-2023-44487). nginx: 128, HAProxy: 100.
-	DefaultMaxConcurrentStreams = 100
+	DefaultMaxConcurrentStreams = core.DefaultH2MaxStreams
 	// DefaultMaxHeaderListSize bounds a decoded header list (HPACK bomb, CONTINUATION flood):
 	// the same 32 KiB as the HTTP/1.1 head limit order of magnitude, x/net counts every
 	// CONTINUATION frame against it.
-	DefaultMaxHeaderListSize = 32 << 10
+	DefaultMaxHeaderListSize = core.DefaultH2MaxHeaderList
 	// DefaultStreamWindow and DefaultConnWindow are the flow-control windows granted to the
 	// client, i.e. the request body bytes buffered per stream and per connection.
-	DefaultStreamWindow = 256 << 10
-	DefaultConnWindow   = 1 << 20
+	DefaultStreamWindow = core.DefaultH2StreamWindow
+	DefaultConnWindow   = core.DefaultH2ConnWindow
 	// DefaultIdleTimeout closes a connection without streams; DefaultPingAfter sends a PING
 	// when nothing was read for that long and DefaultPingTimeout closes the connection when
 	// the PING gets no answer (zero-window stalls and dead peers).
-	DefaultIdleTimeout = 2 * time.Minute
-	DefaultPingAfter   = 30 * time.Second
-	DefaultPingTimeout = 15 * time.Second
+	DefaultIdleTimeout = core.DefaultH2IdleTimeout
+	DefaultPingAfter   = core.DefaultH2PingAfter
+	DefaultPingTimeout = core.DefaultH2PingTimeout
 	// DefaultWriteTimeout closes a connection that accepts no byte for that long (a client
 	// that stops reading while the server has frames queued).
-	DefaultWriteTimeout = 30 * time.Second
+	DefaultWriteTimeout = core.DefaultH2WriteTimeout
 	// DefaultIdleUpstreams is the number of idle socketpairs into the engine a connection keeps.
 	DefaultIdleUpstreams = 8
 )

@@ -30,13 +30,13 @@ func (f *h2Flags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.http2, "http2", true, "offer HTTP/2 (ALPN h2) on --listen-tls")
 	fs.StringVar(&f.impl, "h2-server", "loops", "HTTP/2 server: loops (the engine's own, on its event loops) or h2edge (Go's, on goroutines)")
 	fs.BoolVar(&f.h2c, "h2c", false, "serve HTTP/2 with prior knowledge (h2c) on --listen too (each new connection is peeked first)")
-	fs.UintVar(&f.maxStreams, "h2-max-streams", h2edge.DefaultMaxConcurrentStreams, "concurrent HTTP/2 streams per connection")
-	fs.UintVar(&f.maxHeaderList, "h2-max-header-list", h2edge.DefaultMaxHeaderListSize, "largest decoded HTTP/2 header list in bytes")
-	fs.UintVar(&f.streamWindow, "h2-stream-window", h2edge.DefaultStreamWindow, "HTTP/2 flow-control window granted per stream in bytes")
-	fs.UintVar(&f.connWindow, "h2-conn-window", h2edge.DefaultConnWindow, "HTTP/2 flow-control window granted per connection in bytes")
-	fs.DurationVar(&f.cfg.IdleTimeout, "h2-idle-timeout", h2edge.DefaultIdleTimeout, "close an HTTP/2 connection without streams after this long")
-	fs.DurationVar(&f.cfg.PingAfter, "h2-ping-after", h2edge.DefaultPingAfter, "send an HTTP/2 PING after this long without a frame from the client")
-	fs.DurationVar(&f.cfg.PingTimeout, "h2-ping-timeout", h2edge.DefaultPingTimeout, "close an HTTP/2 connection whose PING is not answered in this time")
+	fs.UintVar(&f.maxStreams, "h2-max-streams", core.DefaultH2MaxStreams, "concurrent HTTP/2 streams per connection")
+	fs.UintVar(&f.maxHeaderList, "h2-max-header-list", core.DefaultH2MaxHeaderList, "largest decoded HTTP/2 header list in bytes")
+	fs.UintVar(&f.streamWindow, "h2-stream-window", core.DefaultH2StreamWindow, "HTTP/2 flow-control window granted per stream in bytes")
+	fs.UintVar(&f.connWindow, "h2-conn-window", core.DefaultH2ConnWindow, "HTTP/2 flow-control window granted per connection in bytes")
+	fs.DurationVar(&f.cfg.IdleTimeout, "h2-idle-timeout", core.DefaultH2IdleTimeout, "close an HTTP/2 connection without streams after this long")
+	fs.DurationVar(&f.cfg.PingAfter, "h2-ping-after", core.DefaultH2PingAfter, "send an HTTP/2 PING after this long without a frame from the client")
+	fs.DurationVar(&f.cfg.PingTimeout, "h2-ping-timeout", core.DefaultH2PingTimeout, "close an HTTP/2 connection whose PING is not answered in this time")
 }
 
 // server returns the HTTP/2 server, made on first use; streams go to *engine.
