@@ -43,15 +43,9 @@ func grpcStatusInTrailer(elem []byte) uint8 {
 // it plus one; 0 for a value that is not a code (gRPC codes are 0 to 16).
 func grpcCode(v []byte) uint8 {
 	v = bytes.TrimSpace(v)
-	if len(v) == 0 || len(v) > 2 {
+	n, ok := parseDigits(v) // h2req.go
+	if !ok || len(v) > 2 {
 		return 0
-	}
-	n := 0
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0
-		}
-		n = n*10 + int(c-'0')
 	}
 	return uint8(n + 1)
 }
