@@ -66,7 +66,11 @@ type tlsLink struct {
 	info *ClientInfo
 	done func() // EnrollTLS's, called once when the connection is over
 
-	recLeft int // bytes of the current record not yet given to crypto/tls
+	recLeft int    // bytes of the current record not yet given to crypto/tls
+	hdrPart []byte // the start of a record header crypto/tls read during the handshake
+	// drain: crypto/tls may hold whole records it read with the handshake's last
+	// one; decryptTLS reads until it says it would block (see tlsLink.Read).
+	drain bool
 
 	// held is the socket while it is off the loop (holdTLS): an upload the
 	// backend takes slowly leaves the client's bytes in the kernel, TCP flow
@@ -123,7 +127,13 @@ func (s *Server) EnrollTLS(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *
 		return err
 	}
 	cp := *info
-	l := &tlsLink{tc: tc, info: &cp, done: done}
+	l := &tlsLink{tc: tc, info: &cp, done: done, drain: true}
+	hdr, left := rec.Framing()
+	if left > 0 {
+		l.recLeft = left
+	} else if len(hdr) > 0 {
+		l.hdrPart = append([]byte(nil), hdr...)
+	}
 	rec.Feed(l)
 	ch, err := s.register(nc, &tlsEnrolled{link: l})
 	if err != nil {
@@ -142,7 +152,12 @@ func (s *Server) EnrollTLS(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *
 // rest stays in gnet's buffer), so that when a Read of the tls.Conn has
 // drained its plaintext and gnet holds nothing, the tls.Conn holds no
 // ciphertext either and decryptTLS does not ask again: each attempt that
-// finds nothing costs crypto/tls an allocation (its readFromUntil).
+// finds nothing costs crypto/tls an allocation (its readFromUntil). That
+// holds once crypto/tls has said it would block: during the handshake it
+// read what the socket had, which may be records (and part of one) behind
+// its last message: the framing starts where the handshake's reads left it
+// (sockpair.Conn.Framing), and decryptTLS reads until the first "would
+// block" (tlsLink.drain).
 
 // tlsRecordHeader is the length of a TLS record header.
 const tlsRecordHeader = 5
@@ -152,7 +167,7 @@ func (l *tlsLink) InboundBuffered() int {
 		return 0
 	}
 	n := len(l.carry) + l.raw.InboundBuffered()
-	if l.recLeft == 0 && n < tlsRecordHeader {
+	if l.recLeft == 0 && n < tlsRecordHeader-len(l.hdrPart) {
 		return 0 // a record header arrives whole before it is read
 	}
 	return n
@@ -160,11 +175,16 @@ func (l *tlsLink) InboundBuffered() int {
 
 func (l *tlsLink) Read(p []byte) (int, error) {
 	if l.recLeft == 0 {
-		h := l.peekCipher()
-		if len(h) < tlsRecordHeader {
+		need := tlsRecordHeader - len(l.hdrPart)
+		h := l.peekCipher(need)
+		if len(h) < need {
 			return 0, errTLSNeedMore
 		}
-		l.recLeft = tlsRecordHeader + (int(h[3])<<8 | int(h[4]))
+		if len(l.hdrPart) > 0 {
+			h = append(l.hdrPart, h...)
+			l.hdrPart = nil
+		}
+		l.recLeft = need + (int(h[3])<<8 | int(h[4]))
 	}
 	if len(p) > l.recLeft {
 		p = p[:l.recLeft]
@@ -184,19 +204,19 @@ func (l *tlsLink) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// peekCipher returns the next record header's bytes (fewer when they have
-// not all come), from the carry first.
-func (l *tlsLink) peekCipher() []byte {
+// peekCipher returns the next n bytes, a record header's (fewer when they
+// have not all come), from the carry first.
+func (l *tlsLink) peekCipher(n int) []byte {
 	if len(l.carry) == 0 {
-		h, _ := l.raw.Peek(tlsRecordHeader)
+		h, _ := l.raw.Peek(n)
 		return h
 	}
-	if len(l.carry) < tlsRecordHeader && l.raw.InboundBuffered() > 0 {
+	if len(l.carry) < n && l.raw.InboundBuffered() > 0 {
 		b, _ := l.raw.Peek(-1)
 		l.carry = append(l.carry, b...)
 		_, _ = l.raw.Discard(-1)
 	}
-	return l.carry[:min(len(l.carry), tlsRecordHeader)]
+	return l.carry[:min(len(l.carry), n)]
 }
 
 func (l *tlsLink) Write(p []byte) (int, error) {
@@ -254,7 +274,7 @@ func (lp *loop) openTLS(c gnet.Conn, l *tlsLink) {
 		l.cc.tl = l
 	}
 	// crypto/tls may hold application data that came with the handshake's
-	// last flight: serve it without waiting for more traffic.
+	// last flight (tlsLink.drain): serve it without waiting for more traffic.
 	if err := lp.el.Execute(context.Background(), l); err != nil {
 		lp.s.log.Debug("cannot queue first read of TLS client", "err", err)
 	}
@@ -443,12 +463,13 @@ func (lp *loop) decryptTLS(l *tlsLink) {
 		n, err := l.tc.Read(l.in[len(l.in):cap(l.in)])
 		l.in = l.in[:len(l.in)+n]
 		if err == nil {
-			if n < room && l.recLeft == 0 && len(l.carry) == 0 && l.raw.InboundBuffered() == 0 {
+			if n < room && l.recLeft == 0 && len(l.carry) == 0 && l.raw.InboundBuffered() == 0 && !l.drain {
 				return // crypto/tls holds nothing more (see tlsLink.Read)
 			}
 			continue
 		}
 		if sockpair.IsWouldBlock(err) {
+			l.drain = false
 			return
 		}
 		l.peerDone = true
