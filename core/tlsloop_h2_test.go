@@ -210,4 +210,3 @@ func TestTLSLoopH2(t *testing.T) {
 		t.Fatalf("after the clients left: %d client connections, HTTP/2 %+v; want 0, and 406 streams or more", n, st)
 	}
 }
-

@@ -60,19 +60,19 @@ func bothServers(t *testing.T, f func(t *testing.T)) {
 // listener (h2c with prior knowledge) and the events the engine recorded; with onLoops, the
 // engine itself serves h2c on its listener (h2 is nil).
 type env struct {
-	srv     *core.Server
-	h2      *h2edge.Server
-	addr    string // h2c listener, or the TLS listener with overTLS
-	scheme  string // what the backend sees in X-Forwarded-Proto
+	srv    *core.Server
+	h2     *h2edge.Server
+	addr   string // h2c listener, or the TLS listener with overTLS
+	scheme string // what the backend sees in X-Forwarded-Proto
 	// tlsClient dials addr with overTLS (ALPN h2); nil for h2c.
 	tlsClient *tls.Config
-	backend string
-	hits    atomic.Int64 // complete requests the backend received
-	enrolls atomic.Int64 // socketpairs enrolled into the engine
-	events  string
-	mu      sync.Mutex
-	last    *http.Request // last request the backend saw (head only)
-	lastB   []byte
+	backend   string
+	hits      atomic.Int64 // complete requests the backend received
+	enrolls   atomic.Int64 // socketpairs enrolled into the engine
+	events    string
+	mu        sync.Mutex
+	last      *http.Request // last request the backend saw (head only)
+	lastB     []byte
 }
 
 func newEnv(t testing.TB, cfg h2edge.Config) *env {
