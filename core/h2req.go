@@ -264,6 +264,13 @@ func (k *h2sink) decodeRequest(st *h2stream, block []byte, end bool) error {
 		}
 	}
 	in = append(in, "Connection: close\r\n\r\n"...)
+	if k.hasCL && k.cl == 0 && !end {
+		// An empty body still to be ended: the head's last byte waits for
+		// END_STREAM (as the last body byte does, see h2stream.held), so that
+		// DATA past the content-length resets a stream the backend never saw.
+		st.held, st.hasHeld = in[len(in)-1], true
+		in = in[:len(in)-1]
+	}
 	st.in, st.off = in, 0
 	return nil
 }

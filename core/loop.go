@@ -77,6 +77,7 @@ type loop struct {
 	// a backend's callback, and those whose backpressure the tick checks.
 	tlsDirty, tlsWatch, tlsSpare []*tlsLink
 	tlsBuf                       []byte // plaintext being decrypted (tlsLink.in during serveTLS)
+	cipher                       []byte // records of one flush being gathered (sealTLS)
 
 	heads headScratch // timestamp cache, error page buffer (head.go)
 	// plugCtx is the context handed to route plugins (plugins.go).

@@ -34,6 +34,18 @@ import (
 // closing the connection sends close_notify first. Post-handshake messages
 // (TLS 1.3 KeyUpdate) are handled by crypto/tls inside Read, its answer
 // written through the same outbound buffer.
+//
+// A connection whose ALPN chose h2 (with the engine's HTTP/2 server on) is
+// an HTTP/2 connection (h2conn.go) over the same virtual connection: its
+// frames are read from the plaintext and written through tls.Conn.Write,
+// the HTTP/2 flow-control windows and h2hold.go doing what pausing and
+// holding the socket do for HTTP/1.1. A close_notify (or the end of the TCP
+// stream) ends it once the frames that came before are processed, as gnet
+// ends a plaintext HTTP/2 connection at its end of stream.
+//
+// The records one tls.Conn.Write makes are gathered (tlsLink.gather) and
+// given to gnet in one Write: one write system call per flush rather than
+// one per record.
 
 // tlsEnrolled is the gnet connection context of a TLS client handed over by
 // EnrollTLS until OnOpen replaces it with its tlsLink.
@@ -49,11 +61,16 @@ type tlsLink struct {
 	tc   *tls.Conn
 	lp   *loop
 	vc   tlsVC
-	cc   *clientConn // the engine's side; nil once it closed
+	cc   *clientConn // the engine's side (HTTP/1.1); nil once it closed
+	hc   *h2conn     // the engine's side (ALPN h2), instead of cc
 	info *ClientInfo
 	done func() // EnrollTLS's, called once when the connection is over
 
-	recLeft int // bytes of the current record not yet given to crypto/tls
+	recLeft int    // bytes of the current record not yet given to crypto/tls
+	hdrPart []byte // the start of a record header crypto/tls read during the handshake
+	// drain: crypto/tls may hold whole records it read with the handshake's last
+	// one; decryptTLS reads until it says it would block (see tlsLink.Read).
+	drain bool
 
 	// held is the socket while it is off the loop (holdTLS): an upload the
 	// backend takes slowly leaves the client's bytes in the kernel, TCP flow
@@ -80,6 +97,7 @@ type tlsLink struct {
 	paused   bool // decryption stopped while the backend's outbound drains
 	peerDone bool // close_notify, end of stream or a record error: nothing more comes
 	closed   bool // gnet closed raw
+	gather   bool // a flush runs: records go to lp.cipher, then to gnet at once (sealTLS)
 }
 
 // tlsVC is the virtual client connection of a tlsLink; gnet.Conn methods not
@@ -109,7 +127,13 @@ func (s *Server) EnrollTLS(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *
 		return err
 	}
 	cp := *info
-	l := &tlsLink{tc: tc, info: &cp, done: done}
+	l := &tlsLink{tc: tc, info: &cp, done: done, drain: true}
+	hdr, left := rec.Framing()
+	if left > 0 {
+		l.recLeft = left
+	} else if len(hdr) > 0 {
+		l.hdrPart = append([]byte(nil), hdr...)
+	}
 	rec.Feed(l)
 	ch, err := s.register(nc, &tlsEnrolled{link: l})
 	if err != nil {
@@ -128,7 +152,12 @@ func (s *Server) EnrollTLS(nc net.Conn, tc *tls.Conn, rec *sockpair.Conn, info *
 // rest stays in gnet's buffer), so that when a Read of the tls.Conn has
 // drained its plaintext and gnet holds nothing, the tls.Conn holds no
 // ciphertext either and decryptTLS does not ask again: each attempt that
-// finds nothing costs crypto/tls an allocation (its readFromUntil).
+// finds nothing costs crypto/tls an allocation (its readFromUntil). That
+// holds once crypto/tls has said it would block: during the handshake it
+// read what the socket had, which may be records (and part of one) behind
+// its last message: the framing starts where the handshake's reads left it
+// (sockpair.Conn.Framing), and decryptTLS reads until the first "would
+// block" (tlsLink.drain).
 
 // tlsRecordHeader is the length of a TLS record header.
 const tlsRecordHeader = 5
@@ -138,7 +167,7 @@ func (l *tlsLink) InboundBuffered() int {
 		return 0
 	}
 	n := len(l.carry) + l.raw.InboundBuffered()
-	if l.recLeft == 0 && n < tlsRecordHeader {
+	if l.recLeft == 0 && n < tlsRecordHeader-len(l.hdrPart) {
 		return 0 // a record header arrives whole before it is read
 	}
 	return n
@@ -146,11 +175,16 @@ func (l *tlsLink) InboundBuffered() int {
 
 func (l *tlsLink) Read(p []byte) (int, error) {
 	if l.recLeft == 0 {
-		h := l.peekCipher()
-		if len(h) < tlsRecordHeader {
+		need := tlsRecordHeader - len(l.hdrPart)
+		h := l.peekCipher(need)
+		if len(h) < need {
 			return 0, errTLSNeedMore
 		}
-		l.recLeft = tlsRecordHeader + (int(h[3])<<8 | int(h[4]))
+		if len(l.hdrPart) > 0 {
+			h = append(l.hdrPart, h...)
+			l.hdrPart = nil
+		}
+		l.recLeft = need + (int(h[3])<<8 | int(h[4]))
 	}
 	if len(p) > l.recLeft {
 		p = p[:l.recLeft]
@@ -170,22 +204,32 @@ func (l *tlsLink) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// peekCipher returns the next record header's bytes (fewer when they have
-// not all come), from the carry first.
-func (l *tlsLink) peekCipher() []byte {
+// peekCipher returns the next n bytes, a record header's (fewer when they
+// have not all come), from the carry first.
+func (l *tlsLink) peekCipher(n int) []byte {
 	if len(l.carry) == 0 {
-		h, _ := l.raw.Peek(tlsRecordHeader)
+		h, _ := l.raw.Peek(n)
 		return h
 	}
-	if len(l.carry) < tlsRecordHeader && l.raw.InboundBuffered() > 0 {
+	if len(l.carry) < n && l.raw.InboundBuffered() > 0 {
 		b, _ := l.raw.Peek(-1)
 		l.carry = append(l.carry, b...)
 		_, _ = l.raw.Discard(-1)
 	}
-	return l.carry[:min(len(l.carry), tlsRecordHeader)]
+	return l.carry[:min(len(l.carry), n)]
 }
 
 func (l *tlsLink) Write(p []byte) (int, error) {
+	if l.gather {
+		l.lp.cipher = append(l.lp.cipher, p...)
+		return len(p), nil
+	}
+	return l.sendCipher(p)
+}
+
+// sendCipher gives ciphertext p to the socket's gnet connection (or keeps it
+// while the socket is off the loop).
+func (l *tlsLink) sendCipher(p []byte) (int, error) {
 	if l.closed || l.raw == nil {
 		return 0, errTLSClosed
 	}
@@ -196,16 +240,41 @@ func (l *tlsLink) Write(p []byte) (int, error) {
 	return l.raw.Write(p)
 }
 
+// sealTLS encrypts b for l's client, the records it makes leaving in one
+// gnet Write. On the loop; a failed write closes the socket (OnClose runs
+// inside).
+func (lp *loop) sealTLS(l *tlsLink, b []byte) error {
+	l.gather = true
+	_, err := l.tc.Write(b)
+	l.gather = false
+	out := lp.cipher
+	lp.cipher = out[:0] // gnet copies what the socket does not take now
+	if len(out) > 0 {
+		if _, werr := l.sendCipher(out); err == nil {
+			err = werr
+		}
+	}
+	if cap(lp.cipher) > 256<<10 {
+		lp.cipher = nil
+	}
+	return err
+}
+
 // openTLS sets up the TLS client l on gnet connection c. In c's OnOpen.
 func (lp *loop) openTLS(c gnet.Conn, l *tlsLink) {
 	l.raw, l.lp = c, lp
 	l.vc.Conn, l.vc.l = c, l
 	c.SetContext(l)
-	lp.openClient(&l.vc, &enrolled{info: l.info})
-	l.cc = l.vc.ctx.(*clientConn)
-	l.cc.tl = l
+	if l.info.ALPN == alpnH2 && lp.s.cfg.HTTP2.Enabled {
+		// SETTINGS go with the first flush, once the preface is read.
+		l.hc = lp.openH2(&l.vc, l.info)
+	} else {
+		lp.openClient(&l.vc, &enrolled{info: l.info})
+		l.cc = l.vc.ctx.(*clientConn)
+		l.cc.tl = l
+	}
 	// crypto/tls may hold application data that came with the handshake's
-	// last flight: serve it without waiting for more traffic.
+	// last flight (tlsLink.drain): serve it without waiting for more traffic.
 	if err := lp.el.Execute(context.Background(), l); err != nil {
 		lp.s.log.Debug("cannot queue first read of TLS client", "err", err)
 	}
@@ -243,6 +312,9 @@ func (lp *loop) serveTLS(l *tlsLink) bool {
 		return lp.shutTLS(l)
 	}
 	lp.decryptTLS(l)
+	if hc := l.hc; hc != nil {
+		return lp.serveTLSH2(l, hc)
+	}
 	cc := l.cc
 	if cc == nil || l.closed {
 		return !l.closed
@@ -258,6 +330,19 @@ func (lp *loop) serveTLS(l *tlsLink) bool {
 	}
 	if l.paused && l.raw.InboundBuffered() > lp.s.cfg.HighWater {
 		return lp.holdTLS(l)
+	}
+	return false
+}
+
+// serveTLSH2 is serveTLS's part for an HTTP/2 connection: its frames are
+// read and answered; a client whose stream of records ended (close_notify,
+// end of TCP stream, a bad record) is closed then, what is queued sent first.
+func (lp *loop) serveTLSH2(l *tlsLink, hc *h2conn) bool {
+	if l.closed || hc.closed {
+		return false
+	}
+	if lp.trafficH2(hc) == gnet.Close || l.peerDone {
+		return lp.shutTLS(l)
 	}
 	return false
 }
@@ -378,12 +463,13 @@ func (lp *loop) decryptTLS(l *tlsLink) {
 		n, err := l.tc.Read(l.in[len(l.in):cap(l.in)])
 		l.in = l.in[:len(l.in)+n]
 		if err == nil {
-			if n < room && l.recLeft == 0 && len(l.carry) == 0 && l.raw.InboundBuffered() == 0 {
+			if n < room && l.recLeft == 0 && len(l.carry) == 0 && l.raw.InboundBuffered() == 0 && !l.drain {
 				return // crypto/tls holds nothing more (see tlsLink.Read)
 			}
 			continue
 		}
 		if sockpair.IsWouldBlock(err) {
+			l.drain = false
 			return
 		}
 		l.peerDone = true
@@ -420,10 +506,7 @@ func (lp *loop) closeTLS(l *tlsLink) {
 		}
 		l.closed = true // on its way back: reopenTLS closes it
 		l.finish()
-		if cc := l.cc; cc != nil {
-			l.cc = nil
-			lp.onClientClose(cc)
-		}
+		lp.endTLSEngine(l)
 		return
 	}
 	if lp.shutTLS(l) {
@@ -442,9 +525,19 @@ func (lp *loop) onTLSClose(l *tlsLink) {
 	l.closed = true
 	l.out = nil
 	l.finish()
+	lp.endTLSEngine(l)
+}
+
+// endTLSEngine ends the engine's side of l, once: the HTTP/1.1 client
+// connection or the HTTP/2 connection (its streams' exchanges end as if the
+// client left).
+func (lp *loop) endTLSEngine(l *tlsLink) {
 	if cc := l.cc; cc != nil {
 		l.cc = nil
 		lp.onClientClose(cc)
+	}
+	if hc := l.hc; hc != nil {
+		lp.closeH2(hc) // once: it marks hc closed
 	}
 }
 
@@ -463,7 +556,7 @@ func (lp *loop) flushTLS(l *tlsLink) {
 	}
 	out := l.out
 	l.out = l.out[:0]
-	_, _ = l.tc.Write(out)
+	_ = lp.sealTLS(l, out)
 	if cap(l.out) > 64<<10 {
 		l.out = nil
 	}
@@ -643,9 +736,8 @@ func (v *tlsVC) Write(b []byte) (int, error) {
 		}
 		return len(b), nil
 	}
-	n, err := l.tc.Write(b)
-	if err != nil {
-		return n, err
+	if err := lp.sealTLS(l, b); err != nil {
+		return 0, err
 	}
-	return n, nil
+	return len(b), nil
 }

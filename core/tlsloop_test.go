@@ -20,7 +20,11 @@ import (
 // startTLSLoop accepts TLS connections on a loopback port, does each handshake on a goroutine
 // and hands the connection to srv with EnrollTLS (what tlsedge's relay "loop" does). It
 // returns the address.
-func startTLSLoop(t testing.TB, srv *core.Server) string {
+func startTLSLoop(t testing.TB, srv *core.Server) string { return startTLSLoopALPN(t, srv, nil) }
+
+// startTLSLoopALPN is startTLSLoop offering protos by ALPN; the negotiated one reaches the
+// engine (h2: its HTTP/2 server on the loop's record layer).
+func startTLSLoopALPN(t testing.TB, srv *core.Server, protos []string) string {
 	t.Helper()
 	m, err := pki.Mint(pki.MintOptions{CommonName: "bench.test", Hosts: []string{"bench.test"}})
 	if err != nil {
@@ -35,7 +39,7 @@ func startTLSLoop(t testing.TB, srv *core.Server) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: protos}
 	go func() {
 		for {
 			nc, err := ln.Accept()
@@ -49,7 +53,8 @@ func startTLSLoop(t testing.TB, srv *core.Server) string {
 					_ = nc.Close()
 					return
 				}
-				_ = srv.EnrollTLS(nc, tc, rec, &core.ClientInfo{TLS: true, ServerName: "bench.test", TLSVersion: "TLSv1.3"}, nil)
+				info := &core.ClientInfo{TLS: true, ServerName: "bench.test", TLSVersion: "TLSv1.3", ALPN: tc.ConnectionState().NegotiatedProtocol}
+				_ = srv.EnrollTLS(nc, tc, rec, info, nil)
 			}()
 		}
 	}()

@@ -70,7 +70,7 @@ func testH2Attacks(t *testing.T) {
 	get := headers(":method", "GET", ":scheme", "http", ":path", "/", ":authority", "h2.test")
 
 	t.Run("rapid reset", func(t *testing.T) {
-		rc := dialRaw(t, e.addr)
+		rc := e.dialRaw(t)
 		// All the frames in one write, so that the server reads them faster than handlers can
 		// start, whatever the machine's load (or -race) does to both.
 		var burst bytes.Buffer
@@ -91,7 +91,7 @@ func testH2Attacks(t *testing.T) {
 		}
 	})
 	t.Run("CONTINUATION flood", func(t *testing.T) {
-		rc := dialRaw(t, e.addr)
+		rc := e.dialRaw(t)
 		_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: get, EndHeaders: false})
 		junk := headers(strings.Repeat("x", 100), strings.Repeat("y", 4000))
 		sent := 0
@@ -106,7 +106,7 @@ func testH2Attacks(t *testing.T) {
 		neighbourServed(t, e, cl)
 	})
 	t.Run("HPACK bomb", func(t *testing.T) {
-		rc := dialRaw(t, e.addr)
+		rc := e.dialRaw(t)
 		var b bytes.Buffer
 		enc := hpack.NewEncoder(&b)
 		for _, f := range []hpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "http"}, {Name: ":path", Value: "/"}, {Name: ":authority", Value: "h2.test"}} {
@@ -124,7 +124,7 @@ func testH2Attacks(t *testing.T) {
 		neighbourServed(t, e, cl)
 	})
 	t.Run("PING flood", func(t *testing.T) {
-		rc := dialRaw(t, e.addr)
+		rc := e.dialRaw(t)
 		var data [8]byte
 		for i := 0; i < 200000; i++ { // never reads the ACKs
 			_ = rc.c.SetWriteDeadline(time.Now().Add(time.Second))
@@ -138,7 +138,7 @@ func testH2Attacks(t *testing.T) {
 		neighbourServed(t, e, cl)
 	})
 	t.Run("SETTINGS flood", func(t *testing.T) {
-		rc := dialRaw(t, e.addr)
+		rc := e.dialRaw(t)
 		for i := 0; i < 200000; i++ {
 			_ = rc.c.SetWriteDeadline(time.Now().Add(time.Second))
 			if rc.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 16384}) != nil {
@@ -151,7 +151,7 @@ func testH2Attacks(t *testing.T) {
 		neighbourServed(t, e, cl)
 	})
 	t.Run("WINDOW_UPDATE overflow", func(t *testing.T) {
-		rc := dialRaw(t, e.addr)
+		rc := e.dialRaw(t)
 		for range 4 {
 			_ = rc.fr.WriteWindowUpdate(0, 1<<30)
 		}
@@ -161,7 +161,7 @@ func testH2Attacks(t *testing.T) {
 		neighbourServed(t, e, cl)
 	})
 	t.Run("zero-window stall", func(t *testing.T) {
-		rc := dialRaw(t, e.addr)
+		rc := e.dialRaw(t)
 		_ = rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
 		_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: get, EndHeaders: true, EndStream: true})
 		// Never reads: no PING answered, no window opened.

@@ -46,7 +46,7 @@ func TestH2LimitDefaults(t *testing.T) { bothServers(t, testH2LimitDefaults) }
 
 func testH2LimitDefaults(t *testing.T) {
 	e := newEnv(t, h2edge.Config{})
-	rc := dialRaw(t, e.addr)
+	rc := e.dialRaw(t)
 	st, connWin := serverSettings(t, rc)
 	if st[http2.SettingMaxConcurrentStreams] != 100 || st[http2.SettingInitialWindowSize] != 256<<10 ||
 		st[http2.SettingMaxFrameSize] != 16<<10 || st[http2.SettingMaxHeaderListSize] < 32<<10 || st[http2.SettingMaxHeaderListSize] > 40<<10 {
@@ -67,7 +67,7 @@ func testH2LimitDefaults(t *testing.T) {
 		t.Errorf("101st concurrent stream: %q, want refused", got)
 	}
 	// A header list past 32 KiB.
-	rc2 := dialRaw(t, e.addr)
+	rc2 := e.dialRaw(t)
 	big := headers(":method", "GET", ":scheme", "http", ":path", "/", ":authority", "h2.test", "x-big", strings.Repeat("~", 20000), "x-big2", strings.Repeat("~", 15000))
 	if len(big) < 35000 {
 		t.Fatalf("header block compressed to %d bytes", len(big))
@@ -84,7 +84,7 @@ func testH2LimitDefaults(t *testing.T) {
 
 	// Settings change what is advertised; an idle connection is closed after IdleTimeout.
 	e2 := newEnv(t, h2edge.Config{MaxConcurrentStreams: 7, StreamWindow: 1 << 17, ConnWindow: 1 << 18, IdleTimeout: 300 * time.Millisecond})
-	rc3 := dialRaw(t, e2.addr)
+	rc3 := e2.dialRaw(t)
 	st, connWin = serverSettings(t, rc3)
 	if st[http2.SettingMaxConcurrentStreams] != 7 || st[http2.SettingInitialWindowSize] != 1<<17 || connWin+65535 != 1<<18 {
 		t.Errorf("settings not applied: %v, connection window %d", st, connWin+65535)

@@ -40,7 +40,7 @@ func testH2Proxy(t *testing.T) {
 		return resp, string(b)
 	}
 	resp, b := do("GET", "/", "", false)
-	if resp.StatusCode != 200 || resp.Proto != "HTTP/2.0" || !strings.HasPrefix(b, "proto=HTTP/1.1 host=h2.test xff=127.0.0.1 xfp=http len=0") {
+	if resp.StatusCode != 200 || resp.Proto != "HTTP/2.0" || !strings.HasPrefix(b, "proto=HTTP/1.1 host=h2.test xff=127.0.0.1 xfp="+e.scheme+" len=0") {
 		t.Errorf("GET: %d %s %q", resp.StatusCode, resp.Proto, b)
 	}
 	if _, b = do("POST", "/", "hello", false); !strings.HasSuffix(b, "len=5 body=hello") {

@@ -2,6 +2,7 @@ package h2edge_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net"
 	"strings"
 	"testing"
@@ -20,9 +21,17 @@ type rawConn struct {
 	id uint32
 }
 
-func dialRaw(t *testing.T, addr string) *rawConn {
+// dialRaw connects to the env (over TLS with ALPN h2 in the TLS variants) and sends the
+// preface and empty SETTINGS.
+func (e *env) dialRaw(t *testing.T) *rawConn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	var c net.Conn
+	var err error
+	if e.tlsClient != nil {
+		c, err = tls.Dial("tcp", e.addr, e.tlsClient)
+	} else {
+		c, err = net.Dial("tcp", e.addr)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +121,7 @@ func testH2DowngradeSmuggling(t *testing.T) {
 		{"two hosts", with("host", "h2.test", "host", "other.test"), []string{"x"}},
 	}
 	for _, c := range cases {
-		rc := dialRaw(t, e.addr)
+		rc := e.dialRaw(t)
 		got := rc.send(t, c.block, c.data...)
 		// A body shorter than its content-length is only known at END_STREAM, after the head
 		// went to the engine: the request is cut short (the backend never gets a complete one)
@@ -124,7 +133,7 @@ func testH2DowngradeSmuggling(t *testing.T) {
 	}
 	// Trailers that framing depends on, or pseudo-headers in trailers.
 	for _, tr := range []string{"content-length", "transfer-encoding", "host", ":path"} {
-		rc := dialRaw(t, e.addr)
+		rc := e.dialRaw(t)
 		id := rc.id
 		_ = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: with("trailer", "x-ok"), EndHeaders: true})
 		_ = rc.fr.WriteData(id, false, []byte("abc"))
@@ -137,7 +146,7 @@ func testH2DowngradeSmuggling(t *testing.T) {
 		t.Fatalf("the backend received %d complete requests from refused streams", n)
 	}
 	// Undeclared trailers are dropped by x/net: one request, without them.
-	rc0 := dialRaw(t, e.addr)
+	rc0 := e.dialRaw(t)
 	id := rc0.id
 	_ = rc0.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: with(), EndHeaders: true})
 	_ = rc0.fr.WriteData(id, false, []byte("abc"))
@@ -151,11 +160,11 @@ func testH2DowngradeSmuggling(t *testing.T) {
 	e.mu.Unlock()
 	e.hits.Store(0)
 	// A body that spells a request is the body of one request.
-	rc := dialRaw(t, e.addr)
+	rc := e.dialRaw(t)
 	if got := rc.send(t, with("content-length", "38"), smuggled); got != "200" {
 		t.Fatalf("valid request: %q", got)
 	}
-	rc2 := dialRaw(t, e.addr)
+	rc2 := e.dialRaw(t)
 	if got := rc2.send(t, with(), smuggled); got != "200" {
 		t.Fatalf("valid request without length: %q", got)
 	}

@@ -56,8 +56,8 @@ type Config struct {
 	// default, "") runs them on the process's relay pollers (sockpair.Poller: one goroutine
 	// per poller, no goroutine per connection), RelayGoroutines on two goroutines each
 	// (sockpair.Relay), RelayLoop hands the TCP connection itself to an event loop that
-	// drives the record layer (EnrollLoop; no socketpair; connections whose ALPN chose h2
-	// still go through the pollers). docs/ARCHITECTURE.md has the measurements.
+	// drives the record layer (EnrollLoop; no socketpair; connections whose ALPN chose h2 too,
+	// unless ServeH2 serves them). docs/ARCHITECTURE.md has the measurements.
 	Relay string
 	// EnrollLoop hands the engine a connection whose handshake succeeded, for RelayLoop:
 	// nc is the TCP connection, tc the tls.Conn over rec (which wraps nc; the engine switches
@@ -525,8 +525,8 @@ func addrPort(a net.Addr) netip.AddrPort {
 // handoff creates the socketpair, writes the PROXY header on our end, gives the other end to
 // the engine and starts the relay, which runs until either side closes.
 func (s *Server) handoff(tc *tls.Conn, in *proxyproto.Info) error {
-	if s.cfg.Relay == RelayLoop && in.ALPN != "h2" {
-		return s.handoffLoop(tc, in)
+	if s.cfg.Relay == RelayLoop {
+		return s.handoffLoop(tc, in) // h2 too: ServeH2 took it already when it is set
 	}
 	hdr := proxyproto.Append(make([]byte, 0, 256), in)
 	if s.cfg.Relay == RelayPoller || s.cfg.Relay == RelayLoop {

@@ -364,8 +364,8 @@ func TestTableVersions(t *testing.T) {
 }
 
 // TestLoopRelay runs the handshake-side tests with Relay "loop": the connection and what the
-// handshake learned reach EnrollLoop instead of a PROXY header on a socketpair; HTTP/2 stays on
-// the pollers; and the mode needs EnrollLoop.
+// handshake learned reach EnrollLoop instead of a PROXY header on a socketpair (HTTP/2 too,
+// unless ServeH2 serves it); and the mode needs EnrollLoop.
 func TestLoopRelay(t *testing.T) {
 	if _, err := New(Config{Enroll: func(net.Conn) error { return nil }, Relay: RelayLoop}); err == nil ||
 		!strings.Contains(err.Error(), "EnrollLoop") {

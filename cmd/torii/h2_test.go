@@ -18,11 +18,14 @@ import (
 // TestHTTP2Binary: the real binary with --listen-tls (ALPN h2 by default) and --h2c: curl
 // --http2 over TLS and --http2-prior-knowledge on the plaintext listener are served as HTTP/2
 // (the backend sees HTTP/1.1 with the client's address and scheme), and HTTP/1.1 on the
-// plaintext listener still works with --h2c on; Go's HTTP/2 client over TLS too.
+// plaintext listener still works with --h2c on; Go's HTTP/2 client over TLS too. Both TLS
+// relays: the record layer on the loops (HTTP/2 served over it) and the relay pollers.
 func TestHTTP2Binary(t *testing.T) {
-	for _, impl := range []string{"loops", "h2edge"} {
-		t.Run(impl, func(t *testing.T) { testHTTP2Binary(t, impl) })
-	}
+	bothRelays(t, func(t *testing.T) {
+		for _, impl := range []string{"loops", "h2edge"} {
+			t.Run(impl, func(t *testing.T) { testHTTP2Binary(t, impl) })
+		}
+	})
 }
 
 func testHTTP2Binary(t *testing.T, impl string) {
@@ -30,7 +33,7 @@ func testHTTP2Binary(t *testing.T, impl string) {
 	c1, k1, _ := p.issue("h2", "h2.test")
 	backend := forwardedBackend(t)
 	tr := testkit.StartTorii(t, toriiBin, "proxy", "--listen", anyPort, "--listen-tls", anyPort, "--to", "http://"+backend,
-		"--tls-cert", c1, "--tls-key", k1, "--loops", "1", "--h2c", "--h2-server", impl)
+		"--tls-cert", c1, "--tls-key", k1, "--loops", "1", "--h2c", "--h2-server", impl, "--tls-relay", tlsRelay)
 	_, port, _ := net.SplitHostPort(tr.TLS)
 	curl := func(args ...string) string {
 		t.Helper()

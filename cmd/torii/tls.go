@@ -48,7 +48,7 @@ func (f *tlsFlags) register(fs *flag.FlagSet, serve bool) {
 	fs.DurationVar(&f.handshakeTimeout, "tls-handshake-timeout", tlsedge.DefaultHandshakeTimeout, "time allowed for a TLS handshake")
 	fs.IntVar(&f.maxHandshakes, "tls-max-handshakes", tlsedge.DefaultMaxHandshakes, "TLS handshakes run at once; more wait in the accept queue")
 	fs.StringVar(&f.relay, "tls-relay", tlsedge.RelayLoop, "how established TLS connections reach the event loops: "+
-		tlsedge.RelayLoop+" (the loops drive the record layer of the client's own socket; HTTP/2 connections use the pollers), "+
+		tlsedge.RelayLoop+" (the loops drive the record layer of the client's own socket, HTTP/2 included), "+
 		tlsedge.RelayPoller+" (a socketpair relayed by relay pollers, one goroutine each) or "+tlsedge.RelayGoroutines+" (two goroutines per connection)")
 	f.h2.register(fs)
 }

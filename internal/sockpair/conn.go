@@ -43,6 +43,13 @@ type Conn struct {
 	// Set by Feed: an event loop owns the socket and drives the record layer (see Feed).
 	fed  bool
 	feed Feeder
+
+	// The record framing of what Read returned before it was polled (the handshake): a
+	// partial record header (hdr[:hdrN]) or the bytes of a record's body not returned yet
+	// (left). See Framing.
+	hdr  [5]byte
+	hdrN int
+	left int
 }
 
 // Feeder is what an event loop gives a fed Conn: the bytes it read from the socket (Read,
@@ -94,7 +101,9 @@ func (wouldBlock) Temporary() bool { return true }
 // Read reads what the socket holds into p. See Conn.
 func (c *Conn) Read(p []byte) (int, error) {
 	if !c.polled {
-		return c.Conn.Read(p)
+		n, err := c.Conn.Read(p)
+		c.track(p[:max(n, 0)])
+		return n, err
 	}
 	if len(p) == 0 {
 		return 0, nil
@@ -125,6 +134,37 @@ func (c *Conn) Read(p []byte) (int, error) {
 			return 0, c.opError("read", err)
 		}
 	}
+}
+
+// track follows the TLS record framing of b, the next bytes Read returns.
+func (c *Conn) track(b []byte) {
+	for len(b) > 0 {
+		if c.left > 0 {
+			k := min(len(b), c.left)
+			c.left -= k
+			b = b[k:]
+			continue
+		}
+		k := copy(c.hdr[c.hdrN:], b)
+		c.hdrN += k
+		b = b[k:]
+		if c.hdrN == len(c.hdr) {
+			c.left = int(c.hdr[3])<<8 | int(c.hdr[4])
+			c.hdrN = 0
+		}
+	}
+}
+
+// Framing says where the TLS record framing of what Read returned so far stands: hdr is the
+// start of a record header (nil when none is partly read) and left the bytes of the current
+// record's body not returned yet. crypto/tls may read past the handshake's last record, and
+// what it holds then is unknown to the caller; a loop taking over after the handshake (Feed)
+// resumes the framing from here. hdr is valid until the next Read.
+func (c *Conn) Framing() (hdr []byte, left int) {
+	if c.hdrN > 0 {
+		hdr = c.hdr[:c.hdrN]
+	}
+	return hdr, c.left
 }
 
 // Write writes p; once polled it never blocks: what the socket does not take now is kept and
