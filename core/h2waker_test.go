@@ -3,6 +3,7 @@ package core_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/binary"
 	"net"
 	"net/http"
@@ -140,13 +141,21 @@ func (r *rawH2) ends(t *testing.T, n int) []uint32 {
 // waits, when the loop's waker runs after the batch (h2waker.go). The test
 // stalls the loop while the backend answers, so that the responses are in
 // one batch; without batching each is its own write (and TLS record). Over
-// h2c and over an enrolled socketpair with a PROXY header saying ALPN h2 (the
-// TLS terminator's relay).
+// h2c, over TLS on the loop's record layer, and over an enrolled socketpair
+// with a PROXY header saying ALPN h2 (the TLS terminator's socketpair relay).
 func TestH2ResponsesCoalesced(t *testing.T) {
 	const n = 8
 	dials := map[string]func(t *testing.T, srv *core.Server) net.Conn{
 		"h2c": func(t *testing.T, srv *core.Server) net.Conn {
 			c, err := net.Dial("tcp", srv.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			return c
+		},
+		"tls": func(t *testing.T, srv *core.Server) net.Conn {
+			c, err := tls.Dial("tcp", startTLSLoopALPN(t, srv, []string{"h2"}), &tls.Config{ServerName: "bench.test", InsecureSkipVerify: true, NextProtos: []string{"h2"}})
 			if err != nil {
 				t.Fatal(err)
 			}
