@@ -55,7 +55,12 @@ func (a *acceptor) sniffH2C(s *Server, c *net.TCPConn) {
 	if err != nil {
 		return
 	}
-	a.results <- res
+	// Waited for here, not handed to collect: this goroutine is not one
+	// that stop waits for, and a.results may be closed by now.
+	if r := <-res; r.Err != nil {
+		a.stall.Store(true)
+		a.refused(s, r.Err)
+	}
 }
 
 // sniffPreface reports whether c's pending bytes start with the HTTP/2 preface (h2), or are

@@ -30,9 +30,12 @@ import (
 // (h2c.go registers them with an h2Enrolled context).
 //
 // Frames written while the connection's own callback runs are batched and
-// written once at its end; frames written from another callback (a
-// backend's response) are batched until a task queued on the loop runs,
-// after the current batch of events: one write per connection per batch.
+// written once at its end; frames written from a backend's callback (a
+// response) at the end of that callback, or, while other streams of the
+// connection still wait for their responses, when the loop's waker runs
+// after the current batch of events (h2waker.go); frames written anywhere
+// else when the waker runs too (or a task queued on the loop, without a
+// waker).
 
 // h2conn is one HTTP/2 connection, owned by its loop.
 type h2conn struct {
@@ -47,7 +50,8 @@ type h2conn struct {
 	goingAway   bool // GOAWAY sent: no new stream, close once flushed
 	inTraffic   bool // the connection's callback runs: writes wait for its end
 	inCb        bool // its callback runs: closing is by the returned action
-	flushQueued bool // a flush task is queued on the loop
+	flushQueued bool // in lp.h2dirty, or a flush task is queued on the loop
+	deferred    bool // in lp.h2later: the loop's waker writes it
 
 	out []byte // frames waiting to be written
 
@@ -125,6 +129,7 @@ func (lp *loop) openH2(c gnet.Conn, info *ClientInfo) *h2conn {
 		lp.h2conns = make(map[*h2conn]struct{})
 	}
 	lp.h2conns[hc] = struct{}{}
+	lp.startWaker()
 	lp.s.h2Conns.Add(1)
 	lp.s.h2Served.Add(1)
 	// Our SETTINGS first (RFC 9113 §3.4), then the connection window.
@@ -154,8 +159,7 @@ func (lp *loop) trafficH2(hc *h2conn) gnet.Action {
 	}
 	if act == gnet.Close {
 		if len(hc.out) > 0 {
-			_, _ = hc.c.Write(hc.out)
-			hc.out = hc.out[:0]
+			hc.write()
 		}
 		return gnet.Close
 	}
@@ -734,31 +738,42 @@ func (hc *h2conn) expire(lp *loop, now int64) {
 }
 
 // wantFlush makes sure what was queued is written: at the end of the
-// connection's callback, or by a task after the loop's current events.
+// connection's callback, at the end of the backend callback that runs
+// (flushH2Dirty), or when the loop's waker runs after the current events.
 func (hc *h2conn) wantFlush() {
-	if hc.inTraffic || hc.flushQueued || hc.closed {
+	if hc.inTraffic || hc.flushQueued || hc.deferred || hc.closed {
 		return
 	}
-	hc.flushQueued = true
 	lp := hc.lp
 	if lp.h2batch {
-		// In a backend's callback: written when it ends (flushH2Dirty), no
+		// In a backend's callback: decided when it ends (flushH2Dirty), no
 		// task and no allocation.
+		hc.flushQueued = true
 		lp.h2dirty = append(lp.h2dirty, hc)
 		return
 	}
+	if lp.waker.arm() {
+		hc.deferred = true
+		lp.h2later = append(lp.h2later, hc)
+		return
+	}
+	hc.flushQueued = true
 	if err := lp.el.Execute(context.Background(), hc); err != nil {
 		hc.flushQueued = false
 	}
 }
 
-// flushH2Dirty writes the frames queued for HTTP/2 connections during a
-// backend's callback.
+// flushH2Dirty, at the end of a backend's callback, writes the frames
+// queued for HTTP/2 connections during it, or leaves them to the loop's
+// waker (deferH2).
 func (lp *loop) flushH2Dirty() {
 	for i := 0; i < len(lp.h2dirty); i++ { // a failed write may close more
 		hc := lp.h2dirty[i]
 		lp.h2dirty[i] = nil
 		hc.flushQueued = false
+		if lp.deferH2(hc) {
+			continue
+		}
 		hc.flushNow()
 	}
 	lp.h2dirty = lp.h2dirty[:0]
@@ -778,13 +793,20 @@ func (hc *h2conn) flushNow() {
 		return
 	}
 	if len(hc.out) > 0 {
-		out := hc.out
-		hc.out = hc.out[:0]
-		_, _ = hc.c.Write(out)
+		hc.write()
 	}
 	if !hc.closed && !hc.inCb && hc.goingAway && hc.idle() {
 		hc.lp.closeConn(hc.c)
 	}
+}
+
+// write writes the queued frames (one write, one TLS record). A failed write
+// closes the connection (gnet runs OnClose inside Write).
+func (hc *h2conn) write() {
+	out := hc.out
+	hc.out = hc.out[:0]
+	hc.lp.s.h2Writes.Add(1)
+	_, _ = hc.c.Write(out)
 }
 
 // closeH2 runs when gnet closed an HTTP/2 connection: every stream's
@@ -844,8 +866,7 @@ func (lp *loop) becomeH2(cc *clientConn) {
 	hc.inTraffic = false
 	if !hc.closed {
 		if act == gnet.Close {
-			_, _ = hc.c.Write(hc.out)
-			hc.out = hc.out[:0]
+			hc.write()
 			lp.closeConn(c)
 		} else {
 			hc.flushNow()
@@ -859,6 +880,9 @@ type HTTP2Stats struct {
 	Conns   int64  // open HTTP/2 connections
 	Served  int64  // HTTP/2 connections ever
 	Streams uint64 // request streams ever
+	// Writes counts the writes of frames to HTTP/2 connections ever (each
+	// one TLS record over TLS): Writes/Streams is what batching achieves.
+	Writes uint64
 	// Errors counts, by RFC 9113 error code name ("protocol_error",
 	// "enhance_your_calm" for floods and rapid resets, "settings_timeout"
 	// for an unanswered PING, "refused_stream" past the stream limit),
@@ -868,7 +892,7 @@ type HTTP2Stats struct {
 
 // HTTP2Stats returns the HTTP/2 counters. Safe from any goroutine.
 func (s *Server) HTTP2Stats() HTTP2Stats {
-	st := HTTP2Stats{Conns: s.h2Conns.Load(), Served: s.h2Served.Load(), Streams: s.h2Streams.Load(), Errors: map[string]uint64{}}
+	st := HTTP2Stats{Conns: s.h2Conns.Load(), Served: s.h2Served.Load(), Streams: s.h2Streams.Load(), Writes: s.h2Writes.Load(), Errors: map[string]uint64{}}
 	for i := range s.h2Errors {
 		if n := s.h2Errors[i].Load(); n > 0 {
 			st.Errors[h2.ErrCode(i).String()] = n

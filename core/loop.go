@@ -67,6 +67,8 @@ type loop struct {
 	h2conns     map[*h2conn]struct{}
 	h2batch     bool      // a backend's callback runs: HTTP/2 frames wait for its end
 	h2dirty     []*h2conn // connections with frames to write at that end
+	h2later     []*h2conn // connections the waker writes (h2waker.go)
+	waker       loopWaker
 	h2resp      httpparse.Response
 	h2respHdr   [maxHeaders]httpparse.Header
 	h2blk       []byte

@@ -43,6 +43,7 @@ type Server struct {
 	h2Conns   atomic.Int64
 	h2Served  atomic.Int64
 	h2Streams atomic.Uint64
+	h2Writes  atomic.Uint64 // writes of frames to HTTP/2 connections
 	h2Errors  [16]atomic.Uint64
 	h2Held    atomic.Int64 // backend connections held off the loop for a draining stream, ever
 	// h2cfg is the HTTP/2 configuration in force: Config.HTTP2, or its
@@ -319,6 +320,9 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		}
 		h.s.loopFor(c.EventLoop()).openTLS(c, x.link)
 		return nil, gnet.None
+	case *loopWaker:
+		x.opened(c) // not a client (h2waker.go)
+		return nil, gnet.None
 	case *h2Enrolled:
 		// HTTP/2 with prior knowledge (h2c.go).
 		if !h.s.admitVirtual() {
@@ -368,6 +372,8 @@ func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 		x.lp.onTLSClose(x)
 	case *tlsEnrolled:
 		x.link.finish() // refused in OnOpen
+	case *loopWaker:
+		x.closed()
 	}
 	return gnet.None
 }
@@ -382,6 +388,8 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		return x.lp.trafficH2(x)
 	case *tlsLink:
 		return x.lp.trafficTLS(x)
+	case *loopWaker:
+		return x.traffic(c)
 	}
 	return gnet.Close
 }

@@ -1,0 +1,54 @@
+package core
+
+import (
+	"context"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// What the external tests (package core_test) may reach inside the engine.
+
+// onLoops runs fn on every event loop of s, one after the other, and waits
+// for each; it reports false when a loop took no task (the engine stopped).
+func (s *Server) onLoops(fn func(lp *loop)) bool {
+	for _, lp := range *s.loopList.Load() {
+		done := make(chan struct{})
+		err := lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			fn(lp)
+			close(done)
+			return nil
+		}))
+		if err != nil {
+			return false
+		}
+		<-done
+	}
+	return true
+}
+
+// WakersReadyForTest reports whether every loop has a registered HTTP/2
+// waker (h2waker.go).
+func (s *Server) WakersReadyForTest() bool {
+	ready := true
+	ok := s.onLoops(func(lp *loop) { ready = ready && lp.waker.state == wakerReady })
+	return ok && ready
+}
+
+// StallLoopsForTest blocks every event loop in a task until release is
+// called: what the sockets receive meanwhile is reported by the loop's next
+// epoll_wait, in one batch.
+func (s *Server) StallLoopsForTest() (release func()) {
+	stop := make(chan struct{})
+	for _, lp := range *s.loopList.Load() {
+		stalled := make(chan struct{})
+		err := lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			close(stalled)
+			<-stop
+			return nil
+		}))
+		if err == nil {
+			<-stalled
+		}
+	}
+	return func() { close(stop) }
+}
