@@ -31,6 +31,13 @@ func newH2BenchClient(tb testing.TB, addr string) *h2BenchClient {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return newH2BenchClientOn(tb, c)
+}
+
+// newH2BenchClientOn is newH2BenchClient over c (a TLS connection whose ALPN chose h2, say);
+// c is closed when the test ends.
+func newH2BenchClientOn(tb testing.TB, c net.Conn) *h2BenchClient {
+	tb.Helper()
 	tb.Cleanup(func() { _ = c.Close() })
 	hc := &h2BenchClient{c: c, id: 1, out: make([]byte, 0, 1024), buf: make([]byte, 64<<10)}
 	// :method GET, :scheme http, :path / (static), :authority bench.test (literal, not indexed).

@@ -23,8 +23,9 @@ import (
 // client's flow-control windows. Routing, plugins, API keys, quotas, events
 // (protocol HTTP/2.0) and metrics are therefore those of HTTP/1.1.
 //
-// Connections come in two ways: enrolled with ALPN h2 (the TLS listener, the
-// PROXY header says so: readPreface hands the connection over) and, with
+// Connections come in two ways: enrolled with ALPN h2 (the TLS listener: the
+// loop's record layer, tlsloop.go, or a socketpair whose PROXY header says
+// so, readPreface handing the connection over) and, with
 // HTTP2Config.H2C, plaintext connections whose first bytes are the preface
 // (h2c.go registers them with an h2Enrolled context).
 //

@@ -29,11 +29,36 @@ import (
 func TestTLSLoopGetAllocs(t *testing.T) {
 	be := startFixedBackend(t)
 	srv := startProxy(t, core.Config{Loops: 1}, quickRoute(t, be))
-	addr := startTLSLoop(t, srv)
+	per := tlsClientAllocs(t, startTLSLoop(t, srv), "http/1.1")
+	t.Logf("%.3f allocations per request over TLS on the loop", per)
+	// A few background allocations (tickers, the runtime) may fall in the window; one more per
+	// request would be 5000 more.
+	if per > 1.05 {
+		t.Errorf("%.3f allocations per TLS request on the loop, want 1 (crypto/tls's own)", per)
+	}
+}
 
+// TestTLSLoopH2GetAllocs is TestTLSLoopGetAllocs over HTTP/2 (ALPN h2, the engine's HTTP/2
+// server on the loop's record layer; one stream after the other, as TestProxyH2GetAllocs):
+// one allocation per request, crypto/tls's reader of the record that brings the request's
+// HEADERS (and the client's WINDOW_UPDATE, written with it).
+func TestTLSLoopH2GetAllocs(t *testing.T) {
+	be := startFixedBackend(t)
+	srv := startProxy(t, core.Config{Loops: 1, HTTP2: core.HTTP2Config{Enabled: true}}, quickRoute(t, be))
+	per := tlsClientAllocs(t, startTLSLoopALPN(t, srv, []string{"h2"}), "h2")
+	t.Logf("%.3f allocations per HTTP/2 request over TLS on the loop", per)
+	if per > 1.05 {
+		t.Errorf("%.3f allocations per HTTP/2 request over TLS on the loop, want 1 (crypto/tls's own)", per)
+	}
+}
+
+// tlsClientAllocs runs TestTLSLoopClientProcess against addr speaking proto (http/1.1 or h2)
+// and returns this process's allocations per request, background included.
+func tlsClientAllocs(t *testing.T, addr, proto string) float64 {
+	t.Helper()
 	const warm, n = 2000, 5000
 	cmd := exec.Command(os.Args[0], "-test.run=^TestTLSLoopClientProcess$")
-	cmd.Env = append(os.Environ(), "TORII_TLS_ALLOC_CLIENT="+addr+","+strconv.Itoa(warm)+","+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), "TORII_TLS_ALLOC_CLIENT="+addr+","+strconv.Itoa(warm)+","+strconv.Itoa(n)+","+proto)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -56,13 +81,7 @@ func TestTLSLoopGetAllocs(t *testing.T) {
 	_, _ = stdin.Write([]byte("go\n"))
 	expect("done")
 	runtime.ReadMemStats(&after)
-	per := float64(after.Mallocs-before.Mallocs) / n
-	t.Logf("%.3f allocations per request over TLS on the loop (%d in all, background included)", per, after.Mallocs-before.Mallocs)
-	// A few background allocations (tickers, the runtime) may fall in the window; one more per
-	// request would be 5000 more.
-	if per > 1.05 {
-		t.Errorf("%.3f allocations per TLS request on the loop, want 1 (crypto/tls's own)", per)
-	}
+	return float64(after.Mallocs-before.Mallocs) / n
 }
 
 // TestTLSLoopClientProcess is the client of TestTLSLoopGetAllocs, in its own process.
@@ -72,17 +91,33 @@ func TestTLSLoopClientProcess(t *testing.T) {
 		t.Skip("only as TestTLSLoopGetAllocs's client")
 	}
 	parts := bytes.Split([]byte(spec), []byte(","))
-	if len(parts) != 3 {
+	if len(parts) != 4 {
 		t.Fatalf("TORII_TLS_ALLOC_CLIENT=%q", spec)
 	}
 	addr := string(parts[0])
 	warm, _ := strconv.Atoi(string(parts[1]))
 	n, _ := strconv.Atoi(string(parts[2]))
-	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "bench.test", InsecureSkipVerify: true})
+	proto := string(parts[3])
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "bench.test", InsecureSkipVerify: true, NextProtos: []string{proto}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	if proto == "h2" {
+		hc := newH2BenchClientOn(t, c)
+		for range warm {
+			hc.do(t)
+		}
+		fmt.Println("warm")
+		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			hc.do(t)
+		}
+		fmt.Println("done")
+		return
+	}
 	req := []byte("GET / HTTP/1.1\r\nHost: bench.test\r\n\r\n")
 	buf := make([]byte, 64<<10)
 	tail := []byte("Hello, World!")

@@ -210,3 +210,69 @@ func TestTLSLoopH2(t *testing.T) {
 		t.Fatalf("after the clients left: %d client connections, HTTP/2 %+v; want 0, and 406 streams or more", n, st)
 	}
 }
+
+// TestTLSLoopH2ConnsAndShutdown: an HTTP/2 connection over TLS on the loop counts once against
+// MaxConns for its life (a third client past MaxConns 2 is closed unanswered; a new one is
+// served once one left), and a graceful shutdown sends an idle one GOAWAY NO_ERROR and closes
+// it, Shutdown returning well before its grace.
+func TestTLSLoopH2ConnsAndShutdown(t *testing.T) {
+	be := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	srv := startProxy(t, core.Config{Loops: 1, MaxConns: 2, HTTP2: core.HTTP2Config{Enabled: true}}, quickRoute(t, be))
+	addr := startTLSLoopALPN(t, srv, []string{"h2"})
+	open := func() *tlsH2Conn {
+		h := dialTLSH2(t, addr)
+		_, _ = h.c.Write([]byte(http2.ClientPreface))
+		_ = h.fr.WriteSettings()
+		_ = h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: get("/"), EndHeaders: true, EndStream: true})
+		return h
+	}
+	served := func(h *tlsH2Conn) bool {
+		ended, _, _ := h.frames(1)
+		return ended[1]
+	}
+	waitConns := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for srv.Stats().Conns != want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := srv.Stats().Conns; n != want {
+			t.Fatalf("%d client connections, want %d", n, want)
+		}
+	}
+	a, b := open(), open()
+	if !served(a) || !served(b) {
+		t.Fatal("the first two connections were not served")
+	}
+	waitConns(2)
+	c := open()
+	// Closed with the client's bytes unread: EOF, or a reset.
+	var ne net.Error
+	if ended, _, err := c.frames(1); len(ended) != 0 || err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("a third connection past MaxConns: streams %v, %v; want closed unanswered", ended, err)
+	}
+	_ = a.c.Close()
+	waitConns(1)
+	d := open()
+	if !served(d) {
+		t.Fatal("a connection after one left was not served")
+	}
+	waitConns(2)
+	_ = b.c.Close()
+	waitConns(1)
+
+	shut := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+		defer cancel()
+		shut <- srv.Shutdown(ctx)
+	}()
+	_ = d.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, goaway, err := d.frames(0); goaway != "NO_ERROR" || !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection at shutdown: GOAWAY %q, then %v; want NO_ERROR, then close_notify", goaway, err)
+	}
+	if err := <-shut; err != nil || time.Since(start) > 4*time.Second {
+		t.Fatalf("Shutdown: %v after %v", err, time.Since(start))
+	}
+}

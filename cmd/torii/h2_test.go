@@ -1,16 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/torii-gateway/torii/internal/testkit"
 )
@@ -72,5 +77,50 @@ func testHTTP2Binary(t *testing.T, impl string) {
 	}
 	if out := curl("--http1.1", "--cacert", filepath.Join(p.dir, "ca.pem"), "--resolve", "h2.test:"+port+":127.0.0.1", "https://h2.test:"+port+"/"); !strings.HasSuffix(out, " v=1.1") {
 		t.Errorf("HTTP/1.1 over TLS: %q", out)
+	}
+}
+
+// TestHTTP2KeyUpdate: a TLS 1.3 KeyUpdate (openssl s_client's "K" command) between two HTTP/2
+// streams of one connection; both are answered (both TLS relays).
+func TestHTTP2KeyUpdate(t *testing.T) { bothRelays(t, testHTTP2KeyUpdate) }
+
+func testHTTP2KeyUpdate(t *testing.T) {
+	p := newTLSPKI(t)
+	c1, k1, _ := p.issue("h2", "h2.test")
+	tr := testkit.StartTorii(t, toriiBin, "proxy", "--listen", anyPort, "--listen-tls", anyPort, "--to", "http://"+forwardedBackend(t),
+		"--tls-cert", c1, "--tls-key", k1, "--loops", "1", "--tls-relay", tlsRelay)
+	// The frames of each step, in files that s_client reads in one go: a read that starts
+	// with "K" is its KeyUpdate command, the frames start with a zero length byte.
+	block := func() []byte {
+		var b bytes.Buffer
+		enc := hpack.NewEncoder(&b)
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":path", "/"}, {":authority", "h2.test"}} {
+			_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		return b.Bytes()
+	}()
+	dir := t.TempDir()
+	step := func(name string, preface bool, id uint32) string {
+		var b bytes.Buffer
+		if preface {
+			b.WriteString(http2.ClientPreface)
+		}
+		fr := http2.NewFramer(&b, nil)
+		if preface {
+			_ = fr.WriteSettings()
+		}
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndHeaders: true, EndStream: true})
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	first, second := step("first", true, 1), step("second", false, 3)
+	cmd := exec.Command("bash", "-c", `{ cat `+first+`; sleep 0.5; printf 'K\n'; sleep 0.5; cat `+second+`; sleep 1; } |
+		openssl s_client -connect `+tr.TLS+` -servername h2.test -tls1_3 -alpn h2 -CAfile `+p.dir+`/ca.pem`)
+	out, err := cmd.CombinedOutput()
+	if n := strings.Count(string(out), "proto=https for=127.0.0.1"); n != 2 || !strings.Contains(string(out), "KEYUPDATE") {
+		t.Fatalf("KeyUpdate between two streams: %d answers, %v: %q", n, err, out)
 	}
 }
