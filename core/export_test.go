@@ -26,10 +26,10 @@ func (s *Server) onLoops(fn func(lp *loop)) bool {
 	return true
 }
 
-// WakersReadyForTest reports whether every loop has a registered HTTP/2
-// waker (h2waker.go).
+// WakersReadyForTest reports whether there are loops and every one has a
+// registered HTTP/2 waker (h2waker.go).
 func (s *Server) WakersReadyForTest() bool {
-	ready := true
+	ready := len(*s.loopList.Load()) > 0
 	ok := s.onLoops(func(lp *loop) { ready = ready && lp.waker.state == wakerReady })
 	return ok && ready
 }
@@ -51,4 +51,14 @@ func (s *Server) StallLoopsForTest() (release func()) {
 		}
 	}
 	return func() { close(stop) }
+}
+
+// CloseWakersForTest closes every loop's HTTP/2 waker as a failed socket
+// would be: its OnClose runs, and writes are not deferred from then on.
+func (s *Server) CloseWakersForTest() {
+	s.onLoops(func(lp *loop) {
+		if c := lp.waker.c; c != nil {
+			_ = lp.el.Close(c)
+		}
+	})
 }

@@ -70,8 +70,9 @@ func recv(t *testing.T, ch chan string, n int, what string) {
 
 // rawH2 is a client that writes and reads HTTP/2 frames on c.
 type rawH2 struct {
-	c   net.Conn
-	buf []byte
+	c       net.Conn
+	buf     []byte
+	started bool // the preface was sent
 }
 
 // getBlock is the header block of GET path on bench.test (no HPACK state).
@@ -81,10 +82,15 @@ func getBlock(path string) []byte {
 	return append(b, append([]byte{0x01, 10}, "bench.test"...)...)
 }
 
-// start sends the preface, SETTINGS and one GET per path, streams 1, 3, ...
+// start sends the preface and SETTINGS (the first time) and one GET per
+// path, streams 1, 3, ...
 func (r *rawH2) start(t *testing.T, paths ...string) {
 	t.Helper()
-	o := append([]byte(h2.Preface), h2.AppendFrameHeader(nil, 0, h2.FrameSettings, 0, 0)...)
+	var o []byte
+	if !r.started {
+		r.started = true
+		o = append([]byte(h2.Preface), h2.AppendFrameHeader(nil, 0, h2.FrameSettings, 0, 0)...)
+	}
 	for i, p := range paths {
 		blk := getBlock(p)
 		o = h2.AppendFrameHeader(o, len(blk), h2.FrameHeaders, h2.FlagEndHeaders|h2.FlagEndStream, uint32(2*i+1))
@@ -179,45 +185,79 @@ func TestH2ResponsesCoalesced(t *testing.T) {
 			t.Run(name+map[bool]string{false: "/last-answered", true: "/one-held"}[held], func(t *testing.T) {
 				g := startGateBackend(t)
 				srv := startProxy(t, core.Config{Loops: 1, HTTP2: core.HTTP2Config{Enabled: true, H2C: true}}, quickRoute(t, g.addr))
-				paths := make([]string, 0, n+1)
-				if held {
-					paths = append(paths, "/held") // stream 1
-				}
-				for range n {
-					paths = append(paths, "/n")
-				}
-				cl := &rawH2{c: dial(t, srv)}
-				cl.start(t, paths...)
-				recv(t, g.got, len(paths), "requests at the backend")
-				for deadline := time.Now().Add(10 * time.Second); !srv.WakersReadyForTest(); {
-					if time.Now().After(deadline) {
-						t.Fatal("the loop's HTTP/2 waker is not registered")
-					}
-					time.Sleep(time.Millisecond)
-				}
-				w0 := srv.HTTP2Stats().Writes
-				release := srv.StallLoopsForTest()
-				close(g.open)
-				recv(t, g.wrote, n, "responses written by the backend")
-				release()
-				ids := cl.ends(t, n)
-				writes := srv.HTTP2Stats().Writes - w0
-				t.Logf("%d responses in %d writes", n, writes)
-				if writes > 2 {
+				if writes := batchOfResponses(t, srv, g, &rawH2{c: dial(t, srv)}, n, held, true); writes > 2 {
 					t.Errorf("%d responses of one batch took %d writes, want 1 (2 at most)", n, writes)
-				}
-				for _, id := range ids {
-					if held && id == 1 {
-						t.Fatal("the held stream ended before its backend answered")
-					}
-				}
-				if held {
-					close(g.held)
-					if ids := cl.ends(t, 1); ids[0] != 1 {
-						t.Fatalf("stream %d ended, want 1", ids[0])
-					}
 				}
 			})
 		}
 	}
+	// Without a waker (its socket failed) each response is written at the
+	// end of its backend's callback, as before.
+	t.Run("no-waker", func(t *testing.T) {
+		g := startGateBackend(t)
+		srv := startProxy(t, core.Config{Loops: 1, HTTP2: core.HTTP2Config{Enabled: true, H2C: true}}, quickRoute(t, g.addr))
+		cl := &rawH2{c: dials["h2c"](t, srv)}
+		cl.start(t) // the loop's first HTTP/2 connection creates its waker
+		waitWakers(t, srv)
+		srv.CloseWakersForTest()
+		if srv.WakersReadyForTest() {
+			t.Fatal("the waker is still registered after its close")
+		}
+		if writes := batchOfResponses(t, srv, g, cl, n, true, false); writes != n {
+			t.Errorf("%d responses took %d writes without a waker, want %d", n, writes, n)
+		}
+	})
+}
+
+// waitWakers waits until the loop's HTTP/2 waker is registered (a stuck
+// registration fails the test after 10 s).
+func waitWakers(t *testing.T, srv *core.Server) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !srv.WakersReadyForTest(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop's HTTP/2 waker is not registered")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// batchOfResponses sends n GETs on client connection cl (and a first one to
+// /held when held), has the backend answer the n while the loop is stalled,
+// so that they come in one batch of events, reads them and returns how many
+// writes the engine made meanwhile. With held, the held stream is answered
+// last and must end last.
+func batchOfResponses(t *testing.T, srv *core.Server, g *gateBackend, cl *rawH2, n int, held, waker bool) uint64 {
+	t.Helper()
+	paths := make([]string, 0, n+1)
+	if held {
+		paths = append(paths, "/held") // stream 1
+	}
+	for range n {
+		paths = append(paths, "/n")
+	}
+	cl.start(t, paths...)
+	recv(t, g.got, len(paths), "requests at the backend")
+	if waker {
+		waitWakers(t, srv)
+	}
+	w0 := srv.HTTP2Stats().Writes
+	release := srv.StallLoopsForTest()
+	close(g.open)
+	recv(t, g.wrote, n, "responses written by the backend")
+	release()
+	ids := cl.ends(t, n)
+	writes := srv.HTTP2Stats().Writes - w0
+	t.Logf("%d responses in %d writes", n, writes)
+	for _, id := range ids {
+		if held && id == 1 {
+			t.Fatal("the held stream ended before its backend answered")
+		}
+	}
+	if held {
+		close(g.held)
+		if ids := cl.ends(t, 1); ids[0] != 1 {
+			t.Fatalf("stream %d ended, want 1", ids[0])
+		}
+	}
+	return writes
 }
