@@ -95,7 +95,10 @@ type Config struct {
 	// TickInterval is the timing wheel resolution.
 	TickInterval time.Duration
 	// MaxConns bounds concurrent client connections per server; past it a new
-	// connection is answered 503 and closed. 0 means no bound.
+	// connection is answered 503 and closed (an HTTP/2 or TLS-on-loop one is
+	// closed without an answer). It counts sockets: an HTTP/2 connection is
+	// one whatever its streams, which HTTP2Config.MaxConcurrentStreams bounds.
+	// 0 means no bound.
 	MaxConns int
 	// ShutdownGrace bounds the wait for in-flight exchanges in Shutdown when
 	// the caller's context has no deadline.

@@ -221,7 +221,9 @@ func (lp *loop) onClientClose(cc *clientConn) {
 		}
 		return
 	}
-	lp.s.conns.Add(-1)
+	if cc.h2 == nil {
+		lp.s.conns.Add(-1) // an HTTP/2 stream was never counted (h2StartStream)
+	}
 	prev := cc.state
 	cc.state = csClosed
 	lp.unlinkClient(cc)

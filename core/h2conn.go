@@ -506,6 +506,7 @@ func (lp *loop) h2Block(hc *h2conn, id uint32, block []byte, end bool) h2.ErrCod
 	}
 	hc.streams = append(hc.streams, st)
 	hc.nOpen++
+	lp.s.h2Open.Add(1)
 	st.counted = true
 	hc.armIdle(lp)
 	lp.s.h2Streams.Add(1)
@@ -880,6 +881,10 @@ type HTTP2Stats struct {
 	Conns   int64  // open HTTP/2 connections
 	Served  int64  // HTTP/2 connections ever
 	Streams uint64 // request streams ever
+	// OpenStreams is the number of request streams open now, summed over
+	// connections (each bounded by MaxConcurrentStreams). Streams are not
+	// client connections: Stats.Conns counts their HTTP/2 connection once.
+	OpenStreams int64
 	// Writes counts the writes of frames to HTTP/2 connections ever (each
 	// one TLS record over TLS): Writes/Streams is what batching achieves.
 	Writes uint64
@@ -892,7 +897,7 @@ type HTTP2Stats struct {
 
 // HTTP2Stats returns the HTTP/2 counters. Safe from any goroutine.
 func (s *Server) HTTP2Stats() HTTP2Stats {
-	st := HTTP2Stats{Conns: s.h2Conns.Load(), Served: s.h2Served.Load(), Streams: s.h2Streams.Load(), Writes: s.h2Writes.Load(), Errors: map[string]uint64{}}
+	st := HTTP2Stats{Conns: s.h2Conns.Load(), Served: s.h2Served.Load(), Streams: s.h2Streams.Load(), OpenStreams: s.h2Open.Load(), Writes: s.h2Writes.Load(), Errors: map[string]uint64{}}
 	for i := range s.h2Errors {
 		if n := s.h2Errors[i].Load(); n > 0 {
 			st.Errors[h2.ErrCode(i).String()] = n

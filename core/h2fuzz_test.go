@@ -354,23 +354,30 @@ func TestH2FuzzSoak(t *testing.T) {
 		runScript(t, addr, h2Script(script), 50*time.Millisecond)
 		if n%50 == 0 {
 			nb.check(t)
+			if c, o := srv.Stats().Conns, srv.HTTP2Stats().OpenStreams; c < 0 || o < 0 {
+				t.Fatalf("negative counts after %d connections: %d client connections, %d open streams", n, c, o)
+			}
 			if h := heap(); h > before+64<<20 {
 				t.Fatalf("heap in use %d MiB after %d connections, %d MiB before", h>>20, n, before>>20)
 			}
 		}
 	}
 	nb.check(t)
-	// Every fuzzed connection closes (the neighbour's stays).
-	for i := 0; i < 100 && srv.HTTP2Stats().Conns > 1; i++ {
+	// Every fuzzed connection closes (the neighbour's stays), and with it
+	// every stream: the client connections counted are the HTTP/2 ones.
+	for i := 0; i < 100 && (srv.HTTP2Stats().Conns > 1 || srv.HTTP2Stats().OpenStreams != 0 || srv.Stats().Conns != srv.HTTP2Stats().Conns); i++ {
 		time.Sleep(50 * time.Millisecond)
 	}
 	st := srv.HTTP2Stats()
 	if st.Conns > 1 {
 		t.Errorf("%d HTTP/2 connections still open after the soak", st.Conns)
 	}
+	if c := srv.Stats().Conns; c != st.Conns || st.OpenStreams != 0 {
+		t.Errorf("after the soak: %d client connections for %d HTTP/2 ones, %d open streams; want as many, and 0", c, st.Conns, st.OpenStreams)
+	}
 	after := heap()
 	if after > before+64<<20 {
 		t.Errorf("heap in use %d MiB after %d connections, %d MiB before", after>>20, n, before>>20)
 	}
-	t.Logf("%d fuzzed connections, %d streams, errors %v; heap in use %d -> %d KiB", n, st.Streams, st.Errors, before>>10, after>>10)
+	t.Logf("%d fuzzed connections, %d streams, %d client connections at the end, errors %v; heap in use %d -> %d KiB", n, st.Streams, srv.Stats().Conns, st.Errors, before>>10, after>>10)
 }

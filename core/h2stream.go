@@ -121,6 +121,7 @@ func (hc *h2conn) release(st *h2stream) {
 			hc.streams = hc.streams[:last]
 			if st.counted {
 				hc.nOpen--
+				hc.lp.s.h2Open.Add(-1)
 				st.counted = false
 			}
 			break
@@ -159,9 +160,12 @@ func (hc *h2conn) maybeRelease(st *h2stream) {
 }
 
 // h2StartStream opens st's virtual client connection and lets the engine
-// read its request head.
+// read its request head. The stream is no client connection of its own: it
+// is not counted in Server.conns (MaxConns, Stats.Conns, Shutdown's wait),
+// where its HTTP/2 connection already is until closeH2; onClientClose
+// gives nothing back for it. Streams have their own bound,
+// MaxConcurrentStreams per connection.
 func (lp *loop) h2StartStream(hc *h2conn, st *h2stream) {
-	lp.s.conns.Add(1)
 	lp.openClient(st, &hc.en)
 	st.cc = st.ctx.(*clientConn)
 	st.cc.h2 = st

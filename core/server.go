@@ -35,14 +35,18 @@ type Server struct {
 	loopList atomic.Pointer[[]*loop] // copy-on-write, read by the ticker
 
 	draining atomic.Bool
-	conns    atomic.Int64 // open client connections, pumped ones included
-	pumped   atomic.Int64 // exchanges handed to a pump goroutine, ever
+	// conns counts open client connections (sockets), pumped ones included:
+	// an HTTP/2 connection counts once, its streams not at all.
+	conns  atomic.Int64
+	pumped atomic.Int64 // exchanges handed to a pump goroutine, ever
 
 	// HTTP/2 on the loops (h2conn.go): open connections, connections ever,
-	// streams ever, errors by code (ours and the client's resets).
+	// streams ever, streams open now, errors by code (ours and the
+	// client's resets).
 	h2Conns   atomic.Int64
 	h2Served  atomic.Int64
 	h2Streams atomic.Uint64
+	h2Open    atomic.Int64  // streams counted against MaxConcurrentStreams (h2conn.nOpen), summed
 	h2Writes  atomic.Uint64 // writes of frames to HTTP/2 connections
 	h2Errors  [16]atomic.Uint64
 	h2Held    atomic.Int64 // backend connections held off the loop for a draining stream, ever
@@ -116,7 +120,9 @@ func (s *Server) Addr() net.Addr {
 
 // Stats are a few engine counters, read atomically.
 type Stats struct {
-	// Conns is the number of open client connections, pumped ones included.
+	// Conns is the number of open client connections, pumped ones
+	// included. An HTTP/2 connection is one, whatever its streams
+	// (HTTP2Stats.OpenStreams counts those).
 	Conns int64
 	// Pumped is the number of exchanges handed over to a pump goroutine
 	// since the start (see the package doc on backpressure).

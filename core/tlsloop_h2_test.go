@@ -215,7 +215,7 @@ func TestTLSLoopH2(t *testing.T) {
 }
 
 // TestTLSLoopH2ConnsAndShutdown: an HTTP/2 connection over TLS on the loop counts once against
-// MaxConns for its life, as its streams do while they run (a third client past MaxConns 2 is
+// MaxConns for its life, its streams not at all (a third client past MaxConns 2 is
 // closed unanswered; a new one is served once one left), and a graceful shutdown sends an idle one GOAWAY NO_ERROR and closes
 // it, Shutdown returning well before its grace.
 func TestTLSLoopH2ConnsAndShutdown(t *testing.T) {
@@ -246,7 +246,7 @@ func TestTLSLoopH2ConnsAndShutdown(t *testing.T) {
 			t.Fatalf("%d client connections, want %d", n, want)
 		}
 	}
-	// One after the other: a stream in flight counts as a client connection too.
+	// One after the other (TestH2StreamsAreNotConnections opens them together, streams in flight).
 	a := open()
 	if !served(a) {
 		t.Fatal("the first connection was not served")

@@ -86,6 +86,7 @@ type Server struct {
 	start sync.Once
 
 	active, served atomic.Int64
+	open           atomic.Int64 // streams being served now
 	streams        atomic.Uint64
 	errMu          sync.Mutex
 	errs           map[string]uint64 // by x/net's error kind (a bounded set of names)
@@ -97,12 +98,14 @@ type Stats struct {
 	Conns   int64  // HTTP/2 connections open now
 	Served  int64  // connections served since the start
 	Streams uint64 // streams handled (requests, refused ones included)
-	Errors  map[string]uint64
+	// OpenStreams is the number of streams being served now.
+	OpenStreams int64
+	Errors      map[string]uint64
 }
 
 // Stats returns a copy of the counters. Safe from any goroutine.
 func (s *Server) Stats() Stats {
-	st := Stats{Conns: s.active.Load(), Served: s.served.Load(), Streams: s.streams.Load(), Errors: map[string]uint64{}}
+	st := Stats{Conns: s.active.Load(), Served: s.served.Load(), Streams: s.streams.Load(), OpenStreams: s.open.Load(), Errors: map[string]uint64{}}
 	s.errMu.Lock()
 	for k, n := range s.errs {
 		st.Errors[k] = n
@@ -268,6 +271,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		panic("BUG: an HTTP/2 stream without its connection state")
 	}
 	s.streams.Add(1)
+	s.open.Add(1)
+	defer s.open.Add(-1)
 	if k := validate(r); k != nil {
 		writeError(w, k.status, k.cause, k.msg)
 		return

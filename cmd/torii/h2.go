@@ -133,7 +133,7 @@ func (f *h2Flags) registerMetrics(set *metric.Set, engine **core.Server) {
 	if on, _ := f.loops(); on && (f.http2 || f.h2c) {
 		stats = func() h2edge.Stats {
 			st := (*engine).HTTP2Stats()
-			return h2edge.Stats{Conns: st.Conns, Served: st.Served, Streams: st.Streams, Errors: st.Errors}
+			return h2edge.Stats{Conns: st.Conns, Served: st.Served, Streams: st.Streams, OpenStreams: st.OpenStreams, Errors: st.Errors}
 		}
 	} else if s := f.srv; s != nil {
 		stats = s.Stats
@@ -143,6 +143,7 @@ func (f *h2Flags) registerMetrics(set *metric.Set, engine **core.Server) {
 	set.GaugeFunc("torii_http2_connections", func() float64 { return float64(stats().Conns) })
 	set.CounterFunc("torii_http2_connections_total", func() uint64 { return uint64(stats().Served) })
 	set.CounterFunc("torii_http2_streams_total", func() uint64 { return stats().Streams })
+	set.GaugeFunc("torii_http2_streams", func() float64 { return float64(stats().OpenStreams) })
 	set.CounterVecFunc("torii_http2_errors_total", "HTTP/2 protocol errors by kind (RFC 9113 code names; floods and rapid resets included).",
 		[]string{"kind"}, func(emit func(float64, ...string)) {
 			st := stats()

@@ -31,7 +31,7 @@ var helps = map[string]string{
 	"torii_events_recorded_total":              "Events recorded by the event loops.",
 	"torii_events_dropped_total":               "Event records lost, by stage (ring: an event loop's ring was full).",
 	"torii_events_published_total":             "Event documents handed to the exporters.",
-	FamClientConnections:                       "Open client connections.",
+	FamClientConnections:                       "Open client connections (sockets: an HTTP/2 connection counts once, whatever its streams).",
 	"torii_gateway_requests_in_flight":         "Requests in flight across all event loops.",
 	"torii_concurrent_requests_rejected_total": "Requests refused because the gateway's concurrent request limit was reached.",
 }
