@@ -151,6 +151,24 @@ func (p *h2Peer) read(n int) (outcome, error) {
 	return o, nil
 }
 
+// goAway reads frames until a GOAWAY, which must say NO_ERROR (a graceful
+// shutdown's).
+func (p *h2Peer) goAway(t *testing.T) {
+	t.Helper()
+	for {
+		f, err := p.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no GOAWAY: %v", err)
+		}
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			if g.ErrCode != http2.ErrCodeNo {
+				t.Fatalf("GOAWAY %v, want NO_ERROR", g.ErrCode)
+			}
+			return
+		}
+	}
+}
+
 // h2Dialers open an HTTP/2 connection to srv over each way one reaches the
 // engine's own server: h2c with prior knowledge, TLS on the loop's record
 // layer, and an enrolled socketpair whose PROXY header says ALPN h2 (the
@@ -331,18 +349,7 @@ func TestH2ShutdownWaitsForStreams(t *testing.T) {
 				shut <- srv.Shutdown(ctx)
 			}()
 			// GOAWAY comes with the drain; the streams are still held.
-			for {
-				f, err := p.fr.ReadFrame()
-				if err != nil {
-					t.Fatalf("no GOAWAY at shutdown: %v", err)
-				}
-				if g, ok := f.(*http2.GoAwayFrame); ok {
-					if g.ErrCode != http2.ErrCodeNo {
-						t.Fatalf("GOAWAY %v at shutdown, want NO_ERROR", g.ErrCode)
-					}
-					break
-				}
-			}
+			p.goAway(t)
 			select {
 			case err := <-shut:
 				t.Fatalf("Shutdown returned (%v) with 3 streams in flight", err)
@@ -362,6 +369,36 @@ func TestH2ShutdownWaitsForStreams(t *testing.T) {
 			if n, s := srv.Stats().Conns, srv.HTTP2Stats().OpenStreams; n != 0 || s != 0 {
 				t.Fatalf("after Shutdown: %d client connections, %d open streams", n, s)
 			}
+		})
+	}
+}
+
+// TestH2ShutdownPastGrace: when the grace is over with streams still in
+// flight, the engine stops and closes their connection; the streams end
+// unanswered and every count is back to 0.
+func TestH2ShutdownPastGrace(t *testing.T) {
+	for name, dialer := range h2Dialers {
+		t.Run(name, func(t *testing.T) {
+			be := startHoldBackend(t)
+			set := metric.NewSet(1)
+			srv := startProxy(t, core.Config{Loops: 1, Metrics: set, HTTP2: core.HTTP2Config{Enabled: true, H2C: true}}, quickRoute(t, be.addr))
+			p := newH2Peer(dialer(t, srv)())
+			p.open(t, "/s1", "/s2", "/s3")
+			be.wait(t, 3)
+			countsSettle(t, srv, set, 1, 3)
+
+			ctx, cancel := context.WithCancel(context.Background())
+			shut := make(chan error, 1)
+			go func() { shut <- srv.Shutdown(ctx) }()
+			p.goAway(t)
+			cancel() // the grace is over
+			if err := <-shut; err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			if o, err := p.read(0); len(o.ok) != 0 || err == nil {
+				t.Fatalf("streams %v answered, then %v; want the connection closed with none", o.ok, err)
+			}
+			countsSettle(t, srv, set, 0, 0)
 		})
 	}
 }
