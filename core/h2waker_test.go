@@ -261,3 +261,49 @@ func batchOfResponses(t *testing.T, srv *core.Server, g *gateBackend, cl *rawH2,
 	}
 	return writes
 }
+
+// A client that leaves while the responses of its streams wait for the
+// waker: the loop sees the responses and the end of the connection in one
+// batch, in either order; nothing is written to the closed connection and
+// the engine goes on serving.
+func TestH2ClientGoneWhileDeferred(t *testing.T) {
+	const n = 8
+	g := startGateBackend(t)
+	srv := startProxy(t, core.Config{Loops: 1, HTTP2: core.HTTP2Config{Enabled: true, H2C: true}}, quickRoute(t, g.addr))
+	c, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &rawH2{c: c}
+	paths := []string{"/held"}
+	for range n {
+		paths = append(paths, "/n")
+	}
+	cl.start(t, paths...)
+	recv(t, g.got, len(paths), "requests at the backend")
+	waitWakers(t, srv)
+	release := srv.StallLoopsForTest()
+	close(g.open)
+	recv(t, g.wrote, n, "responses written by the backend")
+	_ = c.Close()
+	release()
+	close(g.held)
+
+	// The engine still serves: a new connection gets its answer.
+	c2, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	cl2 := &rawH2{c: c2}
+	cl2.start(t, "/n")
+	if ids := cl2.ends(t, 1); ids[0] != 1 {
+		t.Fatalf("stream %d ended, want 1", ids[0])
+	}
+	for deadline := time.Now().Add(10 * time.Second); srv.HTTP2Stats().Conns != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d HTTP/2 connections open, want 1 (the closed one is gone)", srv.HTTP2Stats().Conns)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
