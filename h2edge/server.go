@@ -277,6 +277,10 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, k.status, k.cause, k.msg)
 		return
 	}
+	if r.ContentLength == 0 && !emptyBodyEnded(r) {
+		writeError(w, refuseBody.status, refuseBody.cause, refuseBody.msg)
+		return
+	}
 	st.rp.ServeHTTP(w, r)
 }
 
@@ -348,7 +352,21 @@ var (
 	refuseHost    = &refusal{400, "errors.bad.request", "Bad request: the Host field differs from :authority"}
 	refuseMethod  = &refusal{400, "errors.bad.request", "Bad request: malformed HTTP request"}
 	refuseLength  = &refusal{400, "errors.bad.request", "Bad request: more than one content-length"}
+	refuseBody    = &refusal{400, "errors.bad.request", "Bad request: the body does not match its content-length"}
 )
+
+// emptyBodyEnded waits, for a request that declared content-length 0, for
+// the end of its stream, and reports whether it came with no DATA: a head
+// whose body is still open is not forwarded before that (x/net runs the
+// handler at HEADERS), or DATA past the declared length could only reset a
+// stream whose request the engine already answered. A stream ended with its
+// HEADERS reads EOF at once; one whose DATA exceeds the length reads x/net's
+// error (the stream is reset), as does one the client resets.
+func emptyBodyEnded(r *http.Request) bool {
+	var b [1]byte
+	n, err := r.Body.Read(b[:])
+	return n == 0 && err == io.EOF
+}
 
 // validate applies what x/net/http2 leaves to the handler (see the package comment).
 func validate(r *http.Request) *refusal {

@@ -131,6 +131,21 @@ func testH2DowngradeSmuggling(t *testing.T) {
 			t.Errorf("%s: %q, want a refusal", c.name, got)
 		}
 	}
+	// H2.CL shorter with the DATA late: the server has had time to act on the head alone, and
+	// must still not forward a request whose body outgrows content-length 0.
+	{
+		rc := e.dialRaw(t)
+		id := rc.id
+		rc.id += 2
+		if err := rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: with("content-length", "0"), EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(150 * time.Millisecond)
+		_ = rc.fr.WriteData(id, true, []byte(smuggled))
+		if got := rc.outcome(id); !(got == "RST" || got == "GOAWAY" || got == "closed" || strings.HasPrefix(got, "4")) {
+			t.Errorf("H2.CL shorter, DATA late: %q, want a refusal", got)
+		}
+	}
 	// Trailers that framing depends on, or pseudo-headers in trailers.
 	for _, tr := range []string{"content-length", "transfer-encoding", "host", ":path"} {
 		rc := e.dialRaw(t)
