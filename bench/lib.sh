@@ -2,6 +2,8 @@
 # The sourcing script sets: me (its name, for messages), port (first of five ports), nginx_listen
 # ("ssl" or "ssl http2"), haproxy_alpn ("http/1.1" or "h2,http/1.1"), builds (extra name:package
 # pairs to build besides torii and backend) and h2load_flags (extra h2load flags, e.g. --h1).
+# BACKEND=nginx (environment) serves the 32-byte responses from an nginx on CPU 1 instead of
+# bench/backend, whose CPU cost per request can make CPU 1 the bottleneck.
 # TORII_FLAGS (environment) adds flags to torii's command line, e.g. "--h2-server loops".
 # TORII2_FLAGS (environment), when set, starts a second Torii ("torii2", ports port+5 and
 # port+6) with those flags added instead, measured in the same rounds (e.g. TORII_FLAGS="--tls-relay
@@ -106,7 +108,33 @@ start() { # name cpu cmd...
 	pids+=($!)
 	eval "pid_$name=$!"
 }
-start backend 1 "$dir/backend" -listen "127.0.0.1:$backend" -size 32
+if [ "${BACKEND:-go}" = nginx ]; then
+	# A lighter backend on CPU 1: nginx answering from memory, one worker. With bench/backend
+	# (fasthttp, a goroutine per connection, ~11 µs of CPU 1 per request) CPU 1 saturates before
+	# a proxy does, so req/s measures the client core, not the proxies.
+	cat >"$dir/backend-nginx.conf" <<BNGINX
+$user
+worker_processes 1;
+daemon off;
+pid $dir/backend-nginx.pid;
+error_log $dir/backend-nginx-error.log crit;
+worker_rlimit_nofile 19000;
+events { worker_connections 9000; use epoll; multi_accept on; }
+http {
+    access_log off;
+    client_body_temp_path $dir/bb; proxy_temp_path $dir/bp; fastcgi_temp_path $dir/bf; uwsgi_temp_path $dir/bu; scgi_temp_path $dir/bs;
+    keepalive_timeout 300s;
+    keepalive_requests 10000000;
+    server {
+        listen 127.0.0.1:$backend;
+        location / { default_type text/plain; return 200 "$(printf '%032d' 0)"; }
+    }
+}
+BNGINX
+	start backend 1 nginx -c "$dir/backend-nginx.conf"
+else
+	start backend 1 "$dir/backend" -listen "127.0.0.1:$backend" -size 32
+fi
 start torii 0 "$dir/torii" proxy --listen "127.0.0.1:$torii_plain" --listen-tls "127.0.0.1:$torii" --tls-cert "$dir/cert.pem" \
 	--tls-key "$dir/key.pem" --to "http://127.0.0.1:$backend" --loops 1 --log-level error --max-conns 9000 ${TORII_FLAGS:-}
 if [ -n "${TORII2_FLAGS:-}" ]; then
