@@ -95,11 +95,13 @@ SOAK_REPORT   ?= soak-report.md
 soak:
 	SOAK_DURATION=$(SOAK_DURATION) SOAK_REPORT=$(abspath $(SOAK_REPORT)) $(GO) test -count=1 -timeout 30m -run '^TestSoak$$' -v ./soak/
 
-# soak-h2 sends random HTTP/2 frame scripts to an engine for H2SOAK (core.TestH2FuzzSoak): the
-# server stays up, a neighbour connection keeps being served, the heap stays bounded.
+# soak-h2 sends random HTTP/2 frame scripts to an engine for H2SOAK over h2c
+# (core.TestH2FuzzSoak), then for H2SOAK over TLS on the loops' record layer, some connections
+# ending abruptly (core.TestH2FuzzSoakTLS): the server stays up, a neighbour connection keeps
+# being served, every connection, stream and goroutine goes, the heap stays bounded.
 H2SOAK ?= 5m
 soak-h2:
-	TORII_H2SOAK=$(H2SOAK) $(GO) test -count=1 -timeout 60m -run '^TestH2FuzzSoak$$' -v ./core/
+	TORII_H2SOAK=$(H2SOAK) $(GO) test -count=1 -timeout 60m -run '^TestH2FuzzSoak(TLS)?$$' -v ./core/
 
 # fdlimit holds FDLIMIT_CONNS idle keep-alive connections (default 20000) against torii
 # serve run with an RLIMIT_NOFILE of FDLIMIT_CONNS (as root: it raises its own limit), and

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,15 @@ func startTLSLoop(t testing.TB, srv *core.Server) string { return startTLSLoopAL
 // engine (h2: its HTTP/2 server on the loop's record layer).
 func startTLSLoopALPN(t testing.TB, srv *core.Server, protos []string) string {
 	t.Helper()
+	addr, _ := startTLSLoopLinks(t, srv, protos)
+	return addr
+}
+
+// startTLSLoopLinks is startTLSLoopALPN that also counts the connections handed to srv that it
+// has not yet said are over (EnrollTLS's done).
+func startTLSLoopLinks(t testing.TB, srv *core.Server, protos []string) (string, *atomic.Int64) {
+	t.Helper()
+	live := new(atomic.Int64)
 	m, err := pki.Mint(pki.MintOptions{CommonName: "bench.test", Hosts: []string{"bench.test"}})
 	if err != nil {
 		t.Fatal(err)
@@ -54,11 +64,14 @@ func startTLSLoopALPN(t testing.TB, srv *core.Server, protos []string) string {
 					return
 				}
 				info := &core.ClientInfo{TLS: true, ServerName: "bench.test", TLSVersion: "TLSv1.3", ALPN: tc.ConnectionState().NegotiatedProtocol}
-				_ = srv.EnrollTLS(nc, tc, rec, info, nil)
+				live.Add(1) // before: done may run on the loop before EnrollTLS returns
+				if err := srv.EnrollTLS(nc, tc, rec, info, func() { live.Add(-1) }); err != nil {
+					live.Add(-1) // done is not called
+				}
 			}()
 		}
 	}()
-	return ln.Addr().String()
+	return ln.Addr().String(), live
 }
 
 // TestTLSLoopExchanges: keep-alive GETs, a pipelined pair, a body both ways and client closes
