@@ -62,3 +62,22 @@ func (s *Server) CloseWakersForTest() {
 		}
 	})
 }
+
+// UpstreamsFreedTwiceForTest counts the backend connections that are twice on
+// a loop's lists of retired ones (retired, then free for reuse): freed twice,
+// one would later serve two exchanges at once.
+func (s *Server) UpstreamsFreedTwiceForTest() int {
+	n := 0
+	s.onLoops(func(lp *loop) {
+		seen := make(map[*upstreamConn]bool)
+		for _, list := range [][]*upstreamConn{lp.deadUps, lp.freeUps} {
+			for _, us := range list {
+				if seen[us] {
+					n++
+				}
+				seen[us] = true
+			}
+		}
+	})
+	return n
+}

@@ -69,6 +69,13 @@ func (lp *loop) releaseHeld(cc *clientConn) {
 
 // dropHeld closes the held backend connection of an exchange that ended
 // (the stream was reset, the client left). It reports whether us was held.
+//
+// When the exchange ends in the very callback of us that held it (a write
+// to the client failed at its end, flushing the frames the response
+// produced), gnet's copy of us's socket is only closed when that callback
+// returns (closeConn): its OnClose, still to come, frees us then, finding
+// it closing. Freeing it here as well would recycle us twice, two later
+// exchanges then sharing it.
 func (lp *loop) dropHeld(us *upstreamConn) bool {
 	if us.held == nil {
 		return false
@@ -76,6 +83,9 @@ func (lp *loop) dropHeld(us *upstreamConn) bool {
 	_ = us.held.Close()
 	us.held = nil
 	us.state = usClosing
+	if lp.closeCur && us.c == lp.cur {
+		return true // onUpstreamClose frees us
+	}
 	lp.freeUpstream(us)
 	return true
 }
