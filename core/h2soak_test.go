@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,13 +143,30 @@ func h2FuzzSoak(t *testing.T, s h2Soak) {
 		n, st.Streams, srv.Stats().Conns, st.Errors, before>>10, after>>10, goroutines, runtime.NumGoroutine())
 }
 
+// h2SoakHighWater is the engine's HighWater in the soak: a large response to a stream whose
+// window the script does not open is held off the loop (h2hold.go).
+const h2SoakHighWater = 4 << 10
+
+// startSoakBackend answers every request head (serveFixed: a body's bytes are not skipped, a
+// response may come before them) with the 64 KiB largeResponse on two backend connections in
+// three, with benchResponse on the others.
+func startSoakBackend(t testing.TB) string {
+	var n atomic.Int64
+	return startRawBackend(t, func(c net.Conn) {
+		resp := largeResponse
+		if n.Add(1)%3 == 0 {
+			resp = []byte(benchResponse)
+		}
+		serveFixed(c, resp)
+	})
+}
+
 // TestH2FuzzSoak is the soak over h2c (prior knowledge).
 func TestH2FuzzSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak")
 	}
-	be := startFixedBackend(t)
-	srv := startProxy(t, core.Config{Loops: 2, HTTP2: core.HTTP2Config{Enabled: true, H2C: true}}, quickRoute(t, be))
+	srv := startProxy(t, core.Config{Loops: 2, HighWater: h2SoakHighWater, HTTP2: core.HTTP2Config{Enabled: true, H2C: true}}, quickRoute(t, startSoakBackend(t)))
 	addr := srv.Addr().String()
 	h2FuzzSoak(t, h2Soak{
 		srv: srv,
@@ -163,8 +181,7 @@ func TestH2FuzzSoakTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak")
 	}
-	be := startFixedBackend(t)
-	srv := startProxy(t, core.Config{Loops: 2, HTTP2: core.HTTP2Config{Enabled: true}}, quickRoute(t, be))
+	srv := startProxy(t, core.Config{Loops: 2, HighWater: h2SoakHighWater, HTTP2: core.HTTP2Config{Enabled: true}}, quickRoute(t, startSoakBackend(t)))
 	addr, links := startTLSLoopLinks(t, srv, []string{"h2", "http/1.1"})
 	tr := &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{ServerName: "bench.test", InsecureSkipVerify: true},
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
