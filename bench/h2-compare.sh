@@ -19,7 +19,7 @@ me=h2-compare.sh nginx_listen="ssl http2" haproxy_alpn=h2,http/1.1 h2load_flags=
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-echo "# $(date -u +%FT%TZ) rounds=$rounds SECS=$SECS CONNS=$CONNS STREAMS=$STREAMS"
+echo "# $(date -u +%FT%TZ) rounds=$rounds SECS=$SECS CONNS=$CONNS STREAMS=$STREAMS BACKEND=${BACKEND:-go}"
 echo "# $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$rounds"); do
 	for t in "${proxies[@]}"; do
