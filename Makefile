@@ -10,7 +10,7 @@ FUZZFLAGS ?= -parallel 1 -fuzzminimizetime 10s
 FUZZPKGS  ?= ./...
 TESTFLAGS ?=
 
-.PHONY: run build test test-race check fuzz bench bench-scale bench-scale-import bench-scale-start bench-compare bench-tls bench-grpc h2spec screenshots deps-test clean cluster-demo test-cluster soak soak-h2 fdlimit
+.PHONY: run build test test-race check fuzz bench bench-scale bench-scale-import bench-scale-start bench-compare bench-tls bench-grpc h2spec screenshots deps-test clean cluster-demo test-cluster soak soak-h2 soak-tls fdlimit
 
 run: build
 	./$(BIN) serve --listen-tls :8443
@@ -102,6 +102,16 @@ soak:
 H2SOAK ?= 5m
 soak-h2:
 	TORII_H2SOAK=$(H2SOAK) $(GO) test -count=1 -timeout 60m -run '^TestH2FuzzSoak(TLS)?$$' -v ./core/
+
+# soak-tls runs random HTTP/1.1 exchanges over TLS on the loops' record layer for TLSSOAK
+# (core.TestTLSLoopSoak): keep-alive and pipelined requests with bodies both ways, 64 KiB
+# responses to clients that read slowly or stop reading, uploads to a slow backend, WebSocket
+# tunnels, connections ending abruptly (close_notify, TCP close, truncated or garbage record,
+# half-close); every response read must be its own request's, a neighbour keeps being served,
+# every connection, TLS link and goroutine goes, the heap stays bounded.
+TLSSOAK ?= 5m
+soak-tls:
+	TORII_TLSSOAK=$(TLSSOAK) $(GO) test -count=1 -timeout 60m -run '^TestTLSLoopSoak$$' -v ./core/
 
 # fdlimit holds FDLIMIT_CONNS idle keep-alive connections (default 20000) against torii
 # serve run with an RLIMIT_NOFILE of FDLIMIT_CONNS (as root: it raises its own limit), and
