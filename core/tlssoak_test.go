@@ -164,7 +164,7 @@ func newTLSSoakExchange(id string, rnd func() byte, upgrade bool) tlsSoakExchang
 		if x.body >= 100000 && rnd()%2 == 0 {
 			// More than the kernel's buffers hold: the proxy's outbound to the backend grows
 			// past HighWater and the client is paused, then held off the loop.
-			x.body = 8 << 20
+			x.body = 4 << 20
 		}
 	}
 	body := soakBody(id, x.body)
