@@ -30,26 +30,9 @@ trap cleanup EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=bench.test \
 	-addext subjectAltName=DNS:bench.test -keyout "$d/key.pem" -out "$d/cert.pem" 2>/dev/null
 cat "$d/cert.pem" "$d/key.pem" >"$d/haproxy.pem"
-cat >"$d/haproxy.cfg" <<H
-global
-    nbthread 1
-    maxconn 9000
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 300s
-    timeout server 300s
-    timeout http-keep-alive 300s
-    http-reuse always
-    option forwardfor
-frontend fe
-    bind 127.0.0.1:$((port + 3)) ssl crt $d/haproxy.pem alpn h2,http/1.1
-    http-request set-header X-Forwarded-Proto https
-    http-request set-header X-Forwarded-Host %[req.hdr(host)]
-    default_backend be
-backend be
-    server s1 127.0.0.1:$port
-H
+# shellcheck source=bench/haproxy-cfg.sh
+. "$(dirname "$0")/haproxy-cfg.sh"
+haproxy_cfg "$d/haproxy.cfg" $((port + 3)) "$d/haproxy.pem" h2,http/1.1 "$port"
 h2c=()
 [ -n "${H2C:-}" ] && h2c=(--h2c)
 taskset -c 1 "$d/backend" -listen "127.0.0.1:$port" -size 32 >/dev/null 2>&1 &

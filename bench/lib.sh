@@ -73,27 +73,9 @@ http {
     }
 }
 NGINX
-cat >"$dir/haproxy.cfg" <<HAPROXY
-global
-    nbthread 1
-    maxconn 9000
-    tune.ssl.default-dh-param 2048
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 300s
-    timeout server 300s
-    timeout http-keep-alive 300s
-    http-reuse always
-    option forwardfor
-frontend fe
-    bind 127.0.0.1:$haproxy ssl crt $dir/haproxy.pem alpn $haproxy_alpn
-    http-request set-header X-Forwarded-Proto https
-    http-request set-header X-Forwarded-Host %[req.hdr(host)]
-    default_backend be
-backend be
-    server s1 127.0.0.1:$backend
-HAPROXY
+# shellcheck source=bench/haproxy-cfg.sh
+. "$(dirname "${BASH_SOURCE[0]}")/haproxy-cfg.sh"
+haproxy_cfg "$dir/haproxy.cfg" "$haproxy" "$dir/haproxy.pem" "$haproxy_alpn" "$backend"
 
 for p in $(seq "$port" $((port + 6))); do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
