@@ -81,3 +81,11 @@ func (s *Server) UpstreamsFreedTwiceForTest() int {
 	})
 	return n
 }
+
+// TLSBufCapsForTest returns the capacity of every loop's shared TLS
+// plaintext buffer (tlsloop.go, decryptTLS).
+func (s *Server) TLSBufCapsForTest() []int {
+	var caps []int
+	s.onLoops(func(lp *loop) { caps = append(caps, cap(lp.tlsBuf)) })
+	return caps
+}

@@ -476,6 +476,10 @@ func (lp *loop) decryptTLS(l *tlsLink) {
 	}
 }
 
+// maxTLSBufKept is the largest shared plaintext buffer a loop keeps between
+// callbacks; one grown past it by a burst (up to maxWaiting) is let go.
+const maxTLSBufKept = 64 << 10
+
 // unshareTLS moves what the engine left of l's plaintext out of the loop's
 // shared buffer at the end of serveTLS.
 func (lp *loop) unshareTLS(l *tlsLink) {
@@ -483,6 +487,11 @@ func (lp *loop) unshareTLS(l *tlsLink) {
 		return
 	}
 	l.shared = false
+	if cap(lp.tlsBuf) > maxTLSBufKept {
+		// A burst grew it (decryptTLS): not kept for the life of the loop.
+		// Nothing refers to it past this call: the rest is copied below.
+		lp.tlsBuf = nil
+	}
 	rest := l.in[l.off:]
 	if len(rest) == 0 {
 		l.in, l.off = l.own[:0], 0
