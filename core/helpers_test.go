@@ -84,6 +84,16 @@ func startRawBackend(t testing.TB, fn func(c net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveRaw(t, ln, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		fn(c)
+	})
+}
+
+// serveRaw serves every connection ln accepts with fn on its own goroutine (closing it after),
+// until the test ends; it returns ln's address.
+func serveRaw(t testing.TB, ln net.Listener, fn func(c net.Conn)) string {
+	t.Cleanup(func() { _ = ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -92,12 +102,10 @@ func startRawBackend(t testing.TB, fn func(c net.Conn)) string {
 			}
 			go func() {
 				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 				fn(c)
 			}()
 		}
 	}()
-	t.Cleanup(func() { _ = ln.Close() })
 	return ln.Addr().String()
 }
 

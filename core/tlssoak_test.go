@@ -115,20 +115,7 @@ func startSmallBufBackend(t testing.TB, fn func(c net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				fn(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return serveRaw(t, ln, fn)
 }
 
 // tlsSoakExchange is one request of a soak connection and what the client expects back.
