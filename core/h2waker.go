@@ -185,5 +185,4 @@ func (lp *loop) flushLater() {
 		hc.flushNow()
 	}
 	lp.h2later = lp.h2later[:0]
-	lp.flushTLSDirty()
 }
