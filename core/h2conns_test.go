@@ -327,6 +327,22 @@ func TestH2StreamsAreNotConnections(t *testing.T) {
 	}
 }
 
+// threeHeldStreams starts an engine (one loop, h2c on) in front of a backend that holds every
+// request, and opens three streams on one HTTP/2 connection dialled with dialer; it returns
+// once the backend holds all three and the counts (and set's gauges) say 1 connection and 3
+// open streams.
+func threeHeldStreams(t *testing.T, dialer func(t *testing.T, srv *core.Server) func() net.Conn) (*holdBackend, *core.Server, *metric.Set, *h2Peer) {
+	t.Helper()
+	be := startHoldBackend(t)
+	set := metric.NewSet(1)
+	srv := startProxy(t, core.Config{Loops: 1, Metrics: set, HTTP2: core.HTTP2Config{Enabled: true, H2C: true}}, quickRoute(t, be.addr))
+	p := newH2Peer(dialer(t, srv)())
+	p.open(t, "/s1", "/s2", "/s3")
+	be.wait(t, 3)
+	countsSettle(t, srv, set, 1, 3)
+	return be, srv, set, p
+}
+
 // TestH2ShutdownWaitsForStreams: streams do not count as connections, yet a
 // graceful Shutdown still waits for those in flight: their connection gets
 // GOAWAY NO_ERROR at once and stays counted (so Shutdown waits) until its
@@ -334,13 +350,7 @@ func TestH2StreamsAreNotConnections(t *testing.T) {
 func TestH2ShutdownWaitsForStreams(t *testing.T) {
 	for name, dialer := range h2Dialers {
 		t.Run(name, func(t *testing.T) {
-			be := startHoldBackend(t)
-			set := metric.NewSet(1)
-			srv := startProxy(t, core.Config{Loops: 1, Metrics: set, HTTP2: core.HTTP2Config{Enabled: true, H2C: true}}, quickRoute(t, be.addr))
-			p := newH2Peer(dialer(t, srv)())
-			p.open(t, "/s1", "/s2", "/s3")
-			be.wait(t, 3)
-			countsSettle(t, srv, set, 1, 3)
+			be, srv, _, p := threeHeldStreams(t, dialer)
 
 			shut := make(chan error, 1)
 			go func() {
@@ -379,13 +389,7 @@ func TestH2ShutdownWaitsForStreams(t *testing.T) {
 func TestH2ShutdownPastGrace(t *testing.T) {
 	for name, dialer := range h2Dialers {
 		t.Run(name, func(t *testing.T) {
-			be := startHoldBackend(t)
-			set := metric.NewSet(1)
-			srv := startProxy(t, core.Config{Loops: 1, Metrics: set, HTTP2: core.HTTP2Config{Enabled: true, H2C: true}}, quickRoute(t, be.addr))
-			p := newH2Peer(dialer(t, srv)())
-			p.open(t, "/s1", "/s2", "/s3")
-			be.wait(t, 3)
-			countsSettle(t, srv, set, 1, 3)
+			_, srv, set, p := threeHeldStreams(t, dialer)
 
 			ctx, cancel := context.WithCancel(context.Background())
 			shut := make(chan error, 1)
